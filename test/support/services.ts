@@ -1,0 +1,260 @@
+/**
+ * Real services for integration tests: where they are, whether they answer, and clients for them.
+ *
+ * `scripts/test-services.sh up` starts Redis, NATS (JetStream), PostgreSQL and Kafka on loopback;
+ * `scripts/test-services.sh env` prints the variables read here. A test that needs a service probes
+ * it with a real connection attempt: when it does not answer, the test is skipped with a printed
+ * reason, unless PRISM_REQUIRE_SERVICES=1 (CI), where a missing service fails the run.
+ *
+ *   await describeWithService('redis', 'redis cache', (svc) => { it(...) });   // top-level await
+ *   it('...', async (ctx) => { await requireService('kafka', ctx); ... });
+ */
+import { describe, it, type TestContext } from 'vitest';
+import { Redis, type RedisOptions } from 'ioredis';
+import { connect as natsConnect, type ConnectionOptions, type NatsConnection } from 'nats';
+import pg from 'pg';
+import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
+
+export type ServiceName = 'redis' | 'nats' | 'postgres' | 'kafka';
+
+/** The environment variable that locates each service. */
+export const SERVICE_ENV: Readonly<Record<ServiceName, string>> = {
+  redis: 'PRISM_TEST_REDIS_URL',
+  nats: 'PRISM_TEST_NATS_URL',
+  postgres: 'PRISM_TEST_POSTGRES_URL',
+  kafka: 'PRISM_TEST_KAFKA_BROKERS',
+};
+
+const DEFAULTS: Readonly<Record<ServiceName, string>> = {
+  redis: 'redis://127.0.0.1:6379',
+  nats: 'nats://127.0.0.1:4222',
+  postgres: 'postgres://prism:prism@127.0.0.1:5432/prism_test',
+  kafka: '127.0.0.1:9092',
+};
+
+const PROBE_TIMEOUT_MS = Number(process.env.PRISM_TEST_PROBE_TIMEOUT_MS ?? 3000);
+
+function fromEnv(name: ServiceName): string {
+  const value = process.env[SERVICE_ENV[name]];
+  return value !== undefined && value.trim() !== '' ? value.trim() : DEFAULTS[name];
+}
+
+export function redisUrl(): string {
+  return fromEnv('redis');
+}
+export function natsUrl(): string {
+  return fromEnv('nats');
+}
+export function postgresUrl(): string {
+  return fromEnv('postgres');
+}
+export function kafkaBrokers(): string[] {
+  return fromEnv('kafka')
+    .split(',')
+    .map((b) => b.trim())
+    .filter((b) => b !== '');
+}
+
+/** True when a missing service must fail the tests instead of skipping them (CI). */
+export function servicesRequired(): boolean {
+  return process.env.PRISM_REQUIRE_SERVICES === '1';
+}
+
+/** Where a service is expected, for messages; the Postgres password is not repeated. */
+export function serviceTarget(name: ServiceName): string {
+  if (name === 'kafka') return kafkaBrokers().join(',');
+  const raw = fromEnv(name);
+  try {
+    const url = new URL(raw);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return raw;
+  }
+}
+
+/** A short unique suffix for names (topics, streams, tables) so runs do not collide. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection factories
+// ---------------------------------------------------------------------------------------------
+
+/** An ioredis client for the test Redis. The caller quits it. */
+export function connectRedis(options: RedisOptions = {}): Redis {
+  return new Redis(redisUrl(), { connectTimeout: PROBE_TIMEOUT_MS, ...options });
+}
+
+/** A NATS connection to the test server (JetStream enabled). The caller closes or drains it. */
+export function connectNats(options: ConnectionOptions = {}): Promise<NatsConnection> {
+  return natsConnect({ servers: natsUrl(), timeout: PROBE_TIMEOUT_MS, ...options });
+}
+
+/** A connected pg client for the test database. The caller ends it. */
+export async function connectPostgres(config: pg.ClientConfig = {}): Promise<pg.Client> {
+  const client = new pg.Client({
+    connectionString: postgresUrl(),
+    connectionTimeoutMillis: PROBE_TIMEOUT_MS,
+    ...config,
+  });
+  await client.connect();
+  return client;
+}
+
+/** A kafkajs client for the test broker (quiet logger unless overridden). */
+export function kafkaClient(config: Partial<KafkaConfig> = {}): Kafka {
+  return new Kafka({
+    clientId: 'prism-test',
+    brokers: kafkaBrokers(),
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: PROBE_TIMEOUT_MS,
+    ...config,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Probes
+// ---------------------------------------------------------------------------------------------
+
+export type ProbeResult = { ok: true } | { ok: false; reason: string };
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof AggregateError && err.errors.length > 0) {
+    return err.errors.map(describeError).join('; ');
+  }
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}
+
+const probes: Record<ServiceName, () => Promise<void>> = {
+  async redis() {
+    const client = connectRedis({
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+    });
+    client.on('error', () => {}); // reported through the rejected promise below
+    try {
+      await client.connect();
+      const pong = await client.ping();
+      if (pong !== 'PONG') throw new Error(`PING answered ${pong}`);
+    } finally {
+      client.disconnect();
+    }
+  },
+  async nats() {
+    const nc = await connectNats({ reconnect: false, maxReconnectAttempts: 0 });
+    try {
+      const jsm = await nc.jetstreamManager({ timeout: PROBE_TIMEOUT_MS });
+      await jsm.getAccountInfo(); // fails when JetStream is not enabled
+    } finally {
+      await nc.close();
+    }
+  },
+  async postgres() {
+    const client = await connectPostgres();
+    try {
+      await client.query('select 1');
+    } finally {
+      await client.end();
+    }
+  },
+  async kafka() {
+    const admin = kafkaClient({ retry: { retries: 0 }, requestTimeout: PROBE_TIMEOUT_MS }).admin();
+    try {
+      await admin.connect();
+      const cluster = await admin.describeCluster();
+      if (cluster.brokers.length === 0) throw new Error('no broker in cluster metadata');
+    } finally {
+      await admin.disconnect();
+    }
+  },
+};
+
+const probeCache = new Map<ServiceName, Promise<ProbeResult>>();
+
+/** Try a real connection to the service (once per test file process; cached). */
+export function probeService(name: ServiceName): Promise<ProbeResult> {
+  let result = probeCache.get(name);
+  if (!result) {
+    result = withTimeout(probes[name](), PROBE_TIMEOUT_MS * 2, `${name} probe`).then(
+      (): ProbeResult => ({ ok: true }),
+      (err: unknown): ProbeResult => ({ ok: false, reason: describeError(err) }),
+    );
+    probeCache.set(name, result);
+  }
+  return result;
+}
+
+function absentMessage(name: ServiceName, reason: string): string {
+  return (
+    `${name} is not reachable at ${serviceTarget(name)} (${reason}); ` +
+    `set ${SERVICE_ENV[name]} or run 'bash scripts/test-services.sh up'`
+  );
+}
+
+/**
+ * Inside a test: resolves when the service answers. When it does not, throws under
+ * PRISM_REQUIRE_SERVICES=1, otherwise prints why and skips the test through `ctx.skip()`.
+ */
+export async function requireService(name: ServiceName, ctx: TestContext): Promise<void> {
+  const probe = await probeService(name);
+  if (probe.ok) return;
+  const message = absentMessage(name, probe.reason);
+  if (servicesRequired()) {
+    throw new Error(`${message} [PRISM_REQUIRE_SERVICES=1: a missing service is a failure]`);
+  }
+  console.warn(`[skip] ${ctx.task.name}: ${message}`);
+  ctx.skip(message);
+}
+
+export interface ServiceInfo {
+  name: ServiceName;
+  /** The env var that locates it and its current value (or default). */
+  env: string;
+  target: string;
+}
+
+/**
+ * Declares a suite that needs a service. Use with top-level await in the test file. The service is
+ * probed before the suite is declared: if it answers, the suite runs; if not, the suite is skipped
+ * (`describe.skipIf`) with a printed reason, or, under PRISM_REQUIRE_SERVICES=1, replaced by a
+ * failing test that names the service and the variable.
+ */
+export async function describeWithService(
+  name: ServiceName,
+  title: string,
+  fn: (svc: ServiceInfo) => void,
+): Promise<void> {
+  const probe = await probeService(name);
+  const info: ServiceInfo = { name, env: SERVICE_ENV[name], target: serviceTarget(name) };
+  if (probe.ok) {
+    describe(title, () => fn(info));
+    return;
+  }
+  const message = absentMessage(name, probe.reason);
+  if (servicesRequired()) {
+    describe(title, () => {
+      it(`needs ${name}`, () => {
+        throw new Error(`${message} [PRISM_REQUIRE_SERVICES=1: a missing service is a failure]`);
+      });
+    });
+    return;
+  }
+  console.warn(`[skip] ${title}: ${message}`);
+  describe.skipIf(true)(`${title} (skipped: ${name} unavailable)`, () => fn(info));
+}
