@@ -1,0 +1,38 @@
+import { Command, Flags, type Interfaces } from '@oclif/core';
+import { isPrismError } from '../errors.js';
+import { EXIT_CODES } from './exit-codes.js';
+
+/**
+ * Shared flags and error handling of every prismctl command. Errors print one line and a hint;
+ * stack traces only with --debug.
+ */
+export abstract class BaseCommand extends Command {
+  static override baseFlags = {
+    debug: Flags.boolean({ description: 'Print stack traces on errors', helpGroup: 'GLOBAL' }),
+  };
+
+  protected override async catch(err: Interfaces.CommandError): Promise<never> {
+    const debug = this.argv.includes('--debug');
+    if (isPrismError(err)) {
+      this.logToStderr(`error ${err.code}: ${err.message}`);
+      if (err.hint) this.logToStderr(`  hint: ${err.hint}`);
+      if (debug && err.stack) this.logToStderr(err.stack);
+      return this.exit(EXIT_CODES[err.code]);
+    }
+    const oclifExit = (err as { oclif?: { exit?: number } }).oclif?.exit;
+    if (oclifExit !== undefined) {
+      // oclif's own errors: flag parsing (usage, exit 2) and this.exit().
+      if (debug && err.stack) this.logToStderr(err.stack);
+      throw err;
+    }
+    this.logToStderr(`error: ${err.message}`);
+    if (debug && err.stack) this.logToStderr(err.stack);
+    else this.logToStderr('  hint: run again with --debug for details');
+    return this.exit(1);
+  }
+
+  /** Writes text exactly as given (no added newline) to stdout. */
+  protected write(text: string): void {
+    process.stdout.write(text);
+  }
+}

@@ -1,0 +1,11 @@
+import type { PrismErrorCode } from '../errors.js';
+
+/** The one place PrismError codes become process exit codes. */
+export const EXIT_CODES: Record<PrismErrorCode, number> = {
+  E_USAGE: 2,
+  E_INPUT_UNREADABLE: 2,
+  E_INVALID_NAMESPACE: 1,
+  E_FILE_EXISTS: 1,
+  E_TEMPLATE: 1,
+  E_INTERNAL: 1,
+};

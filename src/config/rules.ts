@@ -1,0 +1,364 @@
+import type { NamespaceRequest, Pattern } from '../gen/prism/config/v1/namespace_pb.js';
+import { Durability } from '../gen/prism/config/v1/namespace_pb.js';
+import type { Diagnostic, Severity } from './diagnostics.js';
+import {
+  BACKEND_NAMES,
+  BACKENDS,
+  backendFitsSlot,
+  describeNeeds,
+  PATTERN_TYPES,
+  PATTERNS,
+  type PatternSpec,
+  type SettingName,
+} from './registry.js';
+import { describe } from './structural.js';
+import { didYouMean } from './suggest.js';
+import { parseSize } from './units.js';
+import type { NamespaceDocument, Path } from './yaml-loader.js';
+
+/**
+ * Semantic rules of DESIGN.md §4 over one namespace. Each finding carries a stable rule id; the
+ * ids are listed in docs/namespace-rules.md and each has a test that triggers it.
+ */
+export function checkRules(
+  ns: NamespaceRequest,
+  doc: NamespaceDocument,
+  raw: Record<string, unknown>,
+): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const report = (severity: Severity, rule: string, message: string, hint: string, at: Path, key = false) =>
+    out.push({
+      severity,
+      rule,
+      message,
+      file: doc.file,
+      ...doc.locate(at, { key }),
+      path: doc.pointer(at),
+      hint,
+    });
+  const error = (rule: string, message: string, hint: string, at: Path, key = false) =>
+    report('error', rule, message, hint, at, key);
+
+  const vaultEnabled = ns.auth?.vault?.enabled === true;
+  const seenPatterns = new Map<string, number>();
+  ns.patterns.forEach((pattern, i) => {
+    const at: Path = ['patterns', i];
+    if (pattern.name) {
+      const first = seenPatterns.get(pattern.name);
+      if (first !== undefined) {
+        error(
+          'E_PATTERN_DUPLICATE',
+          `pattern name '${pattern.name}' is used twice`,
+          `rename one; the first is patterns[${first}]`,
+          [...at, 'name'],
+        );
+      } else seenPatterns.set(pattern.name, i);
+    }
+    if (!pattern.type) return; // reported by the schema as missing
+    const spec = PATTERNS[pattern.type];
+    if (!spec) {
+      error(
+        'E_PATTERN_TYPE',
+        `unknown pattern type '${pattern.type}'`,
+        didYouMean(pattern.type, PATTERN_TYPES),
+        [...at, 'type'],
+      );
+      return;
+    }
+    checkPattern(pattern, spec, at, rawPattern(raw, i), vaultEnabled && spec.sessionAware, ns, report);
+  });
+
+  checkSessions(ns, vaultEnabled, error);
+  checkAuth(ns, error);
+  return out;
+}
+
+type Report = (
+  severity: Severity,
+  rule: string,
+  message: string,
+  hint: string,
+  at: Path,
+  key?: boolean,
+) => void;
+
+function checkPattern(
+  pattern: Pattern,
+  spec: PatternSpec,
+  at: Path,
+  raw: Record<string, unknown>,
+  sessionAware: boolean,
+  ns: NamespaceRequest,
+  report: Report,
+): void {
+  const error = (rule: string, message: string, hint: string, path: Path, key = false) =>
+    report('error', rule, message, hint, path, key);
+  const label = `pattern '${pattern.name || describe(at)}' (${spec.type})`;
+
+  if (pattern.version && !spec.versions.includes(pattern.version)) {
+    error(
+      'E_PATTERN_VERSION',
+      `${spec.type} has no version '${pattern.version}'`,
+      `registered versions: ${spec.versions.join(', ')}`,
+      [...at, 'version'],
+    );
+  }
+
+  for (const [slotName, slotSpec] of Object.entries(spec.slots)) {
+    if (slotSpec.required && !(slotName in pattern.slots)) {
+      const fit = BACKEND_NAMES.filter((b) => backendFitsSlot(BACKENDS[b]!, slotSpec));
+      error(
+        'E_SLOT_UNBOUND',
+        `${label} requires slot '${slotName}'`,
+        `add \`slots: { ${slotName}: { backend: ${fit[0] ?? '...'} } }\``,
+        'slots' in raw ? [...at, 'slots'] : at,
+      );
+    }
+  }
+
+  for (const [slotName, binding] of Object.entries(pattern.slots)) {
+    const slotAt: Path = [...at, 'slots', slotName];
+    const slotSpec = spec.slots[slotName];
+    if (!slotSpec) {
+      error(
+        'E_SLOT_UNKNOWN',
+        `${spec.type} has no slot '${slotName}'`,
+        didYouMean(slotName, Object.keys(spec.slots)),
+        slotAt,
+        true,
+      );
+      continue;
+    }
+    if (binding.backend) {
+      const backend = BACKENDS[binding.backend];
+      if (!backend) {
+        error(
+          'E_BACKEND_UNKNOWN',
+          `unknown backend '${binding.backend}'`,
+          didYouMean(binding.backend, BACKEND_NAMES),
+          [...slotAt, 'backend'],
+        );
+      } else if (!backendFitsSlot(backend, slotSpec)) {
+        const fit = BACKEND_NAMES.filter((b) => backendFitsSlot(BACKENDS[b]!, slotSpec));
+        error(
+          'E_BACKEND_CAPABILITY',
+          `backend '${backend.name}' cannot fill slot '${slotName}' of ${spec.type}: the slot needs ${describeNeeds(slotSpec)}, ${backend.name} implements ${backend.implements.join(', ')}`,
+          `use one of: ${fit.join(', ')}`,
+          [...slotAt, 'backend'],
+        );
+      } else if (!backend.durable && ns.needs?.durability === Durability.STRONG) {
+        report(
+          'warning',
+          'E_NEEDS_DURABILITY',
+          `needs.durability is strong but slot '${slotName}' uses ${backend.name}, which loses data on restart`,
+          'bind a durable backend or relax needs.durability',
+          [...slotAt, 'backend'],
+        );
+      }
+    }
+    if (binding.credentials)
+      checkCredentials(binding.credentials, sessionAware, label, [...slotAt, 'credentials'], report);
+  }
+
+  const settings = (raw.settings ?? {}) as Record<string, unknown>;
+  for (const key of Object.keys(settings)) {
+    if (!spec.settings.includes(key as SettingName)) {
+      error(
+        'E_SETTING_NOT_APPLICABLE',
+        `setting '${key}' does not apply to ${spec.type}`,
+        spec.settings.length
+          ? `settings of ${spec.type}: ${spec.settings.join(', ')}`
+          : `${spec.type} has no settings`,
+        [...at, 'settings', key],
+        true,
+      );
+    }
+  }
+  for (const required of spec.requiredSettings) {
+    if (!(required in settings)) {
+      error(
+        'E_SETTING_REQUIRED',
+        `${label} needs setting '${required}'`,
+        `add \`settings: { ${required}: ... }\``,
+        'settings' in raw ? [...at, 'settings'] : at,
+      );
+    }
+  }
+  const maxValueSize = pattern.settings?.maxValueSize;
+  if (maxValueSize && parseSize(maxValueSize) === 0) {
+    error('E_SIZE', `${label} max_value_size must be larger than 0`, 'for example 1MiB', [
+      ...at,
+      'settings',
+      'max_value_size',
+    ]);
+  }
+  if (pattern.settings?.dedupWindow && !('state' in pattern.slots) && 'state' in spec.slots) {
+    error(
+      'E_SETTING_NEEDS_SLOT',
+      `${label} sets dedup_window but binds no 'state' slot to remember message ids`,
+      'add `slots: { state: { backend: redis } }` or remove dedup_window',
+      [...at, 'settings', 'dedup_window'],
+      true,
+    );
+  }
+}
+
+const ENV_REFERENCE = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
+const VAULT_REFERENCE = /^vault:\/\/[A-Za-z0-9_.\-/]+$/;
+
+function checkCredentials(
+  value: string,
+  sessionAware: boolean,
+  label: string,
+  at: Path,
+  report: Report,
+): void {
+  if (VAULT_REFERENCE.test(value)) return;
+  if (value.startsWith('vault://')) {
+    report(
+      'error',
+      'E_CREDENTIALS_REF',
+      `${label} has a malformed vault reference`,
+      'write vault://<path>, e.g. vault://database/creds/orders',
+      at,
+    );
+    return;
+  }
+  if (ENV_REFERENCE.test(value)) {
+    if (sessionAware) {
+      report(
+        'error',
+        'E_SESSION_STATIC_CREDENTIALS',
+        `${label} is session-aware (Vault is enabled) and may not use static credentials from the environment`,
+        'remove `credentials:`; sessions get credentials from Vault',
+        at,
+      );
+    }
+    return;
+  }
+  // Never echo the value: it is probably a secret.
+  if (sessionAware) {
+    report(
+      'error',
+      'E_CREDENTIALS_LITERAL',
+      `${label} holds a literal secret in a session-aware pattern`,
+      'remove it; sessions get credentials from Vault',
+      at,
+    );
+  } else {
+    report(
+      'warning',
+      'E_CREDENTIALS_LITERAL',
+      `${label} holds a literal secret`,
+      'use vault://<path> or ${ENV_VAR} instead',
+      at,
+    );
+  }
+}
+
+function checkSessions(
+  ns: NamespaceRequest,
+  vaultEnabled: boolean,
+  error: (rule: string, message: string, hint: string, at: Path) => void,
+): void {
+  if (!vaultEnabled) return;
+  const vault = ns.auth!.vault!;
+  const managers = ns.patterns.filter((p) => p.type === 'session-manager').length;
+  if (managers !== 1) {
+    error(
+      'E_SESSION_MANAGER_COUNT',
+      `Vault is enabled, so the namespace needs exactly one session-manager pattern; it has ${managers}`,
+      managers === 0
+        ? 'add `- { name: sessions, type: session-manager, slots: { store: { backend: redis } } }`'
+        : 'keep one session-manager',
+      ['auth', 'vault', 'enabled'],
+    );
+  }
+  if (!ns.auth!.enabled) {
+    error(
+      'E_VAULT_REQUIRES_AUTH',
+      'Vault sessions start from a verified token, but auth is disabled',
+      'set `auth.enabled: true` with an issuer and audiences',
+      ['auth', 'vault', 'enabled'],
+    );
+  }
+  if (!vault.address || !isUrl(vault.address)) {
+    error(
+      'E_VAULT_ADDRESS',
+      vault.address
+        ? 'auth.vault.address is not a URL'
+        : 'Vault is enabled but auth.vault.address is missing',
+      'for example http://localhost:8200',
+      ['auth', 'vault', vault.address ? 'address' : 'enabled'],
+    );
+  }
+  if (!vault.role) {
+    error(
+      'E_VAULT_ROLE',
+      'Vault is enabled but auth.vault.role is missing',
+      `for example prism-${ns.namespace || 'orders'}`,
+      ['auth', 'vault', 'enabled'],
+    );
+  }
+}
+
+function checkAuth(
+  ns: NamespaceRequest,
+  error: (rule: string, message: string, hint: string, at: Path) => void,
+): void {
+  const auth = ns.auth;
+  if (!auth?.enabled) return;
+  if (!auth.issuer) {
+    error(
+      'E_AUTH_ISSUER',
+      'auth is enabled but auth.issuer is missing',
+      'for example https://login.example.com',
+      ['auth', 'enabled'],
+    );
+  } else if (!isUrl(auth.issuer)) {
+    error('E_AUTH_ISSUER', 'auth.issuer is not a URL', 'for example https://login.example.com', [
+      'auth',
+      'issuer',
+    ]);
+  } else {
+    const url = new URL(auth.issuer);
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+      error(
+        'E_AUTH_ISSUER_INSECURE',
+        `auth.issuer must use https (plain http is allowed only for localhost), found ${url.protocol}//${url.host}`,
+        'use an https issuer URL',
+        ['auth', 'issuer'],
+      );
+    }
+  }
+  if (auth.audiences.length === 0) {
+    error('E_AUTH_AUDIENCES', 'auth is enabled but auth.audiences is empty', 'add `audiences: [prismctl]`', [
+      'auth',
+      'enabled',
+    ]);
+  }
+}
+
+function isUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+export function isLoopbackHost(hostname: string): boolean {
+  return (
+    hostname === 'localhost' ||
+    hostname === '[::1]' ||
+    hostname === '::1' ||
+    /^127\.\d+\.\d+\.\d+$/.test(hostname)
+  );
+}
+
+function rawPattern(raw: Record<string, unknown>, index: number): Record<string, unknown> {
+  const patterns = raw.patterns;
+  const item = Array.isArray(patterns) ? patterns[index] : undefined;
+  return typeof item === 'object' && item !== null ? (item as Record<string, unknown>) : {};
+}

@@ -1,0 +1,223 @@
+import {
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseAllDocuments,
+  type Document,
+  type Node,
+} from 'yaml';
+import type { Diagnostic } from './diagnostics.js';
+import { toPointer } from './diagnostics.js';
+import type { SourceText } from './sources.js';
+
+/** Alias expansions allowed per document; more is an alias bomb, not a namespace. */
+export const MAX_ALIAS_COUNT = 100;
+/** Nesting deeper than this is refused before any recursive processing. */
+export const MAX_DEPTH = 64;
+
+export type Path = ReadonlyArray<string | number>;
+
+export interface Position {
+  line: number;
+  column: number;
+}
+
+/** One namespace as found in a source file, with a way back from any path to its position. */
+export interface NamespaceDocument {
+  file: string;
+  /** Plain JSON-compatible value of the namespace mapping. */
+  value: Record<string, unknown>;
+  /** Where the value at `path` (relative to the namespace) starts; `key: true` points at its key. */
+  locate(path: Path, options?: { key?: boolean }): Position;
+  /** JSON pointer of `path` relative to the file's document, for diagnostics. */
+  pointer(path: Path): string;
+}
+
+export interface ParseResult {
+  namespaces: NamespaceDocument[];
+  diagnostics: Diagnostic[];
+}
+
+/** Splits a source into namespace documents: one per YAML document, or one per `namespaces:` item. */
+export function parseNamespaceSource(source: SourceText): ParseResult {
+  const result: ParseResult = { namespaces: [], diagnostics: [] };
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(source.text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  const at = (offset: number): Position => {
+    const pos = lineCounter.linePos(offset);
+    return { line: pos.line, column: pos.col };
+  };
+  const error = (rule: string, message: string, pos: Position, hint: string, path = ''): Diagnostic => ({
+    severity: 'error',
+    rule,
+    message,
+    file: source.file,
+    ...pos,
+    path,
+    hint,
+  });
+
+  let nonEmpty = 0;
+  for (const doc of Array.isArray(docs) ? docs : [docs]) {
+    if (doc.errors.length > 0) {
+      for (const e of doc.errors) {
+        const pos = at(e.pos[0]);
+        const rule = e.code === 'DUPLICATE_KEY' ? 'E_YAML_DUPLICATE_KEY' : 'E_YAML_SYNTAX';
+        const message = e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? e.code;
+        result.diagnostics.push(error(rule, message, pos, 'fix the YAML syntax at this position'));
+      }
+      continue;
+    }
+    if (doc.contents === null) continue;
+    nonEmpty++;
+    const docStart = at(doc.contents.range[0]);
+    if (depthExceeds(doc.contents, MAX_DEPTH)) {
+      result.diagnostics.push(
+        error('E_YAML_DEPTH', `nesting is deeper than ${MAX_DEPTH} levels`, docStart, 'flatten the document'),
+      );
+      continue;
+    }
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (err) {
+      const message =
+        err instanceof ReferenceError && /alias/i.test(err.message)
+          ? `aliases expand to more than ${MAX_ALIAS_COUNT} nodes (possible alias bomb)`
+          : `cannot convert document: ${(err as Error).message}`;
+      result.diagnostics.push(error('E_YAML_ALIAS', message, docStart, 'remove the repeated aliases'));
+      continue;
+    }
+    if (!isPlainObject(value)) {
+      result.diagnostics.push(
+        error(
+          'E_SCHEMA_TYPE',
+          `a namespace document must be a mapping, found ${kindOf(value)}`,
+          docStart,
+          'start the document with `namespace: <name>`',
+        ),
+      );
+      continue;
+    }
+    if ('namespaces' in value && !('namespace' in value)) {
+      const list = value.namespaces;
+      const listPos = locateIn(doc, ['namespaces'], false, at);
+      if (!Array.isArray(list) || Object.keys(value).length !== 1) {
+        result.diagnostics.push(
+          error(
+            'E_SCHEMA_TYPE',
+            '`namespaces:` must be the only key and hold a list of namespaces',
+            listPos,
+            'write `namespaces:` followed by `- namespace: ...` items',
+            '/namespaces',
+          ),
+        );
+        continue;
+      }
+      list.forEach((item, index) => {
+        const base = ['namespaces', index];
+        if (!isPlainObject(item)) {
+          result.diagnostics.push(
+            error(
+              'E_SCHEMA_TYPE',
+              `namespaces[${index}] must be a mapping, found ${kindOf(item)}`,
+              locateIn(doc, base, false, at),
+              'write `- namespace: <name>`',
+              toPointer(base),
+            ),
+          );
+          return;
+        }
+        result.namespaces.push(makeDocument(source.file, doc, base, item, at));
+      });
+    } else {
+      result.namespaces.push(makeDocument(source.file, doc, [], value, at));
+    }
+  }
+  if (nonEmpty === 0 && result.diagnostics.length === 0) {
+    result.diagnostics.push(
+      error(
+        'E_EMPTY_FILE',
+        'file holds no namespace',
+        { line: 1, column: 1 },
+        'add `namespace: <name>` or remove the file',
+      ),
+    );
+  }
+  return result;
+}
+
+function makeDocument(
+  file: string,
+  doc: Document,
+  base: Path,
+  value: Record<string, unknown>,
+  at: (offset: number) => Position,
+): NamespaceDocument {
+  return {
+    file,
+    value,
+    locate: (path, options) => locateIn(doc, [...base, ...path], options?.key ?? false, at),
+    pointer: (path) => toPointer([...base, ...path]),
+  };
+}
+
+/** Position of the deepest existing node along `path`; for `key`, the key of the last step. */
+function locateIn(doc: Document, path: Path, key: boolean, at: (offset: number) => Position): Position {
+  let node: unknown = doc.contents;
+  let position = at(rangeStart(node));
+  for (const [index, step] of path.entries()) {
+    const last = index === path.length - 1;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && keyText(p.key) === String(step));
+      if (!pair) break;
+      if ((last && key) || pair.value === null) return at(rangeStart(pair.key));
+      node = pair.value;
+    } else if (isSeq(node) && typeof step === 'number') {
+      const item = node.items[step];
+      if (item === undefined) break;
+      node = item;
+    } else {
+      break;
+    }
+    position = at(rangeStart(node));
+  }
+  return position;
+}
+
+function keyText(key: unknown): string | undefined {
+  if (isScalar(key)) return String(key.value);
+  return undefined;
+}
+
+function rangeStart(node: unknown): number {
+  const range = (node as Node | null)?.range;
+  return range ? range[0] : 0;
+}
+
+/** Iterative depth check, so that a hostile document cannot overflow the stack here. */
+function depthExceeds(root: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[root, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop() as [unknown, number];
+    if (depth > limit) return true;
+    if (isMap(node)) {
+      for (const pair of node.items) stack.push([pair.value, depth + 1]);
+    } else if (isSeq(node)) {
+      for (const item of node.items) stack.push([item, depth + 1]);
+    }
+  }
+  return false;
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  return `a ${typeof value}`;
+}

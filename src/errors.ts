@@ -1,0 +1,31 @@
+/**
+ * The PrismError family: every failure that crosses a module boundary carries a stable code.
+ * Callers branch on `code`, never on message text. The CLI maps codes to exit codes in
+ * src/cli/exit-codes.ts; servers map them to gRPC statuses in one place each.
+ */
+export type PrismErrorCode =
+  'E_USAGE' | 'E_INPUT_UNREADABLE' | 'E_INVALID_NAMESPACE' | 'E_FILE_EXISTS' | 'E_TEMPLATE' | 'E_INTERNAL';
+
+export class PrismError extends Error {
+  readonly code: PrismErrorCode;
+  /** One-line suggestion shown under the message. */
+  readonly hint?: string;
+
+  constructor(code: PrismErrorCode, message: string, options?: { hint?: string; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'PrismError';
+    this.code = code;
+    this.hint = options?.hint;
+  }
+}
+
+export class UsageError extends PrismError {
+  constructor(message: string, hint?: string) {
+    super('E_USAGE', message, { hint });
+    this.name = 'UsageError';
+  }
+}
+
+export function isPrismError(err: unknown): err is PrismError {
+  return err instanceof PrismError;
+}
