@@ -147,9 +147,15 @@ const probes: Record<ServiceName, () => Promise<void>> = {
       enableOfflineQueue: false,
       retryStrategy: () => null,
     });
-    client.on('error', () => {}); // reported through the rejected promise below
+    // ioredis rejects connect() with a bare "Connection is closed."; the cause comes as an event.
+    let cause: unknown;
+    client.on('error', (err: unknown) => {
+      cause ??= err;
+    });
     try {
-      await client.connect();
+      await client.connect().catch((err: unknown) => {
+        throw cause ?? err;
+      });
       const pong = await client.ping();
       if (pong !== 'PONG') throw new Error(`PING answered ${pong}`);
     } finally {
