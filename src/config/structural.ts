@@ -1,4 +1,5 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import type { Diagnostic } from './diagnostics.js';
 import { buildNamespaceSchema } from './json-schema.js';
 import { didYouMean } from './suggest.js';
@@ -10,16 +11,35 @@ import { isPlainObject, type NamespaceDocument, type Path } from './yaml-loader.
  * still run on the rest and every problem is reported in one pass.
  */
 
+const require = createRequire(import.meta.url);
 let validator: ValidateFunction | undefined;
 
+/** The ajv set-up shared by the runtime compile and the build-time precompiled validator. */
+export function createNamespaceAjv(options: { source?: boolean } = {}): Ajv {
+  // Loaded on demand: the CLI normally uses the precompiled validator and never needs the compiler.
+  const { Ajv: AjvClass } = require('ajv') as typeof import('ajv');
+  const ajv = new AjvClass({ allErrors: true, verbose: true, strict: true, code: { source: options.source ?? false } });
+  ajv.addKeyword({ keyword: 'x-prism-format', schemaType: 'string' });
+  ajv.addSchema(buildNamespaceSchema(), NAMESPACE_SCHEMA_ID);
+  return ajv;
+}
+
+export const NAMESPACE_SCHEMA_ID = 'namespace';
+export const NAMESPACE_REQUEST_REF = `${NAMESPACE_SCHEMA_ID}#/definitions/NamespaceRequest`;
+/** Written next to this module by scripts/build-validator.js; compiling the schema at start-up costs ~100 ms. */
+export const PRECOMPILED_VALIDATOR = './namespace-validator.cjs';
+
 function namespaceValidator(): ValidateFunction {
-  if (!validator) {
-    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true });
-    ajv.addKeyword({ keyword: 'x-prism-format', schemaType: 'string' });
-    ajv.addSchema(buildNamespaceSchema(), 'namespace');
-    validator = ajv.getSchema('namespace#/definitions/NamespaceRequest') as ValidateFunction;
-  }
+  validator ??= loadPrecompiled() ?? (createNamespaceAjv().getSchema(NAMESPACE_REQUEST_REF) as ValidateFunction);
   return validator;
+}
+
+function loadPrecompiled(): ValidateFunction | undefined {
+  try {
+    return (require(PRECOMPILED_VALIDATOR) as { NamespaceRequest: ValidateFunction }).NamespaceRequest;
+  } catch {
+    return undefined; // running from sources (tests): compile instead
+  }
 }
 
 export interface StructureResult {
