@@ -62,15 +62,31 @@ export function parseNamespaceSource(source: SourceText): ParseResult {
   let nonEmpty = 0;
   for (const doc of Array.isArray(docs) ? docs : [docs]) {
     if (doc.errors.length > 0) {
+      let exhausted = false;
       for (const e of doc.errors) {
         const pos = at(e.pos[0]);
+        if (e.code === 'RESOURCE_EXHAUSTION') {
+          // The yaml composer ran out of stack: nesting far beyond MAX_DEPTH. Report it once, where
+          // the document starts, as for nesting that parsed but is too deep.
+          if (!exhausted)
+            result.diagnostics.push(
+              error(
+                'E_YAML_DEPTH',
+                `nesting is deeper than ${MAX_DEPTH} levels`,
+                at(doc.contents?.range[0] ?? e.pos[0]),
+                'flatten the document',
+              ),
+            );
+          exhausted = true;
+          continue;
+        }
         const rule = e.code === 'DUPLICATE_KEY' ? 'E_YAML_DUPLICATE_KEY' : 'E_YAML_SYNTAX';
         const message = e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? e.code;
         result.diagnostics.push(error(rule, message, pos, 'fix the YAML syntax at this position'));
       }
       continue;
     }
-    if (doc.contents === null) continue;
+    if (doc.contents === null || isEmptyNode(doc.contents)) continue;
     nonEmpty++;
     const docStart = at(doc.contents.range[0]);
     if (depthExceeds(doc.contents, MAX_DEPTH)) {
@@ -84,10 +100,15 @@ export function parseNamespaceSource(source: SourceText): ParseResult {
       value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
     } catch (err) {
       const message =
-        err instanceof ReferenceError && /alias/i.test(err.message)
+        err instanceof ReferenceError && /excessive alias count/i.test(err.message)
           ? `aliases expand to more than ${MAX_ALIAS_COUNT} nodes (possible alias bomb)`
-          : `cannot convert document: ${(err as Error).message}`;
-      result.diagnostics.push(error('E_YAML_ALIAS', message, docStart, 'remove the repeated aliases'));
+          : err instanceof ReferenceError && /unresolved alias/i.test(err.message)
+            ? 'an alias refers to an anchor that is not defined before it'
+            : `cannot convert document: ${(err as Error).message}`;
+      const hint = /anchor/.test(message)
+        ? 'define the anchor (&name) before the alias (*name)'
+        : 'remove the repeated aliases';
+      result.diagnostics.push(error('E_YAML_ALIAS', message, docStart, hint));
       continue;
     }
     if (!isPlainObject(value)) {
@@ -104,6 +125,18 @@ export function parseNamespaceSource(source: SourceText): ParseResult {
     if ('namespaces' in value && !('namespace' in value)) {
       const list = value.namespaces;
       const listPos = locateIn(doc, ['namespaces'], false, at);
+      if (Array.isArray(list) && list.length === 0 && Object.keys(value).length === 1) {
+        result.diagnostics.push(
+          error(
+            'E_SCHEMA_MIN_ITEMS',
+            '`namespaces:` needs at least 1 item',
+            listPos,
+            'add an item',
+            '/namespaces',
+          ),
+        );
+        continue;
+      }
       if (!Array.isArray(list) || Object.keys(value).length !== 1) {
         result.diagnostics.push(
           error(
@@ -210,6 +243,11 @@ function depthExceeds(root: unknown, limit: number): boolean {
     }
   }
   return false;
+}
+
+/** A document that is only `---` (and comments): nothing was written, so there is nothing to check. */
+function isEmptyNode(node: Node): boolean {
+  return isScalar(node) && node.value === null && !node.source && !node.tag && !node.anchor;
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
