@@ -192,7 +192,12 @@ function checkPattern(
       'max_value_size',
     ]);
   }
-  if (pattern.settings?.dedupWindow && !('state' in pattern.slots) && 'state' in spec.slots) {
+  if (
+    pattern.settings?.dedupWindow &&
+    spec.settings.includes('dedup_window') &&
+    !('state' in pattern.slots) &&
+    'state' in spec.slots
+  ) {
     error(
       'E_SETTING_NEEDS_SLOT',
       `${label} sets dedup_window but binds no 'state' slot to remember message ids`,
