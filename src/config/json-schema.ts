@@ -104,6 +104,12 @@ function scalarSchema(scalar: ScalarType): JsonSchema {
       return { type: 'boolean' };
     case ScalarType.UINT32:
     case ScalarType.FIXED32:
+      // Bounded, so that an out-of-range number is a schema finding, not a failed proto decode.
+      return { type: 'integer', minimum: 0, maximum: 4294967295 };
+    case ScalarType.INT32:
+    case ScalarType.SINT32:
+    case ScalarType.SFIXED32:
+      return { type: 'integer', minimum: -2147483648, maximum: 2147483647 };
     case ScalarType.UINT64:
     case ScalarType.FIXED64:
       return { type: 'integer', minimum: 0 };
