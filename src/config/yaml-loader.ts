@@ -8,6 +8,7 @@ import {
   type Document,
   type Node,
 } from 'yaml';
+import { CORE_SCHEMA, loadAll } from 'js-yaml';
 import type { Diagnostic } from './diagnostics.js';
 import { toPointer } from './diagnostics.js';
 import type { SourceText } from './sources.js';
@@ -40,64 +41,124 @@ export interface ParseResult {
   diagnostics: Diagnostic[];
 }
 
-/** Splits a source into namespace documents: one per YAML document, or one per `namespaces:` item. */
+/**
+ * Splits a source into namespace documents: one per YAML document, or one per `namespaces:` item.
+ *
+ * Values come from js-yaml (core schema), which is an order of magnitude faster; positions come
+ * from `yaml`, parsed only when a diagnostic asks for one. Sources that js-yaml rejects, or that use
+ * anchors or aliases (where alias expansion must be bounded), take the `yaml` path for everything.
+ */
 export function parseNamespaceSource(source: SourceText): ParseResult {
-  const result: ParseResult = { namespaces: [], diagnostics: [] };
+  return (mayUseFastPath(source.text) && fastPath(source)) || slowPath(source);
+}
+
+interface LoadedDocument {
+  value: unknown;
+  locate: (path: Path, key: boolean) => Position;
+}
+
+function mayUseFastPath(text: string): boolean {
+  return !text.includes('&') && !text.includes('*');
+}
+
+function fastPath(source: SourceText): ParseResult | undefined {
+  let values: unknown[];
+  try {
+    values = loadAll(source.text, undefined, { schema: CORE_SCHEMA });
+  } catch {
+    return undefined; // let the `yaml` path produce precise syntax diagnostics
+  }
+  // Empty documents, empty files and deep nesting get their diagnostics from the `yaml` path.
+  if (
+    values.length === 0 ||
+    values.some((v) => v === null || v === undefined || valueDepthExceeds(v, MAX_DEPTH))
+  ) {
+    return undefined;
+  }
+  let positions: ReturnType<typeof positionIndex> | undefined;
+  const docs = values.map((value, index) => ({
+    value,
+    locate: (path: Path, key: boolean) => {
+      positions ??= positionIndex(source.text);
+      const doc = positions.docs[index];
+      return doc ? locateIn(doc, path, key, positions.at) : { line: 1, column: 1 };
+    },
+  }));
+  return splitDocuments(source.file, docs, []);
+}
+
+/** Non-empty `yaml` documents of a text with a line counter, for positions only. */
+function positionIndex(text: string): { docs: Document[]; at: (offset: number) => Position } {
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(source.text, { lineCounter, uniqueKeys: true, prettyErrors: false });
-  const at = (offset: number): Position => {
+  const all = parseAllDocuments(text, { lineCounter });
+  const docs = (Array.isArray(all) ? all : [all]).filter(
+    (d) => d.contents !== null && !isEmptyNode(d.contents),
+  );
+  return { docs, at: atFor(lineCounter) };
+}
+
+function atFor(lineCounter: LineCounter): (offset: number) => Position {
+  return (offset) => {
     const pos = lineCounter.linePos(offset);
     return { line: pos.line, column: pos.col };
   };
-  const error = (rule: string, message: string, pos: Position, hint: string, path = ''): Diagnostic => ({
-    severity: 'error',
-    rule,
-    message,
-    file: source.file,
-    ...pos,
-    path,
-    hint,
-  });
+}
 
-  let nonEmpty = 0;
-  for (const doc of Array.isArray(docs) ? docs : [docs]) {
+function slowPath(source: SourceText): ParseResult {
+  const lineCounter = new LineCounter();
+  const all = parseAllDocuments(source.text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  const at = atFor(lineCounter);
+  const diagnostics: Diagnostic[] = [];
+  const docs: LoadedDocument[] = [];
+  for (const doc of Array.isArray(all) ? all : [all]) {
     if (doc.errors.length > 0) {
       let exhausted = false;
       for (const e of doc.errors) {
-        const pos = at(e.pos[0]);
         if (e.code === 'RESOURCE_EXHAUSTION') {
           // The yaml composer ran out of stack: nesting far beyond MAX_DEPTH. Report it once, where
           // the document starts, as for nesting that parsed but is too deep.
-          if (!exhausted)
-            result.diagnostics.push(
-              error(
+          if (!exhausted) {
+            const where = at(doc.contents?.range[0] ?? e.pos[0]);
+            diagnostics.push(
+              fileError(
+                source.file,
                 'E_YAML_DEPTH',
                 `nesting is deeper than ${MAX_DEPTH} levels`,
-                at(doc.contents?.range[0] ?? e.pos[0]),
+                where,
                 'flatten the document',
               ),
             );
+          }
           exhausted = true;
           continue;
         }
         const rule = e.code === 'DUPLICATE_KEY' ? 'E_YAML_DUPLICATE_KEY' : 'E_YAML_SYNTAX';
         const message = e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? e.code;
-        result.diagnostics.push(error(rule, message, pos, 'fix the YAML syntax at this position'));
+        diagnostics.push(
+          fileError(source.file, rule, message, at(e.pos[0]), 'fix the YAML syntax at this position'),
+        );
       }
       continue;
     }
     if (doc.contents === null || isEmptyNode(doc.contents)) continue;
-    nonEmpty++;
     const docStart = at(doc.contents.range[0]);
     if (depthExceeds(doc.contents, MAX_DEPTH)) {
-      result.diagnostics.push(
-        error('E_YAML_DEPTH', `nesting is deeper than ${MAX_DEPTH} levels`, docStart, 'flatten the document'),
+      diagnostics.push(
+        fileError(
+          source.file,
+          'E_YAML_DEPTH',
+          `nesting is deeper than ${MAX_DEPTH} levels`,
+          docStart,
+          'flatten the document',
+        ),
       );
       continue;
     }
-    let value: unknown;
     try {
-      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+      docs.push({
+        value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }),
+        locate: (path, key) => locateIn(doc, path, key, at),
+      });
     } catch (err) {
       const message =
         err instanceof ReferenceError && /excessive alias count/i.test(err.message)
@@ -108,15 +169,27 @@ export function parseNamespaceSource(source: SourceText): ParseResult {
       const hint = /anchor/.test(message)
         ? 'define the anchor (&name) before the alias (*name)'
         : 'remove the repeated aliases';
-      result.diagnostics.push(error('E_YAML_ALIAS', message, docStart, hint));
-      continue;
+      diagnostics.push(fileError(source.file, 'E_YAML_ALIAS', message, docStart, hint));
     }
+  }
+  return splitDocuments(source.file, docs, diagnostics);
+}
+
+function splitDocuments(
+  file: string,
+  docs: readonly LoadedDocument[],
+  diagnostics: Diagnostic[],
+): ParseResult {
+  const result: ParseResult = { namespaces: [], diagnostics };
+  for (const doc of docs) {
+    const value = doc.value;
     if (!isPlainObject(value)) {
       result.diagnostics.push(
-        error(
+        fileError(
+          file,
           'E_SCHEMA_TYPE',
           `a namespace document must be a mapping, found ${kindOf(value)}`,
-          docStart,
+          doc.locate([], false),
           'start the document with `namespace: <name>`',
         ),
       );
@@ -124,54 +197,57 @@ export function parseNamespaceSource(source: SourceText): ParseResult {
     }
     if ('namespaces' in value && !('namespace' in value)) {
       const list = value.namespaces;
-      const listPos = locateIn(doc, ['namespaces'], false, at);
       if (Array.isArray(list) && list.length === 0 && Object.keys(value).length === 1) {
-        result.diagnostics.push(
-          error(
+        result.diagnostics.push({
+          ...fileError(
+            file,
             'E_SCHEMA_MIN_ITEMS',
             '`namespaces:` needs at least 1 item',
-            listPos,
+            doc.locate(['namespaces'], false),
             'add an item',
-            '/namespaces',
           ),
-        );
+          path: '/namespaces',
+        });
         continue;
       }
       if (!Array.isArray(list) || Object.keys(value).length !== 1) {
-        result.diagnostics.push(
-          error(
+        result.diagnostics.push({
+          ...fileError(
+            file,
             'E_SCHEMA_TYPE',
             '`namespaces:` must be the only key and hold a list of namespaces',
-            listPos,
+            doc.locate(['namespaces'], false),
             'write `namespaces:` followed by `- namespace: ...` items',
-            '/namespaces',
           ),
-        );
+          path: '/namespaces',
+        });
         continue;
       }
       list.forEach((item, index) => {
         const base = ['namespaces', index];
         if (!isPlainObject(item)) {
-          result.diagnostics.push(
-            error(
+          result.diagnostics.push({
+            ...fileError(
+              file,
               'E_SCHEMA_TYPE',
               `namespaces[${index}] must be a mapping, found ${kindOf(item)}`,
-              locateIn(doc, base, false, at),
+              doc.locate(base, false),
               'write `- namespace: <name>`',
-              toPointer(base),
             ),
-          );
+            path: toPointer(base),
+          });
           return;
         }
-        result.namespaces.push(makeDocument(source.file, doc, base, item, at));
+        result.namespaces.push(makeDocument(file, doc, base, item));
       });
     } else {
-      result.namespaces.push(makeDocument(source.file, doc, [], value, at));
+      result.namespaces.push(makeDocument(file, doc, [], value));
     }
   }
-  if (nonEmpty === 0 && result.diagnostics.length === 0) {
+  if (docs.length === 0 && result.diagnostics.length === 0) {
     result.diagnostics.push(
-      error(
+      fileError(
+        file,
         'E_EMPTY_FILE',
         'file holds no namespace',
         { line: 1, column: 1 },
@@ -182,17 +258,20 @@ export function parseNamespaceSource(source: SourceText): ParseResult {
   return result;
 }
 
+function fileError(file: string, rule: string, message: string, pos: Position, hint: string): Diagnostic {
+  return { severity: 'error', rule, message, file, ...pos, path: '', hint };
+}
+
 function makeDocument(
   file: string,
-  doc: Document,
+  doc: LoadedDocument,
   base: Path,
   value: Record<string, unknown>,
-  at: (offset: number) => Position,
 ): NamespaceDocument {
   return {
     file,
     value,
-    locate: (path, options) => locateIn(doc, [...base, ...path], options?.key ?? false, at),
+    locate: (path, options) => doc.locate([...base, ...path], options?.key ?? false),
     pointer: (path) => toPointer([...base, ...path]),
   };
 }
@@ -230,7 +309,19 @@ function rangeStart(node: unknown): number {
   return range ? range[0] : 0;
 }
 
-/** Iterative depth check, so that a hostile document cannot overflow the stack here. */
+/** Iterative depth checks, so that a hostile document cannot overflow the stack here. */
+function valueDepthExceeds(root: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[root, 1]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop() as [unknown, number];
+    if (depth > limit) return true;
+    if (typeof value === 'object' && value !== null) {
+      for (const child of Object.values(value)) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
 function depthExceeds(root: unknown, limit: number): boolean {
   const stack: Array<[unknown, number]> = [[root, 1]];
   while (stack.length > 0) {
