@@ -466,10 +466,20 @@ kafka_stop() { stop_pid kafka "$(pidfile kafka)" 40; }
 # Orchestration
 # ---------------------------------------------------------------------------------------------
 
+# Running = the pid file names a live process that is still our program (guards against a stale
+# pid file whose pid was reused by something else).
 svc_running() {
-  local pid
+  local pid pattern cmdline
   pid=$(svc_pid "$1")
-  pid_alive "$pid"
+  pid_alive "$pid" || return 1
+  case $1 in
+    redis) pattern=redis-server ;;
+    nats) pattern=nats-server ;;
+    postgres) pattern=postgres ;;
+    kafka) pattern=kafka.Kafka ;;
+  esac
+  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 0
+  [[ $cmdline == *"$pattern"* ]]
 }
 
 svc_log_for_errors() {
