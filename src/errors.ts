@@ -4,7 +4,19 @@
  * src/cli/exit-codes.ts; servers map them to gRPC statuses in one place each.
  */
 export type PrismErrorCode =
-  'E_USAGE' | 'E_INPUT_UNREADABLE' | 'E_INVALID_NAMESPACE' | 'E_FILE_EXISTS' | 'E_TEMPLATE' | 'E_INTERNAL';
+  | 'E_USAGE'
+  | 'E_INPUT_UNREADABLE'
+  | 'E_INVALID_NAMESPACE'
+  | 'E_FILE_EXISTS'
+  | 'E_TEMPLATE'
+  | 'E_NOT_FOUND'
+  | 'E_VERSION_CONFLICT'
+  | 'E_BACKEND_UNAVAILABLE'
+  | 'E_STORE_UNAVAILABLE'
+  | 'E_UNREACHABLE'
+  | 'E_UNAUTHENTICATED'
+  | 'E_PERMISSION_DENIED'
+  | 'E_INTERNAL';
 
 export class PrismError extends Error {
   readonly code: PrismErrorCode;

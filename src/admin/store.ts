@@ -1,3 +1,5 @@
+import { PrismError } from '../errors.js';
+
 /**
  * Persistence of the control plane. Two implementations (src/admin/store-sqlite.ts and
  * src/admin/store-postgres.ts) pass the same tests (test/integration/admin/store.test.ts).
@@ -44,8 +46,7 @@ export interface ProxyRecord {
 }
 
 /** Thrown by `put`/`remove` when the stored version is not the expected one. */
-export class VersionConflictError extends Error {
-  readonly code = 'E_VERSION_CONFLICT';
+export class VersionConflictError extends PrismError {
   constructor(
     readonly namespace: string,
     readonly expected: number,
@@ -55,7 +56,10 @@ export class VersionConflictError extends Error {
     readonly changedBy?: string,
   ) {
     super(
-      `namespace '${namespace}' is at version ${actual}, not ${expected}` + (changedBy ? ` (last changed by ${changedBy})` : ''),
+      'E_VERSION_CONFLICT',
+      `namespace '${namespace}' is at version ${actual}, not ${expected}` +
+        (changedBy ? ` (last changed by ${changedBy})` : ''),
+      { hint: 'fetch the current version (prismctl namespace get / diff) and apply again' },
     );
     this.name = 'VersionConflictError';
   }

@@ -1,5 +1,8 @@
 import { Command, Flags, type Interfaces } from '@oclif/core';
-import { isPrismError } from '../errors.js';
+import type { Diagnostic } from '../config/diagnostics.js';
+import { renderReport, textLine } from '../config/report-format.js';
+import type { ValidationReport } from '../config/validate.js';
+import { isPrismError, type PrismErrorCode } from '../errors.js';
 import { EXIT_CODES } from './exit-codes.js';
 
 /**
@@ -14,10 +17,14 @@ export abstract class BaseCommand extends Command {
   protected override async catch(err: Interfaces.CommandError): Promise<never> {
     const debug = this.argv.includes('--debug');
     if (isPrismError(err)) {
+      // Validation failures carry their findings: show them before the one-line summary.
+      const { report, diagnostics } = err as { report?: ValidationReport; diagnostics?: Diagnostic[] };
+      if (report) process.stderr.write(renderReport(report, 'text'));
+      else if (diagnostics) process.stderr.write(diagnostics.map(textLine).join(''));
       this.logToStderr(`error ${err.code}: ${err.message}`);
       if (err.hint) this.logToStderr(`  hint: ${err.hint}`);
       if (debug && err.stack) this.logToStderr(err.stack);
-      return this.exit(EXIT_CODES[err.code]);
+      return this.exit(this.exitCodeFor(err.code));
     }
     const oclifExit = (err as { oclif?: { exit?: number } }).oclif?.exit;
     if (oclifExit !== undefined) {
@@ -29,6 +36,11 @@ export abstract class BaseCommand extends Command {
     if (debug && err.stack) this.logToStderr(err.stack);
     else this.logToStderr('  hint: run again with --debug for details');
     return this.exit(1);
+  }
+
+  /** Exit code of a failed run; commands with their own convention (diff: 2 = error) override it. */
+  protected exitCodeFor(code: PrismErrorCode): number {
+    return EXIT_CODES[code];
   }
 
   /** Writes text exactly as given (no added newline) to stdout. */

@@ -18,7 +18,12 @@ let validator: ValidateFunction | undefined;
 export function createNamespaceAjv(options: { source?: boolean } = {}): Ajv {
   // Loaded on demand: the CLI normally uses the precompiled validator and never needs the compiler.
   const { Ajv: AjvClass } = require('ajv') as typeof import('ajv');
-  const ajv = new AjvClass({ allErrors: true, verbose: true, strict: true, code: { source: options.source ?? false } });
+  const ajv = new AjvClass({
+    allErrors: true,
+    verbose: true,
+    strict: true,
+    code: { source: options.source ?? false },
+  });
   ajv.addKeyword({ keyword: 'x-prism-format', schemaType: 'string' });
   ajv.addSchema(buildNamespaceSchema(), NAMESPACE_SCHEMA_ID);
   return ajv;
@@ -30,7 +35,8 @@ export const NAMESPACE_REQUEST_REF = `${NAMESPACE_SCHEMA_ID}#/definitions/Namesp
 export const PRECOMPILED_VALIDATOR = './namespace-validator.cjs';
 
 function namespaceValidator(): ValidateFunction {
-  validator ??= loadPrecompiled() ?? (createNamespaceAjv().getSchema(NAMESPACE_REQUEST_REF) as ValidateFunction);
+  validator ??=
+    loadPrecompiled() ?? (createNamespaceAjv().getSchema(NAMESPACE_REQUEST_REF) as ValidateFunction);
   return validator;
 }
 

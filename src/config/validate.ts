@@ -1,7 +1,8 @@
-import { fromJson } from '@bufbuild/protobuf';
+import { fromJson, toJson } from '@bufbuild/protobuf';
+import { stringify } from 'yaml';
 import { NamespaceRequestSchema, type NamespaceRequest } from '../gen/prism/config/v1/namespace_pb.js';
 import { compareDiagnostics, type Diagnostic } from './diagnostics.js';
-import { yamlToProtoJson } from './proto-json.js';
+import { protoJsonToYaml, yamlToProtoJson } from './proto-json.js';
 import { checkRules } from './rules.js';
 import { readSources, type SourceText } from './sources.js';
 import { checkStructure } from './structural.js';
@@ -166,4 +167,14 @@ function summarize(
     warnings,
     diagnostics,
   };
+}
+
+/**
+ * Validates a namespace that arrived as a message (e.g. over gRPC) with exactly the rules that
+ * files get: it is rendered to YAML and checked as a file named `file`.
+ */
+export function validateMessage(ns: NamespaceRequest, file: string): ValidationResult {
+  const json = toJson(NamespaceRequestSchema, ns, { useProtoFieldName: true });
+  const text = stringify(protoJsonToYaml(json, NamespaceRequestSchema), { lineWidth: 0 });
+  return validateSources([{ file, text }]);
 }

@@ -1,0 +1,223 @@
+import { create } from '@bufbuild/protobuf';
+import {
+  Server,
+  ServerCredentials,
+  status,
+  type Metadata,
+  type ServerUnaryCall,
+  type sendUnaryData,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import type { Logger } from 'pino';
+import { Counter, Histogram, Registry } from 'prom-client';
+import {
+  ControlPlane as ControlPlaneService,
+  DeleteNamespaceResponseSchema,
+  ExportNamespaceResponseSchema,
+  GetNamespaceHistoryResponseSchema,
+  GetNamespaceResponseSchema,
+  ListNamespacesResponseSchema,
+  RegisterProxyResponseSchema,
+  type ApplyNamespaceRequest,
+  type DeleteNamespaceRequest,
+  type ExportNamespaceRequest,
+  type GetNamespaceHistoryRequest,
+  type GetNamespaceRequest,
+  type HeartbeatRequest,
+  type RegisterProxyRequest,
+} from '../gen/prism/admin/v1/control_plane_pb.js';
+import { DIAGNOSTICS_KEY, toServiceError } from '../client/grpc-status.js';
+import { grpcServiceDefinition } from '../client/service-definition.js';
+import { ControlPlane, InvalidNamespaceError } from './control-plane.js';
+import type { BackendCatalog } from './catalog.js';
+import { StatusHttpServer } from './status-http.js';
+import type { NamespaceStore } from './store.js';
+
+/** Who is calling; the identity work replaces the default with JWT verification. */
+export type Authenticate = (metadata: Metadata, method: string) => Promise<string>;
+
+export interface AdminServerOptions {
+  listen: string;
+  metricsListen: string;
+  store: NamespaceStore;
+  catalog: BackendCatalog;
+  logger: Logger;
+  authenticate?: Authenticate;
+  heartbeatIntervalMs?: number;
+}
+
+const SERVICE_NAME = ControlPlaneService.typeName;
+
+/** `prismctl admin serve`: the ControlPlane gRPC service, grpc.health.v1, and /healthz + /metrics. */
+export class AdminServer {
+  private readonly grpc = new Server();
+  private readonly registry = new Registry();
+  private readonly health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
+  private readonly http: StatusHttpServer;
+  private readonly controlPlane: ControlPlane;
+  private readonly authenticate: Authenticate;
+  /** Bound addresses after start(). */
+  grpcPort = 0;
+  httpPort = 0;
+
+  constructor(private readonly options: AdminServerOptions) {
+    this.controlPlane = new ControlPlane({
+      store: options.store,
+      catalog: options.catalog,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
+    });
+    this.authenticate = options.authenticate ?? (async () => 'anonymous');
+    const [host, port] = splitHostPort(options.metricsListen);
+    this.http = new StatusHttpServer({
+      host,
+      port,
+      registry: this.registry,
+      notReady: async () => {
+        try {
+          await options.store.list();
+          return undefined;
+        } catch {
+          return 'store unavailable';
+        }
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    const requests = new Counter({
+      name: 'prism_admin_requests_total',
+      help: 'Control-plane calls by method and gRPC code',
+      labelNames: ['method', 'code'],
+      registers: [this.registry],
+    });
+    const latency = new Histogram({
+      name: 'prism_admin_request_seconds',
+      help: 'Control-plane call latency',
+      labelNames: ['method'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [this.registry],
+    });
+    const cp = this.controlPlane;
+    const log = this.options.logger;
+    const unary =
+      <Req, Res>(method: string, handler: (req: Req, principal: string) => Promise<Res>) =>
+      (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+        const stop = latency.startTimer({ method });
+        this.authenticate(call.metadata, method)
+          .then((principal) => handler(call.request, principal))
+          .then(
+            (response) => {
+              requests.inc({ method, code: 'OK' });
+              stop();
+              callback(null, response);
+            },
+            (err: unknown) => {
+              const serviceError = toServiceError(err, (md) => {
+                if (err instanceof InvalidNamespaceError) {
+                  md.set(DIAGNOSTICS_KEY, Buffer.from(JSON.stringify(err.diagnostics)));
+                }
+              });
+              requests.inc({ method, code: status[serviceError.code ?? status.INTERNAL] });
+              stop();
+              if (serviceError.code === status.INTERNAL)
+                log.error({ err, method }, 'control-plane call failed');
+              callback(serviceError as never, null);
+            },
+          );
+      };
+
+    const implementation: UntypedServiceImplementation = {
+      applyNamespace: unary<ApplyNamespaceRequest, unknown>('ApplyNamespace', async (req, principal) => {
+        const res = await cp.apply(req, principal);
+        if (!req.dryRun)
+          log.info(
+            {
+              namespace: req.namespace?.namespace,
+              outcome: res.outcome,
+              version: Number(res.assignment?.version ?? 0),
+              principal,
+            },
+            'namespace applied',
+          );
+        return res;
+      }),
+      getNamespace: unary<GetNamespaceRequest, unknown>('GetNamespace', async (req) =>
+        create(GetNamespaceResponseSchema, await cp.get(req.name)),
+      ),
+      listNamespaces: unary('ListNamespaces', async () =>
+        create(ListNamespacesResponseSchema, { namespaces: await cp.list() }),
+      ),
+      deleteNamespace: unary<DeleteNamespaceRequest, unknown>('DeleteNamespace', async (req, principal) => {
+        const version = await cp.delete(
+          req.name,
+          req.expectedVersion === undefined ? undefined : Number(req.expectedVersion),
+          principal,
+        );
+        log.info({ namespace: req.name, version, principal }, 'namespace deleted');
+        return create(DeleteNamespaceResponseSchema, { deletedVersion: BigInt(version) });
+      }),
+      exportNamespace: unary<ExportNamespaceRequest, unknown>('ExportNamespace', async (req) =>
+        create(ExportNamespaceResponseSchema, { namespace: await cp.export(req.name) }),
+      ),
+      getNamespaceHistory: unary<GetNamespaceHistoryRequest, unknown>('GetNamespaceHistory', async (req) =>
+        create(GetNamespaceHistoryResponseSchema, { entries: await cp.history(req.name) }),
+      ),
+      registerProxy: unary<RegisterProxyRequest, unknown>('RegisterProxy', async (req) => {
+        await cp.registerProxy(req.proxyId, req.address, req.version);
+        log.info({ proxy: req.proxyId, address: req.address }, 'proxy registered');
+        return create(RegisterProxyResponseSchema, { heartbeatIntervalMs: cp.heartbeatIntervalMs });
+      }),
+      heartbeat: unary<HeartbeatRequest, unknown>('Heartbeat', async (req) =>
+        cp.heartbeat(req.proxyId, req.knownFingerprint),
+      ),
+    };
+    this.grpc.addService(grpcServiceDefinition(ControlPlaneService), implementation);
+    this.health.addToServer(this.grpc);
+
+    this.grpcPort = await new Promise<number>((resolve, reject) =>
+      this.grpc.bindAsync(this.options.listen, ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(err) : resolve(port),
+      ),
+    );
+    this.httpPort = (await this.http.start()).port;
+    this.health.setStatus('', 'SERVING');
+    this.health.setStatus(SERVICE_NAME, 'SERVING');
+    if (!this.options.authenticate) {
+      log.warn('auth is off: every caller is recorded as "anonymous" and may read and write all namespaces');
+    }
+    log.info(
+      {
+        grpc: this.options.listen,
+        port: this.grpcPort,
+        http: this.options.metricsListen,
+        httpPort: this.httpPort,
+      },
+      'prism admin serving',
+    );
+  }
+
+  /** Stops accepting calls, lets in-flight calls finish (bounded), then closes HTTP and the store. */
+  async stop(timeoutMs = 5000): Promise<void> {
+    this.health.setStatus('', 'NOT_SERVING');
+    this.health.setStatus(SERVICE_NAME, 'NOT_SERVING');
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.grpc.forceShutdown();
+        resolve();
+      }, timeoutMs);
+      this.grpc.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    await this.http.stop();
+    await this.options.store.close();
+  }
+}
+
+export function splitHostPort(address: string): [string, number] {
+  const match = /^\[?([^\]]*?)\]?:(\d+)$/.exec(address);
+  if (!match) throw new Error(`'${address}' is not host:port`);
+  return [match[1] as string, Number(match[2])];
+}

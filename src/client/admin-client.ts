@@ -1,0 +1,115 @@
+import { create, type DescMessage, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
+import {
+  credentials,
+  makeGenericClientConstructor,
+  Metadata,
+  type Client,
+  type ServiceError,
+} from '@grpc/grpc-js';
+import {
+  ControlPlane,
+  ApplyNamespaceRequestSchema,
+  DeleteNamespaceRequestSchema,
+  ExportNamespaceRequestSchema,
+  GetNamespaceHistoryRequestSchema,
+  GetNamespaceRequestSchema,
+  HeartbeatRequestSchema,
+  ListNamespacesRequestSchema,
+  RegisterProxyRequestSchema,
+  type ApplyNamespaceResponse,
+  type DeleteNamespaceResponse,
+  type ExportNamespaceResponse,
+  type GetNamespaceHistoryResponse,
+  type GetNamespaceResponse,
+  type HeartbeatResponse,
+  type ListNamespacesResponse,
+  type RegisterProxyResponse,
+} from '../gen/prism/admin/v1/control_plane_pb.js';
+import type { Diagnostic } from '../config/diagnostics.js';
+import { PrismError } from '../errors.js';
+import { DIAGNOSTICS_KEY, fromServiceError } from './grpc-status.js';
+import { grpcServiceDefinition } from './service-definition.js';
+
+export const DEFAULT_ADMIN_ENDPOINT = 'localhost:8981';
+
+/** A PrismError from ApplyNamespace that carries the server's validation diagnostics. */
+export class RemoteValidationError extends PrismError {
+  constructor(
+    message: string,
+    readonly diagnostics: Diagnostic[],
+  ) {
+    super('E_INVALID_NAMESPACE', message);
+  }
+}
+
+const ControlPlaneClient = makeGenericClientConstructor(grpcServiceDefinition(ControlPlane), 'ControlPlane');
+
+/** Typed, promise-based client of prism.admin.v1.ControlPlane over one connection. */
+export class AdminClient {
+  private readonly client: Client & Record<string, (...args: unknown[]) => unknown>;
+
+  constructor(
+    readonly endpoint: string,
+    private readonly options: { token?: string; timeoutMs?: number } = {},
+  ) {
+    this.client = new ControlPlaneClient(endpoint, credentials.createInsecure()) as never;
+  }
+
+  apply(init: MessageInitShape<typeof ApplyNamespaceRequestSchema>): Promise<ApplyNamespaceResponse> {
+    return this.call('applyNamespace', ApplyNamespaceRequestSchema, init);
+  }
+  get(name: string): Promise<GetNamespaceResponse> {
+    return this.call('getNamespace', GetNamespaceRequestSchema, { name });
+  }
+  list(): Promise<ListNamespacesResponse> {
+    return this.call('listNamespaces', ListNamespacesRequestSchema, {});
+  }
+  delete(name: string, expectedVersion?: bigint): Promise<DeleteNamespaceResponse> {
+    return this.call('deleteNamespace', DeleteNamespaceRequestSchema, { name, expectedVersion });
+  }
+  export(name: string): Promise<ExportNamespaceResponse> {
+    return this.call('exportNamespace', ExportNamespaceRequestSchema, { name });
+  }
+  history(name: string): Promise<GetNamespaceHistoryResponse> {
+    return this.call('getNamespaceHistory', GetNamespaceHistoryRequestSchema, { name });
+  }
+  registerProxy(init: MessageInitShape<typeof RegisterProxyRequestSchema>): Promise<RegisterProxyResponse> {
+    return this.call('registerProxy', RegisterProxyRequestSchema, init);
+  }
+  heartbeat(init: MessageInitShape<typeof HeartbeatRequestSchema>): Promise<HeartbeatResponse> {
+    return this.call('heartbeat', HeartbeatRequestSchema, init);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  private call<D extends DescMessage, Res>(
+    method: string,
+    schema: D,
+    init: MessageInitShape<D>,
+  ): Promise<Res> {
+    const request: MessageShape<D> = create(schema, init);
+    const metadata = new Metadata();
+    if (this.options.token) metadata.set('authorization', `Bearer ${this.options.token}`);
+    const deadline = new Date(Date.now() + (this.options.timeoutMs ?? 15_000));
+    return new Promise<Res>((resolve, reject) => {
+      this.client[method]!(request, metadata, { deadline }, (err: ServiceError | null, response: Res) => {
+        if (!err) return resolve(response);
+        const diagnostics = err.metadata?.get(DIAGNOSTICS_KEY)[0];
+        if (diagnostics)
+          return reject(
+            new RemoteValidationError(err.details, JSON.parse(diagnostics.toString()) as Diagnostic[]),
+          );
+        const prism = fromServiceError(err, this.endpoint);
+        if (prism.code === 'E_UNREACHABLE') {
+          reject(
+            new PrismError('E_UNREACHABLE', `cannot reach the Prism admin at ${this.endpoint}`, {
+              hint: 'start one with `prismctl admin serve`, or point --admin / PRISM_ADMIN_ENDPOINT at a running one',
+            }),
+          );
+        } else reject(prism);
+      });
+    });
+  }
+}

@@ -1,0 +1,67 @@
+import { Flags } from '@oclif/core';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { BaseCommand } from '../../cli/base-command.js';
+import { defaultCatalog, loadCatalog } from '../../admin/catalog.js';
+import { openStore } from '../../admin/open-store.js';
+import { AdminServer } from '../../admin/server.js';
+import { prismHome } from '../../config/home.js';
+
+export default class AdminServe extends BaseCommand {
+  static override summary = 'Run the Prism control plane (prism admin)';
+  static override description = `Serves prism.admin.v1.ControlPlane and grpc.health.v1 over gRPC, and /healthz, /readyz and /metrics over HTTP. Stores namespaces in SQLite under the prism home by default, or in PostgreSQL when --store is a postgres:// URL (several admins may share it). Stops cleanly on SIGINT/SIGTERM.`;
+  static override examples = [
+    '<%= config.bin %> admin serve',
+    '<%= config.bin %> admin serve --store postgres://prism@db:5432/prism --backends backends.yaml',
+  ];
+  static override flags = {
+    listen: Flags.string({ description: 'gRPC listen address', default: '127.0.0.1:8981' }),
+    'metrics-listen': Flags.string({
+      description: 'HTTP listen address for /healthz, /readyz and /metrics',
+      default: '127.0.0.1:8982',
+    }),
+    store: Flags.string({
+      description: 'SQLite file path or postgres:// URL (default: <prism home>/admin.db)',
+      env: 'PRISM_ADMIN_STORE',
+    }),
+    backends: Flags.string({
+      description: 'YAML file listing backend instances per backend type (default: one local instance each)',
+    }),
+    'heartbeat-interval': Flags.integer({
+      description: 'Milliseconds between proxy heartbeats',
+      default: 2000,
+      min: 100,
+    }),
+    'log-level': Flags.string({
+      description: 'Log level',
+      options: ['debug', 'info', 'warn', 'error'],
+      default: 'info',
+    }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(AdminServe);
+    const logger = pino({ name: 'prism-admin', level: flags['log-level'] });
+    const catalog = flags.backends ? await loadCatalog(flags.backends) : defaultCatalog();
+    const store = await openStore(flags.store ?? join(prismHome(), 'admin.db'));
+    const server = new AdminServer({
+      listen: flags.listen,
+      metricsListen: flags['metrics-listen'],
+      store,
+      catalog,
+      logger,
+      heartbeatIntervalMs: flags['heartbeat-interval'],
+    });
+    await server.start();
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        logger.info({ signal }, 'stopping');
+        resolve();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    await server.stop();
+    logger.info('stopped');
+  }
+}
