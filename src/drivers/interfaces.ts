@@ -1,0 +1,117 @@
+import { PrismError } from '../errors.js';
+import type { Capability } from '../config/registry.js';
+
+/**
+ * The small interfaces every driver implements (DESIGN.md §4, STYLE.md: one conformance suite for
+ * every driver). A driver declares its capabilities; the conformance suite tests what is declared
+ * and asserts that what is not declared is absent. Drivers never import runners.
+ */
+
+export type { Capability };
+
+/** Lifecycle shared by every driver. */
+export interface Driver {
+  /** Backend name from the registry, e.g. "redis". */
+  readonly backend: string;
+  readonly capabilities: ReadonlySet<Capability>;
+  /** Connects; throws BackendDownError when the backend does not answer. */
+  connect(): Promise<void>;
+  /** Throws BackendDownError when the backend does not answer right now. */
+  health(): Promise<void>;
+  /** Closes every handle the driver opened; waits for in-flight operations. */
+  close(): Promise<void>;
+}
+
+/** Capability `keyvalue`. Values are bytes; a missing key is `undefined`, never an error. */
+export interface KeyValueStore {
+  /** `ttlMs` 0 or absent means no expiry, and clears an earlier TTL. */
+  set(key: string, value: Uint8Array, ttlMs?: number): Promise<void>;
+  get(key: string): Promise<Uint8Array | undefined>;
+  /** True when the key existed. Deleting a missing key is not an error. */
+  delete(key: string): Promise<boolean>;
+  exists(key: string): Promise<boolean>;
+}
+
+/** Capability `ttl`. */
+export interface TtlStore {
+  /** False when the key does not exist. */
+  expire(key: string, ttlMs: number): Promise<boolean>;
+  /** Remaining milliseconds; -1 when the key has no expiry, -2 when it does not exist. */
+  ttl(key: string): Promise<number>;
+  /** Removes the expiry; false when the key does not exist. */
+  persist(key: string): Promise<boolean>;
+}
+
+export interface ScanPage {
+  keys: string[];
+  /** Opaque; absent on the last page. */
+  cursor?: string;
+}
+
+/** Capability `scan`: keys with a prefix, in pages of at most `limit`. */
+export interface ScanStore {
+  scan(prefix: string, options: { limit: number; cursor?: string }): Promise<ScanPage>;
+}
+
+/** A message as a backend carries it: payload bytes plus string headers in the backend's native headers. */
+export interface Message {
+  topic: string;
+  payload: Uint8Array;
+  headers: Record<string, string>;
+}
+
+export interface Subscription {
+  /** Stops delivery; resolves when no handler runs any more. */
+  close(): Promise<void>;
+}
+
+/** Capability `pubsub`: every live subscriber of a topic receives every message published after it subscribed. */
+export interface PubSub {
+  publish(message: Message): Promise<void>;
+  subscribe(topic: string, handler: (message: Message) => void | Promise<void>): Promise<Subscription>;
+}
+
+export interface Delivery extends Message {
+  /** 1 on first delivery, then 2, 3, ... on redeliveries. */
+  attempt: number;
+  ack(): Promise<void>;
+  /** Asks for redelivery (after the backend's redelivery delay). */
+  nack(): Promise<void>;
+}
+
+/**
+ * Capability `queue`: durable, at-least-once delivery to consumer groups. Within a group each
+ * message goes to one consumer; unacknowledged messages are redelivered after `ackTimeoutMs`.
+ */
+export interface Queue {
+  enqueue(message: Message): Promise<void>;
+  consume(
+    topic: string,
+    group: string,
+    handler: (delivery: Delivery) => void | Promise<void>,
+    options?: { ackTimeoutMs?: number },
+  ): Promise<Subscription>;
+}
+
+/** A driver with the capability interfaces it declared. */
+export type AnyDriver = Driver & Partial<KeyValueStore & TtlStore & ScanStore & PubSub & Queue>;
+
+/** The backend did not answer: callers see UNAVAILABLE and may retry. Never carries credentials. */
+export class BackendDownError extends PrismError {
+  constructor(backend: string, what: string, cause?: unknown) {
+    super('E_BACKEND_DOWN', `${backend} is unavailable: ${what}`, { cause, hint: 'retry; the driver reconnects by itself' });
+    this.name = 'BackendDownError';
+  }
+}
+
+/** Options every driver factory accepts. */
+export interface DriverOptions {
+  /** Endpoint from the assignment, e.g. redis://localhost:6379. */
+  endpoint: string;
+  /** Resolved credentials (from Vault or the environment), never a reference. */
+  credentials?: { username: string; password: string };
+  /** Isolates keys, tables, streams and topics of one namespace from another. */
+  namespace: string;
+  /** Directory for file-backed drivers (sqlite). */
+  dataDir?: string;
+}
