@@ -44,6 +44,7 @@ image_current() { # name -> 0 when present and built from this rootfs key
 # The Debian mirror the machine's apt already uses (no other host is contacted).
 debian_mirror() {
   local uri
+  # shellcheck disable=SC2016 # apt's own $(FIELD) placeholders
   uri="$(apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT) $(ORIGIN)' 'Identifier: Packages' 2>/dev/null |
     awk -v s="$SUITE" '$2 == s && $3 == "main" { print $1; exit }')"
   if [[ -z "$uri" ]]; then
@@ -83,7 +84,7 @@ build_rootfs() {
   local root="$work/rootfs"
   # Trim what containers never need: downloaded .debs, apt lists, docs, man pages, locales, and
   # the cluster postgresql-common creates at install time (containers run initdb themselves).
-  [[ -x "$root/usr/bin/pg_dropcluster" ]] && chroot "$root" pg_dropcluster 15 main 2>/dev/null || true
+  if [[ -x "$root/usr/bin/pg_dropcluster" ]]; then chroot "$root" pg_dropcluster 15 main 2>/dev/null || true; fi
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
     "$root"/usr/share/doc "$root"/usr/share/man "$root"/usr/share/info "$root"/usr/share/locale
   # Postgres entry point: initdb on first start, then run on loopback (used as the image CMD).

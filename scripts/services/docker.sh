@@ -41,6 +41,7 @@ IMAGE_REDIS="prism-local/redis:7"
 IMAGE_NATS="prism-local/nats:2"
 IMAGE_POSTGRES="prism-local/postgres:15"
 
+trap 'printf "[docker] ERROR: %s failed (line %s, exit %s)\n" "$BASH_COMMAND" "$LINENO" "$?" >&2' ERR
 log() { printf '[docker] %s\n' "$*" >&2; }
 die() { printf '[docker] ERROR: %s\n' "$*" >&2; exit 1; }
 dk() { "$DOCKER_BIN" -H "$DOCKER_HOST_URL" "$@"; }
@@ -88,10 +89,10 @@ our_pids() {
 
 # Processes running inside our containers (children of our shims).
 container_pids() {
-  local shim child
+  local shim
   for shim in $(our_pids); do
     [[ "$(cat "/proc/$shim/comm" 2>/dev/null)" == containerd-shim* ]] || continue
-    for child in $(cat /proc/"$shim"/task/*/children 2>/dev/null); do printf '%s\n' "$child"; done
+    cat /proc/"$shim"/task/*/children 2>/dev/null | tr ' ' '\n' | grep . || true
   done
 }
 
@@ -113,7 +114,9 @@ kill_and_wait() { # signal timeout pids...
 unmount_ours() {
   local m
   # deepest first
-  awk '{print $2}' /proc/mounts | grep -E "^($DATA_ROOT|$EXEC_ROOT)(/|$)" | sort -r | while read -r m; do
+  awk -v a="$DATA_ROOT" -v b="$EXEC_ROOT" '
+    { p = $2 } p == a || p == b || index(p, a "/") == 1 || index(p, b "/") == 1 { print p }' /proc/mounts |
+    sort -r | while read -r m; do
     umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
   done
 }
@@ -130,14 +133,12 @@ stop_engine() {
   # The containerd spawned by dockerd, its shims and container processes must not outlive it.
   pids="$(container_pids; our_pids)"
   if [[ -n "$pids" ]]; then
-    # shellcheck disable=SC2086
-    log "stopping leftover processes: $(echo $pids)"
+    log "stopping leftover processes: ${pids//$'\n'/ }"
     # shellcheck disable=SC2086
     kill_and_wait TERM 10 $pids || kill_and_wait KILL 5 $pids || true
   fi
   pids="$(our_pids)"
-  # shellcheck disable=SC2086
-  [[ -z "$pids" ]] || die "processes still running after down: $(echo $pids)"
+  [[ -z "$pids" ]] || die "processes still running after down: ${pids//$'\n'/ }"
   unmount_ours
   rm -f "$PIDFILE" "$SOCK"
   rm -rf "$EXEC_ROOT"
@@ -162,7 +163,7 @@ start_engine() {
   (
     for fd in /proc/self/fd/*; do
       fd="${fd##*/}"
-      (( fd > 2 )) && eval "exec $fd>&-" 2>/dev/null || true
+      if (( fd > 2 )); then eval "exec $fd>&-" 2>/dev/null || true; fi
     done
     exec setsid dockerd \
       --storage-driver=vfs \
@@ -212,8 +213,7 @@ cmd_down() {
     local ids
     ids="$(dk ps -aq --filter label=prism.test)"
     if [[ -n "$ids" ]]; then
-      # shellcheck disable=SC2086
-      log "removing prism.test containers: $(echo $ids)"
+      log "removing prism.test containers: ${ids//$'\n'/ }"
       # shellcheck disable=SC2086
       dk rm -f $ids >/dev/null
     fi
@@ -237,7 +237,13 @@ cmd_status() {
     echo "docker: not answering (pid $pid, $DOCKER_HOST_URL; log $LOG)"
     return 1
   fi
-  echo "docker: stopped (state $STATE)"
+  local left
+  left="$(our_pids)"
+  if [[ -n "$left" ]]; then
+    echo "docker: stopped, but processes of this engine are left (${left//$'\n'/ }); run down"
+  else
+    echo "docker: stopped (state $STATE)"
+  fi
   return 3
 }
 
@@ -261,7 +267,7 @@ lock() { mkdir -p "$STATE"; exec 9>"$STATE/.lock"; flock 9; }
 case "${1:-}" in
   up) lock; cmd_up ;;
   down) lock; cmd_down ;;
-  status) cmd_status ;;
+  status) cmd_status || exit $? ;;
   env) cmd_env ;;
   clean) lock; cmd_clean ;;
   *) echo "usage: $0 up|down|status|env|clean" >&2; exit 2 ;;
