@@ -24,6 +24,10 @@ export default class AdminServe extends BaseCommand {
       description: 'SQLite file path or postgres:// URL (default: <prism home>/admin.db)',
       env: 'PRISM_ADMIN_STORE',
     }),
+    'store-schema': Flags.string({
+      description: 'PostgreSQL schema for the tables (default public)',
+      env: 'PRISM_ADMIN_STORE_SCHEMA',
+    }),
     backends: Flags.string({
       description: 'YAML file listing backend instances per backend type (default: one local instance each)',
     }),
@@ -43,7 +47,9 @@ export default class AdminServe extends BaseCommand {
     const { flags } = await this.parse(AdminServe);
     const logger = pino({ name: 'prism-admin', level: flags['log-level'] });
     const catalog = flags.backends ? await loadCatalog(flags.backends) : defaultCatalog();
-    const store = await openStore(flags.store ?? join(prismHome(), 'admin.db'));
+    const store = await openStore(flags.store ?? join(prismHome(), 'admin.db'), {
+      schema: flags['store-schema'],
+    });
     const server = new AdminServer({
       listen: flags.listen,
       metricsListen: flags['metrics-listen'],
