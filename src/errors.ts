@@ -5,6 +5,8 @@
  */
 export type PrismErrorCode =
   | 'E_USAGE'
+  | 'E_INVALID_ARGUMENT'
+  | 'E_UNAVAILABLE'
   | 'E_INPUT_UNREADABLE'
   | 'E_INVALID_NAMESPACE'
   | 'E_FILE_EXISTS'

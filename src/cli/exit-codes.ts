@@ -3,6 +3,8 @@ import type { PrismErrorCode } from '../errors.js';
 /** The one place PrismError codes become process exit codes. */
 export const EXIT_CODES: Record<PrismErrorCode, number> = {
   E_USAGE: 2,
+  E_INVALID_ARGUMENT: 1,
+  E_UNAVAILABLE: 1,
   E_INPUT_UNREADABLE: 2,
   E_INVALID_NAMESPACE: 1,
   E_FILE_EXISTS: 1,

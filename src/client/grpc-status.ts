@@ -4,6 +4,8 @@ import { isPrismError, PrismError, type PrismErrorCode } from '../errors.js';
 /** The one place PrismError codes become gRPC statuses (servers) and back (clients). */
 const STATUS_OF: Record<PrismErrorCode, status> = {
   E_USAGE: status.INVALID_ARGUMENT,
+  E_INVALID_ARGUMENT: status.INVALID_ARGUMENT,
+  E_UNAVAILABLE: status.UNAVAILABLE,
   E_INPUT_UNREADABLE: status.INVALID_ARGUMENT,
   E_INVALID_NAMESPACE: status.INVALID_ARGUMENT,
   E_FILE_EXISTS: status.ALREADY_EXISTS,

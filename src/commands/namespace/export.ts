@@ -22,7 +22,10 @@ With --file, reads local files (invalid input is reported on stderr and nothing 
     '<%= config.bin %> namespace export --all -o backup/',
   ];
   static override strict = false;
-  static override args = { names: Args.string({ description: 'Namespace names on the control plane' }) };
+  static override args = {
+    // ignoreStdin: with `--file -` the YAML on stdin must not be read as a namespace name.
+    names: Args.string({ description: 'Namespace names on the control plane', ignoreStdin: true }),
+  };
   static override flags = {
     file: Flags.string({
       char: 'f',

@@ -1,0 +1,100 @@
+import type { Envelope, SessionContext, TraceContext } from '../gen/prism/data/v1/envelope_pb.js';
+
+/**
+ * What every pattern runner offers (DESIGN.md §6). Runners bind drivers to slots and implement a
+ * pattern's API over them; the gRPC layer (src/runners/<pattern>/service.ts) and the proxy call
+ * these interfaces. Failures are PrismErrors: E_INVALID_ARGUMENT (bad key, value too large),
+ * E_BACKEND_DOWN (UNAVAILABLE), E_CAPABILITY_MISSING (refused at start).
+ */
+export interface Runner {
+  readonly namespace: string;
+  readonly pattern: string;
+  readonly type: string;
+  /** Connects every bound slot; refuses a slot whose backend lacks a needed capability. */
+  start(): Promise<void>;
+  /** Flushes pending work, waits for in-flight calls, closes every driver. */
+  stop(): Promise<void>;
+  /** Throws when a slot's backend does not answer. */
+  health(): Promise<void>;
+}
+
+/** The caller's identity as the runner sees it (from the verified token, or anonymous). */
+export interface CallerSession {
+  subject: string;
+  tenant: string;
+  roles: string[];
+}
+
+export interface KeyValueRunnerApi extends Runner {
+  set(key: string, value: Uint8Array, ttlSeconds?: number): Promise<void>;
+  get(key: string): Promise<Uint8Array | undefined>;
+  delete(key: string): Promise<boolean>;
+  exists(key: string): Promise<boolean>;
+  batchSet(items: ReadonlyArray<{ key: string; value: Uint8Array; ttlSeconds?: number }>): Promise<void>;
+  batchGet(keys: readonly string[]): Promise<Array<Uint8Array | undefined>>;
+  batchDelete(keys: readonly string[]): Promise<boolean[]>;
+  scan(prefix: string, limit?: number, cursor?: string): Promise<{ keys: string[]; cursor?: string }>;
+  expire(key: string, ttlSeconds: number): Promise<boolean>;
+  /** Milliseconds; -1 no expiry, -2 missing. */
+  ttl(key: string): Promise<number>;
+  persist(key: string): Promise<boolean>;
+}
+
+export interface PublishInput {
+  topic?: string;
+  payload: Uint8Array;
+  contentType?: string;
+  correlationId?: string;
+  headers?: Record<string, string>;
+  messageId?: string;
+  trace?: TraceContext;
+}
+
+export interface PublishResult {
+  messageId: string;
+  publishedAtMs: number;
+  duplicate: boolean;
+}
+
+export interface ProducerRunnerApi extends Runner {
+  /** Resolves once the message is acknowledged by the backend (after retries, and batching). */
+  publish(input: PublishInput, session: CallerSession): Promise<PublishResult>;
+}
+
+export interface ConsumerDelivery {
+  envelope: Envelope;
+  /** Marks the message done; it will not be delivered again to this group. */
+  ack(): Promise<void>;
+  /** Processing failed: redelivered, or dead-lettered with `reason` after max_retries. */
+  nack(reason: string): Promise<void>;
+}
+
+export interface ConsumerSubscription {
+  close(): Promise<void>;
+}
+
+export interface ConsumerRunnerApi extends Runner {
+  subscribe(
+    options: { topic?: string; group?: string },
+    onDelivery: (delivery: ConsumerDelivery) => void | Promise<void>,
+  ): Promise<ConsumerSubscription>;
+}
+
+export interface SessionRecord {
+  id: string;
+  subject: string;
+  createdAtMs: number;
+  /** Absolute end of life (session_ttl). */
+  expiresAtMs: number;
+  data: Record<string, string>;
+}
+
+export interface SessionManagerRunnerApi extends Runner {
+  create(subject: string, data?: Record<string, string>): Promise<SessionRecord>;
+  /** Returns the session and extends its idle timeout; undefined when expired or closed. */
+  touch(id: string): Promise<SessionRecord | undefined>;
+  get(id: string): Promise<SessionRecord | undefined>;
+  close(id: string): Promise<boolean>;
+}
+
+export type { Envelope, SessionContext, TraceContext };
