@@ -1,0 +1,9 @@
+/** memstore: keyvalue, ttl and scan (keyvalue.ts) with pubsub and queue (messaging.ts), in this process. */
+import { combine } from '../combine.js';
+import type { AnyDriver, DriverOptions } from '../interfaces.js';
+import { createMemstoreKeyValue } from './keyvalue.js';
+import { createMemstoreMessaging } from './messaging.js';
+
+export async function createMemstoreDriver(options: DriverOptions): Promise<AnyDriver> {
+  return combine(createMemstoreKeyValue(options), await createMemstoreMessaging(options));
+}
