@@ -1,0 +1,56 @@
+/**
+ * The drivers under conformance test, as the proxy builds them (test/conformance/*.test.ts): one
+ * line per driver. `create` builds a fresh, unconnected driver for a namespace through the driver
+ * registry; each suite tests what the driver declares and asserts the rest absent.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AnyDriver } from '../../src/drivers/interfaces.js';
+import { createDriver } from '../../src/drivers/registry.js';
+import { postgresUrl, redisUrl, type ServiceName } from '../support/services.js';
+
+export interface DriverUnderTest {
+  name: string;
+  /** Registry backend name (src/config/registry.ts). */
+  backend: string;
+  /** The real service it needs; absent for in-process drivers. */
+  service?: ServiceName;
+  create(namespace: string): Promise<AnyDriver>;
+  /** Removes what `create` left behind (files), after the driver is closed. */
+  dispose?(): Promise<void>;
+}
+
+const sqliteDirs: string[] = [];
+
+export const DRIVERS: readonly DriverUnderTest[] = [
+  {
+    name: 'memstore',
+    backend: 'memstore',
+    create: (namespace) => createDriver('memstore', { endpoint: 'memory://', namespace }),
+  },
+  {
+    name: 'sqlite',
+    backend: 'sqlite',
+    create: (namespace) => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'prism-conformance-sqlite-'));
+      sqliteDirs.push(dataDir);
+      return createDriver('sqlite', { endpoint: 'file:keyvalue.sqlite', namespace, dataDir });
+    },
+    dispose: async () => {
+      for (const dir of sqliteDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+    },
+  },
+  {
+    name: 'redis',
+    backend: 'redis',
+    service: 'redis',
+    create: (namespace) => createDriver('redis', { endpoint: redisUrl(), namespace }),
+  },
+  {
+    name: 'postgres',
+    backend: 'postgres',
+    service: 'postgres',
+    create: (namespace) => createDriver('postgres', { endpoint: postgresUrl(), namespace }),
+  },
+];
