@@ -1,0 +1,83 @@
+import { create } from '@bufbuild/protobuf';
+import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
+import {
+  BatchDeleteResponseSchema,
+  BatchGetResponseSchema,
+  BatchSetResponseSchema,
+  DeleteResponseSchema,
+  ExistsResponseSchema,
+  ExpireResponseSchema,
+  GetResponseSchema,
+  GetTtlResponseSchema,
+  PersistResponseSchema,
+  ScanResponseSchema,
+  SetResponseSchema,
+} from '../../gen/prism/data/v1/keyvalue_pb.js';
+import type * as kv from '../../gen/prism/data/v1/keyvalue_pb.js';
+import { toServiceError } from '../../client/grpc-status.js';
+import type { RunnerResolver } from '../call-context.js';
+import type { KeyValueRunnerApi } from '../types.js';
+
+export type UnaryObserver = (method: string, promise: Promise<unknown>) => void;
+
+/** prism.data.v1.KeyValue over a resolver: the standalone runner resolves one runner, the proxy routes. */
+export function keyValueService(
+  resolve: RunnerResolver<KeyValueRunnerApi>,
+  observe?: UnaryObserver,
+): UntypedServiceImplementation {
+  const unary =
+    <Req, Res>(method: string, handler: (runner: KeyValueRunnerApi, req: Req) => Promise<Res>) =>
+    (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+      const work = resolve(call.metadata, method).then(({ runner }) => handler(runner, call.request));
+      observe?.(method, work);
+      work.then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(toServiceError(err) as never, null),
+      );
+    };
+  return {
+    set: unary<kv.SetRequest, kv.SetResponse>('Set', async (r, req) => {
+      await r.set(req.key, req.value, Number(req.ttlSeconds));
+      return create(SetResponseSchema);
+    }),
+    get: unary<kv.GetRequest, kv.GetResponse>('Get', async (r, req) => {
+      const value = await r.get(req.key);
+      return create(GetResponseSchema, { found: value !== undefined, value: value ?? new Uint8Array() });
+    }),
+    delete: unary<kv.DeleteRequest, kv.DeleteResponse>('Delete', async (r, req) =>
+      create(DeleteResponseSchema, { existed: await r.delete(req.key) }),
+    ),
+    exists: unary<kv.ExistsRequest, kv.ExistsResponse>('Exists', async (r, req) =>
+      create(ExistsResponseSchema, { exists: await r.exists(req.key) }),
+    ),
+    batchSet: unary<kv.BatchSetRequest, kv.BatchSetResponse>('BatchSet', async (r, req) => {
+      await r.batchSet(
+        req.items.map((i) => ({ key: i.key, value: i.value, ttlSeconds: Number(i.ttlSeconds) })),
+      );
+      return create(BatchSetResponseSchema);
+    }),
+    batchGet: unary<kv.BatchGetRequest, kv.BatchGetResponse>('BatchGet', async (r, req) =>
+      create(BatchGetResponseSchema, {
+        results: (await r.batchGet(req.keys)).map((v) =>
+          create(GetResponseSchema, { found: v !== undefined, value: v ?? new Uint8Array() }),
+        ),
+      }),
+    ),
+    batchDelete: unary<kv.BatchDeleteRequest, kv.BatchDeleteResponse>('BatchDelete', async (r, req) =>
+      create(BatchDeleteResponseSchema, { existed: await r.batchDelete(req.keys) }),
+    ),
+    scan: unary<kv.ScanRequest, kv.ScanResponse>('Scan', async (r, req) => {
+      const page = await r.scan(req.prefix, req.limit || undefined, req.cursor || undefined);
+      return create(ScanResponseSchema, { keys: page.keys, cursor: page.cursor ?? '' });
+    }),
+    expire: unary<kv.ExpireRequest, kv.ExpireResponse>('Expire', async (r, req) =>
+      create(ExpireResponseSchema, { existed: await r.expire(req.key, Number(req.ttlSeconds)) }),
+    ),
+    getTtl: unary<kv.GetTtlRequest, kv.GetTtlResponse>('GetTtl', async (r, req) =>
+      create(GetTtlResponseSchema, { ttlMs: BigInt(await r.ttl(req.key)) }),
+    ),
+    persist: unary<kv.PersistRequest, kv.PersistResponse>('Persist', async (r, req) =>
+      create(PersistResponseSchema, { existed: await r.persist(req.key) }),
+    ),
+  };
+}
