@@ -84,31 +84,34 @@ function isReplyError(err: unknown): boolean {
 class RedisKeyValueDriver implements RedisKeyValue {
   readonly backend = 'redis';
   readonly capabilities: ReadonlySet<Capability> = KEYVALUE_CAPABILITIES;
-  private readonly redis: Redis;
   private readonly prefix: string;
   private readonly target: string;
-  private lastError: unknown;
+  /** The client of the current connection; a failed connect() drops it, the next builds anew. */
+  private redis: Redis | undefined;
+  private connecting: Promise<void> | undefined;
   private closed = false;
 
-  constructor(options: RedisKeyValueOptions) {
+  constructor(private readonly options: RedisKeyValueOptions) {
     this.prefix = `${checkNamespace(options.namespace)}:`;
     this.target = safeTarget(options.endpoint);
-    this.redis = new Redis(options.endpoint, {
+  }
+
+  private newClient(): Redis {
+    const client = new Redis(this.options.endpoint, {
       lazyConnect: true,
       enableAutoPipelining: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       connectTimeout: 2_000,
-      commandTimeout: options.commandTimeoutMs ?? 5_000,
-      // Reconnect forever, quickly at first, at most once a second.
+      commandTimeout: this.options.commandTimeoutMs ?? 5_000,
+      // Once connected, reconnect forever: quickly at first, then once a second.
       retryStrategy: (times) => Math.min(times * 100, 1_000),
-      ...(options.credentials ?? {}),
-      ...options.client,
+      ...(this.options.credentials ?? {}),
+      ...this.options.client,
     });
-    // Without a listener ioredis prints every connection error; keep the last for messages.
-    this.redis.on('error', (err: unknown) => {
-      this.lastError = err;
-    });
+    // Without a listener ioredis prints every connection error; commands report their own.
+    client.on('error', () => {});
+    return client;
   }
 
   private down(what: string, err: unknown): BackendDownError {
@@ -118,8 +121,11 @@ class RedisKeyValueDriver implements RedisKeyValue {
   /** Runs a command; connection failures and timeouts become BackendDownError. */
   private async call<T>(what: string, fn: (redis: Redis) => Promise<T>): Promise<T> {
     if (this.closed) throw new BackendDownError('redis', `driver for ${this.target} is closed`);
+    const redis = this.redis;
+    if (redis === undefined)
+      throw new BackendDownError('redis', `not connected to ${this.target} (call connect())`);
     try {
-      return await fn(this.redis);
+      return await fn(redis);
     } catch (err) {
       if (isReplyError(err)) throw err;
       throw this.down(what, err);
@@ -128,17 +134,31 @@ class RedisKeyValueDriver implements RedisKeyValue {
 
   async connect(): Promise<void> {
     if (this.closed) throw new BackendDownError('redis', `driver for ${this.target} is closed`);
-    if (this.redis.status === 'ready') return;
-    if (this.redis.status === 'wait' || this.redis.status === 'end') {
-      try {
-        await this.redis.connect();
-      } catch (err) {
-        // Stop the background retries: a failed connect() leaves the driver as it was.
-        this.redis.disconnect();
-        throw this.down('cannot connect', this.lastError ?? err);
-      }
+    if (this.redis === undefined) {
+      this.connecting ??= this.open().finally(() => (this.connecting = undefined));
+      await this.connecting;
     }
+    // Connected before: the client reconnects by itself; report whether it is back.
     await this.health();
+  }
+
+  private async open(): Promise<void> {
+    const client = this.newClient();
+    // connect() rejects with a bare "Connection is closed."; the cause arrives as an error event.
+    let cause: unknown;
+    client.once('error', (err: unknown) => (cause ??= err));
+    try {
+      await client.connect();
+    } catch (err) {
+      // Stop the retries of this client: a failed connect() leaves nothing running.
+      client.disconnect();
+      throw this.down('cannot connect', cause ?? err);
+    }
+    if (this.closed) {
+      client.disconnect();
+      throw new BackendDownError('redis', `driver for ${this.target} is closed`);
+    }
+    this.redis = client;
   }
 
   async health(): Promise<void> {
@@ -148,11 +168,15 @@ class RedisKeyValueDriver implements RedisKeyValue {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.redis.status === 'ready') {
+    await this.connecting?.catch(() => {});
+    const redis = this.redis;
+    this.redis = undefined;
+    if (redis === undefined) return;
+    if (redis.status === 'ready') {
       // QUIT is queued behind every in-flight command, so their replies arrive first.
-      await this.redis.quit().catch(() => this.redis.disconnect());
+      await redis.quit().catch(() => redis.disconnect());
     } else {
-      this.redis.disconnect();
+      redis.disconnect();
     }
   }
 
