@@ -1,0 +1,309 @@
+/**
+ * PostgreSQL queue (capability `queue`): durable, at-least-once, consumer groups.
+ *
+ * Per namespace and topic, three tables named from `q_<namespace>_<topic>` (lower-cased,
+ * characters outside [a-z0-9_] replaced, a hash suffix added when anything was replaced or the
+ * name is long):
+ *   <t>    messages:   id bigserial, payload bytea, headers jsonb, published_at bigint (ms)
+ *   <t>_g  groups:     every group that ever consumed the topic
+ *   <t>_d  deliveries: one row per (group, message) still to acknowledge, with attempt count and
+ *                      visible_at (the visibility timeout)
+ * Enqueue inserts the message and a delivery row for every known group in one statement. A group
+ * consuming for the first time is registered and receives every message still kept. A message is
+ * deleted once no delivery row points at it. A message enqueued in the very instant a new group
+ * registers may be missed by that new group only.
+ *
+ * Claiming: `FOR UPDATE SKIP LOCKED` on the group's visible delivery rows, which sets
+ * visible_at = now() + ackTimeoutMs and increments the attempt: consumers of one group never
+ * block each other and a claim is invisible to them until it times out. Ack deletes the delivery
+ * row (only for the attempt that was delivered); nack makes it visible again at once. Consumers
+ * poll with a short adaptive interval (immediately again while there is work, up to 100 ms idle).
+ */
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import type { Capability } from '../../config/registry.js';
+import {
+  BackendDownError,
+  type Delivery,
+  type Driver,
+  type DriverOptions,
+  type Queue,
+  type Subscription,
+} from '../interfaces.js';
+import {
+  copyHeaders,
+  DEFAULT_ACK_TIMEOUT_MS,
+  DEFAULT_OPERATION_TIMEOUT_MS,
+  sleep,
+  withDeadline,
+} from '../messaging-support.js';
+
+const BATCH = 16;
+const IDLE_POLL_MS = 100;
+
+/** A safe, unique SQL identifier base for a namespace's topic. */
+export function queueTableName(namespace: string, topic: string): string {
+  const raw = `q_${namespace}_${topic}`;
+  const clean = raw.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  if (clean === raw && clean.length <= 40) return clean;
+  const hash = createHash('sha256').update(raw).digest('hex').slice(0, 10);
+  return `${clean.slice(0, 40)}_${hash}`;
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '08000',
+  '08003',
+  '08006',
+  '08001',
+  '08004',
+]);
+
+function isConnectionError(err: unknown): boolean {
+  if (err instanceof BackendDownError) return true;
+  const code = (err as { code?: string } | undefined)?.code;
+  if (code && CONNECTION_CODES.has(code)) return true;
+  const message = err instanceof Error ? err.message : '';
+  return /timeout|terminated|Connection terminated|connect/i.test(message) && !code;
+}
+
+export type PostgresQueue = Driver & Queue;
+
+interface Tables {
+  messages: string;
+  groups: string;
+  deliveries: string;
+}
+
+export function createPostgresQueue(options: DriverOptions): PostgresQueue {
+  const capabilities: ReadonlySet<Capability> = new Set<Capability>(['queue']);
+  const pool = new pg.Pool({
+    connectionString: options.endpoint,
+    ...(options.credentials
+      ? { user: options.credentials.username, password: options.credentials.password }
+      : {}),
+    connectionTimeoutMillis: 2_000,
+    max: 10,
+  });
+  pool.on('error', () => undefined); // an idle client lost its server; the pool replaces it
+  const ensured = new Map<string, Promise<Tables>>();
+  const consumers = new Set<Subscription>();
+
+  async function run<T>(what: string, op: () => Promise<T>): Promise<T> {
+    try {
+      return await withDeadline(op(), DEFAULT_OPERATION_TIMEOUT_MS, 'postgres', what);
+    } catch (err) {
+      if (isConnectionError(err)) {
+        throw err instanceof BackendDownError ? err : new BackendDownError('postgres', what, err);
+      }
+      throw err;
+    }
+  }
+
+  function tables(topic: string): Promise<Tables> {
+    const base = queueTableName(options.namespace, topic);
+    let promise = ensured.get(base);
+    if (!promise) {
+      const t: Tables = { messages: base, groups: `${base}_g`, deliveries: `${base}_d` };
+      promise = (async () => {
+        const client = await pool.connect();
+        try {
+          await client.query('BEGIN');
+          await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [base]);
+          await client.query(
+            `CREATE TABLE IF NOT EXISTS ${t.messages} (
+               id bigserial PRIMARY KEY, payload bytea NOT NULL, headers jsonb NOT NULL,
+               published_at bigint NOT NULL)`,
+          );
+          await client.query(`CREATE TABLE IF NOT EXISTS ${t.groups} (grp text PRIMARY KEY)`);
+          await client.query(
+            `CREATE TABLE IF NOT EXISTS ${t.deliveries} (
+               grp text NOT NULL, message_id bigint NOT NULL, attempt int NOT NULL DEFAULT 0,
+               visible_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (grp, message_id))`,
+          );
+          await client.query('COMMIT');
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw err;
+        } finally {
+          client.release();
+        }
+        return t;
+      })();
+      promise.catch(() => ensured.delete(base));
+      ensured.set(base, promise);
+    }
+    return promise;
+  }
+
+  async function registerGroup(t: Tables, group: string): Promise<void> {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const inserted = await client.query(
+        `INSERT INTO ${t.groups} (grp) VALUES ($1) ON CONFLICT DO NOTHING RETURNING grp`,
+        [group],
+      );
+      if (inserted.rowCount === 1) {
+        await client.query(
+          `INSERT INTO ${t.deliveries} (grp, message_id) SELECT $1, id FROM ${t.messages} ON CONFLICT DO NOTHING`,
+          [group],
+        );
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  interface Claimed {
+    message_id: string;
+    attempt: number;
+    payload: Buffer;
+    headers: Record<string, string>;
+  }
+
+  async function claim(t: Tables, group: string, ackTimeoutMs: number): Promise<Claimed[]> {
+    const result = await pool.query<Claimed>(
+      `UPDATE ${t.deliveries} d
+          SET attempt = d.attempt + 1, visible_at = clock_timestamp() + $3 * interval '1 millisecond'
+         FROM (SELECT message_id FROM ${t.deliveries}
+                WHERE grp = $1 AND visible_at <= clock_timestamp()
+                ORDER BY message_id LIMIT $2 FOR UPDATE SKIP LOCKED) c,
+              ${t.messages} m
+        WHERE d.grp = $1 AND d.message_id = c.message_id AND m.id = c.message_id
+        RETURNING d.message_id, d.attempt, m.payload, m.headers`,
+      [group, BATCH, ackTimeoutMs],
+    );
+    return result.rows.sort((a, b) => (BigInt(a.message_id) < BigInt(b.message_id) ? -1 : 1));
+  }
+
+  return {
+    backend: 'postgres',
+    capabilities,
+
+    async connect() {
+      await run('connect', () => pool.query('SELECT 1'));
+    },
+
+    async health() {
+      await run('SELECT 1', () => pool.query('SELECT 1'));
+    },
+
+    async close() {
+      await Promise.all([...consumers].map((c) => c.close()));
+      await pool.end().catch(() => undefined);
+    },
+
+    async enqueue(message) {
+      const headers = copyHeaders(message.headers);
+      await run('enqueue', async () => {
+        const t = await tables(message.topic);
+        await pool.query(
+          `WITH m AS (INSERT INTO ${t.messages} (payload, headers, published_at) VALUES ($1, $2, $3) RETURNING id)
+           INSERT INTO ${t.deliveries} (grp, message_id) SELECT g.grp, m.id FROM ${t.groups} g, m`,
+          [
+            Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength),
+            headers,
+            Date.now(),
+          ],
+        );
+      });
+    },
+
+    async consume(topic, group, handler, consumeOptions) {
+      const ackTimeoutMs = consumeOptions?.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
+      const t = await run('consume', () => tables(topic));
+      await run('register group', () => registerGroup(t, group));
+      let stopped = false;
+      let wake: (() => void) | undefined;
+
+      const settle = (sql: string, what: string, id: string, attempt: number) =>
+        run(what, async () => {
+          await pool.query(sql, [group, id, attempt]);
+        });
+
+      const loop = (async () => {
+        while (!stopped) {
+          let rows: Claimed[] = [];
+          try {
+            rows = await claim(t, group, ackTimeoutMs);
+          } catch {
+            // Backend down: keep polling; the pool reconnects.
+            await sleep(250);
+            continue;
+          }
+          for (const row of rows) {
+            if (stopped) break;
+            const id = row.message_id;
+            const attempt = row.attempt;
+            const delivery: Delivery = {
+              topic,
+              payload: new Uint8Array(row.payload),
+              headers: row.headers,
+              attempt,
+              async ack() {
+                await settle(
+                  `DELETE FROM ${t.deliveries} WHERE grp = $1 AND message_id = $2 AND attempt = $3`,
+                  'ack',
+                  id,
+                  attempt,
+                );
+                await pool
+                  .query(
+                    `DELETE FROM ${t.messages} WHERE id = $1
+                       AND NOT EXISTS (SELECT 1 FROM ${t.deliveries} WHERE message_id = $1)`,
+                    [id],
+                  )
+                  .catch(() => undefined);
+              },
+              async nack() {
+                await settle(
+                  `UPDATE ${t.deliveries} SET visible_at = clock_timestamp()
+                    WHERE grp = $1 AND message_id = $2 AND attempt = $3`,
+                  'nack',
+                  id,
+                  attempt,
+                );
+              },
+            };
+            try {
+              await handler(delivery);
+            } catch {
+              // A throwing handler leaves the delivery unacknowledged: it comes back after ackTimeoutMs.
+            }
+          }
+          if (rows.length === 0 && !stopped) {
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+              setTimeout(resolve, IDLE_POLL_MS);
+            });
+            wake = undefined;
+          }
+        }
+      })();
+
+      const subscription: Subscription = {
+        async close() {
+          stopped = true;
+          wake?.();
+          consumers.delete(subscription);
+          await loop;
+        },
+      };
+      consumers.add(subscription);
+      return subscription;
+    },
+  };
+}
