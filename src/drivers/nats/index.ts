@@ -1,0 +1,323 @@
+/**
+ * NATS driver: `pubsub` over core NATS, `queue` over JetStream (names in ./names.ts).
+ *
+ * - Headers travel as NATS headers and the payload as the raw message data, so a plain NATS
+ *   subscriber reads the payload unchanged. NATS constrains headers: keys are printable ASCII
+ *   without ':' and values carry no CR/LF and no leading or trailing blanks. Headers named
+ *   `Nats-*` are the server's (e.g. `Nats-Msg-Id`) and are not handed to handlers.
+ * - Queue: one stream per namespace (file storage, limits retention: a new group reads every
+ *   message the stream still keeps), one durable pull consumer per (group, topic) with explicit
+ *   ack, `ack_wait` = ackTimeoutMs, unlimited redeliveries; nack asks for redelivery at once;
+ *   `attempt` is JetStream's delivery count. An enqueue carrying the `prism-message-id` header is
+ *   published with that `msgID`, so the stream drops a duplicate within its 2-minute window.
+ *   Acks wait for the server's confirmation (`ackAck`), so an acknowledged message is really
+ *   acknowledged.
+ * - Down: while the connection is down, publish/enqueue/ack fail at once with BackendDownError;
+ *   the client reconnects forever by itself and pull consumers resume.
+ */
+import {
+  AckPolicy,
+  connect as natsConnect,
+  DeliverPolicy,
+  Events,
+  headers as natsHeaders,
+  nanos,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+} from 'nats';
+import type { Capability } from '../../config/registry.js';
+import {
+  BackendDownError,
+  type Delivery,
+  type Driver,
+  type DriverOptions,
+  type PubSub,
+  type Queue,
+  type Subscription,
+} from '../interfaces.js';
+import {
+  copyHeaders,
+  DEFAULT_ACK_TIMEOUT_MS,
+  DEFAULT_OPERATION_TIMEOUT_MS,
+  MESSAGE_ID_HEADER,
+  withDeadline,
+} from '../messaging-support.js';
+import { durableName, pubsubSubject, queueSubject, streamName, streamSubjects } from './names.js';
+
+export { durableName, pubsubSubject, queueSubject, streamName } from './names.js';
+
+/** Messages a pull consumer asks for at once. */
+const PULL_BATCH = 32;
+/** Pull request lifetime; heartbeats come every half of it, so a dead server is noticed in ~2 s. */
+const PULL_EXPIRES_MS = 2_000;
+const DUPLICATE_WINDOW_MS = 120_000;
+
+export type NatsDriver = Driver & PubSub & Queue;
+
+function toNatsHeaders(headers: Record<string, string>): MsgHdrs | undefined {
+  const entries = Object.entries(copyHeaders(headers));
+  if (entries.length === 0) return undefined;
+  const h = natsHeaders();
+  for (const [k, v] of entries) h.set(k, v);
+  return h;
+}
+
+function fromNatsHeaders(h: MsgHdrs | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!h) return out;
+  for (const [k, values] of h) {
+    if (/^nats-/i.test(k)) continue;
+    out[k] = values.join(',');
+  }
+  return out;
+}
+
+export function createNatsDriver(options: DriverOptions): NatsDriver {
+  const capabilities: ReadonlySet<Capability> = new Set<Capability>(['pubsub', 'queue']);
+  const stream = streamName(options.namespace);
+  let nc: NatsConnection | undefined;
+  let connecting: Promise<NatsConnection> | undefined;
+  let js: JetStreamClient | undefined;
+  let jsm: JetStreamManager | undefined;
+  let down = false;
+  let closed = false;
+  let streamReady: Promise<void> | undefined;
+  const subscriptions = new Set<Subscription>();
+
+  const fail = (what: string, err?: unknown) =>
+    err instanceof BackendDownError ? err : new BackendDownError('nats', what, err);
+
+  async function run<T>(what: string, op: () => Promise<T>): Promise<T> {
+    try {
+      return await withDeadline(op(), DEFAULT_OPERATION_TIMEOUT_MS, 'nats', what);
+    } catch (err) {
+      throw fail(what, err);
+    }
+  }
+
+  function connection(): Promise<NatsConnection> {
+    if (closed) return Promise.reject(fail('driver closed'));
+    if (nc && !nc.isClosed()) return Promise.resolve(nc);
+    connecting ??= (async () => {
+      const url = new URL(options.endpoint.replace(/^nats:\/\//, 'nats://'));
+      const conn = await natsConnect({
+        servers: options.endpoint,
+        name: `prism-${options.namespace}`,
+        timeout: 2_000,
+        reconnect: true,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+        pingInterval: 5_000,
+        ...(options.credentials
+          ? { user: options.credentials.username, pass: options.credentials.password }
+          : url.username
+            ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) }
+            : {}),
+      });
+      down = false;
+      void (async () => {
+        for await (const s of conn.status()) {
+          if (s.type === Events.Disconnect) down = true;
+          else if (s.type === Events.Reconnect) down = false;
+        }
+      })();
+      nc = conn;
+      js = conn.jetstream({ timeout: DEFAULT_OPERATION_TIMEOUT_MS });
+      jsm = await conn.jetstreamManager({ timeout: DEFAULT_OPERATION_TIMEOUT_MS });
+      return conn;
+    })().finally(() => {
+      connecting = undefined;
+    });
+    return connecting;
+  }
+
+  async function live(what: string): Promise<NatsConnection> {
+    const conn = await connection();
+    if (down || conn.isClosed()) throw fail(`${what}: not connected`);
+    return conn;
+  }
+
+  function ensureStream(): Promise<void> {
+    streamReady ??= (async () => {
+      const config = {
+        name: stream,
+        subjects: [streamSubjects(options.namespace)],
+        storage: StorageType.File,
+        retention: RetentionPolicy.Limits,
+        duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+      };
+      try {
+        await jsm!.streams.add(config);
+      } catch (err) {
+        // Already there (possibly with other limits set by an operator): use it as it is.
+        await jsm!.streams.info(stream).catch(() => {
+          throw err;
+        });
+      }
+    })();
+    streamReady.catch(() => (streamReady = undefined));
+    return streamReady;
+  }
+
+  async function ensureConsumer(topic: string, group: string, ackTimeoutMs: number): Promise<string> {
+    const durable = durableName(group, topic);
+    const config = {
+      durable_name: durable,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: nanos(ackTimeoutMs),
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: queueSubject(options.namespace, topic),
+      max_deliver: -1,
+      max_ack_pending: 1_000,
+    };
+    try {
+      await jsm!.consumers.add(stream, config);
+    } catch {
+      // Exists with other settings (e.g. another ackTimeoutMs): update what may change.
+      await jsm!.consumers.update(stream, durable, { ack_wait: config.ack_wait, max_ack_pending: 1_000 });
+    }
+    return durable;
+  }
+
+  function delivery(topic: string, m: JsMsg): Delivery {
+    return {
+      topic,
+      payload: m.data,
+      headers: fromNatsHeaders(m.headers),
+      attempt: m.info.redeliveryCount,
+      async ack() {
+        await live('ack');
+        const confirmed = await run('ack', () => m.ackAck({ timeout: DEFAULT_OPERATION_TIMEOUT_MS }));
+        if (!confirmed) throw fail('ack was not confirmed');
+      },
+      async nack() {
+        await live('nack');
+        m.nak();
+      },
+    };
+  }
+
+  return {
+    backend: 'nats',
+    capabilities,
+
+    async connect() {
+      await run('connect', async () => {
+        await connection();
+      });
+    },
+
+    async health() {
+      await run('health', async () => {
+        const conn = await live('health');
+        await conn.flush();
+      });
+    },
+
+    async close() {
+      if (closed) return;
+      await Promise.allSettled([...subscriptions].map((s) => s.close()));
+      closed = true;
+      const conn = nc ?? (await connecting?.catch(() => undefined));
+      if (conn && !conn.isClosed()) await conn.close().catch(() => undefined);
+    },
+
+    async publish(message) {
+      const h = toNatsHeaders(message.headers);
+      const conn = await run('publish', () => live('publish'));
+      try {
+        conn.publish(
+          pubsubSubject(options.namespace, message.topic),
+          message.payload,
+          h ? { headers: h } : {},
+        );
+      } catch (err) {
+        throw fail('publish', err);
+      }
+    },
+
+    async subscribe(topic, handler) {
+      const conn = await run('subscribe', () => live('subscribe'));
+      const sub = conn.subscribe(pubsubSubject(options.namespace, topic));
+      let stopped = false;
+      const loop = (async () => {
+        for await (const m of sub as AsyncIterable<Msg>) {
+          if (stopped) break;
+          try {
+            await handler({ topic, payload: m.data, headers: fromNatsHeaders(m.headers) });
+          } catch {
+            // pub/sub is at-most-once: a failing handler loses the message.
+          }
+        }
+      })();
+      await run('subscribe', () => conn.flush()); // the server knows the interest from here on
+      const subscription: Subscription = {
+        async close() {
+          if (stopped) return;
+          stopped = true;
+          subscriptions.delete(subscription);
+          if (!sub.isClosed()) sub.unsubscribe();
+          await loop;
+        },
+      };
+      subscriptions.add(subscription);
+      return subscription;
+    },
+
+    async enqueue(message) {
+      const h = toNatsHeaders(message.headers);
+      const msgID = message.headers[MESSAGE_ID_HEADER];
+      await run('enqueue', async () => {
+        await live('enqueue');
+        await ensureStream();
+        await js!.publish(queueSubject(options.namespace, message.topic), message.payload, {
+          ...(h ? { headers: h } : {}),
+          ...(msgID ? { msgID } : {}),
+          timeout: DEFAULT_OPERATION_TIMEOUT_MS,
+        });
+      });
+    },
+
+    async consume(topic, group, handler, consumeOptions) {
+      const ackTimeoutMs = consumeOptions?.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
+      const messages = await run('consume', async () => {
+        await live('consume');
+        await ensureStream();
+        const durable = await ensureConsumer(topic, group, ackTimeoutMs);
+        const consumer = await js!.consumers.get(stream, durable);
+        return consumer.consume({ max_messages: PULL_BATCH, expires: PULL_EXPIRES_MS });
+      });
+      let stopped = false;
+      const loop = (async () => {
+        for await (const m of messages) {
+          if (stopped) {
+            m.nak(); // prefetched but never handed out: give it back at once
+            continue;
+          }
+          try {
+            await handler(delivery(topic, m));
+          } catch {
+            // Left unacknowledged: JetStream redelivers it after ack_wait.
+          }
+        }
+      })();
+      const subscription: Subscription = {
+        async close() {
+          if (stopped) return;
+          stopped = true;
+          subscriptions.delete(subscription);
+          await messages.close().catch(() => undefined);
+          await loop;
+        },
+      };
+      subscriptions.add(subscription);
+      return subscription;
+    },
+  };
+}
