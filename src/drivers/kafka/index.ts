@@ -1,0 +1,517 @@
+/**
+ * Kafka driver (kafkajs 2.2.4): `pubsub` and `queue` on the same Kafka topic
+ * `prism.<namespace>.<topic>` (names in ./names.ts).
+ *
+ * Messages: the payload is the Kafka record value, unchanged; headers are Kafka record headers
+ * (UTF-8 strings); the record timestamp is the publish time in milliseconds. Produced with
+ * acks=all. A plain Kafka consumer reads the payload bytes as published.
+ *
+ * Partitions and ordering: topics are created on first use with `partitions` partitions
+ * (default 3) by the admin client. A message with the `prism-partition-key` header uses its value
+ * as the record key, so messages with one key land in one partition and keep their order;
+ * messages without it are spread over the partitions (kafkajs' default partitioner) and have no
+ * order between them. More partitions let more consumers of one group work in parallel: each
+ * partition is read by one consumer of a group at a time.
+ *
+ * Queue = consumer group `prism.<namespace>.<group>`, new groups start at the earliest retained
+ * offset, offsets committed by hand. Every delivery is tracked per partition; ack marks it done
+ * and commits the lowest offset that is not yet acknowledged (commits are coalesced). Nack, or no
+ * ack within ackTimeoutMs, seeks the partition back to the lowest offset awaiting redelivery;
+ * the replay skips what was acknowledged or is still in flight and redelivers the rest with
+ * attempt + 1. Attempts are counted in memory: after a restart or rebalance an unacknowledged
+ * message starts again at attempt 1. At-least-once: whatever was not acknowledged when a
+ * consumer stops comes back to the group.
+ *
+ * Pub/sub = one consumer group per subscriber (random id, no commits) positioned at the end of
+ * the topic before `subscribe` resolves, so it sees every message published after that.
+ *
+ * Down: producer requests are bounded (connection 2 s, request 5 s, 2 quick retries) and fail
+ * with BackendDownError; consumers restart themselves on connection failures.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  Kafka,
+  logLevel,
+  type Admin,
+  type Consumer,
+  type IHeaders,
+  type KafkaMessage,
+  type Producer,
+} from 'kafkajs';
+import type { Capability } from '../../config/registry.js';
+import {
+  BackendDownError,
+  type Delivery,
+  type Driver,
+  type DriverOptions,
+  type Message,
+  type PubSub,
+  type Queue,
+  type Subscription,
+} from '../interfaces.js';
+import {
+  copyHeaders,
+  DEFAULT_ACK_TIMEOUT_MS,
+  DEFAULT_OPERATION_TIMEOUT_MS,
+  deferred,
+  PARTITION_KEY_HEADER,
+  withDeadline,
+} from '../messaging-support.js';
+import { kafkaBrokersFrom, kafkaGroup, kafkaTopic } from './names.js';
+
+export { kafkaGroup, kafkaTopic } from './names.js';
+
+export interface KafkaDriverOptions extends DriverOptions {
+  kafka?: {
+    /** Partitions of topics this driver creates (default 3). */
+    partitions?: number;
+    /** Consumer group timings; the defaults are kafkajs' (30 s / 60 s / 3 s). */
+    sessionTimeoutMs?: number;
+    rebalanceTimeoutMs?: number;
+    heartbeatIntervalMs?: number;
+    clientId?: string;
+  };
+}
+
+export type KafkaDriver = Driver & PubSub & Queue;
+
+function toKafkaHeaders(headers: Record<string, string>): IHeaders {
+  return copyHeaders(headers);
+}
+
+function fromKafkaHeaders(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers ?? {})) {
+    if (v === undefined) continue;
+    const first = Array.isArray(v) ? v[0] : v;
+    if (first !== undefined) out[k] = Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
+  }
+  return out;
+}
+
+function payloadOf(message: KafkaMessage): Uint8Array {
+  return message.value ? new Uint8Array(message.value) : new Uint8Array(0);
+}
+
+/** Per-partition delivery bookkeeping of one queue consumer. */
+interface PartitionState {
+  /** Delivered, waiting for ack/nack/timeout; value = ack timer. */
+  inflight: Map<bigint, NodeJS.Timeout>;
+  /** Waiting to be redelivered by the replay after a seek. */
+  redeliver: Set<bigint>;
+  /** Acknowledged, above the committed offset. */
+  acked: Set<bigint>;
+  attempts: Map<bigint, number>;
+  highest: bigint;
+  committed: bigint;
+  /** Offset to commit next; undefined when nothing new is to commit. */
+  dirty: boolean;
+}
+
+export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
+  const capabilities: ReadonlySet<Capability> = new Set<Capability>(['pubsub', 'queue']);
+  const settings = options.kafka ?? {};
+  const partitions = settings.partitions ?? 3;
+  const kafka = new Kafka({
+    clientId: settings.clientId ?? `prism-${options.namespace}`,
+    brokers: kafkaBrokersFrom(options.endpoint),
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 2_000,
+    requestTimeout: DEFAULT_OPERATION_TIMEOUT_MS,
+    retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1_000 },
+    ...(options.credentials
+      ? {
+          sasl: {
+            mechanism: 'plain' as const,
+            username: options.credentials.username,
+            password: options.credentials.password,
+          },
+        }
+      : {}),
+  });
+  const groupTimings = {
+    ...(settings.sessionTimeoutMs ? { sessionTimeout: settings.sessionTimeoutMs } : {}),
+    ...(settings.rebalanceTimeoutMs ? { rebalanceTimeout: settings.rebalanceTimeoutMs } : {}),
+    ...(settings.heartbeatIntervalMs ? { heartbeatInterval: settings.heartbeatIntervalMs } : {}),
+    // kafkajs heartbeats only between fetches: an idle long poll longer than the rebalance
+    // timeout gets a member thrown out of its group, and its partitions replayed elsewhere.
+    maxWaitTimeInMs: Math.min(5_000, Math.floor((settings.rebalanceTimeoutMs ?? 60_000) / 4)),
+  };
+  let producer: Producer | undefined;
+  let producerReady: Promise<Producer> | undefined;
+  let admin: Admin | undefined;
+  let adminReady: Promise<Admin> | undefined;
+  const topics = new Map<string, Promise<void>>();
+  const subscriptions = new Set<Subscription>();
+  let closed = false;
+
+  const fail = (what: string, err?: unknown) =>
+    err instanceof BackendDownError ? err : new BackendDownError('kafka', what, err);
+
+  async function run<T>(what: string, op: () => Promise<T>): Promise<T> {
+    if (closed) throw fail(`${what}: driver closed`);
+    try {
+      return await withDeadline(op(), DEFAULT_OPERATION_TIMEOUT_MS, 'kafka', what);
+    } catch (err) {
+      const name = (err as Error | undefined)?.name ?? '';
+      if (
+        err instanceof BackendDownError ||
+        /Connection|Retries|Timeout|BrokerNotFound|NonRetriable/.test(name)
+      ) {
+        throw fail(what, err);
+      }
+      throw err;
+    }
+  }
+
+  function getAdmin(): Promise<Admin> {
+    adminReady ??= (async () => {
+      const a = kafka.admin();
+      await a.connect();
+      admin = a;
+      return a;
+    })();
+    adminReady.catch(() => (adminReady = undefined));
+    return adminReady;
+  }
+
+  function getProducer(): Promise<Producer> {
+    producerReady ??= (async () => {
+      const p = kafka.producer({ allowAutoTopicCreation: false });
+      await p.connect();
+      producer = p;
+      return p;
+    })();
+    producerReady.catch(() => (producerReady = undefined));
+    return producerReady;
+  }
+
+  function ensureTopic(topic: string): Promise<void> {
+    let ready = topics.get(topic);
+    if (!ready) {
+      ready = (async () => {
+        const a = await getAdmin();
+        await a.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+      })();
+      ready.catch(() => topics.delete(topic));
+      topics.set(topic, ready);
+    }
+    return ready;
+  }
+
+  async function produce(message: Message): Promise<void> {
+    const topic = kafkaTopic(options.namespace, message.topic);
+    const headers = toKafkaHeaders(message.headers);
+    const key = message.headers[PARTITION_KEY_HEADER];
+    await run('publish', async () => {
+      await ensureTopic(topic);
+      const p = await getProducer();
+      await p.send({
+        topic,
+        acks: -1,
+        messages: [
+          {
+            key: key ?? null,
+            value: Buffer.from(
+              message.payload.buffer,
+              message.payload.byteOffset,
+              message.payload.byteLength,
+            ),
+            headers,
+            timestamp: String(Date.now()),
+          },
+        ],
+      });
+    });
+  }
+
+  /** Connects a consumer, subscribes it and resolves after its first group join. */
+  async function startConsumer(
+    consumer: Consumer,
+    topic: string,
+    fromBeginning: boolean,
+    onJoin: (assigned: number[]) => Promise<void> | void,
+    eachMessage: (partition: number, message: KafkaMessage) => Promise<void>,
+  ): Promise<void> {
+    const joined = deferred();
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      const assigned = event.payload.memberAssignment[topic] ?? [];
+      void Promise.resolve(onJoin(assigned)).finally(() => joined.resolve());
+    });
+    consumer.on(consumer.events.CRASH, (event) => {
+      if (!event.payload.restart) joined.reject(fail('consumer crashed', event.payload.error));
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning });
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ partition, message }) => eachMessage(partition, message),
+    });
+    await joined.promise;
+  }
+
+  const driver: KafkaDriver = {
+    backend: 'kafka',
+    capabilities,
+
+    async connect() {
+      await run('connect', async () => {
+        await getAdmin();
+        await getProducer();
+      });
+    },
+
+    async health() {
+      await run('health', async () => {
+        const a = await getAdmin();
+        const cluster = await a.describeCluster();
+        if (cluster.brokers.length === 0) throw fail('no broker in cluster metadata');
+      });
+    },
+
+    async close() {
+      if (closed) return;
+      await Promise.allSettled([...subscriptions].map((s) => s.close()));
+      closed = true;
+      await Promise.allSettled([producer?.disconnect(), admin?.disconnect()]);
+    },
+
+    publish: produce,
+    enqueue: produce,
+
+    async subscribe(userTopic, handler) {
+      const topic = kafkaTopic(options.namespace, userTopic);
+      await run('subscribe', () => ensureTopic(topic));
+      const a = await getAdmin();
+      // The end of every partition now: the subscriber starts there, whatever the join takes.
+      const ends = await run('subscribe', () => a.fetchTopicOffsets(topic));
+      const consumer = kafka.consumer({
+        groupId: kafkaGroup(options.namespace, `ps.${randomUUID()}`),
+        ...groupTimings,
+        allowAutoTopicCreation: false,
+        retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1_000 },
+      });
+      let stopped = false;
+      let seeked = false;
+      try {
+        await withDeadline(
+          startConsumer(
+            consumer,
+            topic,
+            false,
+            () => {
+              if (seeked) return;
+              seeked = true;
+              for (const { partition, offset } of ends) consumer.seek({ topic, partition, offset });
+            },
+            async (_partition, message) => {
+              if (stopped) return;
+              try {
+                await handler({
+                  topic: userTopic,
+                  payload: payloadOf(message),
+                  headers: fromKafkaHeaders(message.headers),
+                });
+              } catch {
+                // pub/sub: a failing handler loses the message.
+              }
+            },
+          ),
+          30_000,
+          'kafka',
+          'subscribe (group join)',
+        );
+      } catch (err) {
+        await consumer.disconnect().catch(() => undefined);
+        throw fail('subscribe', err);
+      }
+      const subscription: Subscription = {
+        async close() {
+          if (stopped) return;
+          stopped = true;
+          subscriptions.delete(subscription);
+          await consumer.disconnect().catch(() => undefined);
+        },
+      };
+      subscriptions.add(subscription);
+      return subscription;
+    },
+
+    async consume(userTopic, group, handler, consumeOptions) {
+      const ackTimeoutMs = consumeOptions?.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
+      const topic = kafkaTopic(options.namespace, userTopic);
+      await run('consume', () => ensureTopic(topic));
+      const consumer = kafka.consumer({
+        groupId: kafkaGroup(options.namespace, group),
+        ...groupTimings,
+        allowAutoTopicCreation: false,
+        retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1_000 },
+      });
+      const states = new Map<number, PartitionState>();
+      let stopped = false;
+
+      const commitPoint = (s: PartitionState): bigint => {
+        let low = s.highest + 1n;
+        for (const o of s.inflight.keys()) if (o < low) low = o;
+        for (const o of s.redeliver) if (o < low) low = o;
+        return low;
+      };
+
+      // Commits are coalesced: one round commits every dirty partition; acks wait for the round
+      // that started after them.
+      let round: Promise<void> | undefined;
+      let nextRound: Promise<void> | undefined;
+      const commitRound = async () => {
+        const offsets: { topic: string; partition: number; offset: string }[] = [];
+        for (const [partition, s] of states) {
+          if (!s.dirty) continue;
+          s.dirty = false;
+          const point = commitPoint(s);
+          if (point <= s.committed) continue;
+          offsets.push({ topic, partition, offset: point.toString() });
+          s.committed = point;
+          for (const o of s.acked) if (o < point) s.acked.delete(o);
+        }
+        if (offsets.length === 0) return;
+        try {
+          await consumer.commitOffsets(offsets);
+        } catch (err) {
+          // Put them back as dirty; the next round (or the next join) retries.
+          for (const { partition, offset } of offsets) {
+            const s = states.get(partition);
+            if (s && s.committed === BigInt(offset)) {
+              s.committed = BigInt(offset) - 1n;
+              s.dirty = true;
+            }
+          }
+          throw err;
+        }
+      };
+      const commit = (): Promise<void> => {
+        if (!round) {
+          round = commitRound().finally(() => (round = undefined));
+          return round;
+        }
+        nextRound ??= round
+          .catch(() => undefined)
+          .then(() => {
+            nextRound = undefined;
+            return commit();
+          });
+        return nextRound;
+      };
+
+      const dropPartition = (partition: number) => {
+        const s = states.get(partition);
+        if (!s) return;
+        for (const timer of s.inflight.values()) clearTimeout(timer);
+        states.delete(partition);
+      };
+
+      const redeliver = (partition: number, s: PartitionState, offset: bigint) => {
+        const timer = s.inflight.get(offset);
+        if (timer === undefined || states.get(partition) !== s) return;
+        clearTimeout(timer);
+        s.inflight.delete(offset);
+        s.redeliver.add(offset);
+        let low = offset;
+        for (const o of s.redeliver) if (o < low) low = o;
+        if (!stopped) consumer.seek({ topic, partition, offset: low.toString() });
+      };
+
+      const onMessage = async (partition: number, message: KafkaMessage) => {
+        if (stopped) return;
+        const offset = BigInt(message.offset);
+        let s = states.get(partition);
+        if (!s) {
+          s = {
+            inflight: new Map(),
+            redeliver: new Set(),
+            acked: new Set(),
+            attempts: new Map(),
+            highest: offset - 1n,
+            committed: offset,
+            dirty: false,
+          };
+          states.set(partition, s);
+        }
+        const state = s;
+        if (offset < state.committed || state.acked.has(offset) || state.inflight.has(offset)) return;
+        state.redeliver.delete(offset);
+        if (offset > state.highest) state.highest = offset;
+        const attempt = (state.attempts.get(offset) ?? 0) + 1;
+        state.attempts.set(offset, attempt);
+        const timer = setTimeout(() => redeliver(partition, state, offset), ackTimeoutMs);
+        timer.unref();
+        state.inflight.set(offset, timer);
+        const delivery: Delivery = {
+          topic: userTopic,
+          payload: payloadOf(message),
+          headers: fromKafkaHeaders(message.headers),
+          attempt,
+          async ack() {
+            const t = state.inflight.get(offset);
+            if (t === undefined || states.get(partition) !== state) return; // timed out or rebalanced: it comes back
+            clearTimeout(t);
+            state.inflight.delete(offset);
+            state.attempts.delete(offset);
+            state.acked.add(offset);
+            state.dirty = true;
+            await run('ack (offset commit)', commit).catch((err: unknown) => {
+              if (err instanceof BackendDownError) throw err;
+              // Rebalance in progress: retried on the next round or join; at worst redelivered.
+            });
+          },
+          async nack() {
+            redeliver(partition, state, offset);
+          },
+        };
+        try {
+          await handler(delivery);
+        } catch {
+          // Unacknowledged: the ack timeout redelivers it.
+        }
+      };
+
+      try {
+        await withDeadline(
+          startConsumer(
+            consumer,
+            topic,
+            true,
+            async (assigned) => {
+              // Commit what was acknowledged before handing partitions over (the classic group
+              // protocol accepts a commit for any partition with the current generation), so the
+              // next owner does not replay it; kept partitions are fetched again from there too.
+              for (const s of states.values()) s.dirty = true;
+              await commit().catch(() => undefined);
+              for (const partition of [...states.keys()])
+                if (!assigned.includes(partition)) dropPartition(partition);
+            },
+            onMessage,
+          ),
+          30_000,
+          'kafka',
+          'consume (group join)',
+        );
+      } catch (err) {
+        await consumer.disconnect().catch(() => undefined);
+        throw fail('consume', err);
+      }
+
+      const subscription: Subscription = {
+        async close() {
+          if (stopped) return;
+          stopped = true;
+          subscriptions.delete(subscription);
+          await commit().catch(() => undefined);
+          for (const partition of [...states.keys()]) dropPartition(partition);
+          await consumer.disconnect().catch(() => undefined);
+        },
+      };
+      subscriptions.add(subscription);
+      return subscription;
+    },
+  };
+  return driver;
+}
