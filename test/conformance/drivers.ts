@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AnyDriver } from '../../src/drivers/interfaces.js';
 import { createDriver } from '../../src/drivers/registry.js';
-import { postgresUrl, redisUrl, type ServiceName } from '../support/services.js';
+import { kafkaBrokers, natsUrl, postgresUrl, redisUrl, type ServiceName } from '../support/services.js';
+import type { KafkaDriverOptions } from '../../src/drivers/kafka/index.js';
 
 export interface DriverUnderTest {
   name: string;
@@ -52,5 +53,25 @@ export const DRIVERS: readonly DriverUnderTest[] = [
     backend: 'postgres',
     service: 'postgres',
     create: (namespace) => createDriver('postgres', { endpoint: postgresUrl(), namespace }),
+  },
+  {
+    name: 'nats',
+    backend: 'nats',
+    service: 'nats',
+    create: (namespace) => createDriver('nats', { endpoint: natsUrl(), namespace }),
+  },
+  {
+    name: 'kafka',
+    backend: 'kafka',
+    service: 'kafka',
+    create: (namespace) => {
+      const options: KafkaDriverOptions = {
+        endpoint: `kafka://${kafkaBrokers().join(',')}`,
+        namespace,
+        // Small group timings keep consumer-group joins and rebalances quick in tests.
+        kafka: { sessionTimeoutMs: 6000, rebalanceTimeoutMs: 3000, heartbeatIntervalMs: 500 },
+      };
+      return createDriver('kafka', options);
+    },
   },
 ];
