@@ -1,0 +1,386 @@
+/**
+ * The shared control-plane store: PostgreSQL, for several admin instances over one state.
+ *
+ * The compare-and-set is in the write itself (`UPDATE ... WHERE version = expected`,
+ * `INSERT ... ON CONFLICT DO NOTHING`, `DELETE ... WHERE version = expected`): PostgreSQL makes a
+ * concurrent writer of the same row wait for the first to finish and then re-check the condition,
+ * so of two admins writing the same version exactly one changes a row; the other sees rowCount 0
+ * and gets VersionConflictError. The audit row is written in the same transaction.
+ *
+ * All tables live in one schema (default `public`), named by the `schema` option.
+ */
+import pg from 'pg';
+import {
+  VersionConflictError,
+  type AuditEntry,
+  type AuditRecord,
+  type NamespaceStore,
+  type ProxyRecord,
+  type StoredNamespace,
+} from './store.js';
+import { checkVersions, redactSpec, StoreUnavailableError } from './open-store.js';
+
+export interface PostgresStoreOptions {
+  /** postgres:// or postgresql:// URL. */
+  connectionString: string;
+  /** Schema holding the tables; created by `migrate()` if missing. Default `public`. */
+  schema?: string;
+  /** Pool size. Default 4. */
+  maxConnections?: number;
+  /** How long to wait for a connection. Default 5 s. */
+  connectionTimeoutMs?: number;
+}
+
+/**
+ * Numbered migrations, `{schema}` standing for the quoted schema name. A migration is never edited
+ * once released, only appended. Declarations and assignments are `json`, not `jsonb`: `json` keeps
+ * the canonical key order, so a declaration reads back exactly as it was hashed.
+ */
+const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE {schema}.namespaces (
+        name          text PRIMARY KEY,
+        team          text NOT NULL,
+        version       integer NOT NULL,
+        declaration   json NOT NULL,
+        assignment    json NOT NULL,
+        content_hash  text NOT NULL,
+        updated_at_ms bigint NOT NULL,
+        updated_by    text NOT NULL
+      );
+      CREATE TABLE {schema}.audit_log (
+        id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        namespace      text NOT NULL,
+        action         text NOT NULL CHECK (action IN ('create', 'update', 'delete')),
+        principal      text NOT NULL,
+        at_ms          bigint NOT NULL,
+        version_before integer NOT NULL,
+        version_after  integer NOT NULL,
+        diff           text NOT NULL,
+        source         text NOT NULL
+      );
+      CREATE INDEX audit_log_namespace ON {schema}.audit_log (namespace, id);
+      CREATE TABLE {schema}.proxies (
+        proxy_id          text PRIMARY KEY,
+        address           text NOT NULL,
+        version           text NOT NULL,
+        last_heartbeat_ms bigint NOT NULL
+      );
+      CREATE INDEX proxies_last_heartbeat ON {schema}.proxies (last_heartbeat_ms);
+    `,
+  },
+];
+
+interface NamespaceRow {
+  name: string;
+  team: string;
+  version: number;
+  declaration: unknown;
+  assignment: unknown;
+  content_hash: string;
+  updated_at_ms: string;
+  updated_by: string;
+}
+
+interface AuditRow {
+  id: string;
+  namespace: string;
+  action: AuditRecord['action'];
+  principal: string;
+  at_ms: string;
+  version_before: number;
+  version_after: number;
+  diff: string;
+  source: string;
+}
+
+interface ProxyRow {
+  proxy_id: string;
+  address: string;
+  version: string;
+  last_heartbeat_ms: string;
+}
+
+/** Node socket errors that mean the server cannot be reached. */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+]);
+
+export class PostgresStore implements NamespaceStore {
+  readonly schema: string;
+  /** Where the store is, for messages: the URL without its password. */
+  readonly target: string;
+  private readonly pool: pg.Pool;
+  private readonly q: string;
+  private closed = false;
+
+  constructor(options: PostgresStoreOptions) {
+    this.schema = options.schema ?? 'public';
+    if (this.schema === '') throw new RangeError('PostgreSQL schema name must not be empty');
+    this.q = `"${this.schema.replaceAll('"', '""')}"`;
+    this.target =
+      `PostgreSQL ${redactSpec(options.connectionString)}` +
+      (this.schema === 'public' ? '' : ` (schema ${this.schema})`);
+    this.pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.maxConnections ?? 4,
+      connectionTimeoutMillis: options.connectionTimeoutMs ?? 5000,
+    });
+    // An idle client whose server connection drops emits 'error' on the pool; without a listener
+    // that would crash the process. The pool discards the client and the next query reconnects.
+    this.pool.on('error', () => {});
+  }
+
+  async migrate(): Promise<void> {
+    await this.transaction(async (client) => {
+      // Serialise concurrent migrations of the same schema (several admins starting at once).
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [
+        'prismctl.store.migrate',
+        this.schema,
+      ]);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.q}`);
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS ${this.q}.schema_migrations (version integer PRIMARY KEY, applied_at_ms bigint NOT NULL)`,
+      );
+      const { rows } = await client.query<{ version: number }>(
+        `SELECT version FROM ${this.q}.schema_migrations`,
+      );
+      const applied = new Set(rows.map((row) => row.version));
+      for (const migration of MIGRATIONS) {
+        if (applied.has(migration.version)) continue;
+        await client.query(migration.sql.replaceAll('{schema}', this.q));
+        await client.query(
+          `INSERT INTO ${this.q}.schema_migrations (version, applied_at_ms) VALUES ($1, $2)`,
+          [migration.version, Date.now()],
+        );
+      }
+    });
+  }
+
+  async get(name: string): Promise<StoredNamespace | undefined> {
+    const { rows } = await this.query<NamespaceRow>(`SELECT * FROM ${this.q}.namespaces WHERE name = $1`, [
+      name,
+    ]);
+    return rows[0] && toNamespace(rows[0]);
+  }
+
+  async list(): Promise<StoredNamespace[]> {
+    const { rows } = await this.query<NamespaceRow>(`SELECT * FROM ${this.q}.namespaces ORDER BY name`);
+    return rows.map(toNamespace);
+  }
+
+  async put(record: StoredNamespace, expectedVersion: number, audit: AuditRecord): Promise<void> {
+    checkVersions(record.name, expectedVersion, record.version);
+    const values = [
+      record.name,
+      record.team,
+      record.version,
+      JSON.stringify(record.declaration ?? null),
+      JSON.stringify(record.assignment ?? null),
+      record.contentHash,
+      record.updatedAtMs,
+      record.updatedBy,
+    ];
+    await this.transaction(async (client) => {
+      const result =
+        expectedVersion === 0
+          ? await client.query(
+              `INSERT INTO ${this.q}.namespaces
+                 (name, team, version, declaration, assignment, content_hash, updated_at_ms, updated_by)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+               ON CONFLICT (name) DO NOTHING`,
+              values,
+            )
+          : await client.query(
+              `UPDATE ${this.q}.namespaces
+                  SET team = $2, version = $3, declaration = $4, assignment = $5, content_hash = $6,
+                      updated_at_ms = $7, updated_by = $8
+                WHERE name = $1 AND version = $9`,
+              [...values, expectedVersion],
+            );
+      if (result.rowCount !== 1) await this.conflict(client, record.name, expectedVersion);
+      await this.insertAudit(client, audit);
+    });
+  }
+
+  async remove(name: string, expectedVersion: number, audit: AuditRecord): Promise<void> {
+    await this.transaction(async (client) => {
+      const result = await client.query(`DELETE FROM ${this.q}.namespaces WHERE name = $1 AND version = $2`, [
+        name,
+        expectedVersion,
+      ]);
+      if (result.rowCount !== 1) await this.conflict(client, name, expectedVersion);
+      await this.insertAudit(client, audit);
+    });
+  }
+
+  async history(name: string): Promise<AuditEntry[]> {
+    const { rows } = await this.query<AuditRow>(
+      `SELECT * FROM ${this.q}.audit_log WHERE namespace = $1 ORDER BY id`,
+      [name],
+    );
+    return rows.map(toAuditEntry);
+  }
+
+  async upsertProxy(proxy: ProxyRecord): Promise<void> {
+    await this.query(
+      `INSERT INTO ${this.q}.proxies (proxy_id, address, version, last_heartbeat_ms) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (proxy_id) DO UPDATE SET address = EXCLUDED.address, version = EXCLUDED.version,
+         last_heartbeat_ms = EXCLUDED.last_heartbeat_ms`,
+      [proxy.proxyId, proxy.address, proxy.version, proxy.lastHeartbeatMs],
+    );
+  }
+
+  async liveProxies(sinceMs: number): Promise<ProxyRecord[]> {
+    const { rows } = await this.query<ProxyRow>(
+      `SELECT * FROM ${this.q}.proxies WHERE last_heartbeat_ms >= $1 ORDER BY proxy_id`,
+      [sinceMs],
+    );
+    return rows.map((row) => ({
+      proxyId: row.proxy_id,
+      address: row.address,
+      version: row.version,
+      lastHeartbeatMs: Number(row.last_heartbeat_ms),
+    }));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  /** After a compare-and-set changed no row: reads who holds the namespace now, and throws. */
+  private async conflict(client: pg.PoolClient, name: string, expected: number): Promise<never> {
+    const { rows } = await client.query<{ version: number; updated_by: string }>(
+      `SELECT version, updated_by FROM ${this.q}.namespaces WHERE name = $1`,
+      [name],
+    );
+    throw new VersionConflictError(name, expected, rows[0]?.version ?? 0, rows[0]?.updated_by);
+  }
+
+  private async insertAudit(client: pg.PoolClient, audit: AuditRecord): Promise<void> {
+    await client.query(
+      `INSERT INTO ${this.q}.audit_log
+         (namespace, action, principal, at_ms, version_before, version_after, diff, source)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [
+        audit.namespace,
+        audit.action,
+        audit.principal,
+        audit.atMs,
+        audit.versionBefore,
+        audit.versionAfter,
+        audit.diff,
+        audit.source,
+      ],
+    );
+  }
+
+  private async query<R extends pg.QueryResultRow>(
+    sql: string,
+    params: unknown[] = [],
+  ): Promise<pg.QueryResult<R>> {
+    this.assertOpen();
+    try {
+      return await this.pool.query<R>(sql, params);
+    } catch (err) {
+      throw this.unavailable(err) ?? err;
+    }
+  }
+
+  /** Runs `fn` in BEGIN/COMMIT on one pooled connection; rolls back on any error. */
+  private async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    this.assertOpen();
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw this.unavailable(err) ?? err;
+    }
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {
+        broken = true; // the connection is unusable; the pool must not hand it out again
+      });
+      throw this.unavailable(err) ?? err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreUnavailableError(this.target, 'the store is closed');
+  }
+
+  private unavailable(err: unknown): StoreUnavailableError | undefined {
+    if (!(err instanceof Error) || err instanceof VersionConflictError) return undefined;
+    const code = (err as { code?: unknown }).code;
+    const reason = typeof code === 'string' ? reasonForCode(code) : reasonForMessage(err.message);
+    if (reason === undefined) return undefined;
+    return new StoreUnavailableError(this.target, `${reason}: ${err.message}`, {
+      cause: err,
+      hint: 'check that PostgreSQL is running and reachable, and the user, password and database in the URL',
+    });
+  }
+}
+
+function reasonForCode(code: string): string | undefined {
+  if (NETWORK_CODES.has(code)) return 'cannot reach the server';
+  if (code === '53100') return 'the server disk is full';
+  if (code.startsWith('08')) return 'connection failure';
+  if (code.startsWith('28')) return 'authentication failed';
+  if (code.startsWith('53')) return 'the server is out of resources';
+  if (code.startsWith('57P')) return 'the server is shutting down or starting';
+  if (code === '3D000') return 'the database does not exist';
+  if (code === '25006') return 'the server is read-only';
+  if (code === '42501') return 'permission denied';
+  return undefined;
+}
+
+function reasonForMessage(message: string): string | undefined {
+  // pg raises these without a code.
+  if (/timeout .*connect|Connection terminated/i.test(message)) return 'connection failure';
+  return undefined;
+}
+
+function toNamespace(row: NamespaceRow): StoredNamespace {
+  return {
+    name: row.name,
+    team: row.team,
+    version: row.version,
+    declaration: row.declaration,
+    assignment: row.assignment,
+    contentHash: row.content_hash,
+    updatedAtMs: Number(row.updated_at_ms),
+    updatedBy: row.updated_by,
+  };
+}
+
+function toAuditEntry(row: AuditRow): AuditEntry {
+  return {
+    id: Number(row.id),
+    namespace: row.namespace,
+    action: row.action,
+    principal: row.principal,
+    atMs: Number(row.at_ms),
+    versionBefore: row.version_before,
+    versionAfter: row.version_after,
+    diff: row.diff,
+    source: row.source,
+  };
+}
