@@ -4,30 +4,11 @@
  * is returned. A store that cannot be opened or written is a StoreUnavailableError naming the file
  * or server, with any password in the URL replaced by `***`.
  */
-import type { NamespaceStore } from './store.js';
+import { StoreUnavailableError, type NamespaceStore } from './store.js';
 import { SqliteStore } from './store-sqlite.js';
 import { PostgresStore } from './store-postgres.js';
 
-/** The store cannot be reached, opened or written (disk full, I/O error, server down...). */
-export class StoreUnavailableError extends Error {
-  readonly code = 'E_STORE_UNAVAILABLE';
-  /** One-line suggestion shown under the message. */
-  readonly hint?: string;
-
-  constructor(
-    /** The file or server, without secrets. */
-    readonly target: string,
-    reason: string,
-    options?: { cause?: unknown; hint?: string },
-  ) {
-    super(
-      `store ${target} is unavailable: ${reason}`,
-      options?.cause === undefined ? undefined : { cause: options.cause },
-    );
-    this.name = 'StoreUnavailableError';
-    this.hint = options?.hint;
-  }
-}
+export { StoreUnavailableError } from './store.js';
 
 export interface OpenStoreOptions {
   /** PostgreSQL schema holding the tables (default `public`). Ignored for SQLite. */

@@ -18,7 +18,8 @@ import {
   type ProxyRecord,
   type StoredNamespace,
 } from './store.js';
-import { checkVersions, redactSpec, StoreUnavailableError } from './open-store.js';
+import { checkVersions, redactSpec } from './open-store.js';
+import { StoreUnavailableError } from './store.js';
 
 export interface PostgresStoreOptions {
   /** postgres:// or postgresql:// URL. */

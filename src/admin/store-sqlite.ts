@@ -17,7 +17,8 @@ import {
   type ProxyRecord,
   type StoredNamespace,
 } from './store.js';
-import { checkVersions, StoreUnavailableError } from './open-store.js';
+import { checkVersions } from './open-store.js';
+import { StoreUnavailableError } from './store.js';
 
 export interface SqliteStoreOptions {
   /** How long a write waits for another process holding the file's write lock. Default 5 s. */
@@ -121,6 +122,8 @@ export class SqliteStore implements NamespaceStore {
   readonly path: string;
   private readonly db: Database.Database;
   private closed = false;
+  /** Prepared once per SQL text: preparing on every call was most of a GetNamespace's cost. */
+  private readonly statements = new Map<string, Database.Statement>();
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.path = resolve(path);
@@ -152,6 +155,15 @@ export class SqliteStore implements NamespaceStore {
     }
   }
 
+  private statement(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
   async migrate(): Promise<void> {
     this.guard(() =>
       this.db
@@ -160,9 +172,9 @@ export class SqliteStore implements NamespaceStore {
             'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)',
           );
           const applied = new Set(
-            this.db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[],
+            this.statement('SELECT version FROM schema_migrations').pluck().all() as number[],
           );
-          const record = this.db.prepare(
+          const record = this.statement(
             'INSERT INTO schema_migrations (version, applied_at_ms) VALUES (?, ?)',
           );
           for (const migration of MIGRATIONS) {
@@ -177,7 +189,7 @@ export class SqliteStore implements NamespaceStore {
 
   async get(name: string): Promise<StoredNamespace | undefined> {
     return this.guard(() => {
-      const row = this.db.prepare('SELECT * FROM namespaces WHERE name = ?').get(name) as
+      const row = this.statement('SELECT * FROM namespaces WHERE name = ?').get(name) as
         NamespaceRow | undefined;
       return row && toNamespace(row);
     });
@@ -185,7 +197,7 @@ export class SqliteStore implements NamespaceStore {
 
   async list(): Promise<StoredNamespace[]> {
     return this.guard(() =>
-      (this.db.prepare('SELECT * FROM namespaces ORDER BY name').all() as NamespaceRow[]).map(toNamespace),
+      (this.statement('SELECT * FROM namespaces ORDER BY name').all() as NamespaceRow[]).map(toNamespace),
     );
   }
 
@@ -206,21 +218,17 @@ export class SqliteStore implements NamespaceStore {
             updated_by: record.updatedBy,
           };
           if (expectedVersion === 0) {
-            this.db
-              .prepare(
-                `INSERT INTO namespaces (name, team, version, declaration, assignment, content_hash, updated_at_ms, updated_by)
+            this.statement(
+              `INSERT INTO namespaces (name, team, version, declaration, assignment, content_hash, updated_at_ms, updated_by)
                  VALUES (@name, @team, @version, @declaration, @assignment, @content_hash, @updated_at_ms, @updated_by)`,
-              )
-              .run(values);
+            ).run(values);
           } else {
-            this.db
-              .prepare(
-                `UPDATE namespaces SET team = @team, version = @version, declaration = @declaration,
+            this.statement(
+              `UPDATE namespaces SET team = @team, version = @version, declaration = @declaration,
                    assignment = @assignment, content_hash = @content_hash, updated_at_ms = @updated_at_ms,
                    updated_by = @updated_by
                  WHERE name = @name`,
-              )
-              .run(values);
+            ).run(values);
           }
           this.insertAudit(audit);
         })
@@ -233,7 +241,7 @@ export class SqliteStore implements NamespaceStore {
       this.db
         .transaction(() => {
           this.expectVersion(name, expectedVersion);
-          this.db.prepare('DELETE FROM namespaces WHERE name = ?').run(name);
+          this.statement('DELETE FROM namespaces WHERE name = ?').run(name);
           this.insertAudit(audit);
         })
         .immediate(),
@@ -242,30 +250,28 @@ export class SqliteStore implements NamespaceStore {
 
   async history(name: string): Promise<AuditEntry[]> {
     return this.guard(() =>
-      (
-        this.db.prepare('SELECT * FROM audit_log WHERE namespace = ? ORDER BY id').all(name) as AuditRow[]
-      ).map(toAuditEntry),
+      (this.statement('SELECT * FROM audit_log WHERE namespace = ? ORDER BY id').all(name) as AuditRow[]).map(
+        toAuditEntry,
+      ),
     );
   }
 
   async upsertProxy(proxy: ProxyRecord): Promise<void> {
     this.guard(() =>
-      this.db
-        .prepare(
-          `INSERT INTO proxies (proxy_id, address, version, last_heartbeat_ms) VALUES (?, ?, ?, ?)
+      this.statement(
+        `INSERT INTO proxies (proxy_id, address, version, last_heartbeat_ms) VALUES (?, ?, ?, ?)
            ON CONFLICT (proxy_id) DO UPDATE SET address = excluded.address, version = excluded.version,
              last_heartbeat_ms = excluded.last_heartbeat_ms`,
-        )
-        .run(proxy.proxyId, proxy.address, proxy.version, proxy.lastHeartbeatMs),
+      ).run(proxy.proxyId, proxy.address, proxy.version, proxy.lastHeartbeatMs),
     );
   }
 
   async liveProxies(sinceMs: number): Promise<ProxyRecord[]> {
     return this.guard(() =>
       (
-        this.db
-          .prepare('SELECT * FROM proxies WHERE last_heartbeat_ms >= ? ORDER BY proxy_id')
-          .all(sinceMs) as ProxyRow[]
+        this.statement('SELECT * FROM proxies WHERE last_heartbeat_ms >= ? ORDER BY proxy_id').all(
+          sinceMs,
+        ) as ProxyRow[]
       ).map((row) => ({
         proxyId: row.proxy_id,
         address: row.address,
@@ -283,7 +289,7 @@ export class SqliteStore implements NamespaceStore {
 
   /** Inside a write transaction: throws VersionConflictError unless the stored version is `expected`. */
   private expectVersion(name: string, expected: number): void {
-    const row = this.db.prepare('SELECT version, updated_by FROM namespaces WHERE name = ?').get(name) as
+    const row = this.statement('SELECT version, updated_by FROM namespaces WHERE name = ?').get(name) as
       { version: number; updated_by: string } | undefined;
     const actual = row?.version ?? 0;
     if (actual !== expected) throw new VersionConflictError(name, expected, actual, row?.updated_by);

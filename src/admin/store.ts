@@ -84,3 +84,16 @@ export interface NamespaceStore {
   liveProxies(sinceMs: number): Promise<ProxyRecord[]>;
   close(): Promise<void>;
 }
+
+/** The store cannot be reached, opened or written (disk full, I/O error, server down...). */
+export class StoreUnavailableError extends PrismError {
+  constructor(
+    /** The file or server, without secrets. */
+    readonly target: string,
+    reason: string,
+    options?: { cause?: unknown; hint?: string },
+  ) {
+    super('E_STORE_UNAVAILABLE', `store ${target} is unavailable: ${reason}`, options);
+    this.name = 'StoreUnavailableError';
+  }
+}

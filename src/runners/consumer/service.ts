@@ -29,6 +29,8 @@ export interface ConsumerService {
   implementation: UntypedServiceImplementation;
   /** Ends every open subscription stream cleanly (drain). */
   endAll(): Promise<void>;
+  /** Subscribe streams currently open. */
+  openCount(): number;
 }
 
 /**
@@ -115,6 +117,7 @@ export function consumerService(resolve: RunnerResolver<ConsumerRunnerApi>): Con
 
   return {
     implementation: { subscribe, acknowledge },
+    openCount: () => closers.size,
     endAll: async () => {
       await Promise.all([...closers].map((finish) => finish()));
     },

@@ -1,5 +1,5 @@
 import { create } from '@bufbuild/protobuf';
-import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { Metadata, sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
 import {
   BatchDeleteResponseSchema,
   BatchGetResponseSchema,
@@ -18,7 +18,8 @@ import { toServiceError } from '../../client/grpc-status.js';
 import type { RunnerResolver } from '../call-context.js';
 import type { KeyValueRunnerApi } from '../types.js';
 
-export type UnaryObserver = (method: string, promise: Promise<unknown>) => void;
+/** Sees every unary call (the proxy counts, times and drains them). */
+export type UnaryObserver = (method: string, work: Promise<unknown>, metadata: Metadata) => void;
 
 /** prism.data.v1.KeyValue over a resolver: the standalone runner resolves one runner, the proxy routes. */
 export function keyValueService(
@@ -29,7 +30,7 @@ export function keyValueService(
     <Req, Res>(method: string, handler: (runner: KeyValueRunnerApi, req: Req) => Promise<Res>) =>
     (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
       const work = resolve(call.metadata, method).then(({ runner }) => handler(runner, call.request));
-      observe?.(method, work);
+      observe?.(method, work, call.metadata);
       work.then(
         (res) => callback(null, res),
         (err: unknown) => callback(toServiceError(err) as never, null),

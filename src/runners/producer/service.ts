@@ -56,7 +56,7 @@ export function producerService(
       const work = resolve(call.metadata, method).then(({ runner, session }) =>
         handler(runner, call.request, session, traceparent),
       );
-      observe?.(method, work);
+      observe?.(method, work, call.metadata);
       work.then(
         (res) => callback(null, res),
         (err: unknown) => callback(toServiceError(err) as never, null),

@@ -1,0 +1,146 @@
+import { create, type DescMessage, type MessageInitShape } from '@bufbuild/protobuf';
+import {
+  credentials,
+  makeGenericClientConstructor,
+  Metadata,
+  type Client,
+  type ClientReadableStream,
+  type ServiceError,
+} from '@grpc/grpc-js';
+import { KeyValue } from '../gen/prism/data/v1/keyvalue_pb.js';
+import * as kv from '../gen/prism/data/v1/keyvalue_pb.js';
+import { Consumer, Producer } from '../gen/prism/data/v1/messaging_pb.js';
+import * as msg from '../gen/prism/data/v1/messaging_pb.js';
+import { PrismError } from '../errors.js';
+import { NAMESPACE_HEADER, PATTERN_HEADER } from '../runners/call-context.js';
+import { fromServiceError } from './grpc-status.js';
+import { grpcServiceDefinition } from './service-definition.js';
+
+export const DEFAULT_PROXY_ENDPOINT = 'localhost:50090';
+
+const KeyValueClient = makeGenericClientConstructor(grpcServiceDefinition(KeyValue), 'KeyValue');
+const ProducerClient = makeGenericClientConstructor(grpcServiceDefinition(Producer), 'Producer');
+const ConsumerClient = makeGenericClientConstructor(grpcServiceDefinition(Consumer), 'Consumer');
+
+type AnyClient = Client & Record<string, (...args: unknown[]) => unknown>;
+
+export interface DataClientOptions {
+  namespace: string;
+  pattern?: string;
+  token?: string;
+  timeoutMs?: number;
+}
+
+/** Typed client of prism.data.v1 through the proxy (or a standalone runner), one channel per service. */
+export class DataClient {
+  private readonly kvClient: AnyClient;
+  private readonly producerClient: AnyClient;
+  private readonly consumerClient: AnyClient;
+
+  constructor(
+    readonly endpoint: string,
+    private readonly options: DataClientOptions,
+  ) {
+    const creds = credentials.createInsecure();
+    this.kvClient = new KeyValueClient(endpoint, creds) as never;
+    this.producerClient = new ProducerClient(endpoint, creds) as never;
+    this.consumerClient = new ConsumerClient(endpoint, creds) as never;
+  }
+
+  set(key: string, value: Uint8Array, ttlSeconds = 0): Promise<kv.SetResponse> {
+    return this.unary(this.kvClient, 'set', kv.SetRequestSchema, {
+      key,
+      value,
+      ttlSeconds: BigInt(ttlSeconds),
+    });
+  }
+  get(key: string): Promise<kv.GetResponse> {
+    return this.unary(this.kvClient, 'get', kv.GetRequestSchema, { key });
+  }
+  delete(key: string): Promise<kv.DeleteResponse> {
+    return this.unary(this.kvClient, 'delete', kv.DeleteRequestSchema, { key });
+  }
+  exists(key: string): Promise<kv.ExistsResponse> {
+    return this.unary(this.kvClient, 'exists', kv.ExistsRequestSchema, { key });
+  }
+  scan(prefix: string, limit = 0, cursor = ''): Promise<kv.ScanResponse> {
+    return this.unary(this.kvClient, 'scan', kv.ScanRequestSchema, { prefix, limit, cursor });
+  }
+  ttl(key: string): Promise<kv.GetTtlResponse> {
+    return this.unary(this.kvClient, 'getTtl', kv.GetTtlRequestSchema, { key });
+  }
+  expire(key: string, ttlSeconds: number): Promise<kv.ExpireResponse> {
+    return this.unary(this.kvClient, 'expire', kv.ExpireRequestSchema, {
+      key,
+      ttlSeconds: BigInt(ttlSeconds),
+    });
+  }
+  persist(key: string): Promise<kv.PersistResponse> {
+    return this.unary(this.kvClient, 'persist', kv.PersistRequestSchema, { key });
+  }
+  batchGet(keys: string[]): Promise<kv.BatchGetResponse> {
+    return this.unary(this.kvClient, 'batchGet', kv.BatchGetRequestSchema, { keys });
+  }
+  publish(init: MessageInitShape<typeof msg.PublishRequestSchema>): Promise<msg.PublishResponse> {
+    return this.unary(this.producerClient, 'publish', msg.PublishRequestSchema, init);
+  }
+  acknowledge(init: MessageInitShape<typeof msg.AcknowledgeRequestSchema>): Promise<msg.AcknowledgeResponse> {
+    return this.unary(this.consumerClient, 'acknowledge', msg.AcknowledgeRequestSchema, init);
+  }
+
+  /** Server-streaming Subscribe; the caller acknowledges each delivery with `acknowledge`. */
+  subscribe(
+    init: MessageInitShape<typeof msg.SubscribeRequestSchema>,
+  ): ClientReadableStream<msg.SubscribeResponse> {
+    return this.consumerClient.subscribe!(
+      create(msg.SubscribeRequestSchema, init),
+      this.metadata(),
+    ) as ClientReadableStream<msg.SubscribeResponse>;
+  }
+
+  /** Converts a stream error into the same PrismError unary calls raise. */
+  streamError(err: ServiceError): PrismError {
+    return this.toError(err);
+  }
+
+  close(): void {
+    this.kvClient.close();
+    this.producerClient.close();
+    this.consumerClient.close();
+  }
+
+  private metadata(): Metadata {
+    const metadata = new Metadata();
+    metadata.set(NAMESPACE_HEADER, this.options.namespace);
+    if (this.options.pattern) metadata.set(PATTERN_HEADER, this.options.pattern);
+    if (this.options.token) metadata.set('authorization', `Bearer ${this.options.token}`);
+    return metadata;
+  }
+
+  private unary<D extends DescMessage, Res>(
+    client: AnyClient,
+    method: string,
+    schema: D,
+    init: MessageInitShape<D>,
+  ): Promise<Res> {
+    const deadline = new Date(Date.now() + (this.options.timeoutMs ?? 15_000));
+    return new Promise<Res>((resolve, reject) => {
+      client[method]!(
+        create(schema, init),
+        this.metadata(),
+        { deadline },
+        (err: ServiceError | null, res: Res) => (err ? reject(this.toError(err)) : resolve(res)),
+      );
+    });
+  }
+
+  private toError(err: ServiceError): PrismError {
+    const prism = fromServiceError(err, this.endpoint);
+    if (prism.code === 'E_UNREACHABLE' && !err.metadata?.get('x-prism-error-code').length) {
+      return new PrismError('E_UNREACHABLE', `cannot reach the Prism proxy at ${this.endpoint}`, {
+        hint: 'start one with `prismctl proxy serve` or `prismctl dev up`, or point --proxy / PRISM_PROXY_ENDPOINT at a running one',
+      });
+    }
+    return prism;
+  }
+}

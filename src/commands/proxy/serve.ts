@@ -1,0 +1,95 @@
+import { Flags } from '@oclif/core';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { BaseCommand } from '../../cli/base-command.js';
+import { prismHome } from '../../config/home.js';
+import { AdminSource } from '../../proxy/admin-source.js';
+import { loadServedNamespaces } from '../../proxy/file-source.js';
+import { NamespaceTable } from '../../proxy/namespace-table.js';
+import { ProxyServer } from '../../proxy/server.js';
+import { createRunner } from '../../runners/create-runner.js';
+
+export default class ProxyServe extends BaseCommand {
+  static override summary = 'Run the Prism proxy: the data plane entry point';
+  static override description = `Serves prism.data.v1 KeyValue, Producer and Consumer, routed by the x-prism-namespace metadata key to in-process pattern runners, and /healthz, /readyz and /metrics over HTTP.
+With --admin it registers with the control plane, heartbeats, and serves the namespaces its partitions own, picking up changes without a restart. With --namespaces it serves local namespace files.
+On SIGTERM it drains: new calls get UNAVAILABLE, in-flight calls finish, subscriptions end, then it exits 0.`;
+  static override examples = [
+    '<%= config.bin %> proxy serve --admin localhost:8981',
+    '<%= config.bin %> proxy serve --namespaces examples/namespaces/',
+  ];
+  static override flags = {
+    listen: Flags.string({ description: 'gRPC listen address', default: '127.0.0.1:50090' }),
+    'metrics-listen': Flags.string({
+      description: 'HTTP listen address for /healthz, /readyz and /metrics',
+      default: '127.0.0.1:50091',
+    }),
+    admin: Flags.string({
+      description: 'Control-plane endpoint to follow',
+      exactlyOne: ['admin', 'namespaces'],
+    }),
+    namespaces: Flags.string({ description: 'Namespace file or directory to serve', multiple: true }),
+    backends: Flags.string({
+      description: 'Backends catalog for --namespaces (default: local endpoints)',
+      dependsOn: ['namespaces'],
+    }),
+    'proxy-id': Flags.string({
+      description: 'Stable id of this proxy for partition ownership (default: <host>-<port>)',
+    }),
+    advertise: Flags.string({ description: 'Address clients use to reach this proxy (default: --listen)' }),
+    'no-auth': Flags.boolean({
+      description: 'Serve namespaces that enable auth without verifying tokens (local work only)',
+    }),
+    'drain-timeout': Flags.integer({
+      description: 'Milliseconds to wait for in-flight calls on SIGTERM',
+      default: 10_000,
+    }),
+    'log-level': Flags.string({ options: ['debug', 'info', 'warn', 'error'], default: 'info' }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(ProxyServe);
+    const logger = pino({ name: 'prism-proxy', level: flags['log-level'] });
+    const dataDir = join(prismHome(), 'data');
+    const table = new NamespaceTable(
+      async (ns, assignment, pattern) =>
+        createRunner(
+          ns,
+          pattern,
+          assignment.patterns.find((p) => p.name === pattern)!,
+          { dataDir },
+        ),
+      logger,
+    );
+    const server = new ProxyServer({
+      listen: flags.listen,
+      metricsListen: flags['metrics-listen'],
+      table,
+      logger,
+      authDisabled: flags['no-auth'],
+      drainTimeoutMs: flags['drain-timeout'],
+    });
+    let source: AdminSource | undefined;
+    if (flags.namespaces) {
+      await table.reconcile(await loadServedNamespaces(flags.namespaces, { backends: flags.backends }));
+    }
+    await server.start();
+    if (flags.admin) {
+      const address = flags.advertise ?? `${flags.listen.replace(/:\d+$/, '')}:${server.port}`;
+      source = new AdminSource(
+        flags.admin,
+        { id: flags['proxy-id'] ?? `${hostname()}-${server.port}`, address, version: this.config.version },
+        table,
+        logger,
+      );
+      await source.start();
+    }
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
+    await source?.stop();
+    await server.stop();
+  }
+}

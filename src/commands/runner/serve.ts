@@ -1,0 +1,75 @@
+import { Args, Flags } from '@oclif/core';
+import { pino } from 'pino';
+import { BaseCommand } from '../../cli/base-command.js';
+import { loadServedNamespaces } from '../../proxy/file-source.js';
+import { RunnerServer } from '../../runners/runner-server.js';
+import { createRunner } from '../../runners/create-runner.js';
+import { UsageError } from '../../errors.js';
+import { prismHome } from '../../config/home.js';
+import { join } from 'node:path';
+
+const SERVABLE = ['keyvalue', 'producer', 'consumer'];
+
+export default class RunnerServe extends BaseCommand {
+  static override summary = 'Run one pattern runner as its own process';
+  static override description = `Serves the pattern's prism.data.v1 API (KeyValue, Producer or Consumer) over gRPC, so a proxy can route to an isolated runner. The config is a namespace file; --pattern picks the pattern when it has several of the type.
+A namespace with auth enabled is refused unless --no-auth says that this process, which cannot verify tokens itself, only runs behind a proxy that does.`;
+  static override examples = [
+    '<%= config.bin %> runner serve keyvalue --config examples/runners/keyvalue-redis.yaml --listen 127.0.0.1:50100',
+  ];
+  static override args = {
+    type: Args.string({ description: 'Pattern type to serve', options: SERVABLE, required: true }),
+  };
+  static override flags = {
+    config: Flags.string({ char: 'c', description: 'Namespace file holding the pattern', required: true }),
+    pattern: Flags.string({ char: 'p', description: 'Pattern name (default: the only pattern of the type)' }),
+    listen: Flags.string({ description: 'gRPC listen address', default: '127.0.0.1:50100' }),
+    backends: Flags.string({ description: 'Backends catalog file (default: local endpoints)' }),
+    'no-auth': Flags.boolean({
+      description: 'Serve an auth-enabled namespace without verifying tokens (behind a verifying proxy only)',
+    }),
+    'log-level': Flags.string({ options: ['debug', 'info', 'warn', 'error'], default: 'info' }),
+  };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(RunnerServe);
+    const logger = pino({ name: 'prism-runner', level: flags['log-level'] });
+    const [served] = await loadServedNamespaces([flags.config], { backends: flags.backends });
+    if (!served) throw new UsageError(`${flags.config} holds no namespace`);
+    const candidates = served.assignment.patterns.filter(
+      (p) => p.type === args.type && (!flags.pattern || p.name === flags.pattern),
+    );
+    if (candidates.length !== 1) {
+      const names = served.assignment.patterns.filter((p) => p.type === args.type).map((p) => p.name);
+      throw new UsageError(
+        candidates.length === 0
+          ? `namespace '${served.namespace.namespace}' has no ${args.type} pattern${flags.pattern ? ` named '${flags.pattern}'` : ''}`
+          : `namespace '${served.namespace.namespace}' has several ${args.type} patterns`,
+        names.length ? `pass --pattern with one of: ${names.join(', ')}` : undefined,
+      );
+    }
+    if (served.namespace.auth?.enabled) {
+      if (!flags['no-auth']) {
+        throw new UsageError(
+          `namespace '${served.namespace.namespace}' has auth enabled and a standalone runner does not verify tokens`,
+          'run it behind a proxy and pass --no-auth',
+        );
+      }
+      logger.warn(
+        { namespace: served.namespace.namespace },
+        'auth is OFF for this runner (--no-auth): only a verifying proxy may reach it',
+      );
+    }
+    const runner = await createRunner(served.namespace, candidates[0]!.name, candidates[0]!, {
+      dataDir: join(prismHome(), 'data'),
+    });
+    const server = new RunnerServer(runner, { listen: flags.listen, logger });
+    await server.start();
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
+    await server.stop();
+    logger.info('stopped');
+  }
+}

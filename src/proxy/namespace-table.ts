@@ -1,0 +1,145 @@
+import type { Metadata } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { NamespaceRequest, NamespaceResponse } from '../gen/prism/config/v1/namespace_pb.js';
+import { PrismError } from '../errors.js';
+import { metadataValue, NAMESPACE_HEADER, PATTERN_HEADER } from '../runners/call-context.js';
+import type { Runner } from '../runners/types.js';
+import type { ServedNamespace } from './file-source.js';
+
+/** Builds (but does not start) the runner of one pattern of a namespace. */
+export type RunnerFactory = (
+  ns: NamespaceRequest,
+  assignment: NamespaceResponse,
+  patternName: string,
+) => Promise<Runner>;
+
+interface Entry {
+  served: ServedNamespace;
+  version: bigint;
+  runners: Runner[];
+}
+
+/** Pattern types the proxy serves over gRPC; session-manager is used by the auth layer instead. */
+const SERVED_TYPES = new Set(['keyvalue', 'producer', 'consumer']);
+
+/**
+ * The namespaces this proxy serves and their running runners. `reconcile` makes the table match a
+ * desired set: new namespaces start, changed ones are replaced (new runners start before old ones
+ * stop), removed ones stop. `route` finds the runner for a call from its metadata.
+ */
+export class NamespaceTable {
+  private readonly entries = new Map<string, Entry>();
+  private reconciling: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly createRunner: RunnerFactory,
+    private readonly logger: Logger,
+  ) {}
+
+  names(): string[] {
+    return [...this.entries.keys()].sort();
+  }
+
+  runners(): Runner[] {
+    return [...this.entries.values()].flatMap((e) => e.runners);
+  }
+
+  /** Serialized: a reconcile waits for the previous one. */
+  reconcile(desired: readonly ServedNamespace[]): Promise<void> {
+    this.reconciling = this.reconciling.then(() => this.apply(desired));
+    return this.reconciling;
+  }
+
+  private async apply(desired: readonly ServedNamespace[]): Promise<void> {
+    const wanted = new Map(desired.map((d) => [d.namespace.namespace, d]));
+    for (const [name, entry] of this.entries) {
+      if (!wanted.has(name)) {
+        this.entries.delete(name);
+        await this.stopAll(entry.runners);
+        this.logger.info({ namespace: name }, 'namespace no longer served');
+      }
+    }
+    for (const [name, served] of wanted) {
+      const current = this.entries.get(name);
+      const version = served.assignment.version;
+      if (current && current.version === version && version !== 0n) continue;
+      try {
+        const runners = await this.startRunners(served);
+        this.entries.set(name, { served, version, runners });
+        if (current) await this.stopAll(current.runners);
+        this.logger.info(
+          { namespace: name, version: Number(version), patterns: runners.map((r) => r.pattern) },
+          current ? 'namespace updated' : 'namespace served',
+        );
+      } catch (err) {
+        this.logger.error(
+          { namespace: name, err: (err as Error).message },
+          'cannot serve namespace; keeping the previous version if any',
+        );
+      }
+    }
+  }
+
+  private async startRunners(served: ServedNamespace): Promise<Runner[]> {
+    const started: Runner[] = [];
+    try {
+      for (const pattern of served.assignment.patterns) {
+        if (!SERVED_TYPES.has(pattern.type)) continue;
+        const runner = await this.createRunner(served.namespace, served.assignment, pattern.name);
+        await runner.start();
+        started.push(runner);
+      }
+      return started;
+    } catch (err) {
+      await this.stopAll(started);
+      throw err;
+    }
+  }
+
+  private async stopAll(runners: readonly Runner[]): Promise<void> {
+    for (const runner of [...runners].reverse()) {
+      await runner
+        .stop()
+        .catch((err: unknown) =>
+          this.logger.warn(
+            { pattern: runner.pattern, err: (err as Error).message },
+            'runner did not stop cleanly',
+          ),
+        );
+    }
+  }
+
+  /** The runner of `type` for the call's namespace (and pattern, when the namespace has several). */
+  route<R extends Runner>(metadata: Metadata, type: string): { runner: R; namespace: ServedNamespace } {
+    const name = metadataValue(metadata, NAMESPACE_HEADER);
+    if (!name)
+      throw new PrismError('E_INVALID_ARGUMENT', `missing ${NAMESPACE_HEADER} metadata`, {
+        hint: `send ${NAMESPACE_HEADER}: <namespace> with every call`,
+      });
+    const entry = this.entries.get(name);
+    if (!entry) throw new PrismError('E_NOT_FOUND', `namespace '${name}' is not served here`);
+    const candidates = entry.runners.filter((r) => r.type === type);
+    const wanted = metadataValue(metadata, PATTERN_HEADER);
+    if (wanted) {
+      const runner = candidates.find((r) => r.pattern === wanted);
+      if (!runner)
+        throw new PrismError('E_NOT_FOUND', `namespace '${name}' has no ${type} pattern '${wanted}'`);
+      return { runner: runner as R, namespace: entry.served };
+    }
+    if (candidates.length === 0)
+      throw new PrismError('E_NOT_FOUND', `namespace '${name}' has no ${type} pattern`);
+    if (candidates.length > 1) {
+      throw new PrismError('E_INVALID_ARGUMENT', `namespace '${name}' has several ${type} patterns`, {
+        hint: `send ${PATTERN_HEADER} with one of: ${candidates.map((r) => r.pattern).join(', ')}`,
+      });
+    }
+    return { runner: candidates[0] as R, namespace: entry.served };
+  }
+
+  async stop(): Promise<void> {
+    await this.reconciling;
+    const all = [...this.entries.values()];
+    this.entries.clear();
+    for (const entry of all) await this.stopAll(entry.runners);
+  }
+}

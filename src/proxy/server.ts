@@ -1,0 +1,237 @@
+import { Server, ServerCredentials, type Metadata } from '@grpc/grpc-js';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { KeyValue } from '../gen/prism/data/v1/keyvalue_pb.js';
+import { Consumer, Producer } from '../gen/prism/data/v1/messaging_pb.js';
+import { grpcServiceDefinition } from '../client/service-definition.js';
+import { StatusHttpServer } from '../admin/status-http.js';
+import { splitHostPort } from '../admin/server.js';
+import { isPrismError, PrismError } from '../errors.js';
+import { ANONYMOUS, metadataValue, NAMESPACE_HEADER, type RunnerResolver } from '../runners/call-context.js';
+import { consumerService, type ConsumerService } from '../runners/consumer/service.js';
+import { keyValueService } from '../runners/keyvalue/service.js';
+import { producerService } from '../runners/producer/service.js';
+import type { CallerSession, Runner } from '../runners/types.js';
+import type { ServedNamespace } from './file-source.js';
+import type { NamespaceTable } from './namespace-table.js';
+
+/** Verifies the caller for a namespace; the identity work plugs JWT verification in here. */
+export type ProxyAuthenticate = (
+  metadata: Metadata,
+  namespace: ServedNamespace,
+  method: string,
+) => Promise<CallerSession>;
+
+export interface ProxyServerOptions {
+  listen: string;
+  metricsListen: string;
+  table: NamespaceTable;
+  logger: Logger;
+  /** Absent: no verifier. Namespaces with auth enabled are then refused unless authDisabled. */
+  authenticate?: ProxyAuthenticate;
+  /** A person said to serve auth-enabled namespaces without verifying tokens (--no-auth). */
+  authDisabled?: boolean;
+  drainTimeoutMs?: number;
+}
+
+/**
+ * The data plane's single entry point: KeyValue, Producer and Consumer routed by
+ * x-prism-namespace to in-process runners; /healthz, /readyz and /metrics beside it; on stop,
+ * drains (new calls UNAVAILABLE, in-flight calls finish, subscriptions end) before closing.
+ */
+export class ProxyServer {
+  private readonly grpc = new Server();
+  private readonly registry = new Registry();
+  private readonly http: StatusHttpServer;
+  private consumer?: ConsumerService;
+  private draining = false;
+  private inFlight = 0;
+  private idle?: () => void;
+  port = 0;
+  httpPort = 0;
+
+  private readonly requests = new Counter({
+    name: 'prism_proxy_requests_total',
+    help: 'Calls by namespace, pattern type, method and outcome code',
+    labelNames: ['namespace', 'service', 'method', 'code'],
+    registers: [this.registry],
+  });
+  private readonly latency = new Histogram({
+    name: 'prism_proxy_request_seconds',
+    help: 'Call latency in the proxy',
+    labelNames: ['namespace', 'service', 'method'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
+    registers: [this.registry],
+  });
+  private readonly inFlightGauge = new Gauge({
+    name: 'prism_proxy_in_flight',
+    help: 'Calls being served',
+    registers: [this.registry],
+  });
+  private readonly backendErrors = new Counter({
+    name: 'prism_proxy_backend_errors_total',
+    help: 'Calls that failed because a backend was unavailable',
+    labelNames: ['namespace'],
+    registers: [this.registry],
+  });
+  private readonly subscriptions: Gauge = new Gauge({
+    name: 'prism_proxy_subscriptions',
+    help: 'Open Subscribe streams',
+    registers: [this.registry],
+    collect: (): void => this.subscriptions.set(this.consumer?.openCount() ?? 0),
+  });
+  private readonly served: Gauge = new Gauge({
+    name: 'prism_proxy_namespaces',
+    help: 'Namespaces served',
+    registers: [this.registry],
+    collect: (): void => this.served.set(this.options.table.names().length),
+  });
+
+  constructor(private readonly options: ProxyServerOptions) {
+    const [host, port] = splitHostPort(options.metricsListen);
+    this.http = new StatusHttpServer({
+      host,
+      port,
+      registry: this.registry,
+      notReady: () => this.notReady(),
+    });
+  }
+
+  async start(): Promise<void> {
+    const { logger } = this.options;
+    this.grpc.addService(
+      grpcServiceDefinition(KeyValue),
+      keyValueService(this.resolver('keyvalue'), this.observer('KeyValue')),
+    );
+    this.grpc.addService(
+      grpcServiceDefinition(Producer),
+      producerService(this.resolver('producer'), this.observer('Producer')),
+    );
+    this.consumer = consumerService(this.streamResolver());
+    this.grpc.addService(grpcServiceDefinition(Consumer), this.consumer.implementation);
+    this.port = await new Promise<number>((resolve, reject) =>
+      this.grpc.bindAsync(this.options.listen, ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(err) : resolve(port),
+      ),
+    );
+    this.httpPort = (await this.http.start()).port;
+    if (!this.options.authenticate) {
+      logger.warn(
+        this.options.authDisabled
+          ? 'auth is OFF (--no-auth): namespaces with auth enabled are served without verifying tokens'
+          : 'no token verifier configured: namespaces with auth enabled answer UNAUTHENTICATED',
+      );
+    }
+    logger.info(
+      {
+        grpc: this.options.listen,
+        port: this.port,
+        http: this.options.metricsListen,
+        httpPort: this.httpPort,
+      },
+      'prism proxy serving',
+    );
+  }
+
+  /** Drains, then closes everything it opened, in reverse order. */
+  async stop(): Promise<void> {
+    const { logger } = this.options;
+    this.draining = true;
+    logger.info({ inFlight: this.inFlight }, 'draining');
+    await this.consumer?.endAll();
+    if (this.inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.options.drainTimeoutMs ?? 10_000);
+        this.idle = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.grpc.forceShutdown();
+        resolve();
+      }, 2000);
+      this.grpc.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    await this.options.table.stop();
+    await this.http.stop();
+    logger.info('stopped');
+  }
+
+  private async notReady(): Promise<string | undefined> {
+    if (this.draining) return 'draining';
+    const runners = this.options.table.runners();
+    const failures = await Promise.all(
+      runners.map((r) =>
+        r.health().then(
+          () => undefined,
+          () => `${r.namespace}/${r.pattern}`,
+        ),
+      ),
+    );
+    const down = failures.filter(Boolean);
+    return down.length ? `backends unavailable for ${down.join(', ')}` : undefined;
+  }
+
+  private async admit<R extends Runner>(
+    metadata: Metadata,
+    type: string,
+    method: string,
+  ): Promise<{ runner: R; session: CallerSession }> {
+    if (this.draining)
+      throw new PrismError('E_UNAVAILABLE', 'the proxy is draining', { hint: 'retry against another proxy' });
+    const { runner, namespace } = this.options.table.route<R>(metadata, type);
+    if (this.options.authenticate)
+      return { runner, session: await this.options.authenticate(metadata, namespace, method) };
+    if (namespace.namespace.auth?.enabled && !this.options.authDisabled) {
+      throw new PrismError(
+        'E_UNAUTHENTICATED',
+        `namespace '${namespace.namespace.namespace}' requires auth and this proxy cannot verify tokens`,
+      );
+    }
+    return { runner, session: ANONYMOUS };
+  }
+
+  private resolver<R extends Runner>(type: string): RunnerResolver<R> {
+    return (metadata, method) => this.admit<R>(metadata, type, method);
+  }
+
+  private streamResolver<R extends Runner>(): RunnerResolver<R> {
+    return (metadata, method) => this.admit<R>(metadata, 'consumer', method);
+  }
+
+  /** Counts, times and logs every unary call; tracks in-flight calls for the drain. */
+  private observer(service: string) {
+    return (method: string, work: Promise<unknown>, metadata: Metadata) => {
+      this.inFlight++;
+      this.inFlightGauge.inc();
+      const namespace = metadataValue(metadata, NAMESPACE_HEADER) ?? '';
+      const stop = this.latency.startTimer({ service, method });
+      const done = (code: string, err?: unknown) => {
+        const label = this.options.table.names().includes(namespace) ? namespace : 'unknown';
+        stop({ namespace: label });
+        this.requests.inc({ namespace: label, service, method, code });
+        if (err && isPrismError(err) && err.code === 'E_BACKEND_DOWN')
+          this.backendErrors.inc({ namespace: label });
+        if (err && !isPrismError(err))
+          this.options.logger.error(
+            { requestId: randomUUID(), service, method, namespace, err },
+            'call failed',
+          );
+        this.inFlight--;
+        this.inFlightGauge.dec();
+        if (this.inFlight === 0) this.idle?.();
+      };
+      work.then(
+        () => done('OK'),
+        (err: unknown) => done(isPrismError(err) ? err.code : 'E_INTERNAL', err),
+      );
+    };
+  }
+}

@@ -1,0 +1,85 @@
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { Consumer, Producer } from '../gen/prism/data/v1/messaging_pb.js';
+import { KeyValue } from '../gen/prism/data/v1/keyvalue_pb.js';
+import { grpcServiceDefinition } from '../client/service-definition.js';
+import { PrismError } from '../errors.js';
+import { ANONYMOUS, type RunnerResolver } from './call-context.js';
+import { consumerService, type ConsumerService } from './consumer/service.js';
+import { keyValueService } from './keyvalue/service.js';
+import { producerService } from './producer/service.js';
+import type { ConsumerRunnerApi, KeyValueRunnerApi, ProducerRunnerApi, Runner } from './types.js';
+
+/**
+ * `prismctl runner serve`: one runner in its own process, serving its pattern's gRPC API, so a
+ * proxy can route to it for isolation. Auth is the caller's (the proxy's) job here.
+ */
+export class RunnerServer {
+  private readonly grpc = new Server();
+  private consumer?: ConsumerService;
+  port = 0;
+
+  constructor(
+    private readonly runner: Runner,
+    private readonly options: { listen: string; logger: Logger },
+  ) {}
+
+  async start(): Promise<void> {
+    await this.runner.start();
+    const resolveAs = <R>() =>
+      (async () => ({ runner: this.runner as R, session: ANONYMOUS })) as RunnerResolver<R>;
+    switch (this.runner.type) {
+      case 'keyvalue':
+        this.grpc.addService(
+          grpcServiceDefinition(KeyValue),
+          keyValueService(resolveAs<KeyValueRunnerApi>()),
+        );
+        break;
+      case 'producer':
+        this.grpc.addService(
+          grpcServiceDefinition(Producer),
+          producerService(resolveAs<ProducerRunnerApi>()),
+        );
+        break;
+      case 'consumer':
+        this.consumer = consumerService(resolveAs<ConsumerRunnerApi>());
+        this.grpc.addService(grpcServiceDefinition(Consumer), this.consumer.implementation);
+        break;
+      default:
+        throw new PrismError('E_USAGE', `a ${this.runner.type} runner has no gRPC API to serve`, {
+          hint: 'serve a keyvalue, producer or consumer pattern',
+        });
+    }
+    this.port = await new Promise<number>((resolve, reject) =>
+      this.grpc.bindAsync(this.options.listen, ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(err) : resolve(port),
+      ),
+    );
+    this.options.logger.info(
+      {
+        namespace: this.runner.namespace,
+        pattern: this.runner.pattern,
+        type: this.runner.type,
+        listen: this.options.listen,
+        port: this.port,
+      },
+      'prism runner serving',
+    );
+  }
+
+  /** Ends subscriptions, lets in-flight calls finish (bounded), then stops the runner. */
+  async stop(timeoutMs = 5000): Promise<void> {
+    await this.consumer?.endAll();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.grpc.forceShutdown();
+        resolve();
+      }, timeoutMs);
+      this.grpc.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    await this.runner.stop();
+  }
+}
