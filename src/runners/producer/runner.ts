@@ -1,0 +1,268 @@
+/**
+ * The producer runner: publishes enveloped messages to the `sink` slot.
+ *
+ * - Sink: `Queue.enqueue` when the backend has `queue` (durable, consumer groups), else
+ *   `PubSub.publish`.
+ * - Envelope: a UUIDv7 message id unless the caller brings one, the topic, namespace, publish
+ *   time, and the caller's session stamped by the runner (src/runners/envelope.ts).
+ * - Retries: a publish that fails with E_BACKEND_DOWN is retried up to `max_retries` times with
+ *   exponential backoff and jitter; other failures are returned at once.
+ * - Batching: with `batch_size` > 1 messages wait until the batch is full or `batch_interval`
+ *   passed since its first message; each publish resolves when its batch has been sent. Batches
+ *   are sent one after another, each message in order.
+ * - Deduplication: with `dedup_window` (needs the `state` slot), a message id seen within the
+ *   window is answered `duplicate: true` and nothing is published.
+ * - `stop()` refuses new publishes, sends every pending batch and waits for them.
+ */
+import { create } from '@bufbuild/protobuf';
+import type { AnyDriver, KeyValueStore, Message } from '../../drivers/interfaces.js';
+import { PrismError } from '../../errors.js';
+import {
+  EnvelopeSchema,
+  SessionContextSchema,
+  TraceContextSchema,
+} from '../../gen/prism/data/v1/envelope_pb.js';
+import { encodeEnvelope } from '../envelope.js';
+import { RunnerBase, stderrLogger, type RunnerLogger } from '../lifecycle.js';
+import { withRetry, type RetryOptions } from '../retry.js';
+import { required, type SettingsReader } from '../settings.js';
+import type { SlotSet } from '../slots.js';
+import type { CallerSession, ProducerRunnerApi, PublishInput, PublishResult } from '../types.js';
+import { uuidv7 } from '../uuid.js';
+
+export interface ProducerSettings {
+  topic: string;
+  /** Publish attempts after the first. */
+  maxRetries: number;
+  /** 1 = no batching. */
+  batchSize: number;
+  batchIntervalMs: number;
+  /** 0 = no deduplication. */
+  dedupWindowMs: number;
+}
+
+export function readProducerSettings(label: string, reader: SettingsReader): ProducerSettings {
+  const raw = reader.raw;
+  return {
+    topic: required(label, 'topic', reader.string('topic', raw?.topic)),
+    maxRetries: reader.integer('max_retries', raw?.maxRetries, 0) ?? 3,
+    batchSize: reader.integer('batch_size', raw?.batchSize, 1) ?? 1,
+    batchIntervalMs: reader.duration('batch_interval', raw?.batchInterval) ?? 10,
+    dedupWindowMs: reader.duration('dedup_window', raw?.dedupWindow) ?? 0,
+  };
+}
+
+export interface ProducerOptions {
+  logger?: RunnerLogger;
+  /** Backoff tuning (tests shorten it); `maxRetries` comes from the settings. */
+  retry?: Omit<RetryOptions, 'maxRetries'>;
+  now?: () => number;
+}
+
+/** Longest caller-chosen message id, in characters. */
+const MAX_MESSAGE_ID_LENGTH = 256;
+
+interface Pending {
+  message: Message;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
+  readonly type = 'producer' as const;
+  private readonly logger: RunnerLogger;
+  private readonly now: () => number;
+  private batch: Pending[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private sending: Promise<void> = Promise.resolve();
+  /** Message ids being published right now, so concurrent duplicates are caught too. */
+  private readonly reserved = new Map<string, number>();
+
+  constructor(
+    namespace: string,
+    pattern: string,
+    slots: SlotSet,
+    readonly settings: ProducerSettings,
+    private readonly options: ProducerOptions = {},
+  ) {
+    super(namespace, pattern, slots);
+    this.logger = options.logger ?? stderrLogger;
+    this.now = options.now ?? Date.now;
+    if (settings.dedupWindowMs > 0 && !slots.has('state')) {
+      throw new PrismError(
+        'E_INVALID_ARGUMENT',
+        `${this.label}: dedup_window needs the state slot to remember message ids`,
+        { hint: 'bind a state slot (keyvalue) or remove dedup_window' },
+      );
+    }
+  }
+
+  publish(input: PublishInput, session: CallerSession): Promise<PublishResult> {
+    return this.track(async () => {
+      const publishedAtMs = this.now();
+      const messageId = input.messageId ?? uuidv7(publishedAtMs);
+      if (typeof messageId !== 'string' || messageId === '' || messageId.length > MAX_MESSAGE_ID_LENGTH) {
+        throw new PrismError(
+          'E_INVALID_ARGUMENT',
+          `message id must be 1 to ${MAX_MESSAGE_ID_LENGTH} characters`,
+        );
+      }
+      const topic = input.topic !== undefined && input.topic !== '' ? input.topic : this.settings.topic;
+      if (!(input.payload instanceof Uint8Array))
+        throw new PrismError('E_INVALID_ARGUMENT', 'payload must be bytes');
+      const message = encodeEnvelope(
+        create(EnvelopeSchema, {
+          messageId,
+          topic,
+          namespace: this.namespace,
+          publishedAtMs: BigInt(publishedAtMs),
+          contentType: input.contentType ?? '',
+          correlationId: input.correlationId ?? '',
+          session: create(SessionContextSchema, {
+            subject: session.subject,
+            tenant: session.tenant,
+            roles: [...session.roles],
+          }),
+          trace: input.trace
+            ? create(TraceContextSchema, {
+                traceparent: input.trace.traceparent,
+                tracestate: input.trace.tracestate,
+              })
+            : undefined,
+          headers: { ...(input.headers ?? {}) },
+          payload: input.payload,
+        }),
+      );
+
+      if (this.settings.dedupWindowMs > 0) {
+        const seenAt = await this.reserve(messageId, publishedAtMs);
+        if (seenAt !== undefined) return { messageId, publishedAtMs: seenAt, duplicate: true };
+        try {
+          await this.send(message);
+        } catch (err) {
+          await this.release(messageId);
+          throw err;
+        } finally {
+          this.reserved.delete(messageId);
+        }
+      } else {
+        await this.send(message);
+      }
+      return { messageId, publishedAtMs, duplicate: false };
+    });
+  }
+
+  protected override async onStopping(): Promise<void> {
+    await this.flush();
+  }
+
+  // -- deduplication ----------------------------------------------------------------------------
+
+  private dedupKey(messageId: string): string {
+    return `producer/${this.pattern}/dedup/${messageId}`;
+  }
+
+  private get state(): AnyDriver & KeyValueStore {
+    return this.slots.driver('state') as AnyDriver & KeyValueStore;
+  }
+
+  /** Undefined when the id is new (and now reserved), else when it was first published. */
+  private async reserve(messageId: string, publishedAtMs: number): Promise<number | undefined> {
+    const inFlight = this.reserved.get(messageId);
+    if (inFlight !== undefined) return inFlight;
+    this.reserved.set(messageId, publishedAtMs);
+    try {
+      const key = this.dedupKey(messageId);
+      const seen = await this.retrying(() => this.state.get(key));
+      if (seen !== undefined) {
+        this.reserved.delete(messageId);
+        const at = Number(Buffer.from(seen).toString('utf8'));
+        return Number.isFinite(at) ? at : publishedAtMs;
+      }
+      const ttl = Number.isFinite(this.settings.dedupWindowMs) ? this.settings.dedupWindowMs : 0;
+      await this.retrying(() => this.state.set(key, Buffer.from(String(publishedAtMs)), ttl));
+      return undefined;
+    } catch (err) {
+      this.reserved.delete(messageId);
+      throw err;
+    }
+  }
+
+  /** A publish that failed must not block the caller's retry with the same id. */
+  private async release(messageId: string): Promise<void> {
+    try {
+      await this.state.delete(this.dedupKey(messageId));
+    } catch (err) {
+      this.logger.warn(
+        { namespace: this.namespace, pattern: this.pattern, messageId, err: String(err) },
+        'could not forget the id of a failed publish; a retry within dedup_window will be reported as duplicate',
+      );
+    }
+  }
+
+  // -- sending ----------------------------------------------------------------------------------
+
+  private retrying<T>(operation: () => Promise<T>): Promise<T> {
+    return withRetry(operation, {
+      ...this.options.retry,
+      maxRetries: this.settings.maxRetries,
+      onRetry: (err, retry, delayMs) =>
+        this.logger.warn(
+          { namespace: this.namespace, pattern: this.pattern, retry, delayMs, err: String(err) },
+          'backend down; retrying',
+        ),
+    });
+  }
+
+  private sendNow(message: Message): Promise<void> {
+    return this.retrying(async () => {
+      const sink = this.slots.driver('sink');
+      if (sink.capabilities.has('queue') && sink.enqueue) await sink.enqueue(message);
+      else if (sink.publish) await sink.publish(message);
+      else
+        throw new PrismError(
+          'E_CAPABILITY_MISSING',
+          `${this.label}: the sink implements neither queue nor pubsub`,
+        );
+    });
+  }
+
+  private send(message: Message): Promise<void> {
+    if (this.settings.batchSize <= 1) return this.sendNow(message);
+    return new Promise<void>((resolve, reject) => {
+      this.batch.push({ message, resolve, reject });
+      if (this.batch.length >= this.settings.batchSize) {
+        void this.flush();
+      } else if (this.timer === undefined) {
+        this.timer = setTimeout(() => void this.flush(), this.settings.batchIntervalMs);
+      }
+    });
+  }
+
+  /** Sends the pending batch after the ones already being sent; resolves when it was sent. */
+  private flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.batch;
+    this.batch = [];
+    if (batch.length === 0) return this.sending;
+    this.sending = this.trackAlways(async () => {
+      await this.sending;
+      const outcomes: Array<{ ok: true } | { ok: false; err: unknown }> = [];
+      for (const pending of batch) {
+        try {
+          await this.sendNow(pending.message);
+          outcomes.push({ ok: true });
+        } catch (err) {
+          outcomes.push({ ok: false, err });
+        }
+      }
+      batch.forEach((pending, i) => {
+        const outcome = outcomes[i]!;
+        if (outcome.ok) pending.resolve();
+        else pending.reject(outcome.err);
+      });
+    });
+    return this.sending;
+  }
+}
