@@ -168,6 +168,15 @@ for (const entry of KEYVALUE_DRIVERS) {
           expect(str(await driver.get('view'))).toBe('hello-view');
         });
 
+        it('keeps what it stored when the caller later changes its buffers', async () => {
+          const mine = Buffer.from('original'); // a Buffer, as gRPC hands values over
+          await driver.set('copied', mine);
+          mine.fill(0x21);
+          const first = await driver.get('copied');
+          first?.fill(0x3f);
+          expect(str(await driver.get('copied'))).toBe('original');
+        });
+
         it('keeps keys with unicode and : - _ . / apart', async () => {
           const keys = ['a:b', 'a-b', 'a_b', 'a.b', 'a/b', 'ü/ñ:日本', '😀.-_/:', 'a:b:', ':', 'A:B'];
           await Promise.all(keys.map((key) => driver.set(key, text(`value of ${key}`))));

@@ -116,9 +116,9 @@ class MemstoreKeyValueDriver implements MemstoreKeyValue {
 
   async set(key: string, value: Uint8Array, ttlMs?: number): Promise<void> {
     const ttl = checkSetTtl(ttlMs);
-    // Copy: the caller may reuse its buffer after the promise resolves.
+    // Copies (into a plain Uint8Array, whose slice() copies too): callers may reuse their buffers.
     this.map.put(key, {
-      value: Uint8Array.prototype.slice.call(value),
+      value: new Uint8Array(value),
       expiresAt: ttl === 0 ? 0 : Date.now() + ttl,
     });
   }
