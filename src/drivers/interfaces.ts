@@ -99,7 +99,10 @@ export type AnyDriver = Driver & Partial<KeyValueStore & TtlStore & ScanStore & 
 /** The backend did not answer: callers see UNAVAILABLE and may retry. Never carries credentials. */
 export class BackendDownError extends PrismError {
   constructor(backend: string, what: string, cause?: unknown) {
-    super('E_BACKEND_DOWN', `${backend} is unavailable: ${what}`, { cause, hint: 'retry; the driver reconnects by itself' });
+    super('E_BACKEND_DOWN', `${backend} is unavailable: ${what}`, {
+      cause,
+      hint: 'retry; the driver reconnects by itself',
+    });
     this.name = 'BackendDownError';
   }
 }
