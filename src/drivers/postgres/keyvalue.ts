@@ -171,6 +171,8 @@ class PostgresKeyValueDriver implements PostgresKeyValue {
       ...(options.credentials
         ? { user: options.credentials.username, password: options.credentials.password }
         : {}),
+      // Lets operators (and tests) tell the driver's sessions apart in pg_stat_activity.
+      application_name: `prism-kv/${this.ns}`.slice(0, 63),
       max: options.maxConnections ?? 10,
       connectionTimeoutMillis: 2_000,
       idleTimeoutMillis: 30_000,
