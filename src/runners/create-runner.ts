@@ -1,0 +1,98 @@
+/**
+ * Builds the runner for one pattern of an applied namespace: the settings come from the
+ * namespace's declaration (defaults from the registry), the slots from the control plane's
+ * assignment. The runner is not started; `start()` connects its slots and refuses a slot whose
+ * backend lacks a capability the slot needs (E_CAPABILITY_MISSING).
+ */
+import { PrismError } from '../errors.js';
+import type { NamespaceRequest, PatternAssignment } from '../gen/prism/config/v1/namespace_pb.js';
+import { ConsumerRunner, readConsumerSettings, type ConsumerOptions } from './consumer/runner.js';
+import { KeyValueRunner, readKeyValueSettings } from './keyvalue/runner.js';
+import type { RunnerLogger } from './lifecycle.js';
+import { ProducerRunner, readProducerSettings, type ProducerOptions } from './producer/runner.js';
+import {
+  SessionManagerRunner,
+  readSessionManagerSettings,
+  type SessionManagerOptions,
+} from './session-manager/runner.js';
+import { SettingsReader } from './settings.js';
+import { SlotSet, type CredentialResolver, type DriverFactory } from './slots.js';
+
+export interface CreateRunnerOptions {
+  /** Directory for file-backed drivers (sqlite). */
+  dataDir?: string;
+  /** Resolves slots' credential references (`vault://`, `${ENV}`). */
+  credentials?: CredentialResolver;
+  /** Builds drivers; default: the driver registry. */
+  driverFactory?: DriverFactory;
+  logger?: RunnerLogger;
+  producer?: Omit<ProducerOptions, 'logger'>;
+  consumer?: Omit<ConsumerOptions, 'logger'>;
+  sessionManager?: SessionManagerOptions;
+}
+
+export type AnyRunner = KeyValueRunner | ProducerRunner | ConsumerRunner | SessionManagerRunner;
+
+export function createRunner(
+  ns: NamespaceRequest,
+  patternName: string,
+  assignment: PatternAssignment,
+  options: CreateRunnerOptions = {},
+): AnyRunner {
+  const label = `${ns.namespace}/${patternName}`;
+  const pattern = ns.patterns.find((p) => p.name === patternName);
+  if (pattern === undefined) {
+    throw new PrismError(
+      'E_NOT_FOUND',
+      `namespace ${ns.namespace} declares no pattern ${JSON.stringify(patternName)}`,
+    );
+  }
+  if (assignment.name !== '' && assignment.name !== patternName) {
+    throw new PrismError(
+      'E_INVALID_ARGUMENT',
+      `${label}: the assignment is for pattern ${JSON.stringify(assignment.name)}`,
+    );
+  }
+  const type = assignment.type !== '' ? assignment.type : pattern.type;
+  if (pattern.type !== '' && pattern.type !== type) {
+    throw new PrismError(
+      'E_INVALID_ARGUMENT',
+      `${label}: declared as ${pattern.type} but assigned as ${type}`,
+    );
+  }
+  const slots = new SlotSet(ns.namespace, patternName, type, assignment.slots, {
+    ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
+    ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
+    ...(options.driverFactory !== undefined ? { driverFactory: options.driverFactory } : {}),
+  });
+  const reader = new SettingsReader(type, label, pattern.settings);
+  const logger = options.logger !== undefined ? { logger: options.logger } : {};
+
+  switch (type) {
+    case 'keyvalue':
+      return new KeyValueRunner(ns.namespace, patternName, slots, readKeyValueSettings(reader));
+    case 'producer':
+      return new ProducerRunner(ns.namespace, patternName, slots, readProducerSettings(label, reader), {
+        ...options.producer,
+        ...logger,
+      });
+    case 'consumer':
+      return new ConsumerRunner(ns.namespace, patternName, slots, readConsumerSettings(label, reader), {
+        ...options.consumer,
+        ...logger,
+      });
+    case 'session-manager':
+      return new SessionManagerRunner(
+        ns.namespace,
+        patternName,
+        slots,
+        readSessionManagerSettings(reader),
+        options.sessionManager,
+      );
+    default:
+      throw new PrismError(
+        'E_INVALID_ARGUMENT',
+        `${label}: no runner for pattern type ${JSON.stringify(type)}`,
+      );
+  }
+}
