@@ -174,7 +174,8 @@ export function decodeEnvelope(message: Message, attempt = 1): Envelope {
         })
       : undefined,
     headers: custom,
-    payload: message.payload,
+    // A view, not a copy: some drivers hand out Buffers, the envelope holds a plain Uint8Array.
+    payload: new Uint8Array(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength),
     attempt,
   });
 }
