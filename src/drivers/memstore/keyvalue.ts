@@ -116,7 +116,7 @@ class MemstoreKeyValueDriver implements MemstoreKeyValue {
 
   async set(key: string, value: Uint8Array, ttlMs?: number): Promise<void> {
     const ttl = checkSetTtl(ttlMs);
-    // Copies (into a plain Uint8Array, whose slice() copies too): callers may reuse their buffers.
+    // A copy of its own, outside Node's buffer pool: callers may reuse their buffers.
     this.map.put(key, {
       value: new Uint8Array(value),
       expiresAt: ttl === 0 ? 0 : Date.now() + ttl,
@@ -125,7 +125,12 @@ class MemstoreKeyValueDriver implements MemstoreKeyValue {
 
   async get(key: string): Promise<Uint8Array | undefined> {
     const entry = this.map.live(key, Date.now());
-    return entry === undefined ? undefined : entry.value.slice();
+    if (entry === undefined) return undefined;
+    // A copy from Node's buffer pool: several times faster than slice() for small values, and
+    // short-lived, so it does not pin pool slabs the way a stored value would.
+    const copy = Buffer.allocUnsafe(entry.value.byteLength);
+    copy.set(entry.value);
+    return copy;
   }
 
   async delete(key: string): Promise<boolean> {
