@@ -4,6 +4,7 @@ import { BaseCommand } from '../../cli/base-command.js';
 import { loadServedNamespaces } from '../../proxy/file-source.js';
 import { RunnerServer } from '../../runners/runner-server.js';
 import { createRunner } from '../../runners/create-runner.js';
+import { envCredentials } from '../../auth/env-credentials.js';
 import { UsageError } from '../../errors.js';
 import { prismHome } from '../../config/home.js';
 import { join } from 'node:path';
@@ -62,6 +63,7 @@ A namespace with auth enabled is refused unless --no-auth says that this process
     }
     const runner = await createRunner(served.namespace, candidates[0]!.name, candidates[0]!, {
       dataDir: join(prismHome(), 'data'),
+      credentials: envCredentials,
     });
     const server = new RunnerServer(runner, { listen: flags.listen, logger });
     await server.start();
