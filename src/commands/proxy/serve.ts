@@ -6,18 +6,31 @@ import { BaseCommand } from '../../cli/base-command.js';
 import { prismHome } from '../../config/home.js';
 import { AdminSource } from '../../proxy/admin-source.js';
 import { loadServedNamespaces } from '../../proxy/file-source.js';
+import {
+  absorbRepeatedSignals,
+  isClusterWorker,
+  notifyWorkerReady,
+  releaseWorker,
+  parseWorkers,
+  runPrimary,
+  workerIndex,
+  workerMetricsListen,
+} from '../../proxy/cluster.js';
 import { NamespaceTable } from '../../proxy/namespace-table.js';
 import { ProxyServer } from '../../proxy/server.js';
 import { createRunner } from '../../runners/create-runner.js';
+import { envCredentials } from '../../auth/env-credentials.js';
 
 export default class ProxyServe extends BaseCommand {
   static override summary = 'Run the Prism proxy: the data plane entry point';
   static override description = `Serves prism.data.v1 KeyValue, Producer and Consumer, routed by the x-prism-namespace metadata key to in-process pattern runners, and /healthz, /readyz and /metrics over HTTP.
 With --admin it registers with the control plane, heartbeats, and serves the namespaces its partitions own, picking up changes without a restart. With --namespaces it serves local namespace files.
-On SIGTERM it drains: new calls get UNAVAILABLE, in-flight calls finish, subscriptions end, then it exits 0.`;
+On SIGTERM it drains: new calls get UNAVAILABLE, in-flight calls finish, subscriptions end, then it exits 0.
+With --workers N (or auto: one per CPU) a primary process forks N workers that share the gRPC port (connections are balanced between workers, not calls); worker i serves HTTP on the metrics port + i (with port 0, each worker gets its own free port); SIGTERM to the primary drains every worker, then it exits 0.`;
   static override examples = [
     '<%= config.bin %> proxy serve --admin localhost:8981',
     '<%= config.bin %> proxy serve --namespaces examples/namespaces/',
+    '<%= config.bin %> proxy serve --namespaces examples/namespaces/ --workers auto',
   ];
   static override flags = {
     listen: Flags.string({ description: 'gRPC listen address', default: '127.0.0.1:50090' }),
@@ -45,12 +58,30 @@ On SIGTERM it drains: new calls get UNAVAILABLE, in-flight calls finish, subscri
       description: 'Milliseconds to wait for in-flight calls on SIGTERM',
       default: 10_000,
     }),
+    workers: Flags.string({
+      description:
+        'Worker processes sharing the gRPC port: a number or auto (one per CPU); worker i serves HTTP on the metrics port + i',
+      default: '1',
+    }),
     'log-level': Flags.string({ options: ['debug', 'info', 'warn', 'error'], default: 'info' }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(ProxyServe);
-    const logger = pino({ name: 'prism-proxy', level: flags['log-level'] });
+    const workers = parseWorkers(flags.workers);
+    if (workers > 1 && !isClusterWorker()) {
+      const logger = pino({ name: 'prism-proxy', level: flags['log-level'] });
+      const code = await runPrimary({
+        workers,
+        metricsListen: flags['metrics-listen'],
+        logger,
+        drainTimeoutMs: flags['drain-timeout'],
+      });
+      if (code !== 0) this.exit(code);
+      return;
+    }
+    const rootLogger = pino({ name: 'prism-proxy', level: flags['log-level'] });
+    const logger = isClusterWorker() ? rootLogger.child({ worker: workerIndex() }) : rootLogger;
     const dataDir = join(prismHome(), 'data');
     const table = new NamespaceTable(
       async (ns, assignment, pattern) =>
@@ -58,13 +89,13 @@ On SIGTERM it drains: new calls get UNAVAILABLE, in-flight calls finish, subscri
           ns,
           pattern,
           assignment.patterns.find((p) => p.name === pattern)!,
-          { dataDir },
+          { dataDir, credentials: envCredentials },
         ),
       logger,
     );
     const server = new ProxyServer({
       listen: flags.listen,
-      metricsListen: flags['metrics-listen'],
+      metricsListen: workerMetricsListen(flags['metrics-listen']),
       table,
       logger,
       authDisabled: flags['no-auth'],
@@ -75,6 +106,7 @@ On SIGTERM it drains: new calls get UNAVAILABLE, in-flight calls finish, subscri
       await table.reconcile(await loadServedNamespaces(flags.namespaces, { backends: flags.backends }));
     }
     await server.start();
+    notifyWorkerReady(server.port, server.httpPort);
     if (flags.admin) {
       const address = flags.advertise ?? `${flags.listen.replace(/:\d+$/, '')}:${server.port}`;
       source = new AdminSource(
@@ -88,8 +120,10 @@ On SIGTERM it drains: new calls get UNAVAILABLE, in-flight calls finish, subscri
     await new Promise<void>((resolve) => {
       process.once('SIGINT', () => resolve());
       process.once('SIGTERM', () => resolve());
+      if (isClusterWorker()) absorbRepeatedSignals();
     });
     await source?.stop();
     await server.stop();
+    releaseWorker();
   }
 }
