@@ -9,7 +9,8 @@
  *   message the stream still keeps), one durable pull consumer per (group, topic) with explicit
  *   ack, `ack_wait` = ackTimeoutMs, unlimited redeliveries; nack asks for redelivery at once;
  *   `attempt` is JetStream's delivery count. An enqueue carrying the `prism-message-id` header is
- *   published with that `msgID`, so the stream drops a duplicate within its 2-minute window.
+ *   published with msgID `<topic>/<id>`, so the stream drops a duplicate on the same topic within
+ *   its 2-minute window; the same id on another topic (a dead letter keeps its id) is kept.
  *   Acks wait for the server's confirmation (`ackAck`), so an acknowledged message is really
  *   acknowledged.
  * - Down: while the connection is down, publish/enqueue/ack fail at once with BackendDownError;
@@ -272,7 +273,9 @@ export function createNatsDriver(options: DriverOptions): NatsDriver {
 
     async enqueue(message) {
       const h = toNatsHeaders(message.headers);
-      const msgID = message.headers[MESSAGE_ID_HEADER];
+      const id = message.headers[MESSAGE_ID_HEADER];
+      // The stream holds every topic of the namespace: scope de-duplication to the topic.
+      const msgID = id ? `${message.topic}/${id}` : undefined;
       await run('enqueue', async () => {
         await live('enqueue');
         await ensureStream();

@@ -26,8 +26,6 @@ interface Broker {
   service: ServiceName;
   backend: string;
   endpoint: () => string;
-  /** A driver defect that makes the dead-letter case fail today (run with `it.fails`). */
-  deadLetterDefect?: string;
 }
 
 const BROKERS: Broker[] = [
@@ -38,7 +36,6 @@ const BROKERS: Broker[] = [
     endpoint: () => natsUrl(),
     // One JetStream stream per namespace with msgID = prism-message-id: the dead letter (same id,
     // topic <topic>.dead-letter) is dropped as a duplicate of the original within 2 minutes.
-    deadLetterDefect: 'nats driver de-duplicates message ids across topics',
   },
 ];
 
@@ -114,11 +111,7 @@ for (const broker of BROKERS) {
       expect(seen).toHaveLength(1);
     });
 
-    const deadLetterCase = broker.deadLetterDefect ? it.fails : it;
-    const deadLetterTitle =
-      'redelivers a nacked message and dead-letters it after max_retries with payload, headers and reason' +
-      (broker.deadLetterDefect ? ` [known defect: ${broker.deadLetterDefect}]` : '');
-    deadLetterCase(deadLetterTitle, async () => {
+    it('redelivers a nacked message and dead-letters it after max_retries with payload, headers and reason', async () => {
       const namespace = uniqueNamespace('it');
       const { producer, consumer } = await pair(namespace, { maxRetries: 2 }, true);
       const seen: ConsumerDelivery[] = [];
@@ -149,7 +142,7 @@ for (const broker of BROKERS) {
       });
       cleanup.push(() => sub.close());
 
-      await eventually(() => dead.length >= 1, broker.deadLetterDefect ? 10_000 : 45_000, 'the dead letter');
+      await eventually(() => dead.length >= 1, 45_000, 'the dead letter');
       expect(seen.map((d) => d.envelope.attempt)).toEqual([1, 2]);
       expect(new TextDecoder().decode(dead[0]!.payload)).toBe('poison');
       expect(dead[0]!.headers).toMatchObject({
