@@ -9,6 +9,7 @@
  * `CREATE TABLE IF NOT EXISTS` in PostgreSQL can fail with a unique violation on pg_type.
  */
 import pg from 'pg';
+import { poolConfig } from './connection.js';
 import { BackendDownError } from '../interfaces.js';
 import type { Capability, Driver, KeyValueStore, ScanPage, ScanStore, TtlStore } from '../interfaces.js';
 import {
@@ -167,10 +168,7 @@ class PostgresKeyValueDriver implements PostgresKeyValue {
     this.ns = checkNamespace(options.namespace);
     this.target = safeTarget(options.endpoint);
     this.pool = new pg.Pool({
-      connectionString: options.endpoint,
-      ...(options.credentials
-        ? { user: options.credentials.username, password: options.credentials.password }
-        : {}),
+      ...poolConfig(options.endpoint, options.credentials),
       // Lets operators (and tests) tell the driver's sessions apart in pg_stat_activity.
       application_name: `prism-kv/${this.ns}`.slice(0, 63),
       max: options.maxConnections ?? 10,

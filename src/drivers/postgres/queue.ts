@@ -21,6 +21,7 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { poolConfig } from './connection.js';
 import type { Capability } from '../../config/registry.js';
 import {
   BackendDownError,
@@ -86,10 +87,7 @@ interface Tables {
 export function createPostgresQueue(options: DriverOptions): PostgresQueue {
   const capabilities: ReadonlySet<Capability> = new Set<Capability>(['queue']);
   const pool = new pg.Pool({
-    connectionString: options.endpoint,
-    ...(options.credentials
-      ? { user: options.credentials.username, password: options.credentials.password }
-      : {}),
+    ...poolConfig(options.endpoint, options.credentials),
     connectionTimeoutMillis: 2_000,
     max: 10,
   });

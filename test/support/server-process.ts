@@ -1,0 +1,62 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from './cli.js';
+
+export interface RunningServer {
+  /** Fields of the "... serving" log line (port, httpPort, ...). */
+  ready: Record<string, unknown>;
+  prismHome: string;
+  pid: number;
+  logs: () => string;
+  /** Sends a signal (default SIGTERM) and waits for the exit code. */
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>;
+}
+
+/**
+ * Starts a real prismctl server process (`admin serve`, `proxy serve`, `runner serve`) and waits
+ * for its pino "serving" line, whose fields tell the bound ports.
+ */
+export async function startPrismServer(
+  args: string[],
+  readyMessage: string,
+  env: Record<string, string> = {},
+): Promise<RunningServer> {
+  const prismHome = env.PRISM_HOME ?? mkdtempSync(join(tmpdir(), 'prism-home-'));
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/run.js'), ...args], {
+    env: { ...process.env, PRISM_HOME: prismHome, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${args.join(' ')} did not start within 30 s:\n${output}`)),
+      30_000,
+    );
+    const check = () => {
+      const line = output.split('\n').find((l) => l.includes(`"msg":"${readyMessage}"`));
+      if (!line) return;
+      clearTimeout(timer);
+      resolve(JSON.parse(line) as Record<string, unknown>);
+    };
+    child.stdout.on('data', check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${args.join(' ')} exited with ${code} before serving:\n${output}`));
+    });
+  });
+  return {
+    ready,
+    prismHome,
+    pid: child.pid!,
+    logs: () => output,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
