@@ -4,12 +4,11 @@
  * while Redis is down every call fails fast with BackendDownError, and once it is back the driver
  * reconnects by itself and finds every acknowledged write.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   BackendDownError,
   type AnyDriver,
@@ -18,7 +17,8 @@ import {
   type TtlStore,
 } from '../../../src/drivers/interfaces.js';
 import { createDriver } from '../../../src/drivers/registry.js';
-import { servicesRequired, uniqueName } from '../../support/services.js';
+import { describeWithRedisServer, freePort, startRedis, stopRedis } from '../../support/private-redis.js';
+import { uniqueName } from '../../support/services.js';
 
 type KvDriver = AnyDriver & KeyValueStore & TtlStore & ScanStore;
 
@@ -29,82 +29,6 @@ const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const str = (b: Uint8Array | undefined): string | undefined =>
   b === undefined ? undefined : new TextDecoder().decode(b);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function redisServerVersion(): string | undefined {
-  const result = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
-  return result.status === 0 ? result.stdout.trim() : undefined;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address !== null
-          ? resolve(address.port)
-          : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
-/** True when a Redis server answers PING on the port (a bare TCP connect can even reach itself). */
-function answersPing(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = netConnect({ host: '127.0.0.1', port });
-    let reply = '';
-    socket.setTimeout(1_000, () => socket.destroy());
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk: Buffer) => {
-      reply += chunk.toString();
-      if (reply.includes('\r\n')) socket.destroy();
-    });
-    socket.once('error', () => {});
-    socket.once('close', () => resolve(reply.startsWith('+PONG')));
-  });
-}
-
-/** A private redis-server; resolves once it accepts connections. */
-async function startRedis(port: number, dir: string): Promise<ChildProcess> {
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'yes',
-      '--appendfsync',
-      'always',
-      '--dir',
-      dir,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const started = Date.now();
-  while (!(await answersPing(port))) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited (${child.exitCode}):\n${output}`);
-    if (Date.now() - started > 10_000)
-      throw new Error(`redis-server did not listen on ${port} in 10 s:\n${output}`);
-    await sleep(25);
-  }
-  return child;
-}
-
-async function stopRedis(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill(signal);
-  await exited;
-}
 
 /** Asserts that `call` rejects with BackendDownError within FAIL_FAST_MS. */
 async function expectFastBackendDown(what: string, call: () => Promise<unknown>): Promise<void> {
@@ -118,25 +42,6 @@ async function expectFastBackendDown(what: string, call: () => Promise<unknown>)
   expect((error as BackendDownError).code).toBe('E_BACKEND_DOWN');
   expect((error as Error).message).toMatch(/^redis is unavailable: /);
   expect(elapsed, `${what} took ${elapsed} ms`).toBeLessThan(FAIL_FAST_MS);
-}
-
-function describeWithRedisServer(title: string, fn: () => void): void {
-  const version = redisServerVersion();
-  if (version !== undefined) {
-    describe(title, fn);
-    return;
-  }
-  const message = `redis-server is not installed (needed to start a private Redis); install the redis-server package`;
-  if (servicesRequired()) {
-    describe(title, () => {
-      it('needs redis-server', () => {
-        throw new Error(`${message} [PRISM_REQUIRE_SERVICES=1: a missing service is a failure]`);
-      });
-    });
-    return;
-  }
-  console.warn(`[skip] ${title}: ${message}`);
-  describe.skipIf(true)(`${title} (skipped: redis-server not installed)`, fn);
 }
 
 describeWithRedisServer('redis keyvalue driver across a Redis restart', () => {

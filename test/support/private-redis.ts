@@ -1,0 +1,105 @@
+/**
+ * A private redis-server started by a test on a free loopback port (append-only file, fsync on
+ * every write), for tests that stop and restart Redis without touching the shared test Redis.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer, connect as netConnect } from 'node:net';
+import { describe, it } from 'vitest';
+import { servicesRequired } from './services.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function redisServerVersion(): string | undefined {
+  const result = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+  return result.status === 0 ? result.stdout.trim() : undefined;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address !== null
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+/** True when a Redis server answers PING on the port (a bare TCP connect can even reach itself). */
+function answersPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = netConnect({ host: '127.0.0.1', port });
+    let reply = '';
+    socket.setTimeout(1_000, () => socket.destroy());
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk: Buffer) => {
+      reply += chunk.toString();
+      if (reply.includes('\r\n')) socket.destroy();
+    });
+    socket.once('error', () => {});
+    socket.once('close', () => resolve(reply.startsWith('+PONG')));
+  });
+}
+
+/** A private redis-server; resolves once it accepts connections. */
+export async function startRedis(port: number, dir: string): Promise<ChildProcess> {
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--dir',
+      dir,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const started = Date.now();
+  while (!(await answersPing(port))) {
+    if (child.exitCode !== null) throw new Error(`redis-server exited (${child.exitCode}):\n${output}`);
+    if (Date.now() - started > 10_000)
+      throw new Error(`redis-server did not listen on ${port} in 10 s:\n${output}`);
+    await sleep(25);
+  }
+  return child;
+}
+
+export async function stopRedis(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill(signal);
+  await exited;
+}
+
+export function describeWithRedisServer(title: string, fn: () => void): void {
+  const version = redisServerVersion();
+  if (version !== undefined) {
+    describe(title, fn);
+    return;
+  }
+  const message = `redis-server is not installed (needed to start a private Redis); install the redis-server package`;
+  if (servicesRequired()) {
+    describe(title, () => {
+      it('needs redis-server', () => {
+        throw new Error(`${message} [PRISM_REQUIRE_SERVICES=1: a missing service is a failure]`);
+      });
+    });
+    return;
+  }
+  console.warn(`[skip] ${title}: ${message}`);
+  describe.skipIf(true)(`${title} (skipped: redis-server not installed)`, fn);
+}
