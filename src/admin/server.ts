@@ -1,7 +1,6 @@
 import { create } from '@bufbuild/protobuf';
 import {
   Server,
-  ServerCredentials,
   status,
   type Metadata,
   type ServerUnaryCall,
@@ -28,6 +27,7 @@ import {
   type RegisterProxyRequest,
 } from '../gen/prism/admin/v1/control_plane_pb.js';
 import { DIAGNOSTICS_KEY, toServiceError } from '../client/grpc-status.js';
+import { bindServer, shutdownServer } from '../client/grpc-server.js';
 import { grpcServiceDefinition } from '../client/service-definition.js';
 import { ControlPlane, InvalidNamespaceError } from './control-plane.js';
 import type { BackendCatalog } from './catalog.js';
@@ -175,11 +175,7 @@ export class AdminServer {
     this.grpc.addService(grpcServiceDefinition(ControlPlaneService), implementation);
     this.health.addToServer(this.grpc);
 
-    this.grpcPort = await new Promise<number>((resolve, reject) =>
-      this.grpc.bindAsync(this.options.listen, ServerCredentials.createInsecure(), (err, port) =>
-        err ? reject(err) : resolve(port),
-      ),
-    );
+    this.grpcPort = await bindServer(this.grpc, this.options.listen);
     this.httpPort = (await this.http.start()).port;
     this.health.setStatus('', 'SERVING');
     this.health.setStatus(SERVICE_NAME, 'SERVING');
@@ -201,16 +197,7 @@ export class AdminServer {
   async stop(timeoutMs = 5000): Promise<void> {
     this.health.setStatus('', 'NOT_SERVING');
     this.health.setStatus(SERVICE_NAME, 'NOT_SERVING');
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.grpc.forceShutdown();
-        resolve();
-      }, timeoutMs);
-      this.grpc.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    await shutdownServer(this.grpc, timeoutMs);
     await this.http.stop();
     await this.options.store.close();
   }

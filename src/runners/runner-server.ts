@@ -1,7 +1,8 @@
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { Consumer, Producer } from '../gen/prism/data/v1/messaging_pb.js';
 import { KeyValue } from '../gen/prism/data/v1/keyvalue_pb.js';
+import { bindServer, shutdownServer } from '../client/grpc-server.js';
 import { grpcServiceDefinition } from '../client/service-definition.js';
 import { PrismError } from '../errors.js';
 import { ANONYMOUS, type RunnerResolver } from './call-context.js';
@@ -50,11 +51,7 @@ export class RunnerServer {
           hint: 'serve a keyvalue, producer or consumer pattern',
         });
     }
-    this.port = await new Promise<number>((resolve, reject) =>
-      this.grpc.bindAsync(this.options.listen, ServerCredentials.createInsecure(), (err, port) =>
-        err ? reject(err) : resolve(port),
-      ),
-    );
+    this.port = await bindServer(this.grpc, this.options.listen);
     this.options.logger.info(
       {
         namespace: this.runner.namespace,
@@ -70,16 +67,7 @@ export class RunnerServer {
   /** Ends subscriptions, lets in-flight calls finish (bounded), then stops the runner. */
   async stop(timeoutMs = 5000): Promise<void> {
     await this.consumer?.endAll();
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.grpc.forceShutdown();
-        resolve();
-      }, timeoutMs);
-      this.grpc.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    await shutdownServer(this.grpc, timeoutMs);
     await this.runner.stop();
   }
 }

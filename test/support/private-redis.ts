@@ -3,30 +3,17 @@
  * every write), for tests that stop and restart Redis without touching the shared test Redis.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer, connect as netConnect } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { describe, it } from 'vitest';
 import { servicesRequired } from './services.js';
+
+export { freePort } from './ports.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function redisServerVersion(): string | undefined {
   const result = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   return result.status === 0 ? result.stdout.trim() : undefined;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address !== null
-          ? resolve(address.port)
-          : reject(new Error('no port')),
-      );
-    });
-  });
 }
 
 /** True when a Redis server answers PING on the port (a bare TCP connect can even reach itself). */

@@ -3,29 +3,14 @@
  * BackendDownError, and the message names the backend and host:port but never the password that
  * came in the endpoint or in the credentials.
  */
-import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { freePort } from '../../support/ports.js';
 import { BackendDownError } from '../../../src/drivers/interfaces.js';
 import { createDriver } from '../../../src/drivers/registry.js';
 import { uniqueName } from '../../support/services.js';
 
 const FAIL_FAST_MS = 3_000;
 const SECRET = 'hunter2-do-not-print';
-
-async function unusedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address !== null
-          ? resolve(address.port)
-          : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 const CASES = [
   { backend: 'redis', endpoint: (port: number) => `redis://prism:${SECRET}@127.0.0.1:${port}` },
@@ -35,7 +20,7 @@ const CASES = [
 describe('keyvalue drivers with their backend down', () => {
   for (const { backend, endpoint } of CASES) {
     it(`${backend}: connect() fails fast with BackendDownError naming host:port, not the password`, async () => {
-      const port = await unusedPort();
+      const port = await freePort();
       const driver = await createDriver(backend, {
         endpoint: endpoint(port),
         namespace: uniqueName('down'),

@@ -3,8 +3,8 @@
  * through dockerode with host networking, answers ioredis on 127.0.0.1, and is gone afterwards.
  * Needs `scripts/services/docker.sh up` and its `env` (DOCKER_HOST, PRISM_TEST_IMAGE_REDIS).
  */
-import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../support/ports.js';
 import { Redis } from 'ioredis';
 import type Docker from 'dockerode';
 import {
@@ -16,20 +16,6 @@ import {
 } from '../../support/docker-service.js';
 
 const engine = await probeDockerOrSkip('docker engine tests');
-
-/** A free TCP port on 127.0.0.1, chosen by the kernel (ephemeral range, i.e. high). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 async function waitForRedis(port: number, container: Docker.Container, ms: number): Promise<Redis> {
   const deadline = Date.now() + ms;
