@@ -20,6 +20,7 @@ import { NamespaceTable } from '../../proxy/namespace-table.js';
 import { ProxyServer } from '../../proxy/server.js';
 import { createRunner } from '../../runners/create-runner.js';
 import { envCredentials } from '../../auth/env-credentials.js';
+import { proxyAuthenticator } from '../../auth/proxy-authenticate.js';
 
 export default class ProxyServe extends BaseCommand {
   static override summary = 'Run the Prism proxy: the data plane entry point';
@@ -98,6 +99,8 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       metricsListen: workerMetricsListen(flags['metrics-listen']),
       table,
       logger,
+      // Identity (#7): tokens verified against each auth-enabled namespace's issuer and access.
+      authenticate: flags['no-auth'] ? undefined : proxyAuthenticator(),
       authDisabled: flags['no-auth'],
       drainTimeoutMs: flags['drain-timeout'],
     });

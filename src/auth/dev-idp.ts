@@ -1,0 +1,148 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair } from 'jose';
+import Provider, { type Configuration } from 'oidc-provider';
+
+/** A development person: the login is the email; the password is not checked. */
+export interface DevUser {
+  email: string;
+  name: string;
+  groups: string[];
+}
+
+export const DEV_USERS: readonly DevUser[] = [
+  { email: 'dev@local.prism', name: 'Prism Developer', groups: ['prism-admins'] },
+  { email: 'alice@example.com', name: 'Alice', groups: ['commerce'] },
+  { email: 'bob@example.com', name: 'Bob', groups: ['analytics'] },
+];
+
+export const DEV_CLIENT_ID = 'prismctl';
+export const DEV_AUDIENCE = 'prism';
+/** The resource indicator (an absolute URI) whose tokens carry aud DEV_AUDIENCE. */
+export const DEV_RESOURCE = 'urn:prism:data';
+
+export interface DevIdpOptions {
+  /** Port on 127.0.0.1; 0 picks a free one. */
+  port?: number;
+  audience?: string;
+  users?: readonly DevUser[];
+  accessTokenTtlSeconds?: number;
+}
+
+/**
+ * A development OpenID Provider (oidc-provider) on 127.0.0.1 for the embedded stack and tests:
+ * device flow, authorization code with PKCE, refresh tokens (offline_access), revocation, a JWKS,
+ * and JWT access tokens for the `prism` audience carrying `groups` and `email`. Its login page
+ * accepts any password for the dev users. Never for production: keys live in memory only.
+ */
+export class DevIdp {
+  private server?: Server;
+  issuer = '';
+
+  constructor(private readonly options: DevIdpOptions = {}) {}
+
+  async start(): Promise<string> {
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port ?? 0, '127.0.0.1', resolve);
+    });
+    this.server = server;
+    this.issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const provider = new Provider(this.issuer, await this.configuration());
+    server.on('request', provider.callback());
+    return this.issuer;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private async configuration(): Promise<Configuration> {
+    const users = new Map((this.options.users ?? DEV_USERS).map((u) => [u.email, u]));
+    const audience = this.options.audience ?? DEV_AUDIENCE;
+    const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+    const signing = {
+      ...(await exportJWK(privateKey)),
+      kid: `dev-${randomBytes(4).toString('hex')}`,
+      alg: 'ES256',
+      use: 'sig',
+    };
+    const claimsOf = (user: DevUser) => ({
+      sub: user.email,
+      email: user.email,
+      email_verified: true,
+      name: user.name,
+      groups: user.groups,
+    });
+    return {
+      clients: [
+        {
+          client_id: DEV_CLIENT_ID,
+          token_endpoint_auth_method: 'none',
+          grant_types: [
+            'urn:ietf:params:oauth:grant-type:device_code',
+            'authorization_code',
+            'refresh_token',
+          ],
+          response_types: ['code'],
+          redirect_uris: ['http://127.0.0.1/callback'],
+          id_token_signed_response_alg: 'ES256',
+        },
+      ],
+      jwks: { keys: [signing as never] },
+      cookies: { keys: [randomBytes(32).toString('hex')] },
+      scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
+      claims: {
+        openid: ['sub'],
+        email: ['email', 'email_verified'],
+        profile: ['name'],
+        groups: ['groups'],
+      },
+      ttl: {
+        AccessToken: this.options.accessTokenTtlSeconds ?? 600,
+        DeviceCode: 600,
+        RefreshToken: 7 * 24 * 3600,
+        Grant: 7 * 24 * 3600,
+        Session: 24 * 3600,
+        Interaction: 3600,
+        IdToken: 3600,
+        AuthorizationCode: 60,
+      },
+      findAccount: (_ctx, id) => {
+        const user = users.get(id);
+        if (!user) return undefined;
+        return { accountId: id, claims: () => claimsOf(user) };
+      },
+      extraTokenClaims: (_ctx, token) => {
+        if (token.kind !== 'AccessToken' || !token.accountId) return undefined;
+        const user = users.get(token.accountId);
+        return user ? { email: user.email, groups: user.groups } : undefined;
+      },
+      features: {
+        devInteractions: { enabled: true },
+        deviceFlow: { enabled: true },
+        revocation: { enabled: true },
+        resourceIndicators: {
+          enabled: true,
+          defaultResource: () => DEV_RESOURCE,
+          useGrantedResource: () => true,
+          getResourceServerInfo: () => ({
+            scope: 'prism',
+            audience,
+            accessTokenTTL: this.options.accessTokenTtlSeconds ?? 600,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'ES256' } },
+          }),
+        },
+      },
+      issueRefreshToken: (_ctx, client, code) =>
+        client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
+    };
+  }
+}

@@ -1,0 +1,56 @@
+import type { Metadata } from '@grpc/grpc-js';
+import { PrismError } from '../errors.js';
+import type { ServedNamespace } from '../proxy/file-source.js';
+import type { ProxyAuthenticate } from '../proxy/server.js';
+import { ANONYMOUS } from '../runners/call-context.js';
+import type { CallerSession } from '../runners/types.js';
+import { authorize } from './authorize.js';
+import { bearerToken, TokenVerifier, type VerifierOptions } from './verify.js';
+
+export interface ProxyAuthOptions {
+  clockToleranceSeconds?: number;
+  jwksCooldownMs?: number;
+  /** Replaces the JWKS location discovered from each issuer (tests, air-gapped issuers). */
+  jwksUri?: (issuer: string) => string | undefined;
+}
+
+/**
+ * The proxy's per-call check: namespaces with auth disabled stay anonymous; for the others the
+ * bearer token is verified against the namespace's issuer and audiences, then the namespace's
+ * `access` decides. The session carries subject, tenant and groups as roles.
+ */
+export function proxyAuthenticator(options: ProxyAuthOptions = {}): ProxyAuthenticate {
+  const verifiers = new Map<string, TokenVerifier>();
+  const verifierFor = (issuer: string, audiences: readonly string[]): TokenVerifier => {
+    const key = JSON.stringify([issuer, [...audiences].sort()]);
+    let verifier = verifiers.get(key);
+    if (!verifier) {
+      const config: VerifierOptions = {
+        issuer,
+        audiences,
+        jwksUri: options.jwksUri?.(issuer),
+        clockToleranceSeconds: options.clockToleranceSeconds,
+        jwksCooldownMs: options.jwksCooldownMs,
+      };
+      verifier = new TokenVerifier(config);
+      verifiers.set(key, verifier);
+    }
+    return verifier;
+  };
+
+  return async (metadata: Metadata, served: ServedNamespace, method: string): Promise<CallerSession> => {
+    const ns = served.namespace;
+    if (!ns.auth?.enabled) return ANONYMOUS;
+    if (!ns.auth.issuer || ns.auth.audiences.length === 0) {
+      throw new PrismError(
+        'E_UNAUTHENTICATED',
+        `namespace '${ns.namespace}' enables auth without an issuer and audiences`,
+        { hint: 'set auth.issuer and auth.audiences in the namespace' },
+      );
+    }
+    const token = bearerToken(metadata);
+    const identity = await verifierFor(ns.auth.issuer, ns.auth.audiences).verify(token);
+    authorize(ns, identity, method);
+    return { subject: identity.subject, tenant: identity.tenant, roles: [...identity.groups] };
+  };
+}
