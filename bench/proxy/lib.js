@@ -1,0 +1,247 @@
+// Shared helpers of bench/proxy: gRPC framing, child processes that announce readiness with a JSON
+// log line, /proc sampling of CPU and RSS, percentiles, and a tiny node:cluster wrapper for the
+// bench-only servers.
+import { spawn } from 'node:child_process';
+import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
+import cluster from 'node:cluster';
+import { readFileSync, readdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+export const BENCH = resolve(ROOT, 'bench/proxy');
+export const CLK_TCK = 100;
+
+/** A gRPC length-prefixed message: flag 0 (uncompressed), 4-byte big-endian length, bytes. */
+export function grpcFrame(bytes) {
+  const frame = Buffer.alloc(5 + bytes.length);
+  frame.writeUInt32BE(bytes.length, 1);
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).copy(frame, 5);
+  return frame;
+}
+
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Spawns a process and waits (bounded) for a stdout line that is JSON with `msg === readyMsg`.
+ * Returns { child, ready, output(), stop(signal) }.
+ */
+export async function startProcess(cmd, args, readyMsg, { env = {}, timeoutMs = 60_000 } = {}) {
+  const child = spawn(cmd, args, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let buffered = '';
+  const exited = new Promise((r) => child.once('exit', (code, signal) => r(code ?? signal)));
+  const ready = await new Promise((resolveReady, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${cmd} ${args.join(' ')}: not ready in ${timeoutMs} ms\n${out.slice(-4000)}`)),
+      timeoutMs,
+    );
+    child.stderr.on('data', (d) => (out += d));
+    child.stdout.on('data', (d) => {
+      out += d;
+      buffered += d;
+      const lines = buffered.split('\n');
+      buffered = lines.pop();
+      for (const line of lines) {
+        if (!line.includes(readyMsg)) continue;
+        try {
+          const parsed = JSON.parse(line);
+          if (parsed.msg === readyMsg) {
+            clearTimeout(timer);
+            resolveReady(parsed);
+          }
+        } catch {
+          // not JSON
+        }
+      }
+    });
+    exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${cmd} ${args.join(' ')} exited (${code}) before ready\n${out.slice(-4000)}`));
+    });
+  });
+  // Keep draining the pipes so the child never blocks on a full pipe; keep only the tail.
+  child.stdout.on('data', () => {
+    if (out.length > 200_000) out = out.slice(-50_000);
+  });
+  return {
+    child,
+    ready,
+    output: () => out,
+    stop: async (signal = 'SIGTERM', timeoutMs = 20_000) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/** Runs a command to completion (bounded), returning { code, stdout, stderr }. */
+export function runProcess(cmd, args, { timeoutMs = 120_000, env = {} } = {}) {
+  return new Promise((resolveRun) => {
+    const child = spawn(cmd, args, {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolveRun({ code: code ?? signal, stdout, stderr });
+    });
+  });
+}
+
+/** The pid and its descendants (cluster workers). */
+export function processTree(pid) {
+  const all = [pid];
+  for (let i = 0; i < all.length; i++) {
+    try {
+      for (const task of readdirSync(`/proc/${all[i]}/task`)) {
+        const kids = readFileSync(`/proc/${all[i]}/task/${task}/children`, 'utf8').trim();
+        if (kids) all.push(...kids.split(/\s+/).map(Number));
+      }
+    } catch {
+      // gone
+    }
+  }
+  return all;
+}
+
+/** CPU seconds (user + system) used so far by these pids. */
+export function cpuSeconds(pids) {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks / CLK_TCK;
+}
+
+/** CPU seconds the whole machine spent busy (all cores), from /proc/stat. */
+export function machineBusySeconds() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  return (total - f[3] - f[4]) / CLK_TCK;
+}
+
+/** Resident set size in MiB of each pid. */
+export function rssMiB(pids) {
+  return pids.map((pid) => {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      return m ? Number(m[1]) / 1024 : 0;
+    } catch {
+      return 0;
+    }
+  });
+}
+
+/**
+ * Samples the CPU and RSS of a process tree while `work` runs: returns the work's result with
+ * cpu (seconds), peak total RSS and the peak RSS of each process.
+ */
+export async function measured(pid, work) {
+  const pids = processTree(pid);
+  const cpu0 = cpuSeconds(pids);
+  const busy0 = machineBusySeconds();
+  let peak = 0;
+  let peakEach = [];
+  const sample = () => {
+    const each = rssMiB(pids);
+    const total = each.reduce((a, b) => a + b, 0);
+    if (total > peak) {
+      peak = total;
+      peakEach = each;
+    }
+  };
+  const timer = setInterval(sample, 250);
+  try {
+    const result = await work();
+    sample();
+    return {
+      result,
+      cpu: cpuSeconds(pids) - cpu0,
+      machineBusy: machineBusySeconds() - busy0,
+      rssPeakMiB: peak,
+      rssEachMiB: peakEach,
+      pids,
+    };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Load average and the machine, for the record. */
+export function machine() {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const model = /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? 'unknown';
+  const cores = (cpuinfo.match(/^processor/gm) ?? []).length;
+  const memKb = Number(/MemTotal:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0);
+  return { model, cores, memGiB: +(memKb / 1024 / 1024).toFixed(1), node: process.version };
+}
+
+export function loadAverage() {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
+
+/**
+ * Bench-only servers: with `workers > 1` the primary forks workers that each call `start()`
+ * (which resolves with the bound port) and prints {"msg":"bench server ready","port":…} once all
+ * are serving; SIGTERM stops everything. With 1 worker it runs in-process.
+ */
+export async function serveClustered(workers, start, stop = async () => {}) {
+  if (workers > 1 && cluster.isPrimary) {
+    const ports = [];
+    for (let i = 0; i < workers; i++) {
+      const worker = cluster.fork();
+      worker.on('message', (m) => {
+        if (m?.type !== 'ready') return;
+        ports.push(m.port);
+        if (ports.length === workers)
+          console.log(
+            JSON.stringify({ msg: 'bench server ready', port: ports[0], workers, pid: process.pid }),
+          );
+      });
+    }
+    const shutdown = () => {
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+      setTimeout(() => process.exit(0), 3000).unref();
+    };
+    process.once('SIGTERM', shutdown);
+    process.once('SIGINT', shutdown);
+    cluster.on('exit', () => {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+    });
+    return;
+  }
+  const port = await start();
+  const done = async () => {
+    await stop();
+    process.exit(0);
+  };
+  process.once('SIGTERM', done);
+  process.once('SIGINT', done);
+  if (cluster.isWorker) process.send({ type: 'ready', port });
+  else console.log(JSON.stringify({ msg: 'bench server ready', port, workers: 1, pid: process.pid }));
+}

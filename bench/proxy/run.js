@@ -1,0 +1,440 @@
+#!/usr/bin/env node
+// Benchmark (not a test) of the Prism proxy against its floors, in one run:
+//   - direct ioredis GET, concurrency 64, without and with auto-pipelining;
+//   - a bare KeyValue echo server (the transport ceiling) on @grpc/grpc-js and on connect-node;
+//   - the Prism proxy (prismctl proxy serve, grpc-js) doing KeyValue Get and Set on Redis, with
+//     1 and 2 workers, and the same routing + runner + driver path on connect-node;
+//   - latency at a fixed 1,000 ops/s: direct ioredis vs through the proxy (open loop);
+//   - publish → consume through the proxy on NATS and on Kafka (bounded).
+// Throughput is driven by h2load (Debian's nghttp2-client; bench/proxy/setup.sh installs it) with
+// prebuilt gRPC-framed request bodies, so the generator is not the ceiling; its CPU is printed.
+// Everything listens on 127.0.0.1. Every phase is bounded in time and count.
+//   npm run build && bash scripts/test-services.sh up redis nats kafka
+//   node bench/proxy/run.js [--duration 8] [--json out.json] [--skip-messaging]
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { DataClient } from '../../dist/client/data-client.js';
+import { GetRequestSchema, SetRequestSchema } from '../../dist/gen/prism/data/v1/keyvalue_pb.js';
+import {
+  BENCH,
+  ROOT,
+  cpuSeconds,
+  grpcFrame,
+  loadAverage,
+  machine,
+  measured,
+  runProcess,
+  sleep,
+  startProcess,
+} from './lib.js';
+
+const { values } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '8' },
+    warmup: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '8' },
+    streams: { type: 'string', default: '8' },
+    rate: { type: 'string', default: '1000' },
+    'latency-duration': { type: 'string', default: '10' },
+    'value-size': { type: 'string', default: '100' },
+    'skip-messaging': { type: 'boolean', default: false },
+    json: { type: 'string' },
+  },
+});
+const D = Number(values.duration);
+const WARM = Number(values.warmup);
+const C = Number(values.connections);
+const M = Number(values.streams);
+const NS = 'bench-kv';
+const KEY = 'k';
+const value = new Uint8Array(Number(values['value-size'])).fill(120);
+const node = process.execPath;
+const results = {
+  command: `node bench/proxy/${process.argv
+    .slice(1)
+    .join(' ')
+    .replace(/^.*bench\/proxy\//, '')}`,
+  machine: machine(),
+  loadBefore: loadAverage(),
+  startedAt: new Date().toISOString(),
+  h2load: {},
+  redis: {},
+  latency: {},
+  messaging: {},
+};
+const log = (...args) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...args);
+
+/* global fetch */
+// ---- inputs -------------------------------------------------------------------------------------
+const work = mkdtempSync(join(tmpdir(), 'prism-bench-proxy-'));
+const kvDir = join(work, 'ns-kv');
+const msgDir = join(work, 'ns-msg');
+mkdirSync(kvDir);
+mkdirSync(msgDir);
+writeFileSync(
+  join(kvDir, 'kv.yaml'),
+  `namespace: ${NS}\nteam: bench\npatterns:\n  - name: cache\n    type: keyvalue\n    slots:\n      store: { backend: redis }\n`,
+);
+const runId = Date.now().toString(36);
+for (const backend of ['nats', 'kafka']) {
+  writeFileSync(
+    join(msgDir, `${backend}.yaml`),
+    `namespace: bench-${backend}\nteam: bench\npatterns:\n  - name: events\n    type: producer\n    slots:\n      sink: { backend: ${backend} }\n    settings: { topic: bench-${runId}, max_retries: 3 }\n  - name: worker\n    type: consumer\n    slots:\n      source: { backend: ${backend} }\n    settings: { topic: bench-${runId}, consumer_group: bench, max_retries: 2, ack_timeout: 10s }\n`,
+  );
+}
+const bodies = {
+  Get: grpcFrame(toBinary(GetRequestSchema, create(GetRequestSchema, { key: KEY }))),
+  Set: grpcFrame(toBinary(SetRequestSchema, create(SetRequestSchema, { key: KEY, value }))),
+};
+for (const [method, body] of Object.entries(bodies)) writeFileSync(join(work, `${method}.bin`), body);
+
+// ---- h2load -------------------------------------------------------------------------------------
+function parseH2load(stdout) {
+  const num = (re) => Number(re.exec(stdout)?.[1] ?? NaN);
+  const times =
+    stdout
+      .trim()
+      .split('\n')
+      .slice(-1)[0]
+      .match(/(\d+)m([\d.]+)s/g) ?? [];
+  const secs = times.map((t) => {
+    const [, m, s] = /(\d+)m([\d.]+)s/.exec(t);
+    return Number(m) * 60 + Number(s);
+  });
+  return {
+    reqPerSec: num(/finished in [\d.]+m?s, ([\d.]+) req\/s/),
+    seconds: num(/finished in ([\d.]+)s/),
+    succeeded: num(/(\d+) succeeded/),
+    failed: num(/(\d+) failed/),
+    errored: num(/(\d+) errored/),
+    generatorCpuSec: secs.length >= 2 ? secs[0] + secs[1] : NaN,
+  };
+}
+
+async function h2load(port, method, seconds, extra = []) {
+  const args = [
+    '-c',
+    String(C),
+    '-m',
+    String(M),
+    '-t',
+    '1',
+    '-D',
+    String(seconds),
+    '-d',
+    join(work, `${method}.bin`),
+    '-H',
+    'content-type: application/grpc',
+    '-H',
+    'te: trailers',
+    '-H',
+    `x-prism-namespace: ${NS}`,
+    ...extra,
+    `http://127.0.0.1:${port}/prism.data.v1.KeyValue/${method}`,
+  ];
+  // `times` prints the children's user and system CPU: h2load's own CPU.
+  const { code, stdout, stderr } = await runProcess(
+    'sh',
+    ['-c', 'h2load "$@"; rc=$?; times; exit $rc', 'h2load', ...args],
+    { timeoutMs: (seconds + 30) * 1000 },
+  );
+  if (code !== 0) throw new Error(`h2load failed (${code}): ${stderr}\n${stdout}`);
+  return parseH2load(stdout);
+}
+
+/** Sanity: a real grpc-js client gets the right answer before the server is loaded. */
+async function sanity(port) {
+  const client = new DataClient(`127.0.0.1:${port}`, { namespace: NS, timeoutMs: 5000 });
+  try {
+    await client.set(KEY, value);
+    const got = await client.get(KEY);
+    if (!got.found || got.value.length !== value.length) throw new Error('Get did not return the value');
+  } finally {
+    client.close();
+  }
+}
+
+/** prism_proxy_requests_total by code, summed over the workers' metrics ports. */
+async function proxyCodes(httpPorts) {
+  const codes = {};
+  for (const port of httpPorts) {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    for (const m of text.matchAll(/^prism_proxy_requests_total\{[^}]*code="([^"]+)"[^}]*\} (\d+)/gm))
+      codes[m[1]] = (codes[m[1]] ?? 0) + Number(m[2]);
+  }
+  return codes;
+}
+
+/** The test services' Redis, so its CPU is told apart from other work on the machine. */
+function redisPid() {
+  try {
+    return Number(readFileSync(join(ROOT, '.prism-test/services/redis/redis.pid'), 'utf8').split('\n')[0]);
+  } catch {
+    return undefined;
+  }
+}
+
+async function loadPhase(label, server, method) {
+  await h2load(server.port, method, WARM);
+  const redis = redisPid();
+  const redis0 = redis ? cpuSeconds([redis]) : 0;
+  const m = await measured(server.pid, () => h2load(server.port, method, D));
+  const redisCpu = redis ? cpuSeconds([redis]) - redis0 : 0;
+  const r = {
+    ...m.result,
+    serverCpuCores: +(m.cpu / m.result.seconds).toFixed(2),
+    serverCpuUsPerCall: +((m.cpu * 1e6) / m.result.succeeded).toFixed(1),
+    generatorCpuCores: +(m.result.generatorCpuSec / m.result.seconds).toFixed(2),
+    redisCpuCores: +(redisCpu / m.result.seconds).toFixed(2),
+    // Everything else busy on the machine meanwhile (other people's work): cores.
+    otherCpuCores: +(
+      (m.machineBusy - m.cpu - m.result.generatorCpuSec - redisCpu) /
+      m.result.seconds
+    ).toFixed(2),
+    rssPeakMiB: +m.rssPeakMiB.toFixed(1),
+    rssEachMiB: m.rssEachMiB.map((x) => +x.toFixed(1)),
+    processes: m.pids.length,
+  };
+  results.h2load[label] = r;
+  log(
+    `${label.padEnd(28)} ${r.reqPerSec.toFixed(0).padStart(7)} req/s  ok ${r.succeeded} fail ${r.failed + r.errored}` +
+      `  server ${r.serverCpuCores} cores (${r.serverCpuUsPerCall} µs/call)  h2load ${r.generatorCpuCores}, redis ${r.redisCpuCores}, other ${r.otherCpuCores} cores  RSS ${r.rssPeakMiB} MiB`,
+  );
+  return r;
+}
+
+async function withServer(start, body) {
+  const server = await start();
+  try {
+    return await body(server);
+  } finally {
+    const code = await server.stop();
+    if (code !== 0 && code !== null) log(`server exited with ${code}`);
+  }
+}
+
+const benchServer = (script, args) => async () => {
+  const p = await startProcess(node, [join(BENCH, script), ...args], 'bench server ready');
+  return { ...p, port: p.ready.port, pid: p.child.pid };
+};
+
+const prismProxy = (dir, workers) => async () => {
+  const readyMsg = workers > 1 ? 'prism proxy cluster serving' : 'prism proxy serving';
+  const p = await startProcess(
+    node,
+    [
+      join(ROOT, 'bin/run.js'),
+      'proxy',
+      'serve',
+      '--namespaces',
+      dir,
+      '--listen',
+      '127.0.0.1:0',
+      '--metrics-listen',
+      '127.0.0.1:0',
+      '--workers',
+      String(workers),
+    ],
+    readyMsg,
+    { env: { PRISM_HOME: join(work, 'home') }, timeoutMs: 90_000 },
+  );
+  return { ...p, port: p.ready.port, pid: p.child.pid, httpPorts: p.ready.httpPorts ?? [p.ready.httpPort] };
+};
+
+async function openLoop(args) {
+  const { code, stdout, stderr } = await runProcess(
+    node,
+    [join(BENCH, 'openloop.js'), '--rate', values.rate, '--duration', values['latency-duration'], ...args],
+    { timeoutMs: (Number(values['latency-duration']) + 30) * 1000 },
+  );
+  if (code !== 0) throw new Error(`openloop failed: ${stderr}`);
+  return { ...JSON.parse(stdout.trim().split('\n').pop()), loadAverage: loadAverage() };
+}
+
+// ---- run ----------------------------------------------------------------------------------------
+log(`machine: ${JSON.stringify(results.machine)}; load average ${results.loadBefore}`);
+const h2v = await runProcess('h2load', ['--version']);
+if (h2v.code !== 0) throw new Error('h2load not found: run bash bench/proxy/setup.sh');
+results.machine.h2load = h2v.stdout.trim();
+
+// 1. direct ioredis
+for (const ap of [false, true]) {
+  const { code, stdout, stderr } = await runProcess(
+    node,
+    [
+      join(BENCH, 'redis-load.js'),
+      '--key',
+      `${NS}:${KEY}`,
+      '--duration',
+      String(D),
+      ...(ap ? ['--autopipelining'] : []),
+    ],
+    { timeoutMs: (D + 30) * 1000 },
+  );
+  if (code !== 0) throw new Error(`redis-load failed: ${stderr}`);
+  const r = JSON.parse(stdout.trim().split('\n').pop());
+  r.clientCpuCores = +(r.clientCpuSec / r.seconds).toFixed(2);
+  results.redis[ap ? 'autopipelining' : 'plain'] = r;
+  log(
+    `ioredis GET c=64 ${ap ? 'autopipelining' : 'plain         '} ${r.opsPerSec.toFixed(0).padStart(7)} ops/s  errors ${r.errors}  client ${r.clientCpuCores} cores`,
+  );
+}
+
+// 2. transport ceilings
+for (const transport of ['grpc-js', 'connect']) {
+  for (const workers of [1, 2]) {
+    await withServer(
+      benchServer('echo-server.js', ['--transport', transport, '--workers', String(workers)]),
+      async (server) => {
+        if (transport === 'grpc-js') await sanity(server.port);
+        await loadPhase(`echo ${transport} w${workers} Get`, server, 'Get');
+      },
+    );
+  }
+}
+
+// 3. the Prism proxy (grpc-js), 1 and 2 workers; latency at a fixed rate with 1 worker
+for (const workers of [1, 2]) {
+  await withServer(prismProxy(kvDir, workers), async (server) => {
+    await sanity(server.port);
+    const before = await proxyCodes(server.httpPorts);
+    await loadPhase(`proxy grpc-js w${workers} Get`, server, 'Get');
+    await loadPhase(`proxy grpc-js w${workers} Set`, server, 'Set');
+    const after = await proxyCodes(server.httpPorts);
+    const codes = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
+    results.h2load[`proxy grpc-js w${workers} Get`].codes = codes;
+    log(`proxy w${workers} calls by code (metrics, incl. warm-up): ${JSON.stringify(codes)}`);
+    if (workers === 1) {
+      results.latency.redis = await openLoop(['--target', 'redis', '--key', `${NS}:${KEY}`]);
+      results.latency.proxy = await openLoop([
+        '--target',
+        'grpc',
+        '--port',
+        String(server.port),
+        '--namespace',
+        NS,
+        '--body',
+        bodies.Get.toString('base64'),
+      ]);
+      const m = await measured(server.pid, () => sleep(200));
+      results.latency.proxyRssIdleAfterMiB = +m.rssPeakMiB.toFixed(1);
+    }
+  });
+}
+
+// 4. the same path on connect-node
+for (const workers of [1, 2]) {
+  await withServer(
+    benchServer('connect-proxy.js', ['--namespaces', kvDir, '--workers', String(workers)]),
+    async (server) => {
+      await sanity(server.port);
+      await loadPhase(`proxy connect w${workers} Get`, server, 'Get');
+      if (workers === 1) {
+        await loadPhase(`proxy connect w${workers} Set`, server, 'Set');
+        results.latency.connect = await openLoop([
+          '--target',
+          'grpc',
+          '--port',
+          String(server.port),
+          '--namespace',
+          NS,
+          '--body',
+          bodies.Get.toString('base64'),
+        ]);
+      }
+      await server.stop();
+      const counts = [...server.output().matchAll(/\{"msg":"bench server counts".*\}/g)].map((m) =>
+        JSON.parse(m[0]),
+      );
+      results.h2load[`proxy connect w${workers} Get`].codes = counts.map((c) => c.codes);
+    },
+  );
+}
+for (const [k, r] of Object.entries(results.latency))
+  if (typeof r === 'object')
+    log(
+      `latency @${values.rate}/s ${k.padEnd(8)} p50 ${r.p50} ms  p99 ${r.p99} ms  p99.9 ${r.p999} ms  max ${r.max} ms  errors ${r.errors}`,
+    );
+
+// 5. publish → consume through the proxy
+if (!values['skip-messaging']) {
+  await withServer(prismProxy(msgDir, 1), async (server) => {
+    for (const [backend, count] of [
+      ['nats', 2000],
+      ['kafka', 1000],
+    ]) {
+      const { code, stdout, stderr } = await runProcess(
+        node,
+        [
+          join(BENCH, 'messaging.js'),
+          '--endpoint',
+          `127.0.0.1:${server.port}`,
+          '--namespace',
+          `bench-${backend}`,
+          '--count',
+          String(count),
+          '--budget',
+          '20',
+        ],
+        { timeoutMs: 90_000 },
+      );
+      const r =
+        code === 0
+          ? JSON.parse(stdout.trim().split('\n').pop())
+          : { error: `exit ${code}: ${stderr.slice(-500)}` };
+      results.messaging[backend] = r;
+      log(`publish→consume ${backend}: ${JSON.stringify(r)}`);
+    }
+  });
+}
+
+// ---- summary ------------------------------------------------------------------------------------
+results.loadAfter = loadAverage();
+const g = (k) => results.h2load[k]?.reqPerSec ?? NaN;
+const ratio = (a, b) => +(a / b).toFixed(2);
+const lat = results.latency;
+results.summary = {
+  a_proxyOverCeiling_w1: ratio(g('proxy grpc-js w1 Get'), g('echo grpc-js w1 Get')),
+  a_proxyOverCeiling_w2: ratio(g('proxy grpc-js w2 Get'), g('echo grpc-js w2 Get')),
+  b_proxyOverIoredisAP_w1: ratio(g('proxy grpc-js w1 Get'), results.redis.autopipelining.opsPerSec),
+  b_proxyOverIoredisAP_w2: ratio(g('proxy grpc-js w2 Get'), results.redis.autopipelining.opsPerSec),
+  c_addedP50ms: +(lat.proxy.p50 - lat.redis.p50).toFixed(3),
+  c_addedP99ms: +(lat.proxy.p99 - lat.redis.p99).toFixed(3),
+  c_addedP50ms_connect: +(lat.connect.p50 - lat.redis.p50).toFixed(3),
+  c_addedP99ms_connect: +(lat.connect.p99 - lat.redis.p99).toFixed(3),
+  d_rssUnderLoadMiB_w1: results.h2load['proxy grpc-js w1 Get'].rssPeakMiB,
+  d_rssUnderLoadMiB_w2: results.h2load['proxy grpc-js w2 Get'].rssPeakMiB,
+  connectOverGrpcJs_echo_w1: ratio(g('echo connect w1 Get'), g('echo grpc-js w1 Get')),
+  connectOverGrpcJs_proxyGet_w1: ratio(g('proxy connect w1 Get'), g('proxy grpc-js w1 Get')),
+  connectOverGrpcJs_proxySet_w1: ratio(g('proxy connect w1 Set'), g('proxy grpc-js w1 Set')),
+  connectOverGrpcJs_proxyGet_w2: ratio(g('proxy connect w2 Get'), g('proxy grpc-js w2 Get')),
+  connectProxyOverConnectCeiling_w1: ratio(g('proxy connect w1 Get'), g('echo connect w1 Get')),
+};
+const s = results.summary;
+const out = [
+  '',
+  `== bench/proxy summary (${results.machine.cores} cores, load ${results.loadBefore} → ${results.loadAfter}) ==`,
+  `throughput, h2load -c ${C} -m ${M} (${C * M} in flight), ${D} s after ${WARM} s warm-up:`,
+  ...Object.entries(results.h2load).map(
+    ([k, r]) =>
+      `  ${k.padEnd(26)} ${r.reqPerSec.toFixed(0).padStart(7)} calls/s  server ${r.serverCpuCores} cores, ${r.serverCpuUsPerCall} µs CPU/call; h2load ${r.generatorCpuCores}, redis ${r.redisCpuCores}, others ${r.otherCpuCores} cores; RSS ${r.rssPeakMiB} MiB`,
+  ),
+  `  ioredis GET c=64 plain      ${results.redis.plain.opsPerSec.toFixed(0).padStart(7)} ops/s (client ${results.redis.plain.clientCpuCores} cores)`,
+  `  ioredis GET c=64 autopipe   ${results.redis.autopipelining.opsPerSec.toFixed(0).padStart(7)} ops/s (client ${results.redis.autopipelining.clientCpuCores} cores)`,
+  `(a) proxy ÷ bare grpc-js ceiling:        1 worker ${s.a_proxyOverCeiling_w1}, 2 workers ${s.a_proxyOverCeiling_w2}   (goal ≥ 0.9)`,
+  `(b) proxy ÷ ioredis with autopipelining: 1 worker ${s.b_proxyOverIoredisAP_w1}, 2 workers ${s.b_proxyOverIoredisAP_w2}   (goal ≥ 0.35 with all cores)`,
+  `(c) at ${values.rate} ops/s: ioredis p50 ${lat.redis.p50} / p99 ${lat.redis.p99} ms; proxy p50 ${lat.proxy.p50} / p99 ${lat.proxy.p99} ms → added +${s.c_addedP50ms} / +${s.c_addedP99ms} ms (goal ≤ +0.5 / +2)`,
+  `    connect-node variant: p50 ${lat.connect.p50} / p99 ${lat.connect.p99} ms → added +${s.c_addedP50ms_connect} / +${s.c_addedP99ms_connect} ms`,
+  `(d) proxy RSS under load: 1 worker ${s.d_rssUnderLoadMiB_w1} MiB; 2 workers ${s.d_rssUnderLoadMiB_w2} MiB (primary + workers: ${results.h2load['proxy grpc-js w2 Get'].rssEachMiB.join(' + ')})`,
+  `connect-node ÷ grpc-js: echo ${s.connectOverGrpcJs_echo_w1}, proxy Get ${s.connectOverGrpcJs_proxyGet_w1} (w2 ${s.connectOverGrpcJs_proxyGet_w2}), proxy Set ${s.connectOverGrpcJs_proxySet_w1}`,
+  ...Object.entries(results.messaging).map(([k, r]) =>
+    r.error
+      ? `publish→consume ${k}: ${r.error}`
+      : `publish→consume ${k}: published ${r.published} at ${r.publishPerSec}/s, received ${r.received} at ${r.consumePerSec}/s, e2e p50 ${r.e2eP50ms} / p99 ${r.e2eP99ms} ms (join ${r.joinMs} ms, errors ${r.publishErrors}/${r.ackErrors})`,
+  ),
+];
+console.log(out.join('\n'));
+if (values.json) writeFileSync(values.json, JSON.stringify(results, null, 2));
