@@ -1,0 +1,90 @@
+import { BaseCommand } from '../../cli/base-command.js';
+import { stackHealth } from '../../localstack/health.js';
+import { endpoints, readState, stackAlive, uptime, uptimeSeconds } from '../../localstack/state.js';
+
+export interface ComponentStatus {
+  name: 'admin' | 'proxy';
+  state: 'running' | 'stopped';
+  health: 'healthy' | 'unhealthy' | 'unknown';
+  detail: string;
+  endpoint: string;
+  ports: { grpc: number; http: number };
+  uptimeSeconds: number;
+  persists: boolean;
+}
+
+export interface DevStatus {
+  stack: 'embedded' | 'none';
+  running: boolean;
+  healthy: boolean;
+  pid?: number;
+  startedAt?: string;
+  persist?: boolean;
+  dataDir?: string;
+  logFile?: string;
+  namespaces: string[];
+  components: ComponentStatus[];
+}
+
+export default class DevStatusCommand extends BaseCommand {
+  static override summary =
+    'Show the local stack: each component with state, health, ports, uptime and persistence';
+  static override examples = ['<%= config.bin %> dev status', '<%= config.bin %> dev status --json'];
+  static override enableJsonFlag = true;
+
+  async run(): Promise<DevStatus> {
+    await this.parse(DevStatusCommand);
+    const state = readState();
+    if (!state || !stackAlive(state.pid)) {
+      this.log(
+        state
+          ? `The embedded stack (pid ${state.pid}) is not running any more; \`prismctl dev up\` starts it.`
+          : 'No local stack is running; `prismctl dev up` starts one.',
+      );
+      return { stack: 'none', running: false, healthy: false, namespaces: [], components: [] };
+    }
+    const health = await stackHealth(state);
+    const e = endpoints(state);
+    const up = uptimeSeconds(state);
+    const component = (
+      name: 'admin' | 'proxy',
+      grpc: number,
+      http: number,
+      probe: { healthy: boolean; detail: string },
+    ): ComponentStatus => ({
+      name,
+      state: 'running',
+      health: probe.healthy ? 'healthy' : 'unhealthy',
+      detail: probe.detail,
+      endpoint: name === 'admin' ? e.admin : e.proxy,
+      ports: { grpc, http },
+      uptimeSeconds: up,
+      persists: state.persist,
+    });
+    const status: DevStatus = {
+      stack: 'embedded',
+      running: true,
+      healthy: health.healthy,
+      pid: state.pid,
+      startedAt: state.startedAt,
+      persist: state.persist,
+      dataDir: state.dataDir,
+      logFile: state.logFile,
+      namespaces: state.namespaces,
+      components: [
+        component('admin', state.ports.admin, state.ports.adminMetrics, health.admin),
+        component('proxy', state.ports.proxy, state.ports.proxyMetrics, health.proxy),
+      ],
+    };
+    this.log(
+      `Embedded stack, pid ${state.pid}, up ${uptime(state)}, data ${state.persist ? `persists in ${state.dataDir}` : 'does not persist'}`,
+    );
+    for (const c of status.components) {
+      this.log(
+        `  ${c.name.padEnd(6)} ${c.state}  ${c.health.padEnd(9)}  grpc ${c.endpoint}  http ${c.ports.http}${c.health === 'healthy' ? '' : `  (${c.detail})`}`,
+      );
+    }
+    this.log(`  namespaces: ${state.namespaces.join(', ') || '(none)'}`);
+    return status;
+  }
+}

@@ -1,0 +1,117 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { defaultCatalog } from '../admin/catalog.js';
+import { openStore } from '../admin/open-store.js';
+import { AdminServer } from '../admin/server.js';
+import { AdminClient } from '../client/admin-client.js';
+import { AdminSource } from '../proxy/admin-source.js';
+import { NamespaceTable } from '../proxy/namespace-table.js';
+import { ProxyServer } from '../proxy/server.js';
+import { createRunner } from '../runners/create-runner.js';
+import { envCredentials } from '../auth/env-credentials.js';
+import type { EmbeddedSelection } from './namespaces.js';
+import type { DevPorts } from './ports.js';
+
+export interface EmbeddedOptions {
+  host: string;
+  ports: DevPorts;
+  /** Holds admin.db and the sqlite driver's files. */
+  dataDir: string;
+  namespaces: EmbeddedSelection;
+  logger: Logger;
+  version: string;
+  heartbeatIntervalMs?: number;
+}
+
+export interface EmbeddedStack {
+  applied: string[];
+  stop(): Promise<void>;
+}
+
+/** Stable, so a persisted store does not collect a new proxy on every start. */
+const PROXY_ID = 'dev-embedded';
+
+/**
+ * The embedded stack in this process: the admin on a SQLite store, the namespaces applied to it,
+ * then a proxy that follows the admin and serves them with memstore and sqlite drivers. Returns
+ * once the proxy serves every applied namespace. On a failure part-way, stops what it started.
+ */
+export async function startEmbeddedStack(options: EmbeddedOptions): Promise<EmbeddedStack> {
+  const { host, ports, logger } = options;
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const adminLogger = logger.child({ component: 'admin' });
+  const proxyLogger = logger.child({ component: 'proxy' });
+  const stops: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch((err: unknown) => logger.warn({ err }, 'stop failed'));
+  };
+  try {
+    const store = await openStore(join(options.dataDir, 'admin.db'));
+    const admin = new AdminServer({
+      listen: `${host}:${ports.admin}`,
+      metricsListen: `${host}:${ports.adminMetrics}`,
+      store,
+      catalog: defaultCatalog(),
+      logger: adminLogger,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1000,
+    });
+    stops.push(() => admin.stop());
+    await admin.start();
+
+    const applied: string[] = [];
+    const client = new AdminClient(`${host}:${ports.admin}`, { timeoutMs: 5000 });
+    try {
+      for (const { request, file } of options.namespaces.runnable) {
+        const res = await client.apply({ namespace: request, dryRun: false, source: file });
+        applied.push(request.namespace);
+        adminLogger.info(
+          { namespace: request.namespace, version: Number(res.assignment?.version ?? 0) },
+          'dev namespace applied',
+        );
+      }
+    } finally {
+      client.close();
+    }
+
+    const dataDir = options.dataDir;
+    const table = new NamespaceTable(
+      async (ns, assignment, pattern) =>
+        createRunner(
+          ns,
+          pattern,
+          assignment.patterns.find((p) => p.name === pattern)!,
+          {
+            dataDir,
+            credentials: envCredentials,
+          },
+        ),
+      proxyLogger,
+    );
+    const proxy = new ProxyServer({
+      listen: `${host}:${ports.proxy}`,
+      metricsListen: `${host}:${ports.proxyMetrics}`,
+      table,
+      logger: proxyLogger,
+      authDisabled: true,
+      drainTimeoutMs: 2000,
+    });
+    stops.push(() => proxy.stop());
+    await proxy.start();
+    const source = new AdminSource(
+      `${host}:${ports.admin}`,
+      { id: PROXY_ID, address: `${host}:${ports.proxy}`, version: options.version },
+      table,
+      proxyLogger,
+    );
+    stops.push(() => source.stop());
+    await source.start();
+    const missing = applied.filter((n) => !table.names().includes(n));
+    if (missing.length > 0) throw new Error(`the proxy could not serve ${missing.join(', ')}; see the log`);
+    logger.info({ namespaces: applied }, 'embedded stack ready');
+    return { applied, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -1,0 +1,111 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { prismHome } from '../config/home.js';
+import type { DevPorts } from './ports.js';
+
+/** What `dev up` leaves behind for `dev status`, `dev env`, `dev logs` and `dev down`. */
+export interface DevState {
+  stack: 'embedded';
+  /** The process running the whole embedded stack. */
+  pid: number;
+  phase: 'starting' | 'ready';
+  host: string;
+  ports: DevPorts;
+  startedAt: string;
+  persist: boolean;
+  dataDir: string;
+  logFile: string;
+  foreground: boolean;
+  namespaces: string[];
+  skipped: Array<{ namespace: string; reason: string }>;
+}
+
+export function devDir(): string {
+  const dir = join(prismHome(), 'dev');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
+/** Where --persist keeps the admin store and sqlite data. */
+export function persistentDataDir(): string {
+  return join(devDir(), 'data');
+}
+
+export function stateFile(): string {
+  return join(devDir(), 'state.json');
+}
+
+export function logsDir(): string {
+  const dir = join(devDir(), 'logs');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
+export function embeddedLogFile(): string {
+  return join(logsDir(), 'embedded.log');
+}
+
+export function readState(file = stateFile()): DevState | undefined {
+  if (!existsSync(file)) return undefined;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as DevState;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Written atomically with mode 0600. */
+export function writeState(state: DevState, file = stateFile()): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
+export function removeState(file = stateFile()): void {
+  rmSync(file, { force: true });
+}
+
+/** True when `pid` is alive and (where /proc tells) still a prismctl embedded stack. */
+export function stackAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    // A zombie (exited, not yet reaped by its new parent) has stopped: it holds no port or file.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (/\) Z /.test(stat)) return false;
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmdline.includes('serve-embedded') || cmdline.includes('dev\0up');
+  } catch {
+    return true;
+  }
+}
+
+export function endpoints(state: Pick<DevState, 'host' | 'ports'>): {
+  admin: string;
+  proxy: string;
+  adminHttp: string;
+  proxyHttp: string;
+} {
+  const { host, ports } = state;
+  return {
+    admin: `${host}:${ports.admin}`,
+    proxy: `${host}:${ports.proxy}`,
+    adminHttp: `http://${host}:${ports.adminMetrics}`,
+    proxyHttp: `http://${host}:${ports.proxyMetrics}`,
+  };
+}
+
+export function uptimeSeconds(state: Pick<DevState, 'startedAt'>, now = Date.now()): number {
+  return Math.max(0, Math.round((now - Date.parse(state.startedAt)) / 1000));
+}
+
+/** 42s, 3m7s, 2h5m. */
+export function uptime(state: Pick<DevState, 'startedAt'>, now = Date.now()): string {
+  const s = uptimeSeconds(state, now);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60}s`;
+  return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+}

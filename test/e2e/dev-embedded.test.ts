@@ -1,0 +1,217 @@
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt, runCli } from '../support/cli.js';
+
+/** Four free loopback ports, none of them the defaults. */
+async function freePorts(n: number): Promise<number[]> {
+  const servers: Server[] = [];
+  const ports: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.push(server);
+    ports.push((server.address() as { port: number }).port);
+  }
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+/** Running (a zombie waiting for the container's init to reap it has exited). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+describe('dev up --embedded: the local stack in one background process', () => {
+  const home = mkdtempSync(join(tmpdir(), 'prism-dev-e2e-'));
+  let portFlags: string[] = [];
+  let env: Record<string, string> = {};
+  let pid = 0;
+  const dev = (args: string[], extraEnv: Record<string, string> = {}) =>
+    runCli(['dev', ...args], { env: { ...env, ...extraEnv } });
+
+  beforeAll(async () => {
+    await ensureBuilt();
+    const [admin, adminMetrics, proxy, proxyMetrics] = await freePorts(4);
+    portFlags = [
+      '--admin-port',
+      String(admin),
+      '--admin-metrics-port',
+      String(adminMetrics),
+      '--proxy-port',
+      String(proxy),
+      '--proxy-metrics-port',
+      String(proxyMetrics),
+    ];
+    env = { PRISM_HOME: home, PRISM_PROXY_ENDPOINT: `127.0.0.1:${proxy}` };
+  });
+
+  afterAll(async () => {
+    await dev(['down']);
+    if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+
+  it('starts and returns once ready, saying data does not persist', async () => {
+    const up = await dev(['up', '--embedded', ...portFlags]);
+    expect(up.stderr).toBe('');
+    expect(up.code).toBe(0);
+    expect(up.stdout).toMatch(/^Embedded stack ready in \d+\.\d s \(pid \d+\)\.$/m);
+    expect(up.stdout).toContain('Data does NOT persist');
+    expect(up.stdout).toContain('namespaces: playground');
+    expect(up.stdout).toContain('prismctl kv set -n playground greeting hello');
+    const state = JSON.parse(readFileSync(join(home, 'dev/state.json'), 'utf8')) as {
+      pid: number;
+      persist: boolean;
+    };
+    expect(statSync(join(home, 'dev/state.json')).mode & 0o777).toBe(0o600);
+    expect(state.persist).toBe(false);
+    pid = state.pid;
+    expect(alive(pid)).toBe(true);
+  });
+
+  it('a second dev up reports the running stack and starts nothing', async () => {
+    const again = await dev(['up', '--embedded', ...portFlags]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain(`already running and healthy (pid ${pid}`);
+    expect(again.stdout).toContain('nothing was started');
+  });
+
+  it('serves kv set / kv get through the proxy', async () => {
+    expect((await runCli(['kv', 'set', '-n', 'playground', 'greeting', 'hello'], { env })).code).toBe(0);
+    const get = await runCli(['kv', 'get', '-n', 'playground', 'greeting'], { env });
+    expect(get.code).toBe(0);
+    expect(get.stdout).toBe('hello');
+  });
+
+  it('serves publish / consume through the proxy', async () => {
+    expect((await runCli(['publish', '-n', 'playground', 'playground.events', 'hi'], { env })).code).toBe(0);
+    const consume = await runCli(
+      ['consume', '-n', 'playground', 'playground.events', '--group', 'e2e', '--max', '1', '--timeout', '5s'],
+      { env },
+    );
+    expect(consume.code).toBe(0);
+    expect(consume.stdout).toBe('hi\n');
+  });
+
+  it('dev status --json tells each component with its ports, health and persistence', async () => {
+    const status = await dev(['status', '--json']);
+    expect(status.code).toBe(0);
+    const json = JSON.parse(status.stdout) as {
+      running: boolean;
+      healthy: boolean;
+      pid: number;
+      persist: boolean;
+      namespaces: string[];
+      components: Array<{
+        name: string;
+        state: string;
+        health: string;
+        ports: { grpc: number; http: number };
+        persists: boolean;
+      }>;
+    };
+    expect(json).toMatchObject({
+      running: true,
+      healthy: true,
+      pid,
+      persist: false,
+      namespaces: ['playground'],
+    });
+    expect(
+      json.components.map((c) => [c.name, c.state, c.health, c.ports.grpc, c.ports.http, c.persists]),
+    ).toEqual([
+      ['admin', 'running', 'healthy', Number(portFlags[1]), Number(portFlags[3]), false],
+      ['proxy', 'running', 'healthy', Number(portFlags[5]), Number(portFlags[7]), false],
+    ]);
+  });
+
+  it('dev env prints export lines for both endpoints', async () => {
+    const out = await dev(['env']);
+    expect(out.stdout).toBe(
+      `export PRISM_ADMIN_ENDPOINT=127.0.0.1:${portFlags[1]}\nexport PRISM_PROXY_ENDPOINT=127.0.0.1:${portFlags[5]}\n`,
+    );
+  });
+
+  it('dev logs shows both components', async () => {
+    const logs = await dev(['logs', 'proxy']);
+    expect(logs.code).toBe(0);
+    expect(logs.stdout).toContain('"component":"proxy"');
+    expect(logs.stdout).not.toContain('"component":"admin"');
+  });
+
+  it('dev down stops the process, removes the state file, and is idempotent', async () => {
+    const down = await dev(['down']);
+    expect(down.code).toBe(0);
+    expect(down.stdout).toContain(`Stopped the embedded stack (pid ${pid})`);
+    expect(alive(pid)).toBe(false);
+    expect(() => statSync(join(home, 'dev/state.json'))).toThrow();
+    const again = await dev(['down']);
+    expect(again.stdout).toContain('Nothing is running');
+    const status = await dev(['status', '--json']);
+    expect(JSON.parse(status.stdout)).toMatchObject({ running: false, components: [] });
+  });
+});
+
+describe('dev up with a port taken beforehand', () => {
+  it('names the port, the component and the flag, and leaves nothing running', async () => {
+    await ensureBuilt();
+    const home = mkdtempSync(join(tmpdir(), 'prism-dev-e2e-'));
+    const [admin, adminMetrics, proxy, proxyMetrics] = await freePorts(4);
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(proxy, '127.0.0.1', resolve));
+    try {
+      const up = await runCli(
+        [
+          'dev',
+          'up',
+          '--embedded',
+          '--admin-port',
+          String(admin),
+          '--admin-metrics-port',
+          String(adminMetrics),
+          '--proxy-port',
+          String(proxy),
+          '--proxy-metrics-port',
+          String(proxyMetrics),
+        ],
+        { env: { PRISM_HOME: home } },
+      );
+      expect(up.code).toBe(1);
+      expect(up.stderr).toContain(
+        `port 127.0.0.1:${proxy} for the proxy (gRPC) is already taken by another process; free it or move the proxy (gRPC) with --proxy-port <port>`,
+      );
+      expect(up.stderr).toContain('nothing was started');
+      expect(() => statSync(join(home, 'dev/state.json'))).toThrow();
+      const status = await runCli(['dev', 'status', '--json'], { env: { PRISM_HOME: home } });
+      expect(JSON.parse(status.stdout)).toMatchObject({ running: false });
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
+  });
+});
+
+describe('dev up --docker', () => {
+  it('refuses to fall back to the embedded stack', async () => {
+    await ensureBuilt();
+    const home = mkdtempSync(join(tmpdir(), 'prism-dev-e2e-'));
+    const up = await runCli(['dev', 'up', '--docker'], {
+      env: { PRISM_HOME: home, DOCKER_HOST: `unix://${join(home, 'no-docker.sock')}` },
+    });
+    expect(up.code).toBe(1);
+    expect(up.stderr).toContain(
+      `no Docker engine answered at unix://${join(home, 'no-docker.sock')} (no such socket) and --docker does not fall back`,
+    );
+    expect(() => statSync(join(home, 'dev/state.json'))).toThrow();
+  });
+});
