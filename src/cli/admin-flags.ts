@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
-import { DEFAULT_ADMIN_ENDPOINT } from '../client/admin-client.js';
+import { bearerTokenFor } from '../auth/bearer.js';
+import { AdminClient, DEFAULT_ADMIN_ENDPOINT } from '../client/admin-client.js';
 
 /** --admin for every command that talks to the control plane. */
 export const adminFlag = Flags.string({
@@ -8,3 +9,8 @@ export const adminFlag = Flags.string({
   default: DEFAULT_ADMIN_ENDPOINT,
   helpGroup: 'CONNECTION',
 });
+
+/** A control-plane client carrying the caller's token (PRISM_TOKEN or the login cache). */
+export async function adminClient(endpoint: string): Promise<AdminClient> {
+  return new AdminClient(endpoint, { token: await bearerTokenFor(process.env.PRISM_TOKEN) });
+}

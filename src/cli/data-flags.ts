@@ -1,4 +1,5 @@
 import { Flags } from '@oclif/core';
+import { bearerTokenFor } from '../auth/bearer.js';
 import { DataClient, DEFAULT_PROXY_ENDPOINT } from '../client/data-client.js';
 
 /** Flags of every command that talks to the data plane. */
@@ -20,12 +21,22 @@ export const dataFlags = {
     description: 'Pattern name, when the namespace has several of the type',
     helpGroup: 'CONNECTION',
   }),
+  token: Flags.string({
+    description: 'Bearer token (default: the login cache)',
+    env: 'PRISM_TOKEN',
+    helpGroup: 'CONNECTION',
+  }),
 };
 
-export function dataClient(flags: { proxy: string; namespace: string; pattern?: string }): DataClient {
+export async function dataClient(flags: {
+  proxy: string;
+  namespace: string;
+  pattern?: string;
+  token?: string;
+}): Promise<DataClient> {
   return new DataClient(flags.proxy, {
     namespace: flags.namespace,
     pattern: flags.pattern,
-    token: process.env.PRISM_TOKEN,
+    token: await bearerTokenFor(flags.token),
   });
 }

@@ -26,7 +26,7 @@ export default class Consume extends BaseCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Consume);
     const idleMs = durationSeconds(flags.timeout, 'timeout') * 1000;
-    const client = dataClient(flags);
+    const client = await dataClient(flags);
     const stream = client.subscribe({ topic: args.topic, group: flags.group });
     let received = 0;
     try {

@@ -36,7 +36,7 @@ export default class Publish extends BaseCommand {
     const { args, flags } = await this.parse(Publish);
     const payload = await readValue(args.data, flags.file);
     const headers = parseHeaders(flags.header ?? []);
-    const client = dataClient(flags);
+    const client = await dataClient(flags);
     const published: Published[] = [];
     let failed = 0;
     try {

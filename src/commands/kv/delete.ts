@@ -10,7 +10,7 @@ export default class KvDelete extends BaseCommand {
 
   async run(): Promise<{ key: string; existed: boolean }> {
     const { args, flags } = await this.parse(KvDelete);
-    const client = dataClient(flags);
+    const client = await dataClient(flags);
     try {
       const { existed } = await client.delete(args.key);
       if (!this.jsonEnabled()) this.log(existed ? `deleted ${args.key}` : `${args.key} did not exist`);

@@ -10,7 +10,7 @@ export default class KvExists extends BaseCommand {
 
   async run(): Promise<{ key: string; exists: boolean }> {
     const { args, flags } = await this.parse(KvExists);
-    const client = dataClient(flags);
+    const client = await dataClient(flags);
     try {
       const { exists } = await client.exists(args.key);
       if (!exists) process.exitCode = 1;

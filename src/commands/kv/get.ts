@@ -10,7 +10,7 @@ export default class KvGet extends BaseCommand {
 
   async run(): Promise<{ key: string; found: boolean; value: string }> {
     const { args, flags } = await this.parse(KvGet);
-    const client = dataClient(flags);
+    const client = await dataClient(flags);
     try {
       const res = await client.get(args.key);
       if (!res.found) {

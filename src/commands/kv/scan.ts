@@ -13,7 +13,7 @@ export default class KvScan extends BaseCommand {
 
   async run(): Promise<{ keys: string[] }> {
     const { args, flags } = await this.parse(KvScan);
-    const client = dataClient(flags);
+    const client = await dataClient(flags);
     try {
       const keys: string[] = [];
       let cursor = '';

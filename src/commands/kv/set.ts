@@ -24,7 +24,7 @@ export default class KvSet extends BaseCommand {
     const { args, flags } = await this.parse(KvSet);
     const ttlSeconds = durationSeconds(flags.ttl, 'ttl');
     const value = await readValue(args.value, flags.file);
-    const client = dataClient(flags);
+    const client = await dataClient(flags);
     try {
       await client.set(args.key, value, ttlSeconds);
       if (!this.jsonEnabled())

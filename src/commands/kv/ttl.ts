@@ -10,7 +10,7 @@ export default class KvTtl extends BaseCommand {
 
   async run(): Promise<{ key: string; ttlMs: number }> {
     const { args, flags } = await this.parse(KvTtl);
-    const client = dataClient(flags);
+    const client = await dataClient(flags);
     try {
       const ttlMs = Number((await client.ttl(args.key)).ttlMs);
       if (!this.jsonEnabled())

@@ -1,7 +1,6 @@
 import { Args, Flags } from '@oclif/core';
-import { adminFlag } from '../../cli/admin-flags.js';
+import { adminClient, adminFlag } from '../../cli/admin-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
-import { AdminClient } from '../../client/admin-client.js';
 import { applyPaths, type ApplyResult } from '../../client/namespace-sync.js';
 import type { PrismErrorCode } from '../../errors.js';
 
@@ -32,7 +31,7 @@ Exit codes: 0 success; with --detailed-exitcode 0 = nothing changed, 2 = somethi
   async run(): Promise<ApplyResult[]> {
     const { argv, flags } = await this.parse(NamespaceApply);
     this.detailed = flags['detailed-exitcode'];
-    const client = new AdminClient(flags.admin);
+    const client = await adminClient(flags.admin);
     try {
       const results = await applyPaths(client, argv as string[], { dryRun: flags['dry-run'] });
       if (!this.jsonEnabled()) for (const r of results) this.write(renderResult(r));

@@ -1,7 +1,6 @@
 import { Args, Flags } from '@oclif/core';
-import { adminFlag } from '../../cli/admin-flags.js';
+import { adminClient, adminFlag } from '../../cli/admin-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
-import { AdminClient } from '../../client/admin-client.js';
 import { UsageError } from '../../errors.js';
 
 export default class NamespaceDelete extends BaseCommand {
@@ -27,7 +26,7 @@ export default class NamespaceDelete extends BaseCommand {
         return { namespace: args.name, deletedVersion: 0 };
       }
     }
-    const client = new AdminClient(flags.admin);
+    const client = await adminClient(flags.admin);
     try {
       const res = await client.delete(args.name);
       const deletedVersion = Number(res.deletedVersion);

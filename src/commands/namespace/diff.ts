@@ -1,7 +1,6 @@
 import { Args } from '@oclif/core';
-import { adminFlag } from '../../cli/admin-flags.js';
+import { adminClient, adminFlag } from '../../cli/admin-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
-import { AdminClient } from '../../client/admin-client.js';
 import { diffPaths, type DiffResult } from '../../client/namespace-sync.js';
 
 export default class NamespaceDiff extends BaseCommand {
@@ -18,7 +17,7 @@ export default class NamespaceDiff extends BaseCommand {
 
   async run(): Promise<DiffResult[]> {
     const { argv, flags } = await this.parse(NamespaceDiff);
-    const client = new AdminClient(flags.admin);
+    const client = await adminClient(flags.admin);
     try {
       const results = await diffPaths(client, argv as string[]);
       if (!this.jsonEnabled()) for (const r of results) if (r.diff) this.write(r.diff);

@@ -1,10 +1,9 @@
 import { Args, Flags } from '@oclif/core';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { adminFlag } from '../../cli/admin-flags.js';
+import { adminClient, adminFlag } from '../../cli/admin-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
 import { writeOutput } from '../../cli/output.js';
-import { AdminClient } from '../../client/admin-client.js';
 import { renderCanonical, type CanonicalFormat } from '../../config/canonical.js';
 import { isInputProblem } from '../../config/diagnostics.js';
 import { renderReport } from '../../config/report-format.js';
@@ -51,7 +50,7 @@ With --file, reads local files (invalid input is reported on stderr and nothing 
     }
     if (!flags.all && names.length === 0)
       throw new UsageError('nothing to export', 'pass namespace names, --all, or --file <path>');
-    const client = new AdminClient(flags.admin);
+    const client = await adminClient(flags.admin);
     try {
       const wanted = flags.all ? (await client.list()).namespaces.map((n) => n.name) : names;
       const namespaces: NamespaceRequest[] = [];

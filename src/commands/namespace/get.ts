@@ -1,8 +1,7 @@
 import { toJson } from '@bufbuild/protobuf';
 import { Args, Flags } from '@oclif/core';
-import { adminFlag } from '../../cli/admin-flags.js';
+import { adminClient, adminFlag } from '../../cli/admin-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
-import { AdminClient } from '../../client/admin-client.js';
 import { canonicalObject } from '../../config/canonical.js';
 import { NamespaceResponseSchema } from '../../gen/prism/config/v1/namespace_pb.js';
 import { stringify } from 'yaml';
@@ -21,7 +20,7 @@ export default class NamespaceGet extends BaseCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(NamespaceGet);
-    const client = new AdminClient(flags.admin);
+    const client = await adminClient(flags.admin);
     try {
       const res = await client.get(args.name);
       const value = {

@@ -1,7 +1,6 @@
 import { Args } from '@oclif/core';
-import { adminFlag } from '../../cli/admin-flags.js';
+import { adminClient, adminFlag } from '../../cli/admin-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
-import { AdminClient } from '../../client/admin-client.js';
 
 interface Entry {
   at: string;
@@ -21,7 +20,7 @@ export default class NamespaceHistory extends BaseCommand {
 
   async run(): Promise<Entry[]> {
     const { args, flags } = await this.parse(NamespaceHistory);
-    const client = new AdminClient(flags.admin);
+    const client = await adminClient(flags.admin);
     try {
       const entries = (await client.history(args.name)).entries.map((e) => ({
         at: new Date(Number(e.atMs)).toISOString(),

@@ -1,6 +1,5 @@
-import { adminFlag } from '../../cli/admin-flags.js';
+import { adminClient, adminFlag } from '../../cli/admin-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
-import { AdminClient } from '../../client/admin-client.js';
 
 interface Row {
   name: string;
@@ -19,7 +18,7 @@ export default class NamespaceList extends BaseCommand {
 
   async run(): Promise<Row[]> {
     const { flags } = await this.parse(NamespaceList);
-    const client = new AdminClient(flags.admin);
+    const client = await adminClient(flags.admin);
     try {
       const rows = (await client.list()).namespaces.map((n) => ({
         name: n.name,

@@ -1,0 +1,20 @@
+import { prismHome } from '../config/home.js';
+import { freshAccessToken } from './login.js';
+import { DEFAULT_SCOPES } from './oidc-config.js';
+import { TokenCache } from './token-cache.js';
+
+/**
+ * The bearer token a command sends: --token / PRISM_TOKEN when given (CI jobs, scripts), else the
+ * login cache, refreshed when it is about to expire; undefined when not logged in.
+ */
+export async function bearerTokenFor(explicit: string | undefined): Promise<string | undefined> {
+  if (explicit) return explicit;
+  const cache = new TokenCache(prismHome());
+  const cached = cache.read();
+  if (!cached) return undefined;
+  const tokens = await freshAccessToken(
+    { issuer: cached.issuer, clientId: cached.clientId, scopes: DEFAULT_SCOPES },
+    cache,
+  );
+  return tokens.accessToken;
+}
