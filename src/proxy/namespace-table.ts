@@ -36,6 +36,10 @@ export class NamespaceTable {
     private readonly logger: Logger,
   ) {}
 
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
   names(): string[] {
     return [...this.entries.keys()].sort();
   }

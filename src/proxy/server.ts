@@ -214,7 +214,7 @@ export class ProxyServer {
       const namespace = metadataValue(metadata, NAMESPACE_HEADER) ?? '';
       const stop = this.latency.startTimer({ service, method });
       const done = (code: string, err?: unknown) => {
-        const label = this.options.table.names().includes(namespace) ? namespace : 'unknown';
+        const label = this.options.table.has(namespace) ? namespace : 'unknown';
         stop({ namespace: label });
         this.requests.inc({ namespace: label, service, method, code });
         if (err && isPrismError(err) && err.code === 'E_BACKEND_DOWN')
