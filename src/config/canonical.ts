@@ -1,5 +1,5 @@
 import { clone, create, toJson } from '@bufbuild/protobuf';
-import { stringify } from 'yaml';
+import { yamlLib } from './yaml-lib.js';
 import {
   NamespaceRequestSchema,
   PatternSettingsSchema,
@@ -52,7 +52,7 @@ export function renderCanonical(namespaces: readonly NamespaceRequest[], format:
     const value = objects.length === 1 ? objects[0] : { namespaces: objects };
     return JSON.stringify(value, null, 2) + '\n';
   }
-  return objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n');
+  return objects.map((o) => yamlLib().stringify(o, { lineWidth: 0 })).join('---\n');
 }
 
 const MAP_KEYS = new Set(['slots', 'metadata']);

@@ -1,5 +1,5 @@
 import { fromJson, toJson } from '@bufbuild/protobuf';
-import { stringify } from 'yaml';
+import { yamlLib } from './yaml-lib.js';
 import { NamespaceRequestSchema, type NamespaceRequest } from '../gen/prism/config/v1/namespace_pb.js';
 import { compareDiagnostics, type Diagnostic } from './diagnostics.js';
 import { protoJsonToYaml, yamlToProtoJson } from './proto-json.js';
@@ -175,6 +175,6 @@ function summarize(
  */
 export function validateMessage(ns: NamespaceRequest, file: string): ValidationResult {
   const json = toJson(NamespaceRequestSchema, ns, { useProtoFieldName: true });
-  const text = stringify(protoJsonToYaml(json, NamespaceRequestSchema), { lineWidth: 0 });
+  const text = yamlLib().stringify(protoJsonToYaml(json, NamespaceRequestSchema), { lineWidth: 0 });
   return validateSources([{ file, text }]);
 }

@@ -1,13 +1,5 @@
-import {
-  isMap,
-  isPair,
-  isScalar,
-  isSeq,
-  LineCounter,
-  parseAllDocuments,
-  type Document,
-  type Node,
-} from 'yaml';
+import type { Document, LineCounter, Node } from 'yaml';
+import { yamlLib } from './yaml-lib.js';
 import { CORE_SCHEMA, loadAll } from 'js-yaml';
 import type { Diagnostic } from './diagnostics.js';
 import { toPointer } from './diagnostics.js';
@@ -89,8 +81,8 @@ function fastPath(source: SourceText): ParseResult | undefined {
 
 /** Non-empty `yaml` documents of a text with a line counter, for positions only. */
 function positionIndex(text: string): { docs: Document[]; at: (offset: number) => Position } {
-  const lineCounter = new LineCounter();
-  const all = parseAllDocuments(text, { lineCounter });
+  const lineCounter = new (yamlLib().LineCounter)();
+  const all = yamlLib().parseAllDocuments(text, { lineCounter });
   const docs = (Array.isArray(all) ? all : [all]).filter(
     (d) => d.contents !== null && !isEmptyNode(d.contents),
   );
@@ -105,8 +97,12 @@ function atFor(lineCounter: LineCounter): (offset: number) => Position {
 }
 
 function slowPath(source: SourceText): ParseResult {
-  const lineCounter = new LineCounter();
-  const all = parseAllDocuments(source.text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  const lineCounter = new (yamlLib().LineCounter)();
+  const all = yamlLib().parseAllDocuments(source.text, {
+    lineCounter,
+    uniqueKeys: true,
+    prettyErrors: false,
+  });
   const at = atFor(lineCounter);
   const diagnostics: Diagnostic[] = [];
   const docs: LoadedDocument[] = [];
@@ -282,12 +278,12 @@ function locateIn(doc: Document, path: Path, key: boolean, at: (offset: number) 
   let position = at(rangeStart(node));
   for (const [index, step] of path.entries()) {
     const last = index === path.length - 1;
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isPair(p) && keyText(p.key) === String(step));
+    if (yamlLib().isMap(node)) {
+      const pair = node.items.find((p) => yamlLib().isPair(p) && keyText(p.key) === String(step));
       if (!pair) break;
       if ((last && key) || pair.value === null) return at(rangeStart(pair.key));
       node = pair.value;
-    } else if (isSeq(node) && typeof step === 'number') {
+    } else if (yamlLib().isSeq(node) && typeof step === 'number') {
       const item = node.items[step];
       if (item === undefined) break;
       node = item;
@@ -300,7 +296,7 @@ function locateIn(doc: Document, path: Path, key: boolean, at: (offset: number) 
 }
 
 function keyText(key: unknown): string | undefined {
-  if (isScalar(key)) return String(key.value);
+  if (yamlLib().isScalar(key)) return String(key.value);
   return undefined;
 }
 
@@ -327,9 +323,9 @@ function depthExceeds(root: unknown, limit: number): boolean {
   while (stack.length > 0) {
     const [node, depth] = stack.pop() as [unknown, number];
     if (depth > limit) return true;
-    if (isMap(node)) {
+    if (yamlLib().isMap(node)) {
       for (const pair of node.items) stack.push([pair.value, depth + 1]);
-    } else if (isSeq(node)) {
+    } else if (yamlLib().isSeq(node)) {
       for (const item of node.items) stack.push([item, depth + 1]);
     }
   }
@@ -338,7 +334,7 @@ function depthExceeds(root: unknown, limit: number): boolean {
 
 /** A document that is only `---` (and comments): nothing was written, so there is nothing to check. */
 function isEmptyNode(node: Node): boolean {
-  return isScalar(node) && node.value === null && !node.source && !node.tag && !node.anchor;
+  return yamlLib().isScalar(node) && node.value === null && !node.source && !node.tag && !node.anchor;
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {

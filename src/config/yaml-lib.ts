@@ -1,0 +1,14 @@
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
+
+const require = createRequire(import.meta.url);
+let lib: typeof Yaml | undefined;
+
+/**
+ * The `yaml` package, loaded on first use. It is ~230 modules; a valid file is parsed by js-yaml
+ * and never needs it, so `namespace validate` starts faster without it.
+ */
+export function yamlLib(): typeof Yaml {
+  lib ??= require('yaml') as typeof Yaml;
+  return lib;
+}
