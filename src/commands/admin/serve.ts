@@ -5,6 +5,7 @@ import { BaseCommand } from '../../cli/base-command.js';
 import { defaultCatalog, loadCatalog } from '../../admin/catalog.js';
 import { openStore } from '../../admin/open-store.js';
 import { AdminServer } from '../../admin/server.js';
+import { adminAuthenticator } from '../../auth/admin-authenticate.js';
 import { prismHome } from '../../config/home.js';
 
 export default class AdminServe extends BaseCommand {
@@ -41,6 +42,41 @@ export default class AdminServe extends BaseCommand {
       options: ['debug', 'info', 'warn', 'error'],
       default: 'info',
     }),
+    // Identity: without --auth-issuer auth is off, and the server says so at start.
+    'auth-issuer': Flags.string({
+      description: 'OIDC issuer whose JWTs callers must present; without it auth is off (logged at start)',
+      env: 'PRISM_ADMIN_AUTH_ISSUER',
+      helpGroup: 'AUTH',
+    }),
+    'auth-audience': Flags.string({
+      description: 'Accepted token audience (repeatable)',
+      multiple: true,
+      dependsOn: ['auth-issuer'],
+      helpGroup: 'AUTH',
+    }),
+    'auth-admin-group': Flags.string({
+      description: 'Group whose members may read and write namespaces (repeatable)',
+      multiple: true,
+      dependsOn: ['auth-issuer'],
+      helpGroup: 'AUTH',
+    }),
+    'auth-reader-group': Flags.string({
+      description: 'Group whose members may get, list, export and see history (repeatable)',
+      multiple: true,
+      dependsOn: ['auth-issuer'],
+      helpGroup: 'AUTH',
+    }),
+    'auth-proxy-group': Flags.string({
+      description: 'Group whose members may register proxies and send heartbeats (repeatable)',
+      multiple: true,
+      dependsOn: ['auth-issuer'],
+      helpGroup: 'AUTH',
+    }),
+    'auth-scope-mapping': Flags.boolean({
+      description: 'Also grant by token scope: prism:read, prism:write, prism:proxy',
+      dependsOn: ['auth-issuer'],
+      helpGroup: 'AUTH',
+    }),
   };
 
   async run(): Promise<void> {
@@ -57,8 +93,20 @@ export default class AdminServe extends BaseCommand {
       catalog,
       logger,
       heartbeatIntervalMs: flags['heartbeat-interval'],
+      authenticate: flags['auth-issuer']
+        ? adminAuthenticator({
+            issuer: flags['auth-issuer'],
+            audiences: flags['auth-audience'] ?? [],
+            adminGroups: flags['auth-admin-group'],
+            readerGroups: flags['auth-reader-group'],
+            proxyGroups: flags['auth-proxy-group'],
+            scopeMapping: flags['auth-scope-mapping'],
+          })
+        : undefined,
     });
     await server.start();
+    if (flags['auth-issuer'])
+      logger.info({ issuer: flags['auth-issuer'], audiences: flags['auth-audience'] }, 'auth is on');
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
         logger.info({ signal }, 'stopping');

@@ -1,0 +1,93 @@
+import type { Metadata } from '@grpc/grpc-js';
+import type { Authenticate } from '../admin/server.js';
+import { PrismError } from '../errors.js';
+import { bearerToken, TokenVerifier, type VerifiedIdentity } from './verify.js';
+
+/** What a control-plane method needs: reading namespaces, changing them, or being a proxy. */
+export type AdminAction = 'read' | 'write' | 'proxy';
+
+const ADMIN_ACTIONS: Readonly<Record<string, AdminAction>> = {
+  GetNamespace: 'read',
+  ListNamespaces: 'read',
+  ExportNamespace: 'read',
+  GetNamespaceHistory: 'read',
+  ApplyNamespace: 'write',
+  DeleteNamespace: 'write',
+  RegisterProxy: 'proxy',
+  Heartbeat: 'proxy',
+};
+
+/** The scopes that grant each action when scope mapping is on. */
+export const ADMIN_SCOPES: Readonly<Record<AdminAction, string>> = {
+  read: 'prism:read',
+  write: 'prism:write',
+  proxy: 'prism:proxy',
+};
+
+export interface AdminAuthOptions {
+  issuer: string;
+  audiences: readonly string[];
+  /** Groups that may read and write (writers). */
+  adminGroups?: readonly string[];
+  /** Groups that may read only. */
+  readerGroups?: readonly string[];
+  /** Groups whose members (service identities) may register proxies and send heartbeats. */
+  proxyGroups?: readonly string[];
+  /** Also grant by the token's scopes: prism:read, prism:write, prism:proxy. */
+  scopeMapping?: boolean;
+  /** Replaces the JWKS location discovered from the issuer (tests, air-gapped issuers). */
+  jwksUri?: string;
+  clockToleranceSeconds?: number;
+}
+
+/** The action a control-plane method needs; an unknown method needs write (deny by default). */
+export function adminActionOf(method: string): AdminAction {
+  return ADMIN_ACTIONS[method] ?? 'write';
+}
+
+/** The actions a verified identity holds on the control plane under these options. */
+export function adminGrants(identity: VerifiedIdentity, options: AdminAuthOptions): Set<AdminAction> {
+  const granted = new Set<AdminAction>();
+  const member = (groups: readonly string[] | undefined) =>
+    (groups ?? []).some((g) => identity.groups.includes(g));
+  if (member(options.adminGroups)) granted.add('read').add('write');
+  if (member(options.readerGroups)) granted.add('read');
+  if (member(options.proxyGroups)) granted.add('proxy');
+  if (options.scopeMapping) {
+    for (const [action, scope] of Object.entries(ADMIN_SCOPES) as [AdminAction, string][])
+      if (identity.scopes.includes(scope)) granted.add(action);
+    if (granted.has('write')) granted.add('read');
+  }
+  return granted;
+}
+
+/**
+ * The admin's per-call check: verifies the bearer token against the issuer and audiences, then
+ * grants read (get, list, export, history) to reader or admin groups, write (apply, delete) to
+ * admin groups, and proxy registration to proxy groups, or by scope when scope mapping is on.
+ * The principal recorded in the audit log is the token's email, else its subject.
+ */
+export function adminAuthenticator(options: AdminAuthOptions): Authenticate {
+  const verifier = new TokenVerifier({
+    issuer: options.issuer,
+    audiences: options.audiences,
+    jwksUri: options.jwksUri,
+    clockToleranceSeconds: options.clockToleranceSeconds,
+  });
+  return async (metadata: Metadata, method: string): Promise<string> => {
+    const identity = await verifier.verify(bearerToken(metadata));
+    const principal = identity.email ?? identity.subject;
+    const action = adminActionOf(method);
+    if (adminGrants(identity, options).has(action)) return principal;
+    throw new PrismError(
+      'E_PERMISSION_DENIED',
+      `${principal} may not ${action} on the control plane (${method})`,
+      {
+        hint:
+          action === 'proxy'
+            ? 'give the proxy a token in a proxy group (--auth-proxy-group) or with scope prism:proxy'
+            : `ask an operator for a group with ${action} access on the Prism admin`,
+      },
+    );
+  };
+}
