@@ -14,7 +14,7 @@ import {
 import { describe } from './structural.js';
 import { didYouMean } from './suggest.js';
 import { parseSize } from './units.js';
-import type { NamespaceDocument, Path } from './yaml-loader.js';
+import { diagnosticAt, type NamespaceDocument, type Path } from './yaml-loader.js';
 
 /**
  * Semantic rules of DESIGN.md §4 over one namespace. Each finding carries a stable rule id; the
@@ -27,15 +27,7 @@ export function checkRules(
 ): Diagnostic[] {
   const out: Diagnostic[] = [];
   const report = (severity: Severity, rule: string, message: string, hint: string, at: Path, key = false) =>
-    out.push({
-      severity,
-      rule,
-      message,
-      file: doc.file,
-      ...doc.locate(at, { key }),
-      path: doc.pointer(at),
-      hint,
-    });
+    out.push(diagnosticAt(doc, severity, rule, message, hint, at, key));
   const error = (rule: string, message: string, hint: string, at: Path, key = false) =>
     report('error', rule, message, hint, at, key);
 

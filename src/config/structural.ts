@@ -3,7 +3,7 @@ import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import type { Diagnostic } from './diagnostics.js';
 import { buildNamespaceSchema } from './json-schema.js';
 import { didYouMean } from './suggest.js';
-import { isPlainObject, type NamespaceDocument, type Path } from './yaml-loader.js';
+import { diagnosticAt, isPlainObject, type NamespaceDocument, type Path } from './yaml-loader.js';
 
 /**
  * Structural checks (types, enums, unknown keys, formats) with ajv against the schema generated
@@ -79,15 +79,8 @@ function mapError(error: ErrorObject, doc: NamespaceDocument): Mapped | undefine
   const path = parsePointer(error.instancePath);
   const where = describe(path);
   const parent = error.parentSchema as Record<string, unknown> | undefined;
-  const make = (rule: string, message: string, hint: string, at: Path, key = false): Diagnostic => ({
-    severity: 'error',
-    rule,
-    message,
-    file: doc.file,
-    ...doc.locate(at, { key }),
-    path: doc.pointer(at),
-    hint,
-  });
+  const make = (rule: string, message: string, hint: string, at: Path, key = false): Diagnostic =>
+    diagnosticAt(doc, 'error', rule, message, hint, at, key);
 
   switch (error.keyword) {
     case 'additionalProperties': {

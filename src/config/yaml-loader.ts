@@ -28,6 +28,19 @@ export interface NamespaceDocument {
   pointer(path: Path): string;
 }
 
+/** A finding located at `at` (its key when `key`) in a namespace document. */
+export function diagnosticAt(
+  doc: NamespaceDocument,
+  severity: Diagnostic['severity'],
+  rule: string,
+  message: string,
+  hint: string,
+  at: Path,
+  key = false,
+): Diagnostic {
+  return { severity, rule, message, file: doc.file, ...doc.locate(at, { key }), path: doc.pointer(at), hint };
+}
+
 export interface ParseResult {
   namespaces: NamespaceDocument[];
   diagnostics: Diagnostic[];
