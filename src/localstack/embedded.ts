@@ -6,9 +6,8 @@ import { openStore } from '../admin/open-store.js';
 import { AdminServer } from '../admin/server.js';
 import { AdminClient } from '../client/admin-client.js';
 import { AdminSource } from '../proxy/admin-source.js';
-import { NamespaceTable } from '../proxy/namespace-table.js';
+import { inProcessRunners, NamespaceTable } from '../proxy/namespace-table.js';
 import { ProxyServer } from '../proxy/server.js';
-import { createRunner } from '../runners/create-runner.js';
 import { envCredentials } from '../auth/env-credentials.js';
 import type { EmbeddedSelection } from './namespaces.js';
 import type { DevPorts } from './ports.js';
@@ -75,19 +74,7 @@ export async function startEmbeddedStack(options: EmbeddedOptions): Promise<Embe
     }
 
     const dataDir = options.dataDir;
-    const table = new NamespaceTable(
-      async (ns, assignment, pattern) =>
-        createRunner(
-          ns,
-          pattern,
-          assignment.patterns.find((p) => p.name === pattern)!,
-          {
-            dataDir,
-            credentials: envCredentials,
-          },
-        ),
-      proxyLogger,
-    );
+    const table = new NamespaceTable(inProcessRunners({ dataDir, credentials: envCredentials }), proxyLogger);
     const proxy = new ProxyServer({
       listen: `${host}:${ports.proxy}`,
       metricsListen: `${host}:${ports.proxyMetrics}`,

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { NamespaceRequest, NamespaceResponse } from '../gen/prism/config/v1/namespace_pb.js';
 import { PrismError } from '../errors.js';
 import { metadataValue, NAMESPACE_HEADER, PATTERN_HEADER } from '../runners/call-context.js';
+import { createRunner, type CreateRunnerOptions } from '../runners/create-runner.js';
 import type { Runner } from '../runners/types.js';
 import type { ServedNamespace } from './file-source.js';
 
@@ -12,6 +13,20 @@ export type RunnerFactory = (
   assignment: NamespaceResponse,
   patternName: string,
 ) => Promise<Runner>;
+
+/** Runners in this process, built by createRunner from the namespace's assignment. */
+export function inProcessRunners(options: CreateRunnerOptions): RunnerFactory {
+  return async (ns, assignment, patternName) => {
+    const pattern = assignment.patterns.find((p) => p.name === patternName);
+    if (!pattern) {
+      throw new PrismError(
+        'E_NOT_FOUND',
+        `namespace '${ns.namespace}' has no assigned pattern '${patternName}'`,
+      );
+    }
+    return createRunner(ns, patternName, pattern, options);
+  };
+}
 
 interface Entry {
   served: ServedNamespace;
