@@ -91,6 +91,8 @@ export class DevIdp {
             'refresh_token',
           ],
           response_types: ['code'],
+          // native: any loopback port may replace the registered one (RFC 8252 §7.3)
+          application_type: 'native',
           redirect_uris: ['http://127.0.0.1/callback'],
           id_token_signed_response_alg: 'ES256',
         },

@@ -1,4 +1,6 @@
+import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
+import { browserLogin, openBrowser } from '../auth/browser-login.js';
 import { oidcFlags } from '../cli/oidc-flags.js';
 import { describe, deviceLogin } from '../auth/login.js';
 import { oidcSettings } from '../auth/oidc-config.js';
@@ -8,9 +10,18 @@ import { prismHome } from '../config/home.js';
 export default class Login extends BaseCommand {
   static override summary = 'Log in with the OIDC device flow and cache the tokens';
   static override description = `Prints a code and a URL: open the URL on any device, enter the code and approve. The tokens are kept in the prism home (directory 0700, file 0600) and refreshed before they expire; every command that talks to the admin or the proxy uses them. PRISM_TOKEN (or --token on data commands) bypasses the cache for CI jobs.`;
-  static override examples = ['<%= config.bin %> login --issuer http://127.0.0.1:5556/dex'];
+  static override examples = [
+    '<%= config.bin %> login --issuer http://127.0.0.1:5556/dex',
+    '<%= config.bin %> login --browser',
+  ];
   static override enableJsonFlag = true;
-  static override flags = { ...oidcFlags };
+  static override flags = {
+    ...oidcFlags,
+    browser: Flags.boolean({
+      description:
+        'Use authorization code + PKCE with a loopback redirect (http://127.0.0.1:<port>/callback) instead of the device flow; opens a browser when there is a display and not over SSH',
+    }),
+  };
 
   async run(): Promise<ReturnType<typeof describe>> {
     const { flags } = await this.parse(Login);
@@ -20,13 +31,23 @@ export default class Login extends BaseCommand {
       clientId: flags['client-id'],
       scopes: flags.scopes,
     });
-    const tokens = await deviceLogin(settings, new TokenCache(home), (prompt) => {
-      this.logToStderr(`To log in, open ${prompt.verificationUriComplete ?? prompt.verificationUri}`);
-      this.logToStderr(
-        `and enter the code ${prompt.userCode} (valid for ${Math.round(prompt.expiresIn / 60)} minutes).`,
-      );
-      this.logToStderr('Waiting for approval...');
-    });
+    const cache = new TokenCache(home);
+    // The prompt goes to stderr even with --json (oclif's logToStderr is silent then): the person
+    // must see where to log in while stdout stays machine-readable.
+    const say = (line: string) => process.stderr.write(`${line}\n`);
+    const tokens = flags.browser
+      ? await browserLogin(settings, cache, (prompt) => {
+          const opened = openBrowser(prompt.url);
+          say(`${opened ? 'Opened your browser at' : 'To log in, open'} ${prompt.url}`);
+          say(`Waiting for the identity provider to send the browser back to ${prompt.redirectUri}...`);
+        })
+      : await deviceLogin(settings, cache, (prompt) => {
+          say(`To log in, open ${prompt.verificationUriComplete ?? prompt.verificationUri}`);
+          say(
+            `and enter the code ${prompt.userCode} (valid for ${Math.round(prompt.expiresIn / 60)} minutes).`,
+          );
+          say('Waiting for approval...');
+        });
     const who = describe(tokens);
     if (!this.jsonEnabled())
       this.logToStderr(
