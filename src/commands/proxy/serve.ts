@@ -21,6 +21,7 @@ import { ProxyServer } from '../../proxy/server.js';
 import { createRunner } from '../../runners/create-runner.js';
 import { envCredentials } from '../../auth/env-credentials.js';
 import { proxyAuthenticator } from '../../auth/proxy-authenticate.js';
+import { vaultCredentials, vaultFlags, vaultSettingsFromFlags } from '../../auth/vault-credentials.js';
 
 export default class ProxyServe extends BaseCommand {
   static override summary = 'Run the Prism proxy: the data plane entry point';
@@ -65,6 +66,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       default: '1',
     }),
     'log-level': Flags.string({ options: ['debug', 'info', 'warn', 'error'], default: 'info' }),
+    ...vaultFlags,
   };
 
   async run(): Promise<void> {
@@ -84,13 +86,17 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
     const rootLogger = pino({ name: 'prism-proxy', level: flags['log-level'] });
     const logger = isClusterWorker() ? rootLogger.child({ worker: workerIndex() }) : rootLogger;
     const dataDir = join(prismHome(), 'data');
+    // Vault (#7): one service-identity session for this process; its leases are revoked on stop.
+    const vaultSettings = vaultSettingsFromFlags(flags);
+    const vault = vaultSettings ? vaultCredentials(vaultSettings, { logger }) : undefined;
+    const credentials = vault?.resolve ?? envCredentials;
     const table = new NamespaceTable(
       async (ns, assignment, pattern) =>
         createRunner(
           ns,
           pattern,
           assignment.patterns.find((p) => p.name === pattern)!,
-          { dataDir, credentials: envCredentials },
+          { dataDir, credentials },
         ),
       logger,
     );
@@ -127,6 +133,9 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
     });
     await source?.stop();
     await server.stop();
+    await vault
+      ?.close()
+      .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'vault revoke failed'));
     releaseWorker();
   }
 }

@@ -5,6 +5,7 @@ import { loadServedNamespaces } from '../../proxy/file-source.js';
 import { RunnerServer } from '../../runners/runner-server.js';
 import { createRunner } from '../../runners/create-runner.js';
 import { envCredentials } from '../../auth/env-credentials.js';
+import { vaultCredentials, vaultFlags, vaultSettingsFromFlags } from '../../auth/vault-credentials.js';
 import { UsageError } from '../../errors.js';
 import { prismHome } from '../../config/home.js';
 import { join } from 'node:path';
@@ -30,6 +31,7 @@ A namespace with auth enabled is refused unless --no-auth says that this process
       description: 'Serve an auth-enabled namespace without verifying tokens (behind a verifying proxy only)',
     }),
     'log-level': Flags.string({ options: ['debug', 'info', 'warn', 'error'], default: 'info' }),
+    ...vaultFlags,
   };
 
   async run(): Promise<void> {
@@ -61,9 +63,12 @@ A namespace with auth enabled is refused unless --no-auth says that this process
         'auth is OFF for this runner (--no-auth): only a verifying proxy may reach it',
       );
     }
+    // Vault (#7): one service-identity session for the runner's lifetime; revoked on stop.
+    const vaultSettings = vaultSettingsFromFlags(flags);
+    const vault = vaultSettings ? vaultCredentials(vaultSettings, { logger }) : undefined;
     const runner = await createRunner(served.namespace, candidates[0]!.name, candidates[0]!, {
       dataDir: join(prismHome(), 'data'),
-      credentials: envCredentials,
+      credentials: vault?.resolve ?? envCredentials,
     });
     const server = new RunnerServer(runner, { listen: flags.listen, logger });
     await server.start();
@@ -72,6 +77,9 @@ A namespace with auth enabled is refused unless --no-auth says that this process
       process.once('SIGTERM', () => resolve());
     });
     await server.stop();
+    await vault
+      ?.close()
+      .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'vault revoke failed'));
     logger.info('stopped');
   }
 }

@@ -1,0 +1,193 @@
+/**
+ * A Vault session (DESIGN.md §7): a login with a JWT, the Vault token it yields, and the leases
+ * obtained with that token. Leases and the token are renewed at half their duration (timers are
+ * unref'd, so a session never keeps a process alive); `close()` revokes every lease, then the
+ * token. Nothing here logs or throws a token, a JWT or a password.
+ *
+ * The service identity is chosen from the environment: a configured JWT file, then
+ * PRISM_VAULT_JWT, then the Kubernetes service-account token when the file exists.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { PrismError, isPrismError } from '../errors.js';
+import type { VaultClient } from './vault-client.js';
+
+export const KUBERNETES_TOKEN_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+export interface SessionLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface ServiceIdentity {
+  jwt: string;
+  /** Where the JWT came from, for logs: a file path or the variable name. */
+  source: string;
+}
+
+/** The service identity's JWT, chosen automatically; E_USAGE when there is none. */
+export function serviceIdentity(
+  options: { jwtFile?: string; env?: NodeJS.ProcessEnv; kubernetesTokenFile?: string } = {},
+): ServiceIdentity {
+  const env = options.env ?? process.env;
+  const fromFile = (path: string): ServiceIdentity => {
+    let jwt: string;
+    try {
+      jwt = readFileSync(path, 'utf8').trim();
+    } catch (err) {
+      throw new PrismError('E_USAGE', `cannot read the Vault JWT file ${path}`, { cause: err });
+    }
+    if (jwt === '') throw new PrismError('E_USAGE', `the Vault JWT file ${path} is empty`);
+    return { jwt, source: path };
+  };
+  if (options.jwtFile !== undefined && options.jwtFile !== '') return fromFile(options.jwtFile);
+  const fromEnv = env.PRISM_VAULT_JWT?.trim();
+  if (fromEnv) return { jwt: fromEnv, source: 'PRISM_VAULT_JWT' };
+  const k8s = options.kubernetesTokenFile ?? KUBERNETES_TOKEN_FILE;
+  if (existsSync(k8s)) return fromFile(k8s);
+  throw new PrismError('E_USAGE', 'Vault is configured but this process has no identity to log in with', {
+    hint: `pass --vault-jwt-file, set PRISM_VAULT_JWT, or run with a Kubernetes service-account token at ${k8s}`,
+  });
+}
+
+export interface VaultSessionOptions {
+  client: VaultClient;
+  /** Auth mount: jwt (default) or kubernetes. */
+  mount?: string;
+  /** Vault role to log in as. */
+  role: string;
+  jwt: string;
+  logger?: SessionLogger;
+}
+
+export interface LeasedCredentials {
+  username: string;
+  password: string;
+  leaseId: string;
+}
+
+interface Lease {
+  id: string;
+  role: string;
+  duration: number;
+  timer?: NodeJS.Timeout;
+}
+
+/** Retry delay after a failed renewal, in ms. */
+const RENEW_RETRY_MS = 1000;
+
+export class VaultSession {
+  private readonly leases = new Map<string, Lease>();
+  private tokenTimer?: NodeJS.Timeout;
+  private closed = false;
+
+  private constructor(
+    private readonly client: VaultClient,
+    private readonly token: string,
+    private tokenDuration: number,
+    private readonly logger?: SessionLogger,
+  ) {}
+
+  /** Logs in; E_UNAUTHENTICATED when Vault refuses the JWT, E_UNAVAILABLE when Vault is down. */
+  static async open(options: VaultSessionOptions): Promise<VaultSession> {
+    const mount = options.mount ?? 'jwt';
+    const login = await options.client.login(mount, options.role, options.jwt);
+    const session = new VaultSession(options.client, login.clientToken, login.leaseDuration, options.logger);
+    options.logger?.info(
+      { vault: options.client.address, mount, role: options.role, ttlSeconds: login.leaseDuration },
+      'vault session opened',
+    );
+    if (login.renewable && login.leaseDuration > 0) session.scheduleToken(login.leaseDuration);
+    return session;
+  }
+
+  /** Fresh database credentials for a Vault role; the lease lives as long as the session. */
+  async databaseCredentials(role: string): Promise<LeasedCredentials> {
+    this.assertOpen();
+    const creds = await this.client.databaseCredentials(this.token, role);
+    const lease: Lease = { id: creds.leaseId, role, duration: creds.leaseDuration };
+    this.leases.set(lease.id, lease);
+    this.logger?.info(
+      { role, username: creds.username, ttlSeconds: creds.leaseDuration },
+      'vault database credentials leased',
+    );
+    if (creds.renewable && creds.leaseDuration > 0) this.scheduleLease(lease, creds.leaseDuration);
+    return { username: creds.username, password: creds.password, leaseId: creds.leaseId };
+  }
+
+  /** Number of live leases (for status and tests). */
+  get leaseCount(): number {
+    return this.leases.size;
+  }
+
+  /** Revokes every lease, then the token; tries them all and rethrows the first failure. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.tokenTimer);
+    let failure: unknown;
+    for (const lease of [...this.leases.values()].reverse()) {
+      clearTimeout(lease.timer);
+      try {
+        await this.client.revokeLease(this.token, lease.id);
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+    this.leases.clear();
+    try {
+      await this.client.revokeSelf(this.token);
+    } catch (err) {
+      failure ??= err;
+    }
+    this.logger?.info({ vault: this.client.address }, 'vault session closed: leases and token revoked');
+    if (failure !== undefined) throw failure;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new PrismError('E_UNAVAILABLE', 'the Vault session is closed');
+  }
+
+  private scheduleLease(lease: Lease, seconds: number, delayMs = (seconds * 1000) / 2): void {
+    lease.timer = setTimeout(() => void this.renewLease(lease), delayMs);
+    lease.timer.unref();
+  }
+
+  private async renewLease(lease: Lease): Promise<void> {
+    if (this.closed || !this.leases.has(lease.id)) return;
+    try {
+      const duration = await this.client.renewLease(this.token, lease.id, lease.duration);
+      if (this.closed) return;
+      if (duration > 0) this.scheduleLease(lease, duration);
+    } catch (err) {
+      if (this.closed) return;
+      this.logger?.warn({ role: lease.role, err: reason(err) }, 'vault lease renewal failed; retrying');
+      this.scheduleLease(lease, lease.duration, RENEW_RETRY_MS);
+    }
+  }
+
+  private scheduleToken(seconds: number, delayMs = (seconds * 1000) / 2): void {
+    this.tokenTimer = setTimeout(() => void this.renewToken(), delayMs);
+    this.tokenTimer.unref();
+  }
+
+  private async renewToken(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const duration = await this.client.renewSelf(this.token, this.tokenDuration);
+      if (this.closed) return;
+      if (duration > 0) {
+        this.tokenDuration = duration;
+        this.scheduleToken(duration);
+      }
+    } catch (err) {
+      if (this.closed) return;
+      this.logger?.warn({ err: reason(err) }, 'vault token renewal failed; retrying');
+      this.scheduleToken(this.tokenDuration, RENEW_RETRY_MS);
+    }
+  }
+}
+
+function reason(err: unknown): string {
+  if (isPrismError(err)) return `${err.code}: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,155 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { DevIdp, DEV_AUDIENCE } from '../../src/auth/dev-idp.js';
+import { DataClient } from '../../src/client/data-client.js';
+import { ensureBuilt } from '../support/cli.js';
+import { startPrismServer, type RunningServer } from '../support/server-process.js';
+import { connectPostgres, describeWithService, probeService, redisUrl } from '../support/services.js';
+import {
+  VaultStandin,
+  loginAlice,
+  postgresEndpoint,
+  postgresSandbox,
+  type PostgresSandbox,
+} from '../support/vault-standin.js';
+
+/**
+ * Vault end to end: a proxy serves an auth-enabled, session-aware keyvalue namespace on
+ * PostgreSQL; its slot's credentials come from a Vault session (the stand-in) that leases a real
+ * PostgreSQL role. Alice's calls go through a connection made as that role, and when the proxy
+ * stops the role is revoked (dropped). Neither the password nor the Vault token reaches the log.
+ */
+const redisUp = (await probeService('redis')).ok;
+
+await describeWithService('postgres', 'a proxy whose keyvalue store connects with Vault credentials', () => {
+  const idp = new DevIdp();
+  const suffix = `e${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const namespace = `vault-${suffix}`;
+  let sandbox: PostgresSandbox;
+  let standin: VaultStandin;
+  let proxy: RunningServer | undefined;
+  let token: string;
+  let stopCode: number | null = null;
+
+  beforeAll(async () => {
+    await ensureBuilt();
+    token = await loginAlice(idp);
+    sandbox = await postgresSandbox(suffix);
+    standin = new VaultStandin({
+      issuer: idp.issuer,
+      roles: { '-cache-store': sandbox.role },
+      leaseSeconds: 30,
+      tokenSeconds: 60,
+    });
+    await standin.start();
+    const dir = mkdtempSync(join(tmpdir(), 'prism-vault-e2e-'));
+    writeFileSync(join(dir, 'jwt'), token);
+    writeFileSync(
+      join(dir, 'backends.yaml'),
+      `backends:\n  postgres: [{ name: test, endpoint: "${postgresEndpoint()}" }]\n  redis: [{ name: test, endpoint: "${redisUrl()}" }]\n`,
+    );
+    const nsDir = join(dir, 'namespaces');
+    mkdirSync(nsDir);
+    writeFileSync(
+      join(nsDir, 'ns.yaml'),
+      [
+        `namespace: ${namespace}`,
+        'team: commerce',
+        'patterns:',
+        '  - name: cache',
+        '    type: keyvalue',
+        '    slots:',
+        '      store: { backend: postgres }',
+        '  - name: sessions',
+        '    type: session-manager',
+        '    slots:',
+        '      store: { backend: redis }',
+        'auth:',
+        '  enabled: true',
+        `  issuer: ${idp.issuer}`,
+        `  audiences: [${DEV_AUDIENCE}]`,
+        '  vault:',
+        '    enabled: true',
+        `    address: ${standin.address}`,
+        `    role: prism-${suffix}`,
+        '',
+      ].join('\n'),
+    );
+    if (!redisUp) return;
+    proxy = await startPrismServer(
+      [
+        'proxy',
+        'serve',
+        '--namespaces',
+        nsDir,
+        '--backends',
+        join(dir, 'backends.yaml'),
+        '--listen',
+        '127.0.0.1:0',
+        '--metrics-listen',
+        '127.0.0.1:0',
+        '--log-level',
+        'debug',
+        '--vault-address',
+        standin.address,
+        '--vault-role',
+        `prism-${suffix}`,
+        '--vault-jwt-file',
+        join(dir, 'jwt'),
+      ],
+      'prism proxy serving',
+      { PRISM_VAULT_JWT: '' },
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    if (proxy && stopCode === null) await proxy.stop();
+    await standin?.close();
+    await sandbox?.drop();
+    await idp.stop();
+  });
+
+  it('serves alice through a connection made as the role Vault leased, and drops it when the proxy stops', async (ctx) => {
+    if (!proxy) ctx.skip('redis is not reachable (the session-manager slot needs it)');
+    const issued = standin.issued.map((i) => i.username);
+    expect(issued).toHaveLength(1);
+    const username = issued[0]!;
+
+    const client = new DataClient(`127.0.0.1:${proxy!.ready.port as number}`, { namespace, token });
+    try {
+      await client.set('greeting', Buffer.from('hello'));
+      expect(Buffer.from((await client.get('greeting')).value).toString()).toBe('hello');
+    } finally {
+      client.close();
+    }
+
+    const admin = await connectPostgres();
+    try {
+      const sessions = await admin.query<{ usename: string }>(
+        `SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name = $1`,
+        [`prism-kv/${namespace}`],
+      );
+      expect(sessions.rows.map((r) => r.usename)).toEqual([username]);
+
+      stopCode = await proxy!.stop();
+      expect(stopCode).toBe(0);
+      expect(standin.calls.filter((c) => c.op === 'revoke').map((c) => c.username)).toEqual([username]);
+      expect(standin.count('revoke-self')).toBe(1);
+      const role = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [username]);
+      expect(role.rowCount).toBe(0);
+    } finally {
+      await admin.end();
+    }
+  });
+
+  it('never writes the leased password, the Vault token or the JWT to the proxy’s log', (ctx) => {
+    if (!proxy) ctx.skip('redis is not reachable (the session-manager slot needs it)');
+    const logs = proxy!.logs();
+    expect(logs).toContain('vault database credentials leased');
+    for (const { password } of standin.issued) expect(logs).not.toContain(password);
+    for (const vaultToken of standin.tokens) expect(logs).not.toContain(vaultToken);
+    expect(logs).not.toContain(token.split('.')[2]!);
+  });
+});

@@ -1,0 +1,405 @@
+/**
+ * A Vault STAND-IN for tests (DESIGN.md §9): Vault itself is not installable here, so this small
+ * HTTP server on 127.0.0.1 implements only the documented endpoints that src/auth/vault-client.ts
+ * calls, with Vault's request and response shapes:
+ *
+ *   POST /v1/auth/<mount>/login         {role, jwt} → auth.client_token, auth.lease_duration
+ *   GET  /v1/database/creds/<role>      → data.username/password, lease_id, lease_duration
+ *   PUT  /v1/sys/leases/renew           {lease_id, increment}
+ *   PUT  /v1/sys/leases/revoke          {lease_id}
+ *   POST /v1/auth/token/renew-self, /v1/auth/token/revoke-self
+ *
+ * The backend side is real: like Vault's database secrets engine, each role runs creation
+ * statements against the real PostgreSQL (CREATE ROLE ... VALID UNTIL) or Redis (ACL SETUSER),
+ * and revocation statements when the lease is revoked, expires, or its token is revoked. Logins
+ * verify the JWT with jose against the issuer's JWKS. Every call is logged for assertions.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import pg from 'pg';
+import type { DevIdp } from '../../src/auth/dev-idp.js';
+import { deviceLogin } from '../../src/auth/login.js';
+import { DEFAULT_SCOPES } from '../../src/auth/oidc-config.js';
+import { TokenCache } from '../../src/auth/token-cache.js';
+import { approveDeviceCode } from '../integration/auth/play-person.js';
+import { connectPostgres, postgresUrl, redisUrl } from './services.js';
+
+export interface StandinPostgresRole {
+  backend: 'postgres';
+  /** Admin connection (a role with CREATEROLE). */
+  url: string;
+  /** Statements with {{name}}, {{password}} and {{expiration}}, as in Vault's creation_statements. */
+  creation: string[];
+  /** Default: DROP ROLE IF EXISTS "{{name}}". */
+  revocation?: string[];
+}
+
+export interface StandinRedisRole {
+  backend: 'redis';
+  url: string;
+  /** ACL SETUSER arguments after the user name, with {{password}}; e.g. ['on', '>{{password}}', '~ns:*', '+@all']. */
+  rules: string[];
+}
+
+export interface VaultStandinOptions {
+  /** Issuer whose JWTs may log in (JWKS from its discovery document). */
+  issuer: string;
+  audience?: string;
+  /** database/creds roles: the first suffix that ends the requested role decides. */
+  roles: Record<string, StandinPostgresRole | StandinRedisRole>;
+  /** Lease duration of issued credentials, seconds. Default 60. */
+  leaseSeconds?: number;
+  /** Lease duration of tokens, seconds. Default 60. */
+  tokenSeconds?: number;
+  port?: number;
+}
+
+export interface StandinCall {
+  op: 'login' | 'creds' | 'renew' | 'revoke' | 'renew-self' | 'revoke-self' | 'expire' | 'refused';
+  role?: string;
+  username?: string;
+  leaseId?: string;
+  status: number;
+}
+
+interface Lease {
+  id: string;
+  token: string;
+  username: string;
+  spec: StandinPostgresRole | StandinRedisRole;
+  expiresAt: number;
+  timer: NodeJS.Timeout;
+}
+
+interface Token {
+  expiresAt: number;
+  timer: NodeJS.Timeout;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class VaultStandin {
+  readonly calls: StandinCall[] = [];
+  /** Usernames issued so far (tests check they are gone). */
+  readonly issued: { username: string; password: string; backend: string }[] = [];
+  /** Tokens issued so far (tests scan logs for them). */
+  readonly tokens: string[] = [];
+  address = '';
+  private server?: Server;
+  private readonly leases = new Map<string, Lease>();
+  private readonly liveTokens = new Map<string, Token>();
+  private jwks?: ReturnType<typeof createRemoteJWKSet>;
+
+  constructor(private readonly options: VaultStandinOptions) {}
+
+  async start(): Promise<string> {
+    const server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port ?? 0, '127.0.0.1', resolve);
+    });
+    this.server = server;
+    this.address = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return this.address;
+  }
+
+  /** Stops answering (Vault down); leases stay until `revokeAll()`. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Cleanup for tests: revokes whatever is still leased and stops. */
+  async close(): Promise<void> {
+    for (const lease of [...this.leases.values()]) await this.revoke(lease, 'revoke');
+    for (const token of this.liveTokens.values()) clearTimeout(token.timer);
+    this.liveTokens.clear();
+    await this.stop();
+  }
+
+  count(op: StandinCall['op']): number {
+    return this.calls.filter((c) => c.op === op).length;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://standin');
+    let body: Record<string, unknown> = {};
+    try {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (text !== '') body = JSON.parse(text) as Record<string, unknown>;
+      const answer = await this.route(req.method ?? 'GET', url.pathname, body, req.headers['x-vault-token']);
+      send(res, answer === undefined ? 204 : 200, answer);
+    } catch (err) {
+      const status = err instanceof HttpError ? err.status : 500;
+      this.calls.push({ op: 'refused', status });
+      send(res, status, { errors: [(err as Error).message] });
+    }
+  }
+
+  private async route(
+    method: string,
+    path: string,
+    body: Record<string, unknown>,
+    header: string | string[] | undefined,
+  ): Promise<object | undefined> {
+    const login = /^\/v1\/auth\/([^/]+)\/login$/.exec(path);
+    if (method === 'POST' && login && login[1] !== 'token') return this.login(body);
+    const token = typeof header === 'string' ? header : '';
+    if (!this.liveTokens.has(token)) throw new HttpError(403, 'permission denied');
+    const creds = /^\/v1\/database\/creds\/([A-Za-z0-9_.-]+)$/.exec(path);
+    if (method === 'GET' && creds) return this.creds(token, creds[1]!);
+    if (method === 'PUT' && path === '/v1/sys/leases/renew') return this.renew(body);
+    if (method === 'PUT' && path === '/v1/sys/leases/revoke') {
+      const lease = this.leases.get(String(body.lease_id));
+      if (lease) await this.revoke(lease, 'revoke');
+      return undefined;
+    }
+    if (method === 'POST' && path === '/v1/auth/token/renew-self') {
+      const ttl = this.options.tokenSeconds ?? 60;
+      this.scheduleToken(token, ttl);
+      this.calls.push({ op: 'renew-self', status: 200 });
+      return { auth: { client_token: token, lease_duration: ttl, renewable: true } };
+    }
+    if (method === 'POST' && path === '/v1/auth/token/revoke-self') {
+      await this.revokeToken(token);
+      this.calls.push({ op: 'revoke-self', status: 204 });
+      return undefined;
+    }
+    throw new HttpError(404, `the stand-in does not implement ${method} ${path}`);
+  }
+
+  private async login(body: Record<string, unknown>): Promise<object> {
+    if (typeof body.jwt !== 'string' || typeof body.role !== 'string')
+      throw new HttpError(400, 'missing role or jwt');
+    this.jwks ??= createRemoteJWKSet(new URL(await jwksUri(this.options.issuer)));
+    try {
+      await jwtVerify(body.jwt, this.jwks, {
+        issuer: this.options.issuer,
+        ...(this.options.audience !== undefined ? { audience: this.options.audience } : {}),
+      });
+    } catch {
+      throw new HttpError(400, 'error validating token');
+    }
+    const token = `hvs.${randomBytes(18).toString('base64url')}`;
+    const ttl = this.options.tokenSeconds ?? 60;
+    this.tokens.push(token);
+    this.scheduleToken(token, ttl);
+    this.calls.push({ op: 'login', role: body.role, status: 200 });
+    return { auth: { client_token: token, lease_duration: ttl, renewable: true, policies: ['default'] } };
+  }
+
+  private scheduleToken(token: string, ttl: number): void {
+    const previous = this.liveTokens.get(token);
+    if (previous) clearTimeout(previous.timer);
+    const timer = setTimeout(() => void this.revokeToken(token), ttl * 1000);
+    timer.unref();
+    this.liveTokens.set(token, { expiresAt: Date.now() + ttl * 1000, timer });
+  }
+
+  private async revokeToken(token: string): Promise<void> {
+    const entry = this.liveTokens.get(token);
+    if (entry) clearTimeout(entry.timer);
+    this.liveTokens.delete(token);
+    for (const lease of [...this.leases.values()])
+      if (lease.token === token) await this.revoke(lease, 'revoke');
+  }
+
+  private async creds(token: string, role: string): Promise<object> {
+    const suffix = Object.keys(this.options.roles).find((s) => role.endsWith(s));
+    if (suffix === undefined) throw new HttpError(400, `unknown role ${role}`);
+    const spec = this.options.roles[suffix]!;
+    const ttl = this.options.leaseSeconds ?? 60;
+    const username =
+      `v_${role.replace(/[^a-z0-9]/gi, '_').slice(0, 20)}_${randomBytes(5).toString('hex')}`.toLowerCase();
+    const password = randomBytes(18).toString('base64url');
+    const expiration = new Date(Date.now() + ttl * 1000).toISOString();
+    if (spec.backend === 'postgres') {
+      await this.postgres(spec.url, spec.creation, { name: username, password, expiration });
+    } else {
+      const rules = spec.rules.map((r) => r.replaceAll('{{password}}', password));
+      await this.redis(spec.url, ['ACL', 'SETUSER', username, 'reset', ...rules]);
+    }
+    const id = `database/creds/${role}/${randomBytes(8).toString('hex')}`;
+    const lease: Lease = { id, token, username, spec, expiresAt: 0, timer: setTimeout(() => undefined, 0) };
+    this.leases.set(id, lease);
+    this.extend(lease, ttl);
+    this.issued.push({ username, password, backend: spec.backend });
+    this.calls.push({ op: 'creds', role, username, leaseId: id, status: 200 });
+    return {
+      lease_id: id,
+      lease_duration: ttl,
+      renewable: true,
+      data: { username, password },
+    };
+  }
+
+  private async renew(body: Record<string, unknown>): Promise<object> {
+    const lease = this.leases.get(String(body.lease_id));
+    if (!lease) throw new HttpError(400, 'lease not found');
+    const ttl =
+      typeof body.increment === 'number' && body.increment > 0
+        ? body.increment
+        : (this.options.leaseSeconds ?? 60);
+    this.extend(lease, ttl);
+    if (lease.spec.backend === 'postgres') {
+      await this.postgres(lease.spec.url, [`ALTER ROLE "{{name}}" VALID UNTIL '{{expiration}}'`], {
+        name: lease.username,
+        password: '',
+        expiration: new Date(lease.expiresAt).toISOString(),
+      });
+    }
+    this.calls.push({ op: 'renew', username: lease.username, leaseId: lease.id, status: 200 });
+    return { lease_id: lease.id, lease_duration: ttl, renewable: true };
+  }
+
+  private extend(lease: Lease, ttl: number): void {
+    clearTimeout(lease.timer);
+    lease.expiresAt = Date.now() + ttl * 1000;
+    lease.timer = setTimeout(() => void this.revoke(lease, 'expire'), ttl * 1000);
+    lease.timer.unref();
+  }
+
+  private async revoke(lease: Lease, op: 'revoke' | 'expire'): Promise<void> {
+    if (!this.leases.delete(lease.id)) return;
+    clearTimeout(lease.timer);
+    if (lease.spec.backend === 'postgres') {
+      await this.postgres(lease.spec.url, lease.spec.revocation ?? ['DROP ROLE IF EXISTS "{{name}}"'], {
+        name: lease.username,
+        password: '',
+        expiration: '',
+      });
+    } else {
+      await this.redis(lease.spec.url, ['ACL', 'DELUSER', lease.username]);
+    }
+    this.calls.push({ op, username: lease.username, leaseId: lease.id, status: 204 });
+  }
+
+  private async postgres(url: string, statements: string[], values: Record<string, string>): Promise<void> {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      for (const statement of statements) {
+        await client.query(statement.replace(/\{\{(\w+)\}\}/g, (_, k: string) => values[k] ?? ''));
+      }
+    } finally {
+      await client.end();
+    }
+  }
+
+  private async redis(url: string, command: string[]): Promise<void> {
+    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    try {
+      await client.connect();
+      await client.call(command[0]!, ...command.slice(1));
+    } finally {
+      client.disconnect();
+    }
+  }
+}
+
+async function jwksUri(issuer: string): Promise<string> {
+  const res = await fetch(`${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`);
+  const doc = (await res.json()) as { jwks_uri: string };
+  return doc.jwks_uri;
+}
+
+function send(res: ServerResponse, status: number, body: object | undefined): void {
+  if (body === undefined) {
+    res.writeHead(status).end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setup shared by the Vault tests: alice's JWT from the dev IdP (device flow, the test plays the
+// person), and a private PostgreSQL schema owned by a NOLOGIN group role. Issued roles join the
+// group and default to it (SET role), so tables the driver creates belong to the group and an
+// issued role can be dropped on revocation.
+// ---------------------------------------------------------------------------------------------
+
+export async function loginAlice(idp: DevIdp): Promise<string> {
+  const issuer = await idp.start();
+  const tokens = await deviceLogin(
+    { issuer, clientId: 'prismctl', scopes: DEFAULT_SCOPES },
+    new TokenCache(mkdtempSync(join(tmpdir(), 'prism-vault-home-'))),
+    (p) => void approveDeviceCode(p.verificationUri, p.userCode, 'alice@example.com'),
+    { intervalSeconds: 0.05 },
+  );
+  return tokens.accessToken;
+}
+
+export interface PostgresSandbox {
+  schema: string;
+  owner: string;
+  role: StandinPostgresRole;
+  drop(): Promise<void>;
+}
+
+/** A schema owned by a group role; the stand-in's creation statements put issued roles in it. */
+export async function postgresSandbox(suffix: string): Promise<PostgresSandbox> {
+  const schema = `vault_${suffix}`;
+  const owner = `vault_owner_${suffix}`;
+  const admin = await connectPostgres();
+  try {
+    await admin.query(`CREATE ROLE "${owner}" NOLOGIN`);
+    await admin.query(`GRANT "${owner}" TO CURRENT_USER`);
+    await admin.query(`CREATE SCHEMA "${schema}" AUTHORIZATION "${owner}"`);
+  } finally {
+    await admin.end();
+  }
+  return {
+    schema,
+    owner,
+    role: {
+      backend: 'postgres',
+      url: postgresUrl(),
+      creation: [
+        `CREATE ROLE "{{name}}" LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}' IN ROLE "${owner}"`,
+        `ALTER ROLE "{{name}}" SET search_path = "${schema}"`,
+        `ALTER ROLE "{{name}}" SET role = "${owner}"`,
+      ],
+    },
+    async drop() {
+      const client = await connectPostgres();
+      try {
+        await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await client.query(`DROP ROLE IF EXISTS "${owner}"`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
+
+export function redisRole(namespace: string): StandinRedisRole {
+  return { backend: 'redis', url: redisUrl(), rules: ['on', '>{{password}}', `~${namespace}:*`, '+@all'] };
+}
+
+/** The database URL without credentials, as a backends catalog names it. */
+export function postgresEndpoint(): string {
+  const url = new URL(postgresUrl());
+  url.username = '';
+  url.password = '';
+  return url.toString();
+}
