@@ -16,9 +16,8 @@ import {
   workerIndex,
   workerMetricsListen,
 } from '../../proxy/cluster.js';
-import { NamespaceTable } from '../../proxy/namespace-table.js';
+import { inProcessRunners, NamespaceTable } from '../../proxy/namespace-table.js';
 import { ProxyServer } from '../../proxy/server.js';
-import { createRunner } from '../../runners/create-runner.js';
 import { envCredentials } from '../../auth/env-credentials.js';
 import { proxyAuthenticator } from '../../auth/proxy-authenticate.js';
 import { vaultCredentials, vaultFlags, vaultSettingsFromFlags } from '../../auth/vault-credentials.js';
@@ -90,16 +89,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
     const vaultSettings = vaultSettingsFromFlags(flags);
     const vault = vaultSettings ? vaultCredentials(vaultSettings, { logger }) : undefined;
     const credentials = vault?.resolve ?? envCredentials;
-    const table = new NamespaceTable(
-      async (ns, assignment, pattern) =>
-        createRunner(
-          ns,
-          pattern,
-          assignment.patterns.find((p) => p.name === pattern)!,
-          { dataDir, credentials },
-        ),
-      logger,
-    );
+    const table = new NamespaceTable(inProcessRunners({ dataDir, credentials }), logger);
     const server = new ProxyServer({
       listen: flags.listen,
       metricsListen: workerMetricsListen(flags['metrics-listen']),
