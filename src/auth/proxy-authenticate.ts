@@ -5,6 +5,7 @@ import type { ProxyAuthenticate } from '../proxy/server.js';
 import { ANONYMOUS } from '../runners/call-context.js';
 import type { CallerSession } from '../runners/types.js';
 import { authorize } from './authorize.js';
+import { VerifiedTokenCache } from './verified-cache.js';
 import { bearerToken, TokenVerifier, type VerifierOptions } from './verify.js';
 
 export interface ProxyAuthOptions {
@@ -21,8 +22,11 @@ export interface ProxyAuthOptions {
  */
 export function proxyAuthenticator(options: ProxyAuthOptions = {}): ProxyAuthenticate {
   const verifiers = new Map<string, TokenVerifier>();
+  const verified = new VerifiedTokenCache();
+  const scopeOf = (issuer: string, audiences: readonly string[]) =>
+    JSON.stringify([issuer, [...audiences].sort()]);
   const verifierFor = (issuer: string, audiences: readonly string[]): TokenVerifier => {
-    const key = JSON.stringify([issuer, [...audiences].sort()]);
+    const key = scopeOf(issuer, audiences);
     let verifier = verifiers.get(key);
     if (!verifier) {
       const config: VerifierOptions = {
@@ -49,7 +53,10 @@ export function proxyAuthenticator(options: ProxyAuthOptions = {}): ProxyAuthent
       );
     }
     const token = bearerToken(metadata);
-    const identity = await verifierFor(ns.auth.issuer, ns.auth.audiences).verify(token);
+    const { issuer, audiences } = ns.auth;
+    const identity = await verified.get(scopeOf(issuer, audiences), token, () =>
+      verifierFor(issuer, audiences).verify(token),
+    );
     authorize(ns, identity, method);
     return { subject: identity.subject, tenant: identity.tenant, roles: [...identity.groups] };
   };
