@@ -38,17 +38,3 @@ export function portsFrom(flags: {
     proxyMetrics: flags['proxy-metrics-port'],
   };
 }
-
-/** The flags that reproduce `ports` on another command line. */
-export function portArgs(ports: DevPorts): string[] {
-  return [
-    '--admin-port',
-    String(ports.admin),
-    '--admin-metrics-port',
-    String(ports.adminMetrics),
-    '--proxy-port',
-    String(ports.proxy),
-    '--proxy-metrics-port',
-    String(ports.proxyMetrics),
-  ];
-}

@@ -7,7 +7,7 @@ import { BaseCommand } from '../../cli/base-command.js';
 import { PrismError } from '../../errors.js';
 import { defaultNamespacePaths } from '../../localstack/defaults.js';
 import { dockerTarget, pingDocker } from '../../localstack/docker.js';
-import { portArgs, portsFrom, stackFlags } from '../../localstack/flags.js';
+import { portsFrom, stackFlags } from '../../localstack/flags.js';
 import { stackHealth } from '../../localstack/health.js';
 import {
   checkPorts,
@@ -146,9 +146,10 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
     const fd = openSync(logFile, 'a', 0o600);
     const logStart = statSync(logFile).size;
     writeSync(fd, `${JSON.stringify({ time: Date.now(), msg: 'dev up: starting the embedded stack' })}\n`);
-    const args = [join(this.config.root, 'bin/run.js'), 'dev', 'serve-embedded', ...portArgs(ports)];
-    if (persist) args.push('--persist');
-    for (const p of namespacePaths) args.push('--namespaces', p);
+    const args = [
+      join(this.config.root, 'dist/localstack/serve-embedded-main.js'),
+      JSON.stringify({ ports, persist, namespacePaths, version: this.config.version }),
+    ];
     const child = spawn(process.execPath, args, {
       detached: true,
       stdio: ['ignore', fd, fd],
