@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cookieClient } from './play-person.js';
 import { browserLogin, canOpenBrowser } from '../../../src/auth/browser-login.js';
 import { DevIdp, DEV_AUDIENCE } from '../../../src/auth/dev-idp.js';
 import { describe as describeLogin, freshAccessToken } from '../../../src/auth/login.js';
@@ -17,26 +18,7 @@ import { ensureBuilt, REPO_ROOT } from '../../support/cli.js';
  * loopback callback.
  */
 async function followInBrowser(authorizationUrl: string, login: string, options: { deny?: boolean } = {}) {
-  const jar = new Map<string, string>();
-  const request = async (url: string, form?: Record<string, string>): Promise<Response> => {
-    const res = await fetch(url, {
-      method: form ? 'POST' : 'GET',
-      redirect: 'manual',
-      headers: {
-        cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
-        ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-      },
-      body: form ? new URLSearchParams(form).toString() : undefined,
-    });
-    for (const line of res.headers.getSetCookie()) {
-      const [pair] = line.split(';');
-      const eq = pair!.indexOf('=');
-      if (pair!.slice(eq + 1) === '' || /expires=Thu, 01 Jan 1970/i.test(line))
-        jar.delete(pair!.slice(0, eq));
-      else jar.set(pair!.slice(0, eq), pair!.slice(eq + 1));
-    }
-    return res;
-  };
+  const request = cookieClient();
   const settle = async (url: string, res: Response): Promise<{ url: string; body: string }> => {
     while (res.status >= 300 && res.status < 400) {
       url = new URL(res.headers.get('location')!, url).toString();

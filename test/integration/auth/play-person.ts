@@ -1,15 +1,7 @@
-/**
- * Plays the person in a device login against the dev IdP over plain HTTP: enters the user code,
- * confirms, signs in as `login`, consents (or aborts).
- */
-export async function approveDeviceCode(
-  verificationUri: string,
-  userCode: string,
-  login: string,
-  options: { deny?: boolean } = {},
-): Promise<void> {
+/** A fetch that keeps cookies between requests and never follows redirects by itself, like a browser tab driven step by step. */
+export function cookieClient(): (url: string, form?: Record<string, string>) => Promise<Response> {
   const jar = new Map<string, string>();
-  const request = async (url: string, form?: Record<string, string>): Promise<Response> => {
+  return async (url, form) => {
     const res = await fetch(url, {
       method: form ? 'POST' : 'GET',
       redirect: 'manual',
@@ -29,6 +21,19 @@ export async function approveDeviceCode(
     }
     return res;
   };
+}
+
+/**
+ * Plays the person in a device login against the dev IdP over plain HTTP: enters the user code,
+ * confirms, signs in as `login`, consents (or aborts).
+ */
+export async function approveDeviceCode(
+  verificationUri: string,
+  userCode: string,
+  login: string,
+  options: { deny?: boolean } = {},
+): Promise<void> {
+  const request = cookieClient();
   /** Follows redirects; returns the final page and its address. */
   const settle = async (url: string, res: Response): Promise<{ url: string; body: string }> => {
     while (res.status >= 300 && res.status < 400) {
