@@ -20,6 +20,14 @@ import {
 } from './store.js';
 import { checkVersions, redactSpec } from './open-store.js';
 import { StoreUnavailableError } from './store.js';
+import {
+  toAuditEntry,
+  toNamespace,
+  toProxy,
+  type AuditRow,
+  type NamespaceRow,
+  type ProxyRow,
+} from './store-rows.js';
 
 export interface PostgresStoreOptions {
   /** postgres:// or postgresql:// URL. */
@@ -73,36 +81,6 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
     `,
   },
 ];
-
-interface NamespaceRow {
-  name: string;
-  team: string;
-  version: number;
-  declaration: unknown;
-  assignment: unknown;
-  content_hash: string;
-  updated_at_ms: string;
-  updated_by: string;
-}
-
-interface AuditRow {
-  id: string;
-  namespace: string;
-  action: AuditRecord['action'];
-  principal: string;
-  at_ms: string;
-  version_before: number;
-  version_after: number;
-  diff: string;
-  source: string;
-}
-
-interface ProxyRow {
-  proxy_id: string;
-  address: string;
-  version: string;
-  last_heartbeat_ms: string;
-}
 
 /** Node socket errors that mean the server cannot be reached. */
 const NETWORK_CODES = new Set([
@@ -246,12 +224,7 @@ export class PostgresStore implements NamespaceStore {
       `SELECT * FROM ${this.q}.proxies WHERE last_heartbeat_ms >= $1 ORDER BY proxy_id`,
       [sinceMs],
     );
-    return rows.map((row) => ({
-      proxyId: row.proxy_id,
-      address: row.address,
-      version: row.version,
-      lastHeartbeatMs: Number(row.last_heartbeat_ms),
-    }));
+    return rows.map(toProxy);
   }
 
   async close(): Promise<void> {
@@ -357,31 +330,4 @@ function reasonForMessage(message: string): string | undefined {
   // pg raises these without a code.
   if (/timeout .*connect|Connection terminated/i.test(message)) return 'connection failure';
   return undefined;
-}
-
-function toNamespace(row: NamespaceRow): StoredNamespace {
-  return {
-    name: row.name,
-    team: row.team,
-    version: row.version,
-    declaration: row.declaration,
-    assignment: row.assignment,
-    contentHash: row.content_hash,
-    updatedAtMs: Number(row.updated_at_ms),
-    updatedBy: row.updated_by,
-  };
-}
-
-function toAuditEntry(row: AuditRow): AuditEntry {
-  return {
-    id: Number(row.id),
-    namespace: row.namespace,
-    action: row.action,
-    principal: row.principal,
-    atMs: Number(row.at_ms),
-    versionBefore: row.version_before,
-    versionAfter: row.version_after,
-    diff: row.diff,
-    source: row.source,
-  };
 }

@@ -19,6 +19,14 @@ import {
 } from './store.js';
 import { checkVersions } from './open-store.js';
 import { StoreUnavailableError } from './store.js';
+import {
+  toAuditEntry,
+  toNamespace,
+  toProxy,
+  type AuditRow,
+  type NamespaceRow,
+  type ProxyRow,
+} from './store-rows.js';
 
 export interface SqliteStoreOptions {
   /** How long a write waits for another process holding the file's write lock. Default 5 s. */
@@ -67,36 +75,6 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
     `,
   },
 ];
-
-interface NamespaceRow {
-  name: string;
-  team: string;
-  version: number;
-  declaration: string;
-  assignment: string;
-  content_hash: string;
-  updated_at_ms: number;
-  updated_by: string;
-}
-
-interface AuditRow {
-  id: number;
-  namespace: string;
-  action: AuditRecord['action'];
-  principal: string;
-  at_ms: number;
-  version_before: number;
-  version_after: number;
-  diff: string;
-  source: string;
-}
-
-interface ProxyRow {
-  proxy_id: string;
-  address: string;
-  version: string;
-  last_heartbeat_ms: number;
-}
 
 /** SQLite result codes that mean "the storage is the problem", with what to tell the operator. */
 const UNAVAILABLE_CODES: ReadonlyArray<[prefix: string, reason: string]> = [
@@ -272,12 +250,7 @@ export class SqliteStore implements NamespaceStore {
         this.statement('SELECT * FROM proxies WHERE last_heartbeat_ms >= ? ORDER BY proxy_id').all(
           sinceMs,
         ) as ProxyRow[]
-      ).map((row) => ({
-        proxyId: row.proxy_id,
-        address: row.address,
-        version: row.version,
-        lastHeartbeatMs: row.last_heartbeat_ms,
-      })),
+      ).map(toProxy),
     );
   }
 
@@ -357,31 +330,4 @@ function makeDirectory(dir: string): void {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(level).isDirectory()) throw err;
     }
   }
-}
-
-function toNamespace(row: NamespaceRow): StoredNamespace {
-  return {
-    name: row.name,
-    team: row.team,
-    version: row.version,
-    declaration: JSON.parse(row.declaration) as unknown,
-    assignment: JSON.parse(row.assignment) as unknown,
-    contentHash: row.content_hash,
-    updatedAtMs: row.updated_at_ms,
-    updatedBy: row.updated_by,
-  };
-}
-
-function toAuditEntry(row: AuditRow): AuditEntry {
-  return {
-    id: row.id,
-    namespace: row.namespace,
-    action: row.action,
-    principal: row.principal,
-    atMs: row.at_ms,
-    versionBefore: row.version_before,
-    versionAfter: row.version_after,
-    diff: row.diff,
-    source: row.source,
-  };
 }
