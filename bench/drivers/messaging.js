@@ -86,6 +86,32 @@ async function measure({ start, publish }) {
   return { rate: received / seconds, received, sent };
 }
 
+/**
+ * The driver side of a cell: a connected driver subscribing (pubsub) or consuming in group `g` and
+ * acknowledging each message (queue), on a fresh topic; the driver closes with the cell.
+ */
+async function driverCell(kind, driver) {
+  await driver.connect();
+  const t = topic();
+  const message = () => ({ topic: t, payload, headers: hdrs });
+  return {
+    start: async (on) => {
+      const s =
+        kind === 'pubsub'
+          ? await driver.subscribe(t, on)
+          : await driver.consume(t, 'g', async (m) => {
+              await m.ack();
+              on();
+            });
+      return async () => {
+        await s.close();
+        await driver.close();
+      };
+    },
+    publish: () => (kind === 'pubsub' ? driver.publish(message()) : driver.enqueue(message())),
+  };
+}
+
 const rows = [];
 async function pair(name, driverCell, rawCell) {
   if (values.only && !name.includes(values.only)) return;
@@ -105,17 +131,7 @@ async function pair(name, driverCell, rawCell) {
 // ---- memstore ---------------------------------------------------------------------------------
 await pair(
   'memstore pubsub',
-  async () => {
-    const d = createMemstoreMessaging({ endpoint: 'memory://bench', namespace: ns });
-    const t = topic();
-    return {
-      start: async (on) => {
-        const s = await d.subscribe(t, on);
-        return () => s.close();
-      },
-      publish: () => d.publish({ topic: t, payload, headers: hdrs }),
-    };
-  },
+  () => driverCell('pubsub', createMemstoreMessaging({ endpoint: 'memory://bench', namespace: ns })),
   async () => {
     const ee = new EventEmitter();
     return {
@@ -129,20 +145,7 @@ await pair(
 );
 await pair(
   'memstore queue',
-  async () => {
-    const d = createMemstoreMessaging({ endpoint: 'memory://bench', namespace: ns });
-    const t = topic();
-    return {
-      start: async (on) => {
-        const s = await d.consume(t, 'g', async (m) => {
-          await m.ack();
-          on();
-        });
-        return () => s.close();
-      },
-      publish: () => d.enqueue({ topic: t, payload, headers: hdrs }),
-    };
-  },
+  () => driverCell('queue', createMemstoreMessaging({ endpoint: 'memory://bench', namespace: ns })),
   async () => {
     const q = [];
     let wake;
@@ -174,21 +177,7 @@ await pair(
 // ---- redis pubsub -----------------------------------------------------------------------------
 await pair(
   'redis pubsub',
-  async () => {
-    const d = createRedisPubSub({ endpoint: env.redis, namespace: ns });
-    await d.connect();
-    const t = topic();
-    return {
-      start: async (on) => {
-        const s = await d.subscribe(t, on);
-        return async () => {
-          await s.close();
-          await d.close();
-        };
-      },
-      publish: () => d.publish({ topic: t, payload, headers: hdrs }),
-    };
-  },
+  () => driverCell('pubsub', createRedisPubSub({ endpoint: env.redis, namespace: ns })),
   async () => {
     const pub = new Redis(env.redis);
     const sub = new Redis(env.redis);
@@ -210,24 +199,7 @@ await pair(
 // ---- postgres queue ---------------------------------------------------------------------------
 await pair(
   'postgres queue',
-  async () => {
-    const d = createPostgresQueue({ endpoint: env.postgres, namespace: ns });
-    await d.connect();
-    const t = topic();
-    return {
-      start: async (on) => {
-        const s = await d.consume(t, 'g', async (m) => {
-          await m.ack();
-          on();
-        });
-        return async () => {
-          await s.close();
-          await d.close();
-        };
-      },
-      publish: () => d.enqueue({ topic: t, payload, headers: hdrs }),
-    };
-  },
+  () => driverCell('queue', createPostgresQueue({ endpoint: env.postgres, namespace: ns })),
   async () => {
     // The same work by hand: insert with jsonb headers; claim a batch with SKIP LOCKED; delete each.
     const pool = new pg.Pool({ connectionString: env.postgres, max: 10 });
@@ -273,21 +245,7 @@ await pair(
 // ---- nats -------------------------------------------------------------------------------------
 await pair(
   'nats pubsub',
-  async () => {
-    const d = createNatsDriver({ endpoint: env.nats, namespace: ns });
-    await d.connect();
-    const t = topic();
-    return {
-      start: async (on) => {
-        const s = await d.subscribe(t, on);
-        return async () => {
-          await s.close();
-          await d.close();
-        };
-      },
-      publish: () => d.publish({ topic: t, payload, headers: hdrs }),
-    };
-  },
+  () => driverCell('pubsub', createNatsDriver({ endpoint: env.nats, namespace: ns })),
   async () => {
     const nc = await natsConnect({ servers: env.nats });
     const subject = `raw.${topic()}`;
@@ -310,24 +268,7 @@ await pair(
 );
 await pair(
   'nats queue',
-  async () => {
-    const d = createNatsDriver({ endpoint: env.nats, namespace: ns });
-    await d.connect();
-    const t = topic();
-    return {
-      start: async (on) => {
-        const s = await d.consume(t, 'g', async (m) => {
-          await m.ack();
-          on();
-        });
-        return async () => {
-          await s.close();
-          await d.close();
-        };
-      },
-      publish: () => d.enqueue({ topic: t, payload, headers: hdrs }),
-    };
-  },
+  () => driverCell('queue', createNatsDriver({ endpoint: env.nats, namespace: ns })),
   async () => {
     const nc = await natsConnect({ servers: env.nats });
     const jsm = await nc.jetstreamManager();
@@ -370,28 +311,15 @@ await pair(
 const kafkaTimings = { sessionTimeoutMs: 6000, rebalanceTimeoutMs: 3000, heartbeatIntervalMs: 500 };
 await pair(
   'kafka queue',
-  async () => {
-    const d = createKafkaDriver({
-      endpoint: `kafka://${env.kafka.join(',')}`,
-      namespace: ns,
-      kafka: kafkaTimings,
-    });
-    await d.connect();
-    const t = topic();
-    return {
-      start: async (on) => {
-        const s = await d.consume(t, 'g', async (m) => {
-          await m.ack();
-          on();
-        });
-        return async () => {
-          await s.close();
-          await d.close();
-        };
-      },
-      publish: () => d.enqueue({ topic: t, payload, headers: hdrs }),
-    };
-  },
+  () =>
+    driverCell(
+      'queue',
+      createKafkaDriver({
+        endpoint: `kafka://${env.kafka.join(',')}`,
+        namespace: ns,
+        kafka: kafkaTimings,
+      }),
+    ),
   async () => {
     // The same work by hand: acks=all sends with headers; a group consumer committing each offset.
     const kafka = new Kafka({ clientId: 'bench-raw', brokers: env.kafka, logLevel: logLevel.NOTHING });
