@@ -99,7 +99,9 @@ describe.concurrent('namespace validate: exit codes', () => {
   });
 
   it('exits 2 for a directory without namespace files', async () => {
-    const { stdout, code } = await validate(scratch);
+    // Its own directory: the concurrent input tests write files into `scratch`.
+    const empty = await mkdtemp(join(scratch, 'empty-'));
+    const { stdout, code } = await validate(empty);
     expect(code).toBe(2);
     expect(stdout).toContain('error E_NO_FILES: directory holds no .yaml or .yml files');
   });
