@@ -11,6 +11,61 @@ export interface DockerProbe {
 
 const DEFAULT_SOCKET = '/var/run/docker.sock';
 
+/**
+ * Where an engine may listen, in the order we ask: DOCKER_HOST alone when it is set (an explicit
+ * choice is never second-guessed), otherwise the default socket, the rootless Docker socket and
+ * the Podman sockets (rootless, then system).
+ */
+export function engineCandidates(
+  env: NodeJS.ProcessEnv = process.env,
+  uid = process.getuid?.() ?? 0,
+): string[] {
+  const host = env.DOCKER_HOST?.trim();
+  if (host) return [host];
+  const runtime = env.XDG_RUNTIME_DIR?.trim() || `/run/user/${uid}`;
+  return [
+    `unix://${DEFAULT_SOCKET}`,
+    `unix://${runtime}/docker.sock`,
+    `unix://${runtime}/podman/podman.sock`,
+    'unix:///run/podman/podman.sock',
+  ].filter((target, i, all) => all.indexOf(target) === i);
+}
+
+export interface EngineSearch {
+  /** The first engine that answered. */
+  found?: DockerProbe;
+  /** Every candidate asked, with why it did not answer. */
+  tried: DockerProbe[];
+}
+
+/** Asks each candidate in turn; stops at the first that answers. Never throws. */
+export async function findEngine(
+  env: NodeJS.ProcessEnv = process.env,
+  timeoutMs = 500,
+): Promise<EngineSearch> {
+  const tried: DockerProbe[] = [];
+  for (const target of engineCandidates(env)) {
+    const probe = await pingDocker(target, timeoutMs);
+    if (probe.ok) return { found: probe, tried };
+    tried.push(probe);
+  }
+  return { tried };
+}
+
+/** "unix:///var/run/docker.sock (no such socket), unix:///run/user/1000/docker.sock (...)" */
+export function describeTried(tried: readonly DockerProbe[]): string {
+  return tried.map((p) => `${p.target} (${p.reason ?? 'no answer'})`).join(', ');
+}
+
+/** dockerode's connection options for an engine target. */
+export function dockerodeOptions(
+  target: string,
+): { socketPath: string } | { protocol: 'http'; host: string; port: number } {
+  if (target.startsWith('unix://')) return { socketPath: target.slice('unix://'.length) };
+  const url = new URL(target.replace(/^tcp:/, 'http:'));
+  return { protocol: 'http', host: url.hostname, port: Number(url.port || 2375) };
+}
+
 /** Where the Docker engine should be: DOCKER_HOST, or the default socket. */
 export function dockerTarget(env: NodeJS.ProcessEnv = process.env): string {
   const host = env.DOCKER_HOST?.trim();

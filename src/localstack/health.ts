@@ -6,13 +6,15 @@ export interface Probe {
   detail: string;
 }
 
-/** GET `url`: healthy on 200; the body (or the error) as detail. Never throws. */
-export function probeHttp(url: string, timeoutMs = 1000): Promise<Probe> {
+/** GET `url`: healthy on 200; the body (up to `maxBody` characters, or the error) as detail. Never throws. */
+export function probeHttp(url: string, timeoutMs = 1000, maxBody = 200): Promise<Probe> {
   return new Promise((resolve) => {
     const req = get(url, { timeout: timeoutMs }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ healthy: res.statusCode === 200, detail: body.trim().slice(0, 200) }));
+      res.on('end', () =>
+        resolve({ healthy: res.statusCode === 200, detail: body.trim().slice(0, maxBody) }),
+      );
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', (err) => resolve({ healthy: false, detail: err.message }));

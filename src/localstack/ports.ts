@@ -5,6 +5,8 @@ export interface PortSpec {
   component: string;
   flag: string;
   port: number;
+  /** How to move it, when more than `<flag> <port>` (e.g. a flag and a config key). */
+  fix?: string;
 }
 
 export const DEV_HOST = '127.0.0.1';
@@ -70,5 +72,5 @@ export function describePortProblem(problem: PortProblem, host = DEV_HOST): stri
   if (problem.reason === 'duplicate') {
     return `port ${spec.port} is given to both the ${problem.other!.component} and the ${spec.component}; move one with ${spec.flag} <port>`;
   }
-  return `port ${host}:${spec.port} for the ${spec.component} is already taken by another process; free it or move the ${spec.component} with ${spec.flag} <port>`;
+  return `port ${host}:${spec.port} for the ${spec.component} is already taken by another process; free it or move the ${spec.component} with ${spec.fix ?? `${spec.flag} <port>`}`;
 }
