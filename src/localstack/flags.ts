@@ -38,3 +38,44 @@ export function portsFrom(flags: {
     proxyMetrics: flags['proxy-metrics-port'],
   };
 }
+
+/** The Docker stack's flags; each also has a key in <prism home>/dev.yaml. */
+export const dockerStackFlags = {
+  stack: Flags.string({
+    description:
+      'Stack name, in container names (prism-<stack>-<component>) and labels [dev.yaml: stack] (default dev)',
+    helpGroup: 'DOCKER',
+  }),
+  components: Flags.string({
+    description: 'Components to run, comma-separated, e.g. redis,postgres [dev.yaml: only] (default: all)',
+    multiple: true,
+    delimiter: ',',
+    helpGroup: 'DOCKER',
+  }),
+  image: Flags.string({
+    description:
+      'Use another image for a component: <component>=<image> (repeatable) [dev.yaml: components.<c>.image]',
+    multiple: true,
+    helpGroup: 'DOCKER',
+  }),
+  port: Flags.string({
+    description:
+      'Move a component port: <component>=<port> or <component>.<name>=<port> (repeatable) [dev.yaml: components.<c>.ports.<name>]',
+    multiple: true,
+    helpGroup: 'DOCKER',
+  }),
+  network: Flags.string({
+    description:
+      'bridge: a network per stack, ports published on 127.0.0.1; host: host networking (Linux, CI) [dev.yaml: network]',
+    options: ['bridge', 'host'],
+    helpGroup: 'DOCKER',
+  }),
+  config: Flags.string({
+    description: 'Stack configuration file (default: <prism home>/dev.yaml when it exists)',
+    helpGroup: 'DOCKER',
+  }),
+  'keep-on-failure': Flags.boolean({
+    description: 'Keep the containers of a failed run to inspect them (default: remove what the run started)',
+    helpGroup: 'DOCKER',
+  }),
+};

@@ -10,31 +10,55 @@ export interface EmbeddedSelection {
   skipped: Array<{ namespace: string; reason: string }>;
 }
 
-/** The backends of a namespace that the embedded stack cannot run, sorted, without repeats. */
-export function foreignBackends(ns: NamespaceRequest): string[] {
-  const backends = ns.patterns.flatMap((p) => Object.values(p.slots).map((s) => s.backend));
-  return [...new Set(backends.filter((b) => !EMBEDDED_BACKENDS.has(b)))].sort();
-}
-
 /** Splits namespaces into those the embedded stack can serve and those it must skip (with why). */
 export function selectEmbedded(
   loaded: ReadonlyArray<{ request: NamespaceRequest; file: string }>,
 ): EmbeddedSelection {
+  return selectRunnable(loaded, { backends: EMBEDDED_BACKENDS, where: 'only the Docker stack runs' });
+}
+
+/** What a stack offers a namespace: backends, and for auth the issuer and whether Vault runs. */
+export interface StackOffer {
+  backends: ReadonlySet<string>;
+  /** How to finish "needs kafka, which ..." */
+  where: string;
+  /** Dex's issuer when the stack runs Dex. */
+  issuer?: string;
+  vault?: boolean;
+}
+
+/** Splits namespaces into those a stack can serve and those it must skip, saying why. */
+export function selectRunnable(
+  loaded: ReadonlyArray<{ request: NamespaceRequest; file: string }>,
+  offer: StackOffer,
+): EmbeddedSelection {
   const selection: EmbeddedSelection = { runnable: [], skipped: [] };
   for (const entry of loaded) {
-    const foreign = foreignBackends(entry.request);
-    if (foreign.length === 0) selection.runnable.push(entry);
-    else
-      selection.skipped.push({
-        namespace: entry.request.namespace,
-        reason: `needs ${foreign.join(', ')}, which only the Docker stack runs`,
-      });
+    const ns = entry.request;
+    const backends = ns.patterns.flatMap((p) => Object.values(p.slots).map((s) => s.backend));
+    const missing = [...new Set(backends.filter((b) => !offer.backends.has(b)))].sort();
+    let reason: string | undefined;
+    if (missing.length > 0) reason = `needs ${missing.join(', ')}, which ${offer.where}`;
+    else if (ns.auth?.enabled && ns.auth.issuer !== offer.issuer) {
+      reason = offer.issuer
+        ? `trusts issuer ${ns.auth.issuer}, and this stack's Dex is ${offer.issuer}`
+        : `needs its identity provider (${ns.auth.issuer}), and this stack runs no Dex`;
+    } else if (ns.auth?.vault?.enabled && !offer.vault) reason = 'needs Vault, and this stack runs no Vault';
+    if (reason) selection.skipped.push({ namespace: ns.namespace, reason });
+    else selection.runnable.push(entry);
   }
   return selection;
 }
 
 /** Reads and validates the files; an invalid file stops the run before anything starts. */
 export async function loadEmbeddedNamespaces(paths: readonly string[]): Promise<EmbeddedSelection> {
+  return selectEmbedded(await loadNamespaceFiles(paths));
+}
+
+/** Validated namespaces from files and directories; any error stops the run with the report. */
+export async function loadNamespaceFiles(
+  paths: readonly string[],
+): Promise<Array<{ request: NamespaceRequest; file: string }>> {
   const { report, loaded } = await validatePaths(paths);
   if (report.errors > 0) {
     throw Object.assign(
@@ -45,5 +69,5 @@ export async function loadEmbeddedNamespaces(paths: readonly string[]): Promise<
       { report },
     );
   }
-  return selectEmbedded(loaded.map((l) => ({ request: l.request, file: l.document.file })));
+  return loaded.map((l) => ({ request: l.request, file: l.document.file }));
 }

@@ -1,13 +1,31 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { prismHome } from '../config/home.js';
+import type { NetworkMode } from './catalog.js';
+import type { ComponentResult } from './docker-stack.js';
 import type { DevPorts } from './ports.js';
+
+/** The Docker stack's part of the state: its containers and the supervised servers. */
+export interface DockerStackState {
+  /** The stack name in container names and labels. */
+  name: string;
+  /** The engine it runs on (unix:// or tcp://). */
+  engine: string;
+  network: NetworkMode;
+  components: ComponentResult[];
+  /** Dex's issuer, when the stack runs Dex. */
+  issuer?: string;
+  /** The supervisor's file of child pids. */
+  pidsFile: string;
+  logFiles: { admin: string; proxy: string };
+}
 
 /** What `dev up` leaves behind for `dev status`, `dev env`, `dev logs` and `dev down`. */
 export interface DevState {
-  stack: 'embedded';
-  /** The process running the whole embedded stack. */
+  stack: 'embedded' | 'docker';
+  /** The embedded stack's process, or the Docker stack's supervisor of admin and proxy. */
   pid: number;
+  docker?: DockerStackState;
   phase: 'starting' | 'ready';
   host: string;
   ports: DevPorts;
@@ -45,6 +63,11 @@ export function embeddedLogFile(): string {
   return join(logsDir(), 'embedded.log');
 }
 
+/** A log file under <prism home>/dev/logs: supervisor.log, admin.log, proxy.log. */
+export function logFile(name: string): string {
+  return join(logsDir(), `${name}.log`);
+}
+
 export function readState(file = stateFile()): DevState | undefined {
   if (!existsSync(file)) return undefined;
   try {
@@ -77,7 +100,9 @@ export function stackAlive(pid: number): boolean {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     if (/\) Z /.test(stat)) return false;
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return cmdline.includes('serve-embedded') || cmdline.includes('dev\0up');
+    return (
+      cmdline.includes('serve-embedded') || cmdline.includes('supervise-main') || cmdline.includes('dev\0up')
+    );
   } catch {
     return true;
   }
@@ -104,7 +129,11 @@ export function uptimeSeconds(state: Pick<DevState, 'startedAt'>, now = Date.now
 
 /** 42s, 3m7s, 2h5m. */
 export function uptime(state: Pick<DevState, 'startedAt'>, now = Date.now()): string {
-  const s = uptimeSeconds(state, now);
+  return formatSeconds(uptimeSeconds(state, now));
+}
+
+/** 42s, 3m7s, 2h5m. */
+export function formatSeconds(s: number): string {
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m${s % 60}s`;
   return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;

@@ -87,6 +87,17 @@ export class ProxyServer {
     registers: [this.registry],
     collect: (): void => this.served.set(this.options.table.names().length),
   });
+  /** One series per served namespace, so a supervisor (dev up) can tell when a namespace is live. */
+  private readonly servedNames: Gauge = new Gauge({
+    name: 'prism_proxy_namespace_served',
+    help: 'A namespace this proxy serves (value 1)',
+    labelNames: ['namespace'],
+    registers: [this.registry],
+    collect: (): void => {
+      this.servedNames.reset();
+      for (const name of this.options.table.names()) this.servedNames.set({ namespace: name }, 1);
+    },
+  });
 
   constructor(private readonly options: ProxyServerOptions) {
     const [host, port] = splitHostPort(options.metricsListen);

@@ -17,5 +17,29 @@ export default class DevEnv extends BaseCommand {
     const e = endpoints(state);
     this.log(`export PRISM_ADMIN_ENDPOINT=${e.admin}`);
     this.log(`export PRISM_PROXY_ENDPOINT=${e.proxy}`);
+    const docker = state.docker;
+    if (docker?.issuer) this.log(`export PRISM_OIDC_ISSUER=${docker.issuer}`);
+    for (const c of docker?.components ?? []) {
+      const url = backendUrl(c.name, c.ports);
+      if (url) this.log(`export ${url[0]}=${url[1]}`);
+    }
+  }
+}
+
+/** Direct URLs for the Docker stack's backends, for tools that talk to them without Prism. */
+function backendUrl(name: string, ports: Record<string, number>): [string, string] | undefined {
+  switch (name) {
+    case 'redis':
+      return ['PRISM_DEV_REDIS_URL', `redis://127.0.0.1:${ports.redis}`];
+    case 'nats':
+      return ['PRISM_DEV_NATS_URL', `nats://127.0.0.1:${ports.client}`];
+    case 'postgres':
+      return ['PRISM_DEV_POSTGRES_URL', `postgres://127.0.0.1:${ports.postgres}/prism`];
+    case 'kafka':
+      return ['PRISM_DEV_KAFKA_BROKERS', `127.0.0.1:${ports.broker}`];
+    case 'vault':
+      return ['VAULT_ADDR', `http://127.0.0.1:${ports.api}`];
+    default:
+      return undefined;
   }
 }

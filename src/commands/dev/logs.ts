@@ -2,14 +2,23 @@ import { Args, Flags } from '@oclif/core';
 import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { BaseCommand } from '../../cli/base-command.js';
 import { PrismError } from '../../errors.js';
-import { embeddedLogFile } from '../../localstack/state.js';
+import { didYouMean } from '../../config/suggest.js';
+import { embeddedLogFile, readState } from '../../localstack/state.js';
 
 export default class DevLogs extends BaseCommand {
   static override summary =
     'Print the local stack logs (JSON lines), optionally of one component, and follow them';
-  static override examples = ['<%= config.bin %> dev logs', '<%= config.bin %> dev logs proxy -f'];
+  static override description =
+    'Embedded stack: its log file, filtered by component. Docker stack: admin, proxy and supervisor from their files under <prism home>/dev/logs, and any container component (redis, postgres, ...) from the engine.';
+  static override examples = [
+    '<%= config.bin %> dev logs',
+    '<%= config.bin %> dev logs proxy -f',
+    '<%= config.bin %> dev logs postgres --tail 50',
+  ];
   static override args = {
-    component: Args.string({ description: 'Only this component', options: ['admin', 'proxy'] }),
+    component: Args.string({
+      description: 'Only this component: admin, proxy, or (Docker stack) supervisor or a container component',
+    }),
   };
   static override flags = {
     follow: Flags.boolean({ char: 'f', description: 'Keep printing new lines until Ctrl-C' }),
@@ -18,13 +27,47 @@ export default class DevLogs extends BaseCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(DevLogs);
-    const file = embeddedLogFile();
+    const state = readState();
+    let file = embeddedLogFile();
+    let component = args.component;
+    if (state?.stack === 'docker' && state.docker) {
+      const docker = state.docker;
+      const files: Record<string, string> = { ...docker.logFiles, supervisor: state.logFile };
+      const containers = docker.components.map((c) => c.name);
+      const name = args.component ?? 'proxy';
+      if (containers.includes(name)) {
+        const { streamLogs } = await import('../../localstack/docker-stack.js');
+        const { connectEngine } = await import('../../localstack/docker-up.js');
+        await streamLogs(connectEngine(docker.engine), docker.name, name, {
+          follow: flags.follow,
+          ...(flags.tail !== undefined ? { tail: flags.tail } : {}),
+          stdout: process.stdout,
+          stderr: process.stderr,
+        });
+        return;
+      }
+      const chosen = files[name];
+      if (!chosen) {
+        const all = [...Object.keys(files), ...containers];
+        throw new PrismError(
+          'E_USAGE',
+          `the Docker stack has no component '${name}'; ${didYouMean(name, all)}`,
+        );
+      }
+      file = chosen;
+      component = undefined;
+    } else if (component !== undefined && component !== 'admin' && component !== 'proxy') {
+      throw new PrismError(
+        'E_USAGE',
+        `the embedded stack has components admin and proxy, not '${component}'`,
+      );
+    }
     if (!existsSync(file)) {
       throw new PrismError('E_NOT_FOUND', `no logs yet at ${file}`, {
         hint: 'start the stack with `prismctl dev up`',
       });
     }
-    const keep = (line: string) => !args.component || line.includes(`"component":"${args.component}"`);
+    const keep = (line: string) => !component || line.includes(`"component":"${component}"`);
     let offset = 0;
     let partial = '';
     const drain = (first: boolean) => {

@@ -1,20 +1,32 @@
 import { BaseCommand } from '../../cli/base-command.js';
 import { stackHealth } from '../../localstack/health.js';
-import { endpoints, readState, stackAlive, uptime, uptimeSeconds } from '../../localstack/state.js';
+import {
+  endpoints,
+  formatSeconds,
+  readState,
+  stackAlive,
+  uptime,
+  uptimeSeconds,
+} from '../../localstack/state.js';
 
 export interface ComponentStatus {
-  name: 'admin' | 'proxy';
-  state: 'running' | 'stopped';
+  name: string;
+  /** container (Docker stack) or process (admin, proxy). */
+  kind?: 'container' | 'process';
+  state: 'running' | 'stopped' | string;
   health: 'healthy' | 'unhealthy' | 'unknown';
   detail: string;
   endpoint: string;
-  ports: { grpc: number; http: number };
+  ports: Record<string, number>;
   uptimeSeconds: number;
   persists: boolean;
 }
 
 export interface DevStatus {
-  stack: 'embedded' | 'none';
+  stack: 'embedded' | 'docker' | 'none';
+  /** The Docker stack's name and engine. */
+  name?: string;
+  engine?: string;
   running: boolean;
   healthy: boolean;
   pid?: number;
@@ -43,11 +55,28 @@ export default class DevStatusCommand extends BaseCommand {
       );
       return { stack: 'none', running: false, healthy: false, namespaces: [], components: [] };
     }
+    if (state.stack === 'docker' && state.docker) {
+      const { dockerStatus } = await import('../../localstack/docker-status.js');
+      const status = await dockerStatus(state);
+      this.log(
+        `Docker stack '${status.name}' on ${status.engine}, ${status.healthy ? 'healthy' : 'NOT healthy'}, supervisor pid ${state.pid}`,
+      );
+      for (const c of status.components) {
+        const ports = Object.entries(c.ports)
+          .map(([n, p]) => `${n} ${p}`)
+          .join(', ');
+        this.log(
+          `  ${c.name.padEnd(9)} ${c.state.padEnd(8)} ${c.health.padEnd(9)} up ${formatSeconds(c.uptimeSeconds).padEnd(7)} ${c.persists ? 'persists ' : 'ephemeral'}  ${ports}${c.health === 'healthy' ? '' : `  (${c.detail})`}`,
+        );
+      }
+      this.log(`  namespaces: ${state.namespaces.join(', ') || '(none)'}`);
+      return status;
+    }
     const health = await stackHealth(state);
     const e = endpoints(state);
     const up = uptimeSeconds(state);
     const component = (
-      name: 'admin' | 'proxy',
+      name: string,
       grpc: number,
       http: number,
       probe: { healthy: boolean; detail: string },
@@ -57,6 +86,7 @@ export default class DevStatusCommand extends BaseCommand {
       health: probe.healthy ? 'healthy' : 'unhealthy',
       detail: probe.detail,
       endpoint: name === 'admin' ? e.admin : e.proxy,
+      kind: 'process',
       ports: { grpc, http },
       uptimeSeconds: up,
       persists: state.persist,

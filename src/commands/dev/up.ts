@@ -5,9 +5,13 @@ import { join, resolve } from 'node:path';
 import { destination, pino } from 'pino';
 import { BaseCommand } from '../../cli/base-command.js';
 import { PrismError } from '../../errors.js';
-import { defaultNamespacePaths } from '../../localstack/defaults.js';
-import { dockerTarget, pingDocker } from '../../localstack/docker.js';
-import { portsFrom, stackFlags } from '../../localstack/flags.js';
+import { createProgress } from '../../cli/progress.js';
+import { prismHome } from '../../config/home.js';
+import { loadStackConfig } from '../../localstack/catalog.js';
+import { defaultNamespacePaths, dockerNamespacePaths } from '../../localstack/defaults.js';
+import { describeTried, findEngine } from '../../localstack/docker.js';
+import type { DockerUpResult } from '../../localstack/docker-up.js';
+import { dockerStackFlags, portsFrom, stackFlags } from '../../localstack/flags.js';
 import { stackHealth } from '../../localstack/health.js';
 import {
   checkPorts,
@@ -29,46 +33,60 @@ import {
 
 export default class DevUp extends BaseCommand {
   static override summary =
-    'Start the local Prism stack (embedded: admin, proxy, memstore and sqlite in one process)';
-  static override description = `Starts the embedded stack in the background and returns once the admin answers /healthz and the proxy answers /readyz; a second run reports the running stack and starts nothing.
-The Docker stack (Vault, Dex, Redis, NATS, Kafka, PostgreSQL) is not built yet: with or without a Docker engine, dev up runs the embedded stack, and --docker fails.
-Only namespaces whose backends are all memstore or sqlite are applied; others are skipped with the reason.
+    'Start the local Prism stack: Docker (Vault, Dex, Redis, NATS, Kafka, PostgreSQL) or, without Docker, the embedded one';
+  static override description = `With a Docker engine, starts the components of templates/dev/components.yaml (changed by <prism home>/dev.yaml and flags) as containers labelled with the stack, in parallel in dependency order, gated on real probes; bootstraps PostgreSQL, Dex and Vault; starts the bundled admin and proxy under a background supervisor; applies examples/namespaces/ (those the stack can serve); and returns once the proxy serves them. A second run reports what is running and starts only what is missing.
+Without an engine it says so and starts the embedded stack instead: admin, proxy, memstore and sqlite in one process (--embedded forces it, --docker refuses to fall back).
 State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.`;
   static override examples = [
     '<%= config.bin %> dev up',
-    '<%= config.bin %> dev up --persist',
+    '<%= config.bin %> dev up --components redis,postgres --network host',
+    '<%= config.bin %> dev up --image redis=registry.local/redis:7 --port redis=16379',
+    '<%= config.bin %> dev up --embedded --persist',
     '<%= config.bin %> dev up --foreground --proxy-port 50190',
   ];
+  static override enableJsonFlag = true;
   static override flags = {
     ...stackFlags,
+    ...dockerStackFlags,
     embedded: Flags.boolean({
       description: 'Run the embedded stack without asking for a Docker engine',
       exclusive: ['docker'],
     }),
     docker: Flags.boolean({ description: 'Require the Docker stack; never fall back to the embedded one' }),
     foreground: Flags.boolean({
-      description: 'Stay attached, log to stderr, and stop everything on Ctrl-C or SIGTERM',
+      description: 'Stay attached, stream logs, and stop everything on Ctrl-C or SIGTERM',
     }),
     'wait-timeout': Flags.integer({
       description: 'Seconds to wait for the stack to be ready',
-      default: 30,
+      default: 120,
       min: 1,
     }),
   };
 
-  async run(): Promise<void> {
+  async run(): Promise<object> {
     const { flags } = await this.parse(DevUp);
     const started = performance.now();
 
     const existing = readState();
-    if (existing && stackAlive(existing.pid)) {
+    const alive = existing !== undefined && stackAlive(existing.pid);
+    if (alive && existing.stack === 'docker' && flags.embedded) {
+      throw new PrismError('E_UNAVAILABLE', `the Docker stack '${existing.docker?.name}' is running`, {
+        hint: 'stop it with `prismctl dev down` before starting the embedded stack',
+      });
+    }
+    if (alive && existing.stack === 'embedded') {
+      if (flags.docker) {
+        throw new PrismError('E_UNAVAILABLE', `the embedded stack (pid ${existing.pid}) is running`, {
+          hint: 'stop it with `prismctl dev down` before starting the Docker stack',
+        });
+      }
       const health = await stackHealth(existing);
       if (health.healthy && existing.phase === 'ready') {
         this.log(
           `The embedded stack is already running and healthy (pid ${existing.pid}, up ${uptime(existing)}); nothing was started.`,
         );
         this.printEndpoints(existing);
-        return;
+        return { stack: 'embedded', alreadyRunning: true, state: existing };
       }
       throw new PrismError(
         'E_UNAVAILABLE',
@@ -76,26 +94,91 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
         { hint: 'see `prismctl dev logs`, then `prismctl dev down` and `prismctl dev up`' },
       );
     }
-    if (existing) removeState();
+    if (existing && !alive) removeState();
 
     if (!flags.embedded) {
-      const probe = await pingDocker(dockerTarget());
+      const engine =
+        alive && existing.stack === 'docker' && existing.docker
+          ? existing.docker.engine
+          : (await findEngine()).found?.target;
+      if (engine) return this.upDocker(engine, flags, started);
+      const { tried } = await findEngine();
       if (flags.docker) {
         throw new PrismError(
           'E_UNAVAILABLE',
-          probe.ok
-            ? `a Docker engine answered at ${probe.target}, but the Docker stack is not built yet`
-            : `no Docker engine answered at ${probe.target} (${probe.reason}) and --docker does not fall back`,
-          { hint: 'run `prismctl dev up --embedded` for the in-process stack' },
+          `no Docker engine answered (tried ${describeTried(tried)}) and --docker does not fall back`,
+          {
+            hint: 'start Docker or set DOCKER_HOST, or run `prismctl dev up --embedded` for the in-process stack',
+          },
         );
       }
       this.log(
-        probe.ok
-          ? `A Docker engine answered at ${probe.target}, but the Docker stack is not built yet, so this is the embedded stack.`
-          : `No Docker engine answered at ${probe.target} (${probe.reason}), so this is the embedded stack: admin, proxy, memstore and sqlite in one process.`,
+        `No Docker engine answered (tried ${describeTried(tried)}), so this is the embedded stack: admin, proxy, memstore and sqlite in one process.`,
       );
     }
+    return this.upEmbedded(flags, started);
+  }
 
+  private async upDocker(engine: string, f: DockerUpFlags, started: number): Promise<object> {
+    const config = loadStackConfig({
+      packageRoot: this.config.root,
+      configFile: f.config ?? join(prismHome(), 'dev.yaml'),
+      configRequired: f.config !== undefined,
+      overrides: {
+        ...(f.stack !== undefined ? { stack: f.stack } : {}),
+        ...(f.network !== undefined ? { network: f.network as 'bridge' | 'host' } : {}),
+        ...(f.components !== undefined ? { only: f.components } : {}),
+        ...(f.image !== undefined ? { images: f.image } : {}),
+        ...(f.port !== undefined ? { ports: f.port } : {}),
+      },
+    });
+    const namespacePaths = (f.namespaces ?? dockerNamespacePaths(this.config.root)).map((p) => resolve(p));
+    const names = [...config.components.map((c) => c.name), 'admin', 'proxy'];
+    const progress = createProgress(names, {
+      tty: Boolean(process.stderr.isTTY) && !this.jsonEnabled(),
+      write: (line) => this.logToStderr(line),
+    });
+    const { dockerUp } = await import('../../localstack/docker-up.js');
+    let result: DockerUpResult;
+    try {
+      result = await dockerUp({
+        packageRoot: this.config.root,
+        version: this.config.version,
+        engine,
+        config,
+        ports: portsFrom(f),
+        waitTimeoutMs: f['wait-timeout'] * 1000,
+        keepOnFailure: f['keep-on-failure'] === true,
+        namespacePaths,
+        events: progress.events,
+      });
+    } catch (err) {
+      await progress.finish(true);
+      throw err;
+    }
+    await progress.finish();
+    this.announceDocker(result, started);
+    if (f.foreground) {
+      const { runAttached } = await import('../../localstack/foreground.js');
+      this.log('Streaming the admin and proxy logs; press Ctrl-C to stop the stack.');
+      await runAttached(result.state, (line: string) => this.log(line));
+      this.log('Stopped the Docker stack; its volumes stay (`prismctl dev down --volumes` removes them).');
+    }
+    return {
+      stack: 'docker',
+      name: config.stack,
+      engine,
+      network: config.network,
+      readySeconds: Number(((performance.now() - started) / 1000).toFixed(3)),
+      components: result.components,
+      bootstrap: result.bootstrap,
+      endpoints: endpoints(result.state),
+      namespaces: result.state.namespaces,
+      skipped: result.skipped,
+    };
+  }
+
+  private async upEmbedded(flags: EmbeddedUpFlags, started: number): Promise<object> {
     const ports = portsFrom(flags);
     const problems = await checkPorts(portSpecs(ports));
     if (problems.length > 0) {
@@ -112,6 +195,7 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
       const { loadEmbeddedNamespaces } = await import('../../localstack/namespaces.js');
       const selection = await loadEmbeddedNamespaces(namespacePaths);
       for (const s of selection.skipped) this.log(`Skipping namespace ${s.namespace}: it ${s.reason}.`);
+      let readyState: DevState | undefined;
       await serveEmbedded({
         ports,
         persist: flags.persist === true,
@@ -120,11 +204,12 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
         logger: pino({ name: 'prism-dev' }, destination(2)),
         version: this.config.version,
         onReady: (state) => {
+          readyState = state;
           this.announce(state, started);
           this.log('Press Ctrl-C to stop.');
         },
       });
-      return;
+      return { stack: 'embedded', state: readyState };
     }
 
     const state = await this.spawnBackground(
@@ -134,6 +219,15 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
       flags['wait-timeout'] * 1000,
     );
     this.announce(state, started);
+    return {
+      stack: 'embedded',
+      pid: state.pid,
+      readySeconds: Number(((performance.now() - started) / 1000).toFixed(3)),
+      persist: state.persist,
+      endpoints: endpoints(state),
+      namespaces: state.namespaces,
+      skipped: state.skipped,
+    };
   }
 
   private async spawnBackground(
@@ -225,6 +319,39 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
     );
   }
 
+  private announceDocker(result: DockerUpResult, started: number): void {
+    const { state } = result;
+    const docker = state.docker!;
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    const startedNow = result.components.filter((c) => c.action !== 'already running').length;
+    this.log(
+      startedNow === 0 && result.serversWereRunning
+        ? `Docker stack '${docker.name}' is already running and healthy (up ${uptime(state)}); nothing was started (checked in ${seconds} s).`
+        : `Docker stack '${docker.name}' ready in ${seconds} s on ${docker.engine} (network ${docker.network}).`,
+    );
+    for (const c of result.components) {
+      const ports = Object.entries(c.ports)
+        .map(([name, port]) => `${name} 127.0.0.1:${port}`)
+        .join(', ');
+      const timing = c.action === 'already running' ? '' : `  ready at ${(c.readyMs / 1000).toFixed(1)} s`;
+      this.log(`  ${c.name.padEnd(9)} ${c.action.padEnd(16)} ${ports}${timing}`);
+    }
+    for (const line of result.bootstrap) this.log(`  bootstrap ${line}`);
+    for (const s of result.skipped) this.log(`Skipping namespace ${s.namespace}: it ${s.reason}.`);
+    this.printEndpoints(state);
+    this.log(
+      `Data persists in the Docker volumes prism-${docker.name}-<component>-data and ${state.dataDir}; \`prismctl dev down --volumes\` removes the volumes.`,
+    );
+    this.log('');
+    this.log('Try next:');
+    const nonDefault =
+      state.ports.proxy !== DEFAULT_DEV_PORTS.proxy || state.ports.admin !== DEFAULT_DEV_PORTS.admin;
+    if (nonDefault) this.log('  eval "$(prismctl dev env)"   # the ports are not the defaults');
+    if (docker.issuer) this.log(`  prismctl login --issuer ${docker.issuer}`);
+    this.log('  prismctl kv set -n playground greeting hello');
+    this.log('  prismctl kv get -n playground greeting');
+  }
+
   private printEndpoints(state: DevState): void {
     const e = endpoints(state);
     this.log(`  admin  ${e.admin}  (health ${e.adminHttp}/healthz)`);
@@ -232,4 +359,25 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
     this.log(`  namespaces: ${state.namespaces.join(', ') || '(none)'}`);
     this.log(`  logs: ${state.logFile}`);
   }
+}
+
+interface EmbeddedUpFlags {
+  'admin-port': number;
+  'admin-metrics-port': number;
+  'proxy-port': number;
+  'proxy-metrics-port': number;
+  persist?: boolean;
+  namespaces?: string[];
+  foreground?: boolean;
+  'wait-timeout': number;
+}
+
+interface DockerUpFlags extends EmbeddedUpFlags {
+  stack?: string;
+  network?: string;
+  components?: string[];
+  image?: string[];
+  port?: string[];
+  config?: string;
+  'keep-on-failure'?: boolean;
 }

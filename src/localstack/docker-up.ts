@@ -1,0 +1,441 @@
+/**
+ * `prismctl dev up` on Docker: containers (docker-stack.ts), bootstrap (bootstrap.ts), then the
+ * bundled admin and proxy under a detached supervisor, the namespaces applied, and the state file
+ * written once the proxy serves them. A failure after the containers are up stops the supervisor
+ * and removes the containers this run started (unless --keep-on-failure).
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { stringify } from 'yaml';
+import { AdminClient } from '../client/admin-client.js';
+import { BACKENDS } from '../config/registry.js';
+import { PrismError } from '../errors.js';
+import type { StackConfig } from './catalog.js';
+import { containerName, renderContext } from './containers.js';
+import { bootstrapVault, dexIssuer, ensurePostgresDatabase, renderDexConfig } from './bootstrap.js';
+import { dockerodeOptions } from './docker.js';
+import { downDockerStack, upDockerStack, type ComponentResult, type StackEvents } from './docker-stack.js';
+import { probeHttp } from './health.js';
+import { loadNamespaceFiles, selectRunnable, type EmbeddedSelection } from './namespaces.js';
+import { checkPorts, describePortProblem, DEV_HOST, portSpecs, type DevPorts } from './ports.js';
+import {
+  devDir,
+  endpoints,
+  logFile,
+  readState,
+  removeState,
+  stackAlive,
+  writeState,
+  type DevState,
+} from './state.js';
+
+export interface DockerUpOptions {
+  packageRoot: string;
+  version: string;
+  /** The engine that answered (unix:// or tcp://). */
+  engine: string;
+  config: StackConfig;
+  ports: DevPorts;
+  waitTimeoutMs: number;
+  keepOnFailure: boolean;
+  namespacePaths: string[];
+  events: StackEvents;
+}
+
+export interface DockerUpResult {
+  state: DevState;
+  components: ComponentResult[];
+  /** What bootstrap did, one line each. */
+  bootstrap: string[];
+  skipped: EmbeddedSelection['skipped'];
+  /** True when the admin and proxy were already running and nothing of theirs was started. */
+  serversWereRunning: boolean;
+}
+
+/** Vault roles bootstrap always creates; namespaces may name more (auth.vault.role). */
+const DEFAULT_VAULT_ROLES = ['prism'];
+
+export function stackDir(stack: string): string {
+  const dir = join(devDir(), `docker-${stack}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
+export function connectEngine(target: string): Docker {
+  return new Docker(dockerodeOptions(target));
+}
+
+export async function dockerUp(options: DockerUpOptions): Promise<DockerUpResult> {
+  const { config, events } = options;
+  const started = Date.now();
+  const deadline = started + options.waitTimeoutMs;
+  const docker = connectEngine(options.engine);
+
+  // Everything that can be checked before a container starts is checked first.
+  const loaded = await loadNamespaceFiles(options.namespacePaths);
+  const existing = readState();
+  const serversRunning =
+    existing?.stack === 'docker' && existing.docker?.name === config.stack && stackAlive(existing.pid);
+  if (existing && !serversRunning && stackAlive(existing.pid)) {
+    throw new PrismError(
+      'E_UNAVAILABLE',
+      `another local stack (${existing.stack}, pid ${existing.pid}) is running`,
+      {
+        hint: 'stop it with `prismctl dev down` first',
+      },
+    );
+  }
+  if (!serversRunning) {
+    const problems = await checkPorts(portSpecs(options.ports));
+    if (problems.length > 0) {
+      throw new PrismError('E_UNAVAILABLE', problems.map((p) => describePortProblem(p)).join('; '), {
+        hint: 'nothing was started',
+      });
+    }
+  }
+  const ports = serversRunning ? existing.ports : options.ports;
+
+  const byName = new Map(config.components.map((c) => [c.name, c]));
+  const dex = byName.get('dex');
+  const components = await upDockerStack(docker, config, {
+    waitTimeoutMs: Math.max(1, deadline - Date.now()),
+    keepOnFailure: options.keepOnFailure,
+    events,
+    renderFile: (name, c) => {
+      if (name === 'dex-config') return renderDexConfig(options.packageRoot, config, c);
+      throw new PrismError(
+        'E_USAGE',
+        `component ${c.name} asks for file '${name}', which prismctl cannot render`,
+      );
+    },
+  });
+  const startedNow = components.filter((c) => c.action !== 'already running').map((c) => c.container);
+
+  try {
+    const bootstrap = await bootstrapStack(config, loaded, events);
+    const dir = stackDir(config.stack);
+    const backendsFile = writeBackends(dir, config);
+    const issuer = dex ? dexIssuer(dex) : undefined;
+    const selection = selectRunnable(loaded, {
+      backends: new Set([...config.components.map((c) => c.name), 'memstore', 'sqlite']),
+      where: 'this stack does not run (add it with --components or `only:` in dev.yaml)',
+      ...(issuer !== undefined ? { issuer } : {}),
+      vault: byName.has('vault'),
+    });
+
+    let state: DevState;
+    if (serversRunning) {
+      state = { ...existing, docker: { ...existing.docker!, components } };
+    } else {
+      state = startSupervisor(options, ports, dir, backendsFile, components, issuer);
+      writeState(state);
+    }
+    events.status('admin', `waiting for ${endpoints(state).adminHttp}/healthz`);
+    await waitFor(() => probeHttp(`${endpoints(state).adminHttp}/healthz`), deadline, 'the admin', state);
+    const applied = await applyNamespaces(state, selection, events);
+    events.status('admin', `healthy; applied ${applied.length} namespace${applied.length === 1 ? '' : 's'}`);
+    events.status('proxy', `waiting until it serves ${applied.join(', ') || 'its namespaces'}`);
+    await waitFor(() => proxyServes(state, applied), deadline, 'the proxy', state);
+    events.status('proxy', `healthy; serving ${applied.join(', ') || 'nothing'}`);
+    const ready: DevState = { ...state, phase: 'ready', namespaces: applied, skipped: selection.skipped };
+    writeState(ready);
+    return {
+      state: ready,
+      components,
+      bootstrap,
+      skipped: selection.skipped,
+      serversWereRunning: serversRunning,
+    };
+  } catch (err) {
+    if (!serversRunning) {
+      const state = readState();
+      if (state?.stack === 'docker' && state.docker?.name === config.stack) {
+        await stopSupervisor(state.pid, 10_000);
+        removeState();
+      }
+    }
+    if (!options.keepOnFailure && startedNow.length > 0) {
+      await Promise.all(
+        startedNow.map((name) =>
+          docker
+            .getContainer(name)
+            .remove({ force: true })
+            .catch(() => undefined),
+        ),
+      );
+      if (components.every((c) => c.action !== 'already running')) {
+        await downDockerStack(docker, config.stack, { volumes: false }).catch(() => undefined);
+      }
+    }
+    throw err;
+  }
+}
+
+async function bootstrapStack(
+  config: StackConfig,
+  loaded: Array<{ request: { auth?: { vault?: { role: string } } } }>,
+  events: StackEvents,
+): Promise<string[]> {
+  const done: string[] = [];
+  const byName = new Map(config.components.map((c) => [c.name, c]));
+  const pg = byName.get('postgres');
+  if (pg) {
+    const created = await ensurePostgresDatabase({
+      port: pg.ports.postgres!,
+      user: pg.env.POSTGRES_USER ?? 'postgres',
+      ...(pg.env.POSTGRES_PASSWORD !== undefined ? { password: pg.env.POSTGRES_PASSWORD } : {}),
+      database: 'prism',
+    });
+    done.push(created ? 'postgres: created database prism' : 'postgres: database prism exists');
+  }
+  const vault = byName.get('vault');
+  const dex = byName.get('dex');
+  if (vault && !dex)
+    done.push('vault: not bootstrapped (its JWT auth is bound to Dex, which this stack does not run)');
+  if (vault && dex) {
+    events.status('vault', 'bootstrapping: JWT auth bound to Dex, database secrets engine, policy');
+    const fromVault = renderContext(config, vault).host;
+    const roles = [
+      ...new Set([
+        ...DEFAULT_VAULT_ROLES,
+        ...loaded.flatMap((l) => (l.request.auth?.vault?.role ? [l.request.auth.vault.role] : [])),
+      ]),
+    ];
+    const steps = await bootstrapVault({
+      address: `http://${DEV_HOST}:${vault.ports.api}`,
+      rootToken: vault.env.VAULT_DEV_ROOT_TOKEN_ID ?? 'root',
+      issuer: dexIssuer(dex),
+      jwksUrl: `http://${fromVault.dex}:${renderContext(config, dex).port.http}/dex/keys`,
+      audience: 'prismctl',
+      ...(pg
+        ? {
+            postgres: {
+              host: fromVault.postgres!,
+              port: renderContext(config, pg).port.postgres!,
+              database: 'prism',
+              user: pg.env.POSTGRES_USER ?? 'postgres',
+              password: pg.env.POSTGRES_PASSWORD ?? '',
+            },
+          }
+        : {}),
+      roles,
+    });
+    done.push(
+      `vault: ${steps.length} writes (jwt auth, policy, roles ${roles.join(', ')}${pg ? ', database engine' : ''})`,
+    );
+  }
+  return done;
+}
+
+/** The admin's backend catalog: one instance per running backend, plus the in-process ones. */
+function writeBackends(dir: string, config: StackConfig): string {
+  const backends: Record<string, Array<{ name: string; endpoint: string }>> = {
+    memstore: [{ name: 'local-memstore', endpoint: 'memory://' }],
+    sqlite: [{ name: 'local-sqlite', endpoint: `file:${join(dir, 'sqlite')}` }],
+  };
+  const endpoint: Record<string, (p: Record<string, number>) => string> = {
+    redis: (p) => `redis://${DEV_HOST}:${p.redis}`,
+    nats: (p) => `nats://${DEV_HOST}:${p.client}`,
+    postgres: (p) => `postgres://${DEV_HOST}:${p.postgres}/prism`,
+    kafka: (p) => `kafka://${DEV_HOST}:${p.broker}`,
+  };
+  for (const c of config.components) {
+    const make = endpoint[c.name];
+    if (make && BACKENDS[c.name])
+      backends[c.name] = [{ name: containerName(config.stack, c.name), endpoint: make(c.ports) }];
+  }
+  const file = join(dir, 'backends.yaml');
+  writeFileSync(file, `# Written by prismctl dev up for stack ${config.stack}.\n${stringify({ backends })}`, {
+    mode: 0o600,
+  });
+  return file;
+}
+
+function startSupervisor(
+  options: DockerUpOptions,
+  ports: DevPorts,
+  dir: string,
+  backendsFile: string,
+  components: ComponentResult[],
+  issuer: string | undefined,
+): DevState {
+  const { config } = options;
+  const run = join(options.packageRoot, 'bin/run.js');
+  const e = endpoints({ host: DEV_HOST, ports });
+  const pg = config.components.find((c) => c.name === 'postgres');
+  // Drivers reach PostgreSQL as the stack's dev superuser; endpoints never carry credentials.
+  const pgEnv: Record<string, string> = pg
+    ? {
+        PGUSER: pg.env.POSTGRES_USER ?? 'postgres',
+        ...(pg.env.POSTGRES_PASSWORD ? { PGPASSWORD: pg.env.POSTGRES_PASSWORD } : {}),
+      }
+    : {};
+  const logFiles = { admin: logFile('admin'), proxy: logFile('proxy') };
+  const pidsFile = join(dir, 'pids.json');
+  const children = [
+    {
+      name: 'admin',
+      args: [
+        run,
+        'admin',
+        'serve',
+        '--listen',
+        e.admin,
+        '--metrics-listen',
+        `${DEV_HOST}:${ports.adminMetrics}`,
+        '--store',
+        join(dir, 'admin.db'),
+        '--backends',
+        backendsFile,
+        '--heartbeat-interval',
+        '1000',
+      ],
+      logFile: logFiles.admin,
+    },
+    {
+      name: 'proxy',
+      args: [
+        run,
+        'proxy',
+        'serve',
+        '--admin',
+        e.admin,
+        '--listen',
+        e.proxy,
+        '--metrics-listen',
+        `${DEV_HOST}:${ports.proxyMetrics}`,
+        '--proxy-id',
+        `dev-${config.stack}`,
+      ],
+      env: pgEnv,
+      logFile: logFiles.proxy,
+    },
+  ];
+  const supervisorLog = logFile('supervisor');
+  const fd = openSync(supervisorLog, 'a', 0o600);
+  const child = spawn(
+    process.execPath,
+    [join(options.packageRoot, 'dist/localstack/supervise-main.js'), JSON.stringify({ children, pidsFile })],
+    { detached: true, stdio: ['ignore', fd, fd], env: process.env },
+  );
+  closeSync(fd);
+  child.unref();
+  return {
+    stack: 'docker',
+    pid: child.pid!,
+    phase: 'starting',
+    host: DEV_HOST,
+    ports,
+    startedAt: new Date().toISOString(),
+    persist: true,
+    dataDir: dir,
+    logFile: supervisorLog,
+    foreground: false,
+    namespaces: [],
+    skipped: [],
+    docker: {
+      name: config.stack,
+      engine: options.engine,
+      network: config.network,
+      components,
+      ...(issuer !== undefined ? { issuer } : {}),
+      pidsFile,
+      logFiles,
+    },
+  };
+}
+
+async function applyNamespaces(
+  state: DevState,
+  selection: EmbeddedSelection,
+  events: StackEvents,
+): Promise<string[]> {
+  const client = new AdminClient(endpoints(state).admin, { timeoutMs: 5000 });
+  try {
+    const applied: string[] = [];
+    for (const { request, file } of selection.runnable) {
+      events.status('admin', `applying ${request.namespace}`);
+      await client.apply({ namespace: request, dryRun: false, source: file });
+      applied.push(request.namespace);
+    }
+    return applied;
+  } finally {
+    client.close();
+  }
+}
+
+/** Healthy when the proxy's metrics list every namespace as served. */
+async function proxyServes(
+  state: DevState,
+  names: readonly string[],
+): Promise<{ healthy: boolean; detail: string }> {
+  const metrics = await probeHttp(`${endpoints(state).proxyHttp}/metrics`, 1000, 1 << 20);
+  if (!metrics.healthy) return { healthy: false, detail: metrics.detail.slice(0, 200) };
+  const missing = names.filter(
+    (n) => !metrics.detail.includes(`prism_proxy_namespace_served{namespace="${n}"} 1`),
+  );
+  return missing.length === 0
+    ? { healthy: true, detail: 'serving' }
+    : { healthy: false, detail: `not serving ${missing.join(', ')} yet` };
+}
+
+async function waitFor(
+  probe: () => Promise<{ healthy: boolean; detail: string }>,
+  deadline: number,
+  what: string,
+  state: DevState,
+): Promise<void> {
+  let last = { healthy: false, detail: 'not probed yet' };
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (last.healthy) return;
+    if (!stackAlive(state.pid)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const logs = state.docker
+    ? tailFile(what.includes('admin') ? state.docker.logFiles.admin : state.docker.logFiles.proxy)
+    : '';
+  throw new PrismError(
+    'E_UNAVAILABLE',
+    `${what} was not ready${stackAlive(state.pid) ? ' within the wait timeout' : ' (its supervisor exited)'}: ${last.detail}${logs ? `\nIts last log lines:\n${logs}` : ''}`,
+    { hint: `logs: ${state.docker?.logFiles.admin ?? state.logFile}, ${state.docker?.logFiles.proxy ?? ''}` },
+  );
+}
+
+function tailFile(file: string, lines = 10): string {
+  try {
+    const size = statSync(file).size;
+    const text = readFileSync(file, 'utf8').slice(Math.max(0, size - 16_384));
+    return text
+      .trimEnd()
+      .split('\n')
+      .slice(-lines)
+      .map((l) => `  ${l}`)
+      .join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** SIGTERM to the supervisor (it stops admin and proxy), SIGKILL to its group after the timeout. */
+export async function stopSupervisor(pid: number, timeoutMs: number): Promise<boolean> {
+  if (!stackAlive(pid)) return true;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return true;
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!stackAlive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+  return false;
+}
