@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { PrismError } from '../errors.js';
 import { didYouMean } from '../config/suggest.js';
 
@@ -218,10 +218,21 @@ function readYaml(file: string): ParsedYaml {
   return { file, doc, lines };
 }
 
-/** `file:line:col: field: what` for the node at `path`. */
-function fieldError(y: ParsedYaml, path: Array<string | number>, what: string): PrismError {
+/**
+ * `file:line:col: field: what` for the node at `path`; with `atKey`, at the key itself (for an
+ * unknown or misspelled key, the key is what is wrong).
+ */
+function fieldError(y: ParsedYaml, path: Array<string | number>, what: string, atKey = false): PrismError {
+  let offset: number | undefined;
+  if (atKey && path.length > 0) {
+    const parent = y.doc.getIn(path.slice(0, -1), true);
+    if (isMap(parent)) {
+      const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === path[path.length - 1]);
+      offset = (pair?.key as { range?: [number, number, number] } | undefined)?.range?.[0];
+    }
+  }
   const node = y.doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
-  const offset = node?.range?.[0] ?? 0;
+  offset ??= node?.range?.[0] ?? 0;
   const pos = y.lines.linePos(offset);
   const field = path.join('.');
   return new PrismError('E_USAGE', `${y.file}:${pos.line}:${pos.col}: ${field ? `${field}: ` : ''}${what}`, {
@@ -257,7 +268,7 @@ function unknownKeys(
 ) {
   for (const key of Object.keys(v)) {
     if (!allowed.includes(key))
-      throw fieldError(y, [...path, key], `unknown field; ${didYouMean(key, allowed)}`);
+      throw fieldError(y, [...path, key], `unknown field; ${didYouMean(key, allowed)}`, true);
   }
 }
 
@@ -362,7 +373,7 @@ function applyOverrideFile(y: ParsedYaml, components: Map<string, ComponentSpec>
   for (const [name, raw] of Object.entries(root.components)) {
     const at = ['components', name];
     const c = components.get(name);
-    if (!c) throw fieldError(y, at, `unknown component; ${didYouMean(name, [...components.keys()])}`);
+    if (!c) throw fieldError(y, at, `unknown component; ${didYouMean(name, [...components.keys()])}`, true);
     if (!isRecord(raw)) throw fieldError(y, at, 'must be a mapping');
     unknownKeys(y, at, raw, OVERRIDE_COMPONENT_KEYS);
     if (raw.image !== undefined) {
@@ -393,6 +404,7 @@ function applyOverrideFile(y: ParsedYaml, components: Map<string, ComponentSpec>
             y,
             [...at, 'ports', p],
             `${name} has no port '${p}'; ${didYouMean(p, Object.keys(c.ports))}`,
+            true,
           );
         }
         try {

@@ -61,6 +61,20 @@ export async function stackContainers(docker: Docker, stack: string): Promise<Do
   return docker.listContainers({ all: true, filters: stackFilter(stack) });
 }
 
+/** How many containers, networks and volumes carry the stack label. */
+export async function stackLeftovers(
+  docker: Docker,
+  stack: string,
+): Promise<{ containers: number; networks: number; volumes: number }> {
+  const filters = stackFilter(stack);
+  const [containers, networks, volumes] = await Promise.all([
+    docker.listContainers({ all: true, filters }),
+    docker.listNetworks({ filters }),
+    docker.listVolumes({ filters }),
+  ]);
+  return { containers: containers.length, networks: networks.length, volumes: volumes.Volumes?.length ?? 0 };
+}
+
 /** Brings the stack up; returns once every component passed its probe. */
 export async function upDockerStack(
   docker: Docker,

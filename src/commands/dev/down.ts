@@ -32,10 +32,12 @@ Embedded stack: sends SIGTERM, waits for it to exit (SIGKILL after --timeout), a
     if (!state) {
       const { found } = await findEngine();
       if (found) {
-        const { stackContainers } = await import('../../localstack/docker-stack.js');
+        const { stackLeftovers } = await import('../../localstack/docker-stack.js');
         const { connectEngine } = await import('../../localstack/docker-up.js');
-        const left = await stackContainers(connectEngine(found.target), flags.stack);
-        if (left.length > 0) return this.downDocker(found.target, flags.stack, undefined, flags);
+        const left = await stackLeftovers(connectEngine(found.target), flags.stack);
+        if (left.containers + left.networks + (flags.volumes ? left.volumes : 0) > 0) {
+          return this.downDocker(found.target, flags.stack, undefined, flags);
+        }
       }
       this.log('Nothing is running: there is no local stack to stop.');
       return { stopped: false };

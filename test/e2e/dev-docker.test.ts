@@ -1,0 +1,276 @@
+/**
+ * `prismctl dev up` on the real Docker engine of scripts/services/docker.sh, with the images it
+ * builds locally (no registry is reachable): host networking and free, non-default ports.
+ */
+import { copyFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt, REPO_ROOT, runCli } from '../support/cli.js';
+import { probeDockerOrSkip } from '../support/docker-service.js';
+import { freePort } from '../support/ports.js';
+
+const engine = await probeDockerOrSkip('dev up on Docker');
+const LOCAL_IMAGES = join(REPO_ROOT, 'test/fixtures/dev/local-images.yaml');
+const STACK_LABEL = 'io.prism.stack';
+
+/** Flags moving every port of the stack (admin, proxy and the three containers) to free ones. */
+async function portFlags(): Promise<{ flags: string[]; proxy: number; redis: number }> {
+  const [admin, adminMetrics, proxy, proxyMetrics, redis, nats, natsMonitor, postgres] = await Promise.all(
+    Array.from({ length: 8 }, () => freePort()),
+  );
+  return {
+    proxy: proxy!,
+    redis: redis!,
+    flags: [
+      ...['--admin-port', String(admin), '--admin-metrics-port', String(adminMetrics)],
+      ...['--proxy-port', String(proxy), '--proxy-metrics-port', String(proxyMetrics)],
+      ...[
+        '--port',
+        `redis=${redis}`,
+        '--port',
+        `nats.client=${nats}`,
+        '--port',
+        `nats.monitor=${natsMonitor}`,
+      ],
+      ...['--port', `postgres=${postgres}`],
+    ],
+  };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+describe.skipIf(!engine.ok)('dev up on Docker with locally built images', () => {
+  const docker = engine.ok ? engine.docker : undefined!;
+  const home = mkdtempSync(join(tmpdir(), 'prism-dev-docker-'));
+  const stack = `e2e${process.pid}`;
+  let ports: Awaited<ReturnType<typeof portFlags>>;
+  let env: Record<string, string>;
+  const dev = (args: string[]) => runCli(['dev', ...args], { env, timeoutMs: 240_000 });
+  const labelled = async () => ({
+    containers: await docker.listContainers({ all: true, filters: { label: [`${STACK_LABEL}=${stack}`] } }),
+    networks: await docker.listNetworks({ filters: { label: [`${STACK_LABEL}=${stack}`] } }),
+    volumes: (await docker.listVolumes({ filters: { label: [`${STACK_LABEL}=${stack}`] } })).Volumes ?? [],
+  });
+
+  beforeAll(async () => {
+    await ensureBuilt();
+    ports = await portFlags();
+    // dev.yaml in the prism home: what a person on an air-gapped machine would write.
+    copyFileSync(LOCAL_IMAGES, join(home, 'dev.yaml'));
+    env = { PRISM_HOME: home, PRISM_PROXY_ENDPOINT: `127.0.0.1:${ports.proxy}` };
+  });
+
+  afterAll(async () => {
+    await dev(['down', '--volumes', '--stack', stack]);
+  });
+
+  let supervisor = 0;
+  let containerIds: string[] = [];
+
+  it('starts redis, nats and postgres as labelled containers, then the admin and proxy', async () => {
+    const up = await dev(['up', '--docker', '--stack', stack, ...ports.flags]);
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stdout).toMatch(new RegExp(`^Docker stack '${stack}' ready in \\d+\\.\\d s on unix://`, 'm'));
+    for (const c of ['redis', 'nats', 'postgres'])
+      expect(up.stdout).toMatch(new RegExp(`^  ${c}\\s+started`, 'm'));
+    expect(up.stdout).toContain('bootstrap postgres: created database prism');
+    expect(up.stdout).toContain('namespaces: billing-jobs, catalog-cache, notifications, playground');
+    expect(up.stdout).toContain('Skipping namespace orders: it needs kafka');
+    expect(up.stdout).toContain('prismctl kv get -n playground greeting');
+    // Plain progress lines on a pipe (listr2 only draws on a TTY).
+    expect(up.stderr).toContain('[redis] healthy (PONG)');
+
+    const { containers } = await labelled();
+    expect(containers.map((c) => c.Names[0]).sort()).toEqual(
+      ['nats', 'postgres', 'redis'].map((c) => `/prism-${stack}-${c}`),
+    );
+    expect(containers.every((c) => c.State === 'running' && c.HostConfig.NetworkMode === 'host')).toBe(true);
+    containerIds = containers.map((c) => c.Id).sort();
+    const state = JSON.parse(readFileSync(join(home, 'dev/state.json'), 'utf8')) as {
+      pid: number;
+      stack: string;
+    };
+    expect(state.stack).toBe('docker');
+    supervisor = state.pid;
+    expect(alive(supervisor)).toBe(true);
+  });
+
+  it('serves kv set / kv get on Redis through the proxy', async () => {
+    expect((await runCli(['kv', 'set', '-n', 'catalog-cache', 'greeting', 'hello'], { env })).code).toBe(0);
+    const get = await runCli(['kv', 'get', '-n', 'catalog-cache', 'greeting'], { env });
+    expect(get.stdout).toBe('hello');
+    // The value really is in the container's Redis.
+    const { probeRedis } = await import('../../src/localstack/probes.js');
+    expect((await probeRedis('127.0.0.1', ports.redis)).healthy).toBe(true);
+  });
+
+  it('serves publish / consume on NATS JetStream through the proxy', async () => {
+    const published = await runCli(['publish', '-n', 'notifications', 'notifications.events', 'ping'], {
+      env,
+    });
+    expect(published.code, published.stderr).toBe(0);
+    const consume = await runCli(
+      [
+        'consume',
+        '-n',
+        'notifications',
+        'notifications.events',
+        '--group',
+        'workers',
+        '--max',
+        '1',
+        '--timeout',
+        '10s',
+      ],
+      { env },
+    );
+    expect(consume.code, consume.stderr).toBe(0);
+    expect(consume.stdout).toBe('ping\n');
+  });
+
+  it('a second dev up reports everything running and healthy and starts nothing', async () => {
+    const again = await dev(['up', '--docker', '--stack', stack, ...ports.flags]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain(`Docker stack '${stack}' is already running and healthy`);
+    expect(again.stdout).toContain('nothing was started');
+    for (const c of ['redis', 'nats', 'postgres'])
+      expect(again.stdout).toMatch(new RegExp(`^  ${c}\\s+already running`, 'm'));
+    const { containers } = await labelled();
+    expect(containers.map((c) => c.Id).sort()).toEqual(containerIds);
+    expect(JSON.parse(readFileSync(join(home, 'dev/state.json'), 'utf8')).pid).toBe(supervisor);
+  });
+
+  it('dev status --json shows each container and process healthy, with ports and persistence', async () => {
+    const status = await dev(['status', '--json']);
+    expect(status.code, status.stderr).toBe(0);
+    const json = JSON.parse(status.stdout) as {
+      stack: string;
+      name: string;
+      healthy: boolean;
+      components: Array<{
+        name: string;
+        kind: string;
+        state: string;
+        health: string;
+        persists: boolean;
+        ports: Record<string, number>;
+      }>;
+    };
+    expect(json).toMatchObject({ stack: 'docker', name: stack, healthy: true });
+    expect(json.components.map((c) => [c.name, c.kind, c.state, c.health, c.persists])).toEqual([
+      ['redis', 'container', 'running', 'healthy', true],
+      ['nats', 'container', 'running', 'healthy', true],
+      ['postgres', 'container', 'running', 'healthy', true],
+      ['admin', 'process', 'running', 'healthy', true],
+      ['proxy', 'process', 'running', 'healthy', true],
+    ]);
+    expect(json.components[0]!.ports).toEqual({ redis: ports.redis });
+  });
+
+  it('dev logs prints a container component from the engine', async () => {
+    const logs = await dev(['logs', 'redis', '--tail', '50']);
+    expect(logs.code, logs.stderr).toBe(0);
+    expect(logs.stdout).toMatch(/Ready to accept connections/);
+  });
+
+  it('dev down leaves no container, network or child process with the stack label; volumes only go with --volumes', async () => {
+    const down = await dev(['down']);
+    expect(down.code, down.stderr).toBe(0);
+    expect(down.stdout).toContain(`Stopped Docker stack '${stack}': removed 3 containers`);
+    const after = await labelled();
+    expect(after.containers).toEqual([]);
+    expect(after.networks).toEqual([]);
+    expect(after.volumes.map((v) => v.Name).sort()).toEqual(
+      ['nats', 'postgres', 'redis'].map((c) => `prism-${stack}-${c}-data`),
+    );
+    expect(alive(supervisor)).toBe(false);
+    expect(existsSync(join(home, 'dev/state.json'))).toBe(false);
+    const volumes = await dev(['down', '--volumes', '--stack', stack]);
+    expect(volumes.code).toBe(0);
+    expect((await labelled()).volumes).toEqual([]);
+  });
+});
+
+describe.skipIf(!engine.ok)('dev up on Docker: failures start nothing or clean up', () => {
+  const docker = engine.ok ? engine.docker : undefined!;
+  const home = mkdtempSync(join(tmpdir(), 'prism-dev-docker-fail-'));
+  const env = { PRISM_HOME: home };
+  const stackContainers = (stack: string) =>
+    docker.listContainers({ all: true, filters: { label: [`${STACK_LABEL}=${stack}`] } });
+
+  beforeAll(async () => {
+    await ensureBuilt();
+    copyFileSync(LOCAL_IMAGES, join(home, 'dev.yaml'));
+  });
+
+  it('names a port taken beforehand, its component and how to move it, and starts nothing', async () => {
+    const stack = `taken${process.pid}`;
+    const ports = await portFlags();
+    const squatter: Server = createServer();
+    await new Promise<void>((resolve) => squatter.listen(ports.redis, '127.0.0.1', resolve));
+    try {
+      const up = await runCli(['dev', 'up', '--docker', '--stack', stack, ...ports.flags], { env });
+      expect(up.code).not.toBe(0);
+      expect(up.stderr).toContain(
+        `port 127.0.0.1:${ports.redis} for the redis is already taken by another process; free it or move the redis with --port redis=<port> or components.redis.ports.redis in dev.yaml`,
+      );
+      expect(up.stderr).toContain('nothing was started');
+      expect(await stackContainers(stack)).toEqual([]);
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
+  });
+
+  it('a component whose probe never passes fails within the wait timeout and leaves no container behind', async () => {
+    const stack = `probe${process.pid}`;
+    const ports = await portFlags();
+    const config = join(home, 'never-ready.yaml');
+    // Redis that never answers: the container runs, but nothing listens on its port.
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(
+      config,
+      [
+        'network: host',
+        'only: [redis]',
+        'components:',
+        '  redis:',
+        '    image: prism-local/redis:7',
+        "    command: [sh, -c, 'echo redis is thinking about it; exec sleep 3600']",
+      ].join('\n'),
+    );
+    const started = Date.now();
+    const up = await runCli(
+      ['dev', 'up', '--docker', '--stack', stack, '--config', config, '--wait-timeout', '25', ...ports.flags],
+      { env, timeoutMs: 120_000 },
+    );
+    const seconds = (Date.now() - started) / 1000;
+    expect(up.code).not.toBe(0);
+    expect(up.stderr).toContain('redis did not become healthy: not healthy within the wait timeout');
+    expect(up.stderr).toContain('Removed what this run started.');
+    expect(up.stderr).toContain(`Last log lines of prism-${stack}-redis:`);
+    expect(up.stderr).toContain('redis is thinking about it');
+    // The timeout bounds the wait; removing the container takes a little more.
+    expect(seconds).toBeLessThan(25 + 30);
+    expect(await stackContainers(stack)).toEqual([]);
+    expect(existsSync(join(home, 'dev/state.json'))).toBe(false);
+  });
+
+  it('with --docker and no engine, names every socket it tried', async () => {
+    const up = await runCli(['dev', 'up', '--docker'], {
+      env: { ...env, DOCKER_HOST: `unix://${join(home, 'no-engine.sock')}` },
+    });
+    expect(up.code).not.toBe(0);
+    expect(up.stderr).toContain(
+      `no Docker engine answered (tried unix://${join(home, 'no-engine.sock')} (no such socket))`,
+    );
+  });
+});

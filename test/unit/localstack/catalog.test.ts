@@ -1,0 +1,145 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadStackConfig, startWaves } from '../../../src/localstack/catalog.js';
+import { REPO_ROOT } from '../../support/cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'prism-catalog-'));
+function devYaml(text: string): string {
+  const file = join(dir, `dev-${Math.random().toString(36).slice(2)}.yaml`);
+  writeFileSync(file, text);
+  return file;
+}
+const load = (configFile?: string, overrides = {}) =>
+  loadStackConfig({ packageRoot: REPO_ROOT, ...(configFile ? { configFile } : {}), overrides });
+
+describe('the component catalog', () => {
+  it('lists the six components in dependency order, Vault after PostgreSQL and Dex', () => {
+    const config = load();
+    expect(config.stack).toBe('dev');
+    expect(config.network).toBe('bridge');
+    expect(config.components.map((c) => c.name)).toEqual([
+      'redis',
+      'nats',
+      'postgres',
+      'kafka',
+      'dex',
+      'vault',
+    ]);
+    expect(startWaves(config.components).map((w) => w.map((c) => c.name))).toEqual([
+      ['redis', 'nats', 'postgres', 'kafka', 'dex'],
+      ['vault'],
+    ]);
+    const probes = Object.fromEntries(config.components.map((c) => [c.name, c.probe.type]));
+    expect(probes).toEqual({
+      redis: 'redis',
+      nats: 'nats',
+      postgres: 'postgres',
+      kafka: 'kafka',
+      dex: 'http',
+      vault: 'http',
+    });
+  });
+
+  it('takes images, ports, commands, env, volume and the component set from dev.yaml', () => {
+    const file = devYaml(
+      [
+        'stack: ci',
+        'network: host',
+        'only: [redis, postgres]',
+        'components:',
+        '  redis: { image: mirror.local/redis:7, ports: { redis: 16379 } }',
+        '  postgres:',
+        '    command: [prism-postgres]',
+        "    env: { PGPORT: '{{port.postgres}}' }",
+        '    user: postgres',
+        '    volume: /var/lib/postgresql',
+      ].join('\n'),
+    );
+    const config = load(file);
+    expect(config).toMatchObject({ stack: 'ci', network: 'host', sources: [expect.any(String), file] });
+    const [redis, postgres] = config.components;
+    expect(redis).toMatchObject({ name: 'redis', image: 'mirror.local/redis:7', ports: { redis: 16379 } });
+    expect(redis!.containerPorts).toEqual({ redis: 6379 });
+    expect(postgres).toMatchObject({
+      command: ['prism-postgres'],
+      user: 'postgres',
+      volume: '/var/lib/postgresql',
+      env: {
+        POSTGRES_USER: 'prism',
+        POSTGRES_PASSWORD: 'prism',
+        POSTGRES_DB: 'prism',
+        PGPORT: '{{port.postgres}}',
+      },
+    });
+  });
+
+  it('drops a component with enabled: false, and a dependency outside the set', () => {
+    const config = load(devYaml('components:\n  dex: { enabled: false }\n  kafka: { enabled: false }\n'));
+    expect(config.components.map((c) => c.name)).toEqual(['redis', 'nats', 'postgres', 'vault']);
+    expect(config.components.find((c) => c.name === 'vault')!.dependsOn).toEqual(['postgres']);
+  });
+
+  it('lets flags win over dev.yaml', () => {
+    const file = devYaml('only: [redis]\ncomponents:\n  redis: { ports: { redis: 16379 } }\n');
+    const config = load(file, {
+      stack: 'mine',
+      network: 'bridge',
+      only: ['redis', 'nats'],
+      images: ['nats=local/nats:2'],
+      ports: ['redis=26379', 'nats.monitor=28222'],
+    });
+    expect(config.stack).toBe('mine');
+    expect(config.components.map((c) => [c.name, c.image, c.ports])).toEqual([
+      ['redis', 'redis:7', { redis: 26379 }],
+      ['nats', 'local/nats:2', { client: 4222, monitor: 28222 }],
+    ]);
+  });
+
+  it.each([
+    ['network: overlay\n', /dev-\w+\.yaml:1:10: network: must be bridge or host/],
+    [
+      'components:\n  redis:\n    imgae: x\n',
+      /dev-\w+\.yaml:3:5: components\.redis\.imgae: unknown field; did you mean 'image'\?/,
+    ],
+    ['components:\n  rediss: {}\n', /:2:3: components\.rediss: unknown component; did you mean 'redis'\?/],
+    [
+      'components:\n  nats:\n    ports: { clinet: 1 }\n',
+      /:3:14: components\.nats\.ports\.clinet: nats has no port 'clinet'; did you mean 'client'\?/,
+    ],
+    [
+      'components:\n  redis:\n    ports: { redis: 70000 }\n',
+      /:3:21: components\.redis\.ports\.redis: must be an integer from 1 to 65535/,
+    ],
+    [
+      'only: [redis, postgress]\n',
+      /:1:15: only\.1: unknown component 'postgress'; did you mean 'postgres'\?/,
+    ],
+    ['components: [redis\n', /dev-\w+\.yaml:\d+:\d+: /],
+    ['stack: Bad_Name\n', /:1:8: stack: must be 1-31 lowercase letters, digits or dashes/],
+  ])('refuses %j naming the file, line, column and field', (text, message) => {
+    expect(() => load(devYaml(text))).toThrow(message);
+  });
+
+  it.each([
+    [{ images: ['redis'] }, '--image redis: expected <component>=<value>'],
+    [{ images: ['rediss=x'] }, "--image: unknown component 'rediss'; did you mean 'redis'?"],
+    [
+      { ports: ['nats=1'] },
+      '--port nats=1: nats has ports client, monitor; write --port nats.<port>=<number>',
+    ],
+    [{ ports: ['redis=0'] }, '--port redis=0: a port must be an integer from 1 to 65535'],
+    [{ only: ['vault', 'deks'] }, "--components: unknown component 'deks'; did you mean 'dex'?"],
+    [{ stack: 'UPPER' }, "stack name 'UPPER' must be 1-31 lowercase letters, digits or dashes"],
+  ])('refuses flags %j naming the flag', (overrides, message) => {
+    expect(() => load(undefined, overrides)).toThrow(message);
+  });
+
+  it('refuses a missing --config file, but not a missing default dev.yaml', () => {
+    expect(() => load(join(dir, 'absent.yaml'))).not.toThrow();
+    expect(() =>
+      loadStackConfig({ packageRoot: REPO_ROOT, configFile: join(dir, 'absent.yaml'), configRequired: true }),
+    ).toThrow(/cannot read .*absent\.yaml/);
+  });
+});
