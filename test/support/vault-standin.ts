@@ -23,6 +23,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
@@ -71,6 +72,8 @@ export interface VaultStandinOptions {
   /** Lease duration of tokens, seconds. Default 60. */
   tokenSeconds?: number;
   port?: number;
+  /** Serve https with this key and certificate (see test/support/test-ca.ts). */
+  tls?: { key: Buffer; cert: Buffer };
 }
 
 export interface StandinCall {
@@ -123,13 +126,17 @@ export class VaultStandin {
   constructor(private readonly options: VaultStandinOptions) {}
 
   async start(): Promise<string> {
-    const server = createServer((req, res) => void this.handle(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
+    const tls = this.options.tls;
+    const server: Server = tls
+      ? createTlsServer({ key: tls.key, cert: tls.cert }, handler)
+      : createServer(handler);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.options.port ?? 0, '127.0.0.1', resolve);
     });
     this.server = server;
-    this.address = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    this.address = `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
     return this.address;
   }
 
