@@ -1,4 +1,3 @@
-import { spawn, spawnSync } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
@@ -153,21 +152,4 @@ async function listenForCallback(port: number): Promise<Callback> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-/** A browser is opened only with a display and not over SSH. */
-export function canOpenBrowser(env: NodeJS.ProcessEnv = process.env): boolean {
-  const display = Boolean(env.DISPLAY || env.WAYLAND_DISPLAY);
-  const ssh = Boolean(env.SSH_CONNECTION || env.SSH_CLIENT || env.SSH_TTY);
-  return display && !ssh;
-}
-
-/** Opens the URL with xdg-open when there is a display, not over SSH, and xdg-open exists. */
-export function openBrowser(url: string, env: NodeJS.ProcessEnv = process.env): boolean {
-  if (!canOpenBrowser(env)) return false;
-  if (spawnSync('sh', ['-c', 'command -v xdg-open'], { stdio: 'ignore' }).status !== 0) return false;
-  const child = spawn('xdg-open', [url], { stdio: 'ignore', detached: true });
-  child.on('error', () => undefined);
-  child.unref();
-  return true;
 }

@@ -1,6 +1,6 @@
 /**
  * A thin Vault HTTP client for exactly the calls Prism sessions make (DESIGN.md §7, §9):
- * `auth/<mount>/login`, `database/creds/<role>`, `sys/leases/renew`, `sys/leases/revoke`,
+ * `auth/<mount>/login` (jwt, kubernetes or aws), `database/creds/<role>`, `sys/leases/renew`, `sys/leases/revoke`,
  * `auth/token/renew-self` and `auth/token/revoke-self`. No SDK: the tests run against a stand-in
  * that implements only these documented endpoints, so the less the client uses, the less the
  * stand-in has to get right.
@@ -81,8 +81,13 @@ export class VaultClient {
   }
 
   /** `POST /v1/auth/<mount>/login` with a JWT (jwt and kubernetes auth methods). */
-  async login(mount: string, role: string, jwt: string): Promise<VaultLogin> {
-    const body = await this.call('POST', `auth/${mount}/login`, undefined, { role, jwt }, 'login');
+  login(mount: string, role: string, jwt: string): Promise<VaultLogin> {
+    return this.loginWith(mount, { role, jwt });
+  }
+
+  /** `POST /v1/auth/<mount>/login` with the method's own fields (e.g. aws: role and iam_*). */
+  async loginWith(mount: string, fields: Record<string, unknown>): Promise<VaultLogin> {
+    const body = await this.call('POST', `auth/${mount}/login`, undefined, fields, 'login');
     const token = body.auth?.client_token;
     if (typeof token !== 'string' || token === '') {
       throw new PrismError('E_UNAVAILABLE', `Vault at ${this.address} answered the login without a token`);

@@ -52,7 +52,7 @@ export function vaultCredentials(
         client,
         mount: settings.mount ?? 'jwt',
         role: settings.role,
-        jwt: identity.jwt,
+        identity,
         ...(options.logger !== undefined ? { logger: options.logger } : {}),
       });
     })();

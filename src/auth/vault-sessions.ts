@@ -5,11 +5,13 @@
  * token. Nothing here logs or throws a token, a JWT or a password.
  *
  * The service identity is chosen from the environment: a configured JWT file, then
- * PRISM_VAULT_JWT, then the Kubernetes service-account token when the file exists.
+ * PRISM_VAULT_JWT, then the Kubernetes service-account token when the file exists, then AWS
+ * credentials in the environment (Vault's aws auth method, iam type; see aws-iam.ts).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { PrismError, isPrismError } from '../errors.js';
-import type { VaultClient } from './vault-client.js';
+import { awsCredentialsFromEnv, awsIamLoginFields, type AwsCredentials } from './aws-iam.js';
+import type { VaultClient, VaultLogin } from './vault-client.js';
 
 export const KUBERNETES_TOKEN_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
@@ -18,13 +20,28 @@ export interface SessionLogger {
   warn(obj: object, msg: string): void;
 }
 
-export interface ServiceIdentity {
+export interface JwtIdentity {
   jwt: string;
   /** Where the JWT came from, for logs: a file path or the variable name. */
   source: string;
 }
 
-/** The service identity's JWT, chosen automatically; E_USAGE when there is none. */
+/** AWS IAM credentials; logs in at its own mount (PRISM_VAULT_AWS_MOUNT, default aws). */
+export interface AwsIamIdentity {
+  aws: {
+    credentials: AwsCredentials;
+    /** AWS_REGION: sign for the regional STS endpoint instead of the global one. */
+    region?: string;
+    /** PRISM_VAULT_AWS_IAM_SERVER_ID: the X-Vault-AWS-IAM-Server-ID header value. */
+    serverId?: string;
+  };
+  mount: string;
+  source: string;
+}
+
+export type ServiceIdentity = JwtIdentity | AwsIamIdentity;
+
+/** The service identity, chosen automatically; E_USAGE when there is none. */
 export function serviceIdentity(
   options: { jwtFile?: string; env?: NodeJS.ProcessEnv; kubernetesTokenFile?: string } = {},
 ): ServiceIdentity {
@@ -44,18 +61,50 @@ export function serviceIdentity(
   if (fromEnv) return { jwt: fromEnv, source: 'PRISM_VAULT_JWT' };
   const k8s = options.kubernetesTokenFile ?? KUBERNETES_TOKEN_FILE;
   if (existsSync(k8s)) return fromFile(k8s);
+  const aws = awsIdentity(env);
+  if (aws) return aws;
   throw new PrismError('E_USAGE', 'Vault is configured but this process has no identity to log in with', {
-    hint: `pass --vault-jwt-file, set PRISM_VAULT_JWT, or run with a Kubernetes service-account token at ${k8s}`,
+    hint: `pass --vault-jwt-file, set PRISM_VAULT_JWT, run with a Kubernetes service-account token at ${k8s}, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`,
   });
+}
+
+function awsIdentity(env: NodeJS.ProcessEnv): AwsIamIdentity | undefined {
+  const credentials = awsCredentialsFromEnv(env);
+  if (!credentials) return undefined;
+  const region = env.AWS_REGION?.trim();
+  const serverId = env.PRISM_VAULT_AWS_IAM_SERVER_ID?.trim();
+  return {
+    aws: { credentials, ...(region ? { region } : {}), ...(serverId ? { serverId } : {}) },
+    mount: env.PRISM_VAULT_AWS_MOUNT?.trim() || 'aws',
+    source: 'AWS_ACCESS_KEY_ID',
+  };
+}
+
+/** Logs in with either identity: `auth/<mount>/login` {role, jwt} or {role, iam_*}. */
+function loginAs(
+  client: VaultClient,
+  identity: ServiceIdentity,
+  jwtMount: string,
+  role: string,
+): { mount: string; login: Promise<VaultLogin> } {
+  if ('jwt' in identity) return { mount: jwtMount, login: client.login(jwtMount, role, identity.jwt) };
+  const { credentials, region, serverId } = identity.aws;
+  const fields = awsIamLoginFields(credentials, {
+    ...(region !== undefined ? { region } : {}),
+    ...(serverId !== undefined ? { serverId } : {}),
+  });
+  return { mount: identity.mount, login: client.loginWith(identity.mount, { role, ...fields }) };
 }
 
 export interface VaultSessionOptions {
   client: VaultClient;
-  /** Auth mount: jwt (default) or kubernetes. */
+  /** Auth mount for a JWT: jwt (default) or kubernetes. An AWS identity brings its own. */
   mount?: string;
   /** Vault role to log in as. */
   role: string;
-  jwt: string;
+  /** Log in with this JWT, or with `identity`. */
+  jwt?: string;
+  identity?: ServiceIdentity;
   logger?: SessionLogger;
 }
 
@@ -89,8 +138,12 @@ export class VaultSession {
 
   /** Logs in; E_UNAUTHENTICATED when Vault refuses the JWT, E_UNAVAILABLE when Vault is down. */
   static async open(options: VaultSessionOptions): Promise<VaultSession> {
-    const mount = options.mount ?? 'jwt';
-    const login = await options.client.login(mount, options.role, options.jwt);
+    const identity =
+      options.identity ?? (options.jwt !== undefined ? { jwt: options.jwt, source: 'jwt' } : undefined);
+    if (identity === undefined) throw new PrismError('E_USAGE', 'a Vault session needs a JWT or an identity');
+    const attempt = loginAs(options.client, identity, options.mount ?? 'jwt', options.role);
+    const mount = attempt.mount;
+    const login = await attempt.login;
     const session = new VaultSession(options.client, login.clientToken, login.leaseDuration, options.logger);
     options.logger?.info(
       { vault: options.client.address, mount, role: options.role, ttlSeconds: login.leaseDuration },

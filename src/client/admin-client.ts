@@ -50,7 +50,8 @@ export class AdminClient {
 
   constructor(
     readonly endpoint: string,
-    private readonly options: { token?: string; timeoutMs?: number } = {},
+    /** `token` may be a function, called for every call (a token that rotates). */
+    private readonly options: { token?: string | (() => string | undefined); timeoutMs?: number } = {},
   ) {
     this.client = new ControlPlaneClient(endpoint, credentials.createInsecure()) as never;
   }
@@ -91,7 +92,13 @@ export class AdminClient {
   ): Promise<Res> {
     const request: MessageShape<D> = create(schema, init);
     const metadata = new Metadata();
-    if (this.options.token) metadata.set('authorization', `Bearer ${this.options.token}`);
+    let token: string | undefined;
+    try {
+      token = typeof this.options.token === 'function' ? this.options.token() : this.options.token;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (token) metadata.set('authorization', `Bearer ${token}`);
     const deadline = new Date(Date.now() + (this.options.timeoutMs ?? 15_000));
     return new Promise<Res>((resolve, reject) => {
       this.client[method]!(request, metadata, { deadline }, (err: ServiceError | null, response: Res) => {

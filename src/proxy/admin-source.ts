@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { AdminClient } from '../client/admin-client.js';
-import type { PrismError } from '../errors.js';
+import { PrismError } from '../errors.js';
 import type { NamespaceTable } from './namespace-table.js';
 
 /**
@@ -21,15 +21,44 @@ export class AdminSource {
     private readonly proxy: { id: string; address: string; version: string },
     private readonly table: NamespaceTable,
     private readonly logger: Logger,
+    /** The bearer token for an auth-enabled admin, read for every call (see auth/admin-token.ts). */
+    private readonly token?: { source: string; token(): string | undefined },
   ) {
-    this.client = new AdminClient(endpoint, { timeoutMs: 5000 });
+    this.client = new AdminClient(endpoint, {
+      timeoutMs: 5000,
+      ...(token !== undefined ? { token: () => token.token() } : {}),
+    });
   }
 
   /** Registers and loads the first owned set; fails when the admin cannot be reached at start. */
   async start(): Promise<void> {
-    await this.register();
+    try {
+      await this.register();
+    } catch (err) {
+      throw this.refusal(err as PrismError) ?? err;
+    }
     await this.beat();
     this.schedule();
+  }
+
+  /** A clear log line and error when the admin refuses this proxy's token (or its lack of one). */
+  private refusal(err: PrismError): PrismError | undefined {
+    if (err.code !== 'E_UNAUTHENTICATED' && err.code !== 'E_PERMISSION_DENIED') return undefined;
+    const source = this.token?.source ?? 'none';
+    this.logger.error(
+      { admin: this.client.endpoint, tokenSource: source, err: `${err.code}: ${err.message}` },
+      'the admin refused to register this proxy',
+    );
+    return new PrismError(
+      err.code,
+      `the admin at ${this.client.endpoint} refused to register this proxy: ${err.message}`,
+      {
+        hint:
+          source === 'none'
+            ? 'give the proxy a token in a proxy group of the admin: --admin-token-file, PRISM_ADMIN_TOKEN or the service identity JWT'
+            : `the token from ${source} must belong to a proxy group of the admin (--auth-proxy-group) or carry scope prism:proxy`,
+      },
+    );
   }
 
   private async register(): Promise<void> {
@@ -59,6 +88,11 @@ export class AdminSource {
           if (err.code === 'E_NOT_FOUND') {
             this.logger.warn('the admin does not know this proxy any more; registering again');
             await this.register().catch(() => undefined);
+          } else if (err.code === 'E_UNAUTHENTICATED' || err.code === 'E_PERMISSION_DENIED') {
+            this.logger.warn(
+              { tokenSource: this.token?.source ?? 'none', err: `${err.code}: ${err.message}` },
+              'the admin refused this proxy’s token; serving the last known namespaces',
+            );
           } else {
             this.logger.warn({ err: err.message }, 'heartbeat failed; serving the last known namespaces');
           }

@@ -4,6 +4,8 @@
  * calls, with Vault's request and response shapes:
  *
  *   POST /v1/auth/<mount>/login         {role, jwt} → auth.client_token, auth.lease_duration
+ *                                       {role, iam_http_request_method, iam_request_url,
+ *                                        iam_request_body, iam_request_headers} (aws, iam type)
  *   GET  /v1/database/creds/<role>      → data.username/password, lease_id, lease_duration
  *   PUT  /v1/sys/leases/renew           {lease_id, increment}
  *   PUT  /v1/sys/leases/revoke          {lease_id}
@@ -12,13 +14,16 @@
  * The backend side is real: like Vault's database secrets engine, each role runs creation
  * statements against the real PostgreSQL (CREATE ROLE ... VALID UNTIL) or Redis (ACL SETUSER),
  * and revocation statements when the lease is revoked, expires, or its token is revoked. Logins
- * verify the JWT with jose against the issuer's JWKS. Every call is logged for assertions.
+ * verify the JWT with jose against the issuer's JWKS; aws logins verify the SigV4 signature of
+ * the GetCallerIdentity request with the test's secret key (recomputed here, independently of
+ * src/auth/aws-iam.ts) instead of sending it to STS. Every call is logged for assertions.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
@@ -47,9 +52,18 @@ export interface StandinRedisRole {
   rules: string[];
 }
 
+export interface StandinAws {
+  /** Access key id → secret access key of the IAM identities that may log in. */
+  keys: Record<string, string>;
+  /** Required X-Vault-AWS-IAM-Server-ID value (iam_server_id_header_value), if any. */
+  serverId?: string;
+}
+
 export interface VaultStandinOptions {
   /** Issuer whose JWTs may log in (JWKS from its discovery document). */
   issuer: string;
+  /** Accept aws (iam) logins signed with these keys. */
+  aws?: StandinAws;
   audience?: string;
   /** database/creds roles: the first suffix that ends the requested role decides. */
   roles: Record<string, StandinPostgresRole | StandinRedisRole>;
@@ -58,11 +72,15 @@ export interface VaultStandinOptions {
   /** Lease duration of tokens, seconds. Default 60. */
   tokenSeconds?: number;
   port?: number;
+  /** Serve https with this key and certificate (see test/support/test-ca.ts). */
+  tls?: { key: Buffer; cert: Buffer };
 }
 
 export interface StandinCall {
   op: 'login' | 'creds' | 'renew' | 'revoke' | 'renew-self' | 'revoke-self' | 'expire' | 'refused';
   role?: string;
+  /** Auth mount of a login. */
+  mount?: string;
   username?: string;
   leaseId?: string;
   status: number;
@@ -97,6 +115,8 @@ export class VaultStandin {
   readonly issued: { username: string; password: string; backend: string }[] = [];
   /** Tokens issued so far (tests scan logs for them). */
   readonly tokens: string[] = [];
+  /** SigV4 signatures of aws logins (tests scan logs for them). */
+  readonly signatures: string[] = [];
   address = '';
   private server?: Server;
   private readonly leases = new Map<string, Lease>();
@@ -106,13 +126,17 @@ export class VaultStandin {
   constructor(private readonly options: VaultStandinOptions) {}
 
   async start(): Promise<string> {
-    const server = createServer((req, res) => void this.handle(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
+    const tls = this.options.tls;
+    const server: Server = tls
+      ? createTlsServer({ key: tls.key, cert: tls.cert }, handler)
+      : createServer(handler);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.options.port ?? 0, '127.0.0.1', resolve);
     });
     this.server = server;
-    this.address = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    this.address = `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
     return this.address;
   }
 
@@ -161,7 +185,9 @@ export class VaultStandin {
     header: string | string[] | undefined,
   ): Promise<object | undefined> {
     const login = /^\/v1\/auth\/([^/]+)\/login$/.exec(path);
-    if (method === 'POST' && login && login[1] !== 'token') return this.login(body);
+    if (method === 'POST' && login && login[1] !== 'token') {
+      return 'iam_http_request_method' in body ? this.awsLogin(login[1]!, body) : this.login(login[1]!, body);
+    }
     const token = typeof header === 'string' ? header : '';
     if (!this.liveTokens.has(token)) throw new HttpError(403, 'permission denied');
     const creds = /^\/v1\/database\/creds\/([A-Za-z0-9_.-]+)$/.exec(path);
@@ -186,7 +212,7 @@ export class VaultStandin {
     throw new HttpError(404, `the stand-in does not implement ${method} ${path}`);
   }
 
-  private async login(body: Record<string, unknown>): Promise<object> {
+  private async login(mount: string, body: Record<string, unknown>): Promise<object> {
     if (typeof body.jwt !== 'string' || typeof body.role !== 'string')
       throw new HttpError(400, 'missing role or jwt');
     this.jwks ??= createRemoteJWKSet(new URL(await jwksUri(this.options.issuer)));
@@ -198,12 +224,82 @@ export class VaultStandin {
     } catch {
       throw new HttpError(400, 'error validating token');
     }
+    return this.issueToken(body.role, mount);
+  }
+
+  private issueToken(role: string, mount: string): object {
     const token = `hvs.${randomBytes(18).toString('base64url')}`;
     const ttl = this.options.tokenSeconds ?? 60;
     this.tokens.push(token);
     this.scheduleToken(token, ttl);
-    this.calls.push({ op: 'login', role: body.role, status: 200 });
+    this.calls.push({ op: 'login', role, mount, status: 200 });
     return { auth: { client_token: token, lease_duration: ttl, renewable: true, policies: ['default'] } };
+  }
+
+  /** Vault's aws auth, iam type: checks the signed GetCallerIdentity request as STS would. */
+  private awsLogin(mount: string, body: Record<string, unknown>): object {
+    const aws = this.options.aws;
+    if (!aws) throw new HttpError(400, 'aws auth is not enabled');
+    if (typeof body.role !== 'string' || body.role === '') throw new HttpError(400, 'missing role');
+    const text = (field: string) => {
+      const value = body[field];
+      if (typeof value !== 'string') throw new HttpError(400, `missing ${field}`);
+      return Buffer.from(value, 'base64').toString('utf8');
+    };
+    if (body.iam_http_request_method !== 'POST')
+      throw new HttpError(400, 'iam_http_request_method must be POST');
+    const url = new URL(text('iam_request_url'));
+    const requestBody = text('iam_request_body');
+    if (requestBody !== 'Action=GetCallerIdentity&Version=2011-06-15')
+      throw new HttpError(400, 'the request is not GetCallerIdentity');
+    const regional = /^sts\.([a-z0-9-]+)\.amazonaws\.com$/.exec(url.hostname);
+    if (
+      url.protocol !== 'https:' ||
+      url.pathname !== '/' ||
+      (!regional && url.hostname !== 'sts.amazonaws.com')
+    )
+      throw new HttpError(400, 'iam_request_url is not an STS endpoint');
+    const raw = JSON.parse(text('iam_request_headers')) as Record<string, string | string[]>;
+    const headers = new Map(
+      Object.entries(raw).map(([k, v]) => [k.toLowerCase(), Array.isArray(v) ? v.join(',') : v]),
+    );
+    const auth =
+      /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([a-z0-9-]+)\/sts\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/.exec(
+        headers.get('authorization') ?? '',
+      );
+    if (!auth) throw new HttpError(400, 'malformed Authorization header');
+    const [, keyId, day, region, signedHeaders, signature] = auth as unknown as string[];
+    const secret = aws.keys[keyId!];
+    if (secret === undefined) throw new HttpError(400, 'unknown access key');
+    if (region !== (regional?.[1] ?? 'us-east-1')) throw new HttpError(400, 'signed for another region');
+    const amzDate = headers.get('x-amz-date') ?? '';
+    const signedAt = Date.parse(
+      amzDate.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'),
+    );
+    if (!amzDate.startsWith(day!) || !(Math.abs(Date.now() - signedAt) < 15 * 60_000))
+      throw new HttpError(400, 'stale or missing X-Amz-Date');
+    const names = signedHeaders!.split(';');
+    if (!names.includes('host') || !names.includes('x-amz-date'))
+      throw new HttpError(400, 'host and date must be signed');
+    if (aws.serverId !== undefined) {
+      if (
+        !names.includes('x-vault-aws-iam-server-id') ||
+        headers.get('x-vault-aws-iam-server-id') !== aws.serverId
+      )
+        throw new HttpError(400, 'missing or wrong X-Vault-AWS-IAM-Server-ID');
+    }
+    const value = (name: string) =>
+      name === 'host' ? url.host : (headers.get(name) ?? '').trim().replace(/\s+/g, ' ');
+    const sha = (data: string) => createHash('sha256').update(data).digest('hex');
+    const mac = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data).digest();
+    const canonical = `POST\n/\n\n${names.map((n) => `${n}:${value(n)}\n`).join('')}\n${signedHeaders}\n${sha(requestBody)}`;
+    const toSign = `AWS4-HMAC-SHA256\n${amzDate}\n${day}/${region}/sts/aws4_request\n${sha(canonical)}`;
+    const key = mac(mac(mac(mac(`AWS4${secret}`, day!), region!), 'sts'), 'aws4_request');
+    const expected = mac(key, toSign);
+    if (!timingSafeEqual(expected, Buffer.from(signature!, 'hex')))
+      throw new HttpError(400, 'the request signature does not match (SignatureDoesNotMatch)');
+    this.signatures.push(signature!);
+    return this.issueToken(body.role, mount);
   }
 
   private scheduleToken(token: string, ttl: number): void {

@@ -18,6 +18,7 @@ import {
 } from '../../proxy/cluster.js';
 import { inProcessRunners, NamespaceTable } from '../../proxy/namespace-table.js';
 import { ProxyServer } from '../../proxy/server.js';
+import { adminTokenSource } from '../../auth/admin-token.js';
 import { envCredentials } from '../../auth/env-credentials.js';
 import { proxyAuthenticator } from '../../auth/proxy-authenticate.js';
 import { vaultCredentials, vaultFlags, vaultSettingsFromFlags } from '../../auth/vault-credentials.js';
@@ -42,6 +43,11 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
     admin: Flags.string({
       description: 'Control-plane endpoint to follow',
       exactlyOne: ['admin', 'namespaces'],
+    }),
+    'admin-token-file': Flags.string({
+      description:
+        'File (mode 0600) with the bearer token shown to an auth-enabled admin; read again on every call (default: $PRISM_ADMIN_TOKEN, then the service identity JWT)',
+      dependsOn: ['admin'],
     }),
     namespaces: Flags.string({ description: 'Namespace file or directory to serve', multiple: true }),
     backends: Flags.string({
@@ -87,6 +93,14 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
     const dataDir = join(prismHome(), 'data');
     // Vault (#7): one service-identity session for this process; its leases are revoked on stop.
     const vaultSettings = vaultSettingsFromFlags(flags);
+    // Identity (#7): an auth-enabled admin registers only proxies whose token it grants `proxy`;
+    // a token file with loose permissions is refused here, before anything starts.
+    const adminToken = flags.admin
+      ? adminTokenSource({
+          ...(flags['admin-token-file'] !== undefined ? { file: flags['admin-token-file'] } : {}),
+          ...(flags['vault-jwt-file'] !== undefined ? { jwtFile: flags['vault-jwt-file'] } : {}),
+        })
+      : undefined;
     const vault = vaultSettings ? vaultCredentials(vaultSettings, { logger }) : undefined;
     const credentials = vault?.resolve ?? envCredentials;
     const table = new NamespaceTable(inProcessRunners({ dataDir, credentials }), logger);
@@ -108,13 +122,23 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
     notifyWorkerReady(server.port, server.httpPort);
     if (flags.admin) {
       const address = flags.advertise ?? `${flags.listen.replace(/:\d+$/, '')}:${server.port}`;
+      logger.info({ admin: flags.admin, tokenSource: adminToken?.source }, 'admin token');
       source = new AdminSource(
         flags.admin,
         { id: flags['proxy-id'] ?? `${hostname()}-${server.port}`, address, version: this.config.version },
         table,
         logger,
+        adminToken,
       );
-      await source.start();
+      try {
+        await source.start();
+      } catch (err) {
+        // Refused or unreachable at start: close what was opened, then report the reason.
+        await source.stop();
+        await server.stop();
+        await vault?.close().catch(() => undefined);
+        throw err;
+      }
     }
     await new Promise<void>((resolve) => {
       process.once('SIGINT', () => resolve());

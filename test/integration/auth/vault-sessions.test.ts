@@ -197,11 +197,11 @@ await describeWithService('postgres', 'Vault sessions against the stand-in and r
         jwtFile: join(dir, 'file'),
         env: { PRISM_VAULT_JWT: 'env-jwt' },
         kubernetesTokenFile: k8s,
-      }).jwt,
-    ).toBe('file-jwt');
-    expect(serviceIdentity({ env: { PRISM_VAULT_JWT: 'env-jwt' }, kubernetesTokenFile: k8s }).jwt).toBe(
-      'env-jwt',
-    );
+      }),
+    ).toMatchObject({ jwt: 'file-jwt' });
+    expect(serviceIdentity({ env: { PRISM_VAULT_JWT: 'env-jwt' }, kubernetesTokenFile: k8s })).toMatchObject({
+      jwt: 'env-jwt',
+    });
     expect(serviceIdentity({ env: {}, kubernetesTokenFile: k8s })).toEqual({ jwt: 'k8s-jwt', source: k8s });
     expect(() => serviceIdentity({ env: {}, kubernetesTokenFile: join(dir, 'none') })).toThrow(
       expect.objectContaining({ code: 'E_USAGE' }),
