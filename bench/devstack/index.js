@@ -45,7 +45,7 @@ const first = [];
 const second = [];
 for (let i = 0; i < runs; i++) {
   const home = mkdtempSync(join(tmpdir(), 'prism-bench-dev-'));
-  const [a, am, p, pm] = await freePorts(4);
+  const [a, am, p, pm, idp] = await freePorts(5);
   const ports = [
     '--admin-port',
     a,
@@ -55,6 +55,8 @@ for (let i = 0; i < runs; i++) {
     p,
     '--proxy-metrics-port',
     pm,
+    '--idp-port',
+    idp,
   ].map(String);
   const env = { PRISM_HOME: home };
   try {

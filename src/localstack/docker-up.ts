@@ -88,7 +88,7 @@ export async function dockerUp(options: DockerUpOptions): Promise<DockerUpResult
     );
   }
   if (!serversRunning) {
-    const problems = await checkPorts(portSpecs(options.ports));
+    const problems = await checkPorts(portSpecs(options.ports, { idp: false }));
     if (problems.length > 0) {
       throw new PrismError('E_UNAVAILABLE', problems.map((p) => describePortProblem(p)).join('; '), {
         hint: 'nothing was started',
@@ -335,12 +335,12 @@ function startSupervisor(
     foreground: false,
     namespaces: [],
     skipped: [],
+    ...(issuer !== undefined ? { issuer } : {}),
     docker: {
       name: config.stack,
       engine: options.engine,
       network: config.network,
       components,
-      ...(issuer !== undefined ? { issuer } : {}),
       pidsFile,
       logFiles,
     },

@@ -8,6 +8,7 @@ import { AdminClient } from '../client/admin-client.js';
 import { AdminSource } from '../proxy/admin-source.js';
 import { inProcessRunners, NamespaceTable } from '../proxy/namespace-table.js';
 import { ProxyServer } from '../proxy/server.js';
+import { DevIdp } from '../auth/dev-idp.js';
 import { envCredentials } from '../auth/env-credentials.js';
 import type { EmbeddedSelection } from './namespaces.js';
 import type { DevPorts } from './ports.js';
@@ -25,6 +26,8 @@ export interface EmbeddedOptions {
 
 export interface EmbeddedStack {
   applied: string[];
+  /** The development OpenID provider's issuer (`prismctl login --issuer <it>`). */
+  issuer: string;
   stop(): Promise<void>;
 }
 
@@ -46,6 +49,10 @@ export async function startEmbeddedStack(options: EmbeddedOptions): Promise<Embe
     for (const s of stops.reverse()) await s().catch((err: unknown) => logger.warn({ err }, 'stop failed'));
   };
   try {
+    const idp = new DevIdp({ port: ports.idp });
+    stops.push(() => idp.stop());
+    const issuer = await idp.start();
+    logger.child({ component: 'idp' }).info({ issuer }, 'development identity provider ready');
     const store = await openStore(join(options.dataDir, 'admin.db'));
     const admin = new AdminServer({
       listen: `${host}:${ports.admin}`,
@@ -96,7 +103,7 @@ export async function startEmbeddedStack(options: EmbeddedOptions): Promise<Embe
     const missing = applied.filter((n) => !table.names().includes(n));
     if (missing.length > 0) throw new Error(`the proxy could not serve ${missing.join(', ')}; see the log`);
     logger.info({ namespaces: applied }, 'embedded stack ready');
-    return { applied, stop };
+    return { applied, issuer, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -10,6 +10,10 @@ export const portFlags = {
   'admin-metrics-port': port('Admin /healthz and /metrics port', DEFAULT_DEV_PORTS.adminMetrics),
   'proxy-port': port('Proxy gRPC port', DEFAULT_DEV_PORTS.proxy),
   'proxy-metrics-port': port('Proxy /readyz and /metrics port', DEFAULT_DEV_PORTS.proxyMetrics),
+  'idp-port': port(
+    "Embedded stack's OpenID provider port (the Docker stack runs Dex: --port dex=<port>)",
+    DEFAULT_DEV_PORTS.idp,
+  ),
 };
 
 export const stackFlags = {
@@ -30,12 +34,14 @@ export function portsFrom(flags: {
   'admin-metrics-port': number;
   'proxy-port': number;
   'proxy-metrics-port': number;
+  'idp-port': number;
 }): DevPorts {
   return {
     admin: flags['admin-port'],
     adminMetrics: flags['admin-metrics-port'],
     proxy: flags['proxy-port'],
     proxyMetrics: flags['proxy-metrics-port'],
+    idp: flags['idp-port'],
   };
 }
 

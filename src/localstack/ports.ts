@@ -16,6 +16,8 @@ export interface DevPorts {
   adminMetrics: number;
   proxy: number;
   proxyMetrics: number;
+  /** The embedded stack's identity provider; the Docker stack runs Dex instead. */
+  idp: number;
 }
 
 export const DEFAULT_DEV_PORTS: DevPorts = {
@@ -23,14 +25,18 @@ export const DEFAULT_DEV_PORTS: DevPorts = {
   adminMetrics: 8982,
   proxy: 50090,
   proxyMetrics: 50091,
+  idp: 5556,
 };
 
-export function portSpecs(ports: DevPorts): PortSpec[] {
+/** The listeners of the bundled servers; the identity provider only for the embedded stack. */
+export function portSpecs(ports: DevPorts, options: { idp?: boolean } = {}): PortSpec[] {
+  const idp = options.idp ?? true;
   return [
     { component: 'admin (gRPC)', flag: '--admin-port', port: ports.admin },
     { component: 'admin (health and metrics)', flag: '--admin-metrics-port', port: ports.adminMetrics },
     { component: 'proxy (gRPC)', flag: '--proxy-port', port: ports.proxy },
     { component: 'proxy (health and metrics)', flag: '--proxy-metrics-port', port: ports.proxyMetrics },
+    ...(idp ? [{ component: 'identity provider (OIDC)', flag: '--idp-port', port: ports.idp }] : []),
   ];
 }
 

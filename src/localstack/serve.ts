@@ -78,7 +78,7 @@ export async function serveEmbedded(options: ServeOptions): Promise<void> {
     cleanup();
     throw err;
   }
-  const ready: DevState = { ...state, phase: 'ready', namespaces: stack.applied };
+  const ready: DevState = { ...state, phase: 'ready', namespaces: stack.applied, issuer: stack.issuer };
   writeState(ready);
   options.onReady?.(ready);
   const signal = await stopSignal;

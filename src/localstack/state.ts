@@ -13,8 +13,6 @@ export interface DockerStackState {
   engine: string;
   network: NetworkMode;
   components: ComponentResult[];
-  /** Dex's issuer, when the stack runs Dex. */
-  issuer?: string;
   /** The supervisor's file of child pids. */
   pidsFile: string;
   logFiles: { admin: string; proxy: string };
@@ -36,6 +34,8 @@ export interface DevState {
   foreground: boolean;
   namespaces: string[];
   skipped: Array<{ namespace: string; reason: string }>;
+  /** The OpenID issuer of the stack: the embedded provider, or Dex in the Docker stack. */
+  issuer?: string;
 }
 
 export function devDir(): string {

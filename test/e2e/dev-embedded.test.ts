@@ -43,7 +43,7 @@ describe('dev up --embedded: the local stack in one background process', () => {
 
   beforeAll(async () => {
     await ensureBuilt();
-    const [admin, adminMetrics, proxy, proxyMetrics] = await freePorts(4);
+    const [admin, adminMetrics, proxy, proxyMetrics, idp] = await freePorts(5);
     portFlags = [
       '--admin-port',
       String(admin),
@@ -53,8 +53,15 @@ describe('dev up --embedded: the local stack in one background process', () => {
       String(proxy),
       '--proxy-metrics-port',
       String(proxyMetrics),
+      '--idp-port',
+      String(idp),
     ];
-    env = { PRISM_HOME: home, PRISM_PROXY_ENDPOINT: `127.0.0.1:${proxy}` };
+    // No engine answers here, so a plain `dev up` falls back to the embedded stack.
+    env = {
+      PRISM_HOME: home,
+      PRISM_PROXY_ENDPOINT: `127.0.0.1:${proxy}`,
+      DOCKER_HOST: `unix://${join(home, 'no-docker.sock')}`,
+    };
   });
 
   afterAll(async () => {
@@ -62,10 +69,14 @@ describe('dev up --embedded: the local stack in one background process', () => {
     if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
   });
 
-  it('starts and returns once ready, saying data does not persist', async () => {
-    const up = await dev(['up', '--embedded', ...portFlags]);
+  it('without a Docker engine, says so in one sentence, starts and returns once ready, saying data does not persist', async () => {
+    const up = await dev(['up', ...portFlags]);
     expect(up.stderr).toBe('');
     expect(up.code).toBe(0);
+    expect(up.stdout.split('\n')[0]).toBe(
+      `No Docker engine answered (tried unix://${join(home, 'no-docker.sock')} (no such socket)), so this is the embedded stack: admin, proxy, memstore and sqlite in one process.`,
+    );
+    expect(up.stdout).toMatch(/^  login  http:\/\/127\.0\.0\.1:\d+  \(OpenID issuer\)$/m);
     expect(up.stdout).toMatch(/^Embedded stack ready in \d+\.\d s \(pid \d+\)\.$/m);
     expect(up.stdout).toContain('Data does NOT persist');
     expect(up.stdout).toContain('namespaces: playground');
@@ -136,10 +147,20 @@ describe('dev up --embedded: the local stack in one background process', () => {
     ]);
   });
 
-  it('dev env prints export lines for both endpoints', async () => {
+  it('runs the development OpenID provider, with the device flow prismctl login uses', async () => {
+    const issuer = `http://127.0.0.1:${portFlags[9]}`;
+    const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as {
+      issuer: string;
+      device_authorization_endpoint: string;
+    };
+    expect(discovery.issuer).toBe(issuer);
+    expect(discovery.device_authorization_endpoint).toBe(`${issuer}/device/auth`);
+  });
+
+  it('dev env prints export lines for both endpoints and the OpenID issuer', async () => {
     const out = await dev(['env']);
     expect(out.stdout).toBe(
-      `export PRISM_ADMIN_ENDPOINT=127.0.0.1:${portFlags[1]}\nexport PRISM_PROXY_ENDPOINT=127.0.0.1:${portFlags[5]}\n`,
+      `export PRISM_ADMIN_ENDPOINT=127.0.0.1:${portFlags[1]}\nexport PRISM_PROXY_ENDPOINT=127.0.0.1:${portFlags[5]}\nexport PRISM_OIDC_ISSUER=http://127.0.0.1:${portFlags[9]}\n`,
     );
   });
 
@@ -167,7 +188,7 @@ describe('dev up with a port taken beforehand', () => {
   it('names the port, the component and the flag, and leaves nothing running', async () => {
     await ensureBuilt();
     const home = mkdtempSync(join(tmpdir(), 'prism-dev-e2e-'));
-    const [admin, adminMetrics, proxy, proxyMetrics] = await freePorts(4);
+    const [admin, adminMetrics, proxy, proxyMetrics, idp] = await freePorts(5);
     const squatter = createServer();
     await new Promise<void>((resolve) => squatter.listen(proxy, '127.0.0.1', resolve));
     try {
@@ -184,6 +205,8 @@ describe('dev up with a port taken beforehand', () => {
           String(proxy),
           '--proxy-metrics-port',
           String(proxyMetrics),
+          '--idp-port',
+          String(idp),
         ],
         { env: { PRISM_HOME: home } },
       );
@@ -210,7 +233,7 @@ describe('dev up --docker', () => {
     });
     expect(up.code).toBe(1);
     expect(up.stderr).toContain(
-      `no Docker engine answered at unix://${join(home, 'no-docker.sock')} (no such socket) and --docker does not fall back`,
+      `no Docker engine answered (tried unix://${join(home, 'no-docker.sock')} (no such socket)) and --docker does not fall back`,
     );
     expect(() => statSync(join(home, 'dev/state.json'))).toThrow();
   });

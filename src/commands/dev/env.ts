@@ -18,7 +18,7 @@ export default class DevEnv extends BaseCommand {
     this.log(`export PRISM_ADMIN_ENDPOINT=${e.admin}`);
     this.log(`export PRISM_PROXY_ENDPOINT=${e.proxy}`);
     const docker = state.docker;
-    if (docker?.issuer) this.log(`export PRISM_OIDC_ISSUER=${docker.issuer}`);
+    if (state.issuer) this.log(`export PRISM_OIDC_ISSUER=${state.issuer}`);
     for (const c of docker?.components ?? []) {
       const url = backendUrl(c.name, c.ports);
       if (url) this.log(`export ${url[0]}=${url[1]}`);

@@ -307,16 +307,7 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
         : 'Data does NOT persist: it lives in a temporary directory removed by `prismctl dev down` (use --persist to keep it).',
     );
     this.printEndpoints(state);
-    const nonDefault =
-      state.ports.proxy !== DEFAULT_DEV_PORTS.proxy || state.ports.admin !== DEFAULT_DEV_PORTS.admin;
-    this.log('');
-    this.log('Try next:');
-    if (nonDefault) this.log('  eval "$(prismctl dev env)"   # the ports are not the defaults');
-    this.log('  prismctl kv set -n playground greeting hello');
-    this.log('  prismctl kv get -n playground greeting');
-    this.log(
-      '  prismctl publish -n playground playground.events hi && prismctl consume -n playground playground.events --group cli --max 1',
-    );
+    this.printTryNext(state);
   }
 
   private announceDocker(result: DockerUpResult, started: number): void {
@@ -342,20 +333,29 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
     this.log(
       `Data persists in the Docker volumes prism-${docker.name}-<component>-data and ${state.dataDir}; \`prismctl dev down --volumes\` removes the volumes.`,
     );
-    this.log('');
-    this.log('Try next:');
+    this.printTryNext(state);
+  }
+
+  /** The next three things to try (login, kv set, kv get), plus messaging. */
+  private printTryNext(state: DevState): void {
     const nonDefault =
       state.ports.proxy !== DEFAULT_DEV_PORTS.proxy || state.ports.admin !== DEFAULT_DEV_PORTS.admin;
+    this.log('');
+    this.log('Try next:');
     if (nonDefault) this.log('  eval "$(prismctl dev env)"   # the ports are not the defaults');
-    if (docker.issuer) this.log(`  prismctl login --issuer ${docker.issuer}`);
+    if (state.issuer) this.log(`  prismctl login --issuer ${state.issuer}`);
     this.log('  prismctl kv set -n playground greeting hello');
     this.log('  prismctl kv get -n playground greeting');
+    this.log(
+      '  prismctl publish -n playground playground.events hi && prismctl consume -n playground playground.events --group cli --max 1',
+    );
   }
 
   private printEndpoints(state: DevState): void {
     const e = endpoints(state);
     this.log(`  admin  ${e.admin}  (health ${e.adminHttp}/healthz)`);
     this.log(`  proxy  ${e.proxy}  (ready  ${e.proxyHttp}/readyz)`);
+    if (state.issuer) this.log(`  login  ${state.issuer}  (OpenID issuer)`);
     this.log(`  namespaces: ${state.namespaces.join(', ') || '(none)'}`);
     this.log(`  logs: ${state.logFile}`);
   }
@@ -366,6 +366,7 @@ interface EmbeddedUpFlags {
   'admin-metrics-port': number;
   'proxy-port': number;
   'proxy-metrics-port': number;
+  'idp-port': number;
   persist?: boolean;
   namespaces?: string[];
   foreground?: boolean;

@@ -10,7 +10,7 @@ function state(overrides: Partial<DevState> = {}): DevState {
     pid: 4242,
     phase: 'ready',
     host: '127.0.0.1',
-    ports: { admin: 8981, adminMetrics: 8982, proxy: 50090, proxyMetrics: 50091 },
+    ports: { admin: 8981, adminMetrics: 8982, proxy: 50090, proxyMetrics: 50091, idp: 5556 },
     startedAt: '2025-01-01T00:00:00.000Z',
     persist: false,
     dataDir: '/tmp/x',
