@@ -40,7 +40,9 @@ export function vaultScope(
     throw new PrismError(
       'E_UNAVAILABLE',
       `namespace '${namespace}' takes its backend credentials from Vault and no Vault address is known`,
-      { hint: 'set auth.vault.address in the namespace or pass --vault-address; static credentials are never used instead' },
+      {
+        hint: 'set auth.vault.address in the namespace or pass --vault-address; static credentials are never used instead',
+      },
     );
   }
   return {

@@ -67,7 +67,10 @@ export function createRunner(
   }
   const vault = ns.auth?.vault?.enabled ? ns.auth.vault : undefined;
   const perCaller =
-    options.callerSessions === true && type === 'keyvalue' && ns.auth?.enabled === true && assignment.sessionAware
+    options.callerSessions === true &&
+    type === 'keyvalue' &&
+    ns.auth?.enabled === true &&
+    assignment.sessionAware
       ? assignment.slots.filter((s) => s.credentialRef.startsWith('vault://')).map((s) => s.slot)
       : [];
   const slots = new SlotSet(ns.namespace, patternName, type, assignment.slots, {

@@ -66,7 +66,9 @@ A namespace with auth enabled is refused unless --no-auth says that this process
     // on a failed start (the leases it took are given back before the error is shown).
     const vault = vaultCredentials(vaultSettingsFromFlags(flags), { logger });
     const revoke = () =>
-      vault.close().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'vault revoke failed'));
+      vault
+        .close()
+        .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'vault revoke failed'));
     let server: RunnerServer;
     try {
       const runner = createRunner(served.namespace, candidates[0]!.name, candidates[0]!, {
