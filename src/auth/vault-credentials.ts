@@ -92,15 +92,21 @@ export function vaultCredentials(
 /** Flags of `proxy serve` and `runner serve` that configure Vault (both or neither use it). */
 export const vaultFlags = {
   'vault-address': Flags.string({
-    description: 'Vault address; slots with vault:// credentials get per-session leases from it',
+    description:
+      'Vault address for namespaces whose auth.vault names none; slots with vault:// credentials get per-session leases from it',
     helpGroup: 'VAULT',
   }),
   'vault-auth-mount': Flags.string({
-    description: 'Vault auth mount to log in with (jwt or kubernetes)',
+    description:
+      'Vault auth mount to log in with (jwt or kubernetes) when the namespace’s auth.vault.auth_mount is empty',
     default: 'jwt',
     helpGroup: 'VAULT',
   }),
-  'vault-role': Flags.string({ description: 'Vault role to log in as', helpGroup: 'VAULT' }),
+  'vault-role': Flags.string({
+    description:
+      'Vault role to log in as when the namespace’s auth.vault.role is empty (default prism-<namespace>)',
+    helpGroup: 'VAULT',
+  }),
   'vault-jwt-file': Flags.string({
     description:
       'JWT of this service for the Vault login (default: $PRISM_VAULT_JWT, then the Kubernetes service-account token)',
