@@ -34,6 +34,7 @@ export const REQUEST_SESSION_DEFAULTS = { ttlMs: 15 * 60_000, idleMs: 5 * 60_000
 class CallerVaultSession implements BackendSession, Closable {
   readonly id = randomUUID();
   private readonly hooks: Array<() => Promise<void>> = [];
+  private closed = false;
 
   constructor(
     private readonly vault: VaultSession,
@@ -51,10 +52,15 @@ class CallerVaultSession implements BackendSession, Closable {
   };
 
   onClose(hook: () => Promise<void>): void {
+    if (this.closed) {
+      void hook().catch(() => undefined);
+      return;
+    }
     this.hooks.push(hook);
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     for (const hook of this.hooks.splice(0).reverse()) {
       await hook().catch((err: unknown) =>
         this.logger?.warn({ err: (err as Error).message }, 'closing a caller connection failed'),

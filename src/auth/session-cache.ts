@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { PrismError } from '../errors.js';
 
 /** What a cached session must offer: a way to end it (revoke what it holds). */
 export interface Closable {
@@ -67,7 +68,8 @@ export class SessionCache<T extends Closable> {
     expiresAtMs: number | undefined,
     open: () => Promise<T>,
   ): Promise<T> {
-    if (this.stopped) throw new Error('the session cache is closed');
+    if (this.stopped)
+      throw new PrismError('E_UNAVAILABLE', 'caller sessions are closed (the proxy is stopping)');
     this.sweep();
     const key = sessionKey(scope, token);
     const now = this.now();
