@@ -68,7 +68,14 @@ const proxy = await startProcess(
   process.execPath,
   [
     ...[join(ROOT, 'bin/run.js'), 'proxy', 'serve', '--namespaces', join(dir, 'ns')],
-    ...['--backends', join(dir, 'backends.yaml'), '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'],
+    ...[
+      '--backends',
+      join(dir, 'backends.yaml'),
+      '--listen',
+      '127.0.0.1:0',
+      '--metrics-listen',
+      '127.0.0.1:0',
+    ],
     ...['--log-level', 'info', '--max-caller-sessions', String(nTokens * backends.length + 10)],
     ...['--caller-session-idle', '10m'],
   ],
