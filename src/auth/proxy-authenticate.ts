@@ -58,6 +58,11 @@ export function proxyAuthenticator(options: ProxyAuthOptions = {}): ProxyAuthent
       verifierFor(issuer, audiences).verify(token),
     );
     authorize(ns, identity, method);
-    return { subject: identity.subject, tenant: identity.tenant, roles: [...identity.groups] };
+    return {
+      subject: identity.subject,
+      tenant: identity.tenant,
+      roles: [...identity.groups],
+      ...(identity.expiresAt !== undefined ? { expiresAt: identity.expiresAt } : {}),
+    };
   };
 }

@@ -219,6 +219,19 @@ export class VaultClient {
   }
 }
 
+/** One VaultClient per address, with the process's CA file. */
+export function vaultClients(caFile: string | undefined): (address: string) => VaultClient {
+  const clients = new Map<string, VaultClient>();
+  return (address) => {
+    let client = clients.get(address);
+    if (!client) {
+      client = new VaultClient({ address, ...(caFile !== undefined ? { caFile } : {}) });
+      clients.set(address, client);
+    }
+    return client;
+  };
+}
+
 function numberOf(value: unknown): number {
   return typeof value === 'number' && Number.isFinite(value) ? value : 0;
 }

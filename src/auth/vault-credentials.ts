@@ -1,31 +1,27 @@
 /**
- * A CredentialResolver for `vault://database/creds/<role>` references, backed by one Vault
- * session for the life of the process (service identity). The session opens on the first Vault
- * reference; a failed login is not cached, so the next slot start tries again. `close()` revokes
- * every lease and the token. `${ENV}` references go to envCredentials; nothing falls back to
+ * A CredentialResolver for `vault://database/creds/<role>` references, backed by service-identity
+ * Vault sessions: one per Vault scope (address, auth mount, login role), where a namespace's own
+ * `auth.vault` wins over the process flags. A session opens on its first reference; a failed
+ * login is not cached, so the next slot start tries again. Each lease is handed back with the
+ * credentials (`release`), so a runner that stops revokes its own leases; `close()` revokes
+ * every lease and token left. `${ENV}` references go to envCredentials; nothing falls back to
  * static credentials when Vault is down.
  */
 import { Flags } from '@oclif/core';
 import { PrismError } from '../errors.js';
 import type { CredentialResolver } from '../runners/slots.js';
 import { envCredentials } from './env-credentials.js';
-import { VaultClient } from './vault-client.js';
+import { vaultClients } from './vault-client.js';
+import { databaseRole, scopeKey, vaultScope, type VaultDefaults, type VaultScope } from './vault-scope.js';
 import { VaultSession, serviceIdentity, type SessionLogger } from './vault-sessions.js';
 
-const DATABASE_CREDS = /^vault:\/\/database\/creds\/([A-Za-z0-9_.-]+)$/;
-
-export interface VaultSettings {
-  address: string;
-  /** Default jwt. */
-  mount?: string;
-  role: string;
+export interface VaultSettings extends VaultDefaults {
   jwtFile?: string;
-  caFile?: string;
 }
 
 export interface VaultCredentials {
   resolve: CredentialResolver;
-  /** Revokes the session's leases and token; idempotent. */
+  /** Revokes every session's leases and token; idempotent. */
   close(): Promise<void>;
 }
 
@@ -33,63 +29,62 @@ export function vaultCredentials(
   settings: VaultSettings,
   options: { logger?: SessionLogger; env?: NodeJS.ProcessEnv } = {},
 ): VaultCredentials {
-  const client = new VaultClient({
-    address: settings.address,
-    ...(settings.caFile !== undefined ? { caFile: settings.caFile } : {}),
-  });
-  let session: Promise<VaultSession> | undefined;
+  const clientFor = vaultClients(settings.caFile);
+  const sessions = new Map<string, Promise<VaultSession>>();
   let closed = false;
 
-  const open = (): Promise<VaultSession> => {
+  const open = (scope: VaultScope): Promise<VaultSession> => {
     if (closed) return Promise.reject(new PrismError('E_UNAVAILABLE', 'the Vault session is closed'));
-    session ??= (async () => {
+    const key = scopeKey(scope);
+    const existing = sessions.get(key);
+    if (existing) return existing;
+    const pending = (async () => {
       const identity = serviceIdentity({
         ...(settings.jwtFile !== undefined ? { jwtFile: settings.jwtFile } : {}),
         ...(options.env !== undefined ? { env: options.env } : {}),
       });
       options.logger?.info({ identity: identity.source }, 'vault service identity');
       return VaultSession.open({
-        client,
-        mount: settings.mount ?? 'jwt',
-        role: settings.role,
+        client: clientFor(scope.address),
+        mount: scope.mount,
+        role: scope.role,
         identity,
         ...(options.logger !== undefined ? { logger: options.logger } : {}),
       });
     })();
-    const pending = session;
+    sessions.set(key, pending);
     pending.catch(() => {
-      if (session === pending) session = undefined;
+      if (sessions.get(key) === pending) sessions.delete(key);
     });
     return pending;
   };
 
   const resolve: CredentialResolver = async (ref, slot) => {
     if (!ref.startsWith('vault://')) return envCredentials(ref, slot);
-    const match = DATABASE_CREDS.exec(ref);
-    if (!match) {
-      throw new PrismError(
-        'E_INVALID_ARGUMENT',
-        `${slot.namespace}/${slot.pattern}: slot ${slot.slot} names ${ref}; only vault://database/creds/<role> is supported`,
-      );
-    }
-    const creds = await (await open()).databaseCredentials(match[1]!);
-    return { username: creds.username, password: creds.password };
+    const role = databaseRole(ref, `${slot.namespace}/${slot.pattern}: slot ${slot.slot}`);
+    const session = await open(vaultScope(slot.namespace, slot.vault, settings));
+    const creds = await session.databaseCredentials(role);
+    return {
+      username: creds.username,
+      password: creds.password,
+      release: () => session.revoke(creds.leaseId),
+    };
   };
 
   return {
     resolve,
     async close() {
       closed = true;
-      const pending = session;
-      session = undefined;
-      if (pending === undefined) return;
-      let opened: VaultSession;
-      try {
-        opened = await pending;
-      } catch {
-        return;
+      const pending = [...sessions.values()];
+      sessions.clear();
+      let failure: unknown;
+      for (const p of pending) {
+        const opened = await p.catch(() => undefined);
+        await opened?.close().catch((err: unknown) => {
+          failure ??= err;
+        });
       }
-      await opened.close();
+      if (failure !== undefined) throw failure;
     },
   };
 }
@@ -97,15 +92,21 @@ export function vaultCredentials(
 /** Flags of `proxy serve` and `runner serve` that configure Vault (both or neither use it). */
 export const vaultFlags = {
   'vault-address': Flags.string({
-    description: 'Vault address; slots with vault:// credentials get per-session leases from it',
+    description:
+      'Vault address for namespaces whose auth.vault names none; slots with vault:// credentials get per-session leases from it',
     helpGroup: 'VAULT',
   }),
   'vault-auth-mount': Flags.string({
-    description: 'Vault auth mount to log in with (jwt or kubernetes)',
+    description:
+      'Vault auth mount to log in with (jwt or kubernetes) when the namespace’s auth.vault.auth_mount is empty',
     default: 'jwt',
     helpGroup: 'VAULT',
   }),
-  'vault-role': Flags.string({ description: 'Vault role to log in as', helpGroup: 'VAULT' }),
+  'vault-role': Flags.string({
+    description:
+      'Vault role to log in as when the namespace’s auth.vault.role is empty (default prism-<namespace>)',
+    helpGroup: 'VAULT',
+  }),
   'vault-jwt-file': Flags.string({
     description:
       'JWT of this service for the Vault login (default: $PRISM_VAULT_JWT, then the Kubernetes service-account token)',
@@ -117,23 +118,20 @@ export const vaultFlags = {
   }),
 };
 
-/** Vault settings from the flags above; undefined when --vault-address is not given. */
+/**
+ * Vault settings from the flags above: defaults for namespaces whose `auth.vault` does not say.
+ * Without --vault-address, only namespaces that name their Vault address use Vault.
+ */
 export function vaultSettingsFromFlags(flags: {
   'vault-address'?: string;
   'vault-auth-mount': string;
   'vault-role'?: string;
   'vault-jwt-file'?: string;
   'vault-ca-file'?: string;
-}): VaultSettings | undefined {
-  const address = flags['vault-address'];
-  if (address === undefined) return undefined;
-  const role = flags['vault-role'];
-  if (role === undefined || role === '') {
-    throw new PrismError('E_USAGE', '--vault-address needs --vault-role, the Vault role to log in as');
-  }
+}): VaultSettings {
   return {
-    address,
-    role,
+    ...(flags['vault-address'] ? { address: flags['vault-address'] } : {}),
+    ...(flags['vault-role'] ? { role: flags['vault-role'] } : {}),
     mount: flags['vault-auth-mount'],
     ...(flags['vault-jwt-file'] !== undefined ? { jwtFile: flags['vault-jwt-file'] } : {}),
     ...(flags['vault-ca-file'] !== undefined ? { caFile: flags['vault-ca-file'] } : {}),

@@ -167,6 +167,16 @@ export class VaultSession {
     return { username: creds.username, password: creds.password, leaseId: creds.leaseId };
   }
 
+  /** Revokes one lease now (its backend user is no longer needed); unknown leases are ignored. */
+  async revoke(leaseId: string): Promise<void> {
+    const lease = this.leases.get(leaseId);
+    if (!lease || this.closed) return;
+    this.leases.delete(leaseId);
+    clearTimeout(lease.timer);
+    await this.client.revokeLease(this.token, leaseId);
+    this.logger?.info({ role: lease.role }, 'vault lease revoked');
+  }
+
   /** Number of live leases (for status and tests). */
   get leaseCount(): number {
     return this.leases.size;

@@ -139,7 +139,12 @@ export async function dockerUp(options: DockerUpOptions): Promise<DockerUpResult
     events.status('proxy', `waiting until it serves ${applied.join(', ') || 'its namespaces'}`);
     await waitFor(() => proxyServes(state, applied), deadline, 'the proxy', state);
     events.status('proxy', `healthy; serving ${applied.join(', ') || 'nothing'}`);
-    const ready: DevState = { ...state, phase: 'ready', namespaces: [...applied].sort(), skipped: selection.skipped };
+    const ready: DevState = {
+      ...state,
+      phase: 'ready',
+      namespaces: [...applied].sort(),
+      skipped: selection.skipped,
+    };
     writeState(ready);
     return {
       state: ready,

@@ -12,7 +12,14 @@ import { ANONYMOUS, metadataValue, NAMESPACE_HEADER, type RunnerResolver } from 
 import { consumerService, type ConsumerService } from '../runners/consumer/service.js';
 import { keyValueService } from '../runners/keyvalue/service.js';
 import { producerService } from '../runners/producer/service.js';
-import type { CallerSession, Runner } from '../runners/types.js';
+import type {
+  BackendSession,
+  CallerSession,
+  KeyValueCallsApi,
+  PerCallerRunner,
+  Runner,
+} from '../runners/types.js';
+import { bearerToken } from '../auth/verify.js';
 import type { ServedNamespace } from './file-source.js';
 import type { NamespaceTable } from './namespace-table.js';
 
@@ -33,6 +40,20 @@ export interface ProxyServerOptions {
   /** A person said to serve auth-enabled namespaces without verifying tokens (--no-auth). */
   authDisabled?: boolean;
   drainTimeoutMs?: number;
+  /**
+   * Per-request sessions (DESIGN.md §7): a keyvalue runner whose store connects per caller serves
+   * each caller over a connection made with credentials from the caller's own session.
+   */
+  requestSessions?: RequestSessionSource;
+}
+
+/** Opens (or finds) the caller's backend session for a namespace. */
+export interface RequestSessionSource {
+  open(
+    token: string,
+    expiresAt: number | undefined,
+    namespace: ServedNamespace['namespace'],
+  ): Promise<BackendSession>;
 }
 
 /**
@@ -113,7 +134,7 @@ export class ProxyServer {
     const { logger } = this.options;
     this.grpc.addService(
       grpcServiceDefinition(KeyValue),
-      keyValueService(this.resolver('keyvalue'), this.observer('KeyValue')),
+      keyValueService((metadata, method) => this.admitKeyValue(metadata, method), this.observer('KeyValue')),
     );
     this.grpc.addService(
       grpcServiceDefinition(Producer),
@@ -190,23 +211,47 @@ export class ProxyServer {
     return down.length ? `backends unavailable for ${down.join(', ')}` : undefined;
   }
 
+  /** Keyvalue calls run on the caller's own connection when the store connects per caller. */
+  private async admitKeyValue(
+    metadata: Metadata,
+    method: string,
+  ): Promise<{ runner: KeyValueCallsApi; session: CallerSession }> {
+    const admitted = await this.admit<Runner & KeyValueCallsApi & Partial<PerCallerRunner<KeyValueCallsApi>>>(
+      metadata,
+      'keyvalue',
+      method,
+    );
+    const { runner, session, namespace } = admitted;
+    if (!runner.needsCallerSession || !runner.forCaller) return admitted;
+    const sessions = this.options.requestSessions;
+    if (!sessions || !this.options.authenticate || !namespace.namespace.auth?.enabled) {
+      throw new PrismError(
+        'E_UNAVAILABLE',
+        `namespace '${namespace.namespace.namespace}' connects to its store with each caller's credentials and this proxy opens no caller sessions`,
+        { hint: 'serve it with auth on and Vault configured' },
+      );
+    }
+    const backend = await sessions.open(bearerToken(metadata), session.expiresAt, namespace.namespace);
+    return { runner: await runner.forCaller(backend), session };
+  }
+
   private async admit<R extends Runner>(
     metadata: Metadata,
     type: string,
     method: string,
-  ): Promise<{ runner: R; session: CallerSession }> {
+  ): Promise<{ runner: R; session: CallerSession; namespace: ServedNamespace }> {
     if (this.draining)
       throw new PrismError('E_UNAVAILABLE', 'the proxy is draining', { hint: 'retry against another proxy' });
     const { runner, namespace } = this.options.table.route<R>(metadata, type);
     if (this.options.authenticate)
-      return { runner, session: await this.options.authenticate(metadata, namespace, method) };
+      return { runner, namespace, session: await this.options.authenticate(metadata, namespace, method) };
     if (namespace.namespace.auth?.enabled && !this.options.authDisabled) {
       throw new PrismError(
         'E_UNAUTHENTICATED',
         `namespace '${namespace.namespace.namespace}' requires auth and this proxy cannot verify tokens`,
       );
     }
-    return { runner, session: ANONYMOUS };
+    return { runner, namespace, session: ANONYMOUS };
   }
 
   private resolver<R extends Runner>(type: string): RunnerResolver<R> {

@@ -25,6 +25,11 @@ export interface CreateRunnerOptions {
   credentials?: CredentialResolver;
   /** Builds drivers; default: the driver registry. */
   driverFactory?: DriverFactory;
+  /**
+   * Per-request sessions are available (a verifying proxy with Vault): a keyvalue store of an
+   * auth-enabled, session-aware namespace whose credentials come from Vault connects per caller.
+   */
+  callerSessions?: boolean;
   logger?: RunnerLogger;
   producer?: Omit<ProducerOptions, 'logger'>;
   consumer?: Omit<ConsumerOptions, 'logger'>;
@@ -60,7 +65,17 @@ export function createRunner(
       `${label}: declared as ${pattern.type} but assigned as ${type}`,
     );
   }
+  const vault = ns.auth?.vault?.enabled ? ns.auth.vault : undefined;
+  const perCaller =
+    options.callerSessions === true &&
+    type === 'keyvalue' &&
+    ns.auth?.enabled === true &&
+    assignment.sessionAware
+      ? assignment.slots.filter((s) => s.credentialRef.startsWith('vault://')).map((s) => s.slot)
+      : [];
   const slots = new SlotSet(ns.namespace, patternName, type, assignment.slots, {
+    ...(perCaller.length > 0 ? { perCaller } : {}),
+    ...(vault ? { vault: { address: vault.address, role: vault.role, authMount: vault.authMount } } : {}),
     ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
     ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
     ...(options.driverFactory !== undefined ? { driverFactory: options.driverFactory } : {}),

@@ -25,8 +25,18 @@ export class RunnerServer {
     private readonly options: { listen: string; logger: Logger },
   ) {}
 
+  /** Starts the runner and serves it; when serving fails, the runner stops again (its leases go). */
   async start(): Promise<void> {
     await this.runner.start();
+    try {
+      await this.serve();
+    } catch (err) {
+      await this.runner.stop().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async serve(): Promise<void> {
     const resolveAs = <R>() =>
       (async () => ({ runner: this.runner as R, session: ANONYMOUS })) as RunnerResolver<R>;
     switch (this.runner.type) {

@@ -14,6 +14,15 @@ import type { SlotAssignment } from '../gen/prism/config/v1/namespace_pb.js';
 export interface Credentials {
   username: string;
   password: string;
+  /** Gives the credentials back (revokes their lease) once no driver uses them. */
+  release?: () => Promise<void>;
+}
+
+/** What a namespace's `auth.vault` says (empty strings: not said). */
+export interface NamespaceVault {
+  address: string;
+  role: string;
+  authMount: string;
 }
 
 export interface SlotContext {
@@ -21,6 +30,8 @@ export interface SlotContext {
   pattern: string;
   slot: string;
   backend: string;
+  /** The namespace's Vault settings, when it enables Vault. */
+  vault?: NamespaceVault;
 }
 
 /** Turns a slot's credential reference (`vault://...`, `${ENV}`) into credentials. */
@@ -38,6 +49,13 @@ export interface SlotOptions {
   credentials?: CredentialResolver;
   /** Builds drivers; default: the driver registry. Tests wrap drivers here. */
   driverFactory?: DriverFactory;
+  /**
+   * Slots connected per caller instead of at start (per-request sessions, DESIGN.md §7): each
+   * caller's driver is opened with `openFor` and that caller's credentials.
+   */
+  perCaller?: readonly string[];
+  /** The namespace's Vault settings, handed to the credential resolver. */
+  vault?: NamespaceVault;
 }
 
 interface Bound {
@@ -45,6 +63,13 @@ interface Bound {
   spec: SlotSpec;
   driver: AnyDriver;
   connected: boolean;
+  release?: () => Promise<void>;
+}
+
+/** A slot's driver opened for one caller; `close()` closes it, then releases its credentials. */
+export interface CallerDriver {
+  readonly driver: AnyDriver;
+  close(): Promise<void>;
 }
 
 function fitsSlot(capabilities: ReadonlySet<Capability>, spec: SlotSpec): boolean {
@@ -54,6 +79,7 @@ function fitsSlot(capabilities: ReadonlySet<Capability>, spec: SlotSpec): boolea
 export class SlotSet {
   private readonly label: string;
   private bound: Bound[] = [];
+  private started = false;
 
   constructor(
     readonly namespace: string,
@@ -109,24 +135,36 @@ export class SlotSet {
     return this.bound.find((b) => b.assignment.slot === slot)?.driver;
   }
 
+  /** True when the slot is connected per caller (`openFor`), not at start. */
+  perCaller(slot: string): boolean {
+    return this.has(slot) && (this.options.perCaller ?? []).includes(slot);
+  }
+
   /** The started driver of a required slot. */
   driver(slot: string): AnyDriver {
     const driver = this.optional(slot);
     if (driver === undefined) {
+      if (this.perCaller(slot)) {
+        throw new PrismError(
+          'E_UNAVAILABLE',
+          `${this.label}: slot ${slot} connects with each caller's own credentials and this call has none`,
+          { hint: 'call through a proxy that verifies tokens and has Vault configured' },
+        );
+      }
       throw new PrismError('E_UNAVAILABLE', `${this.label}: slot ${slot} is not started`);
     }
     return driver;
   }
 
-  /** Creates, checks and connects every slot's driver; on failure closes what it opened. */
+  /** Creates, checks and connects every slot's driver but the per-caller ones; on failure closes what it opened. */
   async start(): Promise<void> {
-    if (this.bound.length > 0) return;
+    if (this.started) return;
     const spec = PATTERNS[this.type]!;
     const created: Bound[] = [];
     try {
       for (const assignment of this.assignments) {
-        const driver = await this.create(assignment);
-        created.push({ assignment, spec: spec.slots[assignment.slot]!, driver, connected: false });
+        if (this.perCaller(assignment.slot)) continue;
+        created.push(await this.create(assignment, spec.slots[assignment.slot]!, this.options.credentials));
       }
       for (const b of created) this.checkCapabilities(b);
       for (const b of created) {
@@ -138,17 +176,37 @@ export class SlotSet {
       throw err;
     }
     this.bound = created;
+    this.started = true;
+  }
+
+  /** A driver of `slot` for one caller, made with that caller's credentials and connected. */
+  async openFor(slot: string, credentials: CredentialResolver): Promise<CallerDriver> {
+    const assignment = this.assignments.find((a) => a.slot === slot);
+    if (assignment === undefined) {
+      throw new PrismError('E_INVALID_ARGUMENT', `${this.label}: slot ${slot} is not bound`);
+    }
+    const b = await this.create(assignment, PATTERNS[this.type]!.slots[slot]!, credentials);
+    try {
+      this.checkCapabilities(b);
+      await b.driver.connect();
+      b.connected = true;
+    } catch (err) {
+      await closeAll([b]).catch(() => undefined);
+      throw err;
+    }
+    return { driver: b.driver, close: () => closeAll([b]) };
   }
 
   /** Closes every driver in reverse order; rethrows the first failure after trying them all. */
   async stop(): Promise<void> {
     const bound = this.bound;
     this.bound = [];
+    this.started = false;
     await closeAll(bound);
   }
 
   async health(): Promise<void> {
-    if (this.bound.length === 0) {
+    if (!this.started) {
       throw new PrismError('E_UNAVAILABLE', `${this.label}: not started`);
     }
     await Promise.all(this.bound.map((b) => b.driver.health()));
@@ -160,10 +218,15 @@ export class SlotSet {
       pattern: this.pattern,
       slot: assignment.slot,
       backend: assignment.backend,
+      ...(this.options.vault !== undefined ? { vault: this.options.vault } : {}),
     };
   }
 
-  private async create(assignment: SlotAssignment): Promise<AnyDriver> {
+  private async create(
+    assignment: SlotAssignment,
+    spec: SlotSpec,
+    resolver: CredentialResolver | undefined,
+  ): Promise<Bound> {
     const context = this.context(assignment);
     const backend = BACKENDS[assignment.backend];
     if (backend === undefined) {
@@ -174,25 +237,30 @@ export class SlotSet {
     }
     let credentials: Credentials | undefined;
     if (assignment.credentialRef !== '') {
-      if (this.options.credentials === undefined) {
+      if (resolver === undefined) {
         throw new PrismError(
           'E_INVALID_ARGUMENT',
           `${this.label}: slot ${assignment.slot} names credentials (${assignment.credentialRef}) but no credential resolver is configured`,
         );
       }
-      credentials = await this.options.credentials(assignment.credentialRef, context);
+      credentials = await resolver(assignment.credentialRef, context);
     }
+    const release = credentials?.release;
     const options: DriverOptions = {
       endpoint: assignment.endpoint !== '' ? assignment.endpoint : backend.defaultEndpoint,
       namespace: this.namespace,
       ...(this.options.dataDir !== undefined ? { dataDir: this.options.dataDir } : {}),
-      ...(credentials !== undefined ? { credentials } : {}),
+      ...(credentials !== undefined
+        ? { credentials: { username: credentials.username, password: credentials.password } }
+        : {}),
     };
     const factory =
       this.options.driverFactory ?? ((name: string, opts: DriverOptions) => createDriver(name, opts));
     try {
-      return await factory(assignment.backend, options, context);
+      const driver = await factory(assignment.backend, options, context);
+      return { assignment, spec, driver, connected: false, ...(release ? { release } : {}) };
     } catch (err) {
+      await release?.().catch(() => undefined);
       if (isPrismError(err)) throw err;
       throw new PrismError(
         'E_INVALID_ARGUMENT',
@@ -219,6 +287,11 @@ async function closeAll(bound: readonly Bound[]): Promise<void> {
   for (const b of [...bound].reverse()) {
     try {
       await b.driver.close();
+    } catch (err) {
+      failure ??= err;
+    }
+    try {
+      await b.release?.();
     } catch (err) {
       failure ??= err;
     }

@@ -1,4 +1,5 @@
 import type { Envelope, SessionContext, TraceContext } from '../gen/prism/data/v1/envelope_pb.js';
+import type { CredentialResolver } from './slots.js';
 
 /**
  * What every pattern runner offers (DESIGN.md §6). Runners bind drivers to slots and implement a
@@ -23,9 +24,33 @@ export interface CallerSession {
   subject: string;
   tenant: string;
   roles: string[];
+  /** When the caller's token expires, seconds since the epoch. */
+  expiresAt?: number;
 }
 
-export interface KeyValueRunnerApi extends Runner {
+/**
+ * One caller's backend session (per-request model, DESIGN.md §7): credentials leased for this
+ * caller alone, and hooks that release what a runner opened with them before the leases go.
+ */
+export interface BackendSession {
+  /** Unique per session; not derived from the token. */
+  readonly id: string;
+  /** Leases credentials for a slot's reference, for this session only. */
+  readonly credentials: CredentialResolver;
+  /** Runs `hook` when the session closes, before its leases and token are revoked. */
+  onClose(hook: () => Promise<void>): void;
+}
+
+/** A runner whose calls can run on a caller's own backend connection. */
+export interface PerCallerRunner<R> {
+  /** True when some slot connects per caller, so calls need a BackendSession. */
+  readonly needsCallerSession: boolean;
+  /** The runner's API, served over the caller's own connection. */
+  forCaller(session: BackendSession): Promise<R>;
+}
+
+/** The KeyValue calls (prism.data.v1.KeyValue) a runner, or a caller's view of it, serves. */
+export interface KeyValueCallsApi {
   set(key: string, value: Uint8Array, ttlSeconds?: number): Promise<void>;
   get(key: string): Promise<Uint8Array | undefined>;
   delete(key: string): Promise<boolean>;
@@ -39,6 +64,8 @@ export interface KeyValueRunnerApi extends Runner {
   ttl(key: string): Promise<number>;
   persist(key: string): Promise<boolean>;
 }
+
+export interface KeyValueRunnerApi extends Runner, KeyValueCallsApi {}
 
 export interface PublishInput {
   topic?: string;

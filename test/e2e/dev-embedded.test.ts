@@ -76,7 +76,7 @@ describe('dev up --embedded: the local stack in one background process', () => {
     expect(up.stdout.split('\n')[0]).toBe(
       `No Docker engine answered (tried unix://${join(home, 'no-docker.sock')} (no such socket)), so this is the embedded stack: admin, proxy, memstore and sqlite in one process.`,
     );
-    expect(up.stdout).toMatch(/^  login  http:\/\/127\.0\.0\.1:\d+  \(OpenID issuer\)$/m);
+    expect(up.stdout).toMatch(/^ {2}login {2}http:\/\/127\.0\.0\.1:\d+ {2}\(OpenID issuer\)$/m);
     expect(up.stdout).toMatch(/^Embedded stack ready in \d+\.\d s \(pid \d+\)\.$/m);
     expect(up.stdout).toContain('Data does NOT persist');
     expect(up.stdout).toContain('namespaces: playground');

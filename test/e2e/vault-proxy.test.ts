@@ -17,9 +17,10 @@ import {
 
 /**
  * Vault end to end: a proxy serves an auth-enabled, session-aware keyvalue namespace on
- * PostgreSQL; its slot's credentials come from a Vault session (the stand-in) that leases a real
- * PostgreSQL role. Alice's calls go through a connection made as that role, and when the proxy
- * stops the role is revoked (dropped). Neither the password nor the Vault token reaches the log.
+ * PostgreSQL; its slot's credentials come from alice's own Vault session (the stand-in), opened
+ * on her first call, that leases a real PostgreSQL role. Alice's calls go through a connection
+ * made as that role, and when the proxy stops the role is revoked (dropped). Neither the password
+ * nor the Vault token reaches the log.
  */
 const redisUp = (await probeService('redis')).ok;
 
@@ -111,12 +112,9 @@ await describeWithService('postgres', 'a proxy whose keyvalue store connects wit
     await idp.stop();
   });
 
-  it('serves alice through a connection made as the role Vault leased, and drops it when the proxy stops', async (ctx) => {
+  it('serves alice through a connection made as the role Vault leased for her session, and drops it when the proxy stops', async (ctx) => {
     if (!proxy) ctx.skip('redis is not reachable (the session-manager slot needs it)');
-    const issued = standin.issued.map((i) => i.username);
-    expect(issued).toHaveLength(1);
-    const username = issued[0]!;
-
+    expect(standin.issued).toEqual([]);
     const client = new DataClient(`127.0.0.1:${proxy!.ready.port as number}`, { namespace, token });
     try {
       await client.set('greeting', Buffer.from('hello'));
@@ -125,6 +123,10 @@ await describeWithService('postgres', 'a proxy whose keyvalue store connects wit
       client.close();
     }
 
+    // Per-request session: alice's first call leased a role for her alone.
+    const issued = standin.issued.map((i) => i.username);
+    expect(issued).toHaveLength(1);
+    const username = issued[0]!;
     const admin = await connectPostgres();
     try {
       const sessions = await admin.query<{ usename: string }>(

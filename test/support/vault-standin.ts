@@ -434,8 +434,9 @@ function send(res: ServerResponse, status: number, body: object | undefined): vo
 // issued role can be dropped on revocation.
 // ---------------------------------------------------------------------------------------------
 
+/** Alice's access token from a device login; starts the IdP unless it is running. */
 export async function loginAlice(idp: DevIdp): Promise<string> {
-  const issuer = await idp.start();
+  const issuer = idp.issuer || (await idp.start());
   const tokens = await deviceLogin(
     { issuer, clientId: 'prismctl', scopes: DEFAULT_SCOPES },
     new TokenCache(mkdtempSync(join(tmpdir(), 'prism-vault-home-'))),

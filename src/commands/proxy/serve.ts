@@ -19,9 +19,10 @@ import {
 import { inProcessRunners, NamespaceTable } from '../../proxy/namespace-table.js';
 import { ProxyServer } from '../../proxy/server.js';
 import { adminTokenSource } from '../../auth/admin-token.js';
-import { envCredentials } from '../../auth/env-credentials.js';
 import { proxyAuthenticator } from '../../auth/proxy-authenticate.js';
 import { vaultCredentials, vaultFlags, vaultSettingsFromFlags } from '../../auth/vault-credentials.js';
+import { RequestSessions } from '../../auth/request-sessions.js';
+import { durationSeconds } from '../../cli/values.js';
 
 export default class ProxyServe extends BaseCommand {
   static override summary = 'Run the Prism proxy: the data plane entry point';
@@ -72,6 +73,23 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
     }),
     'log-level': Flags.string({ options: ['debug', 'info', 'warn', 'error'], default: 'info' }),
     ...vaultFlags,
+    'caller-session-ttl': Flags.string({
+      description:
+        'Longest life of a caller session (keyvalue with Vault: the caller’s own Vault login and backend user); never beyond the token’s expiry',
+      default: '15m',
+      helpGroup: 'VAULT',
+    }),
+    'caller-session-idle': Flags.string({
+      description: 'A caller session unused this long is closed and its backend user revoked',
+      default: '5m',
+      helpGroup: 'VAULT',
+    }),
+    'max-caller-sessions': Flags.integer({
+      description: 'Most live caller sessions; the least recently used is closed (and revoked) first',
+      default: 1000,
+      min: 1,
+      helpGroup: 'VAULT',
+    }),
   };
 
   async run(): Promise<void> {
@@ -91,7 +109,8 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
     const rootLogger = pino({ name: 'prism-proxy', level: flags['log-level'] });
     const logger = isClusterWorker() ? rootLogger.child({ worker: workerIndex() }) : rootLogger;
     const dataDir = join(prismHome(), 'data');
-    // Vault (#7): one service-identity session for this process; its leases are revoked on stop.
+    // Vault (#7): service-identity sessions for producer/consumer slots, revoked with their runner
+    // or on stop; with auth on, keyvalue stores connect per caller with the caller's own session.
     const vaultSettings = vaultSettingsFromFlags(flags);
     // Identity (#7): an auth-enabled admin registers only proxies whose token it grants `proxy`;
     // a token file with loose permissions is refused here, before anything starts.
@@ -101,9 +120,24 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
           ...(flags['vault-jwt-file'] !== undefined ? { jwtFile: flags['vault-jwt-file'] } : {}),
         })
       : undefined;
-    const vault = vaultSettings ? vaultCredentials(vaultSettings, { logger }) : undefined;
-    const credentials = vault?.resolve ?? envCredentials;
-    const table = new NamespaceTable(inProcessRunners({ dataDir, credentials }), logger);
+    const vault = vaultCredentials(vaultSettings, { logger });
+    const requestSessions = flags['no-auth']
+      ? undefined
+      : new RequestSessions({
+          defaults: vaultSettings,
+          ttlMs: durationSeconds(flags['caller-session-ttl'], 'caller-session-ttl') * 1000,
+          idleMs: durationSeconds(flags['caller-session-idle'], 'caller-session-idle') * 1000,
+          maxSessions: flags['max-caller-sessions'],
+          logger,
+        });
+    const table = new NamespaceTable(
+      inProcessRunners({
+        dataDir,
+        credentials: vault.resolve,
+        callerSessions: requestSessions !== undefined,
+      }),
+      logger,
+    );
     const server = new ProxyServer({
       listen: flags.listen,
       metricsListen: workerMetricsListen(flags['metrics-listen']),
@@ -113,6 +147,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       authenticate: flags['no-auth'] ? undefined : proxyAuthenticator(),
       authDisabled: flags['no-auth'],
       drainTimeoutMs: flags['drain-timeout'],
+      ...(requestSessions ? { requestSessions } : {}),
     });
     let source: AdminSource | undefined;
     if (flags.namespaces) {
@@ -147,8 +182,9 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
     });
     await source?.stop();
     await server.stop();
+    await requestSessions?.close();
     await vault
-      ?.close()
+      .close()
       .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'vault revoke failed'));
     releaseWorker();
   }

@@ -4,7 +4,6 @@ import { BaseCommand } from '../../cli/base-command.js';
 import { loadServedNamespaces } from '../../proxy/file-source.js';
 import { RunnerServer } from '../../runners/runner-server.js';
 import { createRunner } from '../../runners/create-runner.js';
-import { envCredentials } from '../../auth/env-credentials.js';
 import { vaultCredentials, vaultFlags, vaultSettingsFromFlags } from '../../auth/vault-credentials.js';
 import { UsageError } from '../../errors.js';
 import { prismHome } from '../../config/home.js';
@@ -63,23 +62,31 @@ A namespace with auth enabled is refused unless --no-auth says that this process
         'auth is OFF for this runner (--no-auth): only a verifying proxy may reach it',
       );
     }
-    // Vault (#7): one service-identity session for the runner's lifetime; revoked on stop.
-    const vaultSettings = vaultSettingsFromFlags(flags);
-    const vault = vaultSettings ? vaultCredentials(vaultSettings, { logger }) : undefined;
-    const runner = await createRunner(served.namespace, candidates[0]!.name, candidates[0]!, {
-      dataDir: join(prismHome(), 'data'),
-      credentials: vault?.resolve ?? envCredentials,
-    });
-    const server = new RunnerServer(runner, { listen: flags.listen, logger });
-    await server.start();
+    // Vault (#7): one service-identity session for the runner's lifetime; revoked on stop, and
+    // on a failed start (the leases it took are given back before the error is shown).
+    const vault = vaultCredentials(vaultSettingsFromFlags(flags), { logger });
+    const revoke = () =>
+      vault
+        .close()
+        .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'vault revoke failed'));
+    let server: RunnerServer;
+    try {
+      const runner = createRunner(served.namespace, candidates[0]!.name, candidates[0]!, {
+        dataDir: join(prismHome(), 'data'),
+        credentials: vault.resolve,
+      });
+      server = new RunnerServer(runner, { listen: flags.listen, logger });
+      await server.start();
+    } catch (err) {
+      await revoke();
+      throw err;
+    }
     await new Promise<void>((resolve) => {
       process.once('SIGINT', () => resolve());
       process.once('SIGTERM', () => resolve());
     });
     await server.stop();
-    await vault
-      ?.close()
-      .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'vault revoke failed'));
+    await revoke();
     logger.info('stopped');
   }
 }

@@ -1,31 +1,20 @@
 /**
- * The keyvalue runner: the KeyValue API over the `store` slot, with the pattern's rules applied
- * before the backend is asked, so every backend accepts and rejects the same requests.
- *
- * - Keys: non-empty, at most 1 KiB of UTF-8, well-formed UTF-16 (no lone surrogates), no NUL.
- * - Values: at most `max_value_size` bytes (default 1MiB).
- * - TTL in seconds; 0 or absent means `default_ttl` (default 0s: no expiry).
- * - Batches are checked as a whole first, then applied one item after another in request order.
- * - Scan pages hold `limit` keys (default 100, at most 1000).
+ * The keyvalue runner: the KeyValue API (calls.ts: the pattern's rules) over the `store` slot.
  */
-import type { AnyDriver, KeyValueStore, ScanStore, TtlStore } from '../../drivers/interfaces.js';
-import { PrismError } from '../../errors.js';
+import { CallerDrivers } from '../caller-drivers.js';
 import { RunnerBase } from '../lifecycle.js';
 import type { SettingsReader } from '../settings.js';
 import type { SlotSet } from '../slots.js';
-import type { KeyValueRunnerApi } from '../types.js';
+import type { BackendSession, KeyValueCallsApi, KeyValueRunnerApi, PerCallerRunner } from '../types.js';
+import { KeyValueCalls, type KeyValueSettings, type Store } from './calls.js';
 
-export const MAX_KEY_BYTES = 1024;
-export const DEFAULT_SCAN_LIMIT = 100;
-export const MAX_SCAN_LIMIT = 1000;
-
-export interface KeyValueSettings {
-  /** Milliseconds; 0 = no expiry. */
-  defaultTtlMs: number;
-  maxValueSizeBytes: number;
-  /** The setting as written, for messages ("1MiB"). */
-  maxValueSizeText: string;
-}
+export {
+  checkKey,
+  DEFAULT_SCAN_LIMIT,
+  MAX_KEY_BYTES,
+  MAX_SCAN_LIMIT,
+  type KeyValueSettings,
+} from './calls.js';
 
 export function readKeyValueSettings(reader: SettingsReader): KeyValueSettings {
   const raw = reader.raw;
@@ -39,47 +28,18 @@ export function readKeyValueSettings(reader: SettingsReader): KeyValueSettings {
   };
 }
 
-function invalid(message: string): PrismError {
-  return new PrismError('E_INVALID_ARGUMENT', message);
-}
-
-/** E_INVALID_ARGUMENT unless `key` is a key every backend stores faithfully. */
-export function checkKey(key: string, what = 'key'): void {
-  if (typeof key !== 'string' || key === '') throw invalid(`${what} must not be empty`);
-  checkKeyText(key, what);
-}
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-/** `String.prototype.isWellFormed` (ES2024, in Node 20), with a fallback the ES2023 typings allow. */
-function isWellFormed(text: string): boolean {
-  const native = (text as string & { isWellFormed?: () => boolean }).isWellFormed;
-  return typeof native === 'function' ? native.call(text) : !LONE_SURROGATE.test(text);
-}
-
-function checkKeyText(key: string, what: string): void {
-  if (!isWellFormed(key)) throw invalid(`${what} is not well-formed UTF-16 (it contains a lone surrogate)`);
-  if (key.includes('\0')) throw invalid(`${what} contains a NUL character`);
-  const bytes = Buffer.byteLength(key, 'utf8');
-  if (bytes > MAX_KEY_BYTES)
-    throw invalid(`${what} is ${bytes} bytes of UTF-8; the limit is ${MAX_KEY_BYTES} bytes`);
-}
-
-function checkTtlSeconds(ttlSeconds: number, allowZero: boolean): void {
-  if (
-    typeof ttlSeconds !== 'number' ||
-    !Number.isFinite(ttlSeconds) ||
-    ttlSeconds < 0 ||
-    (!allowZero && ttlSeconds === 0)
-  ) {
-    throw invalid(
-      `ttl must be a finite number of seconds ${allowZero ? '>= 0' : '> 0'}, got ${String(ttlSeconds)}`,
-    );
-  }
-}
-
-export class KeyValueRunner extends RunnerBase implements KeyValueRunnerApi {
+/**
+ * The keyvalue runner over its `store` slot. When the store connects per caller (per-request
+ * sessions), `forCaller` serves a caller's calls over that caller's own connection, opened on
+ * first use and closed with the caller's session or when the runner stops.
+ */
+export class KeyValueRunner
+  extends RunnerBase
+  implements KeyValueRunnerApi, PerCallerRunner<KeyValueCallsApi>
+{
   readonly type = 'keyvalue' as const;
+  private readonly calls: KeyValueCalls;
+  private readonly callers: CallerDrivers;
 
   constructor(
     namespace: string,
@@ -88,157 +48,41 @@ export class KeyValueRunner extends RunnerBase implements KeyValueRunnerApi {
     readonly settings: KeyValueSettings,
   ) {
     super(namespace, pattern, slots);
+    this.calls = new KeyValueCalls(this.label, settings, (operation) =>
+      this.track(async () => operation(this.slots.driver('store') as Store)),
+    );
+    this.callers = new CallerDrivers(slots, 'store');
   }
 
-  private get store(): AnyDriver & KeyValueStore {
-    return this.slots.driver('store') as AnyDriver & KeyValueStore;
+  get needsCallerSession(): boolean {
+    return this.slots.perCaller('store');
   }
 
-  private capable<K extends 'ttl' | 'scan'>(
-    capability: K,
-  ): AnyDriver & (K extends 'ttl' ? TtlStore : ScanStore) {
-    const store = this.store;
-    if (!store.capabilities.has(capability)) {
-      throw new PrismError(
-        'E_CAPABILITY_MISSING',
-        `${this.label}: the ${store.backend} store does not implement ${capability}`,
-      );
-    }
-    return store as AnyDriver & (K extends 'ttl' ? TtlStore : ScanStore);
+  /** Open caller connections. */
+  get callerConnections(): number {
+    return this.callers.size;
   }
 
-  private checkValue(value: Uint8Array): void {
-    if (!(value instanceof Uint8Array)) throw invalid('value must be bytes');
-    if (value.byteLength > this.settings.maxValueSizeBytes) {
-      throw invalid(
-        `value is ${value.byteLength} bytes; the limit is ${this.settings.maxValueSizeText} ` +
-          `(${this.settings.maxValueSizeBytes} bytes, setting max_value_size)`,
-      );
-    }
+  async forCaller(session: BackendSession): Promise<KeyValueCallsApi> {
+    return new KeyValueCalls(this.label, this.settings, (operation) =>
+      this.track(() => this.callers.run(session, (driver) => operation(driver as Store))),
+    );
   }
 
-  /** Milliseconds to hand the driver: the caller's TTL, else default_ttl; 0 = no expiry. */
-  private ttlMs(ttlSeconds: number | undefined): number {
-    if (ttlSeconds === undefined || ttlSeconds === 0) return this.settings.defaultTtlMs;
-    return Math.ceil(ttlSeconds * 1000);
+  override async stop(): Promise<void> {
+    await super.stop();
+    await this.callers.closeAll();
   }
 
-  private checkSet(key: string, value: Uint8Array, ttlSeconds: number | undefined): void {
-    checkKey(key);
-    this.checkValue(value);
-    if (ttlSeconds !== undefined) checkTtlSeconds(ttlSeconds, true);
-  }
-
-  set(key: string, value: Uint8Array, ttlSeconds?: number): Promise<void> {
-    return this.track(async () => {
-      this.checkSet(key, value, ttlSeconds);
-      await this.store.set(key, value, this.ttlMs(ttlSeconds));
-    });
-  }
-
-  get(key: string): Promise<Uint8Array | undefined> {
-    return this.track(async () => {
-      checkKey(key);
-      return this.store.get(key);
-    });
-  }
-
-  delete(key: string): Promise<boolean> {
-    return this.track(async () => {
-      checkKey(key);
-      return this.store.delete(key);
-    });
-  }
-
-  exists(key: string): Promise<boolean> {
-    return this.track(async () => {
-      checkKey(key);
-      return this.store.exists(key);
-    });
-  }
-
-  batchSet(items: ReadonlyArray<{ key: string; value: Uint8Array; ttlSeconds?: number }>): Promise<void> {
-    return this.track(async () => {
-      items.forEach((item, i) => withIndex(i, () => this.checkSet(item.key, item.value, item.ttlSeconds)));
-      const store = this.store;
-      for (const item of items) await store.set(item.key, item.value, this.ttlMs(item.ttlSeconds));
-    });
-  }
-
-  batchGet(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
-    return this.track(async () => {
-      keys.forEach((key, i) => withIndex(i, () => checkKey(key)));
-      const store = this.store;
-      const values: Array<Uint8Array | undefined> = [];
-      for (const key of keys) values.push(await store.get(key));
-      return values;
-    });
-  }
-
-  batchDelete(keys: readonly string[]): Promise<boolean[]> {
-    return this.track(async () => {
-      keys.forEach((key, i) => withIndex(i, () => checkKey(key)));
-      const store = this.store;
-      const deleted: boolean[] = [];
-      for (const key of keys) deleted.push(await store.delete(key));
-      return deleted;
-    });
-  }
-
-  scan(prefix: string, limit?: number, cursor?: string): Promise<{ keys: string[]; cursor?: string }> {
-    return this.track(async () => {
-      if (typeof prefix !== 'string') throw invalid('prefix must be a string');
-      if (prefix !== '') checkKeyText(prefix, 'prefix');
-      if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
-        throw invalid(
-          `scan limit must be an integer >= 0 (0: the default ${DEFAULT_SCAN_LIMIT}), got ${limit}`,
-        );
-      }
-      const pageSize = Math.min(
-        limit === undefined || limit === 0 ? DEFAULT_SCAN_LIMIT : limit,
-        MAX_SCAN_LIMIT,
-      );
-      const store = this.capable('scan');
-      try {
-        const page = await store.scan(prefix, { limit: pageSize, ...(cursor ? { cursor } : {}) });
-        return page.cursor === undefined ? { keys: page.keys } : { keys: page.keys, cursor: page.cursor };
-      } catch (err) {
-        if (err instanceof RangeError) throw invalid(err.message);
-        throw err;
-      }
-    });
-  }
-
-  expire(key: string, ttlSeconds: number): Promise<boolean> {
-    return this.track(async () => {
-      checkKey(key);
-      checkTtlSeconds(ttlSeconds, false);
-      return this.capable('ttl').expire(key, Math.ceil(ttlSeconds * 1000));
-    });
-  }
-
-  ttl(key: string): Promise<number> {
-    return this.track(async () => {
-      checkKey(key);
-      return this.capable('ttl').ttl(key);
-    });
-  }
-
-  persist(key: string): Promise<boolean> {
-    return this.track(async () => {
-      checkKey(key);
-      return this.capable('ttl').persist(key);
-    });
-  }
-}
-
-/** Prefixes a batch item's error with its position. */
-function withIndex(index: number, check: () => void): void {
-  try {
-    check();
-  } catch (err) {
-    if (err instanceof PrismError)
-      throw new PrismError(err.code, `item ${index}: ${err.message}`, { cause: err });
-    throw err;
-  }
+  set: KeyValueCallsApi['set'] = (...a) => this.calls.set(...a);
+  get: KeyValueCallsApi['get'] = (...a) => this.calls.get(...a);
+  delete: KeyValueCallsApi['delete'] = (...a) => this.calls.delete(...a);
+  exists: KeyValueCallsApi['exists'] = (...a) => this.calls.exists(...a);
+  batchSet: KeyValueCallsApi['batchSet'] = (...a) => this.calls.batchSet(...a);
+  batchGet: KeyValueCallsApi['batchGet'] = (...a) => this.calls.batchGet(...a);
+  batchDelete: KeyValueCallsApi['batchDelete'] = (...a) => this.calls.batchDelete(...a);
+  scan: KeyValueCallsApi['scan'] = (...a) => this.calls.scan(...a);
+  expire: KeyValueCallsApi['expire'] = (...a) => this.calls.expire(...a);
+  ttl: KeyValueCallsApi['ttl'] = (...a) => this.calls.ttl(...a);
+  persist: KeyValueCallsApi['persist'] = (...a) => this.calls.persist(...a);
 }

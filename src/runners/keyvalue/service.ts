@@ -16,18 +16,18 @@ import {
 import type * as kv from '../../gen/prism/data/v1/keyvalue_pb.js';
 import { toServiceError } from '../../client/grpc-status.js';
 import type { RunnerResolver } from '../call-context.js';
-import type { KeyValueRunnerApi } from '../types.js';
+import type { KeyValueCallsApi } from '../types.js';
 
 /** Sees every unary call (the proxy counts, times and drains them). */
 export type UnaryObserver = (method: string, work: Promise<unknown>, metadata: Metadata) => void;
 
 /** prism.data.v1.KeyValue over a resolver: the standalone runner resolves one runner, the proxy routes. */
 export function keyValueService(
-  resolve: RunnerResolver<KeyValueRunnerApi>,
+  resolve: RunnerResolver<KeyValueCallsApi>,
   observe?: UnaryObserver,
 ): UntypedServiceImplementation {
   const unary =
-    <Req, Res>(method: string, handler: (runner: KeyValueRunnerApi, req: Req) => Promise<Res>) =>
+    <Req, Res>(method: string, handler: (runner: KeyValueCallsApi, req: Req) => Promise<Res>) =>
     (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
       const work = resolve(call.metadata, method).then(({ runner }) => handler(runner, call.request));
       observe?.(method, work, call.metadata);
