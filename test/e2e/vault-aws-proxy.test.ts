@@ -19,7 +19,9 @@ import {
  * A proxy whose only identity is AWS credentials in its environment: it logs in to Vault at
  * auth/aws/login with a signed GetCallerIdentity (the stand-in checks the signature with the same
  * secret), and its keyvalue store connects as the PostgreSQL role Vault leased. Neither the secret
- * key nor the signature reaches the log.
+ * key nor the signature reaches the log. The proxy runs with --no-auth: with auth on, keyvalue
+ * would use each caller's own session (caller-sessions.test.ts), and this test is about the
+ * process's service identity.
  */
 const redisUp = (await probeService('redis')).ok;
 
@@ -83,6 +85,7 @@ await describeWithService('postgres', 'a proxy logging in to Vault with AWS IAM 
         ...['--namespaces', nsDir, '--backends', join(dir, 'backends.yaml')],
         ...['--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--log-level', 'debug'],
         ...['--vault-address', standin.address, '--vault-role', `prism-${suffix}`],
+        '--no-auth',
       ],
       'prism proxy serving',
       {
