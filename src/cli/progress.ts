@@ -3,7 +3,6 @@
  * one plain line per update otherwise (logs, CI). A step is done when its message says it is
  * healthy or already running.
  */
-import { Listr } from 'listr2';
 import type { StackEvents } from '../localstack/docker-stack.js';
 
 export interface Progress {
@@ -14,16 +13,17 @@ export interface Progress {
 
 const DONE = /^(healthy|already running)/;
 
-export function createProgress(
+export async function createProgress(
   names: readonly string[],
   options: { tty: boolean; write: (line: string) => void },
-): Progress {
+): Promise<Progress> {
   if (!options.tty) {
     return {
       events: { status: (name, message) => options.write(`[${name}] ${message}`) },
       finish: async () => undefined,
     };
   }
+  const { Listr } = await import('listr2');
   const steps = new Map(
     names.map((name) => {
       let settle!: (ok: boolean) => void;

@@ -4,7 +4,6 @@
  * creates carries the stack label, so `down` finds it without any state file.
  */
 import type Docker from 'dockerode';
-import { pack } from 'tar-stream';
 import { PrismError } from '../errors.js';
 import { startWaves, type ComponentSpec, type ProbeSpec, type StackConfig } from './catalog.js';
 import {
@@ -291,6 +290,7 @@ async function copyFiles(
   const entries = Object.entries(c.files);
   if (entries.length === 0) return;
   if (!renderFile) throw new PrismError('E_INTERNAL', `${c.name} needs files and nothing renders them`);
+  const { pack } = await import('tar-stream');
   const tar = pack();
   for (const [path, name] of entries) {
     tar.entry({ name: path.replace(/^\/+/, ''), mode: 0o644 }, renderFile(name, c));

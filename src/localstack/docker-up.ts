@@ -9,7 +9,8 @@ import { closeSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync }
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { stringify } from 'yaml';
-import { AdminClient } from '../client/admin-client.js';
+import { createHash } from 'node:crypto';
+import { readSources } from '../config/sources.js';
 import { BACKENDS } from '../config/registry.js';
 import { PrismError } from '../errors.js';
 import type { StackConfig } from './catalog.js';
@@ -18,7 +19,7 @@ import { bootstrapVault, dexIssuer, ensurePostgresDatabase, renderDexConfig } fr
 import { dockerodeOptions } from './docker.js';
 import { downDockerStack, upDockerStack, type ComponentResult, type StackEvents } from './docker-stack.js';
 import { probeHttp } from './health.js';
-import { loadNamespaceFiles, selectRunnable, type EmbeddedSelection } from './namespaces.js';
+import type { EmbeddedSelection } from './namespaces.js';
 import { checkPorts, describePortProblem, DEV_HOST, portSpecs, type DevPorts } from './ports.js';
 import {
   devDir,
@@ -73,11 +74,17 @@ export async function dockerUp(options: DockerUpOptions): Promise<DockerUpResult
   const deadline = started + options.waitTimeoutMs;
   const docker = connectEngine(options.engine);
 
-  // Everything that can be checked before a container starts is checked first.
-  const loaded = await loadNamespaceFiles(options.namespacePaths);
+  // Everything that can be checked before a container starts is checked first. Namespace files
+  // unchanged since the last ready run are not validated or applied again (nor are the validator
+  // and gRPC client loaded), which keeps a second `dev up` quick.
   const existing = readState();
   const serversRunning =
     existing?.stack === 'docker' && existing.docker?.name === config.stack && stackAlive(existing.pid);
+  const digest = await namespaceDigest(options.namespacePaths);
+  const unchanged = serversRunning && existing.phase === 'ready' && existing.namespaceDigest === digest;
+  const loaded = unchanged
+    ? []
+    : await (await import('./namespaces.js')).loadNamespaceFiles(options.namespacePaths);
   if (existing && !serversRunning && stackAlive(existing.pid)) {
     throw new PrismError(
       'E_UNAVAILABLE',
@@ -118,6 +125,7 @@ export async function dockerUp(options: DockerUpOptions): Promise<DockerUpResult
     const dir = stackDir(config.stack);
     const backendsFile = writeBackends(dir, config);
     const issuer = dex ? dexIssuer(dex) : undefined;
+    const { selectRunnable } = await import('./namespaces.js');
     const selection = selectRunnable(loaded, {
       backends: new Set([...config.components.map((c) => c.name), 'memstore', 'sqlite']),
       where: 'this stack does not run (add it with --components or `only:` in dev.yaml)',
@@ -134,7 +142,8 @@ export async function dockerUp(options: DockerUpOptions): Promise<DockerUpResult
     }
     events.status('admin', `waiting for ${endpoints(state).adminHttp}/healthz`);
     await waitFor(() => probeHttp(`${endpoints(state).adminHttp}/healthz`), deadline, 'the admin', state);
-    const applied = await applyNamespaces(state, selection, events);
+    const applied = unchanged ? existing.namespaces : await applyNamespaces(state, selection, events);
+    const skipped = unchanged ? existing.skipped : selection.skipped;
     events.status('admin', `healthy; applied ${applied.length} namespace${applied.length === 1 ? '' : 's'}`);
     events.status('proxy', `waiting until it serves ${applied.join(', ') || 'its namespaces'}`);
     await waitFor(() => proxyServes(state, applied), deadline, 'the proxy', state);
@@ -143,14 +152,15 @@ export async function dockerUp(options: DockerUpOptions): Promise<DockerUpResult
       ...state,
       phase: 'ready',
       namespaces: [...applied].sort(),
-      skipped: selection.skipped,
+      skipped,
+      namespaceDigest: digest,
     };
     writeState(ready);
     return {
       state: ready,
       components,
       bootstrap,
-      skipped: selection.skipped,
+      skipped,
       serversWereRunning: serversRunning,
     };
   } catch (err) {
@@ -316,6 +326,8 @@ function startSupervisor(
       ],
       env: pgEnv,
       logFile: logFiles.proxy,
+      // The proxy registers with the admin at start; it waits rather than failing once.
+      after: `http://${DEV_HOST}:${ports.adminMetrics}/healthz`,
     },
   ];
   const supervisorLog = logFile('supervisor');
@@ -352,11 +364,20 @@ function startSupervisor(
   };
 }
 
+/** A hash of the namespace files' names and contents. */
+async function namespaceDigest(paths: readonly string[]): Promise<string> {
+  const { sources } = await readSources(paths, async () => Buffer.alloc(0));
+  const hash = createHash('sha256');
+  for (const { file, text } of sources) hash.update(file).update('\0').update(text).update('\0');
+  return hash.digest('hex');
+}
+
 async function applyNamespaces(
   state: DevState,
   selection: EmbeddedSelection,
   events: StackEvents,
 ): Promise<string[]> {
+  const { AdminClient } = await import('../client/admin-client.js');
   const client = new AdminClient(endpoints(state).admin, { timeoutMs: 5000 });
   try {
     const applied: string[] = [];

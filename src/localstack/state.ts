@@ -36,6 +36,8 @@ export interface DevState {
   skipped: Array<{ namespace: string; reason: string }>;
   /** The OpenID issuer of the stack: the embedded provider, or Dex in the Docker stack. */
   issuer?: string;
+  /** Docker stack: a hash of the namespace files last applied (see docker-up.ts). */
+  namespaceDigest?: string;
 }
 
 export function devDir(): string {

@@ -30,7 +30,7 @@ const supervisor = new Supervisor({
     else logger.warn({ child: name, code, signal, restartInMs }, 'child exited; restarting');
   },
 });
-supervisor.start(args.children);
+await supervisor.start(args.children);
 const stop = async (signal: string) => {
   logger.info({ signal }, 'stopping');
   await supervisor.stop();

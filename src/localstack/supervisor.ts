@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { probeHttp } from './health.js';
 
 export interface ChildSpec {
   name: string;
@@ -13,6 +14,8 @@ export interface ChildSpec {
   args: string[];
   env?: Record<string, string>;
   logFile: string;
+  /** An HTTP URL that must answer 200 before this child first starts (e.g. the admin's /healthz). */
+  after?: string;
 }
 
 export interface SupervisorEvents {
@@ -36,10 +39,13 @@ export class Supervisor {
     private readonly options: { maxRestarts?: number; stopTimeoutMs?: number } = {},
   ) {}
 
-  start(specs: readonly ChildSpec[]): void {
+  /** Starts each child, in order, once its `after` URL answers (polled for up to a minute). */
+  async start(specs: readonly ChildSpec[]): Promise<void> {
     for (const spec of specs) {
       const entry: Running = { spec, restarts: [] };
       this.children.set(spec.name, entry);
+      if (spec.after) await waitForUrl(spec.after, 60_000, () => this.stopping);
+      if (this.stopping) return;
       this.spawn(entry);
     }
   }
@@ -88,5 +94,13 @@ export class Supervisor {
       await exited;
       clearTimeout(timer);
     }
+  }
+}
+
+async function waitForUrl(url: string, timeoutMs: number, cancelled: () => boolean): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && !cancelled()) {
+    if ((await probeHttp(url, 500)).healthy) return;
+    await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -2,7 +2,6 @@ import { Flags } from '@oclif/core';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { destination, pino } from 'pino';
 import { BaseCommand } from '../../cli/base-command.js';
 import { PrismError } from '../../errors.js';
 import { createProgress } from '../../cli/progress.js';
@@ -134,7 +133,7 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
     });
     const namespacePaths = (f.namespaces ?? dockerNamespacePaths(this.config.root)).map((p) => resolve(p));
     const names = [...config.components.map((c) => c.name), 'admin', 'proxy'];
-    const progress = createProgress(names, {
+    const progress = await createProgress(names, {
       tty: Boolean(process.stderr.isTTY) && !this.jsonEnabled(),
       write: (line) => this.logToStderr(line),
     });
@@ -201,7 +200,9 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
         persist: flags.persist === true,
         namespacePaths,
         foreground: true,
-        logger: pino({ name: 'prism-dev' }, destination(2)),
+        logger: await import('pino').then(({ pino, destination }) =>
+          pino({ name: 'prism-dev' }, destination(2)),
+        ),
         version: this.config.version,
         onReady: (state) => {
           readyState = state;
