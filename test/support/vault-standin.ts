@@ -10,6 +10,21 @@
  *   PUT  /v1/sys/leases/renew           {lease_id, increment}
  *   PUT  /v1/sys/leases/revoke          {lease_id}
  *   POST /v1/auth/token/renew-self, /v1/auth/token/revoke-self
+ *   GET  /v1/sys/health                 → 200 initialized and unsealed, 503 when `sealed` (no token)
+ *
+ * and the writes `prismctl dev up` bootstraps Vault with (src/localstack/bootstrap.ts), each
+ * requiring the root token (option rootToken; without it they answer 403) and recorded in
+ * `writes` and in the state fields below:
+ *
+ *   GET  /v1/sys/auth, POST /v1/sys/auth/<path> {type}          auth methods ("path is already in use")
+ *   GET  /v1/sys/mounts, POST /v1/sys/mounts/<path> {type}      secrets engines
+ *   PUT  /v1/sys/policies/acl/<name> {policy}
+ *   POST /v1/auth/<jwt mount>/config   exactly one of jwks_url, oidc_discovery_url,
+ *                                      jwt_validation_pubkeys; a jwks_url is fetched, as Vault does
+ *   POST /v1/auth/<jwt mount>/role/<name>   a jwt role needs user_claim and a bound constraint
+ *   POST /v1/database/config/<name>    postgresql-database-plugin; verifies the connection against
+ *                                      the real PostgreSQL unless verify_connection is false
+ *   POST /v1/database/roles/<name>     needs db_name and creation_statements
  *
  * The backend side is real: like Vault's database secrets engine, each role runs creation
  * statements against the real PostgreSQL (CREATE ROLE ... VALID UNTIL) or Redis (ACL SETUSER),
@@ -74,6 +89,22 @@ export interface VaultStandinOptions {
   port?: number;
   /** Serve https with this key and certificate (see test/support/test-ca.ts). */
   tls?: { key: Buffer; cert: Buffer };
+  /** The token the bootstrap endpoints (sys/auth, sys/mounts, policies, jwt and database config) require. */
+  rootToken?: string;
+}
+
+/** An accepted write to a bootstrap endpoint; `path` without the /v1/ prefix. */
+export interface StandinWrite {
+  method: string;
+  path: string;
+  body: Record<string, unknown>;
+}
+
+interface Mount {
+  type: string;
+  description: string;
+  accessor: string;
+  options: Record<string, string> | null;
 }
 
 export interface StandinCall {
@@ -117,6 +148,27 @@ export class VaultStandin {
   readonly tokens: string[] = [];
   /** SigV4 signatures of aws logins (tests scan logs for them). */
   readonly signatures: string[] = [];
+  /** Accepted writes to the bootstrap endpoints, in order. */
+  readonly writes: StandinWrite[] = [];
+  /** Enabled auth methods by path ("token/", "jwt/"), as GET sys/auth lists them. */
+  readonly authMounts = new Map<string, Mount>([['token/', mount('token', 'token based credentials')]]);
+  /** Enabled secrets engines by path, as GET sys/mounts lists them (a dev-mode server's set). */
+  readonly secretMounts = new Map<string, Mount>([
+    ['cubbyhole/', mount('cubbyhole', 'per-token private secret storage')],
+    ['identity/', mount('identity', 'identity store')],
+    ['secret/', { ...mount('kv', 'key/value secret storage'), options: { version: '2' } }],
+    ['sys/', mount('system', 'system endpoints used for control, policy and debugging')],
+  ]);
+  readonly policies = new Map<string, string>();
+  /** auth/<mount>/config bodies by auth mount. */
+  readonly jwtConfigs = new Map<string, Record<string, unknown>>();
+  /** auth/<mount>/role/<name> bodies by "<mount>/<name>". */
+  readonly jwtRoles = new Map<string, Record<string, unknown>>();
+  /** database/config/<name> bodies (password included: tests assert on it). */
+  readonly databaseConnections = new Map<string, Record<string, unknown>>();
+  readonly databaseRoles = new Map<string, Record<string, unknown>>();
+  /** While true, sys/health answers 503 as a sealed Vault does. */
+  sealed = false;
   address = '';
   private server?: Server;
   private readonly leases = new Map<string, Lease>();
@@ -170,7 +222,8 @@ export class VaultStandin {
       const text = Buffer.concat(chunks).toString('utf8');
       if (text !== '') body = JSON.parse(text) as Record<string, unknown>;
       const answer = await this.route(req.method ?? 'GET', url.pathname, body, req.headers['x-vault-token']);
-      send(res, answer === undefined ? 204 : 200, answer);
+      if (answer instanceof Reply) send(res, answer.status, answer.body);
+      else send(res, answer === undefined ? 204 : 200, answer);
     } catch (err) {
       const status = err instanceof HttpError ? err.status : 500;
       this.calls.push({ op: 'refused', status });
@@ -188,7 +241,10 @@ export class VaultStandin {
     if (method === 'POST' && login && login[1] !== 'token') {
       return 'iam_http_request_method' in body ? this.awsLogin(login[1]!, body) : this.login(login[1]!, body);
     }
+    if ((method === 'GET' || method === 'HEAD') && path === '/v1/sys/health') return this.health();
     const token = typeof header === 'string' ? header : '';
+    const admin = await this.bootstrapRoute(method, path.slice('/v1/'.length), body, token);
+    if (admin !== NOT_BOOTSTRAP) return admin;
     if (!this.liveTokens.has(token)) throw new HttpError(403, 'permission denied');
     const creds = /^\/v1\/database\/creds\/([A-Za-z0-9_.-]+)$/.exec(path);
     if (method === 'GET' && creds) return this.creds(token, creds[1]!);
@@ -210,6 +266,153 @@ export class VaultStandin {
       return undefined;
     }
     throw new HttpError(404, `the stand-in does not implement ${method} ${path}`);
+  }
+
+  private health(): Reply {
+    return new Reply(this.sealed ? 503 : 200, {
+      initialized: true,
+      sealed: this.sealed,
+      standby: false,
+      performance_standby: false,
+      replication_performance_mode: 'disabled',
+      replication_dr_mode: 'disabled',
+      server_time_utc: Math.floor(Date.now() / 1000),
+      version: '1.18.0+standin',
+      cluster_name: 'vault-cluster-standin',
+      cluster_id: 'standin',
+    });
+  }
+
+  /** The endpoints bootstrap writes to; NOT_BOOTSTRAP for any other path. */
+  private async bootstrapRoute(
+    method: string,
+    path: string,
+    body: Record<string, unknown>,
+    token: string,
+  ): Promise<object | undefined | typeof NOT_BOOTSTRAP> {
+    const auth = /^sys\/auth\/(.+)$/.exec(path);
+    const secrets = /^sys\/mounts\/(.+)$/.exec(path);
+    const policy = /^sys\/policies\/acl\/([^/]+)$/.exec(path);
+    const jwtConfig = /^auth\/([^/]+)\/config$/.exec(path);
+    const jwtRole = /^auth\/([^/]+)\/role\/([^/]+)$/.exec(path);
+    const dbConfig = /^database\/config\/([^/]+)$/.exec(path);
+    const dbRole = /^database\/roles\/([^/]+)$/.exec(path);
+    const write = method === 'POST' || method === 'PUT';
+    const known =
+      (method === 'GET' && (path === 'sys/auth' || path === 'sys/mounts')) ||
+      (write && (auth ?? secrets ?? policy ?? jwtConfig ?? jwtRole ?? dbConfig ?? dbRole) !== null);
+    if (!known) return NOT_BOOTSTRAP;
+    const root = this.options.rootToken;
+    if (
+      root === undefined ||
+      token.length !== root.length ||
+      !timingSafeEqual(Buffer.from(token), Buffer.from(root))
+    )
+      throw new HttpError(403, 'permission denied');
+
+    if (path === 'sys/auth') return listing(this.authMounts);
+    if (path === 'sys/mounts') return listing(this.secretMounts);
+    if (auth) this.enable(this.authMounts, auth[1]!, body);
+    else if (secrets) this.enable(this.secretMounts, secrets[1]!, body);
+    else if (policy) {
+      if (typeof body.policy !== 'string' || body.policy === '')
+        throw new HttpError(400, "'policy' parameter not supplied or empty");
+      this.policies.set(policy[1]!, body.policy);
+    } else if (jwtConfig) await this.configureJwt(jwtConfig[1]!, body);
+    else if (jwtRole) this.writeJwtRole(jwtRole[1]!, jwtRole[2]!, body);
+    else if (dbConfig) await this.configureDatabase(dbConfig[1]!, body);
+    else if (dbRole) this.writeDatabaseRole(dbRole[1]!, body);
+    this.writes.push({ method, path, body });
+    return undefined;
+  }
+
+  private enable(mounts: Map<string, Mount>, path: string, body: Record<string, unknown>): void {
+    const key = `${path.replace(/\/$/, '')}/`;
+    if (typeof body.type !== 'string' || body.type === '')
+      throw new HttpError(400, 'backend type must be specified');
+    if (mounts.has(key)) throw new HttpError(400, `path is already in use at ${key}`);
+    mounts.set(key, mount(body.type, typeof body.description === 'string' ? body.description : ''));
+  }
+
+  private requireMount(mounts: Map<string, Mount>, key: string, type: string, route: string): void {
+    if (mounts.get(key)?.type !== type)
+      throw new HttpError(404, `no handler for route "${route}". route entry not found.`);
+  }
+
+  private async configureJwt(mountPath: string, body: Record<string, unknown>): Promise<void> {
+    this.requireMount(this.authMounts, `${mountPath}/`, 'jwt', `auth/${mountPath}/config`);
+    const set = ['jwt_validation_pubkeys', 'jwks_url', 'oidc_discovery_url'].filter((k) => {
+      const v = body[k];
+      return Array.isArray(v) ? v.length > 0 : typeof v === 'string' && v !== '';
+    });
+    if (set.length !== 1)
+      throw new HttpError(
+        400,
+        "exactly one of 'jwt_validation_pubkeys', 'jwks_url' or 'oidc_discovery_url' must be set",
+      );
+    if (typeof body.jwks_url === 'string' && body.jwks_url !== '') {
+      try {
+        const res = await fetch(body.jwks_url, { signal: AbortSignal.timeout(5000) });
+        if (!res.ok) throw new Error(`${res.status} ${res.statusText}`);
+        const keys = ((await res.json()) as { keys?: unknown }).keys;
+        if (!Array.isArray(keys)) throw new Error('the document has no keys');
+      } catch (err) {
+        throw new HttpError(400, `error checking jwks URL: ${(err as Error).message}`);
+      }
+    }
+    this.jwtConfigs.set(mountPath, body);
+  }
+
+  private writeJwtRole(mountPath: string, name: string, body: Record<string, unknown>): void {
+    this.requireMount(this.authMounts, `${mountPath}/`, 'jwt', `auth/${mountPath}/role/${name}`);
+    if ((body.role_type ?? 'oidc') === 'jwt') {
+      if (typeof body.user_claim !== 'string' || body.user_claim === '')
+        throw new HttpError(400, 'a user claim must be defined on the role');
+      const bound = ['bound_audiences', 'bound_subject', 'bound_claims', 'bound_cidrs'].some((k) => {
+        const v = body[k];
+        return Array.isArray(v) ? v.length > 0 : v !== undefined && v !== '' && v !== null;
+      });
+      if (!bound)
+        throw new HttpError(400, 'must have at least one bound constraint when creating/updating a role');
+    }
+    this.jwtRoles.set(`${mountPath}/${name}`, body);
+  }
+
+  private async configureDatabase(name: string, body: Record<string, unknown>): Promise<void> {
+    this.requireMount(this.secretMounts, 'database/', 'database', `database/config/${name}`);
+    if (body.plugin_name !== 'postgresql-database-plugin')
+      throw new HttpError(400, 'the stand-in implements only postgresql-database-plugin');
+    if (typeof body.connection_url !== 'string' || body.connection_url === '')
+      throw new HttpError(400, 'connection_url cannot be empty');
+    if (body.verify_connection !== false) {
+      const url = body.connection_url
+        .replaceAll('{{username}}', encodeURIComponent(String(body.username ?? '')))
+        .replaceAll('{{password}}', encodeURIComponent(String(body.password ?? '')));
+      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+        await client.query('SELECT 1');
+      } catch (err) {
+        throw new HttpError(
+          400,
+          `error creating database object: error verifying connection: ${(err as Error).message}`,
+        );
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    }
+    this.databaseConnections.set(name, body);
+  }
+
+  private writeDatabaseRole(name: string, body: Record<string, unknown>): void {
+    this.requireMount(this.secretMounts, 'database/', 'database', `database/roles/${name}`);
+    if (typeof body.db_name !== 'string' || body.db_name === '')
+      throw new HttpError(400, 'database name is required');
+    const creation = body.creation_statements;
+    if (!(Array.isArray(creation) ? creation.length > 0 : typeof creation === 'string' && creation !== ''))
+      throw new HttpError(400, 'empty creation statements');
+    this.databaseRoles.set(name, body);
   }
 
   private async login(mount: string, body: Record<string, unknown>): Promise<object> {
@@ -409,6 +612,44 @@ export class VaultStandin {
       client.disconnect();
     }
   }
+}
+
+/** A reply with a status other than 200/204 (sys/health). */
+class Reply {
+  constructor(
+    readonly status: number,
+    readonly body: object,
+  ) {}
+}
+
+const NOT_BOOTSTRAP = Symbol('not a bootstrap endpoint');
+
+function mount(type: string, description: string): Mount {
+  return { type, description, accessor: `${type}_${randomBytes(4).toString('hex')}`, options: null };
+}
+
+/** A list answer as Vault sends it: the mounts under `data`. */
+function listing(mounts: Map<string, Mount>): object {
+  const data = Object.fromEntries(
+    [...mounts].map(([path, m]) => [
+      path,
+      {
+        ...m,
+        config: { default_lease_ttl: 0, max_lease_ttl: 0, force_no_cache: false },
+        local: false,
+        seal_wrap: false,
+        external_entropy_access: false,
+      },
+    ]),
+  );
+  return {
+    request_id: randomBytes(8).toString('hex'),
+    lease_id: '',
+    lease_duration: 0,
+    renewable: false,
+    data,
+    warnings: null,
+  };
 }
 
 async function jwksUri(issuer: string): Promise<string> {
