@@ -3,7 +3,7 @@
  * its catalog probe, plus the supervised admin and proxy.
  */
 import { readFileSync } from 'node:fs';
-import type { ComponentStatus, DevStatus } from '../commands/dev/status.js';
+import type { ComponentStatus, DevStatus } from './status.js';
 import { connectEngine } from './docker-up.js';
 import { stackContainers } from './docker-stack.js';
 import { LABEL_COMPONENT } from './containers.js';

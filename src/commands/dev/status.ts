@@ -1,4 +1,5 @@
 import { BaseCommand } from '../../cli/base-command.js';
+import type { ComponentStatus, DevStatus } from '../../localstack/status.js';
 import { stackHealth } from '../../localstack/health.js';
 import {
   endpoints,
@@ -8,35 +9,6 @@ import {
   uptime,
   uptimeSeconds,
 } from '../../localstack/state.js';
-
-export interface ComponentStatus {
-  name: string;
-  /** container (Docker stack) or process (admin, proxy). */
-  kind?: 'container' | 'process';
-  state: 'running' | 'stopped' | string;
-  health: 'healthy' | 'unhealthy' | 'unknown';
-  detail: string;
-  endpoint: string;
-  ports: Record<string, number>;
-  uptimeSeconds: number;
-  persists: boolean;
-}
-
-export interface DevStatus {
-  stack: 'embedded' | 'docker' | 'none';
-  /** The Docker stack's name and engine. */
-  name?: string;
-  engine?: string;
-  running: boolean;
-  healthy: boolean;
-  pid?: number;
-  startedAt?: string;
-  persist?: boolean;
-  dataDir?: string;
-  logFile?: string;
-  namespaces: string[];
-  components: ComponentStatus[];
-}
 
 export default class DevStatusCommand extends BaseCommand {
   static override summary =

@@ -1,0 +1,29 @@
+/** What `dev status` reports, for both stacks; `--json` prints a DevStatus. */
+export interface ComponentStatus {
+  name: string;
+  /** container (Docker stack) or process (admin, proxy). */
+  kind?: 'container' | 'process';
+  state: 'running' | 'stopped' | string;
+  health: 'healthy' | 'unhealthy' | 'unknown';
+  detail: string;
+  endpoint: string;
+  ports: Record<string, number>;
+  uptimeSeconds: number;
+  persists: boolean;
+}
+
+export interface DevStatus {
+  stack: 'embedded' | 'docker' | 'none';
+  /** The Docker stack's name and engine. */
+  name?: string;
+  engine?: string;
+  running: boolean;
+  healthy: boolean;
+  pid?: number;
+  startedAt?: string;
+  persist?: boolean;
+  dataDir?: string;
+  logFile?: string;
+  namespaces: string[];
+  components: ComponentStatus[];
+}
