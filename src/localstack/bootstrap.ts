@@ -52,6 +52,38 @@ export async function ensurePostgresDatabase(options: {
   }
 }
 
+/**
+ * The NOLOGIN role Vault's leased roles join and act as (`SET role`), so what one lease creates
+ * (the driver's tables) is owned by this role: every other lease can use it, and it outlives the
+ * lease that created it (revocation reassigns ownership before dropping the role).
+ */
+export const SESSION_OWNER_ROLE = 'prism_owner';
+
+/** Creates SESSION_OWNER_ROLE when missing and lets it create in `public` of `database`. */
+export async function ensureSessionOwner(options: {
+  port: number;
+  user: string;
+  password?: string;
+  database: string;
+}): Promise<void> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({
+    host: DEV_HOST,
+    port: options.port,
+    user: options.user,
+    ...(options.password !== undefined ? { password: options.password } : {}),
+    database: options.database,
+  });
+  await client.connect();
+  try {
+    const found = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [SESSION_OWNER_ROLE]);
+    if (!found.rowCount) await client.query(`CREATE ROLE ${quoteIdent(SESSION_OWNER_ROLE)} NOLOGIN`);
+    await client.query(`GRANT ALL ON SCHEMA public TO ${quoteIdent(SESSION_OWNER_ROLE)}`);
+  } finally {
+    await client.end();
+  }
+}
+
 function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
@@ -148,10 +180,14 @@ export async function bootstrapVault(b: VaultBootstrap): Promise<string[]> {
       await call('POST', `database/roles/${role}`, {
         db_name: 'prism-postgres',
         creation_statements: [
-          `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`,
-          `GRANT ALL ON SCHEMA public TO "{{name}}";`,
+          `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}' IN ROLE ${SESSION_OWNER_ROLE};`,
+          `ALTER ROLE "{{name}}" SET role = ${SESSION_OWNER_ROLE};`,
         ],
-        revocation_statements: [`DROP OWNED BY "{{name}}";`, `DROP ROLE IF EXISTS "{{name}}";`],
+        revocation_statements: [
+          `REASSIGN OWNED BY "{{name}}" TO ${SESSION_OWNER_ROLE};`,
+          `DROP OWNED BY "{{name}}";`,
+          `DROP ROLE IF EXISTS "{{name}}";`,
+        ],
         default_ttl: '1h',
         max_ttl: '24h',
       });

@@ -15,7 +15,13 @@ import { BACKENDS } from '../config/registry.js';
 import { PrismError } from '../errors.js';
 import type { StackConfig } from './catalog.js';
 import { containerName, renderContext } from './containers.js';
-import { bootstrapVault, dexIssuer, ensurePostgresDatabase, renderDexConfig } from './bootstrap.js';
+import {
+  bootstrapVault,
+  dexIssuer,
+  ensurePostgresDatabase,
+  ensureSessionOwner,
+  renderDexConfig,
+} from './bootstrap.js';
 import { dockerodeOptions } from './docker.js';
 import { downDockerStack, upDockerStack, type ComponentResult, type StackEvents } from './docker-stack.js';
 import { probeHttp } from './health.js';
@@ -218,6 +224,14 @@ async function bootstrapStack(
         ...loaded.flatMap((l) => (l.request.auth?.vault?.role ? [l.request.auth.vault.role] : [])),
       ]),
     ];
+    if (pg) {
+      await ensureSessionOwner({
+        port: pg.ports.postgres!,
+        user: pg.env.POSTGRES_USER ?? 'postgres',
+        ...(pg.env.POSTGRES_PASSWORD !== undefined ? { password: pg.env.POSTGRES_PASSWORD } : {}),
+        database: 'prism',
+      });
+    }
     const steps = await bootstrapVault({
       address: `http://${DEV_HOST}:${vault.ports.api}`,
       rootToken: vault.env.VAULT_DEV_ROOT_TOKEN_ID ?? 'root',

@@ -8,7 +8,9 @@ import { DevIdp } from '../../../src/auth/dev-idp.js';
 import {
   bootstrapVault,
   ensurePostgresDatabase,
+  ensureSessionOwner,
   renderDexConfig,
+  SESSION_OWNER_ROLE,
   VAULT_POLICY,
   type VaultBootstrap,
 } from '../../../src/localstack/bootstrap.js';
@@ -164,10 +166,14 @@ await describeWithService('postgres', 'bootstrapping Vault for the Docker stack'
     const role = {
       db_name: 'prism-postgres',
       creation_statements: [
-        `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`,
-        `GRANT ALL ON SCHEMA public TO "{{name}}";`,
+        `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}' IN ROLE prism_owner;`,
+        `ALTER ROLE "{{name}}" SET role = prism_owner;`,
       ],
-      revocation_statements: [`DROP OWNED BY "{{name}}";`, `DROP ROLE IF EXISTS "{{name}}";`],
+      revocation_statements: [
+        `REASSIGN OWNED BY "{{name}}" TO prism_owner;`,
+        `DROP OWNED BY "{{name}}";`,
+        `DROP ROLE IF EXISTS "{{name}}";`,
+      ],
       default_ttl: '1h',
       max_ttl: '24h',
     };
@@ -244,45 +250,77 @@ await describeWithService('postgres', 'bootstrapping Vault for the Docker stack'
     expect((err as PrismError).message).toMatch(/^Vault bootstrap: GET sys\/auth failed: /);
   });
 
-  it('its creation statements make a role that can log in; its revocation statements drop it', async () => {
+  it('leases share what one of them creates, and it outlives the lease that created it', async () => {
     const vault = await standin();
     await bootstrapVault(settings(vault));
     const role = vault.databaseRoles.get('prism')!;
-    const values = {
+    const url = new URL(postgresUrl());
+    await ensureSessionOwner({
+      port: Number(url.port),
+      user: decodeURIComponent(url.username),
+      password: decodeURIComponent(url.password),
+      database: url.pathname.slice(1),
+    });
+    const lease = () => ({
       name: `v-jwt-prism-${randomBytes(5).toString('hex')}`,
       password: randomBytes(18).toString('base64url'),
       expiration: vaultExpiration(new Date(Date.now() + 3600_000)),
+    });
+    const connectAs = (values: { name: string; password: string }) => {
+      const as = new URL(postgresUrl());
+      as.username = values.name;
+      as.password = values.password;
+      return new pg.Client({ connectionString: as.toString(), connectionTimeoutMillis: 3000 });
     };
-    const asRole = () => {
-      const url = new URL(postgresUrl());
-      url.username = values.name;
-      url.password = values.password;
-      return new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: 3000 });
-    };
+    const [first, second] = [lease(), lease()];
+    const table = `prism_bootstrap_${randomBytes(4).toString('hex')}`;
     const admin = await connectPostgres();
+    // The stack's postgres image makes its POSTGRES_USER a superuser; the test server's user has
+    // CREATEROLE only, so it takes membership where REASSIGN/DROP OWNED need the roles' privileges.
+    await admin.query(`GRANT ${SESSION_OWNER_ROLE} TO CURRENT_USER`);
     try {
-      for (const s of role.creation_statements as string[]) await admin.query(fill(s, values));
-      const user = asRole();
-      await user.connect();
-      try {
-        const { rows } = await user.query<{ who: string; schema: boolean }>(
-          `SELECT current_user AS who, has_schema_privilege('public', 'CREATE') AS schema`,
-        );
-        expect(rows).toEqual([{ who: values.name, schema: true }]);
-      } finally {
-        await user.end();
+      for (const values of [first, second]) {
+        for (const st of role.creation_statements as string[]) await admin.query(fill(st, values));
       }
-
-      // The stack's postgres image makes its POSTGRES_USER a superuser; the test server's user
-      // has CREATEROLE only, and DROP OWNED BY needs the role's privileges, which membership gives.
-      await admin.query(`GRANT "${values.name}" TO CURRENT_USER`);
-      for (const s of role.revocation_statements as string[]) await admin.query(fill(s, values));
-      const left = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [values.name]);
-      expect(left.rowCount).toBe(0);
-      await expect(asRole().connect()).rejects.toThrow(/password authentication failed|does not exist/);
+      const a = connectAs(first);
+      await a.connect();
+      try {
+        const { rows } = await a.query<{ session: string; acting: string }>(
+          'SELECT session_user AS session, current_user AS acting',
+        );
+        expect(rows).toEqual([{ session: first.name, acting: SESSION_OWNER_ROLE }]);
+        await a.query(`CREATE TABLE ${table} (v int)`);
+        await a.query(`INSERT INTO ${table} VALUES (1)`);
+      } finally {
+        await a.end();
+      }
+      const b = connectAs(second);
+      await b.connect();
+      try {
+        await b.query(`INSERT INTO ${table} VALUES (2)`);
+        await admin.query(`GRANT "${first.name}" TO CURRENT_USER`);
+        for (const st of role.revocation_statements as string[]) await admin.query(fill(st, first));
+        expect((await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [first.name])).rowCount).toBe(
+          0,
+        );
+        await expect(connectAs(first).connect()).rejects.toThrow(
+          /password authentication failed|does not exist/,
+        );
+        const rows = await b.query<{ v: number }>(`SELECT v FROM ${table} ORDER BY v`);
+        expect(rows.rows.map((r) => r.v)).toEqual([1, 2]);
+      } finally {
+        await b.end();
+      }
+      await admin.query(`GRANT "${second.name}" TO CURRENT_USER`);
+      for (const st of role.revocation_statements as string[]) await admin.query(fill(st, second));
+      expect((await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [second.name])).rowCount).toBe(
+        0,
+      );
     } finally {
-      await admin.query(`REVOKE ALL ON SCHEMA public FROM "${values.name}"`).catch(() => undefined);
-      await admin.query(`DROP ROLE IF EXISTS "${values.name}"`).catch(() => undefined);
+      await admin.query(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
+      for (const values of [first, second]) {
+        await admin.query(`DROP ROLE IF EXISTS "${values.name}"`).catch(() => undefined);
+      }
       await admin.end();
     }
   });
