@@ -5,41 +5,15 @@
 //
 //   bash scripts/test-services.sh up && eval "$(bash scripts/test-services.sh env)"
 //   npm run build && node bench/devstack/docker.js [runs]
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { cli, freePorts, root } from './common.js';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const runs = Number(process.argv[2] ?? 3);
 if (!process.env.DOCKER_HOST) {
   console.error('DOCKER_HOST is not set: eval "$(bash scripts/test-services.sh env)" first');
   process.exit(2);
-}
-
-async function freePorts(n) {
-  const servers = [];
-  for (let i = 0; i < n; i++) {
-    const s = createServer();
-    await new Promise((r) => s.listen(0, '127.0.0.1', r));
-    servers.push(s);
-  }
-  const ports = servers.map((s) => s.address().port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
-function cli(args, env) {
-  const started = performance.now();
-  const out = execFileSync(process.execPath, [join(root, 'bin/run.js'), ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    maxBuffer: 16 << 20,
-  });
-  return { ms: performance.now() - started, out: out.toString() };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

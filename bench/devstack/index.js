@@ -3,37 +3,13 @@
 // in a fresh process, with a fresh prism home and free non-default ports.
 //
 //   npm run build && node bench/devstack/index.js [runs]
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { cli as run, freePorts } from './common.js';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const cli = (args, env) => run(args, env).ms;
 const runs = Number(process.argv[2] ?? 5);
-
-async function freePorts(n) {
-  const servers = [];
-  for (let i = 0; i < n; i++) {
-    const s = createServer();
-    await new Promise((r) => s.listen(0, '127.0.0.1', r));
-    servers.push(s);
-  }
-  const ports = servers.map((s) => s.address().port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
-function cli(args, env) {
-  const started = performance.now();
-  execFileSync(process.execPath, [join(root, 'bin/run.js'), ...args], {
-    env: { ...process.env, ...env },
-    stdio: 'pipe',
-  });
-  return performance.now() - started;
-}
 
 const stats = (xs) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -26,30 +26,44 @@ export function renderDexConfig(packageRoot: string, config: StackConfig, dex: C
   return doc.toString();
 }
 
-/** Creates `database` when it does not exist (the official image does it; a plain initdb does not). */
-export async function ensurePostgresDatabase(options: {
+/** The stack's PostgreSQL as its development superuser. */
+export interface StackPostgres {
   port: number;
   user: string;
   password?: string;
   database: string;
-}): Promise<boolean> {
+}
+
+/** Runs `work` on a connection to `database` on the stack's PostgreSQL, then closes it. */
+async function withPostgres<T>(
+  target: StackPostgres,
+  database: string,
+  work: (client: import('pg').Client) => Promise<T>,
+): Promise<T> {
   const { default: pg } = await import('pg');
   const client = new pg.Client({
     host: DEV_HOST,
-    port: options.port,
-    user: options.user,
-    ...(options.password !== undefined ? { password: options.password } : {}),
-    database: 'postgres',
+    port: target.port,
+    user: target.user,
+    ...(target.password !== undefined ? { password: target.password } : {}),
+    database,
   });
   await client.connect();
   try {
-    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [options.database]);
-    if (found.rowCount) return false;
-    await client.query(`CREATE DATABASE ${quoteIdent(options.database)}`);
-    return true;
+    return await work(client);
   } finally {
     await client.end();
   }
+}
+
+/** Creates `database` when it does not exist (the official image does it; a plain initdb does not). */
+export function ensurePostgresDatabase(target: StackPostgres): Promise<boolean> {
+  return withPostgres(target, 'postgres', async (client) => {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [target.database]);
+    if (found.rowCount) return false;
+    await client.query(`CREATE DATABASE ${quoteIdent(target.database)}`);
+    return true;
+  });
 }
 
 /**
@@ -59,29 +73,13 @@ export async function ensurePostgresDatabase(options: {
  */
 export const SESSION_OWNER_ROLE = 'prism_owner';
 
-/** Creates SESSION_OWNER_ROLE when missing and lets it create in `public` of `database`. */
-export async function ensureSessionOwner(options: {
-  port: number;
-  user: string;
-  password?: string;
-  database: string;
-}): Promise<void> {
-  const { default: pg } = await import('pg');
-  const client = new pg.Client({
-    host: DEV_HOST,
-    port: options.port,
-    user: options.user,
-    ...(options.password !== undefined ? { password: options.password } : {}),
-    database: options.database,
-  });
-  await client.connect();
-  try {
+/** Creates SESSION_OWNER_ROLE when missing and lets it create in `public` of the database. */
+export function ensureSessionOwner(target: StackPostgres): Promise<void> {
+  return withPostgres(target, target.database, async (client) => {
     const found = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [SESSION_OWNER_ROLE]);
     if (!found.rowCount) await client.query(`CREATE ROLE ${quoteIdent(SESSION_OWNER_ROLE)} NOLOGIN`);
     await client.query(`GRANT ALL ON SCHEMA public TO ${quoteIdent(SESSION_OWNER_ROLE)}`);
-  } finally {
-    await client.end();
-  }
+  });
 }
 
 function quoteIdent(name: string): string {

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { readSources } from '../config/sources.js';
 import { BACKENDS } from '../config/registry.js';
 import { PrismError } from '../errors.js';
-import type { StackConfig } from './catalog.js';
+import type { ComponentSpec, StackConfig } from './catalog.js';
 import { containerName, renderContext } from './containers.js';
 import {
   bootstrapVault,
@@ -21,6 +21,7 @@ import {
   ensurePostgresDatabase,
   ensureSessionOwner,
   renderDexConfig,
+  type StackPostgres,
 } from './bootstrap.js';
 import { dockerodeOptions } from './docker.js';
 import { downDockerStack, upDockerStack, type ComponentResult, type StackEvents } from './docker-stack.js';
@@ -203,12 +204,7 @@ async function bootstrapStack(
   const byName = new Map(config.components.map((c) => [c.name, c]));
   const pg = byName.get('postgres');
   if (pg) {
-    const created = await ensurePostgresDatabase({
-      port: pg.ports.postgres!,
-      user: pg.env.POSTGRES_USER ?? 'postgres',
-      ...(pg.env.POSTGRES_PASSWORD !== undefined ? { password: pg.env.POSTGRES_PASSWORD } : {}),
-      database: 'prism',
-    });
+    const created = await ensurePostgresDatabase(stackPostgres(pg));
     done.push(created ? 'postgres: created database prism' : 'postgres: database prism exists');
   }
   const vault = byName.get('vault');
@@ -225,12 +221,7 @@ async function bootstrapStack(
       ]),
     ];
     if (pg) {
-      await ensureSessionOwner({
-        port: pg.ports.postgres!,
-        user: pg.env.POSTGRES_USER ?? 'postgres',
-        ...(pg.env.POSTGRES_PASSWORD !== undefined ? { password: pg.env.POSTGRES_PASSWORD } : {}),
-        database: 'prism',
-      });
+      await ensureSessionOwner(stackPostgres(pg));
     }
     const steps = await bootstrapVault({
       address: `http://${DEV_HOST}:${vault.ports.api}`,
@@ -256,6 +247,16 @@ async function bootstrapStack(
     );
   }
   return done;
+}
+
+/** The stack's PostgreSQL as its development superuser, on the `prism` database. */
+function stackPostgres(pg: ComponentSpec): StackPostgres {
+  return {
+    port: pg.ports.postgres!,
+    user: pg.env.POSTGRES_USER ?? 'postgres',
+    ...(pg.env.POSTGRES_PASSWORD !== undefined ? { password: pg.env.POSTGRES_PASSWORD } : {}),
+    database: 'prism',
+  };
 }
 
 /** The admin's backend catalog: one instance per running backend, plus the in-process ones. */
