@@ -230,6 +230,36 @@ describe.skipIf(!engine.ok)('dev up on Docker: failures start nothing or clean u
     }
   });
 
+  it('an image that cannot be pulled names the image, the component and how to use a local one', async () => {
+    const stack = `pull${process.pid}`;
+    const ports = await portFlags();
+    // A registry on a closed loopback port: the engine's pull fails at once, and no traffic
+    // leaves the machine.
+    const image = `127.0.0.1:${await freePort()}/prism/absent:1`;
+    const up = await runCli(
+      [
+        'dev',
+        'up',
+        '--docker',
+        '--stack',
+        stack,
+        '--components',
+        'redis',
+        '--image',
+        `redis=${image}`,
+        ...ports.flags,
+      ],
+      { env, timeoutMs: 120_000 },
+    );
+    expect(up.code).not.toBe(0);
+    expect(up.stderr).toContain(`cannot pull ${image} for redis:`);
+    expect(up.stderr).toContain(
+      'without a reachable registry, point redis at a local image: --image redis=<image> or components.redis.image in dev.yaml',
+    );
+    expect(await stackContainers(stack)).toEqual([]);
+    expect((await docker.listNetworks({ filters: { label: [`${STACK_LABEL}=${stack}`] } })).length).toBe(0);
+  });
+
   it('a component whose probe never passes fails within the wait timeout and leaves no container behind', async () => {
     const stack = `probe${process.pid}`;
     const ports = await portFlags();
