@@ -7,12 +7,12 @@
 // The difference is the session's cost. Tokens run one after another. Run after `npm run build`,
 // with the services env (scripts/test-services.sh env):
 //   npx vite-node --config bench/auth/vite-node.config.mjs bench/auth/sessions.ts -- [--tokens 40]
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { DevIdp, DEV_AUDIENCE } from '../../src/auth/dev-idp.js';
+import { DevIdp } from '../../src/auth/dev-idp.js';
 import { DataClient } from '../../src/client/data-client.js';
 import {
   VaultStandin,
@@ -21,7 +21,9 @@ import {
   postgresSandbox,
   redisRole,
 } from '../../test/support/vault-standin.js';
+import { proxyServeArgs } from '../../test/support/server-process.js';
 import { redisUrl } from '../../test/support/services.js';
+import { writeVaultProxyConfig } from '../../test/support/vault-proxy.js';
 // @ts-expect-error plain JS helpers shared by the benchmarks
 import { loadAverage, machine, percentile, ROOT, startProcess } from '../proxy/lib.js';
 
@@ -52,30 +54,16 @@ const standin = new VaultStandin({
 await standin.start();
 
 const dir = mkdtempSync(join(tmpdir(), 'prism-bench-sessions-'));
-writeFileSync(
-  join(dir, 'backends.yaml'),
-  `backends:\n  postgres: [{ name: pg, endpoint: "${postgresEndpoint()}" }]\n  redis: [{ name: r, endpoint: "${redisUrl()}" }]\n  memstore: [{ name: mem, endpoint: "memory://" }]\n`,
+const config = writeVaultProxyConfig(
+  dir,
+  { postgres: postgresEndpoint(), redis: redisUrl(), memstore: 'memory://' },
+  Object.entries(names).map(([store, name]) => ({ name, issuer, vaultAddress: standin.address, store })),
 );
-mkdirSync(join(dir, 'ns'));
-for (const [backend, name] of Object.entries(names)) {
-  writeFileSync(
-    join(dir, 'ns', `${backend}.yaml`),
-    `namespace: ${name}\nteam: commerce\npatterns:\n  - name: cache\n    type: keyvalue\n    slots:\n      store: { backend: ${backend} }\n  - name: sessions\n    type: session-manager\n    slots:\n      store: { backend: memstore }\nauth:\n  enabled: true\n  issuer: ${issuer}\n  audiences: [${DEV_AUDIENCE}]\n  vault:\n    enabled: true\n    address: ${standin.address}\n    role: prism-${name}\n`,
-  );
-}
 
 const proxy = await startProcess(
   process.execPath,
   [
-    ...[join(ROOT, 'bin/run.js'), 'proxy', 'serve', '--namespaces', join(dir, 'ns')],
-    ...[
-      '--backends',
-      join(dir, 'backends.yaml'),
-      '--listen',
-      '127.0.0.1:0',
-      '--metrics-listen',
-      '127.0.0.1:0',
-    ],
+    ...[join(ROOT, 'bin/run.js'), ...proxyServeArgs(config)],
     ...['--log-level', 'info', '--max-caller-sessions', String(nTokens * backends.length + 10)],
     ...['--caller-session-idle', '10m'],
   ],

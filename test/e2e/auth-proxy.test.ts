@@ -10,7 +10,7 @@ import { DataClient } from '../../src/client/data-client.js';
 import type { SubscribeResponse } from '../../src/gen/prism/data/v1/messaging_pb.js';
 import { approveDeviceCode } from '../integration/auth/play-person.js';
 import { ensureBuilt, runCli } from '../support/cli.js';
-import { startPrismServer, type RunningServer } from '../support/server-process.js';
+import { startProxy, type RunningServer } from '../support/server-process.js';
 import { uniqueName } from '../support/services.js';
 
 /**
@@ -42,21 +42,7 @@ describe('an authenticated data plane', () => {
       `namespace: ${name}\nteam: ${team}\npatterns:\n  - name: cache\n    type: keyvalue\n    slots:\n      store: { backend: memstore }\n  - name: events\n    type: producer\n    slots:\n      sink: { backend: memstore }\n    settings: { topic: orders }\n  - name: worker\n    type: consumer\n    slots:\n      source: { backend: memstore }\n    settings: { topic: orders, consumer_group: billing }\nauth:\n  enabled: true\n  issuer: ${issuer}\n  audiences: [${DEV_AUDIENCE}]\n`;
     writeFileSync(join(dir, 'granted.yaml'), ns(granted, 'commerce'));
     writeFileSync(join(dir, 'denied.yaml'), ns(denied, 'analytics'));
-    proxy = await startPrismServer(
-      [
-        'proxy',
-        'serve',
-        '--namespaces',
-        dir,
-        '--listen',
-        '127.0.0.1:0',
-        '--metrics-listen',
-        '127.0.0.1:0',
-        '--log-level',
-        'debug',
-      ],
-      'prism proxy serving',
-    );
+    proxy = await startProxy({ namespaces: dir }, ['--log-level', 'debug']);
     endpoint = `127.0.0.1:${proxy.ready.port as number}`;
   }, 60_000);
 

@@ -1,20 +1,23 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { DevIdp, DEV_AUDIENCE } from '../../src/auth/dev-idp.js';
-import { deviceLogin } from '../../src/auth/login.js';
-import { DEFAULT_SCOPES } from '../../src/auth/oidc-config.js';
-import { TokenCache } from '../../src/auth/token-cache.js';
+import { DevIdp } from '../../src/auth/dev-idp.js';
 import { DataClient } from '../../src/client/data-client.js';
-import { approveDeviceCode } from '../integration/auth/play-person.js';
 import { ensureBuilt, runCli } from '../support/cli.js';
 import { freePort } from '../support/ports.js';
-import { startPrismServer, type RunningServer } from '../support/server-process.js';
-import { connectPostgres, describeWithService } from '../support/services.js';
+import {
+  keyValueConnectionUsers,
+  loginAsLeasedRole,
+  postgresRoleExists,
+  waitForRoleDropped,
+} from '../support/leased-postgres.js';
+import { startProxy, type RunningServer } from '../support/server-process.js';
+import { describeWithService } from '../support/services.js';
+import { writeVaultProxyConfig } from '../support/vault-proxy.js';
 import {
   VaultStandin,
+  loginAlice,
   postgresEndpoint,
   postgresSandbox,
   type PostgresSandbox,
@@ -28,28 +31,6 @@ import {
  * (dropped) and its credentials no longer log in. A namespace whose Vault is down answers
  * UNAVAILABLE and never falls back to static credentials.
  */
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function query<T extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<T[]> {
-  const admin = await connectPostgres();
-  try {
-    return (await admin.query<T>(sql, params)).rows;
-  } finally {
-    await admin.end();
-  }
-}
-
-const connectedAs = async (namespace: string) =>
-  (
-    await query<{ usename: string }>(
-      'SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name = $1 ORDER BY usename',
-      [`prism-kv/${namespace}`],
-    )
-  ).map((r) => r.usename);
-
-const roleExists = async (name: string) =>
-  (await query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).length > 0;
-
 await describeWithService('postgres', 'device login to a per-caller Vault session on PostgreSQL', () => {
   const idp = new DevIdp();
   const home = mkdtempSync(join(tmpdir(), 'prism-caller-home-'));
@@ -66,15 +47,8 @@ await describeWithService('postgres', 'device login to a per-caller Vault sessio
 
   beforeAll(async () => {
     await ensureBuilt();
-    const issuer = await idp.start();
-    accessToken = (
-      await deviceLogin(
-        { issuer, clientId: 'prismctl', scopes: DEFAULT_SCOPES },
-        new TokenCache(home),
-        (p) => void approveDeviceCode(p.verificationUri, p.userCode, 'alice@example.com'),
-        { intervalSeconds: 0.05 },
-      )
-    ).accessToken;
+    accessToken = await loginAlice(idp, home);
+    const issuer = idp.issuer;
     sandbox = await postgresSandbox(suffix);
     standin = new VaultStandin({
       issuer,
@@ -85,59 +59,16 @@ await describeWithService('postgres', 'device login to a per-caller Vault sessio
     await standin.start();
     const down = `http://127.0.0.1:${await freePort()}`;
     const dir = mkdtempSync(join(tmpdir(), 'prism-caller-e2e-'));
-    writeFileSync(
-      join(dir, 'backends.yaml'),
-      `backends:\n  postgres: [{ name: test, endpoint: "${postgresEndpoint()}" }]\n  memstore: [{ name: mem, endpoint: "memory://" }]\n`,
-    );
-    const ns = (name: string, team: string, vault: string) =>
-      [
-        `namespace: ${name}`,
-        `team: ${team}`,
-        'patterns:',
-        '  - name: cache',
-        '    type: keyvalue',
-        '    slots:',
-        '      store: { backend: postgres }',
-        '  - name: sessions',
-        '    type: session-manager',
-        '    slots:',
-        '      store: { backend: memstore }',
-        'auth:',
-        '  enabled: true',
-        `  issuer: ${issuer}`,
-        `  audiences: [${DEV_AUDIENCE}]`,
-        '  vault:',
-        '    enabled: true',
-        `    address: ${vault}`,
-        `    role: prism-${name}`,
-        '',
-      ].join('\n');
-    const nsDir = join(dir, 'namespaces');
-    mkdirSync(nsDir);
-    writeFileSync(join(nsDir, 'granted.yaml'), ns(granted, 'commerce', standin.address));
-    writeFileSync(join(nsDir, 'denied.yaml'), ns(denied, 'analytics', standin.address));
-    writeFileSync(join(nsDir, 'down.yaml'), ns(vaultDown, 'commerce', down));
+    const config = writeVaultProxyConfig(dir, { postgres: postgresEndpoint(), memstore: 'memory://' }, [
+      { name: granted, team: 'commerce', issuer, vaultAddress: standin.address },
+      { name: denied, team: 'analytics', issuer, vaultAddress: standin.address },
+      { name: vaultDown, team: 'commerce', issuer, vaultAddress: down },
+    ]);
     // No --vault-* flags: each namespace's own auth.vault names its Vault and role.
-    proxy = await startPrismServer(
-      [
-        'proxy',
-        'serve',
-        '--namespaces',
-        nsDir,
-        '--backends',
-        join(dir, 'backends.yaml'),
-        '--listen',
-        '127.0.0.1:0',
-        '--metrics-listen',
-        '127.0.0.1:0',
-        '--log-level',
-        'debug',
-        '--caller-session-idle',
-        '3s',
-      ],
-      'prism proxy serving',
-      { PRISM_VAULT_JWT: '', PRISM_TEST_STATIC: 'prism:prism' },
-    );
+    proxy = await startProxy(config, ['--log-level', 'debug', '--caller-session-idle', '3s'], {
+      PRISM_VAULT_JWT: '',
+      PRISM_TEST_STATIC: 'prism:prism',
+    });
     endpoint = `127.0.0.1:${proxy.ready.port as number}`;
   }, 60_000);
 
@@ -163,7 +94,7 @@ await describeWithService('postgres', 'device login to a per-caller Vault sessio
     const leased = standin.calls.filter((c) => c.op === 'creds');
     expect(leased.every((c) => c.role === `prism-${granted}-cache-store`)).toBe(true);
     username = leased.at(-1)!.username!;
-    expect(await connectedAs(granted)).toEqual([username]);
+    expect(await keyValueConnectionUsers(granted)).toEqual([username]);
     expect(standin.calls.filter((c) => c.op === 'login').every((c) => c.role === `prism-${granted}`)).toBe(
       true,
     );
@@ -176,7 +107,7 @@ await describeWithService('postgres', 'device login to a per-caller Vault sessio
     expect(res.stderr).toContain('E_PERMISSION_DENIED');
     expect(standin.count('login')).toBe(logins);
     expect(standin.calls.some((c) => c.role === `prism-${denied}-cache-store`)).toBe(false);
-    expect(await connectedAs(denied)).toEqual([]);
+    expect(await keyValueConnectionUsers(denied)).toEqual([]);
   });
 
   it('answers UNAVAILABLE when the namespace’s Vault is down, with no connection made from static credentials', async () => {
@@ -192,25 +123,21 @@ await describeWithService('postgres', 'device login to a per-caller Vault sessio
     const res = await cli(['kv', 'get', '-n', vaultDown, 'greeting']);
     expect(res.code).toBe(1);
     expect(res.stderr).toContain('E_UNAVAILABLE');
-    expect(await connectedAs(vaultDown)).toEqual([]);
+    expect(await keyValueConnectionUsers(vaultDown)).toEqual([]);
   });
 
   it('revokes her role when her session idles out: the connection closes and the credentials no longer log in', async () => {
     expect(username).not.toBe('');
-    const deadline = Date.now() + 15_000;
-    while ((await roleExists(username)) && Date.now() < deadline) await sleep(200);
-    expect(await roleExists(username)).toBe(false);
-    expect(await connectedAs(granted)).toEqual([]);
+    await waitForRoleDropped(username, 15_000);
+    expect(await postgresRoleExists(username)).toBe(false);
+    expect(await keyValueConnectionUsers(granted)).toEqual([]);
     expect(standin.calls.some((c) => c.op === 'revoke' && c.username === username)).toBe(true);
     expect(standin.count('revoke-self')).toBeGreaterThanOrEqual(1);
 
     const password = standin.issued.find((i) => i.username === username)!.password;
-    const url = new URL(postgresEndpoint());
-    url.username = username;
-    url.password = password;
-    const client = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: 3000 });
-    await expect(client.connect()).rejects.toThrow(/password authentication failed|does not exist/);
-    await client.end().catch(() => undefined);
+    await expect(loginAsLeasedRole(username, password)).rejects.toThrow(
+      /password authentication failed|does not exist/,
+    );
   }, 20_000);
 
   it('opens a fresh session with a fresh role for her next call after the old one closed', async () => {
@@ -218,7 +145,7 @@ await describeWithService('postgres', 'device login to a per-caller Vault sessio
     expect(got.stdout).toBe('hello');
     const latest = standin.calls.filter((c) => c.op === 'creds').at(-1)!.username!;
     expect(latest).not.toBe(username);
-    expect(await connectedAs(granted)).toEqual([latest]);
+    expect(await keyValueConnectionUsers(granted)).toEqual([latest]);
   });
 
   it('never writes her token, a Vault token or a leased password to the proxy’s log', () => {
@@ -231,11 +158,11 @@ await describeWithService('postgres', 'device login to a per-caller Vault sessio
 
   it('revokes her live session’s role and Vault token when the proxy stops', async () => {
     const latest = standin.calls.filter((c) => c.op === 'creds').at(-1)!.username!;
-    expect(await roleExists(latest)).toBe(true);
+    expect(await postgresRoleExists(latest)).toBe(true);
     const selfRevokes = standin.count('revoke-self');
     stopped = true;
     expect(await proxy.stop()).toBe(0);
-    expect(await roleExists(latest)).toBe(false);
+    expect(await postgresRoleExists(latest)).toBe(false);
     expect(standin.count('revoke-self')).toBe(selfRevokes + 1);
   });
 });

@@ -7,7 +7,7 @@ import { DataClient } from '../../src/client/data-client.js';
 import type { PrismError } from '../../src/errors.js';
 import { ensureBuilt } from '../support/cli.js';
 import { describeWithRedisServer, freePort, startRedis, stopRedis } from '../support/private-redis.js';
-import { startPrismServer, type RunningServer } from '../support/server-process.js';
+import { startProxy, type RunningServer } from '../support/server-process.js';
 import { uniqueName } from '../support/services.js';
 
 /**
@@ -34,21 +34,7 @@ describeWithRedisServer('a Redis restart under load, through the proxy', () => {
       join(dir, 'ns.yaml'),
       `namespace: ${namespace}\nteam: platform\npatterns:\n  - name: cache\n    type: keyvalue\n    slots:\n      store: { backend: redis }\n`,
     );
-    proxy = await startPrismServer(
-      [
-        'proxy',
-        'serve',
-        '--namespaces',
-        join(dir, 'ns.yaml'),
-        '--backends',
-        join(dir, 'backends.yaml'),
-        '--listen',
-        '127.0.0.1:0',
-        '--metrics-listen',
-        '127.0.0.1:0',
-      ],
-      'prism proxy serving',
-    );
+    proxy = await startProxy({ namespaces: join(dir, 'ns.yaml'), backends: join(dir, 'backends.yaml') });
     client = new DataClient(`127.0.0.1:${proxy.ready.port as number}`, { namespace, timeoutMs: 5000 });
   });
 

@@ -1,19 +1,15 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { DevIdp, DEV_AUDIENCE } from '../../src/auth/dev-idp.js';
+import { DevIdp } from '../../src/auth/dev-idp.js';
 import { DataClient } from '../../src/client/data-client.js';
 import { ensureBuilt } from '../support/cli.js';
-import { startPrismServer, type RunningServer } from '../support/server-process.js';
-import { connectPostgres, describeWithService, probeService, redisUrl } from '../support/services.js';
-import {
-  VaultStandin,
-  loginAlice,
-  postgresEndpoint,
-  postgresSandbox,
-  type PostgresSandbox,
-} from '../support/vault-standin.js';
+import { keyValueConnectionUsers } from '../support/leased-postgres.js';
+import type { RunningServer } from '../support/server-process.js';
+import { describeWithService, probeService } from '../support/services.js';
+import { startVaultProxy } from '../support/vault-proxy.js';
+import { VaultStandin, loginAlice, postgresSandbox, type PostgresSandbox } from '../support/vault-standin.js';
 
 /**
  * A proxy whose only identity is AWS credentials in its environment: it logs in to Vault at
@@ -45,58 +41,22 @@ await describeWithService('postgres', 'a proxy logging in to Vault with AWS IAM 
       roles: { '-cache-store': sandbox.role },
     });
     await standin.start();
-    const dir = mkdtempSync(join(tmpdir(), 'prism-vault-aws-e2e-'));
-    writeFileSync(
-      join(dir, 'backends.yaml'),
-      `backends:\n  postgres: [{ name: test, endpoint: "${postgresEndpoint()}" }]\n  redis: [{ name: test, endpoint: "${redisUrl()}" }]\n`,
-    );
-    const nsDir = join(dir, 'namespaces');
-    mkdirSync(nsDir);
-    writeFileSync(
-      join(nsDir, 'ns.yaml'),
-      [
-        `namespace: ${namespace}`,
-        'team: commerce',
-        'patterns:',
-        '  - name: cache',
-        '    type: keyvalue',
-        '    slots:',
-        '      store: { backend: postgres }',
-        '  - name: sessions',
-        '    type: session-manager',
-        '    slots:',
-        '      store: { backend: redis }',
-        'auth:',
-        '  enabled: true',
-        `  issuer: ${idp.issuer}`,
-        `  audiences: [${DEV_AUDIENCE}]`,
-        '  vault:',
-        '    enabled: true',
-        `    address: ${standin.address}`,
-        `    role: prism-${suffix}`,
-        '',
-      ].join('\n'),
-    );
     if (!redisUp) return;
-    proxy = await startPrismServer(
-      [
-        'proxy',
-        'serve',
-        ...['--namespaces', nsDir, '--backends', join(dir, 'backends.yaml')],
-        ...['--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--log-level', 'debug'],
-        ...['--vault-address', standin.address, '--vault-role', `prism-${suffix}`],
-        '--no-auth',
-      ],
-      'prism proxy serving',
-      {
-        PRISM_VAULT_JWT: '',
+    proxy = await startVaultProxy({
+      dir: mkdtempSync(join(tmpdir(), 'prism-vault-aws-e2e-')),
+      namespace,
+      issuer: idp.issuer,
+      vaultAddress: standin.address,
+      vaultRole: `prism-${suffix}`,
+      args: ['--no-auth'],
+      env: {
         AWS_ACCESS_KEY_ID: 'AKIDPRISME2E',
         AWS_SECRET_ACCESS_KEY: secret,
         AWS_SESSION_TOKEN: 'e2e-session-token',
         AWS_REGION: '',
         PRISM_VAULT_AWS_IAM_SERVER_ID: 'vault.prism.test',
       },
-    );
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -119,16 +79,7 @@ await describeWithService('postgres', 'a proxy logging in to Vault with AWS IAM 
     } finally {
       client.close();
     }
-    const admin = await connectPostgres();
-    try {
-      const sessions = await admin.query<{ usename: string }>(
-        `SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name = $1`,
-        [`prism-kv/${namespace}`],
-      );
-      expect(sessions.rows.map((r) => r.usename)).toEqual([username]);
-    } finally {
-      await admin.end();
-    }
+    expect(await keyValueConnectionUsers(namespace)).toEqual([username]);
   });
 
   it('logs the identity’s source but never the secret key, the session token or the signature', (ctx) => {

@@ -1,19 +1,15 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { DevIdp, DEV_AUDIENCE } from '../../src/auth/dev-idp.js';
+import { DevIdp } from '../../src/auth/dev-idp.js';
 import { DataClient } from '../../src/client/data-client.js';
 import { ensureBuilt } from '../support/cli.js';
-import { startPrismServer, type RunningServer } from '../support/server-process.js';
-import { connectPostgres, describeWithService, probeService, redisUrl } from '../support/services.js';
-import {
-  VaultStandin,
-  loginAlice,
-  postgresEndpoint,
-  postgresSandbox,
-  type PostgresSandbox,
-} from '../support/vault-standin.js';
+import { keyValueConnectionUsers, postgresRoleExists } from '../support/leased-postgres.js';
+import type { RunningServer } from '../support/server-process.js';
+import { describeWithService, probeService } from '../support/services.js';
+import { startVaultProxy } from '../support/vault-proxy.js';
+import { VaultStandin, loginAlice, postgresSandbox, type PostgresSandbox } from '../support/vault-standin.js';
 
 /**
  * Vault end to end: a proxy serves an auth-enabled, session-aware keyvalue namespace on
@@ -47,62 +43,15 @@ await describeWithService('postgres', 'a proxy whose keyvalue store connects wit
     await standin.start();
     const dir = mkdtempSync(join(tmpdir(), 'prism-vault-e2e-'));
     writeFileSync(join(dir, 'jwt'), token);
-    writeFileSync(
-      join(dir, 'backends.yaml'),
-      `backends:\n  postgres: [{ name: test, endpoint: "${postgresEndpoint()}" }]\n  redis: [{ name: test, endpoint: "${redisUrl()}" }]\n`,
-    );
-    const nsDir = join(dir, 'namespaces');
-    mkdirSync(nsDir);
-    writeFileSync(
-      join(nsDir, 'ns.yaml'),
-      [
-        `namespace: ${namespace}`,
-        'team: commerce',
-        'patterns:',
-        '  - name: cache',
-        '    type: keyvalue',
-        '    slots:',
-        '      store: { backend: postgres }',
-        '  - name: sessions',
-        '    type: session-manager',
-        '    slots:',
-        '      store: { backend: redis }',
-        'auth:',
-        '  enabled: true',
-        `  issuer: ${idp.issuer}`,
-        `  audiences: [${DEV_AUDIENCE}]`,
-        '  vault:',
-        '    enabled: true',
-        `    address: ${standin.address}`,
-        `    role: prism-${suffix}`,
-        '',
-      ].join('\n'),
-    );
     if (!redisUp) return;
-    proxy = await startPrismServer(
-      [
-        'proxy',
-        'serve',
-        '--namespaces',
-        nsDir,
-        '--backends',
-        join(dir, 'backends.yaml'),
-        '--listen',
-        '127.0.0.1:0',
-        '--metrics-listen',
-        '127.0.0.1:0',
-        '--log-level',
-        'debug',
-        '--vault-address',
-        standin.address,
-        '--vault-role',
-        `prism-${suffix}`,
-        '--vault-jwt-file',
-        join(dir, 'jwt'),
-      ],
-      'prism proxy serving',
-      { PRISM_VAULT_JWT: '' },
-    );
+    proxy = await startVaultProxy({
+      dir,
+      namespace,
+      issuer: idp.issuer,
+      vaultAddress: standin.address,
+      vaultRole: `prism-${suffix}`,
+      args: ['--vault-jwt-file', join(dir, 'jwt')],
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -127,23 +76,13 @@ await describeWithService('postgres', 'a proxy whose keyvalue store connects wit
     const issued = standin.issued.map((i) => i.username);
     expect(issued).toHaveLength(1);
     const username = issued[0]!;
-    const admin = await connectPostgres();
-    try {
-      const sessions = await admin.query<{ usename: string }>(
-        `SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name = $1`,
-        [`prism-kv/${namespace}`],
-      );
-      expect(sessions.rows.map((r) => r.usename)).toEqual([username]);
+    expect(await keyValueConnectionUsers(namespace)).toEqual([username]);
 
-      stopCode = await proxy!.stop();
-      expect(stopCode).toBe(0);
-      expect(standin.calls.filter((c) => c.op === 'revoke').map((c) => c.username)).toEqual([username]);
-      expect(standin.count('revoke-self')).toBe(1);
-      const role = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [username]);
-      expect(role.rowCount).toBe(0);
-    } finally {
-      await admin.end();
-    }
+    stopCode = await proxy!.stop();
+    expect(stopCode).toBe(0);
+    expect(standin.calls.filter((c) => c.op === 'revoke').map((c) => c.username)).toEqual([username]);
+    expect(standin.count('revoke-self')).toBe(1);
+    expect(await postgresRoleExists(username)).toBe(false);
   });
 
   it('never writes the leased password, the Vault token or the JWT to the proxy’s log', (ctx) => {

@@ -60,3 +60,21 @@ export async function startPrismServer(
     },
   };
 }
+
+/** `proxy serve` arguments for a proxy on loopback with ephemeral data and metrics ports. */
+export function proxyServeArgs(config: { namespaces: string; backends?: string }): string[] {
+  return [
+    ...['proxy', 'serve', '--namespaces', config.namespaces],
+    ...(config.backends ? ['--backends', config.backends] : []),
+    ...['--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'],
+  ];
+}
+
+/** Starts `proxy serve` with proxyServeArgs and `extraArgs`, and waits until it serves. */
+export function startProxy(
+  config: { namespaces: string; backends?: string },
+  extraArgs: string[] = [],
+  env: Record<string, string> = {},
+): Promise<RunningServer> {
+  return startPrismServer([...proxyServeArgs(config), ...extraArgs], 'prism proxy serving', env);
+}

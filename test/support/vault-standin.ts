@@ -675,12 +675,18 @@ function send(res: ServerResponse, status: number, body: object | undefined): vo
 // issued role can be dropped on revocation.
 // ---------------------------------------------------------------------------------------------
 
-/** Alice's access token from a device login; starts the IdP unless it is running. */
-export async function loginAlice(idp: DevIdp): Promise<string> {
+/**
+ * Alice's access token from a device login; starts the IdP unless it is running. The tokens are
+ * cached in `home` (PRISM_HOME) when given, so the CLI run with that home calls as alice.
+ */
+export async function loginAlice(
+  idp: DevIdp,
+  home = mkdtempSync(join(tmpdir(), 'prism-vault-home-')),
+): Promise<string> {
   const issuer = idp.issuer || (await idp.start());
   const tokens = await deviceLogin(
     { issuer, clientId: 'prismctl', scopes: DEFAULT_SCOPES },
-    new TokenCache(mkdtempSync(join(tmpdir(), 'prism-vault-home-'))),
+    new TokenCache(home),
     (p) => void approveDeviceCode(p.verificationUri, p.userCode, 'alice@example.com'),
     { intervalSeconds: 0.05 },
   );

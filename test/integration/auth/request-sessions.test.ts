@@ -1,13 +1,12 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clone } from '@bufbuild/protobuf';
 import { decodeJwt } from 'jose';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { DevIdp, DEV_AUDIENCE } from '../../../src/auth/dev-idp.js';
+import { DevIdp } from '../../../src/auth/dev-idp.js';
 import { NamespaceRequestSchema } from '../../../src/gen/prism/config/v1/namespace_pb.js';
 import { RequestSessions } from '../../../src/auth/request-sessions.js';
 import { vaultCredentials } from '../../../src/auth/vault-credentials.js';
@@ -15,14 +14,15 @@ import { loadServedNamespaces, type ServedNamespace } from '../../../src/proxy/f
 import { inProcessRunners, NamespaceTable } from '../../../src/proxy/namespace-table.js';
 import { createRunner } from '../../../src/runners/create-runner.js';
 import type { KeyValueRunner } from '../../../src/runners/keyvalue/runner.js';
-import { freePort } from '../../support/ports.js';
 import {
-  connectPostgres,
-  connectRedis,
-  describeWithService,
-  redisUrl,
-  requireService,
-} from '../../support/services.js';
+  keyValueConnectionUsers,
+  loginAsLeasedRole,
+  postgresRoleExists,
+  waitForRoleDropped,
+} from '../../support/leased-postgres.js';
+import { freePort } from '../../support/ports.js';
+import { connectRedis, describeWithService, redisUrl, requireService } from '../../support/services.js';
+import { writeVaultProxyConfig } from '../../support/vault-proxy.js';
 import {
   VaultStandin,
   loginAlice,
@@ -37,39 +37,6 @@ import {
  * own Vault session, the keyvalue store connects as the PostgreSQL role or Redis ACL user leased
  * for that caller, and closing the session (idle, LRU, stop) drops the role or user.
  */
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function pgLogin(username: string, password: string): Promise<void> {
-  const url = new URL(postgresEndpoint());
-  url.username = username;
-  url.password = password;
-  const client = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: 3000 });
-  await client.connect();
-  await client.end();
-}
-
-async function pgUsersOf(namespace: string): Promise<string[]> {
-  const admin = await connectPostgres();
-  try {
-    const res = await admin.query<{ usename: string }>(
-      'SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name = $1 ORDER BY usename',
-      [`prism-kv/${namespace}`],
-    );
-    return res.rows.map((r) => r.usename);
-  } finally {
-    await admin.end();
-  }
-}
-
-async function pgRoleExists(name: string): Promise<boolean> {
-  const admin = await connectPostgres();
-  try {
-    return ((await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount ?? 0) > 0;
-  } finally {
-    await admin.end();
-  }
-}
-
 await describeWithService('postgres', 'per-request Vault sessions for keyvalue on real backends', () => {
   const idp = new DevIdp();
   const suffix = `r${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
@@ -82,30 +49,6 @@ await describeWithService('postgres', 'per-request Vault sessions for keyvalue o
   let alice: string;
   let alice2: string;
   const cleanup: Array<() => Promise<unknown>> = [];
-
-  const namespaceYaml = (name: string, backend: string, vaultAddress: string) =>
-    [
-      `namespace: ${name}`,
-      'team: commerce',
-      'patterns:',
-      '  - name: cache',
-      '    type: keyvalue',
-      '    slots:',
-      `      store: { backend: ${backend} }`,
-      '  - name: sessions',
-      '    type: session-manager',
-      '    slots:',
-      '      store: { backend: memstore }',
-      'auth:',
-      '  enabled: true',
-      `  issuer: ${idp.issuer}`,
-      `  audiences: [${DEV_AUDIENCE}]`,
-      '  vault:',
-      '    enabled: true',
-      `    address: ${vaultAddress}`,
-      `    role: prism-${name}`,
-      '',
-    ].join('\n');
 
   const sessions = (options: { idleMs?: number; maxSessions?: number; address?: string } = {}) => {
     const s = new RequestSessions({
@@ -148,14 +91,15 @@ await describeWithService('postgres', 'per-request Vault sessions for keyvalue o
     });
     await standin.start();
     const dir = mkdtempSync(join(tmpdir(), 'prism-request-sessions-'));
-    writeFileSync(
-      join(dir, 'backends.yaml'),
-      `backends:\n  postgres: [{ name: test, endpoint: "${postgresEndpoint()}" }]\n  memstore: [{ name: mem, endpoint: "memstore://" }]\n  redis: [{ name: test, endpoint: "${redisUrl()}" }]\n`,
+    const config = writeVaultProxyConfig(
+      dir,
+      { postgres: postgresEndpoint(), memstore: 'memstore://', redis: redisUrl() },
+      [
+        { name: pgNs, issuer: idp.issuer, vaultAddress: standin.address, store: 'postgres' },
+        { name: redisNs, issuer: idp.issuer, vaultAddress: standin.address, store: 'redis' },
+      ],
     );
-    mkdirSync(join(dir, 'ns'));
-    writeFileSync(join(dir, 'ns', 'pg.yaml'), namespaceYaml(pgNs, 'postgres', standin.address));
-    writeFileSync(join(dir, 'ns', 'redis.yaml'), namespaceYaml(redisNs, 'redis', standin.address));
-    const loaded = await loadServedNamespaces([join(dir, 'ns')], { backends: join(dir, 'backends.yaml') });
+    const loaded = await loadServedNamespaces([config.namespaces], { backends: config.backends });
     served = new Map(loaded.map((s) => [s.namespace.namespace, s]));
   }, 60_000);
 
@@ -184,15 +128,15 @@ await describeWithService('postgres', 'per-request Vault sessions for keyvalue o
     const issued = standin.calls.filter((c) => c.op === 'creds' && c.role === `prism-${pgNs}-cache-store`);
     expect(issued).toHaveLength(1);
     const username = issued[0]!.username!;
-    expect(await pgUsersOf(pgNs)).toEqual([username]);
+    expect(await keyValueConnectionUsers(pgNs)).toEqual([username]);
     expect(standin.calls.filter((c) => c.op === 'login').at(-1)!.role).toBe(`prism-${pgNs}`);
 
     await s.close();
     expect(runner.callerConnections).toBe(0);
-    expect(await pgUsersOf(pgNs)).toEqual([]);
-    expect(await pgRoleExists(username)).toBe(false);
+    expect(await keyValueConnectionUsers(pgNs)).toEqual([]);
+    expect(await postgresRoleExists(username)).toBe(false);
     const password = standin.issued.find((i) => i.username === username)!.password;
-    await expect(pgLogin(username, password)).rejects.toThrow(
+    await expect(loginAsLeasedRole(username, password)).rejects.toThrow(
       /password authentication failed|does not exist/,
     );
   });
@@ -209,9 +153,9 @@ await describeWithService('postgres', 'per-request Vault sessions for keyvalue o
     await (await runner.forCaller(await s.open(alice, exp(alice), ns))).get('x');
     expect(standin.count('creds') - before).toBe(2);
     expect(s.size).toBe(2);
-    expect(await pgUsersOf(pgNs)).toHaveLength(2);
+    expect(await keyValueConnectionUsers(pgNs)).toHaveLength(2);
     await s.close();
-    expect(await pgUsersOf(pgNs)).toEqual([]);
+    expect(await keyValueConnectionUsers(pgNs)).toEqual([]);
   });
 
   it('closes a session that sat idle, revoking its role without any further call', async () => {
@@ -220,9 +164,8 @@ await describeWithService('postgres', 'per-request Vault sessions for keyvalue o
     const kv = await runner.forCaller(await s.open(alice, exp(alice), served.get(pgNs)!.namespace));
     await kv.get('greeting');
     const username = standin.calls.filter((c) => c.op === 'creds').at(-1)!.username!;
-    const deadline = Date.now() + 5000;
-    while ((await pgRoleExists(username)) && Date.now() < deadline) await sleep(100);
-    expect(await pgRoleExists(username)).toBe(false);
+    await waitForRoleDropped(username, 5000);
+    expect(await postgresRoleExists(username)).toBe(false);
     expect(s.size).toBe(0);
     expect(runner.callerConnections).toBe(0);
   });
@@ -234,9 +177,8 @@ await describeWithService('postgres', 'per-request Vault sessions for keyvalue o
     await (await runner.forCaller(await s.open(alice, exp(alice), ns))).get('k');
     const first = standin.calls.filter((c) => c.op === 'creds').at(-1)!.username!;
     await (await runner.forCaller(await s.open(alice2, exp(alice2), ns))).get('k');
-    const deadline = Date.now() + 5000;
-    while ((await pgRoleExists(first)) && Date.now() < deadline) await sleep(50);
-    expect(await pgRoleExists(first)).toBe(false);
+    await waitForRoleDropped(first, 5000);
+    expect(await postgresRoleExists(first)).toBe(false);
     expect(s.size).toBe(1);
   });
 
@@ -247,7 +189,7 @@ await describeWithService('postgres', 'per-request Vault sessions for keyvalue o
     const username = standin.calls.filter((c) => c.op === 'creds').at(-1)!.username!;
     await runner.stop();
     expect(standin.calls.some((c) => c.op === 'revoke' && c.username === username)).toBe(true);
-    expect(await pgRoleExists(username)).toBe(false);
+    expect(await postgresRoleExists(username)).toBe(false);
     expect(s.size).toBe(1);
   });
 
@@ -322,38 +264,10 @@ await describeWithService('postgres', 'service-identity leases follow their name
 
   it('revokes the leases of a namespace’s runners when the namespace stops being served, while the process runs on', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'prism-svc-leases-'));
-    writeFileSync(
-      join(dir, 'backends.yaml'),
-      `backends:\n  postgres: [{ name: test, endpoint: "${postgresEndpoint()}" }]\n  memstore: [{ name: mem, endpoint: "memstore://" }]\n`,
-    );
-    writeFileSync(
-      join(dir, 'ns.yaml'),
-      [
-        `namespace: ${name}`,
-        'team: commerce',
-        'patterns:',
-        '  - name: cache',
-        '    type: keyvalue',
-        '    slots:',
-        '      store: { backend: postgres }',
-        '  - name: sessions',
-        '    type: session-manager',
-        '    slots:',
-        '      store: { backend: memstore }',
-        'auth:',
-        '  enabled: true',
-        `  issuer: ${idp.issuer}`,
-        `  audiences: [${DEV_AUDIENCE}]`,
-        '  vault:',
-        '    enabled: true',
-        `    address: ${standin.address}`,
-        `    role: prism-${name}`,
-        '',
-      ].join('\n'),
-    );
-    const desired = await loadServedNamespaces([join(dir, 'ns.yaml')], {
-      backends: join(dir, 'backends.yaml'),
-    });
+    const config = writeVaultProxyConfig(dir, { postgres: postgresEndpoint(), memstore: 'memstore://' }, [
+      { name, issuer: idp.issuer, vaultAddress: standin.address },
+    ]);
+    const desired = await loadServedNamespaces([config.namespaces], { backends: config.backends });
     const vault = vaultCredentials({}, { env: { PRISM_VAULT_JWT: process.env.PRISM_TEST_SERVICE_JWT! } });
     const table = new NamespaceTable(
       inProcessRunners({ credentials: vault.resolve }),
@@ -365,11 +279,11 @@ await describeWithService('postgres', 'service-identity leases follow their name
       const lease = standin.calls.find((c) => c.op === 'creds')!;
       expect(lease.role).toBe(`prism-${name}-cache-store`);
       expect(standin.calls.find((c) => c.op === 'login')!.role).toBe(`prism-${name}`);
-      expect(await pgRoleExists(lease.username!)).toBe(true);
+      expect(await postgresRoleExists(lease.username!)).toBe(true);
 
       await table.reconcile([]);
       expect(standin.calls.filter((c) => c.op === 'revoke').map((c) => c.username)).toEqual([lease.username]);
-      expect(await pgRoleExists(lease.username!)).toBe(false);
+      expect(await postgresRoleExists(lease.username!)).toBe(false);
     } finally {
       await table.stop();
       await vault.close();

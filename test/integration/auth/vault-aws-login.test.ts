@@ -1,14 +1,9 @@
-import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { vaultCredentials, type VaultCredentials } from '../../../src/auth/vault-credentials.js';
 import type { SlotContext } from '../../../src/runners/slots.js';
+import { loginAsLeasedRole } from '../../support/leased-postgres.js';
 import { describeWithService } from '../../support/services.js';
-import {
-  VaultStandin,
-  postgresEndpoint,
-  postgresSandbox,
-  type PostgresSandbox,
-} from '../../support/vault-standin.js';
+import { VaultStandin, postgresSandbox, type PostgresSandbox } from '../../support/vault-standin.js';
 
 /**
  * A service identity made of AWS credentials: the process signs GetCallerIdentity with SigV4 and
@@ -20,19 +15,6 @@ const ref = 'vault://database/creds/prism-va-events-pg';
 const keyId = 'AKIDPRISMTEST';
 const secret = 'prism/test+secret/key/for/the/standin/0123';
 const serverId = 'vault.prism.test';
-
-async function pgLogin(username: string, password: string): Promise<string> {
-  const url = new URL(postgresEndpoint());
-  url.username = username;
-  url.password = password;
-  const client = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: 3000 });
-  await client.connect();
-  try {
-    return (await client.query<{ u: string }>('SELECT session_user AS u')).rows[0]!.u;
-  } finally {
-    await client.end();
-  }
-}
 
 await describeWithService('postgres', 'Vault sessions with an AWS IAM identity', () => {
   const suffix = `a${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
@@ -78,11 +60,11 @@ await describeWithService('postgres', 'Vault sessions with an AWS IAM identity',
     expect(standin.calls.filter((c) => c.op === 'login')).toEqual([
       { op: 'login', role: 'prism-va', mount: 'aws', status: 200 },
     ]);
-    expect(await pgLogin(creds.username, creds.password)).toBe(creds.username);
+    expect(await loginAsLeasedRole(creds.username, creds.password)).toBe(creds.username);
 
     await vault.close();
     expect(standin.calls.filter((c) => c.op === 'revoke').map((c) => c.username)).toContain(creds.username);
-    await expect(pgLogin(creds.username, creds.password)).rejects.toThrow();
+    await expect(loginAsLeasedRole(creds.username, creds.password)).rejects.toThrow();
   });
 
   it('is refused when the signature was made with another secret key', async () => {

@@ -2,13 +2,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DevIdp } from '../../../src/auth/dev-idp.js';
 import { vaultCredentials, type VaultCredentials } from '../../../src/auth/vault-credentials.js';
 import { serviceIdentity } from '../../../src/auth/vault-sessions.js';
 import { createPostgresKeyValue } from '../../../src/drivers/postgres/keyvalue.js';
 import type { SlotContext } from '../../../src/runners/slots.js';
+import { loginAsLeasedRole } from '../../support/leased-postgres.js';
 import { freePort } from '../../support/ports.js';
 import { describeWithService, redisUrl, requireService } from '../../support/services.js';
 import {
@@ -24,19 +24,6 @@ const slot: SlotContext = { namespace: 'vt', pattern: 'cache', slot: 'store', ba
 const pgRef = 'vault://database/creds/prism-vt-cache-pg';
 const redisRef = 'vault://database/creds/prism-vt-cache-redis';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function pgLogin(username: string, password: string): Promise<string> {
-  const url = new URL(postgresEndpoint());
-  url.username = username;
-  url.password = password;
-  const client = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: 3000 });
-  await client.connect();
-  try {
-    return (await client.query<{ u: string }>('SELECT session_user AS u')).rows[0]!.u;
-  } finally {
-    await client.end();
-  }
-}
 
 function redisAs(username: string, password: string): Redis {
   const url = new URL(redisUrl());
@@ -84,7 +71,7 @@ await describeWithService('postgres', 'Vault sessions against the stand-in and r
     const vault = credentials();
     const creds = (await vault.resolve(pgRef, slot))!;
     expect(standin.calls.filter((c) => c.op === 'login')).toHaveLength(1);
-    expect(await pgLogin(creds.username, creds.password)).toBe(creds.username);
+    expect(await loginAsLeasedRole(creds.username, creds.password)).toBe(creds.username);
 
     const driver = createPostgresKeyValue({
       endpoint: postgresEndpoint(),
@@ -126,7 +113,7 @@ await describeWithService('postgres', 'Vault sessions against the stand-in and r
     expect(renewals.length).toBeGreaterThanOrEqual(2);
     expect(standin.count('renew-self')).toBeGreaterThanOrEqual(1);
     expect(standin.calls.some((c) => c.op === 'expire' && c.leaseId === lease)).toBe(false);
-    expect(await pgLogin(creds.username, creds.password)).toBe(creds.username);
+    expect(await loginAsLeasedRole(creds.username, creds.password)).toBe(creds.username);
     await vault.close();
   }, 15_000);
 
@@ -142,7 +129,7 @@ await describeWithService('postgres', 'Vault sessions against the stand-in and r
       expect.arrayContaining([pgCreds.username, redisCreds.username]),
     );
     expect(standin.count('revoke-self')).toBe(revokesBefore + 1);
-    await expect(pgLogin(pgCreds.username, pgCreds.password)).rejects.toThrow(
+    await expect(loginAsLeasedRole(pgCreds.username, pgCreds.password)).rejects.toThrow(
       /password authentication failed|does not exist/,
     );
     const client = new Redis(redisUrl(), { lazyConnect: true, maxRetriesPerRequest: 0 });

@@ -1,4 +1,3 @@
-import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   vaultCredentials,
@@ -6,14 +5,10 @@ import {
   type VaultCredentials,
 } from '../../../src/auth/vault-credentials.js';
 import type { SlotContext } from '../../../src/runners/slots.js';
+import { loginAsLeasedRole } from '../../support/leased-postgres.js';
 import { describeWithService } from '../../support/services.js';
 import { makeTestCa, type TestCa } from '../../support/test-ca.js';
-import {
-  VaultStandin,
-  postgresEndpoint,
-  postgresSandbox,
-  type PostgresSandbox,
-} from '../../support/vault-standin.js';
+import { VaultStandin, postgresSandbox, type PostgresSandbox } from '../../support/vault-standin.js';
 
 /**
  * Vault over https with a private CA: the stand-in serves a certificate signed by a CA made for
@@ -66,16 +61,7 @@ await describeWithService('postgres', 'a Vault client talking https to a Vault w
   it('trusts the Vault certificate with --vault-ca-file and leases working credentials', async () => {
     expect(standin.address).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     const creds = (await fromFlags(ca.caFile).resolve(ref, slot))!;
-    const url = new URL(postgresEndpoint());
-    url.username = creds.username;
-    url.password = creds.password;
-    const client = new pg.Client({ connectionString: url.toString() });
-    await client.connect();
-    try {
-      expect((await client.query<{ u: string }>('SELECT session_user AS u')).rows[0]!.u).toBe(creds.username);
-    } finally {
-      await client.end();
-    }
+    expect(await loginAsLeasedRole(creds.username, creds.password)).toBe(creds.username);
   });
 
   it('refuses the certificate without --vault-ca-file: UNAVAILABLE, and Vault never sees a login', async () => {
