@@ -128,7 +128,12 @@ export async function dockerUp(options: DockerUpOptions): Promise<DockerUpResult
   const startedNow = components.filter((c) => c.action !== 'already running').map((c) => c.container);
 
   try {
-    const bootstrap = await bootstrapStack(config, loaded, events);
+    // Bootstrap writes only into containers; when every one was already running with the same
+    // configuration after a ready run with the same namespaces, it has nothing new to write.
+    const bootstrap =
+      unchanged && startedNow.length === 0
+        ? ['already done by the run that started these containers']
+        : await bootstrapStack(config, loaded, events);
     const dir = stackDir(config.stack);
     const backendsFile = writeBackends(dir, config);
     const issuer = dex ? dexIssuer(dex) : undefined;
