@@ -8,8 +8,8 @@ import { AdminClient } from '../client/admin-client.js';
 import { AdminSource } from '../proxy/admin-source.js';
 import { inProcessRunners, NamespaceTable } from '../proxy/namespace-table.js';
 import { ProxyServer } from '../proxy/server.js';
-import { DevIdp } from '../auth/dev-idp.js';
 import { envCredentials } from '../auth/env-credentials.js';
+import { startIdpThread, type IdpThread } from './idp-thread.js';
 import type { EmbeddedSelection } from './namespaces.js';
 import type { DevPorts } from './ports.js';
 
@@ -22,6 +22,8 @@ export interface EmbeddedOptions {
   logger: Logger;
   version: string;
   heartbeatIntervalMs?: number;
+  /** The identity provider, when its thread was started before this call. */
+  idp?: Promise<IdpThread>;
 }
 
 export interface EmbeddedStack {
@@ -48,11 +50,14 @@ export async function startEmbeddedStack(options: EmbeddedOptions): Promise<Embe
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch((err: unknown) => logger.warn({ err }, 'stop failed'));
   };
-  try {
-    const idp = new DevIdp({ port: ports.idp });
+  // The provider loads on its own thread while the admin and proxy start here.
+  const idpStarting = (options.idp ?? startIdpThread(ports.idp)).then((idp) => {
     stops.push(() => idp.stop());
-    const issuer = await idp.start();
-    logger.child({ component: 'idp' }).info({ issuer }, 'development identity provider ready');
+    logger.child({ component: 'idp' }).info({ issuer: idp.issuer }, 'development identity provider ready');
+    return idp.issuer;
+  });
+  idpStarting.catch(() => undefined);
+  try {
     const store = await openStore(join(options.dataDir, 'admin.db'));
     const admin = new AdminServer({
       listen: `${host}:${ports.admin}`,
@@ -102,9 +107,12 @@ export async function startEmbeddedStack(options: EmbeddedOptions): Promise<Embe
     await source.start();
     const missing = applied.filter((n) => !table.names().includes(n));
     if (missing.length > 0) throw new Error(`the proxy could not serve ${missing.join(', ')}; see the log`);
+    const issuer = await idpStarting;
     logger.info({ namespaces: applied }, 'embedded stack ready');
     return { applied, issuer, stop };
   } catch (err) {
+    // Whatever the thread did, it must be stopped too before the error goes up.
+    await idpStarting.catch(() => undefined);
     await stop();
     throw err;
   }
