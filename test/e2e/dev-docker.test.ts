@@ -293,4 +293,48 @@ describe.skipIf(!engine.ok)('dev up on Docker: failures start nothing or clean u
     expect(await stackContainers(stack)).toEqual([]);
     expect(existsSync(join(home, 'dev/state.json'))).toBe(false);
   });
+
+  it('with --keep-on-failure, keeps the container of the failed run to inspect, and dev down removes it', async () => {
+    const stack = `keep${process.pid}`;
+    const ports = await portFlags();
+    const config = join(home, 'never-ready-kept.yaml');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(
+      config,
+      [
+        'network: host',
+        'only: [redis]',
+        'components:',
+        '  redis:',
+        '    image: prism-local/redis:7',
+        "    command: [sh, -c, 'exec sleep 3600']",
+      ].join('\n'),
+    );
+    const up = await runCli(
+      [
+        'dev',
+        'up',
+        '--docker',
+        '--stack',
+        stack,
+        '--config',
+        config,
+        '--wait-timeout',
+        '5',
+        '--keep-on-failure',
+        ...ports.flags,
+      ],
+      { env, timeoutMs: 120_000 },
+    );
+    expect(up.code).not.toBe(0);
+    expect(up.stderr).toContain('redis did not become healthy');
+    expect(up.stderr).toContain(
+      'Kept what this run started (--keep-on-failure); `prismctl dev down` removes it.',
+    );
+    const kept = await stackContainers(stack);
+    expect(kept.map((c) => c.Names[0])).toEqual([`/prism-${stack}-redis`]);
+    const down = await runCli(['dev', 'down', '--volumes', '--stack', stack], { env, timeoutMs: 120_000 });
+    expect(down.code, down.stderr).toBe(0);
+    expect(await stackContainers(stack)).toEqual([]);
+  });
 });
