@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair } from 'jose';
-import Provider, { type Configuration } from 'oidc-provider';
+import type { Configuration } from 'oidc-provider';
 
 /** A development person: the login is the email; the password is not checked. */
 export interface DevUser {
@@ -28,6 +28,11 @@ export interface DevIdpOptions {
   audience?: string;
   users?: readonly DevUser[];
   accessTokenTtlSeconds?: number;
+  /**
+   * Bind the port at start, but load the provider (oidc-provider costs ~0.4 s of CPU) only on the
+   * first request or `warm()`, so a stack can be ready before it; early requests wait for it.
+   */
+  deferProvider?: boolean;
 }
 
 /**
@@ -36,8 +41,11 @@ export interface DevIdpOptions {
  * and JWT access tokens for the `prism` audience carrying `groups` and `email`. Its login page
  * accepts any password for the dev users. Never for production: keys live in memory only.
  */
+type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
 export class DevIdp {
   private server?: Server;
+  private handler?: Promise<RequestHandler>;
   issuer = '';
 
   constructor(private readonly options: DevIdpOptions = {}) {}
@@ -50,9 +58,26 @@ export class DevIdp {
     });
     this.server = server;
     this.issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const provider = new Provider(this.issuer, await this.configuration());
-    server.on('request', provider.callback());
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      this.warm().then(
+        (handle) => handle(req, res),
+        (err: unknown) => {
+          res.statusCode = 503;
+          res.end(`the development identity provider failed to start: ${(err as Error).message}\n`);
+        },
+      );
+    });
+    if (!this.options.deferProvider) await this.warm();
     return this.issuer;
+  }
+
+  /** Loads the provider once; resolves when it can answer. */
+  warm(): Promise<RequestHandler> {
+    this.handler ??= (async () => {
+      const { default: Provider } = await import('oidc-provider');
+      return new Provider(this.issuer, await this.configuration()).callback() as RequestHandler;
+    })();
+    return this.handler;
   }
 
   async stop(): Promise<void> {

@@ -9,7 +9,7 @@ import { AdminSource } from '../proxy/admin-source.js';
 import { inProcessRunners, NamespaceTable } from '../proxy/namespace-table.js';
 import { ProxyServer } from '../proxy/server.js';
 import { envCredentials } from '../auth/env-credentials.js';
-import { startIdpThread, type IdpThread } from './idp-thread.js';
+import { DevIdp } from '../auth/dev-idp.js';
 import type { EmbeddedSelection } from './namespaces.js';
 import type { DevPorts } from './ports.js';
 
@@ -22,8 +22,6 @@ export interface EmbeddedOptions {
   logger: Logger;
   version: string;
   heartbeatIntervalMs?: number;
-  /** The identity provider, when its thread was started before this call. */
-  idp?: Promise<IdpThread>;
 }
 
 export interface EmbeddedStack {
@@ -50,14 +48,12 @@ export async function startEmbeddedStack(options: EmbeddedOptions): Promise<Embe
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch((err: unknown) => logger.warn({ err }, 'stop failed'));
   };
-  // The provider loads on its own thread while the admin and proxy start here.
-  const idpStarting = (options.idp ?? startIdpThread(ports.idp)).then((idp) => {
-    stops.push(() => idp.stop());
-    logger.child({ component: 'idp' }).info({ issuer: idp.issuer }, 'development identity provider ready');
-    return idp.issuer;
-  });
-  idpStarting.catch(() => undefined);
   try {
+    // The provider's port is bound now; oidc-provider itself (~0.4 s of CPU) loads on the first
+    // request, or in the background shortly after the stack is ready.
+    const idp = new DevIdp({ port: ports.idp, deferProvider: true });
+    stops.push(() => idp.stop());
+    const issuer = await idp.start();
     const store = await openStore(join(options.dataDir, 'admin.db'));
     const admin = new AdminServer({
       listen: `${host}:${ports.admin}`,
@@ -107,12 +103,18 @@ export async function startEmbeddedStack(options: EmbeddedOptions): Promise<Embe
     await source.start();
     const missing = applied.filter((n) => !table.names().includes(n));
     if (missing.length > 0) throw new Error(`the proxy could not serve ${missing.join(', ')}; see the log`);
-    const issuer = await idpStarting;
+    const warm = setTimeout(() => {
+      idp.warm().then(
+        () => logger.child({ component: 'idp' }).info({ issuer }, 'development identity provider ready'),
+        (err: unknown) =>
+          logger.child({ component: 'idp' }).error({ err }, 'development identity provider failed'),
+      );
+    }, 1500);
+    warm.unref();
+    stops.push(async () => clearTimeout(warm));
     logger.info({ namespaces: applied }, 'embedded stack ready');
     return { applied, issuer, stop };
   } catch (err) {
-    // Whatever the thread did, it must be stopped too before the error goes up.
-    await idpStarting.catch(() => undefined);
     await stop();
     throw err;
   }

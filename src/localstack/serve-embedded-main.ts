@@ -5,8 +5,8 @@
  * signals a pid.
  */
 import { pino } from 'pino';
-import { startIdpThread } from './idp-thread.js';
 import type { DevPorts } from './ports.js';
+import { serveEmbedded } from './serve.js';
 
 interface Arguments {
   ports: DevPorts;
@@ -18,12 +18,7 @@ interface Arguments {
 const logger = pino({ name: 'prism-dev' });
 try {
   const args = JSON.parse(process.argv[2] ?? '') as Arguments;
-  // The identity provider's thread starts loading now, beside this thread's imports of the
-  // admin, the proxy and the drivers.
-  const idp = startIdpThread(args.ports.idp);
-  idp.catch(() => undefined);
-  const { serveEmbedded } = await import('./serve.js');
-  await serveEmbedded({ ...args, foreground: false, logger, idp });
+  await serveEmbedded({ ...args, foreground: false, logger });
 } catch (err) {
   logger.error({ err: (err as Error).message }, 'the embedded stack failed');
   process.exitCode = 1;

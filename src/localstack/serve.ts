@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { startEmbeddedStack } from './embedded.js';
-import type { IdpThread } from './idp-thread.js';
 import { loadEmbeddedNamespaces } from './namespaces.js';
 import { DEV_HOST, type DevPorts } from './ports.js';
 import {
@@ -24,8 +23,6 @@ export interface ServeOptions {
   version: string;
   /** Called once every component is ready. */
   onReady?: (state: DevState) => void;
-  /** The identity provider, when its thread was started early; started here otherwise. */
-  idp?: Promise<IdpThread>;
   /** Resolves when the stack should stop (default: SIGINT or SIGTERM). */
   until?: Promise<unknown>;
 }
@@ -75,7 +72,6 @@ export async function serveEmbedded(options: ServeOptions): Promise<void> {
       namespaces: selection,
       logger,
       version: options.version,
-      ...(options.idp !== undefined ? { idp: options.idp } : {}),
     });
   } catch (err) {
     logger.error({ err }, 'embedded stack failed to start');

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -236,5 +236,38 @@ describe('dev up --docker', () => {
       `no Docker engine answered (tried unix://${join(home, 'no-docker.sock')} (no such socket)) and --docker does not fall back`,
     );
     expect(() => statSync(join(home, 'dev/state.json'))).toThrow();
+  });
+});
+
+describe('dev up with an invalid namespace file', () => {
+  it('prints the validation report with file, line and column, and leaves nothing running', async () => {
+    await ensureBuilt();
+    const home = mkdtempSync(join(tmpdir(), 'prism-dev-e2e-'));
+    const bad = join(home, 'bad.yaml');
+    writeFileSync(bad, 'namespace: Bad_Name\nteam: platform\npatterns: []\n');
+    const [admin, adminMetrics, proxy, proxyMetrics, idp] = await freePorts(5);
+    const up = await runCli(
+      [
+        ...['dev', 'up', '--embedded', '--namespaces', bad],
+        ...['--admin-port', String(admin), '--admin-metrics-port', String(adminMetrics)],
+        ...[
+          '--proxy-port',
+          String(proxy),
+          '--proxy-metrics-port',
+          String(proxyMetrics),
+          '--idp-port',
+          String(idp),
+        ],
+      ],
+      { env: { PRISM_HOME: home } },
+    );
+    expect(up.code).not.toBe(0);
+    expect(`${up.stdout}${up.stderr}`).toMatch(
+      new RegExp(`${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:1:12`),
+    );
+    expect(up.stderr).toContain('the stack was not started');
+    expect(() => statSync(join(home, 'dev/state.json'))).toThrow();
+    const status = await runCli(['dev', 'status', '--json'], { env: { PRISM_HOME: home } });
+    expect(JSON.parse(status.stdout)).toMatchObject({ running: false });
   });
 });

@@ -254,16 +254,6 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
     let exitCode: number | null | undefined;
     child.once('exit', (code, signal) => (exitCode = code ?? (signal ? -1 : null)));
     child.unref();
-    // Validate in this process while the stack starts: an invalid file stops it with the full report.
-    try {
-      const { loadEmbeddedNamespaces } = await import('../../localstack/namespaces.js');
-      const selection = await loadEmbeddedNamespaces(namespacePaths);
-      for (const s of selection.skipped) this.log(`Skipping namespace ${s.namespace}: it ${s.reason}.`);
-    } catch (err) {
-      child.kill('SIGKILL');
-      if (readState()?.pid === child.pid) removeState();
-      throw err;
-    }
     const deadline = Date.now() + timeoutMs;
     const tail = () =>
       readFileSync(logFile, 'utf8')
@@ -275,6 +265,11 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
         .join('\n');
     while (Date.now() < deadline) {
       if (exitCode !== undefined) {
+        // The stack validates its namespace files first; when they are what stopped it, this
+        // process validates them again for the full report (not during start-up, where it would
+        // take CPU from the stack on a small machine).
+        const { loadEmbeddedNamespaces } = await import('../../localstack/namespaces.js');
+        await loadEmbeddedNamespaces(namespacePaths);
         throw new PrismError(
           'E_UNAVAILABLE',
           `the embedded stack exited (code ${exitCode}) before it was ready; its last log lines:\n${tail()}`,
@@ -284,8 +279,11 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
         );
       }
       const state = readState();
-      if (state && state.pid === child.pid && state.phase === 'ready' && (await stackHealth(state)).healthy)
+      if (state && state.pid === child.pid && state.phase === 'ready' && (await stackHealth(state)).healthy) {
+        for (const skip of state.skipped)
+          this.log(`Skipping namespace ${skip.namespace}: it ${skip.reason}.`);
         return state;
+      }
       await new Promise((r) => setTimeout(r, 25));
     }
     child.kill('SIGKILL');
