@@ -2,7 +2,7 @@
  * `prismctl dev up` on the real Docker engine of scripts/services/docker.sh, with the images it
  * builds locally (no registry is reachable): host networking and free, non-default ports.
  */
-import { copyFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +37,17 @@ async function portFlags(): Promise<{ flags: string[]; proxy: number; redis: num
       ...['--port', `postgres=${postgres}`],
     ],
   };
+}
+
+/** A dev.yaml whose only component is a Redis container running `command` (which never answers). */
+function neverReadyConfig(file: string, command: string): string {
+  writeFileSync(
+    file,
+    ['network: host', 'only: [redis]', 'components:', '  redis:', '    image: prism-local/redis:7']
+      .concat(`    command: [sh, -c, '${command}']`)
+      .join('\n'),
+  );
+  return file;
 }
 
 function alive(pid: number): boolean {
@@ -263,19 +274,10 @@ describe.skipIf(!engine.ok)('dev up on Docker: failures start nothing or clean u
   it('a component whose probe never passes fails within the wait timeout and leaves no container behind', async () => {
     const stack = `probe${process.pid}`;
     const ports = await portFlags();
-    const config = join(home, 'never-ready.yaml');
     // Redis that never answers: the container runs, but nothing listens on its port.
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(
-      config,
-      [
-        'network: host',
-        'only: [redis]',
-        'components:',
-        '  redis:',
-        '    image: prism-local/redis:7',
-        "    command: [sh, -c, 'echo redis is thinking about it; exec sleep 3600']",
-      ].join('\n'),
+    const config = neverReadyConfig(
+      join(home, 'never-ready.yaml'),
+      'echo redis is thinking about it; exec sleep 3600',
     );
     const started = Date.now();
     const up = await runCli(
@@ -297,19 +299,7 @@ describe.skipIf(!engine.ok)('dev up on Docker: failures start nothing or clean u
   it('with --keep-on-failure, keeps the container of the failed run to inspect, and dev down removes it', async () => {
     const stack = `keep${process.pid}`;
     const ports = await portFlags();
-    const config = join(home, 'never-ready-kept.yaml');
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(
-      config,
-      [
-        'network: host',
-        'only: [redis]',
-        'components:',
-        '  redis:',
-        '    image: prism-local/redis:7',
-        "    command: [sh, -c, 'exec sleep 3600']",
-      ].join('\n'),
-    );
+    const config = neverReadyConfig(join(home, 'never-ready-kept.yaml'), 'exec sleep 3600');
     const up = await runCli(
       [
         'dev',

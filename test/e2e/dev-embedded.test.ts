@@ -19,6 +19,15 @@ async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
+/** The flags that move the embedded stack's five listeners. */
+function embeddedPortFlags([admin, adminMetrics, proxy, proxyMetrics, idp]: number[]): string[] {
+  return [
+    ...['--admin-port', String(admin), '--admin-metrics-port', String(adminMetrics)],
+    ...['--proxy-port', String(proxy), '--proxy-metrics-port', String(proxyMetrics)],
+    ...['--idp-port', String(idp)],
+  ];
+}
+
 /** Running (a zombie waiting for the container's init to reap it has exited). */
 function alive(pid: number): boolean {
   try {
@@ -43,19 +52,9 @@ describe('dev up --embedded: the local stack in one background process', () => {
 
   beforeAll(async () => {
     await ensureBuilt();
-    const [admin, adminMetrics, proxy, proxyMetrics, idp] = await freePorts(5);
-    portFlags = [
-      '--admin-port',
-      String(admin),
-      '--admin-metrics-port',
-      String(adminMetrics),
-      '--proxy-port',
-      String(proxy),
-      '--proxy-metrics-port',
-      String(proxyMetrics),
-      '--idp-port',
-      String(idp),
-    ];
+    const ports = await freePorts(5);
+    const proxy = ports[2]!;
+    portFlags = embeddedPortFlags(ports);
     // No engine answers here, so a plain `dev up` falls back to the embedded stack.
     env = {
       PRISM_HOME: home,
@@ -188,28 +187,14 @@ describe('dev up with a port taken beforehand', () => {
   it('names the port, the component and the flag, and leaves nothing running', async () => {
     await ensureBuilt();
     const home = mkdtempSync(join(tmpdir(), 'prism-dev-e2e-'));
-    const [admin, adminMetrics, proxy, proxyMetrics, idp] = await freePorts(5);
+    const ports = await freePorts(5);
+    const proxy = ports[2]!;
     const squatter = createServer();
     await new Promise<void>((resolve) => squatter.listen(proxy, '127.0.0.1', resolve));
     try {
-      const up = await runCli(
-        [
-          'dev',
-          'up',
-          '--embedded',
-          '--admin-port',
-          String(admin),
-          '--admin-metrics-port',
-          String(adminMetrics),
-          '--proxy-port',
-          String(proxy),
-          '--proxy-metrics-port',
-          String(proxyMetrics),
-          '--idp-port',
-          String(idp),
-        ],
-        { env: { PRISM_HOME: home } },
-      );
+      const up = await runCli(['dev', 'up', '--embedded', ...embeddedPortFlags(ports)], {
+        env: { PRISM_HOME: home },
+      });
       expect(up.code).toBe(1);
       expect(up.stderr).toContain(
         `port 127.0.0.1:${proxy} for the proxy (gRPC) is already taken by another process; free it or move the proxy (gRPC) with --proxy-port <port>`,
@@ -245,20 +230,8 @@ describe('dev up with an invalid namespace file', () => {
     const home = mkdtempSync(join(tmpdir(), 'prism-dev-e2e-'));
     const bad = join(home, 'bad.yaml');
     writeFileSync(bad, 'namespace: Bad_Name\nteam: platform\npatterns: []\n');
-    const [admin, adminMetrics, proxy, proxyMetrics, idp] = await freePorts(5);
     const up = await runCli(
-      [
-        ...['dev', 'up', '--embedded', '--namespaces', bad],
-        ...['--admin-port', String(admin), '--admin-metrics-port', String(adminMetrics)],
-        ...[
-          '--proxy-port',
-          String(proxy),
-          '--proxy-metrics-port',
-          String(proxyMetrics),
-          '--idp-port',
-          String(idp),
-        ],
-      ],
+      ['dev', 'up', '--embedded', '--namespaces', bad, ...embeddedPortFlags(await freePorts(5))],
       { env: { PRISM_HOME: home } },
     );
     expect(up.code).not.toBe(0);
