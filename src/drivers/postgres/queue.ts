@@ -21,7 +21,7 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { poolConfig } from './connection.js';
+import { inTransaction, poolConfig } from './connection.js';
 import type { Capability } from '../../config/registry.js';
 import {
   BackendDownError,
@@ -111,41 +111,29 @@ export function createPostgresQueue(options: DriverOptions): PostgresQueue {
     let promise = ensured.get(base);
     if (!promise) {
       const t: Tables = { messages: base, groups: `${base}_g`, deliveries: `${base}_d` };
-      promise = (async () => {
-        const client = await pool.connect();
-        try {
-          await client.query('BEGIN');
-          await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [base]);
-          await client.query(
-            `CREATE TABLE IF NOT EXISTS ${t.messages} (
-               id bigserial PRIMARY KEY, payload bytea NOT NULL, headers jsonb NOT NULL,
-               published_at bigint NOT NULL)`,
-          );
-          await client.query(`CREATE TABLE IF NOT EXISTS ${t.groups} (grp text PRIMARY KEY)`);
-          await client.query(
-            `CREATE TABLE IF NOT EXISTS ${t.deliveries} (
-               grp text NOT NULL, message_id bigint NOT NULL, attempt int NOT NULL DEFAULT 0,
-               visible_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (grp, message_id))`,
-          );
-          await client.query('COMMIT');
-        } catch (err) {
-          await client.query('ROLLBACK').catch(() => undefined);
-          throw err;
-        } finally {
-          client.release();
-        }
+      promise = inTransaction(pool, async (client) => {
+        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [base]);
+        await client.query(
+          `CREATE TABLE IF NOT EXISTS ${t.messages} (
+             id bigserial PRIMARY KEY, payload bytea NOT NULL, headers jsonb NOT NULL,
+             published_at bigint NOT NULL)`,
+        );
+        await client.query(`CREATE TABLE IF NOT EXISTS ${t.groups} (grp text PRIMARY KEY)`);
+        await client.query(
+          `CREATE TABLE IF NOT EXISTS ${t.deliveries} (
+             grp text NOT NULL, message_id bigint NOT NULL, attempt int NOT NULL DEFAULT 0,
+             visible_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (grp, message_id))`,
+        );
         return t;
-      })();
+      });
       promise.catch(() => ensured.delete(base));
       ensured.set(base, promise);
     }
     return promise;
   }
 
-  async function registerGroup(t: Tables, group: string): Promise<void> {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
+  function registerGroup(t: Tables, group: string): Promise<void> {
+    return inTransaction(pool, async (client) => {
       const inserted = await client.query(
         `INSERT INTO ${t.groups} (grp) VALUES ($1) ON CONFLICT DO NOTHING RETURNING grp`,
         [group],
@@ -156,13 +144,7 @@ export function createPostgresQueue(options: DriverOptions): PostgresQueue {
           [group],
         );
       }
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   interface Claimed {
