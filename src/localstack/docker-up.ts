@@ -5,7 +5,7 @@
  * and removes the containers this run started (unless --keep-on-failure).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { stringify } from 'yaml';
@@ -25,8 +25,9 @@ import {
 } from './bootstrap.js';
 import { dockerodeOptions } from './docker.js';
 import { downDockerStack, upDockerStack, type ComponentResult, type StackEvents } from './docker-stack.js';
-import { probeHttp } from './health.js';
-import type { EmbeddedSelection } from './namespaces.js';
+import { probeHttp, type Probe } from './health.js';
+import { waitUntil } from './probes.js';
+import type { NamespaceSelection } from './namespaces.js';
 import { checkPorts, describePortProblem, DEV_HOST, portSpecs, type DevPorts } from './ports.js';
 import {
   devDir,
@@ -35,6 +36,7 @@ import {
   readState,
   removeState,
   stackAlive,
+  tailLog,
   writeState,
   type DevState,
 } from './state.js';
@@ -57,7 +59,7 @@ export interface DockerUpResult {
   components: ComponentResult[];
   /** What bootstrap did, one line each. */
   bootstrap: string[];
-  skipped: EmbeddedSelection['skipped'];
+  skipped: NamespaceSelection['skipped'];
   /** True when the admin and proxy were already running and nothing of theirs was started. */
   serversWereRunning: boolean;
 }
@@ -72,7 +74,13 @@ export function stackDir(stack: string): string {
 }
 
 export function connectEngine(target: string): Docker {
-  return new Docker(dockerodeOptions(target));
+  const options = dockerodeOptions(target);
+  if (!options)
+    throw new PrismError(
+      'E_USAGE',
+      `cannot talk to the engine at ${target}: only unix:// and tcp:// are supported`,
+    );
+  return new Docker(options);
 }
 
 export async function dockerUp(options: DockerUpOptions): Promise<DockerUpResult> {
@@ -394,7 +402,7 @@ async function namespaceDigest(paths: readonly string[]): Promise<string> {
 
 async function applyNamespaces(
   state: DevState,
-  selection: EmbeddedSelection,
+  selection: NamespaceSelection,
   events: StackEvents,
 ): Promise<string[]> {
   const { AdminClient } = await import('../client/admin-client.js');
@@ -428,41 +436,25 @@ async function proxyServes(
 }
 
 async function waitFor(
-  probe: () => Promise<{ healthy: boolean; detail: string }>,
+  probe: () => Promise<Probe>,
   deadline: number,
   what: string,
   state: DevState,
 ): Promise<void> {
-  let last = { healthy: false, detail: 'not probed yet' };
-  while (Date.now() < deadline) {
-    last = await probe();
-    if (last.healthy) return;
-    if (!stackAlive(state.pid)) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const logs = state.docker
-    ? tailFile(what.includes('admin') ? state.docker.logFiles.admin : state.docker.logFiles.proxy)
-    : '';
+  const last = await waitUntil(
+    probe,
+    deadline,
+    async () => (stackAlive(state.pid) ? undefined : 'its supervisor exited'),
+    100,
+  );
+  if (last.healthy) return;
+  const docker = state.docker!;
+  const logs = tailLog(what.includes('admin') ? docker.logFiles.admin : docker.logFiles.proxy, 10);
   throw new PrismError(
     'E_UNAVAILABLE',
-    `${what} was not ready${stackAlive(state.pid) ? ' within the wait timeout' : ' (its supervisor exited)'}: ${last.detail}${logs ? `\nIts last log lines:\n${logs}` : ''}`,
-    { hint: `logs: ${state.docker?.logFiles.admin ?? state.logFile}, ${state.docker?.logFiles.proxy ?? ''}` },
+    `${what} was not ready: ${last.detail}${logs ? `\nIts last log lines:\n${logs}` : ''}`,
+    { hint: `logs: ${docker.logFiles.admin}, ${docker.logFiles.proxy}` },
   );
-}
-
-function tailFile(file: string, lines = 10): string {
-  try {
-    const size = statSync(file).size;
-    const text = readFileSync(file, 'utf8').slice(Math.max(0, size - 16_384));
-    return text
-      .trimEnd()
-      .split('\n')
-      .slice(-lines)
-      .map((l) => `  ${l}`)
-      .join('\n');
-  } catch {
-    return '';
-  }
 }
 
 /** SIGTERM to the supervisor (it stops admin and proxy), SIGKILL to its group after the timeout. */

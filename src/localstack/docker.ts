@@ -57,33 +57,30 @@ export function describeTried(tried: readonly DockerProbe[]): string {
   return tried.map((p) => `${p.target} (${p.reason ?? 'no answer'})`).join(', ');
 }
 
-/** dockerode's connection options for an engine target. */
+/**
+ * dockerode's connection options for an engine target: unix:///path, a bare /path, or
+ * tcp:// (or http://) host:port. Undefined for anything else (ssh://, npipe://, typos).
+ */
 export function dockerodeOptions(
   target: string,
-): { socketPath: string } | { protocol: 'http'; host: string; port: number } {
+): { socketPath: string } | { protocol: 'http'; host: string; port: number } | undefined {
   if (target.startsWith('unix://')) return { socketPath: target.slice('unix://'.length) };
+  if (target.startsWith('/')) return { socketPath: target };
+  if (!target.startsWith('tcp://') && !target.startsWith('http://')) return undefined;
   const url = new URL(target.replace(/^tcp:/, 'http:'));
   return { protocol: 'http', host: url.hostname, port: Number(url.port || 2375) };
 }
 
-/** Where the Docker engine should be: DOCKER_HOST, or the default socket. */
-export function dockerTarget(env: NodeJS.ProcessEnv = process.env): string {
-  const host = env.DOCKER_HOST?.trim();
-  return host ? host : `unix://${DEFAULT_SOCKET}`;
-}
-
 /** Asks the engine at `target` for `GET /_ping`, within `timeoutMs`. Never throws. */
-export function pingDocker(target = dockerTarget(), timeoutMs = 500): Promise<DockerProbe> {
+export function pingDocker(target: string, timeoutMs = 500): Promise<DockerProbe> {
   return new Promise((resolve) => {
-    let options: { socketPath?: string; host?: string; port?: number };
-    if (target.startsWith('unix://')) options = { socketPath: target.slice('unix://'.length) };
-    else if (target.startsWith('tcp://') || target.startsWith('http://')) {
-      const url = new URL(target.replace(/^tcp:/, 'http:'));
-      options = { host: url.hostname, port: Number(url.port || 2375) };
-    } else {
+    const found = dockerodeOptions(target);
+    if (!found) {
       resolve({ ok: false, target, reason: 'DOCKER_HOST is neither unix:// nor tcp://' });
       return;
     }
+    const options =
+      'socketPath' in found ? { socketPath: found.socketPath } : { host: found.host, port: found.port };
     const req = request({ ...options, path: '/_ping', method: 'GET', timeout: timeoutMs }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));

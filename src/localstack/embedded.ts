@@ -10,7 +10,7 @@ import { inProcessRunners, NamespaceTable } from '../proxy/namespace-table.js';
 import { ProxyServer } from '../proxy/server.js';
 import { envCredentials } from '../auth/env-credentials.js';
 import { DevIdp } from '../auth/dev-idp.js';
-import type { EmbeddedSelection } from './namespaces.js';
+import type { NamespaceSelection } from './namespaces.js';
 import type { DevPorts } from './ports.js';
 
 export interface EmbeddedOptions {
@@ -18,7 +18,7 @@ export interface EmbeddedOptions {
   ports: DevPorts;
   /** Holds admin.db and the sqlite driver's files. */
   dataDir: string;
-  namespaces: EmbeddedSelection;
+  namespaces: NamespaceSelection;
   logger: Logger;
   version: string;
   heartbeatIntervalMs?: number;

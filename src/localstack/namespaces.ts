@@ -5,7 +5,7 @@ import { PrismError } from '../errors.js';
 /** Backends that run inside the embedded stack's own process. */
 export const EMBEDDED_BACKENDS: ReadonlySet<string> = new Set(['memstore', 'sqlite']);
 
-export interface EmbeddedSelection {
+export interface NamespaceSelection {
   runnable: Array<{ request: NamespaceRequest; file: string }>;
   skipped: Array<{ namespace: string; reason: string }>;
 }
@@ -13,7 +13,7 @@ export interface EmbeddedSelection {
 /** Splits namespaces into those the embedded stack can serve and those it must skip (with why). */
 export function selectEmbedded(
   loaded: ReadonlyArray<{ request: NamespaceRequest; file: string }>,
-): EmbeddedSelection {
+): NamespaceSelection {
   return selectRunnable(loaded, { backends: EMBEDDED_BACKENDS, where: 'only the Docker stack runs' });
 }
 
@@ -31,8 +31,8 @@ export interface StackOffer {
 export function selectRunnable(
   loaded: ReadonlyArray<{ request: NamespaceRequest; file: string }>,
   offer: StackOffer,
-): EmbeddedSelection {
-  const selection: EmbeddedSelection = { runnable: [], skipped: [] };
+): NamespaceSelection {
+  const selection: NamespaceSelection = { runnable: [], skipped: [] };
   for (const entry of loaded) {
     const ns = entry.request;
     const backends = ns.patterns.flatMap((p) => Object.values(p.slots).map((s) => s.backend));
@@ -51,7 +51,7 @@ export function selectRunnable(
 }
 
 /** Reads and validates the files; an invalid file stops the run before anything starts. */
-export async function loadEmbeddedNamespaces(paths: readonly string[]): Promise<EmbeddedSelection> {
+export async function loadEmbeddedNamespaces(paths: readonly string[]): Promise<NamespaceSelection> {
   return selectEmbedded(await loadNamespaceFiles(paths));
 }
 

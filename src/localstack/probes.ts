@@ -113,15 +113,25 @@ export function probeOnce(target: ProbeTarget): Promise<Probe> {
  * Probes until healthy or the deadline; returns the last probe. `stop` ends the wait early (a
  * container that exited will never become healthy).
  */
-export async function waitHealthy(
+export function waitHealthy(
   target: ProbeTarget,
+  deadline: number,
+  stop: () => Promise<string | undefined> = async () => undefined,
+  intervalMs = 200,
+): Promise<Probe> {
+  return waitUntil(() => probeOnce(target), deadline, stop, intervalMs);
+}
+
+/** Runs `probe` until it is healthy, `stop` gives a reason, or the deadline passes. */
+export async function waitUntil(
+  probe: () => Promise<Probe>,
   deadline: number,
   stop: () => Promise<string | undefined> = async () => undefined,
   intervalMs = 200,
 ): Promise<Probe> {
   let last: Probe = { healthy: false, detail: 'not probed yet' };
   while (Date.now() < deadline) {
-    last = await probeOnce(target);
+    last = await probe();
     if (last.healthy) return last;
     const why = await stop();
     if (why) return { healthy: false, detail: why };

@@ -1,4 +1,15 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { prismHome } from '../config/home.js';
 import type { NetworkMode } from './catalog.js';
@@ -68,6 +79,33 @@ export function embeddedLogFile(): string {
 /** A log file under <prism home>/dev/logs: supervisor.log, admin.log, proxy.log. */
 export function logFile(name: string): string {
   return join(logsDir(), `${name}.log`);
+}
+
+/**
+ * The last `lines` lines a log file got after byte `from` (at most its last 64 KiB), each
+ * indented two spaces, for an error message; '' when there are none or the file is unreadable.
+ */
+export function tailLog(file: string, lines: number, from = 0): string {
+  try {
+    const size = statSync(file).size;
+    const start = Math.min(size, Math.max(from, size - 65_536));
+    const buffer = Buffer.alloc(size - start);
+    const fd = openSync(file, 'r');
+    try {
+      readSync(fd, buffer, 0, buffer.length, start);
+    } finally {
+      closeSync(fd);
+    }
+    const text = buffer.toString('utf8').trim();
+    if (text === '') return '';
+    return text
+      .split('\n')
+      .slice(-lines)
+      .map((l) => `  ${l}`)
+      .join('\n');
+  } catch {
+    return '';
+  }
 }
 
 export function readState(file = stateFile()): DevState | undefined {

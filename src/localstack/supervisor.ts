@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { probeHttp } from './health.js';
+import { waitUntil } from './probes.js';
 
 export interface ChildSpec {
   name: string;
@@ -97,10 +98,11 @@ export class Supervisor {
   }
 }
 
-async function waitForUrl(url: string, timeoutMs: number, cancelled: () => boolean): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline && !cancelled()) {
-    if ((await probeHttp(url, 500)).healthy) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+function waitForUrl(url: string, timeoutMs: number, cancelled: () => boolean): Promise<unknown> {
+  return waitUntil(
+    () => probeHttp(url, 500),
+    Date.now() + timeoutMs,
+    async () => (cancelled() ? 'stopping' : undefined),
+    100,
+  );
 }

@@ -11,6 +11,7 @@
  *   describe.skipIf(!engine.ok)('...', () => { ... });
  */
 import Docker from 'dockerode';
+import { dockerodeOptions } from '../../src/localstack/docker.js';
 
 /** Locally built images (scripts/images/build-images.sh); names are stable. */
 export const TEST_IMAGES = {
@@ -30,12 +31,11 @@ export function dockerHost(): string | undefined {
   return value ? value : undefined;
 }
 
-/** dockerode options for a DOCKER_HOST value (unix:///path, or tcp://host:port without TLS). */
+/** dockerode options for a DOCKER_HOST value (unix:///path, /path, or tcp://host:port without TLS). */
 export function dockerOptions(host: string): Docker.DockerOptions {
-  if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length) };
-  if (host.startsWith('/')) return { socketPath: host };
-  const url = new URL(host.replace(/^tcp:/, 'http:'));
-  return { protocol: 'http', host: url.hostname, port: Number(url.port || 2375) };
+  const options = dockerodeOptions(host);
+  if (!options) throw new Error(`DOCKER_HOST=${host} is neither unix:// nor tcp://`);
+  return options;
 }
 
 /** The unix socket path of DOCKER_HOST, if it is one. */

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, openSync, statSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BaseCommand } from '../../cli/base-command.js';
 import { PrismError } from '../../errors.js';
@@ -26,6 +26,7 @@ import {
   readState,
   removeState,
   stackAlive,
+  tailLog,
   uptime,
   type DevState,
 } from '../../localstack/state.js';
@@ -96,12 +97,11 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
     if (existing && !alive) removeState();
 
     if (!flags.embedded) {
-      const engine =
-        alive && existing.stack === 'docker' && existing.docker
-          ? existing.docker.engine
-          : (await findEngine()).found?.target;
-      if (engine) return this.upDocker(engine, flags, started);
-      const { tried } = await findEngine();
+      if (alive && existing.stack === 'docker' && existing.docker) {
+        return this.upDocker(existing.docker.engine, flags, started);
+      }
+      const { found, tried } = await findEngine();
+      if (found) return this.upDocker(found.target, flags, started);
       if (flags.docker) {
         throw new PrismError(
           'E_UNAVAILABLE',
@@ -255,14 +255,7 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
     child.once('exit', (code, signal) => (exitCode = code ?? (signal ? -1 : null)));
     child.unref();
     const deadline = Date.now() + timeoutMs;
-    const tail = () =>
-      readFileSync(logFile, 'utf8')
-        .slice(logStart)
-        .trim()
-        .split('\n')
-        .slice(-8)
-        .map((l) => `  ${l}`)
-        .join('\n');
+    const tail = () => tailLog(logFile, 8, logStart);
     while (Date.now() < deadline) {
       if (exitCode !== undefined) {
         // The stack validates its namespace files first; when they are what stopped it, this

@@ -3,12 +3,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dockerTarget, pingDocker } from '../../../src/localstack/docker.js';
+import { engineCandidates, pingDocker } from '../../../src/localstack/docker.js';
 
 describe('finding a Docker engine', () => {
   it('asks DOCKER_HOST, else the default socket', () => {
-    expect(dockerTarget({ DOCKER_HOST: 'tcp://10.0.0.2:2375' })).toBe('tcp://10.0.0.2:2375');
-    expect(dockerTarget({})).toBe('unix:///var/run/docker.sock');
+    expect(engineCandidates({ DOCKER_HOST: 'tcp://10.0.0.2:2375' })[0]).toBe('tcp://10.0.0.2:2375');
+    expect(engineCandidates({})[0]).toBe('unix:///var/run/docker.sock');
   });
 
   it('says there is no such socket when nothing listens there', async () => {
