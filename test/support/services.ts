@@ -1,7 +1,8 @@
 /**
  * Real services for integration tests: where they are, whether they answer, and clients for them.
  *
- * `scripts/test-services.sh up` starts Redis, NATS (JetStream), PostgreSQL and Kafka on loopback;
+ * `scripts/test-services.sh up` starts Redis, NATS (JetStream), PostgreSQL, Kafka and OpenBao (a real
+ * Vault, dev mode) on loopback;
  * `scripts/test-services.sh env` prints the variables read here. A test that needs a service probes
  * it with a real connection attempt: when it does not answer, the test is skipped with a printed
  * reason, unless PRISM_REQUIRE_SERVICES=1 (CI), where a missing service fails the run.
@@ -15,7 +16,7 @@ import { connect as natsConnect, type ConnectionOptions, type NatsConnection } f
 import pg from 'pg';
 import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
 
-export type ServiceName = 'redis' | 'nats' | 'postgres' | 'kafka';
+export type ServiceName = 'redis' | 'nats' | 'postgres' | 'kafka' | 'vault';
 
 /** The environment variable that locates each service. */
 export const SERVICE_ENV: Readonly<Record<ServiceName, string>> = {
@@ -23,6 +24,7 @@ export const SERVICE_ENV: Readonly<Record<ServiceName, string>> = {
   nats: 'PRISM_TEST_NATS_URL',
   postgres: 'PRISM_TEST_POSTGRES_URL',
   kafka: 'PRISM_TEST_KAFKA_BROKERS',
+  vault: 'PRISM_TEST_VAULT_ADDR',
 };
 
 const DEFAULTS: Readonly<Record<ServiceName, string>> = {
@@ -30,6 +32,7 @@ const DEFAULTS: Readonly<Record<ServiceName, string>> = {
   nats: 'nats://127.0.0.1:4222',
   postgres: 'postgres://prism:prism@127.0.0.1:5432/prism_test',
   kafka: '127.0.0.1:9092',
+  vault: 'http://127.0.0.1:8200',
 };
 
 const PROBE_TIMEOUT_MS = Number(process.env.PRISM_TEST_PROBE_TIMEOUT_MS ?? 3000);
@@ -53,6 +56,16 @@ export function kafkaBrokers(): string[] {
     .split(',')
     .map((b) => b.trim())
     .filter((b) => b !== '');
+}
+
+/** The test Vault's address (OpenBao in dev mode). */
+export function vaultAddr(): string {
+  return fromEnv('vault').replace(/\/+$/, '');
+}
+
+/** The test Vault's root token (PRISM_TEST_VAULT_TOKEN, printed by `test-services.sh env`). */
+export function vaultRootToken(): string {
+  return process.env.PRISM_TEST_VAULT_TOKEN?.trim() ?? '';
 }
 
 /** True when a missing service must fail the tests instead of skipping them (CI). */
@@ -178,6 +191,15 @@ const probes: Record<ServiceName, () => Promise<void>> = {
     } finally {
       await client.end();
     }
+  },
+  async vault() {
+    const token = vaultRootToken();
+    if (token === '') throw new Error('PRISM_TEST_VAULT_TOKEN is not set');
+    const res = await fetch(`${vaultAddr()}/v1/auth/token/lookup-self`, {
+      headers: { 'x-vault-token': token },
+      signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+    });
+    if (!res.ok) throw new Error(`the root token was refused (HTTP ${res.status})`);
   },
   async kafka() {
     const admin = kafkaClient({ retry: { retries: 0 }, requestTimeout: PROBE_TIMEOUT_MS }).admin();
