@@ -2,7 +2,8 @@
 # A private Docker engine for the test suite: Debian's docker.io, dockerd with the vfs storage
 # driver, no iptables, no bridge (containers use host networking), its own data-root, exec-root,
 # pidfile and unix socket. Images are built locally (scripts/images/build-images.sh) because no
-# image registry is reachable.
+# image registry is reachable; the Vault image from the OpenBao binary that
+# `scripts/test-services.sh up vault` caches (or PRISM_BAO_BIN).
 #
 #   scripts/services/docker.sh up|down|status|env|clean
 #
@@ -40,6 +41,7 @@ if [[ -x /usr/bin/docker ]]; then DOCKER_BIN=/usr/bin/docker; else DOCKER_BIN=do
 IMAGE_REDIS="prism-local/redis:7"
 IMAGE_NATS="prism-local/nats:2"
 IMAGE_POSTGRES="prism-local/postgres:15"
+IMAGE_VAULT="prism-local/vault:2"
 
 trap 'printf "[docker] ERROR: %s failed (line %s, exit %s)\n" "$BASH_COMMAND" "$LINENO" "$?" >&2' ERR
 log() { printf '[docker] %s\n' "$*" >&2; }
@@ -196,6 +198,16 @@ fail_start() {
   exit 1
 }
 
+# The OpenBao binary for the Vault image: PRISM_BAO_BIN, else where test-services.sh caches it
+# (its `env` names it, so the version is pinned in one place). Empty when neither is set.
+bao_bin() {
+  if [[ -n "${PRISM_BAO_BIN:-}" ]]; then
+    printf '%s\n' "$PRISM_BAO_BIN"
+    return
+  fi
+  PRISM_SKIP_DOCKER=1 bash "$REPO/scripts/test-services.sh" env 2>/dev/null | sed -n 's/^export PRISM_TEST_BAO_BIN=//p'
+}
+
 cmd_up() {
   ensure_packages
   if dockerd_pid >/dev/null && answers; then
@@ -205,6 +217,7 @@ cmd_up() {
   fi
   DOCKER_HOST="$DOCKER_HOST_URL" DOCKER_BIN="$DOCKER_BIN" \
     PRISM_IMAGE_REDIS="$IMAGE_REDIS" PRISM_IMAGE_NATS="$IMAGE_NATS" PRISM_IMAGE_POSTGRES="$IMAGE_POSTGRES" \
+    PRISM_IMAGE_VAULT="$IMAGE_VAULT" PRISM_BAO_BIN="$(bao_bin)" \
     "$REPO/scripts/images/build-images.sh"
 }
 
@@ -229,7 +242,7 @@ cmd_status() {
       echo "docker: running (pid $pid, server $(dk version --format '{{.Server.Version}}'), $DOCKER_HOST_URL)"
       echo "docker: containers: $(dk ps -q | wc -l) running, $(dk ps -aq --filter label=prism.test | wc -l) labelled prism.test"
       local img
-      for img in "$IMAGE_REDIS" "$IMAGE_NATS" "$IMAGE_POSTGRES"; do
+      for img in "$IMAGE_REDIS" "$IMAGE_NATS" "$IMAGE_POSTGRES" "$IMAGE_VAULT"; do
         if dk image inspect "$img" >/dev/null 2>&1; then echo "docker: image $img present"; else echo "docker: image $img MISSING"; fi
       done
       return 0
@@ -252,6 +265,7 @@ cmd_env() {
   echo "export PRISM_TEST_IMAGE_REDIS=$IMAGE_REDIS"
   echo "export PRISM_TEST_IMAGE_NATS=$IMAGE_NATS"
   echo "export PRISM_TEST_IMAGE_POSTGRES=$IMAGE_POSTGRES"
+  echo "export PRISM_TEST_IMAGE_VAULT=$IMAGE_VAULT"
 }
 
 # Stop and delete the engine's data-root (images included). The rootfs cache is kept.
