@@ -1,10 +1,66 @@
 /**
  * Looking at the real PostgreSQL from outside the proxy: who a namespace's keyvalue store is
- * connected as, whether a role Vault leased still exists, and whether its credentials log in.
+ * connected as, whether a role Vault leased still exists, and whether its credentials log in;
+ * and a sandbox (schema and NOLOGIN owner) for the roles a Vault database role creates.
  */
 import pg from 'pg';
-import { connectPostgres } from './services.js';
-import { postgresEndpoint } from './vault-standin.js';
+import { connectPostgres, postgresUrl } from './services.js';
+
+/** The database URL without credentials, as a backends catalog names it. */
+export function postgresEndpoint(): string {
+  const url = new URL(postgresUrl());
+  url.username = '';
+  url.password = '';
+  return url.toString();
+}
+
+export interface PostgresSandbox {
+  schema: string;
+  /** The NOLOGIN role that owns the schema and every table made in it. */
+  owner: string;
+  /**
+   * creation_statements for a Vault database role: a login role in the owner's group, whose
+   * sessions default to the schema and act as the owner. Tables a leased role creates then belong
+   * to the owner, so another leased role can use them and `DROP ROLE` at revocation succeeds.
+   */
+  creation: string[];
+  /** revocation_statements: the leased role owns nothing, so dropping it is enough. */
+  revocation: string[];
+  drop(): Promise<void>;
+}
+
+/** A schema owned by a NOLOGIN group role, both named after `suffix`; `drop()` removes both. */
+export async function postgresSandbox(suffix: string): Promise<PostgresSandbox> {
+  const schema = `vault_${suffix}`;
+  const owner = `vault_owner_${suffix}`;
+  const admin = await connectPostgres();
+  try {
+    await admin.query(`CREATE ROLE "${owner}" NOLOGIN`);
+    await admin.query(`GRANT "${owner}" TO CURRENT_USER`);
+    await admin.query(`CREATE SCHEMA "${schema}" AUTHORIZATION "${owner}"`);
+  } finally {
+    await admin.end();
+  }
+  return {
+    schema,
+    owner,
+    creation: [
+      `CREATE ROLE "{{name}}" LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}' IN ROLE "${owner}";`,
+      `ALTER ROLE "{{name}}" SET search_path = "${schema}";`,
+      `ALTER ROLE "{{name}}" SET role = "${owner}";`,
+    ],
+    revocation: [`DROP ROLE IF EXISTS "{{name}}";`],
+    async drop() {
+      const client = await connectPostgres();
+      try {
+        await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await client.query(`DROP ROLE IF EXISTS "${owner}"`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
 
 async function adminQuery<T extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<T[]> {
   const admin = await connectPostgres();
@@ -29,6 +85,15 @@ export async function keyValueConnectionUsers(namespace: string): Promise<string
 
 export async function postgresRoleExists(name: string): Promise<boolean> {
   return (await adminQuery('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).length > 0;
+}
+
+/** The role's VALID UNTIL (pg_roles.rolvaliduntil), which Vault moves on each lease renewal. */
+export async function postgresRoleValidUntil(name: string): Promise<Date | undefined> {
+  const rows = await adminQuery<{ until: Date | null }>(
+    'SELECT rolvaliduntil AS until FROM pg_roles WHERE rolname = $1',
+    [name],
+  );
+  return rows[0]?.until ?? undefined;
 }
 
 /** Polls until the role is gone or `timeoutMs` has passed; the caller asserts which. */

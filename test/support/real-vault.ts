@@ -28,21 +28,29 @@ export class VaultApiError extends Error {
   }
 }
 
-/** Root-token calls against the test Vault. */
+/** Root-token calls against the test Vault (or, with `address`, another server of the test's own). */
 export async function vaultApi<T = Record<string, unknown>>(
   method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'LIST',
   path: string,
   body?: unknown,
   token = vaultRootToken(),
+  address = vaultAddr(),
 ): Promise<T> {
-  const res = await fetch(`${vaultAddr()}/v1/${path}`, {
-    method,
+  // LIST is Vault's own verb; GET with list=true is its documented equivalent.
+  const url = method === 'LIST' ? `${address}/v1/${path}?list=true` : `${address}/v1/${path}`;
+  const res = await fetch(url, {
+    method: method === 'LIST' ? 'GET' : method,
     headers: { 'x-vault-token': token, 'content-type': 'application/json' },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     signal: AbortSignal.timeout(15_000),
   });
   const text = await res.text();
-  const parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  let parsed: Record<string, unknown> = {};
+  try {
+    parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  } catch {
+    parsed = { errors: [text.slice(0, 200)] };
+  }
   if (!res.ok) {
     throw new VaultApiError(
       res.status,
@@ -74,7 +82,10 @@ export interface JwtRole {
   boundClaims?: Record<string, string | string[]>;
   /** Sets groups_claim; a token without that claim is then refused by Vault. */
   groupsClaim?: string;
+  /** token_ttl: how long the Vault token lives unless renewed. Default 1h. */
   ttl?: string;
+  /** token_max_ttl: how far renewals may take it. */
+  maxTtl?: string;
 }
 
 export const SESSION_POLICY = `path "database/creds/*" { capabilities = ["read"] }
@@ -85,22 +96,62 @@ path "auth/token/revoke-self" { capabilities = ["update"] }
 path "auth/token/lookup-self" { capabilities = ["read"] }
 `;
 
+/** A lease as `sys/leases/lookup` describes it. */
+export interface LeaseInfo {
+  id: string;
+  /** Seconds left. */
+  ttl: number;
+  issueTime: Date;
+  expireTime: Date;
+  /** Undefined until the lease is first renewed. */
+  lastRenewal?: Date;
+}
+
+/** A token as `auth/token/lookup-accessor` describes it (never the token itself). */
+export interface TokenInfo {
+  accessor: string;
+  /** The login path that made it: `auth/<mount>/login`. */
+  path: string;
+  /** Seconds left. */
+  ttl: number;
+  /** Seconds the token was created with. */
+  creationTtl: number;
+  issueTime: Date;
+  expireTime: Date;
+  /** Undefined until the token is first renewed. */
+  lastRenewal?: Date;
+  policies: string[];
+  meta: Record<string, string> | null;
+}
+
+const dateOf = (value: unknown): Date | undefined =>
+  typeof value === 'string' && value !== '' ? new Date(value) : undefined;
+
 export class RealVault {
   readonly suffix: string;
+  /** The server this fixture configures: the shared test Vault unless given. */
+  readonly address: string;
+  private readonly rootToken: string;
   private readonly cleanups: Array<() => Promise<unknown>> = [];
 
-  private constructor(suffix: string) {
+  private constructor(suffix: string, address: string, rootToken: string) {
     this.suffix = suffix;
+    this.address = address;
+    this.rootToken = rootToken;
   }
 
-  static async create(): Promise<RealVault> {
-    const vault = new RealVault(uniqueName('t').replace(/-/g, ''));
+  /**
+   * A fixture on the shared test Vault, or on another server (a test's own `bao server`) given
+   * its address and root token.
+   */
+  static async create(server: { address?: string; rootToken?: string } = {}): Promise<RealVault> {
+    const vault = new RealVault(
+      uniqueName('t').replace(/-/g, ''),
+      server.address ?? vaultAddr(),
+      server.rootToken ?? vaultRootToken(),
+    );
     await vault.ensureDatabaseEngine();
     return vault;
-  }
-
-  get address(): string {
-    return vaultAddr();
   }
 
   /** A unique name for this fixture: `<prefix>-<suffix>`. */
@@ -108,11 +159,20 @@ export class RealVault {
     return `${prefix}-${this.suffix}`;
   }
 
+  /** A root-token call against this fixture's server. */
+  api<T = Record<string, unknown>>(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'LIST',
+    path: string,
+    body?: unknown,
+  ): Promise<T> {
+    return vaultApi<T>(method, path, body, this.rootToken, this.address);
+  }
+
   private async ensureDatabaseEngine(): Promise<void> {
-    const mounts = await vaultApi<{ data: Record<string, unknown> }>('GET', 'sys/mounts');
+    const mounts = await this.api<{ data?: Record<string, unknown> }>('GET', 'sys/mounts');
     if ('database/' in (mounts.data ?? mounts)) return;
     try {
-      await vaultApi('POST', 'sys/mounts/database', { type: 'database' });
+      await this.api('POST', 'sys/mounts/database', { type: 'database' });
     } catch (err) {
       // Another test file mounted it in between.
       if (!(err instanceof VaultApiError && err.status === 400)) throw err;
@@ -121,30 +181,39 @@ export class RealVault {
 
   /** Writes an ACL policy (removed on close). */
   async policy(name: string, hcl = SESSION_POLICY): Promise<string> {
-    await vaultApi('PUT', `sys/policies/acl/${name}`, { policy: hcl });
-    this.cleanups.push(() => vaultApi('DELETE', `sys/policies/acl/${name}`));
+    await this.api('PUT', `sys/policies/acl/${name}`, { policy: hcl });
+    this.cleanups.push(() => this.api('DELETE', `sys/policies/acl/${name}`));
     return name;
   }
 
   /**
-   * Enables the jwt auth method at a unique mount, bound to the issuer (its discovery document, as
-   * Vault fetches it), with the given roles. Returns the mount path.
+   * Enables the jwt auth method at a unique mount with the given roles, bound either to an issuer
+   * (its discovery document, which Vault fetches) or to fixed public keys (PEM). Returns the mount
+   * path. Disabling the mount on close revokes every token it issued, and their leases.
    */
   async jwtAuth(options: {
-    issuer: string;
+    issuer?: string;
+    /** PEM public keys that sign the JWTs (jwt_validation_pubkeys), instead of discovery. */
+    publicKeys?: string[];
     roles: Record<string, JwtRole>;
     mount?: string;
   }): Promise<string> {
     const mount = options.mount ?? this.name('jwt');
-    await vaultApi('POST', `sys/auth/${mount}`, { type: 'jwt' });
-    this.cleanups.push(() => vaultApi('DELETE', `sys/auth/${mount}`));
-    await vaultApi('POST', `auth/${mount}/config`, {
-      oidc_discovery_url: options.issuer,
-      bound_issuer: options.issuer,
-    });
+    await this.api('POST', `sys/auth/${mount}`, { type: 'jwt' });
+    this.cleanups.push(() => this.api('DELETE', `sys/auth/${mount}`));
+    await this.api(
+      'POST',
+      `auth/${mount}/config`,
+      options.publicKeys !== undefined
+        ? {
+            jwt_validation_pubkeys: options.publicKeys,
+            ...(options.issuer !== undefined ? { bound_issuer: options.issuer } : {}),
+          }
+        : { oidc_discovery_url: options.issuer, bound_issuer: options.issuer },
+    );
     const defaultPolicy = await this.policy(this.name('session'));
     for (const [role, spec] of Object.entries(options.roles)) {
-      await vaultApi('POST', `auth/${mount}/role/${role}`, {
+      await this.api('POST', `auth/${mount}/role/${role}`, {
         role_type: 'jwt',
         user_claim: 'sub',
         bound_audiences: spec.audiences,
@@ -152,6 +221,7 @@ export class RealVault {
         ...(spec.groupsClaim !== undefined ? { groups_claim: spec.groupsClaim } : {}),
         token_policies: spec.policies ?? [defaultPolicy],
         token_ttl: spec.ttl ?? '1h',
+        ...(spec.maxTtl !== undefined ? { token_max_ttl: spec.maxTtl } : {}),
       });
     }
     return mount;
@@ -160,20 +230,20 @@ export class RealVault {
   /** A PostgreSQL connection of the database engine (removed on close). */
   async postgresConnection(name: string, options: { allowedRoles: string[] }): Promise<void> {
     const pg = postgresAdmin();
-    await vaultApi('POST', `database/config/${name}`, {
+    await this.api('POST', `database/config/${name}`, {
       plugin_name: 'postgresql-database-plugin',
       connection_url: `postgresql://{{username}}:{{password}}@${pg.host}:${pg.port}/${pg.database}?sslmode=disable`,
       username: pg.user,
       password: pg.password,
       allowed_roles: options.allowedRoles,
     });
-    this.cleanups.push(() => vaultApi('DELETE', `database/config/${name}`));
+    this.cleanups.push(() => this.api('DELETE', `database/config/${name}`));
   }
 
   /** A Redis connection of the database engine (redis-database-plugin; removed on close). */
   async redisConnection(name: string, options: { allowedRoles: string[] }): Promise<void> {
     const url = new URL(redisUrl());
-    await vaultApi('POST', `database/config/${name}`, {
+    await this.api('POST', `database/config/${name}`, {
       plugin_name: 'redis-database-plugin',
       host: url.hostname,
       port: Number(url.port || 6379),
@@ -182,7 +252,7 @@ export class RealVault {
       password: decodeURIComponent(url.password) || 'unused',
       allowed_roles: options.allowedRoles,
     });
-    this.cleanups.push(() => vaultApi('DELETE', `database/config/${name}`));
+    this.cleanups.push(() => this.api('DELETE', `database/config/${name}`));
   }
 
   /** A database role (removed on close, after its leases are revoked). */
@@ -196,7 +266,7 @@ export class RealVault {
       maxTtl?: string;
     },
   ): Promise<void> {
-    await vaultApi('POST', `database/roles/${name}`, {
+    await this.api('POST', `database/roles/${name}`, {
       db_name: options.db,
       creation_statements: options.creation,
       ...(options.revocation !== undefined ? { revocation_statements: options.revocation } : {}),
@@ -204,43 +274,117 @@ export class RealVault {
       max_ttl: options.maxTtl ?? '24h',
     });
     this.cleanups.push(async () => {
-      await vaultApi('PUT', `sys/leases/revoke-prefix/database/creds/${name}`).catch(() => undefined);
-      await vaultApi('DELETE', `database/roles/${name}`);
+      await this.api('PUT', `sys/leases/revoke-prefix/database/creds/${name}`).catch(() => undefined);
+      await this.api('DELETE', `database/roles/${name}`);
     });
   }
 
-  /** A PostgreSQL login role per lease, dropped on revocation. */
-  postgresRole(name: string, options: { db: string; defaultTtl?: string; maxTtl?: string }): Promise<void> {
+  /**
+   * A PostgreSQL login role per lease, dropped on revocation; `creation` and `revocation`
+   * replace the plain statements (e.g. a sandbox's, see leased-postgres.ts).
+   */
+  postgresRole(
+    name: string,
+    options: {
+      db: string;
+      creation?: string[];
+      revocation?: string[];
+      defaultTtl?: string;
+      maxTtl?: string;
+    },
+  ): Promise<void> {
     return this.databaseRole(name, {
       db: options.db,
-      creation: [`CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`],
-      revocation: [`DROP ROLE IF EXISTS "{{name}}";`],
+      creation: options.creation ?? [
+        `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`,
+      ],
+      revocation: options.revocation ?? [`DROP ROLE IF EXISTS "{{name}}";`],
       ...(options.defaultTtl !== undefined ? { defaultTtl: options.defaultTtl } : {}),
       ...(options.maxTtl !== undefined ? { maxTtl: options.maxTtl } : {}),
     });
   }
 
   /** A Redis ACL user per lease limited to `<keyPrefix>*`. */
-  redisRole(name: string, options: { db: string; keyPrefix: string; defaultTtl?: string }): Promise<void> {
+  redisRole(
+    name: string,
+    options: { db: string; keyPrefix: string; defaultTtl?: string; maxTtl?: string },
+  ): Promise<void> {
     return this.databaseRole(name, {
       db: options.db,
       creation: [JSON.stringify([`~${options.keyPrefix}*`, '+@all'])],
       ...(options.defaultTtl !== undefined ? { defaultTtl: options.defaultTtl } : {}),
+      ...(options.maxTtl !== undefined ? { maxTtl: options.maxTtl } : {}),
     });
   }
 
   /** Live leases under `database/creds/<role>` (their ids, without the prefix). */
   async leases(role: string): Promise<string[]> {
     try {
-      const res = await vaultApi<{ data: { keys: string[] } }>(
+      const res = await this.api<{ data: { keys: string[] } }>(
         'LIST',
-        `sys/leases/lookup/database/creds/${role}`,
+        `sys/leases/lookup/database/creds/${role}/`,
       );
       return res.data.keys;
     } catch (err) {
       if (err instanceof VaultApiError && err.status === 404) return [];
       throw err;
     }
+  }
+
+  /** Full ids (`database/creds/<role>/<id>`) of the live leases of a role. */
+  async leaseIds(role: string): Promise<string[]> {
+    return (await this.leases(role)).map((key) => `database/creds/${role}/${key}`);
+  }
+
+  /** One lease as Vault sees it; undefined once it is revoked or expired. */
+  async lease(leaseId: string): Promise<LeaseInfo | undefined> {
+    try {
+      const res = await this.api<{ data: Record<string, unknown> }>('PUT', 'sys/leases/lookup', {
+        lease_id: leaseId,
+      });
+      const d = res.data;
+      return {
+        id: String(d.id),
+        ttl: Number(d.ttl),
+        issueTime: dateOf(d.issue_time)!,
+        expireTime: dateOf(d.expire_time)!,
+        ...(dateOf(d.last_renewal) !== undefined ? { lastRenewal: dateOf(d.last_renewal)! } : {}),
+      };
+    } catch (err) {
+      if (err instanceof VaultApiError && err.status === 400) return undefined;
+      throw err;
+    }
+  }
+
+  /** The live tokens that logins at `auth/<mount>/` issued (through the accessor list). */
+  async tokens(mount: string): Promise<TokenInfo[]> {
+    const list = await this.api<{ data: { keys: string[] } }>('LIST', 'auth/token/accessors/');
+    const found: TokenInfo[] = [];
+    for (const accessor of list.data.keys) {
+      let d: Record<string, unknown>;
+      try {
+        d = (
+          await this.api<{ data: Record<string, unknown> }>('POST', 'auth/token/lookup-accessor', {
+            accessor,
+          })
+        ).data;
+      } catch {
+        continue; // revoked or expired in between
+      }
+      if (typeof d.path !== 'string' || !d.path.startsWith(`auth/${mount}/`)) continue;
+      found.push({
+        accessor,
+        path: d.path,
+        ttl: Number(d.ttl),
+        creationTtl: Number(d.creation_ttl),
+        issueTime: dateOf(d.issue_time)!,
+        expireTime: dateOf(d.expire_time)!,
+        ...(dateOf(d.last_renewal) !== undefined ? { lastRenewal: dateOf(d.last_renewal)! } : {}),
+        policies: (d.policies as string[] | undefined) ?? [],
+        meta: (d.meta as Record<string, string> | null | undefined) ?? null,
+      });
+    }
+    return found;
   }
 
   /** Removes everything this fixture made, newest first; revokes its roles' leases. */

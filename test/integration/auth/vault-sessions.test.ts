@@ -3,26 +3,33 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { DevIdp } from '../../../src/auth/dev-idp.js';
+import { DEV_AUDIENCE, DevIdp } from '../../../src/auth/dev-idp.js';
 import { vaultCredentials, type VaultCredentials } from '../../../src/auth/vault-credentials.js';
 import { serviceIdentity } from '../../../src/auth/vault-sessions.js';
 import { createPostgresKeyValue } from '../../../src/drivers/postgres/keyvalue.js';
 import type { SlotContext } from '../../../src/runners/slots.js';
-import { loginAsLeasedRole } from '../../support/leased-postgres.js';
-import { freePort } from '../../support/ports.js';
-import { describeWithService, redisUrl, requireService } from '../../support/services.js';
+import { loginAlice } from '../../support/dev-login.js';
 import {
-  VaultStandin,
-  loginAlice,
+  loginAsLeasedRole,
   postgresEndpoint,
+  postgresRoleExists,
+  postgresRoleValidUntil,
   postgresSandbox,
-  redisRole,
   type PostgresSandbox,
-} from '../../support/vault-standin.js';
+} from '../../support/leased-postgres.js';
+import { freePort } from '../../support/ports.js';
+import { RealVault } from '../../support/real-vault.js';
+import { connectRedis, describeWithService, redisUrl, requireService } from '../../support/services.js';
 
+/**
+ * Service-identity Vault sessions (vault-credentials.ts) against the real Vault (OpenBao) with
+ * real PostgreSQL and Redis behind its database engine: a JWT from the dev IdP logs in at a jwt
+ * mount bound to that IdP, and each `vault://database/creds/<role>` reference leases a
+ * PostgreSQL role or a Redis ACL user that Vault creates and, on revocation, drops. Leases last
+ * 2 s and the token 4 s, so renewals at half their duration happen within a test.
+ */
 const slot: SlotContext = { namespace: 'vt', pattern: 'cache', slot: 'store', backend: 'postgres' };
-const pgRef = 'vault://database/creds/prism-vt-cache-pg';
-const redisRef = 'vault://database/creds/prism-vt-cache-redis';
+const redisSlot: SlotContext = { ...slot, backend: 'redis' };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function redisAs(username: string, password: string): Redis {
@@ -32,50 +39,69 @@ function redisAs(username: string, password: string): Redis {
   return new Redis(url.toString(), { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
 }
 
-await describeWithService('postgres', 'Vault sessions against the stand-in and real backends', () => {
+await describeWithService('vault', 'Vault sessions against the real Vault and real backends', () => {
   const idp = new DevIdp();
-  const suffix = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  let vault: RealVault;
   let sandbox: PostgresSandbox;
-  let standin: VaultStandin;
+  let mount: string;
+  let pgRole: string;
+  let redisRole: string;
+  let jwt: string;
   let jwtFile: string;
   const opened: VaultCredentials[] = [];
 
-  const credentials = (address = standin.address) => {
-    const vault = vaultCredentials({ address, role: 'prism-vt', jwtFile }, { env: {} });
-    opened.push(vault);
-    return vault;
+  const pgRef = () => `vault://database/creds/${pgRole}`;
+  const redisRef = () => `vault://database/creds/${redisRole}`;
+  const credentials = (address = vault.address, file = jwtFile) => {
+    const creds = vaultCredentials({ address, mount, role: 'prism-vt', jwtFile: file }, { env: {} });
+    opened.push(creds);
+    return creds;
   };
+  /** The lease Vault holds for a username it issued under `role`. */
+  const leaseOf = async (role: string): Promise<string[]> => vault.leaseIds(role);
 
   beforeAll(async () => {
-    const jwt = await loginAlice(idp);
+    jwt = await loginAlice(idp);
     jwtFile = join(mkdtempSync(join(tmpdir(), 'prism-vault-jwt-')), 'jwt');
     writeFileSync(jwtFile, jwt);
-    sandbox = await postgresSandbox(suffix);
-    standin = new VaultStandin({
+    vault = await RealVault.create();
+    sandbox = await postgresSandbox(vault.suffix);
+    pgRole = vault.name('prism-vt-cache-pg');
+    redisRole = vault.name('prism-vt-cache-redis');
+    mount = await vault.jwtAuth({
       issuer: idp.issuer,
-      roles: { '-pg': sandbox.role, '-redis': redisRole('vt') },
-      leaseSeconds: 2,
-      tokenSeconds: 4,
+      roles: { 'prism-vt': { audiences: [DEV_AUDIENCE], ttl: '4s', maxTtl: '1h' } },
     });
-    await standin.start();
+    await vault.postgresConnection(vault.name('pg'), { allowedRoles: [pgRole] });
+    await vault.postgresRole(pgRole, {
+      db: vault.name('pg'),
+      creation: sandbox.creation,
+      revocation: sandbox.revocation,
+      defaultTtl: '2s',
+      maxTtl: '1h',
+    });
+    await vault.redisConnection(vault.name('redis'), { allowedRoles: [redisRole] });
+    await vault.redisRole(redisRole, { db: vault.name('redis'), keyPrefix: 'vt:', defaultTtl: '2s' });
   }, 60_000);
 
   afterAll(async () => {
-    for (const vault of opened) await vault.close().catch(() => undefined);
-    await standin?.close();
+    for (const creds of opened) await creds.close().catch(() => undefined);
+    await vault?.close();
     await sandbox?.drop();
     await idp.stop();
   });
 
   it('logs in with the JWT and leases a PostgreSQL role the driver connects as', async () => {
-    const vault = credentials();
-    const creds = (await vault.resolve(pgRef, slot))!;
-    expect(standin.calls.filter((c) => c.op === 'login')).toHaveLength(1);
-    expect(await loginAsLeasedRole(creds.username, creds.password)).toBe(creds.username);
+    const creds = credentials();
+    const leased = (await creds.resolve(pgRef(), slot))!;
+    expect(await vault.tokens(mount)).toHaveLength(1);
+    expect(await leaseOf(pgRole)).toHaveLength(1);
+    expect(await postgresRoleExists(leased.username)).toBe(true);
+    expect(await loginAsLeasedRole(leased.username, leased.password)).toBe(leased.username);
 
     const driver = createPostgresKeyValue({
       endpoint: postgresEndpoint(),
-      credentials: creds,
+      credentials: leased,
       namespace: 'vt',
     });
     await driver.connect();
@@ -85,93 +111,141 @@ await describeWithService('postgres', 'Vault sessions against the stand-in and r
     } finally {
       await driver.close();
     }
-    await vault.close();
+    await creds.close();
+    expect(await leaseOf(pgRole)).toEqual([]);
   });
 
   it('leases a Redis ACL user limited to the namespace’s keys', async (ctx) => {
     await requireService('redis', ctx);
-    const vault = credentials();
-    const creds = (await vault.resolve(redisRef, { ...slot, backend: 'redis' }))!;
-    const client = redisAs(creds.username, creds.password);
+    const creds = credentials();
+    const leased = (await creds.resolve(redisRef(), redisSlot))!;
+    const admin = connectRedis();
+    const client = redisAs(leased.username, leased.password);
     try {
+      expect((await admin.call('ACL', 'USERS')) as string[]).toContain(leased.username);
       await client.connect();
-      expect(await client.call('ACL', 'WHOAMI')).toBe(creds.username);
+      expect(await client.call('ACL', 'WHOAMI')).toBe(leased.username);
       expect(await client.set('vt:k', 'v')).toBe('OK');
       await expect(client.set('other:k', 'v')).rejects.toThrow(/NOPERM/);
     } finally {
       client.disconnect();
+      admin.disconnect();
     }
-    await vault.close();
+    await creds.close();
   });
 
   it('renews leases and the token at half their duration, so credentials outlive their first lease', async () => {
-    const vault = credentials();
-    const creds = (await vault.resolve(pgRef, slot))!;
-    const lease = standin.calls.find((c) => c.op === 'creds' && c.username === creds.username)!.leaseId;
-    await sleep(3500);
-    const renewals = standin.calls.filter((c) => c.op === 'renew' && c.leaseId === lease);
-    expect(renewals.length).toBeGreaterThanOrEqual(2);
-    expect(standin.count('renew-self')).toBeGreaterThanOrEqual(1);
-    expect(standin.calls.some((c) => c.op === 'expire' && c.leaseId === lease)).toBe(false);
-    expect(await loginAsLeasedRole(creds.username, creds.password)).toBe(creds.username);
-    await vault.close();
-  }, 15_000);
+    const creds = credentials();
+    const leased = (await creds.resolve(pgRef(), slot))!;
+    const [leaseId] = await leaseOf(pgRole);
+    const first = (await vault.lease(leaseId!))!;
+    const validUntil = (await postgresRoleValidUntil(leased.username))!;
+    expect(first.expireTime.getTime() - first.issueTime.getTime()).toBeLessThanOrEqual(2_000);
+
+    await sleep(5_000);
+    // Past the first lease's 2 s and the token's 4 s: both were renewed, or Vault would have
+    // revoked the lease (and dropped the role) when either ran out.
+    const renewed = (await vault.lease(leaseId!))!;
+    expect(renewed.lastRenewal).toBeDefined();
+    expect(renewed.expireTime.getTime()).toBeGreaterThan(first.expireTime.getTime() + 2_000);
+    expect((await postgresRoleValidUntil(leased.username))!.getTime()).toBeGreaterThan(validUntil.getTime());
+    const [token] = await vault.tokens(mount);
+    expect(token!.lastRenewal).toBeDefined();
+    expect(token!.expireTime.getTime()).toBeGreaterThan(token!.issueTime.getTime() + 4_000);
+    expect(await loginAsLeasedRole(leased.username, leased.password)).toBe(leased.username);
+    await creds.close();
+  }, 20_000);
 
   it('revokes every lease and the token on close, so the credentials no longer connect', async (ctx) => {
     await requireService('redis', ctx);
-    const vault = credentials();
-    const pgCreds = (await vault.resolve(pgRef, slot))!;
-    const redisCreds = (await vault.resolve(redisRef, { ...slot, backend: 'redis' }))!;
-    const revokesBefore = standin.count('revoke-self');
-    await vault.close();
+    const creds = credentials();
+    const pgCreds = (await creds.resolve(pgRef(), slot))!;
+    const redisCreds = (await creds.resolve(redisRef(), redisSlot))!;
+    expect(await leaseOf(pgRole)).toHaveLength(1);
+    expect(await leaseOf(redisRole)).toHaveLength(1);
+    expect(await vault.tokens(mount)).toHaveLength(1);
+    await creds.close();
 
-    expect(standin.calls.filter((c) => c.op === 'revoke').map((c) => c.username)).toEqual(
-      expect.arrayContaining([pgCreds.username, redisCreds.username]),
-    );
-    expect(standin.count('revoke-self')).toBe(revokesBefore + 1);
+    expect(await leaseOf(pgRole)).toEqual([]);
+    expect(await leaseOf(redisRole)).toEqual([]);
+    expect(await vault.tokens(mount)).toEqual([]);
+    expect(await postgresRoleExists(pgCreds.username)).toBe(false);
     await expect(loginAsLeasedRole(pgCreds.username, pgCreds.password)).rejects.toThrow(
       /password authentication failed|does not exist/,
     );
-    const client = new Redis(redisUrl(), { lazyConnect: true, maxRetriesPerRequest: 0 });
+    const admin = connectRedis();
     try {
-      await client.connect();
-      await expect(client.call('AUTH', redisCreds.username, redisCreds.password)).rejects.toThrow(
-        /WRONGPASS/,
-      );
+      expect((await admin.call('ACL', 'USERS')) as string[]).not.toContain(redisCreds.username);
+      await expect(admin.call('AUTH', redisCreds.username, redisCreds.password)).rejects.toThrow(/WRONGPASS/);
     } finally {
-      client.disconnect();
+      admin.disconnect();
     }
-    await expect(vault.resolve(pgRef, slot)).rejects.toMatchObject({ code: 'E_UNAVAILABLE' });
+    await expect(creds.resolve(pgRef(), slot)).rejects.toMatchObject({ code: 'E_UNAVAILABLE' });
   });
 
   it('fails with E_UNAVAILABLE when Vault is down and never falls back to static credentials', async () => {
     const port = await freePort();
     process.env.PRISM_TEST_VAULT_STATIC = 'prism:prism';
-    const vault = credentials(`http://127.0.0.1:${port}`);
-    const err = (await vault.resolve(pgRef, slot).catch((e: unknown) => e)) as Error & { code: string };
-    expect(err.code).toBe('E_UNAVAILABLE');
-    expect(err.message).toContain(`Vault at http://127.0.0.1:${port} is unreachable`);
-    expect(err.message).not.toContain('prism:prism');
-    delete process.env.PRISM_TEST_VAULT_STATIC;
+    try {
+      const creds = credentials(`http://127.0.0.1:${port}`);
+      const err = (await creds.resolve(pgRef(), slot).catch((e: unknown) => e)) as Error & { code: string };
+      expect(err.code).toBe('E_UNAVAILABLE');
+      expect(err.message).toContain(`Vault at http://127.0.0.1:${port} is unreachable`);
+      expect(err.message).not.toContain('prism:prism');
+    } finally {
+      delete process.env.PRISM_TEST_VAULT_STATIC;
+    }
   });
 
   it('refuses a JWT Vault does not accept with E_UNAUTHENTICATED, without echoing it', async () => {
     const bad = join(mkdtempSync(join(tmpdir(), 'prism-vault-bad-')), 'jwt');
     writeFileSync(bad, 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln');
-    const vault = vaultCredentials({ address: standin.address, role: 'prism-vt', jwtFile: bad }, { env: {} });
-    const err = (await vault.resolve(pgRef, slot).catch((e: unknown) => e)) as Error & { code: string };
+    const leasesBefore = await leaseOf(pgRole);
+    const err = (await credentials(vault.address, bad)
+      .resolve(pgRef(), slot)
+      .catch((e: unknown) => e)) as Error & { code: string };
     expect(err.code).toBe('E_UNAUTHENTICATED');
+    expect(err.message).toMatch(new RegExp(`^Vault at ${vault.address} answered 400 on auth/${mount}/login`));
     expect(err.message).not.toContain('c2ln');
+    expect(err.message).not.toContain('eyJ');
+    expect(await leaseOf(pgRole)).toEqual(leasesBefore);
+  });
+
+  it('never puts the token, the JWT or a leased password in an error or a log line', async () => {
+    const lines: string[] = [];
+    const logger = {
+      info: (obj: object, msg: string) => void lines.push(JSON.stringify({ ...obj, msg })),
+      warn: (obj: object, msg: string) => void lines.push(JSON.stringify({ ...obj, msg })),
+    };
+    const creds = vaultCredentials(
+      { address: vault.address, mount, role: 'prism-vt', jwtFile },
+      { env: {}, logger },
+    );
+    opened.push(creds);
+    const leased = (await creds.resolve(pgRef(), slot))!;
+    // A role the connection does not allow: Vault refuses it, and the error names no secret.
+    const err = (await creds
+      .resolve(`vault://database/creds/${vault.name('not-allowed')}`, slot)
+      .catch((e: unknown) => e)) as Error;
+    await creds.close();
+    const text = [...lines, err.message].join('\n');
+    expect(text).toContain('vault session opened');
+    expect(text).not.toContain(jwt);
+    expect(text).not.toContain(leased.password);
+    expect(text).not.toMatch(/s\.[A-Za-z0-9]{20,}/); // an OpenBao token
   });
 
   it('resolves ${ENV} references beside Vault references', async () => {
-    const vault = credentials();
+    const creds = credentials();
     process.env.PRISM_TEST_VAULT_ENV_CREDS = 'user:pw';
-    expect(await vault.resolve('${PRISM_TEST_VAULT_ENV_CREDS}', slot)).toEqual({
-      username: 'user',
-      password: 'pw',
-    });
-    delete process.env.PRISM_TEST_VAULT_ENV_CREDS;
+    try {
+      expect(await creds.resolve('${PRISM_TEST_VAULT_ENV_CREDS}', slot)).toEqual({
+        username: 'user',
+        password: 'pw',
+      });
+    } finally {
+      delete process.env.PRISM_TEST_VAULT_ENV_CREDS;
+    }
   });
 
   it('chooses the service identity: JWT file, then PRISM_VAULT_JWT, then the Kubernetes token', () => {
