@@ -93,6 +93,21 @@ export class SessionCache<T extends Closable> {
     return entry.session;
   }
 
+  /** The session under `key`, when one is cached (opened or opening). */
+  peek(key: string): Promise<T> | undefined {
+    return this.entries.get(key)?.session;
+  }
+
+  /** Every cached session with its key. */
+  list(): Array<[key: string, session: Promise<T>]> {
+    return [...this.entries].map(([key, entry]) => [key, entry.session]);
+  }
+
+  /** Closes and forgets the session under `key` now; unknown keys are ignored. */
+  drop(key: string): void {
+    this.evict(key);
+  }
+
   /** Closes every session that outlived its TTL or sat idle. */
   sweep(): void {
     const now = this.now();

@@ -1,7 +1,7 @@
 /**
  * A thin Vault HTTP client for exactly the calls Prism sessions make (DESIGN.md §7, §9):
  * `auth/<mount>/login` (jwt, kubernetes or aws), `database/creds/<role>`, `sys/leases/renew`, `sys/leases/revoke`,
- * `auth/token/renew-self` and `auth/token/revoke-self`. No SDK: the tests run against a stand-in
+ * `auth/token/renew-self`, `auth/token/revoke-self` and `auth/token/revoke-accessor`. No SDK: the tests run against a stand-in
  * that implements only these documented endpoints, so the less the client uses, the less the
  * stand-in has to get right.
  *
@@ -25,6 +25,8 @@ export interface VaultClientOptions {
 
 export interface VaultLogin {
   clientToken: string;
+  /** Names the token without being it: revokes it (auth/token/revoke-accessor) without knowing it. */
+  accessor: string;
   /** Seconds; 0 when the token does not expire. */
   leaseDuration: number;
   renewable: boolean;
@@ -40,7 +42,7 @@ export interface VaultDatabaseCredentials {
 }
 
 interface VaultResponse {
-  auth?: { client_token?: unknown; lease_duration?: unknown; renewable?: unknown };
+  auth?: { client_token?: unknown; accessor?: unknown; lease_duration?: unknown; renewable?: unknown };
   data?: { username?: unknown; password?: unknown };
   lease_id?: unknown;
   lease_duration?: unknown;
@@ -94,6 +96,7 @@ export class VaultClient {
     }
     return {
       clientToken: token,
+      accessor: typeof body.auth?.accessor === 'string' ? body.auth.accessor : '',
       leaseDuration: numberOf(body.auth?.lease_duration),
       renewable: body.auth?.renewable === true,
     };
@@ -141,6 +144,11 @@ export class VaultClient {
       incrementSeconds !== undefined ? { increment: `${incrementSeconds}s` } : {},
     );
     return numberOf(body.auth?.lease_duration);
+  }
+
+  /** `POST /v1/auth/token/revoke-accessor`: revokes another token, and its leases, by accessor. */
+  async revokeAccessor(token: string, accessor: string): Promise<void> {
+    await this.call('POST', 'auth/token/revoke-accessor', token, { accessor });
   }
 
   /** `POST /v1/auth/token/revoke-self`. */

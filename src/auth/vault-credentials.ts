@@ -21,6 +21,8 @@ export interface VaultSettings extends VaultDefaults {
 
 export interface VaultCredentials {
   resolve: CredentialResolver;
+  /** The service-identity session of a Vault scope, opened on first use. */
+  session(scope: VaultScope): Promise<VaultSession>;
   /** Revokes every session's leases and token; idempotent. */
   close(): Promise<void>;
 }
@@ -73,6 +75,7 @@ export function vaultCredentials(
 
   return {
     resolve,
+    session: open,
     async close() {
       closed = true;
       const pending = [...sessions.values()];

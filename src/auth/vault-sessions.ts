@@ -112,6 +112,8 @@ export interface LeasedCredentials {
   username: string;
   password: string;
   leaseId: string;
+  /** Seconds. */
+  duration: number;
 }
 
 interface Lease {
@@ -134,7 +136,22 @@ export class VaultSession {
     private readonly token: string,
     private tokenDuration: number,
     private readonly logger?: SessionLogger,
+    /** The token's accessor ('' when Vault gave none). */
+    readonly accessor = '',
   ) {}
+
+  /**
+   * A session over a token another process logged in with (a shared caller session,
+   * request-sessions.ts): it leases with that token but renews and revokes nothing by itself —
+   * the process that opened the session does; `close()` here only stops using it.
+   */
+  static resume(client: VaultClient, token: string, logger?: SessionLogger): VaultSession {
+    const session = new VaultSession(client, token, 0, logger);
+    session.borrowed = true;
+    return session;
+  }
+
+  private borrowed = false;
 
   /** Logs in; E_UNAUTHENTICATED when Vault refuses the JWT, E_UNAVAILABLE when Vault is down. */
   static async open(options: VaultSessionOptions): Promise<VaultSession> {
@@ -144,7 +161,13 @@ export class VaultSession {
     const attempt = loginAs(options.client, identity, options.mount ?? 'jwt', options.role);
     const mount = attempt.mount;
     const login = await attempt.login;
-    const session = new VaultSession(options.client, login.clientToken, login.leaseDuration, options.logger);
+    const session = new VaultSession(
+      options.client,
+      login.clientToken,
+      login.leaseDuration,
+      options.logger,
+      login.accessor,
+    );
     options.logger?.info(
       { vault: options.client.address, mount, role: options.role, ttlSeconds: login.leaseDuration },
       'vault session opened',
@@ -158,13 +181,67 @@ export class VaultSession {
     this.assertOpen();
     const creds = await this.client.databaseCredentials(this.token, role);
     const lease: Lease = { id: creds.leaseId, role, duration: creds.leaseDuration };
+    if (this.borrowed)
+      return {
+        username: creds.username,
+        password: creds.password,
+        leaseId: creds.leaseId,
+        duration: creds.leaseDuration,
+      };
     this.leases.set(lease.id, lease);
     this.logger?.info(
       { role, username: creds.username, ttlSeconds: creds.leaseDuration },
       'vault database credentials leased',
     );
     if (creds.renewable && creds.leaseDuration > 0) this.scheduleLease(lease, creds.leaseDuration);
-    return { username: creds.username, password: creds.password, leaseId: creds.leaseId };
+    return {
+      username: creds.username,
+      password: creds.password,
+      leaseId: creds.leaseId,
+      duration: creds.leaseDuration,
+    };
+  }
+
+  /**
+   * Takes over renewing and revoking a lease another process obtained with this session's token
+   * (a worker that borrowed the session leased it).
+   */
+  adoptLease(leaseId: string, role: string, durationSeconds: number): void {
+    if (this.closed || this.borrowed || this.leases.has(leaseId)) return;
+    const lease: Lease = { id: leaseId, role, duration: durationSeconds };
+    this.leases.set(leaseId, lease);
+    if (durationSeconds > 0) this.scheduleLease(lease, durationSeconds);
+  }
+
+  /** Lease ids this session renews and will revoke. */
+  leaseIds(): string[] {
+    return [...this.leases.keys()];
+  }
+
+  /** The Vault token, only to seal it into a shared caller session (session-seal.ts). */
+  tokenForSealing(): string {
+    return this.token;
+  }
+
+  /**
+   * With this session's token, revokes leases and a token of a session whose owner is gone (a
+   * crashed proxy's caller session); needs `sys/leases/revoke` and `auth/token/revoke-accessor`
+   * in this session's policy. Leases are revoked first: they are what backends hold.
+   */
+  async revokeForeign(leaseIds: readonly string[], accessor: string): Promise<void> {
+    this.assertOpen();
+    let failure: unknown;
+    for (const id of leaseIds) {
+      await this.client.revokeLease(this.token, id).catch((err: unknown) => {
+        failure ??= err;
+      });
+    }
+    if (accessor !== '') {
+      await this.client.revokeAccessor(this.token, accessor).catch((err: unknown) => {
+        failure ??= err;
+      });
+    }
+    if (failure !== undefined) throw failure;
   }
 
   /** Revokes one lease now (its backend user is no longer needed); unknown leases are ignored. */
@@ -186,6 +263,7 @@ export class VaultSession {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.borrowed) return;
     clearTimeout(this.tokenTimer);
     let failure: unknown;
     for (const lease of [...this.leases.values()].reverse()) {

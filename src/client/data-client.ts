@@ -11,6 +11,8 @@ import { KeyValue } from '../gen/prism/data/v1/keyvalue_pb.js';
 import * as kv from '../gen/prism/data/v1/keyvalue_pb.js';
 import { Consumer, Producer } from '../gen/prism/data/v1/messaging_pb.js';
 import * as msg from '../gen/prism/data/v1/messaging_pb.js';
+import { CallerSessions } from '../gen/prism/data/v1/sessions_pb.js';
+import * as sessions from '../gen/prism/data/v1/sessions_pb.js';
 import { PrismError } from '../errors.js';
 import { NAMESPACE_HEADER, PATTERN_HEADER } from '../runners/call-context.js';
 import { fromServiceError } from './grpc-status.js';
@@ -21,6 +23,7 @@ export const DEFAULT_PROXY_ENDPOINT = 'localhost:50090';
 const KeyValueClient = makeGenericClientConstructor(grpcServiceDefinition(KeyValue), 'KeyValue');
 const ProducerClient = makeGenericClientConstructor(grpcServiceDefinition(Producer), 'Producer');
 const ConsumerClient = makeGenericClientConstructor(grpcServiceDefinition(Consumer), 'Consumer');
+const SessionsClient = makeGenericClientConstructor(grpcServiceDefinition(CallerSessions), 'CallerSessions');
 
 type AnyClient = Client & Record<string, (...args: unknown[]) => unknown>;
 
@@ -36,6 +39,7 @@ export class DataClient {
   private readonly kvClient: AnyClient;
   private readonly producerClient: AnyClient;
   private readonly consumerClient: AnyClient;
+  private readonly sessionsClient: AnyClient;
 
   constructor(
     readonly endpoint: string,
@@ -45,6 +49,22 @@ export class DataClient {
     this.kvClient = new KeyValueClient(endpoint, creds) as never;
     this.producerClient = new ProducerClient(endpoint, creds) as never;
     this.consumerClient = new ConsumerClient(endpoint, creds) as never;
+    this.sessionsClient = new SessionsClient(endpoint, creds) as never;
+  }
+
+  /** The namespace's caller sessions (needs admin on it). */
+  listCallerSessions(): Promise<sessions.ListCallerSessionsResponse> {
+    return this.unary(
+      this.sessionsClient,
+      'listCallerSessions',
+      sessions.ListCallerSessionsRequestSchema,
+      {},
+    );
+  }
+  revokeCallerSession(id: string): Promise<sessions.RevokeCallerSessionResponse> {
+    return this.unary(this.sessionsClient, 'revokeCallerSession', sessions.RevokeCallerSessionRequestSchema, {
+      id,
+    });
   }
 
   set(key: string, value: Uint8Array, ttlSeconds = 0): Promise<kv.SetResponse> {
@@ -107,6 +127,7 @@ export class DataClient {
     this.kvClient.close();
     this.producerClient.close();
     this.consumerClient.close();
+    this.sessionsClient.close();
   }
 
   private metadata(): Metadata {

@@ -97,7 +97,7 @@ export const PATTERNS: Readonly<Record<string, PatternSpec>> = {
     description: 'Sessions with TTL and idle timeout',
     versions: ['v1'],
     slots: {
-      store: { required: true, needs: [['keyvalue', 'ttl']], description: 'where sessions live' },
+      store: { required: true, needs: [['keyvalue', 'ttl', 'scan']], description: 'where sessions live' },
     },
     settings: ['session_ttl', 'idle_timeout'],
     requiredSettings: [],

@@ -4,7 +4,7 @@ import type { NamespaceRequest, NamespaceResponse } from '../gen/prism/config/v1
 import { PrismError } from '../errors.js';
 import { metadataValue, NAMESPACE_HEADER, PATTERN_HEADER } from '../runners/call-context.js';
 import { createRunner, type CreateRunnerOptions } from '../runners/create-runner.js';
-import type { Runner } from '../runners/types.js';
+import type { CallerSessionStore, Runner } from '../runners/types.js';
 import type { ServedNamespace } from './file-source.js';
 
 /** Builds (but does not start) the runner of one pattern of a namespace. */
@@ -34,8 +34,15 @@ interface Entry {
   runners: Runner[];
 }
 
-/** Pattern types the proxy serves over gRPC; session-manager is used by the auth layer instead. */
-const SERVED_TYPES = new Set(['keyvalue', 'producer', 'consumer']);
+/**
+ * Pattern types the proxy runs: the three it serves over gRPC, and session-manager, whose store
+ * keeps the namespace's caller sessions (request-sessions.ts).
+ */
+const SERVED_TYPES = new Set(['keyvalue', 'producer', 'consumer', 'session-manager']);
+
+function isSessionStore(runner: Runner): runner is Runner & CallerSessionStore {
+  return runner.type === 'session-manager';
+}
 
 /**
  * The namespaces this proxy serves and their running runners. `reconcile` makes the table match a
@@ -61,6 +68,19 @@ export class NamespaceTable {
 
   runners(): Runner[] {
     return [...this.entries.values()].flatMap((e) => e.runners);
+  }
+
+  /** The store of a served namespace's caller sessions: its (first) session-manager pattern. */
+  sessionStore(name: string): CallerSessionStore | undefined {
+    return this.entries.get(name)?.runners.find(isSessionStore);
+  }
+
+  /** Every served namespace's caller-session store. */
+  sessionStores(): Array<{ store: CallerSessionStore; namespace: NamespaceRequest }> {
+    return [...this.entries.values()].flatMap((e) => {
+      const store = e.runners.find(isSessionStore);
+      return store ? [{ store, namespace: e.served.namespace }] : [];
+    });
   }
 
   /** Serialized: a reconcile waits for the previous one. */

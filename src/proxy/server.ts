@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { KeyValue } from '../gen/prism/data/v1/keyvalue_pb.js';
 import { Consumer, Producer } from '../gen/prism/data/v1/messaging_pb.js';
+import { CallerSessions } from '../gen/prism/data/v1/sessions_pb.js';
 import { grpcServiceDefinition } from '../client/service-definition.js';
 import { StatusHttpServer } from '../admin/status-http.js';
 import { splitHostPort } from '../admin/server.js';
@@ -12,9 +13,12 @@ import { ANONYMOUS, metadataValue, NAMESPACE_HEADER, type RunnerResolver } from 
 import { consumerService, type ConsumerService } from '../runners/consumer/service.js';
 import { keyValueService } from '../runners/keyvalue/service.js';
 import { producerService } from '../runners/producer/service.js';
+import { callerSessionsService } from '../runners/session-manager/service.js';
 import type {
   BackendSession,
   CallerSession,
+  CallerSessionAdmin,
+  CallerSessionStore,
   KeyValueCallsApi,
   PerCallerRunner,
   Runner,
@@ -47,12 +51,13 @@ export interface ProxyServerOptions {
   requestSessions?: RequestSessionSource;
 }
 
-/** Opens (or finds) the caller's backend session for a namespace. */
-export interface RequestSessionSource {
+/** Opens (or finds) the caller's backend session for a namespace, kept in its session store. */
+export interface RequestSessionSource extends CallerSessionAdmin {
   open(
     token: string,
-    expiresAt: number | undefined,
+    caller: { subject: string; expiresAt?: number | undefined },
     namespace: ServedNamespace['namespace'],
+    store: CallerSessionStore,
   ): Promise<BackendSession>;
 }
 
@@ -139,6 +144,13 @@ export class ProxyServer {
     this.grpc.addService(
       grpcServiceDefinition(Producer),
       producerService(this.resolver('producer'), this.observer('Producer')),
+    );
+    this.grpc.addService(
+      grpcServiceDefinition(CallerSessions),
+      callerSessionsService(
+        (metadata, method) => this.admitSessions(metadata, method),
+        this.observer('CallerSessions'),
+      ),
     );
     this.consumer = consumerService(this.streamResolver());
     this.grpc.addService(grpcServiceDefinition(Consumer), this.consumer.implementation);
@@ -231,8 +243,30 @@ export class ProxyServer {
         { hint: 'serve it with auth on and Vault configured' },
       );
     }
-    const backend = await sessions.open(bearerToken(metadata), session.expiresAt, namespace.namespace);
+    const name = namespace.namespace.namespace;
+    const store = this.options.table.sessionStore(name);
+    if (!store) {
+      throw new PrismError(
+        'E_UNAVAILABLE',
+        `namespace '${name}' has no session-manager pattern to keep its caller sessions in`,
+        { hint: 'declare a session-manager pattern; validation requires one when auth.vault is enabled' },
+      );
+    }
+    const backend = await sessions.open(bearerToken(metadata), session, namespace.namespace, store);
     return { runner: await runner.forCaller(backend), session };
+  }
+
+  /** Caller-session administration: the namespace's session store, for its admins. */
+  private async admitSessions(
+    metadata: Metadata,
+    method: string,
+  ): Promise<{ runner: { store: CallerSessionStore; admin: CallerSessionAdmin }; session: CallerSession }> {
+    const admitted = await this.admit<Runner & CallerSessionStore>(metadata, 'session-manager', method);
+    const admin = this.options.requestSessions;
+    if (!admin) {
+      throw new PrismError('E_UNAVAILABLE', 'this proxy opens no caller sessions (auth is off)');
+    }
+    return { runner: { store: admitted.runner, admin }, session: admitted.session };
   }
 
   private async admit<R extends Runner>(

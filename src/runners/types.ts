@@ -125,3 +125,56 @@ export interface SessionManagerRunnerApi extends Runner {
 }
 
 export type { Envelope, SessionContext, TraceContext };
+
+/**
+ * One caller session as shared by every worker and proxy of a namespace (DESIGN.md §7): who, which
+ * Vault token (by accessor only) and leases, and for how long. `sealed` holds the Vault token and
+ * the leased credentials encrypted with a key derived from the caller's own token
+ * (src/auth/session-seal.ts); nothing else here is secret.
+ */
+export interface StoredCallerSession {
+  /** Random, unique per session. */
+  id: string;
+  /** Hash of Vault scope and caller token (src/auth/session-cache.ts sessionKey): finds the session by token. */
+  key: string;
+  namespace: string;
+  subject: string;
+  /** The process that opened the session, renews its leases and closes it. */
+  owner: string;
+  /** Vault address the session logged in to. */
+  vault: string;
+  /** Accessor of the session's Vault token (revokes the token without knowing it). */
+  accessor: string;
+  /** Every lease taken with the session's token; `seconds` is its duration when leased. */
+  leases: Array<{ id: string; role: string; seconds: number }>;
+  createdAtMs: number;
+  lastUsedMs: number;
+  expiresAtMs: number;
+  idleMs: number;
+  /** An operator asked to revoke it; its owner does at its next sweep. */
+  revokeRequested?: boolean;
+  sealed: string;
+}
+
+/** Where caller sessions live: the store slot of the namespace's session-manager pattern. */
+export interface CallerSessionStore {
+  readonly namespace: string;
+  /** The pattern's session_ttl and idle_timeout: a caller session lives no longer, idles no longer. */
+  callerLimits(): { ttlMs: number; idleMs: number };
+  saveCaller(record: StoredCallerSession): Promise<void>;
+  /** The session opened for a token (by its key), if any. */
+  findCaller(key: string): Promise<StoredCallerSession | undefined>;
+  getCaller(id: string): Promise<StoredCallerSession | undefined>;
+  listCallers(): Promise<StoredCallerSession[]>;
+  deleteCaller(record: StoredCallerSession): Promise<void>;
+  /** Marks `owner` alive for `ttlMs`. */
+  beat(owner: string, ttlMs: number): Promise<void>;
+  ownerAlive(owner: string): Promise<boolean>;
+}
+
+/** What operators do with a namespace's caller sessions (prism.data.v1.CallerSessions). */
+export interface CallerSessionAdmin {
+  list(store: CallerSessionStore): Promise<StoredCallerSession[]>;
+  /** Revokes the session's leases and token, wherever it is held; the number of leases revoked. */
+  revoke(store: CallerSessionStore, id: string): Promise<number>;
+}

@@ -84,6 +84,11 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       default: '5m',
       helpGroup: 'VAULT',
     }),
+    'caller-session-sweep': Flags.string({
+      description:
+        'How often the caller-session stores are swept: idle, expired and revoked sessions end, and sessions of a proxy that died are revoked (default: half the idle timeout, 1s to 10s)',
+      helpGroup: 'VAULT',
+    }),
     'max-caller-sessions': Flags.integer({
       description: 'Most live caller sessions; the least recently used is closed (and revoked) first',
       default: 1000,
@@ -121,13 +126,18 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
         })
       : undefined;
     const vault = vaultCredentials(vaultSettings, { logger });
-    const requestSessions = flags['no-auth']
+    const requestSessions: RequestSessions | undefined = flags['no-auth']
       ? undefined
       : new RequestSessions({
           defaults: vaultSettings,
           ttlMs: durationSeconds(flags['caller-session-ttl'], 'caller-session-ttl') * 1000,
           idleMs: durationSeconds(flags['caller-session-idle'], 'caller-session-idle') * 1000,
           maxSessions: flags['max-caller-sessions'],
+          ...(flags['caller-session-sweep'] !== undefined
+            ? { sweepMs: durationSeconds(flags['caller-session-sweep'], 'caller-session-sweep') * 1000 }
+            : {}),
+          stores: () => table.sessionStores(),
+          service: (scope) => vault.session(scope),
           logger,
         });
     const table = new NamespaceTable(
@@ -154,6 +164,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       await table.reconcile(await loadServedNamespaces(flags.namespaces, { backends: flags.backends }));
     }
     await server.start();
+    requestSessions?.start();
     notifyWorkerReady(server.port, server.httpPort);
     if (flags.admin) {
       const address = flags.advertise ?? `${flags.listen.replace(/:\d+$/, '')}:${server.port}`;
