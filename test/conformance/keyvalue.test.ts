@@ -8,7 +8,7 @@ import { BACKENDS, type Capability } from '../../src/config/registry.js';
 import { CAPABILITY_METHODS } from '../../src/drivers/combine.js';
 import type { AnyDriver, KeyValueStore, ScanStore, TtlStore } from '../../src/drivers/interfaces.js';
 import { DRIVERS, type DriverUnderTest } from './drivers.js';
-import { probeService, serviceTarget, servicesRequired, uniqueName } from '../support/services.js';
+import { describeWithService, uniqueName } from '../support/services.js';
 
 type KvDriver = AnyDriver & KeyValueStore & TtlStore & ScanStore;
 
@@ -50,28 +50,8 @@ async function scanPages(driver: ScanStore, prefix: string, limit: number): Prom
 /** Declares the suite for one driver; without its service, skips (or fails under PRISM_REQUIRE_SERVICES=1). */
 async function describeDriver(entry: DriverUnderTest, fn: () => void): Promise<void> {
   const title = `keyvalue conformance: ${entry.name}`;
-  if (entry.service === undefined) {
-    describe(title, fn);
-    return;
-  }
-  const probe = await probeService(entry.service);
-  if (probe.ok) {
-    describe(title, fn);
-    return;
-  }
-  const message =
-    `${entry.service} is not reachable at ${serviceTarget(entry.service)} (${probe.reason}); ` +
-    `run 'bash scripts/test-services.sh up'`;
-  if (servicesRequired()) {
-    describe(title, () => {
-      it(`needs ${entry.service}`, () => {
-        throw new Error(`${message} [PRISM_REQUIRE_SERVICES=1: a missing service is a failure]`);
-      });
-    });
-    return;
-  }
-  console.warn(`[skip] ${title}: ${message}`);
-  describe.skipIf(true)(`${title} (skipped: ${entry.service} unavailable)`, fn);
+  if (entry.service !== undefined) await describeWithService(entry.service, title, fn);
+  else describe(title, fn);
 }
 
 const KEYVALUE_DRIVERS = DRIVERS.filter((entry) => BACKENDS[entry.backend]?.implements.includes('keyvalue'));

@@ -7,7 +7,7 @@ import { BACKENDS } from '../../src/config/registry.js';
 import type { AnyDriver, Delivery, Message, Subscription } from '../../src/drivers/interfaces.js';
 import { PARTITION_KEY_HEADER } from '../../src/drivers/messaging-support.js';
 import { DRIVERS, type DriverUnderTest } from './drivers.js';
-import { probeService, serviceTarget, servicesRequired, uniqueName } from '../support/services.js';
+import { describeWithService, uniqueName } from '../support/services.js';
 
 const ACK_TIMEOUT_MS = 1_000;
 const WAIT_MS = 20_000;
@@ -30,26 +30,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Declares the suite for one driver, skipping (or failing under PRISM_REQUIRE_SERVICES=1) without its service. */
 async function describeDriver(entry: DriverUnderTest, fn: () => void): Promise<void> {
   const title = `messaging conformance: ${entry.name}`;
-  if (!entry.service) {
-    describe(title, fn);
-    return;
-  }
-  const probe = await probeService(entry.service);
-  if (probe.ok) {
-    describe(title, fn);
-    return;
-  }
-  const message = `${entry.service} is not reachable at ${serviceTarget(entry.service)} (${probe.reason})`;
-  if (servicesRequired()) {
-    describe(title, () => {
-      it(`needs ${entry.service}`, () => {
-        throw new Error(`${message} [PRISM_REQUIRE_SERVICES=1: a missing service is a failure]`);
-      });
-    });
-    return;
-  }
-  console.warn(`[skip] ${title}: ${message}`);
-  describe.skipIf(true)(`${title} (skipped: ${entry.service} unavailable)`, fn);
+  if (entry.service) await describeWithService(entry.service, title, fn);
+  else describe(title, fn);
 }
 
 // Every driver that declares a messaging capability (the list is shared with the keyvalue suite).

@@ -5,10 +5,10 @@
  *
  * Only DOCKER_HOST is used: the machine's default socket (/var/run/docker.sock) is never picked
  * up implicitly. When the engine does not answer, tests are skipped with a printed reason, or fail
- * when PRISM_REQUIRE_SERVICES=1 (CI).
+ * when PRISM_REQUIRE_SERVICES=1 (CI), through services.ts's `describeIfPresent`.
  *
- *   const engine = await probeDockerOrSkip();          // top-level await in the test file
- *   describe.skipIf(!engine.ok)('...', () => { ... });
+ *   const engine = await probeDocker();                 // top-level await in the test file
+ *   describeIfPresent('docker', engine, '...', () => { ... });
  */
 import Docker from 'dockerode';
 import { dockerodeOptions } from '../../src/localstack/docker.js';
@@ -85,21 +85,6 @@ export async function probeDocker(timeoutMs = PROBE_TIMEOUT_MS): Promise<DockerP
   } catch (err) {
     return { ok: false, reason: `no Docker engine answers at DOCKER_HOST=${host}: ${describeError(err)}` };
   }
-}
-
-/**
- * Probe the engine; when it is absent, print why (the tests are then skipped by the caller's
- * `describe.skipIf(!probe.ok)`), or throw when PRISM_REQUIRE_SERVICES=1 so the run fails.
- */
-export async function probeDockerOrSkip(what = 'Docker tests'): Promise<DockerProbe> {
-  const probe = await probeDocker();
-  if (!probe.ok) {
-    if (process.env.PRISM_REQUIRE_SERVICES === '1') {
-      throw new Error(`${what}: Docker engine required (PRISM_REQUIRE_SERVICES=1) but ${probe.reason}`);
-    }
-    console.warn(`[skip] ${what}: ${probe.reason}`);
-  }
-  return probe;
 }
 
 /** Find a local image by tag (nothing is pulled: no registry is reachable). */

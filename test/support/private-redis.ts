@@ -4,8 +4,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { connect as netConnect } from 'node:net';
-import { describe, it } from 'vitest';
-import { servicesRequired } from './services.js';
+import { describeIfPresent, type ProbeResult } from './services.js';
 
 export { freePort } from './ports.js';
 
@@ -72,21 +71,15 @@ export async function stopRedis(child: ChildProcess, signal: NodeJS.Signals): Pr
   await exited;
 }
 
+/** Declares a suite that starts its own redis-server: skipped, or failed under PRISM_REQUIRE_SERVICES=1, without one. */
 export function describeWithRedisServer(title: string, fn: () => void): void {
-  const version = redisServerVersion();
-  if (version !== undefined) {
-    describe(title, fn);
-    return;
-  }
-  const message = `redis-server is not installed (needed to start a private Redis); install the redis-server package`;
-  if (servicesRequired()) {
-    describe(title, () => {
-      it('needs redis-server', () => {
-        throw new Error(`${message} [PRISM_REQUIRE_SERVICES=1: a missing service is a failure]`);
-      });
-    });
-    return;
-  }
-  console.warn(`[skip] ${title}: ${message}`);
-  describe.skipIf(true)(`${title} (skipped: redis-server not installed)`, fn);
+  const presence: ProbeResult =
+    redisServerVersion() !== undefined
+      ? { ok: true }
+      : {
+          ok: false,
+          reason:
+            'redis-server is not installed (needed to start a private Redis); install the redis-server package',
+        };
+  describeIfPresent('redis-server', presence, title, fn);
 }

@@ -8,7 +8,12 @@
  * reason, unless PRISM_REQUIRE_SERVICES=1 (CI), where a missing service fails the run.
  *
  *   await describeWithService('redis', 'redis cache', (svc) => { it(...) });   // top-level await
+ *   await describeWithServices(['postgres', 'vault'], 'leases', () => { it(...) });
  *   it('...', async (ctx) => { await requireService('kafka', ctx); ... });
+ *   describeIfPresent('nats-server', { ok: false, reason: '...' }, 'restart', () => { ... });
+ *
+ * Every skip for something missing goes through `describeIfPresent` or `requireService`, so that
+ * PRISM_REQUIRE_SERVICES=1 turns it into a failure.
  */
 import { describe, it, type TestContext } from 'vitest';
 import { Redis, type RedisOptions } from 'ioredis';
@@ -258,10 +263,32 @@ export interface ServiceInfo {
 }
 
 /**
+ * Declares a suite that needs something to be there — a service, a binary, the Docker engine —
+ * given whether it is (`presence`, with the reason when it is not). The one place where a suite is
+ * skipped for something missing: it runs the suite when present; otherwise it prints the reason and
+ * skips the suite (`describe.skipIf`), or, under PRISM_REQUIRE_SERVICES=1, replaces it with a
+ * failing test named `needs <what>`.
+ */
+export function describeIfPresent(what: string, presence: ProbeResult, title: string, fn: () => void): void {
+  if (presence.ok) {
+    describe(title, fn);
+    return;
+  }
+  if (servicesRequired()) {
+    describe(title, () => {
+      it(`needs ${what}`, () => {
+        throw new Error(`${presence.reason} [PRISM_REQUIRE_SERVICES=1: a missing service is a failure]`);
+      });
+    });
+    return;
+  }
+  console.warn(`[skip] ${title}: ${presence.reason}`);
+  describe.skipIf(true)(`${title} (skipped: ${what} unavailable)`, fn);
+}
+
+/**
  * Declares a suite that needs a service. Use with top-level await in the test file. The service is
- * probed before the suite is declared: if it answers, the suite runs; if not, the suite is skipped
- * (`describe.skipIf`) with a printed reason, or, under PRISM_REQUIRE_SERVICES=1, replaced by a
- * failing test that names the service and the variable.
+ * probed before the suite is declared; `describeIfPresent` runs, skips or fails it.
  */
 export async function describeWithService(
   name: ServiceName,
@@ -270,19 +297,21 @@ export async function describeWithService(
 ): Promise<void> {
   const probe = await probeService(name);
   const info: ServiceInfo = { name, env: SERVICE_ENV[name], target: serviceTarget(name) };
-  if (probe.ok) {
-    describe(title, () => fn(info));
-    return;
-  }
-  const message = absentMessage(name, probe.reason);
-  if (servicesRequired()) {
-    describe(title, () => {
-      it(`needs ${name}`, () => {
-        throw new Error(`${message} [PRISM_REQUIRE_SERVICES=1: a missing service is a failure]`);
-      });
-    });
-    return;
-  }
-  console.warn(`[skip] ${title}: ${message}`);
-  describe.skipIf(true)(`${title} (skipped: ${name} unavailable)`, () => fn(info));
+  const presence: ProbeResult = probe.ok ? probe : { ok: false, reason: absentMessage(name, probe.reason) };
+  describeIfPresent(name, presence, title, () => fn(info));
+}
+
+/** Like describeWithService for a suite that needs several services; names every one that is missing. */
+export async function describeWithServices(
+  names: readonly ServiceName[],
+  title: string,
+  fn: () => void,
+): Promise<void> {
+  const probes = await Promise.all(names.map(async (name) => ({ name, probe: await probeService(name) })));
+  const absent = probes.flatMap(({ name, probe }) => (probe.ok ? [] : [{ name, reason: probe.reason }]));
+  const presence: ProbeResult =
+    absent.length === 0
+      ? { ok: true }
+      : { ok: false, reason: absent.map((a) => absentMessage(a.name, a.reason)).join('; ') };
+  describeIfPresent(absent.map((a) => a.name).join(' and '), presence, title, fn);
 }

@@ -9,10 +9,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { BackendDownError, type Subscription } from '../../../src/drivers/interfaces.js';
 import { createNatsDriver, type NatsDriver } from '../../../src/drivers/nats/index.js';
-import { servicesRequired } from '../../support/services.js';
+import { describeIfPresent, type ProbeResult } from '../../support/services.js';
 
 const NATS_BIN = process.env.PRISM_NATS_SERVER_BIN ?? 'nats-server';
 const hasBinary = spawnSync(NATS_BIN, ['--version'], { encoding: 'utf8' }).status === 0;
@@ -60,104 +60,97 @@ function stopServer(server: ChildProcess | undefined, signal: NodeJS.Signals): P
   });
 }
 
-if (!hasBinary) {
-  const reason = `${NATS_BIN} is not installed (apt-get install nats-server, or set PRISM_NATS_SERVER_BIN)`;
-  if (servicesRequired()) {
-    describe('NATS driver across a server restart', () => {
-      it('needs nats-server', () => {
-        throw new Error(`${reason} [PRISM_REQUIRE_SERVICES=1: a missing service is a failure]`);
-      });
-    });
-  } else {
-    console.warn(`[skip] NATS driver across a server restart: ${reason}`);
-    describe.skipIf(true)('NATS driver across a server restart (skipped: no nats-server)', () => undefined);
-  }
-} else {
-  describe('NATS driver across a server restart', () => {
-    const storeDir = mkdtempSync(join(tmpdir(), 'prism-nats-restart-'));
-    let server: ChildProcess | undefined;
-    let driver: NatsDriver | undefined;
-    let subscription: Subscription | undefined;
+const presence: ProbeResult = hasBinary
+  ? { ok: true }
+  : {
+      ok: false,
+      reason: `${NATS_BIN} is not installed (apt-get install nats-server, or set PRISM_NATS_SERVER_BIN)`,
+    };
 
-    afterAll(async () => {
-      await subscription?.close().catch(() => undefined);
-      await driver?.close().catch(() => undefined);
-      await stopServer(server, 'SIGTERM');
-      rmSync(storeDir, { recursive: true, force: true });
-    });
+describeIfPresent('nats-server', presence, 'NATS driver across a server restart', () => {
+  const storeDir = mkdtempSync(join(tmpdir(), 'prism-nats-restart-'));
+  let server: ChildProcess | undefined;
+  let driver: NatsDriver | undefined;
+  let subscription: Subscription | undefined;
 
-    it('fails fast while the server is down, reconnects by itself and redelivers only unacknowledged messages', async () => {
-      const port = await freePort();
-      server = startServer(port, storeDir);
-      driver = createNatsDriver({ endpoint: `nats://127.0.0.1:${port}`, namespace: 'restart' });
-      const d = driver;
-      await waitFor('the server to accept the driver', () =>
-        d.connect().then(
-          () => true,
-          () => false,
-        ),
-      );
-
-      const seen: { payload: string; attempt: number; phase: 'before' | 'after' }[] = [];
-      let phase: 'before' | 'after' = 'before';
-      let acked = 0;
-      subscription = await d.consume!(
-        'jobs',
-        'workers',
-        async (delivery) => {
-          const payload = str(delivery.payload);
-          seen.push({ payload, attempt: delivery.attempt, phase });
-          // Before the crash, only the first three are acknowledged; afterwards everything is.
-          if (phase === 'after' || ['m0', 'm1', 'm2'].includes(payload)) {
-            await delivery.ack();
-            acked++;
-          }
-        },
-        { ackTimeoutMs: 1_000 },
-      );
-      for (let i = 0; i < 6; i++)
-        await d.enqueue!({ topic: 'jobs', payload: text(`m${i}`), headers: { n: String(i) } });
-      await waitFor('six deliveries and three acks', () => seen.length >= 6 && acked === 3);
-
-      // nats-server 2.9 writes consumer ack state to its file store asynchronously: acks confirmed
-      // (ackAck) a few milliseconds before a SIGKILL came back after the restart in our runs. Give
-      // the server a moment to flush, so the test checks the driver and not that window.
-      await new Promise((r) => setTimeout(r, 1_500));
-      await stopServer(server, 'SIGKILL');
-      phase = 'after';
-      await waitFor('the driver to notice', () =>
-        d.health().then(
-          () => false,
-          () => true,
-        ),
-      );
-      const started = Date.now();
-      await expect(d.enqueue!({ topic: 'jobs', payload: text('lost'), headers: {} })).rejects.toBeInstanceOf(
-        BackendDownError,
-      );
-      await expect(d.publish!({ topic: 'jobs', payload: text('lost'), headers: {} })).rejects.toBeInstanceOf(
-        BackendDownError,
-      );
-      expect(Date.now() - started).toBeLessThan(1_000);
-
-      server = startServer(port, storeDir);
-      await waitFor('the driver to reconnect', () =>
-        d.health().then(
-          () => true,
-          () => false,
-        ),
-      );
-      await d.enqueue!({ topic: 'jobs', payload: text('m6'), headers: {} });
-
-      const after = () => seen.filter((s) => s.phase === 'after').map((s) => s.payload);
-      await waitFor('the unacknowledged and the new message', () =>
-        ['m3', 'm4', 'm5', 'm6'].every((p) => after().includes(p)),
-      );
-      await new Promise((r) => setTimeout(r, 1_500)); // past ack_wait: nothing acknowledged comes back
-      expect([...new Set(after())].sort()).toEqual(['m3', 'm4', 'm5', 'm6']);
-      for (const s of seen.filter((x) => x.phase === 'after' && x.payload !== 'm6')) {
-        expect(s.attempt).toBeGreaterThanOrEqual(2);
-      }
-    });
+  afterAll(async () => {
+    await subscription?.close().catch(() => undefined);
+    await driver?.close().catch(() => undefined);
+    await stopServer(server, 'SIGTERM');
+    rmSync(storeDir, { recursive: true, force: true });
   });
-}
+
+  it('fails fast while the server is down, reconnects by itself and redelivers only unacknowledged messages', async () => {
+    const port = await freePort();
+    server = startServer(port, storeDir);
+    driver = createNatsDriver({ endpoint: `nats://127.0.0.1:${port}`, namespace: 'restart' });
+    const d = driver;
+    await waitFor('the server to accept the driver', () =>
+      d.connect().then(
+        () => true,
+        () => false,
+      ),
+    );
+
+    const seen: { payload: string; attempt: number; phase: 'before' | 'after' }[] = [];
+    let phase: 'before' | 'after' = 'before';
+    let acked = 0;
+    subscription = await d.consume!(
+      'jobs',
+      'workers',
+      async (delivery) => {
+        const payload = str(delivery.payload);
+        seen.push({ payload, attempt: delivery.attempt, phase });
+        // Before the crash, only the first three are acknowledged; afterwards everything is.
+        if (phase === 'after' || ['m0', 'm1', 'm2'].includes(payload)) {
+          await delivery.ack();
+          acked++;
+        }
+      },
+      { ackTimeoutMs: 1_000 },
+    );
+    for (let i = 0; i < 6; i++)
+      await d.enqueue!({ topic: 'jobs', payload: text(`m${i}`), headers: { n: String(i) } });
+    await waitFor('six deliveries and three acks', () => seen.length >= 6 && acked === 3);
+
+    // nats-server 2.9 writes consumer ack state to its file store asynchronously: acks confirmed
+    // (ackAck) a few milliseconds before a SIGKILL came back after the restart in our runs. Give
+    // the server a moment to flush, so the test checks the driver and not that window.
+    await new Promise((r) => setTimeout(r, 1_500));
+    await stopServer(server, 'SIGKILL');
+    phase = 'after';
+    await waitFor('the driver to notice', () =>
+      d.health().then(
+        () => false,
+        () => true,
+      ),
+    );
+    const started = Date.now();
+    await expect(d.enqueue!({ topic: 'jobs', payload: text('lost'), headers: {} })).rejects.toBeInstanceOf(
+      BackendDownError,
+    );
+    await expect(d.publish!({ topic: 'jobs', payload: text('lost'), headers: {} })).rejects.toBeInstanceOf(
+      BackendDownError,
+    );
+    expect(Date.now() - started).toBeLessThan(1_000);
+
+    server = startServer(port, storeDir);
+    await waitFor('the driver to reconnect', () =>
+      d.health().then(
+        () => true,
+        () => false,
+      ),
+    );
+    await d.enqueue!({ topic: 'jobs', payload: text('m6'), headers: {} });
+
+    const after = () => seen.filter((s) => s.phase === 'after').map((s) => s.payload);
+    await waitFor('the unacknowledged and the new message', () =>
+      ['m3', 'm4', 'm5', 'm6'].every((p) => after().includes(p)),
+    );
+    await new Promise((r) => setTimeout(r, 1_500)); // past ack_wait: nothing acknowledged comes back
+    expect([...new Set(after())].sort()).toEqual(['m3', 'm4', 'm5', 'm6']);
+    for (const s of seen.filter((x) => x.phase === 'after' && x.payload !== 'm6')) {
+      expect(s.attempt).toBeGreaterThanOrEqual(2);
+    }
+  });
+});

@@ -3,19 +3,20 @@
  * through dockerode with host networking, answers ioredis on 127.0.0.1, and is gone afterwards.
  * Needs `scripts/services/docker.sh up` and its `env` (DOCKER_HOST, PRISM_TEST_IMAGE_REDIS).
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { freePort } from '../../support/ports.js';
+import { describeIfPresent } from '../../support/services.js';
 import { Redis } from 'ioredis';
 import type Docker from 'dockerode';
 import {
   TEST_IMAGES,
   TEST_LABEL,
   findLocalImage,
-  probeDockerOrSkip,
+  probeDocker,
   removeContainer,
 } from '../../support/docker-service.js';
 
-const engine = await probeDockerOrSkip('docker engine tests');
+const engine = await probeDocker();
 
 async function waitForRedis(port: number, container: Docker.Container, ms: number): Promise<Redis> {
   const deadline = Date.now() + ms;
@@ -50,7 +51,7 @@ async function waitForRedis(port: number, container: Docker.Container, ms: numbe
   throw new Error(`redis in the container did not answer on 127.0.0.1:${port}: ${String(last)}`);
 }
 
-describe.skipIf(!engine.ok)('docker engine (local images, host networking)', () => {
+describeIfPresent('docker', engine, 'docker engine (local images, host networking)', () => {
   const docker = engine.ok ? engine.docker : (undefined as never);
   let containerId: string | undefined;
   let redis: Redis | undefined;
