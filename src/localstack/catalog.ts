@@ -46,6 +46,13 @@ export interface StackConfig {
   network: NetworkMode;
   /** The selected components, in dependency order. */
   components: ComponentSpec[];
+  /**
+   * dev.yaml `issuer:`: an OpenID issuer of your own that the stack's Vault and proxy trust
+   * instead of Dex, which then does not run.
+   */
+  issuer?: string;
+  /** Every component's ports as templates/dev/components.yaml states them, before any change. */
+  catalogPorts: Record<string, Record<string, number>>;
   /** Files the configuration came from, for messages. */
   sources: string[];
 }
@@ -64,7 +71,7 @@ export interface CatalogOverrides {
 const STACK_NAME = /^[a-z0-9][a-z0-9-]{0,30}$/;
 const COMPONENT_KEYS = ['image', 'command', 'env', 'ports', 'volume', 'probe', 'dependsOn', 'files', 'user'];
 const OVERRIDE_COMPONENT_KEYS = ['image', 'command', 'env', 'ports', 'user', 'volume', 'enabled'];
-const TOP_KEYS = ['stack', 'network', 'only', 'components'];
+const TOP_KEYS = ['stack', 'network', 'only', 'issuer', 'components'];
 
 export function catalogFile(packageRoot: string): string {
   return join(packageRoot, 'templates/dev/components.yaml');
@@ -80,9 +87,11 @@ export function loadStackConfig(options: {
 }): StackConfig {
   const base = catalogFile(options.packageRoot);
   const components = readCatalog(base);
+  const catalogPorts = Object.fromEntries([...components].map(([name, c]) => [name, { ...c.ports }]));
   let stack = 'dev';
   let network: NetworkMode = 'bridge';
   let only: string[] | undefined;
+  let issuer: string | undefined;
   const sources = [base];
 
   const file = options.configFile;
@@ -93,6 +102,7 @@ export function loadStackConfig(options: {
     stack = o.stack ?? stack;
     network = o.network ?? network;
     only = o.only ?? only;
+    issuer = o.issuer;
   }
 
   const flags = options.overrides ?? {};
@@ -121,10 +131,30 @@ export function loadStackConfig(options: {
     component.ports[target] = portNumber(value, `--port ${pair}`);
   }
 
-  const selected = only ?? [...components.keys()];
-  for (const name of selected)
-    componentNamed(components, name, only === flags.only ? '--components' : 'only');
-  return { stack, network, components: dependencyOrder(selected, components), sources };
+  const where = only !== undefined && only === flags.only ? '--components' : 'only';
+  // An issuer of your own replaces Dex: Dex is not started unless named, which is a contradiction.
+  const selected = only ?? [...components.keys()].filter((name) => !(issuer && name === 'dex'));
+  for (const name of selected) componentNamed(components, name, where);
+  if (issuer && selected.includes('dex')) {
+    throw new PrismError('E_USAGE', `${where} names dex, but issuer: ${issuer} replaces Dex`, {
+      hint: `remove dex from ${where}, or remove issuer: from ${file}`,
+    });
+  }
+  if (issuer && network === 'bridge' && selected.includes('vault') && isLoopbackUrl(issuer)) {
+    throw new PrismError(
+      'E_USAGE',
+      `issuer: ${issuer} is on this machine's loopback, which the Vault container cannot reach on the bridge network`,
+      { hint: 'use network: host (Linux), or an issuer the containers can reach' },
+    );
+  }
+  return {
+    stack,
+    network,
+    components: dependencyOrder(selected, components),
+    ...(issuer !== undefined ? { issuer } : {}),
+    catalogPorts,
+    sources,
+  };
 }
 
 function splitPair(pair: string, flag: string): [string, string] {
@@ -240,6 +270,19 @@ function fieldError(y: ParsedYaml, path: Array<string | number>, what: string, a
   });
 }
 
+function isLoopbackUrl(text: string): boolean {
+  const host = new URL(text).hostname;
+  return host === 'localhost' || host === '[::1]' || /^127\./.test(host);
+}
+
+function urlProtocol(text: string): string | undefined {
+  try {
+    return new URL(text).protocol;
+  } catch {
+    return undefined;
+  }
+}
+
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -335,6 +378,7 @@ interface FileOverrides {
   stack?: string;
   network?: NetworkMode;
   only?: string[];
+  issuer?: string;
 }
 
 function applyOverrideFile(y: ParsedYaml, components: Map<string, ComponentSpec>): FileOverrides {
@@ -365,6 +409,14 @@ function applyOverrideFile(y: ParsedYaml, components: Map<string, ComponentSpec>
       }
     });
     out.only = root.only;
+  }
+  if (root.issuer !== undefined) {
+    const issuer = root.issuer;
+    const protocol = typeof issuer === 'string' ? urlProtocol(issuer) : undefined;
+    if (typeof issuer !== 'string' || (protocol !== 'http:' && protocol !== 'https:')) {
+      throw fieldError(y, ['issuer'], 'must be the http(s) URL of an OpenID issuer');
+    }
+    out.issuer = issuer;
   }
   if (root.components === undefined) return out;
   if (!isRecord(root.components))

@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { readSources } from '../config/sources.js';
 import { BACKENDS } from '../config/registry.js';
 import { PrismError } from '../errors.js';
+import type { NamespaceRequest } from '../gen/prism/config/v1/namespace_pb.js';
 import type { ComponentSpec, StackConfig } from './catalog.js';
 import { containerName, renderContext } from './containers.js';
 import {
@@ -28,6 +29,7 @@ import { downDockerStack, upDockerStack, type ComponentResult, type StackEvents 
 import { probeHttp, type Probe } from './health.js';
 import { waitUntil } from './probes.js';
 import type { NamespaceSelection } from './namespaces.js';
+import { catalogEndpoints, stackEndpoints, type StackEndpoints } from './stack-endpoints.js';
 import { checkPorts, describePortProblem, DEV_HOST, portSpecs, type DevPorts } from './ports.js';
 import {
   devDir,
@@ -97,9 +99,10 @@ export async function dockerUp(options: DockerUpOptions): Promise<DockerUpResult
     existing?.stack === 'docker' && existing.docker?.name === config.stack && stackAlive(existing.pid);
   const digest = await namespaceDigest(options.namespacePaths);
   const unchanged = serversRunning && existing.phase === 'ready' && existing.namespaceDigest === digest;
-  const loaded = unchanged
-    ? []
-    : await (await import('./namespaces.js')).loadNamespaceFiles(options.namespacePaths);
+  const stack = stackEndpoints(config);
+  const { loaded, followed } = unchanged
+    ? { loaded: [], followed: [] }
+    : await loadFollowing(options.namespacePaths, catalogEndpoints(config), stack);
   if (existing && !serversRunning && stackAlive(existing.pid)) {
     throw new PrismError(
       'E_UNAVAILABLE',
@@ -119,8 +122,6 @@ export async function dockerUp(options: DockerUpOptions): Promise<DockerUpResult
   }
   const ports = serversRunning ? existing.ports : options.ports;
 
-  const byName = new Map(config.components.map((c) => [c.name, c]));
-  const dex = byName.get('dex');
   const components = await upDockerStack(docker, config, {
     waitTimeoutMs: Math.max(1, deadline - Date.now()),
     keepOnFailure: options.keepOnFailure,
@@ -144,13 +145,19 @@ export async function dockerUp(options: DockerUpOptions): Promise<DockerUpResult
         : await bootstrapStack(config, loaded, events);
     const dir = stackDir(config.stack);
     const backendsFile = writeBackends(dir, config);
-    const issuer = dex ? dexIssuer(dex) : undefined;
+    const issuer = stack.issuer;
     const { selectRunnable } = await import('./namespaces.js');
+    if (followed.length > 0) {
+      events.status(
+        'admin',
+        `${followed.join(', ')}: written for the catalog's Dex and Vault, applied with this stack's (${[stack.issuer, stack.vault].filter(Boolean).join(', ')})`,
+      );
+    }
     const selection = selectRunnable(loaded, {
       backends: new Set([...config.components.map((c) => c.name), 'memstore', 'sqlite']),
       where: 'this stack does not run (add it with --components or `only:` in dev.yaml)',
       ...(issuer !== undefined ? { issuer } : {}),
-      vault: byName.has('vault'),
+      ...(stack.vault !== undefined ? { vault: stack.vault } : {}),
     });
 
     let state: DevState;
@@ -208,6 +215,16 @@ export async function dockerUp(options: DockerUpOptions): Promise<DockerUpResult
   }
 }
 
+/** The namespace files, validated, with those written for the catalog's stack following this one. */
+async function loadFollowing(
+  paths: string[],
+  catalog: StackEndpoints,
+  stack: StackEndpoints,
+): Promise<{ loaded: Array<{ request: NamespaceRequest; file: string }>; followed: string[] }> {
+  const { loadNamespaceFiles, followStack } = await import('./namespaces.js');
+  return followStack(await loadNamespaceFiles(paths), catalog, stack);
+}
+
 async function bootstrapStack(
   config: StackConfig,
   loaded: Array<{ request: { auth?: { vault?: { role: string } } } }>,
@@ -221,11 +238,14 @@ async function bootstrapStack(
     done.push(created ? 'postgres: created database prism' : 'postgres: database prism exists');
   }
   const vault = byName.get('vault');
-  const dex = byName.get('dex');
-  if (vault && !dex)
-    done.push('vault: not bootstrapped (its JWT auth is bound to Dex, which this stack does not run)');
-  if (vault && dex) {
-    events.status('vault', 'bootstrapping: JWT auth bound to Dex, database secrets engine, policy');
+  const jwt = vault ? await vaultJwtBinding(config, vault) : undefined;
+  if (vault && !jwt) {
+    done.push(
+      'vault: not bootstrapped (its JWT auth needs an issuer: run Dex, or name yours with issuer: in dev.yaml)',
+    );
+  }
+  if (vault && jwt) {
+    events.status('vault', `bootstrapping: JWT auth bound to ${jwt.label}, database secrets engine, policy`);
     const fromVault = renderContext(config, vault).host;
     const roles = [
       ...new Set([
@@ -239,8 +259,8 @@ async function bootstrapStack(
     const steps = await bootstrapVault({
       address: `http://${DEV_HOST}:${vault.ports.api}`,
       rootToken: vault.env.VAULT_DEV_ROOT_TOKEN_ID ?? 'root',
-      issuer: dexIssuer(dex),
-      jwksUrl: `http://${fromVault.dex}:${renderContext(config, dex).port.http}/dex/keys`,
+      issuer: jwt.issuer,
+      jwksUrl: jwt.jwksUrl,
       audience: 'prismctl',
       ...(pg
         ? {
@@ -260,6 +280,47 @@ async function bootstrapStack(
     );
   }
   return done;
+}
+
+/**
+ * What Vault's JWT auth trusts: Dex (its keys as the Vault container reaches them), or dev.yaml's
+ * `issuer:`, whose keys its discovery document names. Undefined when the stack has neither.
+ */
+async function vaultJwtBinding(
+  config: StackConfig,
+  vault: ComponentSpec,
+): Promise<{ issuer: string; jwksUrl: string; label: string } | undefined> {
+  if (config.issuer !== undefined) {
+    return { issuer: config.issuer, jwksUrl: await discoverJwksUrl(config.issuer), label: config.issuer };
+  }
+  const dex = config.components.find((c) => c.name === 'dex');
+  if (!dex) return undefined;
+  const fromVault = renderContext(config, vault).host;
+  return {
+    issuer: dexIssuer(dex),
+    jwksUrl: `http://${fromVault.dex}:${renderContext(config, dex).port.http}/dex/keys`,
+    label: 'Dex',
+  };
+}
+
+async function discoverJwksUrl(issuer: string): Promise<string> {
+  const url = `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
+  let jwksUri: unknown;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    if (!res.ok) throw new Error(`it answered ${res.status}`);
+    jwksUri = ((await res.json()) as { jwks_uri?: unknown }).jwks_uri;
+  } catch (err) {
+    throw new PrismError(
+      'E_UNAVAILABLE',
+      `cannot read ${url}, the discovery document of issuer: ${issuer}: ${(err as Error).message}`,
+      { hint: 'start the identity provider before `prismctl dev up`, or correct issuer: in dev.yaml' },
+    );
+  }
+  if (typeof jwksUri !== 'string' || jwksUri === '') {
+    throw new PrismError('E_UNAVAILABLE', `${url} names no jwks_uri`);
+  }
+  return jwksUri;
 }
 
 /** The stack's PostgreSQL as its development superuser, on the `prism` database. */

@@ -1,6 +1,8 @@
-import type { NamespaceRequest } from '../gen/prism/config/v1/namespace_pb.js';
+import { clone } from '@bufbuild/protobuf';
+import { NamespaceRequestSchema, type NamespaceRequest } from '../gen/prism/config/v1/namespace_pb.js';
 import { validatePaths } from '../config/validate.js';
 import { PrismError } from '../errors.js';
+import type { StackEndpoints } from './stack-endpoints.js';
 
 /** Backends that run inside the embedded stack's own process. */
 export const EMBEDDED_BACKENDS: ReadonlySet<string> = new Set(['memstore', 'sqlite']);
@@ -17,14 +19,15 @@ export function selectEmbedded(
   return selectRunnable(loaded, { backends: EMBEDDED_BACKENDS, where: 'only the Docker stack runs' });
 }
 
-/** What a stack offers a namespace: backends, and for auth the issuer and whether Vault runs. */
+/** What a stack offers a namespace: backends, and for auth its issuer and Vault. */
 export interface StackOffer {
   backends: ReadonlySet<string>;
   /** How to finish "needs kafka, which ..." */
   where: string;
-  /** Dex's issuer when the stack runs Dex. */
+  /** The issuer the stack trusts: Dex's, or dev.yaml's `issuer:`. */
   issuer?: string;
-  vault?: boolean;
+  /** The stack's Vault address when it runs Vault. */
+  vault?: string;
 }
 
 /** Splits namespaces into those a stack can serve and those it must skip, saying why. */
@@ -41,13 +44,48 @@ export function selectRunnable(
     if (missing.length > 0) reason = `needs ${missing.join(', ')}, which ${offer.where}`;
     else if (ns.auth?.enabled && ns.auth.issuer !== offer.issuer) {
       reason = offer.issuer
-        ? `trusts issuer ${ns.auth.issuer}, and this stack's Dex is ${offer.issuer}`
-        : `needs its identity provider (${ns.auth.issuer}), and this stack runs no Dex`;
+        ? `trusts issuer ${ns.auth.issuer}, and this stack's issuer is ${offer.issuer}`
+        : `needs its identity provider (${ns.auth.issuer}), and this stack runs no Dex and names no issuer`;
     } else if (ns.auth?.vault?.enabled && !offer.vault) reason = 'needs Vault, and this stack runs no Vault';
+    else if (ns.auth?.vault?.enabled && ns.auth.vault.address !== offer.vault) {
+      reason = `uses the Vault at ${ns.auth.vault.address}, and this stack's Vault is ${offer.vault}`;
+    }
     if (reason) selection.skipped.push({ namespace: ns.namespace, reason });
     else selection.runnable.push(entry);
   }
   return selection;
+}
+
+/**
+ * Namespaces written for the catalog's stack, as examples/namespaces/ are (Dex's issuer and Vault
+ * at their default ports), follow this stack: that issuer and that Vault address are replaced by
+ * this stack's when they differ (a moved port, an `issuer:` of your own). Any other issuer or
+ * Vault is left as written, and selectRunnable says why such a namespace is skipped.
+ */
+export function followStack<T extends { request: NamespaceRequest }>(
+  loaded: readonly T[],
+  catalog: StackEndpoints,
+  stack: StackEndpoints,
+): { loaded: T[]; followed: string[] } {
+  const followed: string[] = [];
+  const out = loaded.map((entry) => {
+    const auth = entry.request.auth;
+    const issuer =
+      auth?.enabled && auth.issuer === catalog.issuer && stack.issuer !== catalog.issuer
+        ? stack.issuer
+        : undefined;
+    const vault =
+      auth?.vault?.enabled && auth.vault.address === catalog.vault && stack.vault !== catalog.vault
+        ? stack.vault
+        : undefined;
+    if (issuer === undefined && vault === undefined) return entry;
+    const request = clone(NamespaceRequestSchema, entry.request);
+    if (issuer !== undefined) request.auth!.issuer = issuer;
+    if (vault !== undefined) request.auth!.vault!.address = vault;
+    followed.push(request.namespace);
+    return { ...entry, request };
+  });
+  return { loaded: out, followed };
 }
 
 /** Reads and validates the files; an invalid file stops the run before anything starts. */

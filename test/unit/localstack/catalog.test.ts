@@ -81,6 +81,27 @@ describe('the component catalog', () => {
     expect(config.components.find((c) => c.name === 'vault')!.dependsOn).toEqual(['postgres']);
   });
 
+  it('runs no Dex when dev.yaml names an issuer of your own, and keeps the catalog ports apart', () => {
+    const file = devYaml(
+      'network: host\nissuer: http://127.0.0.1:41000\ncomponents:\n  vault: { ports: { api: 18200 } }\n  dex: { ports: { http: 15556 } }\n',
+    );
+    const config = load(file);
+    expect(config.issuer).toBe('http://127.0.0.1:41000');
+    expect(config.components.map((c) => c.name)).toEqual(['redis', 'nats', 'postgres', 'kafka', 'vault']);
+    expect(config.catalogPorts.vault).toEqual({ api: 8200 });
+    expect(config.catalogPorts.dex).toEqual({ http: 5556 });
+    expect(() => load(file, { only: ['vault', 'dex'] })).toThrow(
+      'components names dex, but issuer: http://127.0.0.1:41000 replaces Dex',
+    );
+    expect(() => load(file, { network: 'bridge' })).toThrow(
+      "issuer: http://127.0.0.1:41000 is on this machine's loopback, which the Vault container cannot reach on the bridge network",
+    );
+    expect(load(file, { network: 'host' }).issuer).toBe('http://127.0.0.1:41000');
+    expect(() => load(devYaml('issuer: 127.0.0.1:41000\n'))).toThrow(
+      /:1:9: issuer: must be the http\(s\) URL of an OpenID issuer/,
+    );
+  });
+
   it('lets flags win over dev.yaml', () => {
     const file = devYaml('only: [redis]\ncomponents:\n  redis: { ports: { redis: 16379 } }\n');
     const config = load(file, {
