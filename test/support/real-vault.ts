@@ -227,8 +227,26 @@ export class RealVault {
     return mount;
   }
 
+  /**
+   * A password policy (sys/policies/password) that always generates the same password, 32 times
+   * `char`: a test that names it in a connection's `passwordPolicy` knows the password of every
+   * lease without seeing it, to prove that it stops working after revocation. Removed on close.
+   * Returns that password.
+   */
+  async fixedPasswordPolicy(name: string, char = 'x'): Promise<string> {
+    if (!/^[a-zA-Z0-9]$/.test(char)) throw new Error('one letter or digit');
+    await this.api('PUT', `sys/policies/password/${name}`, {
+      policy: `length = 32\nrule "charset" {\n  charset = "${char}"\n}\n`,
+    });
+    this.cleanups.push(() => this.api('DELETE', `sys/policies/password/${name}`));
+    return char.repeat(32);
+  }
+
   /** A PostgreSQL connection of the database engine (removed on close). */
-  async postgresConnection(name: string, options: { allowedRoles: string[] }): Promise<void> {
+  async postgresConnection(
+    name: string,
+    options: { allowedRoles: string[]; passwordPolicy?: string },
+  ): Promise<void> {
     const pg = postgresAdmin();
     await this.api('POST', `database/config/${name}`, {
       plugin_name: 'postgresql-database-plugin',
@@ -236,12 +254,16 @@ export class RealVault {
       username: pg.user,
       password: pg.password,
       allowed_roles: options.allowedRoles,
+      ...(options.passwordPolicy !== undefined ? { password_policy: options.passwordPolicy } : {}),
     });
     this.cleanups.push(() => this.api('DELETE', `database/config/${name}`));
   }
 
   /** A Redis connection of the database engine (redis-database-plugin; removed on close). */
-  async redisConnection(name: string, options: { allowedRoles: string[] }): Promise<void> {
+  async redisConnection(
+    name: string,
+    options: { allowedRoles: string[]; passwordPolicy?: string },
+  ): Promise<void> {
     const url = new URL(redisUrl());
     await this.api('POST', `database/config/${name}`, {
       plugin_name: 'redis-database-plugin',
@@ -251,6 +273,7 @@ export class RealVault {
       username: decodeURIComponent(url.username) || 'default',
       password: decodeURIComponent(url.password) || 'unused',
       allowed_roles: options.allowedRoles,
+      ...(options.passwordPolicy !== undefined ? { password_policy: options.passwordPolicy } : {}),
     });
     this.cleanups.push(() => this.api('DELETE', `database/config/${name}`));
   }
