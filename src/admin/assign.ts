@@ -12,6 +12,7 @@ import {
 } from '../gen/prism/config/v1/namespace_pb.js';
 import { PrismError } from '../errors.js';
 import { BACKENDS, backendFitsSlot, newestVersion, PATTERNS, type SlotSpec } from '../config/registry.js';
+import { vaultBackendsText, vaultIssuesCredentials } from '../config/vault-credentials.js';
 import type { BackendCatalog, BackendInstance } from './catalog.js';
 import { partitionOf } from './partition.js';
 
@@ -34,7 +35,10 @@ export function assignNamespace(ns: NamespaceRequest, catalog: BackendCatalog): 
         const binding = pattern.slots[slotName]!;
         const slotSpec = spec.slots[slotName]!;
         const backend =
-          binding.backend || chooseBackend(slotSpec, ns.needs, catalog, `${pattern.name}.${slotName}`);
+          binding.backend ||
+          chooseBackend(slotSpec, ns.needs, catalog, `${pattern.name}.${slotName}`, {
+            vaultOnly: binding.credentials.startsWith('vault://'),
+          });
         const instance = pickInstance(catalog, backend, `${ns.namespace}/${pattern.name}/${slotName}`);
         return create(SlotAssignmentSchema, {
           slot: slotName,
@@ -70,6 +74,7 @@ function chooseBackend(
   needs: Needs | undefined,
   catalog: BackendCatalog,
   where: string,
+  options: { vaultOnly: boolean },
 ): string {
   const order =
     needs?.consistency === Consistency.STRONG
@@ -78,12 +83,18 @@ function chooseBackend(
   const strong = needs?.durability === Durability.STRONG;
   const choice = order.find((name) => {
     const backend = BACKENDS[name]!;
-    return (catalog[name]?.length ?? 0) > 0 && backendFitsSlot(backend, slot) && (!strong || backend.durable);
+    return (
+      (catalog[name]?.length ?? 0) > 0 &&
+      backendFitsSlot(backend, slot) &&
+      (!strong || backend.durable) &&
+      (!options.vaultOnly || vaultIssuesCredentials(name))
+    );
   });
   if (!choice) {
+    const vault = options.vaultOnly ? ` with credentials Vault can issue (${vaultBackendsText()})` : '';
     throw new PrismError(
       'E_BACKEND_UNAVAILABLE',
-      `no backend in the catalog can fill slot ${where}${strong ? ' durably' : ''}`,
+      `no backend in the catalog can fill slot ${where}${strong ? ' durably' : ''}${vault}`,
       {
         hint: 'bind a backend explicitly or add an instance to the backends catalog',
       },
@@ -103,7 +114,26 @@ function pickInstance(catalog: BackendCatalog, backend: string, key: string): Ba
   return instances[crc32(key) % instances.length]!;
 }
 
-/** An explicit reference wins; session-aware slots of credentialed backends get a per-slot Vault path. */
+/** The Vault login role of a Vault-enabled namespace: `auth.vault.role`, else `prism-<namespace>`. */
+export function vaultLoginRole(ns: NamespaceRequest): string {
+  return ns.auth?.vault?.role || `prism-${ns.namespace}`;
+}
+
+/**
+ * The database role a session-aware slot leases from when its binding names no credentials:
+ * `<login role>-<pattern>-<slot>`. `prismctl dev up` writes exactly these roles into Vault, and the
+ * operator's setup (docs/identity.md §4) names them the same way.
+ */
+export function derivedDatabaseRole(ns: NamespaceRequest, pattern: string, slot: string): string {
+  return `${vaultLoginRole(ns)}-${pattern}-${slot}`;
+}
+
+/**
+ * An explicit reference wins; a session-aware slot whose backend Vault's database engine serves
+ * (PostgreSQL, Redis) gets a per-slot `vault://database/creds/` path. Other slots of a session-aware
+ * pattern (Kafka, NATS, memstore, sqlite) get none: no Vault engine issues their credentials, and
+ * static ones are not allowed there (DESIGN.md §4 rule 5).
+ */
 function credentialRef(
   ns: NamespaceRequest,
   pattern: string,
@@ -113,7 +143,6 @@ function credentialRef(
   backend: string,
 ): string {
   if (declared && declared !== '<redacted>') return declared;
-  if (!sessionAware || backend === 'memstore' || backend === 'sqlite') return '';
-  const role = ns.auth?.vault?.role || `prism-${ns.namespace}`;
-  return `vault://database/creds/${role}-${pattern}-${slot}`;
+  if (!sessionAware || !vaultIssuesCredentials(backend)) return '';
+  return `vault://database/creds/${derivedDatabaseRole(ns, pattern, slot)}`;
 }

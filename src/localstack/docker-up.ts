@@ -22,6 +22,7 @@ import {
   ensurePostgresDatabase,
   ensureSessionOwner,
   renderDexConfig,
+  vaultNamespaces,
   type StackPostgres,
 } from './bootstrap.js';
 import { dockerodeOptions } from './docker.js';
@@ -65,9 +66,6 @@ export interface DockerUpResult {
   /** True when the admin and proxy were already running and nothing of theirs was started. */
   serversWereRunning: boolean;
 }
-
-/** Vault roles bootstrap always creates; namespaces may name more (auth.vault.role). */
-const DEFAULT_VAULT_ROLES = ['prism'];
 
 export function stackDir(stack: string): string {
   const dir = join(devDir(), `docker-${stack}`);
@@ -227,7 +225,7 @@ async function loadFollowing(
 
 async function bootstrapStack(
   config: StackConfig,
-  loaded: Array<{ request: { auth?: { vault?: { role: string } } } }>,
+  loaded: ReadonlyArray<{ request: NamespaceRequest }>,
   events: StackEvents,
 ): Promise<string[]> {
   const done: string[] = [];
@@ -247,12 +245,12 @@ async function bootstrapStack(
   if (vault && jwt) {
     events.status('vault', `bootstrapping: JWT auth bound to ${jwt.label}, database secrets engine, policy`);
     const fromVault = renderContext(config, vault).host;
-    const roles = [
-      ...new Set([
-        ...DEFAULT_VAULT_ROLES,
-        ...loaded.flatMap((l) => (l.request.auth?.vault?.role ? [l.request.auth.vault.role] : [])),
-      ]),
-    ];
+    // Exactly the roles the admin will derive for these namespaces, on the backends it is given.
+    const namespaces = vaultNamespaces(
+      loaded.map((l) => l.request),
+      [...config.components.map((c) => c.name), 'memstore', 'sqlite'],
+    );
+    const redis = byName.get('redis');
     if (pg) {
       await ensureSessionOwner(stackPostgres(pg));
     }
@@ -273,10 +271,13 @@ async function bootstrapStack(
             },
           }
         : {}),
-      roles,
+      ...(redis ? { redis: { host: fromVault.redis!, port: renderContext(config, redis).port.redis! } } : {}),
+      namespaces,
     });
+    const roles = namespaces.flatMap((n) => n.databaseRoles.map((r) => r.name));
     done.push(
-      `vault: ${steps.length} writes (jwt auth, policy, roles ${roles.join(', ')}${pg ? ', database engine' : ''})`,
+      `vault: ${steps.length} steps (jwt auth, login roles ${namespaces.map((n) => n.loginRole).join(', ') || 'none'}, ` +
+        `database roles ${roles.join(', ') || 'none'})`,
     );
   }
   return done;
