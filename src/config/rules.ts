@@ -14,6 +14,12 @@ import {
 import { describe } from './structural.js';
 import { didYouMean } from './suggest.js';
 import { parseSize } from './units.js';
+import {
+  backendTakesNoCredentials,
+  VAULT_DATABASE_REFERENCE,
+  vaultBackendsText,
+  vaultIssuesCredentials,
+} from './vault-credentials.js';
 import { diagnosticAt, type NamespaceDocument, type Path } from './yaml-loader.js';
 
 /**
@@ -148,8 +154,10 @@ function checkPattern(
         );
       }
     }
-    if (binding.credentials)
-      checkCredentials(binding.credentials, sessionAware, label, [...slotAt, 'credentials'], report);
+    if (binding.credentials) {
+      const slot = { name: slotName, backend: BACKENDS[binding.backend] ? binding.backend : undefined };
+      checkCredentials(binding.credentials, sessionAware, label, slot, [...slotAt, 'credentials'], report);
+    }
   }
 
   const settings = (raw.settings ?? {}) as Record<string, unknown>;
@@ -203,22 +211,56 @@ function checkPattern(
 const ENV_REFERENCE = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
 const VAULT_REFERENCE = /^vault:\/\/[A-Za-z0-9_.\-/]+$/;
 
+/**
+ * DESIGN.md §4 rules 5 and 6, and which references can be served at all: `vault://` only in the
+ * form Vault's database secrets engine serves, and only on a backend it has a plugin for. Slots
+ * of other backends (Kafka, NATS) in a session-aware pattern take no credentials from the file:
+ * they connect as the backend instance admits the proxy, and Prism's `access` separates callers.
+ */
 function checkCredentials(
   value: string,
   sessionAware: boolean,
   label: string,
+  slot: { name: string; backend: string | undefined },
   at: Path,
   report: Report,
 ): void {
-  if (VAULT_REFERENCE.test(value)) return;
+  const issuedByVault = slot.backend === undefined || vaultIssuesCredentials(slot.backend);
+  /** What a session-aware slot of this backend does instead of static credentials. */
+  const sessionHint = issuedByVault
+    ? 'sessions get credentials from Vault'
+    : `${slot.backend} slots of a session-aware pattern connect without credentials from the file`;
   if (value.startsWith('vault://')) {
-    report(
-      'error',
-      'E_CREDENTIALS_REF',
-      `${label} has a malformed vault reference`,
-      'write vault://<path>, e.g. vault://database/creds/orders',
-      at,
-    );
+    if (!VAULT_REFERENCE.test(value)) {
+      report(
+        'error',
+        'E_CREDENTIALS_REF',
+        `${label} has a malformed vault reference`,
+        'write vault://<path>, e.g. vault://database/creds/orders',
+        at,
+      );
+    } else if (!VAULT_DATABASE_REFERENCE.test(value)) {
+      // Not echoed either: a path is no secret, but a secret pasted into one would be.
+      report(
+        'error',
+        'E_CREDENTIALS_REF',
+        `${label} has a vault reference Prism cannot lease from: only vault://database/creds/<role> (Vault's database secrets engine) is served`,
+        'write vault://database/creds/<role>, e.g. vault://database/creds/orders',
+        at,
+      );
+    } else if (!issuedByVault) {
+      report(
+        'error',
+        'E_CREDENTIALS_VAULT_BACKEND',
+        `${label} slot '${slot.name}' uses ${slot.backend}, and no Vault secrets engine issues ${slot.backend} credentials (vault:// works for ${vaultBackendsText()})`,
+        backendTakesNoCredentials(slot.backend!)
+          ? `${slot.backend} takes no credentials; remove \`credentials:\``
+          : sessionAware
+            ? `remove \`credentials:\`; ${sessionHint}`
+            : 'use ${ENV_VAR} holding <username>:<password>, or remove `credentials:`',
+        at,
+      );
+    }
     return;
   }
   if (ENV_REFERENCE.test(value)) {
@@ -227,7 +269,7 @@ function checkCredentials(
         'error',
         'E_SESSION_STATIC_CREDENTIALS',
         `${label} is session-aware (Vault is enabled) and may not use static credentials from the environment`,
-        'remove `credentials:`; sessions get credentials from Vault',
+        `remove \`credentials:\`; ${sessionHint}`,
         at,
       );
     }
@@ -239,7 +281,7 @@ function checkCredentials(
       'error',
       'E_CREDENTIALS_LITERAL',
       `${label} holds a literal secret in a session-aware pattern`,
-      'remove it; sessions get credentials from Vault',
+      `remove it; ${sessionHint}`,
       at,
     );
   } else {
@@ -247,7 +289,7 @@ function checkCredentials(
       'warning',
       'E_CREDENTIALS_LITERAL',
       `${label} holds a literal secret`,
-      'use vault://<path> or ${ENV_VAR} instead',
+      issuedByVault ? 'use vault://<path> or ${ENV_VAR} instead' : 'use ${ENV_VAR} instead',
       at,
     );
   }

@@ -4,6 +4,7 @@ import { renderReport } from '../../../src/config/report-format.js';
 import { validateSources } from '../../../src/config/validate.js';
 import {
   check,
+  consumerPattern,
   keyvaluePattern,
   producerPattern,
   sessionManagerPattern,
@@ -23,7 +24,7 @@ function cacheWithCredentials(credentials: string) {
 describe('credential references', () => {
   it.each([
     'vault://database/creds/orders',
-    'vault://kv/prism/orders-cache',
+    'vault://database/creds/prism-orders.cache_store',
     '${REDIS_PASSWORD}',
     '${redis_password_2}',
   ])('accepts the reference %s', (credentials) => {
@@ -54,6 +55,123 @@ describe('credential references', () => {
       expect(textAt(text, diagnostics[0]!)).toContain('vault://');
     },
   );
+});
+
+describe('references that no Vault secrets engine can serve', () => {
+  const events = (sink: Record<string, string>) =>
+    producerPattern({
+      slots: { sink, state: { backend: 'postgres', credentials: 'vault://database/creds/x' } },
+    });
+
+  it.each(['vault://kv/prism/orders-cache', 'vault://secret/data/redis', 'vault://database/creds/a/b'])(
+    'rejects %s: Prism leases only from database/creds',
+    (ref) => {
+      const { diagnostics } = check(validNamespace({ patterns: [cacheWithCredentials(ref)] }));
+      expect(diagnostics).toEqual([
+        {
+          severity: 'error',
+          rule: 'E_CREDENTIALS_REF',
+          message:
+            "pattern 'cache' (keyvalue) has a vault reference Prism cannot lease from: only vault://database/creds/<role> (Vault's database secrets engine) is served",
+          file: 'ns.yaml',
+          line: 9,
+          column: 22,
+          path: '/patterns/0/slots/store/credentials',
+          hint: 'write vault://database/creds/<role>, e.g. vault://database/creds/orders',
+        },
+      ]);
+    },
+  );
+
+  it('rejects a Vault reference on a kafka slot of a session-aware pattern, saying the slot takes none', () => {
+    const { diagnostics, text } = check(
+      sessionNamespace([
+        events({ backend: 'kafka', credentials: 'vault://database/creds/prism-orders-events-sink' }),
+      ]),
+    );
+    expect(diagnostics).toEqual([
+      {
+        severity: 'error',
+        rule: 'E_CREDENTIALS_VAULT_BACKEND',
+        message:
+          "pattern 'events' (producer) slot 'sink' uses kafka, and no Vault secrets engine issues kafka credentials (vault:// works for postgres and redis)",
+        file: 'ns.yaml',
+        line: 9,
+        column: 22,
+        path: '/patterns/0/slots/sink/credentials',
+        hint: 'remove `credentials:`; kafka slots of a session-aware pattern connect without credentials from the file',
+      },
+    ]);
+    expect(textAt(text, diagnostics[0]!)).toBe('vault://database/creds/prism-orders-events-sink');
+  });
+
+  it('rejects a Vault reference on a nats slot without Vault sessions, pointing at ${ENV}', () => {
+    const billing = consumerPattern({
+      slots: { source: { backend: 'nats', credentials: 'vault://database/creds/billing' } },
+    });
+    const { diagnostics } = check(validNamespace({ patterns: [billing] }));
+    expect(diagnostics.map((d) => [d.rule, d.severity, d.line, d.column, d.message, d.hint])).toEqual([
+      [
+        'E_CREDENTIALS_VAULT_BACKEND',
+        'error',
+        9,
+        22,
+        "pattern 'billing' (consumer) slot 'source' uses nats, and no Vault secrets engine issues nats credentials (vault:// works for postgres and redis)",
+        'use ${ENV_VAR} holding <username>:<password>, or remove `credentials:`',
+      ],
+    ]);
+  });
+
+  it('rejects a Vault reference on memstore, which takes no credentials', () => {
+    const ns = validNamespace({
+      patterns: [
+        keyvaluePattern({
+          slots: { store: { backend: 'memstore', credentials: 'vault://database/creds/m' } },
+        }),
+      ],
+    });
+    expect(check(ns).diagnostics.map((d) => [d.rule, d.hint])).toEqual([
+      ['E_CREDENTIALS_VAULT_BACKEND', 'memstore takes no credentials; remove `credentials:`'],
+    ]);
+  });
+
+  it('accepts database/creds on the postgres and redis slots of a session-aware producer', () => {
+    const ns = sessionNamespace([
+      producerPattern({
+        slots: {
+          sink: { backend: 'redis', credentials: 'vault://database/creds/prism-orders-events-sink' },
+          state: { backend: 'postgres', credentials: 'vault://database/creds/prism-orders-events-state' },
+        },
+      }),
+    ]);
+    expect(check(ns).diagnostics).toEqual([]);
+  });
+
+  it('accepts a kafka slot without credentials in a session-aware pattern', () => {
+    expect(check(sessionNamespace([events({ backend: 'kafka' })])).diagnostics).toEqual([]);
+  });
+
+  it.each([
+    ['${KAFKA_PASSWORD}', 'E_SESSION_STATIC_CREDENTIALS', 'remove `credentials:`; '],
+    [SECRET, 'E_CREDENTIALS_LITERAL', 'remove it; '],
+  ])(
+    'refuses static credentials %j on a kafka slot of a session-aware pattern, saying it connects without any',
+    (credentials, rule, start) => {
+      const { diagnostics } = check(sessionNamespace([events({ backend: 'kafka', credentials })]));
+      expect(diagnostics.map((d) => [d.rule, d.hint])).toEqual([
+        [rule, `${start}kafka slots of a session-aware pattern connect without credentials from the file`],
+      ]);
+    },
+  );
+
+  it('suggests only ${ENV} for a literal secret on a kafka slot without Vault sessions', () => {
+    const ns = validNamespace({
+      patterns: [producerPattern({ slots: { sink: { backend: 'kafka', credentials: SECRET } } })],
+    });
+    expect(check(ns).diagnostics.map((d) => [d.severity, d.rule, d.hint])).toEqual([
+      ['warning', 'E_CREDENTIALS_LITERAL', 'use ${ENV_VAR} instead'],
+    ]);
+  });
 });
 
 describe('literal secrets', () => {
