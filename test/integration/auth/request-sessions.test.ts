@@ -7,12 +7,15 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { DEV_AUDIENCE, DevIdp } from '../../../src/auth/dev-idp.js';
 import { NamespaceRequestSchema } from '../../../src/gen/prism/config/v1/namespace_pb.js';
-import { RequestSessions } from '../../../src/auth/request-sessions.js';
+import { RequestSessions, type RequestSessionOptions } from '../../../src/auth/request-sessions.js';
+import { VaultClient } from '../../../src/auth/vault-client.js';
 import { vaultCredentials } from '../../../src/auth/vault-credentials.js';
+import { VaultSession } from '../../../src/auth/vault-sessions.js';
 import { loadServedNamespaces, type ServedNamespace } from '../../../src/proxy/file-source.js';
 import { inProcessRunners, NamespaceTable } from '../../../src/proxy/namespace-table.js';
 import { createRunner } from '../../../src/runners/create-runner.js';
 import type { KeyValueRunner } from '../../../src/runners/keyvalue/runner.js';
+import type { SessionManagerRunner } from '../../../src/runners/session-manager/runner.js';
 import type { Credentials } from '../../../src/runners/slots.js';
 import type { BackendSession } from '../../../src/runners/types.js';
 import { loginAlice } from '../../support/dev-login.js';
@@ -26,7 +29,7 @@ import {
   type PostgresSandbox,
 } from '../../support/leased-postgres.js';
 import { freePort } from '../../support/ports.js';
-import { RealVault } from '../../support/real-vault.js';
+import { RealVault, SESSION_POLICY } from '../../support/real-vault.js';
 import { connectRedis, describeWithService, redisUrl, requireService } from '../../support/services.js';
 import { writeVaultProxyConfig } from '../../support/vault-proxy.js';
 
@@ -70,9 +73,17 @@ async function vaultFor(
   namespaces: { postgres: string[]; redis?: string[] },
 ): Promise<string> {
   const all = [...namespaces.postgres, ...(namespaces.redis ?? [])];
+  // The login role serves callers and the proxy's own identity, which revokes the sessions of a
+  // departed proxy by their token's accessor (request-sessions.ts).
+  const policy = await vault.policy(
+    vault.name('sessions'),
+    `${SESSION_POLICY}path "auth/token/revoke-accessor" { capabilities = ["update"] }\n`,
+  );
   const mount = await vault.jwtAuth({
     issuer,
-    roles: Object.fromEntries(all.map((ns) => [`prism-${ns}`, { audiences: [DEV_AUDIENCE] }])),
+    roles: Object.fromEntries(
+      all.map((ns) => [`prism-${ns}`, { audiences: [DEV_AUDIENCE], policies: [policy] }]),
+    ),
   });
   const pgRoles = namespaces.postgres.map((ns) => `prism-${ns}-cache-store`);
   await vault.postgresConnection(vault.name('pg'), { allowedRoles: pgRoles });
@@ -114,35 +125,54 @@ await describeWithService('vault', 'per-request Vault sessions for keyvalue on r
 
   const pgRole = () => `prism-${pgNs}-cache-store`;
   const redisRole = () => `prism-${redisNs}-cache-store`;
+  const nsOf = (name: string) => served.get(name)!.namespace;
+  const caller = (token: string) => ({ subject: decodeJwt(token).sub!, expiresAt: decodeJwt(token).exp });
 
-  const sessions = (options: { idleMs?: number; maxSessions?: number } = {}) => {
+  /** A process's caller sessions (one per proxy worker). */
+  const sessions = (
+    options: {
+      idleMs?: number;
+      maxSessions?: number;
+      sweepMs?: number;
+      service?: RequestSessionOptions['service'];
+      stores?: RequestSessionOptions['stores'];
+    } = {},
+  ) => {
     const s = new RequestSessions({
       defaults: {},
       idleMs: options.idleMs ?? 60_000,
       maxSessions: options.maxSessions ?? 10,
+      ...(options.sweepMs !== undefined ? { sweepMs: options.sweepMs } : {}),
+      ...(options.service !== undefined ? { service: options.service } : {}),
+      ...(options.stores !== undefined ? { stores: options.stores } : {}),
       logger,
     });
     cleanup.push(() => s.close());
     return s;
   };
 
-  const runnerFor = async (name: string): Promise<KeyValueRunner> => {
+  const start = async <R extends { start(): Promise<void>; stop(): Promise<void> }>(
+    name: string,
+    pattern: string,
+  ): Promise<R> => {
     const ns = served.get(name)!;
     const runner = createRunner(
       ns.namespace,
-      'cache',
-      ns.assignment.patterns.find((p) => p.name === 'cache')!,
+      pattern,
+      ns.assignment.patterns.find((p) => p.name === pattern)!,
       {
         callerSessions: true,
         credentials: vaultCredentials({}, { env: {} }).resolve,
       },
-    ) as KeyValueRunner;
+    ) as unknown as R;
     await runner.start();
     cleanup.push(() => runner.stop());
     return runner;
   };
-
-  const exp = (token: string) => decodeJwt(token).exp;
+  /** The namespace's keyvalue runner, as one proxy worker has it. */
+  const runnerFor = (name: string) => start<KeyValueRunner>(name, 'cache');
+  /** The namespace's session-manager runner (its store is Redis, shared by every worker). */
+  const storeFor = (name: string) => start<SessionManagerRunner>(name, 'sessions');
 
   beforeAll(async () => {
     alice = await loginAlice(idp);
@@ -157,8 +187,20 @@ await describeWithService('vault', 'per-request Vault sessions for keyvalue on r
       dir,
       { postgres: postgresEndpoint(), memstore: 'memstore://', redis: redisUrl() },
       [
-        { name: pgNs, issuer: idp.issuer, vaultAddress: vault.address, store: 'postgres' },
-        { name: redisNs, issuer: idp.issuer, vaultAddress: vault.address, store: 'redis' },
+        {
+          name: pgNs,
+          issuer: idp.issuer,
+          vaultAddress: vault.address,
+          store: 'postgres',
+          sessionStore: 'redis',
+        },
+        {
+          name: redisNs,
+          issuer: idp.issuer,
+          vaultAddress: vault.address,
+          store: 'redis',
+          sessionStore: 'redis',
+        },
       ],
     );
     const loaded = await loadWithMount(config, mount);
@@ -185,9 +227,10 @@ await describeWithService('vault', 'per-request Vault sessions for keyvalue on r
 
   it('runs a caller’s calls as the PostgreSQL role leased for that caller, and drops it when the session closes', async () => {
     const runner = await runnerFor(pgNs);
+    const store = await storeFor(pgNs);
     const s = sessions();
     const issued: Credentials[] = [];
-    const session = recording(await s.open(alice, exp(alice), served.get(pgNs)!.namespace), issued);
+    const session = recording(await s.open(alice, caller(alice), nsOf(pgNs), store), issued);
     const kv = await runner.forCaller(session);
     await kv.set('greeting', Buffer.from('hello'));
     expect(Buffer.from((await kv.get('greeting'))!).toString()).toBe('hello');
@@ -198,12 +241,17 @@ await describeWithService('vault', 'per-request Vault sessions for keyvalue on r
     expect(await keyValueConnectionUsers(pgNs)).toEqual([username]);
     const tokens = await vault.tokens(mount);
     expect(tokens.map((t) => t.meta?.role)).toEqual([`prism-${pgNs}`]);
+    const [record] = await store.listCallers();
+    expect(record).toMatchObject({ subject: caller(alice).subject, accessor: tokens[0]!.accessor });
+    expect(record!.leases.map((l) => l.id)).toEqual(await vault.leaseIds(pgRole()));
+    expect(JSON.stringify(record)).not.toContain(password!);
 
     await s.close();
     expect(runner.callerConnections).toBe(0);
     expect(await keyValueConnectionUsers(pgNs)).toEqual([]);
     expect(await vault.leases(pgRole())).toEqual([]);
     expect(await vault.tokens(mount)).toEqual([]);
+    expect(await store.listCallers()).toEqual([]);
     expect(await postgresRoleExists(username)).toBe(false);
     await expect(loginAsLeasedRole(username, password!)).rejects.toThrow(
       /password authentication failed|does not exist/,
@@ -212,13 +260,14 @@ await describeWithService('vault', 'per-request Vault sessions for keyvalue on r
 
   it('gives two tokens two sessions with two roles, and reuses a token’s session for its later calls', async () => {
     const runner = await runnerFor(pgNs);
+    const store = await storeFor(pgNs);
     const s = sessions();
-    const ns = served.get(pgNs)!.namespace;
-    const a = await runner.forCaller(await s.open(alice, exp(alice), ns));
-    const b = await runner.forCaller(await s.open(alice2, exp(alice2), ns));
+    const ns = nsOf(pgNs);
+    const a = await runner.forCaller(await s.open(alice, caller(alice), ns, store));
+    const b = await runner.forCaller(await s.open(alice2, caller(alice2), ns, store));
     await a.set('x', Buffer.from('1'));
     await b.get('x');
-    await (await runner.forCaller(await s.open(alice, exp(alice), ns))).get('x');
+    await (await runner.forCaller(await s.open(alice, caller(alice), ns, store))).get('x');
     expect(await vault.leases(pgRole())).toHaveLength(2);
     expect(await vault.tokens(mount)).toHaveLength(2);
     expect(s.size).toBe(2);
@@ -231,52 +280,122 @@ await describeWithService('vault', 'per-request Vault sessions for keyvalue on r
     for (const user of users) expect(await postgresRoleExists(user)).toBe(false);
   });
 
-  it('closes a session that sat idle, revoking its role without any further call', async () => {
+  it('lets a second worker reuse the first worker’s session for the same token: one Vault token, one lease, one role', async () => {
+    const [runner1, runner2] = [await runnerFor(pgNs), await runnerFor(pgNs)];
+    const [store1, store2] = [await storeFor(pgNs), await storeFor(pgNs)];
+    const [worker1, worker2] = [sessions(), sessions()];
+    const ns = nsOf(pgNs);
+    await (
+      await runner1.forCaller(await worker1.open(alice, caller(alice), ns, store1))
+    ).set('shared', Buffer.from('from worker 1'));
+    const kv2 = await runner2.forCaller(await worker2.open(alice, caller(alice), ns, store2));
+    expect(Buffer.from((await kv2.get('shared'))!).toString()).toBe('from worker 1');
+    expect(await vault.tokens(mount)).toHaveLength(1);
+    expect(await vault.leases(pgRole())).toHaveLength(1);
+    const users = await keyValueConnectionUsers(pgNs);
+    expect(users).toHaveLength(1);
+
+    await worker2.close(); // a borrower: the session and its lease stay
+    expect(await vault.leases(pgRole())).toHaveLength(1);
+    await worker1.close(); // the owner revokes
+    expect(await vault.leases(pgRole())).toEqual([]);
+    expect(await vault.tokens(mount)).toEqual([]);
+    expect(await postgresRoleExists(users[0]!)).toBe(false);
+  });
+
+  it('closes a session that sat idle at the next sweep, revoking its role without any further call', async () => {
     const runner = await runnerFor(pgNs);
-    const s = sessions({ idleMs: 300 });
-    const kv = await runner.forCaller(await s.open(alice, exp(alice), served.get(pgNs)!.namespace));
+    const store = await storeFor(pgNs);
+    const s = sessions({ idleMs: 300, sweepMs: 100 });
+    const kv = await runner.forCaller(await s.open(alice, caller(alice), nsOf(pgNs), store));
     await kv.get('greeting');
+    s.start();
     const [username] = await keyValueConnectionUsers(pgNs);
     expect(await postgresRoleExists(username!)).toBe(true);
     await waitForRoleDropped(username!, 5000);
     expect(await postgresRoleExists(username!)).toBe(false);
     expect(await vault.leases(pgRole())).toEqual([]);
+    expect(await vault.tokens(mount)).toEqual([]);
     expect(s.size).toBe(0);
     expect(runner.callerConnections).toBe(0);
   });
 
   it('closes the least recently used session when the limit is reached, revoking its role', async () => {
     const runner = await runnerFor(pgNs);
+    const store = await storeFor(pgNs);
     const s = sessions({ maxSessions: 1 });
-    const ns = served.get(pgNs)!.namespace;
-    await (await runner.forCaller(await s.open(alice, exp(alice), ns))).get('k');
+    const ns = nsOf(pgNs);
+    await (await runner.forCaller(await s.open(alice, caller(alice), ns, store))).get('k');
     const [first] = await keyValueConnectionUsers(pgNs);
-    await (await runner.forCaller(await s.open(alice2, exp(alice2), ns))).get('k');
+    await (await runner.forCaller(await s.open(alice2, caller(alice2), ns, store))).get('k');
     await waitForRoleDropped(first!, 5000);
     expect(await postgresRoleExists(first!)).toBe(false);
     expect(await vault.leases(pgRole())).toHaveLength(1);
+    expect(await vault.tokens(mount)).toHaveLength(1);
     expect(s.size).toBe(1);
   });
 
-  it('revokes a caller’s lease when the runner stops, while the caller’s session lives on', async () => {
+  it('closes a caller’s connections when the runner stops; the lease ends with the session', async () => {
     const runner = await runnerFor(pgNs);
+    const store = await storeFor(pgNs);
     const s = sessions();
-    await (await runner.forCaller(await s.open(alice, exp(alice), served.get(pgNs)!.namespace))).get('k');
+    await (await runner.forCaller(await s.open(alice, caller(alice), nsOf(pgNs), store))).get('k');
     const [username] = await keyValueConnectionUsers(pgNs);
-    expect(await vault.leases(pgRole())).toHaveLength(1);
     await runner.stop();
+    expect(await keyValueConnectionUsers(pgNs)).toEqual([]);
+    expect(await vault.leases(pgRole())).toHaveLength(1);
+    expect(await postgresRoleExists(username!)).toBe(true);
+    expect(s.size).toBe(1);
+    await s.close();
     expect(await vault.leases(pgRole())).toEqual([]);
     expect(await postgresRoleExists(username!)).toBe(false);
-    expect(s.size).toBe(1);
-    expect(await vault.tokens(mount)).toHaveLength(1);
+  });
+
+  it('revokes, with its own service identity, the sessions of a proxy that is gone', async () => {
+    const runner = await runnerFor(pgNs);
+    const store = await storeFor(pgNs);
+    const ns = nsOf(pgNs);
+    // The first proxy opens a session and never marks itself alive again: it is gone.
+    const gone = sessions();
+    await (await runner.forCaller(await gone.open(alice, caller(alice), ns, store))).get('k');
+    const [username] = await keyValueConnectionUsers(pgNs);
+    const [record] = await store.listCallers();
+    await runner.stop();
+
+    // The second proxy's own identity (here alice2's JWT at the same login role) revokes them.
+    const client = new VaultClient({ address: vault.address });
+    const identities: VaultSession[] = [];
+    cleanup.push(async () => {
+      for (const identity of identities) await identity.close();
+    });
+    const service = sessions({
+      stores: () => [{ store, namespace: ns }],
+      service: async (scope) => {
+        const identity = await VaultSession.open({
+          client,
+          mount: scope.mount,
+          role: scope.role,
+          jwt: alice2,
+        });
+        identities.push(identity);
+        return identity;
+      },
+    });
+    await service.sweep();
+
+    expect(await store.listCallers().then((r) => r.map((x) => x.id))).not.toContain(record!.id);
+    expect(await vault.leaseIds(pgRole())).not.toContain(record!.leases[0]!.id);
+    expect((await vault.tokens(mount)).map((t) => t.accessor)).not.toContain(record!.accessor);
+    expect(await postgresRoleExists(username!)).toBe(false);
   });
 
   it('runs a caller’s calls as the Redis ACL user leased for that caller, and deletes it when the session closes', async (ctx) => {
     await requireService('redis', ctx);
     const runner = await runnerFor(redisNs);
+    const store = await storeFor(redisNs);
     const s = sessions();
     const issued: Credentials[] = [];
-    const session = recording(await s.open(alice, exp(alice), served.get(redisNs)!.namespace), issued);
+    const session = recording(await s.open(alice, caller(alice), nsOf(redisNs), store), issued);
     const kv = await runner.forCaller(session);
     await kv.set('greeting', Buffer.from('hello'));
     expect(Buffer.from((await kv.get('greeting'))!).toString()).toBe('hello');
@@ -298,13 +417,16 @@ await describeWithService('vault', 'per-request Vault sessions for keyvalue on r
 
   it('answers E_UNAVAILABLE when Vault is down, with no fallback to static or service credentials', async () => {
     const runner = await runnerFor(pgNs);
+    const store = await storeFor(pgNs);
     const down = `http://127.0.0.1:${await freePort()}`;
-    const ns = clone(NamespaceRequestSchema, served.get(pgNs)!.namespace);
+    const ns = clone(NamespaceRequestSchema, nsOf(pgNs));
     ns.auth!.vault!.address = down;
     process.env.PRISM_TEST_STATIC_CREDS = 'prism:prism';
     try {
       const s = sessions();
-      const err = (await s.open(alice, exp(alice), ns).catch((e: unknown) => e)) as Error & { code: string };
+      const err = (await s.open(alice, caller(alice), ns, store).catch((e: unknown) => e)) as Error & {
+        code: string;
+      };
       expect(err.code).toBe('E_UNAVAILABLE');
       expect(err.message).toContain(`Vault at ${down} is unreachable`);
       expect(err.message).not.toContain('prism:prism');
