@@ -6,14 +6,23 @@ import { loadStackConfig, type ProbeSpec } from '../../../src/localstack/catalog
 import { probeOnce, waitHealthy, type ProbeTarget } from '../../../src/localstack/probes.js';
 import { REPO_ROOT } from '../../support/cli.js';
 import { freePort } from '../../support/ports.js';
-import { describeWithService, kafkaBrokers, natsUrl, postgresUrl, redisUrl } from '../../support/services.js';
-import { VaultStandin } from '../../support/vault-standin.js';
+import { startBaoServer, type BaoServer } from '../../support/bao-server.js';
+import { vaultApi } from '../../support/real-vault.js';
+import {
+  describeWithService,
+  kafkaBrokers,
+  natsUrl,
+  postgresUrl,
+  redisUrl,
+  vaultAddr,
+} from '../../support/services.js';
 
 /**
  * The catalog's readiness probes (templates/dev/components.yaml), each built from the catalog's own
- * probe spec and aimed at the real services of scripts/test-services.sh. Vault and Dex cannot run
- * here (no registry for their images), so their http probes go to the Vault stand-in's sys/health
- * and to the development OpenID provider's discovery document, served under Dex's /dex prefix.
+ * probe spec and aimed at the real services of scripts/test-services.sh. Vault's probe goes to the
+ * real OpenBao: the shared test server, and a server of the test's own where it must be sealed or
+ * start late. Dex cannot run here (no registry ships it), so its probe goes to the development
+ * OpenID provider's discovery document, served under Dex's /dex prefix.
  */
 const catalog = loadStackConfig({ packageRoot: REPO_ROOT });
 const probeOf = (component: string): ProbeSpec => {
@@ -207,40 +216,29 @@ describe("the http probe with Dex's discovery path", () => {
   });
 });
 
-describe("the http probe with Vault's sys/health", () => {
-  let vault: VaultStandin;
-
-  beforeAll(async () => {
-    vault = new VaultStandin({ issuer: 'http://127.0.0.1:9/unused', roles: {} });
-    await vault.start();
-  });
+await describeWithService('vault', "the http probe with Vault's sys/health", () => {
+  let own: BaoServer | undefined;
 
   afterAll(async () => {
-    await vault?.close();
-  });
-
-  const target = (): ProbeTarget => ({
-    spec: probeOf('vault'),
-    host: '127.0.0.1',
-    port: Number(new URL(vault.address).port),
+    await own?.stop();
   });
 
   it('is healthy when Vault is initialized and unsealed, with the start of its health document as the detail', async () => {
     expect(probeOf('vault').path).toBe('/v1/sys/health');
-    const probe = await probeOnce(target());
+    const probe = await probeOnce({ spec: probeOf('vault'), ...hostPort(vaultAddr()) });
     expect(probe.healthy).toBe(true);
     expect(probe.detail).toMatch(/^\{"initialized":true,"sealed":false,"standby":false,/);
   });
 
   it('is unhealthy while Vault is sealed (503), with the start of its health document as the detail', async () => {
-    vault.sealed = true;
-    try {
-      const probe = await probeOnce(target());
-      expect(probe.healthy).toBe(false);
-      expect(probe.detail).toMatch(/^\{"initialized":true,"sealed":true,/);
-    } finally {
-      vault.sealed = false;
-    }
+    // Sealing the shared server would stop every other test: this one seals a server of its own.
+    own = await startBaoServer();
+    await vaultApi('PUT', 'sys/seal', undefined, own.rootToken, own.address);
+    const res = await fetch(`${own.address}/v1/sys/health`);
+    expect(res.status).toBe(503);
+    const probe = await probeOnce({ spec: probeOf('vault'), ...hostPort(own.address) });
+    expect(probe.healthy).toBe(false);
+    expect(probe.detail).toMatch(/^\{"initialized":true,"sealed":true,/);
   });
 });
 
@@ -281,10 +279,12 @@ describe('waiting for a component to become healthy', () => {
     expect(probe).toEqual({ healthy: false, detail: 'the container exited with code 1' });
     expect(asked).toBe(2);
   });
+});
 
+await describeWithService('vault', 'waiting for Vault to become healthy', () => {
   it('returns the healthy probe once the service starts answering', async () => {
     const port = await freePort();
-    const vault = new VaultStandin({ issuer: 'http://127.0.0.1:9/unused', roles: {}, port });
+    let own: BaoServer | undefined;
     let asked = 0;
     try {
       const probe = await waitHealthy(
@@ -292,7 +292,7 @@ describe('waiting for a component to become healthy', () => {
         Date.now() + 60_000,
         async () => {
           asked += 1;
-          if (asked === 2) await vault.start();
+          if (asked === 2) own = await startBaoServer({ port });
           return undefined;
         },
         20,
@@ -301,27 +301,21 @@ describe('waiting for a component to become healthy', () => {
       expect(probe.detail).toMatch(/^\{"initialized":true,"sealed":false,/);
       expect(asked).toBe(2);
     } finally {
-      await vault.close();
+      await own?.stop();
     }
   });
 
   it('does not ask whether to stop when the first probe is healthy', async () => {
-    const vault = new VaultStandin({ issuer: 'http://127.0.0.1:9/unused', roles: {} });
-    await vault.start();
     let asked = 0;
-    try {
-      const probe = await waitHealthy(
-        { spec: probeOf('vault'), host: '127.0.0.1', port: Number(new URL(vault.address).port) },
-        Date.now() + 60_000,
-        async () => {
-          asked += 1;
-          return 'should not be asked';
-        },
-      );
-      expect(probe.healthy).toBe(true);
-      expect(asked).toBe(0);
-    } finally {
-      await vault.close();
-    }
+    const probe = await waitHealthy(
+      { spec: probeOf('vault'), ...hostPort(vaultAddr()) },
+      Date.now() + 60_000,
+      async () => {
+        asked += 1;
+        return 'should not be asked';
+      },
+    );
+    expect(probe.healthy).toBe(true);
+    expect(asked).toBe(0);
   });
 });
