@@ -145,18 +145,20 @@ export async function dockerUp(options: DockerUpOptions): Promise<DockerUpResult
     const backendsFile = writeBackends(dir, config);
     const issuer = stack.issuer;
     const { selectRunnable } = await import('./namespaces.js');
-    if (followed.length > 0) {
-      events.status(
-        'admin',
-        `${followed.join(', ')}: written for the catalog's Dex and Vault, applied with this stack's (${[stack.issuer, stack.vault].filter(Boolean).join(', ')})`,
-      );
-    }
     const selection = selectRunnable(loaded, {
       backends: new Set([...config.components.map((c) => c.name), 'memstore', 'sqlite']),
       where: 'this stack does not run (add it with --components or `only:` in dev.yaml)',
       ...(issuer !== undefined ? { issuer } : {}),
       ...(stack.vault !== undefined ? { vault: stack.vault } : {}),
     });
+    const served = new Set(selection.runnable.map((r) => r.request.namespace));
+    const moved = followed.filter((name) => served.has(name));
+    if (moved.length > 0) {
+      events.status(
+        'admin',
+        `${moved.join(', ')}: written for the catalog's Dex and Vault, applied with this stack's (${[stack.issuer, stack.vault].filter(Boolean).join(', ')})`,
+      );
+    }
 
     let state: DevState;
     if (serversRunning) {
