@@ -77,6 +77,8 @@ interface SealedSecrets {
 class CallerSession implements BackendSession, Closable {
   private readonly hooks: Array<() => Promise<void>> = [];
   private readonly leasing = new Map<string, Promise<{ username: string; password: string }>>();
+  /** Record updates of this process, one at a time (a touch must not undo a lease's update). */
+  private writes: Promise<unknown> = Promise.resolve();
   private closed = false;
 
   constructor(
@@ -106,22 +108,42 @@ class CallerSession implements BackendSession, Closable {
     return { ...(await pending) };
   };
 
+  /**
+   * Re-reads the record, changes it and saves it, after this process's previous update. Across
+   * processes two updates can still cross; the token's accessor, revoked with the session,
+   * revokes every lease of the token even if one is missing from the record.
+   */
+  private update(change: (latest: StoredCallerSession) => StoredCallerSession | undefined): Promise<void> {
+    const next = this.writes.then(async () => {
+      const latest = await this.store.getCaller(this.id);
+      if (!latest) return;
+      const changed = change(latest);
+      if (!changed) return;
+      this.record = changed;
+      await this.store.saveCaller(changed);
+    });
+    this.writes = next.catch(() => undefined);
+    return next;
+  }
+
   /** Leases credentials with the session's token and records them for the other workers. */
   private async lease(ref: string, role: string): Promise<{ username: string; password: string }> {
     const creds = await this.vault.databaseCredentials(role);
-    const latest = (await this.store.getCaller(this.id)) ?? this.record;
-    const merged: SealedSecrets = {
-      token: this.secrets.token,
-      creds: { ...this.openBox(latest), [ref]: { username: creds.username, password: creds.password } },
-    };
-    this.secrets.creds[ref] = merged.creds[ref]!;
-    this.record = {
+    const mine = { username: creds.username, password: creds.password };
+    this.secrets.creds[ref] = mine;
+    await this.update((latest) => ({
       ...latest,
       leases: [...latest.leases, { id: creds.leaseId, role, seconds: creds.duration }],
-      sealed: seal(merged, this.callerToken, this.id),
-    };
-    await this.store.saveCaller(this.record);
-    return merged.creds[ref]!;
+      sealed: seal(
+        {
+          token: this.secrets.token,
+          creds: { ...this.openBox(latest), [ref]: mine },
+        } satisfies SealedSecrets,
+        this.callerToken,
+        this.id,
+      ),
+    }));
+    return mine;
   }
 
   private openBox(record: StoredCallerSession): SealedSecrets['creds'] {
@@ -136,16 +158,12 @@ class CallerSession implements BackendSession, Closable {
   touch(now: number, every: number): void {
     if (now - this.record.lastUsedMs < every) return;
     this.record.lastUsedMs = now;
-    void (async () => {
-      const latest = await this.store.getCaller(this.id);
-      if (!latest) return;
-      this.record = { ...latest, lastUsedMs: Math.max(latest.lastUsedMs, now) };
-      await this.store.saveCaller(this.record);
-    })().catch((err: unknown) =>
-      this.logger?.warn(
-        { session: this.id, err: (err as Error).message },
-        'sharing a session’s last use failed',
-      ),
+    this.update((latest) => (latest.lastUsedMs >= now ? undefined : { ...latest, lastUsedMs: now })).catch(
+      (err: unknown) =>
+        this.logger?.warn(
+          { session: this.id, err: (err as Error).message },
+          'sharing a session’s last use failed',
+        ),
     );
   }
 
@@ -361,8 +379,10 @@ export class RequestSessions implements CallerSessionAdmin {
   private async sweepStore(store: CallerSessionStore, ns: NamespaceRequest): Promise<void> {
     // The owner mark outlives two sweeps: one late sweep does not make this process look dead.
     await store.beat(this.owner, this.sweepMs * 2 + 1000);
-    const records = await store.listCallers();
+    // Local sessions first: one that opens while the store is listed is neither in `local` nor
+    // taken for gone.
     const local = await this.localSessions(store);
+    const records = await store.listCallers();
     const seen = new Set<string>();
     for (const record of records) {
       seen.add(record.id);
@@ -371,8 +391,8 @@ export class RequestSessions implements CallerSessionAdmin {
         if (!this.alive(record)) this.cache.drop(record.key);
         else if (mine.owned) mine.adopt(record);
       } else if (record.owner === this.owner) {
-        // Opened here, no longer held here (a failed close): nobody else will revoke it.
-        await this.revokeOrphan(store, ns, record);
+        // Opened here and no longer held here (a failed close): nobody else will revoke it.
+        if (this.cache.peek(record.key) === undefined) await this.revokeOrphan(store, ns, record);
       } else if (!(await store.ownerAlive(record.owner))) {
         await this.revokeOrphan(store, ns, record);
       }

@@ -224,24 +224,22 @@ export class VaultSession {
   }
 
   /**
-   * With this session's token, revokes leases and a token of a session whose owner is gone (a
-   * crashed proxy's caller session); needs `sys/leases/revoke` and `auth/token/revoke-accessor`
-   * in this session's policy. Leases are revoked first: they are what backends hold.
+   * With this session's token, revokes the leases of a session whose owner is gone (a crashed
+   * proxy's caller session; needs `sys/leases/revoke`), then its token by accessor when the policy
+   * allows `auth/token/revoke-accessor` (false when it does not: the token then lapses at its TTL,
+   * and only the dead owner ever held it). Lease failures are thrown: backends hold the users.
    */
-  async revokeForeign(leaseIds: readonly string[], accessor: string): Promise<void> {
+  async revokeForeign(leaseIds: readonly string[], accessor: string): Promise<boolean> {
     this.assertOpen();
-    let failure: unknown;
-    for (const id of leaseIds) {
-      await this.client.revokeLease(this.token, id).catch((err: unknown) => {
-        failure ??= err;
-      });
+    for (const id of leaseIds) await this.client.revokeLease(this.token, id);
+    if (accessor === '') return false;
+    try {
+      await this.client.revokeAccessor(this.token, accessor);
+      return true;
+    } catch (err) {
+      this.logger?.warn({ err: reason(err) }, "revoking a departed session's token by accessor failed");
+      return false;
     }
-    if (accessor !== '') {
-      await this.client.revokeAccessor(this.token, accessor).catch((err: unknown) => {
-        failure ??= err;
-      });
-    }
-    if (failure !== undefined) throw failure;
   }
 
   /** Revokes one lease now (its backend user is no longer needed); unknown leases are ignored. */
