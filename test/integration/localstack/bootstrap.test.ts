@@ -1,330 +1,406 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { decodeJwt } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { DevIdp } from '../../../src/auth/dev-idp.js';
+import { DEV_AUDIENCE, DEV_USERS, DevIdp } from '../../../src/auth/dev-idp.js';
+import { validateSources } from '../../../src/config/validate.js';
+import { PrismError } from '../../../src/errors.js';
+import type { NamespaceRequest } from '../../../src/gen/prism/config/v1/namespace_pb.js';
 import {
   bootstrapVault,
   ensurePostgresDatabase,
   ensureSessionOwner,
+  redisAclRules,
   renderDexConfig,
   SESSION_OWNER_ROLE,
-  VAULT_POLICY,
+  vaultNamespaces,
   type VaultBootstrap,
 } from '../../../src/localstack/bootstrap.js';
 import { loadStackConfig, type NetworkMode } from '../../../src/localstack/catalog.js';
-import { PrismError } from '../../../src/errors.js';
 import { REPO_ROOT } from '../../support/cli.js';
+import { loginAs } from '../../support/dev-login.js';
+import { postgresEndpoint, postgresRoleExists } from '../../support/leased-postgres.js';
 import { freePort } from '../../support/ports.js';
-import { connectPostgres, describeWithService, postgresUrl, uniqueName } from '../../support/services.js';
-import { VaultStandin } from '../../support/vault-standin.js';
+import { vaultApi, VaultApiError } from '../../support/real-vault.js';
+import {
+  connectPostgres,
+  connectRedis,
+  describeWithService,
+  describeWithServices,
+  postgresUrl,
+  redisUrl,
+  uniqueName,
+  vaultAddr,
+  vaultRootToken,
+} from '../../support/services.js';
 
 /**
- * The Docker stack's bootstrap without Docker: Vault's writes go to the Vault stand-in (which
- * checks the JWKS URL and the database connection as Vault does), the database statements run on
- * the real PostgreSQL of scripts/test-services.sh, and Dex's configuration is rendered and parsed.
+ * The Docker stack's Vault bootstrap against the real OpenBao of scripts/test-services.sh, with
+ * its real PostgreSQL and Redis behind the database secrets engine: the roles it writes are the
+ * ones the control plane derives, a person logs in with a real JWT from the development IdP and
+ * leases each of them, and what Vault creates works and is gone after revocation. Every name the
+ * bootstrap writes (auth mount, connections, namespaces and so roles and policies) is unique to
+ * the run, and removed afterwards.
  */
-const catalog = loadStackConfig({ packageRoot: REPO_ROOT });
-const vaultComponent = catalog.components.find((c) => c.name === 'vault')!;
-const ROOT_TOKEN = vaultComponent.env.VAULT_DEV_ROOT_TOKEN_ID!;
 
-/** Vault's postgres plugin fills {{expiration}} in this layout (Go's "2006-01-02 15:04:05-0700"). */
-function vaultExpiration(at: Date): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  return (
-    `${at.getUTCFullYear()}-${p(at.getUTCMonth() + 1)}-${p(at.getUTCDate())} ` +
-    `${p(at.getUTCHours())}:${p(at.getUTCMinutes())}:${p(at.getUTCSeconds())}+0000`
-  );
+/** The namespaces of one YAML text, validated as `namespace apply` would. */
+function namespacesOf(text: string): NamespaceRequest[] {
+  const { report, loaded } = validateSources([{ file: 'ns.yaml', text }]);
+  if (report.errors > 0) throw new Error(JSON.stringify(report.diagnostics));
+  return loaded.map((l) => l.request);
 }
 
-function fill(statement: string, values: Record<string, string>): string {
-  return statement.replace(/\{\{(\w+)\}\}/g, (whole, key: string) => values[key] ?? whole);
+function vaultNamespaceYaml(name: string, issuer: string, patterns: string[]): string {
+  return [
+    `namespace: ${name}`,
+    'team: commerce',
+    'patterns:',
+    ...patterns.map((p) => `  - ${p}`),
+    '  - { name: sessions, type: session-manager, slots: { store: { backend: redis } } }',
+    'auth:',
+    '  enabled: true',
+    `  issuer: ${issuer}`,
+    `  audiences: [${DEV_AUDIENCE}]`,
+    `  vault: { enabled: true, address: ${vaultAddr()}, role: prism-${name} }`,
+    '',
+  ].join('\n');
 }
 
-/** The policy's rules as path → capabilities. */
-function policyRules(policy: string): Record<string, string[]> {
-  const rules: Record<string, string[]> = {};
-  for (const m of policy.matchAll(/path "([^"]+)" \{ capabilities = \[([^\]]*)\] \}/g)) {
-    rules[m[1]!] = [...m[2]!.matchAll(/"([^"]+)"/g)].map((c) => c[1]!);
-  }
-  return rules;
+/** A Vault call with a session's own token (not root). */
+async function asSession<T = Record<string, unknown>>(
+  token: string,
+  method: 'GET' | 'PUT' | 'POST',
+  path: string,
+  body?: unknown,
+): Promise<T> {
+  return vaultApi<T>(method, path, body, token);
 }
 
-await describeWithService('postgres', 'bootstrapping Vault for the Docker stack', () => {
-  const pgUrl = new URL(postgresUrl());
-  const postgres = {
-    host: pgUrl.hostname,
-    port: Number(pgUrl.port),
-    database: pgUrl.pathname.slice(1),
-    user: decodeURIComponent(pgUrl.username),
-    password: decodeURIComponent(pgUrl.password),
-  };
-  let idp: DevIdp;
-  let jwksUrl: string;
-  const opened: VaultStandin[] = [];
+interface Lease {
+  lease_id: string;
+  data: { username: string; password: string };
+}
 
-  const standin = async () => {
-    const vault = new VaultStandin({ issuer: idp.issuer, roles: {}, rootToken: ROOT_TOKEN });
-    opened.push(vault);
-    await vault.start();
-    return vault;
-  };
-  const settings = (vault: VaultStandin, more: Partial<VaultBootstrap> = {}): VaultBootstrap => ({
-    address: vault.address,
-    rootToken: ROOT_TOKEN,
-    issuer: idp.issuer,
-    jwksUrl,
-    audience: 'prismctl',
-    postgres,
-    roles: ['prism', 'analytics'],
-    ...more,
-  });
+await describeWithServices(
+  ['vault', 'postgres', 'redis'],
+  'bootstrapping the real Vault for the Docker stack',
+  () => {
+    const suffix = randomBytes(3).toString('hex');
+    const mount = `jwt-bs${suffix}`;
+    const prefix = `prism-bs${suffix}`;
+    const shop = `bs${suffix}-shop`;
+    const other = `bs${suffix}-other`;
+    const pgUrl = new URL(postgresUrl());
+    const redis = new URL(redisUrl());
+    const idp = new DevIdp({ users: [...DEV_USERS, { email: 'carol@example.com', name: 'Carol' }] });
+    let settings: VaultBootstrap;
+    let steps: string[];
+    const opened: Array<{ end(): Promise<unknown> } | { quit(): Promise<unknown> }> = [];
 
-  beforeAll(async () => {
-    idp = new DevIdp();
-    await idp.start();
-    const discovery = await fetch(`${idp.issuer}/.well-known/openid-configuration`);
-    jwksUrl = ((await discovery.json()) as { jwks_uri: string }).jwks_uri;
-  });
-
-  afterAll(async () => {
-    for (const vault of opened) await vault.close();
-    await idp?.stop();
-  });
-
-  it('enables JWT auth, writes the policy and roles, then the database engine, in this order', async () => {
-    const vault = await standin();
-    const steps = await bootstrapVault(settings(vault));
-    const writes = [
-      'POST sys/auth/jwt',
-      'POST auth/jwt/config',
-      `PUT sys/policies/acl/${VAULT_POLICY}`,
-      'POST auth/jwt/role/prism',
-      'POST auth/jwt/role/analytics',
-      'POST sys/mounts/database',
-      'POST database/config/prism-postgres',
-      'POST database/roles/prism',
-      'POST database/roles/analytics',
-    ];
-    expect(vault.writes.map((w) => `${w.method} ${w.path}`)).toEqual(writes);
-    expect(steps).toEqual(['GET sys/auth', ...writes.slice(0, 5), 'GET sys/mounts', ...writes.slice(5)]);
-    expect(vault.authMounts.get('jwt/')?.type).toBe('jwt');
-    expect(vault.secretMounts.get('database/')?.type).toBe('database');
-  });
-
-  it("binds JWT auth to the issuer, fetching keys from the issuer's JWKS", async () => {
-    const vault = await standin();
-    await bootstrapVault(settings(vault));
-    expect(vault.jwtConfigs.get('jwt')).toEqual({ jwks_url: jwksUrl, bound_issuer: idp.issuer });
-  });
-
-  it('writes a policy that lets a session read credentials, renew and revoke leases, and its own token', async () => {
-    const vault = await standin();
-    await bootstrapVault(settings(vault));
-    expect(policyRules(vault.policies.get(VAULT_POLICY)!)).toEqual({
-      'database/creds/*': ['read'],
-      'sys/leases/renew': ['update'],
-      'sys/leases/revoke': ['update'],
-      'auth/token/renew-self': ['update'],
-      'auth/token/revoke-self': ['update'],
-    });
-  });
-
-  it('writes one JWT role per Vault role, bound to the audience and granting the policy', async () => {
-    const vault = await standin();
-    await bootstrapVault(settings(vault));
-    const role = {
-      role_type: 'jwt',
-      user_claim: 'sub',
-      groups_claim: 'groups',
-      bound_audiences: ['prismctl'],
-      token_policies: [VAULT_POLICY],
-      token_ttl: '1h',
+    const role = (ns: string, pattern: string, slot: string) => `prism-${ns}-${pattern}-${slot}`;
+    const login = async (email: string, ns = shop) => {
+      const jwt = await loginAs(idp, email);
+      const res = await vaultApi<{ auth: { client_token: string } }>(
+        'POST',
+        `auth/${mount}/login`,
+        { role: `prism-${ns}`, jwt },
+        '',
+      );
+      return { jwt, token: res.auth.client_token };
     };
-    expect(Object.fromEntries(vault.jwtRoles)).toEqual({ 'jwt/prism': role, 'jwt/analytics': role });
-  });
+    const lease = (token: string, databaseRole: string) =>
+      asSession<Lease>(token, 'GET', `database/creds/${databaseRole}`);
 
-  it('points the database engine at the given PostgreSQL, allowing only the Vault roles', async () => {
-    const vault = await standin();
-    await bootstrapVault(settings(vault));
-    expect(Object.fromEntries(vault.databaseConnections)).toEqual({
-      'prism-postgres': {
-        plugin_name: 'postgresql-database-plugin',
-        connection_url: `postgresql://{{username}}:{{password}}@${postgres.host}:${postgres.port}/${postgres.database}?sslmode=disable`,
-        username: postgres.user,
-        password: postgres.password,
-        allowed_roles: ['prism', 'analytics'],
-      },
-    });
-  });
+    beforeAll(async () => {
+      await idp.start();
+      const jwksUrl = (
+        (await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json()) as { jwks_uri: string }
+      ).jwks_uri;
+      const namespaces = vaultNamespaces(
+        namespacesOf(
+          [
+            vaultNamespaceYaml(shop, idp.issuer, [
+              '{ name: cache, type: keyvalue, slots: { store: { backend: redis } } }',
+              '{ name: ledger, type: keyvalue, slots: { store: { backend: postgres } } }',
+              '{ name: events, type: producer, slots: { sink: { backend: kafka }, state: { backend: postgres } }, settings: { topic: shop.events } }',
+              '{ name: billing, type: consumer, slots: { source: { backend: nats } }, settings: { topic: shop.events, consumer_group: billing } }',
+            ]),
+            vaultNamespaceYaml(other, idp.issuer, [
+              '{ name: cache, type: keyvalue, slots: { store: { backend: redis } } }',
+            ]),
+          ].join('---\n'),
+        ),
+        ['redis', 'postgres', 'kafka', 'nats', 'dex', 'vault'],
+      );
+      await ensureSessionOwner({
+        port: Number(pgUrl.port),
+        user: decodeURIComponent(pgUrl.username),
+        password: decodeURIComponent(pgUrl.password),
+        database: pgUrl.pathname.slice(1),
+      });
+      settings = {
+        address: vaultAddr(),
+        rootToken: vaultRootToken(),
+        issuer: idp.issuer,
+        jwksUrl,
+        audience: 'prismctl',
+        postgres: {
+          host: pgUrl.hostname,
+          port: Number(pgUrl.port),
+          database: pgUrl.pathname.slice(1),
+          user: decodeURIComponent(pgUrl.username),
+          password: decodeURIComponent(pgUrl.password),
+        },
+        redis: { host: redis.hostname, port: Number(redis.port || 6379) },
+        namespaces,
+        authMount: mount,
+        connectionPrefix: prefix,
+      };
+      steps = await bootstrapVault(settings);
+    }, 60_000);
 
-  it('writes database roles with creation and revocation statements on that connection', async () => {
-    const vault = await standin();
-    await bootstrapVault(settings(vault));
-    const role = {
-      db_name: 'prism-postgres',
-      creation_statements: [
-        `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}' IN ROLE prism_owner;`,
-        `ALTER ROLE "{{name}}" SET role = prism_owner;`,
-      ],
-      revocation_statements: [
-        `REASSIGN OWNED BY "{{name}}" TO prism_owner;`,
-        `DROP OWNED BY "{{name}}";`,
-        `DROP ROLE IF EXISTS "{{name}}";`,
-      ],
-      default_ttl: '1h',
-      max_ttl: '24h',
-    };
-    expect(Object.fromEntries(vault.databaseRoles)).toEqual({ prism: role, analytics: role });
-  });
-
-  it('is idempotent: a second run neither enables JWT auth nor mounts the database engine again', async () => {
-    const vault = await standin();
-    await bootstrapVault(settings(vault));
-    const before = vault.writes.length;
-    const steps = await bootstrapVault(settings(vault));
-    const again = vault.writes.slice(before).map((w) => `${w.method} ${w.path}`);
-    expect(again).toEqual([
-      'POST auth/jwt/config',
-      `PUT sys/policies/acl/${VAULT_POLICY}`,
-      'POST auth/jwt/role/prism',
-      'POST auth/jwt/role/analytics',
-      'POST database/config/prism-postgres',
-      'POST database/roles/prism',
-      'POST database/roles/analytics',
-    ]);
-    expect(steps).toEqual(['GET sys/auth', ...again.slice(0, 4), 'GET sys/mounts', ...again.slice(4)]);
-    expect(vault.writes.filter((w) => w.path === 'sys/auth/jwt')).toHaveLength(1);
-    expect(vault.writes.filter((w) => w.path === 'sys/mounts/database')).toHaveLength(1);
-  });
-
-  it('without PostgreSQL, leaves the database engine alone', async () => {
-    const vault = await standin();
-    const steps = await bootstrapVault({ ...settings(vault), postgres: undefined });
-    expect(steps).not.toContain('GET sys/mounts');
-    expect(vault.secretMounts.has('database/')).toBe(false);
-    expect(vault.databaseConnections.size).toBe(0);
-  });
-
-  it('with a wrong root token, fails as unavailable naming the first step, never the token', async () => {
-    const vault = await standin();
-    const wrong = `hvs.${randomBytes(12).toString('hex')}`;
-    const err = await bootstrapVault(settings(vault, { rootToken: wrong })).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(PrismError);
-    expect((err as PrismError).code).toBe('E_UNAVAILABLE');
-    expect((err as PrismError).message).toBe('Vault bootstrap: GET sys/auth answered 403: permission denied');
-    expect(JSON.stringify(err)).not.toContain(wrong);
-    expect(String((err as Error).stack)).not.toContain(wrong);
-    expect(vault.writes).toEqual([]);
-  });
-
-  it('when Vault cannot fetch the JWKS, fails naming the JWT config step and why', async () => {
-    const vault = await standin();
-    const closed = `http://127.0.0.1:${await freePort()}/dex/keys`;
-    const err = await bootstrapVault(settings(vault, { jwksUrl: closed })).catch((e: unknown) => e);
-    expect((err as PrismError).code).toBe('E_UNAVAILABLE');
-    expect((err as PrismError).message).toMatch(
-      /^Vault bootstrap: POST auth\/jwt\/config answered 400: error checking jwks URL: /,
-    );
-    expect((err as PrismError).message).not.toContain(ROOT_TOKEN);
-  });
-
-  it('when Vault cannot reach PostgreSQL, fails naming the database config step', async () => {
-    const vault = await standin();
-    const err = await bootstrapVault(
-      settings(vault, { postgres: { ...postgres, password: 'not-the-password' } }),
-    ).catch((e: unknown) => e);
-    expect((err as PrismError).code).toBe('E_UNAVAILABLE');
-    expect((err as PrismError).message).toBe(
-      'Vault bootstrap: POST database/config/prism-postgres answered 400: error creating database object: ' +
-        `error verifying connection: password authentication failed for user "${postgres.user}"`,
-    );
-  });
-
-  it('when Vault does not answer, fails as unavailable naming the first step', async () => {
-    const address = `http://127.0.0.1:${await freePort()}`;
-    const err = await bootstrapVault({ ...settings(await standin()), address }).catch((e: unknown) => e);
-    expect((err as PrismError).code).toBe('E_UNAVAILABLE');
-    expect((err as PrismError).message).toMatch(/^Vault bootstrap: GET sys\/auth failed: /);
-  });
-
-  it('leases share what one of them creates, and it outlives the lease that created it', async () => {
-    const vault = await standin();
-    await bootstrapVault(settings(vault));
-    const role = vault.databaseRoles.get('prism')!;
-    const url = new URL(postgresUrl());
-    await ensureSessionOwner({
-      port: Number(url.port),
-      user: decodeURIComponent(url.username),
-      password: decodeURIComponent(url.password),
-      database: url.pathname.slice(1),
-    });
-    const lease = () => ({
-      name: `v-jwt-prism-${randomBytes(5).toString('hex')}`,
-      password: randomBytes(18).toString('base64url'),
-      expiration: vaultExpiration(new Date(Date.now() + 3600_000)),
-    });
-    const connectAs = (values: { name: string; password: string }) => {
-      const as = new URL(postgresUrl());
-      as.username = values.name;
-      as.password = values.password;
-      return new pg.Client({ connectionString: as.toString(), connectionTimeoutMillis: 3000 });
-    };
-    const [first, second] = [lease(), lease()];
-    const table = `prism_bootstrap_${randomBytes(4).toString('hex')}`;
-    const admin = await connectPostgres();
-    // The stack's postgres image makes its POSTGRES_USER a superuser; the test server's user has
-    // CREATEROLE only, so it takes membership where REASSIGN/DROP OWNED need the roles' privileges.
-    await admin.query(`GRANT ${SESSION_OWNER_ROLE} TO CURRENT_USER`);
-    try {
-      for (const values of [first, second]) {
-        for (const st of role.creation_statements as string[]) await admin.query(fill(st, values));
+    afterAll(async () => {
+      for (const client of opened.splice(0)) {
+        await ('quit' in client ? client.quit() : client.end()).catch(() => undefined);
       }
-      const a = connectAs(first);
-      await a.connect();
+      const cleanup = async (method: 'PUT' | 'DELETE', path: string) =>
+        vaultApi(method, path).catch(() => undefined);
+      for (const ns of settings?.namespaces ?? []) {
+        for (const r of ns.databaseRoles) {
+          await cleanup('PUT', `sys/leases/revoke-prefix/database/creds/${r.name}`);
+          await cleanup('DELETE', `database/roles/${r.name}`);
+        }
+        await cleanup('DELETE', `sys/policies/acl/${ns.loginRole}`);
+      }
+      await cleanup('DELETE', `database/config/${prefix}-postgres`);
+      await cleanup('DELETE', `database/config/${prefix}-redis`);
+      await cleanup('DELETE', `sys/auth/${mount}`);
+      await idp.stop();
+    });
+
+    it('derives, per namespace, exactly the roles of its postgres and redis slots, and none for kafka or nats', () => {
+      expect(settings.namespaces).toEqual([
+        {
+          namespace: shop,
+          loginRole: `prism-${shop}`,
+          audiences: [DEV_AUDIENCE],
+          databaseRoles: [
+            { name: role(shop, 'cache', 'store'), backend: 'redis' },
+            { name: role(shop, 'ledger', 'store'), backend: 'postgres' },
+            { name: role(shop, 'events', 'state'), backend: 'postgres' },
+          ],
+        },
+        {
+          namespace: other,
+          loginRole: `prism-${other}`,
+          audiences: [DEV_AUDIENCE],
+          databaseRoles: [{ name: role(other, 'cache', 'store'), backend: 'redis' }],
+        },
+      ]);
+    });
+
+    it('puts each role on its connection, whose allowed_roles name exactly the roles it serves', async () => {
+      const config = async (name: string) =>
+        (await vaultApi<{ data: Record<string, unknown> }>('GET', `database/config/${name}`)).data;
+      expect(await config(`${prefix}-postgres`)).toMatchObject({
+        plugin_name: 'postgresql-database-plugin',
+        allowed_roles: [role(shop, 'events', 'state'), role(shop, 'ledger', 'store')],
+      });
+      expect(await config(`${prefix}-redis`)).toMatchObject({
+        plugin_name: 'redis-database-plugin',
+        allowed_roles: [role(other, 'cache', 'store'), role(shop, 'cache', 'store')],
+      });
+      const dbOf = async (r: string) =>
+        (await vaultApi<{ data: { db_name: string } }>('GET', `database/roles/${r}`)).data.db_name;
+      expect(await dbOf(role(shop, 'ledger', 'store'))).toBe(`${prefix}-postgres`);
+      expect(await dbOf(role(shop, 'cache', 'store'))).toBe(`${prefix}-redis`);
+      const listed = await vaultApi<{ data: { keys: string[] } }>('LIST', 'database/roles');
+      expect(listed.data.keys.filter((k) => k.includes(`bs${suffix}`)).sort()).toEqual(
+        [
+          role(other, 'cache', 'store'),
+          role(shop, 'cache', 'store'),
+          role(shop, 'events', 'state'),
+          role(shop, 'ledger', 'store'),
+        ].sort(),
+      );
+    });
+
+    it('writes a login role per namespace bound to its audience, without groups_claim, and a policy naming only its roles', async () => {
+      const jwtRole = (
+        await vaultApi<{ data: Record<string, unknown> }>('GET', `auth/${mount}/role/prism-${shop}`)
+      ).data;
+      expect(jwtRole).toMatchObject({
+        role_type: 'jwt',
+        user_claim: 'sub',
+        bound_audiences: [DEV_AUDIENCE],
+        token_policies: [`prism-${shop}`],
+      });
+      expect(jwtRole.groups_claim ?? '').toBe('');
+      expect(jwtRole.bound_claims ?? null).toBeNull();
+      const policy = (await vaultApi<{ data: { policy: string } }>('GET', `sys/policies/acl/prism-${shop}`))
+        .data.policy;
+      expect([...policy.matchAll(/path "database\/creds\/([^"]+)"/g)].map((m) => m[1])).toEqual([
+        role(shop, 'cache', 'store'),
+        role(shop, 'events', 'state'),
+        role(shop, 'ledger', 'store'),
+      ]);
+    });
+
+    it('lets alice lease every role of her namespace with her own JWT, and no role of another', async () => {
+      const { token } = await login('alice@example.com');
+      for (const r of settings.namespaces[0]!.databaseRoles) {
+        const leased = await lease(token, r.name);
+        expect(leased.data.username).not.toBe('');
+        await asSession(token, 'PUT', 'sys/leases/revoke', { lease_id: leased.lease_id });
+      }
+      const refused = await lease(token, role(other, 'cache', 'store')).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(VaultApiError);
+      expect((refused as VaultApiError).status).toBe(403);
+    });
+
+    it('admits a token without a groups claim (a person granted by user:)', async () => {
+      const { jwt, token } = await login('carol@example.com');
+      expect(decodeJwt(jwt)).not.toHaveProperty('groups');
+      const leased = await lease(token, role(shop, 'cache', 'store'));
+      expect(leased.data.username).not.toBe('');
+      await asSession(token, 'PUT', 'sys/leases/revoke', { lease_id: leased.lease_id });
+    });
+
+    it('leases PostgreSQL roles that act as the shared owner, share what one creates, and are dropped on revocation', async () => {
+      const { token } = await login('alice@example.com');
+      const [first, second] = [
+        await lease(token, role(shop, 'ledger', 'store')),
+        await lease(token, role(shop, 'events', 'state')),
+      ];
+      const connectAs = async (l: Lease) => {
+        const url = new URL(postgresEndpoint());
+        url.username = l.data.username;
+        url.password = l.data.password;
+        const client = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: 3000 });
+        await client.connect();
+        return client;
+      };
+      const table = `prism_bs_${suffix}`;
+      const a = await connectAs(first);
       try {
-        const { rows } = await a.query<{ session: string; acting: string }>(
-          'SELECT session_user AS session, current_user AS acting',
-        );
-        expect(rows).toEqual([{ session: first.name, acting: SESSION_OWNER_ROLE }]);
+        const { rows } = await a.query('SELECT session_user AS session, current_user AS acting');
+        expect(rows).toEqual([{ session: first.data.username, acting: SESSION_OWNER_ROLE }]);
         await a.query(`CREATE TABLE ${table} (v int)`);
         await a.query(`INSERT INTO ${table} VALUES (1)`);
       } finally {
         await a.end();
       }
-      const b = connectAs(second);
-      await b.connect();
+      const b = await connectAs(second);
+      opened.push(b);
       try {
         await b.query(`INSERT INTO ${table} VALUES (2)`);
-        await admin.query(`GRANT "${first.name}" TO CURRENT_USER`);
-        for (const st of role.revocation_statements as string[]) await admin.query(fill(st, first));
-        expect((await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [first.name])).rowCount).toBe(
-          0,
-        );
-        await expect(connectAs(first).connect()).rejects.toThrow(
-          /password authentication failed|does not exist/,
-        );
-        const rows = await b.query<{ v: number }>(`SELECT v FROM ${table} ORDER BY v`);
-        expect(rows.rows.map((r) => r.v)).toEqual([1, 2]);
+        await asSession(token, 'PUT', 'sys/leases/revoke', { lease_id: first.lease_id });
+        expect(await postgresRoleExists(first.data.username)).toBe(false);
+        await expect(connectAs(first)).rejects.toThrow(/password authentication failed|does not exist/);
+        expect((await b.query(`SELECT v FROM ${table} ORDER BY v`)).rows).toEqual([{ v: 1 }, { v: 2 }]);
       } finally {
+        await b.query(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
         await b.end();
       }
-      await admin.query(`GRANT "${second.name}" TO CURRENT_USER`);
-      for (const st of role.revocation_statements as string[]) await admin.query(fill(st, second));
-      expect((await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [second.name])).rowCount).toBe(
-        0,
+      await asSession(token, 'PUT', 'sys/leases/revoke', { lease_id: second.lease_id });
+      expect(await postgresRoleExists(second.data.username)).toBe(false);
+    });
+
+    it("leases Redis users limited to the namespace's keys and channels, deleted on revocation", async () => {
+      const { token } = await login('alice@example.com');
+      const leased = await lease(token, role(shop, 'cache', 'store'));
+      const { username, password } = leased.data;
+      const admin = connectRedis();
+      opened.push(admin);
+      const user = connectRedis({ username, password, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      user.on('error', () => {}); // revocation closes its connection
+      opened.push(user);
+      expect(await user.set(`${shop}:greeting`, 'hello')).toBe('OK');
+      expect(await user.get(`${shop}:greeting`)).toBe('hello');
+      expect(await user.publish(`prism:${shop}:events`, 'x')).toBeGreaterThanOrEqual(0);
+      await expect(user.get(`${other}:greeting`)).rejects.toThrow(/NOPERM/);
+      await expect(user.publish(`prism:${other}:events`, 'x')).rejects.toThrow(/NOPERM/);
+      await expect(user.flushall()).rejects.toThrow(/NOPERM/);
+      await expect(user.keys('*')).rejects.toThrow(/NOPERM/);
+      const acl = (await admin.acl('LIST')) as string[];
+      expect(acl.find((line) => line.startsWith(`user ${username} `))).toContain(
+        redisAclRules(shop).slice(0, 2).join(' resetchannels '),
       );
-    } finally {
-      await admin.query(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
-      for (const values of [first, second]) {
-        await admin.query(`DROP ROLE IF EXISTS "${values.name}"`).catch(() => undefined);
-      }
-      await admin.end();
-    }
-  });
-});
+      const clients = (await admin.client('LIST')) as string;
+      expect(clients).toContain(`user=${username} `);
+
+      await asSession(token, 'PUT', 'sys/leases/revoke', { lease_id: leased.lease_id });
+      expect(((await admin.acl('LIST')) as string[]).some((l) => l.startsWith(`user ${username} `))).toBe(
+        false,
+      );
+      const probe = connectRedis();
+      opened.push(probe);
+      await expect(probe.auth(username, password)).rejects.toThrow(/WRONGPASS/);
+      await admin.del(`${shop}:greeting`);
+    });
+
+    it('is idempotent: a second run enables and mounts nothing again and leaves the same roles', async () => {
+      const again = await bootstrapVault(settings);
+      expect(again).not.toContain(`POST sys/auth/${mount}`);
+      expect(again).not.toContain('POST sys/mounts/database');
+      expect(again.filter((s) => s.startsWith('POST database/roles/'))).toEqual(
+        steps.filter((s) => s.startsWith('POST database/roles/')),
+      );
+      const { token } = await login('alice@example.com');
+      const leased = await lease(token, role(shop, 'ledger', 'store'));
+      await asSession(token, 'PUT', 'sys/leases/revoke', { lease_id: leased.lease_id });
+    });
+
+    it('refuses before writing anything when a namespace leases from a backend the stack gave Vault none of', async () => {
+      const err = await bootstrapVault({ ...settings, redis: undefined, authMount: `${mount}-unused` }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(PrismError);
+      expect((err as PrismError).code).toBe('E_USAGE');
+      expect((err as PrismError).message).toBe(
+        `Vault bootstrap: namespace ${shop} leases redis users (role ${role(shop, 'cache', 'store')}), and the stack gave Vault no redis to create them in`,
+      );
+      const auths = await vaultApi<{ data: Record<string, unknown> }>('GET', 'sys/auth');
+      expect(`${mount}-unused/` in auths.data).toBe(false);
+    });
+
+    it('with a wrong root token, fails as unavailable naming the first step, never the token', async () => {
+      const wrong = `s.${randomBytes(12).toString('hex')}`;
+      const err = await bootstrapVault({ ...settings, rootToken: wrong }).catch((e: unknown) => e);
+      expect((err as PrismError).code).toBe('E_UNAVAILABLE');
+      expect((err as PrismError).message).toBe(
+        'Vault bootstrap: GET sys/auth answered 403: permission denied',
+      );
+      expect(JSON.stringify(err)).not.toContain(wrong);
+      expect(String((err as Error).stack)).not.toContain(wrong);
+    });
+
+    it('when Vault cannot reach PostgreSQL as the given user, fails naming the database config step', async () => {
+      const err = await bootstrapVault({
+        ...settings,
+        postgres: { ...settings.postgres!, password: 'not-the-password' },
+      }).catch((e: unknown) => e);
+      expect((err as PrismError).code).toBe('E_UNAVAILABLE');
+      expect((err as PrismError).message).toContain(
+        `Vault bootstrap: POST database/config/${prefix}-postgres answered 400: error creating database object: `,
+      );
+      expect((err as PrismError).message).toContain(
+        `password authentication failed for user "${settings.postgres!.user}"`,
+      );
+      await bootstrapVault(settings); // puts the right password back
+    });
+
+    it('when Vault does not answer, fails as unavailable naming the first step', async () => {
+      const address = `http://127.0.0.1:${await freePort()}`;
+      const err = await bootstrapVault({ ...settings, address }).catch((e: unknown) => e);
+      expect((err as PrismError).code).toBe('E_UNAVAILABLE');
+      expect((err as PrismError).message).toMatch(/^Vault bootstrap: GET sys\/auth failed: /);
+    });
+  },
+);
 
 await describeWithService('postgres', "ensuring the stack's PostgreSQL database exists", () => {
   const port = Number(new URL(postgresUrl()).port);
