@@ -231,6 +231,27 @@ await describeWithService('vault', 'caller sessions shared through the session-m
     for (const s of listed.sessions) expect(table.stdout).toContain(s.id);
   }, 120_000);
 
+  it('lets only the namespace’s admins list and revoke its sessions', async () => {
+    const endpoint = `127.0.0.1:${String(cluster!.ready.port)}`;
+    const bob = await loginAs(idp, 'bob@example.com');
+    const listed = await runCli(['session', 'list', '-n', ns, '--proxy', endpoint], {
+      env: { PRISM_TOKEN: bob },
+    });
+    expect(listed.code).not.toBe(0);
+    expect(listed.stderr).toMatch(/PERMISSION_DENIED|not allowed|permission/i);
+    const revoked = await runCli(['session', 'revoke', '-n', ns, '--proxy', endpoint, 'no-such-id'], {
+      env: { PRISM_TOKEN: bob },
+    });
+    expect(revoked.code).not.toBe(0);
+    expect(revoked.stderr).toMatch(/PERMISSION_DENIED|not allowed|permission/i);
+    const alice = await loginAs(idp, 'alice@example.com');
+    const missing = await runCli(['session', 'revoke', '-n', ns, '--proxy', endpoint, 'no-such-id'], {
+      env: { PRISM_TOKEN: alice },
+    });
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain('no caller session "no-such-id"');
+  }, 60_000);
+
   it('revokes a session on every worker: its lease and PostgreSQL role are gone', async () => {
     const endpoint = `127.0.0.1:${String(cluster!.ready.port)}`;
     const alice = await loginAs(idp, 'alice@example.com');
