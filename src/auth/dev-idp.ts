@@ -4,11 +4,14 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair } from 'jose';
 import type { Configuration } from 'oidc-provider';
 
-/** A development person: the login is the email; the password is not checked. */
+/**
+ * A development person: the login is the email; the password is not checked. A person without
+ * `groups` gets tokens without a `groups` claim, as from an IdP or connector that sends none.
+ */
 export interface DevUser {
   email: string;
   name: string;
-  groups: string[];
+  groups?: string[];
 }
 
 export const DEV_USERS: readonly DevUser[] = [
@@ -103,7 +106,7 @@ export class DevIdp {
       email: user.email,
       email_verified: true,
       name: user.name,
-      groups: user.groups,
+      ...(user.groups !== undefined ? { groups: user.groups } : {}),
     });
     return {
       clients: [
@@ -149,7 +152,8 @@ export class DevIdp {
       extraTokenClaims: (_ctx, token) => {
         if (token.kind !== 'AccessToken' || !token.accountId) return undefined;
         const user = users.get(token.accountId);
-        return user ? { email: user.email, groups: user.groups } : undefined;
+        if (!user) return undefined;
+        return { email: user.email, ...(user.groups !== undefined ? { groups: user.groups } : {}) };
       },
       features: {
         devInteractions: { enabled: true },
