@@ -154,6 +154,11 @@ export class RealVault {
     return vault;
   }
 
+  /** The root token of this fixture's server, for product code that configures Vault itself. */
+  get token(): string {
+    return this.rootToken;
+  }
+
   /** A unique name for this fixture: `<prefix>-<suffix>`. */
   name(prefix: string): string {
     return `${prefix}-${this.suffix}`;
@@ -408,6 +413,11 @@ export class RealVault {
       });
     }
     return found;
+  }
+
+  /** Runs `cleanup` on close, with the fixture's own removals (newest first): for what others wrote. */
+  onClose(cleanup: () => Promise<unknown>): void {
+    this.cleanups.push(cleanup);
   }
 
   /** Removes everything this fixture made, newest first; revokes its roles' leases. */
