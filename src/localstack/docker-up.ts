@@ -22,6 +22,7 @@ import {
   ensurePostgresDatabase,
   ensureSessionOwner,
   renderDexConfig,
+  SESSION_OWNER_ROLE,
   vaultNamespaces,
   type StackPostgres,
 } from './bootstrap.js';
@@ -235,6 +236,8 @@ async function bootstrapStack(
   const pg = byName.get('postgres');
   if (pg) {
     const created = await ensurePostgresDatabase(stackPostgres(pg));
+    // The role every table of Prism's drivers belongs to (see startSupervisor), Vault or not.
+    await ensureSessionOwner(stackPostgres(pg));
     done.push(created ? 'postgres: created database prism' : 'postgres: database prism exists');
   }
   const vault = byName.get('vault');
@@ -253,9 +256,6 @@ async function bootstrapStack(
       [...config.components.map((c) => c.name), 'memstore', 'sqlite'],
     );
     const redis = byName.get('redis');
-    if (pg) {
-      await ensureSessionOwner(stackPostgres(pg));
-    }
     const steps = await bootstrapVault({
       address: `http://${DEV_HOST}:${vault.ports.api}`,
       rootToken: vault.env.VAULT_DEV_ROOT_TOKEN_ID ?? 'root',
@@ -373,10 +373,14 @@ function startSupervisor(
   const e = endpoints({ host: DEV_HOST, ports });
   const pg = config.components.find((c) => c.name === 'postgres');
   // Drivers reach PostgreSQL as the stack's dev superuser; endpoints never carry credentials.
+  // Their sessions act as SESSION_OWNER_ROLE (PGOPTIONS, which pg reads like libpq), as the roles
+  // Vault leases do: the tables a namespace without Vault creates are then ones a Vault-enabled
+  // namespace's leased roles may use and index, and the other way round.
   const pgEnv: Record<string, string> = pg
     ? {
         PGUSER: pg.env.POSTGRES_USER ?? 'postgres',
         ...(pg.env.POSTGRES_PASSWORD ? { PGPASSWORD: pg.env.POSTGRES_PASSWORD } : {}),
+        PGOPTIONS: `-c role=${SESSION_OWNER_ROLE}`,
       }
     : {};
   const logFiles = { admin: logFile('admin'), proxy: logFile('proxy') };

@@ -1,28 +1,53 @@
 /**
  * `prismctl dev up` on the real Docker engine of scripts/services/docker.sh, with the images it
  * builds locally (no registry is reachable): host networking and free, non-default ports.
+ *
+ * The full stack runs a real Vault (OpenBao in prism-local/vault:2) that `dev up` bootstraps. Dex
+ * cannot be pulled and takes ~16 min to build, so that stack runs without it: dev.yaml's
+ * `issuer:` names the development OpenID provider this test starts, which Vault's JWT auth and
+ * the proxy then trust as they would trust Dex.
  */
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { DevIdp } from '../../src/auth/dev-idp.js';
 import { ensureBuilt, REPO_ROOT, runCli } from '../support/cli.js';
-import { probeDockerOrSkip } from '../support/docker-service.js';
+import { loginAlice } from '../support/dev-login.js';
+import { findLocalImage, probeDocker, type DockerProbe } from '../support/docker-service.js';
 import { freePort } from '../support/ports.js';
+import { describeIfPresent } from '../support/services.js';
 
-const engine = await probeDockerOrSkip('dev up on Docker');
+const engine = await probeDocker();
+const VAULT_IMAGE = process.env.PRISM_TEST_IMAGE_VAULT || 'prism-local/vault:2';
+/** The engine, and on it the Vault image that `scripts/test-services.sh up` builds. */
+const withVault: DockerProbe =
+  !engine.ok || (await findLocalImage(engine.docker, VAULT_IMAGE))
+    ? engine
+    : {
+        ok: false,
+        reason: `the engine has no ${VAULT_IMAGE}; \`scripts/test-services.sh up\` builds it from the OpenBao binary it caches`,
+      };
 const LOCAL_IMAGES = join(REPO_ROOT, 'test/fixtures/dev/local-images.yaml');
 const STACK_LABEL = 'io.prism.stack';
 
-/** Flags moving every port of the stack (admin, proxy and the three containers) to free ones. */
-async function portFlags(): Promise<{ flags: string[]; proxy: number; redis: number }> {
-  const [admin, adminMetrics, proxy, proxyMetrics, redis, nats, natsMonitor, postgres] = await Promise.all(
-    Array.from({ length: 8 }, () => freePort()),
-  );
+/** Flags moving every port of the stack (admin, proxy and the containers) to free ones. */
+async function portFlags(): Promise<{
+  flags: string[];
+  proxy: number;
+  redis: number;
+  postgres: number;
+  vault: number;
+}> {
+  const [admin, adminMetrics, proxy, proxyMetrics, redis, nats, natsMonitor, postgres, vault] =
+    await Promise.all(Array.from({ length: 9 }, () => freePort()));
   return {
     proxy: proxy!,
     redis: redis!,
+    postgres: postgres!,
+    vault: vault!,
     flags: [
       ...['--admin-port', String(admin), '--admin-metrics-port', String(adminMetrics)],
       ...['--proxy-port', String(proxy), '--proxy-metrics-port', String(proxyMetrics)],
@@ -34,7 +59,7 @@ async function portFlags(): Promise<{ flags: string[]; proxy: number; redis: num
         '--port',
         `nats.monitor=${natsMonitor}`,
       ],
-      ...['--port', `postgres=${postgres}`],
+      ...['--port', `postgres=${postgres}`, '--port', `vault=${vault}`],
     ],
   };
 }
@@ -59,10 +84,14 @@ function alive(pid: number): boolean {
   }
 }
 
-describe.skipIf(!engine.ok)('dev up on Docker with locally built images', () => {
+describeIfPresent('the Vault image', withVault, 'dev up on Docker with local images and a real Vault', () => {
   const docker = engine.ok ? engine.docker : undefined!;
   const home = mkdtempSync(join(tmpdir(), 'prism-dev-docker-'));
   const stack = `e2e${process.pid}`;
+  const components = ['redis', 'nats', 'postgres', 'vault'];
+  // The identity provider Vault and the proxy trust in place of Dex; its tokens carry the
+  // audience of the example namespaces (prismctl, Dex's client id).
+  const idp = new DevIdp({ audience: 'prismctl' });
   let ports: Awaited<ReturnType<typeof portFlags>>;
   let env: Record<string, string>;
   const dev = (args: string[]) => runCli(['dev', ...args], { env, timeoutMs: 240_000 });
@@ -71,38 +100,82 @@ describe.skipIf(!engine.ok)('dev up on Docker with locally built images', () => 
     networks: await docker.listNetworks({ filters: { label: [`${STACK_LABEL}=${stack}`] } }),
     volumes: (await docker.listVolumes({ filters: { label: [`${STACK_LABEL}=${stack}`] } })).Volumes ?? [],
   });
+  /** Root-token calls to the stack's Vault (the catalog's dev root token). */
+  const vaultApi = async (method: string, path: string): Promise<Record<string, unknown>> => {
+    const res = await fetch(`http://127.0.0.1:${ports.vault}/v1/${path}`, {
+      method,
+      headers: { 'x-vault-token': 'prism-dev-root' },
+    });
+    expect(res.status, `${method} ${path}`).toBe(200);
+    return (await res.json()) as Record<string, unknown>;
+  };
+  /** A query on the stack's PostgreSQL as its development superuser. */
+  const stackQuery = async <T extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => {
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port: ports.postgres,
+      user: 'prism',
+      password: 'prism',
+      database: 'prism',
+    });
+    await client.connect();
+    try {
+      return (await client.query<T>(sql, params)).rows;
+    } finally {
+      await client.end();
+    }
+  };
 
   beforeAll(async () => {
     await ensureBuilt();
     ports = await portFlags();
-    // dev.yaml in the prism home: what a person on an air-gapped machine would write.
+    const issuer = await idp.start();
+    // dev.yaml in the prism home: what a person on an air-gapped machine would write, with an
+    // OpenID issuer of their own instead of Dex.
     copyFileSync(LOCAL_IMAGES, join(home, 'dev.yaml'));
+    appendFileSync(join(home, 'dev.yaml'), `issuer: ${issuer}\n`);
     env = { PRISM_HOME: home, PRISM_PROXY_ENDPOINT: `127.0.0.1:${ports.proxy}` };
   });
 
   afterAll(async () => {
     await dev(['down', '--volumes', '--stack', stack]);
+    await idp.stop();
   });
 
   let supervisor = 0;
   let containerIds: string[] = [];
 
-  it('starts redis, nats and postgres as labelled containers, then the admin and proxy', async () => {
-    const up = await dev(['up', '--docker', '--stack', stack, ...ports.flags]);
+  it('starts redis, nats, postgres and Vault as labelled containers, bootstraps Vault, then the admin and proxy', async () => {
+    const up = await dev([
+      'up',
+      '--docker',
+      '--stack',
+      stack,
+      '--components',
+      components.join(','),
+      ...ports.flags,
+    ]);
     expect(up.code, up.stderr).toBe(0);
     expect(up.stdout).toMatch(new RegExp(`^Docker stack '${stack}' ready in \\d+\\.\\d s on unix://`, 'm'));
-    for (const c of ['redis', 'nats', 'postgres'])
-      expect(up.stdout).toMatch(new RegExp(`^  ${c}\\s+started`, 'm'));
+    for (const c of components) expect(up.stdout).toMatch(new RegExp(`^  ${c}\\s+started`, 'm'));
     expect(up.stdout).toContain('bootstrap postgres: created database prism');
-    expect(up.stdout).toContain('namespaces: billing-jobs, catalog-cache, notifications, playground');
+    expect(up.stdout).toMatch(
+      /^ {2}bootstrap vault: \d+ steps \(jwt auth, login roles prism-profiles, database roles prism-profiles-kv-store\)$/m,
+    );
+    expect(up.stdout).toContain(
+      'namespaces: billing-jobs, catalog-cache, notifications, playground, profiles, web-sessions',
+    );
     expect(up.stdout).toContain('Skipping namespace orders: it needs kafka');
-    expect(up.stdout).toContain('prismctl kv get -n playground greeting');
+    expect(up.stdout).toContain(`prismctl login --issuer ${idp.issuer}`);
     // Plain progress lines on a pipe (listr2 only draws on a TTY).
     expect(up.stderr).toContain('[redis] healthy (PONG)');
+    expect(up.stderr).toContain(
+      `profiles, web-sessions: written for the catalog's Dex and Vault, applied with this stack's (${idp.issuer}, http://127.0.0.1:${ports.vault})`,
+    );
 
     const { containers } = await labelled();
     expect(containers.map((c) => c.Names[0]).sort()).toEqual(
-      ['nats', 'postgres', 'redis'].map((c) => `/prism-${stack}-${c}`),
+      ['nats', 'postgres', 'redis', 'vault'].map((c) => `/prism-${stack}-${c}`),
     );
     expect(containers.every((c) => c.State === 'running' && c.HostConfig.NetworkMode === 'host')).toBe(true);
     containerIds = containers.map((c) => c.Id).sort();
@@ -113,6 +186,53 @@ describe.skipIf(!engine.ok)('dev up on Docker with locally built images', () => 
     expect(state.stack).toBe('docker');
     supervisor = state.pid;
     expect(alive(supervisor)).toBe(true);
+  });
+
+  it('the real Vault trusts the stack issuer and holds the database role the profiles namespace derives', async () => {
+    const health = await fetch(`http://127.0.0.1:${ports.vault}/v1/sys/health`);
+    expect(await health.json()).toMatchObject({ initialized: true, sealed: false });
+    expect(((await vaultApi('GET', 'auth/jwt/config')).data as Record<string, unknown>).bound_issuer).toBe(
+      idp.issuer,
+    );
+    const role = (await vaultApi('GET', 'auth/jwt/role/prism-profiles')).data as Record<string, unknown>;
+    expect(role.bound_audiences).toEqual(['prismctl']);
+    const database = (await vaultApi('GET', 'database/roles/prism-profiles-kv-store')).data as Record<
+      string,
+      unknown
+    >;
+    expect(database.db_name).toBe('prism-postgres');
+  });
+
+  it('serves the Vault-backed profiles namespace to alice as a PostgreSQL role Vault leased for her session', async () => {
+    const token = await loginAlice(idp);
+    const asAlice = { env: { ...env, PRISM_TOKEN: token } };
+    const set = await runCli(['kv', 'set', '-n', 'profiles', 'alice', '{"tier":"gold"}'], asAlice);
+    expect(set.code, set.stderr).toBe(0);
+    const get = await runCli(['kv', 'get', '-n', 'profiles', 'alice'], asAlice);
+    expect(get.code, get.stderr).toBe(0);
+    expect(get.stdout).toBe('{"tier":"gold"}');
+
+    // One lease of the role the slot derives, and the store's connections made as its user.
+    const leases = (await vaultApi('LIST', 'sys/leases/lookup/database/creds/prism-profiles-kv-store'))
+      .data as { keys: string[] };
+    expect(leases.keys).toHaveLength(1);
+    const users = await stackQuery<{ usename: string }>(
+      'SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name = $1',
+      ['prism-kv/profiles'],
+    );
+    expect(users).toHaveLength(1);
+    const leased = users[0]!.usename;
+    expect(leased).not.toBe('prism');
+    const member = await stackQuery(
+      `SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member JOIN pg_roles g ON g.oid = m.roleid
+        WHERE r.rolname = $1 AND g.rolname = 'prism_owner'`,
+      [leased],
+    );
+    expect(member).toHaveLength(1);
+
+    // Without a token the proxy refuses the namespace before Vault is asked for anything.
+    const anonymous = await runCli(['kv', 'get', '-n', 'profiles', 'alice'], { env });
+    expect(anonymous.code).not.toBe(0);
   });
 
   it('serves kv set / kv get on Redis through the proxy', async () => {
@@ -149,12 +269,19 @@ describe.skipIf(!engine.ok)('dev up on Docker with locally built images', () => 
   });
 
   it('a second dev up reports everything running and healthy and starts nothing', async () => {
-    const again = await dev(['up', '--docker', '--stack', stack, ...ports.flags]);
+    const again = await dev([
+      'up',
+      '--docker',
+      '--stack',
+      stack,
+      '--components',
+      components.join(','),
+      ...ports.flags,
+    ]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toContain(`Docker stack '${stack}' is already running and healthy`);
     expect(again.stdout).toContain('nothing was started');
-    for (const c of ['redis', 'nats', 'postgres'])
-      expect(again.stdout).toMatch(new RegExp(`^  ${c}\\s+already running`, 'm'));
+    for (const c of components) expect(again.stdout).toMatch(new RegExp(`^  ${c}\\s+already running`, 'm'));
     const { containers } = await labelled();
     expect(containers.map((c) => c.Id).sort()).toEqual(containerIds);
     expect(JSON.parse(readFileSync(join(home, 'dev/state.json'), 'utf8')).pid).toBe(supervisor);
@@ -181,22 +308,26 @@ describe.skipIf(!engine.ok)('dev up on Docker with locally built images', () => 
       ['redis', 'container', 'running', 'healthy', true],
       ['nats', 'container', 'running', 'healthy', true],
       ['postgres', 'container', 'running', 'healthy', true],
+      ['vault', 'container', 'running', 'healthy', false],
       ['admin', 'process', 'running', 'healthy', true],
       ['proxy', 'process', 'running', 'healthy', true],
     ]);
     expect(json.components[0]!.ports).toEqual({ redis: ports.redis });
+    expect(json.components[3]!.ports).toEqual({ api: ports.vault });
   });
 
   it('dev logs prints a container component from the engine', async () => {
     const logs = await dev(['logs', 'redis', '--tail', '50']);
     expect(logs.code, logs.stderr).toBe(0);
     expect(logs.stdout).toMatch(/Ready to accept connections/);
+    const vault = await dev(['logs', 'vault', '--tail', '200']);
+    expect(vault.stdout).toMatch(/OpenBao v2\./);
   });
 
   it('dev down leaves no container, network or child process with the stack label; volumes only go with --volumes', async () => {
     const down = await dev(['down']);
     expect(down.code, down.stderr).toBe(0);
-    expect(down.stdout).toContain(`Stopped Docker stack '${stack}': removed 3 containers`);
+    expect(down.stdout).toContain(`Stopped Docker stack '${stack}': removed 4 containers`);
     const after = await labelled();
     expect(after.containers).toEqual([]);
     expect(after.networks).toEqual([]);
@@ -211,7 +342,7 @@ describe.skipIf(!engine.ok)('dev up on Docker with locally built images', () => 
   });
 });
 
-describe.skipIf(!engine.ok)('dev up on Docker: failures start nothing or clean up', () => {
+describeIfPresent('docker', engine, 'dev up on Docker: failures start nothing or clean up', () => {
   const docker = engine.ok ? engine.docker : undefined!;
   const home = mkdtempSync(join(tmpdir(), 'prism-dev-docker-fail-'));
   const env = { PRISM_HOME: home };
