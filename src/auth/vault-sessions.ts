@@ -1,7 +1,9 @@
 /**
  * A Vault session (DESIGN.md §7): a login with a JWT, the Vault token it yields, and the leases
  * obtained with that token. Leases and the token are renewed at half their duration (timers are
- * unref'd, so a session never keeps a process alive); `close()` revokes every lease, then the
+ * unref'd, so a session never keeps a process alive), retried every second while Vault is
+ * unreachable, and no longer renewed once Vault refuses (a lease revoked elsewhere, a revoked
+ * token: the session is then no longer `usable`); `close()` revokes every lease, then the
  * token. Nothing here logs or throws a token, a JWT or a password.
  *
  * The service identity is chosen from the environment: a configured JWT file, then
@@ -130,6 +132,10 @@ export class VaultSession {
   private readonly leases = new Map<string, Lease>();
   private tokenTimer?: NodeJS.Timeout;
   private closed = false;
+  /** Vault no longer accepts the token (revoked, or a renewal was refused). */
+  private lost = false;
+  /** When the token runs out unless renewed (ms since the epoch); undefined when it does not. */
+  private tokenExpiresAtMs?: number;
 
   private constructor(
     private readonly client: VaultClient,
@@ -138,7 +144,18 @@ export class VaultSession {
     private readonly logger?: SessionLogger,
     /** The token's accessor ('' when Vault gave none). */
     readonly accessor = '',
-  ) {}
+  ) {
+    if (tokenDuration > 0) this.tokenExpiresAtMs = Date.now() + tokenDuration * 1000;
+  }
+
+  /**
+   * False once the session is closed or its token is no longer good: Vault refused it or a
+   * renewal, or it ran out. A caller then logs in again instead of leasing with a dead token.
+   */
+  get usable(): boolean {
+    if (this.closed || this.lost) return false;
+    return this.tokenExpiresAtMs === undefined || Date.now() < this.tokenExpiresAtMs;
+  }
 
   /**
    * A session over a token another process logged in with (a shared caller session,
@@ -179,7 +196,10 @@ export class VaultSession {
   /** Fresh database credentials for a Vault role; the lease lives as long as the session. */
   async databaseCredentials(role: string): Promise<LeasedCredentials> {
     this.assertOpen();
-    const creds = await this.client.databaseCredentials(this.token, role);
+    const creds = await this.client.databaseCredentials(this.token, role).catch((err: unknown) => {
+      if (isPrismError(err) && err.code === 'E_UNAUTHENTICATED') this.lost = true;
+      throw err;
+    });
     const lease: Lease = { id: creds.leaseId, role, duration: creds.leaseDuration };
     if (this.borrowed)
       return {
@@ -299,6 +319,12 @@ export class VaultSession {
       if (duration > 0) this.scheduleLease(lease, duration);
     } catch (err) {
       if (this.closed) return;
+      if (!transient(err)) {
+        // Revoked elsewhere, expired, or its token is gone: Vault will not renew it, ever.
+        this.leases.delete(lease.id);
+        this.logger?.warn({ role: lease.role, err: reason(err) }, 'vault lease is gone; no longer renewed');
+        return;
+      }
       this.logger?.warn({ role: lease.role, err: reason(err) }, 'vault lease renewal failed; retrying');
       this.scheduleLease(lease, lease.duration, RENEW_RETRY_MS);
     }
@@ -316,14 +342,28 @@ export class VaultSession {
       if (this.closed) return;
       if (duration > 0) {
         this.tokenDuration = duration;
+        this.tokenExpiresAtMs = Date.now() + duration * 1000;
         this.scheduleToken(duration);
       }
     } catch (err) {
       if (this.closed) return;
+      if (!transient(err)) {
+        this.lost = true;
+        this.logger?.warn(
+          { err: reason(err) },
+          'vault token is no longer valid; the session must log in again',
+        );
+        return;
+      }
       this.logger?.warn({ err: reason(err) }, 'vault token renewal failed; retrying');
       this.scheduleToken(this.tokenDuration, RENEW_RETRY_MS);
     }
   }
+}
+
+/** Worth retrying: Vault was unreachable or busy. Anything else it answered will not change. */
+function transient(err: unknown): boolean {
+  return !isPrismError(err) || err.code === 'E_UNAVAILABLE';
 }
 
 function reason(err: unknown): string {
