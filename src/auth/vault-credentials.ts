@@ -2,7 +2,8 @@
  * A CredentialResolver for `vault://database/creds/<role>` references, backed by service-identity
  * Vault sessions: one per Vault scope (address, auth mount, login role), where a namespace's own
  * `auth.vault` wins over the process flags. A session opens on its first reference; a failed
- * login is not cached, so the next slot start tries again. Each lease is handed back with the
+ * login is not cached, so the next slot start tries again, and a session whose token Vault no
+ * longer accepts (revoked, or run out) is replaced by a new login on its next reference. Each lease is handed back with the
  * credentials (`release`), so a runner that stops revokes its own leases; `close()` revokes
  * every lease and token left. `${ENV}` references go to envCredentials; nothing falls back to
  * static credentials when Vault is down.
@@ -61,11 +62,43 @@ export function vaultCredentials(
     return pending;
   };
 
+  /**
+   * The scope's session, logged in again when Vault no longer takes its token (revoked by an
+   * operator, or run out while Vault was away): a dead session would refuse every later lease.
+   */
+  const sessionFor = async (scope: VaultScope): Promise<VaultSession> => {
+    const key = scopeKey(scope);
+    const existing = sessions.get(key);
+    if (existing) {
+      const session = await existing;
+      if (session.usable) return session;
+      if (sessions.get(key) === existing) {
+        sessions.delete(key);
+        options.logger?.warn(
+          { vault: scope.address, role: scope.role },
+          'vault session lost its token; logging in again',
+        );
+        // Its leases went with the token; revoking what is left may be refused, which is fine.
+        void session.close().catch(() => undefined);
+      }
+    }
+    return open(scope);
+  };
+
   const resolve: CredentialResolver = async (ref, slot) => {
     if (!ref.startsWith('vault://')) return envCredentials(ref, slot);
     const role = databaseRole(ref, `${slot.namespace}/${slot.pattern}: slot ${slot.slot}`);
-    const session = await open(vaultScope(slot.namespace, slot.vault, settings));
-    const creds = await session.databaseCredentials(role);
+    const scope = vaultScope(slot.namespace, slot.vault, settings);
+    let session = await sessionFor(scope);
+    let creds;
+    try {
+      creds = await session.databaseCredentials(role);
+    } catch (err) {
+      // Refused because the token is gone (the session says so): one new login, one retry.
+      if (session.usable) throw err;
+      session = await sessionFor(scope);
+      creds = await session.databaseCredentials(role);
+    }
     return {
       username: creds.username,
       password: creds.password,
@@ -75,7 +108,7 @@ export function vaultCredentials(
 
   return {
     resolve,
-    session: open,
+    session: sessionFor,
     async close() {
       closed = true;
       const pending = [...sessions.values()];

@@ -15,6 +15,7 @@ import {
   postgresRoleExists,
   postgresRoleValidUntil,
   postgresSandbox,
+  waitForRoleDropped,
   type PostgresSandbox,
 } from '../../support/leased-postgres.js';
 import { freePort } from '../../support/ports.js';
@@ -181,6 +182,50 @@ await describeWithService('vault', 'Vault sessions against the real Vault and re
       admin.disconnect();
     }
     await expect(creds.resolve(pgRef(), slot)).rejects.toMatchObject({ code: 'E_UNAVAILABLE' });
+  });
+
+  it('stops renewing a lease Vault no longer has (revoked elsewhere), warning once instead of every second', async () => {
+    const lines: string[] = [];
+    const logger = {
+      info: () => undefined,
+      warn: (obj: object, msg: string) => void lines.push(JSON.stringify({ ...obj, msg })),
+    };
+    const creds = vaultCredentials(
+      { address: vault.address, mount, role: 'prism-vt', jwtFile },
+      { env: {}, logger },
+    );
+    opened.push(creds);
+    const leased = (await creds.resolve(pgRef(), slot))!;
+    const [leaseId] = await leaseOf(pgRole);
+    await vault.api('PUT', 'sys/leases/revoke', { lease_id: leaseId });
+    expect(await postgresRoleExists(leased.username)).toBe(false);
+
+    await sleep(3_500); // the 2 s lease was due for renewal at 1 s; retries would come every second
+    const warnings = lines.filter((l) => l.includes('lease'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('lease not found');
+    expect(lines.filter((l) => l.includes('token'))).toEqual([]);
+    await creds.close();
+  }, 20_000);
+
+  it('logs in again when Vault revoked the session’s token, instead of failing every later lease', async () => {
+    const creds = credentials();
+    const first = (await creds.resolve(pgRef(), slot))!;
+    const [token] = await vault.tokens(mount);
+    await vault.api('POST', 'auth/token/revoke-accessor', { accessor: token!.accessor });
+    // Revoking the token revokes its leases (Vault does it in the background): the role goes.
+    await waitForRoleDropped(first.username, 5_000);
+    expect(await postgresRoleExists(first.username)).toBe(false);
+
+    const second = (await creds.resolve(pgRef(), slot))!;
+    expect(second.username).not.toBe(first.username);
+    expect(await loginAsLeasedRole(second.username, second.password)).toBe(second.username);
+    const tokens = await vault.tokens(mount);
+    expect(tokens.map((t) => t.accessor)).not.toContain(token!.accessor);
+    expect(tokens).toHaveLength(1);
+    await creds.close();
+    expect(await vault.tokens(mount)).toEqual([]);
+    expect(await leaseOf(pgRole)).toEqual([]);
   });
 
   it('fails with E_UNAVAILABLE when Vault is down and never falls back to static credentials', async () => {
