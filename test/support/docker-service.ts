@@ -87,20 +87,6 @@ export async function probeDocker(timeoutMs = PROBE_TIMEOUT_MS): Promise<DockerP
   }
 }
 
-/**
- * The old way, kept only while test/e2e/dev-docker.test.ts still calls it: probe, and throw under
- * PRISM_REQUIRE_SERVICES=1 (the file then fails to load). New code uses probeDocker with
- * services.ts's describeIfPresent, which turns a missing engine into a named failing test.
- */
-export async function probeDockerOrSkip(what = 'Docker tests'): Promise<DockerProbe> {
-  const probe = await probeDocker();
-  if (!probe.ok && process.env.PRISM_REQUIRE_SERVICES === '1') {
-    throw new Error(`${what}: Docker engine required (PRISM_REQUIRE_SERVICES=1) but ${probe.reason}`);
-  }
-  if (!probe.ok) console.warn(`[skip] ${what}: ${probe.reason}`);
-  return probe;
-}
-
 /** Find a local image by tag (nothing is pulled: no registry is reachable). */
 export async function findLocalImage(docker: Docker, tag: string): Promise<Docker.ImageInfo | undefined> {
   const images = await docker.listImages();
