@@ -190,8 +190,12 @@ export class VaultClient {
       }
     }
     if (res.status >= 200 && res.status < 300) return body;
+    // Vault's multi-errors come as "1 error occurred:\n\t* ...\n\n": one line each in our messages.
     const reasons = Array.isArray(body.errors)
-      ? body.errors.filter((e): e is string => typeof e === 'string').join('; ')
+      ? body.errors
+          .filter((e): e is string => typeof e === 'string')
+          .map((e) => e.replace(/\s+/g, ' ').trim())
+          .join('; ')
       : '';
     const detail = `Vault at ${this.address} answered ${res.status} on ${path}${reasons ? `: ${reasons}` : ''}`;
     if (res.status === 400 && kind === 'login') throw new PrismError('E_UNAUTHENTICATED', detail);

@@ -81,6 +81,8 @@ await describeWithService('vault', 'Vault sessions against the real Vault and re
       defaultTtl: '2s',
       maxTtl: '1h',
     });
+    // A role of the PostgreSQL connection that the connection's allowed_roles leaves out.
+    await vault.postgresRole(vault.name('not-allowed'), { db: vault.name('pg') });
     await vault.redisConnection(vault.name('redis'), { allowedRoles: [redisRole] });
     await vault.redisRole(redisRole, { db: vault.name('redis'), keyPrefix: 'vt:', defaultTtl: '2s' });
   }, 60_000);
@@ -268,11 +270,16 @@ await describeWithService('vault', 'Vault sessions against the real Vault and re
     );
     opened.push(creds);
     const leased = (await creds.resolve(pgRef(), slot))!;
-    // A role the connection does not allow: Vault refuses it, and the error names no secret.
+    // A role its connection does not allow: Vault refuses it, and the error names no secret.
     const err = (await creds
       .resolve(`vault://database/creds/${vault.name('not-allowed')}`, slot)
       .catch((e: unknown) => e)) as Error;
     await creds.close();
+    // OpenBao answers 500 with a multi-line error; the message keeps it on one line.
+    expect(err.message).toMatch(
+      /answered 500 on database\/creds\/.*: 1 error occurred: \* ".*" is not an allowed role$/,
+    );
+    expect(err.message).not.toContain('\n');
     const text = [...lines, err.message].join('\n');
     expect(text).toContain('vault session opened');
     expect(text).not.toContain(jwt);
