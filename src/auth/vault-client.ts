@@ -1,9 +1,10 @@
 /**
  * A thin Vault HTTP client for exactly the calls Prism sessions make (DESIGN.md §7, §9):
- * `auth/<mount>/login` (jwt, kubernetes or aws), `database/creds/<role>`, `sys/leases/renew`, `sys/leases/revoke`,
- * `auth/token/renew-self`, `auth/token/revoke-self` and `auth/token/revoke-accessor`. No SDK: the tests run against a stand-in
- * that implements only these documented endpoints, so the less the client uses, the less the
- * stand-in has to get right.
+ * `auth/<mount>/login` (jwt, kubernetes or aws), `database/creds/<role>`, `sys/leases/renew`,
+ * `sys/leases/revoke`, `auth/token/renew-self`, `auth/token/revoke-self` and
+ * `auth/token/revoke-accessor`. No SDK. The tests run these calls against a real Vault (OpenBao,
+ * test/support/real-vault.ts); only the aws login goes through a stand-in there, as OpenBao has
+ * no aws auth method to run.
  *
  * Errors are PrismErrors: E_UNAVAILABLE when Vault cannot be reached or answers 5xx (never a
  * fallback to static credentials), E_UNAUTHENTICATED when Vault refuses the login or the token.
