@@ -36,7 +36,6 @@ export function canonicalNamespace(ns: NamespaceRequest): NamespaceRequest {
       if (binding.credentials && !REFERENCE.test(binding.credentials)) binding.credentials = REDACTED;
     }
   }
-  if (out.auth?.vault?.enabled && !out.auth.vault.authMount) out.auth.vault.authMount = 'jwt';
   return out;
 }
 

@@ -100,13 +100,12 @@ describe('canonical export', () => {
     });
   });
 
-  it('fills the Vault auth mount', () => {
+  it('leaves an unset Vault auth mount to the proxy (--vault-auth-mount decides)', () => {
     const out = JSON.parse(exported(sessionNamespace(), 'json'));
     expect(out.auth.vault).toEqual({
       enabled: true,
       address: 'http://localhost:8200',
       role: 'prism-orders',
-      auth_mount: 'jwt',
     });
   });
 
