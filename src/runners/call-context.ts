@@ -1,4 +1,5 @@
-import type { Metadata } from '@grpc/grpc-js';
+import type { Metadata, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import { toServiceError } from '../client/grpc-status.js';
 import type { CallerSession } from './types.js';
 
 /** Finds the runner a call is for (by namespace and pattern metadata) and who is calling. */
@@ -19,4 +20,28 @@ export const ANONYMOUS: CallerSession = Object.freeze({
 export function metadataValue(metadata: Metadata, key: string): string | undefined {
   const value = metadata.get(key)[0];
   return value === undefined ? undefined : value.toString();
+}
+
+/** Sees every unary call (the proxy counts, times and drains them). */
+export type UnaryObserver = (method: string, work: Promise<unknown>, metadata: Metadata) => void;
+
+/**
+ * A grpc-js unary handler factory over a resolver: each call resolves its runner and caller, runs
+ * `handler`, is shown to `observe`, and answers with the result or the error's gRPC status.
+ */
+export function unaryCalls<R>(resolve: RunnerResolver<R>, observe?: UnaryObserver) {
+  return <Req, Res>(
+      method: string,
+      handler: (runner: R, req: Req, call: { session: CallerSession; metadata: Metadata }) => Promise<Res>,
+    ) =>
+    (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+      const work = resolve(call.metadata, method).then(({ runner, session }) =>
+        handler(runner, call.request, { session, metadata: call.metadata }),
+      );
+      observe?.(method, work, call.metadata);
+      work.then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(toServiceError(err) as never, null),
+      );
+    };
 }

@@ -1,5 +1,5 @@
 import { create } from '@bufbuild/protobuf';
-import type { Metadata, sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import {
   BatchDeleteResponseSchema,
   BatchGetResponseSchema,
@@ -14,28 +14,15 @@ import {
   SetResponseSchema,
 } from '../../gen/prism/data/v1/keyvalue_pb.js';
 import type * as kv from '../../gen/prism/data/v1/keyvalue_pb.js';
-import { toServiceError } from '../../client/grpc-status.js';
-import type { RunnerResolver } from '../call-context.js';
+import { unaryCalls, type RunnerResolver, type UnaryObserver } from '../call-context.js';
 import type { KeyValueCallsApi } from '../types.js';
-
-/** Sees every unary call (the proxy counts, times and drains them). */
-export type UnaryObserver = (method: string, work: Promise<unknown>, metadata: Metadata) => void;
 
 /** prism.data.v1.KeyValue over a resolver: the standalone runner resolves one runner, the proxy routes. */
 export function keyValueService(
   resolve: RunnerResolver<KeyValueCallsApi>,
   observe?: UnaryObserver,
 ): UntypedServiceImplementation {
-  const unary =
-    <Req, Res>(method: string, handler: (runner: KeyValueCallsApi, req: Req) => Promise<Res>) =>
-    (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-      const work = resolve(call.metadata, method).then(({ runner }) => handler(runner, call.request));
-      observe?.(method, work, call.metadata);
-      work.then(
-        (res) => callback(null, res),
-        (err: unknown) => callback(toServiceError(err) as never, null),
-      );
-    };
+  const unary = unaryCalls(resolve, observe);
   return {
     set: unary<kv.SetRequest, kv.SetResponse>('Set', async (r, req) => {
       await r.set(req.key, req.value, Number(req.ttlSeconds));

@@ -1,5 +1,5 @@
 import { create } from '@bufbuild/protobuf';
-import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { Metadata, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { TraceContextSchema } from '../../gen/prism/data/v1/envelope_pb.js';
 import { PublishBatchResponseSchema, PublishResponseSchema } from '../../gen/prism/data/v1/messaging_pb.js';
 import type {
@@ -7,9 +7,7 @@ import type {
   PublishRequest,
   PublishResponse,
 } from '../../gen/prism/data/v1/messaging_pb.js';
-import { toServiceError } from '../../client/grpc-status.js';
-import type { RunnerResolver } from '../call-context.js';
-import type { UnaryObserver } from '../keyvalue/service.js';
+import { unaryCalls, type RunnerResolver, type UnaryObserver } from '../call-context.js';
 import type { CallerSession, ProducerRunnerApi } from '../types.js';
 
 /** prism.data.v1.Producer over a resolver. */
@@ -41,34 +39,19 @@ export function producerService(
       duplicate: result.duplicate,
     });
   };
-  const unary =
-    <Req, Res>(
-      method: string,
-      handler: (
-        runner: ProducerRunnerApi,
-        req: Req,
-        session: CallerSession,
-        traceparent?: string,
-      ) => Promise<Res>,
-    ) =>
-    (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-      const traceparent = call.metadata.get('traceparent')[0]?.toString();
-      const work = resolve(call.metadata, method).then(({ runner, session }) =>
-        handler(runner, call.request, session, traceparent),
-      );
-      observe?.(method, work, call.metadata);
-      work.then(
-        (res) => callback(null, res),
-        (err: unknown) => callback(toServiceError(err) as never, null),
-      );
-    };
+  const unary = unaryCalls(resolve, observe);
+  const traceparentOf = (metadata: Metadata) => metadata.get('traceparent')[0]?.toString();
   return {
-    publish: unary<PublishRequest, PublishResponse>('Publish', publishOne),
+    publish: unary<PublishRequest, PublishResponse>('Publish', (runner, req, { session, metadata }) =>
+      publishOne(runner, req, session, traceparentOf(metadata)),
+    ),
     publishBatch: unary<PublishBatchRequest, unknown>(
       'PublishBatch',
-      async (runner, req, session, traceparent) =>
+      async (runner, req, { session, metadata }) =>
         create(PublishBatchResponseSchema, {
-          results: await Promise.all(req.messages.map((m) => publishOne(runner, m, session, traceparent))),
+          results: await Promise.all(
+            req.messages.map((m) => publishOne(runner, m, session, traceparentOf(metadata))),
+          ),
         }),
     ),
   };

@@ -1,14 +1,12 @@
 import { create } from '@bufbuild/protobuf';
-import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import {
   CallerSessionInfoSchema,
   ListCallerSessionsResponseSchema,
   RevokeCallerSessionResponseSchema,
 } from '../../gen/prism/data/v1/sessions_pb.js';
 import type * as pb from '../../gen/prism/data/v1/sessions_pb.js';
-import { toServiceError } from '../../client/grpc-status.js';
-import type { RunnerResolver } from '../call-context.js';
-import type { UnaryObserver } from '../keyvalue/service.js';
+import { unaryCalls, type RunnerResolver, type UnaryObserver } from '../call-context.js';
 import type { CallerSessionAdmin, CallerSessionStore, StoredCallerSession } from '../types.js';
 
 /** What a CallerSessions call works on: the namespace's session store and who administers it. */
@@ -22,16 +20,7 @@ export function callerSessionsService(
   resolve: RunnerResolver<SessionsTarget>,
   observe?: UnaryObserver,
 ): UntypedServiceImplementation {
-  const unary =
-    <Req, Res>(method: string, handler: (target: SessionsTarget, req: Req) => Promise<Res>) =>
-    (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-      const work = resolve(call.metadata, method).then(({ runner }) => handler(runner, call.request));
-      observe?.(method, work, call.metadata);
-      work.then(
-        (res) => callback(null, res),
-        (err: unknown) => callback(toServiceError(err) as never, null),
-      );
-    };
+  const unary = unaryCalls(resolve, observe);
   return {
     listCallerSessions: unary<pb.ListCallerSessionsRequest, pb.ListCallerSessionsResponse>(
       'ListCallerSessions',
