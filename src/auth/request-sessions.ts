@@ -86,7 +86,8 @@ class CallerSession implements BackendSession, Closable {
     private readonly secrets: SealedSecrets,
     private readonly vault: VaultSession,
     private readonly callerToken: string,
-    readonly store: CallerSessionStore,
+    /** The namespace's current session store (a namespace update replaces its runners). */
+    public store: CallerSessionStore,
     readonly owned: boolean,
     private readonly logger?: SessionLogger,
   ) {}
@@ -96,6 +97,11 @@ class CallerSession implements BackendSession, Closable {
   }
 
   readonly credentials: CredentialResolver = async (ref, slot) => {
+    // Another worker may have leased this slot's user for the session since it was attached here.
+    if (!this.secrets.creds[ref] && !this.owned) {
+      const latest = await this.store.getCaller(this.id);
+      if (latest) Object.assign(this.secrets.creds, this.openBox(latest));
+    }
     const known = this.secrets.creds[ref];
     if (known) return { ...known };
     let pending = this.leasing.get(ref);
@@ -257,6 +263,7 @@ export class RequestSessions implements CallerSessionAdmin {
     const session = await this.cache.get(scopeText, token, expiresAtMs, () =>
       this.attach(sessionKey(scopeText, token), token, caller.subject, expiresAtMs, scope, ns, store),
     );
+    session.store = store;
     session.touch(this.now(), this.touchEvery(session.record));
     return session;
   }
@@ -362,7 +369,14 @@ export class RequestSessions implements CallerSessionAdmin {
   }
 
   private async sweepAll(): Promise<void> {
-    for (const { store, namespace } of this.options.stores?.() ?? []) this.stores.set(store, namespace);
+    // The stores served now (a namespace update replaces its runners; a removed one is gone);
+    // without a list, the stores calls came through. Only Vault namespaces have caller sessions.
+    if (this.options.stores) {
+      this.stores.clear();
+      for (const { store, namespace } of this.options.stores()) {
+        if (namespaceVault(namespace)) this.stores.set(store, namespace);
+      }
+    }
     for (const [store, ns] of this.stores) {
       if (this.stopped) return;
       try {
@@ -405,7 +419,7 @@ export class RequestSessions implements CallerSessionAdmin {
     const sessions = new Map<string, CallerSession>();
     for (const [, pending] of this.cache.list()) {
       const session = await pending.catch(() => undefined);
-      if (session?.store === store) sessions.set(session.id, session);
+      if (session?.record.namespace === store.namespace) sessions.set(session.id, session);
     }
     return sessions;
   }
