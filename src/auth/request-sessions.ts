@@ -213,6 +213,8 @@ export class RequestSessions implements CallerSessionAdmin {
   private readonly idleMs: number;
   private readonly sweepMs: number;
   private sweeper?: NodeJS.Timeout;
+  /** When this process last marked itself alive in each store. */
+  private readonly beats = new WeakMap<CallerSessionStore, number>();
   private sweeping?: Promise<void>;
   private stopped = false;
 
@@ -289,7 +291,8 @@ export class RequestSessions implements CallerSessionAdmin {
     const { logger } = this.options;
     const client = this.clientFor(scope.address);
     const found = await this.storeCall(ns, () => store.findCaller(key));
-    if (found && this.alive(found)) {
+    // Borrowed only while its owner lives: an orphan's users may already be revoked.
+    if (found && this.alive(found) && (await this.shareable(store, ns, found))) {
       try {
         const secrets = unseal<SealedSecrets>(found.sealed, token, found.id);
         logger?.info({ session: found.id, namespace: ns.namespace }, 'caller session shared');
@@ -333,6 +336,8 @@ export class RequestSessions implements CallerSessionAdmin {
       sealed: seal(secrets, token, id),
     };
     try {
+      // Marked alive before the record exists: nobody may take the new session for an orphan.
+      await this.storeCall(ns, () => this.beat(store));
       await this.storeCall(ns, () => store.saveCaller(record));
     } catch (err) {
       await vault.close().catch(() => undefined);
@@ -340,6 +345,24 @@ export class RequestSessions implements CallerSessionAdmin {
     }
     logger?.info({ session: id, namespace: ns.namespace }, 'caller session opened');
     return new CallerSession(record, secrets, vault, token, store, true, logger);
+  }
+
+  /** A stored session another live process owns; an orphan is revoked on the way (best effort). */
+  private async shareable(
+    store: CallerSessionStore,
+    ns: NamespaceRequest,
+    record: StoredCallerSession,
+  ): Promise<boolean> {
+    if (record.owner !== this.owner && (await this.storeCall(ns, () => store.ownerAlive(record.owner)))) {
+      return true;
+    }
+    await this.revokeOrphan(store, ns, record).catch((err: unknown) =>
+      this.options.logger?.warn(
+        { session: record.id, err: (err as Error).message },
+        'revoking a departed owner’s caller session failed; the sweep retries',
+      ),
+    );
+    return false;
   }
 
   /** Store failures are E_UNAVAILABLE: no session without its record. */
@@ -390,9 +413,19 @@ export class RequestSessions implements CallerSessionAdmin {
     }
   }
 
-  private async sweepStore(store: CallerSessionStore, ns: NamespaceRequest): Promise<void> {
-    // The owner mark outlives two sweeps: one late sweep does not make this process look dead.
+  /**
+   * Marks this process alive in `store` unless it did within half a sweep. The mark outlives two
+   * sweeps, so one late sweep does not make this process look dead.
+   */
+  private async beat(store: CallerSessionStore): Promise<void> {
+    const now = this.now();
+    if (now - (this.beats.get(store) ?? Number.NEGATIVE_INFINITY) < this.sweepMs / 2) return;
     await store.beat(this.owner, this.sweepMs * 2 + 1000);
+    this.beats.set(store, now);
+  }
+
+  private async sweepStore(store: CallerSessionStore, ns: NamespaceRequest): Promise<void> {
+    await this.beat(store);
     // Local sessions first: one that opens while the store is listed is neither in `local` nor
     // taken for gone.
     const local = await this.localSessions(store);
@@ -401,14 +434,18 @@ export class RequestSessions implements CallerSessionAdmin {
     for (const record of records) {
       seen.add(record.id);
       const mine = local.get(record.id);
-      if (mine) {
+      if (mine?.owned) {
         if (!this.alive(record)) this.cache.drop(record.key);
-        else if (mine.owned) mine.adopt(record);
+        else mine.adopt(record);
       } else if (record.owner === this.owner) {
         // Opened here and no longer held here (a failed close): nobody else will revoke it.
         if (this.cache.peek(record.key) === undefined) await this.revokeOrphan(store, ns, record);
       } else if (!(await store.ownerAlive(record.owner))) {
+        // Its owner is gone: revoke it, and stop borrowing it here.
+        if (mine) this.cache.drop(record.key);
         await this.revokeOrphan(store, ns, record);
+      } else if (mine && !this.alive(record)) {
+        this.cache.drop(record.key);
       }
     }
     // Sessions whose record is gone were revoked elsewhere: stop using them here.

@@ -59,6 +59,8 @@ export interface RequestSessionSource extends CallerSessionAdmin {
     namespace: ServedNamespace['namespace'],
     store: CallerSessionStore,
   ): Promise<BackendSession>;
+  /** Ends every session this process holds; idempotent. */
+  close(): Promise<void>;
 }
 
 /**
@@ -203,6 +205,8 @@ export class ProxyServer {
         resolve();
       });
     });
+    // Caller sessions end while their session stores still run: their records go with them.
+    await this.options.requestSessions?.close();
     await this.options.table.stop();
     await this.http.stop();
     logger.info('stopped');

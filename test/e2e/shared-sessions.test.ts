@@ -92,6 +92,8 @@ await describeWithService('vault', 'caller sessions shared through the session-m
   const files = { namespaces: join(dir, 'ns.yaml'), backends: join(dir, 'backends.yaml') };
   let serviceJwtFile: string;
   let cluster: RunningServer | undefined;
+  /** A token whose session the stopped cluster held. */
+  let carriedToken = '';
   const proxies: RunningServer[] = [];
 
   const client = (endpoint: string, token: string, pattern: string) =>
@@ -282,7 +284,21 @@ await describeWithService('vault', 'caller sessions shared through the session-m
     // The caller is served again, by a new session.
     await callOnce(endpoint, alice, 'cache', 'r2');
     expect((await sessionList(endpoint, alice)).sessions).toHaveLength(before.sessions.length);
-    await cluster!.stop();
+    carriedToken = alice;
+    expect(await cluster!.stop()).toBe(0);
+  }, 120_000);
+
+  it('leaves no session behind a graceful stop: the next proxy serves the same token afresh', async () => {
+    const next = await startProxy([]);
+    const endpoint = `127.0.0.1:${String(next.ready.port)}`;
+    expect((await sessionList(endpoint, carriedToken)).sessions).toEqual([]);
+    expect(await vault.leases(`${role}-cache-store`)).toEqual([]);
+    await callOnce(endpoint, carriedToken, 'cache', 'after-restart');
+    const listed = await sessionList(endpoint, carriedToken);
+    expect(listed.sessions).toHaveLength(1);
+    expect(await vault.leases(`${role}-cache-store`)).toHaveLength(1);
+    expect(await next.stop()).toBe(0);
+    expect(next.logs()).not.toContain('revoking a caller session failed');
   }, 120_000);
 
   it('revokes every lease of a proxy killed with SIGKILL while it held 20 caller sessions', async () => {

@@ -193,7 +193,6 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
     });
     await source?.stop();
     await server.stop();
-    await requestSessions?.close();
     await vault
       .close()
       .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'vault revoke failed'));

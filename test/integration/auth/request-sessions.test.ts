@@ -355,12 +355,16 @@ await describeWithService('vault', 'per-request Vault sessions for keyvalue on r
     const runner = await runnerFor(pgNs);
     const store = await storeFor(pgNs);
     const ns = nsOf(pgNs);
-    // The first proxy opens a session and never marks itself alive again: it is gone.
-    const gone = sessions();
+    // The first proxy opens a session (marking itself alive for two sweeps and a second) and
+    // never marks itself alive again: it is gone once the mark lapses.
+    const gone = sessions({ sweepMs: 100 });
     await (await runner.forCaller(await gone.open(alice, caller(alice), ns, store))).get('k');
     const [username] = await keyValueConnectionUsers(pgNs);
     const [record] = await store.listCallers();
     await runner.stop();
+    expect(await store.ownerAlive(record!.owner)).toBe(true);
+    await new Promise((r) => setTimeout(r, 1300));
+    expect(await store.ownerAlive(record!.owner)).toBe(false);
 
     // The second proxy's own identity (here alice2's JWT at the same login role) revokes them.
     const client = new VaultClient({ address: vault.address });
