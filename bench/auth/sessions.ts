@@ -533,8 +533,8 @@ async function cleanUp(): Promise<void> {
   } finally {
     await client.end();
   }
-  // Every key of the three namespaces: the values and the vault namespace's session store (whose
-  // records a stopped proxy leaves behind, see bench/RESULTS.md).
+  // Every key of the three namespaces: the values and the vault namespace's session store, so the
+  // next run starts clean.
   const redis = connectRedis();
   try {
     for (const n of Object.values(ns)) {
