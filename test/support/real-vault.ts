@@ -88,6 +88,18 @@ export interface JwtRole {
   maxTtl?: string;
 }
 
+export interface KubernetesRole {
+  /** bound_service_account_names */
+  serviceAccounts: string[];
+  /** bound_service_account_namespaces */
+  namespaces: string[];
+  /** The audience the token must carry; Vault asks the TokenReview for it. */
+  audience?: string;
+  policies?: string[];
+  /** token_ttl; default 1h. */
+  ttl?: string;
+}
+
 export const SESSION_POLICY = `path "database/creds/*" { capabilities = ["read"] }
 path "sys/leases/renew" { capabilities = ["update"] }
 path "sys/leases/revoke" { capabilities = ["update"] }
@@ -227,6 +239,45 @@ export class RealVault {
         token_policies: spec.policies ?? [defaultPolicy],
         token_ttl: spec.ttl ?? '1h',
         ...(spec.maxTtl !== undefined ? { token_max_ttl: spec.maxTtl } : {}),
+      });
+    }
+    return mount;
+  }
+
+  /**
+   * Enables the kubernetes auth method at a unique mount, pointed at a Kubernetes API server
+   * (`host`, with the PEM of the CA that signed its certificate; OpenBao refuses
+   * `disable_local_ca_jwt` without one), using `reviewerJwt` for its TokenReview calls and
+   * checking the tokens' issuer. Returns the mount path; disabling it on close revokes its tokens.
+   */
+  async kubernetesAuth(options: {
+    host: string;
+    caPem: string;
+    reviewerJwt: string;
+    issuer: string;
+    roles: Record<string, KubernetesRole>;
+    mount?: string;
+  }): Promise<string> {
+    const mount = options.mount ?? this.name('kubernetes');
+    await this.api('POST', `sys/auth/${mount}`, { type: 'kubernetes' });
+    this.cleanups.push(() => this.api('DELETE', `sys/auth/${mount}`));
+    await this.api('POST', `auth/${mount}/config`, {
+      kubernetes_host: options.host,
+      kubernetes_ca_cert: options.caPem,
+      token_reviewer_jwt: options.reviewerJwt,
+      // Not in a pod: never read /var/run/secrets/kubernetes.io/serviceaccount/{ca.crt,token}.
+      disable_local_ca_jwt: true,
+      issuer: options.issuer,
+      disable_iss_validation: false,
+    });
+    const defaultPolicy = await this.policy(this.name('k8s-session'));
+    for (const [role, spec] of Object.entries(options.roles)) {
+      await this.api('POST', `auth/${mount}/role/${role}`, {
+        bound_service_account_names: spec.serviceAccounts,
+        bound_service_account_namespaces: spec.namespaces,
+        ...(spec.audience !== undefined ? { audience: spec.audience } : {}),
+        token_policies: spec.policies ?? [defaultPolicy],
+        token_ttl: spec.ttl ?? '1h',
       });
     }
     return mount;
