@@ -5,8 +5,11 @@
  * from carry only Kubernetes clients, and the container-based clusters (kind, k3s in Docker,
  * minikube) need a Docker daemon (none runs here: the docker CLI reaches none) and images from a
  * container registry. The real Vault (OpenBao 2.7.2's built-in `kubernetes` auth method) is
- * configured against this server instead,
- * through its ordinary `kubernetes_host` and `kubernetes_ca_cert` settings.
+ * configured against this server instead, through its ordinary `kubernetes_host`,
+ * `kubernetes_ca_cert` and `token_reviewer_jwt` settings. Seen against OpenBao 2.7.2: Vault itself
+ * refuses a token whose service-account name, namespace or `aud` claim the role does not bind,
+ * without a TokenReview; it sends the review without apiVersion and kind (kube-apiserver reads
+ * them from the path), with `spec.audiences` set to the role's `audience`.
  *
  * What Vault's kubernetes method asks the API server during `auth/<mount>/login` is one call,
  * and this server implements only that call, the way kube-apiserver answers it:
