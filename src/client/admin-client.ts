@@ -96,7 +96,7 @@ export class AdminClient {
     try {
       token = typeof this.options.token === 'function' ? this.options.token() : this.options.token;
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     if (token) metadata.set('authorization', `Bearer ${token}`);
     const deadline = new Date(Date.now() + (this.options.timeoutMs ?? 15_000));

@@ -13,7 +13,7 @@ export default class DevServeEmbedded extends BaseCommand {
     const { flags } = await this.parse(DevServeEmbedded);
     await serveEmbedded({
       ports: portsFrom(flags),
-      persist: flags.persist === true,
+      persist: flags.persist,
       namespacePaths: flags.namespaces ?? defaultNamespacePaths(this.config.root),
       foreground: false,
       logger: createLogger('prism-dev'),

@@ -117,7 +117,7 @@ export function escapeLike(text: string): string {
  * (which is the byte order of UTF-8 and of the "C" collation); undefined when there is none.
  */
 export function successor(prefix: string): string | undefined {
-  const chars = [...prefix];
+  const chars = Array.from(prefix);
   while (chars.length > 0) {
     const last = (chars.pop() as string).codePointAt(0) as number;
     if (last < 0x10ffff) {
