@@ -102,12 +102,15 @@ export class AdminClient {
     const deadline = new Date(Date.now() + (this.options.timeoutMs ?? 15_000));
     return new Promise<Res>((resolve, reject) => {
       this.client[method]!(request, metadata, { deadline }, (err: ServiceError | null, response: Res) => {
-        if (!err) return resolve(response);
+        if (!err) {
+          resolve(response);
+          return;
+        }
         const diagnostics = err.metadata?.get(DIAGNOSTICS_KEY)[0];
-        if (diagnostics)
-          return reject(
-            new RemoteValidationError(err.details, JSON.parse(diagnostics.toString()) as Diagnostic[]),
-          );
+        if (diagnostics) {
+          reject(new RemoteValidationError(err.details, JSON.parse(diagnostics.toString()) as Diagnostic[]));
+          return;
+        }
         const prism = fromServiceError(err, this.endpoint);
         if (prism.code === 'E_UNREACHABLE') {
           reject(
