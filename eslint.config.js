@@ -11,4 +11,33 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  // src/ is linted with type information: strict-type-checked, no-floating-promises included.
+  {
+    files: ['src/**/*.ts'],
+    extends: [...tseslint.configs.strictTypeChecked],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-floating-promises': 'error',
+      // On with the options of recommended-type-checked rather than strict's (numbers and booleans
+      // in templates; `() => void call()` shorthands and returns from void functions).
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true },
+      ],
+      '@typescript-eslint/no-confusing-void-expression': [
+        'error',
+        { ignoreArrowShorthand: true, ignoreVoidReturningFunctions: true },
+      ],
+      // Rules of strict-type-checked not on yet, with their findings in src/ when this was written
+      // (issue 14): each is turned on once its findings are fixed.
+      '@typescript-eslint/no-non-null-assertion': 'off', // 90
+      '@typescript-eslint/require-await': 'off', // 55
+      '@typescript-eslint/no-unnecessary-condition': 'off', // 27
+      '@typescript-eslint/no-unnecessary-type-assertion': 'off', // 14
+      '@typescript-eslint/no-unnecessary-type-conversion': 'off', // 6
+      '@typescript-eslint/no-unnecessary-type-parameters': 'off', // 3
+      '@typescript-eslint/no-dynamic-delete': 'off', // 1
+    },
+  },
 );

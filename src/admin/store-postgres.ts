@@ -10,6 +10,8 @@
  * All tables live in one schema (default `public`), named by the `schema` option.
  */
 import pg from 'pg';
+import { classifyPostgresError } from '../drivers/postgres/errors.js';
+import { inTransaction } from '../drivers/postgres/transaction.js';
 import {
   VersionConflictError,
   type AuditEntry,
@@ -81,18 +83,6 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
     `,
   },
 ];
-
-/** Node socket errors that mean the server cannot be reached. */
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-]);
 
 export class PostgresStore implements NamespaceStore {
   readonly schema: string;
@@ -275,25 +265,10 @@ export class PostgresStore implements NamespaceStore {
   /** Runs `fn` in BEGIN/COMMIT on one pooled connection; rolls back on any error. */
   private async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     this.assertOpen();
-    let client: pg.PoolClient;
     try {
-      client = await this.pool.connect();
+      return await inTransaction(this.pool, fn);
     } catch (err) {
       throw this.unavailable(err) ?? err;
-    }
-    let broken = false;
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true; // the connection is unusable; the pool must not hand it out again
-      });
-      throw this.unavailable(err) ?? err;
-    } finally {
-      client.release(broken);
     }
   }
 
@@ -303,31 +278,11 @@ export class PostgresStore implements NamespaceStore {
 
   private unavailable(err: unknown): StoreUnavailableError | undefined {
     if (!(err instanceof Error) || err instanceof VersionConflictError) return undefined;
-    const code = (err as { code?: unknown }).code;
-    const reason = typeof code === 'string' ? reasonForCode(code) : reasonForMessage(err.message);
-    if (reason === undefined) return undefined;
+    const { kind, reason } = classifyPostgresError(err);
+    if (kind === 'statement') return undefined;
     return new StoreUnavailableError(this.target, `${reason}: ${err.message}`, {
       cause: err,
       hint: 'check that PostgreSQL is running and reachable, and the user, password and database in the URL',
     });
   }
-}
-
-function reasonForCode(code: string): string | undefined {
-  if (NETWORK_CODES.has(code)) return 'cannot reach the server';
-  if (code === '53100') return 'the server disk is full';
-  if (code.startsWith('08')) return 'connection failure';
-  if (code.startsWith('28')) return 'authentication failed';
-  if (code.startsWith('53')) return 'the server is out of resources';
-  if (code.startsWith('57P')) return 'the server is shutting down or starting';
-  if (code === '3D000') return 'the database does not exist';
-  if (code === '25006') return 'the server is read-only';
-  if (code === '42501') return 'permission denied';
-  return undefined;
-}
-
-function reasonForMessage(message: string): string | undefined {
-  // pg raises these without a code.
-  if (/timeout .*connect|Connection terminated/i.test(message)) return 'connection failure';
-  return undefined;
 }

@@ -113,14 +113,14 @@ export function vaultCredentials(
       closed = true;
       const pending = [...sessions.values()];
       sessions.clear();
-      let failure: unknown;
+      let failure: { error: unknown } | undefined;
       for (const p of pending) {
         const opened = await p.catch(() => undefined);
         await opened?.close().catch((err: unknown) => {
-          failure ??= err;
+          failure ??= { error: err };
         });
       }
-      if (failure !== undefined) throw failure;
+      if (failure) throw failure.error;
     },
   };
 }

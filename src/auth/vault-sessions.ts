@@ -283,23 +283,23 @@ export class VaultSession {
     this.closed = true;
     if (this.borrowed) return;
     clearTimeout(this.tokenTimer);
-    let failure: unknown;
+    let failure: { error: unknown } | undefined;
     for (const lease of [...this.leases.values()].reverse()) {
       clearTimeout(lease.timer);
       try {
         await this.client.revokeLease(this.token, lease.id);
       } catch (err) {
-        failure ??= err;
+        failure ??= { error: err };
       }
     }
     this.leases.clear();
     try {
       await this.client.revokeSelf(this.token);
     } catch (err) {
-      failure ??= err;
+      failure ??= { error: err };
     }
     this.logger?.info({ vault: this.client.address }, 'vault session closed: leases and token revoked');
-    if (failure !== undefined) throw failure;
+    if (failure) throw failure.error;
   }
 
   private assertOpen(): void {

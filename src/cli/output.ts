@@ -19,7 +19,7 @@ export async function writeOutput(
     }
     throw new PrismError(
       'E_INPUT_UNREADABLE',
-      `cannot write ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+      `cannot write ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
       {
         hint: 'check the directory exists and is writable',
       },

@@ -28,7 +28,7 @@ export async function createProgress(
     names.map((name) => {
       let settle!: (ok: boolean) => void;
       const done = new Promise<boolean>((resolve) => (settle = resolve));
-      return [name, { done, settle, title: (_: string) => undefined as void }];
+      return [name, { done, settle, title: (_: string): void => undefined }];
     }),
   );
   const list = new Listr(

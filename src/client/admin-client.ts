@@ -96,18 +96,21 @@ export class AdminClient {
     try {
       token = typeof this.options.token === 'function' ? this.options.token() : this.options.token;
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     if (token) metadata.set('authorization', `Bearer ${token}`);
     const deadline = new Date(Date.now() + (this.options.timeoutMs ?? 15_000));
     return new Promise<Res>((resolve, reject) => {
       this.client[method]!(request, metadata, { deadline }, (err: ServiceError | null, response: Res) => {
-        if (!err) return resolve(response);
+        if (!err) {
+          resolve(response);
+          return;
+        }
         const diagnostics = err.metadata?.get(DIAGNOSTICS_KEY)[0];
-        if (diagnostics)
-          return reject(
-            new RemoteValidationError(err.details, JSON.parse(diagnostics.toString()) as Diagnostic[]),
-          );
+        if (diagnostics) {
+          reject(new RemoteValidationError(err.details, JSON.parse(diagnostics.toString()) as Diagnostic[]));
+          return;
+        }
         const prism = fromServiceError(err, this.endpoint);
         if (prism.code === 'E_UNREACHABLE') {
           reject(

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { toJson } from '@bufbuild/protobuf';
-import type { ServiceError } from '@grpc/grpc-js';
+import { status, type ServiceError } from '@grpc/grpc-js';
 import { BaseCommand } from '../cli/base-command.js';
 import { dataClient, dataFlags } from '../cli/data-flags.js';
 import { durationSeconds } from '../cli/values.js';
@@ -54,7 +54,7 @@ export default class Consume extends BaseCommand {
         stream.on('error', (err: ServiceError) => {
           clearTimeout(idle);
           // Cancelling is how this command ends on --max or --timeout.
-          if (err.code === 1) void settling.then(() => resolve(), reject);
+          if (err.code === status.CANCELLED) void settling.then(() => resolve(), reject);
           else reject(client.streamError(err));
         });
         stream.on('end', () => {

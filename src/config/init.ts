@@ -47,8 +47,9 @@ export async function renderNamespaceInit(request: InitRequest): Promise<InitRes
     if (!PATTERNS[type])
       throw new UsageError(`unknown pattern type '${type}'`, didYouMean(type, PATTERN_TYPES));
     const pattern = await loadTemplate(type, request.namespace);
-    let name = String(pattern.name);
-    for (let n = 2; used.has(name); n++) name = `${pattern.name}-${n}`;
+    const base = String(pattern.name);
+    let name = base;
+    for (let n = 2; used.has(name); n++) name = `${base}-${n}`;
     used.add(name);
     pattern.name = name;
     const slots = pattern.slots as Record<string, { backend?: string }>;

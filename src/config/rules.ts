@@ -398,6 +398,6 @@ export function isLoopbackHost(hostname: string): boolean {
 
 function rawPattern(raw: Record<string, unknown>, index: number): Record<string, unknown> {
   const patterns = raw.patterns;
-  const item = Array.isArray(patterns) ? patterns[index] : undefined;
+  const item: unknown = Array.isArray(patterns) ? patterns[index] : undefined;
   return typeof item === 'object' && item !== null ? (item as Record<string, unknown>) : {};
 }

@@ -57,15 +57,15 @@ export function combine(...parts: readonly AnyDriver[]): AnyDriver {
       await Promise.all(parts.map((part) => part.health()));
     },
     async close() {
-      let failure: unknown;
+      let failure: { error: unknown } | undefined;
       for (const part of [...parts].reverse()) {
         try {
           await part.close();
         } catch (err) {
-          failure ??= err;
+          failure ??= { error: err };
         }
       }
-      if (failure !== undefined) throw failure;
+      if (failure) throw failure.error;
     },
   };
   return Object.assign(combined, lifecycle) as AnyDriver;

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ComponentStatus, DevStatus } from './status.js';
-import { connectEngine } from './docker-up.js';
+import { connectEngine } from './docker-engine.js';
 import { stackContainers } from './docker-stack.js';
 import { LABEL_COMPONENT } from './containers.js';
 import { stackHealth } from './health.js';

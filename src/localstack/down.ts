@@ -4,7 +4,8 @@
  * `dev up --foreground`.
  */
 import { rmSync } from 'node:fs';
-import { connectEngine, stopSupervisor } from './docker-up.js';
+import { connectEngine } from './docker-engine.js';
+import { stopSupervisor } from './up-supervisor.js';
 import { downDockerStack, type DownResult } from './docker-stack.js';
 import { readState, removeState, type DevState } from './state.js';
 

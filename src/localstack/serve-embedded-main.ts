@@ -4,7 +4,7 @@
  * name keeps "serve-embedded" in the process's command line, which `dev down` checks before it
  * signals a pid.
  */
-import { pino } from 'pino';
+import { createLogger } from '../logging.js';
 import type { DevPorts } from './ports.js';
 import { serveEmbedded } from './serve.js';
 
@@ -15,7 +15,7 @@ interface Arguments {
   version: string;
 }
 
-const logger = pino({ name: 'prism-dev' });
+const logger = createLogger('prism-dev');
 try {
   const args = JSON.parse(process.argv[2] ?? '') as Arguments;
   await serveEmbedded({ ...args, foreground: false, logger });

@@ -3,7 +3,8 @@ export interface ComponentStatus {
   name: string;
   /** container (Docker stack) or process (admin, proxy). */
   kind?: 'container' | 'process';
-  state: 'running' | 'stopped' | string;
+  /** running, stopped, or the engine's state of a container. */
+  state: string;
   health: 'healthy' | 'unhealthy' | 'unknown';
   detail: string;
   endpoint: string;

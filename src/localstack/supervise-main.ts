@@ -5,7 +5,7 @@
  * process's command line, which `dev down` checks before it signals the pid.
  */
 import { rmSync, writeFileSync } from 'node:fs';
-import { pino } from 'pino';
+import { createLogger } from '../logging.js';
 import { Supervisor, type ChildSpec } from './supervisor.js';
 
 interface Arguments {
@@ -13,7 +13,7 @@ interface Arguments {
   pidsFile: string;
 }
 
-const logger = pino({ name: 'prism-dev-supervisor' });
+const logger = createLogger('prism-dev-supervisor');
 const args = JSON.parse(process.argv[2] ?? '') as Arguments;
 const writePids = () =>
   writeFileSync(args.pidsFile, `${JSON.stringify({ supervisor: process.pid, ...supervisor.pids() })}\n`, {

@@ -84,7 +84,8 @@ export class AdminSource {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.beating = this.beat()
-        .catch(async (err: PrismError) => {
+        .catch(async (caught: unknown) => {
+          const err = caught as PrismError;
           if (err.code === 'E_NOT_FOUND') {
             this.logger.warn('the admin does not know this proxy any more; registering again');
             await this.register().catch(() => undefined);

@@ -283,18 +283,18 @@ export class SlotSet {
 }
 
 async function closeAll(bound: readonly Bound[]): Promise<void> {
-  let failure: unknown;
+  let failure: { error: unknown } | undefined;
   for (const b of [...bound].reverse()) {
     try {
       await b.driver.close();
     } catch (err) {
-      failure ??= err;
+      failure ??= { error: err };
     }
     try {
       await b.release?.();
     } catch (err) {
-      failure ??= err;
+      failure ??= { error: err };
     }
   }
-  if (failure !== undefined) throw failure;
+  if (failure) throw failure.error;
 }

@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { createLogger } from '../../logging.js';
+import { logLevelFlag } from '../../cli/log-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
 import { defaultCatalog, loadCatalog } from '../../admin/catalog.js';
 import { openStore } from '../../admin/open-store.js';
@@ -37,11 +38,7 @@ export default class AdminServe extends BaseCommand {
       default: 2000,
       min: 100,
     }),
-    'log-level': Flags.string({
-      description: 'Log level',
-      options: ['debug', 'info', 'warn', 'error'],
-      default: 'info',
-    }),
+    'log-level': logLevelFlag,
     // Identity: without --auth-issuer auth is off, and the server says so at start.
     'auth-issuer': Flags.string({
       description: 'OIDC issuer whose JWTs callers must present; without it auth is off (logged at start)',
@@ -81,7 +78,7 @@ export default class AdminServe extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(AdminServe);
-    const logger = pino({ name: 'prism-admin', level: flags['log-level'] });
+    const logger = createLogger('prism-admin', { level: flags['log-level'] });
     const catalog = flags.backends ? await loadCatalog(flags.backends) : defaultCatalog();
     const store = await openStore(flags.store ?? join(prismHome(), 'admin.db'), {
       schema: flags['store-schema'],

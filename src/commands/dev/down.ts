@@ -33,7 +33,7 @@ Embedded stack: sends SIGTERM, waits for it to exit (SIGKILL after --timeout), a
       const { found } = await findEngine();
       if (found) {
         const { stackLeftovers } = await import('../../localstack/docker-stack.js');
-        const { connectEngine } = await import('../../localstack/docker-up.js');
+        const { connectEngine } = await import('../../localstack/docker-engine.js');
         const left = await stackLeftovers(connectEngine(found.target), flags.stack);
         if (left.containers + left.networks + (flags.volumes ? left.volumes : 0) > 0) {
           return this.downDocker(found.target, flags.stack, undefined, flags);

@@ -37,7 +37,7 @@ export default class DevLogs extends BaseCommand {
       const name = args.component ?? 'proxy';
       if (containers.includes(name)) {
         const { streamLogs } = await import('../../localstack/docker-stack.js');
-        const { connectEngine } = await import('../../localstack/docker-up.js');
+        const { connectEngine } = await import('../../localstack/docker-engine.js');
         await streamLogs(connectEngine(docker.engine), docker.name, name, {
           follow: flags.follow,
           ...(flags.tail !== undefined ? { tail: flags.tail } : {}),

@@ -1,4 +1,4 @@
-import { pino } from 'pino';
+import { createLogger } from '../../logging.js';
 import { BaseCommand } from '../../cli/base-command.js';
 import { defaultNamespacePaths } from '../../localstack/defaults.js';
 import { portsFrom, stackFlags } from '../../localstack/flags.js';
@@ -13,10 +13,10 @@ export default class DevServeEmbedded extends BaseCommand {
     const { flags } = await this.parse(DevServeEmbedded);
     await serveEmbedded({
       ports: portsFrom(flags),
-      persist: flags.persist === true,
+      persist: flags.persist,
       namespacePaths: flags.namespaces ?? defaultNamespacePaths(this.config.root),
       foreground: false,
-      logger: pino({ name: 'prism-dev' }),
+      logger: createLogger('prism-dev'),
       version: this.config.version,
     });
   }

@@ -200,8 +200,8 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
         persist: flags.persist === true,
         namespacePaths,
         foreground: true,
-        logger: await import('pino').then(({ pino, destination }) =>
-          pino({ name: 'prism-dev' }, destination(2)),
+        logger: await Promise.all([import('pino'), import('../../logging.js')]).then(
+          ([{ destination }, { createLogger }]) => createLogger('prism-dev', { destination: destination(2) }),
         ),
         version: this.config.version,
         onReady: (state) => {

@@ -37,7 +37,7 @@ export default class NamespaceInit extends BaseCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(NamespaceInit);
-    const interactive = !flags.pattern && process.stdin.isTTY === true && process.stdout.isTTY === true;
+    const interactive = !flags.pattern && process.stdin.isTTY && process.stdout.isTTY;
     const request: InitRequest = interactive
       ? await askForRequest(args.name, flags.team)
       : {

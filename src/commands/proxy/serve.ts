@@ -1,7 +1,8 @@
 import { Flags } from '@oclif/core';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { createLogger } from '../../logging.js';
+import { logLevelFlag } from '../../cli/log-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
 import { prismHome } from '../../config/home.js';
 import { AdminSource } from '../../proxy/admin-source.js';
@@ -71,7 +72,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
         'Worker processes sharing the gRPC port: a number or auto (one per CPU); worker i serves HTTP on the metrics port + i',
       default: '1',
     }),
-    'log-level': Flags.string({ options: ['debug', 'info', 'warn', 'error'], default: 'info' }),
+    'log-level': logLevelFlag,
     ...vaultFlags,
     'caller-session-ttl': Flags.string({
       description:
@@ -101,7 +102,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
     const { flags } = await this.parse(ProxyServe);
     const workers = parseWorkers(flags.workers);
     if (workers > 1 && !isClusterWorker()) {
-      const logger = pino({ name: 'prism-proxy', level: flags['log-level'] });
+      const logger = createLogger('prism-proxy', { level: flags['log-level'] });
       const code = await runPrimary({
         workers,
         metricsListen: flags['metrics-listen'],
@@ -111,7 +112,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       if (code !== 0) this.exit(code);
       return;
     }
-    const rootLogger = pino({ name: 'prism-proxy', level: flags['log-level'] });
+    const rootLogger = createLogger('prism-proxy', { level: flags['log-level'] });
     const logger = isClusterWorker() ? rootLogger.child({ worker: workerIndex() }) : rootLogger;
     const dataDir = join(prismHome(), 'data');
     // Vault (#7): service-identity sessions for producer/consumer slots, revoked with their runner

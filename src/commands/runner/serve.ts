@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
-import { pino } from 'pino';
+import { createLogger } from '../../logging.js';
+import { logLevelFlag } from '../../cli/log-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
 import { loadServedNamespaces } from '../../proxy/file-source.js';
 import { RunnerServer } from '../../runners/runner-server.js';
@@ -29,13 +30,13 @@ A namespace with auth enabled is refused unless --no-auth says that this process
     'no-auth': Flags.boolean({
       description: 'Serve an auth-enabled namespace without verifying tokens (behind a verifying proxy only)',
     }),
-    'log-level': Flags.string({ options: ['debug', 'info', 'warn', 'error'], default: 'info' }),
+    'log-level': logLevelFlag,
     ...vaultFlags,
   };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(RunnerServe);
-    const logger = pino({ name: 'prism-runner', level: flags['log-level'] });
+    const logger = createLogger('prism-runner', { level: flags['log-level'] });
     const [served] = await loadServedNamespaces([flags.config], { backends: flags.backends });
     if (!served) throw new UsageError(`${flags.config} holds no namespace`);
     const candidates = served.assignment.patterns.filter(

@@ -5,5 +5,5 @@ import { createMemstoreKeyValue } from './keyvalue.js';
 import { createMemstoreMessaging } from './messaging.js';
 
 export async function createMemstoreDriver(options: DriverOptions): Promise<AnyDriver> {
-  return combine(createMemstoreKeyValue(options), await createMemstoreMessaging(options));
+  return combine(createMemstoreKeyValue(options), createMemstoreMessaging(options));
 }

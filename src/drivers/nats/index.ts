@@ -191,7 +191,7 @@ export function createNatsDriver(options: DriverOptions): NatsDriver {
       topic,
       payload: m.data,
       headers: fromNatsHeaders(m.headers),
-      attempt: m.info.redeliveryCount,
+      attempt: m.info.deliveryCount,
       async ack() {
         await live('ack');
         const confirmed = await run('ack', () => m.ackAck({ timeout: DEFAULT_OPERATION_TIMEOUT_MS }));

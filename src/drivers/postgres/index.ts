@@ -5,5 +5,5 @@ import { createPostgresKeyValue } from './keyvalue.js';
 import { createPostgresQueue } from './queue.js';
 
 export async function createPostgresDriver(options: DriverOptions): Promise<AnyDriver> {
-  return combine(createPostgresKeyValue(options), await createPostgresQueue(options));
+  return combine(createPostgresKeyValue(options), createPostgresQueue(options));
 }

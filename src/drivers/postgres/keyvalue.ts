@@ -10,6 +10,8 @@
  */
 import pg from 'pg';
 import { poolConfig } from './connection.js';
+import { isPostgresUnavailable as isDown } from './errors.js';
+import { transactionOn } from './transaction.js';
 import { BackendDownError } from '../interfaces.js';
 import type { Capability, Driver, KeyValueStore, ScanPage, ScanStore, TtlStore } from '../interfaces.js';
 import {
@@ -105,30 +107,6 @@ const SQL = {
   },
 } as const;
 
-/** SQLSTATE classes and Node error codes that mean the server, not the request, failed. */
-const DOWN_SQLSTATE = /^(08|53|57P0|58)/;
-const DOWN_ERRNO = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EPIPE',
-  'EAI_AGAIN',
-]);
-const DOWN_MESSAGE =
-  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connection is closed/i;
-
-function isDown(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && (DOWN_ERRNO.has(code) || (code.length === 5 && DOWN_SQLSTATE.test(code))))
-    return true;
-  if (err instanceof AggregateError) return err.errors.some(isDown);
-  return DOWN_MESSAGE.test(err.message);
-}
-
 /** Escapes LIKE metacharacters (`%`, `_`) and the escape character itself. */
 export function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -139,7 +117,7 @@ export function escapeLike(text: string): string {
  * (which is the byte order of UTF-8 and of the "C" collation); undefined when there is none.
  */
 export function successor(prefix: string): string | undefined {
-  const chars = [...prefix];
+  const chars = Array.from(prefix);
   while (chars.length > 0) {
     const last = (chars.pop() as string).codePointAt(0) as number;
     if (last < 0x10ffff) {
@@ -205,13 +183,11 @@ class PostgresKeyValueDriver implements PostgresKeyValue {
       throw new BackendDownError('postgres', `cannot connect to ${this.target} (${describeCause(err)})`, err);
     }
     try {
-      await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK.toString()]);
-      await client.query(SCHEMA);
-      await client.query('COMMIT');
+      await transactionOn(client, async (c) => {
+        await c.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK.toString()]);
+        await c.query(SCHEMA);
+      });
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      client.release(true);
       if (isDown(err)) {
         throw new BackendDownError(
           'postgres',
@@ -221,7 +197,6 @@ class PostgresKeyValueDriver implements PostgresKeyValue {
       }
       throw err;
     }
-    client.release();
     this.connected = true;
     this.sweeper = setInterval(() => {
       this.query('sweep', SQL.sweep, [this.ns]).catch(() => {

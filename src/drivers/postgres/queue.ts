@@ -21,7 +21,9 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { inTransaction, poolConfig } from './connection.js';
+import { poolConfig } from './connection.js';
+import { isPostgresUnavailable } from './errors.js';
+import { inTransaction } from './transaction.js';
 import type { Capability } from '../../config/registry.js';
 import {
   BackendDownError,
@@ -51,29 +53,8 @@ export function queueTableName(namespace: string, topic: string): string {
   return `${clean.slice(0, 40)}_${hash}`;
 }
 
-const CONNECTION_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  '57P01', // admin_shutdown
-  '57P02', // crash_shutdown
-  '57P03', // cannot_connect_now
-  '08000',
-  '08003',
-  '08006',
-  '08001',
-  '08004',
-]);
-
 function isConnectionError(err: unknown): boolean {
-  if (err instanceof BackendDownError) return true;
-  const code = (err as { code?: string } | undefined)?.code;
-  if (code && CONNECTION_CODES.has(code)) return true;
-  const message = err instanceof Error ? err.message : '';
-  return /timeout|terminated|Connection terminated|connect/i.test(message) && !code;
+  return err instanceof BackendDownError || isPostgresUnavailable(err);
 }
 
 export type PostgresQueue = Driver & Queue;

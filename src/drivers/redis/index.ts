@@ -5,5 +5,5 @@ import { createRedisKeyValue } from './keyvalue.js';
 import { createRedisPubSub } from './pubsub.js';
 
 export async function createRedisDriver(options: DriverOptions): Promise<AnyDriver> {
-  return combine(createRedisKeyValue(options), await createRedisPubSub(options));
+  return combine(createRedisKeyValue(options), createRedisPubSub(options));
 }
