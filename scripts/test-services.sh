@@ -665,6 +665,9 @@ cmd_up() {
   fi
   selected nats && ! command -v nats-server >/dev/null && pkgs+=(nats-server)
   command -v curl >/dev/null || pkgs+=(curl)
+  # Not services, but what the shell-completion tests (test/e2e/completion.test.ts) run in.
+  command -v zsh >/dev/null || pkgs+=(zsh)
+  command -v fish >/dev/null || pkgs+=(fish)
   selected postgres && [[ -z $PG_BIN ]] && pkgs+=(postgresql)
   command -v setsid >/dev/null || pkgs+=(util-linux)
   if selected kafka && [[ ! -f $(kafka_home)/.complete ]]; then

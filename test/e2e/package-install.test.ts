@@ -1,0 +1,129 @@
+/**
+ * The package as users get it: `npm pack` of this checkout, installed the two ways users install
+ * it, with nothing but the npm registry for its dependencies:
+ *   - `npm install -g` into a clean prefix, whose `prismctl` then replays docs/getting-started.md
+ *     (init, validate, `dev up --embedded`, kv set/get, status, down);
+ *   - a dependency of a fresh project, run with `npx prismctl`.
+ * npm 11 runs no dependency install scripts unless they are allowed, and better-sqlite3 (the
+ * embedded stack's store) has to compile; the install allows exactly the packages package.json's
+ * `allowScripts` lists (`--allow-scripts` globally, the project's own `allowScripts` field in a
+ * project, where npm refuses the flag), as docs/getting-started.md tells users to.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ensureBuilt, REPO_ROOT } from '../support/cli.js';
+import { describeGettingStartedReplay } from '../support/getting-started-replay.js';
+
+const INSTALL_TIMEOUT_MS = 15 * 60_000;
+
+interface PackedFile {
+  path: string;
+}
+
+function sh(
+  command: string,
+  args: string[],
+  cwd: string,
+  timeout = INSTALL_TIMEOUT_MS,
+): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      command,
+      args,
+      {
+        cwd,
+        encoding: 'utf8',
+        timeout,
+        maxBuffer: 64 * 1024 * 1024,
+        // better-sqlite3 would first try to download a prebuilt binary from GitHub: tests talk to
+        // the npm registry and loopback only, so it compiles from source straight away.
+        env: { ...process.env, NO_COLOR: '1', npm_config_build_from_source: 'true' },
+      },
+      (error, stdout, stderr) => {
+        if (error)
+          reject(new Error(`${command} ${args.join(' ')} failed: ${error.message}\n${stdout}\n${stderr}`));
+        else resolve({ stdout, stderr });
+      },
+    );
+  });
+}
+
+const manifest = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+  version: string;
+  allowScripts: Record<string, boolean>;
+};
+const allowScripts = `--allow-scripts=${Object.keys(manifest.allowScripts).join(',')}`;
+const npmInstallFlags = ['--no-audit', '--no-fund', '--prefer-offline'];
+
+let packedFiles: string[] = [];
+let projectDir = '';
+
+/** Packs the checkout, then installs the tarball globally into a clean prefix and into a project. */
+async function packAndInstall(bin: string, root: string): Promise<void> {
+  await ensureBuilt();
+  const { stdout } = await sh(
+    'npm',
+    ['pack', '--ignore-scripts', '--json', '--pack-destination', root],
+    REPO_ROOT,
+  );
+  const [packed] = JSON.parse(stdout) as [{ filename: string; files: PackedFile[] }];
+  packedFiles = packed.files.map((file) => file.path).sort();
+  const tarball = join(root, packed.filename);
+
+  const prefix = join(root, 'prefix');
+  projectDir = join(root, 'project');
+  mkdirSync(projectDir);
+  // npm refuses --allow-scripts in a project: the project's package.json says what may run.
+  writeFileSync(
+    join(projectDir, 'package.json'),
+    JSON.stringify({ name: 'uses-prismctl', private: true, allowScripts: manifest.allowScripts }),
+  );
+  await Promise.all([
+    sh('npm', ['install', '--global', '--prefix', prefix, ...npmInstallFlags, allowScripts, tarball], root),
+    sh('npm', ['install', ...npmInstallFlags, tarball], projectDir),
+  ]);
+  symlinkSync(join(prefix, 'bin', 'prismctl'), join(bin, 'prismctl'));
+}
+
+describeGettingStartedReplay(
+  'prismctl installed globally from the packed tarball replays docs/getting-started.md',
+  packAndInstall,
+  { setupTimeoutMs: INSTALL_TIMEOUT_MS },
+);
+
+describe('the packed tarball', () => {
+  it('holds only what runs: the built code, schema, protos, templates and examples', () => {
+    const allowed =
+      /^(bin\/run\.js|dist\/.+\.c?js$|schema\/|proto\/|templates\/|examples\/|oclif\.manifest\.json$|package\.json$|README\.md$)/;
+    expect(packedFiles.filter((path) => !allowed.test(path))).toEqual([]);
+    expect(packedFiles).toEqual(
+      expect.arrayContaining([
+        'bin/run.js',
+        'dist/commands/namespace/validate.js',
+        'oclif.manifest.json',
+        'schema/namespace.schema.json',
+        'templates/dev/components.yaml',
+      ]),
+    );
+  });
+});
+
+describe('npx prismctl in a project that depends on the package', () => {
+  it('runs the installed version', async () => {
+    const { stdout } = await sh('npx', ['--no-install', 'prismctl', '--version'], projectDir, 60_000);
+    expect(stdout).toMatch(new RegExp(`^prismctl/${manifest.version.replace(/\./g, '\\.')} `));
+  });
+
+  it('validates the examples shipped in the package', async () => {
+    const examples = join(projectDir, 'node_modules/prismctl/examples/namespaces');
+    const { stdout } = await sh(
+      'npx',
+      ['--no-install', 'prismctl', 'namespace', 'validate', examples, '--json'],
+      projectDir,
+      60_000,
+    );
+    expect(JSON.parse(stdout)).toMatchObject({ valid: true, files: 8, namespaces: 8, errors: 0 });
+  });
+});
