@@ -3,10 +3,9 @@
  * declares is tested; one it does not declare must be absent. Topics are unique per run.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKENDS } from '../../src/config/registry.js';
 import type { AnyDriver, Delivery, Message, Subscription } from '../../src/drivers/interfaces.js';
 import { PARTITION_KEY_HEADER } from '../../src/drivers/messaging-support.js';
-import { DRIVERS, type DriverUnderTest } from './drivers.js';
+import { declaredCapabilities, DRIVERS, type DriverUnderTest } from './drivers.js';
 import { describeWithService, uniqueName } from '../support/services.js';
 
 const ACK_TIMEOUT_MS = 1_000;
@@ -36,12 +35,12 @@ async function describeDriver(entry: DriverUnderTest, fn: () => void): Promise<v
 
 // Every driver that declares a messaging capability (the list is shared with the keyvalue suite).
 const MESSAGING = new Set(['pubsub', 'queue']);
-const messagingDrivers = DRIVERS.filter((d) => BACKENDS[d.backend]?.implements.some((c) => MESSAGING.has(c)));
+const messagingDrivers = DRIVERS.filter((d) => declaredCapabilities(d).some((c) => MESSAGING.has(c)));
 
 for (const entry of messagingDrivers) {
   // Declared in the registry, checked against the driver by the first test: a capability that is
   // declared is tested; one that is not is asserted absent (and its cases are not defined at all).
-  const declaredCaps = new Set<string>(BACKENDS[entry.backend]!.implements);
+  const declaredCaps = new Set<string>(declaredCapabilities(entry));
   await describeDriver(entry, () => {
     const namespace = uniqueName('conf').replace(/[^a-z0-9-]/g, '');
     const drivers: AnyDriver[] = [];
@@ -73,7 +72,7 @@ for (const entry of messagingDrivers) {
 
     it('implements exactly the messaging methods it declares', () => {
       const caps = driver.capabilities;
-      const registered = BACKENDS[entry.backend]!.implements.filter((c) => MESSAGING.has(c));
+      const registered = declaredCapabilities(entry).filter((c) => MESSAGING.has(c));
       expect([...caps].filter((c) => MESSAGING.has(c)).sort()).toEqual([...registered].sort());
       for (const method of ['publish', 'subscribe'] as const) {
         expect(typeof driver[method]).toBe(caps.has('pubsub') ? 'function' : 'undefined');
