@@ -148,7 +148,11 @@ export function createRedisStreams(options: RedisStreamsOptions): RedisStreams {
       : {}),
     ...options.client,
   };
-  const commands = new Redis(options.endpoint, { ...base, enableAutoPipelining: true });
+  const commands = new Redis(options.endpoint, {
+    ...base,
+    enableAutoPipelining: true,
+    commandTimeout: DEFAULT_OPERATION_TIMEOUT_MS,
+  });
   commands.defineCommand('prismRelease', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
   const release = (commands as unknown as { prismRelease: Release }).prismRelease.bind(commands);
   let lastError: unknown;
@@ -159,24 +163,18 @@ export function createRedisStreams(options: RedisStreamsOptions): RedisStreams {
   const down = (what: string, err: unknown) =>
     err instanceof BackendDownError ? err : new BackendDownError('redis', what, err ?? lastError);
 
-  /** Runs a command on the command connection; outages become BackendDownError, Redis' own errors pass. */
-  async function run<T>(what: string, op: () => Promise<T>): Promise<T> {
-    if (closed) throw new BackendDownError('redis', 'driver is closed');
-    try {
-      return await withDeadline(
-        (async () => {
-          if (commands.status !== 'ready')
-            throw new BackendDownError('redis', `connection ${commands.status}`, lastError);
-          return op();
-        })(),
-        DEFAULT_OPERATION_TIMEOUT_MS,
-        'redis',
-        what,
-      );
-    } catch (err) {
-      if (isReplyError(err)) throw err;
-      throw down(what, err);
-    }
+  /**
+   * Runs a command on the command connection; outages and timeouts (ioredis' commandTimeout)
+   * become BackendDownError, Redis' own errors pass. No promise or timer of its own: this is the
+   * path of every enqueue and ack.
+   */
+  function run<T>(what: string, op: () => Promise<T>): Promise<T> {
+    if (closed) return Promise.reject(new BackendDownError('redis', 'driver is closed'));
+    if (commands.status !== 'ready')
+      return Promise.reject(new BackendDownError('redis', `connection ${commands.status}`, lastError));
+    return op().catch((err: unknown) => {
+      throw isReplyError(err) ? err : down(what, err);
+    });
   }
 
   async function ensureGroup(key: string, group: string): Promise<void> {
