@@ -5,6 +5,7 @@
  * one more backend, as a plugin would add it.
  */
 import { describe, expect, it } from 'vitest';
+import { renderCanonical } from '../../../src/config/canonical.js';
 import { BACKENDS, type BackendSpec } from '../../../src/config/registry.js';
 import { validateSources } from '../../../src/config/validate.js';
 import { consumerPattern, producerPattern, textAt, toYaml, validNamespace } from '../../support/factories.js';
@@ -76,5 +77,25 @@ describe('delivery guarantee of consumers', () => {
     expect(diagnostics.map((d) => [d.rule, d.path])).toEqual([['E_SCHEMA_ENUM', '/needs/delivery']]);
     expect(diagnostics[0]!.hint).toContain('at-least-once');
     expect(diagnostics[0]!.hint).toContain('at-most-once');
+  });
+});
+
+describe('needs.delivery in the canonical export', () => {
+  it('keeps at-most-once in the YAML spelling and leaves an undeclared delivery out', () => {
+    const declared = validateSources([
+      {
+        file: 'a.yaml',
+        text: toYaml(validNamespace({ needs: { delivery: 'at-most-once', retention: '1h' } })),
+      },
+    ]);
+    const undeclared = validateSources([{ file: 'b.yaml', text: toYaml(validNamespace()) }]);
+    expect(declared.report.errors + undeclared.report.errors).toBe(0);
+    const yaml = renderCanonical([declared.loaded[0]!.request], 'yaml');
+    expect(yaml).toContain('needs:\n  retention: 1h\n  delivery: at-most-once\n');
+    expect(renderCanonical([undeclared.loaded[0]!.request], 'yaml')).not.toContain('delivery');
+    const json = JSON.parse(renderCanonical([declared.loaded[0]!.request], 'json')) as {
+      needs: Record<string, unknown>;
+    };
+    expect(json.needs).toEqual({ retention: '1h', delivery: 'at-most-once' });
   });
 });
