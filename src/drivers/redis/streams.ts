@@ -16,6 +16,9 @@
  *   first delivery, incremented by every claim. Closing a subscription hands its unacknowledged
  *   deliveries back the same way, so another member gets them within one claim interval.
  * - Ack is `XACK`; acknowledging twice, or after the entry went to another member, is harmless.
+ * - Members: a closing member deletes its name from the group when it holds nothing; one that
+ *   still held entries is deleted by another member once those were claimed and it has been
+ *   idle for `staleMemberMs`, so closed subscriptions do not pile up in `XINFO CONSUMERS`.
  * - Retention: with `retentionMs`, every enqueue trims entries older than that (`XADD … MINID =`,
  *   exact, from the entry ids' millisecond part): retention wins over delivery, so an entry
  *   trimmed while unacknowledged is never redelivered. Without it the stream keeps everything.
@@ -88,7 +91,16 @@ type Release = (
 export interface RedisStreamsOptions extends DriverOptions {
   /** Extra ioredis options (tests, benchmarks). */
   client?: RedisOptions;
+  /**
+   * A group member that holds nothing and has not read for this long is deleted from the group
+   * by the other members (a closed subscription whose held entries were claimed since). Default
+   * 10 minutes; a live member reads at least once a second.
+   */
+  staleMemberMs?: number;
 }
+
+/** Default of `staleMemberMs`. */
+export const STALE_MEMBER_MS = 10 * 60_000;
 
 export type RedisStreams = Driver & Queue;
 
@@ -212,6 +224,24 @@ export function createRedisStreams(options: RedisStreamsOptions): RedisStreams {
     let stopped = false;
     let claimCursor = '0-0';
     let lastClaimAt = 0;
+    const staleMemberMs = options.staleMemberMs ?? STALE_MEMBER_MS;
+    const sweepEveryMs = Math.max(interval, Math.min(60_000, staleMemberMs));
+    let lastSweepAt = Date.now();
+
+    /** Deletes members of the group that hold nothing and have not read for staleMemberMs. */
+    const sweep = async (): Promise<void> => {
+      const members = (await run('XINFO CONSUMERS', () =>
+        commands.xinfo('CONSUMERS', key, group),
+      )) as unknown[][];
+      for (const fields of members) {
+        const info = new Map<string, unknown>();
+        for (let i = 0; i + 1 < fields.length; i += 2) info.set(String(fields[i]), fields[i + 1]);
+        const name = String(info.get('name'));
+        if (name === consumer || Number(info.get('pending')) !== 0) continue;
+        if (Number(info.get('idle')) < staleMemberMs) continue;
+        await forgetMember(key, group, name);
+      }
+    };
 
     const deliver = async (entry: RawEntry, attempt: number): Promise<void> => {
       const [rawId, fields] = entry;
@@ -285,6 +315,10 @@ export function createRedisStreams(options: RedisStreamsOptions): RedisStreams {
     const loop = (async () => {
       while (!stopped) {
         try {
+          if (Date.now() - lastSweepAt >= sweepEveryMs) {
+            lastSweepAt = Date.now();
+            await sweep();
+          }
           if (Date.now() - lastClaimAt >= interval) {
             lastClaimAt = Date.now();
             for (const { entry, attempt } of await claim()) {
