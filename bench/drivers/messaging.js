@@ -46,6 +46,7 @@ const env = {
 const load = (p) => import(join(root, 'dist', p));
 const { createMemstoreMessaging } = await load('drivers/memstore/messaging.js');
 const { createRedisPubSub } = await load('drivers/redis/pubsub.js');
+const { createRedisStreams } = await load('drivers/redis/streams.js');
 const { createPostgresQueue } = await load('drivers/postgres/queue.js');
 const { createNatsDriver } = await load('drivers/nats/index.js');
 const { createKafkaDriver } = await load('drivers/kafka/index.js');
@@ -195,6 +196,61 @@ await pair(
     };
   },
 );
+
+// ---- redis streams (queue) ---------------------------------------------------------------------
+await pair(
+  'redis streams queue',
+  () => driverCell('queue', createRedisStreams({ endpoint: env.redis, namespace: ns })),
+  async () => {
+    // The same work by hand: XADD payload + JSON headers (auto-pipelined), a group from id 0, one
+    // member reading XREADGROUP COUNT 64 BLOCK on its own connection, decoding each entry and
+    // XACKing it.
+    const commands = new Redis(env.redis, { enableAutoPipelining: true });
+    const reader = new Redis(env.redis);
+    const key = `raw-stream:${topic()}`;
+    await commands.xgroup('CREATE', key, 'g', '0', 'MKSTREAM');
+    let stopped = false;
+    return {
+      start: async (on) => {
+        const loop = (async () => {
+          while (!stopped) {
+            const reply = await reader
+              .xreadgroupBuffer('GROUP', 'g', 'c1', 'COUNT', 64, 'BLOCK', 1000, 'STREAMS', key, '>')
+              .catch(() => null);
+            for (const [id, fields] of reply?.[0]?.[1] ?? []) {
+              // What any reader does with an entry: take the payload and parse the headers.
+              const message = { payload: fields[1], headers: JSON.parse(fields[3].toString('utf8')) };
+              await commands.xack(key, 'g', id);
+              on(message);
+            }
+          }
+        })();
+        return async () => {
+          stopped = true;
+          reader.disconnect();
+          await loop;
+          await commands.del(key);
+          commands.disconnect();
+        };
+      },
+      publish: () =>
+        commands.xadd(key, '*', 'payload', Buffer.from(payload), 'headers', JSON.stringify(hdrs)),
+    };
+  },
+);
+
+{
+  // The driver cell's streams (prism/stream:<namespace>:<topic>) go with the run.
+  const redis = new Redis(env.redis, { lazyConnect: true });
+  try {
+    await redis.connect();
+    const keys = await redis.keys(`prism/stream:${ns}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+  } catch {
+    // Redis is not running: the cell said "skipped".
+  }
+  redis.disconnect();
+}
 
 // ---- postgres queue ---------------------------------------------------------------------------
 await pair(

@@ -121,7 +121,8 @@ export const BACKENDS: Readonly<Record<string, BackendSpec>> = {
   },
   redis: {
     name: 'redis',
-    implements: ['keyvalue', 'ttl', 'scan', 'pubsub'],
+    // pubsub on Redis pub/sub (at-most-once), queue on Redis Streams (at-least-once).
+    implements: ['keyvalue', 'ttl', 'scan', 'pubsub', 'queue'],
     defaultEndpoint: 'redis://localhost:6379',
     durable: true,
   },

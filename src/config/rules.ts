@@ -1,13 +1,13 @@
 import type { NamespaceRequest, Pattern } from '../gen/prism/config/v1/namespace_pb.js';
-import { Durability } from '../gen/prism/config/v1/namespace_pb.js';
+import { Delivery, Durability } from '../gen/prism/config/v1/namespace_pb.js';
 import type { Diagnostic, Severity } from './diagnostics.js';
 import {
-  BACKEND_NAMES,
   BACKENDS,
   backendFitsSlot,
   describeNeeds,
   PATTERN_TYPES,
   PATTERNS,
+  type BackendSpec,
   type PatternSpec,
   type SettingName,
 } from './registry.js';
@@ -30,6 +30,7 @@ export function checkRules(
   ns: NamespaceRequest,
   doc: NamespaceDocument,
   raw: Record<string, unknown>,
+  backends: Readonly<Record<string, BackendSpec>> = BACKENDS,
 ): Diagnostic[] {
   const out: Diagnostic[] = [];
   const report = (severity: Severity, rule: string, message: string, hint: string, at: Path, key = false) =>
@@ -63,7 +64,16 @@ export function checkRules(
       );
       return;
     }
-    checkPattern(pattern, spec, at, rawPattern(raw, i), vaultEnabled && spec.sessionAware, ns, report);
+    checkPattern(
+      pattern,
+      spec,
+      at,
+      rawPattern(raw, i),
+      vaultEnabled && spec.sessionAware,
+      ns,
+      report,
+      backends,
+    );
   });
 
   checkSessions(ns, vaultEnabled, error);
@@ -88,10 +98,12 @@ function checkPattern(
   sessionAware: boolean,
   ns: NamespaceRequest,
   report: Report,
+  backends: Readonly<Record<string, BackendSpec>>,
 ): void {
   const error = (rule: string, message: string, hint: string, path: Path, key = false) =>
     report('error', rule, message, hint, path, key);
   const label = `pattern '${pattern.name || describe(at)}' (${spec.type})`;
+  const backendNames = Object.keys(backends);
 
   if (pattern.version && !spec.versions.includes(pattern.version)) {
     error(
@@ -104,7 +116,7 @@ function checkPattern(
 
   for (const [slotName, slotSpec] of Object.entries(spec.slots)) {
     if (slotSpec.required && !(slotName in pattern.slots)) {
-      const fit = BACKEND_NAMES.filter((b) => backendFitsSlot(BACKENDS[b]!, slotSpec));
+      const fit = backendNames.filter((b) => backendFitsSlot(backends[b]!, slotSpec));
       error(
         'E_SLOT_UNBOUND',
         `${label} requires slot '${slotName}'`,
@@ -128,20 +140,33 @@ function checkPattern(
       continue;
     }
     if (binding.backend) {
-      const backend = BACKENDS[binding.backend];
+      const backend = backends[binding.backend];
       if (!backend) {
         error(
           'E_BACKEND_UNKNOWN',
           `unknown backend '${binding.backend}'`,
-          didYouMean(binding.backend, BACKEND_NAMES),
+          didYouMean(binding.backend, backendNames),
           [...slotAt, 'backend'],
         );
       } else if (!backendFitsSlot(backend, slotSpec)) {
-        const fit = BACKEND_NAMES.filter((b) => backendFitsSlot(BACKENDS[b]!, slotSpec));
+        const fit = backendNames.filter((b) => backendFitsSlot(backends[b]!, slotSpec));
         error(
           'E_BACKEND_CAPABILITY',
           `backend '${backend.name}' cannot fill slot '${slotName}' of ${spec.type}: the slot needs ${describeNeeds(slotSpec)}, ${backend.name} implements ${backend.implements.join(', ')}`,
           `use one of: ${fit.join(', ')}`,
+          [...slotAt, 'backend'],
+        );
+      } else if (
+        spec.type === 'consumer' &&
+        slotName === 'source' &&
+        !backend.implements.includes('queue') &&
+        ns.needs?.delivery !== Delivery.AT_MOST_ONCE
+      ) {
+        const atLeastOnce = backendNames.filter((b) => backends[b]!.implements.includes('queue'));
+        error(
+          'E_DELIVERY_AT_MOST_ONCE',
+          `${label} would get at-most-once delivery: its source ${backend.name} offers only pubsub, so a message published while no member is subscribed is lost, nothing is redelivered after ack_timeout and every subscriber receives every message`,
+          `bind the source to a backend with at-least-once delivery (${atLeastOnce.join(', ')}), or declare \`needs: { delivery: at-most-once }\``,
           [...slotAt, 'backend'],
         );
       } else if (!backend.durable && ns.needs?.durability === Durability.STRONG) {
@@ -155,7 +180,7 @@ function checkPattern(
       }
     }
     if (binding.credentials) {
-      const slot = { name: slotName, backend: BACKENDS[binding.backend] ? binding.backend : undefined };
+      const slot = { name: slotName, backend: backends[binding.backend] ? binding.backend : undefined };
       checkCredentials(binding.credentials, sessionAware, label, slot, [...slotAt, 'credentials'], report);
     }
   }

@@ -3,6 +3,7 @@ import { yamlLib } from './yaml-lib.js';
 import { NamespaceRequestSchema, type NamespaceRequest } from '../gen/prism/config/v1/namespace_pb.js';
 import { compareDiagnostics, type Diagnostic } from './diagnostics.js';
 import { protoJsonToYaml, yamlToProtoJson } from './proto-json.js';
+import type { BackendSpec } from './registry.js';
 import { checkRules } from './rules.js';
 import { readSources, type SourceText } from './sources.js';
 import { checkStructure } from './structural.js';
@@ -33,6 +34,8 @@ export interface ValidationResult {
 export interface ValidateOptions {
   /** Warnings make the result invalid. */
   strict?: boolean;
+  /** The backends a slot may name; default: the registry's (src/config/registry.ts). */
+  backends?: Readonly<Record<string, BackendSpec>>;
   stdin?: () => Promise<Buffer>;
 }
 
@@ -66,7 +69,7 @@ export function validateSources(
     const parsed = parseNamespaceSource(source);
     fileDiagnostics.push(...parsed.diagnostics);
     for (const document of parsed.namespaces) {
-      const found = validateDocument(document);
+      const found = validateDocument(document, options.backends);
       fileDiagnostics.push(...found.diagnostics);
       if (found.request)
         loaded.push({
@@ -89,7 +92,10 @@ export function validateSources(
   return { loaded, report: summarize(diagnostics, sources.length, loaded.length, options.strict) };
 }
 
-function validateDocument(document: NamespaceDocument): {
+function validateDocument(
+  document: NamespaceDocument,
+  backends?: Readonly<Record<string, BackendSpec>>,
+): {
   diagnostics: Diagnostic[];
   request?: NamespaceRequest;
 } {
@@ -121,7 +127,7 @@ function validateDocument(document: NamespaceDocument): {
     };
   }
   return {
-    diagnostics: [...structure.diagnostics, ...checkRules(request, document, structure.pruned)],
+    diagnostics: [...structure.diagnostics, ...checkRules(request, document, structure.pruned, backends)],
     request,
   };
 }

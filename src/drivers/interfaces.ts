@@ -117,4 +117,9 @@ export interface DriverOptions {
   namespace: string;
   /** Directory for file-backed drivers (sqlite). */
   dataDir?: string;
+  /**
+   * The namespace's `needs.retention` in milliseconds (Infinity or absent: keep everything). A
+   * queue driver that trims by age (redis) drops messages older than this, acknowledged or not.
+   */
+  retentionMs?: number;
 }

@@ -154,11 +154,19 @@ export function vaultNamespaces(
 
 /**
  * ACL rules of a namespace's leased Redis users: its keys (the keyvalue driver stores
- * `<namespace>:<key>`), its pub/sub channels (`prism:<namespace>:<topic>`), every command but the
- * dangerous ones (FLUSHALL, KEYS, CONFIG, ACL...), and INFO, which ioredis sends when it connects.
+ * `<namespace>:<key>`, the Streams queue `prism/stream:<namespace>:<topic>`), its pub/sub channels
+ * (`prism:<namespace>:<topic>`), every command but the dangerous ones (FLUSHALL, KEYS, CONFIG,
+ * ACL...), and INFO, which ioredis sends when it connects.
  */
 export function redisAclRules(namespace: string): string[] {
-  return [`~${namespace}:*`, `&prism:${namespace}:*`, '+@all', '-@dangerous', '+info'];
+  return [
+    `~${namespace}:*`,
+    `~prism/stream:${namespace}:*`,
+    `&prism:${namespace}:*`,
+    '+@all',
+    '-@dangerous',
+    '+info',
+  ];
 }
 
 export interface VaultBootstrap {

@@ -15,6 +15,8 @@ import {
   readSessionManagerSettings,
   type SessionManagerOptions,
 } from './session-manager/runner.js';
+import { parseDuration } from '../config/units.js';
+import { namespaceDelivery } from './delivery.js';
 import { SettingsReader } from './settings.js';
 import { SlotSet, type CredentialResolver, type DriverFactory } from './slots.js';
 
@@ -73,7 +75,10 @@ export function createRunner(
     assignment.sessionAware
       ? assignment.slots.filter((s) => s.credentialRef.startsWith('vault://')).map((s) => s.slot)
       : [];
+  const retentionMs = ns.needs?.retention ? parseDuration(ns.needs.retention) : undefined;
+  const delivery = { delivery: namespaceDelivery(ns) };
   const slots = new SlotSet(ns.namespace, patternName, type, assignment.slots, {
+    ...(retentionMs !== undefined && Number.isFinite(retentionMs) ? { retentionMs } : {}),
     ...(perCaller.length > 0 ? { perCaller } : {}),
     ...(vault ? { vault: { address: vault.address, role: vault.role, authMount: vault.authMount } } : {}),
     ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
@@ -88,11 +93,13 @@ export function createRunner(
       return new KeyValueRunner(ns.namespace, patternName, slots, readKeyValueSettings(reader));
     case 'producer':
       return new ProducerRunner(ns.namespace, patternName, slots, readProducerSettings(label, reader), {
+        ...delivery,
         ...options.producer,
         ...logger,
       });
     case 'consumer':
       return new ConsumerRunner(ns.namespace, patternName, slots, readConsumerSettings(label, reader), {
+        ...delivery,
         ...options.consumer,
         ...logger,
       });

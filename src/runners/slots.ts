@@ -56,6 +56,8 @@ export interface SlotOptions {
   perCaller?: readonly string[];
   /** The namespace's Vault settings, handed to the credential resolver. */
   vault?: NamespaceVault;
+  /** The namespace's `needs.retention` in milliseconds, handed to every driver. */
+  retentionMs?: number;
 }
 
 interface Bound {
@@ -250,6 +252,7 @@ export class SlotSet {
       endpoint: assignment.endpoint !== '' ? assignment.endpoint : backend.defaultEndpoint,
       namespace: this.namespace,
       ...(this.options.dataDir !== undefined ? { dataDir: this.options.dataDir } : {}),
+      ...(this.options.retentionMs !== undefined ? { retentionMs: this.options.retentionMs } : {}),
       ...(credentials !== undefined
         ? { credentials: { username: credentials.username, password: credentials.password } }
         : {}),

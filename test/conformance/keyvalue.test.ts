@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, type Capability } from '../../src/config/registry.js';
 import { CAPABILITY_METHODS } from '../../src/drivers/combine.js';
 import type { AnyDriver, KeyValueStore, ScanStore, TtlStore } from '../../src/drivers/interfaces.js';
-import { DRIVERS, type DriverUnderTest } from './drivers.js';
+import { declaredCapabilities, DRIVERS, type DriverUnderTest } from './drivers.js';
 import { describeWithService, uniqueName } from '../support/services.js';
 
 type KvDriver = AnyDriver & KeyValueStore & TtlStore & ScanStore;
@@ -54,7 +54,7 @@ async function describeDriver(entry: DriverUnderTest, fn: () => void): Promise<v
   else describe(title, fn);
 }
 
-const KEYVALUE_DRIVERS = DRIVERS.filter((entry) => BACKENDS[entry.backend]?.implements.includes('keyvalue'));
+const KEYVALUE_DRIVERS = DRIVERS.filter((entry) => declaredCapabilities(entry).includes('keyvalue'));
 
 for (const entry of KEYVALUE_DRIVERS) {
   // Built before the suite is declared (without connecting) so the declared capabilities choose the cases.

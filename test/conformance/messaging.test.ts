@@ -3,11 +3,12 @@
  * declares is tested; one it does not declare must be absent. Topics are unique per run.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKENDS } from '../../src/config/registry.js';
 import type { AnyDriver, Delivery, Message, Subscription } from '../../src/drivers/interfaces.js';
 import { PARTITION_KEY_HEADER } from '../../src/drivers/messaging-support.js';
-import { DRIVERS, type DriverUnderTest } from './drivers.js';
+import { declaredCapabilities, DRIVERS, type DriverUnderTest } from './drivers.js';
 import { describeWithService, uniqueName } from '../support/services.js';
+import type { ConsumerRunner } from '../../src/runners/consumer/runner.js';
+import { buildRunner, memoryLogger } from '../unit/runners/helpers.js';
 
 const ACK_TIMEOUT_MS = 1_000;
 const WAIT_MS = 20_000;
@@ -36,12 +37,12 @@ async function describeDriver(entry: DriverUnderTest, fn: () => void): Promise<v
 
 // Every driver that declares a messaging capability (the list is shared with the keyvalue suite).
 const MESSAGING = new Set(['pubsub', 'queue']);
-const messagingDrivers = DRIVERS.filter((d) => BACKENDS[d.backend]?.implements.some((c) => MESSAGING.has(c)));
+const messagingDrivers = DRIVERS.filter((d) => declaredCapabilities(d).some((c) => MESSAGING.has(c)));
 
 for (const entry of messagingDrivers) {
   // Declared in the registry, checked against the driver by the first test: a capability that is
   // declared is tested; one that is not is asserted absent (and its cases are not defined at all).
-  const declaredCaps = new Set<string>(BACKENDS[entry.backend]!.implements);
+  const declaredCaps = new Set<string>(declaredCapabilities(entry));
   await describeDriver(entry, () => {
     const namespace = uniqueName('conf').replace(/[^a-z0-9-]/g, '');
     const drivers: AnyDriver[] = [];
@@ -73,7 +74,7 @@ for (const entry of messagingDrivers) {
 
     it('implements exactly the messaging methods it declares', () => {
       const caps = driver.capabilities;
-      const registered = BACKENDS[entry.backend]!.implements.filter((c) => MESSAGING.has(c));
+      const registered = declaredCapabilities(entry).filter((c) => MESSAGING.has(c));
       expect([...caps].filter((c) => MESSAGING.has(c)).sort()).toEqual([...registered].sort());
       for (const method of ['publish', 'subscribe'] as const) {
         expect(typeof driver[method]).toBe(caps.has('pubsub') ? 'function' : 'undefined');
@@ -281,6 +282,152 @@ for (const entry of messagingDrivers) {
           ]);
           expect(seen[1]!.at - seen[0]!.at).toBeGreaterThanOrEqual(ACK_TIMEOUT_MS - 100);
         });
+
+        it('ignores a second ack of one delivery', async () => {
+          const t = topic('settled');
+          const seen: { payload: string; attempt: number }[] = [];
+          const settled: string[] = [];
+          await track(
+            driver.consume!(
+              t,
+              'settlers',
+              async (d) => {
+                seen.push({ payload: str(d.payload), attempt: d.attempt });
+                await d.ack();
+                await d.ack();
+                settled.push(str(d.payload));
+              },
+              opts,
+            ),
+          );
+          await driver.enqueue!({ topic: t, payload: text('once'), headers: {} });
+          await waitFor('the delivery settled', () => settled.length === 1);
+          await sleep(ACK_TIMEOUT_MS * 2 + 300);
+          expect(seen).toEqual([{ payload: 'once', attempt: 1 }]);
+        });
+
+        it('hands what a closed member held, unacknowledged, to the next member of its group with attempt 2', async () => {
+          const t = topic('handover');
+          const first: { payload: string; attempt: number }[] = [];
+          const member = await driver.consume!(
+            t,
+            'handover',
+            (d) => void first.push({ payload: str(d.payload), attempt: d.attempt }),
+            opts,
+          );
+          await driver.enqueue!({ topic: t, payload: text('held'), headers: { 'x-k': 'v' } });
+          await waitFor('the first delivery', () => first.length === 1);
+          await member.close();
+
+          const next: Delivery[] = [];
+          await track(
+            driver.consume!(
+              t,
+              'handover',
+              async (d) => {
+                next.push(d);
+                await d.ack();
+              },
+              opts,
+            ),
+          );
+          await waitFor('the redelivery to the next member', () => next.length >= 1);
+          await sleep(ACK_TIMEOUT_MS + 300);
+          expect(first).toEqual([{ payload: 'held', attempt: 1 }]);
+          expect(
+            next.map((d) => ({ payload: str(d.payload), attempt: d.attempt, headers: d.headers })),
+          ).toEqual([{ payload: 'held', attempt: 2, headers: { 'x-k': 'v' } }]);
+        });
+
+        it('dead-letters through the consumer runner after max_retries, with the reason, original topic and attempts', async () => {
+          const ns = `${namespace}-dl`;
+          const t = topic('dlq');
+          const consumer = buildRunner<ConsumerRunner>(
+            {
+              type: 'consumer',
+              namespace: ns,
+              slots: { source: entry.backend, 'dead-letter': entry.backend },
+              settings: { topic: t, consumerGroup: 'dl', maxRetries: 2, ackTimeout: `${ACK_TIMEOUT_MS}ms` },
+            },
+            {
+              logger: memoryLogger(),
+              driverFactory: async () => entry.create(ns),
+            },
+          );
+          await consumer.start();
+          const attempts: number[] = [];
+          try {
+            await consumer.subscribe({}, async (d) => {
+              attempts.push(d.envelope.attempt);
+              await d.nack(`refused on attempt ${d.envelope.attempt}`);
+            });
+            const producerSide = await open(ns);
+            await producerSide.enqueue!({
+              topic: t,
+              payload: text('poison'),
+              headers: { 'prism-message-id': `dl-${t}`, 'x-order': '42' },
+            });
+            const dead: Delivery[] = [];
+            await track(
+              producerSide.consume!(
+                `${t}.dead-letter`,
+                'inspect',
+                async (d) => {
+                  dead.push(d);
+                  await d.ack();
+                },
+                opts,
+              ),
+            );
+            await waitFor('the dead letter', () => dead.length >= 1);
+            await sleep(ACK_TIMEOUT_MS + 300);
+            expect(attempts).toEqual([1, 2]);
+            expect(dead).toHaveLength(1);
+            expect(str(dead[0]!.payload)).toBe('poison');
+            expect(dead[0]!.headers).toEqual({
+              'prism-message-id': `dl-${t}`,
+              'x-order': '42',
+              'prism-dead-letter-reason': 'refused on attempt 2',
+              'prism-original-topic': t,
+              'prism-attempts': '2',
+            });
+          } finally {
+            await consumer.stop();
+          }
+        });
+
+        const retentionMs = 1_000;
+        it(
+          entry.trimsByRetention
+            ? 'drops messages older than the namespace retention, so a new group starts after them'
+            : 'keeps messages older than retentionMs (this driver does not trim by age)',
+          async () => {
+            const ns = `${namespace}-ret`;
+            const trimming = await entry.create(ns, { retentionMs });
+            drivers.push(trimming);
+            await trimming.connect();
+            const t = topic('retention');
+            await trimming.enqueue!({ topic: t, payload: text('old'), headers: {} });
+            await sleep(retentionMs + 200);
+            await trimming.enqueue!({ topic: t, payload: text('new'), headers: {} });
+            const got: string[] = [];
+            await track(
+              trimming.consume!(
+                t,
+                'late',
+                async (d) => {
+                  got.push(str(d.payload));
+                  await d.ack();
+                },
+                opts,
+              ),
+            );
+            await waitFor('the newest message', () => got.includes('new'));
+            await sleep(300);
+            // Sorted: without a partition key Kafka orders nothing across partitions.
+            expect([...got].sort()).toEqual(entry.trimsByRetention ? ['new'] : ['new', 'old']);
+          },
+        );
 
         it('does not redeliver acknowledged messages after a consumer restart with the same group', async () => {
           const t = topic('restart');

@@ -3,7 +3,8 @@
  *
  * - Source: `Queue.consume` with the consumer group when the backend has `queue` (durable,
  *   redelivery after `ack_timeout`), else `PubSub.subscribe`, where the runner itself redelivers
- *   a nacked message while it runs.
+ *   a nacked message while it runs. With the namespace's `needs.delivery: at-most-once`,
+ *   `PubSub.subscribe` wherever the backend has it (src/runners/delivery.ts).
  * - Attempts: the driver's count, and, with a `state` slot, the count kept there, so a restart (or
  *   a backend that counts in memory, like Kafka) does not start a failing message again at 1.
  * - Dead letter: a message nacked on its `max_retries`-th delivery (or delivered more often than
@@ -17,6 +18,7 @@
  */
 import type { AnyDriver, Delivery, KeyValueStore, Message, Subscription } from '../../drivers/interfaces.js';
 import { PrismError } from '../../errors.js';
+import { messagingCapability, type DeliveryGuarantee } from '../delivery.js';
 import { DEAD_LETTER_HEADER, decodeEnvelope } from '../envelope.js';
 import { RunnerBase, stderrLogger, type RunnerLogger } from '../lifecycle.js';
 import { withRetry, type RetryOptions } from '../retry.js';
@@ -44,6 +46,8 @@ export function readConsumerSettings(label: string, reader: SettingsReader): Con
 
 export interface ConsumerOptions {
   logger?: RunnerLogger;
+  /** The namespace's `needs.delivery`; default at-least-once. */
+  delivery?: DeliveryGuarantee;
   /** How long acknowledged ids are remembered in the state slot. Default 24 h. */
   ackedRetentionMs?: number;
   /** Delay before the runner redelivers a nacked pub/sub message. Default 100 ms. */
@@ -96,14 +100,15 @@ export class ConsumerRunner extends RunnerBase implements ConsumerRunnerApi {
       const group = options.group || this.settings.group;
       const active: Active = { topic, group, timers: new Set(), closed: false };
       const source = this.slots.driver('source');
-      if (source.capabilities.has('queue') && source.consume) {
+      const capability = messagingCapability(source, this.options.delivery);
+      if (capability === 'queue' && source.consume) {
         active.driverSubscription = await source.consume(
           topic,
           group,
           (delivery) => this.handle(active, delivery, onDelivery),
           { ackTimeoutMs: this.settings.ackTimeoutMs },
         );
-      } else if (source.subscribe) {
+      } else if (capability === 'pubsub' && source.subscribe) {
         active.driverSubscription = await source.subscribe(topic, (message) =>
           this.handle(active, this.localDelivery(active, message, 1, onDelivery), onDelivery),
         );

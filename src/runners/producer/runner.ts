@@ -2,7 +2,8 @@
  * The producer runner: publishes enveloped messages to the `sink` slot.
  *
  * - Sink: `Queue.enqueue` when the backend has `queue` (durable, consumer groups), else
- *   `PubSub.publish`.
+ *   `PubSub.publish`; with the namespace's `needs.delivery: at-most-once`, `PubSub.publish`
+ *   wherever the backend has it (src/runners/delivery.ts).
  * - Envelope: a UUIDv7 message id unless the caller brings one, the topic, namespace, publish
  *   time, and the caller's session stamped by the runner (src/runners/envelope.ts).
  * - Retries: a publish that fails with E_BACKEND_DOWN is retried up to `max_retries` times with
@@ -22,6 +23,7 @@ import {
   SessionContextSchema,
   TraceContextSchema,
 } from '../../gen/prism/data/v1/envelope_pb.js';
+import { messagingCapability, type DeliveryGuarantee } from '../delivery.js';
 import { encodeEnvelope } from '../envelope.js';
 import { RunnerBase, stderrLogger, type RunnerLogger } from '../lifecycle.js';
 import { withRetry, type RetryOptions } from '../retry.js';
@@ -54,6 +56,8 @@ export function readProducerSettings(label: string, reader: SettingsReader): Pro
 
 export interface ProducerOptions {
   logger?: RunnerLogger;
+  /** The namespace's `needs.delivery`; default at-least-once. */
+  delivery?: DeliveryGuarantee;
   /** Backoff tuning (tests shorten it); `maxRetries` comes from the settings. */
   retry?: Omit<RetryOptions, 'maxRetries'>;
   now?: () => number;
@@ -217,8 +221,9 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
   private sendNow(message: Message): Promise<void> {
     return this.retrying(async () => {
       const sink = this.slots.driver('sink');
-      if (sink.capabilities.has('queue') && sink.enqueue) await sink.enqueue(message);
-      else if (sink.publish) await sink.publish(message);
+      const capability = messagingCapability(sink, this.options.delivery);
+      if (capability === 'queue' && sink.enqueue) await sink.enqueue(message);
+      else if (capability === 'pubsub' && sink.publish) await sink.publish(message);
       else
         throw new PrismError(
           'E_CAPABILITY_MISSING',

@@ -323,11 +323,13 @@ await describeWithServices(
       expect(await user.publish(`prism:${shop}:events`, 'x')).toBeGreaterThanOrEqual(0);
       await expect(user.get(`${other}:greeting`)).rejects.toThrow(/NOPERM/);
       await expect(user.publish(`prism:${other}:events`, 'x')).rejects.toThrow(/NOPERM/);
+      expect(await user.xadd(`prism/stream:${shop}:events`, '*', 'payload', 'x')).toMatch(/^\d+-\d+$/);
+      await expect(user.xadd(`prism/stream:${other}:events`, '*', 'payload', 'x')).rejects.toThrow(/NOPERM/);
       await expect(user.flushall()).rejects.toThrow(/NOPERM/);
       await expect(user.keys('*')).rejects.toThrow(/NOPERM/);
       const acl = (await admin.acl('LIST')) as string[];
       expect(acl.find((line) => line.startsWith(`user ${username} `))).toContain(
-        redisAclRules(shop).slice(0, 2).join(' resetchannels '),
+        `${redisAclRules(shop).slice(0, 2).join(' ')} resetchannels ${redisAclRules(shop)[2]}`,
       );
       const clients = (await admin.client('LIST')) as string;
       expect(clients).toContain(`user=${username} `);

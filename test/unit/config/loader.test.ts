@@ -181,7 +181,7 @@ const MANY_PROBLEMS = [
   '    type: consumer',
   '    slots:',
   '      source: { backend: kafka }',
-  '      dead-letter: { backend: redis }',
+  '      dead-letter: { backend: sqlite }',
   '  - name: feed',
   '    type: streamer',
   'auth:',

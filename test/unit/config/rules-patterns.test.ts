@@ -220,7 +220,7 @@ describe('backends', () => {
     ['producer', 'objects', ['memstore', 'sqlite', 'redis', 'postgres']],
     ['consumer', 'source', ['memstore', 'redis', 'postgres', 'nats', 'kafka']],
     ['consumer', 'state', ['memstore', 'sqlite', 'redis', 'postgres']],
-    ['consumer', 'dead-letter', ['memstore', 'postgres', 'nats', 'kafka']],
+    ['consumer', 'dead-letter', ['memstore', 'redis', 'postgres', 'nats', 'kafka']],
     ['session-manager', 'store', ['memstore', 'sqlite', 'redis', 'postgres']],
   ];
   const ALL_BACKENDS = ['memstore', 'sqlite', 'redis', 'postgres', 'nats', 'kafka'];

@@ -74,9 +74,10 @@ describe('the Vault roles dev up writes for the namespaces it serves', () => {
     ]);
   });
 
-  it("limits a Redis user to the namespace's keys and channels", () => {
+  it("limits a Redis user to the namespace's keys, streams and channels", () => {
     expect(redisAclRules('orders')).toEqual([
       '~orders:*',
+      '~prism/stream:orders:*',
       '&prism:orders:*',
       '+@all',
       '-@dangerous',

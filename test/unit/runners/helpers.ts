@@ -5,11 +5,13 @@
 import { create } from '@bufbuild/protobuf';
 import {
   NamespaceRequestSchema,
+  NeedsSchema,
   PatternAssignmentSchema,
   PatternSchema,
   PatternSettingsSchema,
   SlotAssignmentSchema,
   SlotBindingSchema,
+  type Needs,
   type PatternSettings,
 } from '../../../src/gen/prism/config/v1/namespace_pb.js';
 import type { AnyDriver, DriverOptions } from '../../../src/drivers/interfaces.js';
@@ -38,6 +40,8 @@ export interface RunnerSpec {
   /** slot → backend, or backend plus endpoint. */
   slots: Record<string, string | { backend: string; endpoint?: string }>;
   settings?: Partial<Omit<PatternSettings, '$typeName'>>;
+  /** The namespace's `needs` (delivery, retention). */
+  needs?: Partial<Omit<Needs, '$typeName'>>;
 }
 
 /** A runner built the way the proxy builds it: declaration + assignment → createRunner. */
@@ -54,6 +58,7 @@ export function buildRunner<R extends AnyRunner = AnyRunner>(
   const ns = create(NamespaceRequestSchema, {
     namespace,
     team: 'test',
+    ...(spec.needs ? { needs: create(NeedsSchema, spec.needs) } : {}),
     patterns: [
       create(PatternSchema, {
         name,
