@@ -18,26 +18,36 @@ export interface DriverUnderTest {
   /** The real service it needs; absent for in-process drivers. */
   service?: ServiceName;
   create(namespace: string): Promise<AnyDriver>;
+  /** The slot endpoint a runner uses to reach the same backend (test/conformance/runners.test.ts). */
+  endpoint(): string;
+  /** A fresh data directory for file-backed drivers, handed to runners as `dataDir`. */
+  dataDir?(): string;
   /** Removes what `create` left behind (files), after the driver is closed. */
   dispose?(): Promise<void>;
 }
 
 const sqliteDirs: string[] = [];
 
+function sqliteDir(): string {
+  const dataDir = mkdtempSync(join(tmpdir(), 'prism-conformance-sqlite-'));
+  sqliteDirs.push(dataDir);
+  return dataDir;
+}
+
 export const DRIVERS: readonly DriverUnderTest[] = [
   {
     name: 'memstore',
     backend: 'memstore',
     create: (namespace) => createDriver('memstore', { endpoint: 'memory://', namespace }),
+    endpoint: () => 'memory://',
   },
   {
     name: 'sqlite',
     backend: 'sqlite',
-    create: (namespace) => {
-      const dataDir = mkdtempSync(join(tmpdir(), 'prism-conformance-sqlite-'));
-      sqliteDirs.push(dataDir);
-      return createDriver('sqlite', { endpoint: 'file:keyvalue.sqlite', namespace, dataDir });
-    },
+    create: (namespace) =>
+      createDriver('sqlite', { endpoint: 'file:keyvalue.sqlite', namespace, dataDir: sqliteDir() }),
+    endpoint: () => 'file:keyvalue.sqlite',
+    dataDir: () => sqliteDir(),
     dispose: async () => {
       for (const dir of sqliteDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
     },
@@ -47,18 +57,21 @@ export const DRIVERS: readonly DriverUnderTest[] = [
     backend: 'redis',
     service: 'redis',
     create: (namespace) => createDriver('redis', { endpoint: redisUrl(), namespace }),
+    endpoint: () => redisUrl(),
   },
   {
     name: 'postgres',
     backend: 'postgres',
     service: 'postgres',
     create: (namespace) => createDriver('postgres', { endpoint: postgresUrl(), namespace }),
+    endpoint: () => postgresUrl(),
   },
   {
     name: 'nats',
     backend: 'nats',
     service: 'nats',
     create: (namespace) => createDriver('nats', { endpoint: natsUrl(), namespace }),
+    endpoint: () => natsUrl(),
   },
   {
     name: 'kafka',
@@ -73,5 +86,6 @@ export const DRIVERS: readonly DriverUnderTest[] = [
       };
       return createDriver('kafka', options);
     },
+    endpoint: () => `kafka://${kafkaBrokers().join(',')}`,
   },
 ];

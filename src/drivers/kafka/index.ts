@@ -9,9 +9,9 @@
  * Partitions and ordering: topics are created on first use with `partitions` partitions
  * (default 3) by the admin client. A message with the `prism-partition-key` header uses its value
  * as the record key, so messages with one key land in one partition and keep their order;
- * messages without it are spread over the partitions (kafkajs' default partitioner) and have no
- * order between them. More partitions let more consumers of one group work in parallel: each
- * partition is read by one consumer of a group at a time.
+ * messages without it all go to the topic's first partition, so they keep their order per topic
+ * (what every other backend gives) at the price of parallelism: each partition is read by one
+ * consumer of a group at a time, so only keyed messages spread over a group's consumers.
  *
  * Queue = consumer group `prism.<namespace>.<group>`, new groups start at the earliest retained
  * offset, offsets committed by hand. Every delivery is tracked per partition; ack marks it done
@@ -32,8 +32,10 @@ import { randomUUID } from 'node:crypto';
 import {
   Kafka,
   logLevel,
+  Partitioners,
   type Admin,
   type Consumer,
+  type ICustomPartitioner,
   type IHeaders,
   type KafkaMessage,
   type Producer,
@@ -92,6 +94,21 @@ function fromKafkaHeaders(headers: IHeaders | undefined): Record<string, string>
 function payloadOf(message: KafkaMessage): Uint8Array {
   return message.value ? new Uint8Array(message.value) : new Uint8Array(0);
 }
+
+/**
+ * Keyed messages go where Kafka's default partitioner puts them (murmur2 of the key); a message
+ * without a key goes to the topic's first partition, so one publisher's messages without a key
+ * keep their order per topic, as on every other backend.
+ */
+const topicOrderPartitioner: ICustomPartitioner = () => {
+  const byKey = Partitioners.DefaultPartitioner();
+  return (args) => {
+    if (args.message.key !== null && args.message.key !== undefined) return byKey(args);
+    let first = Number.POSITIVE_INFINITY;
+    for (const p of args.partitionMetadata) if (p.partitionId < first) first = p.partitionId;
+    return Number.isFinite(first) ? first : 0;
+  };
+};
 
 /** Per-partition delivery bookkeeping of one queue consumer. */
 interface PartitionState {
@@ -177,7 +194,7 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
 
   function getProducer(): Promise<Producer> {
     producerReady ??= (async () => {
-      const p = kafka.producer({ allowAutoTopicCreation: false });
+      const p = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: topicOrderPartitioner });
       await p.connect();
       producer = p;
       return p;
