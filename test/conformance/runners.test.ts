@@ -1,12 +1,14 @@
 /**
  * The delivery contract clauses the pattern runners keep on every backend (issue 13, item 4):
  * topics are checked with the namespace model's syntax on every request, PublishBatch keeps batch
- * order per topic. The runners are built the way the proxy builds them, over each driver of test/conformance/drivers.ts.
+ * order per topic, and two keyvalue patterns of one namespace never see each other's keys. The
+ * runners are built the way the proxy builds them, over each driver of test/conformance/drivers.ts.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../../src/config/registry.js';
 import { TOPIC_PATTERN } from '../../src/config/topic.js';
 import type { ConsumerRunner } from '../../src/runners/consumer/runner.js';
+import type { KeyValueRunner } from '../../src/runners/keyvalue/runner.js';
 import type { ProducerRunner } from '../../src/runners/producer/runner.js';
 import { PrismError } from '../../src/errors.js';
 import { DRIVERS, type DriverUnderTest } from './drivers.js';
@@ -49,6 +51,7 @@ async function expectPrismError(work: Promise<unknown>, code: string, ...fragmen
 
 const MESSAGING = new Set(['pubsub', 'queue']);
 const messagingDrivers = DRIVERS.filter((d) => BACKENDS[d.backend]?.implements.some((c) => MESSAGING.has(c)));
+const keyvalueDrivers = DRIVERS.filter((d) => BACKENDS[d.backend]?.implements.includes('keyvalue'));
 
 for (const entry of messagingDrivers) {
   await describeDriver(entry, `runner contract over ${entry.name}: messaging`, () => {
@@ -151,6 +154,42 @@ for (const entry of messagingDrivers) {
       expect(results.map((r) => r.duplicate)).toEqual(sent.map(() => false));
       await eventually(() => seen.length >= 30, 30_000, '30 messages');
       expect(seen).toEqual(sent);
+    });
+  });
+}
+
+for (const entry of keyvalueDrivers) {
+  await describeDriver(entry, `runner contract over ${entry.name}: keyvalue`, () => {
+    afterAll(async () => entry.dispose?.());
+
+    it('keeps the keys of two keyvalue patterns of one namespace on one backend apart', async () => {
+      const namespace = uniqueNamespace('conf-kv-patterns');
+      const dataDir = entry.dataDir?.();
+      const kv = (name: string) =>
+        started(
+          buildRunner<KeyValueRunner>(
+            {
+              type: 'keyvalue',
+              name,
+              namespace,
+              slots: { store: { backend: entry.backend, endpoint: entry.endpoint() } },
+            },
+            dataDir !== undefined ? { dataDir } : {},
+          ),
+        );
+      const cache = await kv('cache');
+      const profiles = await kv('profiles');
+      await cache.set('user:1', bytes('cached'));
+      expect(await profiles.get('user:1')).toBeUndefined();
+      expect(await profiles.exists('user:1')).toBe(false);
+      await profiles.set('user:1', bytes('profile'));
+      await profiles.set('user:2', bytes('profile 2'));
+      expect(text(await cache.get('user:1'))).toBe('cached');
+      expect(text(await profiles.get('user:1'))).toBe('profile');
+      expect((await cache.scan('')).keys).toEqual(['user:1']);
+      expect((await profiles.scan('user:')).keys).toEqual(['user:1', 'user:2']);
+      expect(await cache.delete('user:2')).toBe(false);
+      expect(text(await profiles.get('user:2'))).toBe('profile 2');
     });
   });
 }
