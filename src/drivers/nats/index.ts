@@ -1,5 +1,6 @@
 /**
- * NATS driver: `pubsub` over core NATS, `queue` over JetStream (names in ./names.ts).
+ * NATS driver: `pubsub` over core NATS, `queue` over JetStream (names in ./names.ts), with the
+ * maintained v3 clients `@nats-io/transport-node` and `@nats-io/jetstream`.
  *
  * - Headers travel as NATS headers and the payload as the raw message data, so a plain NATS
  *   subscriber reads the payload unchanged. NATS constrains headers: keys are printable ASCII
@@ -17,21 +18,24 @@
  *   the client reconnects forever by itself and pull consumers resume.
  */
 import {
-  AckPolicy,
   connect as natsConnect,
-  DeliverPolicy,
-  Events,
   headers as natsHeaders,
   nanos,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+} from '@nats-io/transport-node';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
   RetentionPolicy,
   StorageType,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
-  type Msg,
-  type MsgHdrs,
-  type NatsConnection,
-} from 'nats';
+} from '@nats-io/jetstream';
 import type { Capability } from '../../config/registry.js';
 import {
   BackendDownError,
@@ -124,13 +128,13 @@ export function createNatsDriver(options: DriverOptions): NatsDriver {
       down = false;
       void (async () => {
         for await (const s of conn.status()) {
-          if (s.type === Events.Disconnect) down = true;
-          else if (s.type === Events.Reconnect) down = false;
+          if (s.type === 'disconnect') down = true;
+          else if (s.type === 'reconnect') down = false;
         }
       })();
       nc = conn;
-      js = conn.jetstream({ timeout: DEFAULT_OPERATION_TIMEOUT_MS });
-      jsm = await conn.jetstreamManager({ timeout: DEFAULT_OPERATION_TIMEOUT_MS });
+      js = jetstream(conn, { timeout: DEFAULT_OPERATION_TIMEOUT_MS });
+      jsm = await jetstreamManager(conn, { timeout: DEFAULT_OPERATION_TIMEOUT_MS });
       return conn;
     })().finally(() => {
       connecting = undefined;
@@ -191,7 +195,7 @@ export function createNatsDriver(options: DriverOptions): NatsDriver {
       topic,
       payload: m.data,
       headers: fromNatsHeaders(m.headers),
-      attempt: m.info.redeliveryCount,
+      attempt: m.info.deliveryCount,
       async ack() {
         await live('ack');
         const confirmed = await run('ack', () => m.ackAck({ timeout: DEFAULT_OPERATION_TIMEOUT_MS }));
