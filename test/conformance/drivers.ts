@@ -8,7 +8,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AnyDriver } from '../../src/drivers/interfaces.js';
 import { createDriver } from '../../src/drivers/registry.js';
-import { kafkaBrokers, natsUrl, postgresUrl, redisUrl, type ServiceName } from '../support/services.js';
+import { ConfigResourceTypes } from 'kafkajs';
+import {
+  connectNats,
+  kafkaBrokers,
+  kafkaClient,
+  natsUrl,
+  postgresUrl,
+  redisUrl,
+  type ServiceName,
+} from '../support/services.js';
 import type { KafkaDriverOptions } from '../../src/drivers/kafka/index.js';
 
 export interface DriverUnderTest {
@@ -20,6 +29,11 @@ export interface DriverUnderTest {
   create(namespace: string): Promise<AnyDriver>;
   /** The slot endpoint a runner uses to reach the same backend (test/conformance/runners.test.ts). */
   endpoint(): string;
+  /**
+   * The backend's largest message in bytes, read from the server itself (not from the driver);
+   * absent when the backend has no limit a 2 MiB payload reaches.
+   */
+  messageLimitBytes?(): Promise<number>;
   /** A fresh data directory for file-backed drivers, handed to runners as `dataDir`. */
   dataDir?(): string;
   /** Removes what `create` left behind (files), after the driver is closed. */
@@ -72,6 +86,14 @@ export const DRIVERS: readonly DriverUnderTest[] = [
     service: 'nats',
     create: (namespace) => createDriver('nats', { endpoint: natsUrl(), namespace }),
     endpoint: () => natsUrl(),
+    messageLimitBytes: async () => {
+      const nc = await connectNats();
+      try {
+        return nc.info!.max_payload;
+      } finally {
+        await nc.close();
+      }
+    },
   },
   {
     name: 'kafka',
@@ -87,5 +109,27 @@ export const DRIVERS: readonly DriverUnderTest[] = [
       return createDriver('kafka', options);
     },
     endpoint: () => `kafka://${kafkaBrokers().join(',')}`,
+    messageLimitBytes: async () => {
+      const admin = kafkaClient().admin();
+      await admin.connect();
+      try {
+        const { brokers } = await admin.describeCluster();
+        const { resources } = await admin.describeConfigs({
+          includeSynonyms: false,
+          resources: [
+            {
+              type: ConfigResourceTypes.BROKER,
+              name: String(brokers[0]!.nodeId),
+              configNames: ['message.max.bytes'],
+            },
+          ],
+        });
+        return Number(
+          resources[0]!.configEntries.find((e) => e.configName === 'message.max.bytes')!.configValue,
+        );
+      } finally {
+        await admin.disconnect();
+      }
+    },
   },
 ];

@@ -4,7 +4,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../../src/config/registry.js';
-import type { AnyDriver, Delivery, Message, Subscription } from '../../src/drivers/interfaces.js';
+import {
+  PayloadTooLargeError,
+  type AnyDriver,
+  type Delivery,
+  type Message,
+  type Subscription,
+} from '../../src/drivers/interfaces.js';
 import { PARTITION_KEY_HEADER } from '../../src/drivers/messaging-support.js';
 import { DRIVERS, type DriverUnderTest } from './drivers.js';
 import { describeWithService, uniqueName } from '../support/services.js';
@@ -86,6 +92,54 @@ for (const entry of messagingDrivers) {
     it('answers health checks while connected', async () => {
       await expect(driver.health()).resolves.toBeUndefined();
     });
+
+    const send = (d: AnyDriver, message: Message) =>
+      declaredCaps.has('queue') ? d.enqueue!(message) : d.publish!(message);
+
+    if (entry.messageLimitBytes)
+      it('refuses a message above the server limit with E_PAYLOAD_TOO_LARGE naming the backend and the limit, at once', async () => {
+        const limit = await entry.messageLimitBytes!();
+        const t = topic('too-large');
+        const started = Date.now();
+        const err = await send(driver, { topic: t, payload: new Uint8Array(limit + 1), headers: {} }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(PayloadTooLargeError);
+        const tooLarge = err as PayloadTooLargeError;
+        expect(tooLarge.code).toBe('E_PAYLOAD_TOO_LARGE');
+        expect(tooLarge.backend).toBe(entry.backend);
+        expect(tooLarge.limitBytes).toBe(limit);
+        expect(tooLarge.message).toContain(`${entry.backend} refused a message of`);
+        expect(tooLarge.message).toContain(`its limit is ${limit} bytes`);
+        expect(Date.now() - started).toBeLessThan(3_000); // refused, not retried until a deadline
+        // The driver still works afterwards.
+        await driver.health();
+      });
+    else
+      it('delivers a 2 MiB payload unchanged (no message size limit below it)', async () => {
+        const t = topic('large');
+        const payload = Uint8Array.from({ length: 2 * 1024 * 1024 }, (_, i) => (i * 31) & 0xff);
+        const got: Uint8Array[] = [];
+        if (declaredCaps.has('queue')) {
+          await track(
+            driver.consume!(
+              t,
+              'large',
+              async (d) => {
+                got.push(d.payload);
+                await d.ack();
+              },
+              { ackTimeoutMs: 10_000 },
+            ),
+          );
+        } else {
+          await track(driver.subscribe!(t, (m) => void got.push(m.payload)));
+        }
+        await send(driver, { topic: t, payload, headers: {} });
+        await waitFor('the 2 MiB message', () => got.length === 1);
+        expect(Buffer.from(got[0]!).equals(Buffer.from(payload))).toBe(true);
+      });
 
     if (declaredCaps.has('pubsub'))
       describe('pubsub', () => {

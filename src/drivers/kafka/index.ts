@@ -25,11 +25,16 @@
  * Pub/sub = one consumer group per subscriber (random id, no commits) positioned at the end of
  * the topic before `subscribe` resolves, so it sees every message published after that.
  *
+ * Size: a record the broker refuses as larger than the topic's `max.message.bytes` (the broker's
+ * `message.max.bytes`, about 1 MiB, unless set per topic; the record batch overhead counts) is
+ * PayloadTooLargeError naming that limit, read from the topic's config; it is never retried.
+ *
  * Down: producer requests are bounded (connection 2 s, request 5 s, 2 quick retries) and fail
  * with BackendDownError; consumers restart themselves on connection failures.
  */
 import { randomUUID } from 'node:crypto';
 import {
+  ConfigResourceTypes,
   Kafka,
   logLevel,
   Partitioners,
@@ -43,6 +48,7 @@ import {
 import type { Capability } from '../../config/registry.js';
 import {
   BackendDownError,
+  PayloadTooLargeError,
   type Delivery,
   type Driver,
   type DriverOptions,
@@ -110,6 +116,16 @@ const topicOrderPartitioner: ICustomPartitioner = () => {
   };
 };
 
+/** The broker refused a record (batch) above the topic's max.message.bytes. */
+function isMessageTooLarge(err: unknown): boolean {
+  for (let e = err as { type?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
+    if (e.type === 'MESSAGE_TOO_LARGE') return true;
+    const next = e as { cause?: unknown; originalError?: unknown };
+    e = (next.originalError ?? next.cause) as typeof e;
+  }
+  return false;
+}
+
 /** Per-partition delivery bookkeeping of one queue consumer. */
 interface PartitionState {
   /** Delivered, waiting for ack/nack/timeout; value = ack timer. */
@@ -159,6 +175,7 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
   let admin: Admin | undefined;
   let adminReady: Promise<Admin> | undefined;
   const topics = new Map<string, Promise<void>>();
+  const limits = new Map<string, number>();
   const subscriptions = new Set<Subscription>();
   let closed = false;
 
@@ -171,6 +188,7 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
       return await withDeadline(op(), DEFAULT_OPERATION_TIMEOUT_MS, 'kafka', what);
     } catch (err) {
       const name = (err as Error | undefined)?.name ?? '';
+      if (isMessageTooLarge(err)) throw err; // permanent: the caller maps it, nothing retries it
       if (
         err instanceof BackendDownError ||
         /Connection|Retries|Timeout|BrokerNotFound|NonRetriable/.test(name)
@@ -216,10 +234,50 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
     return ready;
   }
 
+  /** The topic's `max.message.bytes` (the broker's `message.max.bytes` unless set per topic). */
+  async function messageLimit(topic: string): Promise<number | undefined> {
+    let limit = limits.get(topic);
+    if (limit === undefined) {
+      const a = await getAdmin();
+      const { resources } = await a.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }],
+      });
+      const value = resources[0]?.configEntries.find(
+        (e) => e.configName === 'max.message.bytes',
+      )?.configValue;
+      limit = Number(value);
+      if (!Number.isFinite(limit) || limit <= 0) return undefined;
+      limits.set(topic, limit);
+    }
+    return limit;
+  }
+
   async function produce(message: Message): Promise<void> {
     const topic = kafkaTopic(options.namespace, message.topic);
     const headers = toKafkaHeaders(message.headers);
     const key = message.headers[PARTITION_KEY_HEADER];
+    try {
+      await send(topic, message, headers, key);
+    } catch (err) {
+      if (!isMessageTooLarge(err)) throw err;
+      let size = message.payload.byteLength + Buffer.byteLength(key ?? '');
+      for (const [k, v] of Object.entries(headers))
+        size += Buffer.byteLength(k) + Buffer.byteLength(String(v));
+      const limit = await run('publish (read max.message.bytes)', () => messageLimit(topic)).catch(
+        () => undefined,
+      );
+      throw new PayloadTooLargeError(
+        'kafka',
+        size,
+        limit ?? Number.NaN,
+        `topic ${message.topic} (max.message.bytes, record batch overhead included)`,
+        err,
+      );
+    }
+  }
+
+  async function send(topic: string, message: Message, headers: IHeaders, key: string | undefined) {
     await run('publish', async () => {
       await ensureTopic(topic);
       const p = await getProducer();
