@@ -186,6 +186,18 @@ for (const entry of messagingDrivers) {
           expect(seen).toEqual(sent);
         });
 
+        it('delivers to five subscriptions opened at once on topics that did not exist, what is published after they resolve', async () => {
+          const topics = Array.from({ length: 5 }, (_, i) => topic(`fresh-ps-${i}`));
+          const got = topics.map(() => [] as string[]);
+          await Promise.all(
+            topics.map((t, i) => track(driver.subscribe!(t, (m) => void got[i]!.push(str(m.payload))))),
+          );
+          for (const [i, t] of topics.entries())
+            await driver.publish!({ topic: t, payload: text(`to-${i}`), headers: {} });
+          await waitFor('every subscription got its message', () => got.every((l) => l.length >= 1));
+          expect(got).toEqual(topics.map((_, i) => [`to-${i}`]));
+        });
+
         it('fans every message out to every subscriber', async () => {
           const t = topic('fanout');
           const got: string[][] = [[], [], []];
@@ -334,6 +346,50 @@ for (const entry of messagingDrivers) {
             { payload: 'forgotten', attempt: 2 },
           ]);
           expect(seen[1]!.at - seen[0]!.at).toBeGreaterThanOrEqual(ACK_TIMEOUT_MS - 100);
+        });
+
+        it('delivers to five consumers opened at once on topics that did not exist, what is enqueued after they resolve', async () => {
+          const topics = Array.from({ length: 5 }, (_, i) => topic(`fresh-q-${i}`));
+          const got = topics.map(() => [] as string[]);
+          await Promise.all(
+            topics.map((t, i) =>
+              track(
+                driver.consume!(
+                  t,
+                  'fresh',
+                  async (d) => {
+                    got[i]!.push(str(d.payload));
+                    await d.ack();
+                  },
+                  opts,
+                ),
+              ),
+            ),
+          );
+          for (const [i, t] of topics.entries())
+            await driver.enqueue!({ topic: t, payload: text(`to-${i}`), headers: {} });
+          await waitFor('every consumer got its message', () => got.every((l) => l.length >= 1));
+          expect(got).toEqual(topics.map((_, i) => [`to-${i}`]));
+        });
+
+        it('keeps the order of 30 messages enqueued without a partition key', async () => {
+          const t = topic('unkeyed');
+          const seen: string[] = [];
+          await track(
+            driver.consume!(
+              t,
+              'orderly',
+              async (d) => {
+                seen.push(str(d.payload));
+                await d.ack();
+              },
+              opts,
+            ),
+          );
+          const sent = Array.from({ length: 30 }, (_, i) => `u${i}`);
+          for (const p of sent) await driver.enqueue!({ topic: t, payload: text(p), headers: {} });
+          await waitFor('30 messages', () => seen.length >= 30);
+          expect(seen).toEqual(sent);
         });
 
         it('does not redeliver acknowledged messages after a consumer restart with the same group', async () => {

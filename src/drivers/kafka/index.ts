@@ -37,6 +37,7 @@ import {
   ConfigResourceTypes,
   Kafka,
   logLevel,
+  PartitionAssigners,
   Partitioners,
   type Admin,
   type Consumer,
@@ -63,8 +64,10 @@ import {
   DEFAULT_OPERATION_TIMEOUT_MS,
   deferred,
   PARTITION_KEY_HEADER,
+  sleep,
   withDeadline,
 } from '../messaging-support.js';
+import { subscriptionRoundRobin } from './assigner.js';
 import { kafkaBrokersFrom, kafkaGroup, kafkaTopic } from './names.js';
 
 export { kafkaGroup, kafkaTopic } from './names.js';
@@ -221,13 +224,49 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
     return producerReady;
   }
 
+  /**
+   * Waits until the broker serves every partition of a topic just created: createTopics returns
+   * once leaders are elected, but a ListOffsets or Fetch right after may still meet "This server
+   * does not host this topic-partition", which made a subscriber opened on a new topic miss
+   * what was published after it resolved.
+   */
+  async function untilServed(a: Admin, topic: string): Promise<void> {
+    const deadline = Date.now() + DEFAULT_OPERATION_TIMEOUT_MS;
+    for (;;) {
+      try {
+        const { topics: meta } = await a.fetchTopicMetadata({ topics: [topic] });
+        const parts = meta[0]?.partitions ?? [];
+        if (parts.length > 0 && parts.every((p) => p.leader >= 0)) {
+          const offsets = await a.fetchTopicOffsets(topic);
+          if (offsets.length === parts.length) return;
+        }
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+      }
+      if (Date.now() > deadline) throw fail(`topic ${topic} is not served by its leaders yet`);
+      await sleep(100);
+    }
+  }
+
+  /**
+   * Runs admin work on topics one call at a time: kafkajs' admin keeps one metadata cache, and
+   * concurrent calls for different new topics refresh it over each other (a fetchTopicOffsets
+   * then finds no partitions and fails inside kafkajs).
+   */
+  let adminQueue: Promise<unknown> = Promise.resolve();
+  function withAdmin<T>(work: (a: Admin) => Promise<T>): Promise<T> {
+    const next = adminQueue.then(async () => work(await getAdmin()));
+    adminQueue = next.catch(() => undefined);
+    return next;
+  }
+
   function ensureTopic(topic: string): Promise<void> {
     let ready = topics.get(topic);
     if (!ready) {
-      ready = (async () => {
-        const a = await getAdmin();
+      ready = withAdmin(async (a) => {
         await a.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
-      })();
+        await untilServed(a, topic);
+      });
       ready.catch(() => topics.delete(topic));
       topics.set(topic, ready);
     }
@@ -357,9 +396,8 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
     async subscribe(userTopic, handler) {
       const topic = kafkaTopic(options.namespace, userTopic);
       await run('subscribe', () => ensureTopic(topic));
-      const a = await getAdmin();
       // The end of every partition now: the subscriber starts there, whatever the join takes.
-      const ends = await run('subscribe', () => a.fetchTopicOffsets(topic));
+      const ends = await run('subscribe', () => withAdmin((a) => a.fetchTopicOffsets(topic)));
       const consumer = kafka.consumer({
         groupId: kafkaGroup(options.namespace, `ps.${randomUUID()}`),
         ...groupTimings,
@@ -418,6 +456,7 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
       await run('consume', () => ensureTopic(topic));
       const consumer = kafka.consumer({
         groupId: kafkaGroup(options.namespace, group),
+        partitionAssigners: [subscriptionRoundRobin, PartitionAssigners.roundRobin],
         ...groupTimings,
         allowAutoTopicCreation: false,
         retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1_000 },
