@@ -372,6 +372,38 @@ for (const entry of messagingDrivers) {
           expect(got).toEqual(topics.map((_, i) => [`to-${i}`]));
         });
 
+        it('redelivers with attempt 2 a message whose consumer closed without acknowledging it, after the ack timeout', async () => {
+          const t = topic('cancelled');
+          const first: { payload: string; attempt: number }[] = [];
+          const sub = await driver.consume!(
+            t,
+            'cancellers',
+            (d) => void first.push({ payload: str(d.payload), attempt: d.attempt }),
+            opts,
+          );
+          await driver.enqueue!({ topic: t, payload: text('held'), headers: {} });
+          await waitFor('the first delivery', () => first.length === 1);
+          await sub.close(); // the stream is cancelled with the message unacknowledged
+          await sleep(ACK_TIMEOUT_MS + 200);
+          const restarted = await open();
+          const second: { payload: string; attempt: number }[] = [];
+          await track(
+            restarted.consume!(
+              t,
+              'cancellers',
+              async (d) => {
+                second.push({ payload: str(d.payload), attempt: d.attempt });
+                await d.ack();
+              },
+              opts,
+            ),
+          );
+          await waitFor('the redelivery', () => second.length >= 1);
+          await sleep(300);
+          expect(first).toEqual([{ payload: 'held', attempt: 1 }]);
+          expect(second).toEqual([{ payload: 'held', attempt: 2 }]);
+        });
+
         it('keeps the order of 30 messages enqueued without a partition key', async () => {
           const t = topic('unkeyed');
           const seen: string[] = [];

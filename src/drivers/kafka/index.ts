@@ -18,9 +18,11 @@
  * and commits the lowest offset that is not yet acknowledged (commits are coalesced). Nack, or no
  * ack within ackTimeoutMs, seeks the partition back to the lowest offset awaiting redelivery;
  * the replay skips what was acknowledged or is still in flight and redelivers the rest with
- * attempt + 1. Attempts are counted in memory: after a restart or rebalance an unacknowledged
- * message starts again at attempt 1. At-least-once: whatever was not acknowledged when a
- * consumer stops comes back to the group.
+ * attempt + 1. Attempt counts of unacknowledged messages travel in the metadata of each offset
+ * commit (a consumer that stops or hands a partition over commits them), and a consumer that
+ * takes a partition over reads them back, so a message redelivered after its consumer closed
+ * carries attempt 2; only a consumer that dies without committing loses them (they restart at
+ * 1). At-least-once: whatever was not acknowledged when a consumer stops comes back to the group.
  *
  * Pub/sub = one consumer group per subscriber (random id, no commits) positioned at the end of
  * the topic before `subscribe` resolves, so it sees every message published after that.
@@ -129,6 +131,33 @@ function isMessageTooLarge(err: unknown): boolean {
   return false;
 }
 
+/**
+ * Attempt counts travel in the offset commit's metadata (`prism-attempts:<offset>=<n>,...`), so a
+ * consumer that takes over a partition (after a stream was cancelled, a restart or a rebalance)
+ * continues counting. Kafka keeps at most offset.metadata.max.bytes (4096 by default) per
+ * partition: at most MAX_ATTEMPT_ENTRIES of the lowest unacknowledged offsets are kept.
+ */
+const ATTEMPTS_META = 'prism-attempts:';
+const MAX_ATTEMPT_ENTRIES = 100;
+
+export function encodeAttempts(attempts: ReadonlyMap<bigint, number>, from: bigint): string {
+  const entries = [...attempts]
+    .filter(([offset]) => offset >= from)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .slice(0, MAX_ATTEMPT_ENTRIES);
+  return entries.length === 0 ? '' : ATTEMPTS_META + entries.map(([o, n]) => `${o}=${n}`).join(',');
+}
+
+export function decodeAttempts(metadata: string | null | undefined): Map<bigint, number> {
+  const out = new Map<bigint, number>();
+  if (!metadata?.startsWith(ATTEMPTS_META)) return out;
+  for (const entry of metadata.slice(ATTEMPTS_META.length).split(',')) {
+    const match = /^(\d{1,19})=(\d{1,9})$/.exec(entry);
+    if (match) out.set(BigInt(match[1]!), Number(match[2]));
+  }
+  return out;
+}
+
 /** Per-partition delivery bookkeeping of one queue consumer. */
 interface PartitionState {
   /** Delivered, waiting for ack/nack/timeout; value = ack timer. */
@@ -140,6 +169,8 @@ interface PartitionState {
   attempts: Map<bigint, number>;
   highest: bigint;
   committed: bigint;
+  /** The attempts metadata sent with the last commit. */
+  committedMeta: string;
   /** Offset to commit next; undefined when nothing new is to commit. */
   dirty: boolean;
 }
@@ -476,14 +507,16 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
       let round: Promise<void> | undefined;
       let nextRound: Promise<void> | undefined;
       const commitRound = async () => {
-        const offsets: { topic: string; partition: number; offset: string }[] = [];
+        const offsets: { topic: string; partition: number; offset: string; metadata: string }[] = [];
         for (const [partition, s] of states) {
           if (!s.dirty) continue;
           s.dirty = false;
           const point = commitPoint(s);
-          if (point <= s.committed) continue;
-          offsets.push({ topic, partition, offset: point.toString() });
+          const metadata = encodeAttempts(s.attempts, point);
+          if (point < s.committed || (point === s.committed && metadata === s.committedMeta)) continue;
+          offsets.push({ topic, partition, offset: point.toString(), metadata });
           s.committed = point;
+          s.committedMeta = metadata;
           for (const o of s.acked) if (o < point) s.acked.delete(o);
         }
         if (offsets.length === 0) return;
@@ -495,6 +528,7 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
             const s = states.get(partition);
             if (s && s.committed === BigInt(offset)) {
               s.committed = BigInt(offset) - 1n;
+              s.committedMeta = '';
               s.dirty = true;
             }
           }
@@ -533,18 +567,37 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
         if (!stopped) consumer.seek({ topic, partition, offset: low.toString() });
       };
 
+      // Attempt counts of partitions this consumer was just assigned, from the group's commits.
+      const groupId = kafkaGroup(options.namespace, group);
+      const seeds = new Map<number, { committed: bigint; attempts: Map<bigint, number> }>();
+      let seedsReady: Promise<void> = Promise.resolve();
+      const loadSeeds = async (assigned: number[]) => {
+        const fresh = assigned.filter((p) => !states.has(p));
+        if (fresh.length === 0) return;
+        const [committed] = await withAdmin((a) => a.fetchOffsets({ groupId, topics: [topic] }));
+        for (const { partition, offset, metadata } of committed?.partitions ?? []) {
+          if (!fresh.includes(partition) || Number(offset) < 0) continue;
+          seeds.set(partition, { committed: BigInt(offset), attempts: decodeAttempts(metadata) });
+        }
+      };
+
       const onMessage = async (partition: number, message: KafkaMessage) => {
         if (stopped) return;
         const offset = BigInt(message.offset);
         let s = states.get(partition);
         if (!s) {
+          await seedsReady;
+          const seed = seeds.get(partition);
+          seeds.delete(partition);
           s = {
             inflight: new Map(),
             redeliver: new Set(),
             acked: new Set(),
-            attempts: new Map(),
+            attempts: new Map(seed?.attempts ?? []),
             highest: offset - 1n,
             committed: offset,
+            committedMeta:
+              seed !== undefined && seed.committed === offset ? encodeAttempts(seed.attempts, offset) : '',
             dirty: false,
           };
           states.set(partition, s);
@@ -601,6 +654,7 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
               await commit().catch(() => undefined);
               for (const partition of [...states.keys()])
                 if (!assigned.includes(partition)) dropPartition(partition);
+              seedsReady = loadSeeds(assigned).catch(() => undefined); // unknown: counting starts at 1
             },
             onMessage,
           ),
@@ -618,6 +672,8 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
           if (stopped) return;
           stopped = true;
           subscriptions.delete(subscription);
+          // Also partitions with nothing new acknowledged: their commit carries the attempt counts.
+          for (const s of states.values()) s.dirty = true;
           await commit().catch(() => undefined);
           for (const partition of [...states.keys()]) dropPartition(partition);
           await consumer.disconnect().catch(() => undefined);
