@@ -115,16 +115,21 @@ export class PayloadTooLargeError extends PrismError {
   constructor(
     readonly backend: string,
     readonly sizeBytes: number,
-    readonly limitBytes: number,
+    /** Undefined when the backend refused the message but its limit could not be read. */
+    readonly limitBytes: number | undefined,
     what: string,
     cause?: unknown,
   ) {
     super(
       'E_PAYLOAD_TOO_LARGE',
-      `${backend} refused a message of ${sizeBytes} bytes on ${what}: its limit is ${limitBytes} bytes`,
+      `${backend} refused a message of ${sizeBytes} bytes on ${what}: ` +
+        (limitBytes === undefined ? 'it is above its limit' : `its limit is ${limitBytes} bytes`),
       {
         cause,
-        hint: `send payloads under ${limitBytes} bytes (payload and headers), or raise the ${backend} limit`,
+        hint:
+          limitBytes === undefined
+            ? `send smaller payloads, or raise the ${backend} limit`
+            : `send payloads under ${limitBytes} bytes (payload and headers), or raise the ${backend} limit`,
       },
     );
     this.name = 'PayloadTooLargeError';

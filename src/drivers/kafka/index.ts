@@ -340,7 +340,7 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
       throw new PayloadTooLargeError(
         'kafka',
         size,
-        limit ?? Number.NaN,
+        limit,
         `topic ${message.topic} (max.message.bytes, record batch overhead included)`,
         err,
       );
