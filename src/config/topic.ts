@@ -2,13 +2,12 @@
  * The topic syntax of the namespace model, read from the one place it is written: the
  * `field_schema.pattern` of `PatternSettings.topic` in proto/prism/config/v1/namespace.proto (the
  * JSON Schema that validates namespace files is generated from the same option). The runners check
- * every topic a request names against it, so no backend sees a topic a namespace file could not
- * declare.
+ * every topic a request names against it (src/runners/topic.ts), so no backend sees a topic a
+ * namespace file could not declare.
  */
 import { getOption, hasOption } from '@bufbuild/protobuf';
 import { field_schema } from '../gen/prism/common/v1/options_pb.js';
 import { PatternSettingsSchema } from '../gen/prism/config/v1/namespace_pb.js';
-import { PrismError } from '../errors.js';
 
 function topicPattern(): string {
   const field = PatternSettingsSchema.fields.find((f) => f.name === 'topic');
@@ -23,16 +22,4 @@ const TOPIC = new RegExp(TOPIC_PATTERN);
 
 export function isValidTopic(topic: string): boolean {
   return TOPIC.test(topic);
-}
-
-/** E_INVALID_ARGUMENT naming the topic and the rule unless `topic` matches the namespace model's syntax. */
-export function checkTopic(topic: string): string {
-  if (!isValidTopic(topic)) {
-    throw new PrismError(
-      'E_INVALID_ARGUMENT',
-      `topic ${JSON.stringify(topic)} does not match the topic syntax ${TOPIC_PATTERN}`,
-      { hint: "use 1 to 249 letters, digits, '.', '_' or '-' (no spaces, no wildcards such as '*' or '>')" },
-    );
-  }
-  return topic;
 }

@@ -16,7 +16,7 @@
  *   did not record the ack before a crash or restart) is acknowledged and skipped.
  */
 import type { AnyDriver, Delivery, KeyValueStore, Message, Subscription } from '../../drivers/interfaces.js';
-import { checkTopic } from '../../config/topic.js';
+import { checkTopic } from '../topic.js';
 import { PrismError } from '../../errors.js';
 import { DEAD_LETTER_HEADER, decodeEnvelope } from '../envelope.js';
 import { RunnerBase, stderrLogger, type RunnerLogger } from '../lifecycle.js';

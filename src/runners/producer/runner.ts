@@ -16,7 +16,7 @@
  */
 import { create } from '@bufbuild/protobuf';
 import type { AnyDriver, KeyValueStore, Message } from '../../drivers/interfaces.js';
-import { checkTopic } from '../../config/topic.js';
+import { checkTopic } from '../topic.js';
 import { PrismError } from '../../errors.js';
 import {
   EnvelopeSchema,
