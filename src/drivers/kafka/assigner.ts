@@ -11,7 +11,10 @@
  * Listed before kafkajs' RoundRobinAssigner, so a group whose older members only know that one
  * keeps working until they are gone (the group uses the first protocol every member supports).
  */
-import { AssignerProtocol, type Assignment, type PartitionAssigner } from 'kafkajs';
+import kafkajs, { type Assignment, type PartitionAssigner } from 'kafkajs';
+
+// Not a named export Node's ESM loader sees in kafkajs' CommonJS build.
+const { AssignerProtocol } = kafkajs;
 
 export const SUBSCRIPTION_ASSIGNER_NAME = 'PrismSubscriptionRoundRobin';
 

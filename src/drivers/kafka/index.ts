@@ -35,12 +35,9 @@
  * with BackendDownError; consumers restart themselves on connection failures.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  ConfigResourceTypes,
+import kafkajs, {
   Kafka,
   logLevel,
-  PartitionAssigners,
-  Partitioners,
   type Admin,
   type Consumer,
   type ICustomPartitioner,
@@ -71,6 +68,9 @@ import {
 } from '../messaging-support.js';
 import { subscriptionRoundRobin } from './assigner.js';
 import { kafkaBrokersFrom, kafkaGroup, kafkaTopic } from './names.js';
+
+// Named exports kafkajs' CommonJS build does not expose to Node's ESM loader.
+const { ConfigResourceTypes, PartitionAssigners, Partitioners } = kafkajs;
 
 export { kafkaGroup, kafkaTopic } from './names.js';
 
