@@ -424,6 +424,25 @@ for (const entry of messagingDrivers) {
           expect(seen).toEqual(sent);
         });
 
+        it('keeps apart two groups whose group and topic names join alike (x__y on z, x on y__z)', async () => {
+          const id = uniqueName('j').replace(/[^a-z0-9]/g, '');
+          const [t1, t2] = [`z${id}`, `y__z${id}`];
+          const first: string[] = [];
+          const second: string[] = [];
+          const collect = (list: string[]) => async (d: Delivery) => {
+            list.push(str(d.payload));
+            await d.ack();
+          };
+          await track(driver.consume!(t1, 'x__y', collect(first), opts));
+          await track(driver.consume!(t2, 'x', collect(second), opts));
+          await driver.enqueue!({ topic: t1, payload: text('for x__y'), headers: {} });
+          await driver.enqueue!({ topic: t2, payload: text('for x'), headers: {} });
+          await waitFor('both groups got one', () => first.length >= 1 && second.length >= 1);
+          await sleep(300);
+          expect(first).toEqual(['for x__y']);
+          expect(second).toEqual(['for x']);
+        });
+
         it('does not redeliver acknowledged messages after a consumer restart with the same group', async () => {
           const t = topic('restart');
           const first: string[] = [];
