@@ -5,10 +5,13 @@
  * so while Redis is down a call rejects at once with BackendDownError instead of waiting, while
  * the retry strategy keeps reconnecting in the background and the driver recovers by itself.
  *
- * Scan uses SCAN with MATCH on the escaped prefix. SCAN returns whatever the visited hash buckets
- * hold, fewer or more keys than asked for; a page takes at most `limit` of them, and when it stops
- * inside a SCAN batch the cursor records the Redis cursor of that batch and the last key taken, so
- * the next page repeats the batch (sorted) and continues after that key.
+ * Scan walks an index kept beside the keys: the sorted set `<namespace>:` (the empty key, which no
+ * caller may use) holds every key of the namespace with score 0, so ZRANGE BYLEX returns them in
+ * UTF-8 byte order (Redis compares members with memcmp) from just after the cursor, which is the
+ * last key of the previous page. Redis SCAN cannot give that order. SET adds to the index and DEL
+ * removes from it in the same MULTI; a key that expired leaves its member behind, so scan checks
+ * what it returns with EXISTS and removes the members whose keys are gone. The index lives under
+ * the namespace's own prefix, so a Vault-issued user limited to `~<namespace>:*` can use it.
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import { BackendDownError } from '../interfaces.js';
@@ -16,6 +19,8 @@ import type { Capability, Driver, KeyValueStore, ScanPage, ScanStore, TtlStore }
 import {
   KEYVALUE_CAPABILITIES,
   asBuffer,
+  decodeKeyCursor,
+  encodeKeyCursor,
   checkExpireTtl,
   checkNamespace,
   checkScanLimit,
@@ -37,8 +42,8 @@ export interface RedisKeyValueOptions {
 
 export type RedisKeyValue = Driver & KeyValueStore & TtlStore & ScanStore;
 
-/** COUNT hint per SCAN call: how many buckets Redis visits, not how many keys it returns. */
-const SCAN_COUNT = 1_000;
+/** Index members read per ZRANGE BYLEX round of a scan (beyond the page, to skip expired keys). */
+const SCAN_SLACK = 16;
 
 export function createRedisKeyValue(options: RedisKeyValueOptions): RedisKeyValue {
   return new RedisKeyValueDriver(options);
@@ -47,33 +52,6 @@ export function createRedisKeyValue(options: RedisKeyValueOptions): RedisKeyValu
 /** Escapes the glob metacharacters of Redis MATCH patterns. */
 export function escapeRedisGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
-}
-
-interface RedisScanCursor {
-  /** Redis SCAN cursor of the batch to (re)visit. */
-  c: string;
-  /** Last key already returned from that batch. */
-  a?: string;
-}
-
-function encodeCursor(cursor: RedisScanCursor): string {
-  return Buffer.from(JSON.stringify(cursor), 'utf8').toString('base64url');
-}
-
-function decodeCursor(cursor: string | undefined): RedisScanCursor {
-  if (cursor === undefined) return { c: '0' };
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (typeof parsed === 'object' && parsed !== null) {
-      const { c, a } = parsed as Record<string, unknown>;
-      if (typeof c === 'string' && /^\d+$/.test(c) && (a === undefined || typeof a === 'string')) {
-        return a === undefined ? { c } : { c, a };
-      }
-    }
-  } catch {
-    // fall through
-  }
-  throw new RangeError('invalid scan cursor');
 }
 
 /** Errors that come from Redis itself (WRONGTYPE, OOM...) are answers, not outages. */
@@ -182,10 +160,16 @@ class RedisKeyValueDriver implements RedisKeyValue {
 
   async set(key: string, value: Uint8Array, ttlMs?: number): Promise<void> {
     const ttl = checkSetTtl(ttlMs);
+    if (key === '') throw new RangeError('the empty key is reserved for the scan index');
     const k = this.prefix + key;
     const v = asBuffer(value);
-    // Plain SET drops an earlier TTL, which is what `ttlMs` 0 promises.
-    await this.call('SET failed', (r) => (ttl === 0 ? r.set(k, v) : r.set(k, v, 'PX', ttl)));
+    await this.call('SET failed', (r) => {
+      const tx = r.multi();
+      // Plain SET drops an earlier TTL, which is what `ttlMs` 0 promises.
+      if (ttl === 0) tx.set(k, v);
+      else tx.set(k, v, 'PX', ttl);
+      return exec(tx.zadd(this.prefix, 0, key));
+    });
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
@@ -194,7 +178,16 @@ class RedisKeyValueDriver implements RedisKeyValue {
   }
 
   async delete(key: string): Promise<boolean> {
-    return (await this.call('DEL failed', (r) => r.del(this.prefix + key))) === 1;
+    if (key === '') return false;
+    const [deleted] = await this.call('DEL failed', (r) =>
+      exec(
+        r
+          .multi()
+          .del(this.prefix + key)
+          .zrem(this.prefix, key),
+      ),
+    );
+    return deleted === 1;
   }
 
   async exists(key: string): Promise<boolean> {
@@ -215,41 +208,53 @@ class RedisKeyValueDriver implements RedisKeyValue {
     const k = this.prefix + key;
     // PERSIST answers 0 both for a missing key and for a key without expiry; the contract
     // distinguishes them, so ask EXISTS in the same pipeline when PERSIST says 0.
-    const [persisted, exists] = await this.call('PERSIST failed', async (r) => {
-      const result = await r.multi().persist(k).exists(k).exec();
-      if (result === null) throw new Error('PERSIST transaction aborted');
-      return result.map(([err, reply]) => {
-        if (err) throw err;
-        return reply as number;
-      });
-    });
+    const [persisted, exists] = await this.call('PERSIST failed', (r) =>
+      exec(r.multi().persist(k).exists(k)),
+    );
     return persisted === 1 || exists === 1;
   }
 
   async scan(prefix: string, options: { limit: number; cursor?: string }): Promise<ScanPage> {
     const limit = checkScanLimit(options.limit);
-    let { c: redisCursor, a: after } = decodeCursor(options.cursor);
-    const match = `${escapeRedisGlob(this.prefix + prefix)}*`;
-    const strip = this.prefix.length;
-    const keys: string[] = [];
+    const after = decodeKeyCursor(options.cursor);
+    // The page wants `limit` live keys and to know whether one more exists.
+    const wanted = limit + 1;
+    const live: string[] = [];
+    let min = after?.startsWith(prefix) ? `(${after}` : `[${prefix}`;
     for (;;) {
-      const [next, batch] = await this.call('SCAN failed', (r) =>
-        r.scan(redisCursor, 'MATCH', match, 'COUNT', SCAN_COUNT),
+      const requested = wanted - live.length + SCAN_SLACK;
+      const batch = await this.call('ZRANGE failed', (r) =>
+        r.zrangebylex(this.prefix, min, '+', 'LIMIT', 0, requested),
       );
-      const candidates = [...new Set(batch)]
-        .map((k) => k.slice(strip))
-        .filter((k) => after === undefined || k > after)
-        .sort();
-      const room = limit - keys.length;
-      if (candidates.length > room) {
-        keys.push(...candidates.slice(0, room));
-        return { keys, cursor: encodeCursor({ c: redisCursor, a: keys[keys.length - 1] as string }) };
+      const inRange = batch.filter((key) => key.startsWith(prefix));
+      if (inRange.length > 0) {
+        const exists = await this.call('EXISTS failed', (r) => {
+          const pipeline = r.pipeline();
+          for (const key of inRange) pipeline.exists(this.prefix + key);
+          return exec(pipeline);
+        });
+        const gone = inRange.filter((_, i) => exists[i] !== 1);
+        if (gone.length > 0) await this.call('ZREM failed', (r) => r.zrem(this.prefix, ...gone));
+        live.push(...inRange.filter((_, i) => exists[i] === 1));
       }
-      keys.push(...candidates);
-      if (next === '0') return { keys };
-      redisCursor = next;
-      after = undefined;
-      if (keys.length === limit) return { keys, cursor: encodeCursor({ c: redisCursor }) };
+      // Done with a full page, at the end of the index, or past the keys with this prefix.
+      if (live.length >= wanted || batch.length < requested || inRange.length < batch.length) break;
+      min = `(${batch[batch.length - 1] as string}`;
     }
+    if (live.length > limit) {
+      const keys = live.slice(0, limit);
+      return { keys, cursor: encodeKeyCursor(keys[keys.length - 1] as string) };
+    }
+    return { keys: live };
   }
+}
+
+/** Runs a MULTI or pipeline and returns its replies, throwing the first command error. */
+async function exec(commands: { exec(): Promise<[Error | null, unknown][] | null> }): Promise<number[]> {
+  const result = await commands.exec();
+  if (result === null) throw new Error('transaction aborted');
+  return result.map(([err, reply]) => {
+    if (err) throw err;
+    return reply as number;
+  });
 }
