@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { BaseCommand } from '../../cli/base-command.js';
 import { prismHome } from '../../config/home.js';
 import { AdminSource } from '../../proxy/admin-source.js';
-import { loadServedNamespaces } from '../../proxy/file-source.js';
+import { loadServedNamespaces } from '../../admin/local-namespaces.js';
 import {
   absorbRepeatedSignals,
   isClusterWorker,

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { pino } from 'pino';
 import { BaseCommand } from '../../cli/base-command.js';
-import { loadServedNamespaces } from '../../proxy/file-source.js';
+import { loadServedNamespaces } from '../../admin/local-namespaces.js';
 import { RunnerServer } from '../../runners/runner-server.js';
 import { createRunner } from '../../runners/create-runner.js';
 import { vaultCredentials, vaultFlags, vaultSettingsFromFlags } from '../../auth/vault-credentials.js';

@@ -1,6 +1,8 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import type { ServerCertificates } from './server-tls.js';
 
 export interface StatusHttpOptions {
   host: string;
@@ -8,17 +10,23 @@ export interface StatusHttpOptions {
   registry: Registry;
   /** Undefined when ready, otherwise the reason it is not. */
   notReady: () => Promise<string | undefined>;
+  /** Serve HTTPS with these certificates (and require client certificates when they say so). */
+  certificates?: ServerCertificates | undefined;
 }
 
-/** /healthz (process is up), /readyz (can serve) and /metrics (Prometheus text) on one HTTP port. */
+/**
+ * /healthz (process is up), /readyz (can serve) and /metrics (Prometheus text) on one HTTP port;
+ * HTTPS with the server's own certificates when it has them, following their changes.
+ */
 export class StatusHttpServer {
-  private server?: Server;
+  private server?: Server | HttpsServer;
+  private unfollow?: () => void;
 
   constructor(private readonly options: StatusHttpOptions) {}
 
   async start(): Promise<AddressInfo> {
     const { registry, notReady } = this.options;
-    this.server = createServer((req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
       const path = (req.url ?? '/').split('?')[0];
       const reply = (code: number, body: string, type = 'text/plain; charset=utf-8') => {
         res.writeHead(code, { 'content-type': type });
@@ -41,19 +49,36 @@ export class StatusHttpServer {
         return;
       }
       reply(404, 'not found\n');
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(this.options.port, this.options.host, () => resolve());
-    });
-    return this.server.address() as AddressInfo;
+    };
+    const certificates = this.options.certificates;
+    if (certificates) {
+      const https = createHttpsServer(certificates.httpsOptions(), handler);
+      this.unfollow = certificates.follow((options) => https.setSecureContext(options));
+      this.server = https;
+    } else {
+      this.server = createServer(handler);
+    }
+    const server = this.server;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(this.options.port, this.options.host, () => resolve());
+      });
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    return server.address() as AddressInfo;
   }
 
   async stop(): Promise<void> {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
+    this.unfollow?.();
+    this.unfollow = undefined;
     await new Promise<void>((resolve) => {
+      if (!server.listening) return resolve();
       server.close(() => resolve());
       server.closeAllConnections();
     });
