@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { BaseCommand } from '../../cli/base-command.js';
+import { serverTlsFlags, serverTlsFromFlags } from '../../cli/tls-flags.js';
 import { defaultCatalog, loadCatalog } from '../../admin/catalog.js';
 import { openStore } from '../../admin/open-store.js';
 import { AdminServer } from '../../admin/server.js';
@@ -14,9 +15,11 @@ export default class AdminServe extends BaseCommand {
   static override examples = [
     '<%= config.bin %> admin serve',
     '<%= config.bin %> admin serve --store postgres://prism@db:5432/prism --backends backends.yaml',
+    '<%= config.bin %> admin serve --tls-cert admin.pem --tls-key admin-key.pem --tls-client-ca clients-ca.pem',
   ];
   static override flags = {
     listen: Flags.string({ description: 'gRPC listen address', default: '127.0.0.1:8981' }),
+    ...serverTlsFlags,
     'metrics-listen': Flags.string({
       description: 'HTTP listen address for /healthz, /readyz and /metrics',
       default: '127.0.0.1:8982',
@@ -93,6 +96,7 @@ export default class AdminServe extends BaseCommand {
       catalog,
       logger,
       heartbeatIntervalMs: flags['heartbeat-interval'],
+      tls: serverTlsFromFlags(flags),
       authenticate: flags['auth-issuer']
         ? adminAuthenticator({
             issuer: flags['auth-issuer'],
