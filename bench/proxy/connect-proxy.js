@@ -28,6 +28,7 @@ import { serveClustered } from './lib.js';
 const { values } = parseArgs({
   options: {
     namespaces: { type: 'string' },
+    backends: { type: 'string' },
     workers: { type: 'string', default: '1' },
     port: { type: 'string', default: '0' },
   },
@@ -49,7 +50,7 @@ async function start() {
       ),
     logger,
   );
-  await table.reconcile(await loadServedNamespaces([values.namespaces]));
+  await table.reconcile(await loadServedNamespaces([values.namespaces], { backends: values.backends }));
 
   const registry = new Registry();
   const requests = new Counter({
