@@ -21,7 +21,8 @@ import { isPrismError, PrismError } from '../../dist/errors.js';
 import { GetResponseSchema, KeyValue, SetResponseSchema } from '../../dist/gen/prism/data/v1/keyvalue_pb.js';
 import { loadServedNamespaces } from '../../dist/admin/local-namespaces.js';
 import { NamespaceTable } from '../../dist/proxy/namespace-table.js';
-import { ANONYMOUS, NAMESPACE_HEADER } from '../../dist/runners/call-context.js';
+import { ANONYMOUS } from '../../dist/runners/call-context.js';
+import { NAMESPACE_HEADER } from '../../dist/transport/metadata.js';
 import { createRunner } from '../../dist/runners/create-runner.js';
 import { serveClustered } from './lib.js';
 
