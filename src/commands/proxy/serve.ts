@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { BaseCommand } from '../../cli/base-command.js';
 import { serverTlsFlags, serverTlsFromFlags } from '../../cli/tls-flags.js';
+import { dialTarget } from '../../transport/dial.js';
+import { isLoopbackHost } from '../../transport/listen-address.js';
 import { prismHome } from '../../config/home.js';
 import { AdminSource } from '../../proxy/admin-source.js';
 import { loadServedNamespaces } from '../../admin/local-namespaces.js';
@@ -195,18 +197,26 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
     if (flags.admin) {
       const address = flags.advertise ?? `${flags.listen.replace(/:\d+$/, '')}:${server.port}`;
       logger.info({ admin: flags.admin, tokenSource: adminToken?.source }, 'admin token');
+      const adminTls = {
+        caFile: flags['admin-ca-file'],
+        serverName: flags['admin-tls-server-name'],
+        certFile: flags['admin-tls-client-cert'],
+        keyFile: flags['admin-tls-client-key'],
+      };
+      const adminTarget = dialTarget(flags.admin, adminTls);
+      if (adminToken && !adminTarget.tls && !isLoopbackHost(adminTarget.endpoint.host)) {
+        logger.warn(
+          { admin: flags.admin },
+          'the admin token goes to the admin in clear text: dial grpcs:// (with --admin-ca-file) off this machine',
+        );
+      }
       source = new AdminSource(
         flags.admin,
         { id: flags['proxy-id'] ?? `${hostname()}-${server.port}`, address, version: this.config.version },
         table,
         logger,
         adminToken,
-        {
-          caFile: flags['admin-ca-file'],
-          serverName: flags['admin-tls-server-name'],
-          certFile: flags['admin-tls-client-cert'],
-          keyFile: flags['admin-tls-client-key'],
-        },
+        adminTls,
       );
       try {
         await source.start();
