@@ -17,11 +17,14 @@ export const adminFlags = { admin: adminFlag, ...clientTlsFlags };
 
 /**
  * A control-plane client carrying the caller's token (PRISM_TOKEN or the login cache). A token
- * bound for plaintext off this machine is refused before anything is dialled.
+ * bound for plaintext off this machine is refused before anything is dialled. Given only an
+ * endpoint, TLS comes from the endpoint (grpcs://) and PRISM_TLS_CA_FILE.
  */
 export async function adminClient(
-  flags: { admin: string; insecure?: boolean | undefined } & ClientTlsFlagValues,
+  given: string | ({ admin: string; insecure?: boolean | undefined } & ClientTlsFlagValues),
 ): Promise<AdminClient> {
+  const flags =
+    typeof given === 'string' ? { admin: given, 'ca-file': process.env.PRISM_TLS_CA_FILE } : given;
   const tls = clientTlsFromFlags(flags);
   const target = dialTarget(flags.admin, tls);
   const token = await bearerTokenFor(process.env.PRISM_TOKEN);

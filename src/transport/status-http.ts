@@ -32,8 +32,14 @@ export class StatusHttpServer {
         res.writeHead(code, { 'content-type': type });
         res.end(body);
       };
-      if (req.method !== 'GET') return reply(405, 'method not allowed\n');
-      if (path === '/healthz') return reply(200, 'ok\n');
+      if (req.method !== 'GET') {
+        reply(405, 'method not allowed\n');
+        return;
+      }
+      if (path === '/healthz') {
+        reply(200, 'ok\n');
+        return;
+      }
       if (path === '/readyz') {
         notReady().then(
           (reason) => (reason ? reply(503, `not ready: ${reason}\n`) : reply(200, 'ready\n')),
