@@ -16,18 +16,20 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { pino } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { toServiceError } from '../../dist/client/grpc-status.js';
+import { toServiceError } from '../../dist/transport/grpc-status.js';
 import { isPrismError, PrismError } from '../../dist/errors.js';
 import { GetResponseSchema, KeyValue, SetResponseSchema } from '../../dist/gen/prism/data/v1/keyvalue_pb.js';
-import { loadServedNamespaces } from '../../dist/proxy/file-source.js';
+import { loadServedNamespaces } from '../../dist/admin/local-namespaces.js';
 import { NamespaceTable } from '../../dist/proxy/namespace-table.js';
-import { ANONYMOUS, NAMESPACE_HEADER } from '../../dist/runners/call-context.js';
+import { ANONYMOUS } from '../../dist/runners/call-context.js';
+import { NAMESPACE_HEADER } from '../../dist/transport/metadata.js';
 import { createRunner } from '../../dist/runners/create-runner.js';
 import { serveClustered } from './lib.js';
 
 const { values } = parseArgs({
   options: {
     namespaces: { type: 'string' },
+    backends: { type: 'string' },
     workers: { type: 'string', default: '1' },
     port: { type: 'string', default: '0' },
   },
@@ -49,7 +51,7 @@ async function start() {
       ),
     logger,
   );
-  await table.reconcile(await loadServedNamespaces([values.namespaces]));
+  await table.reconcile(await loadServedNamespaces([values.namespaces], { backends: values.backends }));
 
   const registry = new Registry();
   const requests = new Counter({

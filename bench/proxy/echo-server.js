@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { create } from '@bufbuild/protobuf';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
-import { grpcServiceDefinition } from '../../dist/client/service-definition.js';
+import { grpcServiceDefinition } from '../../dist/transport/service-definition.js';
 import { GetResponseSchema, KeyValue, SetResponseSchema } from '../../dist/gen/prism/data/v1/keyvalue_pb.js';
 import { serveClustered } from './lib.js';
 

@@ -4,8 +4,9 @@
 // collect late answers). Latency is measured from the moment a call is written.
 //   --target redis: ioredis GET (auto-pipelining on, as the Prism redis driver uses it)
 //   --target grpc:  a plain node:http2 client sending gRPC-framed KeyValue Get (no grpc-js client, so
-//                   the client's own GC does not dominate the tail)
+//                   the client's own GC does not dominate the tail); over TLS with --ca <pem>
 // Prints one JSON line with p50/p90/p99/p99.9/max in ms, errors, and the achieved rate.
+import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import { setTimeout } from 'node:timers';
 import { performance } from 'node:perf_hooks';
@@ -26,6 +27,7 @@ const { values } = parseArgs({
     path: { type: 'string', default: '/prism.data.v1.KeyValue/Get' },
     namespace: { type: 'string', default: '' },
     body: { type: 'string' },
+    ca: { type: 'string' },
   },
 });
 const rate = Number(values.rate);
@@ -41,7 +43,9 @@ if (values.target === 'redis') {
   close = () => redis.disconnect();
 } else {
   const body = Buffer.from(values.body, 'base64');
-  const session = http2.connect(`http://127.0.0.1:${values.port}`);
+  const session = values.ca
+    ? http2.connect(`https://127.0.0.1:${values.port}`, { ca: readFileSync(values.ca) })
+    : http2.connect(`http://127.0.0.1:${values.port}`);
   await new Promise((resolve, reject) => {
     session.once('connect', resolve);
     session.once('error', reject);

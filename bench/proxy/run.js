@@ -3,8 +3,9 @@
 //   - direct ioredis GET, concurrency 64, without and with auto-pipelining;
 //   - a bare KeyValue echo server (the transport ceiling) on @grpc/grpc-js and on connect-node;
 //   - the Prism proxy (prismctl proxy serve, grpc-js) doing KeyValue Get and Set on Redis, with
-//     1 and 2 workers, and the same routing + runner + driver path on connect-node;
-//   - latency at a fixed 1,000 ops/s: direct ioredis vs through the proxy (open loop);
+//     1 and 2 workers, in plaintext and over TLS (--tls-cert/--tls-key, a CA made for the run),
+//     and the same routing + runner + driver path on connect-node;
+//   - latency at a fixed 1,000 ops/s: direct ioredis vs through the proxy, plaintext and TLS (open loop);
 //   - publish → consume through the proxy on NATS and on Kafka (bounded).
 // Throughput is driven by h2load (Debian's nghttp2-client; bench/proxy/setup.sh installs it) with
 // prebuilt gRPC-framed request bodies, so the generator is not the ceiling; its CPU is printed.
@@ -12,11 +13,13 @@
 //   npm run build && bash scripts/test-services.sh up redis nats kafka
 //   node bench/proxy/run.js [--duration 8] [--json out.json] [--skip-messaging]
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { DataClient } from '../../dist/client/data-client.js';
+import { createCertificateAuthority } from '../../dist/transport/certificates.js';
 import { GetRequestSchema, SetRequestSchema } from '../../dist/gen/prism/data/v1/keyvalue_pb.js';
 import {
   BENCH,
@@ -85,6 +88,24 @@ for (const backend of ['nats', 'kafka']) {
     `namespace: bench-${backend}\nteam: bench\npatterns:\n  - name: events\n    type: producer\n    slots:\n      sink: { backend: ${backend} }\n    settings: { topic: bench-${runId}, max_retries: 3 }\n  - name: worker\n    type: consumer\n    slots:\n      source: { backend: ${backend} }\n    settings: { topic: bench-${runId}, consumer_group: bench, max_retries: 2, ack_timeout: 10s }\n`,
   );
 }
+// TLS: a CA made for this run and a server certificate for 127.0.0.1.
+const authority = await createCertificateAuthority('Prism bench CA', 1);
+const serverPair = await authority.issueServer();
+const tlsFiles = {
+  ca: join(work, 'ca.pem'),
+  cert: join(work, 'server.pem'),
+  key: join(work, 'server-key.pem'),
+};
+writeFileSync(tlsFiles.ca, authority.cert);
+writeFileSync(tlsFiles.cert, serverPair.cert);
+writeFileSync(tlsFiles.key, serverPair.key, { mode: 0o600 });
+// The test services' Redis when its URL is given (scripts/test-services.sh ports), else the default.
+const backends = process.env.PRISM_TEST_REDIS_URL ? join(work, 'backends.yaml') : undefined;
+if (backends)
+  writeFileSync(
+    backends,
+    `backends:\n  redis:\n    - { name: bench, endpoint: ${process.env.PRISM_TEST_REDIS_URL} }\n  nats:\n    - { name: bench, endpoint: ${process.env.PRISM_TEST_NATS_URL ?? 'nats://127.0.0.1:4222'} }\n  kafka:\n    - { name: bench, endpoint: ${process.env.PRISM_TEST_KAFKA_BROKERS ?? '127.0.0.1:9092'} }\n`,
+  );
 const bodies = {
   Get: grpcFrame(toBinary(GetRequestSchema, create(GetRequestSchema, { key: KEY }))),
   Set: grpcFrame(toBinary(SetRequestSchema, create(SetRequestSchema, { key: KEY, value }))),
@@ -114,7 +135,7 @@ function parseH2load(stdout) {
   };
 }
 
-async function h2load(port, method, seconds, extra = []) {
+async function h2load(port, method, seconds, extra = [], scheme = 'http') {
   const args = [
     '-c',
     String(C),
@@ -133,7 +154,7 @@ async function h2load(port, method, seconds, extra = []) {
     '-H',
     `x-prism-namespace: ${NS}`,
     ...extra,
-    `http://127.0.0.1:${port}/prism.data.v1.KeyValue/${method}`,
+    `${scheme}://127.0.0.1:${port}/prism.data.v1.KeyValue/${method}`,
   ];
   // `times` prints the children's user and system CPU: h2load's own CPU.
   const { code, stdout, stderr } = await runProcess(
@@ -146,8 +167,12 @@ async function h2load(port, method, seconds, extra = []) {
 }
 
 /** Sanity: a real grpc-js client gets the right answer before the server is loaded. */
-async function sanity(port) {
-  const client = new DataClient(`127.0.0.1:${port}`, { namespace: NS, timeoutMs: 5000 });
+async function sanity(port, tls = false) {
+  const client = new DataClient(tls ? `grpcs://127.0.0.1:${port}` : `127.0.0.1:${port}`, {
+    namespace: NS,
+    timeoutMs: 5000,
+    ...(tls ? { tls: { caFile: tlsFiles.ca } } : {}),
+  });
   try {
     await client.set(KEY, value);
     const got = await client.get(KEY);
@@ -158,14 +183,27 @@ async function sanity(port) {
 }
 
 /** prism_proxy_requests_total by code, summed over the workers' metrics ports. */
-async function proxyCodes(httpPorts) {
+async function proxyCodes(httpPorts, tls = false) {
   const codes = {};
   for (const port of httpPorts) {
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const text = tls
+      ? await httpsText(port, '/metrics')
+      : await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     for (const m of text.matchAll(/^prism_proxy_requests_total\{[^}]*code="([^"]+)"[^}]*\} (\d+)/gm))
       codes[m[1]] = (codes[m[1]] ?? 0) + Number(m[2]);
   }
   return codes;
+}
+
+/** GET over HTTPS trusting the run's CA. */
+function httpsText(port, path) {
+  return new Promise((resolve, reject) => {
+    httpsGet({ host: '127.0.0.1', port, path, ca: readFileSync(tlsFiles.ca) }, (res) => {
+      let text = '';
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve(text));
+    }).once('error', reject);
+  });
 }
 
 /** The test services' Redis, so its CPU is told apart from other work on the machine. */
@@ -178,10 +216,11 @@ function redisPid() {
 }
 
 async function loadPhase(label, server, method) {
-  await h2load(server.port, method, WARM);
+  const scheme = server.tls ? 'https' : 'http';
+  await h2load(server.port, method, WARM, [], scheme);
   const redis = redisPid();
   const redis0 = redis ? cpuSeconds([redis]) : 0;
-  const m = await measured(server.pid, () => h2load(server.port, method, D));
+  const m = await measured(server.pid, () => h2load(server.port, method, D, [], scheme));
   const redisCpu = redis ? cpuSeconds([redis]) - redis0 : 0;
   const r = {
     ...m.result,
@@ -221,28 +260,38 @@ const benchServer = (script, args) => async () => {
   return { ...p, port: p.ready.port, pid: p.child.pid };
 };
 
-const prismProxy = (dir, workers) => async () => {
-  const readyMsg = workers > 1 ? 'prism proxy cluster serving' : 'prism proxy serving';
-  const p = await startProcess(
-    node,
-    [
-      join(ROOT, 'bin/run.js'),
-      'proxy',
-      'serve',
-      '--namespaces',
-      dir,
-      '--listen',
-      '127.0.0.1:0',
-      '--metrics-listen',
-      '127.0.0.1:0',
-      '--workers',
-      String(workers),
-    ],
-    readyMsg,
-    { env: { PRISM_HOME: join(work, 'home') }, timeoutMs: 90_000 },
-  );
-  return { ...p, port: p.ready.port, pid: p.child.pid, httpPorts: p.ready.httpPorts ?? [p.ready.httpPort] };
-};
+const prismProxy =
+  (dir, workers, tls = false) =>
+  async () => {
+    const readyMsg = workers > 1 ? 'prism proxy cluster serving' : 'prism proxy serving';
+    const p = await startProcess(
+      node,
+      [
+        join(ROOT, 'bin/run.js'),
+        'proxy',
+        'serve',
+        '--namespaces',
+        dir,
+        '--listen',
+        '127.0.0.1:0',
+        '--metrics-listen',
+        '127.0.0.1:0',
+        '--workers',
+        String(workers),
+        ...(backends ? ['--backends', backends] : []),
+        ...(tls ? ['--tls-cert', tlsFiles.cert, '--tls-key', tlsFiles.key] : []),
+      ],
+      readyMsg,
+      { env: { PRISM_HOME: join(work, 'home') }, timeoutMs: 90_000 },
+    );
+    return {
+      ...p,
+      tls,
+      port: p.ready.port,
+      pid: p.child.pid,
+      httpPorts: p.ready.httpPorts ?? [p.ready.httpPort],
+    };
+  };
 
 async function openLoop(args) {
   const { code, stdout, stderr } = await runProcess(
@@ -296,39 +345,62 @@ for (const transport of ['grpc-js', 'connect']) {
   }
 }
 
-// 3. the Prism proxy (grpc-js), 1 and 2 workers; latency at a fixed rate with 1 worker
+// 3. the Prism proxy (grpc-js), 1 and 2 workers, plaintext then TLS; latency at a fixed rate with 1 worker
 for (const workers of [1, 2]) {
-  await withServer(prismProxy(kvDir, workers), async (server) => {
-    await sanity(server.port);
-    const before = await proxyCodes(server.httpPorts);
-    await loadPhase(`proxy grpc-js w${workers} Get`, server, 'Get');
-    await loadPhase(`proxy grpc-js w${workers} Set`, server, 'Set');
-    const after = await proxyCodes(server.httpPorts);
-    const codes = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
-    results.h2load[`proxy grpc-js w${workers} Get`].codes = codes;
-    log(`proxy w${workers} calls by code (metrics, incl. warm-up): ${JSON.stringify(codes)}`);
-    if (workers === 1) {
-      results.latency.redis = await openLoop(['--target', 'redis', '--key', `${NS}:${KEY}`]);
-      results.latency.proxy = await openLoop([
-        '--target',
-        'grpc',
-        '--port',
-        String(server.port),
-        '--namespace',
-        NS,
-        '--body',
-        bodies.Get.toString('base64'),
-      ]);
-      const m = await measured(server.pid, () => sleep(200));
-      results.latency.proxyRssIdleAfterMiB = +m.rssPeakMiB.toFixed(1);
-    }
-  });
+  for (const tls of [false, true]) {
+    const name = `proxy grpc-js w${workers}${tls ? ' TLS' : ''}`;
+    await withServer(prismProxy(kvDir, workers, tls), async (server) => {
+      await sanity(server.port, tls);
+      const before = await proxyCodes(server.httpPorts, tls);
+      await loadPhase(`${name} Get`, server, 'Get');
+      await loadPhase(`${name} Set`, server, 'Set');
+      const after = await proxyCodes(server.httpPorts, tls);
+      const codes = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
+      results.h2load[`${name} Get`].codes = codes;
+      log(`${name} calls by code (metrics, incl. warm-up): ${JSON.stringify(codes)}`);
+      if (workers === 1 && tls) {
+        results.latency.proxyTls = await openLoop([
+          '--target',
+          'grpc',
+          '--port',
+          String(server.port),
+          '--namespace',
+          NS,
+          '--body',
+          bodies.Get.toString('base64'),
+          '--ca',
+          tlsFiles.ca,
+        ]);
+      }
+      if (workers === 1 && !tls) {
+        results.latency.redis = await openLoop(['--target', 'redis', '--key', `${NS}:${KEY}`]);
+        results.latency.proxy = await openLoop([
+          '--target',
+          'grpc',
+          '--port',
+          String(server.port),
+          '--namespace',
+          NS,
+          '--body',
+          bodies.Get.toString('base64'),
+        ]);
+        const m = await measured(server.pid, () => sleep(200));
+        results.latency.proxyRssIdleAfterMiB = +m.rssPeakMiB.toFixed(1);
+      }
+    });
+  }
 }
 
 // 4. the same path on connect-node
 for (const workers of [1, 2]) {
   await withServer(
-    benchServer('connect-proxy.js', ['--namespaces', kvDir, '--workers', String(workers)]),
+    benchServer('connect-proxy.js', [
+      '--namespaces',
+      kvDir,
+      '--workers',
+      String(workers),
+      ...(backends ? ['--backends', backends] : []),
+    ]),
     async (server) => {
       await sanity(server.port);
       await loadPhase(`proxy connect w${workers} Get`, server, 'Get');
@@ -412,6 +484,11 @@ results.summary = {
   connectOverGrpcJs_proxySet_w1: ratio(g('proxy connect w1 Set'), g('proxy grpc-js w1 Set')),
   connectOverGrpcJs_proxyGet_w2: ratio(g('proxy connect w2 Get'), g('proxy grpc-js w2 Get')),
   connectProxyOverConnectCeiling_w1: ratio(g('proxy connect w1 Get'), g('echo connect w1 Get')),
+  e_tlsOverPlain_get_w1: ratio(g('proxy grpc-js w1 TLS Get'), g('proxy grpc-js w1 Get')),
+  e_tlsOverPlain_set_w1: ratio(g('proxy grpc-js w1 TLS Set'), g('proxy grpc-js w1 Set')),
+  e_tlsOverPlain_get_w2: ratio(g('proxy grpc-js w2 TLS Get'), g('proxy grpc-js w2 Get')),
+  e_tlsAddedP50ms: +(lat.proxyTls.p50 - lat.proxy.p50).toFixed(3),
+  e_tlsAddedP99ms: +(lat.proxyTls.p99 - lat.proxy.p99).toFixed(3),
 };
 const s = results.summary;
 const out = [
@@ -429,6 +506,8 @@ const out = [
   `(c) at ${values.rate} ops/s: ioredis p50 ${lat.redis.p50} / p99 ${lat.redis.p99} ms; proxy p50 ${lat.proxy.p50} / p99 ${lat.proxy.p99} ms → added +${s.c_addedP50ms} / +${s.c_addedP99ms} ms (goal ≤ +0.5 / +2)`,
   `    connect-node variant: p50 ${lat.connect.p50} / p99 ${lat.connect.p99} ms → added +${s.c_addedP50ms_connect} / +${s.c_addedP99ms_connect} ms`,
   `(d) proxy RSS under load: 1 worker ${s.d_rssUnderLoadMiB_w1} MiB; 2 workers ${s.d_rssUnderLoadMiB_w2} MiB (primary + workers: ${results.h2load['proxy grpc-js w2 Get'].rssEachMiB.join(' + ')})`,
+  `(e) proxy TLS ÷ plaintext: Get w1 ${s.e_tlsOverPlain_get_w1}, Set w1 ${s.e_tlsOverPlain_set_w1}, Get w2 ${s.e_tlsOverPlain_get_w2}   (goal ≥ 0.85)`,
+  `    at ${values.rate} ops/s: TLS p50 ${lat.proxyTls.p50} / p99 ${lat.proxyTls.p99} ms → +${s.e_tlsAddedP50ms} / +${s.e_tlsAddedP99ms} ms over plaintext (goal p50 ≤ +0.2)`,
   `connect-node ÷ grpc-js: echo ${s.connectOverGrpcJs_echo_w1}, proxy Get ${s.connectOverGrpcJs_proxyGet_w1} (w2 ${s.connectOverGrpcJs_proxyGet_w2}), proxy Set ${s.connectOverGrpcJs_proxySet_w1}`,
   ...Object.entries(results.messaging).map(([k, r]) =>
     r.error

@@ -31,7 +31,7 @@ import { validateMessage } from '../config/validate.js';
 import { PrismError } from '../errors.js';
 import { assignNamespace } from './assign.js';
 import type { BackendCatalog } from './catalog.js';
-import { unifiedDiff } from './diff.js';
+import { unifiedDiff } from '../config/diff.js';
 import { ownerOf } from './partition.js';
 import { VersionConflictError, type NamespaceStore, type StoredNamespace } from './store.js';
 

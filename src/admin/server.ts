@@ -1,6 +1,5 @@
 import { create } from '@bufbuild/protobuf';
 import {
-  Server,
   status,
   type Metadata,
   type ServerUnaryCall,
@@ -26,12 +25,15 @@ import {
   type HeartbeatRequest,
   type RegisterProxyRequest,
 } from '../gen/prism/admin/v1/control_plane_pb.js';
-import { DIAGNOSTICS_KEY, toServiceError } from '../client/grpc-status.js';
-import { bindServer, shutdownServer } from '../client/grpc-server.js';
-import { grpcServiceDefinition } from '../client/service-definition.js';
+import { DIAGNOSTICS_KEY, toServiceError } from '../transport/grpc-status.js';
+import { bindServer, createGrpcServer, shutdownServer } from '../transport/grpc-server.js';
+import { CloseList, startOrUnwind } from '../transport/close-list.js';
+import { grpcServerCredentials, ServerCertificates, type ServerTls } from '../transport/server-tls.js';
+import { grpcServiceDefinition } from '../transport/service-definition.js';
 import { ControlPlane, InvalidNamespaceError } from './control-plane.js';
 import type { BackendCatalog } from './catalog.js';
-import { StatusHttpServer } from './status-http.js';
+import { StatusHttpServer } from '../transport/status-http.js';
+import { splitHostPort } from '../transport/listen-address.js';
 import type { NamespaceStore } from './store.js';
 
 /** Who is calling; the identity work replaces the default with JWT verification. */
@@ -45,16 +47,21 @@ export interface AdminServerOptions {
   logger: Logger;
   authenticate?: Authenticate;
   heartbeatIntervalMs?: number;
+  /** Serve gRPC and HTTP over TLS (mTLS when it names a client CA). */
+  tls?: ServerTls | undefined;
 }
 
 const SERVICE_NAME = ControlPlaneService.typeName;
 
 /** `prismctl admin serve`: the ControlPlane gRPC service, grpc.health.v1, and /healthz + /metrics. */
 export class AdminServer {
-  private readonly grpc = new Server();
+  private readonly grpc = createGrpcServer();
+  private readonly closes = new CloseList();
+  private stopping?: Promise<void>;
+  private shutdownTimeoutMs = 5000;
   private readonly registry = new Registry();
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
-  private readonly http: StatusHttpServer;
+  private http?: StatusHttpServer;
   private readonly controlPlane: ControlPlane;
   private readonly authenticate: Authenticate;
   /** Bound addresses after start(). */
@@ -68,23 +75,17 @@ export class AdminServer {
       heartbeatIntervalMs: options.heartbeatIntervalMs,
     });
     this.authenticate = options.authenticate ?? (async () => 'anonymous');
-    const [host, port] = splitHostPort(options.metricsListen);
-    this.http = new StatusHttpServer({
-      host,
-      port,
-      registry: this.registry,
-      notReady: async () => {
-        try {
-          await options.store.list();
-          return undefined;
-        } catch {
-          return 'store unavailable';
-        }
-      },
-    });
+    // The server owns its store: whatever happens to start, stop closes it (last).
+    this.closes.add('store', () => options.store.close());
   }
 
-  async start(): Promise<void> {
+  /** Serves gRPC, then HTTP; when either fails, what was opened is closed again. */
+  start(): Promise<void> {
+    return startOrUnwind(this.closes, () => this.serve());
+  }
+
+  private async serve(): Promise<void> {
+    const certificates = this.options.tls ? new ServerCertificates(this.options.tls) : undefined;
     const requests = new Counter({
       name: 'prism_admin_requests_total',
       help: 'Control-plane calls by method and gRPC code',
@@ -175,8 +176,27 @@ export class AdminServer {
     this.grpc.addService(grpcServiceDefinition(ControlPlaneService), implementation);
     this.health.addToServer(this.grpc);
 
-    this.grpcPort = await bindServer(this.grpc, this.options.listen);
-    this.httpPort = (await this.http.start()).port;
+    this.closes.add('grpc', () => shutdownServer(this.grpc, this.shutdownTimeoutMs));
+    this.grpcPort = await bindServer(this.grpc, this.options.listen, grpcServerCredentials(certificates));
+    const [host, port] = splitHostPort(this.options.metricsListen);
+    const store = this.options.store;
+    const http = new StatusHttpServer({
+      host,
+      port,
+      registry: this.registry,
+      certificates,
+      notReady: async () => {
+        try {
+          await store.list();
+          return undefined;
+        } catch {
+          return 'store unavailable';
+        }
+      },
+    });
+    this.http = http;
+    this.closes.add('http', () => http.stop());
+    this.httpPort = (await http.start()).port;
     this.health.setStatus('', 'SERVING');
     this.health.setStatus(SERVICE_NAME, 'SERVING');
     if (!this.options.authenticate) {
@@ -188,23 +208,23 @@ export class AdminServer {
         port: this.grpcPort,
         http: this.options.metricsListen,
         httpPort: this.httpPort,
+        tls: certificates ? (certificates.mutual ? 'mtls' : 'tls') : 'off',
       },
       'prism admin serving',
     );
   }
 
-  /** Stops accepting calls, lets in-flight calls finish (bounded), then closes HTTP and the store. */
-  async stop(timeoutMs = 5000): Promise<void> {
-    this.health.setStatus('', 'NOT_SERVING');
-    this.health.setStatus(SERVICE_NAME, 'NOT_SERVING');
-    await shutdownServer(this.grpc, timeoutMs);
-    await this.http.stop();
-    await this.options.store.close();
+  /**
+   * Stops accepting calls, lets in-flight calls finish (bounded), then closes HTTP, gRPC and the
+   * store (reverse order of opening). Idempotent: a second call waits for the first.
+   */
+  stop(timeoutMs = 5000): Promise<void> {
+    this.stopping ??= (async () => {
+      this.shutdownTimeoutMs = timeoutMs;
+      this.health.setStatus('', 'NOT_SERVING');
+      this.health.setStatus(SERVICE_NAME, 'NOT_SERVING');
+      await this.closes.close();
+    })();
+    return this.stopping;
   }
-}
-
-export function splitHostPort(address: string): [string, number] {
-  const match = /^\[?([^\]]*?)\]?:(\d+)$/.exec(address);
-  if (!match) throw new Error(`'${address}' is not host:port`);
-  return [match[1] as string, Number(match[2])];
 }

@@ -1,6 +1,6 @@
 import type { Metadata } from '@grpc/grpc-js';
 import { PrismError } from '../errors.js';
-import type { ServedNamespace } from '../proxy/file-source.js';
+import type { ServedNamespace } from '../proxy/served-namespace.js';
 import type { ProxyAuthenticate } from '../proxy/server.js';
 import { ANONYMOUS } from '../runners/call-context.js';
 import type { CallerSession } from '../runners/types.js';

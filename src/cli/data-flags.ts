@@ -1,11 +1,13 @@
 import { Flags } from '@oclif/core';
 import { bearerTokenFor } from '../auth/bearer.js';
 import { DataClient, DEFAULT_PROXY_ENDPOINT } from '../client/data-client.js';
+import { dialTarget, refuseClearTextToken } from '../transport/dial.js';
+import { clientTlsFlags, clientTlsFromFlags, type ClientTlsFlagValues } from './tls-flags.js';
 
 /** Flags of every command that talks to the data plane. */
 export const dataFlags = {
   proxy: Flags.string({
-    description: 'Proxy endpoint host:port',
+    description: 'Proxy endpoint: host:port, or grpcs://host:port for TLS',
     env: 'PRISM_PROXY_ENDPOINT',
     default: DEFAULT_PROXY_ENDPOINT,
     helpGroup: 'CONNECTION',
@@ -26,17 +28,27 @@ export const dataFlags = {
     env: 'PRISM_TOKEN',
     helpGroup: 'CONNECTION',
   }),
+  ...clientTlsFlags,
 };
 
-export async function dataClient(flags: {
-  proxy: string;
-  namespace: string;
-  pattern?: string;
-  token?: string;
-}): Promise<DataClient> {
+/** A data-plane client; a token bound for plaintext off this machine is refused before dialling. */
+export async function dataClient(
+  flags: {
+    proxy: string;
+    namespace: string;
+    pattern?: string | undefined;
+    token?: string | undefined;
+    insecure?: boolean | undefined;
+  } & ClientTlsFlagValues,
+): Promise<DataClient> {
+  const tls = clientTlsFromFlags(flags);
+  const target = dialTarget(flags.proxy, tls);
+  const token = await bearerTokenFor(flags.token);
+  refuseClearTextToken(target, token !== undefined, flags.insecure);
   return new DataClient(flags.proxy, {
     namespace: flags.namespace,
     pattern: flags.pattern,
-    token: await bearerTokenFor(flags.token),
+    token,
+    tls,
   });
 }

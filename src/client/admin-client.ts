@@ -1,11 +1,5 @@
 import { create, type DescMessage, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
-import {
-  credentials,
-  makeGenericClientConstructor,
-  Metadata,
-  type Client,
-  type ServiceError,
-} from '@grpc/grpc-js';
+import { makeGenericClientConstructor, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
 import {
   ControlPlane,
   ApplyNamespaceRequestSchema,
@@ -27,8 +21,10 @@ import {
 } from '../gen/prism/admin/v1/control_plane_pb.js';
 import type { Diagnostic } from '../config/diagnostics.js';
 import { PrismError } from '../errors.js';
-import { DIAGNOSTICS_KEY, fromServiceError } from './grpc-status.js';
-import { grpcServiceDefinition } from './service-definition.js';
+import { DIAGNOSTICS_KEY, fromServiceError } from '../transport/grpc-status.js';
+import { grpcServiceDefinition } from '../transport/service-definition.js';
+import { dialTarget, type ClientTls } from '../transport/dial.js';
+import { tlsFailure, type DialMode } from '../transport/tls-errors.js';
 
 export const DEFAULT_ADMIN_ENDPOINT = 'localhost:8981';
 
@@ -47,13 +43,25 @@ const ControlPlaneClient = makeGenericClientConstructor(grpcServiceDefinition(Co
 /** Typed, promise-based client of prism.admin.v1.ControlPlane over one connection. */
 export class AdminClient {
   private readonly client: Client & Record<string, (...args: unknown[]) => unknown>;
+  private readonly mode: DialMode;
 
   constructor(
     readonly endpoint: string,
     /** `token` may be a function, called for every call (a token that rotates). */
-    private readonly options: { token?: string | (() => string | undefined); timeoutMs?: number } = {},
+    private readonly options: {
+      token?: string | (() => string | undefined);
+      timeoutMs?: number;
+      /** TLS settings; `grpcs://` endpoints use TLS without them. */
+      tls?: ClientTls | undefined;
+    } = {},
   ) {
-    this.client = new ControlPlaneClient(endpoint, credentials.createInsecure()) as never;
+    const target = dialTarget(endpoint, options.tls);
+    this.mode = { tls: target.tls, clientCertificate: options.tls?.certFile !== undefined };
+    this.client = new ControlPlaneClient(
+      target.endpoint.address,
+      target.credentials,
+      target.options,
+    ) as never;
   }
 
   apply(init: MessageInitShape<typeof ApplyNamespaceRequestSchema>): Promise<ApplyNamespaceResponse> {
@@ -112,7 +120,9 @@ export class AdminClient {
           return;
         }
         const prism = fromServiceError(err, this.endpoint);
-        if (prism.code === 'E_UNREACHABLE') {
+        const tls = tlsFailure(err, this.endpoint, this.mode);
+        if (tls) reject(tls);
+        else if (prism.code === 'E_UNREACHABLE') {
           reject(
             new PrismError('E_UNREACHABLE', `cannot reach the Prism admin at ${this.endpoint}`, {
               hint: 'start one with `prismctl admin serve`, or point --admin / PRISM_ADMIN_ENDPOINT at a running one',

@@ -1,6 +1,5 @@
 import { create, type DescMessage, type MessageInitShape } from '@bufbuild/protobuf';
 import {
-  credentials,
   makeGenericClientConstructor,
   Metadata,
   type Client,
@@ -14,9 +13,11 @@ import * as msg from '../gen/prism/data/v1/messaging_pb.js';
 import { CallerSessions } from '../gen/prism/data/v1/sessions_pb.js';
 import * as sessions from '../gen/prism/data/v1/sessions_pb.js';
 import { PrismError } from '../errors.js';
-import { NAMESPACE_HEADER, PATTERN_HEADER } from '../runners/call-context.js';
-import { fromServiceError } from './grpc-status.js';
-import { grpcServiceDefinition } from './service-definition.js';
+import { NAMESPACE_HEADER, PATTERN_HEADER } from '../transport/metadata.js';
+import { fromServiceError } from '../transport/grpc-status.js';
+import { grpcServiceDefinition } from '../transport/service-definition.js';
+import { dialTarget, type ClientTls } from '../transport/dial.js';
+import { tlsFailure, type DialMode } from '../transport/tls-errors.js';
 
 export const DEFAULT_PROXY_ENDPOINT = 'localhost:50090';
 
@@ -32,6 +33,8 @@ export interface DataClientOptions {
   pattern?: string;
   token?: string;
   timeoutMs?: number;
+  /** TLS settings; `grpcs://` endpoints use TLS without them. */
+  tls?: ClientTls | undefined;
 }
 
 /** Typed client of prism.data.v1 through the proxy (or a standalone runner), one channel per service. */
@@ -40,16 +43,18 @@ export class DataClient {
   private readonly producerClient: AnyClient;
   private readonly consumerClient: AnyClient;
   private readonly sessionsClient: AnyClient;
+  private readonly mode: DialMode;
 
   constructor(
     readonly endpoint: string,
     private readonly options: DataClientOptions,
   ) {
-    const creds = credentials.createInsecure();
-    this.kvClient = new KeyValueClient(endpoint, creds) as never;
-    this.producerClient = new ProducerClient(endpoint, creds) as never;
-    this.consumerClient = new ConsumerClient(endpoint, creds) as never;
-    this.sessionsClient = new SessionsClient(endpoint, creds) as never;
+    const { endpoint: target, credentials, options: channel, tls } = dialTarget(endpoint, options.tls);
+    this.mode = { tls, clientCertificate: options.tls?.certFile !== undefined };
+    this.kvClient = new KeyValueClient(target.address, credentials, channel) as never;
+    this.producerClient = new ProducerClient(target.address, credentials, channel) as never;
+    this.consumerClient = new ConsumerClient(target.address, credentials, channel) as never;
+    this.sessionsClient = new SessionsClient(target.address, credentials, channel) as never;
   }
 
   /** The namespace's caller sessions (needs admin on it). */
@@ -156,6 +161,8 @@ export class DataClient {
   }
 
   private toError(err: ServiceError): PrismError {
+    const tls = tlsFailure(err, this.endpoint, this.mode);
+    if (tls) return tls;
     const prism = fromServiceError(err, this.endpoint);
     if (prism.code === 'E_UNREACHABLE' && !err.metadata?.get('x-prism-error-code').length) {
       return new PrismError('E_UNREACHABLE', `cannot reach the Prism proxy at ${this.endpoint}`, {

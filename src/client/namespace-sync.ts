@@ -1,7 +1,7 @@
 import { ApplyOutcome, type ApplyNamespaceResponse } from '../gen/prism/admin/v1/control_plane_pb.js';
 import { renderCanonical } from '../config/canonical.js';
 import { validatePaths, type ValidationReport } from '../config/validate.js';
-import { unifiedDiff } from '../admin/diff.js';
+import { unifiedDiff } from '../config/diff.js';
 import { PrismError } from '../errors.js';
 import type { AdminClient } from './admin-client.js';
 

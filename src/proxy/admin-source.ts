@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { AdminClient } from '../client/admin-client.js';
 import { PrismError } from '../errors.js';
+import type { ClientTls } from '../transport/dial.js';
 import type { NamespaceTable } from './namespace-table.js';
 
 /**
@@ -23,9 +24,12 @@ export class AdminSource {
     private readonly logger: Logger,
     /** The bearer token for an auth-enabled admin, read for every call (see auth/admin-token.ts). */
     private readonly token?: { source: string; token(): string | undefined },
+    /** TLS to the admin (grpcs:// endpoints use TLS without it). */
+    tls?: ClientTls,
   ) {
     this.client = new AdminClient(endpoint, {
       timeoutMs: 5000,
+      tls,
       ...(token !== undefined ? { token: () => token.token() } : {}),
     });
   }

@@ -18,7 +18,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
-import { splitHostPort } from '../admin/server.js';
+import { splitHostPort } from '../transport/listen-address.js';
 import { PrismError } from '../errors.js';
 
 const INDEX_ENV = 'PRISM_PROXY_WORKER_INDEX';

@@ -2,10 +2,10 @@ import type { Metadata } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { NamespaceRequest, NamespaceResponse } from '../gen/prism/config/v1/namespace_pb.js';
 import { PrismError } from '../errors.js';
-import { metadataValue, NAMESPACE_HEADER, PATTERN_HEADER } from '../runners/call-context.js';
+import { metadataValue, NAMESPACE_HEADER, PATTERN_HEADER } from '../transport/metadata.js';
 import { createRunner, type CreateRunnerOptions } from '../runners/create-runner.js';
 import type { CallerSessionStore, Runner } from '../runners/types.js';
-import type { ServedNamespace } from './file-source.js';
+import type { ServedNamespace } from './served-namespace.js';
 
 /** Builds (but does not start) the runner of one pattern of a namespace. */
 export type RunnerFactory = (

@@ -1,15 +1,19 @@
-import { Server, ServerCredentials, type Metadata } from '@grpc/grpc-js';
+import type { Metadata } from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { KeyValue } from '../gen/prism/data/v1/keyvalue_pb.js';
 import { Consumer, Producer } from '../gen/prism/data/v1/messaging_pb.js';
 import { CallerSessions } from '../gen/prism/data/v1/sessions_pb.js';
-import { grpcServiceDefinition } from '../client/service-definition.js';
-import { StatusHttpServer } from '../admin/status-http.js';
-import { splitHostPort } from '../admin/server.js';
+import { grpcServiceDefinition } from '../transport/service-definition.js';
+import { StatusHttpServer } from '../transport/status-http.js';
+import { splitHostPort } from '../transport/listen-address.js';
+import { CloseList, startOrUnwind } from '../transport/close-list.js';
+import { bindServer, createGrpcServer, shutdownServer } from '../transport/grpc-server.js';
+import { grpcServerCredentials, ServerCertificates, type ServerTls } from '../transport/server-tls.js';
 import { isPrismError, PrismError } from '../errors.js';
-import { ANONYMOUS, metadataValue, NAMESPACE_HEADER, type RunnerResolver } from '../runners/call-context.js';
+import { ANONYMOUS, type RunnerResolver } from '../runners/call-context.js';
+import { metadataValue, NAMESPACE_HEADER } from '../transport/metadata.js';
 import { consumerService, type ConsumerService } from '../runners/consumer/service.js';
 import { keyValueService } from '../runners/keyvalue/service.js';
 import { producerService } from '../runners/producer/service.js';
@@ -24,7 +28,7 @@ import type {
   Runner,
 } from '../runners/types.js';
 import { bearerToken } from '../auth/verify.js';
-import type { ServedNamespace } from './file-source.js';
+import type { ServedNamespace } from './served-namespace.js';
 import type { NamespaceTable } from './namespace-table.js';
 
 /** Verifies the caller for a namespace; the identity work plugs JWT verification in here. */
@@ -49,6 +53,8 @@ export interface ProxyServerOptions {
    * each caller over a connection made with credentials from the caller's own session.
    */
   requestSessions?: RequestSessionSource;
+  /** Serve gRPC and HTTP over TLS (mTLS when it names a client CA). */
+  tls?: ServerTls | undefined;
 }
 
 /** Opens (or finds) the caller's backend session for a namespace, kept in its session store. */
@@ -69,9 +75,10 @@ export interface RequestSessionSource extends CallerSessionAdmin {
  * drains (new calls UNAVAILABLE, in-flight calls finish, subscriptions end) before closing.
  */
 export class ProxyServer {
-  private readonly grpc = new Server();
+  private readonly grpc = createGrpcServer();
   private readonly registry = new Registry();
-  private readonly http: StatusHttpServer;
+  private readonly closes = new CloseList();
+  private stopping?: Promise<void>;
   private consumer?: ConsumerService;
   private draining = false;
   private inFlight = 0;
@@ -128,17 +135,20 @@ export class ProxyServer {
   });
 
   constructor(private readonly options: ProxyServerOptions) {
-    const [host, port] = splitHostPort(options.metricsListen);
-    this.http = new StatusHttpServer({
-      host,
-      port,
-      registry: this.registry,
-      notReady: () => this.notReady(),
-    });
+    // The proxy owns its runners and caller sessions; sessions end while their stores still run.
+    this.closes.add('runners', () => options.table.stop());
+    const sessions = options.requestSessions;
+    if (sessions) this.closes.add('caller sessions', () => sessions.close());
   }
 
-  async start(): Promise<void> {
+  /** Serves gRPC, then HTTP; when either fails, what was opened is closed again. */
+  start(): Promise<void> {
+    return startOrUnwind(this.closes, () => this.serve());
+  }
+
+  private async serve(): Promise<void> {
     const { logger } = this.options;
+    const certificates = this.options.tls ? new ServerCertificates(this.options.tls) : undefined;
     this.grpc.addService(
       grpcServiceDefinition(KeyValue),
       keyValueService((metadata, method) => this.admitKeyValue(metadata, method), this.observer('KeyValue')),
@@ -156,12 +166,18 @@ export class ProxyServer {
     );
     this.consumer = consumerService(this.streamResolver());
     this.grpc.addService(grpcServiceDefinition(Consumer), this.consumer.implementation);
-    this.port = await new Promise<number>((resolve, reject) =>
-      this.grpc.bindAsync(this.options.listen, ServerCredentials.createInsecure(), (err, port) =>
-        err ? reject(err) : resolve(port),
-      ),
-    );
-    this.httpPort = (await this.http.start()).port;
+    this.closes.add('grpc', () => shutdownServer(this.grpc, 2000));
+    this.port = await bindServer(this.grpc, this.options.listen, grpcServerCredentials(certificates));
+    const [host, port] = splitHostPort(this.options.metricsListen);
+    const http = new StatusHttpServer({
+      host,
+      port,
+      registry: this.registry,
+      certificates,
+      notReady: () => this.notReady(),
+    });
+    this.closes.add('http', () => http.stop());
+    this.httpPort = (await http.start()).port;
     if (!this.options.authenticate) {
       logger.warn(
         this.options.authDisabled
@@ -175,13 +191,19 @@ export class ProxyServer {
         port: this.port,
         http: this.options.metricsListen,
         httpPort: this.httpPort,
+        tls: certificates ? (certificates.mutual ? 'mtls' : 'tls') : 'off',
       },
       'prism proxy serving',
     );
   }
 
-  /** Drains, then closes everything it opened, in reverse order. */
-  async stop(): Promise<void> {
+  /** Drains, then closes everything it opened, in reverse order. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.drainAndClose();
+    return this.stopping;
+  }
+
+  private async drainAndClose(): Promise<void> {
     const { logger } = this.options;
     this.draining = true;
     logger.info({ inFlight: this.inFlight }, 'draining');
@@ -195,20 +217,7 @@ export class ProxyServer {
         };
       });
     }
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.grpc.forceShutdown();
-        resolve();
-      }, 2000);
-      this.grpc.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-    // Caller sessions end while their session stores still run: their records go with them.
-    await this.options.requestSessions?.close();
-    await this.options.table.stop();
-    await this.http.stop();
+    await this.closes.close();
     logger.info('stopped');
   }
 

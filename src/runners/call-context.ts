@@ -1,5 +1,5 @@
 import type { Metadata, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
-import { toServiceError } from '../client/grpc-status.js';
+import { toServiceError } from '../transport/grpc-status.js';
 import type { CallerSession } from './types.js';
 
 /** Finds the runner a call is for (by namespace and pattern metadata) and who is calling. */
@@ -8,19 +8,11 @@ export type RunnerResolver<R> = (
   method: string,
 ) => Promise<{ runner: R; session: CallerSession }>;
 
-export const NAMESPACE_HEADER = 'x-prism-namespace';
-export const PATTERN_HEADER = 'x-prism-pattern';
-
 export const ANONYMOUS: CallerSession = Object.freeze({
   subject: 'anonymous',
   tenant: '',
   roles: [],
 }) as CallerSession;
-
-export function metadataValue(metadata: Metadata, key: string): string | undefined {
-  const value = metadata.get(key)[0];
-  return value === undefined ? undefined : value.toString();
-}
 
 /** Sees every unary call (the proxy counts, times and drains them). */
 export type UnaryObserver = (method: string, work: Promise<unknown>, metadata: Metadata) => void;

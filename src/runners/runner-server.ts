@@ -1,9 +1,10 @@
-import { Server } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { Consumer, Producer } from '../gen/prism/data/v1/messaging_pb.js';
 import { KeyValue } from '../gen/prism/data/v1/keyvalue_pb.js';
-import { bindServer, shutdownServer } from '../client/grpc-server.js';
-import { grpcServiceDefinition } from '../client/service-definition.js';
+import { CloseList, startOrUnwind } from '../transport/close-list.js';
+import { bindServer, createGrpcServer, shutdownServer } from '../transport/grpc-server.js';
+import { grpcServerCredentials, ServerCertificates, type ServerTls } from '../transport/server-tls.js';
+import { grpcServiceDefinition } from '../transport/service-definition.js';
 import { PrismError } from '../errors.js';
 import { ANONYMOUS, type RunnerResolver } from './call-context.js';
 import { consumerService, type ConsumerService } from './consumer/service.js';
@@ -16,27 +17,29 @@ import type { ConsumerRunnerApi, KeyValueRunnerApi, ProducerRunnerApi, Runner } 
  * proxy can route to it for isolation. Auth is the caller's (the proxy's) job here.
  */
 export class RunnerServer {
-  private readonly grpc = new Server();
+  private readonly grpc = createGrpcServer();
+  private readonly closes = new CloseList();
+  private stopping?: Promise<void>;
+  private shutdownTimeoutMs = 5000;
   private consumer?: ConsumerService;
   port = 0;
 
   constructor(
     private readonly runner: Runner,
-    private readonly options: { listen: string; logger: Logger },
+    private readonly options: { listen: string; logger: Logger; tls?: ServerTls | undefined },
   ) {}
 
   /** Starts the runner and serves it; when serving fails, the runner stops again (its leases go). */
-  async start(): Promise<void> {
-    await this.runner.start();
-    try {
-      await this.serve();
-    } catch (err) {
-      await this.runner.stop().catch(() => undefined);
-      throw err;
-    }
+  start(): Promise<void> {
+    return startOrUnwind(this.closes, async () => {
+      const certificates = this.options.tls ? new ServerCertificates(this.options.tls) : undefined;
+      await this.runner.start();
+      this.closes.add('runner', () => this.runner.stop());
+      await this.serve(certificates);
+    });
   }
 
-  private async serve(): Promise<void> {
+  private async serve(certificates: ServerCertificates | undefined): Promise<void> {
     const resolveAs = <R>() =>
       (async () => ({ runner: this.runner as R, session: ANONYMOUS })) as RunnerResolver<R>;
     switch (this.runner.type) {
@@ -61,7 +64,11 @@ export class RunnerServer {
           hint: 'serve a keyvalue, producer or consumer pattern',
         });
     }
-    this.port = await bindServer(this.grpc, this.options.listen);
+    this.closes.add('grpc', async () => {
+      await this.consumer?.endAll();
+      await shutdownServer(this.grpc, this.shutdownTimeoutMs);
+    });
+    this.port = await bindServer(this.grpc, this.options.listen, grpcServerCredentials(certificates));
     this.options.logger.info(
       {
         namespace: this.runner.namespace,
@@ -69,15 +76,18 @@ export class RunnerServer {
         type: this.runner.type,
         listen: this.options.listen,
         port: this.port,
+        tls: certificates ? (certificates.mutual ? 'mtls' : 'tls') : 'off',
       },
       'prism runner serving',
     );
   }
 
-  /** Ends subscriptions, lets in-flight calls finish (bounded), then stops the runner. */
-  async stop(timeoutMs = 5000): Promise<void> {
-    await this.consumer?.endAll();
-    await shutdownServer(this.grpc, timeoutMs);
-    await this.runner.stop();
+  /** Ends subscriptions, lets in-flight calls finish (bounded), then stops the runner. Idempotent. */
+  stop(timeoutMs = 5000): Promise<void> {
+    this.stopping ??= (async () => {
+      this.shutdownTimeoutMs = timeoutMs;
+      await this.closes.close();
+    })();
+    return this.stopping;
   }
 }

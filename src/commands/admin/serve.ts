@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { createLogger } from '../../logging.js';
 import { logLevelFlag } from '../../cli/log-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
+import { serverTlsFlags, serverTlsFromFlags } from '../../cli/tls-flags.js';
 import { defaultCatalog, loadCatalog } from '../../admin/catalog.js';
 import { openStore } from '../../admin/open-store.js';
 import { AdminServer } from '../../admin/server.js';
@@ -15,9 +16,11 @@ export default class AdminServe extends BaseCommand {
   static override examples = [
     '<%= config.bin %> admin serve',
     '<%= config.bin %> admin serve --store postgres://prism@db:5432/prism --backends backends.yaml',
+    '<%= config.bin %> admin serve --tls-cert admin.pem --tls-key admin-key.pem --tls-client-ca clients-ca.pem',
   ];
   static override flags = {
     listen: Flags.string({ description: 'gRPC listen address', default: '127.0.0.1:8981' }),
+    ...serverTlsFlags,
     'metrics-listen': Flags.string({
       description: 'HTTP listen address for /healthz, /readyz and /metrics',
       default: '127.0.0.1:8982',
@@ -90,6 +93,7 @@ export default class AdminServe extends BaseCommand {
       catalog,
       logger,
       heartbeatIntervalMs: flags['heartbeat-interval'],
+      tls: serverTlsFromFlags(flags),
       authenticate: flags['auth-issuer']
         ? adminAuthenticator({
             issuer: flags['auth-issuer'],

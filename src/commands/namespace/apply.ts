@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { adminClient, adminFlag } from '../../cli/admin-flags.js';
+import { adminClient, adminFlags } from '../../cli/admin-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
 import { applyPaths, type ApplyResult } from '../../client/namespace-sync.js';
 import type { PrismErrorCode } from '../../errors.js';
@@ -18,7 +18,7 @@ Exit codes: 0 success; with --detailed-exitcode 0 = nothing changed, 2 = somethi
     paths: Args.string({ description: 'Files, directories or - for stdin', required: true }),
   };
   static override flags = {
-    admin: adminFlag,
+    ...adminFlags,
     'dry-run': Flags.boolean({
       description: 'Run the whole pipeline and show the result without storing anything',
     }),
@@ -31,7 +31,7 @@ Exit codes: 0 success; with --detailed-exitcode 0 = nothing changed, 2 = somethi
   async run(): Promise<ApplyResult[]> {
     const { argv, flags } = await this.parse(NamespaceApply);
     this.detailed = flags['detailed-exitcode'];
-    const client = await adminClient(flags.admin);
+    const client = await adminClient(flags);
     try {
       const results = await applyPaths(client, argv as string[], { dryRun: flags['dry-run'] });
       if (!this.jsonEnabled()) for (const r of results) this.write(renderResult(r));

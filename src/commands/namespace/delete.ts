@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { adminClient, adminFlag } from '../../cli/admin-flags.js';
+import { adminClient, adminFlags } from '../../cli/admin-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
 import { UsageError } from '../../errors.js';
 
@@ -11,7 +11,7 @@ export default class NamespaceDelete extends BaseCommand {
   static override enableJsonFlag = true;
   static override args = { name: Args.string({ description: 'Namespace name', required: true }) };
   static override flags = {
-    admin: adminFlag,
+    ...adminFlags,
     yes: Flags.boolean({ char: 'y', description: 'Do not ask for confirmation' }),
   };
 
@@ -26,7 +26,7 @@ export default class NamespaceDelete extends BaseCommand {
         return { namespace: args.name, deletedVersion: 0 };
       }
     }
-    const client = await adminClient(flags.admin);
+    const client = await adminClient(flags);
     try {
       const res = await client.delete(args.name);
       const deletedVersion = Number(res.deletedVersion);

@@ -1,5 +1,5 @@
 import { Args } from '@oclif/core';
-import { adminClient, adminFlag } from '../../cli/admin-flags.js';
+import { adminClient, adminFlags } from '../../cli/admin-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
 import { diffPaths, type DiffResult } from '../../client/namespace-sync.js';
 
@@ -13,11 +13,11 @@ export default class NamespaceDiff extends BaseCommand {
   static override args = {
     paths: Args.string({ description: 'Files, directories or - for stdin', required: true }),
   };
-  static override flags = { admin: adminFlag };
+  static override flags = { ...adminFlags };
 
   async run(): Promise<DiffResult[]> {
     const { argv, flags } = await this.parse(NamespaceDiff);
-    const client = await adminClient(flags.admin);
+    const client = await adminClient(flags);
     try {
       const results = await diffPaths(client, argv as string[]);
       if (!this.jsonEnabled()) for (const r of results) if (r.diff) this.write(r.diff);

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { adminClient, adminFlag } from '../../cli/admin-flags.js';
+import { adminClient, adminFlags } from '../../cli/admin-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
 import { writeOutput } from '../../cli/output.js';
 import { renderCanonical, type CanonicalFormat } from '../../config/canonical.js';
@@ -36,7 +36,7 @@ With --file, reads local files (invalid input is reported on stderr and nothing 
     format: Flags.string({ description: 'Output format', options: ['yaml', 'json'], default: 'yaml' }),
     output: Flags.string({ char: 'o', description: 'Output file (--file) or directory (control plane)' }),
     force: Flags.boolean({ description: 'Overwrite existing output files' }),
-    admin: adminFlag,
+    ...adminFlags,
   };
 
   async run(): Promise<void> {
@@ -50,7 +50,7 @@ With --file, reads local files (invalid input is reported on stderr and nothing 
     }
     if (!flags.all && names.length === 0)
       throw new UsageError('nothing to export', 'pass namespace names, --all, or --file <path>');
-    const client = await adminClient(flags.admin);
+    const client = await adminClient(flags);
     try {
       const wanted = flags.all ? (await client.list()).namespaces.map((n) => n.name) : names;
       const namespaces: NamespaceRequest[] = [];

@@ -1,6 +1,6 @@
 import { toJson } from '@bufbuild/protobuf';
 import { Args, Flags } from '@oclif/core';
-import { adminClient, adminFlag } from '../../cli/admin-flags.js';
+import { adminClient, adminFlags } from '../../cli/admin-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
 import { canonicalObject } from '../../config/canonical.js';
 import { NamespaceResponseSchema } from '../../gen/prism/config/v1/namespace_pb.js';
@@ -14,13 +14,13 @@ export default class NamespaceGet extends BaseCommand {
   ];
   static override args = { name: Args.string({ description: 'Namespace name', required: true }) };
   static override flags = {
-    admin: adminFlag,
+    ...adminFlags,
     format: Flags.string({ description: 'Output format', options: ['yaml', 'json'], default: 'yaml' }),
   };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(NamespaceGet);
-    const client = await adminClient(flags.admin);
+    const client = await adminClient(flags);
     try {
       const res = await client.get(args.name);
       const value = {

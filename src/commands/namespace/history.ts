@@ -1,5 +1,5 @@
 import { Args } from '@oclif/core';
-import { adminClient, adminFlag } from '../../cli/admin-flags.js';
+import { adminClient, adminFlags } from '../../cli/admin-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
 
 interface Entry {
@@ -16,11 +16,11 @@ export default class NamespaceHistory extends BaseCommand {
   static override summary = "Show a namespace's audit log: who changed what, when";
   static override enableJsonFlag = true;
   static override args = { name: Args.string({ description: 'Namespace name', required: true }) };
-  static override flags = { admin: adminFlag };
+  static override flags = { ...adminFlags };
 
   async run(): Promise<Entry[]> {
     const { args, flags } = await this.parse(NamespaceHistory);
-    const client = await adminClient(flags.admin);
+    const client = await adminClient(flags);
     try {
       const entries = (await client.history(args.name)).entries.map((e) => ({
         at: new Date(Number(e.atMs)).toISOString(),

@@ -1,4 +1,4 @@
-import { adminClient, adminFlag } from '../../cli/admin-flags.js';
+import { adminClient, adminFlags } from '../../cli/admin-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
 
 interface Row {
@@ -14,11 +14,11 @@ interface Row {
 export default class NamespaceList extends BaseCommand {
   static override summary = 'List namespaces on the control plane';
   static override enableJsonFlag = true;
-  static override flags = { admin: adminFlag };
+  static override flags = { ...adminFlags };
 
   async run(): Promise<Row[]> {
     const { flags } = await this.parse(NamespaceList);
-    const client = await adminClient(flags.admin);
+    const client = await adminClient(flags);
     try {
       const rows = (await client.list()).namespaces.map((n) => ({
         name: n.name,

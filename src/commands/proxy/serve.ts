@@ -4,9 +4,12 @@ import { join } from 'node:path';
 import { createLogger } from '../../logging.js';
 import { logLevelFlag } from '../../cli/log-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
+import { serverTlsFlags, serverTlsFromFlags } from '../../cli/tls-flags.js';
+import { dialTarget } from '../../transport/dial.js';
+import { isLoopbackHost } from '../../transport/listen-address.js';
 import { prismHome } from '../../config/home.js';
 import { AdminSource } from '../../proxy/admin-source.js';
-import { loadServedNamespaces } from '../../proxy/file-source.js';
+import { loadServedNamespaces } from '../../admin/local-namespaces.js';
 import {
   absorbRepeatedSignals,
   isClusterWorker,
@@ -35,21 +38,45 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
     '<%= config.bin %> proxy serve --admin localhost:8981',
     '<%= config.bin %> proxy serve --namespaces examples/namespaces/',
     '<%= config.bin %> proxy serve --namespaces examples/namespaces/ --workers auto',
+    '<%= config.bin %> proxy serve --admin grpcs://admin.internal:8981 --admin-ca-file ca.pem --admin-tls-client-cert proxy.pem --admin-tls-client-key proxy-key.pem --tls-cert proxy-server.pem --tls-key proxy-server-key.pem',
   ];
   static override flags = {
     listen: Flags.string({ description: 'gRPC listen address', default: '127.0.0.1:50090' }),
+    ...serverTlsFlags,
     'metrics-listen': Flags.string({
       description: 'HTTP listen address for /healthz, /readyz and /metrics',
       default: '127.0.0.1:50091',
     }),
     admin: Flags.string({
-      description: 'Control-plane endpoint to follow',
+      description: 'Control-plane endpoint to follow: host:port, or grpcs://host:port for TLS',
       exactlyOne: ['admin', 'namespaces'],
     }),
     'admin-token-file': Flags.string({
       description:
         'File (mode 0600) with the bearer token shown to an auth-enabled admin; read again on every call (default: $PRISM_ADMIN_TOKEN, then the service identity JWT)',
       dependsOn: ['admin'],
+    }),
+    'admin-ca-file': Flags.string({
+      description: "PEM CA certificate(s) the admin's certificate must chain to; implies TLS to the admin",
+      env: 'PRISM_TLS_CA_FILE',
+      dependsOn: ['admin'],
+      helpGroup: 'TLS',
+    }),
+    'admin-tls-server-name': Flags.string({
+      description:
+        "Name the admin's certificate must carry, when it differs from the --admin host; implies TLS",
+      dependsOn: ['admin'],
+      helpGroup: 'TLS',
+    }),
+    'admin-tls-client-cert': Flags.string({
+      description: 'PEM client certificate shown to an admin that requires one (mTLS); implies TLS',
+      dependsOn: ['admin', 'admin-tls-client-key'],
+      helpGroup: 'TLS',
+    }),
+    'admin-tls-client-key': Flags.string({
+      description: 'PEM private key of --admin-tls-client-cert',
+      dependsOn: ['admin-tls-client-cert'],
+      helpGroup: 'TLS',
     }),
     namespaces: Flags.string({ description: 'Namespace file or directory to serve', multiple: true }),
     backends: Flags.string({
@@ -158,6 +185,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       authenticate: flags['no-auth'] ? undefined : proxyAuthenticator(),
       authDisabled: flags['no-auth'],
       drainTimeoutMs: flags['drain-timeout'],
+      tls: serverTlsFromFlags(flags),
       ...(requestSessions ? { requestSessions } : {}),
     });
     let source: AdminSource | undefined;
@@ -170,12 +198,26 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
     if (flags.admin) {
       const address = flags.advertise ?? `${flags.listen.replace(/:\d+$/, '')}:${server.port}`;
       logger.info({ admin: flags.admin, tokenSource: adminToken?.source }, 'admin token');
+      const adminTls = {
+        caFile: flags['admin-ca-file'],
+        serverName: flags['admin-tls-server-name'],
+        certFile: flags['admin-tls-client-cert'],
+        keyFile: flags['admin-tls-client-key'],
+      };
+      const adminTarget = dialTarget(flags.admin, adminTls);
+      if (adminToken && !adminTarget.tls && !isLoopbackHost(adminTarget.endpoint.host)) {
+        logger.warn(
+          { admin: flags.admin },
+          'the admin token goes to the admin in clear text: dial grpcs:// (with --admin-ca-file) off this machine',
+        );
+      }
       source = new AdminSource(
         flags.admin,
         { id: flags['proxy-id'] ?? `${hostname()}-${server.port}`, address, version: this.config.version },
         table,
         logger,
         adminToken,
+        adminTls,
       );
       try {
         await source.start();

@@ -2,7 +2,8 @@ import { Args, Flags } from '@oclif/core';
 import { createLogger } from '../../logging.js';
 import { logLevelFlag } from '../../cli/log-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
-import { loadServedNamespaces } from '../../proxy/file-source.js';
+import { serverTlsFlags, serverTlsFromFlags } from '../../cli/tls-flags.js';
+import { loadServedNamespaces } from '../../admin/local-namespaces.js';
 import { RunnerServer } from '../../runners/runner-server.js';
 import { createRunner } from '../../runners/create-runner.js';
 import { vaultCredentials, vaultFlags, vaultSettingsFromFlags } from '../../auth/vault-credentials.js';
@@ -26,6 +27,7 @@ A namespace with auth enabled is refused unless --no-auth says that this process
     config: Flags.string({ char: 'c', description: 'Namespace file holding the pattern', required: true }),
     pattern: Flags.string({ char: 'p', description: 'Pattern name (default: the only pattern of the type)' }),
     listen: Flags.string({ description: 'gRPC listen address', default: '127.0.0.1:50100' }),
+    ...serverTlsFlags,
     backends: Flags.string({ description: 'Backends catalog file (default: local endpoints)' }),
     'no-auth': Flags.boolean({
       description: 'Serve an auth-enabled namespace without verifying tokens (behind a verifying proxy only)',
@@ -76,7 +78,7 @@ A namespace with auth enabled is refused unless --no-auth says that this process
         dataDir: join(prismHome(), 'data'),
         credentials: vault.resolve,
       });
-      server = new RunnerServer(runner, { listen: flags.listen, logger });
+      server = new RunnerServer(runner, { listen: flags.listen, logger, tls: serverTlsFromFlags(flags) });
       await server.start();
     } catch (err) {
       await revoke();

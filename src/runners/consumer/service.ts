@@ -12,7 +12,7 @@ import type {
   SubscribeRequest,
   SubscribeResponse,
 } from '../../gen/prism/data/v1/messaging_pb.js';
-import { toServiceError } from '../../client/grpc-status.js';
+import { toServiceError } from '../../transport/grpc-status.js';
 import { PrismError } from '../../errors.js';
 import type { RunnerResolver } from '../call-context.js';
 import type { ConsumerDelivery, ConsumerRunnerApi } from '../types.js';

@@ -11,7 +11,8 @@ import { RequestSessions, type RequestSessionOptions } from '../../../src/auth/r
 import { VaultClient } from '../../../src/auth/vault-client.js';
 import { vaultCredentials } from '../../../src/auth/vault-credentials.js';
 import { VaultSession } from '../../../src/auth/vault-sessions.js';
-import { loadServedNamespaces, type ServedNamespace } from '../../../src/proxy/file-source.js';
+import { loadServedNamespaces } from '../../../src/admin/local-namespaces.js';
+import type { ServedNamespace } from '../../../src/proxy/served-namespace.js';
 import { inProcessRunners, NamespaceTable } from '../../../src/proxy/namespace-table.js';
 import { createRunner } from '../../../src/runners/create-runner.js';
 import type { KeyValueRunner } from '../../../src/runners/keyvalue/runner.js';

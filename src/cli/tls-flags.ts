@@ -1,0 +1,91 @@
+import { Flags } from '@oclif/core';
+import type { ClientTls } from '../transport/dial.js';
+import type { ServerTls } from '../transport/server-tls.js';
+
+/** TLS flags of every command that dials the proxy or the admin. */
+export const clientTlsFlags = {
+  tls: Flags.boolean({
+    description:
+      'Dial with TLS even though the endpoint is written host:port (grpcs://host:port always does)',
+    helpGroup: 'TLS',
+  }),
+  'ca-file': Flags.string({
+    description:
+      "PEM CA certificate(s) the server's certificate must chain to (default: the system's roots); implies TLS",
+    env: 'PRISM_TLS_CA_FILE',
+    helpGroup: 'TLS',
+  }),
+  'tls-server-name': Flags.string({
+    description:
+      "Name the server's certificate must carry, when it differs from the endpoint's host; implies TLS",
+    helpGroup: 'TLS',
+  }),
+  'tls-client-cert': Flags.string({
+    description: 'PEM client certificate for servers that require one (mTLS); implies TLS',
+    env: 'PRISM_TLS_CLIENT_CERT',
+    dependsOn: ['tls-client-key'],
+    helpGroup: 'TLS',
+  }),
+  'tls-client-key': Flags.string({
+    description: 'PEM private key of --tls-client-cert',
+    env: 'PRISM_TLS_CLIENT_KEY',
+    dependsOn: ['tls-client-cert'],
+    helpGroup: 'TLS',
+  }),
+  insecure: Flags.boolean({
+    description:
+      'Send the bearer token even over plaintext to an address off this machine (refused otherwise: anyone on the path could read it)',
+    helpGroup: 'TLS',
+  }),
+};
+
+export interface ClientTlsFlagValues {
+  tls?: boolean | undefined;
+  'ca-file'?: string | undefined;
+  'tls-server-name'?: string | undefined;
+  'tls-client-cert'?: string | undefined;
+  'tls-client-key'?: string | undefined;
+}
+
+export function clientTlsFromFlags(flags: ClientTlsFlagValues): ClientTls {
+  return {
+    tls: flags.tls,
+    caFile: flags['ca-file'],
+    serverName: flags['tls-server-name'],
+    certFile: flags['tls-client-cert'],
+    keyFile: flags['tls-client-key'],
+  };
+}
+
+/** TLS flags of every server (proxy, admin, runner): its gRPC port and its HTTP status port. */
+export const serverTlsFlags = {
+  'tls-cert': Flags.string({
+    description:
+      'PEM certificate (chain) to serve gRPC and HTTP over TLS; read again when it changes, without dropping open connections',
+    dependsOn: ['tls-key'],
+    helpGroup: 'TLS',
+  }),
+  'tls-key': Flags.string({
+    description: 'PEM private key of --tls-cert (keep it 0600)',
+    dependsOn: ['tls-cert'],
+    helpGroup: 'TLS',
+  }),
+  'tls-client-ca': Flags.string({
+    description: 'PEM CA certificate(s): clients must present a certificate it signed (mTLS)',
+    dependsOn: ['tls-cert'],
+    helpGroup: 'TLS',
+  }),
+};
+
+export function serverTlsFromFlags(flags: {
+  'tls-cert'?: string | undefined;
+  'tls-key'?: string | undefined;
+  'tls-client-ca'?: string | undefined;
+}): ServerTls | undefined {
+  if (flags['tls-cert'] === undefined || flags['tls-key'] === undefined) return undefined;
+  return {
+    certFile: flags['tls-cert'],
+    keyFile: flags['tls-key'],
+    ...(flags['tls-client-ca'] !== undefined ? { clientCaFile: flags['tls-client-ca'] } : {}),
+  };
+}
