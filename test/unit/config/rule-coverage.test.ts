@@ -12,6 +12,7 @@ const VALIDATION_MODULES = [
   'sources.ts',
   'yaml-loader.ts',
   'structural.ts',
+  'schema-diagnostics.ts',
   'rules.ts',
   'validate.ts',
   'diagnostics.ts',
