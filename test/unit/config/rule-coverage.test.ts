@@ -13,6 +13,7 @@ const VALIDATION_MODULES = [
   'yaml-loader.ts',
   'structural.ts',
   'schema-diagnostics.ts',
+  'config-file.ts',
   'rules.ts',
   'validate.ts',
   'diagnostics.ts',
