@@ -42,7 +42,8 @@ export class ConfigFileError extends PrismError {
       unreadable
         ? `cannot read ${title} ${file}: ${diagnostics[0]?.message ?? 'unreadable'}`
         : `${file} is not a valid ${title} (${errors} error${errors === 1 ? '' : 's'})`,
-      { hint },
+      // An unreadable file's own diagnostic already says what to do about it.
+      unreadable ? undefined : { hint },
     );
     this.name = 'ConfigFileError';
     this.file = file;
