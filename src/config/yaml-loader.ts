@@ -1,5 +1,6 @@
 import type { Document, LineCounter, Node } from 'yaml';
 import { yamlLib } from './yaml-lib.js';
+import { fastLoadAll } from './yaml-fast.js';
 import type { Diagnostic } from './diagnostics.js';
 import { toPointer } from './diagnostics.js';
 import type { SourceText } from './sources.js';
@@ -63,11 +64,48 @@ export interface ParsedYaml {
 }
 
 /**
- * Parses every document of a source with the `yaml` package: syntax errors and duplicate keys
- * with their positions, nesting bounded by MAX_DEPTH and alias expansion by MAX_ALIAS_COUNT.
- * Empty documents (only `---` and comments) are skipped. The one YAML parser of every config file.
+ * Parses every document of a source: the one YAML parser of every config file. Syntax errors and
+ * duplicate keys are reported with their positions, nesting is bounded by MAX_DEPTH and alias
+ * expansion by MAX_ALIAS_COUNT; empty documents (only `---` and comments) are skipped.
+ *
+ * Two libraries, one meaning. The `yaml` package is the authority (values, positions, errors),
+ * but it is slow: on a generated 45-line namespace, ~2.9 ms per file against ~0.34 ms for js-yaml
+ * (2026-12-03, busy 2-core machine), its lexer alone twice js-yaml's whole load, which made
+ * `namespace validate` 4x slower (bench/RESULTS.md). So values come from js-yaml with the YAML 1.2
+ * core schema of `yaml` (yaml-fast.ts) when the source avoids every construct where the two may
+ * differ, and positions come from `yaml` only when a diagnostic asks for one. Any other source,
+ * and any source js-yaml refuses, is parsed by `yaml` alone (parseYamlWithPositions).
  */
 export function parseYamlDocuments(source: SourceText): ParsedYaml {
+  const values = fastLoadAll(source.text, MAX_DEPTH);
+  if (!values) return parseYamlWithPositions(source);
+  let positions: ReturnType<typeof positionIndex> | undefined;
+  const documents = values.map((value, index) => ({
+    value,
+    locate: (path: Path, key: boolean): Position => {
+      positions ??= positionIndex(source.text);
+      const doc = positions.docs[index];
+      return doc ? locateIn(doc, path, key, positions.at) : { line: 1, column: 1 };
+    },
+  }));
+  return { documents, diagnostics: [] };
+}
+
+/** Non-empty `yaml` documents of a text the fast path read, with a line counter: positions only. */
+function positionIndex(text: string): { docs: Document[]; at: (offset: number) => Position } {
+  const lineCounter = new (yamlLib().LineCounter)();
+  const all = yamlLib().parseAllDocuments(text, { lineCounter });
+  const docs = (Array.isArray(all) ? all : [all]).filter(
+    (d) => d.contents !== null && !isEmptyNode(d.contents),
+  );
+  return { docs, at: atFor(lineCounter) };
+}
+
+/**
+ * parseYamlDocuments with the `yaml` package alone: the authority the fast path must agree with,
+ * exported for the tests that hold it to that.
+ */
+export function parseYamlWithPositions(source: SourceText): ParsedYaml {
   const lineCounter = new (yamlLib().LineCounter)();
   const all = yamlLib().parseAllDocuments(source.text, {
     lineCounter,
