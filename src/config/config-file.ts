@@ -9,9 +9,10 @@ import { parseYamlDocuments, type LoadedDocument } from './yaml-loader.js';
 /**
  * The one way to read a YAML config file (backends catalog, dev stack catalog and dev.yaml,
  * $PRISM_HOME/config.yaml; namespaces share every step but split documents their own way):
- * read with the source limits → parse with positions (yaml) → validate against the format's
- * JSON Schema (ajv) → the format's own checks → a typed value, or every problem at once as
- * diagnostics naming file, line, column and field.
+ * read with the source limits → parse (parseYamlDocuments: js-yaml where it agrees with `yaml`,
+ * else `yaml`; positions from `yaml` only when a diagnostic needs one) → validate against the
+ * format's JSON Schema (ajv) → the format's own checks → a typed value, or every problem at once
+ * as diagnostics naming file, line, column and field.
  */
 
 export type JsonSchema = Record<string, unknown>;
