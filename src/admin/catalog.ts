@@ -1,8 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import { parse } from 'yaml';
-import { PrismError } from '../errors.js';
+import { loadConfigFile, type ConfigFormat } from '../config/config-file.js';
+import { SCHEMA_DRAFT } from '../config/json-schema.js';
 import { BACKEND_NAMES, BACKENDS } from '../config/registry.js';
-import { didYouMean } from '../config/suggest.js';
 
 /** One backend instance slots can be assigned to. Endpoints never carry credentials. */
 export interface BackendInstance {
@@ -24,48 +22,76 @@ export function defaultCatalog(): BackendCatalog {
   );
 }
 
+interface CatalogFile {
+  backends: Record<string, Array<{ name: string; endpoint: string }>>;
+}
+
+const INSTANCE_SCHEMA = {
+  type: 'object',
+  properties: {
+    name: { type: 'string', minLength: 1, description: 'the instance name, e.g. main' },
+    endpoint: {
+      type: 'string',
+      minLength: 1,
+      description: 'where the backend listens, without credentials, e.g. redis://host:6379',
+    },
+  },
+  required: ['name', 'endpoint'],
+  additionalProperties: false,
+};
+
+/** `backends: { <backend>: [{ name, endpoint }] }`; every key is a registered backend. */
+export const CATALOG_SCHEMA = {
+  $schema: SCHEMA_DRAFT,
+  title: 'Prism backends catalog',
+  description:
+    'Backend instances per backend type, for `admin serve --backends` and `proxy serve --backends`',
+  type: 'object',
+  properties: {
+    backends: {
+      type: 'object',
+      properties: Object.fromEntries(
+        BACKEND_NAMES.map((b) => [b, { type: 'array', items: INSTANCE_SCHEMA }]),
+      ),
+      additionalProperties: false,
+    },
+  },
+  required: ['backends'],
+  additionalProperties: false,
+};
+
+export const CATALOG_FORMAT: ConfigFormat<CatalogFile> = {
+  title: 'backends catalog',
+  schema: CATALOG_SCHEMA,
+  hint: 'write `backends: { redis: [{ name: main, endpoint: redis://host:6379 }] }`',
+  check(file, problem) {
+    for (const [backend, list] of Object.entries(file.backends)) {
+      list.forEach((item, i) => {
+        if (hasUserInfo(item.endpoint)) {
+          problem(
+            'E_CATALOG_CREDENTIALS',
+            `backends.${backend}[${i}].endpoint carries credentials`,
+            'keep them in Vault or the environment',
+            ['backends', backend, i, 'endpoint'],
+          );
+        }
+      });
+    }
+  },
+};
+
 /**
  * Reads an operator's catalog: `backends: { redis: [{ name, endpoint }], ... }`. Backends it does
  * not list have no instances, so slots cannot be assigned to them.
  */
 export async function loadCatalog(file: string): Promise<BackendCatalog> {
-  let doc: unknown;
-  try {
-    doc = parse(await readFile(file, 'utf8'));
-  } catch (err) {
-    throw new PrismError(
-      'E_INPUT_UNREADABLE',
-      `cannot read backends file ${file}: ${(err as Error).message}`,
-      {
-        hint: 'pass a YAML file with `backends: { redis: [{ name: main, endpoint: redis://host:6379 }] }`',
-      },
-    );
-  }
-  const backends = (doc as { backends?: unknown })?.backends;
-  if (typeof backends !== 'object' || backends === null || Array.isArray(backends)) {
-    throw catalogError(file, 'has no `backends:` mapping');
-  }
-  const catalog: Record<string, BackendInstance[]> = {};
-  for (const [backend, list] of Object.entries(backends)) {
-    if (!BACKENDS[backend])
-      throw catalogError(file, `names unknown backend '${backend}'; ${didYouMean(backend, BACKEND_NAMES)}`);
-    if (!Array.isArray(list))
-      throw catalogError(file, `backends.${backend} must be a list of { name, endpoint }`);
-    catalog[backend] = list.map((item, i) => {
-      const { name, endpoint } = (item ?? {}) as { name?: unknown; endpoint?: unknown };
-      if (typeof name !== 'string' || typeof endpoint !== 'string') {
-        throw catalogError(file, `backends.${backend}[${i}] needs string fields name and endpoint`);
-      }
-      if (hasUserInfo(endpoint)) {
-        throw catalogError(
-          file,
-          `backends.${backend}[${i}].endpoint carries credentials; keep them in Vault or the environment`,
-        );
-      }
-      return { name, backend, endpoint };
-    });
-  }
-  return catalog;
+  const { backends } = loadConfigFile(file, CATALOG_FORMAT);
+  return Object.fromEntries(
+    Object.entries(backends).map(([backend, list]) => [
+      backend,
+      list.map(({ name, endpoint }) => ({ name, backend, endpoint })),
+    ]),
+  );
 }
 
 function hasUserInfo(endpoint: string): boolean {
@@ -75,8 +101,4 @@ function hasUserInfo(endpoint: string): boolean {
   } catch {
     return false;
   }
-}
-
-function catalogError(file: string, what: string): PrismError {
-  return new PrismError('E_INPUT_UNREADABLE', `backends file ${file} ${what}`);
 }

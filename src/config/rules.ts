@@ -11,7 +11,7 @@ import {
   type PatternSpec,
   type SettingName,
 } from './registry.js';
-import { describe } from './structural.js';
+import { describe } from './schema-diagnostics.js';
 import { didYouMean } from './suggest.js';
 import { parseSize } from './units.js';
 import {

@@ -66,6 +66,13 @@ function findYamlFiles(dir: string): string[] {
     .sort();
 }
 
+/** Reads one YAML file with the same limits and checks (size, binary, UTF-8) as namespace sources. */
+export function readSourceFile(file: string): ReadResult {
+  const result: ReadResult = { sources: [], diagnostics: [] };
+  addFile(result, file);
+  return result;
+}
+
 function addFile(result: ReadResult, file: string): void {
   try {
     const info = statSync(file);

@@ -1,6 +1,6 @@
 import type { Document, LineCounter, Node } from 'yaml';
 import { yamlLib } from './yaml-lib.js';
-import { CORE_SCHEMA, loadAll } from 'js-yaml';
+import { fastLoadAll } from './yaml-fast.js';
 import type { Diagnostic } from './diagnostics.js';
 import { toPointer } from './diagnostics.js';
 import type { SourceText } from './sources.js';
@@ -46,53 +46,52 @@ export interface ParseResult {
   diagnostics: Diagnostic[];
 }
 
-/**
- * Splits a source into namespace documents: one per YAML document, or one per `namespaces:` item.
- *
- * Values come from js-yaml (core schema), which is an order of magnitude faster; positions come
- * from `yaml`, parsed only when a diagnostic asks for one. Sources that js-yaml rejects, or that use
- * anchors or aliases (where alias expansion must be bounded), take the `yaml` path for everything.
- */
+/** Splits a source into namespace documents: one per YAML document, or one per `namespaces:` item. */
 export function parseNamespaceSource(source: SourceText): ParseResult {
-  return (mayUseFastPath(source.text) && fastPath(source)) || slowPath(source);
+  const parsed = parseYamlDocuments(source);
+  return splitDocuments(source.file, parsed.documents, parsed.diagnostics);
 }
 
-interface LoadedDocument {
+/** One non-empty YAML document of a source: its plain value and a way back to positions. */
+export interface LoadedDocument {
   value: unknown;
   locate: (path: Path, key: boolean) => Position;
 }
 
-function mayUseFastPath(text: string): boolean {
-  return !text.includes('&') && !text.includes('*');
+export interface ParsedYaml {
+  documents: LoadedDocument[];
+  diagnostics: Diagnostic[];
 }
 
-function fastPath(source: SourceText): ParseResult | undefined {
-  let values: unknown[];
-  try {
-    values = loadAll(source.text, undefined, { schema: CORE_SCHEMA });
-  } catch {
-    return undefined; // let the `yaml` path produce precise syntax diagnostics
-  }
-  // Empty documents, empty files and deep nesting get their diagnostics from the `yaml` path.
-  if (
-    values.length === 0 ||
-    values.some((v) => v === null || v === undefined || valueDepthExceeds(v, MAX_DEPTH))
-  ) {
-    return undefined;
-  }
+/**
+ * Parses every document of a source: the one YAML parser of every config file. Syntax errors and
+ * duplicate keys are reported with their positions, nesting is bounded by MAX_DEPTH and alias
+ * expansion by MAX_ALIAS_COUNT; empty documents (only `---` and comments) are skipped.
+ *
+ * Two libraries, one meaning. The `yaml` package is the authority (values, positions, errors),
+ * but it is slow: on a generated 45-line namespace, ~2.9 ms per file against ~0.34 ms for js-yaml
+ * (2026-12-03, busy 2-core machine), its lexer alone twice js-yaml's whole load, which made
+ * `namespace validate` 4x slower (bench/RESULTS.md). So values come from js-yaml with the YAML 1.2
+ * core schema of `yaml` (yaml-fast.ts) when the source avoids every construct where the two may
+ * differ, and positions come from `yaml` only when a diagnostic asks for one. Any other source,
+ * and any source js-yaml refuses, is parsed by `yaml` alone (parseYamlWithPositions).
+ */
+export function parseYamlDocuments(source: SourceText): ParsedYaml {
+  const values = fastLoadAll(source.text, MAX_DEPTH);
+  if (!values) return parseYamlWithPositions(source);
   let positions: ReturnType<typeof positionIndex> | undefined;
-  const docs = values.map((value, index) => ({
+  const documents = values.map((value, index) => ({
     value,
-    locate: (path: Path, key: boolean) => {
+    locate: (path: Path, key: boolean): Position => {
       positions ??= positionIndex(source.text);
       const doc = positions.docs[index];
       return doc ? locateIn(doc, path, key, positions.at) : { line: 1, column: 1 };
     },
   }));
-  return splitDocuments(source.file, docs, []);
+  return { documents, diagnostics: [] };
 }
 
-/** Non-empty `yaml` documents of a text with a line counter, for positions only. */
+/** Non-empty `yaml` documents of a text the fast path read, with a line counter: positions only. */
 function positionIndex(text: string): { docs: Document[]; at: (offset: number) => Position } {
   const lineCounter = new (yamlLib().LineCounter)();
   const all = yamlLib().parseAllDocuments(text, { lineCounter });
@@ -102,14 +101,11 @@ function positionIndex(text: string): { docs: Document[]; at: (offset: number) =
   return { docs, at: atFor(lineCounter) };
 }
 
-function atFor(lineCounter: LineCounter): (offset: number) => Position {
-  return (offset) => {
-    const pos = lineCounter.linePos(offset);
-    return { line: pos.line, column: pos.col };
-  };
-}
-
-function slowPath(source: SourceText): ParseResult {
+/**
+ * parseYamlDocuments with the `yaml` package alone: the authority the fast path must agree with,
+ * exported for the tests that hold it to that.
+ */
+export function parseYamlWithPositions(source: SourceText): ParsedYaml {
   const lineCounter = new (yamlLib().LineCounter)();
   const all = yamlLib().parseAllDocuments(source.text, {
     lineCounter,
@@ -181,7 +177,14 @@ function slowPath(source: SourceText): ParseResult {
       diagnostics.push(fileError(source.file, 'E_YAML_ALIAS', message, docStart, hint));
     }
   }
-  return splitDocuments(source.file, docs, diagnostics);
+  return { documents: docs, diagnostics };
+}
+
+function atFor(lineCounter: LineCounter): (offset: number) => Position {
+  return (offset) => {
+    const pos = lineCounter.linePos(offset);
+    return { line: pos.line, column: pos.col };
+  };
 }
 
 function splitDocuments(
@@ -318,19 +321,7 @@ function rangeStart(node: unknown): number {
   return range ? range[0] : 0;
 }
 
-/** Iterative depth checks, so that a hostile document cannot overflow the stack here. */
-function valueDepthExceeds(root: unknown, limit: number): boolean {
-  const stack: Array<[unknown, number]> = [[root, 1]];
-  while (stack.length > 0) {
-    const [value, depth] = stack.pop() as [unknown, number];
-    if (depth > limit) return true;
-    if (typeof value === 'object' && value !== null) {
-      for (const child of Object.values(value)) stack.push([child, depth + 1]);
-    }
-  }
-  return false;
-}
-
+/** Iterative, so that a hostile document cannot overflow the stack here. */
 function depthExceeds(root: unknown, limit: number): boolean {
   const stack: Array<[unknown, number]> = [[root, 1]];
   while (stack.length > 0) {

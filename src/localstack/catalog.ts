@@ -3,14 +3,21 @@
  * then $PRISM_HOME/dev.yaml (or --config), then flags. Every problem in a file names the file,
  * line and column; a problem in a flag names the flag.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { loadConfigFile } from '../config/config-file.js';
 import { PrismError } from '../errors.js';
 import { didYouMean } from '../config/suggest.js';
+import {
+  COMPONENTS_FORMAT,
+  devConfigFormat,
+  STACK_NAME,
+  type CatalogComponent,
+  type DevConfigFile,
+  type ProbeType,
+} from './catalog-schema.js';
 
-export const PROBE_TYPES = ['redis', 'postgres', 'nats', 'kafka', 'http'] as const;
-export type ProbeType = (typeof PROBE_TYPES)[number];
+export { PROBE_TYPES, type ProbeType } from './catalog-schema.js';
 
 export interface ProbeSpec {
   type: ProbeType;
@@ -68,11 +75,6 @@ export interface CatalogOverrides {
   ports?: string[];
 }
 
-const STACK_NAME = /^[a-z0-9][a-z0-9-]{0,30}$/;
-const COMPONENT_KEYS = ['image', 'command', 'env', 'ports', 'volume', 'probe', 'dependsOn', 'files', 'user'];
-const OVERRIDE_COMPONENT_KEYS = ['image', 'command', 'env', 'ports', 'user', 'volume', 'enabled'];
-const TOP_KEYS = ['stack', 'network', 'only', 'issuer', 'components'];
-
 export function catalogFile(packageRoot: string): string {
   return join(packageRoot, 'templates/dev/components.yaml');
 }
@@ -96,9 +98,9 @@ export function loadStackConfig(options: {
 
   const file = options.configFile;
   if (file && (existsSync(file) || options.configRequired)) {
-    const parsed = readYaml(file);
+    const changes = loadConfigFile(file, devConfigFormat(Object.fromEntries(components)));
     sources.push(file);
-    const o = applyOverrideFile(parsed, components);
+    const o = applyChanges(changes, components);
     stack = o.stack ?? stack;
     network = o.network ?? network;
     only = o.only ?? only;
@@ -225,153 +227,38 @@ export function startWaves(components: readonly ComponentSpec[]): ComponentSpec[
   return waves;
 }
 
-interface ParsedYaml {
-  file: string;
-  doc: Document;
-  lines: LineCounter;
-}
-
-function readYaml(file: string): ParsedYaml {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new PrismError('E_INPUT_UNREADABLE', `cannot read ${file}: ${(err as Error).message}`);
-  }
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
-  const first = doc.errors[0];
-  if (first) {
-    const pos = lines.linePos(first.pos[0]);
-    throw new PrismError('E_USAGE', `${file}:${pos.line}:${pos.col}: ${first.message.split('\n')[0]}`);
-  }
-  return { file, doc, lines };
-}
-
-/**
- * `file:line:col: field: what` for the node at `path`; with `atKey`, at the key itself (for an
- * unknown or misspelled key, the key is what is wrong).
- */
-function fieldError(y: ParsedYaml, path: Array<string | number>, what: string, atKey = false): PrismError {
-  let offset: number | undefined;
-  if (atKey && path.length > 0) {
-    const parent = y.doc.getIn(path.slice(0, -1), true);
-    if (isMap(parent)) {
-      const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === path[path.length - 1]);
-      offset = (pair?.key as { range?: [number, number, number] } | undefined)?.range?.[0];
-    }
-  }
-  const node = y.doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
-  offset ??= node?.range?.[0] ?? 0;
-  const pos = y.lines.linePos(offset);
-  const field = path.join('.');
-  return new PrismError('E_USAGE', `${y.file}:${pos.line}:${pos.col}: ${field ? `${field}: ` : ''}${what}`, {
-    hint: 'nothing was started',
-  });
-}
-
 function isLoopbackUrl(text: string): boolean {
   const host = new URL(text).hostname;
   return host === 'localhost' || host === '[::1]' || /^127\./.test(host);
 }
 
-function urlProtocol(text: string): string | undefined {
-  try {
-    return new URL(text).protocol;
-  } catch {
-    return undefined;
-  }
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function isStringList(v: unknown): v is string[] {
-  return Array.isArray(v) && v.every((s) => typeof s === 'string');
-}
-
-function stringMap(y: ParsedYaml, path: Array<string | number>, v: unknown): Record<string, string> {
-  if (!isRecord(v)) throw fieldError(y, path, 'must be a mapping of NAME: value');
-  const out: Record<string, string> = {};
-  for (const [k, val] of Object.entries(v)) {
-    if (typeof val !== 'string' && typeof val !== 'number' && typeof val !== 'boolean') {
-      throw fieldError(y, [...path, k], 'must be a string, number or boolean');
-    }
-    out[k] = String(val);
-  }
-  return out;
-}
-
-function unknownKeys(
-  y: ParsedYaml,
-  path: Array<string | number>,
-  v: Record<string, unknown>,
-  allowed: string[],
-) {
-  for (const key of Object.keys(v)) {
-    if (!allowed.includes(key))
-      throw fieldError(y, [...path, key], `unknown field; ${didYouMean(key, allowed)}`, true);
-  }
+function stringMap(env: Record<string, string | number | boolean>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)]));
 }
 
 function readCatalog(file: string): Map<string, ComponentSpec> {
-  const y = readYaml(file);
-  const root = y.doc.toJS() as unknown;
-  if (!isRecord(root) || !isRecord(root.components)) throw fieldError(y, [], 'needs a `components:` mapping');
-  const components = new Map<string, ComponentSpec>();
-  for (const [name, raw] of Object.entries(root.components)) {
-    const at = ['components', name];
-    if (!isRecord(raw)) throw fieldError(y, at, 'must be a mapping');
-    unknownKeys(y, at, raw, COMPONENT_KEYS);
-    if (typeof raw.image !== 'string')
-      throw fieldError(y, [...at, 'image'], 'is required (an image reference)');
-    if (raw.command !== undefined && !isStringList(raw.command)) {
-      throw fieldError(y, [...at, 'command'], 'must be a list of strings');
-    }
-    if (!isRecord(raw.ports)) throw fieldError(y, [...at, 'ports'], 'must map port names to numbers');
-    const ports: Record<string, number> = {};
-    for (const [p, n] of Object.entries(raw.ports)) {
-      try {
-        ports[p] = portNumber(n, p);
-      } catch {
-        throw fieldError(y, [...at, 'ports', p], 'must be an integer from 1 to 65535');
-      }
-    }
-    const probe = raw.probe;
-    if (
-      !isRecord(probe) ||
-      !PROBE_TYPES.includes(probe.type as ProbeType) ||
-      typeof probe.port !== 'string'
-    ) {
-      throw fieldError(y, [...at, 'probe'], `needs type (${PROBE_TYPES.join(', ')}) and port`);
-    }
-    if (!(probe.port in ports)) throw fieldError(y, [...at, 'probe', 'port'], `names no port of ${name}`);
-    components.set(name, {
-      name,
-      image: raw.image,
-      ...(raw.command !== undefined ? { command: raw.command } : {}),
-      env: raw.env === undefined ? {} : stringMap(y, [...at, 'env'], raw.env),
-      ports,
-      containerPorts: { ...ports },
-      ...(typeof raw.volume === 'string' ? { volume: raw.volume } : {}),
-      probe: {
-        type: probe.type as ProbeType,
-        port: probe.port,
-        ...(typeof probe.path === 'string' ? { path: probe.path } : {}),
-      },
-      dependsOn: isStringList(raw.dependsOn) ? raw.dependsOn : [],
-      files: raw.files === undefined ? {} : stringMap(y, [...at, 'files'], raw.files),
-      ...(typeof raw.user === 'string' ? { user: raw.user } : {}),
-    });
-  }
-  for (const c of components.values()) {
-    for (const dep of c.dependsOn) {
-      if (!components.has(dep))
-        throw fieldError(y, ['components', c.name, 'dependsOn'], `unknown component '${dep}'`);
-    }
-  }
-  return components;
+  const { components } = loadConfigFile(file, COMPONENTS_FORMAT);
+  return new Map(Object.entries(components).map(([name, raw]) => [name, componentSpec(name, raw)]));
+}
+
+function componentSpec(name: string, raw: CatalogComponent): ComponentSpec {
+  return {
+    name,
+    image: raw.image,
+    ...(raw.command !== undefined ? { command: raw.command } : {}),
+    env: stringMap(raw.env ?? {}),
+    ports: { ...raw.ports },
+    containerPorts: { ...raw.ports },
+    ...(raw.volume !== undefined ? { volume: raw.volume } : {}),
+    probe: {
+      type: raw.probe.type,
+      port: raw.probe.port,
+      ...(raw.probe.path !== undefined ? { path: raw.probe.path } : {}),
+    },
+    dependsOn: raw.dependsOn ?? [],
+    files: raw.files ?? {},
+    ...(raw.user !== undefined ? { user: raw.user } : {}),
+  };
 }
 
 interface FileOverrides {
@@ -381,95 +268,23 @@ interface FileOverrides {
   issuer?: string;
 }
 
-function applyOverrideFile(y: ParsedYaml, components: Map<string, ComponentSpec>): FileOverrides {
-  const root = (y.doc.toJS() as unknown) ?? {};
-  if (!isRecord(root)) throw fieldError(y, [], 'must be a mapping');
-  unknownKeys(y, [], root, TOP_KEYS);
+/** Applies a dev.yaml the loader has checked against this catalog. */
+function applyChanges(file: DevConfigFile, components: Map<string, ComponentSpec>): FileOverrides {
   const out: FileOverrides = {};
-  if (root.stack !== undefined) {
-    if (typeof root.stack !== 'string' || !STACK_NAME.test(root.stack)) {
-      throw fieldError(y, ['stack'], 'must be 1-31 lowercase letters, digits or dashes');
-    }
-    out.stack = root.stack;
-  }
-  if (root.network !== undefined) {
-    if (root.network !== 'bridge' && root.network !== 'host')
-      throw fieldError(y, ['network'], 'must be bridge or host');
-    out.network = root.network;
-  }
-  if (root.only !== undefined) {
-    if (!isStringList(root.only)) throw fieldError(y, ['only'], 'must be a list of component names');
-    root.only.forEach((name, i) => {
-      if (!components.has(name)) {
-        throw fieldError(
-          y,
-          ['only', i],
-          `unknown component '${name}'; ${didYouMean(name, [...components.keys()])}`,
-        );
-      }
-    });
-    out.only = root.only;
-  }
-  if (root.issuer !== undefined) {
-    const issuer = root.issuer;
-    const protocol = typeof issuer === 'string' ? urlProtocol(issuer) : undefined;
-    if (typeof issuer !== 'string' || (protocol !== 'http:' && protocol !== 'https:')) {
-      throw fieldError(y, ['issuer'], 'must be the http(s) URL of an OpenID issuer');
-    }
-    out.issuer = issuer;
-  }
-  if (root.components === undefined) return out;
-  if (!isRecord(root.components))
-    throw fieldError(y, ['components'], 'must be a mapping of component name to changes');
+  if (file.stack !== undefined) out.stack = file.stack;
+  if (file.network !== undefined) out.network = file.network;
+  if (file.only !== undefined) out.only = file.only;
+  if (file.issuer !== undefined) out.issuer = file.issuer;
   const disabled = new Set<string>();
-  for (const [name, raw] of Object.entries(root.components)) {
-    const at = ['components', name];
-    const c = components.get(name);
-    if (!c) throw fieldError(y, at, `unknown component; ${didYouMean(name, [...components.keys()])}`, true);
-    if (!isRecord(raw)) throw fieldError(y, at, 'must be a mapping');
-    unknownKeys(y, at, raw, OVERRIDE_COMPONENT_KEYS);
-    if (raw.image !== undefined) {
-      if (typeof raw.image !== 'string' || raw.image === '')
-        throw fieldError(y, [...at, 'image'], 'must be an image reference');
-      c.image = raw.image;
-    }
-    if (raw.command !== undefined) {
-      if (!isStringList(raw.command)) throw fieldError(y, [...at, 'command'], 'must be a list of strings');
-      c.command = raw.command;
-    }
-    if (raw.env !== undefined) c.env = { ...c.env, ...stringMap(y, [...at, 'env'], raw.env) };
-    if (raw.user !== undefined) {
-      if (typeof raw.user !== 'string') throw fieldError(y, [...at, 'user'], 'must be a string');
-      c.user = raw.user;
-    }
-    if (raw.volume !== undefined) {
-      if (typeof raw.volume !== 'string' || !raw.volume.startsWith('/')) {
-        throw fieldError(y, [...at, 'volume'], 'must be an absolute path in the container');
-      }
-      c.volume = raw.volume;
-    }
-    if (raw.ports !== undefined) {
-      if (!isRecord(raw.ports)) throw fieldError(y, [...at, 'ports'], 'must map port names to numbers');
-      for (const [p, n] of Object.entries(raw.ports)) {
-        if (!(p in c.ports)) {
-          throw fieldError(
-            y,
-            [...at, 'ports', p],
-            `${name} has no port '${p}'; ${didYouMean(p, Object.keys(c.ports))}`,
-            true,
-          );
-        }
-        try {
-          c.ports[p] = portNumber(n, p);
-        } catch {
-          throw fieldError(y, [...at, 'ports', p], 'must be an integer from 1 to 65535');
-        }
-      }
-    }
-    if (raw.enabled !== undefined) {
-      if (typeof raw.enabled !== 'boolean') throw fieldError(y, [...at, 'enabled'], 'must be true or false');
-      if (!raw.enabled) disabled.add(name);
-    }
+  for (const [name, change] of Object.entries(file.components ?? {})) {
+    const c = components.get(name)!;
+    if (change.image !== undefined) c.image = change.image;
+    if (change.command !== undefined) c.command = change.command;
+    if (change.env !== undefined) c.env = { ...c.env, ...stringMap(change.env) };
+    if (change.user !== undefined) c.user = change.user;
+    if (change.volume !== undefined) c.volume = change.volume;
+    if (change.ports !== undefined) Object.assign(c.ports, change.ports);
+    if (change.enabled === false) disabled.add(name);
   }
   if (disabled.size > 0) out.only = (out.only ?? [...components.keys()]).filter((n) => !disabled.has(n));
   return out;

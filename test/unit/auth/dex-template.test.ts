@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import yaml from 'js-yaml';
+import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { DEV_USERS } from '../../../src/auth/dev-idp.js';
 
@@ -14,7 +14,7 @@ interface DexConfig {
 }
 
 describe('templates/dex/config.yaml', () => {
-  const config = yaml.load(readFileSync(join(root, 'templates/dex/config.yaml'), 'utf8')) as DexConfig;
+  const config = parse(readFileSync(join(root, 'templates/dex/config.yaml'), 'utf8')) as DexConfig;
 
   it('serves the issuer prismctl logs in against', () => {
     expect(config.issuer).toBe('http://127.0.0.1:5556/dex');

@@ -214,8 +214,8 @@ describe('every problem at once', () => {
   });
 
   it('reports the same problems when the file takes the anchor-safe parsing path', () => {
-    // A file mentioning '&' or '*' is parsed with the yaml package alone (bounded alias expansion); others
-    // get their values from js-yaml. Both must agree on every diagnostic.
+    // A file mentioning anchor or alias characters is parsed with the yaml package alone (bounded
+    // alias expansion); others get their values from js-yaml. Both must agree on every diagnostic.
     const slow = check(MANY_PROBLEMS + '# R&D owns *this* file\n').diagnostics;
     expect(slow).toEqual(check(MANY_PROBLEMS).diagnostics);
   });

@@ -12,6 +12,8 @@ const VALIDATION_MODULES = [
   'sources.ts',
   'yaml-loader.ts',
   'structural.ts',
+  'schema-diagnostics.ts',
+  'config-file.ts',
   'rules.ts',
   'validate.ts',
   'diagnostics.ts',

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ConfigFileError } from '../../../src/config/config-file.js';
 import { loadStackConfig, startWaves } from '../../../src/localstack/catalog.js';
 import { REPO_ROOT } from '../../support/cli.js';
 
@@ -11,6 +12,18 @@ function devYaml(text: string): string {
   writeFileSync(file, text);
   return file;
 }
+/** [line, column, rule, message, hint] of each problem the loader reported. */
+function problems(run: () => unknown): Array<[number, number, string, string, string | undefined]> {
+  try {
+    run();
+  } catch (err) {
+    if (err instanceof ConfigFileError)
+      return err.diagnostics.map((d) => [d.line, d.column, d.rule, d.message, d.hint]);
+    throw err;
+  }
+  throw new Error('expected the load to fail');
+}
+
 const load = (configFile?: string, overrides = {}) =>
   loadStackConfig({ packageRoot: REPO_ROOT, ...(configFile ? { configFile } : {}), overrides });
 
@@ -97,9 +110,15 @@ describe('the component catalog', () => {
       "issuer: http://127.0.0.1:41000 is on this machine's loopback, which the Vault container cannot reach on the bridge network",
     );
     expect(load(file, { network: 'host' }).issuer).toBe('http://127.0.0.1:41000');
-    expect(() => load(devYaml('issuer: 127.0.0.1:41000\n'))).toThrow(
-      /:1:9: issuer: must be the http\(s\) URL of an OpenID issuer/,
-    );
+    expect(problems(() => load(devYaml('issuer: 127.0.0.1:41000\n')))).toEqual([
+      [
+        1,
+        9,
+        'E_SCHEMA_PATTERN',
+        "issuer '127.0.0.1:41000' has the wrong format",
+        'write the http(s) URL of an OpenID issuer',
+      ],
+    ]);
   });
 
   it('lets flags win over dev.yaml', () => {
@@ -119,28 +138,86 @@ describe('the component catalog', () => {
   });
 
   it.each([
-    ['network: overlay\n', /dev-\w+\.yaml:1:10: network: must be bridge or host/],
+    [
+      'network: overlay\n',
+      1,
+      10,
+      'E_SCHEMA_ENUM',
+      "network has unknown value 'overlay'",
+      'expected one of: bridge, host',
+    ],
     [
       'components:\n  redis:\n    imgae: x\n',
-      /dev-\w+\.yaml:3:5: components\.redis\.imgae: unknown field; did you mean 'image'\?/,
+      3,
+      5,
+      'E_SCHEMA_UNKNOWN_KEY',
+      "unknown key 'imgae' in components.redis",
+      "did you mean 'image'?",
     ],
-    ['components:\n  rediss: {}\n', /:2:3: components\.rediss: unknown component; did you mean 'redis'\?/],
+    [
+      'components:\n  rediss: {}\n',
+      2,
+      3,
+      'E_SCHEMA_UNKNOWN_KEY',
+      "unknown key 'rediss' in components",
+      "did you mean 'redis'?",
+    ],
     [
       'components:\n  nats:\n    ports: { clinet: 1 }\n',
-      /:3:14: components\.nats\.ports\.clinet: nats has no port 'clinet'; did you mean 'client'\?/,
+      3,
+      14,
+      'E_SCHEMA_UNKNOWN_KEY',
+      "unknown key 'clinet' in components.nats.ports",
+      "did you mean 'client'?",
     ],
     [
       'components:\n  redis:\n    ports: { redis: 70000 }\n',
-      /:3:21: components\.redis\.ports\.redis: must be an integer from 1 to 65535/,
+      3,
+      21,
+      'E_SCHEMA_RANGE',
+      'components.redis.ports.redis must be at most 65535, found 70000',
+      'use a value at most 65535',
     ],
     [
       'only: [redis, postgress]\n',
-      /:1:15: only\.1: unknown component 'postgress'; did you mean 'postgres'\?/,
+      1,
+      15,
+      'E_SCHEMA_ENUM',
+      "only[1] has unknown value 'postgress'",
+      "did you mean 'postgres'?",
     ],
-    ['components: [redis\n', /dev-\w+\.yaml:\d+:\d+: /],
-    ['stack: Bad_Name\n', /:1:8: stack: must be 1-31 lowercase letters, digits or dashes/],
-  ])('refuses %j naming the file, line, column and field', (text, message) => {
-    expect(() => load(devYaml(text))).toThrow(message);
+    [
+      'components: [redis\n',
+      2,
+      1,
+      'E_YAML_SYNTAX',
+      expect.any(String),
+      'fix the YAML syntax at this position',
+    ],
+    [
+      'stack: Bad_Name\n',
+      1,
+      8,
+      'E_SCHEMA_PATTERN',
+      "stack 'Bad_Name' has the wrong format",
+      'write 1-31 lowercase letters, digits or dashes',
+    ],
+  ])('refuses %j naming the file, line, column and field', (text, line, column, rule, message, hint) => {
+    const file = devYaml(text);
+    let error: unknown;
+    try {
+      load(file);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigFileError);
+    expect(error).toMatchObject({
+      code: 'E_USAGE',
+      message: `${file} is not a valid dev stack config (1 error)`,
+    });
+    expect((error as ConfigFileError).diagnostics).toEqual([
+      { severity: 'error', rule, message, file, line, column, path: expect.any(String), hint },
+    ]);
   });
 
   it.each([
