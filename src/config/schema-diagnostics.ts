@@ -99,7 +99,7 @@ function mapError(error: ErrorObject, make: MakeDiagnostic, messages: SchemaMess
         diagnostic: make(
           'E_SCHEMA_TYPE',
           `${where} must be ${branches.join(' or ')}, found ${kindOf(error.data)}`,
-          parent?.description ? `write ${String(parent.description)}` : messages.seeAlso,
+          typeof parent?.description === 'string' ? `write ${parent.description}` : messages.seeAlso,
           path,
         ),
         prune: path,
@@ -214,7 +214,7 @@ function typeHint(expected: string, parent: Record<string, unknown> | undefined)
 function branchName(branch: Record<string, unknown>): string {
   const type = String(branch.type);
   const items = branch.items as Record<string, unknown> | undefined;
-  if (type === 'array' && items?.type) return `a list of ${String(items.type)}s`;
+  if (type === 'array' && typeof items?.type === 'string') return `a list of ${items.type}s`;
   return article(type);
 }
 
