@@ -15,6 +15,8 @@ export type PrismErrorCode =
   | 'E_VERSION_CONFLICT'
   | 'E_BACKEND_UNAVAILABLE'
   | 'E_BACKEND_DOWN'
+  /** A message above a backend's size limit: RESOURCE_EXHAUSTED, never retried. */
+  | 'E_PAYLOAD_TOO_LARGE'
   | 'E_CAPABILITY_MISSING'
   | 'E_STORE_UNAVAILABLE'
   | 'E_UNREACHABLE'

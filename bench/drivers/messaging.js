@@ -16,7 +16,8 @@ import { parseArgs } from 'node:util';
 import { setTimeout } from 'node:timers';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
-import { AckPolicy, connect as natsConnect, headers as natsHeaders, nanos } from 'nats';
+import { connect as natsConnect, headers as natsHeaders, nanos } from '@nats-io/transport-node';
+import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 
@@ -327,8 +328,8 @@ await pair(
   () => driverCell('queue', createNatsDriver({ endpoint: env.nats, namespace: ns })),
   async () => {
     const nc = await natsConnect({ servers: env.nats });
-    const jsm = await nc.jetstreamManager();
-    const js = nc.jetstream();
+    const jsm = await jetstreamManager(nc);
+    const js = jetstream(nc);
     const stream = `RAW_${randomUUID().slice(0, 8)}`;
     const subject = `raw.${stream}`;
     await jsm.streams.add({ name: stream, subjects: [subject] });

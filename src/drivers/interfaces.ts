@@ -107,6 +107,35 @@ export class BackendDownError extends PrismError {
   }
 }
 
+/**
+ * A message larger than the backend accepts: the proxy answers RESOURCE_EXHAUSTED, and nothing
+ * retries it (it is not E_BACKEND_DOWN). The message names the backend, the size and the limit.
+ */
+export class PayloadTooLargeError extends PrismError {
+  constructor(
+    readonly backend: string,
+    readonly sizeBytes: number,
+    /** Undefined when the backend refused the message but its limit could not be read. */
+    readonly limitBytes: number | undefined,
+    what: string,
+    cause?: unknown,
+  ) {
+    super(
+      'E_PAYLOAD_TOO_LARGE',
+      `${backend} refused a message of ${sizeBytes} bytes on ${what}: ` +
+        (limitBytes === undefined ? 'it is above its limit' : `its limit is ${limitBytes} bytes`),
+      {
+        cause,
+        hint:
+          limitBytes === undefined
+            ? `send smaller payloads, or raise the ${backend} limit`
+            : `send payloads under ${limitBytes} bytes (payload and headers), or raise the ${backend} limit`,
+      },
+    );
+    this.name = 'PayloadTooLargeError';
+  }
+}
+
 /** Options every driver factory accepts. */
 export interface DriverOptions {
   /** Endpoint from the assignment, e.g. redis://localhost:6379. */

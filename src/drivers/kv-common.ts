@@ -54,6 +54,27 @@ export function checkScanLimit(limit: number): number {
   return Math.min(limit, MAX_SCAN_LIMIT);
 }
 
+/**
+ * The scan order of every keyvalue backend: ascending by the keys' UTF-8 bytes, which is Unicode
+ * code point order (SQLite's BINARY and PostgreSQL's "C" collation give it natively). JavaScript's
+ * `<` compares UTF-16 code units instead, which puts U+E000..U+FFFF after astral characters.
+ */
+export function compareKeys(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) {
+      // Surrogates (astral code points) sort after U+E000..U+FFFF in code point order.
+      x += x <= 0xdfff ? 0x2000 : -0x800;
+      y += y <= 0xdfff ? 0x2000 : -0x800;
+    }
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
 /** Opaque cursor carrying the last key of the previous page. */
 export function encodeKeyCursor(lastKey: string): string {
   return Buffer.from(lastKey, 'utf8').toString('base64url');

@@ -86,6 +86,8 @@ export interface PublishResult {
 export interface ProducerRunnerApi extends Runner {
   /** Resolves once the message is acknowledged by the backend (after retries, and batching). */
   publish(input: PublishInput, session: CallerSession): Promise<PublishResult>;
+  /** Publishes in batch order, each message after the previous one was acknowledged. */
+  publishBatch(inputs: readonly PublishInput[], session: CallerSession): Promise<PublishResult[]>;
 }
 
 export interface ConsumerDelivery {

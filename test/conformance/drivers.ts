@@ -10,7 +10,16 @@ import { BACKENDS, type Capability } from '../../src/config/registry.js';
 import type { AnyDriver, DriverOptions } from '../../src/drivers/interfaces.js';
 import { createRedisPubSub } from '../../src/drivers/redis/pubsub.js';
 import { createDriver } from '../../src/drivers/registry.js';
-import { kafkaBrokers, natsUrl, postgresUrl, redisUrl, type ServiceName } from '../support/services.js';
+import { ConfigResourceTypes } from 'kafkajs';
+import {
+  connectNats,
+  kafkaBrokers,
+  kafkaClient,
+  natsUrl,
+  postgresUrl,
+  redisUrl,
+  type ServiceName,
+} from '../support/services.js';
 import type { KafkaDriverOptions } from '../../src/drivers/kafka/index.js';
 
 export interface DriverUnderTest {
@@ -28,6 +37,15 @@ export interface DriverUnderTest {
   create(namespace: string, extra?: DriverExtras): Promise<AnyDriver>;
   /** The queue drops messages older than `retentionMs` (needs.retention); others keep them. */
   trimsByRetention?: boolean;
+  /** The slot endpoint a runner uses to reach the same backend (test/conformance/runners.test.ts). */
+  endpoint(): string;
+  /**
+   * The backend's largest message in bytes, read from the server itself (not from the driver);
+   * absent when the backend has no limit a 2 MiB payload reaches.
+   */
+  messageLimitBytes?(): Promise<number>;
+  /** A fresh data directory for file-backed drivers, handed to runners as `dataDir`. */
+  dataDir?(): string;
   /** Removes what `create` left behind (files), after the driver is closed. */
   dispose?(): Promise<void>;
 }
@@ -36,20 +54,26 @@ export type DriverExtras = Pick<DriverOptions, 'retentionMs'>;
 
 const sqliteDirs: string[] = [];
 
+function sqliteDir(): string {
+  const dataDir = mkdtempSync(join(tmpdir(), 'prism-conformance-sqlite-'));
+  sqliteDirs.push(dataDir);
+  return dataDir;
+}
+
 export const DRIVERS: readonly DriverUnderTest[] = [
   {
     name: 'memstore',
     backend: 'memstore',
     create: (namespace, extra) => createDriver('memstore', { endpoint: 'memory://', namespace, ...extra }),
+    endpoint: () => 'memory://',
   },
   {
     name: 'sqlite',
     backend: 'sqlite',
-    create: (namespace) => {
-      const dataDir = mkdtempSync(join(tmpdir(), 'prism-conformance-sqlite-'));
-      sqliteDirs.push(dataDir);
-      return createDriver('sqlite', { endpoint: 'file:keyvalue.sqlite', namespace, dataDir });
-    },
+    create: (namespace, extra) =>
+      createDriver('sqlite', { endpoint: 'file:keyvalue.sqlite', namespace, dataDir: sqliteDir(), ...extra }),
+    endpoint: () => 'file:keyvalue.sqlite',
+    dataDir: () => sqliteDir(),
     dispose: async () => {
       for (const dir of sqliteDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
     },
@@ -60,6 +84,7 @@ export const DRIVERS: readonly DriverUnderTest[] = [
     service: 'redis',
     trimsByRetention: true,
     create: (namespace, extra) => createDriver('redis', { endpoint: redisUrl(), namespace, ...extra }),
+    endpoint: () => redisUrl(),
   },
   {
     // Redis pub/sub alone: at-most-once, so it must not declare `queue` (that is Redis Streams).
@@ -68,18 +93,29 @@ export const DRIVERS: readonly DriverUnderTest[] = [
     declares: ['pubsub'],
     service: 'redis',
     create: async (namespace) => createRedisPubSub({ endpoint: redisUrl(), namespace }),
+    endpoint: () => redisUrl(),
   },
   {
     name: 'postgres',
     backend: 'postgres',
     service: 'postgres',
     create: (namespace, extra) => createDriver('postgres', { endpoint: postgresUrl(), namespace, ...extra }),
+    endpoint: () => postgresUrl(),
   },
   {
     name: 'nats',
     backend: 'nats',
     service: 'nats',
     create: (namespace, extra) => createDriver('nats', { endpoint: natsUrl(), namespace, ...extra }),
+    endpoint: () => natsUrl(),
+    messageLimitBytes: async () => {
+      const nc = await connectNats();
+      try {
+        return nc.info!.max_payload;
+      } finally {
+        await nc.close();
+      }
+    },
   },
   {
     name: 'kafka',
@@ -94,6 +130,29 @@ export const DRIVERS: readonly DriverUnderTest[] = [
         kafka: { sessionTimeoutMs: 6000, rebalanceTimeoutMs: 3000, heartbeatIntervalMs: 500 },
       };
       return createDriver('kafka', options);
+    },
+    endpoint: () => `kafka://${kafkaBrokers().join(',')}`,
+    messageLimitBytes: async () => {
+      const admin = kafkaClient().admin();
+      await admin.connect();
+      try {
+        const { brokers } = await admin.describeCluster();
+        const { resources } = await admin.describeConfigs({
+          includeSynonyms: false,
+          resources: [
+            {
+              type: ConfigResourceTypes.BROKER,
+              name: String(brokers[0]!.nodeId),
+              configNames: ['message.max.bytes'],
+            },
+          ],
+        });
+        return Number(
+          resources[0]!.configEntries.find((e) => e.configName === 'message.max.bytes')!.configValue,
+        );
+      } finally {
+        await admin.disconnect();
+      }
     },
   },
 ];

@@ -306,6 +306,49 @@ for (const entry of KEYVALUE_DRIVERS) {
           expect([...seen].sort()).toEqual(wanted);
         });
 
+        it('returns keys in ascending UTF-8 byte order across pages, the cursor continuing after the last key', async () => {
+          // Byte order differs from JavaScript's UTF-16 order for U+E000..U+FFFF against astral
+          // characters (\u{1F600} sorts after \uFFFD in UTF-8), and from locale order for case.
+          const suffixes = [
+            'B',
+            'a',
+            'b',
+            'a/1',
+            'a0',
+            '~',
+            '\u00e9',
+            '\uFFFD',
+            '\u{1F600}',
+            '\uE000',
+            'Z',
+            '0',
+            'a\u0001',
+          ];
+          const keys = suffixes.map((x) => `order/${x}`);
+          for (const key of [...keys].reverse()) await driver.set(key, text('x'));
+          const byBytes = [...keys].sort((a, b) =>
+            Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')),
+          );
+          expect(byBytes.slice(-3)).toEqual(['order/\uE000', 'order/\uFFFD', 'order/\u{1F600}']);
+          const pages = await scanPages(driver, 'order/', 4);
+          expect(pages.map((p) => p.length)).toEqual([4, 4, 4, 1]);
+          expect(pages.flat()).toEqual(byBytes);
+        });
+
+        it('continues after the cursor even when the key it names was deleted between pages', async () => {
+          const keys = ['cont/1', 'cont/2', 'cont/3', 'cont/4', 'cont/5'];
+          for (const key of keys) await driver.set(key, text('x'));
+          const first = await driver.scan('cont/', { limit: 2 });
+          expect(first.keys).toEqual(['cont/1', 'cont/2']);
+          expect(typeof first.cursor).toBe('string');
+          await driver.delete('cont/2');
+          await driver.set('cont/0', text('x'));
+          const second = await driver.scan('cont/', { limit: 2, cursor: first.cursor });
+          expect(second.keys).toEqual(['cont/3', 'cont/4']);
+          const third = await driver.scan('cont/', { limit: 2, cursor: second.cursor });
+          expect(third).toEqual({ keys: ['cont/5'] });
+        });
+
         it('escapes pattern metacharacters in the prefix: % _ * ? [ ] \\', async () => {
           const metas = ['%', '_', '*', '?', '[', ']', '\\'];
           for (const [i, c] of metas.entries()) {

@@ -3,7 +3,13 @@
  * declares is tested; one it does not declare must be absent. Topics are unique per run.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AnyDriver, Delivery, Message, Subscription } from '../../src/drivers/interfaces.js';
+import {
+  PayloadTooLargeError,
+  type AnyDriver,
+  type Delivery,
+  type Message,
+  type Subscription,
+} from '../../src/drivers/interfaces.js';
 import { PARTITION_KEY_HEADER } from '../../src/drivers/messaging-support.js';
 import { declaredCapabilities, DRIVERS, type DriverUnderTest } from './drivers.js';
 import { describeWithService, uniqueName } from '../support/services.js';
@@ -88,6 +94,54 @@ for (const entry of messagingDrivers) {
       await expect(driver.health()).resolves.toBeUndefined();
     });
 
+    const send = (d: AnyDriver, message: Message) =>
+      declaredCaps.has('queue') ? d.enqueue!(message) : d.publish!(message);
+
+    if (entry.messageLimitBytes)
+      it('refuses a message above the server limit with E_PAYLOAD_TOO_LARGE naming the backend and the limit, at once', async () => {
+        const limit = await entry.messageLimitBytes!();
+        const t = topic('too-large');
+        const started = Date.now();
+        const err = await send(driver, { topic: t, payload: new Uint8Array(limit + 1), headers: {} }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(PayloadTooLargeError);
+        const tooLarge = err as PayloadTooLargeError;
+        expect(tooLarge.code).toBe('E_PAYLOAD_TOO_LARGE');
+        expect(tooLarge.backend).toBe(entry.backend);
+        expect(tooLarge.limitBytes).toBe(limit);
+        expect(tooLarge.message).toContain(`${entry.backend} refused a message of`);
+        expect(tooLarge.message).toContain(`its limit is ${limit} bytes`);
+        expect(Date.now() - started).toBeLessThan(3_000); // refused, not retried until a deadline
+        // The driver still works afterwards.
+        await driver.health();
+      });
+    else
+      it('delivers a 2 MiB payload unchanged (no message size limit below it)', async () => {
+        const t = topic('large');
+        const payload = Uint8Array.from({ length: 2 * 1024 * 1024 }, (_, i) => (i * 31) & 0xff);
+        const got: Uint8Array[] = [];
+        if (declaredCaps.has('queue')) {
+          await track(
+            driver.consume!(
+              t,
+              'large',
+              async (d) => {
+                got.push(d.payload);
+                await d.ack();
+              },
+              { ackTimeoutMs: 10_000 },
+            ),
+          );
+        } else {
+          await track(driver.subscribe!(t, (m) => void got.push(m.payload)));
+        }
+        await send(driver, { topic: t, payload, headers: {} });
+        await waitFor('the 2 MiB message', () => got.length === 1);
+        expect(Buffer.from(got[0]!).equals(Buffer.from(payload))).toBe(true);
+      });
+
     if (declaredCaps.has('pubsub'))
       describe('pubsub', () => {
         it('delivers a binary payload with all 256 byte values and its headers unchanged', async () => {
@@ -131,6 +185,18 @@ for (const entry of messagingDrivers) {
           for (const p of sent) await driver.publish!({ topic: t, payload: text(p), headers });
           await waitFor('50 messages', () => seen.length === 50);
           expect(seen).toEqual(sent);
+        });
+
+        it('delivers to five subscriptions opened at once on topics that did not exist, what is published after they resolve', async () => {
+          const topics = Array.from({ length: 5 }, (_, i) => topic(`fresh-ps-${i}`));
+          const got = topics.map(() => [] as string[]);
+          await Promise.all(
+            topics.map((t, i) => track(driver.subscribe!(t, (m) => void got[i]!.push(str(m.payload))))),
+          );
+          for (const [i, t] of topics.entries())
+            await driver.publish!({ topic: t, payload: text(`to-${i}`), headers: {} });
+          await waitFor('every subscription got its message', () => got.every((l) => l.length >= 1));
+          expect(got).toEqual(topics.map((_, i) => [`to-${i}`]));
         });
 
         it('fans every message out to every subscriber', async () => {
@@ -281,6 +347,101 @@ for (const entry of messagingDrivers) {
             { payload: 'forgotten', attempt: 2 },
           ]);
           expect(seen[1]!.at - seen[0]!.at).toBeGreaterThanOrEqual(ACK_TIMEOUT_MS - 100);
+        });
+
+        it('delivers to five consumers opened at once on topics that did not exist, what is enqueued after they resolve', async () => {
+          const topics = Array.from({ length: 5 }, (_, i) => topic(`fresh-q-${i}`));
+          const got = topics.map(() => [] as string[]);
+          await Promise.all(
+            topics.map((t, i) =>
+              track(
+                driver.consume!(
+                  t,
+                  'fresh',
+                  async (d) => {
+                    got[i]!.push(str(d.payload));
+                    await d.ack();
+                  },
+                  opts,
+                ),
+              ),
+            ),
+          );
+          for (const [i, t] of topics.entries())
+            await driver.enqueue!({ topic: t, payload: text(`to-${i}`), headers: {} });
+          await waitFor('every consumer got its message', () => got.every((l) => l.length >= 1));
+          expect(got).toEqual(topics.map((_, i) => [`to-${i}`]));
+        });
+
+        it('redelivers with attempt 2 a message whose consumer closed without acknowledging it, after the ack timeout', async () => {
+          const t = topic('cancelled');
+          const first: { payload: string; attempt: number }[] = [];
+          const sub = await driver.consume!(
+            t,
+            'cancellers',
+            (d) => void first.push({ payload: str(d.payload), attempt: d.attempt }),
+            opts,
+          );
+          await driver.enqueue!({ topic: t, payload: text('held'), headers: {} });
+          await waitFor('the first delivery', () => first.length === 1);
+          await sub.close(); // the stream is cancelled with the message unacknowledged
+          await sleep(ACK_TIMEOUT_MS + 200);
+          const restarted = await open();
+          const second: { payload: string; attempt: number }[] = [];
+          await track(
+            restarted.consume!(
+              t,
+              'cancellers',
+              async (d) => {
+                second.push({ payload: str(d.payload), attempt: d.attempt });
+                await d.ack();
+              },
+              opts,
+            ),
+          );
+          await waitFor('the redelivery', () => second.length >= 1);
+          await sleep(300);
+          expect(first).toEqual([{ payload: 'held', attempt: 1 }]);
+          expect(second).toEqual([{ payload: 'held', attempt: 2 }]);
+        });
+
+        it('keeps the order of 30 messages enqueued without a partition key', async () => {
+          const t = topic('unkeyed');
+          const seen: string[] = [];
+          await track(
+            driver.consume!(
+              t,
+              'orderly',
+              async (d) => {
+                seen.push(str(d.payload));
+                await d.ack();
+              },
+              opts,
+            ),
+          );
+          const sent = Array.from({ length: 30 }, (_, i) => `u${i}`);
+          for (const p of sent) await driver.enqueue!({ topic: t, payload: text(p), headers: {} });
+          await waitFor('30 messages', () => seen.length >= 30);
+          expect(seen).toEqual(sent);
+        });
+
+        it('keeps apart two groups whose group and topic names join alike (x__y on z, x on y__z)', async () => {
+          const id = uniqueName('j').replace(/[^a-z0-9]/g, '');
+          const [t1, t2] = [`z${id}`, `y__z${id}`];
+          const first: string[] = [];
+          const second: string[] = [];
+          const collect = (list: string[]) => async (d: Delivery) => {
+            list.push(str(d.payload));
+            await d.ack();
+          };
+          await track(driver.consume!(t1, 'x__y', collect(first), opts));
+          await track(driver.consume!(t2, 'x', collect(second), opts));
+          await driver.enqueue!({ topic: t1, payload: text('for x__y'), headers: {} });
+          await driver.enqueue!({ topic: t2, payload: text('for x'), headers: {} });
+          await waitFor('both groups got one', () => first.length >= 1 && second.length >= 1);
+          await sleep(300);
+          expect(first).toEqual(['for x__y']);
+          expect(second).toEqual(['for x']);
         });
 
         it('ignores a second ack of one delivery', async () => {

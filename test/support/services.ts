@@ -17,7 +17,12 @@
  */
 import { describe, it, type TestContext } from 'vitest';
 import { Redis, type RedisOptions } from 'ioredis';
-import { connect as natsConnect, type ConnectionOptions, type NatsConnection } from 'nats';
+import {
+  connect as natsConnect,
+  type NodeConnectionOptions as ConnectionOptions,
+  type NatsConnection,
+} from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import pg from 'pg';
 import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
 
@@ -183,7 +188,7 @@ const probes: Record<ServiceName, () => Promise<void>> = {
   async nats() {
     const nc = await connectNats({ reconnect: false, maxReconnectAttempts: 0 });
     try {
-      const jsm = await nc.jetstreamManager({ timeout: PROBE_TIMEOUT_MS });
+      const jsm = await jetstreamManager(nc, { timeout: PROBE_TIMEOUT_MS });
       await jsm.getAccountInfo(); // fails when JetStream is not enabled
     } finally {
       await nc.close();

@@ -9,31 +9,38 @@
  * Partitions and ordering: topics are created on first use with `partitions` partitions
  * (default 3) by the admin client. A message with the `prism-partition-key` header uses its value
  * as the record key, so messages with one key land in one partition and keep their order;
- * messages without it are spread over the partitions (kafkajs' default partitioner) and have no
- * order between them. More partitions let more consumers of one group work in parallel: each
- * partition is read by one consumer of a group at a time.
+ * messages without it all go to the topic's first partition, so they keep their order per topic
+ * (what every other backend gives) at the price of parallelism: each partition is read by one
+ * consumer of a group at a time, so only keyed messages spread over a group's consumers.
  *
  * Queue = consumer group `prism.<namespace>.<group>`, new groups start at the earliest retained
  * offset, offsets committed by hand. Every delivery is tracked per partition; ack marks it done
  * and commits the lowest offset that is not yet acknowledged (commits are coalesced). Nack, or no
  * ack within ackTimeoutMs, seeks the partition back to the lowest offset awaiting redelivery;
  * the replay skips what was acknowledged or is still in flight and redelivers the rest with
- * attempt + 1. Attempts are counted in memory: after a restart or rebalance an unacknowledged
- * message starts again at attempt 1. At-least-once: whatever was not acknowledged when a
- * consumer stops comes back to the group.
+ * attempt + 1. Attempt counts of unacknowledged messages travel in the metadata of each offset
+ * commit (a consumer that stops or hands a partition over commits them), and a consumer that
+ * takes a partition over reads them back, so a message redelivered after its consumer closed
+ * carries attempt 2; only a consumer that dies without committing loses them (they restart at
+ * 1). At-least-once: whatever was not acknowledged when a consumer stops comes back to the group.
  *
  * Pub/sub = one consumer group per subscriber (random id, no commits) positioned at the end of
  * the topic before `subscribe` resolves, so it sees every message published after that.
+ *
+ * Size: a record the broker refuses as larger than the topic's `max.message.bytes` (the broker's
+ * `message.max.bytes`, about 1 MiB, unless set per topic; the record batch overhead counts) is
+ * PayloadTooLargeError naming that limit, read from the topic's config; it is never retried.
  *
  * Down: producer requests are bounded (connection 2 s, request 5 s, 2 quick retries) and fail
  * with BackendDownError; consumers restart themselves on connection failures.
  */
 import { randomUUID } from 'node:crypto';
-import {
+import kafkajs, {
   Kafka,
   logLevel,
   type Admin,
   type Consumer,
+  type ICustomPartitioner,
   type IHeaders,
   type KafkaMessage,
   type Producer,
@@ -41,6 +48,7 @@ import {
 import type { Capability } from '../../config/registry.js';
 import {
   BackendDownError,
+  PayloadTooLargeError,
   type Delivery,
   type Driver,
   type DriverOptions,
@@ -55,9 +63,14 @@ import {
   DEFAULT_OPERATION_TIMEOUT_MS,
   deferred,
   PARTITION_KEY_HEADER,
+  sleep,
   withDeadline,
 } from '../messaging-support.js';
+import { subscriptionRoundRobin } from './assigner.js';
 import { kafkaBrokersFrom, kafkaGroup, kafkaTopic } from './names.js';
+
+// Named exports kafkajs' CommonJS build does not expose to Node's ESM loader.
+const { ConfigResourceTypes, PartitionAssigners, Partitioners } = kafkajs;
 
 export { kafkaGroup, kafkaTopic } from './names.js';
 
@@ -93,6 +106,58 @@ function payloadOf(message: KafkaMessage): Uint8Array {
   return message.value ? new Uint8Array(message.value) : new Uint8Array(0);
 }
 
+/**
+ * Keyed messages go where Kafka's default partitioner puts them (murmur2 of the key); a message
+ * without a key goes to the topic's first partition, so one publisher's messages without a key
+ * keep their order per topic, as on every other backend.
+ */
+const topicOrderPartitioner: ICustomPartitioner = () => {
+  const byKey = Partitioners.DefaultPartitioner();
+  return (args) => {
+    if (args.message.key !== null && args.message.key !== undefined) return byKey(args);
+    let first = Number.POSITIVE_INFINITY;
+    for (const p of args.partitionMetadata) if (p.partitionId < first) first = p.partitionId;
+    return Number.isFinite(first) ? first : 0;
+  };
+};
+
+/** The broker refused a record (batch) above the topic's max.message.bytes. */
+function isMessageTooLarge(err: unknown): boolean {
+  for (let e = err as { type?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
+    if (e.type === 'MESSAGE_TOO_LARGE') return true;
+    const next = e as { cause?: unknown; originalError?: unknown };
+    e = (next.originalError ?? next.cause) as typeof e;
+  }
+  return false;
+}
+
+/**
+ * Attempt counts travel in the offset commit's metadata (`prism-attempts:<offset>=<n>,...`), so a
+ * consumer that takes over a partition (after a stream was cancelled, a restart or a rebalance)
+ * continues counting. Kafka keeps at most offset.metadata.max.bytes (4096 by default) per
+ * partition: at most MAX_ATTEMPT_ENTRIES of the lowest unacknowledged offsets are kept.
+ */
+const ATTEMPTS_META = 'prism-attempts:';
+const MAX_ATTEMPT_ENTRIES = 100;
+
+export function encodeAttempts(attempts: ReadonlyMap<bigint, number>, from: bigint): string {
+  const entries = [...attempts]
+    .filter(([offset]) => offset >= from)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .slice(0, MAX_ATTEMPT_ENTRIES);
+  return entries.length === 0 ? '' : ATTEMPTS_META + entries.map(([o, n]) => `${o}=${n}`).join(',');
+}
+
+export function decodeAttempts(metadata: string | null | undefined): Map<bigint, number> {
+  const out = new Map<bigint, number>();
+  if (!metadata?.startsWith(ATTEMPTS_META)) return out;
+  for (const entry of metadata.slice(ATTEMPTS_META.length).split(',')) {
+    const match = /^(\d{1,19})=(\d{1,9})$/.exec(entry);
+    if (match) out.set(BigInt(match[1]!), Number(match[2]));
+  }
+  return out;
+}
+
 /** Per-partition delivery bookkeeping of one queue consumer. */
 interface PartitionState {
   /** Delivered, waiting for ack/nack/timeout; value = ack timer. */
@@ -104,6 +169,8 @@ interface PartitionState {
   attempts: Map<bigint, number>;
   highest: bigint;
   committed: bigint;
+  /** The attempts metadata sent with the last commit. */
+  committedMeta: string;
   /** Offset to commit next; undefined when nothing new is to commit. */
   dirty: boolean;
 }
@@ -142,6 +209,7 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
   let admin: Admin | undefined;
   let adminReady: Promise<Admin> | undefined;
   const topics = new Map<string, Promise<void>>();
+  const limits = new Map<string, number>();
   const subscriptions = new Set<Subscription>();
   let closed = false;
 
@@ -154,6 +222,7 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
       return await withDeadline(op(), DEFAULT_OPERATION_TIMEOUT_MS, 'kafka', what);
     } catch (err) {
       const name = (err as Error | undefined)?.name ?? '';
+      if (isMessageTooLarge(err)) throw err; // permanent: the caller maps it, nothing retries it
       if (
         err instanceof BackendDownError ||
         /Connection|Retries|Timeout|BrokerNotFound|NonRetriable/.test(name)
@@ -177,7 +246,7 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
 
   function getProducer(): Promise<Producer> {
     producerReady ??= (async () => {
-      const p = kafka.producer({ allowAutoTopicCreation: false });
+      const p = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: topicOrderPartitioner });
       await p.connect();
       producer = p;
       return p;
@@ -186,23 +255,99 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
     return producerReady;
   }
 
+  /**
+   * Waits until the broker serves every partition of a topic just created: createTopics returns
+   * once leaders are elected, but a ListOffsets or Fetch right after may still meet "This server
+   * does not host this topic-partition", which made a subscriber opened on a new topic miss
+   * what was published after it resolved.
+   */
+  async function untilServed(a: Admin, topic: string): Promise<void> {
+    const deadline = Date.now() + DEFAULT_OPERATION_TIMEOUT_MS;
+    for (;;) {
+      try {
+        const { topics: meta } = await a.fetchTopicMetadata({ topics: [topic] });
+        const parts = meta[0]?.partitions ?? [];
+        if (parts.length > 0 && parts.every((p) => p.leader >= 0)) {
+          const offsets = await a.fetchTopicOffsets(topic);
+          if (offsets.length === parts.length) return;
+        }
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+      }
+      if (Date.now() > deadline) throw fail(`topic ${topic} is not served by its leaders yet`);
+      await sleep(100);
+    }
+  }
+
+  /**
+   * Runs admin work on topics one call at a time: kafkajs' admin keeps one metadata cache, and
+   * concurrent calls for different new topics refresh it over each other (a fetchTopicOffsets
+   * then finds no partitions and fails inside kafkajs).
+   */
+  let adminQueue: Promise<unknown> = Promise.resolve();
+  function withAdmin<T>(work: (a: Admin) => Promise<T>): Promise<T> {
+    const next = adminQueue.then(async () => work(await getAdmin()));
+    adminQueue = next.catch(() => undefined);
+    return next;
+  }
+
   function ensureTopic(topic: string): Promise<void> {
     let ready = topics.get(topic);
     if (!ready) {
-      ready = (async () => {
-        const a = await getAdmin();
+      ready = withAdmin(async (a) => {
         await a.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
-      })();
+        await untilServed(a, topic);
+      });
       ready.catch(() => topics.delete(topic));
       topics.set(topic, ready);
     }
     return ready;
   }
 
+  /** The topic's `max.message.bytes` (the broker's `message.max.bytes` unless set per topic). */
+  async function messageLimit(topic: string): Promise<number | undefined> {
+    let limit = limits.get(topic);
+    if (limit === undefined) {
+      const a = await getAdmin();
+      const { resources } = await a.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }],
+      });
+      const value = resources[0]?.configEntries.find(
+        (e) => e.configName === 'max.message.bytes',
+      )?.configValue;
+      limit = Number(value);
+      if (!Number.isFinite(limit) || limit <= 0) return undefined;
+      limits.set(topic, limit);
+    }
+    return limit;
+  }
+
   async function produce(message: Message): Promise<void> {
     const topic = kafkaTopic(options.namespace, message.topic);
     const headers = toKafkaHeaders(message.headers);
     const key = message.headers[PARTITION_KEY_HEADER];
+    try {
+      await send(topic, message, headers, key);
+    } catch (err) {
+      if (!isMessageTooLarge(err)) throw err;
+      let size = message.payload.byteLength + Buffer.byteLength(key ?? '');
+      for (const [k, v] of Object.entries(headers))
+        size += Buffer.byteLength(k) + Buffer.byteLength(String(v));
+      const limit = await run('publish (read max.message.bytes)', () => messageLimit(topic)).catch(
+        () => undefined,
+      );
+      throw new PayloadTooLargeError(
+        'kafka',
+        size,
+        limit,
+        `topic ${message.topic} (max.message.bytes, record batch overhead included)`,
+        err,
+      );
+    }
+  }
+
+  async function send(topic: string, message: Message, headers: IHeaders, key: string | undefined) {
     await run('publish', async () => {
       await ensureTopic(topic);
       const p = await getProducer();
@@ -282,9 +427,8 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
     async subscribe(userTopic, handler) {
       const topic = kafkaTopic(options.namespace, userTopic);
       await run('subscribe', () => ensureTopic(topic));
-      const a = await getAdmin();
       // The end of every partition now: the subscriber starts there, whatever the join takes.
-      const ends = await run('subscribe', () => a.fetchTopicOffsets(topic));
+      const ends = await run('subscribe', () => withAdmin((a) => a.fetchTopicOffsets(topic)));
       const consumer = kafka.consumer({
         groupId: kafkaGroup(options.namespace, `ps.${randomUUID()}`),
         ...groupTimings,
@@ -343,6 +487,7 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
       await run('consume', () => ensureTopic(topic));
       const consumer = kafka.consumer({
         groupId: kafkaGroup(options.namespace, group),
+        partitionAssigners: [subscriptionRoundRobin, PartitionAssigners.roundRobin],
         ...groupTimings,
         allowAutoTopicCreation: false,
         retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1_000 },
@@ -362,14 +507,16 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
       let round: Promise<void> | undefined;
       let nextRound: Promise<void> | undefined;
       const commitRound = async () => {
-        const offsets: { topic: string; partition: number; offset: string }[] = [];
+        const offsets: { topic: string; partition: number; offset: string; metadata: string }[] = [];
         for (const [partition, s] of states) {
           if (!s.dirty) continue;
           s.dirty = false;
           const point = commitPoint(s);
-          if (point <= s.committed) continue;
-          offsets.push({ topic, partition, offset: point.toString() });
+          const metadata = encodeAttempts(s.attempts, point);
+          if (point < s.committed || (point === s.committed && metadata === s.committedMeta)) continue;
+          offsets.push({ topic, partition, offset: point.toString(), metadata });
           s.committed = point;
+          s.committedMeta = metadata;
           for (const o of s.acked) if (o < point) s.acked.delete(o);
         }
         if (offsets.length === 0) return;
@@ -381,6 +528,7 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
             const s = states.get(partition);
             if (s && s.committed === BigInt(offset)) {
               s.committed = BigInt(offset) - 1n;
+              s.committedMeta = '';
               s.dirty = true;
             }
           }
@@ -419,18 +567,37 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
         if (!stopped) consumer.seek({ topic, partition, offset: low.toString() });
       };
 
+      // Attempt counts of partitions this consumer was just assigned, from the group's commits.
+      const groupId = kafkaGroup(options.namespace, group);
+      const seeds = new Map<number, { committed: bigint; attempts: Map<bigint, number> }>();
+      let seedsReady: Promise<void> = Promise.resolve();
+      const loadSeeds = async (assigned: number[]) => {
+        const fresh = assigned.filter((p) => !states.has(p));
+        if (fresh.length === 0) return;
+        const [committed] = await withAdmin((a) => a.fetchOffsets({ groupId, topics: [topic] }));
+        for (const { partition, offset, metadata } of committed?.partitions ?? []) {
+          if (!fresh.includes(partition) || Number(offset) < 0) continue;
+          seeds.set(partition, { committed: BigInt(offset), attempts: decodeAttempts(metadata) });
+        }
+      };
+
       const onMessage = async (partition: number, message: KafkaMessage) => {
         if (stopped) return;
         const offset = BigInt(message.offset);
         let s = states.get(partition);
         if (!s) {
+          await seedsReady;
+          const seed = seeds.get(partition);
+          seeds.delete(partition);
           s = {
             inflight: new Map(),
             redeliver: new Set(),
             acked: new Set(),
-            attempts: new Map(),
+            attempts: new Map(seed?.attempts ?? []),
             highest: offset - 1n,
             committed: offset,
+            committedMeta:
+              seed !== undefined && seed.committed === offset ? encodeAttempts(seed.attempts, offset) : '',
             dirty: false,
           };
           states.set(partition, s);
@@ -487,6 +654,7 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
               await commit().catch(() => undefined);
               for (const partition of [...states.keys()])
                 if (!assigned.includes(partition)) dropPartition(partition);
+              seedsReady = loadSeeds(assigned).catch(() => undefined); // unknown: counting starts at 1
             },
             onMessage,
           ),
@@ -504,6 +672,8 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
           if (stopped) return;
           stopped = true;
           subscriptions.delete(subscription);
+          // Also partitions with nothing new acknowledged: their commit carries the attempt counts.
+          for (const s of states.values()) s.dirty = true;
           await commit().catch(() => undefined);
           for (const partition of [...states.keys()]) dropPartition(partition);
           await consumer.disconnect().catch(() => undefined);

@@ -2,11 +2,13 @@
  * memstore keyvalue: keys live in this process, one Map per namespace, shared by every memstore
  * driver of that namespace in the process (a restarted runner sees its keys again; a restarted
  * process does not: memstore is not durable). Expiry is lazy on every read plus a periodic sweep.
- * Scan walks the namespace's keys in sorted order; the cursor is the last key returned.
+ * Scan walks the namespace's keys in UTF-8 byte order (compareKeys); the cursor is the last key
+ * returned.
  */
 import type { Capability, Driver, KeyValueStore, ScanPage, ScanStore, TtlStore } from '../interfaces.js';
 import {
   KEYVALUE_CAPABILITIES,
+  compareKeys,
   checkExpireTtl,
   checkNamespace,
   checkScanLimit,
@@ -48,7 +50,7 @@ class NamespaceMap {
   }
 
   sortedKeys(): string[] {
-    this.sorted ??= [...this.entries.keys()].sort();
+    this.sorted ??= [...this.entries.keys()].sort(compareKeys);
     return this.sorted;
   }
 
@@ -80,7 +82,8 @@ function searchSorted(keys: readonly string[], bound: string, strict: boolean): 
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     const key = keys[mid] as string;
-    if (key < bound || (strict && key === bound)) lo = mid + 1;
+    const order = compareKeys(key, bound);
+    if (order < 0 || (strict && order === 0)) lo = mid + 1;
     else hi = mid;
   }
   return lo;

@@ -1,5 +1,6 @@
 /**
- * NATS driver: `pubsub` over core NATS, `queue` over JetStream (names in ./names.ts).
+ * NATS driver: `pubsub` over core NATS, `queue` over JetStream (names in ./names.ts), with the
+ * maintained v3 clients `@nats-io/transport-node` and `@nats-io/jetstream`.
  *
  * - Headers travel as NATS headers and the payload as the raw message data, so a plain NATS
  *   subscriber reads the payload unchanged. NATS constrains headers: keys are printable ASCII
@@ -13,28 +14,37 @@
  *   its 2-minute window; the same id on another topic (a dead letter keeps its id) is kept.
  *   Acks wait for the server's confirmation (`ackAck`), so an acknowledged message is really
  *   acknowledged.
+ * - Size: a message (payload plus headers) above the server's `max_payload` (from its INFO;
+ *   1 MiB by default) is refused with PayloadTooLargeError before anything is sent. Errors another
+ *   attempt cannot fix (bad arguments, permissions, JetStream API errors) are passed on as they
+ *   are, never as BackendDownError, so nothing retries them.
  * - Down: while the connection is down, publish/enqueue/ack fail at once with BackendDownError;
  *   the client reconnects forever by itself and pull consumers resume.
  */
 import {
-  AckPolicy,
   connect as natsConnect,
-  DeliverPolicy,
-  Events,
   headers as natsHeaders,
   nanos,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+} from '@nats-io/transport-node';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
   RetentionPolicy,
   StorageType,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
-  type Msg,
-  type MsgHdrs,
-  type NatsConnection,
-} from 'nats';
+} from '@nats-io/jetstream';
 import type { Capability } from '../../config/registry.js';
+import { PrismError } from '../../errors.js';
 import {
   BackendDownError,
+  PayloadTooLargeError,
   type Delivery,
   type Driver,
   type DriverOptions,
@@ -69,6 +79,15 @@ function toNatsHeaders(headers: Record<string, string>): MsgHdrs | undefined {
   return h;
 }
 
+/** Bytes the headers take on the wire (`NATS/1.0`, one `key: value` line each, a blank line). */
+function headerBytes(headers: Record<string, string>): number {
+  const entries = Object.entries(headers);
+  if (entries.length === 0) return 0;
+  let size = 'NATS/1.0\r\n\r\n'.length;
+  for (const [k, v] of entries) size += Buffer.byteLength(k) + Buffer.byteLength(v) + 4;
+  return size;
+}
+
 function fromNatsHeaders(h: MsgHdrs | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (!h) return out;
@@ -77,6 +96,20 @@ function fromNatsHeaders(h: MsgHdrs | undefined): Record<string, string> {
     out[k] = values.join(',');
   }
   return out;
+}
+
+/**
+ * Errors that another attempt cannot fix (a refused argument, a permission, a JetStream API error
+ * other than "unavailable"): passed on as they are, never reported as the backend being down.
+ */
+function isPermanent(err: unknown): boolean {
+  if (err instanceof BackendDownError) return false;
+  if (err instanceof PrismError) return true;
+  const name = (err as Error | undefined)?.name ?? '';
+  if (/^(InvalidArgument|InvalidSubject|InvalidOperation|PermissionViolation|Authorization)Error$/.test(name))
+    return true;
+  if (name === 'JetStreamApiError') return (err as { code?: unknown }).code !== 503;
+  return false;
 }
 
 export function createNatsDriver(options: DriverOptions): NatsDriver {
@@ -98,7 +131,28 @@ export function createNatsDriver(options: DriverOptions): NatsDriver {
     try {
       return await withDeadline(op(), DEFAULT_OPERATION_TIMEOUT_MS, 'nats', what);
     } catch (err) {
+      if (isPermanent(err)) throw err;
       throw fail(what, err);
+    }
+  }
+
+  /** The server's max_payload (payload plus headers), from its INFO; undefined before connecting. */
+  function maxPayload(conn: NatsConnection): number | undefined {
+    const max = conn.info?.max_payload;
+    return typeof max === 'number' && max > 0 ? max : undefined;
+  }
+
+  /** PayloadTooLargeError before anything is sent, so the client's own check never fires. */
+  function checkSize(
+    conn: NatsConnection,
+    topic: string,
+    payload: Uint8Array,
+    headers: Record<string, string>,
+  ) {
+    const max = maxPayload(conn);
+    const size = payload.byteLength + headerBytes(headers);
+    if (max !== undefined && size > max) {
+      throw new PayloadTooLargeError('nats', size, max, `topic ${topic} (server max_payload)`);
     }
   }
 
@@ -124,13 +178,13 @@ export function createNatsDriver(options: DriverOptions): NatsDriver {
       down = false;
       void (async () => {
         for await (const s of conn.status()) {
-          if (s.type === Events.Disconnect) down = true;
-          else if (s.type === Events.Reconnect) down = false;
+          if (s.type === 'disconnect') down = true;
+          else if (s.type === 'reconnect') down = false;
         }
       })();
       nc = conn;
-      js = conn.jetstream({ timeout: DEFAULT_OPERATION_TIMEOUT_MS });
-      jsm = await conn.jetstreamManager({ timeout: DEFAULT_OPERATION_TIMEOUT_MS });
+      js = jetstream(conn, { timeout: DEFAULT_OPERATION_TIMEOUT_MS });
+      jsm = await jetstreamManager(conn, { timeout: DEFAULT_OPERATION_TIMEOUT_MS });
       return conn;
     })().finally(() => {
       connecting = undefined;
@@ -232,6 +286,7 @@ export function createNatsDriver(options: DriverOptions): NatsDriver {
     async publish(message) {
       const h = toNatsHeaders(message.headers);
       const conn = await run('publish', () => live('publish'));
+      checkSize(conn, message.topic, message.payload, message.headers);
       try {
         conn.publish(
           pubsubSubject(options.namespace, message.topic),
@@ -277,7 +332,8 @@ export function createNatsDriver(options: DriverOptions): NatsDriver {
       // The stream holds every topic of the namespace: scope de-duplication to the topic.
       const msgID = id ? `${message.topic}/${id}` : undefined;
       await run('enqueue', async () => {
-        await live('enqueue');
+        const wire = msgID ? { ...message.headers, 'Nats-Msg-Id': msgID } : message.headers;
+        checkSize(await live('enqueue'), message.topic, message.payload, wire);
         await ensureStream();
         await js!.publish(queueSubject(options.namespace, message.topic), message.payload, {
           ...(h ? { headers: h } : {}),

@@ -47,6 +47,20 @@ export function streamSubjects(namespace: string): string {
   return `prismq.${safeName(namespace)}.>`;
 }
 
+/**
+ * `<group>__<topic>`, made safe. A pair whose join could also come from another pair (a `__`
+ * inside either name, a group ending or a topic starting with `_`: `x__y` + `z` and `x` + `y__z`
+ * both join to `x__y__z`) always gets the hash suffix, so two groups never share a durable
+ * consumer; every other name stays as it was.
+ */
 export function durableName(group: string, topic: string): string {
-  return safeName(`${group}__${topic}`);
+  const raw = `${group}__${topic}`;
+  const ambiguous =
+    group.includes('__') || topic.includes('__') || group.endsWith('_') || topic.startsWith('_');
+  return ambiguous ? hashedName(`${group}\u0000${topic}`, raw) : safeName(raw);
+}
+
+function hashedName(identity: string, raw: string): string {
+  const clean = raw.replace(/[^A-Za-z0-9_-]/g, '_');
+  return `${clean.slice(0, 48)}_${createHash('sha256').update(identity).digest('hex').slice(0, 10)}`;
 }

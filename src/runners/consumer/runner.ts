@@ -17,6 +17,7 @@
  *   did not record the ack before a crash or restart) is acknowledged and skipped.
  */
 import type { AnyDriver, Delivery, KeyValueStore, Message, Subscription } from '../../drivers/interfaces.js';
+import { checkTopic } from '../topic.js';
 import { PrismError } from '../../errors.js';
 import { messagingCapability, type DeliveryGuarantee } from '../delivery.js';
 import { DEAD_LETTER_HEADER, decodeEnvelope } from '../envelope.js';
@@ -96,7 +97,7 @@ export class ConsumerRunner extends RunnerBase implements ConsumerRunnerApi {
     onDelivery: (delivery: ConsumerDelivery) => void | Promise<void>,
   ): Promise<ConsumerSubscription> {
     return this.track(async () => {
-      const topic = options.topic || this.settings.topic;
+      const topic = checkTopic(options.topic || this.settings.topic);
       const group = options.group || this.settings.group;
       const active: Active = { topic, group, timers: new Set(), closed: false };
       const source = this.slots.driver('source');

@@ -1,6 +1,7 @@
 /**
  * The keyvalue runner: the KeyValue API (calls.ts: the pattern's rules) over the `store` slot.
  */
+import { scopeKeys } from '../../drivers/key-scope.js';
 import { CallerDrivers } from '../caller-drivers.js';
 import { RunnerBase } from '../lifecycle.js';
 import type { SettingsReader } from '../settings.js';
@@ -28,6 +29,11 @@ export function readKeyValueSettings(reader: SettingsReader): KeyValueSettings {
   };
 }
 
+/** Where a keyvalue pattern's keys live in its store. */
+export function keyPrefix(pattern: string): string {
+  return `keyvalue/${pattern}/`;
+}
+
 /**
  * The keyvalue runner over its `store` slot. When the store connects per caller (per-request
  * sessions), `forCaller` serves a caller's calls over that caller's own connection, opened on
@@ -49,9 +55,19 @@ export class KeyValueRunner
   ) {
     super(namespace, pattern, slots);
     this.calls = new KeyValueCalls(this.label, settings, (operation) =>
-      this.track(async () => operation(this.slots.driver('store') as Store)),
+      this.track(async () => operation(this.scoped(this.slots.driver('store') as Store))),
     );
     this.callers = new CallerDrivers(slots, 'store');
+  }
+
+  /**
+   * Every key of this pattern lives under `keyvalue/<pattern>/` in its store, so two keyvalue
+   * patterns of one namespace on one backend never share keys, and none of them sees the keys the
+   * other runners keep there (`producer/<pattern>/...`, `consumer/<pattern>/...`,
+   * `session/<pattern>/...`).
+   */
+  private scoped(store: Store): Store {
+    return scopeKeys(store, keyPrefix(this.pattern));
   }
 
   get needsCallerSession(): boolean {
@@ -65,7 +81,7 @@ export class KeyValueRunner
 
   async forCaller(session: BackendSession): Promise<KeyValueCallsApi> {
     return new KeyValueCalls(this.label, this.settings, (operation) =>
-      this.track(() => this.callers.run(session, (driver) => operation(driver as Store))),
+      this.track(() => this.callers.run(session, (driver) => operation(this.scoped(driver as Store)))),
     );
   }
 

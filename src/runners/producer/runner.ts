@@ -17,6 +17,7 @@
  */
 import { create } from '@bufbuild/protobuf';
 import type { AnyDriver, KeyValueStore, Message } from '../../drivers/interfaces.js';
+import { checkTopic } from '../topic.js';
 import { PrismError } from '../../errors.js';
 import {
   EnvelopeSchema,
@@ -66,6 +67,37 @@ export interface ProducerOptions {
 /** Longest caller-chosen message id, in characters. */
 const MAX_MESSAGE_ID_LENGTH = 256;
 
+interface Prepared {
+  messageId: string;
+  publishedAtMs: number;
+  message: Message;
+}
+
+/** Prefixes a batch item's PrismError with its position. */
+function atIndex<T>(index: number, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw withIndex(index, err);
+  }
+}
+
+async function atIndexAsync<T>(index: number, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw withIndex(index, err);
+  }
+}
+
+function withIndex(index: number, err: unknown): unknown {
+  if (!(err instanceof PrismError)) return err;
+  return new PrismError(err.code, `message ${index}: ${err.message}`, {
+    cause: err,
+    ...(err.hint !== undefined ? { hint: err.hint } : {}),
+  });
+}
+
 interface Pending {
   message: Message;
   resolve: () => void;
@@ -102,58 +134,94 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
   }
 
   publish(input: PublishInput, session: CallerSession): Promise<PublishResult> {
-    return this.track(async () => {
-      const publishedAtMs = this.now();
-      const messageId = input.messageId ?? uuidv7(publishedAtMs);
-      if (typeof messageId !== 'string' || messageId === '' || messageId.length > MAX_MESSAGE_ID_LENGTH) {
-        throw new PrismError(
-          'E_INVALID_ARGUMENT',
-          `message id must be 1 to ${MAX_MESSAGE_ID_LENGTH} characters`,
-        );
-      }
-      const topic = input.topic !== undefined && input.topic !== '' ? input.topic : this.settings.topic;
-      if (!(input.payload instanceof Uint8Array))
-        throw new PrismError('E_INVALID_ARGUMENT', 'payload must be bytes');
-      const message = encodeEnvelope(
-        create(EnvelopeSchema, {
-          messageId,
-          topic,
-          namespace: this.namespace,
-          publishedAtMs: BigInt(publishedAtMs),
-          contentType: input.contentType ?? '',
-          correlationId: input.correlationId ?? '',
-          session: create(SessionContextSchema, {
-            subject: session.subject,
-            tenant: session.tenant,
-            roles: [...session.roles],
-          }),
-          trace: input.trace
-            ? create(TraceContextSchema, {
-                traceparent: input.trace.traceparent,
-                tracestate: input.trace.tracestate,
-              })
-            : undefined,
-          headers: { ...(input.headers ?? {}) },
-          payload: input.payload,
-        }),
-      );
+    return this.track(async () => this.deliver(this.prepare(input, session)));
+  }
 
-      if (this.settings.dedupWindowMs > 0) {
-        const seenAt = await this.reserve(messageId, publishedAtMs);
-        if (seenAt !== undefined) return { messageId, publishedAtMs: seenAt, duplicate: true };
-        try {
-          await this.send(message);
-        } catch (err) {
-          await this.release(messageId);
-          throw err;
-        } finally {
-          this.reserved.delete(messageId);
-        }
-      } else {
-        await this.send(message);
+  /**
+   * Publishes `inputs` in batch order: every message is checked before any is sent, then each is
+   * sent after the previous one was acknowledged by the backend, so a topic receives them in
+   * this order on every backend. The first failure ends the call, naming the failing message's
+   * index; the messages before it were published. Without batching the later messages are not
+   * sent; with `batch_size` > 1 they were already queued in the producer's batches and are sent.
+   */
+  publishBatch(inputs: readonly PublishInput[], session: CallerSession): Promise<PublishResult[]> {
+    return this.track(async () => {
+      const prepared = inputs.map((input, i) => atIndex(i, () => this.prepare(input, session)));
+      if (this.settings.batchSize > 1 && this.settings.dedupWindowMs === 0) {
+        // Queued into the producer's batches together, in order; batches are sent in order.
+        const sends = prepared.map((p, i) => atIndexAsync(i, () => this.send(p.message)));
+        for (const sent of sends) sent.catch(() => undefined);
+        for (const sent of sends) await sent;
+        return prepared.map(({ messageId, publishedAtMs }) => ({
+          messageId,
+          publishedAtMs,
+          duplicate: false,
+        }));
       }
-      return { messageId, publishedAtMs, duplicate: false };
+      const results: PublishResult[] = [];
+      for (const [i, p] of prepared.entries()) results.push(await atIndexAsync(i, () => this.deliver(p)));
+      return results;
     });
+  }
+
+  /** Checks one input and builds its enveloped message; nothing is sent. */
+  private prepare(input: PublishInput, session: CallerSession): Prepared {
+    const publishedAtMs = this.now();
+    const messageId = input.messageId ?? uuidv7(publishedAtMs);
+    if (typeof messageId !== 'string' || messageId === '' || messageId.length > MAX_MESSAGE_ID_LENGTH) {
+      throw new PrismError(
+        'E_INVALID_ARGUMENT',
+        `message id must be 1 to ${MAX_MESSAGE_ID_LENGTH} characters`,
+      );
+    }
+    const topic = checkTopic(
+      input.topic !== undefined && input.topic !== '' ? input.topic : this.settings.topic,
+    );
+    if (!(input.payload instanceof Uint8Array))
+      throw new PrismError('E_INVALID_ARGUMENT', 'payload must be bytes');
+    const message = encodeEnvelope(
+      create(EnvelopeSchema, {
+        messageId,
+        topic,
+        namespace: this.namespace,
+        publishedAtMs: BigInt(publishedAtMs),
+        contentType: input.contentType ?? '',
+        correlationId: input.correlationId ?? '',
+        session: create(SessionContextSchema, {
+          subject: session.subject,
+          tenant: session.tenant,
+          roles: [...session.roles],
+        }),
+        trace: input.trace
+          ? create(TraceContextSchema, {
+              traceparent: input.trace.traceparent,
+              tracestate: input.trace.tracestate,
+            })
+          : undefined,
+        headers: { ...(input.headers ?? {}) },
+        payload: input.payload,
+      }),
+    );
+    return { messageId, publishedAtMs, message };
+  }
+
+  /** Sends one prepared message (deduplicated when dedup_window is set). */
+  private async deliver({ messageId, publishedAtMs, message }: Prepared): Promise<PublishResult> {
+    if (this.settings.dedupWindowMs > 0) {
+      const seenAt = await this.reserve(messageId, publishedAtMs);
+      if (seenAt !== undefined) return { messageId, publishedAtMs: seenAt, duplicate: true };
+      try {
+        await this.send(message);
+      } catch (err) {
+        await this.release(messageId);
+        throw err;
+      } finally {
+        this.reserved.delete(messageId);
+      }
+    } else {
+      await this.send(message);
+    }
+    return { messageId, publishedAtMs, duplicate: false };
   }
 
   protected override async onStopping(): Promise<void> {

@@ -8,51 +8,44 @@ import type {
   PublishResponse,
 } from '../../gen/prism/data/v1/messaging_pb.js';
 import { unaryCalls, type RunnerResolver, type UnaryObserver } from '../call-context.js';
-import type { CallerSession, ProducerRunnerApi } from '../types.js';
+import type { ProducerRunnerApi, PublishInput, PublishResult } from '../types.js';
 
 /** prism.data.v1.Producer over a resolver. */
 export function producerService(
   resolve: RunnerResolver<ProducerRunnerApi>,
   observe?: UnaryObserver,
 ): UntypedServiceImplementation {
-  const publishOne = async (
-    runner: ProducerRunnerApi,
-    req: PublishRequest,
-    session: CallerSession,
-    traceparent?: string,
-  ) => {
-    const result = await runner.publish(
-      {
-        topic: req.topic || undefined,
-        payload: req.payload,
-        contentType: req.contentType || undefined,
-        correlationId: req.correlationId || undefined,
-        headers: req.headers,
-        messageId: req.messageId || undefined,
-        trace: traceparent ? create(TraceContextSchema, { traceparent }) : undefined,
-      },
-      session,
-    );
-    return create(PublishResponseSchema, {
+  const inputOf = (req: PublishRequest, traceparent?: string): PublishInput => ({
+    topic: req.topic || undefined,
+    payload: req.payload,
+    contentType: req.contentType || undefined,
+    correlationId: req.correlationId || undefined,
+    headers: req.headers,
+    messageId: req.messageId || undefined,
+    trace: traceparent ? create(TraceContextSchema, { traceparent }) : undefined,
+  });
+  const responseOf = (result: PublishResult): PublishResponse =>
+    create(PublishResponseSchema, {
       messageId: result.messageId,
       publishedAtMs: BigInt(result.publishedAtMs),
       duplicate: result.duplicate,
     });
-  };
   const unary = unaryCalls(resolve, observe);
   const traceparentOf = (metadata: Metadata) => metadata.get('traceparent')[0]?.toString();
   return {
-    publish: unary<PublishRequest, PublishResponse>('Publish', (runner, req, { session, metadata }) =>
-      publishOne(runner, req, session, traceparentOf(metadata)),
+    publish: unary<PublishRequest, PublishResponse>('Publish', async (runner, req, { session, metadata }) =>
+      responseOf(await runner.publish(inputOf(req, traceparentOf(metadata)), session)),
     ),
     publishBatch: unary<PublishBatchRequest, unknown>(
       'PublishBatch',
-      async (runner, req, { session, metadata }) =>
-        create(PublishBatchResponseSchema, {
-          results: await Promise.all(
-            req.messages.map((m) => publishOne(runner, m, session, traceparentOf(metadata))),
-          ),
-        }),
+      async (runner, req, { session, metadata }) => {
+        const traceparent = traceparentOf(metadata);
+        const results = await runner.publishBatch(
+          req.messages.map((m) => inputOf(m, traceparent)),
+          session,
+        );
+        return create(PublishBatchResponseSchema, { results: results.map(responseOf) });
+      },
     ),
   };
 }

@@ -1,8 +1,12 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { AckPolicy, StringCodec, headers, nanos, type JetStreamManager, type NatsConnection } from 'nats';
+import { headers, nanos, type NatsConnection } from '@nats-io/transport-node';
+import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connectNats, describeWithService, uniqueName } from '../../support/services.js';
 
-const sc = StringCodec();
+const sc = {
+  encode: (text: string) => new TextEncoder().encode(text),
+  decode: (data: Uint8Array) => new TextDecoder().decode(data),
+};
 
 await describeWithService('nats', 'NATS JetStream test service', () => {
   let nc: NatsConnection;
@@ -12,7 +16,7 @@ await describeWithService('nats', 'NATS JetStream test service', () => {
 
   beforeAll(async () => {
     nc = await connectNats();
-    jsm = await nc.jetstreamManager();
+    jsm = await jetstreamManager(nc);
   });
 
   afterAll(async () => {
@@ -22,7 +26,7 @@ await describeWithService('nats', 'NATS JetStream test service', () => {
 
   it('delivers a published message with headers to a durable pull consumer once, and not again after ack', async () => {
     await jsm.streams.add({ name: stream, subjects: [subject] });
-    const js = nc.jetstream();
+    const js = jetstream(nc);
 
     const h = headers();
     h.set('x-prism-namespace', 'smoke');
