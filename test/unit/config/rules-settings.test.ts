@@ -37,7 +37,14 @@ describe('which settings apply', () => {
     [
       'producer',
       producerPattern,
-      { topic: 'orders.events', max_retries: 3, batch_size: 100, batch_interval: '10ms', dedup_window: '5m' },
+      {
+        topic: 'orders.events',
+        max_retries: 3,
+        batch_size: 100,
+        batch_interval: '10ms',
+        dedup_window: '5m',
+        max_message_size: '256KiB',
+      },
     ],
     [
       'consumer',
@@ -264,6 +271,20 @@ describe('sizes', () => {
     ]);
   });
 
+  it('rejects a maximum message size of zero', () => {
+    const pattern = producerPattern({ settings: { topic: 'orders.events', max_message_size: '0B' } });
+    const { diagnostics } = check(validNamespace({ patterns: [pattern] }));
+    expect(diagnostics.map((d) => [d.rule, d.severity, d.message, d.path, d.hint])).toEqual([
+      [
+        'E_SIZE',
+        'error',
+        "pattern 'events' (producer) max_message_size must be larger than 0",
+        '/patterns/0/settings/max_message_size',
+        'for example 256KiB',
+      ],
+    ]);
+  });
+
   it.each(['1000000', '512B', '512KB', '512KiB', '1MB', '1MiB', '1GB', '1GiB'])(
     'accepts the size %s',
     (size) => {
@@ -273,4 +294,47 @@ describe('sizes', () => {
       expect(diagnostics).toEqual([]);
     },
   );
+});
+
+describe("a producer's max_message_size against its sink backend's limit", () => {
+  const producer = (backend: string, size: string) =>
+    validNamespace({
+      patterns: [
+        producerPattern({
+          slots: { sink: { backend } },
+          settings: { topic: 'orders.events', max_message_size: size },
+        }),
+      ],
+    });
+
+  it.each([
+    ['kafka', "the broker's default message.max.bytes"],
+    ['nats', "the server's default max_payload"],
+  ])('warns when it is above the limit of %s, naming the limit', (backend, source) => {
+    const { diagnostics, report, text } = check(producer(backend, '2MiB'));
+    expect(report.errors).toBe(0);
+    expect(diagnostics).toEqual([
+      {
+        severity: 'warning',
+        rule: 'E_MESSAGE_SIZE_ABOVE_BACKEND',
+        message: `pattern 'events' (producer) max_message_size 2MiB is above ${backend}'s limit of 1MiB (${source}): a payload between the two is refused by ${backend} with RESOURCE_EXHAUSTED`,
+        file: 'ns.yaml',
+        line: 11,
+        column: 25,
+        path: '/patterns/0/settings/max_message_size',
+        hint: `lower max_message_size to 1MiB or less, or keep it if your ${backend} allows larger messages`,
+      },
+    ]);
+    expect(textAt(text, diagnostics[0]!)).toBe('2MiB');
+  });
+
+  it.each([
+    ['kafka', '1MiB'],
+    ['nats', '1048576'],
+    ['redis', '3MiB'],
+    ['postgres', '3MiB'],
+    ['memstore', '3MiB'],
+  ])('accepts it on %s at %s, within the limit', (backend, size) => {
+    expect(check(producer(backend, size)).diagnostics).toEqual([]);
+  });
 });
