@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataClient } from '../../src/client/data-client.js';
 import type { SubscribeResponse } from '../../src/gen/prism/data/v1/messaging_pb.js';
 import { ensureBuilt } from '../support/cli.js';
+import { firstSubscribeEvent } from '../support/first-event.js';
 import { startPrismServer, type RunningServer } from '../support/server-process.js';
 import {
   describeWithService,
@@ -191,30 +191,10 @@ describe('routing', () => {
     }
   });
 
-  /** Subscribe's first event within `withinMs`: a delivery, an error status, or nothing. */
-  function firstEvent(client: DataClient, withinMs: number): Promise<unknown> {
-    const stream = client.subscribe({});
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        stream.cancel();
-        resolve('still open');
-      }, withinMs);
-      stream.once('data', () => {
-        clearTimeout(timer);
-        stream.cancel();
-        resolve('a message');
-      });
-      stream.once('error', (err: ServiceError) => {
-        clearTimeout(timer);
-        resolve(client.streamError(err));
-      });
-    });
-  }
-
   it('ends a Subscribe for a namespace the proxy does not serve with NOT_FOUND at once', async () => {
     const client = new DataClient(endpoint, { namespace: 'no-such-namespace' });
     try {
-      await expect(firstEvent(client, 2000)).resolves.toMatchObject({
+      await expect(firstSubscribeEvent(client, 2000)).resolves.toMatchObject({
         code: 'E_NOT_FOUND',
         message: "namespace 'no-such-namespace' is not served here",
       });
@@ -226,7 +206,7 @@ describe('routing', () => {
   it('ends a Subscribe without namespace metadata with INVALID_ARGUMENT at once', async () => {
     const client = new DataClient(endpoint, { namespace: '' });
     try {
-      await expect(firstEvent(client, 2000)).resolves.toMatchObject({
+      await expect(firstSubscribeEvent(client, 2000)).resolves.toMatchObject({
         code: 'E_INVALID_ARGUMENT',
         message: 'missing x-prism-namespace metadata',
       });
