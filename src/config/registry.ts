@@ -21,6 +21,7 @@ export type SettingName =
   | 'default_ttl'
   | 'max_value_size'
   | 'max_message_size'
+  | 'dead_letter_topic'
   | 'topic'
   | 'consumer_group'
   | 'max_retries'
@@ -104,7 +105,7 @@ export const PATTERNS: Readonly<Record<string, PatternSpec>> = {
         description: 'messages that failed max_retries times',
       },
     },
-    settings: ['topic', 'consumer_group', 'max_retries', 'ack_timeout'],
+    settings: ['topic', 'consumer_group', 'max_retries', 'ack_timeout', 'dead_letter_topic'],
     requiredSettings: ['topic', 'consumer_group'],
     defaults: { max_retries: 3, ack_timeout: '30s' },
     sessionAware: true,

@@ -233,6 +233,19 @@ function checkPattern(
     }
   }
   checkMessageSize(pattern, label, at, report, backends);
+  if (
+    pattern.settings?.deadLetterTopic &&
+    spec.settings.includes('dead_letter_topic') &&
+    !('dead-letter' in pattern.slots)
+  ) {
+    error(
+      'E_SETTING_NEEDS_SLOT',
+      `${label} sets dead_letter_topic but binds no 'dead-letter' slot to write failed messages to`,
+      'add `slots: { dead-letter: { backend: kafka } }` or remove dead_letter_topic',
+      [...at, 'settings', 'dead_letter_topic'],
+      true,
+    );
+  }
   if (spec.type === 'producer' && 'state' in pattern.slots && !pattern.settings?.dedupWindow) {
     error(
       'E_SLOT_UNUSED',

@@ -49,12 +49,22 @@ describe('which settings apply', () => {
     [
       'consumer',
       consumerPattern,
-      { topic: 'orders.events', consumer_group: 'billing', max_retries: 3, ack_timeout: '30s' },
+      {
+        topic: 'orders.events',
+        consumer_group: 'billing',
+        max_retries: 3,
+        ack_timeout: '30s',
+        dead_letter_topic: 'orders.failed',
+      },
     ],
     ['session-manager', sessionManagerPattern, { session_ttl: '1h', idle_timeout: '15m' }],
   ])('accepts every setting of %s', (_type, pattern, settings) => {
     const slots =
-      _type === 'producer' ? { sink: { backend: 'kafka' }, state: { backend: 'redis' } } : undefined;
+      _type === 'producer'
+        ? { sink: { backend: 'kafka' }, state: { backend: 'redis' } }
+        : _type === 'consumer'
+          ? { source: { backend: 'kafka' }, 'dead-letter': { backend: 'kafka' } }
+          : undefined;
     const { diagnostics } = check(
       validNamespace({ patterns: [pattern({ settings, ...(slots ? { slots } : {}) })] }),
     );
@@ -132,6 +142,38 @@ describe('settings that need a slot', () => {
       settings: { topic: 'orders.events', dedup_window: '5m' },
     });
     expect(check(validNamespace({ patterns: [pattern] })).diagnostics).toEqual([]);
+  });
+
+  it("refuses a consumer's dead_letter_topic without a dead-letter slot to write to", () => {
+    const pattern = consumerPattern({
+      settings: { topic: 'orders.events', consumer_group: 'billing', dead_letter_topic: 'orders.failed' },
+    });
+    const { diagnostics, text } = check(validNamespace({ patterns: [pattern] }));
+    expect(diagnostics).toEqual([
+      {
+        severity: 'error',
+        rule: 'E_SETTING_NEEDS_SLOT',
+        message:
+          "pattern 'billing' (consumer) sets dead_letter_topic but binds no 'dead-letter' slot to write failed messages to",
+        file: 'ns.yaml',
+        line: 12,
+        column: 7,
+        path: '/patterns/0/settings/dead_letter_topic',
+        hint: 'add `slots: { dead-letter: { backend: kafka } }` or remove dead_letter_topic',
+      },
+    ]);
+    expect(textAt(text, diagnostics[0]!)).toBe('dead_letter_topic: orders.failed');
+  });
+
+  it.each(['orders failed', 'orders.*'])('rejects the dead_letter_topic %j by the topic syntax', (topic) => {
+    const pattern = consumerPattern({
+      slots: { source: { backend: 'kafka' }, 'dead-letter': { backend: 'kafka' } },
+      settings: { topic: 'orders.events', consumer_group: 'billing', dead_letter_topic: topic },
+    });
+    const { diagnostics } = check(validNamespace({ patterns: [pattern] }));
+    expect(diagnostics.map((d) => [d.rule, d.path])).toEqual([
+      ['E_SCHEMA_PATTERN', '/patterns/0/settings/dead_letter_topic'],
+    ]);
   });
 
   it('reports only that dedup_window does not apply to a consumer, not that it needs a slot', () => {

@@ -292,7 +292,8 @@ export const Producer: GenService<{
  *
  * Dead letter: a message negatively acknowledged on its `max_retries`-th delivery (default 3; 0
  * counts as 1), or delivered more often than that without an ack, is written to the
- * `dead-letter` slot's backend on topic `<topic>.dead-letter` and the original is acknowledged.
+ * `dead-letter` slot's backend on the pattern's `dead_letter_topic` (default `<topic>.dead-letter`,
+ * `<topic>` being the subscribed topic) and the original is acknowledged.
  * The dead-lettered copy carries the original payload and envelope headers (message id,
  * publisher, custom headers) plus `prism-dead-letter-reason` (the Acknowledge `reason`, or why it
  * timed out), `prism-original-topic` and `prism-attempts`. Without a dead-letter slot such a
