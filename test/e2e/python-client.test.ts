@@ -96,6 +96,7 @@ await describeWithService('redis', 'the Python example client', () => {
       'status subscribe bad topic: INVALID_ARGUMENT: topic "greetings.*" does not match the topic syntax ^[A-Za-z0-9._-]{1,249}$',
       'status publish bad topic: INVALID_ARGUMENT: topic "bad topic" does not match the topic syntax ^[A-Za-z0-9._-]{1,249}$',
       'status publish above max_message_size: RESOURCE_EXHAUSTED: payload is 65537 bytes; the limit is 64KiB (65536 bytes, setting max_message_size)',
+      "status publish above the proxy's request limit: RESOURCE_EXHAUSTED: Received message larger than max (4194326 vs 4194304)",
       'order: PublishBatch delivered in batch order, attempt 1',
       'redelivery: after a cancelled stream, attempt 2',
       'dead letter: greetings.dead-letter carries the payload, id, reason, original topic and attempts',

@@ -156,6 +156,14 @@ def contract(endpoint: str, namespace: str) -> int:
         grpc.StatusCode.RESOURCE_EXHAUSTED,
     )
 
+    expect_status(
+        "publish above the proxy's request limit",
+        lambda: producer.Publish(
+            messaging_pb2.PublishRequest(topic="greetings.sizes", payload=bytes(4 * 1024 * 1024)), metadata=meta, timeout=10
+        ),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    )
+
     # Order: PublishBatch keeps batch order on the topic.
     payloads = [f"batch {i} {uuid.uuid4()}".encode() for i in range(3)]
     batch = producer.PublishBatch(
