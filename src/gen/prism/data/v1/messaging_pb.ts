@@ -268,7 +268,8 @@ export const Producer: GenService<{
    * Publishes the messages in batch order: every message is checked first (a bad one fails the
    * call, naming its index, before anything is sent), then each is published after the previous
    * one, so a topic receives them in batch order on every backend. The first failure ends the
-   * call, naming the index of the failing message; the messages before it were published.
+   * call, naming the index of the failing message; the messages before it were published (with
+   * `batch_size` > 1 the later ones were already queued and are published too).
    *
    * @generated from rpc prism.data.v1.Producer.PublishBatch
    */
