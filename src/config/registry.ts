@@ -10,11 +10,18 @@ export interface SlotSpec {
   readonly required: boolean;
   readonly needs: ReadonlyArray<ReadonlyArray<Capability>>;
   readonly description: string;
+  /**
+   * Declared for the model, but no runner uses it yet: validation refuses a binding (never a
+   * validated no-op), with this text saying what is missing.
+   */
+  readonly notBuilt?: string;
 }
 
 export type SettingName =
   | 'default_ttl'
   | 'max_value_size'
+  | 'max_message_size'
+  | 'dead_letter_topic'
   | 'topic'
   | 'consumer_group'
   | 'max_retries'
@@ -45,6 +52,12 @@ export interface BackendSpec {
   readonly defaultEndpoint: string;
   /** Keeps data across restarts; `needs.durability: strong` avoids backends that do not. */
   readonly durable: boolean;
+  /**
+   * Largest message (payload and headers) the backend takes with its default configuration, for
+   * backends with `pubsub` or `queue`; validation warns when a producer's `max_message_size` is
+   * above it. Absent: no limit below the proxy's own 4 MiB request limit.
+   */
+  readonly messageLimit?: { readonly bytes: number; readonly text: string; readonly source: string };
 }
 
 export const PATTERNS: Readonly<Record<string, PatternSpec>> = {
@@ -67,9 +80,14 @@ export const PATTERNS: Readonly<Record<string, PatternSpec>> = {
     slots: {
       sink: { required: true, needs: [['pubsub'], ['queue']], description: 'where messages are published' },
       state: { required: false, needs: [['keyvalue']], description: 'deduplication state' },
-      objects: { required: false, needs: [['keyvalue']], description: 'large payloads stored by reference' },
+      objects: {
+        required: false,
+        needs: [['keyvalue']],
+        description: 'large payloads stored by reference',
+        notBuilt: 'no producer or consumer stores large payloads by reference yet (the claim-check work)',
+      },
     },
-    settings: ['topic', 'max_retries', 'batch_size', 'batch_interval', 'dedup_window'],
+    settings: ['topic', 'max_retries', 'batch_size', 'batch_interval', 'dedup_window', 'max_message_size'],
     requiredSettings: ['topic'],
     defaults: { max_retries: 3, batch_size: 1, batch_interval: '10ms' },
     sessionAware: true,
@@ -87,7 +105,7 @@ export const PATTERNS: Readonly<Record<string, PatternSpec>> = {
         description: 'messages that failed max_retries times',
       },
     },
-    settings: ['topic', 'consumer_group', 'max_retries', 'ack_timeout'],
+    settings: ['topic', 'consumer_group', 'max_retries', 'ack_timeout', 'dead_letter_topic'],
     requiredSettings: ['topic', 'consumer_group'],
     defaults: { max_retries: 3, ack_timeout: '30s' },
     sessionAware: true,
@@ -137,12 +155,14 @@ export const BACKENDS: Readonly<Record<string, BackendSpec>> = {
     implements: ['pubsub', 'queue'],
     defaultEndpoint: 'nats://localhost:4222',
     durable: true,
+    messageLimit: { bytes: 1024 ** 2, text: '1MiB', source: "the server's default max_payload" },
   },
   kafka: {
     name: 'kafka',
     implements: ['pubsub', 'queue'],
     defaultEndpoint: 'kafka://localhost:9092',
     durable: true,
+    messageLimit: { bytes: 1024 ** 2, text: '1MiB', source: "the broker's default message.max.bytes" },
   },
 };
 

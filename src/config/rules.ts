@@ -139,6 +139,16 @@ function checkPattern(
       );
       continue;
     }
+    if (slotSpec.notBuilt) {
+      error(
+        'E_SLOT_NOT_BUILT',
+        `${label} binds slot '${slotName}', which does nothing yet: ${slotSpec.notBuilt}`,
+        `remove \`${slotName}:\` from slots; validation accepts it once a runner uses it`,
+        slotAt,
+        true,
+      );
+      continue;
+    }
     if (binding.backend) {
       const backend = backends[binding.backend];
       if (!backend) {
@@ -209,13 +219,41 @@ function checkPattern(
       );
     }
   }
-  const maxValueSize = pattern.settings?.maxValueSize;
-  if (maxValueSize && parseSize(maxValueSize) === 0) {
-    error('E_SIZE', `${label} max_value_size must be larger than 0`, 'for example 1MiB', [
-      ...at,
-      'settings',
-      'max_value_size',
-    ]);
+  const sizes: Array<[SettingName, string | undefined, string]> = [
+    ['max_value_size', pattern.settings?.maxValueSize, '1MiB'],
+    ['max_message_size', pattern.settings?.maxMessageSize, '256KiB'],
+  ];
+  for (const [name, value, example] of sizes) {
+    if (value && parseSize(value) === 0) {
+      error('E_SIZE', `${label} ${name} must be larger than 0`, `for example ${example}`, [
+        ...at,
+        'settings',
+        name,
+      ]);
+    }
+  }
+  checkMessageSize(pattern, label, at, report, backends);
+  if (
+    pattern.settings?.deadLetterTopic &&
+    spec.settings.includes('dead_letter_topic') &&
+    !('dead-letter' in pattern.slots)
+  ) {
+    error(
+      'E_SETTING_NEEDS_SLOT',
+      `${label} sets dead_letter_topic but binds no 'dead-letter' slot to write failed messages to`,
+      'add `slots: { dead-letter: { backend: kafka } }` or remove dead_letter_topic',
+      [...at, 'settings', 'dead_letter_topic'],
+      true,
+    );
+  }
+  if (spec.type === 'producer' && 'state' in pattern.slots && !pattern.settings?.dedupWindow) {
+    error(
+      'E_SLOT_UNUSED',
+      `${label} binds slot 'state' but sets no dedup_window: the producer keeps only deduplication state there, so the slot would do nothing`,
+      'set `dedup_window` (for example 5m) or remove the state slot',
+      [...at, 'slots', 'state'],
+      true,
+    );
   }
   if (
     pattern.settings?.dedupWindow &&
@@ -231,6 +269,31 @@ function checkPattern(
       true,
     );
   }
+}
+
+/**
+ * A producer's max_message_size above its sink backend's limit promises payloads the backend
+ * refuses: warned, since an operator may have raised the backend's limit.
+ */
+function checkMessageSize(
+  pattern: Pattern,
+  label: string,
+  at: Path,
+  report: Report,
+  backends: Readonly<Record<string, BackendSpec>>,
+): void {
+  const text = pattern.settings?.maxMessageSize;
+  const bytes = text ? parseSize(text) : undefined;
+  const backendName = pattern.slots['sink']?.backend;
+  const limit = backendName ? backends[backendName]?.messageLimit : undefined;
+  if (bytes === undefined || !limit || bytes <= limit.bytes) return;
+  report(
+    'warning',
+    'E_MESSAGE_SIZE_ABOVE_BACKEND',
+    `${label} max_message_size ${text} is above ${backendName}'s limit of ${limit.text} (${limit.source}): a payload between the two is refused by ${backendName} with RESOURCE_EXHAUSTED`,
+    `lower max_message_size to ${limit.text} or less, or keep it if your ${backendName} allows larger messages`,
+    [...at, 'settings', 'max_message_size'],
+  );
 }
 
 const ENV_REFERENCE = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;

@@ -10,6 +10,7 @@ import { DataClient } from '../../src/client/data-client.js';
 import type { SubscribeResponse } from '../../src/gen/prism/data/v1/messaging_pb.js';
 import { approveDeviceCode } from '../integration/auth/play-person.js';
 import { ensureBuilt, runCli } from '../support/cli.js';
+import { firstSubscribeEvent } from '../support/first-event.js';
 import { startProxy, type RunningServer } from '../support/server-process.js';
 import { uniqueName } from '../support/services.js';
 
@@ -71,6 +72,26 @@ describe('an authenticated data plane', () => {
     const res = await cli(['kv', 'get', '-n', granted, 'greeting'], emptyHome);
     expect(res.code).toBe(1);
     expect(res.stderr).toContain('E_UNAUTHENTICATED');
+  });
+
+  it('ends a Subscribe without a token with UNAUTHENTICATED, before any message', async () => {
+    const client = new DataClient(endpoint, { namespace: granted });
+    try {
+      await expect(firstSubscribeEvent(client, 2000)).resolves.toMatchObject({ code: 'E_UNAUTHENTICATED' });
+    } finally {
+      client.close();
+    }
+  });
+
+  it('ends her Subscribe in a namespace she was not granted with PERMISSION_DENIED, before any message', async () => {
+    const client = new DataClient(endpoint, { namespace: denied, token: accessToken });
+    try {
+      await expect(firstSubscribeEvent(client, 2000)).resolves.toMatchObject({
+        code: 'E_PERMISSION_DENIED',
+      });
+    } finally {
+      client.close();
+    }
   });
 
   it('stamps the publisher’s session (subject and roles) into the consumer’s envelope', async () => {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataClient } from '../../src/client/data-client.js';
 import type { SubscribeResponse } from '../../src/gen/prism/data/v1/messaging_pb.js';
 import { ensureBuilt } from '../support/cli.js';
+import { firstSubscribeEvent } from '../support/first-event.js';
 import { startPrismServer, type RunningServer } from '../support/server-process.js';
 import {
   describeWithService,
@@ -185,6 +186,30 @@ describe('routing', () => {
     const client = new DataClient(endpoint, { namespace: '' });
     try {
       await expect(client.get('k')).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
+    } finally {
+      client.close();
+    }
+  });
+
+  it('ends a Subscribe for a namespace the proxy does not serve with NOT_FOUND at once', async () => {
+    const client = new DataClient(endpoint, { namespace: 'no-such-namespace' });
+    try {
+      await expect(firstSubscribeEvent(client, 2000)).resolves.toMatchObject({
+        code: 'E_NOT_FOUND',
+        message: "namespace 'no-such-namespace' is not served here",
+      });
+    } finally {
+      client.close();
+    }
+  });
+
+  it('ends a Subscribe without namespace metadata with INVALID_ARGUMENT at once', async () => {
+    const client = new DataClient(endpoint, { namespace: '' });
+    try {
+      await expect(firstSubscribeEvent(client, 2000)).resolves.toMatchObject({
+        code: 'E_INVALID_ARGUMENT',
+        message: 'missing x-prism-namespace metadata',
+      });
     } finally {
       client.close();
     }

@@ -2,9 +2,18 @@
 
 Uses only grpcio and stubs generated from proto/, which proves the wire contract does not depend
 on the TypeScript client. Exits non-zero on any mismatch.
+
+    client.py <proxy host:port> <keyvalue namespace> <messaging namespace>
+    client.py --contract <proxy host:port> <messaging namespace>
+
+The second form checks the messaging contract written in proto/prism/data/v1/messaging.proto
+(statuses, batch order, redelivery with `attempt`, dead letter) against a namespace whose
+producer `events` publishes to topic `greetings` with `max_message_size: 64KiB` and whose
+consumer `worker` reads it at least once (group `python`, `max_retries: 2`, a dead-letter slot).
 """
 import os
 import sys
+import time
 import uuid
 
 import grpc
@@ -66,8 +75,161 @@ def main(endpoint: str, kv_namespace: str, messaging_namespace: str) -> int:
     return 1
 
 
+# How long a status may take to arrive; the calls carry a 30 s deadline, so a stream that stays
+# open until its deadline fails this by far.
+PROMPT_S = 5.0
+DEADLINE_S = 30
+
+
+class ContractError(Exception):
+    pass
+
+
+def first_status(call) -> "tuple[grpc.StatusCode, str, float]":
+    """Runs `call` (a unary call, or the first read of a stream); returns the status it ends with."""
+    started = time.monotonic()
+    try:
+        call()
+    except grpc.RpcError as err:
+        return err.code(), err.details(), time.monotonic() - started
+    raise ContractError("the call succeeded; an error status was expected")
+
+
+def expect_status(name: str, call, code: grpc.StatusCode) -> None:
+    got, details, elapsed = first_status(call)
+    if got != code:
+        raise ContractError(f"{name}: expected {code.name}, got {got.name}: {details}")
+    if elapsed > PROMPT_S:
+        raise ContractError(f"{name}: {code.name} came after {elapsed:.1f} s, not promptly")
+    print(f"status {name}: {got.name}: {details}")
+
+
+def next_delivery(stream, what: str):
+    try:
+        return next(stream)
+    except StopIteration:
+        raise ContractError(f"the subscription ended before {what}")
+
+
+def contract(endpoint: str, namespace: str) -> int:
+    channel = grpc.insecure_channel(endpoint)
+    grpc.channel_ready_future(channel).result(timeout=10)
+    consumer = messaging_pb2_grpc.ConsumerStub(channel)
+    producer = messaging_pb2_grpc.ProducerStub(channel)
+    meta = [("x-prism-namespace", namespace)]
+
+    def subscribe(metadata, **request):
+        return lambda: next(
+            consumer.Subscribe(messaging_pb2.SubscribeRequest(**request), metadata=metadata, timeout=DEADLINE_S)
+        )
+
+    def acknowledge(delivery, success: bool, reason: str = "") -> None:
+        consumer.Acknowledge(
+            messaging_pb2.AcknowledgeRequest(
+                subscription_id=delivery.subscription_id,
+                delivery_id=delivery.delivery_id,
+                success=success,
+                reason=reason,
+            ),
+            metadata=meta,
+            timeout=10,
+        )
+
+    # Statuses: each ends the call (for Subscribe, the stream) before any message.
+    expect_status(
+        "subscribe unknown namespace",
+        subscribe([("x-prism-namespace", "no-such-namespace")]),
+        grpc.StatusCode.NOT_FOUND,
+    )
+    expect_status("subscribe without namespace", subscribe([]), grpc.StatusCode.INVALID_ARGUMENT)
+    expect_status("subscribe bad topic", subscribe(meta, topic="greetings.*"), grpc.StatusCode.INVALID_ARGUMENT)
+    expect_status(
+        "publish bad topic",
+        lambda: producer.Publish(messaging_pb2.PublishRequest(topic="bad topic", payload=b"x"), metadata=meta, timeout=10),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    expect_status(
+        "publish above max_message_size",
+        lambda: producer.Publish(
+            messaging_pb2.PublishRequest(topic="greetings.sizes", payload=bytes(64 * 1024 + 1)), metadata=meta, timeout=10
+        ),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    )
+
+    expect_status(
+        "publish above the proxy's request limit",
+        lambda: producer.Publish(
+            messaging_pb2.PublishRequest(topic="greetings.sizes", payload=bytes(4 * 1024 * 1024)), metadata=meta, timeout=10
+        ),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    )
+
+    # Order: PublishBatch keeps batch order on the topic.
+    payloads = [f"batch {i} {uuid.uuid4()}".encode() for i in range(3)]
+    batch = producer.PublishBatch(
+        messaging_pb2.PublishBatchRequest(messages=[messaging_pb2.PublishRequest(payload=p) for p in payloads]),
+        metadata=meta,
+        timeout=10,
+    )
+    ids = [r.message_id for r in batch.results]
+    first = consumer.Subscribe(messaging_pb2.SubscribeRequest(), metadata=meta, timeout=DEADLINE_S)
+    got = [next_delivery(first, f"message {i} of the batch") for i in range(3)]
+    if [d.message.message_id for d in got] != ids or [d.message.payload for d in got] != payloads:
+        raise ContractError(f"batch order: published {ids}, delivered {[d.message.message_id for d in got]}")
+    if [d.message.attempt for d in got] != [1, 1, 1]:
+        raise ContractError(f"first deliveries carry attempts {[d.message.attempt for d in got]}, not 1")
+    print("order: PublishBatch delivered in batch order, attempt 1")
+
+    # At-least-once: a delivery left unsettled when its stream is cancelled comes back, attempt 2.
+    acknowledge(got[1], True)
+    acknowledge(got[2], True)
+    first.cancel()
+    second = consumer.Subscribe(messaging_pb2.SubscribeRequest(), metadata=meta, timeout=DEADLINE_S)
+    again = next_delivery(second, "the redelivery")
+    if again.message.message_id != ids[0] or again.message.attempt != 2 or again.message.payload != payloads[0]:
+        raise ContractError(f"redelivery: expected {ids[0]} with attempt 2, got {again.message}")
+    print("redelivery: after a cancelled stream, attempt 2")
+
+    # Dead letter: a nack on the max_retries-th (2nd) delivery moves a copy to <topic>.dead-letter.
+    acknowledge(again, False, "python says no")
+    second.cancel()
+    letters = consumer.Subscribe(
+        messaging_pb2.SubscribeRequest(topic="greetings.dead-letter", group="python-dead-letters"),
+        metadata=meta,
+        timeout=DEADLINE_S,
+    )
+    letter = next_delivery(letters, "the dead-lettered copy")
+    headers = dict(letter.message.headers)
+    expected = {
+        "prism-dead-letter-reason": "python says no",
+        "prism-original-topic": "greetings",
+        "prism-attempts": "2",
+    }
+    if (
+        letter.message.message_id != ids[0]
+        or letter.message.payload != payloads[0]
+        or letter.message.topic != "greetings.dead-letter"
+        or {k: headers.get(k) for k in expected} != expected
+    ):
+        raise ContractError(f"dead letter: unexpected copy {letter.message}")
+    acknowledge(letter, True)
+    letters.cancel()
+    print("dead letter: greetings.dead-letter carries the payload, id, reason, original topic and attempts")
+    return 0
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--contract":
+        try:
+            sys.exit(contract(sys.argv[2], sys.argv[3]))
+        except ContractError as err:
+            print(f"contract broken: {err}", file=sys.stderr)
+            sys.exit(1)
     if len(sys.argv) != 4:
-        print("usage: client.py <proxy host:port> <keyvalue namespace> <messaging namespace>", file=sys.stderr)
+        print(
+            "usage: client.py <proxy host:port> <keyvalue namespace> <messaging namespace>\n"
+            "       client.py --contract <proxy host:port> <messaging namespace>",
+            file=sys.stderr,
+        )
         sys.exit(2)
     sys.exit(main(sys.argv[1], sys.argv[2], sys.argv[3]))

@@ -8,9 +8,10 @@
  * - Attempts: the driver's count, and, with a `state` slot, the count kept there, so a restart (or
  *   a backend that counts in memory, like Kafka) does not start a failing message again at 1.
  * - Dead letter: a message nacked on its `max_retries`-th delivery (or delivered more often than
- *   that without an ack) goes to the `dead-letter` slot, topic `<topic>.dead-letter`, with its
- *   original payload and headers plus `prism-dead-letter-reason`, `prism-original-topic` and
- *   `prism-attempts`; then the original is acknowledged. Without a dead-letter slot the message
+ *   that without an ack) goes to the `dead-letter` slot, on topic `dead_letter_topic` (default
+ *   `<topic>.dead-letter`), with its original payload and headers plus
+ *   `prism-dead-letter-reason`, `prism-original-topic` and `prism-attempts`; then the original is
+ *   acknowledged. Without a dead-letter slot the message
  *   is logged and acknowledged.
  * - Acknowledged ids: with a `state` slot, every acknowledged message id is remembered for
  *   `ackedRetentionMs`, so a redelivery of a message that was already acknowledged (the backend
@@ -33,6 +34,8 @@ export interface ConsumerSettings {
   /** Deliveries before a message is dead-lettered (0 counts as 1). */
   maxRetries: number;
   ackTimeoutMs: number;
+  /** Where dead letters go; absent = `<topic>.dead-letter` of the subscribed topic. */
+  deadLetterTopic?: string;
 }
 
 export function readConsumerSettings(label: string, reader: SettingsReader): ConsumerSettings {
@@ -42,7 +45,13 @@ export function readConsumerSettings(label: string, reader: SettingsReader): Con
     group: required(label, 'consumer_group', reader.string('consumer_group', raw?.consumerGroup)),
     maxRetries: reader.integer('max_retries', raw?.maxRetries, 0) ?? 3,
     ackTimeoutMs: reader.duration('ack_timeout', raw?.ackTimeout) ?? 30_000,
+    ...deadLetterSetting(reader),
   };
+}
+
+function deadLetterSetting(reader: SettingsReader): Pick<ConsumerSettings, 'deadLetterTopic'> {
+  const topic = reader.string('dead_letter_topic', reader.raw?.deadLetterTopic);
+  return topic === undefined ? {} : { deadLetterTopic: topic };
 }
 
 export interface ConsumerOptions {
@@ -298,7 +307,7 @@ export class ConsumerRunner extends RunnerBase implements ConsumerRunnerApi {
         await withRetry(
           () =>
             enqueue({
-              topic: deadLetterTopic(active.topic),
+              topic: this.settings.deadLetterTopic ?? deadLetterTopic(active.topic),
               payload: delivery.payload,
               headers: {
                 ...delivery.headers,

@@ -84,7 +84,10 @@ export function consumerService(resolve: RunnerResolver<ConsumerRunnerApi>): Con
         closed = true;
         closers.delete(finish);
         subscriptions.delete(subscriptionId);
-        call.destroy(Object.assign(new Error(), toServiceError(err)) as never);
+        // grpc-js sends a server stream's status on 'error'; destroy() would drop it and leave
+        // the stream open until the client's deadline.
+        const status = toServiceError(err);
+        call.emit('error', Object.assign(new Error(status.details), status));
       });
   };
 

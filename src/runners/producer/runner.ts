@@ -13,6 +13,8 @@
  *   are sent one after another, each message in order.
  * - Deduplication: with `dedup_window` (needs the `state` slot), a message id seen within the
  *   window is answered `duplicate: true` and nothing is published.
+ * - Size: with `max_message_size`, a larger payload is refused with E_PAYLOAD_TOO_LARGE
+ *   (RESOURCE_EXHAUSTED) before anything is sent; the backend's own limit applies either way.
  * - `stop()` refuses new publishes, sends every pending batch and waits for them.
  */
 import { create } from '@bufbuild/protobuf';
@@ -42,6 +44,8 @@ export interface ProducerSettings {
   batchIntervalMs: number;
   /** 0 = no deduplication. */
   dedupWindowMs: number;
+  /** Largest accepted payload in bytes, and the setting as written; absent = the backend's limit. */
+  maxMessageSize?: { bytes: number; text: string };
 }
 
 export function readProducerSettings(label: string, reader: SettingsReader): ProducerSettings {
@@ -52,7 +56,14 @@ export function readProducerSettings(label: string, reader: SettingsReader): Pro
     batchSize: reader.integer('batch_size', raw?.batchSize, 1) ?? 1,
     batchIntervalMs: reader.duration('batch_interval', raw?.batchInterval) ?? 10,
     dedupWindowMs: reader.duration('dedup_window', raw?.dedupWindow) ?? 0,
+    ...maxMessageSize(reader),
   };
+}
+
+function maxMessageSize(reader: SettingsReader): Pick<ProducerSettings, 'maxMessageSize'> {
+  const text = reader.string('max_message_size', reader.raw?.maxMessageSize);
+  const bytes = reader.size('max_message_size', reader.raw?.maxMessageSize);
+  return text !== undefined && bytes !== undefined ? { maxMessageSize: { bytes, text } } : {};
 }
 
 export interface ProducerOptions {
@@ -179,6 +190,14 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
     );
     if (!(input.payload instanceof Uint8Array))
       throw new PrismError('E_INVALID_ARGUMENT', 'payload must be bytes');
+    const limit = this.settings.maxMessageSize;
+    if (limit && input.payload.byteLength > limit.bytes) {
+      throw new PrismError(
+        'E_PAYLOAD_TOO_LARGE',
+        `payload is ${input.payload.byteLength} bytes; the limit is ${limit.text} (${limit.bytes} bytes, setting max_message_size)`,
+        { hint: `send payloads of at most ${limit.bytes} bytes` },
+      );
+    }
     const message = encodeEnvelope(
       create(EnvelopeSchema, {
         messageId,

@@ -125,7 +125,7 @@ await describeWithServices(
             vaultNamespaceYaml(shop, idp.issuer, [
               '{ name: cache, type: keyvalue, slots: { store: { backend: redis } } }',
               '{ name: ledger, type: keyvalue, slots: { store: { backend: postgres } } }',
-              '{ name: events, type: producer, slots: { sink: { backend: kafka }, state: { backend: postgres } }, settings: { topic: shop.events } }',
+              '{ name: events, type: producer, slots: { sink: { backend: kafka }, state: { backend: postgres } }, settings: { topic: shop.events, dedup_window: 5m } }',
               '{ name: billing, type: consumer, slots: { source: { backend: nats } }, settings: { topic: shop.events, consumer_group: billing } }',
             ]),
             vaultNamespaceYaml(other, idp.issuer, [

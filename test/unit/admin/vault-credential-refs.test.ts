@@ -31,7 +31,10 @@ describe('credential references the control plane derives', () => {
     const ns = loaded(
       sessionNamespace([
         keyvaluePattern(),
-        producerPattern({ slots: { sink: { backend: 'kafka' }, state: { backend: 'redis' } } }),
+        producerPattern({
+          slots: { sink: { backend: 'kafka' }, state: { backend: 'redis' } },
+          settings: { topic: 'orders.events', dedup_window: '5m' },
+        }),
         consumerPattern({
           slots: {
             source: { backend: 'nats' },

@@ -110,11 +110,11 @@ describe('canonical export', () => {
   });
 
   it('redacts literal secrets and keeps references', () => {
-    const pattern = producerPattern({
+    const pattern = consumerPattern({
       slots: {
-        sink: { backend: 'kafka', credentials: 'hunter2' },
+        source: { backend: 'kafka', credentials: 'hunter2' },
         state: { backend: 'redis', credentials: '${REDIS_PASSWORD}' },
-        objects: { backend: 'postgres', credentials: 'vault://database/creds/orders' },
+        'dead-letter': { backend: 'postgres', credentials: 'vault://database/creds/orders' },
       },
     });
     for (const format of FORMATS) {
@@ -123,8 +123,8 @@ describe('canonical export', () => {
       const slots = format === 'json' ? JSON.parse(out).patterns[0].slots : undefined;
       if (slots) {
         expect(slots).toEqual({
-          objects: { backend: 'postgres', credentials: 'vault://database/creds/orders' },
-          sink: { backend: 'kafka', credentials: '<redacted>' },
+          'dead-letter': { backend: 'postgres', credentials: 'vault://database/creds/orders' },
+          source: { backend: 'kafka', credentials: '<redacted>' },
           state: { backend: 'redis', credentials: '${REDIS_PASSWORD}' },
         });
       } else {

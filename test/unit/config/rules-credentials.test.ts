@@ -61,6 +61,7 @@ describe('references that no Vault secrets engine can serve', () => {
   const events = (sink: Record<string, string>) =>
     producerPattern({
       slots: { sink, state: { backend: 'postgres', credentials: 'vault://database/creds/x' } },
+      settings: { topic: 'orders.events', dedup_window: '5m' },
     });
 
   it.each(['vault://kv/prism/orders-cache', 'vault://secret/data/redis', 'vault://database/creds/a/b'])(
@@ -142,6 +143,7 @@ describe('references that no Vault secrets engine can serve', () => {
           sink: { backend: 'redis', credentials: 'vault://database/creds/prism-orders-events-sink' },
           state: { backend: 'postgres', credentials: 'vault://database/creds/prism-orders-events-state' },
         },
+        settings: { topic: 'orders.events', dedup_window: '5m' },
       }),
     ]);
     expect(check(ns).diagnostics).toEqual([]);

@@ -141,9 +141,51 @@ describe('slots', () => {
     ]);
   });
 
+  it.each(['memstore', 'sqlite', 'redis', 'postgres', 'nats', 'kafka'])(
+    "refuses the producer's objects slot on %s: no runner stores payloads by reference yet",
+    (backend) => {
+      const pattern = producerPattern({ slots: { sink: { backend: 'kafka' }, objects: { backend } } });
+      const { diagnostics, text } = check(validNamespace({ patterns: [pattern] }));
+      expect(diagnostics).toEqual([
+        {
+          severity: 'error',
+          rule: 'E_SLOT_NOT_BUILT',
+          message:
+            "pattern 'events' (producer) binds slot 'objects', which does nothing yet: no producer or consumer stores large payloads by reference yet (the claim-check work)",
+          file: 'ns.yaml',
+          line: 9,
+          column: 7,
+          path: '/patterns/0/slots/objects',
+          hint: 'remove `objects:` from slots; validation accepts it once a runner uses it',
+        },
+      ]);
+      expect(textAt(text, diagnostics[0]!)).toBe('objects:');
+    },
+  );
+
+  it("refuses a producer's state slot without dedup_window, which would hold nothing", () => {
+    const pattern = producerPattern({ slots: { sink: { backend: 'kafka' }, state: { backend: 'redis' } } });
+    const { diagnostics, text } = check(validNamespace({ patterns: [pattern] }));
+    expect(diagnostics).toEqual([
+      {
+        severity: 'error',
+        rule: 'E_SLOT_UNUSED',
+        message:
+          "pattern 'events' (producer) binds slot 'state' but sets no dedup_window: the producer keeps only deduplication state there, so the slot would do nothing",
+        file: 'ns.yaml',
+        line: 9,
+        column: 7,
+        path: '/patterns/0/slots/state',
+        hint: 'set `dedup_window` (for example 5m) or remove the state slot',
+      },
+    ]);
+    expect(textAt(text, diagnostics[0]!)).toBe('state:');
+  });
+
   it('accepts every optional slot of a type bound to a backend that fits', () => {
     const producer = producerPattern({
-      slots: { sink: { backend: 'kafka' }, state: { backend: 'redis' }, objects: { backend: 'postgres' } },
+      slots: { sink: { backend: 'kafka' }, state: { backend: 'redis' } },
+      settings: { topic: 'orders.events', dedup_window: '5m' },
     });
     const consumer = consumerPattern({
       slots: {
@@ -217,7 +259,6 @@ describe('backends', () => {
     ['keyvalue', 'store', ['memstore', 'sqlite', 'redis', 'postgres']],
     ['producer', 'sink', ['memstore', 'redis', 'postgres', 'nats', 'kafka']],
     ['producer', 'state', ['memstore', 'sqlite', 'redis', 'postgres']],
-    ['producer', 'objects', ['memstore', 'sqlite', 'redis', 'postgres']],
     ['consumer', 'source', ['memstore', 'redis', 'postgres', 'nats', 'kafka']],
     ['consumer', 'state', ['memstore', 'sqlite', 'redis', 'postgres']],
     ['consumer', 'dead-letter', ['memstore', 'redis', 'postgres', 'nats', 'kafka']],
@@ -241,7 +282,11 @@ describe('backends', () => {
     FITS.flatMap(([type, slot, fit]) => ALL_BACKENDS.map((b) => [type, slot, b, fit.includes(b)] as const)),
   )('%s slot %s on %s: accepted = %s', (type, slot, backend, accepted) => {
     const slots: Obj = { [REQUIRED[type]!]: { backend: 'memstore' }, [slot]: { backend } };
-    const { diagnostics } = check(validNamespace({ patterns: [base[type]!({ slots })] }));
+    // A producer's state slot holds deduplication state: it needs dedup_window (E_SLOT_UNUSED).
+    const settings = type === 'producer' && slot === 'state' ? { dedup_window: '5m' } : {};
+    const pattern = base[type]!({ slots });
+    pattern.settings = { ...(pattern.settings as Obj), ...settings };
+    const { diagnostics } = check(validNamespace({ patterns: [pattern] }));
     expect(withRule(diagnostics, 'E_BACKEND_CAPABILITY')).toHaveLength(accepted ? 0 : 1);
     expect(diagnostics.filter((d) => d.rule !== 'E_BACKEND_CAPABILITY')).toEqual([]);
   });

@@ -37,17 +37,34 @@ describe('which settings apply', () => {
     [
       'producer',
       producerPattern,
-      { topic: 'orders.events', max_retries: 3, batch_size: 100, batch_interval: '10ms', dedup_window: '5m' },
+      {
+        topic: 'orders.events',
+        max_retries: 3,
+        batch_size: 100,
+        batch_interval: '10ms',
+        dedup_window: '5m',
+        max_message_size: '256KiB',
+      },
     ],
     [
       'consumer',
       consumerPattern,
-      { topic: 'orders.events', consumer_group: 'billing', max_retries: 3, ack_timeout: '30s' },
+      {
+        topic: 'orders.events',
+        consumer_group: 'billing',
+        max_retries: 3,
+        ack_timeout: '30s',
+        dead_letter_topic: 'orders.failed',
+      },
     ],
     ['session-manager', sessionManagerPattern, { session_ttl: '1h', idle_timeout: '15m' }],
   ])('accepts every setting of %s', (_type, pattern, settings) => {
     const slots =
-      _type === 'producer' ? { sink: { backend: 'kafka' }, state: { backend: 'redis' } } : undefined;
+      _type === 'producer'
+        ? { sink: { backend: 'kafka' }, state: { backend: 'redis' } }
+        : _type === 'consumer'
+          ? { source: { backend: 'kafka' }, 'dead-letter': { backend: 'kafka' } }
+          : undefined;
     const { diagnostics } = check(
       validNamespace({ patterns: [pattern({ settings, ...(slots ? { slots } : {}) })] }),
     );
@@ -125,6 +142,38 @@ describe('settings that need a slot', () => {
       settings: { topic: 'orders.events', dedup_window: '5m' },
     });
     expect(check(validNamespace({ patterns: [pattern] })).diagnostics).toEqual([]);
+  });
+
+  it("refuses a consumer's dead_letter_topic without a dead-letter slot to write to", () => {
+    const pattern = consumerPattern({
+      settings: { topic: 'orders.events', consumer_group: 'billing', dead_letter_topic: 'orders.failed' },
+    });
+    const { diagnostics, text } = check(validNamespace({ patterns: [pattern] }));
+    expect(diagnostics).toEqual([
+      {
+        severity: 'error',
+        rule: 'E_SETTING_NEEDS_SLOT',
+        message:
+          "pattern 'billing' (consumer) sets dead_letter_topic but binds no 'dead-letter' slot to write failed messages to",
+        file: 'ns.yaml',
+        line: 12,
+        column: 7,
+        path: '/patterns/0/settings/dead_letter_topic',
+        hint: 'add `slots: { dead-letter: { backend: kafka } }` or remove dead_letter_topic',
+      },
+    ]);
+    expect(textAt(text, diagnostics[0]!)).toBe('dead_letter_topic: orders.failed');
+  });
+
+  it.each(['orders failed', 'orders.*'])('rejects the dead_letter_topic %j by the topic syntax', (topic) => {
+    const pattern = consumerPattern({
+      slots: { source: { backend: 'kafka' }, 'dead-letter': { backend: 'kafka' } },
+      settings: { topic: 'orders.events', consumer_group: 'billing', dead_letter_topic: topic },
+    });
+    const { diagnostics } = check(validNamespace({ patterns: [pattern] }));
+    expect(diagnostics.map((d) => [d.rule, d.path])).toEqual([
+      ['E_SCHEMA_PATTERN', '/patterns/0/settings/dead_letter_topic'],
+    ]);
   });
 
   it('reports only that dedup_window does not apply to a consumer, not that it needs a slot', () => {
@@ -264,6 +313,20 @@ describe('sizes', () => {
     ]);
   });
 
+  it('rejects a maximum message size of zero', () => {
+    const pattern = producerPattern({ settings: { topic: 'orders.events', max_message_size: '0B' } });
+    const { diagnostics } = check(validNamespace({ patterns: [pattern] }));
+    expect(diagnostics.map((d) => [d.rule, d.severity, d.message, d.path, d.hint])).toEqual([
+      [
+        'E_SIZE',
+        'error',
+        "pattern 'events' (producer) max_message_size must be larger than 0",
+        '/patterns/0/settings/max_message_size',
+        'for example 256KiB',
+      ],
+    ]);
+  });
+
   it.each(['1000000', '512B', '512KB', '512KiB', '1MB', '1MiB', '1GB', '1GiB'])(
     'accepts the size %s',
     (size) => {
@@ -273,4 +336,47 @@ describe('sizes', () => {
       expect(diagnostics).toEqual([]);
     },
   );
+});
+
+describe("a producer's max_message_size against its sink backend's limit", () => {
+  const producer = (backend: string, size: string) =>
+    validNamespace({
+      patterns: [
+        producerPattern({
+          slots: { sink: { backend } },
+          settings: { topic: 'orders.events', max_message_size: size },
+        }),
+      ],
+    });
+
+  it.each([
+    ['kafka', "the broker's default message.max.bytes"],
+    ['nats', "the server's default max_payload"],
+  ])('warns when it is above the limit of %s, naming the limit', (backend, source) => {
+    const { diagnostics, report, text } = check(producer(backend, '2MiB'));
+    expect(report.errors).toBe(0);
+    expect(diagnostics).toEqual([
+      {
+        severity: 'warning',
+        rule: 'E_MESSAGE_SIZE_ABOVE_BACKEND',
+        message: `pattern 'events' (producer) max_message_size 2MiB is above ${backend}'s limit of 1MiB (${source}): a payload between the two is refused by ${backend} with RESOURCE_EXHAUSTED`,
+        file: 'ns.yaml',
+        line: 11,
+        column: 25,
+        path: '/patterns/0/settings/max_message_size',
+        hint: `lower max_message_size to 1MiB or less, or keep it if your ${backend} allows larger messages`,
+      },
+    ]);
+    expect(textAt(text, diagnostics[0]!)).toBe('2MiB');
+  });
+
+  it.each([
+    ['kafka', '1MiB'],
+    ['nats', '1048576'],
+    ['redis', '3MiB'],
+    ['postgres', '3MiB'],
+    ['memstore', '3MiB'],
+  ])('accepts it on %s at %s, within the limit', (backend, size) => {
+    expect(check(producer(backend, size)).diagnostics).toEqual([]);
+  });
 });

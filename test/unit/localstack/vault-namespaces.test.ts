@@ -25,7 +25,10 @@ describe('the Vault roles dev up writes for the namespaces it serves', () => {
     const ns = loaded(
       sessionNamespace([
         keyvaluePattern(),
-        producerPattern({ slots: { sink: { backend: 'kafka' }, state: { backend: 'postgres' } } }),
+        producerPattern({
+          slots: { sink: { backend: 'kafka' }, state: { backend: 'postgres' } },
+          settings: { topic: 'orders.events', dedup_window: '5m' },
+        }),
       ]),
       validNamespace({ namespace: 'plain' }),
     );

@@ -198,6 +198,28 @@ describe('consumer runner', () => {
     expect(seen).toHaveLength(3);
   });
 
+  it('moves a dead letter to dead_letter_topic when the pattern sets one, not to <topic>.dead-letter', async () => {
+    const ns = uniqueNamespace();
+    const runner = await consumer(ns, {
+      settings: { maxRetries: 1, deadLetterTopic: 'orders.failed' },
+      slots: { source: 'memstore', 'dead-letter': 'memstore' },
+    });
+    await record(runner, (d) => d.nack('refused'));
+    const failed = await drain(ns, 'orders.failed');
+    const defaultTopic = await drain(ns, `${TOPIC}.dead-letter`);
+    const published = await (await producer(ns)).publish({ payload: bytes('poison') }, ALICE);
+    await eventually(() => failed.length === 1, 2000, 'the dead letter on orders.failed');
+    expect(text(failed[0]!.payload)).toBe('poison');
+    expect(failed[0]!.headers).toMatchObject({
+      'prism-message-id': published.messageId,
+      'prism-dead-letter-reason': 'refused',
+      'prism-original-topic': TOPIC,
+      'prism-attempts': '1',
+    });
+    await sleep(50);
+    expect(defaultTopic).toHaveLength(0);
+  });
+
   it('without a dead-letter slot, logs the message and acknowledges it after max_retries', async () => {
     const ns = uniqueNamespace();
     const logger = memoryLogger();

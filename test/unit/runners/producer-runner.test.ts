@@ -117,6 +117,20 @@ describe('producer runner', () => {
     expect(got).toHaveLength(0);
   });
 
+  it('refuses a payload above max_message_size with E_PAYLOAD_TOO_LARGE and publishes nothing', async () => {
+    const ns = uniqueNamespace();
+    const runner = await producer(ns, { maxMessageSize: '1KiB' });
+    await runner.publish({ payload: new Uint8Array(1024) }, ALICE);
+    await expect(runner.publish({ payload: new Uint8Array(1025) }, ALICE)).rejects.toMatchObject({
+      code: 'E_PAYLOAD_TOO_LARGE',
+      message: 'payload is 1025 bytes; the limit is 1KiB (1024 bytes, setting max_message_size)',
+    });
+    const got = await received(ns);
+    await eventually(() => got.length === 1, 2000, 'the message at the limit');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(got.map((d) => d.payload.byteLength)).toEqual([1024]);
+  });
+
   it('retries a publish that fails with E_BACKEND_DOWN and succeeds within max_retries', async () => {
     const ns = uniqueNamespace();
     const flaky = flakyFactory('sink', ['enqueue'], 2);

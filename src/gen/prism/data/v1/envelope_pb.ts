@@ -129,7 +129,11 @@ export type Envelope = Message<"prism.data.v1.Envelope"> & {
   payload: Uint8Array;
 
   /**
-   * 1 on first delivery; counts redeliveries on the consumer side.
+   * Set on delivery, never by the publisher: 1 on the first delivery of this message to its
+   * consumer group, one more on every redelivery (after the ack timeout, a negative
+   * Acknowledge, or a stream that ended before settling it). A dead-lettered copy is a new
+   * delivery on its own topic and counts from 1 again; its `prism-attempts` header says how
+   * often the original was delivered.
    *
    * @generated from field: uint32 attempt = 11;
    */

@@ -291,6 +291,15 @@ export const BatchDeleteResponseSchema: GenMessage<BatchDeleteResponse> = /*@__P
   messageDesc(file_prism_data_v1_keyvalue, 14);
 
 /**
+ * Scan lists the keys that start with `prefix`, in ascending order of their UTF-8 bytes (the same
+ * order on every backend), one page per call. A page holds at most `limit` keys and may hold
+ * fewer (even none) before the last page; follow `cursor` until it comes back empty. The cursor
+ * is opaque: pass it back unchanged with the same prefix. Each page continues after the last key
+ * of the previous one, so a key present and unchanged for the whole scan is returned exactly
+ * once; a key written or deleted during the scan may or may not appear. Expired keys never
+ * appear. A bad prefix or limit is INVALID_ARGUMENT; a store without the `scan` capability answers
+ * FAILED_PRECONDITION.
+ *
  * @generated from message prism.data.v1.ScanRequest
  */
 export type ScanRequest = Message<"prism.data.v1.ScanRequest"> & {
@@ -300,7 +309,7 @@ export type ScanRequest = Message<"prism.data.v1.ScanRequest"> & {
   prefix: string;
 
   /**
-   * At most this many keys per page (default 100, at most 1000).
+   * At most this many keys per page (0 = the default 100; larger values are capped at 1000).
    *
    * @generated from field: uint32 limit = 2;
    */
@@ -326,6 +335,8 @@ export const ScanRequestSchema: GenMessage<ScanRequest> = /*@__PURE__*/
  */
 export type ScanResponse = Message<"prism.data.v1.ScanResponse"> & {
   /**
+   * Ascending by UTF-8 bytes.
+   *
    * @generated from field: repeated string keys = 1;
    */
   keys: string[];

@@ -19,13 +19,16 @@ export const file_prism_data_v1_messaging: GenFile = /*@__PURE__*/
  */
 export type PublishRequest = Message<"prism.data.v1.PublishRequest"> & {
   /**
-   * Empty = the pattern's configured topic.
+   * Empty = the pattern's configured topic. See "Topics" above.
    *
    * @generated from field: string topic = 1;
    */
   topic: string;
 
   /**
+   * Opaque bytes, delivered unchanged. Its size with the envelope headers must fit the backend's
+   * limit (docs/messaging.md), else RESOURCE_EXHAUSTED.
+   *
    * @generated from field: bytes payload = 2;
    */
   payload: Uint8Array;
@@ -46,7 +49,7 @@ export type PublishRequest = Message<"prism.data.v1.PublishRequest"> & {
   headers: { [key: string]: string };
 
   /**
-   * Optional idempotency key; a UUIDv7 is generated when empty.
+   * Optional idempotency key (1 to 256 characters); a UUIDv7 is generated when empty.
    *
    * @generated from field: string message_id = 6;
    */
@@ -94,6 +97,8 @@ export const PublishResponseSchema: GenMessage<PublishResponse> = /*@__PURE__*/
  */
 export type PublishBatchRequest = Message<"prism.data.v1.PublishBatchRequest"> & {
   /**
+   * Published in this order; each message may name its own topic.
+   *
    * @generated from field: repeated prism.data.v1.PublishRequest messages = 1;
    */
   messages: PublishRequest[];
@@ -137,7 +142,8 @@ export type SubscribeRequest = Message<"prism.data.v1.SubscribeRequest"> & {
   topic: string;
 
   /**
-   * Empty = the pattern's configured consumer group.
+   * Empty = the pattern's configured consumer group. Ignored at-most-once (every subscriber
+   * gets every message).
    *
    * @generated from field: string group = 2;
    */
@@ -204,14 +210,14 @@ export type AcknowledgeRequest = Message<"prism.data.v1.AcknowledgeRequest"> & {
   deliveryId: string;
 
   /**
-   * False = processing failed: redeliver, or dead-letter after max_retries.
+   * False = processing failed: redeliver at once, or dead-letter on the max_retries-th delivery.
    *
    * @generated from field: bool success = 3;
    */
   success: boolean;
 
   /**
-   * Why processing failed; kept with a dead-lettered message.
+   * Why processing failed; a dead-lettered copy carries it as `prism-dead-letter-reason`.
    *
    * @generated from field: string reason = 4;
    */
@@ -239,13 +245,18 @@ export const AcknowledgeResponseSchema: GenMessage<AcknowledgeResponse> = /*@__P
   messageDesc(file_prism_data_v1_messaging, 7);
 
 /**
- * Producer pattern: publishes to the pattern's topic (or the topic given) with retries and
- * optional deduplication and batching.
+ * Producer pattern: publishes to the pattern's topic (or the topic given). A call returns once
+ * the backend acknowledged the message (with `batch_size` > 1, once its batch was sent). A
+ * publish that fails because the backend is down is retried up to the pattern's `max_retries`
+ * times with backoff; no other failure is retried. With `dedup_window` (and a `state` slot), a
+ * message id seen within the window is answered `duplicate: true` and nothing is published.
  *
  * @generated from service prism.data.v1.Producer
  */
 export const Producer: GenService<{
   /**
+   * Publishes one message. Statuses as above.
+   *
    * @generated from rpc prism.data.v1.Producer.Publish
    */
   publish: {
@@ -254,6 +265,12 @@ export const Producer: GenService<{
     output: typeof PublishResponseSchema;
   },
   /**
+   * Publishes the messages in batch order: every message is checked first (a bad one fails the
+   * call, naming its index, before anything is sent), then each is published after the previous
+   * one, so a topic receives them in batch order on every backend. The first failure ends the
+   * call, naming the index of the failing message; the messages before it were published (with
+   * `batch_size` > 1 the later ones were already queued and are published too).
+   *
    * @generated from rpc prism.data.v1.Producer.PublishBatch
    */
   publishBatch: {
@@ -265,13 +282,33 @@ export const Producer: GenService<{
   serviceDesc(file_prism_data_v1_messaging, 0);
 
 /**
- * Consumer pattern: at-least-once delivery in consumer groups, with acknowledgements, retries and
- * a dead-letter queue after max_retries.
+ * Consumer pattern: consumer groups with acknowledgements, redelivery and a dead-letter slot.
+ *
+ * Redelivery and `attempt` (Envelope.attempt): a delivery neither acknowledged within the
+ * pattern's `ack_timeout` (default 30s) nor settled before its stream ended is delivered again
+ * (at-least-once only); a negative Acknowledge redelivers it at once. `attempt` is 1 on the first
+ * delivery and one more on every redelivery, on every backend, including a redelivery to another
+ * member of the group after a stream was cancelled. With a `state` slot the count also survives a
+ * proxy restart.
+ *
+ * Dead letter: a message negatively acknowledged on its `max_retries`-th delivery (default 3; 0
+ * counts as 1), or delivered more often than that without an ack, is written to the
+ * `dead-letter` slot's backend on the pattern's `dead_letter_topic` (default `<topic>.dead-letter`,
+ * `<topic>` being the subscribed topic) and the original is acknowledged.
+ * The dead-lettered copy carries the original payload and envelope headers (message id,
+ * publisher, custom headers) plus `prism-dead-letter-reason` (the Acknowledge `reason`, or why it
+ * timed out), `prism-original-topic` and `prism-attempts`. Without a dead-letter slot such a
+ * message is logged and dropped.
  *
  * @generated from service prism.data.v1.Consumer
  */
 export const Consumer: GenService<{
   /**
+   * Opens a subscription: one member of the consumer group for as long as the stream is open.
+   * Messages arrive as SubscribeResponse items; at most `max_in_flight` are unacknowledged at
+   * once. Errors (see the statuses above) end the stream with their status before any message.
+   * Cancelling the stream leaves its unacknowledged deliveries to be redelivered (at-least-once).
+   *
    * @generated from rpc prism.data.v1.Consumer.Subscribe
    */
   subscribe: {
@@ -280,6 +317,9 @@ export const Consumer: GenService<{
     output: typeof SubscribeResponseSchema;
   },
   /**
+   * Settles one delivery of an open subscription: success = done; failure = redeliver, or
+   * dead-letter on the `max_retries`-th delivery. NOT_FOUND when the delivery is not pending.
+   *
    * @generated from rpc prism.data.v1.Consumer.Acknowledge
    */
   acknowledge: {
