@@ -1,5 +1,8 @@
 import { Flags } from '@oclif/core';
+import type { Logger } from 'pino';
+import { PrismError } from '../errors.js';
 import type { ClientTls } from '../transport/dial.js';
+import { isLoopbackHost, splitHostPort } from '../transport/listen-address.js';
 import type { ServerTls } from '../transport/server-tls.js';
 
 /** TLS flags of every command that dials the proxy or the admin. */
@@ -75,7 +78,44 @@ export const serverTlsFlags = {
     dependsOn: ['tls-cert'],
     helpGroup: 'TLS',
   }),
+  'no-tls': Flags.boolean({
+    description:
+      'Serve plaintext on a non-loopback address on purpose (e.g. behind a TLS-terminating mesh); refused otherwise',
+    exclusive: ['tls-cert'],
+    helpGroup: 'TLS',
+  }),
 };
+
+/**
+ * A server serves plaintext off loopback only when told so: bearer tokens and data would cross
+ * the network in clear text. Checked before anything binds; `listens` are [flag, address].
+ */
+export function checkPlaintextListen(
+  flags: { 'tls-cert'?: string | undefined; 'no-tls'?: boolean | undefined },
+  listens: ReadonlyArray<readonly [flag: string, address: string | undefined]>,
+  logger: Pick<Logger, 'warn'>,
+): void {
+  if (flags['tls-cert'] !== undefined) return;
+  for (const [flag, address] of listens) {
+    if (address === undefined) continue;
+    const [host] = splitHostPort(address);
+    if (isLoopbackHost(host)) continue;
+    if (flags['no-tls']) {
+      logger.warn(
+        { listen: address, flag },
+        'serving PLAINTEXT on a non-loopback address (--no-tls): tokens and data cross the network in clear text',
+      );
+      continue;
+    }
+    throw new PrismError(
+      'E_USAGE',
+      `refusing to serve plaintext on ${address} (${flag}), which is not a loopback address: bearer tokens and data would cross the network in clear text`,
+      {
+        hint: 'serve TLS with --tls-cert and --tls-key (docs/tls.md), or pass --no-tls to serve plaintext on purpose (behind a TLS-terminating proxy or mesh)',
+      },
+    );
+  }
+}
 
 export function serverTlsFromFlags(flags: {
   'tls-cert'?: string | undefined;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { createLogger } from '../../logging.js';
 import { logLevelFlag } from '../../cli/log-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
-import { serverTlsFlags, serverTlsFromFlags } from '../../cli/tls-flags.js';
+import { checkPlaintextListen, serverTlsFlags, serverTlsFromFlags } from '../../cli/tls-flags.js';
 import { defaultCatalog, loadCatalog } from '../../admin/catalog.js';
 import { openStore } from '../../admin/open-store.js';
 import { AdminServer } from '../../admin/server.js';
@@ -82,6 +82,14 @@ export default class AdminServe extends BaseCommand {
   async run(): Promise<void> {
     const { flags } = await this.parse(AdminServe);
     const logger = createLogger('prism-admin', { level: flags['log-level'] });
+    checkPlaintextListen(
+      flags,
+      [
+        ['--listen', flags.listen],
+        ['--metrics-listen', flags['metrics-listen']],
+      ],
+      logger,
+    );
     const catalog = flags.backends ? await loadCatalog(flags.backends) : defaultCatalog();
     const store = await openStore(flags.store ?? join(prismHome(), 'admin.db'), {
       schema: flags['store-schema'],

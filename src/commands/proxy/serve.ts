@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createLogger } from '../../logging.js';
 import { logLevelFlag } from '../../cli/log-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
-import { serverTlsFlags, serverTlsFromFlags } from '../../cli/tls-flags.js';
+import { checkPlaintextListen, serverTlsFlags, serverTlsFromFlags } from '../../cli/tls-flags.js';
 import { dialTarget } from '../../transport/dial.js';
 import { isLoopbackHost } from '../../transport/listen-address.js';
 import { prismHome } from '../../config/home.js';
@@ -127,6 +127,14 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
 
   async run(): Promise<void> {
     const { flags } = await this.parse(ProxyServe);
+    checkPlaintextListen(
+      flags,
+      [
+        ['--listen', flags.listen],
+        ['--metrics-listen', flags['metrics-listen']],
+      ],
+      createLogger('prism-proxy', { level: flags['log-level'] }),
+    );
     const workers = parseWorkers(flags.workers);
     if (workers > 1 && !isClusterWorker()) {
       const logger = createLogger('prism-proxy', { level: flags['log-level'] });
