@@ -42,9 +42,28 @@ export interface VaultDatabaseCredentials {
   renewable: boolean;
 }
 
+export interface VaultCertificate {
+  /** PEM: the certificate, then its issuers. */
+  chain: string;
+  /** PEM private key. */
+  privateKey: string;
+  /** Unix seconds when the certificate expires. */
+  expiration: number;
+  serialNumber: string;
+}
+
 interface VaultResponse {
   auth?: { client_token?: unknown; accessor?: unknown; lease_duration?: unknown; renewable?: unknown };
-  data?: { username?: unknown; password?: unknown };
+  data?: {
+    username?: unknown;
+    password?: unknown;
+    certificate?: unknown;
+    private_key?: unknown;
+    ca_chain?: unknown;
+    issuing_ca?: unknown;
+    expiration?: unknown;
+    serial_number?: unknown;
+  };
   lease_id?: unknown;
   lease_duration?: unknown;
   renewable?: unknown;
@@ -119,6 +138,36 @@ export class VaultClient {
       leaseId: body.lease_id,
       leaseDuration: numberOf(body.lease_duration),
       renewable: body.renewable === true,
+    };
+  }
+
+  /**
+   * `POST /v1/<mount>/issue/<role>` (the PKI secrets engine, `path` = `<mount>/issue/<role>`): a
+   * new certificate and private key. `chain` is the certificate followed by its issuers.
+   */
+  async issueCertificate(
+    token: string,
+    path: string,
+    request: { common_name: string; alt_names?: string; ip_sans?: string; ttl?: string },
+  ): Promise<VaultCertificate> {
+    const body = await this.call('POST', path, token, request);
+    const d = body.data ?? {};
+    if (typeof d.certificate !== 'string' || typeof d.private_key !== 'string') {
+      throw new PrismError(
+        'E_UNAVAILABLE',
+        `Vault at ${this.address} answered ${path} without a certificate and key`,
+      );
+    }
+    const issuers = Array.isArray(d.ca_chain)
+      ? d.ca_chain.filter((c): c is string => typeof c === 'string')
+      : typeof d.issuing_ca === 'string'
+        ? [d.issuing_ca]
+        : [];
+    return {
+      chain: [d.certificate, ...issuers].map((c) => `${c.trim()}\n`).join(''),
+      privateKey: `${d.private_key.trim()}\n`,
+      expiration: numberOf(d.expiration),
+      serialNumber: typeof d.serial_number === 'string' ? d.serial_number : '',
     };
   }
 

@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core';
 import { bearerTokenFor } from '../auth/bearer.js';
 import { AdminClient, DEFAULT_ADMIN_ENDPOINT } from '../client/admin-client.js';
 import { dialTarget, refuseClearTextToken } from '../transport/dial.js';
+import { withDevStackTls } from './dev-stack-tls.js';
 import { clientTlsFlags, clientTlsFromFlags, type ClientTlsFlagValues } from './tls-flags.js';
 
 /** --admin for every command that talks to the control plane. */
@@ -25,7 +26,7 @@ export async function adminClient(
 ): Promise<AdminClient> {
   const flags =
     typeof given === 'string' ? { admin: given, 'ca-file': process.env.PRISM_TLS_CA_FILE } : given;
-  const tls = clientTlsFromFlags(flags);
+  const tls = withDevStackTls(flags.admin, clientTlsFromFlags(flags));
   const target = dialTarget(flags.admin, tls);
   const token = await bearerTokenFor(process.env.PRISM_TOKEN);
   refuseClearTextToken(target, token !== undefined, flags.insecure);

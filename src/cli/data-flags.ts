@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core';
 import { bearerTokenFor } from '../auth/bearer.js';
 import { DataClient, DEFAULT_PROXY_ENDPOINT } from '../client/data-client.js';
 import { dialTarget, refuseClearTextToken } from '../transport/dial.js';
+import { withDevStackTls } from './dev-stack-tls.js';
 import { clientTlsFlags, clientTlsFromFlags, type ClientTlsFlagValues } from './tls-flags.js';
 
 /** Flags of every command that talks to the data plane. */
@@ -41,7 +42,7 @@ export async function dataClient(
     insecure?: boolean | undefined;
   } & ClientTlsFlagValues,
 ): Promise<DataClient> {
-  const tls = clientTlsFromFlags(flags);
+  const tls = withDevStackTls(flags.proxy, clientTlsFromFlags(flags));
   const target = dialTarget(flags.proxy, tls);
   const token = await bearerTokenFor(flags.token);
   refuseClearTextToken(target, token !== undefined, flags.insecure);

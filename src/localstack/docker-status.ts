@@ -3,7 +3,7 @@
  * its catalog probe, plus the supervised admin and proxy.
  */
 import { readFileSync } from 'node:fs';
-import type { ComponentStatus, DevStatus } from './status.js';
+import { tlsStatus, type ComponentStatus, type DevStatus } from './status.js';
 import { connectEngine } from './docker-engine.js';
 import { stackContainers } from './docker-stack.js';
 import { LABEL_COMPONENT } from './containers.js';
@@ -97,6 +97,7 @@ export async function dockerStatus(state: DevState): Promise<DevStatus> {
     logFile: state.logFile,
     namespaces: state.namespaces,
     components,
+    tls: tlsStatus(state),
   };
 }
 

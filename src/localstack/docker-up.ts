@@ -13,6 +13,7 @@ import { stackDir, writeBackends } from './backends-file.js';
 import { connectEngine } from './docker-engine.js';
 import { upDockerStack, type ComponentResult, type StackEvents } from './docker-stack.js';
 import { probeHttp } from './health.js';
+import type { DevTlsFiles } from './dev-tls.js';
 import type { NamespaceSelection } from './namespaces.js';
 import { catalogEndpoints, stackEndpoints } from './stack-endpoints.js';
 import type { DevPorts } from './ports.js';
@@ -35,6 +36,8 @@ export interface DockerUpOptions {
   keepOnFailure: boolean;
   namespacePaths: string[];
   events: StackEvents;
+  /** Serve the admin and proxy over TLS with these files (undefined: plaintext, --no-tls). */
+  tls?: DevTlsFiles | undefined;
 }
 
 export interface DockerUpResult {
@@ -120,18 +123,30 @@ export async function dockerUp(options: DockerUpOptions): Promise<DockerUpResult
         backendsFile,
         components,
         issuer,
+        tls: options.tls,
       });
       writeState(state);
     }
     events.status('admin', `waiting for ${endpoints(state).adminHttp}/healthz`);
-    await waitReady(() => probeHttp(`${endpoints(state).adminHttp}/healthz`), deadline, 'the admin', state);
+    const ca = state.tls?.caFile;
+    await waitReady(
+      () => probeHttp(`${endpoints(state).adminHttp}/healthz`, 1000, 200, ca),
+      deadline,
+      'the admin',
+      state,
+    );
     const applied = unchanged
       ? existing.namespaces
-      : await applyNamespaces(endpoints(state).admin, selection, events);
+      : await applyNamespaces(endpoints(state).admin, selection, events, ca);
     const skipped = unchanged ? existing.skipped : selection.skipped;
     events.status('admin', `healthy; applied ${applied.length} namespace${applied.length === 1 ? '' : 's'}`);
     events.status('proxy', `waiting until it serves ${applied.join(', ') || 'its namespaces'}`);
-    await waitReady(() => proxyReadiness(endpoints(state).proxyHttp, applied), deadline, 'the proxy', state);
+    await waitReady(
+      () => proxyReadiness(endpoints(state).proxyHttp, applied, ca),
+      deadline,
+      'the proxy',
+      state,
+    );
     events.status('proxy', `healthy; serving ${applied.join(', ') || 'nothing'}`);
     const ready: DevState = {
       ...state,

@@ -10,6 +10,7 @@ import { inProcessRunners, NamespaceTable } from '../proxy/namespace-table.js';
 import { ProxyServer } from '../proxy/server.js';
 import { envCredentials } from '../auth/env-credentials.js';
 import { DevIdp } from '../auth/dev-idp.js';
+import type { DevTlsFiles } from './dev-tls.js';
 import type { NamespaceSelection } from './namespaces.js';
 import type { DevPorts } from './ports.js';
 
@@ -22,6 +23,8 @@ export interface EmbeddedOptions {
   logger: Logger;
   version: string;
   heartbeatIntervalMs?: number;
+  /** Serve the admin's and the proxy's gRPC and HTTP ports over TLS with these files. */
+  tls?: DevTlsFiles | undefined;
 }
 
 export interface EmbeddedStack {
@@ -45,6 +48,10 @@ export async function startEmbeddedStack(options: EmbeddedOptions): Promise<Embe
   const adminLogger = logger.child({ component: 'admin' });
   const proxyLogger = logger.child({ component: 'proxy' });
   const stops: Array<() => Promise<void>> = [];
+  const serverTls = options.tls
+    ? { certFile: options.tls.certFile, keyFile: options.tls.keyFile }
+    : undefined;
+  const clientTls = options.tls ? { caFile: options.tls.caFile } : undefined;
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch((err: unknown) => logger.warn({ err }, 'stop failed'));
   };
@@ -62,12 +69,13 @@ export async function startEmbeddedStack(options: EmbeddedOptions): Promise<Embe
       catalog: defaultCatalog(),
       logger: adminLogger,
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1000,
+      tls: serverTls,
     });
     stops.push(() => admin.stop());
     await admin.start();
 
     const applied: string[] = [];
-    const client = new AdminClient(`${host}:${ports.admin}`, { timeoutMs: 5000 });
+    const client = new AdminClient(`${host}:${ports.admin}`, { timeoutMs: 5000, tls: clientTls });
     try {
       for (const { request, file } of options.namespaces.runnable) {
         const res = await client.apply({ namespace: request, dryRun: false, source: file });
@@ -90,6 +98,7 @@ export async function startEmbeddedStack(options: EmbeddedOptions): Promise<Embe
       logger: proxyLogger,
       authDisabled: true,
       drainTimeoutMs: 2000,
+      tls: serverTls,
     });
     stops.push(() => proxy.stop());
     await proxy.start();
@@ -98,6 +107,8 @@ export async function startEmbeddedStack(options: EmbeddedOptions): Promise<Embe
       { id: PROXY_ID, address: `${host}:${ports.proxy}`, version: options.version },
       table,
       proxyLogger,
+      undefined,
+      clientTls,
     );
     stops.push(() => source.stop());
     await source.start();

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
+import { get as getHttps } from 'node:https';
 import { endpoints, type DevState } from './state.js';
 
 export interface Probe {
@@ -6,10 +8,23 @@ export interface Probe {
   detail: string;
 }
 
-/** GET `url`: healthy on 200; the body (up to `maxBody` characters, or the error) as detail. Never throws. */
-export function probeHttp(url: string, timeoutMs = 1000, maxBody = 200): Promise<Probe> {
+/**
+ * GET `url`: healthy on 200; the body (up to `maxBody` characters, or the error) as detail. Never
+ * throws. An https:// URL is checked against `caFile` (the local stack's CA).
+ */
+export function probeHttp(url: string, timeoutMs = 1000, maxBody = 200, caFile?: string): Promise<Probe> {
   return new Promise((resolve) => {
-    const req = get(url, { timeout: timeoutMs }, (res) => {
+    let ca: Buffer | undefined;
+    if (url.startsWith('https:') && caFile !== undefined) {
+      try {
+        ca = readFileSync(caFile);
+      } catch (err) {
+        resolve({ healthy: false, detail: `cannot read the CA file ${caFile}: ${(err as Error).message}` });
+        return;
+      }
+    }
+    const fetch = url.startsWith('https:') ? getHttps : get;
+    const req = fetch(url, { timeout: timeoutMs, ...(ca ? { ca } : {}) }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
       res.on('end', () =>
@@ -28,11 +43,12 @@ export interface StackHealth {
 }
 
 /** The admin's /healthz and the proxy's /readyz. */
-export async function stackHealth(state: Pick<DevState, 'host' | 'ports'>): Promise<StackHealth> {
+export async function stackHealth(state: Pick<DevState, 'host' | 'ports' | 'tls'>): Promise<StackHealth> {
   const e = endpoints(state);
+  const ca = state.tls?.caFile;
   const [admin, proxy] = await Promise.all([
-    probeHttp(`${e.adminHttp}/healthz`),
-    probeHttp(`${e.proxyHttp}/readyz`),
+    probeHttp(`${e.adminHttp}/healthz`, 1000, 200, ca),
+    probeHttp(`${e.proxyHttp}/readyz`, 1000, 200, ca),
   ]);
   return { admin, proxy, healthy: admin.healthy && proxy.healthy };
 }

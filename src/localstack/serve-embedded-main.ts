@@ -5,6 +5,7 @@
  * signals a pid.
  */
 import { createLogger } from '../logging.js';
+import type { DevTlsFiles } from './dev-tls.js';
 import type { DevPorts } from './ports.js';
 import { serveEmbedded } from './serve.js';
 
@@ -13,6 +14,7 @@ interface Arguments {
   persist: boolean;
   namespacePaths: string[];
   version: string;
+  tls?: DevTlsFiles;
 }
 
 const logger = createLogger('prism-dev');

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { startEmbeddedStack } from './embedded.js';
+import type { DevTlsFiles } from './dev-tls.js';
 import { loadEmbeddedNamespaces } from './namespaces.js';
 import { DEV_HOST, type DevPorts } from './ports.js';
 import {
@@ -21,6 +22,8 @@ export interface ServeOptions {
   foreground: boolean;
   logger: Logger;
   version: string;
+  /** The admin and proxy serve TLS with these files (undefined: plaintext, --no-tls). */
+  tls?: DevTlsFiles | undefined;
   /** Called once every component is ready. */
   onReady?: (state: DevState) => void;
   /** Resolves when the stack should stop (default: SIGINT or SIGTERM). */
@@ -51,6 +54,7 @@ export async function serveEmbedded(options: ServeOptions): Promise<void> {
     foreground: options.foreground,
     namespaces: [],
     skipped: selection.skipped,
+    ...(options.tls ? { tls: options.tls } : {}),
   };
   writeState(state);
   const stopSignal =
@@ -72,6 +76,7 @@ export async function serveEmbedded(options: ServeOptions): Promise<void> {
       namespaces: selection,
       logger,
       version: options.version,
+      tls: options.tls,
     });
   } catch (err) {
     logger.error({ err }, 'embedded stack failed to start');

@@ -13,6 +13,7 @@ import {
 import { join } from 'node:path';
 import { prismHome } from '../config/home.js';
 import type { NetworkMode } from './catalog.js';
+import type { DevTlsFiles } from './dev-tls.js';
 import type { ComponentResult } from './docker-stack.js';
 import type { DevPorts } from './ports.js';
 
@@ -47,6 +48,8 @@ export interface DevState {
   skipped: Array<{ namespace: string; reason: string }>;
   /** The OpenID issuer of the stack: the embedded provider, or Dex in the Docker stack. */
   issuer?: string;
+  /** The admin and proxy serve TLS with these files; absent after `dev up --no-tls`. */
+  tls?: DevTlsFiles;
   /** Docker stack: a hash of the namespace files last applied (see docker-up.ts). */
   namespaceDigest?: string;
 }
@@ -148,18 +151,21 @@ export function stackAlive(pid: number): boolean {
   }
 }
 
-export function endpoints(state: Pick<DevState, 'host' | 'ports'>): {
+/** The stack's endpoints as clients dial them: grpcs:// and https:// when it serves TLS. */
+export function endpoints(state: Pick<DevState, 'host' | 'ports' | 'tls'>): {
   admin: string;
   proxy: string;
   adminHttp: string;
   proxyHttp: string;
 } {
   const { host, ports } = state;
+  const grpc = state.tls ? 'grpcs://' : '';
+  const http = state.tls ? 'https' : 'http';
   return {
-    admin: `${host}:${ports.admin}`,
-    proxy: `${host}:${ports.proxy}`,
-    adminHttp: `http://${host}:${ports.adminMetrics}`,
-    proxyHttp: `http://${host}:${ports.proxyMetrics}`,
+    admin: `${grpc}${host}:${ports.admin}`,
+    proxy: `${grpc}${host}:${ports.proxy}`,
+    adminHttp: `${http}://${host}:${ports.adminMetrics}`,
+    proxyHttp: `${http}://${host}:${ports.proxyMetrics}`,
   };
 }
 

@@ -27,4 +27,10 @@ export interface DevStatus {
   logFile?: string;
   namespaces: string[];
   components: ComponentStatus[];
+  /** Whether the admin and proxy serve TLS, and the CA their certificate chains to. */
+  tls?: { enabled: boolean; caFile?: string };
+}
+
+export function tlsStatus(state: { tls?: { caFile: string } | undefined }): NonNullable<DevStatus['tls']> {
+  return state.tls ? { enabled: true, caFile: state.tls.caFile } : { enabled: false };
 }

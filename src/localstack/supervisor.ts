@@ -17,6 +17,8 @@ export interface ChildSpec {
   logFile: string;
   /** An HTTP URL that must answer 200 before this child first starts (e.g. the admin's /healthz). */
   after?: string;
+  /** The CA an https:// `after` URL's certificate chains to. */
+  afterCaFile?: string;
 }
 
 export interface SupervisorEvents {
@@ -45,7 +47,7 @@ export class Supervisor {
     for (const spec of specs) {
       const entry: Running = { spec, restarts: [] };
       this.children.set(spec.name, entry);
-      if (spec.after) await waitForUrl(spec.after, 60_000, () => this.stopping);
+      if (spec.after) await waitForUrl(spec.after, 60_000, () => this.stopping, spec.afterCaFile);
       if (this.stopping) return;
       this.spawn(entry);
     }
@@ -98,9 +100,14 @@ export class Supervisor {
   }
 }
 
-function waitForUrl(url: string, timeoutMs: number, cancelled: () => boolean): Promise<unknown> {
+function waitForUrl(
+  url: string,
+  timeoutMs: number,
+  cancelled: () => boolean,
+  caFile: string | undefined,
+): Promise<unknown> {
   return waitUntil(
-    () => probeHttp(url, 500),
+    () => probeHttp(url, 500, 200, caFile),
     Date.now() + timeoutMs,
     async () => (cancelled() ? 'stopping' : undefined),
     100,

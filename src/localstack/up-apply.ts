@@ -32,9 +32,10 @@ export async function applyNamespaces(
   adminEndpoint: string,
   selection: NamespaceSelection,
   events: StackEvents,
+  caFile?: string,
 ): Promise<string[]> {
   const { AdminClient } = await import('../client/admin-client.js');
-  const client = new AdminClient(adminEndpoint, { timeoutMs: 5000 });
+  const client = new AdminClient(adminEndpoint, { timeoutMs: 5000, ...(caFile ? { tls: { caFile } } : {}) });
   try {
     const applied: string[] = [];
     for (const { request, file } of selection.runnable) {

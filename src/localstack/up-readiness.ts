@@ -34,10 +34,14 @@ function labels(text: string): Record<string, string> {
 }
 
 /** The proxy at `proxyHttp` (its status HTTP base URL) is ready and serves every one of `names`. */
-export async function proxyReadiness(proxyHttp: string, names: readonly string[]): Promise<Probe> {
-  const ready = await probeHttp(`${proxyHttp}/readyz`);
+export async function proxyReadiness(
+  proxyHttp: string,
+  names: readonly string[],
+  caFile?: string,
+): Promise<Probe> {
+  const ready = await probeHttp(`${proxyHttp}/readyz`, 1000, 200, caFile);
   if (!ready.healthy) return { healthy: false, detail: ready.detail || 'not ready' };
-  const metrics = await probeHttp(`${proxyHttp}/metrics`, 1000, 1 << 20);
+  const metrics = await probeHttp(`${proxyHttp}/metrics`, 1000, 1 << 20, caFile);
   if (!metrics.healthy) return { healthy: false, detail: metrics.detail.slice(0, 200) };
   const served = servedNamespaces(metrics.detail);
   const missing = names.filter((n) => !served.has(n));

@@ -7,6 +7,7 @@ import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { SESSION_OWNER_ROLE } from './bootstrap.js';
 import type { StackConfig } from './catalog.js';
+import type { DevTlsFiles } from './dev-tls.js';
 import type { ComponentResult } from './docker-stack.js';
 import { DEV_HOST, type DevPorts } from './ports.js';
 import { endpoints, logFile, stackAlive, type DevState } from './state.js';
@@ -20,13 +21,16 @@ export interface SupervisedServers {
   dir: string;
   backendsFile: string;
   logFiles: { admin: string; proxy: string };
+  /** Serve TLS with these files (the admin's and the proxy's gRPC and HTTP ports). */
+  tls?: DevTlsFiles | undefined;
 }
 
 /** The admin, then the proxy, which starts once the admin answers /healthz. */
 export function supervisedChildren(s: SupervisedServers): ChildSpec[] {
   const { config, ports, dir } = s;
   const run = join(s.packageRoot, 'bin/run.js');
-  const e = endpoints({ host: DEV_HOST, ports });
+  const e = endpoints({ host: DEV_HOST, ports, ...(s.tls ? { tls: s.tls } : {}) });
+  const serverTls = s.tls ? ['--tls-cert', s.tls.certFile, '--tls-key', s.tls.keyFile] : [];
   const pg = config.components.find((c) => c.name === 'postgres');
   // Drivers reach PostgreSQL as the stack's dev superuser; endpoints never carry credentials.
   // Their sessions act as SESSION_OWNER_ROLE (PGOPTIONS, which pg reads like libpq), as the roles
@@ -47,7 +51,7 @@ export function supervisedChildren(s: SupervisedServers): ChildSpec[] {
         'admin',
         'serve',
         '--listen',
-        e.admin,
+        `${DEV_HOST}:${ports.admin}`,
         '--metrics-listen',
         `${DEV_HOST}:${ports.adminMetrics}`,
         '--store',
@@ -56,6 +60,7 @@ export function supervisedChildren(s: SupervisedServers): ChildSpec[] {
         s.backendsFile,
         '--heartbeat-interval',
         '1000',
+        ...serverTls,
       ],
       logFile: s.logFiles.admin,
     },
@@ -67,17 +72,20 @@ export function supervisedChildren(s: SupervisedServers): ChildSpec[] {
         'serve',
         '--admin',
         e.admin,
+        ...(s.tls ? ['--admin-ca-file', s.tls.caFile] : []),
         '--listen',
-        e.proxy,
+        `${DEV_HOST}:${ports.proxy}`,
         '--metrics-listen',
         `${DEV_HOST}:${ports.proxyMetrics}`,
         '--proxy-id',
         `dev-${config.stack}`,
+        ...serverTls,
       ],
       env: pgEnv,
       logFile: s.logFiles.proxy,
       // The proxy registers with the admin at start; it waits rather than failing once.
-      after: `http://${DEV_HOST}:${ports.adminMetrics}/healthz`,
+      after: `${e.adminHttp}/healthz`,
+      ...(s.tls ? { afterCaFile: s.tls.caFile } : {}),
     },
   ];
 }
@@ -119,6 +127,7 @@ export function startSupervisor(
     foreground: false,
     namespaces: [],
     skipped: [],
+    ...(s.tls ? { tls: s.tls } : {}),
     ...(s.issuer !== undefined ? { issuer: s.issuer } : {}),
     docker: {
       name: config.stack,

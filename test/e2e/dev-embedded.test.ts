@@ -1,9 +1,35 @@
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { get as plainGet, type IncomingMessage } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DataClient } from '../../src/client/data-client.js';
 import { ensureBuilt, runCli } from '../support/cli.js';
+
+/** GET http(s)://127.0.0.1:<port><path>; resolves with the status and body. */
+async function httpGet(url: string, ca?: string): Promise<{ status: number; body: string }> {
+  const get = url.startsWith('https:') ? httpsGet : plainGet;
+  return new Promise((resolve, reject) => {
+    const req = get(url, ca !== undefined ? { ca } : {}, (res: IncomingMessage) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+  });
+}
+
+/** `kv get` of `key` in the playground namespace, with a client that takes no hint from the stack. */
+async function playgroundGet(endpoint: string, tls?: { caFile: string }): Promise<string> {
+  const client = new DataClient(endpoint, { namespace: 'playground', ...(tls ? { tls } : {}) });
+  try {
+    return Buffer.from((await client.get('greeting')).value).toString();
+  } finally {
+    client.close();
+  }
+}
 
 /** Four free loopback ports, none of them the defaults. */
 async function freePorts(n: number): Promise<number[]> {
@@ -47,6 +73,7 @@ describe('dev up --embedded: the local stack in one background process', () => {
   let portFlags: string[] = [];
   let env: Record<string, string> = {};
   let pid = 0;
+  let upStdout = '';
   const dev = (args: string[], extraEnv: Record<string, string> = {}) =>
     runCli(['dev', ...args], { env: { ...env, ...extraEnv } });
 
@@ -70,6 +97,7 @@ describe('dev up --embedded: the local stack in one background process', () => {
 
   it('without a Docker engine, says so in one sentence, starts and returns once ready, saying data does not persist', async () => {
     const up = await dev(['up', ...portFlags]);
+    upStdout = up.stdout;
     expect(up.stderr).toBe('');
     expect(up.code).toBe(0);
     expect(up.stdout.split('\n')[0]).toBe(
@@ -156,11 +184,39 @@ describe('dev up --embedded: the local stack in one background process', () => {
     expect(discovery.device_authorization_endpoint).toBe(`${issuer}/device/auth`);
   });
 
-  it('dev env prints export lines for both endpoints and the OpenID issuer', async () => {
+  it('dev env prints export lines for both grpcs:// endpoints, the CA and the OpenID issuer', async () => {
     const out = await dev(['env']);
     expect(out.stdout).toBe(
-      `export PRISM_ADMIN_ENDPOINT=127.0.0.1:${portFlags[1]}\nexport PRISM_PROXY_ENDPOINT=127.0.0.1:${portFlags[5]}\nexport PRISM_OIDC_ISSUER=http://127.0.0.1:${portFlags[9]}\n`,
+      `export PRISM_ADMIN_ENDPOINT=grpcs://127.0.0.1:${portFlags[1]}\nexport PRISM_PROXY_ENDPOINT=grpcs://127.0.0.1:${portFlags[5]}\nexport PRISM_TLS_CA_FILE=${join(home, 'dev/tls/ca.pem')}\nexport PRISM_OIDC_ISSUER=http://127.0.0.1:${portFlags[9]}\n`,
     );
+  });
+
+  it('serves TLS by default with a local CA it prints: a plaintext client is refused, one trusting the CA is served', async () => {
+    const caFile = join(home, 'dev/tls/ca.pem');
+    expect(upStdout).toContain(`  tls    on; the certificates chain to the local CA ${caFile}\n`);
+    expect(upStdout).toContain(`other clients: export PRISM_TLS_CA_FILE=${caFile}\n`);
+    const [proxy, proxyMetrics, adminMetrics] = [portFlags[5], portFlags[7], portFlags[3]];
+    await expect(playgroundGet(`127.0.0.1:${proxy}`)).rejects.toMatchObject({ code: 'E_UNREACHABLE' });
+    expect(await playgroundGet(`grpcs://localhost:${proxy}`, { caFile })).toBe('hello');
+    expect(await playgroundGet(`grpcs://127.0.0.1:${proxy}`, { caFile })).toBe('hello');
+    const ca = readFileSync(caFile, 'utf8');
+    expect(await httpGet(`https://127.0.0.1:${proxyMetrics}/readyz`, ca)).toEqual({
+      status: 200,
+      body: 'ready\n',
+    });
+    expect(await httpGet(`https://localhost:${adminMetrics}/healthz`, ca)).toEqual({
+      status: 200,
+      body: 'ok\n',
+    });
+    await expect(httpGet(`http://127.0.0.1:${proxyMetrics}/readyz`)).rejects.toThrow();
+    await expect(httpGet(`https://127.0.0.1:${proxyMetrics}/readyz`)).rejects.toThrow(
+      /unable to verify the first certificate/,
+    );
+    expect(statSync(join(home, 'dev/tls')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(home, 'dev/tls/server-key.pem')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(home, 'dev/tls/ca-key.pem')).mode & 0o777).toBe(0o600);
+    const status = JSON.parse((await dev(['status', '--json'])).stdout) as { tls: unknown };
+    expect(status.tls).toEqual({ enabled: true, caFile });
   });
 
   it('dev logs shows both components', async () => {
@@ -180,6 +236,52 @@ describe('dev up --embedded: the local stack in one background process', () => {
     expect(again.stdout).toContain('Nothing is running');
     const status = await dev(['status', '--json']);
     expect(JSON.parse(status.stdout)).toMatchObject({ running: false, components: [] });
+  });
+
+  it('the next dev up reuses the local CA, so clients that trust it keep working', async () => {
+    const ca = readFileSync(join(home, 'dev/tls/ca.pem'), 'utf8');
+    const up = await dev(['up', '--embedded', ...portFlags]);
+    expect(up.code).toBe(0);
+    expect(up.stdout).not.toContain('Created a local CA');
+    pid = (JSON.parse(readFileSync(join(home, 'dev/state.json'), 'utf8')) as { pid: number }).pid;
+    expect(readFileSync(join(home, 'dev/tls/ca.pem'), 'utf8')).toBe(ca);
+    expect((await runCli(['kv', 'set', '-n', 'playground', 'greeting', 'again'], { env })).code).toBe(0);
+    expect(
+      await playgroundGet(`grpcs://localhost:${portFlags[5]}`, { caFile: join(home, 'dev/tls/ca.pem') }),
+    ).toBe('again');
+    expect((await dev(['down'])).code).toBe(0);
+  });
+});
+
+describe('dev up --no-tls', () => {
+  it('says so and serves gRPC and HTTP in plaintext', async () => {
+    await ensureBuilt();
+    const home = mkdtempSync(join(tmpdir(), 'prism-dev-e2e-'));
+    const ports = await freePorts(5);
+    const env = { PRISM_HOME: home, PRISM_PROXY_ENDPOINT: `127.0.0.1:${ports[2]}` };
+    try {
+      const up = await runCli(['dev', 'up', '--embedded', '--no-tls', ...embeddedPortFlags(ports)], { env });
+      expect(up.code).toBe(0);
+      expect(up.stdout).toContain('  tls    off (--no-tls): the admin and proxy serve plaintext\n');
+      expect(up.stdout).toContain(
+        `  proxy  127.0.0.1:${ports[2]}  (ready  http://127.0.0.1:${ports[3]}/readyz)\n`,
+      );
+      expect(up.stdout).not.toContain('Created a local CA');
+      expect(() => statSync(join(home, 'dev/tls/ca.pem'))).toThrow();
+      expect((await runCli(['kv', 'set', '-n', 'playground', 'greeting', 'hello'], { env })).code).toBe(0);
+      expect(await playgroundGet(`127.0.0.1:${ports[2]}`)).toBe('hello');
+      expect(await httpGet(`http://127.0.0.1:${ports[3]}/readyz`)).toEqual({ status: 200, body: 'ready\n' });
+      const out = await runCli(['dev', 'env'], { env });
+      expect(out.stdout).toContain(
+        `export PRISM_PROXY_ENDPOINT=127.0.0.1:${ports[2]}\nunset PRISM_TLS_CA_FILE\n`,
+      );
+      const status = JSON.parse((await runCli(['dev', 'status', '--json'], { env })).stdout) as {
+        tls: unknown;
+      };
+      expect(status.tls).toEqual({ enabled: false });
+    } finally {
+      await runCli(['dev', 'down'], { env });
+    }
   });
 });
 

@@ -3,7 +3,12 @@ import { join } from 'node:path';
 import { createLogger } from '../../logging.js';
 import { logLevelFlag } from '../../cli/log-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
-import { serverTlsFlags, serverTlsFromFlags } from '../../cli/tls-flags.js';
+import {
+  checkPlaintextListen,
+  serverTlsFlags,
+  serverTlsWithVault,
+  vaultTlsFlags,
+} from '../../cli/tls-flags.js';
 import { defaultCatalog, loadCatalog } from '../../admin/catalog.js';
 import { openStore } from '../../admin/open-store.js';
 import { AdminServer } from '../../admin/server.js';
@@ -21,6 +26,7 @@ export default class AdminServe extends BaseCommand {
   static override flags = {
     listen: Flags.string({ description: 'gRPC listen address', default: '127.0.0.1:8981' }),
     ...serverTlsFlags,
+    ...vaultTlsFlags,
     'metrics-listen': Flags.string({
       description: 'HTTP listen address for /healthz, /readyz and /metrics',
       default: '127.0.0.1:8982',
@@ -82,10 +88,24 @@ export default class AdminServe extends BaseCommand {
   async run(): Promise<void> {
     const { flags } = await this.parse(AdminServe);
     const logger = createLogger('prism-admin', { level: flags['log-level'] });
+    checkPlaintextListen(
+      flags,
+      [
+        ['--listen', flags.listen],
+        ['--metrics-listen', flags['metrics-listen']],
+      ],
+      logger,
+    );
     const catalog = flags.backends ? await loadCatalog(flags.backends) : defaultCatalog();
     const store = await openStore(flags.store ?? join(prismHome(), 'admin.db'), {
       schema: flags['store-schema'],
     });
+    const serverTls = await serverTlsWithVault(
+      flags,
+      flags.listen,
+      join(prismHome(), 'tls', `admin-${process.pid}`),
+      logger,
+    );
     const server = new AdminServer({
       listen: flags.listen,
       metricsListen: flags['metrics-listen'],
@@ -93,7 +113,7 @@ export default class AdminServe extends BaseCommand {
       catalog,
       logger,
       heartbeatIntervalMs: flags['heartbeat-interval'],
-      tls: serverTlsFromFlags(flags),
+      tls: serverTls.tls,
       authenticate: flags['auth-issuer']
         ? adminAuthenticator({
             issuer: flags['auth-issuer'],
@@ -105,7 +125,12 @@ export default class AdminServe extends BaseCommand {
           })
         : undefined,
     });
-    await server.start();
+    try {
+      await server.start();
+    } catch (err) {
+      serverTls.stop();
+      throw err;
+    }
     if (flags['auth-issuer'])
       logger.info({ issuer: flags['auth-issuer'], audiences: flags['auth-audience'] }, 'auth is on');
     await new Promise<void>((resolve) => {
@@ -117,6 +142,7 @@ export default class AdminServe extends BaseCommand {
       process.once('SIGTERM', stop);
     });
     await server.stop();
+    serverTls.stop();
     logger.info('stopped');
   }
 }

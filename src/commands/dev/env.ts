@@ -18,6 +18,8 @@ export default class DevEnv extends BaseCommand {
     this.log(`export PRISM_ADMIN_ENDPOINT=${e.admin}`);
     this.log(`export PRISM_PROXY_ENDPOINT=${e.proxy}`);
     const docker = state.docker;
+    // A shell that evaluated the env of an earlier TLS stack would otherwise dial this one with TLS.
+    this.log(state.tls ? `export PRISM_TLS_CA_FILE=${state.tls.caFile}` : 'unset PRISM_TLS_CA_FILE');
     if (state.issuer) this.log(`export PRISM_OIDC_ISSUER=${state.issuer}`);
     for (const c of docker?.components ?? []) {
       const url = backendUrl(c.name, c.ports);

@@ -1,5 +1,5 @@
 import { BaseCommand } from '../../cli/base-command.js';
-import type { ComponentStatus, DevStatus } from '../../localstack/status.js';
+import { tlsStatus, type ComponentStatus, type DevStatus } from '../../localstack/status.js';
 import { stackHealth } from '../../localstack/health.js';
 import {
   endpoints,
@@ -42,6 +42,7 @@ export default class DevStatusCommand extends BaseCommand {
         );
       }
       this.log(`  namespaces: ${state.namespaces.join(', ') || '(none)'}`);
+      this.log(`  ${tlsLine(status.tls)}`);
       return status;
     }
     const health = await stackHealth(state);
@@ -73,6 +74,7 @@ export default class DevStatusCommand extends BaseCommand {
       dataDir: state.dataDir,
       logFile: state.logFile,
       namespaces: state.namespaces,
+      tls: tlsStatus(state),
       components: [
         component('admin', state.ports.admin, state.ports.adminMetrics, health.admin),
         component('proxy', state.ports.proxy, state.ports.proxyMetrics, health.proxy),
@@ -87,6 +89,11 @@ export default class DevStatusCommand extends BaseCommand {
       );
     }
     this.log(`  namespaces: ${state.namespaces.join(', ') || '(none)'}`);
+    this.log(`  ${tlsLine(status.tls)}`);
     return status;
   }
+}
+
+function tlsLine(tls: DevStatus['tls']): string {
+  return tls?.enabled ? `tls: on (CA ${tls.caFile})` : 'tls: off (plaintext; started with --no-tls)';
 }

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, statSync, writeSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { BaseCommand } from '../../cli/base-command.js';
 import { PrismError } from '../../errors.js';
 import { createProgress } from '../../cli/progress.js';
@@ -10,6 +10,7 @@ import { loadStackConfig } from '../../localstack/catalog.js';
 import { defaultNamespacePaths, dockerNamespacePaths } from '../../localstack/defaults.js';
 import { describeTried, findEngine } from '../../localstack/docker.js';
 import type { DockerUpResult } from '../../localstack/docker-up.js';
+import type { DevTlsFiles } from '../../localstack/dev-tls.js';
 import { dockerStackFlags, portsFrom, stackFlags } from '../../localstack/flags.js';
 import { stackHealth } from '../../localstack/health.js';
 import {
@@ -53,6 +54,12 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
       exclusive: ['docker'],
     }),
     docker: Flags.boolean({ description: 'Require the Docker stack; never fall back to the embedded one' }),
+    tls: Flags.boolean({
+      description:
+        'Serve the admin and proxy (gRPC and HTTP status ports) over TLS with a local CA kept in <prism home>/dev/tls/; --no-tls serves plaintext',
+      default: true,
+      allowNo: true,
+    }),
     foreground: Flags.boolean({
       description: 'Stay attached, stream logs, and stop everything on Ctrl-C or SIGTERM',
     }),
@@ -98,10 +105,10 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
 
     if (!flags.embedded) {
       if (alive && existing.stack === 'docker' && existing.docker) {
-        return this.upDocker(existing.docker.engine, flags, started);
+        return this.upDocker(existing.docker.engine, flags, started, await this.devTls(flags.tls));
       }
       const { found, tried } = await findEngine();
-      if (found) return this.upDocker(found.target, flags, started);
+      if (found) return this.upDocker(found.target, flags, started, await this.devTls(flags.tls));
       if (flags.docker) {
         throw new PrismError(
           'E_UNAVAILABLE',
@@ -118,7 +125,22 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
     return this.upEmbedded(flags, started);
   }
 
-  private async upDocker(engine: string, f: DockerUpFlags, started: number): Promise<object> {
+  /** The local CA and server certificate (made once, then reused), or undefined with --no-tls. */
+  private async devTls(on: boolean): Promise<DevTlsFiles | undefined> {
+    if (!on) return undefined;
+    const { ensureDevCertificates } = await import('../../localstack/dev-tls.js');
+    const { created, ...files } = await ensureDevCertificates();
+    if (created)
+      this.log(`Created a local CA and a server certificate for localhost in ${dirname(files.caFile)}.`);
+    return files;
+  }
+
+  private async upDocker(
+    engine: string,
+    f: DockerUpFlags,
+    started: number,
+    tls: DevTlsFiles | undefined,
+  ): Promise<object> {
     const config = loadStackConfig({
       packageRoot: this.config.root,
       configFile: f.config ?? join(prismHome(), 'dev.yaml'),
@@ -150,6 +172,7 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
         keepOnFailure: f['keep-on-failure'] === true,
         namespacePaths,
         events: progress.events,
+        tls,
       });
     } catch (err) {
       await progress.finish(true);
@@ -188,6 +211,7 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
     const namespacePaths = (flags.namespaces ?? defaultNamespacePaths(this.config.root)).map((p) =>
       resolve(p),
     );
+    const tls = await this.devTls(flags.tls);
     if (flags.foreground) {
       // Loaded here only: the idempotent path above stays fast without the servers and drivers.
       const { serveEmbedded } = await import('../../localstack/serve.js');
@@ -204,6 +228,7 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
           ([{ destination }, { createLogger }]) => createLogger('prism-dev', { destination: destination(2) }),
         ),
         version: this.config.version,
+        tls,
         onReady: (state) => {
           readyState = state;
           this.announce(state, started);
@@ -218,6 +243,7 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
       flags.persist === true,
       namespacePaths,
       flags['wait-timeout'] * 1000,
+      tls,
     );
     this.announce(state, started);
     return {
@@ -236,6 +262,7 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
     persist: boolean,
     namespacePaths: string[],
     timeoutMs: number,
+    tls: DevTlsFiles | undefined,
   ): Promise<DevState> {
     const logFile = embeddedLogFile();
     const fd = openSync(logFile, 'a', 0o600);
@@ -243,7 +270,13 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
     writeSync(fd, `${JSON.stringify({ time: Date.now(), msg: 'dev up: starting the embedded stack' })}\n`);
     const args = [
       join(this.config.root, 'dist/localstack/serve-embedded-main.js'),
-      JSON.stringify({ ports, persist, namespacePaths, version: this.config.version }),
+      JSON.stringify({
+        ports,
+        persist,
+        namespacePaths,
+        version: this.config.version,
+        ...(tls ? { tls } : {}),
+      }),
     ];
     const child = spawn(process.execPath, args, {
       detached: true,
@@ -348,12 +381,21 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
     this.log(`  admin  ${e.admin}  (health ${e.adminHttp}/healthz)`);
     this.log(`  proxy  ${e.proxy}  (ready  ${e.proxyHttp}/readyz)`);
     if (state.issuer) this.log(`  login  ${state.issuer}  (OpenID issuer)`);
+    if (state.tls) {
+      this.log(`  tls    on; the certificates chain to the local CA ${state.tls.caFile}`);
+      this.log(
+        `         prismctl trusts it for this stack; other clients: export PRISM_TLS_CA_FILE=${state.tls.caFile}`,
+      );
+    } else {
+      this.log('  tls    off (--no-tls): the admin and proxy serve plaintext');
+    }
     this.log(`  namespaces: ${state.namespaces.join(', ') || '(none)'}`);
     this.log(`  logs: ${state.logFile}`);
   }
 }
 
 interface EmbeddedUpFlags {
+  tls: boolean;
   'admin-port': number;
   'admin-metrics-port': number;
   'proxy-port': number;

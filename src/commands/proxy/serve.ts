@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { createLogger } from '../../logging.js';
 import { logLevelFlag } from '../../cli/log-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
-import { serverTlsFlags, serverTlsFromFlags } from '../../cli/tls-flags.js';
+import {
+  checkPlaintextListen,
+  serverTlsFlags,
+  serverTlsWithVault,
+  vaultTlsFlags,
+} from '../../cli/tls-flags.js';
 import { dialTarget } from '../../transport/dial.js';
 import { isLoopbackHost } from '../../transport/listen-address.js';
 import { prismHome } from '../../config/home.js';
@@ -43,6 +48,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
   static override flags = {
     listen: Flags.string({ description: 'gRPC listen address', default: '127.0.0.1:50090' }),
     ...serverTlsFlags,
+    ...vaultTlsFlags,
     'metrics-listen': Flags.string({
       description: 'HTTP listen address for /healthz, /readyz and /metrics',
       default: '127.0.0.1:50091',
@@ -127,6 +133,14 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
 
   async run(): Promise<void> {
     const { flags } = await this.parse(ProxyServe);
+    checkPlaintextListen(
+      flags,
+      [
+        ['--listen', flags.listen],
+        ['--metrics-listen', flags['metrics-listen']],
+      ],
+      createLogger('prism-proxy', { level: flags['log-level'] }),
+    );
     const workers = parseWorkers(flags.workers);
     if (workers > 1 && !isClusterWorker()) {
       const logger = createLogger('prism-proxy', { level: flags['log-level'] });
@@ -176,6 +190,12 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       }),
       logger,
     );
+    const serverTls = await serverTlsWithVault(
+      flags,
+      flags.listen,
+      join(prismHome(), 'tls', `proxy-${process.pid}`),
+      logger,
+    );
     const server = new ProxyServer({
       listen: flags.listen,
       metricsListen: workerMetricsListen(flags['metrics-listen']),
@@ -185,14 +205,19 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       authenticate: flags['no-auth'] ? undefined : proxyAuthenticator(),
       authDisabled: flags['no-auth'],
       drainTimeoutMs: flags['drain-timeout'],
-      tls: serverTlsFromFlags(flags),
+      tls: serverTls.tls,
       ...(requestSessions ? { requestSessions } : {}),
     });
     let source: AdminSource | undefined;
     if (flags.namespaces) {
       await table.reconcile(await loadServedNamespaces(flags.namespaces, { backends: flags.backends }));
     }
-    await server.start();
+    try {
+      await server.start();
+    } catch (err) {
+      serverTls.stop();
+      throw err;
+    }
     requestSessions?.start();
     notifyWorkerReady(server.port, server.httpPort);
     if (flags.admin) {
@@ -225,6 +250,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
         // Refused or unreachable at start: close what was opened, then report the reason.
         await source.stop();
         await server.stop();
+        serverTls.stop();
         await vault?.close().catch(() => undefined);
         throw err;
       }
@@ -236,6 +262,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
     });
     await source?.stop();
     await server.stop();
+    serverTls.stop();
     await vault
       .close()
       .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'vault revoke failed'));

@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { createLogger } from '../../logging.js';
 import { logLevelFlag } from '../../cli/log-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
-import { serverTlsFlags, serverTlsFromFlags } from '../../cli/tls-flags.js';
+import { checkPlaintextListen, serverTlsFlags, serverTlsFromFlags } from '../../cli/tls-flags.js';
 import { loadServedNamespaces } from '../../admin/local-namespaces.js';
 import { RunnerServer } from '../../runners/runner-server.js';
 import { createRunner } from '../../runners/create-runner.js';
@@ -39,6 +39,7 @@ A namespace with auth enabled is refused unless --no-auth says that this process
   async run(): Promise<void> {
     const { args, flags } = await this.parse(RunnerServe);
     const logger = createLogger('prism-runner', { level: flags['log-level'] });
+    checkPlaintextListen(flags, [['--listen', flags.listen]], logger);
     const [served] = await loadServedNamespaces([flags.config], { backends: flags.backends });
     if (!served) throw new UsageError(`${flags.config} holds no namespace`);
     const candidates = served.assignment.patterns.filter(
