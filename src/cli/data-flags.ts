@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { bearerTokenFor } from '../auth/bearer.js';
-import { DataClient, DEFAULT_PROXY_ENDPOINT } from '../client/data-client.js';
+import type { DataClient } from '../client/data-client.js';
+import { DEFAULT_PROXY_ENDPOINT } from '../client/endpoints.js';
 
 /** Flags of every command that talks to the data plane. */
 export const dataFlags = {
@@ -34,6 +35,7 @@ export async function dataClient(flags: {
   pattern?: string;
   token?: string;
 }): Promise<DataClient> {
+  const { DataClient } = await import('../client/data-client.js');
   return new DataClient(flags.proxy, {
     namespace: flags.namespace,
     pattern: flags.pattern,

@@ -30,7 +30,7 @@ import { PrismError } from '../errors.js';
 import { DIAGNOSTICS_KEY, fromServiceError } from './grpc-status.js';
 import { grpcServiceDefinition } from './service-definition.js';
 
-export const DEFAULT_ADMIN_ENDPOINT = 'localhost:8981';
+export { DEFAULT_ADMIN_ENDPOINT } from './endpoints.js';
 
 /** A PrismError from ApplyNamespace that carries the server's validation diagnostics. */
 export class RemoteValidationError extends PrismError {

@@ -18,7 +18,7 @@ import { NAMESPACE_HEADER, PATTERN_HEADER } from '../runners/call-context.js';
 import { fromServiceError } from './grpc-status.js';
 import { grpcServiceDefinition } from './service-definition.js';
 
-export const DEFAULT_PROXY_ENDPOINT = 'localhost:50090';
+export { DEFAULT_PROXY_ENDPOINT } from './endpoints.js';
 
 const KeyValueClient = makeGenericClientConstructor(grpcServiceDefinition(KeyValue), 'KeyValue');
 const ProducerClient = makeGenericClientConstructor(grpcServiceDefinition(Producer), 'Producer');

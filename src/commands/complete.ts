@@ -2,7 +2,7 @@ import { Args } from '@oclif/core';
 import { adminClient } from '../cli/admin-flags.js';
 import { BaseCommand } from '../cli/base-command.js';
 import { complete } from '../cli/completion.js';
-import { DEFAULT_ADMIN_ENDPOINT } from '../client/admin-client.js';
+import { DEFAULT_ADMIN_ENDPOINT } from '../client/endpoints.js';
 
 /** How long completion waits for the control plane before offering no namespace names. */
 const ADMIN_TIMEOUT_MS = 1000;
