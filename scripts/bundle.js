@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Bundles the CLI for a fast start (issue 16): one ESM module per oclif command plus dist/prismctl.js
-// (oclif's entry), sharing code through dist/chunks/. Runs after tsc in `npm run build`, and
+// Bundles the CLI for a fast start (issue 16): one ESM module per oclif command, dist/prismctl.js
+// (oclif's entry) and dist/complete.js (shell completion without oclif, see bin/run.js), sharing
+// code through dist/chunks/. Runs after tsc in `npm run build`, and
 // replaces tsc's dist/commands/*.js, which oclif's manifest points at; the rest of tsc's dist/
 // stays for the processes spawned by path (dist/localstack/*-main.js) and the benchmarks.
 //
@@ -40,7 +41,7 @@ const EXTERNAL = [
   'typescript',
 ];
 
-const entryPoints = { prismctl: 'src/cli/main.ts' };
+const entryPoints = { prismctl: 'src/cli/main.ts', complete: 'src/cli/completion-main.ts' };
 (function addCommands(dir) {
   for (const entry of readdirSync(join(root, dir), { withFileTypes: true })) {
     const path = join(dir, entry.name);
