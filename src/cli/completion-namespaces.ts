@@ -1,11 +1,12 @@
 import { DEFAULT_ADMIN_ENDPOINT } from '../client/endpoints.js';
-import { adminClient } from './admin-flags.js';
 
 /** How long completion waits for the control plane before offering no namespace names. */
 const ADMIN_TIMEOUT_MS = 1000;
 
 /** Namespace names from the control plane, or none when it does not answer in time. */
 export async function namespacesFrom(endpoint: string | undefined): Promise<string[]> {
+  // Loaded only when a namespace name is being completed (admin-flags.js brings oclif's Flags).
+  const { adminClient } = await import('./admin-flags.js');
   const client = await adminClient(endpoint ?? process.env.PRISM_ADMIN_ENDPOINT ?? DEFAULT_ADMIN_ENDPOINT);
   let timer: NodeJS.Timeout | undefined;
   try {
