@@ -10,5 +10,27 @@ if (major < 22) {
   process.exit(1);
 }
 
-const { execute } = await import('@oclif/core');
-await execute({ dir: import.meta.url });
+// Cache compiled code between runs (Node >= 22.1; NODE_DISABLE_COMPILE_CACHE=1 turns it off).
+const { default: module } = await import('node:module');
+module.enableCompileCache?.();
+
+const { existsSync, readFileSync } = await import('node:fs');
+const root = `${import.meta.dirname}/..`;
+const argv = process.argv.slice(2);
+
+if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
+  // What oclif prints for --version (its config.userAgent), without loading oclif.
+  const { arch, platform, release } = await import('node:os');
+  const { name, version } = JSON.parse(readFileSync(`${root}/package.json`, 'utf8'));
+  const os = platform() === 'linux' && /microsoft/i.test(release()) ? 'wsl' : platform();
+  process.stdout.write(
+    `${name}/${version} ${os}-${arch() === 'ia32' ? 'x86' : arch()} node-${process.version}\n`,
+  );
+} else if (argv[0] === 'complete' && argv[1] === '--' && existsSync(`${root}/oclif.manifest.json`)) {
+  // What the shells' completion scripts run on every TAB: answered from the manifest, without oclif.
+  const { completeMain } = await import('../dist/complete.js');
+  await completeMain(root, argv.slice(2));
+} else {
+  const { main } = await import('../dist/prismctl.js');
+  await main(import.meta.url);
+}

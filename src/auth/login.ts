@@ -1,4 +1,4 @@
-import * as oidc from 'openid-client';
+import type * as Oidc from 'openid-client';
 import { decodeJwt } from 'jose';
 import { PrismError } from '../errors.js';
 import type { OidcSettings } from './oidc-config.js';
@@ -9,8 +9,11 @@ export const REFRESH_MARGIN_SECONDS = 60;
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
+/** openid-client, loaded only when a login, refresh or logout needs the identity provider. */
+const openidClient = (): Promise<typeof Oidc> => import('openid-client');
+
 /** Discovers the issuer; plain HTTP is allowed only for a loopback issuer (the dev IdP). */
-export async function connect(settings: OidcSettings): Promise<oidc.Configuration> {
+export async function connect(settings: OidcSettings): Promise<Oidc.Configuration> {
   const url = new URL(settings.issuer);
   const insecure = url.protocol === 'http:';
   if (insecure && !LOOPBACK.has(url.hostname))
@@ -21,6 +24,7 @@ export async function connect(settings: OidcSettings): Promise<oidc.Configuratio
         hint: 'use https for a remote identity provider',
       },
     );
+  const oidc = await openidClient();
   try {
     return await oidc.discovery(url, settings.clientId, undefined, oidc.None(), {
       // openid-client marks it deprecated only so that it stands out; `insecure` is loopback-only.
@@ -54,6 +58,7 @@ export async function deviceLogin(
   options: { intervalSeconds?: number; signal?: AbortSignal } = {},
 ): Promise<CachedTokens> {
   const config = await connect(settings);
+  const oidc = await openidClient();
   const start = await oidc
     .initiateDeviceAuthorization(config, { scope: settings.scopes })
     .catch((err: unknown) => {
@@ -75,7 +80,7 @@ export async function deviceLogin(
   });
   const response =
     options.intervalSeconds !== undefined ? { ...start, interval: options.intervalSeconds } : start;
-  let tokens: oidc.TokenEndpointResponse;
+  let tokens: Oidc.TokenEndpointResponse;
   try {
     tokens = await oidc.pollDeviceAuthorizationGrant(config, response, undefined, { signal: options.signal });
   } catch (err) {
@@ -97,7 +102,7 @@ export async function deviceLogin(
 
 function toCache(
   settings: OidcSettings,
-  tokens: oidc.TokenEndpointResponse,
+  tokens: Oidc.TokenEndpointResponse,
   previous?: CachedTokens,
 ): CachedTokens {
   const now = Math.floor(Date.now() / 1000);
@@ -119,7 +124,8 @@ export async function freshAccessToken(settings: OidcSettings, cache: TokenCache
   if (!cached.refreshToken)
     throw new PrismError('E_UNAUTHENTICATED', 'the login has expired', { hint: 'run prismctl login' });
   const config = await connect({ ...settings, issuer: cached.issuer, clientId: cached.clientId });
-  let tokens: oidc.TokenEndpointResponse;
+  const oidc = await openidClient();
+  let tokens: Oidc.TokenEndpointResponse;
   try {
     tokens = await oidc.refreshTokenGrant(config, cached.refreshToken);
   } catch (err) {
@@ -147,6 +153,7 @@ export async function logout(settings: OidcSettings, cache: TokenCache): Promise
     try {
       const config = await connect({ ...settings, issuer: cached.issuer, clientId: cached.clientId });
       if (config.serverMetadata().revocation_endpoint) {
+        const oidc = await openidClient();
         await oidc.tokenRevocation(config, cached.refreshToken, { token_type_hint: 'refresh_token' });
         revoked = true;
       }

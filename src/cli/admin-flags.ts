@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { bearerTokenFor } from '../auth/bearer.js';
-import { AdminClient, DEFAULT_ADMIN_ENDPOINT } from '../client/admin-client.js';
+import type { AdminClient } from '../client/admin-client.js';
+import { DEFAULT_ADMIN_ENDPOINT } from '../client/endpoints.js';
 import { dialTarget, refuseClearTextToken } from '../transport/dial.js';
 import { withDevStackTls } from './dev-stack-tls.js';
 import { clientTlsFlags, clientTlsFromFlags, type ClientTlsFlagValues } from './tls-flags.js';
@@ -30,5 +31,7 @@ export async function adminClient(
   const target = dialTarget(flags.admin, tls);
   const token = await bearerTokenFor(process.env.PRISM_TOKEN);
   refuseClearTextToken(target, token !== undefined, flags.insecure);
+  // gRPC and the admin service's descriptors load only in commands that call the control plane.
+  const { AdminClient } = await import('../client/admin-client.js');
   return new AdminClient(flags.admin, { token, tls });
 }

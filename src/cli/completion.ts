@@ -1,4 +1,4 @@
-import type { Command, Config } from '@oclif/core';
+import type { Command } from '@oclif/core';
 
 /**
  * Shell completion: the shells' scripts (see completion-scripts.ts) hand the words typed so far to
@@ -17,13 +17,23 @@ export interface Candidate {
   description?: string;
 }
 
+/**
+ * What completion needs of the CLI's commands: oclif's Config, or the same read straight from
+ * oclif.manifest.json (completion-main.ts) so that a TAB does not wait for oclif to start.
+ */
+export interface CommandCatalog {
+  readonly commands: readonly Command.Cached[];
+  findCommand(id: string): Command.Cached | undefined;
+  findTopic(id: string): { description?: string } | undefined;
+}
+
 export interface CompletionContext {
-  config: Config;
+  config: CommandCatalog;
   /** Namespace names from the control plane at `adminEndpoint` (undefined: the default endpoint). */
   namespaces: (adminEndpoint: string | undefined) => Promise<string[]>;
 }
 
-type FlagDef = Command.Loadable['flags'][string];
+type FlagDef = Command.Cached['flags'][string];
 
 /**
  * Candidates for the last of `words` (the words after `prismctl`, the last one being the word under
@@ -66,7 +76,10 @@ export async function complete(context: CompletionContext, words: readonly strin
 }
 
 /** The longest run of leading words naming a topic or command; what follows are its flags and args. */
-function commandPath(config: Config, words: readonly string[]): { commandId: string; rest: string[] } {
+function commandPath(
+  config: CommandCatalog,
+  words: readonly string[],
+): { commandId: string; rest: string[] } {
   const ids = visibleCommandIds(config);
   let path: string[] = [];
   let index = 0;
@@ -78,12 +91,12 @@ function commandPath(config: Config, words: readonly string[]): { commandId: str
   return { commandId: path.join(':'), rest: words.slice(index) };
 }
 
-function visibleCommandIds(config: Config): string[] {
+function visibleCommandIds(config: CommandCatalog): string[] {
   return config.commands.filter((command) => !command.hidden).map((command) => command.id);
 }
 
 /** The next word of every command under the topic `prefix` ('' for the top level). */
-function subcommands(config: Config, prefix: string, current: string): Candidate[] {
+function subcommands(config: CommandCatalog, prefix: string, current: string): Candidate[] {
   const depth = prefix ? prefix.split(':').length : 0;
   const seen = new Map<string, string | undefined>();
   for (const command of config.commands) {
@@ -100,7 +113,7 @@ function subcommands(config: Config, prefix: string, current: string): Candidate
     .map(([value, description]) => ({ value, description }));
 }
 
-function visibleFlags(command: Command.Loadable): FlagDef[] {
+function visibleFlags(command: Command.Cached): FlagDef[] {
   return Object.values(command.flags).filter((flag) => !flag.hidden);
 }
 

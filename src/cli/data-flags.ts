@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { bearerTokenFor } from '../auth/bearer.js';
-import { DataClient, DEFAULT_PROXY_ENDPOINT } from '../client/data-client.js';
+import type { DataClient } from '../client/data-client.js';
+import { DEFAULT_PROXY_ENDPOINT } from '../client/endpoints.js';
 import { dialTarget, refuseClearTextToken } from '../transport/dial.js';
 import { withDevStackTls } from './dev-stack-tls.js';
 import { clientTlsFlags, clientTlsFromFlags, type ClientTlsFlagValues } from './tls-flags.js';
@@ -46,6 +47,7 @@ export async function dataClient(
   const target = dialTarget(flags.proxy, tls);
   const token = await bearerTokenFor(flags.token);
   refuseClearTextToken(target, token !== undefined, flags.insecure);
+  const { DataClient } = await import('../client/data-client.js');
   return new DataClient(flags.proxy, {
     namespace: flags.namespace,
     pattern: flags.pattern,

@@ -26,7 +26,7 @@ import { grpcServiceDefinition } from '../transport/service-definition.js';
 import { dialTarget, type ClientTls } from '../transport/dial.js';
 import { tlsFailure, type DialMode } from '../transport/tls-errors.js';
 
-export const DEFAULT_ADMIN_ENDPOINT = 'localhost:8981';
+export { DEFAULT_ADMIN_ENDPOINT } from './endpoints.js';
 
 /** A PrismError from ApplyNamespace that carries the server's validation diagnostics. */
 export class RemoteValidationError extends PrismError {

@@ -19,7 +19,7 @@ import { grpcServiceDefinition } from '../transport/service-definition.js';
 import { dialTarget, type ClientTls } from '../transport/dial.js';
 import { tlsFailure, type DialMode } from '../transport/tls-errors.js';
 
-export const DEFAULT_PROXY_ENDPOINT = 'localhost:50090';
+export { DEFAULT_PROXY_ENDPOINT } from './endpoints.js';
 
 const KeyValueClient = makeGenericClientConstructor(grpcServiceDefinition(KeyValue), 'KeyValue');
 const ProducerClient = makeGenericClientConstructor(grpcServiceDefinition(Producer), 'Producer');

@@ -1,12 +1,13 @@
 import { Args } from '@oclif/core';
-import { adminClient } from '../cli/admin-flags.js';
 import { BaseCommand } from '../cli/base-command.js';
 import { complete } from '../cli/completion.js';
-import { DEFAULT_ADMIN_ENDPOINT } from '../client/admin-client.js';
+import { namespacesFrom } from '../cli/completion-namespaces.js';
 
-/** How long completion waits for the control plane before offering no namespace names. */
-const ADMIN_TIMEOUT_MS = 1000;
-
+/**
+ * Completion candidates. bin/run.js answers `prismctl complete -- <words>` (what the shell
+ * scripts run) through src/cli/completion-main.ts without starting oclif; this command is the same
+ * answer for any other form, and for a checkout without oclif.manifest.json.
+ */
 export default class Complete extends BaseCommand {
   static override hidden = true;
   static override summary =
@@ -23,23 +24,5 @@ export default class Complete extends BaseCommand {
       words.length ? words : [''],
     );
     if (answer) this.write(`${answer}\n`);
-  }
-}
-
-/** Namespace names from the control plane, or none when it does not answer in time. */
-async function namespacesFrom(endpoint: string | undefined): Promise<string[]> {
-  const client = await adminClient(endpoint ?? process.env.PRISM_ADMIN_ENDPOINT ?? DEFAULT_ADMIN_ENDPOINT);
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('timeout')), ADMIN_TIMEOUT_MS);
-    });
-    const response = await Promise.race([client.list(), timeout]);
-    return response.namespaces.map((namespace) => namespace.name).sort();
-  } catch {
-    return [];
-  } finally {
-    clearTimeout(timer);
-    client.close();
   }
 }
