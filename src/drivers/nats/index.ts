@@ -241,17 +241,28 @@ export function createNatsDriver(options: DriverOptions): NatsDriver {
   }
 
   function delivery(topic: string, m: JsMsg): Delivery {
+    // JetStream answers a second ack of one message with an error; the contract says the second
+    // is harmless, so a delivery remembers its settled ack (a failed one may be tried again).
+    let acked: Promise<void> | undefined;
+    const ackOnce = async (): Promise<void> => {
+      await live('ack');
+      const confirmed = await run('ack', () => m.ackAck({ timeout: DEFAULT_OPERATION_TIMEOUT_MS }));
+      if (!confirmed) throw fail('ack was not confirmed');
+    };
     return {
       topic,
       payload: m.data,
       headers: fromNatsHeaders(m.headers),
       attempt: m.info.deliveryCount,
-      async ack() {
-        await live('ack');
-        const confirmed = await run('ack', () => m.ackAck({ timeout: DEFAULT_OPERATION_TIMEOUT_MS }));
-        if (!confirmed) throw fail('ack was not confirmed');
+      ack() {
+        acked ??= ackOnce().catch((err: unknown) => {
+          acked = undefined;
+          throw err;
+        });
+        return acked;
       },
       async nack() {
+        if (acked) return;
         await live('nack');
         m.nak();
       },
