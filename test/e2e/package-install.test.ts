@@ -9,9 +9,10 @@
  * the scripts npm skips are dockerode's optional native speed-ups).
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, REPO_ROOT } from '../support/cli.js';
 import { describeGettingStartedReplay } from '../support/getting-started-replay.js';
 
@@ -53,7 +54,9 @@ const manifest = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8'
 const npmInstallFlags = ['--no-audit', '--no-fund', '--prefer-offline'];
 
 let packedFiles: string[] = [];
-let projectDir = '';
+// Outside the replay's scratch directory, which the replay removes when it ends.
+const projectDir = mkdtempSync(join(tmpdir(), 'prism-uses-prismctl-'));
+afterAll(() => rmSync(projectDir, { recursive: true, force: true }));
 
 /** Packs the checkout, then installs the tarball globally into a clean prefix and into a project. */
 async function packAndInstall(bin: string, root: string): Promise<void> {
@@ -68,8 +71,6 @@ async function packAndInstall(bin: string, root: string): Promise<void> {
   const tarball = join(root, packed.filename);
 
   const prefix = join(root, 'prefix');
-  projectDir = join(root, 'project');
-  mkdirSync(projectDir);
   writeFileSync(join(projectDir, 'package.json'), JSON.stringify({ name: 'uses-prismctl', private: true }));
   await Promise.all([
     sh('npm', ['install', '--global', '--prefix', prefix, ...npmInstallFlags, tarball], root),
