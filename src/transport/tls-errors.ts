@@ -75,5 +75,9 @@ function reason(details: string): string {
     /Last error: (?:Error(?: \[[A-Z_]+\])?: )?([^\n]*?)(?: \(\d{4}-\d\d-\d\dT[^)]*\))?(?:\. Resolution note:.*)?$/m.exec(
       details,
     );
-  return (text?.[1] ?? details).replace(/\.$/, '').trim();
+  // Node 24 appends advice about the system's CA store; prismctl's own hint names --ca-file.
+  return (text?.[1] ?? details)
+    .replace(/; if the root CA is installed locally, try running Node\.js with --use-system-ca$/, '')
+    .replace(/\.$/, '')
+    .trim();
 }
