@@ -9,22 +9,10 @@ import { ensureBuilt, REPO_ROOT, runCli } from '../support/cli.js';
 import { startPrismServer, type RunningServer } from '../support/server-process.js';
 import { uniqueName } from '../support/services.js';
 import { makeTlsFiles, type TlsFiles } from '../support/tls-files.js';
+import { eventually } from '../support/eventually.js';
 
 const memstoreNamespace = (name: string) =>
   `namespace: ${name}\nteam: platform\npatterns:\n  - name: cache\n    type: keyvalue\n    slots:\n      store: { backend: memstore }\n`;
-
-async function eventually<T>(what: string, fn: () => Promise<T>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > deadline)
-        throw new Error(`${what} did not happen within ${timeoutMs} ms: ${(err as Error).message}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-}
 
 /** GET over HTTPS; resolves with the status code and body. */
 function httpsGet(

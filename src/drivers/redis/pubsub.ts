@@ -31,6 +31,7 @@ import {
   SerialDispatcher,
   withDeadline,
 } from '../messaging-support.js';
+import { messagingClientOptions } from './messaging-client.js';
 
 const MAGIC = Buffer.from('PRM1', 'latin1');
 
@@ -56,16 +57,7 @@ export type RedisPubSub = Driver & PubSub;
 export function createRedisPubSub(options: DriverOptions): RedisPubSub {
   const capabilities: ReadonlySet<Capability> = new Set<Capability>(['pubsub']);
   const prefix = `prism:${options.namespace}:`;
-  const base: RedisOptions = {
-    lazyConnect: true,
-    connectTimeout: 2_000,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: (times) => Math.min(50 * times, 1_000),
-    ...(options.credentials
-      ? { username: options.credentials.username, password: options.credentials.password }
-      : {}),
-  };
+  const base: RedisOptions = messagingClientOptions(options);
   const publisher = new Redis(options.endpoint, base);
   // The subscriber keeps an offline queue so SUBSCRIBE issued during a reconnect is sent later.
   const subscriber = new Redis(options.endpoint, { ...base, enableOfflineQueue: true });

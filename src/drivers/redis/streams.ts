@@ -45,6 +45,7 @@ import {
   sleep,
   withDeadline,
 } from '../messaging-support.js';
+import { messagingClientOptions } from './messaging-client.js';
 
 /** Entries one read or one claim takes at most. */
 const BATCH = 64;
@@ -149,17 +150,7 @@ export function createRedisStreams(options: RedisStreamsOptions): RedisStreams {
     options.retentionMs !== undefined && Number.isFinite(options.retentionMs) && options.retentionMs > 0
       ? Math.ceil(options.retentionMs)
       : undefined;
-  const base: RedisOptions = {
-    lazyConnect: true,
-    connectTimeout: 2_000,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: (times) => Math.min(50 * times, 1_000),
-    ...(options.credentials
-      ? { username: options.credentials.username, password: options.credentials.password }
-      : {}),
-    ...options.client,
-  };
+  const base: RedisOptions = messagingClientOptions(options);
   const commands = new Redis(options.endpoint, {
     ...base,
     enableAutoPipelining: true,

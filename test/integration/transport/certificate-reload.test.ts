@@ -10,19 +10,7 @@ import { openStore } from '../../../src/admin/open-store.js';
 import { AdminServer } from '../../../src/admin/server.js';
 import { AdminClient } from '../../../src/client/admin-client.js';
 import { makeTlsFiles, replaceFile } from '../../support/tls-files.js';
-
-async function eventually<T>(what: string, fn: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > deadline)
-        throw new Error(`${what} did not happen within ${timeoutMs} ms: ${(err as Error).message}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
+import { eventually } from '../../support/eventually.js';
 
 /** GET over HTTPS trusting only `ca`; resolves with the status code. */
 function httpsGet(port: number, path: string, ca: string): Promise<number> {
