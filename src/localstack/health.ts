@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { get as getHttps } from 'node:https';
+import { withoutSystemCaAdvice } from '../transport/tls-message.js';
 import { endpoints, type DevState } from './state.js';
 
 export interface Probe {
@@ -32,7 +33,7 @@ export function probeHttp(url: string, timeoutMs = 1000, maxBody = 200, caFile?:
       );
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', (err) => resolve({ healthy: false, detail: err.message }));
+    req.on('error', (err) => resolve({ healthy: false, detail: withoutSystemCaAdvice(err.message) }));
   });
 }
 

@@ -1,5 +1,6 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { PrismError } from '../errors.js';
+import { withoutSystemCaAdvice } from './tls-message.js';
 
 /** How the failed call dialled: over TLS or not, with a client certificate or not. */
 export interface DialMode {
@@ -75,9 +76,7 @@ function reason(details: string): string {
     /Last error: (?:Error(?: \[[A-Z_]+\])?: )?([^\n]*?)(?: \(\d{4}-\d\d-\d\dT[^)]*\))?(?:\. Resolution note:.*)?$/m.exec(
       details,
     );
-  // Node 24 appends advice about the system's CA store; prismctl's own hint names --ca-file.
-  return (text?.[1] ?? details)
-    .replace(/; if the root CA is installed locally, try running Node\.js with --use-system-ca$/, '')
+  return withoutSystemCaAdvice(text?.[1] ?? details)
     .replace(/\.$/, '')
     .trim();
 }
