@@ -9,7 +9,7 @@ import { defaultCatalog } from '../../../src/admin/catalog.js';
 import { openStore } from '../../../src/admin/open-store.js';
 import { AdminServer } from '../../../src/admin/server.js';
 import { AdminClient } from '../../../src/client/admin-client.js';
-import { makeTlsFiles, replaceFile } from '../../support/tls-files.js';
+import { makeTlsFiles, replaceFile, type TlsFiles } from '../../support/tls-files.js';
 import { eventually } from '../../support/eventually.js';
 
 /** GET over HTTPS trusting only `ca`; resolves with the status code. */
@@ -24,17 +24,22 @@ function httpsGet(port: number, path: string, ca: string): Promise<number> {
   });
 }
 
+/** An admin serving TLS from `files`, re-reading them every `refreshMs`. */
+async function adminServingFiles(files: TlsFiles, refreshMs: number): Promise<AdminServer> {
+  return new AdminServer({
+    listen: '127.0.0.1:0',
+    metricsListen: '127.0.0.1:0',
+    store: await openStore(join(mkdtempSync(join(tmpdir(), 'prism-reload-')), 'admin.db')),
+    catalog: defaultCatalog(),
+    logger: pino({ level: 'silent' }),
+    tls: { certFile: files.server.cert, keyFile: files.server.key, refreshMs },
+  });
+}
+
 describe('a certificate swapped on disk', () => {
   it('is served to new connections without a restart, and calls on open connections keep working', async () => {
     const files = await makeTlsFiles();
-    const server = new AdminServer({
-      listen: '127.0.0.1:0',
-      metricsListen: '127.0.0.1:0',
-      store: await openStore(join(mkdtempSync(join(tmpdir(), 'prism-reload-')), 'admin.db')),
-      catalog: defaultCatalog(),
-      logger: pino({ level: 'silent' }),
-      tls: { certFile: files.server.cert, keyFile: files.server.key, refreshMs: 200 },
-    });
+    const server = await adminServingFiles(files, 200);
     await server.start();
     const endpoint = `grpcs://127.0.0.1:${server.grpcPort}`;
     // A client that trusts both CAs keeps one connection open across the swap.
@@ -96,14 +101,7 @@ describe('a certificate swapped on disk', () => {
 
   it('keeps serving the last good pair while the files do not match', async () => {
     const files = await makeTlsFiles();
-    const server = new AdminServer({
-      listen: '127.0.0.1:0',
-      metricsListen: '127.0.0.1:0',
-      store: await openStore(join(mkdtempSync(join(tmpdir(), 'prism-reload-')), 'admin.db')),
-      catalog: defaultCatalog(),
-      logger: pino({ level: 'silent' }),
-      tls: { certFile: files.server.cert, keyFile: files.server.key, refreshMs: 100 },
-    });
+    const server = await adminServingFiles(files, 100);
     await server.start();
     try {
       // Only the key is new: the pair does not load, so the old certificate stays in use.
