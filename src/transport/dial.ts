@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
-import { credentials, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import { credentials, experimental, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import { PrismError } from '../errors.js';
+import { LastGoodCertificates } from './certificate-files.js';
 import { CLIENT_OPTIONS } from './limits.js';
 import { isLoopbackHost, parseEndpoint, type Endpoint } from './listen-address.js';
 import { readPem } from './server-tls.js';
@@ -16,6 +17,12 @@ export interface ClientTls {
   /** PEM client certificate and key, for servers that require them (mTLS). */
   certFile?: string | undefined;
   keyFile?: string | undefined;
+  /**
+   * Read the CA and client certificate files again as they change (every 5 s), so that a
+   * long-running process (the proxy following its admin) picks up a rotated certificate without a
+   * restart. Off for one-shot commands: the file watcher would hold their process open.
+   */
+  followFiles?: boolean | undefined;
 }
 
 export interface DialTarget {
@@ -59,7 +66,21 @@ export function dialTarget(endpointText: string, tls: ClientTls = {}): DialTarge
     options['grpc.ssl_target_name_override'] = tls.serverName;
     options['grpc.default_authority'] = tls.serverName;
   }
-  return { endpoint, tls: true, credentials: credentials.createSsl(ca, key, cert), options };
+  return { endpoint, tls: true, credentials: clientCredentials(tls, ca, key, cert), options };
+}
+
+function clientCredentials(tls: ClientTls, ca: Buffer | null, key: Buffer | null, cert: Buffer | null) {
+  if (!tls.followFiles || (tls.caFile === undefined && tls.certFile === undefined)) {
+    return credentials.createSsl(ca, key, cert);
+  }
+  const files = new LastGoodCertificates(
+    { certFile: tls.certFile, keyFile: tls.keyFile, caFile: tls.caFile },
+    {
+      ...(key && cert ? { identity: { certificate: cert, privateKey: key } } : {}),
+      ...(ca ? { ca: { caCertificate: ca } } : {}),
+    },
+  );
+  return experimental.createCertificateProviderChannelCredentials(files, key && cert ? files : null);
 }
 
 /**

@@ -2,6 +2,7 @@ import { experimental, ServerCredentials } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { PrismError } from '../errors.js';
+import { LastGoodCertificates, loads } from './certificate-files.js';
 
 /** `--tls-cert/--tls-key` (and `--tls-client-ca` for mTLS) of a server. */
 export interface ServerTls {
@@ -17,94 +18,6 @@ export interface ServerTls {
 
 type Update = experimental.IdentityCertificateUpdate;
 type CaUpdate = experimental.CaCertificateUpdate;
-
-/**
- * grpc-js's FileWatcherCertificateProvider reads the PEM files every `refreshMs`, and grpc-js swaps
- * the server's secure context when they change: new connections get the new certificate, open
- * ones keep theirs. This wrapper passes on only pairs that load (a certificate written before its
- * key, or a half-written file, would otherwise make the server drop new connections until the
- * next read): the last good pair stays in use.
- */
-class LastGoodCertificates implements experimental.CertificateProvider {
-  private readonly files: experimental.FileWatcherCertificateProvider;
-  private readonly identityListeners = new Set<experimental.IdentityCertificateUpdateListener>();
-  private readonly caListeners = new Set<experimental.CaCertificateUpdateListener>();
-  private identity?: Update;
-  private ca?: CaUpdate;
-  private readonly onIdentity = (update: Update | null) => {
-    if (!update || !loads({ cert: update.certificate, key: update.privateKey })) return;
-    if (this.identity && sameIdentity(this.identity, update)) return;
-    this.identity = update;
-    for (const listener of this.identityListeners) listener(update);
-  };
-  private readonly onCa = (update: CaUpdate | null) => {
-    if (!update || !loads({ ca: update.caCertificate })) return;
-    if (this.ca?.caCertificate.equals(update.caCertificate)) return;
-    this.ca = update;
-    for (const listener of this.caListeners) listener(update);
-  };
-
-  constructor(
-    readonly tls: ServerTls,
-    initial: { identity: Update; ca?: CaUpdate },
-  ) {
-    this.identity = initial.identity;
-    this.ca = initial.ca;
-    this.files = new experimental.FileWatcherCertificateProvider({
-      certificateFile: tls.certFile,
-      privateKeyFile: tls.keyFile,
-      ...(tls.clientCaFile !== undefined ? { caCertificateFile: tls.clientCaFile } : {}),
-      refreshIntervalMs: tls.refreshMs ?? 5000,
-    });
-  }
-
-  addIdentityCertificateListener(listener: experimental.IdentityCertificateUpdateListener): void {
-    this.identityListeners.add(listener);
-    this.watch();
-    if (this.identity) process.nextTick(listener, this.identity);
-  }
-  removeIdentityCertificateListener(listener: experimental.IdentityCertificateUpdateListener): void {
-    this.identityListeners.delete(listener);
-    this.unwatch();
-  }
-  addCaCertificateListener(listener: experimental.CaCertificateUpdateListener): void {
-    this.caListeners.add(listener);
-    this.watch();
-    if (this.ca) process.nextTick(listener, this.ca);
-  }
-  removeCaCertificateListener(listener: experimental.CaCertificateUpdateListener): void {
-    this.caListeners.delete(listener);
-    this.unwatch();
-  }
-
-  private watching = false;
-  private watch(): void {
-    if (this.watching) return;
-    this.watching = true;
-    this.files.addIdentityCertificateListener(this.onIdentity);
-    if (this.tls.clientCaFile !== undefined) this.files.addCaCertificateListener(this.onCa);
-  }
-  /** With no listener left the file watcher's timer stops, so a stopped server keeps no handle. */
-  private unwatch(): void {
-    if (!this.watching || this.identityListeners.size + this.caListeners.size > 0) return;
-    this.watching = false;
-    this.files.removeIdentityCertificateListener(this.onIdentity);
-    this.files.removeCaCertificateListener(this.onCa);
-  }
-}
-
-function loads(options: SecureContextOptions): boolean {
-  try {
-    createSecureContext(options);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function sameIdentity(a: Update, b: Update): boolean {
-  return a.certificate.equals(b.certificate) && a.privateKey.equals(b.privateKey);
-}
 
 /** The certificates of one server, read and checked now, then watched for changes. */
 export class ServerCertificates {
@@ -128,10 +41,13 @@ export class ServerCertificates {
         hint: '--tls-client-ca takes the PEM certificate of the CA that signs client certificates',
       });
     }
-    this.provider = new LastGoodCertificates(tls, {
-      identity: { certificate: cert, privateKey: key },
-      ...(ca ? { ca: { caCertificate: ca } } : {}),
-    });
+    this.provider = new LastGoodCertificates(
+      { certFile: tls.certFile, keyFile: tls.keyFile, caFile: tls.clientCaFile, refreshMs: tls.refreshMs },
+      {
+        identity: { certificate: cert, privateKey: key },
+        ...(ca ? { ca: { caCertificate: ca } } : {}),
+      },
+    );
   }
 
   get mutual(): boolean {

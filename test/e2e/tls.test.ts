@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,8 @@ import { DataClient } from '../../src/client/data-client.js';
 import { ensureBuilt, REPO_ROOT, runCli } from '../support/cli.js';
 import { startPrismServer, type RunningServer } from '../support/server-process.js';
 import { uniqueName } from '../support/services.js';
-import { makeTlsFiles, type TlsFiles } from '../support/tls-files.js';
+import { makeTlsFiles, replaceFile, type TlsFiles } from '../support/tls-files.js';
+import { freePort } from '../support/ports.js';
 import { eventually } from '../support/eventually.js';
 
 const memstoreNamespace = (name: string) =>
@@ -168,6 +169,73 @@ describe('the admin with mTLS, a proxy following it over mTLS and serving TLS, a
     ).toEqual({ status: 200, body: 'ok\n' });
     await expect(httpsGet(adminHttp, '/healthz', { ca: files.ca })).rejects.toThrow();
   });
+});
+
+describe("the proxy's client certificate for the admin, rotated on disk", () => {
+  it('is used when the proxy reconnects, without a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'prism-tls-rotate-'));
+    const clientCert = join(dir, 'client.pem');
+    const clientKey = join(dir, 'client-key.pem');
+    copyFileSync(files.client.cert, clientCert);
+    copyFileSync(files.client.key, clientKey);
+    const port = await freePort();
+    const adminTrusting = (clientCa: string) =>
+      startPrismServer(
+        [
+          ...['admin', 'serve', '--listen', `127.0.0.1:${port}`, '--metrics-listen', '127.0.0.1:0'],
+          ...['--tls-cert', files.server.cert, '--tls-key', files.server.key, '--tls-client-ca', clientCa],
+          ...['--heartbeat-interval', '300'],
+        ],
+        'prism admin serving',
+      );
+    let admin = await adminTrusting(files.ca);
+    const proxy = await startPrismServer(
+      [
+        ...['proxy', 'serve', '--admin', `grpcs://127.0.0.1:${port}`, '--admin-ca-file', files.ca],
+        ...['--admin-tls-client-cert', clientCert, '--admin-tls-client-key', clientKey],
+        ...['--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'],
+      ],
+      'prism proxy serving',
+    );
+    const adminFlags = ['--admin', `grpcs://127.0.0.1:${port}`, '--ca-file', files.ca];
+    const kv = ['--proxy', `127.0.0.1:${proxy.ready.port as number}`];
+    const served = (namespace: string, clientPair: string[], what: string) => {
+      const file = join(dir, `${namespace}.yaml`);
+      writeFileSync(file, memstoreNamespace(namespace));
+      return eventually(
+        what,
+        async () => {
+          const apply = await runCli(['namespace', 'apply', file, ...adminFlags, ...clientPair]);
+          if (apply.code !== 0) throw new Error(apply.stderr);
+          const set = await runCli(['kv', 'set', 'k', 'v', '-n', namespace, ...kv]);
+          if (set.code !== 0) throw new Error(set.stderr);
+        },
+        { timeoutMs: 40_000 },
+      );
+    };
+    try {
+      const first = ['--tls-client-cert', files.client.cert, '--tls-client-key', files.client.key];
+      await served(uniqueName('tls-before'), first, 'the proxy serving what the first admin assigned');
+      // The certificate manager swaps the pair for one from another CA; the admin is then
+      // restarted trusting only that CA, so the proxy gets through only with the new pair.
+      replaceFile(clientKey, readFileSync(files.otherClient.key, 'utf8'));
+      replaceFile(clientCert, readFileSync(files.otherClient.cert, 'utf8'));
+      expect(await admin.stop()).toBe(0);
+      admin = await adminTrusting(files.otherCa);
+      const other = ['--tls-client-cert', files.otherClient.cert, '--tls-client-key', files.otherClient.key];
+      await served(
+        uniqueName('tls-rotated'),
+        other,
+        'the proxy re-registered with the rotated certificate and serving the new namespace',
+      );
+    } catch (err) {
+      await proxy.stop();
+      await admin.stop();
+      throw new Error(`${(err as Error).message}\nproxy:\n${proxy.logs()}`);
+    }
+    expect(await proxy.stop()).toBe(0);
+    expect(await admin.stop()).toBe(0);
+  }, 90_000);
 });
 
 describe('a standalone runner with mTLS', () => {

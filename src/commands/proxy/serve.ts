@@ -228,6 +228,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
         serverName: flags['admin-tls-server-name'],
         certFile: flags['admin-tls-client-cert'],
         keyFile: flags['admin-tls-client-key'],
+        followFiles: true,
       };
       const adminTarget = dialTarget(flags.admin, adminTls);
       if (adminToken && !adminTarget.tls && !isLoopbackHost(adminTarget.endpoint.host)) {
