@@ -31,6 +31,14 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
   const { completeMain } = await import('../dist/complete.js');
   await completeMain(root, argv.slice(2));
 } else {
-  const { main } = await import('../dist/prismctl.js');
-  await main(import.meta.url);
+  // Most command lines run without oclif (src/cli/lite/run.ts); the rest, and every usage error,
+  // go to oclif. PRISMCTL_FAST_START=0 sends everything to oclif.
+  const fast =
+    process.env.PRISMCTL_FAST_START !== '0' &&
+    existsSync(`${root}/dist/fast/main.js`) &&
+    (await import('../dist/fast/main.js')).fastMain;
+  if (!fast || !(await fast(root, argv))) {
+    const { main } = await import('../dist/prismctl.js');
+    await main(import.meta.url);
+  }
 }

@@ -10,3 +10,6 @@ export async function main(dir: string): Promise<void> {
   settings.enableAutoTranspile = false;
   await execute({ dir });
 }
+
+/** oclif's error report, for the fast path (src/cli/lite/run.ts) when a command fails unexpectedly. */
+export { handle } from '@oclif/core';

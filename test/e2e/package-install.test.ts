@@ -94,6 +94,8 @@ describe('the packed tarball', () => {
       expect.arrayContaining([
         'bin/run.js',
         'dist/commands/namespace/validate.js',
+        'dist/fast/main.js',
+        'dist/fast/commands/namespace/validate.js',
         'oclif.manifest.json',
         'schema/namespace.schema.json',
         'templates/dev/components.yaml',
