@@ -14,6 +14,7 @@ import { openStore } from '../../admin/open-store.js';
 import { AdminServer } from '../../admin/server.js';
 import { adminAuthenticator } from '../../auth/admin-authenticate.js';
 import { prismHome } from '../../config/home.js';
+import { PrismError } from '../../errors.js';
 
 export default class AdminServe extends BaseCommand {
   static override summary = 'Run the Prism control plane (prism admin)';
@@ -83,10 +84,25 @@ export default class AdminServe extends BaseCommand {
       dependsOn: ['auth-issuer'],
       helpGroup: 'AUTH',
     }),
+    'no-auth': Flags.boolean({
+      description:
+        'Serve without authenticating callers (local work only; otherwise --auth-issuer is required)',
+      exclusive: ['auth-issuer'],
+      helpGroup: 'AUTH',
+    }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(AdminServe);
+    if (!flags['auth-issuer'] && !flags['no-auth']) {
+      throw new PrismError(
+        'E_USAGE',
+        'the admin will not serve without authentication unless you say so: anyone who can reach it could apply and delete namespaces',
+        {
+          hint: 'pass --auth-issuer <OIDC issuer URL> (see docs/identity.md), or --no-auth for a control plane only you can reach',
+        },
+      );
+    }
     const logger = createLogger('prism-admin', { level: flags['log-level'] });
     checkPlaintextListen(
       flags,
