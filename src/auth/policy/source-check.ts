@@ -45,6 +45,7 @@ function problemOf(
   // Cedar names the policy by its position in the text ("policy0"); the position says it better.
   const message = err.message
     .replace(/^for policy `policy\d+`, /, '')
+    .replace(/ for Prism::Action::"[^"]*"/, '')
     .replace(/^failed to parse policies from string: /, '');
   const hint = err.help ?? undefined;
   return {
@@ -70,10 +71,21 @@ export function checkPolicyText(text: string): PolicyProblem[] {
   const validated = engine.validate({ schema: prismCedarSchema(), policies: { staticPolicies: text } });
   if (validated.type === 'failure')
     return validated.errors.map((e) => problemOf(text, bytes, 'E_POLICY_SCHEMA', 'error', e));
-  return [
+  return distinct([
     ...validated.validationErrors.map((e) => problemOf(text, bytes, 'E_POLICY_SCHEMA', 'error', e.error)),
     ...validated.validationWarnings.map((e) => problemOf(text, bytes, 'E_POLICY_SCHEMA', 'warning', e.error)),
-  ];
+  ]);
+}
+
+/** Cedar repeats a problem once per action of a group; one report per place and message is enough. */
+function distinct(problems: PolicyProblem[]): PolicyProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.offset}\0${p.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 /**
