@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { join } from 'node:path';
 import { createLogger } from '../../logging.js';
+import { PrismError } from '../../errors.js';
 import { logLevelFlag } from '../../cli/log-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
 import {
@@ -13,6 +14,8 @@ import { defaultCatalog, loadCatalog } from '../../admin/catalog.js';
 import { openStore } from '../../admin/open-store.js';
 import { AdminServer } from '../../admin/server.js';
 import { adminAuthenticator } from '../../auth/admin-authenticate.js';
+import { PolicyAuthorizer } from '../../auth/policy/authorizer.js';
+import { loadPolicyFiles } from '../../auth/policy/policy-files.js';
 import { prismHome } from '../../config/home.js';
 
 export default class AdminServe extends BaseCommand {
@@ -25,6 +28,11 @@ export default class AdminServe extends BaseCommand {
   ];
   static override flags = {
     listen: Flags.string({ description: 'gRPC listen address', default: '127.0.0.1:8981' }),
+    policies: Flags.string({
+      description:
+        'Global Cedar policies for control-plane calls: a .cedar file or a directory of them (docs/policies.md §9); needs --auth-issuer',
+      multiple: true,
+    }),
     ...serverTlsFlags,
     ...vaultTlsFlags,
     'metrics-listen': Flags.string({
@@ -106,6 +114,13 @@ export default class AdminServe extends BaseCommand {
       join(prismHome(), 'tls', `admin-${process.pid}`),
       logger,
     );
+    if (flags.policies && !flags['auth-issuer'])
+      throw new PrismError(
+        'E_USAGE',
+        '--policies needs --auth-issuer: without verified callers there is no one to decide about',
+      );
+    const policies = flags.policies ? loadPolicyFiles(flags.policies) : [];
+    const authorizer = new PolicyAuthorizer({ logger });
     const server = new AdminServer({
       listen: flags.listen,
       metricsListen: flags['metrics-listen'],
@@ -122,8 +137,11 @@ export default class AdminServe extends BaseCommand {
             readerGroups: flags['auth-reader-group'],
             proxyGroups: flags['auth-proxy-group'],
             scopeMapping: flags['auth-scope-mapping'],
+            policies,
+            authorizer,
           })
         : undefined,
+      registerMetrics: (registry) => authorizer.register(registry),
     });
     try {
       await server.start();
