@@ -61,9 +61,9 @@ const CACHE_LIMIT = 10_000;
 
 /**
  * A compiled set of policies: parsed once into the Cedar engine, evaluated per call with the
- * entities Prism builds for it. Decisions are cached per (principal, action, resource shape)
- * when no policy reads the context (time, address and token age change per call); the set's
- * version is its content hash, so a changed set is a new object with an empty cache.
+ * entities Prism builds for it. Decisions are cached per (principal, action, resource shape, the
+ * context values policies read) unless a policy reads `context.time`; the set's version is its
+ * content hash, so a changed set is a new object with an empty cache.
  */
 export class CompiledPolicySet {
   readonly version: string;
@@ -97,8 +97,13 @@ export class CompiledPolicySet {
     this.reads = analyse(policies);
   }
 
+  /**
+   * Sound to cache unless a policy reads `context.time`, which changes every millisecond; the
+   * other context attributes a policy reads are part of the cache key (hour, weekday, address,
+   * token age in whole seconds), so a cached decision is one Cedar would make again.
+   */
   get cacheable(): boolean {
-    return this.reads.context.size === 0;
+    return !this.reads.context.has('time');
   }
 
   evaluate(
@@ -107,7 +112,7 @@ export class CompiledPolicySet {
     resource: PolicyResource,
     context: PolicyCallContext,
   ): PolicyDecision {
-    const key = this.cacheable ? this.cacheKey(action, principal, resource) : undefined;
+    const key = this.cacheable ? this.cacheKey(action, principal, resource, context) : undefined;
     if (key !== undefined) {
       const hit = this.cache.get(key);
       if (hit) return { ...hit, cached: true };
@@ -120,8 +125,14 @@ export class CompiledPolicySet {
     return decision;
   }
 
-  private cacheKey(action: ActionSpec, p: PolicyPrincipal, r: PolicyResource): string {
+  private cacheKey(
+    action: ActionSpec,
+    p: PolicyPrincipal,
+    r: PolicyResource,
+    call: PolicyCallContext,
+  ): string {
     return JSON.stringify([
+      this.reads.context.size > 0 ? this.contextOf(p, call) : 0,
       action.id,
       p.subject,
       p.email ?? '',

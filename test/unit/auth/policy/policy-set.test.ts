@@ -51,7 +51,7 @@ describe('a compiled policy set', () => {
     ]);
   });
 
-  it('never caches when a policy reads the context: each call sees its own time', () => {
+  it('keys the cache by the context values policies read, so each hour is decided on its own', () => {
     const set = new CompiledPolicySet([
       policy(
         'hours',
@@ -63,7 +63,56 @@ describe('a compiled policy set', () => {
       allowed: true,
       cached: false,
     });
+    expect(set.evaluate(get, ann, key('a'), at('2026-12-03T10:59:00Z'))).toMatchObject({
+      allowed: true,
+      cached: true,
+    });
     expect(set.evaluate(get, ann, key('a'), at('2026-12-03T18:00:00Z'))).toMatchObject({
+      allowed: false,
+      cached: false,
+    });
+    expect(set.evaluate(get, ann, key('a'), at('2026-12-03T18:30:00Z'))).toMatchObject({
+      allowed: false,
+      cached: true,
+    });
+  });
+
+  it('never caches when a policy reads context.time: each call sees its own instant', () => {
+    const set = new CompiledPolicySet([
+      policy(
+        'before',
+        'permit (principal, action, resource) when { context.time < datetime("2026-12-03T10:00:00Z") };',
+      ),
+    ]);
+    expect(set.cacheable).toBe(false);
+    expect(set.evaluate(get, ann, key('a'), at('2026-12-03T09:59:59.999Z'))).toMatchObject({
+      allowed: true,
+      cached: false,
+    });
+    expect(set.evaluate(get, ann, key('a'), at('2026-12-03T10:00:00.000Z'))).toMatchObject({
+      allowed: false,
+      cached: false,
+    });
+  });
+
+  it('keys the cache by token age in whole seconds', () => {
+    const set = new CompiledPolicySet([
+      policy(
+        'fresh',
+        'permit (principal, action, resource) when { context has token_age_seconds && context.token_age_seconds <= 60 };',
+      ),
+    ]);
+    const issued = Date.parse('2026-12-03T10:00:00Z') / 1000;
+    const young = { ...ann, issuedAt: issued };
+    expect(set.evaluate(get, young, key('a'), at('2026-12-03T10:01:00Z'))).toMatchObject({
+      allowed: true,
+      cached: false,
+    });
+    expect(set.evaluate(get, young, key('a'), at('2026-12-03T10:01:00.900Z'))).toMatchObject({
+      allowed: true,
+      cached: true,
+    });
+    expect(set.evaluate(get, young, key('a'), at('2026-12-03T10:01:01Z'))).toMatchObject({
       allowed: false,
       cached: false,
     });
