@@ -34,6 +34,7 @@ export interface PolicyAuthorizerOptions {
  */
 export class PolicyAuthorizer {
   private readonly sets = new Map<string, { fingerprint: string; set: CompiledPolicySet }>();
+  private readonly byMessage = new WeakMap<NamespaceRequest, CompiledPolicySet>();
   private decisions?: Counter;
   private latency?: Histogram;
 
@@ -60,8 +61,20 @@ export class PolicyAuthorizer {
     return this.options.now?.() ?? new Date();
   }
 
-  /** The compiled set a namespace is evaluated with, rebuilt when the namespace changes. */
+  /**
+   * The compiled set a namespace is evaluated with, rebuilt when the namespace changes. The proxy
+   * keeps one message per served version, so the message itself is the fast key; its content
+   * hash only decides whether a new message (a re-apply) changed anything.
+   */
   namespaceSet(ns: NamespaceRequest): CompiledPolicySet {
+    const seen = this.byMessage.get(ns);
+    if (seen) return seen;
+    const set = this.compile(ns);
+    this.byMessage.set(ns, set);
+    return set;
+  }
+
+  private compile(ns: NamespaceRequest): CompiledPolicySet {
     const fingerprint = createHash('sha256').update(toJsonString(NamespaceRequestSchema, ns)).digest('hex');
     const known = this.sets.get(ns.namespace);
     if (known?.fingerprint === fingerprint) return known.set;

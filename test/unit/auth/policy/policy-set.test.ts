@@ -1,4 +1,5 @@
 import { create } from '@bufbuild/protobuf';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { clientIpOf, PolicyAuthorizer } from '../../../../src/auth/policy/authorizer.js';
 import type { NamedPolicy } from '../../../../src/auth/policy/defaults.js';
@@ -189,6 +190,40 @@ describe('the policy authorizer', () => {
       allowed: true,
       cached: false,
     });
+  });
+
+  it('logs every denial and a sample of allows, with the deciding policies and no claims', () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino(
+      { level: 'info' },
+      { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) },
+    );
+    const set = new CompiledPolicySet([
+      policy(
+        'reports',
+        'permit (principal, action, resource is Prism::Key) when { resource.key like "reports/*" };',
+      ),
+    ]);
+    const secret = { ...ann, claims: { session_hint: 'do-not-log' } };
+    const decideWith = (rate: number, k: string) =>
+      new PolicyAuthorizer({ logger, allowLogSampleRate: rate, random: () => 0.5 }).decide(
+        set,
+        'ns',
+        get,
+        secret,
+        key(k),
+        at('2026-12-03T10:00:00Z'),
+      );
+    decideWith(0, 'reports/a');
+    decideWith(0.4, 'reports/a');
+    expect(lines).toEqual([]);
+    decideWith(0.6, 'reports/a');
+    decideWith(0, 'payroll/a');
+    expect(lines.map((l) => [l.msg, l.decision, l.policies, l.resource, l.sampled])).toEqual([
+      ['policy decision', 'allow', ['reports'], { type: 'Key', pattern: 'cache', key: 'reports/a' }, true],
+      ['policy decision', 'deny', [], { type: 'Key', pattern: 'cache', key: 'payroll/a' }, false],
+    ]);
+    expect(JSON.stringify(lines)).not.toContain('do-not-log');
   });
 
   it('refuses a whole call when one key of a batch is denied', () => {
