@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import type { NamespaceRequest } from '../gen/prism/config/v1/namespace_pb.js';
-import { namespacePolicies } from '../auth/policy/namespace-policies.js';
+import { namespacePolicies, policySourceLabel } from '../auth/policy/namespace-policies.js';
 import { checkPolicyText, type PolicyProblem } from '../auth/policy/source-check.js';
 import type { Diagnostic } from './diagnostics.js';
 import { diagnosticAt, type NamespaceDocument, type Position } from './yaml-loader.js';
@@ -155,7 +155,9 @@ function inlinePosition(yaml: string, start: Position, p: PolicyProblem): Positi
 function duplicateIds(ns: NamespaceRequest, doc: NamespaceDocument): Diagnostic[] {
   const seen = new Set<string>();
   const out: Diagnostic[] = [];
+  const labels = (ns.access?.policies ?? []).map((_, i) => policySourceLabel(ns, i));
   for (const policy of namespacePolicies(ns)) {
+    const index = labels.indexOf(policy.source);
     if (seen.has(policy.id))
       out.push(
         diagnosticAt(
@@ -164,7 +166,7 @@ function duplicateIds(ns: NamespaceRequest, doc: NamespaceDocument): Diagnostic[
           'E_POLICY_ID',
           `two policies have the id '${policy.id}' (${policy.source}:${policy.line})`,
           'give each @id annotation a unique value; ids starting with default. are taken by the default set',
-          ['access', 'policies'],
+          index >= 0 ? ['access', 'policies', index] : ['access', 'policies'],
         ),
       );
     seen.add(policy.id);

@@ -124,8 +124,8 @@ describe('access.policies validation', () => {
     - cedar: '@id("default.owner.analytics") permit (principal, action, resource);'
 `);
     expect(out).toEqual([
-      "ns.yaml:11:5 error E_POLICY_ID: two policies have the id 'a' (access.policies[0]:3)",
-      "ns.yaml:11:5 error E_POLICY_ID: two policies have the id 'default.owner.analytics' (access.policies[1]:1)",
+      "ns.yaml:11:7 error E_POLICY_ID: two policies have the id 'a' (access.policies[0]:3)",
+      "ns.yaml:16:7 error E_POLICY_ID: two policies have the id 'default.owner.analytics' (access.policies[1]:1)",
     ]);
   });
 
