@@ -35,6 +35,7 @@ import type { BackendCatalog } from './catalog.js';
 import { StatusHttpServer } from '../transport/status-http.js';
 import { splitHostPort } from '../transport/listen-address.js';
 import type { NamespaceStore } from './store.js';
+import type { NamedPolicy } from '../auth/policy/defaults.js';
 
 /** Who is calling; the identity work replaces the default with JWT verification. */
 export type Authenticate = (metadata: Metadata, method: string, request?: unknown) => Promise<string>;
@@ -51,6 +52,8 @@ export interface AdminServerOptions {
   tls?: ServerTls | undefined;
   /** Adds metrics of the admin's parts (e.g. policy decisions) to its /metrics. */
   registerMetrics?: (registry: Registry) => void;
+  /** Global Cedar policies sent to proxies with their namespaces (`--policies`). */
+  globalPolicies?: readonly NamedPolicy[];
 }
 
 const SERVICE_NAME = ControlPlaneService.typeName;
@@ -75,6 +78,7 @@ export class AdminServer {
       store: options.store,
       catalog: options.catalog,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
+      ...(options.globalPolicies ? { globalPolicies: options.globalPolicies } : {}),
     });
     this.authenticate = options.authenticate ?? (async () => 'anonymous');
     options.registerMetrics?.(this.registry);

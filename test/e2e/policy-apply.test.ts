@@ -79,4 +79,59 @@ describe('policies applied through the control plane', () => {
       await idp.stop();
     }
   }, 60_000);
+
+  it("evaluates the admin's global policies with every namespace's own", async () => {
+    await ensureBuilt();
+    const idp = new DevIdp();
+    const issuer = await idp.start();
+    const alice = await loginAs(idp, 'alice@example.com');
+    const dir = mkdtempSync(join(tmpdir(), 'prism-policy-global-'));
+    writeFileSync(
+      join(dir, 'audit.cedar'),
+      '@id("keep-audit")\nforbid (principal, action == Prism::Action::"keyvalue.delete", resource is Prism::Key)\nwhen { resource.key like "audit/*" };\n',
+    );
+    const admin = await startAdmin({
+      extraArgs: ['--heartbeat-interval', '300', '--policies', join(dir, 'audit.cedar')],
+    });
+    const proxy = await startPrismServer(
+      [
+        'proxy',
+        'serve',
+        '--admin',
+        admin.endpoint,
+        '--listen',
+        '127.0.0.1:0',
+        '--metrics-listen',
+        '127.0.0.1:0',
+      ],
+      'prism proxy serving',
+    );
+    const name = uniqueName('global');
+    writeFileSync(
+      join(dir, 'ns.yaml'),
+      `namespace: ${name}\nteam: commerce\npatterns:\n  - name: cache\n    type: keyvalue\n    slots:\n      store: { backend: memstore }\nauth:\n  enabled: true\n  issuer: ${issuer}\n  audiences: [${DEV_AUDIENCE}]\n`,
+    );
+    const client = new DataClient(`127.0.0.1:${proxy.ready.port as number}`, {
+      namespace: name,
+      token: alice,
+    });
+    try {
+      expect(
+        (await runCli(['namespace', 'apply', join(dir, 'ns.yaml'), '--admin', admin.endpoint])).code,
+      ).toBe(0);
+      await eventually('the namespace being served', () => client.set('audit/1', Buffer.from('v')));
+      await client.set('scratch/1', Buffer.from('v'));
+      expect((await client.delete('scratch/1')).existed).toBe(true);
+      await expect(client.delete('audit/1')).rejects.toMatchObject({
+        code: 'E_PERMISSION_DENIED',
+        message: `alice@example.com may not keyvalue.delete key 'audit/1' in namespace '${name}' (forbidden by global.keep-audit)`,
+      });
+      expect((await client.get('audit/1')).found).toBe(true);
+    } finally {
+      client.close();
+      expect(await proxy.stop()).toBe(0);
+      expect(await admin.stop()).toBe(0);
+      await idp.stop();
+    }
+  }, 60_000);
 });

@@ -34,7 +34,9 @@ export interface PolicyAuthorizerOptions {
  */
 export class PolicyAuthorizer {
   private readonly sets = new Map<string, { fingerprint: string; set: CompiledPolicySet }>();
-  private readonly byMessage = new WeakMap<NamespaceRequest, CompiledPolicySet>();
+  private byMessage = new WeakMap<NamespaceRequest, CompiledPolicySet>();
+  private global: NamedPolicy[] = [];
+  private globalVersion = '';
   private decisions?: Counter;
   private latency?: Histogram;
 
@@ -55,6 +57,19 @@ export class PolicyAuthorizer {
       buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005],
       registers: [registry],
     });
+  }
+
+  /**
+   * The admin's global policies, evaluated with every namespace's own. Their ids get the prefix
+   * `global.` so they cannot clash with a namespace's; a change recompiles every namespace's set.
+   */
+  setGlobalPolicies(policies: readonly NamedPolicy[]): void {
+    const version = JSON.stringify(policies.map((p) => [p.id, p.text]));
+    if (version === this.globalVersion) return;
+    this.global = policies.map((p) => ({ ...p, id: `global.${p.id}` }));
+    this.globalVersion = version;
+    this.byMessage = new WeakMap();
+    this.sets.clear();
   }
 
   now(): Date {
@@ -80,7 +95,7 @@ export class PolicyAuthorizer {
     if (known?.fingerprint === fingerprint) return known.set;
     let set: CompiledPolicySet;
     try {
-      set = new CompiledPolicySet(namespacePolicies(ns));
+      set = new CompiledPolicySet([...namespacePolicies(ns), ...this.global]);
     } catch (err) {
       throw new PrismError(
         'E_PERMISSION_DENIED',

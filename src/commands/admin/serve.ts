@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
 import { join } from 'node:path';
 import { createLogger } from '../../logging.js';
-import { PrismError } from '../../errors.js';
 import { logLevelFlag } from '../../cli/log-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
 import {
@@ -30,7 +29,7 @@ export default class AdminServe extends BaseCommand {
     listen: Flags.string({ description: 'gRPC listen address', default: '127.0.0.1:8981' }),
     policies: Flags.string({
       description:
-        'Global Cedar policies for control-plane calls: a .cedar file or a directory of them (docs/policies.md §9); needs --auth-issuer',
+        'Global Cedar policies: a .cedar file or a directory of them (docs/policies.md §9). They decide control-plane calls (with --auth-issuer) and are sent to proxies, which evaluate them with every namespace',
       multiple: true,
     }),
     ...serverTlsFlags,
@@ -114,11 +113,6 @@ export default class AdminServe extends BaseCommand {
       join(prismHome(), 'tls', `admin-${process.pid}`),
       logger,
     );
-    if (flags.policies && !flags['auth-issuer'])
-      throw new PrismError(
-        'E_USAGE',
-        '--policies needs --auth-issuer: without verified callers there is no one to decide about',
-      );
     const policies = flags.policies ? loadPolicyFiles(flags.policies) : [];
     const authorizer = new PolicyAuthorizer({ logger });
     const server = new AdminServer({
@@ -142,6 +136,7 @@ export default class AdminServe extends BaseCommand {
           })
         : undefined,
       registerMetrics: (registry) => authorizer.register(registry),
+      globalPolicies: policies,
     });
     try {
       await server.start();
@@ -151,6 +146,11 @@ export default class AdminServe extends BaseCommand {
     }
     if (flags['auth-issuer'])
       logger.info({ issuer: flags['auth-issuer'], audiences: flags['auth-audience'] }, 'auth is on');
+    if (policies.length > 0)
+      logger.info(
+        { policies: policies.map((p) => p.id), controlPlane: flags['auth-issuer'] !== undefined },
+        'global policies loaded',
+      );
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
         logger.info({ signal }, 'stopping');

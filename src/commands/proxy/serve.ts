@@ -255,6 +255,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
         logger,
         adminToken,
         adminTls,
+        (global) => policies.setGlobalPolicies(global),
       );
       try {
         await source.start();
