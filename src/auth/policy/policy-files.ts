@@ -23,6 +23,10 @@ export function loadPolicyFiles(paths: readonly string[]): NamedPolicy[] {
       .map((e) => join(e.parentPath, e.name))
       .sort();
   });
+  if (files.length === 0)
+    throw new PrismError('E_USAGE', `no .cedar files under ${paths.join(', ')}`, {
+      hint: 'give a .cedar file or a directory that holds some',
+    });
   const problems: string[] = [];
   const policies: NamedPolicy[] = [];
   for (const file of files) {
