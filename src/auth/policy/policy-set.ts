@@ -55,6 +55,11 @@ export interface PolicyReads {
   resourceDetail: boolean;
   /** Some policy reads the principal's claims (entity tags). */
   claims: boolean;
+  /**
+   * Every attribute name some policy reads (`x.name`, `x has name`). Entities carry only these:
+   * an attribute no policy names cannot change a decision, and each one costs time in the engine.
+   */
+  attributes: Set<string>;
 }
 
 const CACHE_LIMIT = 10_000;
@@ -163,7 +168,7 @@ export class CompiledPolicySet {
       preparsedPolicySetId: this.version,
       // No schema here: with one, Cedar demands every context attribute, and the context carries
       // only what the policies read. The action's group comes as an entity instead.
-      entities: [actionEntity(action), ...entitiesOf(principal, resource, resourceUid, this.reads.claims)],
+      entities: [actionEntity(action), ...entitiesOf(principal, resource, resourceUid, this.reads)],
     });
     if (answer.type === 'failure')
       throw new PrismError(
@@ -217,41 +222,42 @@ function entitiesOf(
   p: PolicyPrincipal,
   r: PolicyResource,
   uid: { type: string; id: string },
-  withClaims: boolean,
+  reads: PolicyReads,
 ): EntityJson[] {
-  const controlPlane = { type: ENTITY.controlPlane, id: 'prism' };
+  const only = (attrs: Record<string, CedarValueJson>) =>
+    Object.fromEntries(Object.entries(attrs).filter(([name]) => reads.attributes.has(name)));
   const entities: EntityJson[] = [
     {
       uid: { type: ENTITY.user, id: p.subject },
-      attrs: {
+      attrs: only({
         subject: p.subject,
         email: p.email ?? '',
         tenant: p.tenant,
         groups: [...p.groups],
         scopes: [...p.scopes],
-      },
+      }),
       parents: p.groups.map((g) => ({ type: ENTITY.group, id: g })),
-      ...(withClaims ? { tags: { ...p.claims } } : {}),
+      ...(reads.claims ? { tags: { ...p.claims } } : {}),
     },
-    { uid: controlPlane, attrs: {}, parents: [] },
   ];
   if (r.kind === 'ControlPlane') return entities;
+  // The control plane entity has no attributes: naming it as a parent is enough for `in`.
   const namespaceUid = { type: ENTITY.namespace, id: r.namespace };
   entities.push({
     uid: namespaceUid,
-    attrs: { name: r.namespace, ...(r.team !== undefined ? { team: r.team } : {}) },
-    parents: [controlPlane],
+    attrs: only({ name: r.namespace, ...(r.team !== undefined ? { team: r.team } : {}) }),
+    parents: [{ type: ENTITY.controlPlane, id: 'prism' }],
   });
   if (r.kind === 'Key')
     entities.push({
       uid,
-      attrs: { namespace: r.namespace, pattern: r.pattern ?? '', key: r.key ?? '' },
+      attrs: only({ namespace: r.namespace, pattern: r.pattern ?? '', key: r.key ?? '' }),
       parents: [namespaceUid],
     });
   if (r.kind === 'Topic')
     entities.push({
       uid,
-      attrs: { namespace: r.namespace, pattern: r.pattern ?? '', topic: r.topic ?? '' },
+      attrs: only({ namespace: r.namespace, pattern: r.pattern ?? '', topic: r.topic ?? '' }),
       parents: [namespaceUid],
     });
   return entities;
@@ -259,7 +265,12 @@ function entitiesOf(
 
 /** Walks each policy's JSON form for what it reads from the context, the resource and the tags. */
 export function analyse(policies: readonly NamedPolicy[]): PolicyReads {
-  const reads: PolicyReads = { context: new Set(), resourceDetail: false, claims: false };
+  const reads: PolicyReads = {
+    context: new Set(),
+    resourceDetail: false,
+    claims: false,
+    attributes: new Set(),
+  };
   const all = Object.keys(CONTEXT_ATTRIBUTES) as ContextAttribute[];
   const engine = cedar();
   for (const policy of policies) {
@@ -276,6 +287,9 @@ export function analyse(policies: readonly NamedPolicy[]): PolicyReads {
       if ('getTag' in obj || 'hasTag' in obj) reads.claims = true;
       for (const op of ['.', 'has'] as const) {
         const access = obj[op] as { left?: { Var?: string }; attr?: string | string[] } | undefined;
+        if (access?.attr !== undefined)
+          for (const name of Array.isArray(access.attr) ? access.attr : [access.attr])
+            reads.attributes.add(name);
         if (access?.left?.Var === 'context') {
           const attr = Array.isArray(access.attr) ? access.attr[0] : access.attr;
           if (attr && (all as string[]).includes(attr)) reads.context.add(attr as ContextAttribute);

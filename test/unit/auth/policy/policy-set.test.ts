@@ -22,7 +22,12 @@ describe('a compiled policy set', () => {
     const set = new CompiledPolicySet([
       policy('p', 'permit (principal in Prism::Group::"analysts", action, resource);'),
     ]);
-    expect(set.reads).toEqual({ context: new Set(), resourceDetail: false, claims: false });
+    expect(set.reads).toEqual({
+      context: new Set(),
+      resourceDetail: false,
+      claims: false,
+      attributes: new Set(),
+    });
     expect(set.evaluate(get, ann, key('a'), at('2026-12-03T10:00:00Z'))).toEqual({
       allowed: true,
       policies: ['p'],
