@@ -1,3 +1,8 @@
+/**
+ * The owners/consumers rule as it was before Cedar policies (issue 21). Calls are now decided by
+ * src/auth/policy/ with this rule's Cedar form, the default set; this function stays as the
+ * reference that test/unit/auth/policy/default-equivalence.test.ts holds the default set to.
+ */
 import { Permission, type NamespaceRequest } from '../gen/prism/config/v1/namespace_pb.js';
 import { PrismError } from '../errors.js';
 

@@ -12,7 +12,7 @@ import { CloseList, startOrUnwind } from '../transport/close-list.js';
 import { bindServer, createGrpcServer, shutdownServer } from '../transport/grpc-server.js';
 import { grpcServerCredentials, ServerCertificates, type ServerTls } from '../transport/server-tls.js';
 import { isPrismError, PrismError } from '../errors.js';
-import { ANONYMOUS, type RunnerResolver } from '../runners/call-context.js';
+import { ANONYMOUS, type CallFacts, type RunnerResolver } from '../runners/call-context.js';
 import { metadataValue, NAMESPACE_HEADER } from '../transport/metadata.js';
 import { consumerService, type ConsumerService } from '../runners/consumer/service.js';
 import { keyValueService } from '../runners/keyvalue/service.js';
@@ -36,6 +36,7 @@ export type ProxyAuthenticate = (
   metadata: Metadata,
   namespace: ServedNamespace,
   method: string,
+  call?: CallFacts & { pattern: string },
 ) => Promise<CallerSession>;
 
 export interface ProxyServerOptions {
@@ -55,6 +56,8 @@ export interface ProxyServerOptions {
   requestSessions?: RequestSessionSource;
   /** Serve gRPC and HTTP over TLS (mTLS when it names a client CA). */
   tls?: ServerTls | undefined;
+  /** Adds metrics of the proxy's parts (e.g. policy decisions) to its /metrics. */
+  registerMetrics?: (registry: Registry) => void;
 }
 
 /** Opens (or finds) the caller's backend session for a namespace, kept in its session store. */
@@ -137,6 +140,7 @@ export class ProxyServer {
   constructor(private readonly options: ProxyServerOptions) {
     // The proxy owns its runners and caller sessions; sessions end while their stores still run.
     this.closes.add('runners', () => options.table.stop());
+    options.registerMetrics?.(this.registry);
     const sessions = options.requestSessions;
     if (sessions) this.closes.add('caller sessions', () => sessions.close());
   }
@@ -151,7 +155,10 @@ export class ProxyServer {
     const certificates = this.options.tls ? new ServerCertificates(this.options.tls) : undefined;
     this.grpc.addService(
       grpcServiceDefinition(KeyValue),
-      keyValueService((metadata, method) => this.admitKeyValue(metadata, method), this.observer('KeyValue')),
+      keyValueService(
+        (metadata, method, call) => this.admitKeyValue(metadata, method, call),
+        this.observer('KeyValue'),
+      ),
     );
     this.grpc.addService(
       grpcServiceDefinition(Producer),
@@ -160,7 +167,7 @@ export class ProxyServer {
     this.grpc.addService(
       grpcServiceDefinition(CallerSessions),
       callerSessionsService(
-        (metadata, method) => this.admitSessions(metadata, method),
+        (metadata, method, call) => this.admitSessions(metadata, method, call),
         this.observer('CallerSessions'),
       ),
     );
@@ -240,11 +247,13 @@ export class ProxyServer {
   private async admitKeyValue(
     metadata: Metadata,
     method: string,
+    call?: CallFacts,
   ): Promise<{ runner: KeyValueCallsApi; session: CallerSession }> {
     const admitted = await this.admit<Runner & KeyValueCallsApi & Partial<PerCallerRunner<KeyValueCallsApi>>>(
       metadata,
       'keyvalue',
       method,
+      call,
     );
     const { runner, session, namespace } = admitted;
     if (!runner.needsCallerSession || !runner.forCaller) return admitted;
@@ -273,8 +282,9 @@ export class ProxyServer {
   private async admitSessions(
     metadata: Metadata,
     method: string,
+    call?: CallFacts,
   ): Promise<{ runner: { store: CallerSessionStore; admin: CallerSessionAdmin }; session: CallerSession }> {
-    const admitted = await this.admit<Runner & CallerSessionStore>(metadata, 'session-manager', method);
+    const admitted = await this.admit<Runner & CallerSessionStore>(metadata, 'session-manager', method, call);
     const admin = this.options.requestSessions;
     if (!admin) {
       throw new PrismError('E_UNAVAILABLE', 'this proxy opens no caller sessions (auth is off)');
@@ -286,12 +296,20 @@ export class ProxyServer {
     metadata: Metadata,
     type: string,
     method: string,
+    call?: CallFacts,
   ): Promise<{ runner: R; session: CallerSession; namespace: ServedNamespace }> {
     if (this.draining)
       throw new PrismError('E_UNAVAILABLE', 'the proxy is draining', { hint: 'retry against another proxy' });
     const { runner, namespace } = this.options.table.route<R>(metadata, type);
     if (this.options.authenticate)
-      return { runner, namespace, session: await this.options.authenticate(metadata, namespace, method) };
+      return {
+        runner,
+        namespace,
+        session: await this.options.authenticate(metadata, namespace, method, {
+          ...call,
+          pattern: runner.pattern,
+        }),
+      };
     if (namespace.namespace.auth?.enabled && !this.options.authDisabled) {
       throw new PrismError(
         'E_UNAUTHENTICATED',
@@ -302,11 +320,11 @@ export class ProxyServer {
   }
 
   private resolver<R extends Runner>(type: string): RunnerResolver<R> {
-    return (metadata, method) => this.admit<R>(metadata, type, method);
+    return (metadata, method, call) => this.admit<R>(metadata, type, method, call);
   }
 
   private streamResolver<R extends Runner>(): RunnerResolver<R> {
-    return (metadata, method) => this.admit<R>(metadata, 'consumer', method);
+    return (metadata, method, call) => this.admit<R>(metadata, 'consumer', method, call);
   }
 
   /** Counts, times and logs every unary call; tracks in-flight calls for the drain. */

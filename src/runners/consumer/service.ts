@@ -61,7 +61,7 @@ export function consumerService(resolve: RunnerResolver<ConsumerRunnerApi>): Con
     call.on('cancelled', () => void finish());
     call.on('close', () => void finish());
 
-    resolve(call.metadata, 'Subscribe')
+    resolve(call.metadata, 'Subscribe', { request: call.request, peer: call.getPeer() })
       .then(async ({ runner }) => {
         subscriptions.set(subscriptionId, state);
         const subscription = await runner.subscribe(
