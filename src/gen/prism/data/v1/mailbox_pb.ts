@@ -398,8 +398,9 @@ export const Mailbox: GenService<{
     output: typeof MailboxDeleteResponseSchema;
   },
   /**
-   * A stream of the messages stored after the stream opened that match the filter, in the order
-   * they were stored, each once. Messages stored before it opened are not replayed (Query them).
+   * A stream of the messages stored after the watch is in place that match the filter, in the
+   * order they were stored, each once. The server sends the response headers once it is in place;
+   * messages stored before are not replayed (Query them).
    * The stream ends with UNAVAILABLE when the proxy drains or the runner stops.
    *
    * @generated from rpc prism.data.v1.Mailbox.Watch
