@@ -46,6 +46,13 @@ const SCHEMA = `
   CREATE INDEX IF NOT EXISTS prism_mailbox_header_seq ON prism_mailbox_header (seq);
 `;
 
+const INSERT = `INSERT INTO prism_mailbox (box, message_id, topic, published_at_ms, stored_at_ms, correlation_id,
+    subject, tenant, headers, meta, payload, payload_size, payload_omitted)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (box, message_id) DO NOTHING RETURNING seq`;
+const INSERT_HEADER =
+  'INSERT INTO prism_mailbox_header (box, name, value, published_at_ms, seq) VALUES (?, ?, ?, ?, ?)';
+
 /** SQLite result codes that mean the storage, not the request, failed. */
 const STORAGE_FAILURES = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|CORRUPT|NOTADB|PROTOCOL|NOMEM)/;
 
@@ -107,6 +114,7 @@ class SqliteMailbox implements SqliteMailboxDriver, MailboxDialect {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.prepared.clear();
     const db = this.db;
     this.db = undefined;
     // better-sqlite3 is synchronous: no statement is in flight while this runs.
@@ -135,8 +143,21 @@ class SqliteMailbox implements SqliteMailboxDriver, MailboxDialect {
 
   // -- MailboxDialect ---------------------------------------------------------------------------
 
+  /** Prepared statements by SQL text: queries repeat a few shapes, and preparing costs more than running. */
+  private readonly prepared = new Map<string, Database.Statement>();
+
+  private statement(db: Database.Database, text: string): Database.Statement {
+    let statement = this.prepared.get(text);
+    if (statement === undefined) {
+      statement = db.prepare(text);
+      if (this.prepared.size >= 256) this.prepared.clear();
+      this.prepared.set(text, statement);
+    }
+    return statement;
+  }
+
   async all<R>(statement: Statement): Promise<R[]> {
-    return this.run((db) => db.prepare(statement.text).all(...statement.values) as R[]);
+    return this.run((db) => this.statement(db, statement.text).all(...statement.values) as R[]);
   }
 
   async insert(
@@ -145,17 +166,8 @@ class SqliteMailbox implements SqliteMailboxDriver, MailboxDialect {
     indexed: ReadonlySet<string>,
   ): Promise<Array<number | undefined>> {
     return this.run((db) => {
-      const insert = db
-        .prepare(
-          `INSERT INTO prism_mailbox (box, message_id, topic, published_at_ms, stored_at_ms, correlation_id,
-             subject, tenant, headers, meta, payload, payload_size, payload_omitted)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (box, message_id) DO NOTHING RETURNING seq`,
-        )
-        .pluck();
-      const header = db.prepare(
-        'INSERT INTO prism_mailbox_header (box, name, value, published_at_ms, seq) VALUES (?, ?, ?, ?, ?)',
-      );
+      const insert = this.statement(db, INSERT).pluck();
+      const header = this.statement(db, INSERT_HEADER);
       return db.transaction(() =>
         records.map((r) => {
           const seq = insert.get(

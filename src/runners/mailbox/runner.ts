@@ -5,9 +5,10 @@
  * Ingest reuses the consumer machinery: a ConsumerRunner over the same slots subscribes to the
  * topic with the mailbox's own group (`prism-mailbox-<pattern>`), so the source capability follows
  * the namespace's `needs.delivery`, envelopes decode as everywhere else, and a failed insert is
- * negatively acknowledged and redelivered. A message is acknowledged only after its row is
- * committed; it is never dead-lettered (the consumer's `max_retries` is set out of reach), since a
- * store that is down must delay ingest, not lose messages.
+ * negatively acknowledged and redelivered. Deliveries are inserted in batches (what arrived while
+ * the previous insert ran, one transaction) and each is acknowledged only after its batch
+ * committed; none is ever dead-lettered (the consumer's `max_retries` is set out of reach), since
+ * a store that is down must delay ingest, not lose messages.
  *
  * The ConsumerRunner shares this runner's SlotSet and never stops on its own: this runner starts
  * and stops the slots, closes the ingest subscription when it stops, and builds a new ingest
@@ -21,6 +22,7 @@ import type {
   MailboxCapability,
   MailboxFilter,
   MailboxOrder,
+  MailboxRecord,
   MailboxStore,
 } from '../../drivers/interfaces.js';
 import { checkFilter } from '../../drivers/mailbox-sql.js';
@@ -99,6 +101,16 @@ export interface MailboxRunnerApi {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Most records in one insert transaction. */
+const MAX_BATCH = 500;
+/** Deliveries queued before the source waits for the store. */
+const MAX_PENDING = 2_000;
+
+interface Pending {
+  record: MailboxRecord;
+  delivery: ConsumerDelivery;
+}
+
 export class MailboxRunner extends RunnerBase implements MailboxRunnerApi {
   readonly type = 'mailbox' as const;
   private readonly logger: RunnerLogger;
@@ -107,6 +119,8 @@ export class MailboxRunner extends RunnerBase implements MailboxRunnerApi {
   private ingest: ConsumerSubscription | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
+  private pending: Pending[] = [];
+  private flushing: Promise<void> | undefined;
 
   constructor(
     namespace: string,
@@ -150,28 +164,58 @@ export class MailboxRunner extends RunnerBase implements MailboxRunnerApi {
     this.sweeper = undefined;
     await this.ingest?.close();
     this.ingest = undefined;
+    // Deliveries already queued are stored and acknowledged before the store closes.
+    while (this.flushing) await this.flushing;
     await this.sweeping;
     this.watchers.endAll();
   }
 
-  /** Stores one delivery, then acknowledges it; a failed insert is redelivered after a pause. */
+  /**
+   * Queues one delivery for the next insert batch and returns, so the source hands over the next
+   * message meanwhile (group commit: one transaction for what arrived while the previous one
+   * ran). Waits while MAX_PENDING deliveries are queued, which is the backpressure on the source.
+   */
   private async store(delivery: ConsumerDelivery): Promise<void> {
-    const box = this.box!;
     const record = toRecord(delivery.envelope, Date.now(), this.settings.maxMessageSize);
-    let seq: number | undefined;
-    try {
-      [seq] = await box.insert([record]);
-    } catch (err) {
-      this.logger.warn(
-        { namespace: this.namespace, pattern: this.pattern, messageId: record.messageId, err: String(err) },
-        'mailbox store did not take the message; it will be redelivered',
-      );
-      await sleep(this.options.retryDelayMs ?? 1_000);
-      await delivery.nack(`mailbox store failed: ${err instanceof Error ? err.message : String(err)}`);
-      return;
+    this.pending.push({ record, delivery });
+    const flushing = (this.flushing ??= this.flush().finally(() => {
+      this.flushing = undefined;
+    }));
+    if (this.pending.length >= MAX_PENDING) await flushing;
+  }
+
+  /** Inserts what is queued, batch after batch; acknowledges each delivery after its batch committed. */
+  private async flush(): Promise<void> {
+    await new Promise((resolve) => setImmediate(resolve));
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0, MAX_BATCH);
+      let seqs: Array<number | undefined>;
+      try {
+        seqs = await this.box!.insert(batch.map((b) => b.record));
+      } catch (err) {
+        this.logger.warn(
+          { namespace: this.namespace, pattern: this.pattern, messages: batch.length, err: String(err) },
+          'mailbox store did not take the messages; they will be redelivered',
+        );
+        await sleep(this.options.retryDelayMs ?? 1_000);
+        const reason = `mailbox store failed: ${err instanceof Error ? err.message : String(err)}`;
+        await Promise.allSettled(batch.map((b) => b.delivery.nack(reason)));
+        continue;
+      }
+      batch.forEach(({ record }, i) => {
+        const seq = seqs[i];
+        if (seq !== undefined) this.watchers.offer(record, () => toMessage({ ...record, seq }));
+      });
+      const acks = await Promise.allSettled(batch.map((b) => b.delivery.ack()));
+      const failed = acks.filter((a) => a.status === 'rejected').length;
+      if (failed > 0) {
+        // Stored: a redelivery of these finds the row and is acknowledged then.
+        this.logger.warn(
+          { namespace: this.namespace, pattern: this.pattern, failed },
+          'mailbox acknowledgements failed',
+        );
+      }
     }
-    if (seq !== undefined) this.watchers.offer(record, () => toMessage({ ...record, seq }));
-    await delivery.ack();
   }
 
   // -- retention --------------------------------------------------------------------------------
