@@ -180,6 +180,23 @@ await describeWithServices(['nats', 'postgres'], 'mailbox through the proxy', ()
     });
   }
 
+  it('refuses a Delete with both ids and a filter, or with more than 1000 ids', async () => {
+    const mailbox = new MailboxClient(endpoint, { namespace: STORES.sqlite.name });
+    try {
+      await expect(mailbox.delete({ messageIds: ['a'], filter: { tenant: 'acme' } })).rejects.toMatchObject({
+        code: 'E_INVALID_ARGUMENT',
+        message: 'a delete takes message ids or a filter, not both',
+      });
+      const ids = Array.from({ length: 1001 }, (_, i) => `id-${i}`);
+      await expect(mailbox.delete({ messageIds: ids })).rejects.toMatchObject({
+        code: 'E_INVALID_ARGUMENT',
+        message: 'a delete takes at most 1000 message ids, got 1001',
+      });
+    } finally {
+      mailbox.close();
+    }
+  });
+
   it('Watch through the proxy delivers what is stored after it is in place, once', async () => {
     const { name } = STORES.sqlite;
     const mailbox = new MailboxClient(endpoint, { namespace: name });

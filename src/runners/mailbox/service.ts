@@ -27,6 +27,9 @@ import { toServiceError } from '../../transport/grpc-status.js';
 import { unaryCalls, type RunnerResolver, type UnaryObserver } from '../call-context.js';
 import { DEFAULT_QUERY_LIMIT, type MailboxRunnerApi } from './runner.js';
 
+/** Most ids one Delete names (each is a statement parameter). */
+export const MAX_DELETE_IDS = 1000;
+
 /** The wire filter as the store's: empty fields are no condition. */
 export function storeFilter(filter: MailboxFilter | undefined): StoreFilter {
   if (!filter) return {};
@@ -119,6 +122,13 @@ export function mailboxService(
             byIds
               ? 'a delete takes message ids or a filter, not both'
               : 'a delete needs message ids or a filter with at least one condition',
+          );
+        }
+        if (req.messageIds.length > MAX_DELETE_IDS) {
+          throw new PrismError(
+            'E_INVALID_ARGUMENT',
+            `a delete takes at most ${MAX_DELETE_IDS} message ids, got ${req.messageIds.length}`,
+            { hint: 'split the ids over several calls, or delete by a filter' },
           );
         }
         const deleted = await r.delete(byIds ? { messageIds: req.messageIds } : { filter });
