@@ -322,14 +322,17 @@ export class SqlMailbox implements MailboxStore {
     return Number(row?.n ?? 0);
   }
 
-  /** Deletes in batches of DELETE_BATCH; `before` keeps only rows sorting before (t, s) in newest-first order reversed. */
+  /**
+   * Deletes what matches, in batches of DELETE_BATCH. With `before`, only rows older than (t, s):
+   * published before t, or at t and stored before seq s.
+   */
   private async deleteMatching(filter: MailboxFilter, before?: { t: number; s: number }): Promise<number> {
     let deleted = 0;
     for (;;) {
       const rows = await this.dialect.all<{ seq: number | string }>(
         selectStatement(this.box, filter, {
           columns: 'seq',
-          // Oldest first, "after" nothing: with `before`, only rows older than (t, s).
+          // Newest first after (t, s) is exactly "older than (t, s)"; otherwise oldest first.
           order: before ? 'newest' : 'oldest',
           limit: DELETE_BATCH,
           ...(before ? { after: before } : {}),

@@ -5,6 +5,7 @@
  * nothing. A record and its indexed headers are inserted by one statement (a data-modifying CTE),
  * so a batch is one transaction of one statement per record.
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { poolConfig } from './connection.js';
 import { isPostgresUnavailable as isDown } from './errors.js';
@@ -190,9 +191,12 @@ class PostgresMailbox implements PostgresMailboxDriver, MailboxDialect {
   // -- MailboxDialect ---------------------------------------------------------------------------
 
   async all<R>(statement: Statement): Promise<R[]> {
+    const text = numbered(statement.text);
+    // Named, so each connection plans a query shape once rather than on every call.
+    const name = `prism_mb_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
     const result = await this.query<R & pg.QueryResultRow>(
       'mailbox query failed',
-      { text: numbered(statement.text) },
+      { name, text },
       statement.values,
     );
     return result.rows;
