@@ -264,6 +264,45 @@ for (const [sourceName, source] of Object.entries(SOURCES)) {
           );
         });
 
+        it('ends every Watch when the runner stops, and refuses a new one', async () => {
+          const { mailbox } = setup();
+          const runner = mailbox();
+          await runner.start();
+          let ended = 0;
+          runner.watch(
+            {},
+            () => undefined,
+            () => ended++,
+          );
+          runner.watch(
+            { tenant: 'acme' },
+            () => undefined,
+            () => ended++,
+          );
+          await runner.stop();
+          expect(ended).toBe(2);
+          expect(() =>
+            runner.watch(
+              {},
+              () => undefined,
+              () => undefined,
+            ),
+          ).toThrow('is not running');
+        });
+
+        it('refuses a Watch on a header that is not indexed', async () => {
+          const { mailbox } = setup();
+          const runner = mailbox();
+          await runner.start();
+          expect(() =>
+            runner.watch(
+              { headers: { region: 'eu' } },
+              () => undefined,
+              () => undefined,
+            ),
+          ).toThrow('header "region" is not indexed in this mailbox');
+        });
+
         it('acknowledges only what the store committed: failed inserts come back and are stored once', async () => {
           const { mailbox, producer } = setup();
           const publisher = await producer();
