@@ -120,6 +120,12 @@ export class ProxyServer {
     registers: [this.registry],
     collect: (): void => this.subscriptions.set(this.consumer?.openCount() ?? 0),
   });
+  private readonly watches: Gauge = new Gauge({
+    name: 'prism_proxy_mailbox_watches',
+    help: 'Open mailbox Watch streams',
+    registers: [this.registry],
+    collect: (): void => this.watches.set(this.mailbox?.openCount() ?? 0),
+  });
   private readonly served: Gauge = new Gauge({
     name: 'prism_proxy_namespaces',
     help: 'Namespaces served',

@@ -209,6 +209,10 @@ await describeWithServices(['nats', 'postgres'], 'mailbox through the proxy', ()
         stream.once('error', reject);
       });
       stream.on('data', (res: MailboxWatchResponse) => seen.push(res.message!.envelope!.messageId));
+      const metrics = await (
+        await fetch(`http://127.0.0.1:${proxy.ready.httpPort as number}/metrics`)
+      ).text();
+      expect(metrics).toContain('\nprism_proxy_mailbox_watches 1\n');
       const expected: string[] = [];
       for (let i = 0; i < 4; i++) {
         const headers = { 'order-id': i % 2 === 0 ? 'watched' : 'other' };
