@@ -15,7 +15,17 @@ export interface Principal {
   groups: readonly string[];
 }
 
-const READS = new Set(['Get', 'Exists', 'Scan', 'GetTtl', 'BatchGet', 'Subscribe', 'Acknowledge']);
+const READS = new Set([
+  'Get',
+  'Exists',
+  'Scan',
+  'GetTtl',
+  'BatchGet',
+  'Subscribe',
+  'Acknowledge',
+  'Query',
+  'Watch',
+]);
 const WRITES = new Set([
   'Set',
   'Delete',

@@ -69,7 +69,7 @@ export function proxyAuthenticator(options: ProxyAuthOptions = {}): ProxyAuthent
     const identity = await verified.get(scopeOf(issuer, audiences), token, () =>
       verifierFor(issuer, audiences).verify(token),
     );
-    const action = dataActionOf(method);
+    const action = dataActionOf(method, call?.patternType);
     policies.authorize(
       policies.namespaceSet(ns),
       ns.namespace,

@@ -13,6 +13,7 @@ export const CAPABILITY_METHODS: Readonly<Record<Capability, readonly string[]>>
   scan: ['scan'],
   pubsub: ['publish', 'subscribe'],
   queue: ['enqueue', 'consume'],
+  mailbox: ['openMailbox'],
 };
 
 /**

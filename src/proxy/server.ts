@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { KeyValue } from '../gen/prism/data/v1/keyvalue_pb.js';
+import { Mailbox } from '../gen/prism/data/v1/mailbox_pb.js';
 import { Consumer, Producer } from '../gen/prism/data/v1/messaging_pb.js';
 import { CallerSessions } from '../gen/prism/data/v1/sessions_pb.js';
 import { grpcServiceDefinition } from '../transport/service-definition.js';
@@ -16,6 +17,8 @@ import { ANONYMOUS, type CallFacts, type RunnerResolver } from '../runners/call-
 import { metadataValue, NAMESPACE_HEADER } from '../transport/metadata.js';
 import { consumerService, type ConsumerService } from '../runners/consumer/service.js';
 import { keyValueService } from '../runners/keyvalue/service.js';
+import { mailboxService, type MailboxService } from '../runners/mailbox/service.js';
+import type { MailboxRunnerApi } from '../runners/mailbox/runner.js';
 import { producerService } from '../runners/producer/service.js';
 import { callerSessionsService } from '../runners/session-manager/service.js';
 import type {
@@ -83,6 +86,7 @@ export class ProxyServer {
   private readonly closes = new CloseList();
   private stopping?: Promise<void>;
   private consumer?: ConsumerService;
+  private mailbox?: MailboxService;
   private draining = false;
   private inFlight = 0;
   private idle?: () => void;
@@ -118,6 +122,12 @@ export class ProxyServer {
     help: 'Open Subscribe streams',
     registers: [this.registry],
     collect: (): void => this.subscriptions.set(this.consumer?.openCount() ?? 0),
+  });
+  private readonly watches: Gauge = new Gauge({
+    name: 'prism_proxy_mailbox_watches',
+    help: 'Open mailbox Watch streams',
+    registers: [this.registry],
+    collect: (): void => this.watches.set(this.mailbox?.openCount() ?? 0),
   });
   private readonly served: Gauge = new Gauge({
     name: 'prism_proxy_namespaces',
@@ -173,6 +183,11 @@ export class ProxyServer {
     );
     this.consumer = consumerService(this.streamResolver());
     this.grpc.addService(grpcServiceDefinition(Consumer), this.consumer.implementation);
+    this.mailbox = mailboxService(
+      this.resolver<Runner & MailboxRunnerApi>('mailbox'),
+      this.observer('Mailbox'),
+    );
+    this.grpc.addService(grpcServiceDefinition(Mailbox), this.mailbox.implementation);
     this.closes.add('grpc', () => shutdownServer(this.grpc, 2000));
     this.port = await bindServer(this.grpc, this.options.listen, grpcServerCredentials(certificates));
     const [host, port] = splitHostPort(this.options.metricsListen);
@@ -215,6 +230,7 @@ export class ProxyServer {
     this.draining = true;
     logger.info({ inFlight: this.inFlight }, 'draining');
     await this.consumer?.endAll();
+    this.mailbox?.endAll();
     if (this.inFlight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.options.drainTimeoutMs ?? 10_000);
@@ -308,6 +324,7 @@ export class ProxyServer {
         session: await this.options.authenticate(metadata, namespace, method, {
           ...call,
           pattern: runner.pattern,
+          patternType: type,
         }),
       };
     if (namespace.namespace.auth?.enabled && !this.options.authDisabled) {

@@ -6,6 +6,8 @@ import type { CallerSession } from './types.js';
 export interface CallFacts {
   request?: unknown;
   peer?: string;
+  /** The type of the pattern the call is for (set by the proxy when it routes). */
+  patternType?: string;
 }
 
 /** Finds the runner a call is for (by namespace and pattern metadata) and who is calling. */

@@ -2,7 +2,7 @@ import type { NamespaceRequest } from '../../gen/prism/config/v1/namespace_pb.js
 import { PrismError } from '../../errors.js';
 import { didYouMean } from '../../config/suggest.js';
 import { cedar } from './cedar.js';
-import { DATA_ACTIONS, dataActionOf, type ActionSpec } from './model.js';
+import { DATA_ACTIONS, MAILBOX_ACTIONS, dataActionOf, type ActionSpec } from './model.js';
 import { namespacePolicies } from './namespace-policies.js';
 import { CompiledPolicySet, type PolicyResource } from './policy-set.js';
 
@@ -53,6 +53,7 @@ const PATTERN_TYPE: Readonly<Record<string, string>> = {
   producer: 'producer',
   consumer: 'consumer',
   sessions: 'session-manager',
+  mailbox: 'mailbox',
 };
 
 /** Decides one question against a namespace's policies, offline, and says which policies decided. */
@@ -95,7 +96,7 @@ export function explainDecision(ns: NamespaceRequest, question: DecisionQuestion
 
 /** The action an id or a gRPC method names. */
 export function actionNamed(name: string): ActionSpec {
-  const all = [...new Set(Object.values(DATA_ACTIONS))];
+  const all = [...new Set([...Object.values(DATA_ACTIONS), ...Object.values(MAILBOX_ACTIONS)])];
   const byId = all.find((a) => a.id === name);
   if (byId) return byId;
   const byMethod = dataActionOf(name);

@@ -73,6 +73,18 @@ export const DATA_ACTIONS: Readonly<Record<string, ActionSpec>> = {
   },
 };
 
+/**
+ * Mailbox actions, by gRPC method: its Get and Delete share their names with keyvalue's, so a
+ * method is looked up here when the call is for a mailbox pattern. The resource is the topic the
+ * call names (Query's topic filter), else the mailbox's `topic` setting.
+ */
+export const MAILBOX_ACTIONS: Readonly<Record<string, ActionSpec>> = {
+  Query: { id: 'mailbox.query', group: 'read', resource: 'Topic', description: 'Mailbox Query' },
+  Get: { id: 'mailbox.get', group: 'read', resource: 'Topic', description: 'Mailbox Get' },
+  Watch: { id: 'mailbox.watch', group: 'read', resource: 'Topic', description: 'Mailbox Watch' },
+  Delete: { id: 'mailbox.delete', group: 'write', resource: 'Topic', description: 'Mailbox Delete' },
+};
+
 const BATCH_OF: Readonly<Record<string, string>> = {
   BatchGet: 'Get',
   BatchSet: 'Set',
@@ -147,8 +159,12 @@ export const OTHER_CONTROL_ACTION: ActionSpec = {
   description: 'any other control-plane method (needs write, as before policies)',
 };
 
-/** The action a data-plane method is evaluated as (batch methods: the action of one item). */
-export function dataActionOf(method: string): ActionSpec {
+/**
+ * The action a data-plane method is evaluated as (batch methods: the action of one item), for a
+ * call to a pattern of `patternType` when the caller knows it.
+ */
+export function dataActionOf(method: string, patternType?: string): ActionSpec {
+  if (patternType === 'mailbox') return MAILBOX_ACTIONS[method] ?? OTHER_DATA_ACTION;
   return DATA_ACTIONS[BATCH_OF[method] ?? method] ?? OTHER_DATA_ACTION;
 }
 
@@ -158,6 +174,7 @@ export function controlActionOf(method: string): ActionSpec {
 
 export const ALL_ACTIONS: readonly ActionSpec[] = [
   ...Object.values(DATA_ACTIONS),
+  ...Object.values(MAILBOX_ACTIONS),
   OTHER_DATA_ACTION,
   ...Object.values(CONTROL_ACTIONS),
   OTHER_CONTROL_ACTION,

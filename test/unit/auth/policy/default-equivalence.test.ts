@@ -43,6 +43,8 @@ const DATA_METHODS = [
   'RevokeCallerSession',
   'SomeFutureMethod',
 ];
+// The mailbox's Get and Delete share their names with keyvalue's; they are their own actions.
+const MAILBOX_METHODS = ['Query', 'Get', 'Watch', 'Delete'];
 
 type NamespaceInit = Exclude<MessageInitShape<typeof NamespaceRequestSchema>, NamespaceRequest>;
 const ns = (over: NamespaceInit = {}): NamespaceRequest =>
@@ -105,16 +107,21 @@ describe('the default policy set for namespaces', () => {
       const expected: string[] = [];
       for (const [who, principal] of Object.entries(PRINCIPALS)) {
         const granted = grantedActions(namespace, principal);
-        for (const method of DATA_METHODS) {
-          const action = dataActionOf(method);
+        const calls = [
+          ...DATA_METHODS.map((method) => [method, undefined] as const),
+          ...MAILBOX_METHODS.map((method) => [method, 'mailbox'] as const),
+        ];
+        for (const [method, patternType] of calls) {
+          const action = dataActionOf(method, patternType);
           const decision = set.evaluate(
             action,
             asPolicyPrincipal(principal),
             { kind: action.resource, namespace: namespace.namespace, pattern: 'p', key: 'k', topic: 't' },
             { now: new Date() },
           );
-          table.push(`${who} ${method} ${decision.allowed ? 'allow' : 'deny'}`);
-          expected.push(`${who} ${method} ${granted.has(actionOf(method)) ? 'allow' : 'deny'}`);
+          const call = patternType ? `${patternType} ${method}` : method;
+          table.push(`${who} ${call} ${decision.allowed ? 'allow' : 'deny'}`);
+          expected.push(`${who} ${call} ${granted.has(actionOf(method)) ? 'allow' : 'deny'}`);
         }
       }
       expect(table).toEqual(expected);
