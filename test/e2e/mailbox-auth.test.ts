@@ -86,7 +86,7 @@ describe('mailbox authorization through the proxy', () => {
       expect(await watchOutcome(client)).toBe('open');
       await expect(client.delete({ messageIds: ['m-1'] })).rejects.toMatchObject({
         code: 'E_PERMISSION_DENIED',
-        message: `alice@example.com may not write namespace '${namespace}' (Delete)`,
+        message: `alice@example.com may not mailbox.delete topic 'orders' in namespace '${namespace}' (no policy permits it)`,
       });
     } finally {
       client.close();
