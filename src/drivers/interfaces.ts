@@ -68,6 +68,11 @@ export interface Subscription {
 /** Capability `pubsub`: every live subscriber of a topic receives every message published after it subscribed. */
 export interface PubSub {
   publish(message: Message): Promise<void>;
+  /**
+   * Publishes `messages` in order as one backend request (or one pipelined window); resolves when
+   * every one was sent. An empty list is a no-op. On failure any prefix may have been sent.
+   */
+  publishMany(messages: readonly Message[]): Promise<void>;
   subscribe(topic: string, handler: (message: Message) => void | Promise<void>): Promise<Subscription>;
 }
 
@@ -85,6 +90,14 @@ export interface Delivery extends Message {
  */
 export interface Queue {
   enqueue(message: Message): Promise<void>;
+  /**
+   * Enqueues `messages` in order as one backend request (or one window of publishes in flight
+   * together); resolves when the backend acknowledged every one. An empty list is a no-op. On
+   * failure the backend may hold some of them: a driver whose backend de-duplicates by message id
+   * (NATS) or writes the batch atomically (PostgreSQL, Redis MULTI) makes a retry of the whole
+   * batch safe.
+   */
+  enqueueMany(messages: readonly Message[]): Promise<void>;
   consume(
     topic: string,
     group: string,

@@ -190,6 +190,10 @@ export function createMemstoreMessaging(options: DriverOptions): MemstoreMessagi
       for (const subscriber of topicState(message.topic).subscribers) subscriber.push(cloneMessage(copy));
     },
 
+    async publishMany(messages) {
+      for (const message of messages) await driver.publish(message);
+    },
+
     async subscribe(topic, handler) {
       ensureOpen('subscribe');
       const state = topicState(topic);
@@ -219,6 +223,10 @@ export function createMemstoreMessaging(options: DriverOptions): MemstoreMessagi
         group.ready.push(entry);
         pump(state, group);
       }
+    },
+
+    async enqueueMany(messages) {
+      for (const message of messages) await driver.enqueue(message);
     },
 
     async consume(topic, groupName, handler, consumeOptions) {

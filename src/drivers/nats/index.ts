@@ -48,6 +48,7 @@ import {
   type Delivery,
   type Driver,
   type DriverOptions,
+  type Message,
   type PubSub,
   type Queue,
   type Subscription,
@@ -68,6 +69,8 @@ const PULL_BATCH = 32;
 /** Pull request lifetime; heartbeats come every half of it, so a dead server is noticed in ~2 s. */
 const PULL_EXPIRES_MS = 2_000;
 const DUPLICATE_WINDOW_MS = 120_000;
+/** JetStream publishes of one batch awaiting their ack at once. */
+const PUBLISH_WINDOW = 256;
 
 export type NatsDriver = Driver & PubSub & Queue;
 
@@ -240,6 +243,29 @@ export function createNatsDriver(options: DriverOptions): NatsDriver {
     return durable;
   }
 
+  /** The stream holds every topic of the namespace: de-duplication is scoped to the topic. */
+  function msgIdOf(message: Message): string | undefined {
+    const id = message.headers[MESSAGE_ID_HEADER];
+    return id ? `${message.topic}/${id}` : undefined;
+  }
+
+  function wireHeaders(message: Message): Record<string, string> {
+    const msgID = msgIdOf(message);
+    return msgID ? { ...message.headers, 'Nats-Msg-Id': msgID } : message.headers;
+  }
+
+  /** Publishes one message to the stream; resolves on the stream's ack. */
+  async function jsPublish(conn: NatsConnection, message: Message, check = true): Promise<void> {
+    if (check) checkSize(conn, message.topic, message.payload, wireHeaders(message));
+    const h = toNatsHeaders(message.headers);
+    const msgID = msgIdOf(message);
+    await js!.publish(queueSubject(options.namespace, message.topic), message.payload, {
+      ...(h ? { headers: h } : {}),
+      ...(msgID ? { msgID } : {}),
+      timeout: DEFAULT_OPERATION_TIMEOUT_MS,
+    });
+  }
+
   function delivery(topic: string, m: JsMsg): Delivery {
     // JetStream answers a second ack of one message with an error; the contract says the second
     // is harmless, so a delivery remembers its settled ack (a failed one may be tried again).
@@ -309,6 +335,20 @@ export function createNatsDriver(options: DriverOptions): NatsDriver {
       }
     },
 
+    async publishMany(messages) {
+      if (messages.length === 0) return;
+      const conn = await run('publish', () => live('publish'));
+      for (const m of messages) checkSize(conn, m.topic, m.payload, m.headers);
+      try {
+        for (const m of messages) {
+          const h = toNatsHeaders(m.headers);
+          conn.publish(pubsubSubject(options.namespace, m.topic), m.payload, h ? { headers: h } : {});
+        }
+      } catch (err) {
+        throw fail('publish', err);
+      }
+    },
+
     async subscribe(topic, handler) {
       const conn = await run('subscribe', () => live('subscribe'));
       const sub = conn.subscribe(pubsubSubject(options.namespace, topic));
@@ -338,19 +378,29 @@ export function createNatsDriver(options: DriverOptions): NatsDriver {
     },
 
     async enqueue(message) {
-      const h = toNatsHeaders(message.headers);
-      const id = message.headers[MESSAGE_ID_HEADER];
-      // The stream holds every topic of the namespace: scope de-duplication to the topic.
-      const msgID = id ? `${message.topic}/${id}` : undefined;
       await run('enqueue', async () => {
-        const wire = msgID ? { ...message.headers, 'Nats-Msg-Id': msgID } : message.headers;
-        checkSize(await live('enqueue'), message.topic, message.payload, wire);
+        const conn = await live('enqueue');
         await ensureStream();
-        await js!.publish(queueSubject(options.namespace, message.topic), message.payload, {
-          ...(h ? { headers: h } : {}),
-          ...(msgID ? { msgID } : {}),
-          timeout: DEFAULT_OPERATION_TIMEOUT_MS,
-        });
+        await jsPublish(conn, message);
+      });
+    },
+
+    // JetStream async publish: the batch's publishes go out back to back on the one connection
+    // (so the stream stores them in order), with at most PUBLISH_WINDOW awaiting their ack.
+    async enqueueMany(messages) {
+      if (messages.length === 0) return;
+      await run('enqueue', async () => {
+        const conn = await live('enqueue');
+        for (const m of messages) checkSize(conn, m.topic, m.payload, wireHeaders(m));
+        await ensureStream();
+        const acks: Array<Promise<unknown>> = [];
+        for (const [i, m] of messages.entries()) {
+          if (i >= PUBLISH_WINDOW) await acks[i - PUBLISH_WINDOW];
+          const ack = jsPublish(conn, m, false);
+          ack.catch(() => undefined);
+          acks.push(ack);
+        }
+        await Promise.all(acks);
       });
     },
 

@@ -30,6 +30,7 @@ import {
   type Delivery,
   type Driver,
   type DriverOptions,
+  type Message,
   type Queue,
   type Subscription,
 } from '../interfaces.js';
@@ -180,6 +181,39 @@ export function createPostgresQueue(options: DriverOptions): PostgresQueue {
             Date.now(),
           ],
         );
+      });
+    },
+
+    // One multi-row INSERT per topic (ids ascend in batch order), all topics in one transaction:
+    // a failed batch leaves nothing behind, so retrying it doubles nothing.
+    async enqueueMany(messages) {
+      if (messages.length === 0) return;
+      const byTopic = new Map<string, Message[]>();
+      for (const m of messages) {
+        const list = byTopic.get(m.topic);
+        if (list) list.push(m);
+        else byTopic.set(m.topic, [m]);
+      }
+      await run('enqueue', async () => {
+        const entries = await Promise.all(
+          [...byTopic].map(async ([topic, list]) => ({ t: await tables(topic), list })),
+        );
+        await inTransaction(pool, async (client) => {
+          for (const { t, list } of entries) {
+            await client.query(
+              `WITH m AS (
+                 INSERT INTO ${t.messages} (payload, headers, published_at)
+                 SELECT u.p, u.h::jsonb, $3 FROM unnest($1::bytea[], $2::text[]) WITH ORDINALITY AS u(p, h, n)
+                 ORDER BY u.n RETURNING id)
+               INSERT INTO ${t.deliveries} (grp, message_id) SELECT g.grp, m.id FROM ${t.groups} g, m`,
+              [
+                list.map((m) => Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength)),
+                list.map((m) => JSON.stringify(copyHeaders(m.headers))),
+                Date.now(),
+              ],
+            );
+          }
+        });
       });
     },
 

@@ -35,6 +35,7 @@ import {
   type Delivery,
   type Driver,
   type DriverOptions,
+  type Message,
   type Queue,
   type Subscription,
 } from '../interfaces.js';
@@ -171,6 +172,19 @@ export function createRedisStreams(options: RedisStreamsOptions): RedisStreams {
    * become BackendDownError, Redis' own errors pass. No promise or timer of its own: this is the
    * path of every enqueue and ack.
    */
+  function xaddArgs(message: Message): [string, ...Array<string | Buffer>] {
+    const headers = JSON.stringify(copyHeaders(message.headers));
+    const payload = Buffer.from(
+      message.payload.buffer,
+      message.payload.byteOffset,
+      message.payload.byteLength,
+    );
+    const key = streamKey(options.namespace, message.topic);
+    return retentionMs === undefined
+      ? [key, '*', PAYLOAD, payload, HEADERS, headers]
+      : [key, 'MINID', '=', String(Date.now() - retentionMs), '*', PAYLOAD, payload, HEADERS, headers];
+  }
+
   function run<T>(what: string, op: () => Promise<T>): Promise<T> {
     if (closed) return Promise.reject(new BackendDownError('redis', 'driver is closed'));
     if (commands.status !== 'ready')
@@ -399,28 +413,21 @@ export function createRedisStreams(options: RedisStreamsOptions): RedisStreams {
     },
 
     async enqueue(message) {
-      const headers = JSON.stringify(copyHeaders(message.headers));
-      const payload = Buffer.from(
-        message.payload.buffer,
-        message.payload.byteOffset,
-        message.payload.byteLength,
-      );
-      const key = streamKey(options.namespace, message.topic);
-      await run('XADD', () =>
-        retentionMs === undefined
-          ? commands.xadd(key, '*', PAYLOAD, payload, HEADERS, headers)
-          : commands.xadd(
-              key,
-              'MINID',
-              '=',
-              String(Date.now() - retentionMs),
-              '*',
-              PAYLOAD,
-              payload,
-              HEADERS,
-              headers,
-            ),
-      );
+      await run('XADD', () => commands.xadd(...xaddArgs(message)));
+    },
+
+    // One MULTI/EXEC of the batch's XADDs: pipelined in one round trip, and all or nothing, so a
+    // retried batch doubles nothing.
+    async enqueueMany(messages) {
+      if (messages.length === 0) return;
+      await run('XADD', async () => {
+        const tx = commands.multi();
+        for (const m of messages) tx.xadd(...xaddArgs(m));
+        const replies = await tx.exec();
+        if (replies === null) throw new BackendDownError('redis', 'MULTI of XADD was aborted');
+        const failed = replies.find(([err]) => err);
+        if (failed?.[0]) throw failed[0];
+      });
     },
 
     consume,
