@@ -10,7 +10,7 @@ export interface Principal {
   groups: readonly string[];
 }
 
-const READS = new Set(['Get', 'Exists', 'Scan', 'GetTtl', 'BatchGet', 'Subscribe', 'Acknowledge']);
+const READS = new Set(['Get', 'Exists', 'Scan', 'GetTtl', 'BatchGet', 'Subscribe', 'Acknowledge', 'Consume']);
 const WRITES = new Set([
   'Set',
   'Delete',
@@ -20,6 +20,7 @@ const WRITES = new Set([
   'BatchDelete',
   'Publish',
   'PublishBatch',
+  'PublishStream',
 ]);
 
 const ACTION_OF_PERMISSION: Partial<Record<Permission, Action>> = {

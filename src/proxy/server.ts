@@ -17,6 +17,7 @@ import { metadataValue, NAMESPACE_HEADER } from '../transport/metadata.js';
 import { consumerService, type ConsumerService } from '../runners/consumer/service.js';
 import { keyValueService } from '../runners/keyvalue/service.js';
 import { producerService } from '../runners/producer/service.js';
+import { PublishStreams } from '../runners/producer/stream.js';
 import { callerSessionsService } from '../runners/session-manager/service.js';
 import type {
   BackendSession,
@@ -80,6 +81,7 @@ export class ProxyServer {
   private readonly closes = new CloseList();
   private stopping?: Promise<void>;
   private consumer?: ConsumerService;
+  private readonly publishStreams = new PublishStreams();
   private draining = false;
   private inFlight = 0;
   private idle?: () => void;
@@ -155,7 +157,7 @@ export class ProxyServer {
     );
     this.grpc.addService(
       grpcServiceDefinition(Producer),
-      producerService(this.resolver('producer'), this.observer('Producer')),
+      producerService(this.resolver('producer'), this.observer('Producer'), this.publishStreams),
     );
     this.grpc.addService(
       grpcServiceDefinition(CallerSessions),
@@ -207,7 +209,7 @@ export class ProxyServer {
     const { logger } = this.options;
     this.draining = true;
     logger.info({ inFlight: this.inFlight }, 'draining');
-    await this.consumer?.endAll();
+    await Promise.all([this.consumer?.endAll(), this.publishStreams.endAll()]);
     if (this.inFlight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.options.drainTimeoutMs ?? 10_000);
