@@ -486,6 +486,19 @@ for (const entry of messagingDrivers) {
           expect(seen.every((d) => d.attempt === 1)).toBe(true);
         });
 
+        it('settles 50 deliveries acknowledged at once: none comes back after the ack timeout', async () => {
+          const t = topic('ack-many');
+          const got: Delivery[] = [];
+          await track(driver.consume!(t, 'ack-many', (d) => void got.push(d), { ackTimeoutMs: 2_000 }));
+          await driver.enqueueMany!(
+            Array.from({ length: 50 }, (_, i) => ({ topic: t, payload: text(`k${i}`), headers: {} })),
+          );
+          await waitFor('50 deliveries', () => got.length >= 50);
+          await Promise.all(got.map((d) => d.ack()));
+          await sleep(2_600);
+          expect(got.map((d) => str(d.payload))).toEqual(Array.from({ length: 50 }, (_, i) => `k${i}`));
+        });
+
         it('enqueues one batch across two topics, each topic in its order', async () => {
           const [t1, t2] = [topic('many-a'), topic('many-b')];
           const got: Record<string, string[]> = { [t1]: [], [t2]: [] };

@@ -16,7 +16,8 @@
  * Claiming: `FOR UPDATE SKIP LOCKED` on the group's visible delivery rows, which sets
  * visible_at = now() + ackTimeoutMs and increments the attempt: consumers of one group never
  * block each other and a claim is invisible to them until it times out. Ack deletes the delivery
- * row (only for the attempt that was delivered); nack makes it visible again at once. Consumers
+ * row (only for the attempt that was delivered); nack makes it visible again at once. Acks (and
+ * nacks) issued in one turn of the event loop are one statement for the whole batch. Consumers
  * poll with a short adaptive interval (immediately again while there is work, up to 100 ms idle).
  */
 import { createHash } from 'node:crypto';
@@ -35,6 +36,7 @@ import {
   type Subscription,
 } from '../interfaces.js';
 import {
+  Coalescer,
   copyHeaders,
   DEFAULT_ACK_TIMEOUT_MS,
   DEFAULT_OPERATION_TIMEOUT_MS,
@@ -224,10 +226,29 @@ export function createPostgresQueue(options: DriverOptions): PostgresQueue {
       let stopped = false;
       let wake: (() => void) | undefined;
 
-      const settle = (sql: string, what: string, id: string, attempt: number) =>
-        run(what, async () => {
-          await pool.query(sql, [group, id, attempt]);
-        });
+      // Settlements of one turn of the event loop go out as one statement each (ack, nack).
+      const settleMany = (sql: string, what: string) =>
+        new Coalescer<{ id: string; attempt: number }>((items) =>
+          run(what, async () => {
+            await pool.query(sql, [group, items.map((i) => i.id), items.map((i) => i.attempt)]);
+          }),
+        );
+      const settled = `grp = $1 AND (message_id, attempt) IN (SELECT * FROM unnest($2::bigint[], $3::int[]))`;
+      const acks = settleMany(`DELETE FROM ${t.deliveries} WHERE ${settled}`, 'ack');
+      const nacks = settleMany(
+        `UPDATE ${t.deliveries} SET visible_at = clock_timestamp() WHERE ${settled}`,
+        'nack',
+      );
+      // Messages no group still has to acknowledge, dropped once per batch of acks.
+      const sweep = new Coalescer<string>(async (ids) => {
+        await pool
+          .query(
+            `DELETE FROM ${t.messages} m WHERE m.id = ANY($1::bigint[])
+               AND NOT EXISTS (SELECT 1 FROM ${t.deliveries} d WHERE d.message_id = m.id)`,
+            [ids],
+          )
+          .catch(() => undefined);
+      });
 
       const loop = (async () => {
         while (!stopped) {
@@ -249,28 +270,11 @@ export function createPostgresQueue(options: DriverOptions): PostgresQueue {
               headers: row.headers,
               attempt,
               async ack() {
-                await settle(
-                  `DELETE FROM ${t.deliveries} WHERE grp = $1 AND message_id = $2 AND attempt = $3`,
-                  'ack',
-                  id,
-                  attempt,
-                );
-                await pool
-                  .query(
-                    `DELETE FROM ${t.messages} WHERE id = $1
-                       AND NOT EXISTS (SELECT 1 FROM ${t.deliveries} WHERE message_id = $1)`,
-                    [id],
-                  )
-                  .catch(() => undefined);
+                await acks.add({ id, attempt });
+                await sweep.add(id);
               },
               async nack() {
-                await settle(
-                  `UPDATE ${t.deliveries} SET visible_at = clock_timestamp()
-                    WHERE grp = $1 AND message_id = $2 AND attempt = $3`,
-                  'nack',
-                  id,
-                  attempt,
-                );
+                await nacks.add({ id, attempt });
               },
             };
             try {

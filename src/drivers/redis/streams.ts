@@ -15,7 +15,8 @@
  *   entry claimable at once). `attempt` is the entry's delivery count from `XPENDING`: 1 on the
  *   first delivery, incremented by every claim. Closing a subscription hands its unacknowledged
  *   deliveries back the same way, so another member gets them within one claim interval.
- * - Ack is `XACK`; acknowledging twice, or after the entry went to another member, is harmless.
+ * - Ack is `XACK` (acks of one turn of the event loop share one); acknowledging twice, or after
+ *   the entry went to another member, is harmless.
  * - Members: a closing member deletes its name from the group when it holds nothing; one that
  *   still held entries is deleted by another member once those were claimed and it has been
  *   idle for `staleMemberMs`, so closed subscriptions do not pile up in `XINFO CONSUMERS`.
@@ -40,6 +41,7 @@ import {
   type Subscription,
 } from '../interfaces.js';
 import {
+  Coalescer,
   copyHeaders,
   DEFAULT_ACK_TIMEOUT_MS,
   DEFAULT_OPERATION_TIMEOUT_MS,
@@ -248,6 +250,11 @@ export function createRedisStreams(options: RedisStreamsOptions): RedisStreams {
       }
     };
 
+    // Acks of one turn of the event loop: one XACK naming every entry.
+    const xacks = new Coalescer<string>(async (ids) => {
+      await run('XACK', () => commands.xack(key, group, ...ids));
+    });
+
     const deliver = async (entry: RawEntry, attempt: number): Promise<void> => {
       const [rawId, fields] = entry;
       if (fields === null) return; // trimmed while pending (Redis < 7 reports it this way)
@@ -262,7 +269,7 @@ export function createRedisStreams(options: RedisStreamsOptions): RedisStreams {
         attempt,
         async ack() {
           if (settled) return;
-          await run('XACK', () => commands.xack(key, group, id));
+          await xacks.add(id);
           settled = true;
           unsettled.delete(id);
         },
