@@ -14,8 +14,10 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DataClient } from '../../src/client/data-client.js';
 import { ensureBuilt } from '../support/cli.js';
 import {
+  kafkaServerPresence,
   natsServerPresence,
   postgresServerPresence,
+  privateKafka,
   privateNats,
   privatePostgres,
   type PrivateServer,
@@ -25,11 +27,13 @@ import { startProxy, type RunningServer } from '../support/server-process.js';
 import { describeIfPresent, uniqueName, type ProbeResult } from '../support/services.js';
 import { consumeReader, sleep, streamNamespaceYaml, waitFor } from './support-streams.js';
 
-const BACKENDS = ['redis', 'nats', 'postgres'] as const;
+const BACKENDS = ['redis', 'nats', 'postgres', 'kafka'] as const;
 type Backend = (typeof BACKENDS)[number];
 const MESSAGES = 3000;
 
-const presence: ProbeResult = [natsServerPresence(), postgresServerPresence()].find((p) => !p.ok) ?? {
+const presence: ProbeResult = [natsServerPresence(), postgresServerPresence(), kafkaServerPresence()].find(
+  (p) => !p.ok,
+) ?? {
   ok: true,
 };
 
@@ -46,6 +50,7 @@ describeIfPresent(
     const servers = {} as Record<Backend, PrivateServer>;
     let redis: ChildProcess | undefined;
     let pgStop: (() => Promise<void>) | undefined;
+    let kafkaStop: (() => Promise<void>) | undefined;
     let proxy: RunningServer | undefined;
     let endpoint: string;
 
@@ -68,6 +73,9 @@ describeIfPresent(
       const pg = await privatePostgres();
       servers.postgres = pg;
       pgStop = pg.stop;
+      const kafka = await privateKafka();
+      servers.kafka = kafka;
+      kafkaStop = kafka.stop;
       const pgUrl = new URL(pg.endpoint);
       pgUrl.username = '';
       writeFileSync(
@@ -77,6 +85,7 @@ describeIfPresent(
           `  redis: [{ name: private, endpoint: "${servers.redis.endpoint}" }]`,
           `  nats: [{ name: private, endpoint: "${servers.nats.endpoint}" }]`,
           `  postgres: [{ name: private, endpoint: "${pgUrl.toString()}" }]`,
+          `  kafka: [{ name: private, endpoint: "${servers.kafka.endpoint}" }]`,
           '',
         ].join('\n'),
       );
@@ -103,6 +112,7 @@ describeIfPresent(
       if (redis) await stopRedis(redis, 'SIGTERM');
       await servers.nats?.kill();
       await pgStop?.();
+      await kafkaStop?.();
     });
 
     for (const backend of BACKENDS) {

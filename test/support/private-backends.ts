@@ -1,11 +1,13 @@
 /**
- * Private NATS (JetStream) and PostgreSQL servers started by a test on free loopback ports, for
+ * Private NATS (JetStream), PostgreSQL and Kafka (KRaft) servers started by a test on free loopback ports, for
  * tests that kill and restart a backend without touching the shared test services (the same idea
  * as private-redis.ts). Data survives a restart: JetStream keeps its store directory, PostgreSQL
- * its data directory (an immediate stop is a crash, recovered at the next start).
+ * its data directory (an immediate stop is a crash, recovered at the next start), Kafka its log
+ * directory (a SIGKILL is recovered at the next start).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -157,6 +159,124 @@ export async function privatePostgres(): Promise<PrivateServer & { stop(): Promi
     // SIGQUIT is PostgreSQL's immediate shutdown: every backend exits at once, no checkpoint.
     kill: () => stopChild(child, 'SIGQUIT'),
     stop: () => stopChild(child, 'SIGINT'),
+  };
+  await server.start();
+  return server;
+}
+
+// --- Kafka ----------------------------------------------------------------------------------------
+
+/** The Kafka jars scripts/test-services.sh resolved into the cache (KRaft, broker and controller). */
+function kafkaLibs(): string | undefined {
+  const cache = process.env.PRISM_CACHE_DIR ?? join(process.env.HOME ?? '/root', '.cache', 'prism');
+  const version = process.env.PRISM_KAFKA_VERSION ?? '4.1.1';
+  const libs = join(cache, 'kafka', `2.13-${version}`, 'libs');
+  return existsSync(libs) ? libs : undefined;
+}
+
+export function kafkaServerPresence(): ProbeResult {
+  if (spawnSync('java', ['-version']).status !== 0)
+    return { ok: false, reason: 'java is not installed (needed to start a private Kafka)' };
+  if (!kafkaLibs())
+    return {
+      ok: false,
+      reason: 'the Kafka jars are not in the cache; run scripts/test-services.sh kafka once to fetch them',
+    };
+  return { ok: true };
+}
+
+/** A private single-node KRaft Kafka (broker and controller in one JVM). */
+export async function privateKafka(): Promise<PrivateServer & { stop(): Promise<void> }> {
+  const libs = kafkaLibs()!;
+  const [port, controller] = [await freePort(), await freePort()];
+  const dir = mkdtempSync(join(tmpdir(), 'prism-private-kafka-'));
+  const properties = join(dir, 'server.properties');
+  writeFileSync(
+    properties,
+    [
+      'process.roles=broker,controller',
+      'node.id=1',
+      `controller.quorum.voters=1@127.0.0.1:${controller}`,
+      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controller}`,
+      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+      'controller.listener.names=CONTROLLER',
+      'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+      'inter.broker.listener.name=PLAINTEXT',
+      `log.dirs=${join(dir, 'data')}`,
+      'num.partitions=1',
+      'default.replication.factor=1',
+      'offsets.topic.replication.factor=1',
+      'offsets.topic.num.partitions=1',
+      'transaction.state.log.replication.factor=1',
+      'transaction.state.log.min.isr=1',
+      'share.coordinator.state.topic.replication.factor=1',
+      'share.coordinator.state.topic.min.isr=1',
+      'group.initial.rebalance.delay.ms=0',
+      'num.network.threads=2',
+      'num.io.threads=2',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    join(dir, 'log4j2.properties'),
+    [
+      'status = warn',
+      'appender.stdout.type = Console',
+      'appender.stdout.name = STDOUT',
+      'appender.stdout.layout.type = PatternLayout',
+      'appender.stdout.layout.pattern = [%d] %p %m (%c)%n',
+      'rootLogger.level = info',
+      'rootLogger.appenderRef.stdout.ref = STDOUT',
+      '',
+    ].join('\n'),
+  );
+  const jvm = [
+    '-Xms128m',
+    '-Xmx512m',
+    `-Dlog4j2.configurationFile=${join(dir, 'log4j2.properties')}`,
+    `-Dkafka.logs.dir=${dir}`,
+    '-cp',
+    `${libs}/*`,
+  ];
+  const clusterId = randomBytes(16).toString('base64url');
+  const format = spawnSync(
+    'java',
+    [
+      '-XX:TieredStopAtLevel=1',
+      '-XX:+UseSerialGC',
+      ...jvm,
+      'kafka.tools.StorageTool',
+      'format',
+      '-t',
+      clusterId,
+      '-c',
+      properties,
+    ],
+    { encoding: 'utf8' },
+  );
+  if (format.status !== 0) throw new Error(`kafka storage format failed:\n${format.stdout}${format.stderr}`);
+  let child: ChildProcess | undefined;
+  let output = '';
+  const server = {
+    endpoint: `kafka://127.0.0.1:${port}`,
+    async start() {
+      output = '';
+      child = spawn('java', ['-XX:+UseG1GC', '-Djava.awt.headless=true', ...jvm, 'kafka.Kafka', properties], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+      child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+      const started = Date.now();
+      while (!(/Kafka Server started/.test(output) && (await listening(port)))) {
+        if (child.exitCode !== null)
+          throw new Error(`kafka exited (${child.exitCode}):\n${output.slice(-4000)}`);
+        if (Date.now() - started > 90_000)
+          throw new Error(`kafka did not start in 90 s:\n${output.slice(-4000)}`);
+        await sleep(100);
+      }
+    },
+    kill: () => stopChild(child, 'SIGKILL'),
+    stop: () => stopChild(child, 'SIGTERM'),
   };
   await server.start();
   return server;
