@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DataClient } from '../../src/client/data-client.js';
 import type { PrismError } from '../../src/errors.js';
-import { ensureBuilt } from '../support/cli.js';
+import { ensureBuilt, runCli } from '../support/cli.js';
 import { startProxy, type RunningServer } from '../support/server-process.js';
 import {
   describeWithServices,
@@ -152,6 +152,57 @@ await describeWithServices(
         consumer.cancel();
       }, 60_000);
     }
+
+    /** Reads what a fresh group finds on a memstore topic through Consume, acknowledging as it goes. */
+    async function drain(topic: string, expected: number): Promise<string[]> {
+      const c = client('memstore');
+      const consumer = c.consume({ topic, group: uniqueName('cli'), maxInFlight: 100 });
+      const reader = consumeReader(consumer);
+      let acked = 0;
+      await waitFor(
+        `${expected} deliveries`,
+        () => {
+          const ids = reader.received.slice(acked).map((d) => d.deliveryId);
+          if (ids.length > 0) {
+            c.ack(consumer, ids);
+            acked += ids.length;
+          }
+          return reader.received.length >= expected;
+        },
+        10_000,
+      );
+      await sleep(300);
+      consumer.cancel();
+      return reader.received.map((d) => Buffer.from(d.message!.payload).toString());
+    }
+
+    it('prismctl publish --count 500 publishes the payload 500 times over one stream and reports 500 message ids', async () => {
+      const topic = uniqueName('cli-count').replace(/[^a-z0-9.-]/g, '');
+      const res = await runCli(
+        ['publish', '-n', names.memstore, topic, 'same', '--count', '500', '--json', '--proxy', endpoint],
+        { env: { PRISM_TOKEN: '' } },
+      );
+      expect(res.stderr).toBe('');
+      expect(res.code).toBe(0);
+      const out = JSON.parse(res.stdout) as { published: Array<{ messageId: string }>; failed: number };
+      expect(out.failed).toBe(0);
+      expect(out.published).toHaveLength(500);
+      expect(new Set(out.published.map((p) => p.messageId)).size).toBe(500);
+      expect(await drain(topic, 500)).toEqual(Array.from({ length: 500 }, () => 'same'));
+    });
+
+    it('prismctl publish --file - --lines publishes each line of stdin as one message, in order', async () => {
+      const topic = uniqueName('cli-lines').replace(/[^a-z0-9.-]/g, '');
+      const lines = Array.from({ length: 300 }, (_, i) => `line ${i}`);
+      const res = await runCli(
+        ['publish', '-n', names.memstore, topic, '--file', '-', '--lines', '--proxy', endpoint],
+        { env: { PRISM_TOKEN: '' }, input: `${lines.join('\n')}\n` },
+      );
+      expect(res.stderr).toBe('');
+      expect(res.code).toBe(0);
+      expect(res.stdout.trim().split('\n')).toHaveLength(300);
+      expect(await drain(topic, 300)).toEqual(lines);
+    });
 
     it('acknowledges a refused message with its error and publishes the rest of the stream', async () => {
       const c = client('memstore');
