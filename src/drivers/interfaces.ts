@@ -102,8 +102,25 @@ export interface Queue {
     topic: string,
     group: string,
     handler: (delivery: Delivery) => void | Promise<void>,
-    options?: { ackTimeoutMs?: number },
+    options?: ConsumeOptions,
   ): Promise<Subscription>;
+}
+
+export interface ConsumeOptions {
+  ackTimeoutMs?: number;
+  /**
+   * How many messages to fetch from the backend ahead of the handler (the consumer's credit, so a
+   * slow consumer does not hold a backlog whose ack timers run); drivers clamp it to 1–256 and
+   * default to their own batch.
+   */
+  prefetch?: number;
+}
+
+/** Clamps a consumer's prefetch hint to 1–256, or the driver's default when absent. */
+export function prefetchOf(options: ConsumeOptions | undefined, fallback: number): number {
+  const wanted = options?.prefetch;
+  if (wanted === undefined || !Number.isFinite(wanted) || wanted < 1) return fallback;
+  return Math.min(256, Math.floor(wanted));
 }
 
 /** A driver with the capability interfaces it declared. */

@@ -116,7 +116,8 @@ export interface ConsumerSubscription {
 
 export interface ConsumerRunnerApi extends Runner {
   subscribe(
-    options: { topic?: string; group?: string },
+    /** `prefetch`: the stream's credit (max_in_flight), so the backend is not read further ahead. */
+    options: { topic?: string; group?: string; prefetch?: number },
     onDelivery: (delivery: ConsumerDelivery) => void | Promise<void>,
   ): Promise<ConsumerSubscription>;
 }

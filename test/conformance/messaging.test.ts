@@ -499,6 +499,47 @@ for (const entry of messagingDrivers) {
           expect(got.map((d) => str(d.payload))).toEqual(Array.from({ length: 50 }, (_, i) => `k${i}`));
         });
 
+        if (entry.backend !== 'kafka')
+          it('reads no further ahead than prefetch while a member is held: the rest go to the other member', async () => {
+            const t = topic('prefetch');
+            let release!: () => void;
+            const held = new Promise<void>((r) => (release = r));
+            const first: string[] = [];
+            const second: string[] = [];
+            await track(
+              driver.consume!(
+                t,
+                'prefetch',
+                async (d) => {
+                  first.push(str(d.payload));
+                  await held;
+                },
+                { ackTimeoutMs: 30_000, prefetch: 4 },
+              ),
+            );
+            await driver.enqueue!({ topic: t, payload: text('p0'), headers: {} });
+            await waitFor('the held member to take one', () => first.length === 1);
+            await track(
+              driver.consume!(
+                t,
+                'prefetch',
+                async (d) => {
+                  second.push(str(d.payload));
+                  await d.ack();
+                },
+                { ackTimeoutMs: 30_000 },
+              ),
+            );
+            await driver.enqueueMany!(
+              Array.from({ length: 40 }, (_, i) => ({ topic: t, payload: text(`p${i + 1}`), headers: {} })),
+            );
+            await waitFor('the other member to take the rest', () => second.length >= 40 - 4);
+            await sleep(300);
+            expect(first).toEqual(['p0']);
+            expect(second.length).toBeGreaterThanOrEqual(36);
+            release();
+          });
+
         it('enqueues one batch across two topics, each topic in its order', async () => {
           const [t1, t2] = [topic('many-a'), topic('many-b')];
           const got: Record<string, string[]> = { [t1]: [], [t2]: [] };

@@ -13,7 +13,7 @@
  *   published with msgID `<topic>/<id>`, so the stream drops a duplicate on the same topic within
  *   its 2-minute window; the same id on another topic (a dead letter keeps its id) is kept.
  *   Acks wait for the server's confirmation (`ackAck`), so an acknowledged message is really
- *   acknowledged.
+ *   acknowledged; acks issued together are plain acks confirmed by one `ackAck` on the last.
  * - Size: a message (payload plus headers) above the server's `max_payload` (from its INFO;
  *   1 MiB by default) is refused with PayloadTooLargeError before anything is sent. Errors another
  *   attempt cannot fix (bad arguments, permissions, JetStream API errors) are passed on as they
@@ -44,6 +44,7 @@ import type { Capability } from '../../config/registry.js';
 import { PrismError } from '../../errors.js';
 import {
   BackendDownError,
+  prefetchOf,
   PayloadTooLargeError,
   type Delivery,
   type Driver,
@@ -54,6 +55,7 @@ import {
   type Subscription,
 } from '../interfaces.js';
 import {
+  Coalescer,
   copyHeaders,
   DEFAULT_ACK_TIMEOUT_MS,
   DEFAULT_OPERATION_TIMEOUT_MS,
@@ -171,6 +173,8 @@ export function createNatsDriver(options: DriverOptions): NatsDriver {
         reconnect: true,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
+        // No Error (with its stack) allocated per request: ~10% of the CPU of a busy stream.
+        noAsyncTraces: true,
         pingInterval: 5_000,
         ...(options.credentials
           ? { user: options.credentials.username, pass: options.credentials.password }
@@ -266,15 +270,26 @@ export function createNatsDriver(options: DriverOptions): NatsDriver {
     });
   }
 
-  function delivery(topic: string, m: JsMsg): Delivery {
+  /**
+   * Acks of one subscription issued in one turn of the event loop: plain acks, then one ackAck on
+   * the last. The server hands one connection's acks to the consumer in order, so the last one's
+   * confirmation confirms the batch, for one round trip instead of one per message.
+   */
+  function ackBatcher(): Coalescer<JsMsg> {
+    return new Coalescer<JsMsg>(async (msgs) => {
+      await live('ack');
+      for (const m of msgs.slice(0, -1)) m.ack();
+      const last = msgs[msgs.length - 1]!;
+      const confirmed = await run('ack', () => last.ackAck({ timeout: DEFAULT_OPERATION_TIMEOUT_MS }));
+      if (!confirmed) throw fail('ack was not confirmed');
+    });
+  }
+
+  function delivery(topic: string, m: JsMsg, acks: Coalescer<JsMsg>): Delivery {
     // JetStream answers a second ack of one message with an error; the contract says the second
     // is harmless, so a delivery remembers its settled ack (a failed one may be tried again).
     let acked: Promise<void> | undefined;
-    const ackOnce = async (): Promise<void> => {
-      await live('ack');
-      const confirmed = await run('ack', () => m.ackAck({ timeout: DEFAULT_OPERATION_TIMEOUT_MS }));
-      if (!confirmed) throw fail('ack was not confirmed');
-    };
+    const ackOnce = (): Promise<void> => acks.add(m);
     return {
       topic,
       payload: m.data,
@@ -406,12 +421,16 @@ export function createNatsDriver(options: DriverOptions): NatsDriver {
 
     async consume(topic, group, handler, consumeOptions) {
       const ackTimeoutMs = consumeOptions?.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
+      const acks = ackBatcher();
       const messages = await run('consume', async () => {
         await live('consume');
         await ensureStream();
         const durable = await ensureConsumer(topic, group, ackTimeoutMs);
         const consumer = await js!.consumers.get(stream, durable);
-        return consumer.consume({ max_messages: PULL_BATCH, expires: PULL_EXPIRES_MS });
+        return consumer.consume({
+          max_messages: prefetchOf(consumeOptions, PULL_BATCH),
+          expires: PULL_EXPIRES_MS,
+        });
       });
       let stopped = false;
       const loop = (async () => {
@@ -421,7 +440,7 @@ export function createNatsDriver(options: DriverOptions): NatsDriver {
             continue;
           }
           try {
-            await handler(delivery(topic, m));
+            await handler(delivery(topic, m, acks));
           } catch {
             // Left unacknowledged: JetStream redelivers it after ack_wait.
           }

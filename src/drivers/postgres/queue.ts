@@ -28,6 +28,7 @@ import { inTransaction } from './transaction.js';
 import type { Capability } from '../../config/registry.js';
 import {
   BackendDownError,
+  prefetchOf,
   type Delivery,
   type Driver,
   type DriverOptions,
@@ -138,7 +139,7 @@ export function createPostgresQueue(options: DriverOptions): PostgresQueue {
     headers: Record<string, string>;
   }
 
-  async function claim(t: Tables, group: string, ackTimeoutMs: number): Promise<Claimed[]> {
+  async function claim(t: Tables, group: string, ackTimeoutMs: number, limit: number): Promise<Claimed[]> {
     const result = await pool.query<Claimed>(
       `UPDATE ${t.deliveries} d
           SET attempt = d.attempt + 1, visible_at = clock_timestamp() + $3 * interval '1 millisecond'
@@ -148,7 +149,7 @@ export function createPostgresQueue(options: DriverOptions): PostgresQueue {
               ${t.messages} m
         WHERE d.grp = $1 AND d.message_id = c.message_id AND m.id = c.message_id
         RETURNING d.message_id, d.attempt, m.payload, m.headers`,
-      [group, BATCH, ackTimeoutMs],
+      [group, limit, ackTimeoutMs],
     );
     return result.rows.sort((a, b) => (BigInt(a.message_id) < BigInt(b.message_id) ? -1 : 1));
   }
@@ -221,6 +222,7 @@ export function createPostgresQueue(options: DriverOptions): PostgresQueue {
 
     async consume(topic, group, handler, consumeOptions) {
       const ackTimeoutMs = consumeOptions?.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
+      const prefetch = prefetchOf(consumeOptions, BATCH);
       const t = await run('consume', () => tables(topic));
       await run('register group', () => registerGroup(t, group));
       let stopped = false;
@@ -254,7 +256,7 @@ export function createPostgresQueue(options: DriverOptions): PostgresQueue {
         while (!stopped) {
           let rows: Claimed[] = [];
           try {
-            rows = await claim(t, group, ackTimeoutMs);
+            rows = await claim(t, group, ackTimeoutMs, prefetch);
           } catch {
             // Backend down: keep polling; the pool reconnects.
             await sleep(250);

@@ -33,8 +33,10 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Capability } from '../../config/registry.js';
 import {
   BackendDownError,
+  prefetchOf,
   type Delivery,
   type Driver,
+  type ConsumeOptions,
   type DriverOptions,
   type Message,
   type Queue,
@@ -208,9 +210,10 @@ export function createRedisStreams(options: RedisStreamsOptions): RedisStreams {
     topic: string,
     group: string,
     handler: (delivery: Delivery) => void | Promise<void>,
-    consumeOptions?: { ackTimeoutMs?: number },
+    consumeOptions?: ConsumeOptions,
   ): Promise<Subscription> {
     const ackTimeoutMs = Math.max(1, consumeOptions?.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS);
+    const batch = prefetchOf(consumeOptions, BATCH);
     const interval = claimIntervalMs(ackTimeoutMs);
     const key = streamKey(options.namespace, topic);
     const consumer = `${hostname()}-${process.pid}-${randomUUID()}`;
@@ -290,7 +293,7 @@ export function createRedisStreams(options: RedisStreamsOptions): RedisStreams {
     /** Entries idle for ackTimeoutMs in the group, now this member's, with their delivery counts. */
     const claim = async (): Promise<Array<{ entry: RawEntry; attempt: number }>> => {
       const reply = (await run('XAUTOCLAIM', () =>
-        buffers(commands).xautoclaimBuffer(key, group, consumer, ackTimeoutMs, claimCursor, 'COUNT', BATCH),
+        buffers(commands).xautoclaimBuffer(key, group, consumer, ackTimeoutMs, claimCursor, 'COUNT', batch),
       )) as [Buffer, RawEntry[], Buffer[]?];
       claimCursor = reply[0].toString('latin1');
       const entries = reply[1].filter((e) => e[1] !== null);
@@ -314,7 +317,7 @@ export function createRedisStreams(options: RedisStreamsOptions): RedisStreams {
         group,
         consumer,
         'COUNT',
-        BATCH,
+        batch,
         'BLOCK',
         interval,
         'STREAMS',

@@ -61,7 +61,7 @@ export function consumeHandler(
         .then(async ({ runner }) => {
           if (closed) return;
           const opened = await runner.subscribe(
-            { topic: request.topic || undefined, group: request.group || undefined },
+            { topic: request.topic || undefined, group: request.group || undefined, prefetch: maxInFlight },
             async (delivery) => {
               if (closed) return;
               const deliveryId = String(++next);

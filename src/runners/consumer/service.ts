@@ -66,7 +66,11 @@ export function consumerService(resolve: RunnerResolver<ConsumerRunnerApi>): Con
       .then(async ({ runner }) => {
         subscriptions.set(subscriptionId, state);
         const subscription = await runner.subscribe(
-          { topic: call.request.topic || undefined, group: call.request.group || undefined },
+          {
+            topic: call.request.topic || undefined,
+            group: call.request.group || undefined,
+            prefetch: maxInFlight,
+          },
           async (delivery) => {
             if (closed) return;
             const deliveryId = randomUUID();
