@@ -141,9 +141,11 @@ function streamCell(backend) {
       consumer.on('error', () => undefined);
       let pending = [];
       let scheduled = false;
-      consumer.on('data', (d) => {
-        pending.push(d.deliveryId);
-        on();
+      consumer.on('data', (res) => {
+        for (const d of res.deliveries) {
+          pending.push(d.deliveryId);
+          on();
+        }
         if (!scheduled) {
           scheduled = true;
           setImmediate(() => {

@@ -1,18 +1,24 @@
 /**
- * The client side of Producer/PublishStream: ids are numbered by the writer, acknowledgements
- * settle the promise `publish` returned, and `ready()` waits while the proxy's window is full
- * or gRPC flow control holds writes back, so a fast producer never buffers without bound.
+ * The client side of Producer/PublishStream: ids are numbered by the writer, messages published
+ * in one turn of the event loop travel in one request, acknowledgements settle the promise
+ * `publish` returned, and `ready()` waits while the proxy's window is full or gRPC flow control
+ * holds writes back, so a fast producer never buffers without bound.
  */
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import type { ClientDuplexStream, ServiceError } from '@grpc/grpc-js';
 import {
   PublishRequestSchema,
+  PublishStreamMessageSchema,
+  type PublishStreamMessage,
   PublishStreamRequestSchema,
   type PublishResponse,
   type PublishStreamRequest,
   type PublishStreamResponse,
 } from '../gen/prism/data/v1/messaging_pb.js';
 import { PrismError, type PrismErrorCode } from '../errors.js';
+
+/** Messages one request carries at most; more wait for the next. */
+const MAX_PER_REQUEST = 256;
 
 interface Waiting {
   resolve: (res: PublishResponse) => void;
@@ -27,6 +33,8 @@ export class PublishStreamWriter {
   /** The status the stream ended with, when not OK. */
   private error: PrismError | undefined;
   private wakers: Array<() => void> = [];
+  private outgoing: PublishStreamMessage[] = [];
+  private scheduled = false;
   private readonly closed: Promise<void>;
 
   constructor(
@@ -76,12 +84,20 @@ export class PublishStreamWriter {
     const acked = new Promise<PublishResponse>((resolve, reject) =>
       this.waiting.set(id, { resolve, reject }),
     );
-    this.call.write(create(PublishStreamRequestSchema, { id, message: create(PublishRequestSchema, init) }));
+    this.outgoing.push(
+      create(PublishStreamMessageSchema, { id, message: create(PublishRequestSchema, init) }),
+    );
+    if (this.outgoing.length >= MAX_PER_REQUEST) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
     return acked;
   }
 
   /** Half-closes; resolves once the proxy acknowledged everything and ended the stream. */
   async end(): Promise<void> {
+    this.flush();
     this.call.end();
     await this.closed;
     if (this.error) throw this.error;
@@ -90,6 +106,15 @@ export class PublishStreamWriter {
   /** Cancels the stream; unacknowledged messages may or may not have been published. */
   cancel(): void {
     this.call.cancel();
+  }
+
+  /** Sends the messages published in this turn of the event loop as one request. */
+  private flush(): void {
+    this.scheduled = false;
+    if (this.outgoing.length === 0 || this.call.writableEnded) return;
+    const messages = this.outgoing;
+    this.outgoing = [];
+    this.call.write(create(PublishStreamRequestSchema, { messages }));
   }
 
   private receive(res: PublishStreamResponse): void {

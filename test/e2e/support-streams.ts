@@ -3,7 +3,11 @@
  * producer and a consumer, and a Consume reader that buffers deliveries from the start.
  */
 import type { ClientDuplexStream } from '@grpc/grpc-js';
-import type { ConsumeRequest, ConsumeResponse } from '../../src/gen/prism/data/v1/messaging_pb.js';
+import type {
+  ConsumeDelivery,
+  ConsumeRequest,
+  ConsumeResponse,
+} from '../../src/gen/prism/data/v1/messaging_pb.js';
 
 export function streamNamespaceYaml(
   namespace: string,
@@ -34,11 +38,11 @@ export function streamNamespaceYaml(
   ].join('\n');
 }
 
-/** Buffers a Consume stream's deliveries from the moment it opens. */
+/** Buffers a Consume stream's deliveries from the moment it opens, one item per delivery. */
 export function consumeReader(call: ClientDuplexStream<ConsumeRequest, ConsumeResponse>) {
-  const received: ConsumeResponse[] = [];
+  const received: ConsumeDelivery[] = [];
   let failure: Error | undefined;
-  call.on('data', (r: ConsumeResponse) => received.push(r));
+  call.on('data', (r: ConsumeResponse) => received.push(...r.deliveries));
   call.on('error', (err: Error) => (failure = err));
   return {
     received,

@@ -9,7 +9,9 @@
 import { create } from '@bufbuild/protobuf';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import {
+  ConsumeDeliverySchema,
   ConsumeResponseSchema,
+  type ConsumeDelivery,
   type ConsumeAck,
   type ConsumeRequest,
   type ConsumeResponse,
@@ -55,6 +57,18 @@ export function consumeHandler(
     call.on('end', () => void finish());
     call.on('drain', wake);
 
+    // Deliveries of one turn of the event loop travel in one response.
+    let outgoing: ConsumeDelivery[] = [];
+    const flush = () => {
+      const deliveries = outgoing;
+      outgoing = [];
+      if (!closed && deliveries.length > 0) call.write(create(ConsumeResponseSchema, { deliveries }));
+    };
+    const send = (delivery: ConsumeDelivery) => {
+      outgoing.push(delivery);
+      if (outgoing.length === 1) setImmediate(flush);
+    };
+
     const open = (request: SubscribeRequest) => {
       maxInFlight = request.maxInFlight || DEFAULT_IN_FLIGHT;
       resolve(call.metadata, 'Consume')
@@ -66,11 +80,9 @@ export function consumeHandler(
               if (closed) return;
               const deliveryId = String(++next);
               pending.set(deliveryId, delivery);
-              const room = call.write(
-                create(ConsumeResponseSchema, { message: delivery.envelope, deliveryId }),
-              );
+              send(create(ConsumeDeliverySchema, { message: delivery.envelope, deliveryId }));
               // Credit: hold the backend's next delivery while the client is behind.
-              while (!closed && (pending.size >= maxInFlight || (!room && call.writableNeedDrain)))
+              while (!closed && (pending.size >= maxInFlight || call.writableNeedDrain))
                 await new Promise<void>((w) => wakers.push(w));
             },
           );

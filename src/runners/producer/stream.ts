@@ -13,6 +13,7 @@ import {
   PublishStreamResponseSchema,
   type PublishRequest,
   type PublishStreamAck,
+  type PublishStreamMessage,
   type PublishStreamRequest,
   type PublishStreamResponse,
 } from '../../gen/prism/data/v1/messaging_pb.js';
@@ -133,9 +134,7 @@ export function publishStreamHandler(deps: PublishStreamDeps) {
         call.write(create(PublishStreamResponseSchema, { window }));
         const lane = deps.newLane();
         const traceparent = traceparentOf(call.metadata);
-        call.on('data', (req: PublishStreamRequest) => {
-          if (ended) return;
-          const id = req.id;
+        const publish = ({ id, message }: PublishStreamMessage) => {
           if (outstanding.has(id)) {
             end(
               new PrismError(
@@ -146,15 +145,21 @@ export function publishStreamHandler(deps: PublishStreamDeps) {
             return;
           }
           outstanding.add(id);
-          if (outstanding.size >= window) call.pause();
-          if (!req.message) {
+          if (!message) {
             settle(refused(id, new PrismError('E_INVALID_ARGUMENT', `message ${id} has no message`)));
             return;
           }
-          runner.publish(deps.inputOf(req.message, traceparent), session, lane).then(
+          runner.publish(deps.inputOf(message, traceparent), session, lane).then(
             (result) => settle(create(PublishStreamAckSchema, { id, result: deps.responseOf(result) })),
             (err: unknown) => (endsStream(err) ? end(err) : settle(refused(id, err))),
           );
+        };
+        call.on('data', (req: PublishStreamRequest) => {
+          for (const message of req.messages) {
+            if (ended) return;
+            publish(message);
+          }
+          if (!ended && outstanding.size >= window) call.pause();
         });
         call.on('end', () => {
           halfClosed = true;

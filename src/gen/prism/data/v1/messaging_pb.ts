@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file prism/data/v1/messaging.proto.
  */
 export const file_prism_data_v1_messaging: GenFile = /*@__PURE__*/
-  fileDesc("Ch1wcmlzbS9kYXRhL3YxL21lc3NhZ2luZy5wcm90bxINcHJpc20uZGF0YS52MSLfAQoOUHVibGlzaFJlcXVlc3QSDQoFdG9waWMYASABKAkSDwoHcGF5bG9hZBgCIAEoDBIUCgxjb250ZW50X3R5cGUYAyABKAkSFgoOY29ycmVsYXRpb25faWQYBCABKAkSOwoHaGVhZGVycxgFIAMoCzIqLnByaXNtLmRhdGEudjEuUHVibGlzaFJlcXVlc3QuSGVhZGVyc0VudHJ5EhIKCm1lc3NhZ2VfaWQYBiABKAkaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUQoPUHVibGlzaFJlc3BvbnNlEhIKCm1lc3NhZ2VfaWQYASABKAkSFwoPcHVibGlzaGVkX2F0X21zGAIgASgDEhEKCWR1cGxpY2F0ZRgDIAEoCCJGChNQdWJsaXNoQmF0Y2hSZXF1ZXN0Ei8KCG1lc3NhZ2VzGAEgAygLMh0ucHJpc20uZGF0YS52MS5QdWJsaXNoUmVxdWVzdCJHChRQdWJsaXNoQmF0Y2hSZXNwb25zZRIvCgdyZXN1bHRzGAEgAygLMh4ucHJpc20uZGF0YS52MS5QdWJsaXNoUmVzcG9uc2UiRwoQU3Vic2NyaWJlUmVxdWVzdBINCgV0b3BpYxgBIAEoCRINCgVncm91cBgCIAEoCRIVCg1tYXhfaW5fZmxpZ2h0GAMgASgNImsKEVN1YnNjcmliZVJlc3BvbnNlEigKB21lc3NhZ2UYASABKAsyFy5wcmlzbS5kYXRhLnYxLkVudmVsb3BlEhMKC2RlbGl2ZXJ5X2lkGAIgASgJEhcKD3N1YnNjcmlwdGlvbl9pZBgDIAEoCSJjChJBY2tub3dsZWRnZVJlcXVlc3QSFwoPc3Vic2NyaXB0aW9uX2lkGAEgASgJEhMKC2RlbGl2ZXJ5X2lkGAIgASgJEg8KB3N1Y2Nlc3MYAyABKAgSDgoGcmVhc29uGAQgASgJIhUKE0Fja25vd2xlZGdlUmVzcG9uc2UiUgoUUHVibGlzaFN0cmVhbVJlcXVlc3QSCgoCaWQYASABKAQSLgoHbWVzc2FnZRgCIAEoCzIdLnByaXNtLmRhdGEudjEuUHVibGlzaFJlcXVlc3QiVgoVUHVibGlzaFN0cmVhbVJlc3BvbnNlEg4KBndpbmRvdxgBIAEoDRItCgRhY2tzGAIgAygLMh8ucHJpc20uZGF0YS52MS5QdWJsaXNoU3RyZWFtQWNrIoABChBQdWJsaXNoU3RyZWFtQWNrEgoKAmlkGAEgASgEEi4KBnJlc3VsdBgCIAEoCzIeLnByaXNtLmRhdGEudjEuUHVibGlzaFJlc3BvbnNlEjAKBWVycm9yGAMgASgLMiEucHJpc20uZGF0YS52MS5QdWJsaXNoU3RyZWFtRXJyb3IiUQoSUHVibGlzaFN0cmVhbUVycm9yEg4KBnN0YXR1cxgBIAEoDRIMCgRjb2RlGAIgASgJEg8KB21lc3NhZ2UYAyABKAkSDAoEaGludBgEIAEoCSJzCg5Db25zdW1lUmVxdWVzdBIvCgRvcGVuGAEgASgLMh8ucHJpc20uZGF0YS52MS5TdWJzY3JpYmVSZXF1ZXN0SAASKAoDYWNrGAIgASgLMhkucHJpc20uZGF0YS52MS5Db25zdW1lQWNrSABCBgoEa2luZCJDCgpDb25zdW1lQWNrEhQKDGRlbGl2ZXJ5X2lkcxgBIAMoCRIPCgdzdWNjZXNzGAIgASgIEg4KBnJlYXNvbhgDIAEoCSJQCg9Db25zdW1lUmVzcG9uc2USKAoHbWVzc2FnZRgBIAEoCzIXLnByaXNtLmRhdGEudjEuRW52ZWxvcGUSEwoLZGVsaXZlcnlfaWQYAiABKAkyjQIKCFByb2R1Y2VyEkgKB1B1Ymxpc2gSHS5wcmlzbS5kYXRhLnYxLlB1Ymxpc2hSZXF1ZXN0Gh4ucHJpc20uZGF0YS52MS5QdWJsaXNoUmVzcG9uc2USVwoMUHVibGlzaEJhdGNoEiIucHJpc20uZGF0YS52MS5QdWJsaXNoQmF0Y2hSZXF1ZXN0GiMucHJpc20uZGF0YS52MS5QdWJsaXNoQmF0Y2hSZXNwb25zZRJeCg1QdWJsaXNoU3RyZWFtEiMucHJpc20uZGF0YS52MS5QdWJsaXNoU3RyZWFtUmVxdWVzdBokLnByaXNtLmRhdGEudjEuUHVibGlzaFN0cmVhbVJlc3BvbnNlKAEwATKAAgoIQ29uc3VtZXISUAoJU3Vic2NyaWJlEh8ucHJpc20uZGF0YS52MS5TdWJzY3JpYmVSZXF1ZXN0GiAucHJpc20uZGF0YS52MS5TdWJzY3JpYmVSZXNwb25zZTABElQKC0Fja25vd2xlZGdlEiEucHJpc20uZGF0YS52MS5BY2tub3dsZWRnZVJlcXVlc3QaIi5wcmlzbS5kYXRhLnYxLkFja25vd2xlZGdlUmVzcG9uc2USTAoHQ29uc3VtZRIdLnByaXNtLmRhdGEudjEuQ29uc3VtZVJlcXVlc3QaHi5wcmlzbS5kYXRhLnYxLkNvbnN1bWVSZXNwb25zZSgBMAFiBnByb3RvMw", [file_prism_data_v1_envelope]);
+  fileDesc("Ch1wcmlzbS9kYXRhL3YxL21lc3NhZ2luZy5wcm90bxINcHJpc20uZGF0YS52MSLfAQoOUHVibGlzaFJlcXVlc3QSDQoFdG9waWMYASABKAkSDwoHcGF5bG9hZBgCIAEoDBIUCgxjb250ZW50X3R5cGUYAyABKAkSFgoOY29ycmVsYXRpb25faWQYBCABKAkSOwoHaGVhZGVycxgFIAMoCzIqLnByaXNtLmRhdGEudjEuUHVibGlzaFJlcXVlc3QuSGVhZGVyc0VudHJ5EhIKCm1lc3NhZ2VfaWQYBiABKAkaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUQoPUHVibGlzaFJlc3BvbnNlEhIKCm1lc3NhZ2VfaWQYASABKAkSFwoPcHVibGlzaGVkX2F0X21zGAIgASgDEhEKCWR1cGxpY2F0ZRgDIAEoCCJGChNQdWJsaXNoQmF0Y2hSZXF1ZXN0Ei8KCG1lc3NhZ2VzGAEgAygLMh0ucHJpc20uZGF0YS52MS5QdWJsaXNoUmVxdWVzdCJHChRQdWJsaXNoQmF0Y2hSZXNwb25zZRIvCgdyZXN1bHRzGAEgAygLMh4ucHJpc20uZGF0YS52MS5QdWJsaXNoUmVzcG9uc2UiRwoQU3Vic2NyaWJlUmVxdWVzdBINCgV0b3BpYxgBIAEoCRINCgVncm91cBgCIAEoCRIVCg1tYXhfaW5fZmxpZ2h0GAMgASgNImsKEVN1YnNjcmliZVJlc3BvbnNlEigKB21lc3NhZ2UYASABKAsyFy5wcmlzbS5kYXRhLnYxLkVudmVsb3BlEhMKC2RlbGl2ZXJ5X2lkGAIgASgJEhcKD3N1YnNjcmlwdGlvbl9pZBgDIAEoCSJjChJBY2tub3dsZWRnZVJlcXVlc3QSFwoPc3Vic2NyaXB0aW9uX2lkGAEgASgJEhMKC2RlbGl2ZXJ5X2lkGAIgASgJEg8KB3N1Y2Nlc3MYAyABKAgSDgoGcmVhc29uGAQgASgJIhUKE0Fja25vd2xlZGdlUmVzcG9uc2UiTQoUUHVibGlzaFN0cmVhbVJlcXVlc3QSNQoIbWVzc2FnZXMYASADKAsyIy5wcmlzbS5kYXRhLnYxLlB1Ymxpc2hTdHJlYW1NZXNzYWdlIlIKFFB1Ymxpc2hTdHJlYW1NZXNzYWdlEgoKAmlkGAEgASgEEi4KB21lc3NhZ2UYAiABKAsyHS5wcmlzbS5kYXRhLnYxLlB1Ymxpc2hSZXF1ZXN0IlYKFVB1Ymxpc2hTdHJlYW1SZXNwb25zZRIOCgZ3aW5kb3cYASABKA0SLQoEYWNrcxgCIAMoCzIfLnByaXNtLmRhdGEudjEuUHVibGlzaFN0cmVhbUFjayKAAQoQUHVibGlzaFN0cmVhbUFjaxIKCgJpZBgBIAEoBBIuCgZyZXN1bHQYAiABKAsyHi5wcmlzbS5kYXRhLnYxLlB1Ymxpc2hSZXNwb25zZRIwCgVlcnJvchgDIAEoCzIhLnByaXNtLmRhdGEudjEuUHVibGlzaFN0cmVhbUVycm9yIlEKElB1Ymxpc2hTdHJlYW1FcnJvchIOCgZzdGF0dXMYASABKA0SDAoEY29kZRgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEgwKBGhpbnQYBCABKAkicwoOQ29uc3VtZVJlcXVlc3QSLwoEb3BlbhgBIAEoCzIfLnByaXNtLmRhdGEudjEuU3Vic2NyaWJlUmVxdWVzdEgAEigKA2FjaxgCIAEoCzIZLnByaXNtLmRhdGEudjEuQ29uc3VtZUFja0gAQgYKBGtpbmQiQwoKQ29uc3VtZUFjaxIUCgxkZWxpdmVyeV9pZHMYASADKAkSDwoHc3VjY2VzcxgCIAEoCBIOCgZyZWFzb24YAyABKAkiRQoPQ29uc3VtZVJlc3BvbnNlEjIKCmRlbGl2ZXJpZXMYASADKAsyHi5wcmlzbS5kYXRhLnYxLkNvbnN1bWVEZWxpdmVyeSJQCg9Db25zdW1lRGVsaXZlcnkSKAoHbWVzc2FnZRgBIAEoCzIXLnByaXNtLmRhdGEudjEuRW52ZWxvcGUSEwoLZGVsaXZlcnlfaWQYAiABKAkyjQIKCFByb2R1Y2VyEkgKB1B1Ymxpc2gSHS5wcmlzbS5kYXRhLnYxLlB1Ymxpc2hSZXF1ZXN0Gh4ucHJpc20uZGF0YS52MS5QdWJsaXNoUmVzcG9uc2USVwoMUHVibGlzaEJhdGNoEiIucHJpc20uZGF0YS52MS5QdWJsaXNoQmF0Y2hSZXF1ZXN0GiMucHJpc20uZGF0YS52MS5QdWJsaXNoQmF0Y2hSZXNwb25zZRJeCg1QdWJsaXNoU3RyZWFtEiMucHJpc20uZGF0YS52MS5QdWJsaXNoU3RyZWFtUmVxdWVzdBokLnByaXNtLmRhdGEudjEuUHVibGlzaFN0cmVhbVJlc3BvbnNlKAEwATKAAgoIQ29uc3VtZXISUAoJU3Vic2NyaWJlEh8ucHJpc20uZGF0YS52MS5TdWJzY3JpYmVSZXF1ZXN0GiAucHJpc20uZGF0YS52MS5TdWJzY3JpYmVSZXNwb25zZTABElQKC0Fja25vd2xlZGdlEiEucHJpc20uZGF0YS52MS5BY2tub3dsZWRnZVJlcXVlc3QaIi5wcmlzbS5kYXRhLnYxLkFja25vd2xlZGdlUmVzcG9uc2USTAoHQ29uc3VtZRIdLnByaXNtLmRhdGEudjEuQ29uc3VtZVJlcXVlc3QaHi5wcmlzbS5kYXRhLnYxLkNvbnN1bWVSZXNwb25zZSgBMAFiBnByb3RvMw", [file_prism_data_v1_envelope]);
 
 /**
  * @generated from message prism.data.v1.PublishRequest
@@ -245,9 +245,29 @@ export const AcknowledgeResponseSchema: GenMessage<AcknowledgeResponse> = /*@__P
   messageDesc(file_prism_data_v1_messaging, 7);
 
 /**
+ * One or more messages, published in this order after those of earlier requests (a client sends
+ * what it has ready in one request, so gRPC's cost per request is shared).
+ *
  * @generated from message prism.data.v1.PublishStreamRequest
  */
 export type PublishStreamRequest = Message<"prism.data.v1.PublishStreamRequest"> & {
+  /**
+   * @generated from field: repeated prism.data.v1.PublishStreamMessage messages = 1;
+   */
+  messages: PublishStreamMessage[];
+};
+
+/**
+ * Describes the message prism.data.v1.PublishStreamRequest.
+ * Use `create(PublishStreamRequestSchema)` to create a new message.
+ */
+export const PublishStreamRequestSchema: GenMessage<PublishStreamRequest> = /*@__PURE__*/
+  messageDesc(file_prism_data_v1_messaging, 8);
+
+/**
+ * @generated from message prism.data.v1.PublishStreamMessage
+ */
+export type PublishStreamMessage = Message<"prism.data.v1.PublishStreamMessage"> & {
   /**
    * The client's id for this message: unique among the stream's unacknowledged messages; the
    * acknowledgement names it. Not the message id (which is `message.message_id`).
@@ -263,11 +283,11 @@ export type PublishStreamRequest = Message<"prism.data.v1.PublishStreamRequest">
 };
 
 /**
- * Describes the message prism.data.v1.PublishStreamRequest.
- * Use `create(PublishStreamRequestSchema)` to create a new message.
+ * Describes the message prism.data.v1.PublishStreamMessage.
+ * Use `create(PublishStreamMessageSchema)` to create a new message.
  */
-export const PublishStreamRequestSchema: GenMessage<PublishStreamRequest> = /*@__PURE__*/
-  messageDesc(file_prism_data_v1_messaging, 8);
+export const PublishStreamMessageSchema: GenMessage<PublishStreamMessage> = /*@__PURE__*/
+  messageDesc(file_prism_data_v1_messaging, 9);
 
 /**
  * @generated from message prism.data.v1.PublishStreamResponse
@@ -292,7 +312,7 @@ export type PublishStreamResponse = Message<"prism.data.v1.PublishStreamResponse
  * Use `create(PublishStreamResponseSchema)` to create a new message.
  */
 export const PublishStreamResponseSchema: GenMessage<PublishStreamResponse> = /*@__PURE__*/
-  messageDesc(file_prism_data_v1_messaging, 9);
+  messageDesc(file_prism_data_v1_messaging, 10);
 
 /**
  * @generated from message prism.data.v1.PublishStreamAck
@@ -325,7 +345,7 @@ export type PublishStreamAck = Message<"prism.data.v1.PublishStreamAck"> & {
  * Use `create(PublishStreamAckSchema)` to create a new message.
  */
 export const PublishStreamAckSchema: GenMessage<PublishStreamAck> = /*@__PURE__*/
-  messageDesc(file_prism_data_v1_messaging, 10);
+  messageDesc(file_prism_data_v1_messaging, 11);
 
 /**
  * Why one message of a stream was refused: the status a Publish of it would have ended with.
@@ -365,7 +385,7 @@ export type PublishStreamError = Message<"prism.data.v1.PublishStreamError"> & {
  * Use `create(PublishStreamErrorSchema)` to create a new message.
  */
 export const PublishStreamErrorSchema: GenMessage<PublishStreamError> = /*@__PURE__*/
-  messageDesc(file_prism_data_v1_messaging, 11);
+  messageDesc(file_prism_data_v1_messaging, 12);
 
 /**
  * @generated from message prism.data.v1.ConsumeRequest
@@ -396,7 +416,7 @@ export type ConsumeRequest = Message<"prism.data.v1.ConsumeRequest"> & {
  * Use `create(ConsumeRequestSchema)` to create a new message.
  */
 export const ConsumeRequestSchema: GenMessage<ConsumeRequest> = /*@__PURE__*/
-  messageDesc(file_prism_data_v1_messaging, 12);
+  messageDesc(file_prism_data_v1_messaging, 13);
 
 /**
  * Settles the named deliveries of this stream, all the same way.
@@ -429,12 +449,31 @@ export type ConsumeAck = Message<"prism.data.v1.ConsumeAck"> & {
  * Use `create(ConsumeAckSchema)` to create a new message.
  */
 export const ConsumeAckSchema: GenMessage<ConsumeAck> = /*@__PURE__*/
-  messageDesc(file_prism_data_v1_messaging, 13);
+  messageDesc(file_prism_data_v1_messaging, 14);
 
 /**
+ * One or more deliveries, in delivery order (the proxy sends what is ready in one response).
+ *
  * @generated from message prism.data.v1.ConsumeResponse
  */
 export type ConsumeResponse = Message<"prism.data.v1.ConsumeResponse"> & {
+  /**
+   * @generated from field: repeated prism.data.v1.ConsumeDelivery deliveries = 1;
+   */
+  deliveries: ConsumeDelivery[];
+};
+
+/**
+ * Describes the message prism.data.v1.ConsumeResponse.
+ * Use `create(ConsumeResponseSchema)` to create a new message.
+ */
+export const ConsumeResponseSchema: GenMessage<ConsumeResponse> = /*@__PURE__*/
+  messageDesc(file_prism_data_v1_messaging, 15);
+
+/**
+ * @generated from message prism.data.v1.ConsumeDelivery
+ */
+export type ConsumeDelivery = Message<"prism.data.v1.ConsumeDelivery"> & {
   /**
    * @generated from field: prism.data.v1.Envelope message = 1;
    */
@@ -449,11 +488,11 @@ export type ConsumeResponse = Message<"prism.data.v1.ConsumeResponse"> & {
 };
 
 /**
- * Describes the message prism.data.v1.ConsumeResponse.
- * Use `create(ConsumeResponseSchema)` to create a new message.
+ * Describes the message prism.data.v1.ConsumeDelivery.
+ * Use `create(ConsumeDeliverySchema)` to create a new message.
  */
-export const ConsumeResponseSchema: GenMessage<ConsumeResponse> = /*@__PURE__*/
-  messageDesc(file_prism_data_v1_messaging, 14);
+export const ConsumeDeliverySchema: GenMessage<ConsumeDelivery> = /*@__PURE__*/
+  messageDesc(file_prism_data_v1_messaging, 16);
 
 /**
  * Producer pattern: publishes to the pattern's topic (or the topic given). A call returns once
@@ -508,7 +547,8 @@ export const Producer: GenService<{
    * arrive in any order and several in one response.
    *
    * Flow control: the first response carries `window`, the most messages the proxy holds
-   * unacknowledged for the stream. A client keeps at most `window` messages unacknowledged;
+   * unacknowledged for the stream (messages, whatever number of requests carry them). A client
+   * keeps at most `window` messages unacknowledged;
    * when it sends more, the proxy stops reading the stream until acknowledgements free room, so
    * the client's writes wait (gRPC flow control) and neither side buffers without bound.
    *
