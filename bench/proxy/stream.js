@@ -9,6 +9,7 @@
 // raw NATS:   js.publish with up to 256 awaiting their ack; pull consumer, ack (no ackAck) per msg.
 // raw Kafka:  producer.send of 32 messages (acks=all), sends back to back; eachBatch consumer
 //             committing once per batch.
+// Raw messages carry the headers a Prism envelope would (message id, namespace, time, session).
 // stream:     one PublishStream (window 1024) into a producer with batch_size --batch and
 //             batch_interval 2ms; one Consume (max_in_flight 1024) acknowledging what arrived,
 //             once per event-loop turn.
@@ -21,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { connect as natsConnect, nanos } from '@nats-io/transport-node';
+import { connect as natsConnect, headers as natsHeaders, nanos } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import kafkajs from 'kafkajs';
 import { DataClient } from '../../dist/client/data-client.js';
@@ -47,6 +48,16 @@ const env = {
   kafka: (process.env.PRISM_TEST_KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
   redis: process.env.PRISM_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
 };
+// What a Prism envelope puts in the backend's headers (src/runners/envelope.ts), so the raw cells
+// carry the same bytes per message.
+const envelopeHeaders = () => ({
+  'prism-message-id': randomUUID(),
+  'prism-namespace': 'stream-bench',
+  'prism-published-at-ms': String(Date.now()),
+  'prism-session-subject': 'anonymous',
+  'prism-session-tenant': '',
+  'prism-session-roles': '',
+});
 const log = (...args) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...args);
 const runId = Date.now().toString(36);
 
@@ -206,7 +217,9 @@ async function rawNats() {
       const acks = [];
       for (let i = 0; i < COUNT; i++) {
         if (i >= 256) await acks[i - 256];
-        acks.push(js.publish(subject, payload));
+        const h = natsHeaders();
+        for (const [k, v] of Object.entries(envelopeHeaders())) h.set(k, v);
+        acks.push(js.publish(subject, payload, { headers: h }));
       }
       await Promise.all(acks);
     },
@@ -259,7 +272,10 @@ async function rawKafka() {
         await producer.send({
           topic,
           acks: -1,
-          messages: Array.from({ length: n }, () => ({ value: Buffer.from(payload) })),
+          messages: Array.from({ length: n }, () => ({
+            value: Buffer.from(payload),
+            headers: envelopeHeaders(),
+          })),
         });
       }
     },
