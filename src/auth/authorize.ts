@@ -23,6 +23,7 @@ const READS = new Set([
   'BatchGet',
   'Subscribe',
   'Acknowledge',
+  'Consume',
   'Query',
   'Watch',
 ]);
@@ -35,6 +36,7 @@ const WRITES = new Set([
   'BatchDelete',
   'Publish',
   'PublishBatch',
+  'PublishStream',
 ]);
 
 const ACTION_OF_PERMISSION: Partial<Record<Permission, Action>> = {

@@ -68,6 +68,11 @@ export interface Subscription {
 /** Capability `pubsub`: every live subscriber of a topic receives every message published after it subscribed. */
 export interface PubSub {
   publish(message: Message): Promise<void>;
+  /**
+   * Publishes `messages` in order as one backend request (or one pipelined window); resolves when
+   * every one was sent. An empty list is a no-op. On failure any prefix may have been sent.
+   */
+  publishMany(messages: readonly Message[]): Promise<void>;
   subscribe(topic: string, handler: (message: Message) => void | Promise<void>): Promise<Subscription>;
 }
 
@@ -85,11 +90,19 @@ export interface Delivery extends Message {
  */
 export interface Queue {
   enqueue(message: Message): Promise<void>;
+  /**
+   * Enqueues `messages` in order as one backend request (or one window of publishes in flight
+   * together); resolves when the backend acknowledged every one. An empty list is a no-op. On
+   * failure the backend may hold some of them: a driver whose backend de-duplicates by message id
+   * (NATS) or writes the batch atomically (PostgreSQL, Redis MULTI) makes a retry of the whole
+   * batch safe.
+   */
+  enqueueMany(messages: readonly Message[]): Promise<void>;
   consume(
     topic: string,
     group: string,
     handler: (delivery: Delivery) => void | Promise<void>,
-    options?: { ackTimeoutMs?: number },
+    options?: ConsumeOptions,
   ): Promise<Subscription>;
 }
 
@@ -166,6 +179,23 @@ export interface MailboxStore {
  */
 export interface MailboxCapability {
   openMailbox(name: string, options: { indexedHeaders: readonly string[] }): Promise<MailboxStore>;
+}
+
+export interface ConsumeOptions {
+  ackTimeoutMs?: number;
+  /**
+   * How many messages to fetch from the backend ahead of the handler (the consumer's credit, so a
+   * slow consumer does not hold a backlog whose ack timers run); drivers clamp it to 1–256 and
+   * default to their own batch.
+   */
+  prefetch?: number;
+}
+
+/** Clamps a consumer's prefetch hint to 1–256, or the driver's default when absent. */
+export function prefetchOf(options: ConsumeOptions | undefined, fallback: number): number {
+  const wanted = options?.prefetch;
+  if (wanted === undefined || !Number.isFinite(wanted) || wanted < 1) return fallback;
+  return Math.min(256, Math.floor(wanted));
 }
 
 /** A driver with the capability interfaces it declared. */

@@ -20,6 +20,7 @@ import { keyValueService } from '../runners/keyvalue/service.js';
 import { mailboxService, type MailboxService } from '../runners/mailbox/service.js';
 import type { MailboxRunnerApi } from '../runners/mailbox/runner.js';
 import { producerService } from '../runners/producer/service.js';
+import { PublishStreams } from '../runners/producer/stream.js';
 import { callerSessionsService } from '../runners/session-manager/service.js';
 import type {
   BackendSession,
@@ -87,6 +88,7 @@ export class ProxyServer {
   private stopping?: Promise<void>;
   private consumer?: ConsumerService;
   private mailbox?: MailboxService;
+  private readonly publishStreams = new PublishStreams();
   private draining = false;
   private inFlight = 0;
   private idle?: () => void;
@@ -172,7 +174,7 @@ export class ProxyServer {
     );
     this.grpc.addService(
       grpcServiceDefinition(Producer),
-      producerService(this.resolver('producer'), this.observer('Producer')),
+      producerService(this.resolver('producer'), this.observer('Producer'), this.publishStreams),
     );
     this.grpc.addService(
       grpcServiceDefinition(CallerSessions),
@@ -229,7 +231,7 @@ export class ProxyServer {
     const { logger } = this.options;
     this.draining = true;
     logger.info({ inFlight: this.inFlight }, 'draining');
-    await this.consumer?.endAll();
+    await Promise.all([this.consumer?.endAll(), this.publishStreams.endAll()]);
     this.mailbox?.endAll();
     if (this.inFlight > 0) {
       await new Promise<void>((resolve) => {

@@ -172,6 +172,27 @@ when { resource.key like "reports/*" };
     }
   });
 
+  it('topic pattern through a PublishStream: each message is decided by its topic, the refused alone', async () => {
+    const analyst = client(topics, bob);
+    try {
+      const stream = analyst.publishStream();
+      const outcomes = await Promise.allSettled([
+        stream.publish({ payload: value }),
+        stream.publish({ topic: 'orders.refunded', payload: value }),
+        stream.publish({ topic: 'payments.settled', payload: value }),
+        stream.publish({ topic: 'orders.shipped', payload: value }),
+      ]);
+      await stream.end();
+      expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+      const refusal = (outcomes[2] as PromiseRejectedResult).reason as { code?: string; message?: string };
+      expect(`${refusal.code}: ${refusal.message}`).toBe(
+        `E_PERMISSION_DENIED: bob@example.com may not producer.publish topic 'payments.settled' in namespace '${topics}' (no policy permits it)`,
+      );
+    } finally {
+      analyst.close();
+    }
+  });
+
   it("tenant isolation: a tenant reads and writes its own keys and never another tenant's", async () => {
     const acme = client(tenants, await tokens.mint('ann', { tenant: 'acme', groups: ['shared'] }, 'prism'));
     const globex = client(

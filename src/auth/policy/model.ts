@@ -90,6 +90,8 @@ const BATCH_OF: Readonly<Record<string, string>> = {
   BatchSet: 'Set',
   BatchDelete: 'Delete',
   PublishBatch: 'Publish',
+  PublishStream: 'Publish',
+  Consume: 'Subscribe',
 };
 
 /** A data-plane method with no action of its own: deny by default, so only `admin` holders pass. */
