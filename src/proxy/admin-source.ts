@@ -3,6 +3,7 @@ import { AdminClient } from '../client/admin-client.js';
 import { PrismError } from '../errors.js';
 import type { ClientTls } from '../transport/dial.js';
 import type { NamespaceTable } from './namespace-table.js';
+import type { ProxyKpis } from '../gen/prism/admin/v1/control_plane_pb.js';
 
 /**
  * Keeps a NamespaceTable in step with the control plane: registers the proxy, heartbeats, and on
@@ -16,6 +17,7 @@ export class AdminSource {
   private intervalMs = 2000;
   private stopped = false;
   private beating?: Promise<void>;
+  private kpis?: () => ProxyKpis;
 
   constructor(
     endpoint: string,
@@ -32,6 +34,11 @@ export class AdminSource {
       tls,
       ...(token !== undefined ? { token: () => token.token() } : {}),
     });
+  }
+
+  /** Sends this traffic summary with every heartbeat, for the admin's console. */
+  reportKpis(kpis: () => ProxyKpis): void {
+    this.kpis = kpis;
   }
 
   /** Registers and loads the first owned set; fails when the admin cannot be reached at start. */
@@ -76,7 +83,11 @@ export class AdminSource {
   }
 
   private async beat(): Promise<void> {
-    const res = await this.client.heartbeat({ proxyId: this.proxy.id, knownFingerprint: this.fingerprint });
+    const res = await this.client.heartbeat({
+      proxyId: this.proxy.id,
+      knownFingerprint: this.fingerprint,
+      kpis: this.kpis?.(),
+    });
     if (!res.changed) return;
     await this.table.reconcile(
       res.namespaces.map((o) => ({ namespace: o.namespace!, assignment: o.assignment! })),

@@ -245,6 +245,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
         adminToken,
         adminTls,
       );
+      source.reportKpis(() => server.kpis());
       try {
         await source.start();
       } catch (err) {
