@@ -28,6 +28,8 @@ export interface ProxyRow {
 
 type Section = 'namespaces' | 'proxies' | 'apply' | 'none';
 
+// Scripts not deferred: htmx processes the page at once when it runs after parsing, which would be
+// before the SSE extension registers; blocking scripts in <head> run in order, before the body.
 export function layout(title: string, section: Section, viewer: Viewer | undefined, body: Fragment): Html {
   const link = (href: string, label: string, s: Section) =>
     html`<a href="${CONSOLE}/${href}" ${section === s ? html` aria-current="page"` : ''}>${label}</a>`;
@@ -38,8 +40,8 @@ export function layout(title: string, section: Section, viewer: Viewer | undefin
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>${title} · Prism console</title>
         <link rel="stylesheet" href="${CONSOLE}/assets/console.css" />
-        <script src="${CONSOLE}/assets/htmx.min.js" defer></script>
-        <script src="${CONSOLE}/assets/hx-sse.min.js" defer></script>
+        <script src="${CONSOLE}/assets/htmx.min.js"></script>
+        <script src="${CONSOLE}/assets/hx-sse.min.js"></script>
       </head>
       <body>
         <a class="skip" href="#main">Skip to content</a>
