@@ -53,7 +53,7 @@ describe('the web console', () => {
     expect(await page.title()).toBe('Namespaces · Prism console');
     expect(await page.$(`tr[data-namespace="${name}"]`)).toBeNull();
     // A reload would drop this mark.
-    await page.evaluate(() => ((window as unknown as { mark: number }).mark = 42));
+    await page.evaluate(() => ((globalThis as unknown as { mark: number }).mark = 42));
 
     const file = join(dir, `${name}.yaml`);
     writeFileSync(
@@ -64,7 +64,7 @@ describe('the web console', () => {
     expect(applied.code).toBe(0);
 
     await page.waitForSelector(`tr[data-namespace="${name}"]`, { timeout: 10_000 });
-    expect(await page.evaluate(() => (window as unknown as { mark?: number }).mark)).toBe(42);
+    expect(await page.evaluate(() => (globalThis as unknown as { mark?: number }).mark)).toBe(42);
     const row = `tr[data-namespace="${name}"]`;
     expect(await textOf(page, `${row} th`)).toBe(name);
     expect(await textOf(page, `${row} td:nth-of-type(1)`)).toBe('console-team');
