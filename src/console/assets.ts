@@ -39,8 +39,8 @@ h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 28px; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; min-width: 100%; }
 caption { text-align: left; font-weight: 600; padding: 4px 0; }
-th, td { text-align: left; padding: 5px 10px; border-bottom: 1px solid #c8c8c8; white-space: nowrap; vertical-align: middle; }
-thead th { border-bottom: 2px solid #1a1a1a; }
+th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid #c8c8c8; white-space: nowrap; vertical-align: middle; }
+thead th { border-bottom: 2px solid #1a1a1a; white-space: normal; vertical-align: bottom; }
 td[data-kpi] { text-align: right; font-variant-numeric: tabular-nums; }
 .muted { color: #4a4a4a; } .ok { color: #0a5d1f; font-weight: 600; } .warn { color: #9c1c00; font-weight: 600; }
 .search { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; margin-bottom: 12px; }
@@ -53,7 +53,8 @@ pre { background: #f6f6f6; border: 1px solid #c8c8c8; padding: 10px; overflow-x:
 .kpis div { border: 1px solid #c8c8c8; padding: 6px 12px; min-width: 7rem; } .kpis dt { font-size: .85rem; color: #4a4a4a; } .kpis dd { margin: 0; font-size: 1.3rem; font-variant-numeric: tabular-nums; }
 .chart { margin: 6px 0; } .chart svg { display: block; max-width: 100%; background: #fafafa; border: 1px solid #c8c8c8; }
 .chart .line { fill: none; stroke: #0b4f9c; stroke-width: 2; vector-effect: non-scaling-stroke; } .chart .axis { stroke: #4a4a4a; }
-td .chart { margin: 0; } td .chart figcaption { display: none; }
+td.wrap { white-space: normal; min-width: 10rem; }
+.charts { display: flex; flex-wrap: wrap; gap: 16px; }
 .apply { display: grid; gap: 8px; max-width: 60rem; } textarea { font-family: ui-monospace, monospace; width: 100%; }
 .result-ok pre { border-color: #0a5d1f; } .result-error pre { border-color: #9c1c00; }
 .history details { margin: 4px 0; }

@@ -346,57 +346,66 @@ export function proxiesPage(table: Html, viewer: Viewer | undefined): Html {
 export function proxiesTable(rows: readonly ProxyRow[], now: number): Html {
   if (rows.length === 0) return html`<p>No proxy has registered with this admin yet.</p>`;
   return html`<div class="scroll">
-    <table id="proxies">
-      <caption>
-        ${rows.filter((r) => r.live).length} live, ${rows.filter((r) => !r.live).length} lost
-      </caption>
-      <thead>
-        <tr>
-          <th scope="col">Proxy</th>
-          <th scope="col">State</th>
-          <th scope="col">Address</th>
-          <th scope="col">Version</th>
-          <th scope="col">Uptime</th>
-          <th scope="col">Last heartbeat</th>
-          <th scope="col">Partitions</th>
-          <th scope="col">Namespaces</th>
-          <th scope="col">Requests/s</th>
-          <th scope="col">Errors</th>
-          <th scope="col">p50 / p99</th>
-          <th scope="col">In flight</th>
-          <th scope="col">Subscriptions</th>
-          <th scope="col">Last 60 s</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${rows.map(
-          (p) =>
-            html`<tr data-proxy="${p.proxyId}">
-              <th scope="row">${p.proxyId}</th>
-              <td data-field="state">
-                <span class="${p.live ? 'ok' : 'warn'}">${p.live ? 'live' : 'lost'}</span>
-              </td>
-              <td><code>${p.address}</code></td>
-              <td>${p.version}</td>
-              <td>${p.startedAtMs && p.live ? duration(now - p.startedAtMs) : '–'}</td>
-              <td>${duration(now - p.lastHeartbeatMs)} ago</td>
-              <td data-field="partitions">${p.partitions}</td>
-              <td>
-                ${p.namespaces.length > 0 ? p.namespaces.map((n, i) => html`${i > 0 ? ', ' : ''}<a href="${CONSOLE}/namespaces/${encodeURIComponent(n)}">${n}</a>`) : '–'}
-              </td>
-              <td data-kpi="rps">${p.kpis ? formatNumber(p.kpis.requestsPerSecond) : '–'}</td>
-              <td data-kpi="errors">${p.kpis ? percent(p.kpis.errorRatio) : '–'}</td>
-              <td>${ms(p.kpis?.p50Ms)} / ${ms(p.kpis?.p99Ms)}</td>
-              <td data-kpi="inflight">${p.kpis?.inFlight ?? '–'}</td>
-              <td data-kpi="subscriptions">${p.kpis?.subscriptions ?? '–'}</td>
-              <td>
-                ${lineChart(p.history, { label: `Requests/s of ${p.proxyId}`, unit: 'req/s', width: 120, height: 28 })}
-              </td>
-            </tr>`,
+      <table id="proxies">
+        <caption>
+          ${rows.filter((r) => r.live).length} live, ${rows.filter((r) => !r.live).length} lost
+        </caption>
+        <thead>
+          <tr>
+            <th scope="col">Proxy</th>
+            <th scope="col">State</th>
+            <th scope="col">Address</th>
+            <th scope="col">Version</th>
+            <th scope="col">Uptime</th>
+            <th scope="col">Last heartbeat</th>
+            <th scope="col">Partitions</th>
+            <th scope="col">Namespaces</th>
+            <th scope="col">Requests/s</th>
+            <th scope="col">Errors</th>
+            <th scope="col">p50 / p99</th>
+            <th scope="col">In flight</th>
+            <th scope="col">Subscriptions</th>
+          </tr>
+        </thead>
+        <tbody>
+          ${rows.map(
+            (p) =>
+              html`<tr data-proxy="${p.proxyId}">
+                <th scope="row">${p.proxyId}</th>
+                <td data-field="state">
+                  <span class="${p.live ? 'ok' : 'warn'}">${p.live ? 'live' : 'lost'}</span>
+                </td>
+                <td><code>${p.address}</code></td>
+                <td>${p.version}</td>
+                <td>${p.startedAtMs && p.live ? duration(now - p.startedAtMs) : '–'}</td>
+                <td>${duration(now - p.lastHeartbeatMs)} ago</td>
+                <td data-field="partitions">${p.partitions}</td>
+                <td class="wrap">
+                  ${p.namespaces.length > 0 ? p.namespaces.map((n, i) => html`${i > 0 ? ', ' : ''}<a href="${CONSOLE}/namespaces/${encodeURIComponent(n)}">${n}</a>`) : '–'}
+                </td>
+                <td data-kpi="rps">${p.kpis ? formatNumber(p.kpis.requestsPerSecond) : '–'}</td>
+                <td data-kpi="errors">${p.kpis ? percent(p.kpis.errorRatio) : '–'}</td>
+                <td>${ms(p.kpis?.p50Ms)} / ${ms(p.kpis?.p99Ms)}</td>
+                <td data-kpi="inflight">${p.kpis?.inFlight ?? '–'}</td>
+                <td data-kpi="subscriptions">${p.kpis?.subscriptions ?? '–'}</td>
+              </tr>`,
+          )}
+        </tbody>
+      </table>
+    </div>
+    <h2>Requests/s, last 60 s</h2>
+    <div class="charts">
+      ${rows
+        .filter((p) => p.live)
+        .map((p) =>
+          lineChart(p.history, {
+            label: `Requests/s of ${p.proxyId}`,
+            unit: 'req/s',
+            width: 280,
+            height: 56,
+          }),
         )}
-      </tbody>
-    </table>
-  </div>`;
+    </div>`;
 }
 
 // ---- Apply --------------------------------------------------------------------------------

@@ -42,24 +42,28 @@ export class ProxyKpiRecorder {
     };
   }
 
-  /** The summary now; only namespaces in `served` (calls to unknown names are not reported). */
-  snapshot(served: (name: string) => boolean, subscriptions: number): ProxyKpis {
+  /**
+   * The summary now, for every namespace in `served` (with zeros when it had no call yet); calls
+   * to names it does not serve are not reported.
+   */
+  snapshot(served: readonly string[], subscriptions: number): ProxyKpis {
     return create(ProxyKpisSchema, {
       startedAtMs: BigInt(this.startedAtMs),
       atMs: BigInt(Date.now()),
       inFlight: this.inFlight,
       subscriptions,
       latencyBoundsSeconds: [...KPI_LATENCY_BOUNDS],
-      namespaces: [...this.namespaces]
-        .filter(([name]) => served(name))
-        .map(([namespace, c]) =>
-          create(NamespaceKpisSchema, {
-            namespace,
-            callsByStatus: Object.fromEntries([...c.calls].map(([k, v]) => [k, BigInt(v)])),
-            latencyBuckets: c.buckets.map(BigInt),
-            inFlight: c.inFlight,
-          }),
-        ),
+      namespaces: served.map((namespace) => {
+        const c = this.namespaces.get(namespace);
+        return create(NamespaceKpisSchema, {
+          namespace,
+          callsByStatus: Object.fromEntries([...(c?.calls ?? [])].map(([k, v]) => [k, BigInt(v)])),
+          latencyBuckets: (c?.buckets ?? new Array<number>(KPI_LATENCY_BOUNDS.length + 1).fill(0)).map(
+            BigInt,
+          ),
+          inFlight: c?.inFlight ?? 0,
+        });
+      }),
     });
   }
 

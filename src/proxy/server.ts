@@ -202,7 +202,7 @@ export class ProxyServer {
 
   /** The traffic summary the proxy sends with its heartbeat (docs/console.md). */
   kpis(): ProxyKpis {
-    return this.kpiRecorder.snapshot((name) => this.options.table.has(name), this.consumer?.openCount() ?? 0);
+    return this.kpiRecorder.snapshot(this.options.table.names(), this.consumer?.openCount() ?? 0);
   }
 
   /** Drains, then closes everything it opened, in reverse order. Idempotent. */

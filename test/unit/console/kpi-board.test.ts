@@ -107,24 +107,26 @@ describe('the console KPI board', () => {
 });
 
 describe('the proxy KPI recorder', () => {
-  it('counts calls by gRPC status name and latency bucket, and only for served namespaces', () => {
+  it('counts calls by gRPC status name and latency bucket, for every served namespace and no other', () => {
     const r = new ProxyKpiRecorder();
     r.begin('orders')('OK', 0.0004);
     r.begin('orders')('E_NOT_FOUND', 0.003);
     r.begin('orders')('E_BACKEND_DOWN', 2);
     const open = r.begin('orders');
     r.begin('typo')('E_NOT_FOUND', 0.001);
-    const s = r.snapshot((name) => name === 'orders', 4);
+    const s = r.snapshot(['orders', 'quiet'], 4);
     expect(s.inFlight).toBe(1);
     expect(s.subscriptions).toBe(4);
     expect(s.latencyBoundsSeconds).toEqual(BOUNDS);
-    expect(s.namespaces).toHaveLength(1);
+    expect(s.namespaces.map((n) => n.namespace)).toEqual(['orders', 'quiet']);
+    expect(s.namespaces[1]!.callsByStatus).toEqual({});
+    expect(s.namespaces[1]!.latencyBuckets).toEqual(new Array(11).fill(0n));
     const ns = s.namespaces[0]!;
     expect(ns.namespace).toBe('orders');
     expect(ns.callsByStatus).toEqual({ OK: 1n, NOT_FOUND: 1n, UNAVAILABLE: 1n });
     expect(ns.latencyBuckets).toEqual([1n, 0n, 0n, 1n, 0n, 0n, 0n, 0n, 0n, 0n, 1n]);
     expect(ns.inFlight).toBe(1);
     open('OK', 0.001);
-    expect(r.snapshot(() => true, 0).inFlight).toBe(0);
+    expect(r.snapshot([], 0).inFlight).toBe(0);
   });
 });
