@@ -421,7 +421,8 @@ export class Console {
     res.write(`retry: 2000\n${event(first)}`);
     const stream: Stream = { res, key, render, session };
     this.streams.add(stream);
-    req.on('close', () => this.streams.delete(stream));
+    // The response closes when the tab goes away (or the admin stops): stop rendering for it.
+    res.on('close', () => this.streams.delete(stream));
   }
 
   /** Once a second: sample the KPIs, render each distinct live fragment once, send it to its streams. */
@@ -445,7 +446,7 @@ export class Console {
           rendered.set(s.key, text);
         }
         const body = await text;
-        if (body) s.res.write(body);
+        if (body && !s.res.destroyed) s.res.write(body);
       }),
     );
   }

@@ -112,6 +112,25 @@ describe('the web console', () => {
     expect(await textOf(page, `${row} td:nth-of-type(7)`)).toContain(name);
   });
 
+  it('fits a phone width (wide tables scroll in their own box) and starts keyboard users at a skip link', async () => {
+    const phone = await browser.newPage();
+    try {
+      await phone.setViewport({ width: 390, height: 844 });
+      await phone.goto(`${base}/proxies`);
+      expect(await phone.$eval('html', (e) => e.scrollWidth)).toBe(390);
+      expect(await phone.$eval('.scroll', (e) => e.scrollWidth > e.clientWidth)).toBe(true);
+      await phone.keyboard.press('Tab');
+      expect(await phone.$eval(':focus', (e) => e.textContent)).toBe('Skip to content');
+      await phone.keyboard.press('Tab');
+      expect(await phone.$eval(':focus', (e) => e.textContent)).toBe('Namespaces');
+      expect(await phone.$eval('label[for="q"]', (e) => e.textContent).catch(() => 'none')).toBe('none');
+      await phone.goto(`${base}/namespaces`);
+      expect(await textOf(phone, 'label[for="q"]')).toBe('Search by name or team');
+    } finally {
+      await phone.close();
+    }
+  });
+
   it('reads without JavaScript: the declaration, the slot bindings and the history with its diff', async () => {
     const plain = await browser.newPage();
     await plain.setJavaScriptEnabled(false);
