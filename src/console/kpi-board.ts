@@ -13,7 +13,7 @@ export interface Kpis {
   p50Ms?: number;
   p99Ms?: number;
   inFlight: number;
-  /** Per proxy only: the proxy counts subscriptions per process. */
+  /** Subscriptions open now. */
   subscriptions?: number;
 }
 
@@ -29,7 +29,7 @@ interface ProxyState {
   receivedAtMs: number;
   /** Difference between the last two reports of the same process. */
   window?: Window;
-  namespaces: Map<string, { window?: Window; inFlight: number }>;
+  namespaces: Map<string, { window?: Window; inFlight: number; subscriptions: number }>;
 }
 
 const HISTORY = 60;
@@ -81,7 +81,7 @@ export class KpiBoard {
         );
         window.buckets.forEach((v, i) => (total.buckets[i] = (total.buckets[i] ?? 0) + v));
       }
-      state.namespaces.set(ns.namespace, { window, inFlight: ns.inFlight });
+      state.namespaces.set(ns.namespace, { window, inFlight: ns.inFlight, subscriptions: ns.subscriptions });
     }
     if (sameProcess) state.window = total;
     this.proxies.set(proxyId, state);
@@ -94,10 +94,13 @@ export class KpiBoard {
       return ns ? [ns] : [];
     });
     if (parts.length === 0) return undefined;
-    return figures(
-      parts.map((p) => p.window),
-      parts.reduce((sum, p) => sum + p.inFlight, 0),
-    );
+    return {
+      ...figures(
+        parts.map((p) => p.window),
+        parts.reduce((sum, p) => sum + p.inFlight, 0),
+      ),
+      subscriptions: parts.reduce((sum, p) => sum + p.subscriptions, 0),
+    };
   }
 
   /** Figures of one proxy; undefined before its first report or when it is stale. */

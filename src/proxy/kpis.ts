@@ -15,6 +15,7 @@ interface NamespaceCounters {
   calls: Map<string, number>;
   buckets: number[];
   inFlight: number;
+  subscriptions: number;
 }
 
 /**
@@ -42,6 +43,31 @@ export class ProxyKpiRecorder {
     };
   }
 
+  /** The same runner, whose subscriptions count as open for `namespace` until they close. */
+  countSubscriptions<R extends object>(namespace: string, runner: R): R {
+    const target = runner as R & { subscribe?: (...args: never[]) => Promise<{ close(): Promise<void> }> };
+    const subscribe = target.subscribe;
+    if (typeof subscribe !== 'function') return runner;
+    const counters = this.counters(namespace);
+    const counted: object = Object.assign(Object.create(runner) as object, {
+      subscribe: async (...args: never[]) => {
+        const subscription = await subscribe.apply(runner, args);
+        counters.subscriptions++;
+        let open = true;
+        return Object.assign(Object.create(subscription) as typeof subscription, {
+          close: async () => {
+            if (open) {
+              open = false;
+              counters.subscriptions--;
+            }
+            await subscription.close();
+          },
+        });
+      },
+    });
+    return counted as R;
+  }
+
   /**
    * The summary now, for every namespace in `served` (with zeros when it had no call yet); calls
    * to names it does not serve are not reported.
@@ -62,6 +88,7 @@ export class ProxyKpiRecorder {
             BigInt,
           ),
           inFlight: c?.inFlight ?? 0,
+          subscriptions: c?.subscriptions ?? 0,
         });
       }),
     });
@@ -74,6 +101,7 @@ export class ProxyKpiRecorder {
         calls: new Map(),
         buckets: new Array<number>(KPI_LATENCY_BOUNDS.length + 1).fill(0),
         inFlight: 0,
+        subscriptions: 0,
       };
       // Bounded: names come from callers' headers; unknown names are counted but never reported.
       if (this.namespaces.size < 10_000) this.namespaces.set(namespace, counters);

@@ -314,7 +314,12 @@ export class ProxyServer {
   }
 
   private streamResolver<R extends Runner>(): RunnerResolver<R> {
-    return (metadata, method) => this.admit<R>(metadata, 'consumer', method);
+    return async (metadata, method) => {
+      const admitted = await this.admit<R>(metadata, 'consumer', method);
+      // Open subscriptions per namespace, for the console's KPIs (src/proxy/kpis.ts).
+      const name = admitted.namespace.namespace.namespace;
+      return { ...admitted, runner: this.kpiRecorder.countSubscriptions(name, admitted.runner) };
+    };
   }
 
   /** Counts, times and logs every unary call; tracks in-flight calls for the drain. */

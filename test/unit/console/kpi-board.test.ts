@@ -129,4 +129,28 @@ describe('the proxy KPI recorder', () => {
     open('OK', 0.001);
     expect(r.snapshot([], 0).inFlight).toBe(0);
   });
+
+  it('counts a namespace’s subscriptions while they are open, once per subscription', async () => {
+    const r = new ProxyKpiRecorder();
+    let closed = 0;
+    const runner = {
+      name: 'billing',
+      subscribe: async (options: { topic: string }) => ({
+        topic: options.topic,
+        close: async () => void closed++,
+      }),
+    };
+    const counted = r.countSubscriptions('orders', runner);
+    expect(counted.name).toBe('billing');
+    const first = await counted.subscribe({ topic: 't' });
+    const second = await counted.subscribe({ topic: 'u' });
+    expect(first.topic).toBe('t');
+    expect(r.snapshot(['orders'], 2).namespaces[0]!.subscriptions).toBe(2);
+    await first.close();
+    await first.close();
+    expect(r.snapshot(['orders'], 1).namespaces[0]!.subscriptions).toBe(1);
+    await second.close();
+    expect(r.snapshot(['orders'], 0).namespaces[0]!.subscriptions).toBe(0);
+    expect(closed).toBe(3);
+  });
 });
