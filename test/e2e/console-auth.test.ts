@@ -90,6 +90,16 @@ describe('the web console with auth on', () => {
     expect(await textOf(page, `tr[data-namespace="${name}"] th`)).toBe(name);
     expect(await page.$('nav a[href="/console/apply"]')).toBeNull();
 
+    // Live with the session too: what an admin applies from the CLI appears without a reload.
+    const later = uniqueName('live');
+    const file = join(mkdtempSync(join(tmpdir(), 'prism-console-auth-live-')), `${later}.yaml`);
+    writeFileSync(file, namespaceYaml(later));
+    const applied = await runCli(['namespace', 'apply', file, '--admin', admin.endpoint], {
+      env: { PRISM_HOME: devHome, PRISM_TOKEN: '' },
+    });
+    expect(applied.code).toBe(0);
+    await page.waitForSelector(`tr[data-namespace="${later}"]`, { timeout: 10_000 });
+
     const form = await page.goto(`${base}/apply`);
     expect(form?.status()).toBe(403);
     expect(await textOf(page, 'main p')).toBe(
