@@ -145,7 +145,7 @@ describe('the web console with auth on', () => {
     ]);
   });
 
-  it('refuses a form whose CSRF token is not the session’s', async () => {
+  it('refuses a form whose CSRF token is not the session’s, and logs out with the right one', async () => {
     const page = await newPage();
     await logIn(page, 'dev@local.prism', '/apply');
     const res = await postForm(page, `${base}/apply`, {
@@ -154,6 +154,13 @@ describe('the web console with auth on', () => {
     });
     expect(res.status).toBe(403);
     expect(res.text).toContain('The form token does not match your session (CSRF)');
+
+    // The session is still good; logging out (a form with the right token) ends it.
+    await page.reload();
+    expect(await textOf(page, '.who span')).toBe('dev@local.prism');
+    await Promise.all([page.waitForNavigation(), page.click('.who button[type="submit"]')]);
+    expect((await page.cookies()).find((c) => c.name === 'prism_console')).toBeUndefined();
+    expect(page.url().startsWith(idp.issuer)).toBe(true);
   });
 });
 
