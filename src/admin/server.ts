@@ -36,6 +36,8 @@ import { StatusHttpServer } from '../transport/status-http.js';
 import { splitHostPort } from '../transport/listen-address.js';
 import type { NamespaceStore } from './store.js';
 import type { NamedPolicy } from '../auth/policy/defaults.js';
+import { Console } from '../console/console.js';
+import type { ConsoleLogin } from '../console/sessions.js';
 
 /** Who is calling; the identity work replaces the default with JWT verification. */
 export type Authenticate = (metadata: Metadata, method: string, request?: unknown) => Promise<string>;
@@ -54,6 +56,8 @@ export interface AdminServerOptions {
   registerMetrics?: (registry: Registry) => void;
   /** Global Cedar policies sent to proxies with their namespaces (`--policies`). */
   globalPolicies?: readonly NamedPolicy[];
+  /** The web console on the HTTP port (docs/console.md); on by default, `false` turns it off. */
+  console?: { login?: ConsoleLogin; publicUrl?: string } | false;
 }
 
 const SERVICE_NAME = ControlPlaneService.typeName;
@@ -69,6 +73,7 @@ export class AdminServer {
   private http?: StatusHttpServer;
   private readonly controlPlane: ControlPlane;
   private readonly authenticate: Authenticate;
+  private readonly console?: Console;
   /** Bound addresses after start(). */
   grpcPort = 0;
   httpPort = 0;
@@ -82,6 +87,15 @@ export class AdminServer {
     });
     this.authenticate = options.authenticate ?? (async () => 'anonymous');
     options.registerMetrics?.(this.registry);
+    if (options.console !== false)
+      this.console = new Console({
+        controlPlane: this.controlPlane,
+        authenticate: this.authenticate,
+        login: options.console?.login,
+        publicUrl: options.console?.publicUrl,
+        heartbeatIntervalMs: this.controlPlane.heartbeatIntervalMs,
+        logger: options.logger.child({ component: 'console' }),
+      });
     // The server owns its store: whatever happens to start, stop closes it (last).
     this.closes.add('store', () => options.store.close());
   }
@@ -176,9 +190,11 @@ export class AdminServer {
         log.info({ proxy: req.proxyId, address: req.address }, 'proxy registered');
         return create(RegisterProxyResponseSchema, { heartbeatIntervalMs: cp.heartbeatIntervalMs });
       }),
-      heartbeat: unary<HeartbeatRequest, unknown>('Heartbeat', async (req) =>
-        cp.heartbeat(req.proxyId, req.knownFingerprint),
-      ),
+      heartbeat: unary<HeartbeatRequest, unknown>('Heartbeat', async (req) => {
+        const res = await cp.heartbeat(req.proxyId, req.knownFingerprint);
+        if (req.kpis) this.console?.kpis.record(req.proxyId, req.kpis);
+        return res;
+      }),
     };
     this.grpc.addService(grpcServiceDefinition(ControlPlaneService), implementation);
     this.health.addToServer(this.grpc);
@@ -192,6 +208,7 @@ export class AdminServer {
       port,
       registry: this.registry,
       certificates,
+      routes: this.console ? (req, res) => this.console!.handle(req, res) : undefined,
       notReady: async () => {
         try {
           await store.list();
@@ -204,6 +221,11 @@ export class AdminServer {
     this.http = http;
     this.closes.add('http', () => http.stop());
     this.httpPort = (await http.start()).port;
+    const console = this.console;
+    if (console) {
+      console.start();
+      this.closes.add('console', async () => console.stop());
+    }
     this.health.setStatus('', 'SERVING');
     this.health.setStatus(SERVICE_NAME, 'SERVING');
     if (!this.options.authenticate) {
@@ -215,6 +237,9 @@ export class AdminServer {
         port: this.grpcPort,
         http: this.options.metricsListen,
         httpPort: this.httpPort,
+        ...(this.console
+          ? { console: `${certificates ? 'https' : 'http'}://${host}:${this.httpPort}/console` }
+          : {}),
         tls: certificates ? (certificates.mutual ? 'mtls' : 'tls') : 'off',
       },
       'prism admin serving',
