@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import {
+  Metadata,
   status,
-  type Metadata,
   type ServerUnaryCall,
   type sendUnaryData,
   type UntypedServiceImplementation,
@@ -35,6 +35,8 @@ import type { BackendCatalog } from './catalog.js';
 import { StatusHttpServer } from '../transport/status-http.js';
 import { splitHostPort } from '../transport/listen-address.js';
 import type { NamespaceStore } from './store.js';
+import { SchemaRegistry } from './schemas/registry.js';
+import { registryHttpHandler, type AuthorizeRegistry } from './schemas/rest.js';
 
 /** Who is calling; the identity work replaces the default with JWT verification. */
 export type Authenticate = (metadata: Metadata, method: string) => Promise<string>;
@@ -64,6 +66,8 @@ export class AdminServer {
   private http?: StatusHttpServer;
   private readonly controlPlane: ControlPlane;
   private readonly authenticate: Authenticate;
+  /** The schema registry (docs/schemas.md), served on the HTTP port. */
+  private readonly schemas: SchemaRegistry;
   /** Bound addresses after start(). */
   grpcPort = 0;
   httpPort = 0;
@@ -75,6 +79,10 @@ export class AdminServer {
       heartbeatIntervalMs: options.heartbeatIntervalMs,
     });
     this.authenticate = options.authenticate ?? (async () => 'anonymous');
+    this.schemas = new SchemaRegistry({
+      store: options.store.schemaStore(),
+      namespaceExists: async (name) => (await options.store.get(name)) !== undefined,
+    });
     // The server owns its store: whatever happens to start, stop closes it (last).
     this.closes.add('store', () => options.store.close());
   }
@@ -180,11 +188,19 @@ export class AdminServer {
     this.grpcPort = await bindServer(this.grpc, this.options.listen, grpcServerCredentials(certificates));
     const [host, port] = splitHostPort(this.options.metricsListen);
     const store = this.options.store;
+    await this.schemas.migrate();
+    // Registry reads need the control plane's read grant, changes its write grant.
+    const authorizeSchemas: AuthorizeRegistry = (authorization, action) => {
+      const metadata = new Metadata();
+      if (authorization !== undefined) metadata.set('authorization', authorization);
+      return this.authenticate(metadata, action === 'read' ? 'ReadSchemas' : 'WriteSchemas');
+    };
     const http = new StatusHttpServer({
       host,
       port,
       registry: this.registry,
       certificates,
+      routes: [registryHttpHandler({ registry: this.schemas, authorize: authorizeSchemas, logger: log })],
       notReady: async () => {
         try {
           await store.list();
