@@ -4,7 +4,8 @@
  * from a second client with an empty cache, and encodes and decodes messages in Confluent's wire
  * format; a BACKWARD-breaking evolution is refused with its reason (docs/schemas.md).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
@@ -15,7 +16,7 @@ import { DEFAULT_SCOPES } from '../../src/auth/oidc-config.js';
 import { TokenCache } from '../../src/auth/token-cache.js';
 import { approveDeviceCode } from '../integration/auth/play-person.js';
 import { startAdmin, type RunningAdmin } from '../support/admin-process.js';
-import { ensureBuilt, runCli } from '../support/cli.js';
+import { ensureBuilt, REPO_ROOT, runCli } from '../support/cli.js';
 import { uniqueName } from '../support/services.js';
 
 const order = (fields: unknown[]) =>
@@ -150,6 +151,58 @@ describe('the admin as a Confluent schema registry', () => {
     expect(((await invalid.json()) as { error_code: number }).error_code).toBe(42201);
   });
 
+  it('registers, lists, shows and checks schemas with prismctl schema, protobuf as .proto text and as a FileDescriptorSet', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'prism-schema-cli-'));
+    const subject = `${name}.shipments-value`;
+    const proto = (amount: string) =>
+      `syntax = "proto3";\npackage shop;\nmessage Shipment {\n  string id = 1;\n  ${amount} weight = 2;\n}\n`;
+    writeFileSync(join(dir, 'v1.proto'), proto('int64'));
+    const cli = (...args: string[]) => runCli(['schema', ...args, '--registry', url]);
+
+    const registered = await cli('register', subject, join(dir, 'v1.proto'), '--json');
+    expect(registered.stderr).toBe('');
+    const first = JSON.parse(registered.stdout) as { id: number };
+    expect(first).toEqual({ subject, id: first.id, version: 1 });
+
+    // v2 as a binary FileDescriptorSet, built by buf from .proto text with one more field.
+    mkdirSync(join(dir, 'v2'));
+    writeFileSync(join(dir, 'v2', 'shipment.proto'), proto('int64').replace('}', '  string carrier = 3;\n}'));
+    execFileSync(
+      join(REPO_ROOT, 'node_modules/.bin/buf'),
+      ['build', join(dir, 'v2'), '-o', join(dir, 'v2.binpb')],
+      {
+        env: { ...process.env, BUF_CACHE_DIR: join(dir, 'buf-cache') },
+      },
+    );
+    const second = JSON.parse((await cli('register', subject, join(dir, 'v2.binpb'), '--json')).stdout) as {
+      version: number;
+    };
+    expect(second.version).toBe(2);
+
+    expect(JSON.parse((await cli('list', subject, '--json')).stdout)).toEqual([1, 2]);
+    expect(JSON.parse((await cli('list', '--json')).stdout)).toContain(subject);
+    const shown = JSON.parse((await cli('get', subject, '--version', '1', '--json')).stdout) as unknown;
+    expect(shown).toEqual({
+      subject,
+      version: 1,
+      id: first.id,
+      schemaType: 'PROTOBUF',
+      schema: proto('int64'),
+    });
+    expect((await cli('get', '--id', String(first.id))).stdout).toBe(proto('int64'));
+
+    writeFileSync(join(dir, 'v3.proto'), proto('string'));
+    const check = await cli('check', subject, join(dir, 'v3.proto'));
+    expect(check.code).toBe(1);
+    expect(check.stdout).toBe(
+      `incompatible with ${subject} latest:\n  version 2: schema.proto:3:1: FIELD_NO_DELETE_UNLESS_NUMBER_RESERVED: Previously present field "3" with name "carrier" on message "Shipment" was deleted without reserving the number "3".\n  version 2: schema.proto:5:3: FIELD_WIRE_COMPATIBLE_TYPE: Field "2" with name "weight" on message "Shipment" changed type from "int64" to "string". See https://developers.google.com/protocol-buffers/docs/proto3#updating for wire compatibility rules.\n`,
+    );
+    const refused = await cli('register', subject, join(dir, 'v3.proto'));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('error E_INVALID_ARGUMENT: Schema being registered is incompatible');
+    expect(JSON.parse((await cli('list', subject, '--json')).stdout)).toEqual([1, 2]);
+  });
+
   it('lists the namespace’s schema changes in its history', async () => {
     const history = await runCli(['namespace', 'history', name, '--json', '--admin', admin.endpoint]);
     const entries = JSON.parse(history.stdout) as Array<{
@@ -167,6 +220,8 @@ describe('the admin as a Confluent schema registry', () => {
       ['create', `schema-registry ${name}.evolving-value`],
       ['create', `schema-registry ${name}.payments-value`],
       ['update', `schema-registry ${name}.payments-value`],
+      ['create', `schema-registry ${name}.shipments-value`],
+      ['create', `schema-registry ${name}.shipments-value`],
     ]);
   });
 });

@@ -23,7 +23,6 @@ export class RegistryError extends PrismError {
 function prismCode(errorCode: number): PrismError['code'] {
   const status = Number(String(errorCode).slice(0, 3));
   if (status === 404) return 'E_NOT_FOUND';
-  if (status === 409) return 'E_VERSION_CONFLICT';
   if (status === 401) return 'E_UNAUTHENTICATED';
   if (status === 403) return 'E_PERMISSION_DENIED';
   if (status >= 500) return 'E_INTERNAL';

@@ -214,6 +214,32 @@ for (const backend of backends) {
       });
     });
 
+    it('keeps protobuf versions and refuses a wire-breaking change with buf’s rule', async () => {
+      const { registry } = await ready();
+      const proto = (amount: string) =>
+        `syntax = "proto3";\npackage shop;\nmessage Order {\n  string id = 1;\n  ${amount} amount = 2;\n}\n`;
+      const first = await registry.register(
+        'orders.events-value',
+        { schema: proto('int64'), schemaType: 'PROTOBUF' },
+        'alice',
+      );
+      expect(await registry.version('orders.events-value', 1)).toMatchObject({
+        id: first.id,
+        schemaType: 'PROTOBUF',
+      });
+      const err = await rejection(
+        registry.register(
+          'orders.events-value',
+          { schema: proto('string'), schemaType: 'PROTOBUF' },
+          'alice',
+        ),
+      );
+      expect(err.errorCode).toBe(40901);
+      expect(err.messages).toEqual([
+        'version 1: schema.proto:5:3: FIELD_WIRE_COMPATIBLE_TYPE: Field "2" with name "amount" on message "Order" changed type from "int64" to "string". See https://developers.google.com/protocol-buffers/docs/proto3#updating for wire compatibility rules.',
+      ]);
+    });
+
     it('soft-deletes versions (still readable by id), then deletes them permanently', async () => {
       const { registry } = await ready();
       const first = await registry.register('orders.events-value', v1, 'alice');
