@@ -151,6 +151,69 @@ describe('the admin as a Confluent schema registry', () => {
     expect(((await invalid.json()) as { error_code: number }).error_code).toBe(42201);
   });
 
+  it('serves config, deletes and lookups with Confluent’s shapes and codes', async () => {
+    const subject = `${name}.returns-value`;
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${url}${path}`, {
+        method,
+        headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      expect(res.headers.get('content-type')).toBe('application/vnd.schemaregistry.v1+json');
+      return [res.status, await res.json()] as const;
+    };
+    const schema = order([
+      { name: 'id', type: 'string' },
+      { name: 'reason', type: 'string' },
+    ]);
+    expect(await call('GET', '/schemas/types')).toEqual([200, ['AVRO', 'JSON', 'PROTOBUF']]);
+    expect(await call('GET', `/config/${subject}`)).toEqual([
+      404,
+      {
+        error_code: 40408,
+        message: `Subject '${subject}' does not have subject-level compatibility configured`,
+      },
+    ]);
+    expect(await call('GET', `/config/${subject}?defaultToGlobal=true`)).toEqual([
+      200,
+      { compatibilityLevel: 'BACKWARD' },
+    ]);
+    expect(await call('PUT', `/config/${subject}`, { compatibility: 'full_transitive' })).toEqual([
+      200,
+      { compatibility: 'FULL_TRANSITIVE' },
+    ]);
+    expect((await call('PUT', `/config/${subject}`, { compatibility: 'SOMETIMES' }))[1]).toMatchObject({
+      error_code: 42203,
+    });
+    const [, { id }] = (await call('POST', `/subjects/${subject}/versions`, { schema })) as [
+      number,
+      { id: number },
+    ];
+    expect(await call('POST', `/subjects/${subject}`, { schema })).toEqual([
+      200,
+      { subject, version: 1, id, schema },
+    ]);
+    expect(await call('GET', `/schemas/ids/${id}/versions`)).toEqual([200, [{ subject, version: 1 }]]);
+    expect((await call('GET', `/subjects/${subject}/versions/one`))[1]).toMatchObject({ error_code: 42202 });
+    expect((await call('GET', `/subjects/${subject}/versions/9`))[1]).toMatchObject({ error_code: 40402 });
+    expect((await call('GET', '/subjects/not-a-subject/versions'))[1]).toMatchObject({ error_code: 42208 });
+    expect(await call('DELETE', `/subjects/${subject}?permanent=true`)).toEqual([
+      404,
+      {
+        error_code: 40405,
+        message: `Subject '${subject}' was not deleted first before being permanently deleted`,
+      },
+    ]);
+    expect(await call('DELETE', `/subjects/${subject}`)).toEqual([200, [1]]);
+    expect(await call('GET', `/subjects/${subject}/versions?deleted=true`)).toEqual([200, [1]]);
+    expect(await call('GET', `/schemas/ids/${id}`)).toEqual([200, { schema }]);
+    expect(await call('DELETE', `/subjects/${subject}?permanent=true`)).toEqual([200, [1]]);
+    expect((await call('GET', `/subjects/${subject}/versions?deleted=true`))[1]).toMatchObject({
+      error_code: 40401,
+    });
+    expect((await call('GET', '/schemas/ids/999999'))[1]).toMatchObject({ error_code: 40403 });
+  });
+
   it('registers, lists, shows and checks schemas with prismctl schema, protobuf as .proto text and as a FileDescriptorSet', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'prism-schema-cli-'));
     const subject = `${name}.shipments-value`;
@@ -220,6 +283,10 @@ describe('the admin as a Confluent schema registry', () => {
       ['create', `schema-registry ${name}.evolving-value`],
       ['create', `schema-registry ${name}.payments-value`],
       ['update', `schema-registry ${name}.payments-value`],
+      ['update', `schema-registry ${name}.returns-value`],
+      ['create', `schema-registry ${name}.returns-value`],
+      ['delete', `schema-registry ${name}.returns-value`],
+      ['delete', `schema-registry ${name}.returns-value`],
       ['create', `schema-registry ${name}.shipments-value`],
       ['create', `schema-registry ${name}.shipments-value`],
     ]);
