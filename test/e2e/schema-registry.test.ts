@@ -120,6 +120,18 @@ describe('the admin as a Confluent schema registry', () => {
     expect(stored).toEqual({ subject, version: 1, id, schema, schemaType: 'JSON' });
   });
 
+  it('registers a protobuf schema as .proto text and round-trips a message', async () => {
+    const subject = `${name}.parcels-value`;
+    const schema =
+      'syntax = "proto3";\npackage shop;\nmessage Parcel {\n  string id = 1;\n  int64 grams = 2;\n}\n';
+    const { id } = await client().register({ type: SchemaType.PROTOBUF, schema }, { subject });
+    const encoded = await client().encode(id, { id: 'p-7', grams: 1200 });
+    const decoded = (await client().decode(encoded)) as { id: string; grams: unknown };
+    expect({ id: decoded.id, grams: Number(decoded.grams) }).toEqual({ id: 'p-7', grams: 1200 });
+    const stored = (await (await fetch(`${url}/schemas/ids/${id}`)).json()) as unknown;
+    expect(stored).toEqual({ schema, schemaType: 'PROTOBUF' });
+  });
+
   it('answers the compatibility check and unknown subjects with Confluent’s shapes and codes', async () => {
     const subject = `${name}.payments-value`;
     const check = await fetch(`${url}/compatibility/subjects/${subject}/versions/latest`, {
@@ -283,6 +295,8 @@ describe('the admin as a Confluent schema registry', () => {
       ['create', `schema-registry ${name}.evolving-value`],
       ['create', `schema-registry ${name}.payments-value`],
       ['update', `schema-registry ${name}.payments-value`],
+      ['create', `schema-registry ${name}.parcels-value`],
+      ['update', `schema-registry ${name}.parcels-value`],
       ['update', `schema-registry ${name}.returns-value`],
       ['create', `schema-registry ${name}.returns-value`],
       ['delete', `schema-registry ${name}.returns-value`],
