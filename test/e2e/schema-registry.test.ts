@@ -276,6 +276,15 @@ describe('the admin as a Confluent schema registry', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('error E_INVALID_ARGUMENT: Schema being registered is incompatible');
     expect(JSON.parse((await cli('list', subject, '--json')).stdout)).toEqual([1, 2]);
+
+    const diff = await cli('diff', subject, '--from', '1', '--file', join(dir, 'v3.proto'));
+    expect(diff.code).toBe(1);
+    expect(diff.stdout).toBe(
+      `===================================================================\n--- ${subject}@1\t\n+++ ${join(dir, 'v3.proto')}\t\n@@ -2,5 +2,5 @@\n package shop;\n message Shipment {\n   string id = 1;\n-  int64 weight = 2;\n+  string weight = 2;\n }\n`,
+    );
+    const same = await cli('diff', subject, '--from', '1', '--to', '1', '--json');
+    expect(same.code).toBe(0);
+    expect(JSON.parse(same.stdout)).toEqual({ subject, from: `${subject}@1`, to: `${subject}@1`, diff: '' });
   });
 
   it('lists the namespace’s schema changes in its history', async () => {
