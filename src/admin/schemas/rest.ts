@@ -249,11 +249,6 @@ function errorReply(err: unknown): { status: number; body: { error_code: number;
     return { status: 401, body: { error_code: 40101, message: err.message } };
   if (isPrismError(err) && err.code === 'E_PERMISSION_DENIED')
     return { status: 403, body: { error_code: 40301, message: err.message } };
-  return {
-    status: 500,
-    body: {
-      error_code: 50001,
-      message: `Error in the backend data store: ${(err as Error).message ?? String(err)}`,
-    },
-  };
+  const message = err instanceof Error ? err.message : String(err);
+  return { status: 500, body: { error_code: 50001, message: `Internal error: ${message}` } };
 }
