@@ -4,6 +4,7 @@ import {
   ApplyNamespaceResponseSchema,
   ApplyOutcome,
   AuditEntrySchema,
+  GlobalPolicySchema,
   HeartbeatResponseSchema,
   NamespaceSummarySchema,
   OwnedNamespaceSchema,
@@ -28,6 +29,7 @@ import {
 import { canonicalNamespace, renderCanonical } from '../config/canonical.js';
 import type { Diagnostic } from '../config/diagnostics.js';
 import { validateMessage } from '../config/validate.js';
+import type { NamedPolicy } from '../auth/policy/defaults.js';
 import { PrismError } from '../errors.js';
 import { assignNamespace } from './assign.js';
 import type { BackendCatalog } from './catalog.js';
@@ -42,6 +44,8 @@ export interface ControlPlaneOptions {
   /** A proxy that misses this many heartbeat intervals stops owning partitions. */
   missedHeartbeats?: number;
   now?: () => number;
+  /** Global Cedar policies sent to proxies with their namespaces (docs/policies.md §9). */
+  globalPolicies?: readonly NamedPolicy[];
 }
 
 /** Carries the structured diagnostics of a rejected namespace to the transport layer. */
@@ -64,6 +68,7 @@ export class ControlPlane {
   readonly heartbeatIntervalMs: number;
   private readonly liveWindowMs: number;
   private readonly now: () => number;
+  private readonly globalPolicies: readonly NamedPolicy[];
 
   constructor(options: ControlPlaneOptions) {
     this.store = options.store;
@@ -71,6 +76,7 @@ export class ControlPlane {
     this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 2000;
     this.liveWindowMs = this.heartbeatIntervalMs * (options.missedHeartbeats ?? 3);
     this.now = options.now ?? Date.now;
+    this.globalPolicies = options.globalPolicies ?? [];
   }
 
   async apply(request: ApplyNamespaceRequest, principal: string): Promise<ApplyNamespaceResponse> {
@@ -230,11 +236,20 @@ export class ControlPlane {
         owned.push(create(OwnedNamespaceSchema, { namespace: decodeDeclaration(stored), assignment }));
       }
     }
+    const policies = this.globalPolicies.map((p) =>
+      create(GlobalPolicySchema, { id: p.id, source: p.source, line: p.line, cedar: p.text }),
+    );
     const fingerprint = createHash('sha256')
       .update(owned.map((o) => `${o.namespace!.namespace}@${o.assignment!.version}`).join('\n'))
+      .update(JSON.stringify(this.globalPolicies.map((p) => [p.id, p.text])))
       .digest('hex');
     const changed = fingerprint !== knownFingerprint;
-    return create(HeartbeatResponseSchema, { fingerprint, changed, namespaces: changed ? owned : [] });
+    return create(HeartbeatResponseSchema, {
+      fingerprint,
+      changed,
+      namespaces: changed ? owned : [],
+      policies: changed ? policies : [],
+    });
   }
 
   private async liveProxyIds(): Promise<string[]> {

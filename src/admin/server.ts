@@ -37,9 +37,10 @@ import { splitHostPort } from '../transport/listen-address.js';
 import type { NamespaceStore } from './store.js';
 import { SchemaRegistry } from './schemas/registry.js';
 import { registryHttpHandler, type AuthorizeRegistry } from './schemas/rest.js';
+import type { NamedPolicy } from '../auth/policy/defaults.js';
 
 /** Who is calling; the identity work replaces the default with JWT verification. */
-export type Authenticate = (metadata: Metadata, method: string) => Promise<string>;
+export type Authenticate = (metadata: Metadata, method: string, request?: unknown) => Promise<string>;
 
 export interface AdminServerOptions {
   listen: string;
@@ -51,6 +52,10 @@ export interface AdminServerOptions {
   heartbeatIntervalMs?: number;
   /** Serve gRPC and HTTP over TLS (mTLS when it names a client CA). */
   tls?: ServerTls | undefined;
+  /** Adds metrics of the admin's parts (e.g. policy decisions) to its /metrics. */
+  registerMetrics?: (registry: Registry) => void;
+  /** Global Cedar policies sent to proxies with their namespaces (`--policies`). */
+  globalPolicies?: readonly NamedPolicy[];
 }
 
 const SERVICE_NAME = ControlPlaneService.typeName;
@@ -77,12 +82,14 @@ export class AdminServer {
       store: options.store,
       catalog: options.catalog,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
+      ...(options.globalPolicies ? { globalPolicies: options.globalPolicies } : {}),
     });
     this.authenticate = options.authenticate ?? (async () => 'anonymous');
     this.schemas = new SchemaRegistry({
       store: options.store.schemaStore(),
       namespaceExists: async (name) => (await options.store.get(name)) !== undefined,
     });
+    options.registerMetrics?.(this.registry);
     // The server owns its store: whatever happens to start, stop closes it (last).
     this.closes.add('store', () => options.store.close());
   }
@@ -113,7 +120,7 @@ export class AdminServer {
       <Req, Res>(method: string, handler: (req: Req, principal: string) => Promise<Res>) =>
       (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
         const stop = latency.startTimer({ method });
-        this.authenticate(call.metadata, method)
+        this.authenticate(call.metadata, method, call.request)
           .then((principal) => handler(call.request, principal))
           .then(
             (response) => {

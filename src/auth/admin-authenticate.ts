@@ -1,6 +1,11 @@
 import type { Metadata } from '@grpc/grpc-js';
 import type { Authenticate } from '../admin/server.js';
 import { PrismError } from '../errors.js';
+import { PolicyAuthorizer } from './policy/authorizer.js';
+import { defaultControlPlanePolicies, type NamedPolicy } from './policy/defaults.js';
+import { controlActionOf } from './policy/model.js';
+import type { PolicyResource } from './policy/policy-set.js';
+import { principalOf } from './policy/principal.js';
 import { bearerToken, TokenVerifier, type VerifiedIdentity } from './verify.js';
 
 /** What a control-plane method needs: reading namespaces, changing them, or being a proxy. */
@@ -41,6 +46,10 @@ export interface AdminAuthOptions {
   /** Replaces the JWKS location discovered from the issuer (tests, air-gapped issuers). */
   jwksUri?: string;
   clockToleranceSeconds?: number;
+  /** The operator's global policies (`--policies`), evaluated with the default set. */
+  policies?: readonly NamedPolicy[];
+  /** Logs and counts decisions; default: one without logs or metrics. */
+  authorizer?: PolicyAuthorizer;
 }
 
 /** The action a control-plane method needs; an unknown method needs write (deny by default). */
@@ -66,9 +75,10 @@ export function adminGrants(identity: VerifiedIdentity, options: AdminAuthOption
 
 /**
  * The admin's per-call check: verifies the bearer token against the issuer and audiences, then
- * grants read (get, list, export, history) to reader or admin groups, write (apply, delete) to
- * admin groups, and proxy registration to proxy groups, or by scope when scope mapping is on.
- * The principal recorded in the audit log is the token's email, else its subject.
+ * Cedar decides (docs/policies.md §9) with the default set, which grants read (get, list, export,
+ * history) to reader or admin groups, write (apply, delete) to admin groups, and proxy
+ * registration to proxy groups, or by scope when scope mapping is on, and the operator's global
+ * policies. The principal recorded in the audit log is the token's email, else its subject.
  */
 export function adminAuthenticator(options: AdminAuthOptions): Authenticate {
   const verifier = new TokenVerifier({
@@ -77,14 +87,29 @@ export function adminAuthenticator(options: AdminAuthOptions): Authenticate {
     jwksUri: options.jwksUri,
     clockToleranceSeconds: options.clockToleranceSeconds,
   });
-  return async (metadata: Metadata, method: string): Promise<string> => {
+  const authorizer = options.authorizer ?? new PolicyAuthorizer();
+  const set = PolicyAuthorizer.controlPlaneSet([
+    ...defaultControlPlanePolicies(options),
+    ...(options.policies ?? []),
+  ]);
+  return async (metadata: Metadata, method: string, request?: unknown): Promise<string> => {
     const identity = await verifier.verify(bearerToken(metadata));
     const principal = identity.email ?? identity.subject;
     const action = adminActionOf(method);
-    if (adminGrants(identity, options).has(action)) return principal;
+    const policyAction = controlActionOf(method);
+    const decision = authorizer.decide(
+      set,
+      'control-plane',
+      policyAction,
+      principalOf(identity),
+      controlResourceOf(policyAction.resource, request),
+      { now: authorizer.now() },
+    );
+    if (decision.allowed) return principal;
+    const by = decision.policies.length > 0 ? `; forbidden by ${decision.policies.join(', ')}` : '';
     throw new PrismError(
       'E_PERMISSION_DENIED',
-      `${principal} may not ${action} on the control plane (${method})`,
+      `${principal} may not ${action} on the control plane (${method}${by})`,
       {
         hint:
           action === 'proxy'
@@ -93,4 +118,17 @@ export function adminAuthenticator(options: AdminAuthOptions): Authenticate {
       },
     );
   };
+}
+
+/** The namespace a control-plane request names (apply: with its team), or the control plane. */
+function controlResourceOf(kind: string, request: unknown): PolicyResource {
+  const req = (request ?? {}) as { name?: unknown; namespace?: { namespace?: unknown; team?: unknown } };
+  if (kind !== 'Namespace') return { kind: 'ControlPlane', namespace: '' };
+  if (req.namespace && typeof req.namespace.namespace === 'string')
+    return {
+      kind: 'Namespace',
+      namespace: req.namespace.namespace,
+      ...(typeof req.namespace.team === 'string' ? { team: req.namespace.team } : {}),
+    };
+  return { kind: 'Namespace', namespace: typeof req.name === 'string' ? req.name : '' };
 }

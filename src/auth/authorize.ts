@@ -1,3 +1,8 @@
+/**
+ * The owners/consumers rule as it was before Cedar policies (issue 21). Calls are now decided by
+ * src/auth/policy/ with this rule's Cedar form, the default set; this function stays as the
+ * reference that test/unit/auth/policy/default-equivalence.test.ts holds the default set to.
+ */
 import { Permission, type NamespaceRequest } from '../gen/prism/config/v1/namespace_pb.js';
 import { PrismError } from '../errors.js';
 
@@ -10,7 +15,18 @@ export interface Principal {
   groups: readonly string[];
 }
 
-const READS = new Set(['Get', 'Exists', 'Scan', 'GetTtl', 'BatchGet', 'Subscribe', 'Acknowledge']);
+const READS = new Set([
+  'Get',
+  'Exists',
+  'Scan',
+  'GetTtl',
+  'BatchGet',
+  'Subscribe',
+  'Acknowledge',
+  'Consume',
+  'Query',
+  'Watch',
+]);
 const WRITES = new Set([
   'Set',
   'Delete',
@@ -20,6 +36,7 @@ const WRITES = new Set([
   'BatchDelete',
   'Publish',
   'PublishBatch',
+  'PublishStream',
 ]);
 
 const ACTION_OF_PERMISSION: Partial<Record<Permission, Action>> = {

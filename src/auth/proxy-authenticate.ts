@@ -2,9 +2,12 @@ import type { Metadata } from '@grpc/grpc-js';
 import { PrismError } from '../errors.js';
 import type { ServedNamespace } from '../proxy/served-namespace.js';
 import type { ProxyAuthenticate } from '../proxy/server.js';
-import { ANONYMOUS } from '../runners/call-context.js';
+import { ANONYMOUS, type CallFacts } from '../runners/call-context.js';
 import type { CallerSession } from '../runners/types.js';
-import { authorize } from './authorize.js';
+import { clientIpOf, PolicyAuthorizer } from './policy/authorizer.js';
+import { dataResources } from './policy/data-resources.js';
+import { dataActionOf } from './policy/model.js';
+import { principalOf } from './policy/principal.js';
 import { VerifiedTokenCache } from './verified-cache.js';
 import { bearerToken, TokenVerifier, type VerifierOptions } from './verify.js';
 
@@ -13,16 +16,20 @@ export interface ProxyAuthOptions {
   jwksCooldownMs?: number;
   /** Replaces the JWKS location discovered from each issuer (tests, air-gapped issuers). */
   jwksUri?: (issuer: string) => string | undefined;
+  /** Evaluates the namespaces' policies; default: one without decision logs or metrics. */
+  policies?: PolicyAuthorizer;
 }
 
 /**
  * The proxy's per-call check: namespaces with auth disabled stay anonymous; for the others the
  * bearer token is verified against the namespace's issuer and audiences, then the namespace's
- * `access` decides. The session carries subject, tenant and groups as roles.
+ * policies decide (the default set from `access` plus `access.policies`, docs/policies.md), for
+ * every key or topic the call touches. The session carries subject, tenant and groups as roles.
  */
 export function proxyAuthenticator(options: ProxyAuthOptions = {}): ProxyAuthenticate {
   const verifiers = new Map<string, TokenVerifier>();
   const verified = new VerifiedTokenCache();
+  const policies = options.policies ?? new PolicyAuthorizer();
   const scopeOf = (issuer: string, audiences: readonly string[]) =>
     JSON.stringify([issuer, [...audiences].sort()]);
   const verifierFor = (issuer: string, audiences: readonly string[]): TokenVerifier => {
@@ -42,7 +49,12 @@ export function proxyAuthenticator(options: ProxyAuthOptions = {}): ProxyAuthent
     return verifier;
   };
 
-  return async (metadata: Metadata, served: ServedNamespace, method: string): Promise<CallerSession> => {
+  return async (
+    metadata: Metadata,
+    served: ServedNamespace,
+    method: string,
+    call?: CallFacts & { pattern: string },
+  ): Promise<CallerSession> => {
     const ns = served.namespace;
     if (!ns.auth?.enabled) return ANONYMOUS;
     if (!ns.auth.issuer || ns.auth.audiences.length === 0) {
@@ -57,7 +69,15 @@ export function proxyAuthenticator(options: ProxyAuthOptions = {}): ProxyAuthent
     const identity = await verified.get(scopeOf(issuer, audiences), token, () =>
       verifierFor(issuer, audiences).verify(token),
     );
-    authorize(ns, identity, method);
+    const action = dataActionOf(method, call?.patternType);
+    policies.authorize(
+      policies.namespaceSet(ns),
+      ns.namespace,
+      action,
+      principalOf(identity),
+      dataResources(ns, call?.pattern ?? '', method, action, call?.request),
+      { now: policies.now(), clientIp: clientIpOf(call?.peer) },
+    );
     return {
       subject: identity.subject,
       tenant: identity.tenant,

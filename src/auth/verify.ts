@@ -29,7 +29,11 @@ export interface VerifiedIdentity {
   issuer: string;
   /** Seconds since the epoch. */
   expiresAt?: number;
+  /** When the token was issued (iat), seconds since the epoch. */
+  issuedAt?: number;
   scopes: string[];
+  /** The token's string, number and boolean claims as strings, for policies (never logged). */
+  claims?: Record<string, string>;
 }
 
 /** The bearer token of a gRPC call, or E_UNAUTHENTICATED. */
@@ -115,8 +119,18 @@ function identityOf(payload: JWTPayload, issuer: string): VerifiedIdentity {
     tenant: typeof payload.tenant === 'string' ? payload.tenant : '',
     issuer,
     expiresAt: payload.exp,
+    ...(typeof payload.iat === 'number' ? { issuedAt: payload.iat } : {}),
     scopes: scope,
+    claims: scalarClaims(payload),
   };
+}
+
+function scalarClaims(payload: JWTPayload): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(payload))
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')
+      out[name] = String(value);
+  return out;
 }
 
 /** Maps jose's typed failures to E_UNAUTHENTICATED with a reason; never includes the token. */

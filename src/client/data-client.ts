@@ -3,6 +3,7 @@ import {
   makeGenericClientConstructor,
   Metadata,
   type Client,
+  type ClientDuplexStream,
   type ClientReadableStream,
   type ServiceError,
 } from '@grpc/grpc-js';
@@ -18,6 +19,7 @@ import { fromServiceError } from '../transport/grpc-status.js';
 import { grpcServiceDefinition } from '../transport/service-definition.js';
 import { dialTarget, type ClientTls } from '../transport/dial.js';
 import { tlsFailure, type DialMode } from '../transport/tls-errors.js';
+import { PublishStreamWriter } from './publish-stream.js';
 
 export { DEFAULT_PROXY_ENDPOINT } from './endpoints.js';
 
@@ -121,6 +123,54 @@ export class DataClient {
       create(msg.SubscribeRequestSchema, init),
       this.metadata(),
     ) as ClientReadableStream<msg.SubscribeResponse>;
+  }
+
+  publishBatch(
+    init: MessageInitShape<typeof msg.PublishBatchRequestSchema>,
+  ): Promise<msg.PublishBatchResponse> {
+    return this.unary(this.producerClient, 'publishBatch', msg.PublishBatchRequestSchema, init);
+  }
+
+  /** Opens a PublishStream (src/client/publish-stream.ts). */
+  publishStream(): PublishStreamWriter {
+    const call = this.producerClient.publishStream!(this.metadata()) as ClientDuplexStream<
+      msg.PublishStreamRequest,
+      msg.PublishStreamResponse
+    >;
+    return new PublishStreamWriter(call, (err) => this.toError(err));
+  }
+
+  /**
+   * Opens a Consume stream: deliveries arrive as ConsumeResponse items; settle them with
+   * `ack(stream, ids)` on the same stream.
+   */
+  consume(
+    init: MessageInitShape<typeof msg.SubscribeRequestSchema>,
+  ): ClientDuplexStream<msg.ConsumeRequest, msg.ConsumeResponse> {
+    const call = this.consumerClient.consume!(this.metadata()) as ClientDuplexStream<
+      msg.ConsumeRequest,
+      msg.ConsumeResponse
+    >;
+    call.write(
+      create(msg.ConsumeRequestSchema, {
+        kind: { case: 'open', value: create(msg.SubscribeRequestSchema, init) },
+      }),
+    );
+    return call;
+  }
+
+  /** Settles deliveries of a Consume stream in one request. */
+  ack(
+    call: ClientDuplexStream<msg.ConsumeRequest, msg.ConsumeResponse>,
+    deliveryIds: string[],
+    success = true,
+    reason = '',
+  ): boolean {
+    return call.write(
+      create(msg.ConsumeRequestSchema, {
+        kind: { case: 'ack', value: create(msg.ConsumeAckSchema, { deliveryIds, success, reason }) },
+      }),
+    );
   }
 
   /** Converts a stream error into the same PrismError unary calls raise. */

@@ -1,7 +1,11 @@
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { dataClient, dataFlags } from '../cli/data-flags.js';
 import { parseHeaders, readValue } from '../cli/values.js';
+import type { PrismError } from '../errors.js';
+import { UsageError } from '../errors.js';
 
 interface Published {
   messageId: string;
@@ -11,9 +15,12 @@ interface Published {
 
 export default class Publish extends BaseCommand {
   static override summary = 'Publish messages through the proxy (exit 1 if any publish failed)';
+  static override description =
+    'Messages travel on one PublishStream: the proxy acknowledges each as the backend confirms it, and the producer batches them to the backend by its batch_size and batch_interval settings.';
   static override examples = [
     '<%= config.bin %> publish -n playground playground.events \'{"hello":"world"}\' -H source=cli',
     '<%= config.bin %> publish -n playground playground.events --file event.bin --count 10',
+    'tail -f app.log | <%= config.bin %> publish -n playground playground.logs --file - --lines',
   ];
   static override enableJsonFlag = true;
   static override args = {
@@ -22,7 +29,11 @@ export default class Publish extends BaseCommand {
   };
   static override flags = {
     ...dataFlags,
-    file: Flags.string({ char: 'f', description: 'Read the payload from this file' }),
+    file: Flags.string({ char: 'f', description: 'Read the payload from this file ("-" for stdin)' }),
+    lines: Flags.boolean({
+      description: 'Publish each line of --file (or stdin) as its own message, as it is read',
+      default: false,
+    }),
     header: Flags.string({ char: 'H', description: 'Custom header key=value (repeatable)', multiple: true }),
     'content-type': Flags.string({
       description: 'Content type of the payload',
@@ -34,38 +45,66 @@ export default class Publish extends BaseCommand {
 
   async run(): Promise<{ published: Published[]; failed: number }> {
     const { args, flags } = await this.parse(Publish);
-    const payload = await readValue(args.data, flags.file);
+    if (flags.lines && args.data !== undefined)
+      throw new UsageError('--lines reads messages from --file or stdin, not from an argument');
+    if (flags.lines && flags.count !== 1) throw new UsageError('give --lines or --count, not both');
     const headers = parseHeaders(flags.header ?? []);
+    const payloads = flags.lines
+      ? linesOf(flags.file)
+      : repeat(await readValue(args.data, flags.file === '-' ? undefined : flags.file), flags.count);
     const client = await dataClient(flags);
-    const published: Published[] = [];
+    const writer = client.publishStream();
+    const results: Array<Published | undefined> = [];
     let failed = 0;
+    let sent = 0;
+    const acks: Array<Promise<void>> = [];
     try {
-      for (let i = 0; i < flags.count; i++) {
-        try {
-          const res = await client.publish({
+      for await (const payload of payloads) {
+        const index = ++sent;
+        await writer.ready();
+        const ack = writer
+          .publish({
             topic: args.topic,
             payload,
             headers,
             contentType: flags['content-type'],
             correlationId: flags['correlation-id'] ?? '',
-          });
-          published.push({
-            messageId: res.messageId,
-            publishedAtMs: Number(res.publishedAtMs),
-            duplicate: res.duplicate,
-          });
-          if (!this.jsonEnabled())
-            this.log(`${res.messageId}${res.duplicate ? ' (duplicate, not published again)' : ''}`);
-        } catch (err) {
-          failed++;
-          if (flags.count === 1) throw err;
-          this.logToStderr(`publish ${i + 1} failed: ${(err as Error).message}`);
-        }
+          })
+          .then(
+            (res) => {
+              results[index - 1] = {
+                messageId: res.messageId,
+                publishedAtMs: Number(res.publishedAtMs),
+                duplicate: res.duplicate,
+              };
+              if (!this.jsonEnabled())
+                this.log(`${res.messageId}${res.duplicate ? ' (duplicate, not published again)' : ''}`);
+            },
+            (err: unknown) => {
+              failed++;
+              if (sent === 1 && !flags.lines && flags.count === 1) throw err;
+              this.logToStderr(`publish ${index} failed: ${(err as PrismError).message}`);
+            },
+          );
+        ack.catch(() => undefined);
+        acks.push(ack);
       }
+      await writer.end();
+      for (const ack of acks) await ack;
       if (failed > 0) process.exitCode = 1;
-      return { published, failed };
+      return { published: results.filter((r): r is Published => r !== undefined), failed };
     } finally {
+      writer.cancel();
       client.close();
     }
   }
+}
+
+async function* repeat(payload: Uint8Array, count: number): AsyncGenerator<Uint8Array> {
+  for (let i = 0; i < count; i++) yield payload;
+}
+
+async function* linesOf(file: string | undefined): AsyncGenerator<Uint8Array> {
+  const input = file === undefined || file === '-' ? process.stdin : createReadStream(file);
+  for await (const line of createInterface({ input, crlfDelay: Infinity })) yield Buffer.from(line, 'utf8');
 }

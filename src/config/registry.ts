@@ -3,7 +3,7 @@
  * `namespace init` read it; adding a backend or pattern version means editing only this file.
  */
 
-export type Capability = 'keyvalue' | 'ttl' | 'scan' | 'pubsub' | 'queue';
+export type Capability = 'keyvalue' | 'ttl' | 'scan' | 'pubsub' | 'queue' | 'mailbox';
 
 /** A slot accepts a backend that implements every capability of at least one alternative. */
 export interface SlotSpec {
@@ -30,7 +30,10 @@ export type SettingName =
   | 'dedup_window'
   | 'ack_timeout'
   | 'session_ttl'
-  | 'idle_timeout';
+  | 'idle_timeout'
+  | 'indexed_headers'
+  | 'retention'
+  | 'max_messages';
 
 export interface PatternSpec {
   readonly type: string;
@@ -122,6 +125,20 @@ export const PATTERNS: Readonly<Record<string, PatternSpec>> = {
     defaults: { session_ttl: '1h', idle_timeout: '15m' },
     sessionAware: false,
   },
+  mailbox: {
+    type: 'mailbox',
+    description:
+      'Stores every message of a topic once, searchable by time, ids, publisher and indexed headers',
+    versions: ['v1'],
+    slots: {
+      source: { required: true, needs: [['pubsub'], ['queue']], description: 'where messages come from' },
+      store: { required: true, needs: [['mailbox']], description: 'where messages are stored and indexed' },
+    },
+    settings: ['topic', 'indexed_headers', 'retention', 'max_messages', 'max_message_size'],
+    requiredSettings: ['topic'],
+    defaults: { retention: 'forever', max_message_size: '1MiB' },
+    sessionAware: false,
+  },
 };
 
 export const BACKENDS: Readonly<Record<string, BackendSpec>> = {
@@ -133,7 +150,7 @@ export const BACKENDS: Readonly<Record<string, BackendSpec>> = {
   },
   sqlite: {
     name: 'sqlite',
-    implements: ['keyvalue', 'ttl', 'scan'],
+    implements: ['keyvalue', 'ttl', 'scan', 'mailbox'],
     defaultEndpoint: 'file:data/sqlite',
     durable: true,
   },
@@ -146,7 +163,7 @@ export const BACKENDS: Readonly<Record<string, BackendSpec>> = {
   },
   postgres: {
     name: 'postgres',
-    implements: ['keyvalue', 'ttl', 'scan', 'queue'],
+    implements: ['keyvalue', 'ttl', 'scan', 'queue', 'mailbox'],
     defaultEndpoint: 'postgres://localhost:5432/prism',
     durable: true,
   },

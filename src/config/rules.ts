@@ -13,7 +13,7 @@ import {
 } from './registry.js';
 import { describe } from './schema-diagnostics.js';
 import { didYouMean } from './suggest.js';
-import { parseSize } from './units.js';
+import { parseDuration, parseSize } from './units.js';
 import {
   backendTakesNoCredentials,
   VAULT_DATABASE_REFERENCE,
@@ -167,7 +167,7 @@ function checkPattern(
           [...slotAt, 'backend'],
         );
       } else if (
-        spec.type === 'consumer' &&
+        (spec.type === 'consumer' || spec.type === 'mailbox') &&
         slotName === 'source' &&
         !backend.implements.includes('queue') &&
         ns.needs?.delivery !== Delivery.AT_MOST_ONCE
@@ -233,6 +233,7 @@ function checkPattern(
     }
   }
   checkMessageSize(pattern, label, at, report, backends);
+  if (spec.type === 'mailbox') checkMailbox(pattern, label, at, error);
   if (
     pattern.settings?.deadLetterTopic &&
     spec.settings.includes('dead_letter_topic') &&
@@ -294,6 +295,54 @@ function checkMessageSize(
     `lower max_message_size to ${limit.text} or less, or keep it if your ${backendName} allows larger messages`,
     [...at, 'settings', 'max_message_size'],
   );
+}
+
+/** Header names every backend carries (src/runners/envelope.ts): printable ASCII without spaces or ':'. */
+const HEADER_NAME = /^[!-9;-~]{1,256}$/;
+
+/**
+ * A mailbox indexes custom headers only: the envelope's own fields (prism-*, the trace context)
+ * have their own filters or none, so indexing them would index nothing.
+ */
+function checkMailbox(
+  pattern: Pattern,
+  label: string,
+  at: Path,
+  error: (rule: string, message: string, hint: string, path: Path, key?: boolean) => void,
+): void {
+  const headers = pattern.settings?.indexedHeaders ?? [];
+  const seen = new Set<string>();
+  headers.forEach((name, i) => {
+    const path: Path = [...at, 'settings', 'indexed_headers', i];
+    const lower = name.toLowerCase();
+    if (!HEADER_NAME.test(name)) {
+      error(
+        'E_MAILBOX_HEADER',
+        `${label} indexed_headers[${i}] ${JSON.stringify(name)} is not a header name`,
+        "use printable ASCII without spaces or ':', for example order-id",
+        path,
+      );
+    } else if (lower.startsWith('prism-') || lower === 'traceparent' || lower === 'tracestate') {
+      error(
+        'E_MAILBOX_HEADER',
+        `${label} indexed_headers[${i}] '${name}' is an envelope field, not a custom header`,
+        'filter on message id, correlation id, subject or tenant with their own Query fields; index only custom headers',
+        path,
+      );
+    } else if (seen.has(name)) {
+      error('E_MAILBOX_HEADER', `${label} indexes header '${name}' twice`, 'list each header once', path);
+    }
+    seen.add(name);
+  });
+  const retention = pattern.settings?.retention;
+  if (retention && parseDuration(retention) === 0) {
+    error(
+      'E_DURATION',
+      `${label} retention must be longer than 0: every message would be deleted as it arrives`,
+      'for example 30d, or forever',
+      [...at, 'settings', 'retention'],
+    );
+  }
 }
 
 const ENV_REFERENCE = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;

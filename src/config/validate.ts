@@ -4,6 +4,7 @@ import { NamespaceRequestSchema, type NamespaceRequest } from '../gen/prism/conf
 import { compareDiagnostics, type Diagnostic } from './diagnostics.js';
 import { protoJsonToYaml, yamlToProtoJson } from './proto-json.js';
 import type { BackendSpec } from './registry.js';
+import { checkPolicies, type PolicyCheckOptions } from './policies.js';
 import { checkRules } from './rules.js';
 import { readSources, type SourceText } from './sources.js';
 import { checkStructure } from './structural.js';
@@ -37,6 +38,8 @@ export interface ValidateOptions {
   /** The backends a slot may name; default: the registry's (src/config/registry.ts). */
   backends?: Readonly<Record<string, BackendSpec>>;
   stdin?: () => Promise<Buffer>;
+  /** Read `access.policies[].file` from disk (default true; the admin has the text, not the files). */
+  readPolicyFiles?: boolean;
 }
 
 /** Reads and validates namespace files, directories and stdin; the single path used by validate, export and apply. */
@@ -69,7 +72,10 @@ export function validateSources(
     const parsed = parseNamespaceSource(source);
     fileDiagnostics.push(...parsed.diagnostics);
     for (const document of parsed.namespaces) {
-      const found = validateDocument(document, options.backends);
+      const found = validateDocument(document, options.backends, {
+        readFiles: options.readPolicyFiles ?? true,
+        yamlText: source.text,
+      });
       fileDiagnostics.push(...found.diagnostics);
       if (found.request)
         loaded.push({
@@ -94,7 +100,8 @@ export function validateSources(
 
 function validateDocument(
   document: NamespaceDocument,
-  backends?: Readonly<Record<string, BackendSpec>>,
+  backends: Readonly<Record<string, BackendSpec>> | undefined,
+  policies: PolicyCheckOptions,
 ): {
   diagnostics: Diagnostic[];
   request?: NamespaceRequest;
@@ -127,7 +134,11 @@ function validateDocument(
     };
   }
   return {
-    diagnostics: [...structure.diagnostics, ...checkRules(request, document, structure.pruned, backends)],
+    diagnostics: [
+      ...structure.diagnostics,
+      ...checkRules(request, document, structure.pruned, backends),
+      ...checkPolicies(request, document, policies),
+    ],
     request,
   };
 }
@@ -182,5 +193,5 @@ function summarize(
 export function validateMessage(ns: NamespaceRequest, file: string): ValidationResult {
   const json = toJson(NamespaceRequestSchema, ns, { useProtoFieldName: true });
   const text = yamlLib().stringify(protoJsonToYaml(json, NamespaceRequestSchema), { lineWidth: 0 });
-  return validateSources([{ file, text }]);
+  return validateSources([{ file, text }], { readPolicyFiles: false });
 }

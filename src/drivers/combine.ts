@@ -11,8 +11,9 @@ export const CAPABILITY_METHODS: Readonly<Record<Capability, readonly string[]>>
   keyvalue: ['set', 'get', 'delete', 'exists'],
   ttl: ['expire', 'ttl', 'persist'],
   scan: ['scan'],
-  pubsub: ['publish', 'subscribe'],
-  queue: ['enqueue', 'consume'],
+  pubsub: ['publish', 'publishMany', 'subscribe'],
+  queue: ['enqueue', 'enqueueMany', 'consume'],
+  mailbox: ['openMailbox'],
 };
 
 /**

@@ -68,6 +68,11 @@ export interface Subscription {
 /** Capability `pubsub`: every live subscriber of a topic receives every message published after it subscribed. */
 export interface PubSub {
   publish(message: Message): Promise<void>;
+  /**
+   * Publishes `messages` in order as one backend request (or one pipelined window); resolves when
+   * every one was sent. An empty list is a no-op. On failure any prefix may have been sent.
+   */
+  publishMany(messages: readonly Message[]): Promise<void>;
   subscribe(topic: string, handler: (message: Message) => void | Promise<void>): Promise<Subscription>;
 }
 
@@ -85,16 +90,117 @@ export interface Delivery extends Message {
  */
 export interface Queue {
   enqueue(message: Message): Promise<void>;
+  /**
+   * Enqueues `messages` in order as one backend request (or one window of publishes in flight
+   * together); resolves when the backend acknowledged every one. An empty list is a no-op. On
+   * failure the backend may hold some of them: a driver whose backend de-duplicates by message id
+   * (NATS) or writes the batch atomically (PostgreSQL, Redis MULTI) makes a retry of the whole
+   * batch safe.
+   */
+  enqueueMany(messages: readonly Message[]): Promise<void>;
   consume(
     topic: string,
     group: string,
     handler: (delivery: Delivery) => void | Promise<void>,
-    options?: { ackTimeoutMs?: number },
+    options?: ConsumeOptions,
   ): Promise<Subscription>;
 }
 
+/** A message as a mailbox stores it (capability `mailbox`). */
+export interface MailboxRecord {
+  /** Unique within a mailbox: a second insert with the same id is a no-op. */
+  messageId: string;
+  topic: string;
+  publishedAtMs: number;
+  storedAtMs: number;
+  correlationId: string;
+  /** The publisher's session subject and tenant ('' when none). */
+  subject: string;
+  tenant: string;
+  /** Custom headers; the store indexes those named in `indexedHeaders`. */
+  headers: Readonly<Record<string, string>>;
+  /** The rest of the envelope, opaque to the store, returned as given. */
+  meta: Uint8Array;
+  /** Bytes, stored untouched (empty when omitted). */
+  payload: Uint8Array;
+  payloadSize: number;
+  payloadOmitted: boolean;
+}
+
+/** A stored record; `seq` grows with every insert into the store and orders equal timestamps. */
+export interface StoredMailboxRecord extends MailboxRecord {
+  seq: number;
+}
+
+/** Every condition given must hold. Times are published_at: `sinceMs` inclusive, `untilMs` exclusive. */
+export interface MailboxFilter {
+  sinceMs?: number;
+  untilMs?: number;
+  topic?: string;
+  /** One or more ids (any of them). */
+  messageIds?: readonly string[];
+  correlationId?: string;
+  subject?: string;
+  tenant?: string;
+  /** Equality on indexed headers only; any other header is E_INVALID_ARGUMENT. */
+  headers?: Readonly<Record<string, string>>;
+}
+
+export type MailboxOrder = 'newest' | 'oldest';
+
+export interface MailboxPage {
+  records: StoredMailboxRecord[];
+  /** Opaque; absent on the last page. */
+  cursor?: string;
+}
+
+/** One mailbox in a store: its records, indexes and pruning. */
+export interface MailboxStore {
+  /**
+   * Inserts in one transaction; returns per record its `seq`, or undefined when a record with the
+   * same message id was already stored (nothing changes then).
+   */
+  insert(records: readonly MailboxRecord[]): Promise<Array<number | undefined>>;
+  /** `limit` 1..1000; follow `cursor`, which is only valid with the same filter and order. */
+  query(
+    filter: MailboxFilter,
+    page: { order: MailboxOrder; limit: number; cursor?: string },
+  ): Promise<MailboxPage>;
+  /** Deletes what matches (refuses a filter without conditions); returns how many. */
+  delete(filter: MailboxFilter): Promise<number>;
+  /** Deletes records published before `beforeMs`, and the oldest beyond `keepNewest`; returns how many. */
+  prune(limits: { beforeMs?: number; keepNewest?: number }): Promise<number>;
+  count(): Promise<number>;
+}
+
+/**
+ * Capability `mailbox`: named mailboxes of a namespace (one per mailbox pattern), each indexed by
+ * published time, message id, correlation id, subject, tenant and the headers named at open.
+ */
+export interface MailboxCapability {
+  openMailbox(name: string, options: { indexedHeaders: readonly string[] }): Promise<MailboxStore>;
+}
+
+export interface ConsumeOptions {
+  ackTimeoutMs?: number;
+  /**
+   * How many messages to fetch from the backend ahead of the handler (the consumer's credit, so a
+   * slow consumer does not hold a backlog whose ack timers run); drivers clamp it to 1–256 and
+   * default to their own batch.
+   */
+  prefetch?: number;
+}
+
+/** Clamps a consumer's prefetch hint to 1–256, or the driver's default when absent. */
+export function prefetchOf(options: ConsumeOptions | undefined, fallback: number): number {
+  const wanted = options?.prefetch;
+  if (wanted === undefined || !Number.isFinite(wanted) || wanted < 1) return fallback;
+  return Math.min(256, Math.floor(wanted));
+}
+
 /** A driver with the capability interfaces it declared. */
-export type AnyDriver = Driver & Partial<KeyValueStore & TtlStore & ScanStore & PubSub & Queue>;
+export type AnyDriver = Driver &
+  Partial<KeyValueStore & TtlStore & ScanStore & PubSub & Queue & MailboxCapability>;
 
 /** The backend did not answer: callers see UNAVAILABLE and may retry. Never carries credentials. */
 export class BackendDownError extends PrismError {

@@ -100,3 +100,39 @@ export function copyHeaders(headers: Record<string, string> | undefined): Record
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * Runs `flush` once for every item added in the same turn of the event loop (at most `max` at
+ * once), so settlements issued together (one ConsumeAck for many deliveries) reach the backend
+ * as one request. Each `add` settles with its batch.
+ */
+export class Coalescer<T> {
+  private pending: Array<{ item: T; resolve: () => void; reject: (err: unknown) => void }> = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly flush: (items: T[]) => Promise<void>,
+    private readonly max = 1000,
+  ) {}
+
+  add(item: T): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ item, resolve, reject });
+      if (this.pending.length >= this.max) this.run();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.run());
+      }
+    });
+  }
+
+  private run(): void {
+    this.scheduled = false;
+    const batch = this.pending.splice(0);
+    if (batch.length === 0) return;
+    this.flush(batch.map((p) => p.item)).then(
+      () => batch.forEach((p) => p.resolve()),
+      (err: unknown) => batch.forEach((p) => p.reject(err)),
+    );
+  }
+}

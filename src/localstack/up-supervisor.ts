@@ -60,6 +60,8 @@ export function supervisedChildren(s: SupervisedServers): ChildSpec[] {
         s.backendsFile,
         '--heartbeat-interval',
         '1000',
+        // The development stack's control plane is for the person who started it (loopback only).
+        '--no-auth',
         ...serverTls,
       ],
       logFile: s.logFiles.admin,

@@ -3,6 +3,7 @@ import { AdminClient } from '../client/admin-client.js';
 import { PrismError } from '../errors.js';
 import type { ClientTls } from '../transport/dial.js';
 import type { NamespaceTable } from './namespace-table.js';
+import type { NamedPolicy } from '../auth/policy/defaults.js';
 
 /**
  * Keeps a NamespaceTable in step with the control plane: registers the proxy, heartbeats, and on
@@ -26,6 +27,8 @@ export class AdminSource {
     private readonly token?: { source: string; token(): string | undefined },
     /** TLS to the admin (grpcs:// endpoints use TLS without it). */
     tls?: ClientTls,
+    /** Receives the admin's global policies whenever the owned set changes. */
+    private readonly onPolicies?: (policies: NamedPolicy[]) => void,
   ) {
     this.client = new AdminClient(endpoint, {
       timeoutMs: 5000,
@@ -78,6 +81,7 @@ export class AdminSource {
   private async beat(): Promise<void> {
     const res = await this.client.heartbeat({ proxyId: this.proxy.id, knownFingerprint: this.fingerprint });
     if (!res.changed) return;
+    this.onPolicies?.(res.policies.map((p) => ({ id: p.id, source: p.source, line: p.line, text: p.cedar })));
     await this.table.reconcile(
       res.namespaces.map((o) => ({ namespace: o.namespace!, assignment: o.assignment! })),
     );

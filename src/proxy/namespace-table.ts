@@ -38,7 +38,7 @@ interface Entry {
  * Pattern types the proxy runs: the three it serves over gRPC, and session-manager, whose store
  * keeps the namespace's caller sessions (request-sessions.ts).
  */
-const SERVED_TYPES = new Set(['keyvalue', 'producer', 'consumer', 'session-manager']);
+const SERVED_TYPES = new Set(['keyvalue', 'producer', 'consumer', 'session-manager', 'mailbox']);
 
 function isSessionStore(runner: Runner): runner is Runner & CallerSessionStore {
   return runner.type === 'session-manager';

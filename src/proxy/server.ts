@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { KeyValue } from '../gen/prism/data/v1/keyvalue_pb.js';
+import { Mailbox } from '../gen/prism/data/v1/mailbox_pb.js';
 import { Consumer, Producer } from '../gen/prism/data/v1/messaging_pb.js';
 import { CallerSessions } from '../gen/prism/data/v1/sessions_pb.js';
 import { grpcServiceDefinition } from '../transport/service-definition.js';
@@ -12,11 +13,14 @@ import { CloseList, startOrUnwind } from '../transport/close-list.js';
 import { bindServer, createGrpcServer, shutdownServer } from '../transport/grpc-server.js';
 import { grpcServerCredentials, ServerCertificates, type ServerTls } from '../transport/server-tls.js';
 import { isPrismError, PrismError } from '../errors.js';
-import { ANONYMOUS, type RunnerResolver } from '../runners/call-context.js';
+import { ANONYMOUS, type CallFacts, type RunnerResolver } from '../runners/call-context.js';
 import { metadataValue, NAMESPACE_HEADER } from '../transport/metadata.js';
 import { consumerService, type ConsumerService } from '../runners/consumer/service.js';
 import { keyValueService } from '../runners/keyvalue/service.js';
+import { mailboxService, type MailboxService } from '../runners/mailbox/service.js';
+import type { MailboxRunnerApi } from '../runners/mailbox/runner.js';
 import { producerService } from '../runners/producer/service.js';
+import { PublishStreams } from '../runners/producer/stream.js';
 import { callerSessionsService } from '../runners/session-manager/service.js';
 import type {
   BackendSession,
@@ -36,6 +40,7 @@ export type ProxyAuthenticate = (
   metadata: Metadata,
   namespace: ServedNamespace,
   method: string,
+  call?: CallFacts & { pattern: string },
 ) => Promise<CallerSession>;
 
 export interface ProxyServerOptions {
@@ -55,6 +60,8 @@ export interface ProxyServerOptions {
   requestSessions?: RequestSessionSource;
   /** Serve gRPC and HTTP over TLS (mTLS when it names a client CA). */
   tls?: ServerTls | undefined;
+  /** Adds metrics of the proxy's parts (e.g. policy decisions) to its /metrics. */
+  registerMetrics?: (registry: Registry) => void;
 }
 
 /** Opens (or finds) the caller's backend session for a namespace, kept in its session store. */
@@ -80,6 +87,8 @@ export class ProxyServer {
   private readonly closes = new CloseList();
   private stopping?: Promise<void>;
   private consumer?: ConsumerService;
+  private mailbox?: MailboxService;
+  private readonly publishStreams = new PublishStreams();
   private draining = false;
   private inFlight = 0;
   private idle?: () => void;
@@ -116,6 +125,12 @@ export class ProxyServer {
     registers: [this.registry],
     collect: (): void => this.subscriptions.set(this.consumer?.openCount() ?? 0),
   });
+  private readonly watches: Gauge = new Gauge({
+    name: 'prism_proxy_mailbox_watches',
+    help: 'Open mailbox Watch streams',
+    registers: [this.registry],
+    collect: (): void => this.watches.set(this.mailbox?.openCount() ?? 0),
+  });
   private readonly served: Gauge = new Gauge({
     name: 'prism_proxy_namespaces',
     help: 'Namespaces served',
@@ -137,6 +152,7 @@ export class ProxyServer {
   constructor(private readonly options: ProxyServerOptions) {
     // The proxy owns its runners and caller sessions; sessions end while their stores still run.
     this.closes.add('runners', () => options.table.stop());
+    options.registerMetrics?.(this.registry);
     const sessions = options.requestSessions;
     if (sessions) this.closes.add('caller sessions', () => sessions.close());
   }
@@ -151,21 +167,29 @@ export class ProxyServer {
     const certificates = this.options.tls ? new ServerCertificates(this.options.tls) : undefined;
     this.grpc.addService(
       grpcServiceDefinition(KeyValue),
-      keyValueService((metadata, method) => this.admitKeyValue(metadata, method), this.observer('KeyValue')),
+      keyValueService(
+        (metadata, method, call) => this.admitKeyValue(metadata, method, call),
+        this.observer('KeyValue'),
+      ),
     );
     this.grpc.addService(
       grpcServiceDefinition(Producer),
-      producerService(this.resolver('producer'), this.observer('Producer')),
+      producerService(this.resolver('producer'), this.observer('Producer'), this.publishStreams),
     );
     this.grpc.addService(
       grpcServiceDefinition(CallerSessions),
       callerSessionsService(
-        (metadata, method) => this.admitSessions(metadata, method),
+        (metadata, method, call) => this.admitSessions(metadata, method, call),
         this.observer('CallerSessions'),
       ),
     );
     this.consumer = consumerService(this.streamResolver());
     this.grpc.addService(grpcServiceDefinition(Consumer), this.consumer.implementation);
+    this.mailbox = mailboxService(
+      this.resolver<Runner & MailboxRunnerApi>('mailbox'),
+      this.observer('Mailbox'),
+    );
+    this.grpc.addService(grpcServiceDefinition(Mailbox), this.mailbox.implementation);
     this.closes.add('grpc', () => shutdownServer(this.grpc, 2000));
     this.port = await bindServer(this.grpc, this.options.listen, grpcServerCredentials(certificates));
     const [host, port] = splitHostPort(this.options.metricsListen);
@@ -207,7 +231,8 @@ export class ProxyServer {
     const { logger } = this.options;
     this.draining = true;
     logger.info({ inFlight: this.inFlight }, 'draining');
-    await this.consumer?.endAll();
+    await Promise.all([this.consumer?.endAll(), this.publishStreams.endAll()]);
+    this.mailbox?.endAll();
     if (this.inFlight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.options.drainTimeoutMs ?? 10_000);
@@ -240,11 +265,13 @@ export class ProxyServer {
   private async admitKeyValue(
     metadata: Metadata,
     method: string,
+    call?: CallFacts,
   ): Promise<{ runner: KeyValueCallsApi; session: CallerSession }> {
     const admitted = await this.admit<Runner & KeyValueCallsApi & Partial<PerCallerRunner<KeyValueCallsApi>>>(
       metadata,
       'keyvalue',
       method,
+      call,
     );
     const { runner, session, namespace } = admitted;
     if (!runner.needsCallerSession || !runner.forCaller) return admitted;
@@ -273,8 +300,9 @@ export class ProxyServer {
   private async admitSessions(
     metadata: Metadata,
     method: string,
+    call?: CallFacts,
   ): Promise<{ runner: { store: CallerSessionStore; admin: CallerSessionAdmin }; session: CallerSession }> {
-    const admitted = await this.admit<Runner & CallerSessionStore>(metadata, 'session-manager', method);
+    const admitted = await this.admit<Runner & CallerSessionStore>(metadata, 'session-manager', method, call);
     const admin = this.options.requestSessions;
     if (!admin) {
       throw new PrismError('E_UNAVAILABLE', 'this proxy opens no caller sessions (auth is off)');
@@ -286,12 +314,21 @@ export class ProxyServer {
     metadata: Metadata,
     type: string,
     method: string,
+    call?: CallFacts,
   ): Promise<{ runner: R; session: CallerSession; namespace: ServedNamespace }> {
     if (this.draining)
       throw new PrismError('E_UNAVAILABLE', 'the proxy is draining', { hint: 'retry against another proxy' });
     const { runner, namespace } = this.options.table.route<R>(metadata, type);
     if (this.options.authenticate)
-      return { runner, namespace, session: await this.options.authenticate(metadata, namespace, method) };
+      return {
+        runner,
+        namespace,
+        session: await this.options.authenticate(metadata, namespace, method, {
+          ...call,
+          pattern: runner.pattern,
+          patternType: type,
+        }),
+      };
     if (namespace.namespace.auth?.enabled && !this.options.authDisabled) {
       throw new PrismError(
         'E_UNAUTHENTICATED',
@@ -302,11 +339,11 @@ export class ProxyServer {
   }
 
   private resolver<R extends Runner>(type: string): RunnerResolver<R> {
-    return (metadata, method) => this.admit<R>(metadata, type, method);
+    return (metadata, method, call) => this.admit<R>(metadata, type, method, call);
   }
 
   private streamResolver<R extends Runner>(): RunnerResolver<R> {
-    return (metadata, method) => this.admit<R>(metadata, 'consumer', method);
+    return (metadata, method, call) => this.admit<R>(metadata, 'consumer', method, call);
   }
 
   /** Counts, times and logs every unary call; tracks in-flight calls for the drain. */

@@ -2,10 +2,19 @@ import type { Metadata, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import { toServiceError } from '../transport/grpc-status.js';
 import type { CallerSession } from './types.js';
 
+/** What authorization may read of a call besides its metadata: the request and the peer address. */
+export interface CallFacts {
+  request?: unknown;
+  peer?: string;
+  /** The type of the pattern the call is for (set by the proxy when it routes). */
+  patternType?: string;
+}
+
 /** Finds the runner a call is for (by namespace and pattern metadata) and who is calling. */
 export type RunnerResolver<R> = (
   metadata: Metadata,
   method: string,
+  call?: CallFacts,
 ) => Promise<{ runner: R; session: CallerSession }>;
 
 export const ANONYMOUS: CallerSession = Object.freeze({
@@ -27,8 +36,8 @@ export function unaryCalls<R>(resolve: RunnerResolver<R>, observe?: UnaryObserve
       handler: (runner: R, req: Req, call: { session: CallerSession; metadata: Metadata }) => Promise<Res>,
     ) =>
     (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-      const work = resolve(call.metadata, method).then(({ runner, session }) =>
-        handler(runner, call.request, { session, metadata: call.metadata }),
+      const work = resolve(call.metadata, method, { request: call.request, peer: call.getPeer() }).then(
+        ({ runner, session }) => handler(runner, call.request, { session, metadata: call.metadata }),
       );
       observe?.(method, work, call.metadata);
       work.then(

@@ -8,6 +8,7 @@ import { PrismError } from '../errors.js';
 import type { NamespaceRequest, PatternAssignment } from '../gen/prism/config/v1/namespace_pb.js';
 import { ConsumerRunner, readConsumerSettings, type ConsumerOptions } from './consumer/runner.js';
 import { KeyValueRunner, readKeyValueSettings } from './keyvalue/runner.js';
+import { MailboxRunner, readMailboxSettings, type MailboxOptions } from './mailbox/runner.js';
 import type { RunnerLogger } from './lifecycle.js';
 import { ProducerRunner, readProducerSettings, type ProducerOptions } from './producer/runner.js';
 import {
@@ -36,9 +37,11 @@ export interface CreateRunnerOptions {
   producer?: Omit<ProducerOptions, 'logger'>;
   consumer?: Omit<ConsumerOptions, 'logger'>;
   sessionManager?: SessionManagerOptions;
+  mailbox?: Omit<MailboxOptions, 'logger' | 'delivery'>;
 }
 
-export type AnyRunner = KeyValueRunner | ProducerRunner | ConsumerRunner | SessionManagerRunner;
+export type AnyRunner =
+  KeyValueRunner | ProducerRunner | ConsumerRunner | SessionManagerRunner | MailboxRunner;
 
 export function createRunner(
   ns: NamespaceRequest,
@@ -111,6 +114,12 @@ export function createRunner(
         readSessionManagerSettings(reader),
         options.sessionManager,
       );
+    case 'mailbox':
+      return new MailboxRunner(ns.namespace, patternName, slots, readMailboxSettings(label, reader), {
+        ...delivery,
+        ...options.mailbox,
+        ...logger,
+      });
     default:
       throw new PrismError(
         'E_INVALID_ARGUMENT',

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { Consumer, Producer } from '../gen/prism/data/v1/messaging_pb.js';
 import { KeyValue } from '../gen/prism/data/v1/keyvalue_pb.js';
+import { Mailbox } from '../gen/prism/data/v1/mailbox_pb.js';
 import { CloseList, startOrUnwind } from '../transport/close-list.js';
 import { bindServer, createGrpcServer, shutdownServer } from '../transport/grpc-server.js';
 import { grpcServerCredentials, ServerCertificates, type ServerTls } from '../transport/server-tls.js';
@@ -9,6 +10,8 @@ import { PrismError } from '../errors.js';
 import { ANONYMOUS, type RunnerResolver } from './call-context.js';
 import { consumerService, type ConsumerService } from './consumer/service.js';
 import { keyValueService } from './keyvalue/service.js';
+import { mailboxService, type MailboxService } from './mailbox/service.js';
+import type { MailboxRunnerApi } from './mailbox/runner.js';
 import { producerService } from './producer/service.js';
 import type { ConsumerRunnerApi, KeyValueRunnerApi, ProducerRunnerApi, Runner } from './types.js';
 
@@ -22,6 +25,7 @@ export class RunnerServer {
   private stopping?: Promise<void>;
   private shutdownTimeoutMs = 5000;
   private consumer?: ConsumerService;
+  private mailbox?: MailboxService;
   port = 0;
 
   constructor(
@@ -59,13 +63,18 @@ export class RunnerServer {
         this.consumer = consumerService(resolveAs<ConsumerRunnerApi>());
         this.grpc.addService(grpcServiceDefinition(Consumer), this.consumer.implementation);
         break;
+      case 'mailbox':
+        this.mailbox = mailboxService(resolveAs<MailboxRunnerApi>());
+        this.grpc.addService(grpcServiceDefinition(Mailbox), this.mailbox.implementation);
+        break;
       default:
         throw new PrismError('E_USAGE', `a ${this.runner.type} runner has no gRPC API to serve`, {
-          hint: 'serve a keyvalue, producer or consumer pattern',
+          hint: 'serve a keyvalue, producer, consumer or mailbox pattern',
         });
     }
     this.closes.add('grpc', async () => {
       await this.consumer?.endAll();
+      this.mailbox?.endAll();
       await shutdownServer(this.grpc, this.shutdownTimeoutMs);
     });
     this.port = await bindServer(this.grpc, this.options.listen, grpcServerCredentials(certificates));

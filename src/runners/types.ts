@@ -83,9 +83,21 @@ export interface PublishResult {
   duplicate: boolean;
 }
 
+/** Publishes that reach the backend in the order they were made (src/runners/producer/runner.ts). */
+export interface PublishLane {
+  tail: Promise<void>;
+  /** The failure that ended the lane: later publishes fail with it. */
+  failed?: { err: unknown };
+  /** Any failure ends the lane (PublishBatch); otherwise only the backend being down does. */
+  stopOnAnyError: boolean;
+}
+
 export interface ProducerRunnerApi extends Runner {
-  /** Resolves once the message is acknowledged by the backend (after retries, and batching). */
-  publish(input: PublishInput, session: CallerSession): Promise<PublishResult>;
+  /**
+   * Resolves once the message is acknowledged by the backend (after retries, and batching). With
+   * a lane, after the lane's earlier publishes, in order.
+   */
+  publish(input: PublishInput, session: CallerSession, lane?: PublishLane): Promise<PublishResult>;
   /** Publishes in batch order, each message after the previous one was acknowledged. */
   publishBatch(inputs: readonly PublishInput[], session: CallerSession): Promise<PublishResult[]>;
 }
@@ -104,7 +116,8 @@ export interface ConsumerSubscription {
 
 export interface ConsumerRunnerApi extends Runner {
   subscribe(
-    options: { topic?: string; group?: string },
+    /** `prefetch`: the stream's credit (max_in_flight), so the backend is not read further ahead. */
+    options: { topic?: string; group?: string; prefetch?: number },
     onDelivery: (delivery: ConsumerDelivery) => void | Promise<void>,
   ): Promise<ConsumerSubscription>;
 }

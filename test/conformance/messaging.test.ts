@@ -82,10 +82,10 @@ for (const entry of messagingDrivers) {
       const caps = driver.capabilities;
       const registered = declaredCapabilities(entry).filter((c) => MESSAGING.has(c));
       expect([...caps].filter((c) => MESSAGING.has(c)).sort()).toEqual([...registered].sort());
-      for (const method of ['publish', 'subscribe'] as const) {
+      for (const method of ['publish', 'publishMany', 'subscribe'] as const) {
         expect(typeof driver[method]).toBe(caps.has('pubsub') ? 'function' : 'undefined');
       }
-      for (const method of ['enqueue', 'consume'] as const) {
+      for (const method of ['enqueue', 'enqueueMany', 'consume'] as const) {
         expect(typeof driver[method]).toBe(caps.has('queue') ? 'function' : 'undefined');
       }
     });
@@ -117,7 +117,26 @@ for (const entry of messagingDrivers) {
         // The driver still works afterwards.
         await driver.health();
       });
-    else
+    if (entry.messageLimitBytes)
+      it('refuses a batch holding one message above the server limit with E_PAYLOAD_TOO_LARGE naming the backend', async () => {
+        const limit = await entry.messageLimitBytes!();
+        const t = topic('too-large-batch');
+        const batch = [
+          { topic: t, payload: text('small'), headers: {} },
+          { topic: t, payload: new Uint8Array(limit + 1), headers: {} },
+        ];
+        const err = await (
+          declaredCaps.has('queue') ? driver.enqueueMany!(batch) : driver.publishMany!(batch)
+        ).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(PayloadTooLargeError);
+        expect((err as PayloadTooLargeError).backend).toBe(entry.backend);
+        expect((err as PayloadTooLargeError).limitBytes).toBe(limit);
+        await driver.health();
+      });
+    if (!entry.messageLimitBytes)
       it('delivers a 2 MiB payload unchanged (no message size limit below it)', async () => {
         const t = topic('large');
         const payload = Uint8Array.from({ length: 2 * 1024 * 1024 }, (_, i) => (i * 31) & 0xff);
@@ -185,6 +204,20 @@ for (const entry of messagingDrivers) {
           for (const p of sent) await driver.publish!({ topic: t, payload: text(p), headers });
           await waitFor('50 messages', () => seen.length === 50);
           expect(seen).toEqual(sent);
+        });
+
+        it('publishes a batch of 40 in one call, in order, with payloads and headers unchanged', async () => {
+          const t = topic('ps-many');
+          const received: Message[] = [];
+          await track(driver.subscribe!(t, (m) => void received.push(m)));
+          const headers = { [PARTITION_KEY_HEADER]: 'one-key', 'x-batch': 'b1' };
+          const sent = Array.from({ length: 40 }, (_, i) => ({ topic: t, payload: text(`p${i}`), headers }));
+          await driver.publishMany!(sent);
+          await driver.publishMany!([]);
+          await waitFor('40 messages', () => received.length >= 40);
+          await sleep(100);
+          expect(received.map((m) => str(m.payload))).toEqual(sent.map((m) => str(m.payload)));
+          expect(received.every((m) => m.headers['x-batch'] === 'b1')).toBe(true);
         });
 
         it('delivers to five subscriptions opened at once on topics that did not exist, what is published after they resolve', async () => {
@@ -423,6 +456,114 @@ for (const entry of messagingDrivers) {
           for (const p of sent) await driver.enqueue!({ topic: t, payload: text(p), headers: {} });
           await waitFor('30 messages', () => seen.length >= 30);
           expect(seen).toEqual(sent);
+        });
+
+        it('enqueues a batch of 60 in one call, in order, each delivered once with its headers', async () => {
+          const t = topic('many');
+          const seen: Delivery[] = [];
+          await track(
+            driver.consume!(
+              t,
+              'many',
+              async (d) => {
+                seen.push(d);
+                await d.ack();
+              },
+              opts,
+            ),
+          );
+          const sent = Array.from({ length: 60 }, (_, i) => ({
+            topic: t,
+            payload: text(`b${i}`),
+            headers: { 'x-i': String(i) },
+          }));
+          await driver.enqueueMany!(sent);
+          await driver.enqueueMany!([]);
+          await waitFor('60 messages', () => seen.length >= 60);
+          await sleep(200);
+          expect(seen.map((d) => str(d.payload))).toEqual(sent.map((m) => str(m.payload)));
+          expect(seen.map((d) => d.headers['x-i'])).toEqual(sent.map((m) => m.headers['x-i']));
+          expect(seen.every((d) => d.attempt === 1)).toBe(true);
+        });
+
+        it('settles 50 deliveries acknowledged at once: none comes back after the ack timeout', async () => {
+          const t = topic('ack-many');
+          const got: Delivery[] = [];
+          await track(driver.consume!(t, 'ack-many', (d) => void got.push(d), { ackTimeoutMs: 2_000 }));
+          await driver.enqueueMany!(
+            Array.from({ length: 50 }, (_, i) => ({ topic: t, payload: text(`k${i}`), headers: {} })),
+          );
+          await waitFor('50 deliveries', () => got.length >= 50);
+          await Promise.all(got.map((d) => d.ack()));
+          await sleep(2_600);
+          expect(got.map((d) => str(d.payload))).toEqual(Array.from({ length: 50 }, (_, i) => `k${i}`));
+        });
+
+        if (entry.backend !== 'kafka')
+          it('reads no further ahead than prefetch while a member is held: the rest go to the other member', async () => {
+            const t = topic('prefetch');
+            let release!: () => void;
+            const held = new Promise<void>((r) => (release = r));
+            const first: string[] = [];
+            const second: string[] = [];
+            await track(
+              driver.consume!(
+                t,
+                'prefetch',
+                async (d) => {
+                  first.push(str(d.payload));
+                  await held;
+                },
+                { ackTimeoutMs: 30_000, prefetch: 4 },
+              ),
+            );
+            await driver.enqueue!({ topic: t, payload: text('p0'), headers: {} });
+            await waitFor('the held member to take one', () => first.length === 1);
+            await track(
+              driver.consume!(
+                t,
+                'prefetch',
+                async (d) => {
+                  second.push(str(d.payload));
+                  await d.ack();
+                },
+                { ackTimeoutMs: 30_000 },
+              ),
+            );
+            await driver.enqueueMany!(
+              Array.from({ length: 40 }, (_, i) => ({ topic: t, payload: text(`p${i + 1}`), headers: {} })),
+            );
+            await waitFor('the other member to take the rest', () => second.length >= 40 - 4);
+            await sleep(300);
+            expect(first).toEqual(['p0']);
+            expect(second.length).toBeGreaterThanOrEqual(36);
+            release();
+          });
+
+        it('enqueues one batch across two topics, each topic in its order', async () => {
+          const [t1, t2] = [topic('many-a'), topic('many-b')];
+          const got: Record<string, string[]> = { [t1]: [], [t2]: [] };
+          for (const t of [t1, t2])
+            await track(
+              driver.consume!(
+                t,
+                'two',
+                async (d) => {
+                  got[t]!.push(str(d.payload));
+                  await d.ack();
+                },
+                opts,
+              ),
+            );
+          const batch = Array.from({ length: 20 }, (_, i) => ({
+            topic: i % 2 === 0 ? t1 : t2,
+            payload: text(`${i % 2 === 0 ? 'a' : 'b'}${i}`),
+            headers: {},
+          }));
+          await driver.enqueueMany!(batch);
+          await waitFor('20 messages', () => got[t1]!.length + got[t2]!.length >= 20);
+          expect(got[t1]).toEqual(batch.filter((m) => m.topic === t1).map((m) => str(m.payload)));
+          expect(got[t2]).toEqual(batch.filter((m) => m.topic === t2).map((m) => str(m.payload)));
         });
 
         it('keeps apart two groups whose group and topic names join alike (x__y on z, x on y__z)', async () => {

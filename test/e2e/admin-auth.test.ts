@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,31 @@ import { uniqueName } from '../support/services.js';
  * flow against the development provider (the test plays each person); the admin lets admins write,
  * readers read, and refuses callers without a token.
  */
+describe('an admin told neither --auth-issuer nor --no-auth', () => {
+  it('refuses to start before it opens its store, and says why and how', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'prism-admin-noauth-'));
+    const store = join(home, 'admin.db');
+    const res = await runCli(['admin', 'serve', '--listen', '127.0.0.1:0', '--store', store], {
+      env: { PRISM_HOME: home },
+    });
+    expect(res.code).toBe(2);
+    expect(res.stderr).toBe(
+      'error E_USAGE: the admin will not serve without authentication unless you say so: anyone who can reach it could apply and delete namespaces\n' +
+        '  hint: pass --auth-issuer <OIDC issuer URL> (see docs/identity.md), or --no-auth for a control plane only you can reach\n',
+    );
+    expect(existsSync(store)).toBe(false);
+  });
+
+  it('refuses --no-auth beside --auth-issuer', async () => {
+    const res = await runCli(['admin', 'serve', '--no-auth', '--auth-issuer', 'https://issuer.example']);
+    expect(res.code).toBe(2);
+    // oclif wraps its message at the terminal width.
+    expect(res.stderr.replace(/\s*›\s*/g, ' ')).toContain(
+      '--auth-issuer=https://issuer.example cannot also be provided when using --no-auth',
+    );
+  });
+});
+
 describe('an authenticated control plane', () => {
   const idp = new DevIdp();
   const devHome = mkdtempSync(join(tmpdir(), 'prism-admin-auth-dev-'));

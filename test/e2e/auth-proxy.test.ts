@@ -94,6 +94,33 @@ describe('an authenticated data plane', () => {
     }
   });
 
+  it('ends a PublishStream without a token with UNAUTHENTICATED, before any acknowledgement', async () => {
+    const client = new DataClient(endpoint, { namespace: granted });
+    try {
+      const writer = client.publishStream();
+      const sent = writer.publish({ payload: Buffer.from('x') });
+      await expect(sent).rejects.toMatchObject({ code: 'E_UNAUTHENTICATED' });
+      expect(writer.windowSize).toBeUndefined();
+    } finally {
+      client.close();
+    }
+  });
+
+  it('ends her Consume stream in a namespace she was not granted with PERMISSION_DENIED, before any delivery', async () => {
+    const client = new DataClient(endpoint, { namespace: denied, token: accessToken });
+    try {
+      const stream = client.consume({});
+      const err = await new Promise<{ code?: number; message: string }>((resolve) => {
+        stream.on('data', () => resolve({ message: 'a delivery arrived' }));
+        stream.on('error', resolve);
+      });
+      expect(err.code).toBe(7);
+      expect(err.message).toContain('may not consumer.subscribe');
+    } finally {
+      client.close();
+    }
+  });
+
   it('stamps the publisher’s session (subject and roles) into the consumer’s envelope', async () => {
     const client = new DataClient(endpoint, { namespace: granted, token: accessToken });
     const stream = client.subscribe({});

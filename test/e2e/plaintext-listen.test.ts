@@ -44,9 +44,12 @@ describe('a server asked to serve plaintext off loopback', () => {
 
   it('admin serve refuses --listen 0.0.0.0 before it opens its store or binds, and says why and how', async () => {
     const store = join(dir, 'admin.db');
-    const res = await runCli(['admin', 'serve', '--listen', `0.0.0.0:${port}`, '--store', store], {
-      env: { PRISM_HOME: dir },
-    });
+    const res = await runCli(
+      ['admin', 'serve', '--no-auth', '--listen', `0.0.0.0:${port}`, '--store', store],
+      {
+        env: { PRISM_HOME: dir },
+      },
+    );
     expect(res.code).toBe(2);
     expect(res.stderr).toBe(refusal(`0.0.0.0:${port}`, '--listen'));
     expect(existsSync(store)).toBe(false);
@@ -76,7 +79,7 @@ describe('a server asked to serve plaintext off loopback', () => {
   it('--no-tls serves plaintext there on purpose and logs a warning', async () => {
     const admin = await startPrismServer(
       [
-        ...['admin', 'serve', '--listen', '0.0.0.0:0', '--metrics-listen', '127.0.0.1:0'],
+        ...['admin', 'serve', '--no-auth', '--listen', '0.0.0.0:0', '--metrics-listen', '127.0.0.1:0'],
         ...['--store', join(dir, 'admin-no-tls.db'), '--no-tls'],
       ],
       'prism admin serving',
@@ -100,7 +103,16 @@ describe('a server asked to serve plaintext off loopback', () => {
 
   it('--no-tls and --tls-cert together are a usage error', async () => {
     const res = await runCli(
-      ['admin', 'serve', '--no-tls', '--tls-cert', join(dir, 'c.pem'), '--tls-key', join(dir, 'k.pem')],
+      [
+        'admin',
+        'serve',
+        '--no-auth',
+        '--no-tls',
+        '--tls-cert',
+        join(dir, 'c.pem'),
+        '--tls-key',
+        join(dir, 'k.pem'),
+      ],
       { env: { PRISM_HOME: dir } },
     );
     expect(res.code).toBe(2);

@@ -14,6 +14,7 @@ await describeWithService('redis', 'the Python example client', () => {
   const kvNamespace = uniqueName('py-kv');
   const msgNamespace = uniqueName('py-msg');
   const contractNamespace = uniqueName('py-contract');
+  const mailboxNamespace = uniqueName('py-mailbox');
 
   beforeAll(async () => {
     await ensureBuilt();
@@ -48,10 +49,27 @@ await describeWithService('redis', 'the Python example client', () => {
         '',
       ].join('\n'),
     );
+    writeFileSync(
+      join(dir, 'mailbox.yaml'),
+      [
+        `namespace: ${mailboxNamespace}`,
+        'team: platform',
+        'patterns:',
+        '  - name: events',
+        '    type: producer',
+        '    slots: { sink: { backend: memstore } }',
+        '    settings: { topic: greetings }',
+        '  - name: inbox',
+        '    type: mailbox',
+        '    slots: { source: { backend: memstore }, store: { backend: sqlite } }',
+        '    settings: { topic: greetings, indexed_headers: [order-id] }',
+        '',
+      ].join('\n'),
+    );
     const catalog = join(mkdtempSync(join(tmpdir(), 'prism-python-catalog-')), 'backends.yaml');
     writeFileSync(
       catalog,
-      `backends:\n  redis: [{ name: test, endpoint: "${redisUrl()}" }]\n  memstore: [{ name: local, endpoint: "memory://" }]\n`,
+      `backends:\n  redis: [{ name: test, endpoint: "${redisUrl()}" }]\n  memstore: [{ name: local, endpoint: "memory://" }]\n  sqlite: [{ name: local, endpoint: "file:mailbox.sqlite" }]\n`,
     );
     proxy = await startPrismServer(
       [
@@ -82,6 +100,18 @@ await describeWithService('redis', 'the Python example client', () => {
     );
     expect(stdout).toContain('kv ok: python/');
     expect(stdout).toContain('publish/consume ok: ');
+  }, 320_000);
+
+  it('queries and gets messages from a mailbox through the proxy', async () => {
+    const { stdout } = await promisify(execFile)(
+      join(REPO_ROOT, 'examples/clients/python/run.sh'),
+      ['--mailbox', `127.0.0.1:${proxy.ready.port as number}`, mailboxNamespace],
+      { timeout: 300_000 },
+    );
+    expect(stdout.trim().split('\n')).toEqual([
+      'mailbox unindexed header: INVALID_ARGUMENT: header "region" is not indexed in this mailbox',
+      'mailbox ok: 3 messages in 2 pages, newest first',
+    ]);
   }, 320_000);
 
   it('keeps the messaging contract of proto/prism/data/v1 on Redis Streams, seen from grpcio', async () => {

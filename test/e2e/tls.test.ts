@@ -59,7 +59,7 @@ describe('the admin with mTLS, a proxy following it over mTLS and serving TLS, a
   beforeAll(async () => {
     admin = await startPrismServer(
       [
-        ...['admin', 'serve', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'],
+        ...['admin', 'serve', '--no-auth', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'],
         ...['--tls-cert', files.server.cert, '--tls-key', files.server.key, '--tls-client-ca', files.ca],
         ...['--heartbeat-interval', '300'],
       ],
@@ -182,7 +182,15 @@ describe("the proxy's client certificate for the admin, rotated on disk", () => 
     const adminTrusting = (clientCa: string) =>
       startPrismServer(
         [
-          ...['admin', 'serve', '--listen', `127.0.0.1:${port}`, '--metrics-listen', '127.0.0.1:0'],
+          ...[
+            'admin',
+            'serve',
+            '--no-auth',
+            '--listen',
+            `127.0.0.1:${port}`,
+            '--metrics-listen',
+            '127.0.0.1:0',
+          ],
           ...['--tls-cert', files.server.cert, '--tls-key', files.server.key, '--tls-client-ca', clientCa],
           ...['--heartbeat-interval', '300'],
         ],

@@ -133,7 +133,7 @@ await describeWithService('vault', 'proxy serve --tls-from-vault', () => {
   it('admin serve takes the same flag: its gRPC and HTTP ports serve the Vault-issued certificate', async () => {
     const admin = await startPrismServer(
       [
-        ...['admin', 'serve', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'],
+        ...['admin', 'serve', '--no-auth', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'],
         ...['--store', join(dir, 'admin.db'), '--tls-from-vault', `${mount}/issue/proxy`],
       ],
       'prism admin serving',
@@ -149,7 +149,7 @@ await describeWithService('vault', 'proxy serve --tls-from-vault', () => {
   });
 
   it('refuses to start without VAULT_TOKEN, naming what is missing', async () => {
-    const res = await runCli(['admin', 'serve', '--tls-from-vault', `${mount}/issue/proxy`], {
+    const res = await runCli(['admin', 'serve', '--no-auth', '--tls-from-vault', `${mount}/issue/proxy`], {
       env: { VAULT_ADDR: vaultAddr(), VAULT_TOKEN: '', PRISM_HOME: dir },
     });
     expect(res.code).toBe(2);

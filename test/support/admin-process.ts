@@ -16,6 +16,7 @@ export async function startAdmin(
   const args = ['admin', 'serve', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'];
   if (options.store) args.push('--store', options.store);
   args.push(...(options.extraArgs ?? []));
+  if (!args.includes('--auth-issuer')) args.push('--no-auth');
   const server = await startPrismServer(args, 'prism admin serving');
   return {
     endpoint: `127.0.0.1:${server.ready.port as number}`,

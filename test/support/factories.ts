@@ -66,6 +66,18 @@ export function sessionManagerPattern(overrides: Obj = {}): Obj {
   );
 }
 
+export function mailboxPattern(overrides: Obj = {}): Obj {
+  return build(
+    {
+      name: 'inbox',
+      type: 'mailbox',
+      slots: { source: { backend: 'kafka' }, store: { backend: 'sqlite' } },
+      settings: { topic: 'orders.events' },
+    },
+    overrides,
+  );
+}
+
 /** `orders`, owned by `commerce`, with one keyvalue pattern on redis; auth off. */
 export function validNamespace(overrides: Obj = {}): Obj {
   return build({ namespace: 'orders', team: 'commerce', patterns: [keyvaluePattern()] }, overrides);

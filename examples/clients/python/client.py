@@ -5,6 +5,7 @@ on the TypeScript client. Exits non-zero on any mismatch.
 
     client.py <proxy host:port> <keyvalue namespace> <messaging namespace>
     client.py --contract <proxy host:port> <messaging namespace>
+    client.py --mailbox <proxy host:port> <mailbox namespace>
 
 The second form checks the messaging contract written in proto/prism/data/v1/messaging.proto
 (statuses, batch order, redelivery with `attempt`, dead letter) against a namespace whose
@@ -18,7 +19,14 @@ import uuid
 
 import grpc
 
-from prism.data.v1 import keyvalue_pb2, keyvalue_pb2_grpc, messaging_pb2, messaging_pb2_grpc
+from prism.data.v1 import (
+    keyvalue_pb2,
+    keyvalue_pb2_grpc,
+    mailbox_pb2,
+    mailbox_pb2_grpc,
+    messaging_pb2,
+    messaging_pb2_grpc,
+)
 
 
 def main(endpoint: str, kv_namespace: str, messaging_namespace: str) -> int:
@@ -218,7 +226,59 @@ def contract(endpoint: str, namespace: str) -> int:
     return 0
 
 
+def mailbox(endpoint: str, namespace: str) -> int:
+    """Publishes three messages and finds them again in the namespace's mailbox `inbox` (which
+    consumes topic `greetings` and indexes header `order-id`): by header, newest first, in pages."""
+    channel = grpc.insecure_channel(endpoint)
+    grpc.channel_ready_future(channel).result(timeout=10)
+    meta = [("x-prism-namespace", namespace)]
+    producer = messaging_pb2_grpc.ProducerStub(channel)
+    box = mailbox_pb2_grpc.MailboxStub(channel)
+    order = f"py-{uuid.uuid4()}"
+    ids = []
+    for i in range(3):
+        published = producer.Publish(
+            messaging_pb2.PublishRequest(payload=f"mail {i}".encode(), headers={"order-id": order}),
+            metadata=meta,
+            timeout=10,
+        )
+        ids.append(published.message_id)
+    query = mailbox_pb2.MailboxQueryRequest(
+        filter=mailbox_pb2.MailboxFilter(headers={"order-id": order}), limit=2
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        first = box.Query(query, metadata=meta, timeout=10)
+        if len(first.messages) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    query.page_token = first.next_page_token
+    second = box.Query(query, metadata=meta, timeout=10)
+    found = [m.envelope.message_id for m in list(first.messages) + list(second.messages)]
+    if found != list(reversed(ids)) or second.next_page_token:
+        print(f"mailbox query found {found}, expected {list(reversed(ids))}", file=sys.stderr)
+        return 1
+    got = box.Get(mailbox_pb2.MailboxGetRequest(message_id=ids[1]), metadata=meta, timeout=10)
+    if got.message.envelope.payload != b"mail 1":
+        print(f"mailbox get returned {got.message.envelope.payload!r}", file=sys.stderr)
+        return 1
+    try:
+        box.Query(
+            mailbox_pb2.MailboxQueryRequest(filter=mailbox_pb2.MailboxFilter(headers={"region": "eu"})),
+            metadata=meta,
+            timeout=10,
+        )
+        print("a filter on a header that is not indexed was accepted", file=sys.stderr)
+        return 1
+    except grpc.RpcError as err:
+        print(f"mailbox unindexed header: {err.code().name}: {err.details()}")
+    print(f"mailbox ok: {len(found)} messages in 2 pages, newest first")
+    return 0
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--mailbox":
+        sys.exit(mailbox(sys.argv[2], sys.argv[3]))
     if len(sys.argv) == 4 and sys.argv[1] == "--contract":
         try:
             sys.exit(contract(sys.argv[2], sys.argv[3]))
@@ -228,7 +288,8 @@ if __name__ == "__main__":
     if len(sys.argv) != 4:
         print(
             "usage: client.py <proxy host:port> <keyvalue namespace> <messaging namespace>\n"
-            "       client.py --contract <proxy host:port> <messaging namespace>",
+            "       client.py --contract <proxy host:port> <messaging namespace>\n"
+            "       client.py --mailbox <proxy host:port> <mailbox namespace>",
             file=sys.stderr,
         )
         sys.exit(2)

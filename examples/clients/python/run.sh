@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the Python example client against a Prism proxy:
 #   examples/clients/python/run.sh <proxy host:port> <keyvalue namespace> <messaging namespace>
+#   examples/clients/python/run.sh --contract|--mailbox <proxy host:port> <namespace>
 # Creates a virtualenv (cached under .prism-test/python-venv), generates stubs from proto/ with
 # grpcio-tools into a temporary directory, and runs client.py. Stubs are not committed: proto/ is
 # the only source of the wire contract.

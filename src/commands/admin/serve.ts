@@ -13,7 +13,10 @@ import { defaultCatalog, loadCatalog } from '../../admin/catalog.js';
 import { openStore } from '../../admin/open-store.js';
 import { AdminServer } from '../../admin/server.js';
 import { adminAuthenticator } from '../../auth/admin-authenticate.js';
+import { PolicyAuthorizer } from '../../auth/policy/authorizer.js';
+import { loadPolicyFiles } from '../../auth/policy/policy-files.js';
 import { prismHome } from '../../config/home.js';
+import { PrismError } from '../../errors.js';
 
 export default class AdminServe extends BaseCommand {
   static override summary = 'Run the Prism control plane (prism admin)';
@@ -25,6 +28,11 @@ export default class AdminServe extends BaseCommand {
   ];
   static override flags = {
     listen: Flags.string({ description: 'gRPC listen address', default: '127.0.0.1:8981' }),
+    policies: Flags.string({
+      description:
+        'Global Cedar policies: a .cedar file or a directory of them (docs/policies.md §9). They decide control-plane calls (with --auth-issuer) and are sent to proxies, which evaluate them with every namespace',
+      multiple: true,
+    }),
     ...serverTlsFlags,
     ...vaultTlsFlags,
     'metrics-listen': Flags.string({
@@ -83,10 +91,25 @@ export default class AdminServe extends BaseCommand {
       dependsOn: ['auth-issuer'],
       helpGroup: 'AUTH',
     }),
+    'no-auth': Flags.boolean({
+      description:
+        'Serve without authenticating callers (local work only; otherwise --auth-issuer is required)',
+      exclusive: ['auth-issuer'],
+      helpGroup: 'AUTH',
+    }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(AdminServe);
+    if (!flags['auth-issuer'] && !flags['no-auth']) {
+      throw new PrismError(
+        'E_USAGE',
+        'the admin will not serve without authentication unless you say so: anyone who can reach it could apply and delete namespaces',
+        {
+          hint: 'pass --auth-issuer <OIDC issuer URL> (see docs/identity.md), or --no-auth for a control plane only you can reach',
+        },
+      );
+    }
     const logger = createLogger('prism-admin', { level: flags['log-level'] });
     checkPlaintextListen(
       flags,
@@ -106,6 +129,8 @@ export default class AdminServe extends BaseCommand {
       join(prismHome(), 'tls', `admin-${process.pid}`),
       logger,
     );
+    const policies = flags.policies ? loadPolicyFiles(flags.policies) : [];
+    const authorizer = new PolicyAuthorizer({ logger });
     const server = new AdminServer({
       listen: flags.listen,
       metricsListen: flags['metrics-listen'],
@@ -122,8 +147,12 @@ export default class AdminServe extends BaseCommand {
             readerGroups: flags['auth-reader-group'],
             proxyGroups: flags['auth-proxy-group'],
             scopeMapping: flags['auth-scope-mapping'],
+            policies,
+            authorizer,
           })
         : undefined,
+      registerMetrics: (registry) => authorizer.register(registry),
+      globalPolicies: policies,
     });
     try {
       await server.start();
@@ -133,6 +162,11 @@ export default class AdminServe extends BaseCommand {
     }
     if (flags['auth-issuer'])
       logger.info({ issuer: flags['auth-issuer'], audiences: flags['auth-audience'] }, 'auth is on');
+    if (policies.length > 0)
+      logger.info(
+        { policies: policies.map((p) => p.id), controlPlane: flags['auth-issuer'] !== undefined },
+        'global policies loaded',
+      );
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
         logger.info({ signal }, 'stopping');

@@ -29,6 +29,8 @@ import { inProcessRunners, NamespaceTable } from '../../proxy/namespace-table.js
 import { ProxyServer } from '../../proxy/server.js';
 import { adminTokenSource } from '../../auth/admin-token.js';
 import { proxyAuthenticator } from '../../auth/proxy-authenticate.js';
+import { PrismError } from '../../errors.js';
+import { PolicyAuthorizer } from '../../auth/policy/authorizer.js';
 import { vaultCredentials, vaultFlags, vaultSettingsFromFlags } from '../../auth/vault-credentials.js';
 import { RequestSessions } from '../../auth/request-sessions.js';
 import { durationSeconds } from '../../cli/values.js';
@@ -93,6 +95,11 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       description: 'Stable id of this proxy for partition ownership (default: <host>-<port>)',
     }),
     advertise: Flags.string({ description: 'Address clients use to reach this proxy (default: --listen)' }),
+    'policy-log-sample': Flags.string({
+      description:
+        'Share of allowed policy decisions to log, 0 to 1 (every denial is logged; docs/policies.md)',
+      default: '0.01',
+    }),
     'no-auth': Flags.boolean({
       description: 'Serve namespaces that enable auth without verifying tokens (local work only)',
     }),
@@ -196,13 +203,18 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       join(prismHome(), 'tls', `proxy-${process.pid}`),
       logger,
     );
+    const policies = new PolicyAuthorizer({
+      logger,
+      allowLogSampleRate: sampleRate(flags['policy-log-sample']),
+    });
     const server = new ProxyServer({
       listen: flags.listen,
       metricsListen: workerMetricsListen(flags['metrics-listen']),
       table,
       logger,
       // Identity (#7): tokens verified against each auth-enabled namespace's issuer and access.
-      authenticate: flags['no-auth'] ? undefined : proxyAuthenticator(),
+      authenticate: flags['no-auth'] ? undefined : proxyAuthenticator({ policies }),
+      registerMetrics: (registry) => policies.register(registry),
       authDisabled: flags['no-auth'],
       drainTimeoutMs: flags['drain-timeout'],
       tls: serverTls.tls,
@@ -244,6 +256,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
         logger,
         adminToken,
         adminTls,
+        (global) => policies.setGlobalPolicies(global),
       );
       try {
         await source.start();
@@ -269,4 +282,11 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'vault revoke failed'));
     releaseWorker();
   }
+}
+
+function sampleRate(value: string): number {
+  const rate = Number(value);
+  if (value.trim() === '' || !Number.isFinite(rate) || rate < 0 || rate > 1)
+    throw new PrismError('E_USAGE', `--policy-log-sample '${value}' is not a number from 0 to 1`);
+  return rate;
 }

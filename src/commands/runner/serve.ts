@@ -11,11 +11,11 @@ import { UsageError } from '../../errors.js';
 import { prismHome } from '../../config/home.js';
 import { join } from 'node:path';
 
-const SERVABLE = ['keyvalue', 'producer', 'consumer'];
+const SERVABLE = ['keyvalue', 'producer', 'consumer', 'mailbox'];
 
 export default class RunnerServe extends BaseCommand {
   static override summary = 'Run one pattern runner as its own process';
-  static override description = `Serves the pattern's prism.data.v1 API (KeyValue, Producer or Consumer) over gRPC, so a proxy can route to an isolated runner. The config is a namespace file; --pattern picks the pattern when it has several of the type.
+  static override description = `Serves the pattern's prism.data.v1 API (KeyValue, Producer, Consumer or Mailbox) over gRPC, so a proxy can route to an isolated runner. The config is a namespace file; --pattern picks the pattern when it has several of the type.
 A namespace with auth enabled is refused unless --no-auth says that this process, which cannot verify tokens itself, only runs behind a proxy that does.`;
   static override examples = [
     '<%= config.bin %> runner serve keyvalue --config examples/runners/keyvalue-redis.yaml --listen 127.0.0.1:50100',

@@ -347,6 +347,59 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
     }
   }
 
+  function record(message: Message) {
+    return {
+      key: message.headers[PARTITION_KEY_HEADER] ?? null,
+      value: Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength),
+      headers: toKafkaHeaders(message.headers),
+      timestamp: String(Date.now()),
+    };
+  }
+
+  /** One produce request for the whole batch (a record batch per partition, in batch order). */
+  async function produceMany(messages: readonly Message[]): Promise<void> {
+    if (messages.length === 0) return;
+    const byTopic = new Map<string, Message[]>();
+    for (const m of messages) {
+      const topic = kafkaTopic(options.namespace, m.topic);
+      const list = byTopic.get(topic);
+      if (list) list.push(m);
+      else byTopic.set(topic, [m]);
+    }
+    try {
+      await run('publish', async () => {
+        await Promise.all([...byTopic.keys()].map((topic) => ensureTopic(topic)));
+        const p = await getProducer();
+        await p.sendBatch({
+          acks: -1,
+          topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list.map(record) })),
+        });
+      });
+    } catch (err) {
+      if (!isMessageTooLarge(err)) throw err;
+      // Name the largest message; the broker does not say which one it refused.
+      const sized = messages.map((m) => {
+        const r = record(m);
+        let size = m.payload.byteLength + Buffer.byteLength(r.key ?? '');
+        for (const [k, v] of Object.entries(r.headers))
+          size += Buffer.byteLength(k) + Buffer.byteLength(String(v));
+        return { m, size };
+      });
+      const largest = sized.reduce((a, b) => (b.size > a.size ? b : a));
+      const topic = kafkaTopic(options.namespace, largest.m.topic);
+      const limit = await run('publish (read max.message.bytes)', () => messageLimit(topic)).catch(
+        () => undefined,
+      );
+      throw new PayloadTooLargeError(
+        'kafka',
+        largest.size,
+        limit,
+        `topic ${largest.m.topic} (max.message.bytes, record batch overhead included)`,
+        err,
+      );
+    }
+  }
+
   async function send(topic: string, message: Message, headers: IHeaders, key: string | undefined) {
     await run('publish', async () => {
       await ensureTopic(topic);
@@ -423,6 +476,8 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
 
     publish: produce,
     enqueue: produce,
+    publishMany: produceMany,
+    enqueueMany: produceMany,
 
     async subscribe(userTopic, handler) {
       const topic = kafkaTopic(options.namespace, userTopic);

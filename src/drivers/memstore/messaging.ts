@@ -8,11 +8,12 @@
  * Queue semantics (the same as the postgres queue): a message is kept until every group that
  * knew it acknowledged it; a group consuming for the first time receives every message still
  * kept (the backlog enqueued while no group existed included). Within a group deliveries are
- * spread round-robin over its consumers, at most `PREFETCH` unacknowledged per consumer.
+ * spread round-robin over its consumers, at most `prefetch` (default 64) unacknowledged per consumer.
  */
 import type { Capability } from '../../config/registry.js';
 import {
   BackendDownError,
+  prefetchOf,
   type Delivery,
   type Driver,
   type DriverOptions,
@@ -36,6 +37,7 @@ interface Consumer {
   dispatcher: SerialDispatcher<Delivery>;
   ackTimeoutMs: number;
   inflight: number;
+  prefetch: number;
   closed: boolean;
 }
 
@@ -121,7 +123,7 @@ export function createMemstoreMessaging(options: DriverOptions): MemstoreMessagi
 
   function pump(state: TopicState, group: GroupState): void {
     while (group.ready.length > 0) {
-      const live = group.consumers.filter((c) => !c.closed && c.inflight < PREFETCH);
+      const live = group.consumers.filter((c) => !c.closed && c.inflight < c.prefetch);
       if (live.length === 0) return;
       const consumer = live[group.next++ % live.length]!;
       const entry = group.ready.shift()!;
@@ -190,6 +192,10 @@ export function createMemstoreMessaging(options: DriverOptions): MemstoreMessagi
       for (const subscriber of topicState(message.topic).subscribers) subscriber.push(cloneMessage(copy));
     },
 
+    async publishMany(messages) {
+      for (const message of messages) await driver.publish(message);
+    },
+
     async subscribe(topic, handler) {
       ensureOpen('subscribe');
       const state = topicState(topic);
@@ -221,6 +227,10 @@ export function createMemstoreMessaging(options: DriverOptions): MemstoreMessagi
       }
     },
 
+    async enqueueMany(messages) {
+      for (const message of messages) await driver.enqueue(message);
+    },
+
     async consume(topic, groupName, handler, consumeOptions) {
       ensureOpen('consume');
       const state = topicState(topic);
@@ -238,6 +248,7 @@ export function createMemstoreMessaging(options: DriverOptions): MemstoreMessagi
         dispatcher: new SerialDispatcher<Delivery>(handler),
         ackTimeoutMs: consumeOptions?.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS,
         inflight: 0,
+        prefetch: prefetchOf(consumeOptions, PREFETCH),
         closed: false,
       };
       g.consumers.push(consumer);

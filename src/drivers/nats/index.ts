@@ -13,7 +13,7 @@
  *   published with msgID `<topic>/<id>`, so the stream drops a duplicate on the same topic within
  *   its 2-minute window; the same id on another topic (a dead letter keeps its id) is kept.
  *   Acks wait for the server's confirmation (`ackAck`), so an acknowledged message is really
- *   acknowledged.
+ *   acknowledged; acks issued together are plain acks confirmed by one `ackAck` on the last.
  * - Size: a message (payload plus headers) above the server's `max_payload` (from its INFO;
  *   1 MiB by default) is refused with PayloadTooLargeError before anything is sent. Errors another
  *   attempt cannot fix (bad arguments, permissions, JetStream API errors) are passed on as they
@@ -44,15 +44,18 @@ import type { Capability } from '../../config/registry.js';
 import { PrismError } from '../../errors.js';
 import {
   BackendDownError,
+  prefetchOf,
   PayloadTooLargeError,
   type Delivery,
   type Driver,
   type DriverOptions,
+  type Message,
   type PubSub,
   type Queue,
   type Subscription,
 } from '../interfaces.js';
 import {
+  Coalescer,
   copyHeaders,
   DEFAULT_ACK_TIMEOUT_MS,
   DEFAULT_OPERATION_TIMEOUT_MS,
@@ -68,6 +71,8 @@ const PULL_BATCH = 32;
 /** Pull request lifetime; heartbeats come every half of it, so a dead server is noticed in ~2 s. */
 const PULL_EXPIRES_MS = 2_000;
 const DUPLICATE_WINDOW_MS = 120_000;
+/** JetStream publishes of one batch awaiting their ack at once. */
+const PUBLISH_WINDOW = 256;
 
 export type NatsDriver = Driver & PubSub & Queue;
 
@@ -168,6 +173,8 @@ export function createNatsDriver(options: DriverOptions): NatsDriver {
         reconnect: true,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
+        // No Error (with its stack) allocated per request: ~10% of the CPU of a busy stream.
+        noAsyncTraces: true,
         pingInterval: 5_000,
         ...(options.credentials
           ? { user: options.credentials.username, pass: options.credentials.password }
@@ -240,15 +247,49 @@ export function createNatsDriver(options: DriverOptions): NatsDriver {
     return durable;
   }
 
-  function delivery(topic: string, m: JsMsg): Delivery {
+  /** The stream holds every topic of the namespace: de-duplication is scoped to the topic. */
+  function msgIdOf(message: Message): string | undefined {
+    const id = message.headers[MESSAGE_ID_HEADER];
+    return id ? `${message.topic}/${id}` : undefined;
+  }
+
+  function wireHeaders(message: Message): Record<string, string> {
+    const msgID = msgIdOf(message);
+    return msgID ? { ...message.headers, 'Nats-Msg-Id': msgID } : message.headers;
+  }
+
+  /** Publishes one message to the stream; resolves on the stream's ack. */
+  async function jsPublish(conn: NatsConnection, message: Message, check = true): Promise<void> {
+    if (check) checkSize(conn, message.topic, message.payload, wireHeaders(message));
+    const h = toNatsHeaders(message.headers);
+    const msgID = msgIdOf(message);
+    await js!.publish(queueSubject(options.namespace, message.topic), message.payload, {
+      ...(h ? { headers: h } : {}),
+      ...(msgID ? { msgID } : {}),
+      timeout: DEFAULT_OPERATION_TIMEOUT_MS,
+    });
+  }
+
+  /**
+   * Acks of one subscription issued in one turn of the event loop: plain acks, then one ackAck on
+   * the last. The server hands one connection's acks to the consumer in order, so the last one's
+   * confirmation confirms the batch, for one round trip instead of one per message.
+   */
+  function ackBatcher(): Coalescer<JsMsg> {
+    return new Coalescer<JsMsg>(async (msgs) => {
+      await live('ack');
+      for (const m of msgs.slice(0, -1)) m.ack();
+      const last = msgs[msgs.length - 1]!;
+      const confirmed = await run('ack', () => last.ackAck({ timeout: DEFAULT_OPERATION_TIMEOUT_MS }));
+      if (!confirmed) throw fail('ack was not confirmed');
+    });
+  }
+
+  function delivery(topic: string, m: JsMsg, acks: Coalescer<JsMsg>): Delivery {
     // JetStream answers a second ack of one message with an error; the contract says the second
     // is harmless, so a delivery remembers its settled ack (a failed one may be tried again).
     let acked: Promise<void> | undefined;
-    const ackOnce = async (): Promise<void> => {
-      await live('ack');
-      const confirmed = await run('ack', () => m.ackAck({ timeout: DEFAULT_OPERATION_TIMEOUT_MS }));
-      if (!confirmed) throw fail('ack was not confirmed');
-    };
+    const ackOnce = (): Promise<void> => acks.add(m);
     return {
       topic,
       payload: m.data,
@@ -309,6 +350,20 @@ export function createNatsDriver(options: DriverOptions): NatsDriver {
       }
     },
 
+    async publishMany(messages) {
+      if (messages.length === 0) return;
+      const conn = await run('publish', () => live('publish'));
+      for (const m of messages) checkSize(conn, m.topic, m.payload, m.headers);
+      try {
+        for (const m of messages) {
+          const h = toNatsHeaders(m.headers);
+          conn.publish(pubsubSubject(options.namespace, m.topic), m.payload, h ? { headers: h } : {});
+        }
+      } catch (err) {
+        throw fail('publish', err);
+      }
+    },
+
     async subscribe(topic, handler) {
       const conn = await run('subscribe', () => live('subscribe'));
       const sub = conn.subscribe(pubsubSubject(options.namespace, topic));
@@ -338,30 +393,44 @@ export function createNatsDriver(options: DriverOptions): NatsDriver {
     },
 
     async enqueue(message) {
-      const h = toNatsHeaders(message.headers);
-      const id = message.headers[MESSAGE_ID_HEADER];
-      // The stream holds every topic of the namespace: scope de-duplication to the topic.
-      const msgID = id ? `${message.topic}/${id}` : undefined;
       await run('enqueue', async () => {
-        const wire = msgID ? { ...message.headers, 'Nats-Msg-Id': msgID } : message.headers;
-        checkSize(await live('enqueue'), message.topic, message.payload, wire);
+        const conn = await live('enqueue');
         await ensureStream();
-        await js!.publish(queueSubject(options.namespace, message.topic), message.payload, {
-          ...(h ? { headers: h } : {}),
-          ...(msgID ? { msgID } : {}),
-          timeout: DEFAULT_OPERATION_TIMEOUT_MS,
-        });
+        await jsPublish(conn, message);
+      });
+    },
+
+    // JetStream async publish: the batch's publishes go out back to back on the one connection
+    // (so the stream stores them in order), with at most PUBLISH_WINDOW awaiting their ack.
+    async enqueueMany(messages) {
+      if (messages.length === 0) return;
+      await run('enqueue', async () => {
+        const conn = await live('enqueue');
+        for (const m of messages) checkSize(conn, m.topic, m.payload, wireHeaders(m));
+        await ensureStream();
+        const acks: Array<Promise<unknown>> = [];
+        for (const [i, m] of messages.entries()) {
+          if (i >= PUBLISH_WINDOW) await acks[i - PUBLISH_WINDOW];
+          const ack = jsPublish(conn, m, false);
+          ack.catch(() => undefined);
+          acks.push(ack);
+        }
+        await Promise.all(acks);
       });
     },
 
     async consume(topic, group, handler, consumeOptions) {
       const ackTimeoutMs = consumeOptions?.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
+      const acks = ackBatcher();
       const messages = await run('consume', async () => {
         await live('consume');
         await ensureStream();
         const durable = await ensureConsumer(topic, group, ackTimeoutMs);
         const consumer = await js!.consumers.get(stream, durable);
-        return consumer.consume({ max_messages: PULL_BATCH, expires: PULL_EXPIRES_MS });
+        return consumer.consume({
+          max_messages: prefetchOf(consumeOptions, PULL_BATCH),
+          expires: PULL_EXPIRES_MS,
+        });
       });
       let stopped = false;
       const loop = (async () => {
@@ -371,7 +440,7 @@ export function createNatsDriver(options: DriverOptions): NatsDriver {
             continue;
           }
           try {
-            await handler(delivery(topic, m));
+            await handler(delivery(topic, m, acks));
           } catch {
             // Left unacknowledged: JetStream redelivers it after ack_wait.
           }

@@ -16,7 +16,8 @@
  * Claiming: `FOR UPDATE SKIP LOCKED` on the group's visible delivery rows, which sets
  * visible_at = now() + ackTimeoutMs and increments the attempt: consumers of one group never
  * block each other and a claim is invisible to them until it times out. Ack deletes the delivery
- * row (only for the attempt that was delivered); nack makes it visible again at once. Consumers
+ * row (only for the attempt that was delivered); nack makes it visible again at once. Acks (and
+ * nacks) issued in one turn of the event loop are one statement for the whole batch. Consumers
  * poll with a short adaptive interval (immediately again while there is work, up to 100 ms idle).
  */
 import { createHash } from 'node:crypto';
@@ -27,13 +28,16 @@ import { inTransaction } from './transaction.js';
 import type { Capability } from '../../config/registry.js';
 import {
   BackendDownError,
+  prefetchOf,
   type Delivery,
   type Driver,
   type DriverOptions,
+  type Message,
   type Queue,
   type Subscription,
 } from '../interfaces.js';
 import {
+  Coalescer,
   copyHeaders,
   DEFAULT_ACK_TIMEOUT_MS,
   DEFAULT_OPERATION_TIMEOUT_MS,
@@ -135,7 +139,7 @@ export function createPostgresQueue(options: DriverOptions): PostgresQueue {
     headers: Record<string, string>;
   }
 
-  async function claim(t: Tables, group: string, ackTimeoutMs: number): Promise<Claimed[]> {
+  async function claim(t: Tables, group: string, ackTimeoutMs: number, limit: number): Promise<Claimed[]> {
     const result = await pool.query<Claimed>(
       `UPDATE ${t.deliveries} d
           SET attempt = d.attempt + 1, visible_at = clock_timestamp() + $3 * interval '1 millisecond'
@@ -145,7 +149,7 @@ export function createPostgresQueue(options: DriverOptions): PostgresQueue {
               ${t.messages} m
         WHERE d.grp = $1 AND d.message_id = c.message_id AND m.id = c.message_id
         RETURNING d.message_id, d.attempt, m.payload, m.headers`,
-      [group, BATCH, ackTimeoutMs],
+      [group, limit, ackTimeoutMs],
     );
     return result.rows.sort((a, b) => (BigInt(a.message_id) < BigInt(b.message_id) ? -1 : 1));
   }
@@ -183,23 +187,76 @@ export function createPostgresQueue(options: DriverOptions): PostgresQueue {
       });
     },
 
+    // One multi-row INSERT per topic (ids ascend in batch order), all topics in one transaction:
+    // a failed batch leaves nothing behind, so retrying it doubles nothing.
+    async enqueueMany(messages) {
+      if (messages.length === 0) return;
+      const byTopic = new Map<string, Message[]>();
+      for (const m of messages) {
+        const list = byTopic.get(m.topic);
+        if (list) list.push(m);
+        else byTopic.set(m.topic, [m]);
+      }
+      await run('enqueue', async () => {
+        const entries = await Promise.all(
+          [...byTopic].map(async ([topic, list]) => ({ t: await tables(topic), list })),
+        );
+        await inTransaction(pool, async (client) => {
+          for (const { t, list } of entries) {
+            await client.query(
+              `WITH m AS (
+                 INSERT INTO ${t.messages} (payload, headers, published_at)
+                 SELECT u.p, u.h::jsonb, $3 FROM unnest($1::bytea[], $2::text[]) WITH ORDINALITY AS u(p, h, n)
+                 ORDER BY u.n RETURNING id)
+               INSERT INTO ${t.deliveries} (grp, message_id) SELECT g.grp, m.id FROM ${t.groups} g, m`,
+              [
+                list.map((m) => Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength)),
+                list.map((m) => JSON.stringify(copyHeaders(m.headers))),
+                Date.now(),
+              ],
+            );
+          }
+        });
+      });
+    },
+
     async consume(topic, group, handler, consumeOptions) {
       const ackTimeoutMs = consumeOptions?.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
+      const prefetch = prefetchOf(consumeOptions, BATCH);
       const t = await run('consume', () => tables(topic));
       await run('register group', () => registerGroup(t, group));
       let stopped = false;
       let wake: (() => void) | undefined;
 
-      const settle = (sql: string, what: string, id: string, attempt: number) =>
-        run(what, async () => {
-          await pool.query(sql, [group, id, attempt]);
-        });
+      // Settlements of one turn of the event loop go out as one statement each (ack, nack).
+      const settleMany = (sql: string, what: string) =>
+        new Coalescer<{ id: string; attempt: number }>((items) =>
+          run(what, async () => {
+            await pool.query(sql, [group, items.map((i) => i.id), items.map((i) => i.attempt)]);
+          }),
+        );
+      const settled = `grp = $1 AND (message_id, attempt) IN (SELECT * FROM unnest($2::bigint[], $3::int[]))`;
+      const acks = settleMany(`DELETE FROM ${t.deliveries} WHERE ${settled}`, 'ack');
+      const nacks = settleMany(
+        `UPDATE ${t.deliveries} SET visible_at = clock_timestamp() WHERE ${settled}`,
+        'nack',
+      );
+      // Messages no group still has to acknowledge, dropped once per batch of acks.
+      const sweep = new Coalescer<string>(async (ids) => {
+        await pool
+          .query(
+            `DELETE FROM ${t.messages} m WHERE m.id = ANY($1::bigint[])
+               AND NOT EXISTS (SELECT 1 FROM ${t.deliveries} d WHERE d.message_id = m.id)`,
+            [ids],
+          )
+          .catch(() => undefined);
+      });
 
       const loop = (async () => {
         while (!stopped) {
           let rows: Claimed[] = [];
           try {
-            rows = await claim(t, group, ackTimeoutMs);
+            rows = await claim(t, group, ackTimeoutMs, prefetch);
           } catch {
             // Backend down: keep polling; the pool reconnects.
             await sleep(250);
@@ -215,28 +272,11 @@ export function createPostgresQueue(options: DriverOptions): PostgresQueue {
               headers: row.headers,
               attempt,
               async ack() {
-                await settle(
-                  `DELETE FROM ${t.deliveries} WHERE grp = $1 AND message_id = $2 AND attempt = $3`,
-                  'ack',
-                  id,
-                  attempt,
-                );
-                await pool
-                  .query(
-                    `DELETE FROM ${t.messages} WHERE id = $1
-                       AND NOT EXISTS (SELECT 1 FROM ${t.deliveries} WHERE message_id = $1)`,
-                    [id],
-                  )
-                  .catch(() => undefined);
+                await acks.add({ id, attempt });
+                await sweep.add(id);
               },
               async nack() {
-                await settle(
-                  `UPDATE ${t.deliveries} SET visible_at = clock_timestamp()
-                    WHERE grp = $1 AND message_id = $2 AND attempt = $3`,
-                  'nack',
-                  id,
-                  attempt,
-                );
+                await nacks.add({ id, attempt });
               },
             };
             try {

@@ -130,6 +130,20 @@ export function createRedisPubSub(options: DriverOptions): RedisPubSub {
       });
     },
 
+    // Pipelined PUBLISHes in one round trip.
+    async publishMany(messages) {
+      if (messages.length === 0) return;
+      await run('PUBLISH', async () => {
+        if (publisher.status !== 'ready')
+          throw new BackendDownError('redis', `connection ${publisher.status}`, lastError);
+        const pipeline = publisher.pipeline();
+        for (const m of messages) pipeline.publish(prefix + m.topic, encodeFrame(m));
+        const replies = await pipeline.exec();
+        const failed = replies?.find(([err]) => err);
+        if (failed?.[0]) throw failed[0];
+      });
+    },
+
     async subscribe(topic, handler) {
       const channel = prefix + topic;
       const dispatcher = new SerialDispatcher<Message>(handler);

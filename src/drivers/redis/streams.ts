@@ -15,7 +15,8 @@
  *   entry claimable at once). `attempt` is the entry's delivery count from `XPENDING`: 1 on the
  *   first delivery, incremented by every claim. Closing a subscription hands its unacknowledged
  *   deliveries back the same way, so another member gets them within one claim interval.
- * - Ack is `XACK`; acknowledging twice, or after the entry went to another member, is harmless.
+ * - Ack is `XACK` (acks of one turn of the event loop share one); acknowledging twice, or after
+ *   the entry went to another member, is harmless.
  * - Members: a closing member deletes its name from the group when it holds nothing; one that
  *   still held entries is deleted by another member once those were claimed and it has been
  *   idle for `staleMemberMs`, so closed subscriptions do not pile up in `XINFO CONSUMERS`.
@@ -32,13 +33,17 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Capability } from '../../config/registry.js';
 import {
   BackendDownError,
+  prefetchOf,
   type Delivery,
   type Driver,
+  type ConsumeOptions,
   type DriverOptions,
+  type Message,
   type Queue,
   type Subscription,
 } from '../interfaces.js';
 import {
+  Coalescer,
   copyHeaders,
   DEFAULT_ACK_TIMEOUT_MS,
   DEFAULT_OPERATION_TIMEOUT_MS,
@@ -171,6 +176,19 @@ export function createRedisStreams(options: RedisStreamsOptions): RedisStreams {
    * become BackendDownError, Redis' own errors pass. No promise or timer of its own: this is the
    * path of every enqueue and ack.
    */
+  function xaddArgs(message: Message): [string, ...Array<string | Buffer>] {
+    const headers = JSON.stringify(copyHeaders(message.headers));
+    const payload = Buffer.from(
+      message.payload.buffer,
+      message.payload.byteOffset,
+      message.payload.byteLength,
+    );
+    const key = streamKey(options.namespace, message.topic);
+    return retentionMs === undefined
+      ? [key, '*', PAYLOAD, payload, HEADERS, headers]
+      : [key, 'MINID', '=', String(Date.now() - retentionMs), '*', PAYLOAD, payload, HEADERS, headers];
+  }
+
   function run<T>(what: string, op: () => Promise<T>): Promise<T> {
     if (closed) return Promise.reject(new BackendDownError('redis', 'driver is closed'));
     if (commands.status !== 'ready')
@@ -192,9 +210,10 @@ export function createRedisStreams(options: RedisStreamsOptions): RedisStreams {
     topic: string,
     group: string,
     handler: (delivery: Delivery) => void | Promise<void>,
-    consumeOptions?: { ackTimeoutMs?: number },
+    consumeOptions?: ConsumeOptions,
   ): Promise<Subscription> {
     const ackTimeoutMs = Math.max(1, consumeOptions?.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS);
+    const batch = prefetchOf(consumeOptions, BATCH);
     const interval = claimIntervalMs(ackTimeoutMs);
     const key = streamKey(options.namespace, topic);
     const consumer = `${hostname()}-${process.pid}-${randomUUID()}`;
@@ -234,6 +253,11 @@ export function createRedisStreams(options: RedisStreamsOptions): RedisStreams {
       }
     };
 
+    // Acks of one turn of the event loop: one XACK naming every entry.
+    const xacks = new Coalescer<string>(async (ids) => {
+      await run('XACK', () => commands.xack(key, group, ...ids));
+    });
+
     const deliver = async (entry: RawEntry, attempt: number): Promise<void> => {
       const [rawId, fields] = entry;
       if (fields === null) return; // trimmed while pending (Redis < 7 reports it this way)
@@ -248,7 +272,7 @@ export function createRedisStreams(options: RedisStreamsOptions): RedisStreams {
         attempt,
         async ack() {
           if (settled) return;
-          await run('XACK', () => commands.xack(key, group, id));
+          await xacks.add(id);
           settled = true;
           unsettled.delete(id);
         },
@@ -269,7 +293,7 @@ export function createRedisStreams(options: RedisStreamsOptions): RedisStreams {
     /** Entries idle for ackTimeoutMs in the group, now this member's, with their delivery counts. */
     const claim = async (): Promise<Array<{ entry: RawEntry; attempt: number }>> => {
       const reply = (await run('XAUTOCLAIM', () =>
-        buffers(commands).xautoclaimBuffer(key, group, consumer, ackTimeoutMs, claimCursor, 'COUNT', BATCH),
+        buffers(commands).xautoclaimBuffer(key, group, consumer, ackTimeoutMs, claimCursor, 'COUNT', batch),
       )) as [Buffer, RawEntry[], Buffer[]?];
       claimCursor = reply[0].toString('latin1');
       const entries = reply[1].filter((e) => e[1] !== null);
@@ -293,7 +317,7 @@ export function createRedisStreams(options: RedisStreamsOptions): RedisStreams {
         group,
         consumer,
         'COUNT',
-        BATCH,
+        batch,
         'BLOCK',
         interval,
         'STREAMS',
@@ -399,28 +423,21 @@ export function createRedisStreams(options: RedisStreamsOptions): RedisStreams {
     },
 
     async enqueue(message) {
-      const headers = JSON.stringify(copyHeaders(message.headers));
-      const payload = Buffer.from(
-        message.payload.buffer,
-        message.payload.byteOffset,
-        message.payload.byteLength,
-      );
-      const key = streamKey(options.namespace, message.topic);
-      await run('XADD', () =>
-        retentionMs === undefined
-          ? commands.xadd(key, '*', PAYLOAD, payload, HEADERS, headers)
-          : commands.xadd(
-              key,
-              'MINID',
-              '=',
-              String(Date.now() - retentionMs),
-              '*',
-              PAYLOAD,
-              payload,
-              HEADERS,
-              headers,
-            ),
-      );
+      await run('XADD', () => commands.xadd(...xaddArgs(message)));
+    },
+
+    // One MULTI/EXEC of the batch's XADDs: pipelined in one round trip, and all or nothing, so a
+    // retried batch doubles nothing.
+    async enqueueMany(messages) {
+      if (messages.length === 0) return;
+      await run('XADD', async () => {
+        const tx = commands.multi();
+        for (const m of messages) tx.xadd(...xaddArgs(m));
+        const replies = await tx.exec();
+        if (replies === null) throw new BackendDownError('redis', 'MULTI of XADD was aborted');
+        const failed = replies.find(([err]) => err);
+        if (failed?.[0]) throw failed[0];
+      });
     },
 
     consume,

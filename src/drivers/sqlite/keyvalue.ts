@@ -231,10 +231,10 @@ class SqliteKeyValueDriver implements SqliteKeyValue {
 }
 
 /** Creates the directory (0700) if needed and the database file (0600) before SQLite opens it. */
-function openPrivateFile(dataDir: string): string {
+export function openPrivateFile(dataDir: string, name = SQLITE_FILE_NAME): string {
   // The mode applies to directories this call creates; an existing directory keeps its own.
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const file = join(dataDir, SQLITE_FILE_NAME);
+  const file = join(dataDir, name);
   closeSync(openSync(file, 'a', 0o600));
   chmodSync(file, 0o600);
   return file;

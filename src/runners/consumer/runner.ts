@@ -102,7 +102,7 @@ export class ConsumerRunner extends RunnerBase implements ConsumerRunnerApi {
   }
 
   subscribe(
-    options: { topic?: string; group?: string },
+    options: { topic?: string; group?: string; prefetch?: number },
     onDelivery: (delivery: ConsumerDelivery) => void | Promise<void>,
   ): Promise<ConsumerSubscription> {
     return this.track(async () => {
@@ -116,7 +116,10 @@ export class ConsumerRunner extends RunnerBase implements ConsumerRunnerApi {
           topic,
           group,
           (delivery) => this.handle(active, delivery, onDelivery),
-          { ackTimeoutMs: this.settings.ackTimeoutMs },
+          {
+            ackTimeoutMs: this.settings.ackTimeoutMs,
+            ...(options.prefetch !== undefined ? { prefetch: options.prefetch } : {}),
+          },
         );
       } else if (capability === 'pubsub' && source.subscribe) {
         active.driverSubscription = await source.subscribe(topic, (message) =>

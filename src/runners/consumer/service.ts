@@ -12,6 +12,7 @@ import type {
   SubscribeRequest,
   SubscribeResponse,
 } from '../../gen/prism/data/v1/messaging_pb.js';
+import { consumeHandler } from './consume.js';
 import { toServiceError } from '../../transport/grpc-status.js';
 import { PrismError } from '../../errors.js';
 import type { RunnerResolver } from '../call-context.js';
@@ -61,11 +62,15 @@ export function consumerService(resolve: RunnerResolver<ConsumerRunnerApi>): Con
     call.on('cancelled', () => void finish());
     call.on('close', () => void finish());
 
-    resolve(call.metadata, 'Subscribe')
+    resolve(call.metadata, 'Subscribe', { request: call.request, peer: call.getPeer() })
       .then(async ({ runner }) => {
         subscriptions.set(subscriptionId, state);
         const subscription = await runner.subscribe(
-          { topic: call.request.topic || undefined, group: call.request.group || undefined },
+          {
+            topic: call.request.topic || undefined,
+            group: call.request.group || undefined,
+            prefetch: maxInFlight,
+          },
           async (delivery) => {
             if (closed) return;
             const deliveryId = randomUUID();
@@ -118,8 +123,10 @@ export function consumerService(resolve: RunnerResolver<ConsumerRunnerApi>): Con
     );
   };
 
+  const consume = consumeHandler(resolve, closers);
+
   return {
-    implementation: { subscribe, acknowledge },
+    implementation: { subscribe, acknowledge, consume },
     openCount: () => closers.size,
     endAll: async () => {
       await Promise.all([...closers].map((finish) => finish()));

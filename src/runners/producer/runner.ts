@@ -8,9 +8,16 @@
  *   time, and the caller's session stamped by the runner (src/runners/envelope.ts).
  * - Retries: a publish that fails with E_BACKEND_DOWN is retried up to `max_retries` times with
  *   exponential backoff and jitter; other failures are returned at once.
- * - Batching: with `batch_size` > 1 messages wait until the batch is full or `batch_interval`
- *   passed since its first message; each publish resolves when its batch has been sent. Batches
- *   are sent one after another, each message in order.
+ * - Batching: with `batch_size` > 1 messages wait until the batch holds `batch_size` messages or
+ *   `batch_interval` passed since its first message; the batch then goes to the backend as one
+ *   request (`Queue.enqueueMany` / `PubSub.publishMany`), retried as a whole while the backend is
+ *   down. Batches are sent one after another, each in order; each publish resolves when its batch
+ *   was sent. A batch refused for another reason (e.g. one message too large) is sent again one
+ *   message at a time, so each publish gets its own outcome.
+ * - Lanes: publishes made through one PublishLane (a PublishStream, a PublishBatch) reach the
+ *   backend in the order they were made: each is handed to the batcher (or, without batching,
+ *   sent and acknowledged) after the previous one. After a backend failure on the lane, its later
+ *   publishes fail with the same error instead of being sent.
  * - Deduplication: with `dedup_window` (needs the `state` slot), a message id seen within the
  *   window is answered `duplicate: true` and nothing is published.
  * - Size: with `max_message_size`, a larger payload is refused with E_PAYLOAD_TOO_LARGE
@@ -29,10 +36,10 @@ import {
 import { messagingCapability, type DeliveryGuarantee } from '../delivery.js';
 import { encodeEnvelope } from '../envelope.js';
 import { RunnerBase, stderrLogger, type RunnerLogger } from '../lifecycle.js';
-import { withRetry, type RetryOptions } from '../retry.js';
+import { isBackendDown, withRetry, type RetryOptions } from '../retry.js';
 import { required, type SettingsReader } from '../settings.js';
 import type { SlotSet } from '../slots.js';
-import type { CallerSession, ProducerRunnerApi, PublishInput, PublishResult } from '../types.js';
+import type { CallerSession, ProducerRunnerApi, PublishInput, PublishLane, PublishResult } from '../types.js';
 import { uuidv7 } from '../uuid.js';
 
 export interface ProducerSettings {
@@ -144,34 +151,44 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
     }
   }
 
-  publish(input: PublishInput, session: CallerSession): Promise<PublishResult> {
-    return this.track(async () => this.deliver(this.prepare(input, session)));
+  publish(input: PublishInput, session: CallerSession, lane?: PublishLane): Promise<PublishResult> {
+    if (!lane) return this.track(async () => this.deliver(this.prepare(input, session)));
+    return this.track(async () => {
+      const prepared = this.prepare(input, session);
+      const previous = lane.tail;
+      let handOver!: () => void;
+      lane.tail = new Promise<void>((resolve) => (handOver = resolve));
+      try {
+        await previous;
+        if (lane.failed) throw lane.failed.err;
+        return await this.deliver(prepared, handOver);
+      } catch (err) {
+        if (lane.stopOnAnyError || isBackendDown(err) || isUnavailable(err)) lane.failed ??= { err };
+        throw err;
+      } finally {
+        handOver();
+      }
+    });
   }
 
   /**
-   * Publishes `inputs` in batch order: every message is checked before any is sent, then each is
-   * sent after the previous one was acknowledged by the backend, so a topic receives them in
-   * this order on every backend. The first failure ends the call, naming the failing message's
-   * index; the messages before it were published. Without batching the later messages are not
-   * sent; with `batch_size` > 1 they were already queued in the producer's batches and are sent.
+   * Publishes `inputs` in batch order on one lane: every message is checked before any is sent,
+   * then they go to the batcher (or, without batching, each after the previous one was
+   * acknowledged), so a topic receives them in this order on every backend. The first failure
+   * ends the call, naming the failing message's index; the messages before it were published.
+   * Without batching the later messages are not sent; with `batch_size` > 1 those already queued
+   * in the producer's batches are sent.
    */
   publishBatch(inputs: readonly PublishInput[], session: CallerSession): Promise<PublishResult[]> {
     return this.track(async () => {
-      const prepared = inputs.map((input, i) => atIndex(i, () => this.prepare(input, session)));
-      if (this.settings.batchSize > 1 && this.settings.dedupWindowMs === 0) {
-        // Queued into the producer's batches together, in order; batches are sent in order.
-        const sends = prepared.map((p, i) => atIndexAsync(i, () => this.send(p.message)));
-        for (const sent of sends) sent.catch(() => undefined);
-        for (const sent of sends) await sent;
-        return prepared.map(({ messageId, publishedAtMs }) => ({
-          messageId,
-          publishedAtMs,
-          duplicate: false,
-        }));
-      }
-      const results: PublishResult[] = [];
-      for (const [i, p] of prepared.entries()) results.push(await atIndexAsync(i, () => this.deliver(p)));
-      return results;
+      inputs.forEach((input, i) => atIndex(i, () => this.prepare(input, session)));
+      // The same lane a PublishStream uses: in order, in batches of batch_size.
+      const lane = newPublishLane({ stopOnAnyError: true });
+      const results = inputs.map((input, i) => atIndexAsync(i, () => this.publish(input, session, lane)));
+      for (const result of results) result.catch(() => undefined);
+      const out: PublishResult[] = [];
+      for (const result of results) out.push(await result);
+      return out;
     });
   }
 
@@ -224,13 +241,21 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
     return { messageId, publishedAtMs, message };
   }
 
-  /** Sends one prepared message (deduplicated when dedup_window is set). */
-  private async deliver({ messageId, publishedAtMs, message }: Prepared): Promise<PublishResult> {
+  /**
+   * Sends one prepared message (deduplicated when dedup_window is set); `handOver` is called once
+   * the message is queued in a batch, so the next message of a lane may follow it.
+   */
+  private async deliver(
+    { messageId, publishedAtMs, message }: Prepared,
+    handOver: () => void = () => undefined,
+  ): Promise<PublishResult> {
     if (this.settings.dedupWindowMs > 0) {
       const seenAt = await this.reserve(messageId, publishedAtMs);
       if (seenAt !== undefined) return { messageId, publishedAtMs: seenAt, duplicate: true };
       try {
-        await this.send(message);
+        const sent = this.send(message);
+        if (this.settings.batchSize > 1) handOver();
+        await sent;
       } catch (err) {
         await this.release(messageId);
         throw err;
@@ -238,7 +263,9 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
         this.reserved.delete(messageId);
       }
     } else {
-      await this.send(message);
+      const sent = this.send(message);
+      if (this.settings.batchSize > 1) handOver();
+      await sent;
     }
     return { messageId, publishedAtMs, duplicate: false };
   }
@@ -305,18 +332,21 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
     });
   }
 
+  private sink(): { one: (m: Message) => Promise<void>; many: (m: readonly Message[]) => Promise<void> } {
+    const sink = this.slots.driver('sink');
+    const capability = messagingCapability(sink, this.options.delivery);
+    if (capability === 'queue' && sink.enqueue && sink.enqueueMany)
+      return { one: (m) => sink.enqueue!(m), many: (m) => sink.enqueueMany!(m) };
+    if (capability === 'pubsub' && sink.publish && sink.publishMany)
+      return { one: (m) => sink.publish!(m), many: (m) => sink.publishMany!(m) };
+    throw new PrismError(
+      'E_CAPABILITY_MISSING',
+      `${this.label}: the sink implements neither queue nor pubsub`,
+    );
+  }
+
   private sendNow(message: Message): Promise<void> {
-    return this.retrying(async () => {
-      const sink = this.slots.driver('sink');
-      const capability = messagingCapability(sink, this.options.delivery);
-      if (capability === 'queue' && sink.enqueue) await sink.enqueue(message);
-      else if (capability === 'pubsub' && sink.publish) await sink.publish(message);
-      else
-        throw new PrismError(
-          'E_CAPABILITY_MISSING',
-          `${this.label}: the sink implements neither queue nor pubsub`,
-        );
-    });
+    return this.retrying(() => this.sink().one(message));
   }
 
   private send(message: Message): Promise<void> {
@@ -338,23 +368,37 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
     const batch = this.batch;
     this.batch = [];
     if (batch.length === 0) return this.sending;
+    const previous = this.sending;
     this.sending = this.trackAlways(async () => {
-      await this.sending;
-      const outcomes: Array<{ ok: true } | { ok: false; err: unknown }> = [];
+      await previous;
+      try {
+        await this.retrying(() => this.sink().many(batch.map((p) => p.message)));
+        for (const pending of batch) pending.resolve();
+        return;
+      } catch (err) {
+        if (batch.length === 1 || isBackendDown(err)) {
+          for (const pending of batch) pending.reject(err);
+          return;
+        }
+      }
+      // Refused for another reason: one at a time, so only the culprit fails.
       for (const pending of batch) {
         try {
           await this.sendNow(pending.message);
-          outcomes.push({ ok: true });
+          pending.resolve();
         } catch (err) {
-          outcomes.push({ ok: false, err });
+          pending.reject(err);
         }
       }
-      batch.forEach((pending, i) => {
-        const outcome = outcomes[i]!;
-        if (outcome.ok) pending.resolve();
-        else pending.reject(outcome.err);
-      });
     });
     return this.sending;
   }
+}
+
+export function newPublishLane(options: { stopOnAnyError?: boolean } = {}): PublishLane {
+  return { tail: Promise.resolve(), stopOnAnyError: options.stopOnAnyError ?? false };
+}
+
+function isUnavailable(err: unknown): boolean {
+  return err instanceof PrismError && err.code === 'E_UNAVAILABLE';
 }

@@ -9,11 +9,17 @@ import type {
 } from '../../gen/prism/data/v1/messaging_pb.js';
 import { unaryCalls, type RunnerResolver, type UnaryObserver } from '../call-context.js';
 import type { ProducerRunnerApi, PublishInput, PublishResult } from '../types.js';
+import { newPublishLane } from './runner.js';
+import { PublishStreams, publishStreamHandler } from './stream.js';
 
-/** prism.data.v1.Producer over a resolver. */
+/**
+ * prism.data.v1.Producer over a resolver. `streams` holds the open PublishStreams, so a server
+ * that drains can end them.
+ */
 export function producerService(
   resolve: RunnerResolver<ProducerRunnerApi>,
   observe?: UnaryObserver,
+  streams: PublishStreams = new PublishStreams(),
 ): UntypedServiceImplementation {
   const inputOf = (req: PublishRequest, traceparent?: string): PublishInput => ({
     topic: req.topic || undefined,
@@ -47,5 +53,13 @@ export function producerService(
         return create(PublishBatchResponseSchema, { results: results.map(responseOf) });
       },
     ),
+    publishStream: publishStreamHandler({
+      resolve,
+      inputOf,
+      responseOf,
+      newLane: () => newPublishLane(),
+      streams,
+      observe,
+    }),
   };
 }

@@ -34,13 +34,21 @@ const person = (subject: string, groups: string[] = [], email?: string): Princip
 const actions = (ns = orders, who: Principal) => [...grantedActions(ns, who)].sort();
 
 describe('actionOf', () => {
-  it.each(['Get', 'Exists', 'Scan', 'GetTtl', 'BatchGet', 'Subscribe', 'Acknowledge'])('%s is a read', (m) =>
-    expect(actionOf(m)).toBe('read'),
+  it.each(['Get', 'Exists', 'Scan', 'GetTtl', 'BatchGet', 'Subscribe', 'Acknowledge', 'Consume'])(
+    '%s is a read',
+    (m) => expect(actionOf(m)).toBe('read'),
   );
-  it.each(['Set', 'Delete', 'Expire', 'Persist', 'BatchSet', 'BatchDelete', 'Publish', 'PublishBatch'])(
-    '%s is a write',
-    (m) => expect(actionOf(m)).toBe('write'),
-  );
+  it.each([
+    'Set',
+    'Delete',
+    'Expire',
+    'Persist',
+    'BatchSet',
+    'BatchDelete',
+    'Publish',
+    'PublishBatch',
+    'PublishStream',
+  ])('%s is a write', (m) => expect(actionOf(m)).toBe('write'));
   it('treats an unknown method as admin, so only owners may call it', () =>
     expect(actionOf('Flush')).toBe('admin'));
 });

@@ -98,7 +98,7 @@ describe('positions', () => {
         line: 19,
         column: 15,
         path: '/namespaces/1/patterns/1/type',
-        hint: 'expected one of: keyvalue, producer, consumer, session-manager',
+        hint: 'expected one of: keyvalue, producer, consumer, session-manager, mailbox',
       },
     ]);
     expect(textAt(text, diagnostics[0]!)).toBe('kv');

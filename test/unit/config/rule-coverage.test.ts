@@ -17,6 +17,7 @@ const VALIDATION_MODULES = [
   'rules.ts',
   'validate.ts',
   'diagnostics.ts',
+  'policies.ts',
 ];
 
 /** Defensive fallbacks that the generated schema keeps out of reach. */

@@ -32,7 +32,7 @@ describe('pattern type and version', () => {
   it('lists the pattern types when an unknown type is not close to any', () => {
     const { diagnostics } = check(validNamespace({ patterns: [keyvaluePattern({ type: 'graph' })] }));
     expect(diagnostics.map((d) => [d.rule, d.hint])).toEqual([
-      ['E_PATTERN_TYPE', 'expected one of: keyvalue, producer, consumer, session-manager'],
+      ['E_PATTERN_TYPE', 'expected one of: keyvalue, producer, consumer, session-manager, mailbox'],
     ]);
   });
 

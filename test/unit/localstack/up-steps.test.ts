@@ -183,6 +183,7 @@ describe('the supervised admin and proxy', () => {
         ...['admin', 'serve', '--listen', '127.0.0.1:8981', '--metrics-listen', '127.0.0.1:8982'],
         ...['--store', '/home/me/.prism/dev/docker-dev/admin.db'],
         ...['--backends', '/home/me/.prism/dev/docker-dev/backends.yaml', '--heartbeat-interval', '1000'],
+        '--no-auth',
       ],
       logFile: '/logs/admin.log',
     });

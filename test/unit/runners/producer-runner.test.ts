@@ -1,11 +1,11 @@
 import { create } from '@bufbuild/protobuf';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AnyDriver, Delivery } from '../../../src/drivers/interfaces.js';
+import type { AnyDriver, Delivery, DriverOptions } from '../../../src/drivers/interfaces.js';
 import { createDriver } from '../../../src/drivers/registry.js';
 import { TraceContextSchema } from '../../../src/gen/prism/data/v1/envelope_pb.js';
 import { decodeEnvelope } from '../../../src/runners/envelope.js';
-import type { ProducerRunner } from '../../../src/runners/producer/runner.js';
-import type { DriverFactory } from '../../../src/runners/slots.js';
+import { newPublishLane, type ProducerRunner } from '../../../src/runners/producer/runner.js';
+import type { DriverFactory, SlotContext } from '../../../src/runners/slots.js';
 import { isUuidV7, uuidv7Time } from '../../../src/runners/uuid.js';
 import {
   ALICE,
@@ -54,6 +54,20 @@ async function received(namespace: string, topic = 'orders.events'): Promise<Del
     await driver.close();
   });
   return got;
+}
+
+/** A sink factory that records the size and time of every batch the runner sends. */
+function batchRecorder(sent: Array<{ size: number; at: number }>): DriverFactory {
+  return async (backend: string, options: DriverOptions, context: SlotContext) => {
+    const driver = await createDriver(backend, options);
+    if (context.slot !== 'sink') return driver;
+    const wrapped = Object.create(driver) as AnyDriver;
+    wrapped.enqueueMany = (messages) => {
+      sent.push({ size: messages.length, at: Date.now() });
+      return driver.enqueueMany!(messages);
+    };
+    return wrapped;
+  };
 }
 
 describe('producer runner', () => {
@@ -177,23 +191,69 @@ describe('producer runner', () => {
   });
 
   describe('batching', () => {
-    it('holds publishes until the batch is full, then sends them together in order', async () => {
+    it('holds publishes until the batch is full, then sends them as one backend request in order', async () => {
       const ns = uniqueNamespace();
-      const counting = flakyFactory('sink', ['enqueue'], 0);
+      const counting = flakyFactory('sink', ['enqueue', 'enqueueMany'], 0);
       const runner = await producer(ns, { batchSize: 3, batchInterval: '1h' }, undefined, counting.factory);
       const settled: number[] = [];
       const first = runner.publish({ payload: bytes('1') }, ALICE).then(() => settled.push(1));
       const second = runner.publish({ payload: bytes('2') }, ALICE).then(() => settled.push(2));
       await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(counting.calls.enqueue ?? 0).toBe(0);
+      expect(counting.calls.enqueueMany ?? 0).toBe(0);
       expect(settled).toEqual([]);
 
       await runner.publish({ payload: bytes('3') }, ALICE);
       await Promise.all([first, second]);
-      expect(counting.calls.enqueue).toBe(3);
+      expect(counting.calls).toEqual({ enqueueMany: 1 });
       const got = await received(ns);
       await eventually(() => got.length === 3, 2000, 'three messages');
       expect(got.map((d) => text(d.payload))).toEqual(['1', '2', '3']);
+    });
+
+    it('sends batch_size messages per backend request, and the rest batch_interval after its first message', async () => {
+      const ns = uniqueNamespace();
+      const sent: Array<{ size: number; at: number }> = [];
+      const recording = batchRecorder(sent);
+      const runner = await producer(ns, { batchSize: 4, batchInterval: '150ms' }, undefined, recording);
+      const started = Date.now();
+      const results = await runner.publishBatch(
+        Array.from({ length: 10 }, (_, i) => ({ payload: bytes(`m${i}`) })),
+        ALICE,
+      );
+      expect(results).toHaveLength(10);
+      expect(sent.map((b) => b.size)).toEqual([4, 4, 2]);
+      expect(sent[0]!.at - started).toBeLessThan(100);
+      expect(sent[1]!.at - started).toBeLessThan(100);
+      expect(sent[2]!.at - started).toBeGreaterThanOrEqual(145);
+      const got = await received(ns);
+      await eventually(() => got.length === 10, 2000, 'ten messages');
+      expect(got.map((d) => text(d.payload))).toEqual(Array.from({ length: 10 }, (_, i) => `m${i}`));
+    });
+
+    it('sends each message alone with batch_size 1, in order on one lane', async () => {
+      const ns = uniqueNamespace();
+      const sent: Array<{ size: number; at: number }> = [];
+      const runner = await producer(ns, {}, undefined, batchRecorder(sent));
+      const lane = newPublishLane();
+      await Promise.all(['a', 'b', 'c'].map((p) => runner.publish({ payload: bytes(p) }, ALICE, lane)));
+      expect(sent).toEqual([]);
+      const got = await received(ns);
+      await eventually(() => got.length === 3, 2000, 'three messages');
+      expect(got.map((d) => text(d.payload))).toEqual(['a', 'b', 'c']);
+    });
+
+    it('retries a batch as a whole while the backend is down, and publishes it once', async () => {
+      const ns = uniqueNamespace();
+      const flaky = flakyFactory('sink', ['enqueueMany'], 2);
+      const runner = await producer(ns, { batchSize: 3, batchInterval: '1h' }, undefined, flaky.factory);
+      await runner.publishBatch(
+        ['x', 'y', 'z'].map((p) => ({ payload: bytes(p) })),
+        ALICE,
+      );
+      expect(flaky.calls).toEqual({ enqueueMany: 3 });
+      const got = await received(ns);
+      await eventually(() => got.length === 3, 2000, 'three messages');
+      expect(got.map((d) => text(d.payload))).toEqual(['x', 'y', 'z']);
     });
 
     it('sends a partial batch after batch_interval', async () => {

@@ -20,6 +20,11 @@ describe('uuidv7', () => {
     for (let i = 1; i < ids.length; i++) expect(ids[i]! > ids[i - 1]!).toBe(true);
     expect(new Set(ids).size).toBe(ids.length);
   });
+
+  it('keeps the random part random across many ids (no repeated tail over 3,000 ids)', () => {
+    const tails = Array.from({ length: 3000 }, (_, i) => uuidv7(3_000_000_000_000 + i).slice(19));
+    expect(new Set(tails).size).toBe(3000);
+  });
 });
 
 describe('withRetry', () => {

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file prism/data/v1/messaging.proto.
  */
 export const file_prism_data_v1_messaging: GenFile = /*@__PURE__*/
-  fileDesc("Ch1wcmlzbS9kYXRhL3YxL21lc3NhZ2luZy5wcm90bxINcHJpc20uZGF0YS52MSLfAQoOUHVibGlzaFJlcXVlc3QSDQoFdG9waWMYASABKAkSDwoHcGF5bG9hZBgCIAEoDBIUCgxjb250ZW50X3R5cGUYAyABKAkSFgoOY29ycmVsYXRpb25faWQYBCABKAkSOwoHaGVhZGVycxgFIAMoCzIqLnByaXNtLmRhdGEudjEuUHVibGlzaFJlcXVlc3QuSGVhZGVyc0VudHJ5EhIKCm1lc3NhZ2VfaWQYBiABKAkaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUQoPUHVibGlzaFJlc3BvbnNlEhIKCm1lc3NhZ2VfaWQYASABKAkSFwoPcHVibGlzaGVkX2F0X21zGAIgASgDEhEKCWR1cGxpY2F0ZRgDIAEoCCJGChNQdWJsaXNoQmF0Y2hSZXF1ZXN0Ei8KCG1lc3NhZ2VzGAEgAygLMh0ucHJpc20uZGF0YS52MS5QdWJsaXNoUmVxdWVzdCJHChRQdWJsaXNoQmF0Y2hSZXNwb25zZRIvCgdyZXN1bHRzGAEgAygLMh4ucHJpc20uZGF0YS52MS5QdWJsaXNoUmVzcG9uc2UiRwoQU3Vic2NyaWJlUmVxdWVzdBINCgV0b3BpYxgBIAEoCRINCgVncm91cBgCIAEoCRIVCg1tYXhfaW5fZmxpZ2h0GAMgASgNImsKEVN1YnNjcmliZVJlc3BvbnNlEigKB21lc3NhZ2UYASABKAsyFy5wcmlzbS5kYXRhLnYxLkVudmVsb3BlEhMKC2RlbGl2ZXJ5X2lkGAIgASgJEhcKD3N1YnNjcmlwdGlvbl9pZBgDIAEoCSJjChJBY2tub3dsZWRnZVJlcXVlc3QSFwoPc3Vic2NyaXB0aW9uX2lkGAEgASgJEhMKC2RlbGl2ZXJ5X2lkGAIgASgJEg8KB3N1Y2Nlc3MYAyABKAgSDgoGcmVhc29uGAQgASgJIhUKE0Fja25vd2xlZGdlUmVzcG9uc2UyrQEKCFByb2R1Y2VyEkgKB1B1Ymxpc2gSHS5wcmlzbS5kYXRhLnYxLlB1Ymxpc2hSZXF1ZXN0Gh4ucHJpc20uZGF0YS52MS5QdWJsaXNoUmVzcG9uc2USVwoMUHVibGlzaEJhdGNoEiIucHJpc20uZGF0YS52MS5QdWJsaXNoQmF0Y2hSZXF1ZXN0GiMucHJpc20uZGF0YS52MS5QdWJsaXNoQmF0Y2hSZXNwb25zZTKyAQoIQ29uc3VtZXISUAoJU3Vic2NyaWJlEh8ucHJpc20uZGF0YS52MS5TdWJzY3JpYmVSZXF1ZXN0GiAucHJpc20uZGF0YS52MS5TdWJzY3JpYmVSZXNwb25zZTABElQKC0Fja25vd2xlZGdlEiEucHJpc20uZGF0YS52MS5BY2tub3dsZWRnZVJlcXVlc3QaIi5wcmlzbS5kYXRhLnYxLkFja25vd2xlZGdlUmVzcG9uc2ViBnByb3RvMw", [file_prism_data_v1_envelope]);
+  fileDesc("Ch1wcmlzbS9kYXRhL3YxL21lc3NhZ2luZy5wcm90bxINcHJpc20uZGF0YS52MSLfAQoOUHVibGlzaFJlcXVlc3QSDQoFdG9waWMYASABKAkSDwoHcGF5bG9hZBgCIAEoDBIUCgxjb250ZW50X3R5cGUYAyABKAkSFgoOY29ycmVsYXRpb25faWQYBCABKAkSOwoHaGVhZGVycxgFIAMoCzIqLnByaXNtLmRhdGEudjEuUHVibGlzaFJlcXVlc3QuSGVhZGVyc0VudHJ5EhIKCm1lc3NhZ2VfaWQYBiABKAkaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUQoPUHVibGlzaFJlc3BvbnNlEhIKCm1lc3NhZ2VfaWQYASABKAkSFwoPcHVibGlzaGVkX2F0X21zGAIgASgDEhEKCWR1cGxpY2F0ZRgDIAEoCCJGChNQdWJsaXNoQmF0Y2hSZXF1ZXN0Ei8KCG1lc3NhZ2VzGAEgAygLMh0ucHJpc20uZGF0YS52MS5QdWJsaXNoUmVxdWVzdCJHChRQdWJsaXNoQmF0Y2hSZXNwb25zZRIvCgdyZXN1bHRzGAEgAygLMh4ucHJpc20uZGF0YS52MS5QdWJsaXNoUmVzcG9uc2UiRwoQU3Vic2NyaWJlUmVxdWVzdBINCgV0b3BpYxgBIAEoCRINCgVncm91cBgCIAEoCRIVCg1tYXhfaW5fZmxpZ2h0GAMgASgNImsKEVN1YnNjcmliZVJlc3BvbnNlEigKB21lc3NhZ2UYASABKAsyFy5wcmlzbS5kYXRhLnYxLkVudmVsb3BlEhMKC2RlbGl2ZXJ5X2lkGAIgASgJEhcKD3N1YnNjcmlwdGlvbl9pZBgDIAEoCSJjChJBY2tub3dsZWRnZVJlcXVlc3QSFwoPc3Vic2NyaXB0aW9uX2lkGAEgASgJEhMKC2RlbGl2ZXJ5X2lkGAIgASgJEg8KB3N1Y2Nlc3MYAyABKAgSDgoGcmVhc29uGAQgASgJIhUKE0Fja25vd2xlZGdlUmVzcG9uc2UiTQoUUHVibGlzaFN0cmVhbVJlcXVlc3QSNQoIbWVzc2FnZXMYASADKAsyIy5wcmlzbS5kYXRhLnYxLlB1Ymxpc2hTdHJlYW1NZXNzYWdlIlIKFFB1Ymxpc2hTdHJlYW1NZXNzYWdlEgoKAmlkGAEgASgEEi4KB21lc3NhZ2UYAiABKAsyHS5wcmlzbS5kYXRhLnYxLlB1Ymxpc2hSZXF1ZXN0IlYKFVB1Ymxpc2hTdHJlYW1SZXNwb25zZRIOCgZ3aW5kb3cYASABKA0SLQoEYWNrcxgCIAMoCzIfLnByaXNtLmRhdGEudjEuUHVibGlzaFN0cmVhbUFjayKAAQoQUHVibGlzaFN0cmVhbUFjaxIKCgJpZBgBIAEoBBIuCgZyZXN1bHQYAiABKAsyHi5wcmlzbS5kYXRhLnYxLlB1Ymxpc2hSZXNwb25zZRIwCgVlcnJvchgDIAEoCzIhLnByaXNtLmRhdGEudjEuUHVibGlzaFN0cmVhbUVycm9yIlEKElB1Ymxpc2hTdHJlYW1FcnJvchIOCgZzdGF0dXMYASABKA0SDAoEY29kZRgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEgwKBGhpbnQYBCABKAkicwoOQ29uc3VtZVJlcXVlc3QSLwoEb3BlbhgBIAEoCzIfLnByaXNtLmRhdGEudjEuU3Vic2NyaWJlUmVxdWVzdEgAEigKA2FjaxgCIAEoCzIZLnByaXNtLmRhdGEudjEuQ29uc3VtZUFja0gAQgYKBGtpbmQiQwoKQ29uc3VtZUFjaxIUCgxkZWxpdmVyeV9pZHMYASADKAkSDwoHc3VjY2VzcxgCIAEoCBIOCgZyZWFzb24YAyABKAkiRQoPQ29uc3VtZVJlc3BvbnNlEjIKCmRlbGl2ZXJpZXMYASADKAsyHi5wcmlzbS5kYXRhLnYxLkNvbnN1bWVEZWxpdmVyeSJQCg9Db25zdW1lRGVsaXZlcnkSKAoHbWVzc2FnZRgBIAEoCzIXLnByaXNtLmRhdGEudjEuRW52ZWxvcGUSEwoLZGVsaXZlcnlfaWQYAiABKAkyjQIKCFByb2R1Y2VyEkgKB1B1Ymxpc2gSHS5wcmlzbS5kYXRhLnYxLlB1Ymxpc2hSZXF1ZXN0Gh4ucHJpc20uZGF0YS52MS5QdWJsaXNoUmVzcG9uc2USVwoMUHVibGlzaEJhdGNoEiIucHJpc20uZGF0YS52MS5QdWJsaXNoQmF0Y2hSZXF1ZXN0GiMucHJpc20uZGF0YS52MS5QdWJsaXNoQmF0Y2hSZXNwb25zZRJeCg1QdWJsaXNoU3RyZWFtEiMucHJpc20uZGF0YS52MS5QdWJsaXNoU3RyZWFtUmVxdWVzdBokLnByaXNtLmRhdGEudjEuUHVibGlzaFN0cmVhbVJlc3BvbnNlKAEwATKAAgoIQ29uc3VtZXISUAoJU3Vic2NyaWJlEh8ucHJpc20uZGF0YS52MS5TdWJzY3JpYmVSZXF1ZXN0GiAucHJpc20uZGF0YS52MS5TdWJzY3JpYmVSZXNwb25zZTABElQKC0Fja25vd2xlZGdlEiEucHJpc20uZGF0YS52MS5BY2tub3dsZWRnZVJlcXVlc3QaIi5wcmlzbS5kYXRhLnYxLkFja25vd2xlZGdlUmVzcG9uc2USTAoHQ29uc3VtZRIdLnByaXNtLmRhdGEudjEuQ29uc3VtZVJlcXVlc3QaHi5wcmlzbS5kYXRhLnYxLkNvbnN1bWVSZXNwb25zZSgBMAFiBnByb3RvMw", [file_prism_data_v1_envelope]);
 
 /**
  * @generated from message prism.data.v1.PublishRequest
@@ -245,11 +245,269 @@ export const AcknowledgeResponseSchema: GenMessage<AcknowledgeResponse> = /*@__P
   messageDesc(file_prism_data_v1_messaging, 7);
 
 /**
+ * One or more messages, published in this order after those of earlier requests (a client sends
+ * what it has ready in one request, so gRPC's cost per request is shared).
+ *
+ * @generated from message prism.data.v1.PublishStreamRequest
+ */
+export type PublishStreamRequest = Message<"prism.data.v1.PublishStreamRequest"> & {
+  /**
+   * @generated from field: repeated prism.data.v1.PublishStreamMessage messages = 1;
+   */
+  messages: PublishStreamMessage[];
+};
+
+/**
+ * Describes the message prism.data.v1.PublishStreamRequest.
+ * Use `create(PublishStreamRequestSchema)` to create a new message.
+ */
+export const PublishStreamRequestSchema: GenMessage<PublishStreamRequest> = /*@__PURE__*/
+  messageDesc(file_prism_data_v1_messaging, 8);
+
+/**
+ * @generated from message prism.data.v1.PublishStreamMessage
+ */
+export type PublishStreamMessage = Message<"prism.data.v1.PublishStreamMessage"> & {
+  /**
+   * The client's id for this message: unique among the stream's unacknowledged messages; the
+   * acknowledgement names it. Not the message id (which is `message.message_id`).
+   *
+   * @generated from field: uint64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * @generated from field: prism.data.v1.PublishRequest message = 2;
+   */
+  message?: PublishRequest | undefined;
+};
+
+/**
+ * Describes the message prism.data.v1.PublishStreamMessage.
+ * Use `create(PublishStreamMessageSchema)` to create a new message.
+ */
+export const PublishStreamMessageSchema: GenMessage<PublishStreamMessage> = /*@__PURE__*/
+  messageDesc(file_prism_data_v1_messaging, 9);
+
+/**
+ * @generated from message prism.data.v1.PublishStreamResponse
+ */
+export type PublishStreamResponse = Message<"prism.data.v1.PublishStreamResponse"> & {
+  /**
+   * Set (> 0) on the first response only, before any acknowledgement: the most messages the
+   * client may keep unacknowledged on this stream.
+   *
+   * @generated from field: uint32 window = 1;
+   */
+  window: number;
+
+  /**
+   * @generated from field: repeated prism.data.v1.PublishStreamAck acks = 2;
+   */
+  acks: PublishStreamAck[];
+};
+
+/**
+ * Describes the message prism.data.v1.PublishStreamResponse.
+ * Use `create(PublishStreamResponseSchema)` to create a new message.
+ */
+export const PublishStreamResponseSchema: GenMessage<PublishStreamResponse> = /*@__PURE__*/
+  messageDesc(file_prism_data_v1_messaging, 10);
+
+/**
+ * @generated from message prism.data.v1.PublishStreamAck
+ */
+export type PublishStreamAck = Message<"prism.data.v1.PublishStreamAck"> & {
+  /**
+   * The request's `id`.
+   *
+   * @generated from field: uint64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * Set when the message was published (or answered `duplicate`).
+   *
+   * @generated from field: prism.data.v1.PublishResponse result = 2;
+   */
+  result?: PublishResponse | undefined;
+
+  /**
+   * Set when it was refused; nothing was published for it.
+   *
+   * @generated from field: prism.data.v1.PublishStreamError error = 3;
+   */
+  error?: PublishStreamError | undefined;
+};
+
+/**
+ * Describes the message prism.data.v1.PublishStreamAck.
+ * Use `create(PublishStreamAckSchema)` to create a new message.
+ */
+export const PublishStreamAckSchema: GenMessage<PublishStreamAck> = /*@__PURE__*/
+  messageDesc(file_prism_data_v1_messaging, 11);
+
+/**
+ * Why one message of a stream was refused: the status a Publish of it would have ended with.
+ *
+ * @generated from message prism.data.v1.PublishStreamError
+ */
+export type PublishStreamError = Message<"prism.data.v1.PublishStreamError"> & {
+  /**
+   * The gRPC status code (3 INVALID_ARGUMENT, 8 RESOURCE_EXHAUSTED, ...).
+   *
+   * @generated from field: uint32 status = 1;
+   */
+  status: number;
+
+  /**
+   * The stable PrismError code, e.g. E_PAYLOAD_TOO_LARGE (as `x-prism-error-code`).
+   *
+   * @generated from field: string code = 2;
+   */
+  code: string;
+
+  /**
+   * @generated from field: string message = 3;
+   */
+  message: string;
+
+  /**
+   * A fix, when there is one (as `x-prism-error-hint`).
+   *
+   * @generated from field: string hint = 4;
+   */
+  hint: string;
+};
+
+/**
+ * Describes the message prism.data.v1.PublishStreamError.
+ * Use `create(PublishStreamErrorSchema)` to create a new message.
+ */
+export const PublishStreamErrorSchema: GenMessage<PublishStreamError> = /*@__PURE__*/
+  messageDesc(file_prism_data_v1_messaging, 12);
+
+/**
+ * @generated from message prism.data.v1.ConsumeRequest
+ */
+export type ConsumeRequest = Message<"prism.data.v1.ConsumeRequest"> & {
+  /**
+   * @generated from oneof prism.data.v1.ConsumeRequest.kind
+   */
+  kind: {
+    /**
+     * First request, exactly once.
+     *
+     * @generated from field: prism.data.v1.SubscribeRequest open = 1;
+     */
+    value: SubscribeRequest;
+    case: "open";
+  } | {
+    /**
+     * @generated from field: prism.data.v1.ConsumeAck ack = 2;
+     */
+    value: ConsumeAck;
+    case: "ack";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message prism.data.v1.ConsumeRequest.
+ * Use `create(ConsumeRequestSchema)` to create a new message.
+ */
+export const ConsumeRequestSchema: GenMessage<ConsumeRequest> = /*@__PURE__*/
+  messageDesc(file_prism_data_v1_messaging, 13);
+
+/**
+ * Settles the named deliveries of this stream, all the same way.
+ *
+ * @generated from message prism.data.v1.ConsumeAck
+ */
+export type ConsumeAck = Message<"prism.data.v1.ConsumeAck"> & {
+  /**
+   * @generated from field: repeated string delivery_ids = 1;
+   */
+  deliveryIds: string[];
+
+  /**
+   * False = processing failed: redeliver at once, or dead-letter on the max_retries-th delivery.
+   *
+   * @generated from field: bool success = 2;
+   */
+  success: boolean;
+
+  /**
+   * Why processing failed; a dead-lettered copy carries it as `prism-dead-letter-reason`.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message prism.data.v1.ConsumeAck.
+ * Use `create(ConsumeAckSchema)` to create a new message.
+ */
+export const ConsumeAckSchema: GenMessage<ConsumeAck> = /*@__PURE__*/
+  messageDesc(file_prism_data_v1_messaging, 14);
+
+/**
+ * One or more deliveries, in delivery order (the proxy sends what is ready in one response).
+ *
+ * @generated from message prism.data.v1.ConsumeResponse
+ */
+export type ConsumeResponse = Message<"prism.data.v1.ConsumeResponse"> & {
+  /**
+   * @generated from field: repeated prism.data.v1.ConsumeDelivery deliveries = 1;
+   */
+  deliveries: ConsumeDelivery[];
+};
+
+/**
+ * Describes the message prism.data.v1.ConsumeResponse.
+ * Use `create(ConsumeResponseSchema)` to create a new message.
+ */
+export const ConsumeResponseSchema: GenMessage<ConsumeResponse> = /*@__PURE__*/
+  messageDesc(file_prism_data_v1_messaging, 15);
+
+/**
+ * @generated from message prism.data.v1.ConsumeDelivery
+ */
+export type ConsumeDelivery = Message<"prism.data.v1.ConsumeDelivery"> & {
+  /**
+   * @generated from field: prism.data.v1.Envelope message = 1;
+   */
+  message?: Envelope | undefined;
+
+  /**
+   * Pass back in ConsumeAck; unique within this stream.
+   *
+   * @generated from field: string delivery_id = 2;
+   */
+  deliveryId: string;
+};
+
+/**
+ * Describes the message prism.data.v1.ConsumeDelivery.
+ * Use `create(ConsumeDeliverySchema)` to create a new message.
+ */
+export const ConsumeDeliverySchema: GenMessage<ConsumeDelivery> = /*@__PURE__*/
+  messageDesc(file_prism_data_v1_messaging, 16);
+
+/**
  * Producer pattern: publishes to the pattern's topic (or the topic given). A call returns once
  * the backend acknowledged the message (with `batch_size` > 1, once its batch was sent). A
  * publish that fails because the backend is down is retried up to the pattern's `max_retries`
  * times with backoff; no other failure is retried. With `dedup_window` (and a `state` slot), a
  * message id seen within the window is answered `duplicate: true` and nothing is published.
+ *
+ * Batching (the pattern's settings, the same for Publish, PublishBatch and PublishStream): the
+ * runner sends messages to the backend in batches of at most `batch_size` (default 1), one
+ * backend request per batch (NATS JetStream: the batch's publishes in flight together; Kafka: one
+ * produce request; PostgreSQL: one multi-row INSERT; Redis Streams: one MULTI/EXEC of XADDs); a
+ * batch is sent when it holds `batch_size` messages or `batch_interval` (default 10ms) after its
+ * first message, whichever comes first. Batches are sent one after another, in order. A batch
+ * that fails because the backend is down is retried as a whole.
  *
  * @generated from service prism.data.v1.Producer
  */
@@ -277,6 +535,40 @@ export const Producer: GenService<{
     methodKind: "unary";
     input: typeof PublishBatchRequestSchema;
     output: typeof PublishBatchResponseSchema;
+  },
+  /**
+   * Publishes a stream of messages; the proxy answers each one by the client's `id` once the
+   * backend acknowledged it (or once it was refused). Checks (namespace, pattern, auth, the
+   * write permission) run when the stream opens: a failure ends the stream with its status
+   * before any acknowledgement.
+   *
+   * Order: the messages of one stream are published in the order they were sent, as if each
+   * were a Publish after the previous one returned (per topic, as above). Acknowledgements may
+   * arrive in any order and several in one response.
+   *
+   * Flow control: the first response carries `window`, the most messages the proxy holds
+   * unacknowledged for the stream (messages, whatever number of requests carry them). A client
+   * keeps at most `window` messages unacknowledged;
+   * when it sends more, the proxy stops reading the stream until acknowledgements free room, so
+   * the client's writes wait (gRPC flow control) and neither side buffers without bound.
+   *
+   * Per message: a message the proxy refuses (INVALID_ARGUMENT: bad topic, id or header;
+   * RESOURCE_EXHAUSTED: too large) is acknowledged with `error`, nothing is published for it, and
+   * the stream goes on. A message whose `id` is already unacknowledged on the stream ends the
+   * stream with INVALID_ARGUMENT.
+   *
+   * Ending: when the client half-closes, the proxy acknowledges every message it received, then
+   * ends the stream with OK. A backend still down after `max_retries` retries ends the stream
+   * with UNAVAILABLE, as does a draining proxy (after acknowledging what it had received): the
+   * messages without an acknowledgement may or may not have been published; send them again on
+   * a new stream with the same `message_id` (with `dedup_window` nothing is then published twice).
+   *
+   * @generated from rpc prism.data.v1.Producer.PublishStream
+   */
+  publishStream: {
+    methodKind: "bidi_streaming";
+    input: typeof PublishStreamRequestSchema;
+    output: typeof PublishStreamResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_prism_data_v1_messaging, 0);
@@ -326,6 +618,34 @@ export const Consumer: GenService<{
     methodKind: "unary";
     input: typeof AcknowledgeRequestSchema;
     output: typeof AcknowledgeResponseSchema;
+  },
+  /**
+   * Consumes with acknowledgements in band. A bidirectional stream, rather than acknowledgements
+   * on Subscribe: a server-streaming call cannot carry client messages, and changing Subscribe's
+   * kind would break every existing client. One Consume stream replaces one Subscribe stream plus
+   * one Acknowledge call per message, and one ConsumeAck settles many deliveries.
+   *
+   * The first request must be `open` (as SubscribeRequest; a stream whose first request is not
+   * `open`, or that sends `open` twice, ends with INVALID_ARGUMENT). Checks (namespace, pattern,
+   * auth, the read permission, the topic) end the stream with their status before any delivery.
+   *
+   * Credit: at most `max_in_flight` (default 16) deliveries are unacknowledged at once; each
+   * settled delivery gives one back, so a slow consumer is never sent more than that. The proxy
+   * also stops delivering while the client does not read (gRPC flow control).
+   *
+   * `ack` settles deliveries by their `delivery_id` (success = done; failure = redeliver, or
+   * dead-letter on the `max_retries`-th delivery, as Acknowledge). Settlements reach the backend
+   * coalesced (one request for many where the backend allows it); one that fails there leaves
+   * the message to be redelivered (at-least-once). An id that is not pending on this stream ends
+   * the stream with NOT_FOUND. Ending the stream (cancel or half-close) leaves its unacknowledged
+   * deliveries to be redelivered, as Subscribe does; a draining proxy ends it with OK.
+   *
+   * @generated from rpc prism.data.v1.Consumer.Consume
+   */
+  consume: {
+    methodKind: "bidi_streaming";
+    input: typeof ConsumeRequestSchema;
+    output: typeof ConsumeResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_prism_data_v1_messaging, 1);

@@ -1,0 +1,322 @@
+#!/usr/bin/env node
+// Benchmark (not a test): publish → consume through the proxy's PublishStream and Consume next to
+// the backend's raw client doing batched work, in the same run (issue 15, goal: stream ≥ 0.7 of
+// raw on NATS and Kafka, ≥ 5,000 msg/s). Rounds interleave the cells; figures are medians.
+//
+//   npm run build && eval "$(bash scripts/test-services.sh env)"
+//   node bench/proxy/stream.js [--count 20000] [--rounds 3] [--batch 32] [--backends nats,kafka]
+//
+// raw NATS:   js.publish with up to 256 awaiting their ack; pull consumer, ack (no ackAck) per msg.
+// raw Kafka:  producer.send of 32 messages (acks=all), sends back to back; eachBatch consumer
+//             committing once per batch.
+// Raw messages carry the headers a Prism envelope would (message id, namespace, time, session).
+// stream:     one PublishStream (window 1024) into a producer with batch_size --batch and
+//             batch_interval 2ms; one Consume (max_in_flight 1024) acknowledging what arrived,
+//             once per event-loop turn.
+// Rate = messages / (first publish → last message received). CPU of the proxy process and of this
+// process is printed for each cell.
+/* global setImmediate */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { connect as natsConnect, headers as natsHeaders, nanos } from '@nats-io/transport-node';
+import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import kafkajs from 'kafkajs';
+import { DataClient } from '../../dist/client/data-client.js';
+import { cpuSeconds, loadAverage, machine, processTree, ROOT, sleep, startProcess } from './lib.js';
+
+const { Kafka, logLevel } = kafkajs;
+const { values } = parseArgs({
+  options: {
+    count: { type: 'string', default: '20000' },
+    rounds: { type: 'string', default: '3' },
+    batch: { type: 'string', default: '32' },
+    size: { type: 'string', default: '256' },
+    backends: { type: 'string', default: 'nats,kafka' },
+    budget: { type: 'string', default: '30' },
+  },
+});
+const COUNT = Number(values.count);
+const BUDGET_MS = Number(values.budget) * 1000;
+const payload = new Uint8Array(Number(values.size)).fill(97);
+const backends = values.backends.split(',');
+const env = {
+  nats: process.env.PRISM_TEST_NATS_URL ?? 'nats://127.0.0.1:4222',
+  kafka: (process.env.PRISM_TEST_KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
+  redis: process.env.PRISM_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+};
+// What a Prism envelope puts in the backend's headers (src/runners/envelope.ts), so the raw cells
+// carry the same bytes per message.
+const envelopeHeaders = () => ({
+  'prism-message-id': randomUUID(),
+  'prism-namespace': 'stream-bench',
+  'prism-published-at-ms': String(Date.now()),
+  'prism-session-subject': 'anonymous',
+  'prism-session-tenant': '',
+  'prism-session-roles': '',
+});
+const log = (...args) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...args);
+const runId = Date.now().toString(36);
+
+// ---- the proxy -----------------------------------------------------------------------------------
+const work = mkdtempSync(join(tmpdir(), 'prism-bench-stream-'));
+mkdirSync(join(work, 'ns'));
+writeFileSync(
+  join(work, 'backends.yaml'),
+  [
+    'backends:',
+    `  nats: [{ name: bench, endpoint: "${env.nats}" }]`,
+    `  kafka: [{ name: bench, endpoint: "kafka://${env.kafka.join(',')}" }]`,
+    `  redis: [{ name: bench, endpoint: "${env.redis}" }]`,
+    '  memstore: [{ name: bench, endpoint: "memory://" }]',
+    '',
+  ].join('\n'),
+);
+for (const backend of backends) {
+  writeFileSync(
+    join(work, 'ns', `${backend}.yaml`),
+    [
+      `namespace: stream-${backend}`,
+      'team: bench',
+      ...(backend === 'redis' ? ['needs: { retention: 1h }'] : []),
+      'patterns:',
+      '  - name: events',
+      '    type: producer',
+      `    slots: { sink: { backend: ${backend} } }`,
+      `    settings: { topic: s${runId}, batch_size: ${values.batch}, batch_interval: 2ms, max_retries: 3 }`,
+      '  - name: worker',
+      '    type: consumer',
+      `    slots: { source: { backend: ${backend} } }`,
+      `    settings: { topic: s${runId}, consumer_group: bench, ack_timeout: 30s }`,
+      '',
+    ].join('\n'),
+  );
+}
+const proxy = await startProcess(
+  process.execPath,
+  [
+    join(ROOT, 'bin/run.js'),
+    ...['proxy', 'serve', '--namespaces', join(work, 'ns'), '--backends', join(work, 'backends.yaml')],
+    ...['--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'],
+  ],
+  'prism proxy serving',
+  {
+    env: {
+      PRISM_HOME: work,
+      ...(process.env.BENCH_PROXY_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_PROXY_NODE_OPTIONS } : {}),
+    },
+  },
+);
+const endpoint = `127.0.0.1:${proxy.ready.port}`;
+const proxyPid = proxy.child.pid;
+
+/** Runs a cell: `start(onMessage)` opens the consumer, `publishAll()` sends COUNT messages. */
+async function measure(cell) {
+  let received = 0;
+  let last = 0;
+  let done;
+  const all = new Promise((r) => (done = r));
+  const stop = await cell.start(() => {
+    last = performance.now();
+    if (++received === COUNT) done();
+  });
+  const cpu0 = cpuSeconds(processTree(proxyPid));
+  const self0 = process.cpuUsage();
+  const t0 = performance.now();
+  await cell.publishAll();
+  const published = performance.now();
+  await Promise.race([all, sleep(BUDGET_MS)]);
+  const proxyCpu = cpuSeconds(processTree(proxyPid)) - cpu0;
+  const self = process.cpuUsage(self0);
+  await stop();
+  const seconds = (last - t0) / 1000;
+  return {
+    received,
+    rate: received ? Math.round(received / seconds) : 0,
+    publishRate: Math.round(COUNT / ((published - t0) / 1000)),
+    proxyCpuPerMsgUs: received ? Math.round((proxyCpu / received) * 1e6) : 0,
+    clientCpuPerMsgUs: received ? Math.round(((self.user + self.system) / received) * 1) : 0,
+  };
+}
+
+// ---- cells ---------------------------------------------------------------------------------------
+function streamCell(backend) {
+  const client = new DataClient(endpoint, { namespace: `stream-${backend}`, timeoutMs: 30_000 });
+  const topic = `t${randomUUID().slice(0, 8)}`;
+  return {
+    async start(on) {
+      const consumer = client.consume({ topic, group: 'bench', maxInFlight: 1024 });
+      consumer.on('error', () => undefined);
+      let pending = [];
+      let scheduled = false;
+      consumer.on('data', (res) => {
+        for (const d of res.deliveries) {
+          pending.push(d.deliveryId);
+          on();
+        }
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(() => {
+            scheduled = false;
+            client.ack(consumer, pending);
+            pending = [];
+          });
+        }
+      });
+      // Kafka: the group joins before anything is published (a new group starts at the end).
+      await sleep(backend === 'kafka' ? 5_000 : 500);
+      return async () => {
+        consumer.cancel();
+        client.close();
+      };
+    },
+    async publishAll() {
+      const writer = client.publishStream();
+      for (let i = 0; i < COUNT; i++) {
+        await writer.ready();
+        writer.publish({ topic, payload }).catch(() => undefined);
+      }
+      await writer.end();
+    },
+  };
+}
+
+async function rawNats() {
+  const nc = await natsConnect({ servers: env.nats });
+  const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc);
+  const stream = `RAW_${randomUUID().slice(0, 8)}`;
+  const subject = `raw.${stream}`;
+  await jsm.streams.add({ name: stream, subjects: [subject] });
+  await jsm.consumers.add(stream, {
+    durable_name: 'g',
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: nanos(30_000),
+  });
+  return {
+    async start(on) {
+      const consumer = await js.consumers.get(stream, 'g');
+      const messages = await consumer.consume({ max_messages: 256, expires: 2_000 });
+      const loop = (async () => {
+        for await (const m of messages) {
+          m.ack();
+          on();
+        }
+      })();
+      return async () => {
+        await messages.close();
+        await loop;
+        await jsm.streams.delete(stream);
+        await nc.close();
+      };
+    },
+    async publishAll() {
+      const acks = [];
+      for (let i = 0; i < COUNT; i++) {
+        if (i >= 256) await acks[i - 256];
+        const h = natsHeaders();
+        for (const [k, v] of Object.entries(envelopeHeaders())) h.set(k, v);
+        acks.push(js.publish(subject, payload, { headers: h }));
+      }
+      await Promise.all(acks);
+    },
+  };
+}
+
+async function rawKafka() {
+  const kafka = new Kafka({ clientId: 'bench-raw', brokers: env.kafka, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const topic = `raw.${randomUUID().slice(0, 8)}`;
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+  const producer = kafka.producer();
+  await producer.connect();
+  const consumer = kafka.consumer({
+    groupId: `raw-${randomUUID()}`,
+    sessionTimeout: 6000,
+    rebalanceTimeout: 3000,
+    heartbeatInterval: 500,
+    maxWaitTimeInMs: 100,
+  });
+  return {
+    async start(on) {
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      const joined = new Promise((r) => consumer.on(consumer.events.GROUP_JOIN, r));
+      await consumer.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          for (let i = 0; i < batch.messages.length; i++) on();
+          const lastOffset = batch.messages.at(-1)?.offset;
+          if (lastOffset !== undefined)
+            await consumer.commitOffsets([
+              { topic, partition: batch.partition, offset: (BigInt(lastOffset) + 1n).toString() },
+            ]);
+        },
+      });
+      await joined;
+      return async () => {
+        await consumer.disconnect();
+        await producer.disconnect();
+        await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+        await admin.disconnect();
+      };
+    },
+    async publishAll() {
+      const batch = Number(values.batch);
+      for (let i = 0; i < COUNT; i += batch) {
+        const n = Math.min(batch, COUNT - i);
+        await producer.send({
+          topic,
+          acks: -1,
+          messages: Array.from({ length: n }, () => ({
+            value: Buffer.from(payload),
+            headers: envelopeHeaders(),
+          })),
+        });
+      }
+    },
+  };
+}
+
+const RAW = { nats: rawNats, kafka: rawKafka };
+
+// ---- run -----------------------------------------------------------------------------------------
+const loadBefore = loadAverage();
+const results = {};
+for (let round = 0; round < Number(values.rounds); round++) {
+  for (const backend of backends) {
+    for (const [kind, make] of [
+      ['stream', async () => streamCell(backend)],
+      ...(RAW[backend] ? [['raw', RAW[backend]]] : []),
+    ]) {
+      const r = await measure(await make());
+      ((results[backend] ??= {})[kind] ??= []).push(r);
+      log(`round ${round + 1} ${backend} ${kind}: ${JSON.stringify(r)}`);
+    }
+  }
+}
+await proxy.stop();
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+console.log(`machine: ${JSON.stringify(machine())}, load before ${loadBefore}, after ${loadAverage()}`);
+console.log(
+  `${COUNT} messages of ${values.size} bytes per cell, batch ${values.batch}, ${values.rounds} interleaved rounds, medians`,
+);
+for (const [backend, kinds] of Object.entries(results)) {
+  const s = kinds.stream;
+  const r = kinds.raw;
+  const line = (k, xs) =>
+    `${backend.padEnd(6)} ${k.padEnd(7)} ${String(median(xs.map((x) => x.rate))).padStart(7)} msg/s  received ${median(xs.map((x) => x.received))}/${COUNT}  proxy CPU ${median(xs.map((x) => x.proxyCpuPerMsgUs))} µs/msg  client CPU ${median(xs.map((x) => x.clientCpuPerMsgUs))} µs/msg`;
+  console.log(line('stream', s));
+  if (r) {
+    console.log(line('raw', r));
+    console.log(
+      `${backend.padEnd(6)} ratio   stream / raw = ${(median(s.map((x) => x.rate)) / median(r.map((x) => x.rate))).toFixed(2)}`,
+    );
+  }
+}
+process.exit(0);
