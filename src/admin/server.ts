@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import {
+  Metadata,
   status,
-  type Metadata,
   type ServerUnaryCall,
   type sendUnaryData,
   type UntypedServiceImplementation,
@@ -35,6 +35,8 @@ import type { BackendCatalog } from './catalog.js';
 import { StatusHttpServer } from '../transport/status-http.js';
 import { splitHostPort } from '../transport/listen-address.js';
 import type { NamespaceStore } from './store.js';
+import { SchemaRegistry } from './schemas/registry.js';
+import { registryHttpHandler, type AuthorizeRegistry } from './schemas/rest.js';
 import type { NamedPolicy } from '../auth/policy/defaults.js';
 import { Console } from '../console/console.js';
 import type { ConsoleLogin } from '../console/sessions.js';
@@ -74,6 +76,8 @@ export class AdminServer {
   private readonly controlPlane: ControlPlane;
   private readonly authenticate: Authenticate;
   private readonly console?: Console;
+  /** The schema registry (docs/schemas.md), served on the HTTP port. */
+  private readonly schemas: SchemaRegistry;
   /** Bound addresses after start(). */
   grpcPort = 0;
   httpPort = 0;
@@ -86,6 +90,10 @@ export class AdminServer {
       ...(options.globalPolicies ? { globalPolicies: options.globalPolicies } : {}),
     });
     this.authenticate = options.authenticate ?? (async () => 'anonymous');
+    this.schemas = new SchemaRegistry({
+      store: options.store.schemaStore(),
+      namespaceExists: async (name) => (await options.store.get(name)) !== undefined,
+    });
     options.registerMetrics?.(this.registry);
     if (options.console !== false)
       this.console = new Console({
@@ -203,12 +211,22 @@ export class AdminServer {
     this.grpcPort = await bindServer(this.grpc, this.options.listen, grpcServerCredentials(certificates));
     const [host, port] = splitHostPort(this.options.metricsListen);
     const store = this.options.store;
+    await this.schemas.migrate();
+    // Registry reads need the control plane's read grant, changes its write grant.
+    const authorizeSchemas: AuthorizeRegistry = (authorization, action) => {
+      const metadata = new Metadata();
+      if (authorization !== undefined) metadata.set('authorization', authorization);
+      return this.authenticate(metadata, action === 'read' ? 'ReadSchemas' : 'WriteSchemas');
+    };
     const http = new StatusHttpServer({
       host,
       port,
       registry: this.registry,
       certificates,
-      routes: this.console ? (req, res) => this.console!.handle(req, res) : undefined,
+      routes: [
+        registryHttpHandler({ registry: this.schemas, authorize: authorizeSchemas, logger: log }),
+        ...(this.console ? [this.console.handle.bind(this.console)] : []),
+      ],
       notReady: async () => {
         try {
           await store.list();

@@ -12,8 +12,8 @@ export interface StatusHttpOptions {
   notReady: () => Promise<string | undefined>;
   /** Serve HTTPS with these certificates (and require client certificates when they say so). */
   certificates?: ServerCertificates | undefined;
-  /** Other pages on the same port (the admin's console); returns true when it took the request. */
-  routes?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** Further routes, asked in order before the status paths; one that returns true took the request. */
+  routes?: ReadonlyArray<(req: IncomingMessage, res: ServerResponse) => boolean>;
 }
 
 /**
@@ -34,7 +34,7 @@ export class StatusHttpServer {
         res.writeHead(code, { 'content-type': type });
         res.end(body);
       };
-      if (this.options.routes?.(req, res)) return;
+      if (this.options.routes?.some((route) => route(req, res))) return;
       if (req.method !== 'GET') {
         reply(405, 'method not allowed\n');
         return;
