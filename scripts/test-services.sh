@@ -668,6 +668,8 @@ cmd_up() {
   # Not services, but what the shell-completion tests (test/e2e/completion.test.ts) run in.
   command -v zsh >/dev/null || pkgs+=(zsh)
   command -v fish >/dev/null || pkgs+=(fish)
+  # Debian's Chromium, which the console's browser tests (test/e2e/console*.test.ts) drive.
+  command -v chromium >/dev/null || pkgs+=(chromium)
   selected postgres && [[ -z $PG_BIN ]] && pkgs+=(postgresql)
   command -v setsid >/dev/null || pkgs+=(util-linux)
   if selected kafka && [[ ! -f $(kafka_home)/.complete ]]; then

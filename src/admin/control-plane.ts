@@ -35,7 +35,12 @@ import { assignNamespace } from './assign.js';
 import type { BackendCatalog } from './catalog.js';
 import { unifiedDiff } from '../config/diff.js';
 import { ownerOf } from './partition.js';
-import { VersionConflictError, type NamespaceStore, type StoredNamespace } from './store.js';
+import {
+  VersionConflictError,
+  type NamespaceStore,
+  type ProxyRecord,
+  type StoredNamespace,
+} from './store.js';
 
 export interface ControlPlaneOptions {
   store: NamespaceStore;
@@ -250,6 +255,12 @@ export class ControlPlane {
       namespaces: changed ? owned : [],
       policies: changed ? policies : [],
     });
+  }
+
+  /** Every proxy that ever registered, and whether its heartbeat keeps it live (the console). */
+  async proxies(): Promise<Array<ProxyRecord & { live: boolean }>> {
+    const since = this.now() - this.liveWindowMs;
+    return (await this.store.liveProxies(0)).map((p) => ({ ...p, live: p.lastHeartbeatMs >= since }));
   }
 
   private async liveProxyIds(): Promise<string[]> {

@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import {
+  Metadata,
   status,
-  type Metadata,
   type ServerUnaryCall,
   type sendUnaryData,
   type UntypedServiceImplementation,
@@ -35,7 +35,11 @@ import type { BackendCatalog } from './catalog.js';
 import { StatusHttpServer } from '../transport/status-http.js';
 import { splitHostPort } from '../transport/listen-address.js';
 import type { NamespaceStore } from './store.js';
+import { SchemaRegistry } from './schemas/registry.js';
+import { registryHttpHandler, type AuthorizeRegistry } from './schemas/rest.js';
 import type { NamedPolicy } from '../auth/policy/defaults.js';
+import { Console } from '../console/console.js';
+import type { ConsoleLogin } from '../console/sessions.js';
 
 /** Who is calling; the identity work replaces the default with JWT verification. */
 export type Authenticate = (metadata: Metadata, method: string, request?: unknown) => Promise<string>;
@@ -54,6 +58,8 @@ export interface AdminServerOptions {
   registerMetrics?: (registry: Registry) => void;
   /** Global Cedar policies sent to proxies with their namespaces (`--policies`). */
   globalPolicies?: readonly NamedPolicy[];
+  /** The web console on the HTTP port (docs/console.md); on by default, `false` turns it off. */
+  console?: { login?: ConsoleLogin; publicUrl?: string } | false;
 }
 
 const SERVICE_NAME = ControlPlaneService.typeName;
@@ -69,6 +75,9 @@ export class AdminServer {
   private http?: StatusHttpServer;
   private readonly controlPlane: ControlPlane;
   private readonly authenticate: Authenticate;
+  private readonly console?: Console;
+  /** The schema registry (docs/schemas.md), served on the HTTP port. */
+  private readonly schemas: SchemaRegistry;
   /** Bound addresses after start(). */
   grpcPort = 0;
   httpPort = 0;
@@ -81,7 +90,20 @@ export class AdminServer {
       ...(options.globalPolicies ? { globalPolicies: options.globalPolicies } : {}),
     });
     this.authenticate = options.authenticate ?? (async () => 'anonymous');
+    this.schemas = new SchemaRegistry({
+      store: options.store.schemaStore(),
+      namespaceExists: async (name) => (await options.store.get(name)) !== undefined,
+    });
     options.registerMetrics?.(this.registry);
+    if (options.console !== false)
+      this.console = new Console({
+        controlPlane: this.controlPlane,
+        authenticate: this.authenticate,
+        login: options.console?.login,
+        publicUrl: options.console?.publicUrl,
+        heartbeatIntervalMs: this.controlPlane.heartbeatIntervalMs,
+        logger: options.logger.child({ component: 'console' }),
+      });
     // The server owns its store: whatever happens to start, stop closes it (last).
     this.closes.add('store', () => options.store.close());
   }
@@ -176,9 +198,11 @@ export class AdminServer {
         log.info({ proxy: req.proxyId, address: req.address }, 'proxy registered');
         return create(RegisterProxyResponseSchema, { heartbeatIntervalMs: cp.heartbeatIntervalMs });
       }),
-      heartbeat: unary<HeartbeatRequest, unknown>('Heartbeat', async (req) =>
-        cp.heartbeat(req.proxyId, req.knownFingerprint),
-      ),
+      heartbeat: unary<HeartbeatRequest, unknown>('Heartbeat', async (req) => {
+        const res = await cp.heartbeat(req.proxyId, req.knownFingerprint);
+        if (req.kpis) this.console?.kpis.record(req.proxyId, req.kpis);
+        return res;
+      }),
     };
     this.grpc.addService(grpcServiceDefinition(ControlPlaneService), implementation);
     this.health.addToServer(this.grpc);
@@ -187,11 +211,22 @@ export class AdminServer {
     this.grpcPort = await bindServer(this.grpc, this.options.listen, grpcServerCredentials(certificates));
     const [host, port] = splitHostPort(this.options.metricsListen);
     const store = this.options.store;
+    await this.schemas.migrate();
+    // Registry reads need the control plane's read grant, changes its write grant.
+    const authorizeSchemas: AuthorizeRegistry = (authorization, action) => {
+      const metadata = new Metadata();
+      if (authorization !== undefined) metadata.set('authorization', authorization);
+      return this.authenticate(metadata, action === 'read' ? 'ReadSchemas' : 'WriteSchemas');
+    };
     const http = new StatusHttpServer({
       host,
       port,
       registry: this.registry,
       certificates,
+      routes: [
+        registryHttpHandler({ registry: this.schemas, authorize: authorizeSchemas, logger: log }),
+        ...(this.console ? [this.console.handle.bind(this.console)] : []),
+      ],
       notReady: async () => {
         try {
           await store.list();
@@ -204,6 +239,11 @@ export class AdminServer {
     this.http = http;
     this.closes.add('http', () => http.stop());
     this.httpPort = (await http.start()).port;
+    const console = this.console;
+    if (console) {
+      console.start();
+      this.closes.add('console', async () => console.stop());
+    }
     this.health.setStatus('', 'SERVING');
     this.health.setStatus(SERVICE_NAME, 'SERVING');
     if (!this.options.authenticate) {
@@ -215,6 +255,9 @@ export class AdminServer {
         port: this.grpcPort,
         http: this.options.metricsListen,
         httpPort: this.httpPort,
+        ...(this.console
+          ? { console: `${certificates ? 'https' : 'http'}://${host}:${this.httpPort}/console` }
+          : {}),
         tls: certificates ? (certificates.mutual ? 'mtls' : 'tls') : 'off',
       },
       'prism admin serving',

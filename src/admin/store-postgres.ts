@@ -21,6 +21,7 @@ import {
   type StoredNamespace,
 } from './store.js';
 import { checkVersions, redactSpec } from './open-store.js';
+import { PostgresSchemaStore } from './schemas/store-postgres.js';
 import { StoreUnavailableError } from './store.js';
 import {
   toAuditEntry,
@@ -215,6 +216,10 @@ export class PostgresStore implements NamespaceStore {
       [sinceMs],
     );
     return rows.map(toProxy);
+  }
+
+  schemaStore(): PostgresSchemaStore {
+    return new PostgresSchemaStore(this.pool, this.q, this.schema);
   }
 
   async close(): Promise<void> {

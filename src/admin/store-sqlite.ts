@@ -18,6 +18,7 @@ import {
   type StoredNamespace,
 } from './store.js';
 import { checkVersions } from './open-store.js';
+import { SqliteSchemaStore } from './schemas/store-sqlite.js';
 import { StoreUnavailableError } from './store.js';
 import {
   toAuditEntry,
@@ -252,6 +253,10 @@ export class SqliteStore implements NamespaceStore {
         ) as ProxyRow[]
       ).map(toProxy),
     );
+  }
+
+  schemaStore(): SqliteSchemaStore {
+    return new SqliteSchemaStore(this.db);
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import { PrismError } from '../errors.js';
+import type { SchemaStore } from './schemas/store.js';
 
 /**
  * Persistence of the control plane. Two implementations (src/admin/store-sqlite.ts and
@@ -82,6 +83,8 @@ export interface NamespaceStore {
   upsertProxy(proxy: ProxyRecord): Promise<void>;
   /** Proxies whose last heartbeat is at or after `sinceMs`. */
   liveProxies(sinceMs: number): Promise<ProxyRecord[]>;
+  /** The schema registry's tables in the same database (docs/schemas.md). */
+  schemaStore(): SchemaStore;
   close(): Promise<void>;
 }
 

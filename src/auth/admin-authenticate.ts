@@ -18,6 +18,9 @@ const ADMIN_ACTIONS: Readonly<Record<string, AdminAction>> = {
   GetNamespaceHistory: 'read',
   ApplyNamespace: 'write',
   DeleteNamespace: 'write',
+  // The schema registry's REST API (docs/schemas.md).
+  ReadSchemas: 'read',
+  WriteSchemas: 'write',
   RegisterProxy: 'proxy',
   Heartbeat: 'proxy',
 };

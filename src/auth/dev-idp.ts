@@ -121,7 +121,8 @@ export class DevIdp {
           response_types: ['code'],
           // native: any loopback port may replace the registered one (RFC 8252 §7.3)
           application_type: 'native',
-          redirect_uris: ['http://127.0.0.1/callback'],
+          // the second is the admin's web console (docs/console.md)
+          redirect_uris: ['http://127.0.0.1/callback', 'http://127.0.0.1/console/callback'],
           id_token_signed_response_alg: 'ES256',
         },
       ],

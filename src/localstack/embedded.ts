@@ -110,6 +110,7 @@ export async function startEmbeddedStack(options: EmbeddedOptions): Promise<Embe
       undefined,
       clientTls,
     );
+    source.reportKpis(() => proxy.kpis());
     stops.push(() => source.stop());
     await source.start();
     const missing = applied.filter((n) => !table.names().includes(n));

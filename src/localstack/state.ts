@@ -157,6 +157,8 @@ export function endpoints(state: Pick<DevState, 'host' | 'ports' | 'tls'>): {
   proxy: string;
   adminHttp: string;
   proxyHttp: string;
+  /** The admin's web console (docs/console.md). */
+  console: string;
 } {
   const { host, ports } = state;
   const grpc = state.tls ? 'grpcs://' : '';
@@ -166,6 +168,7 @@ export function endpoints(state: Pick<DevState, 'host' | 'ports' | 'tls'>): {
     proxy: `${grpc}${host}:${ports.proxy}`,
     adminHttp: `${http}://${host}:${ports.adminMetrics}`,
     proxyHttp: `${http}://${host}:${ports.proxyMetrics}`,
+    console: `${http}://${host}:${ports.adminMetrics}/console`,
   };
 }
 

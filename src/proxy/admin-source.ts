@@ -4,6 +4,7 @@ import { PrismError } from '../errors.js';
 import type { ClientTls } from '../transport/dial.js';
 import type { NamespaceTable } from './namespace-table.js';
 import type { NamedPolicy } from '../auth/policy/defaults.js';
+import type { ProxyKpis } from '../gen/prism/admin/v1/control_plane_pb.js';
 
 /**
  * Keeps a NamespaceTable in step with the control plane: registers the proxy, heartbeats, and on
@@ -17,6 +18,7 @@ export class AdminSource {
   private intervalMs = 2000;
   private stopped = false;
   private beating?: Promise<void>;
+  private kpis?: () => ProxyKpis;
 
   constructor(
     endpoint: string,
@@ -35,6 +37,11 @@ export class AdminSource {
       tls,
       ...(token !== undefined ? { token: () => token.token() } : {}),
     });
+  }
+
+  /** Sends this traffic summary with every heartbeat, for the admin's console. */
+  reportKpis(kpis: () => ProxyKpis): void {
+    this.kpis = kpis;
   }
 
   /** Registers and loads the first owned set; fails when the admin cannot be reached at start. */
@@ -79,7 +86,11 @@ export class AdminSource {
   }
 
   private async beat(): Promise<void> {
-    const res = await this.client.heartbeat({ proxyId: this.proxy.id, knownFingerprint: this.fingerprint });
+    const res = await this.client.heartbeat({
+      proxyId: this.proxy.id,
+      knownFingerprint: this.fingerprint,
+      kpis: this.kpis?.(),
+    });
     if (!res.changed) return;
     this.onPolicies?.(res.policies.map((p) => ({ id: p.id, source: p.source, line: p.line, text: p.cedar })));
     await this.table.reconcile(

@@ -12,7 +12,7 @@ import { splitHostPort } from '../transport/listen-address.js';
 import { CloseList, startOrUnwind } from '../transport/close-list.js';
 import { bindServer, createGrpcServer, shutdownServer } from '../transport/grpc-server.js';
 import { grpcServerCredentials, ServerCertificates, type ServerTls } from '../transport/server-tls.js';
-import { isPrismError, PrismError } from '../errors.js';
+import { isPrismError, PrismError, type PrismErrorCode } from '../errors.js';
 import { ANONYMOUS, type CallFacts, type RunnerResolver } from '../runners/call-context.js';
 import { metadataValue, NAMESPACE_HEADER } from '../transport/metadata.js';
 import { consumerService, type ConsumerService } from '../runners/consumer/service.js';
@@ -34,6 +34,8 @@ import type {
 import { bearerToken } from '../auth/verify.js';
 import type { ServedNamespace } from './served-namespace.js';
 import type { NamespaceTable } from './namespace-table.js';
+import { ProxyKpiRecorder } from './kpis.js';
+import type { ProxyKpis } from '../gen/prism/admin/v1/control_plane_pb.js';
 
 /** Verifies the caller for a namespace; the identity work plugs JWT verification in here. */
 export type ProxyAuthenticate = (
@@ -94,6 +96,7 @@ export class ProxyServer {
   private idle?: () => void;
   port = 0;
   httpPort = 0;
+  private readonly kpiRecorder = new ProxyKpiRecorder();
 
   private readonly requests = new Counter({
     name: 'prism_proxy_requests_total',
@@ -221,6 +224,11 @@ export class ProxyServer {
     );
   }
 
+  /** The traffic summary the proxy sends with its heartbeat (docs/console.md). */
+  kpis(): ProxyKpis {
+    return this.kpiRecorder.snapshot(this.options.table.names(), this.consumer?.openCount() ?? 0);
+  }
+
   /** Drains, then closes everything it opened, in reverse order. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= this.drainAndClose();
@@ -343,7 +351,12 @@ export class ProxyServer {
   }
 
   private streamResolver<R extends Runner>(): RunnerResolver<R> {
-    return (metadata, method, call) => this.admit<R>(metadata, 'consumer', method, call);
+    return async (metadata, method, call) => {
+      const admitted = await this.admit<R>(metadata, 'consumer', method, call);
+      // Open subscriptions per namespace, for the console's KPIs (src/proxy/kpis.ts).
+      const name = admitted.namespace.namespace.namespace;
+      return { ...admitted, runner: this.kpiRecorder.countSubscriptions(name, admitted.runner) };
+    };
   }
 
   /** Counts, times and logs every unary call; tracks in-flight calls for the drain. */
@@ -353,9 +366,10 @@ export class ProxyServer {
       this.inFlightGauge.inc();
       const namespace = metadataValue(metadata, NAMESPACE_HEADER) ?? '';
       const stop = this.latency.startTimer({ service, method });
-      const done = (code: string, err?: unknown) => {
+      const finish = this.kpiRecorder.begin(namespace);
+      const done = (code: PrismErrorCode | 'OK', err?: unknown) => {
         const label = this.options.table.has(namespace) ? namespace : 'unknown';
-        stop({ namespace: label });
+        finish(code, stop({ namespace: label }));
         this.requests.inc({ namespace: label, service, method, code });
         if (err && isPrismError(err) && err.code === 'E_BACKEND_DOWN')
           this.backendErrors.inc({ namespace: label });

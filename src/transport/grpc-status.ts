@@ -23,6 +23,11 @@ const STATUS_OF: Record<PrismErrorCode, status> = {
   E_INTERNAL: status.INTERNAL,
 };
 
+/** The gRPC status a PrismError code maps to. */
+export function statusOf(code: PrismErrorCode): status {
+  return STATUS_OF[code] ?? status.INTERNAL;
+}
+
 /** Metadata keys carrying the PrismError code and hint, so clients rebuild the same error. */
 export const ERROR_CODE_KEY = 'x-prism-error-code';
 export const ERROR_HINT_KEY = 'x-prism-error-hint';

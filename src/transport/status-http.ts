@@ -12,6 +12,8 @@ export interface StatusHttpOptions {
   notReady: () => Promise<string | undefined>;
   /** Serve HTTPS with these certificates (and require client certificates when they say so). */
   certificates?: ServerCertificates | undefined;
+  /** Further routes, asked in order before the status paths; one that returns true took the request. */
+  routes?: ReadonlyArray<(req: IncomingMessage, res: ServerResponse) => boolean>;
 }
 
 /**
@@ -32,6 +34,7 @@ export class StatusHttpServer {
         res.writeHead(code, { 'content-type': type });
         res.end(body);
       };
+      if (this.options.routes?.some((route) => route(req, res))) return;
       if (req.method !== 'GET') {
         reply(405, 'method not allowed\n');
         return;

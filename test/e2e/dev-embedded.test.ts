@@ -271,6 +271,12 @@ describe('dev up --no-tls', () => {
       expect((await runCli(['kv', 'set', '-n', 'playground', 'greeting', 'hello'], { env })).code).toBe(0);
       expect(await playgroundGet(`127.0.0.1:${ports[2]}`)).toBe('hello');
       expect(await httpGet(`http://127.0.0.1:${ports[3]}/readyz`)).toEqual({ status: 200, body: 'ready\n' });
+      expect(up.stdout).toContain(
+        `  web    http://127.0.0.1:${ports[1]}/console  (console: namespaces, proxies, live traffic)\n`,
+      );
+      const console = await httpGet(`http://127.0.0.1:${ports[1]}/console/namespaces`);
+      expect(console.status).toBe(200);
+      expect(console.body).toContain('<tr data-namespace="playground">');
       const out = await runCli(['dev', 'env'], { env });
       expect(out.stdout).toContain(
         `export PRISM_PROXY_ENDPOINT=127.0.0.1:${ports[2]}\nunset PRISM_TLS_CA_FILE\n`,

@@ -139,6 +139,19 @@ export const CONTROL_ACTIONS: Readonly<Record<string, ActionSpec>> = {
     resource: 'Namespace',
     description: 'DeleteNamespace',
   },
+  // The schema registry's REST API (docs/schemas.md), granted on the whole control plane.
+  ReadSchemas: {
+    id: 'schema.read',
+    group: 'control.read',
+    resource: 'ControlPlane',
+    description: 'schema registry reads (GET and compatibility checks)',
+  },
+  WriteSchemas: {
+    id: 'schema.write',
+    group: 'control.write',
+    resource: 'ControlPlane',
+    description: 'schema registry changes (register, delete, compatibility modes)',
+  },
   RegisterProxy: {
     id: 'proxy.register',
     group: 'control.proxy',

@@ -20,7 +20,7 @@ import { PrismError } from '../../errors.js';
 
 export default class AdminServe extends BaseCommand {
   static override summary = 'Run the Prism control plane (prism admin)';
-  static override description = `Serves prism.admin.v1.ControlPlane and grpc.health.v1 over gRPC, and /healthz, /readyz and /metrics over HTTP. Stores namespaces in SQLite under the prism home by default, or in PostgreSQL when --store is a postgres:// URL (several admins may share it). Stops cleanly on SIGINT/SIGTERM.`;
+  static override description = `Serves prism.admin.v1.ControlPlane and grpc.health.v1 over gRPC, and /healthz, /readyz, /metrics and the web console (/console, see docs/console.md) over HTTP. Stores namespaces in SQLite under the prism home by default, or in PostgreSQL when --store is a postgres:// URL (several admins may share it). Stops cleanly on SIGINT/SIGTERM.`;
   static override examples = [
     '<%= config.bin %> admin serve',
     '<%= config.bin %> admin serve --store postgres://prism@db:5432/prism --backends backends.yaml',
@@ -86,6 +86,16 @@ export default class AdminServe extends BaseCommand {
       dependsOn: ['auth-issuer'],
       helpGroup: 'AUTH',
     }),
+    'console-client-id': Flags.string({
+      description: 'OIDC public client the web console logs people in as (authorization code + PKCE)',
+      default: 'prismctl',
+      helpGroup: 'CONSOLE',
+    }),
+    'console-url': Flags.string({
+      description:
+        'Public base URL of the console (its login callback is <url>/console/callback); default: the URL the browser used',
+      helpGroup: 'CONSOLE',
+    }),
     'auth-scope-mapping': Flags.boolean({
       description: 'Also grant by token scope: prism:read, prism:write, prism:proxy',
       dependsOn: ['auth-issuer'],
@@ -139,6 +149,12 @@ export default class AdminServe extends BaseCommand {
       logger,
       heartbeatIntervalMs: flags['heartbeat-interval'],
       tls: serverTls.tls,
+      console: {
+        login: flags['auth-issuer']
+          ? { issuer: flags['auth-issuer'], clientId: flags['console-client-id'] }
+          : undefined,
+        publicUrl: flags['console-url'],
+      },
       authenticate: flags['auth-issuer']
         ? adminAuthenticator({
             issuer: flags['auth-issuer'],

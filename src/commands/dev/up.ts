@@ -380,6 +380,7 @@ State is kept in <prism home>/dev/state.json and logs in <prism home>/dev/logs/.
     const e = endpoints(state);
     this.log(`  admin  ${e.admin}  (health ${e.adminHttp}/healthz)`);
     this.log(`  proxy  ${e.proxy}  (ready  ${e.proxyHttp}/readyz)`);
+    this.log(`  web    ${e.console}  (console: namespaces, proxies, live traffic)`);
     if (state.issuer) this.log(`  login  ${state.issuer}  (OpenID issuer)`);
     if (state.tls) {
       this.log(`  tls    on; the certificates chain to the local CA ${state.tls.caFile}`);

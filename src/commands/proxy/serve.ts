@@ -258,6 +258,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
         adminTls,
         (global) => policies.setGlobalPolicies(global),
       );
+      source.reportKpis(() => server.kpis());
       try {
         await source.start();
       } catch (err) {

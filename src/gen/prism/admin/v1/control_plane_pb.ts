@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file prism/admin/v1/control_plane.proto.
  */
 export const file_prism_admin_v1_control_plane: GenFile = /*@__PURE__*/
-  fileDesc("CiJwcmlzbS9hZG1pbi92MS9jb250cm9sX3BsYW5lLnByb3RvEg5wcmlzbS5hZG1pbi52MSKiAQoVQXBwbHlOYW1lc3BhY2VSZXF1ZXN0EjQKCW5hbWVzcGFjZRgBIAEoCzIhLnByaXNtLmNvbmZpZy52MS5OYW1lc3BhY2VSZXF1ZXN0Eg8KB2RyeV9ydW4YAiABKAgSHQoQZXhwZWN0ZWRfdmVyc2lvbhgDIAEoBEgAiAEBEg4KBnNvdXJjZRgEIAEoCUITChFfZXhwZWN0ZWRfdmVyc2lvbiK/AQoWQXBwbHlOYW1lc3BhY2VSZXNwb25zZRItCgdvdXRjb21lGAEgASgOMhwucHJpc20uYWRtaW4udjEuQXBwbHlPdXRjb21lEjYKCmFzc2lnbm1lbnQYAiABKAsyIi5wcmlzbS5jb25maWcudjEuTmFtZXNwYWNlUmVzcG9uc2USLQoId2FybmluZ3MYAyADKAsyGy5wcmlzbS5jb21tb24udjEuRGlhZ25vc3RpYxIPCgdkcnlfcnVuGAQgASgIIiMKE0dldE5hbWVzcGFjZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSKEAQoUR2V0TmFtZXNwYWNlUmVzcG9uc2USNAoJbmFtZXNwYWNlGAEgASgLMiEucHJpc20uY29uZmlnLnYxLk5hbWVzcGFjZVJlcXVlc3QSNgoKYXNzaWdubWVudBgCIAEoCzIiLnByaXNtLmNvbmZpZy52MS5OYW1lc3BhY2VSZXNwb25zZSIXChVMaXN0TmFtZXNwYWNlc1JlcXVlc3QilQEKEE5hbWVzcGFjZVN1bW1hcnkSDAoEbmFtZRgBIAEoCRIMCgR0ZWFtGAIgASgJEg8KB3ZlcnNpb24YAyABKAQSEQoJcGFydGl0aW9uGAQgASgNEhMKC293bmVyX3Byb3h5GAUgASgJEhUKDXVwZGF0ZWRfYXRfbXMYBiABKAMSFQoNcGF0dGVybl90eXBlcxgHIAMoCSJOChZMaXN0TmFtZXNwYWNlc1Jlc3BvbnNlEjQKCm5hbWVzcGFjZXMYASADKAsyIC5wcmlzbS5hZG1pbi52MS5OYW1lc3BhY2VTdW1tYXJ5IloKFkRlbGV0ZU5hbWVzcGFjZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIdChBleHBlY3RlZF92ZXJzaW9uGAIgASgESACIAQFCEwoRX2V4cGVjdGVkX3ZlcnNpb24iMgoXRGVsZXRlTmFtZXNwYWNlUmVzcG9uc2USFwoPZGVsZXRlZF92ZXJzaW9uGAEgASgEIiYKFkV4cG9ydE5hbWVzcGFjZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSJPChdFeHBvcnROYW1lc3BhY2VSZXNwb25zZRI0CgluYW1lc3BhY2UYASABKAsyIS5wcmlzbS5jb25maWcudjEuTmFtZXNwYWNlUmVxdWVzdCIqChpHZXROYW1lc3BhY2VIaXN0b3J5UmVxdWVzdBIMCgRuYW1lGAEgASgJIqoBCgpBdWRpdEVudHJ5EgoKAmlkGAEgASgDEhEKCW5hbWVzcGFjZRgCIAEoCRIOCgZhY3Rpb24YAyABKAkSEQoJcHJpbmNpcGFsGAQgASgJEg0KBWF0X21zGAUgASgDEhYKDnZlcnNpb25fYmVmb3JlGAYgASgEEhUKDXZlcnNpb25fYWZ0ZXIYByABKAQSDAoEZGlmZhgIIAEoCRIOCgZzb3VyY2UYCSABKAkiSgobR2V0TmFtZXNwYWNlSGlzdG9yeVJlc3BvbnNlEisKB2VudHJpZXMYASADKAsyGi5wcmlzbS5hZG1pbi52MS5BdWRpdEVudHJ5IkoKFFJlZ2lzdGVyUHJveHlSZXF1ZXN0EhAKCHByb3h5X2lkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSDwoHdmVyc2lvbhgDIAEoCSI2ChVSZWdpc3RlclByb3h5UmVzcG9uc2USHQoVaGVhcnRiZWF0X2ludGVydmFsX21zGAEgASgNIj8KEEhlYXJ0YmVhdFJlcXVlc3QSEAoIcHJveHlfaWQYASABKAkSGQoRa25vd25fZmluZ2VycHJpbnQYAiABKAkinQEKEUhlYXJ0YmVhdFJlc3BvbnNlEhMKC2ZpbmdlcnByaW50GAEgASgJEg8KB2NoYW5nZWQYAiABKAgSMgoKbmFtZXNwYWNlcxgDIAMoCzIeLnByaXNtLmFkbWluLnYxLk93bmVkTmFtZXNwYWNlEi4KCHBvbGljaWVzGAQgAygLMhwucHJpc20uYWRtaW4udjEuR2xvYmFsUG9saWN5IkcKDEdsb2JhbFBvbGljeRIKCgJpZBgBIAEoCRIOCgZzb3VyY2UYAiABKAkSDAoEbGluZRgDIAEoDRINCgVjZWRhchgEIAEoCSJ+Cg5Pd25lZE5hbWVzcGFjZRI0CgluYW1lc3BhY2UYASABKAsyIS5wcmlzbS5jb25maWcudjEuTmFtZXNwYWNlUmVxdWVzdBI2Cgphc3NpZ25tZW50GAIgASgLMiIucHJpc20uY29uZmlnLnYxLk5hbWVzcGFjZVJlc3BvbnNlKoABCgxBcHBseU91dGNvbWUSHQoZQVBQTFlfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhkKFUFQUExZX09VVENPTUVfQ1JFQVRFRBABEhkKFUFQUExZX09VVENPTUVfVVBEQVRFRBACEhsKF0FQUExZX09VVENPTUVfVU5DSEFOR0VEEAMykwYKDENvbnRyb2xQbGFuZRJfCg5BcHBseU5hbWVzcGFjZRIlLnByaXNtLmFkbWluLnYxLkFwcGx5TmFtZXNwYWNlUmVxdWVzdBomLnByaXNtLmFkbWluLnYxLkFwcGx5TmFtZXNwYWNlUmVzcG9uc2USWQoMR2V0TmFtZXNwYWNlEiMucHJpc20uYWRtaW4udjEuR2V0TmFtZXNwYWNlUmVxdWVzdBokLnByaXNtLmFkbWluLnYxLkdldE5hbWVzcGFjZVJlc3BvbnNlEl8KDkxpc3ROYW1lc3BhY2VzEiUucHJpc20uYWRtaW4udjEuTGlzdE5hbWVzcGFjZXNSZXF1ZXN0GiYucHJpc20uYWRtaW4udjEuTGlzdE5hbWVzcGFjZXNSZXNwb25zZRJiCg9EZWxldGVOYW1lc3BhY2USJi5wcmlzbS5hZG1pbi52MS5EZWxldGVOYW1lc3BhY2VSZXF1ZXN0GicucHJpc20uYWRtaW4udjEuRGVsZXRlTmFtZXNwYWNlUmVzcG9uc2USYgoPRXhwb3J0TmFtZXNwYWNlEiYucHJpc20uYWRtaW4udjEuRXhwb3J0TmFtZXNwYWNlUmVxdWVzdBonLnByaXNtLmFkbWluLnYxLkV4cG9ydE5hbWVzcGFjZVJlc3BvbnNlEm4KE0dldE5hbWVzcGFjZUhpc3RvcnkSKi5wcmlzbS5hZG1pbi52MS5HZXROYW1lc3BhY2VIaXN0b3J5UmVxdWVzdBorLnByaXNtLmFkbWluLnYxLkdldE5hbWVzcGFjZUhpc3RvcnlSZXNwb25zZRJcCg1SZWdpc3RlclByb3h5EiQucHJpc20uYWRtaW4udjEuUmVnaXN0ZXJQcm94eVJlcXVlc3QaJS5wcmlzbS5hZG1pbi52MS5SZWdpc3RlclByb3h5UmVzcG9uc2USUAoJSGVhcnRiZWF0EiAucHJpc20uYWRtaW4udjEuSGVhcnRiZWF0UmVxdWVzdBohLnByaXNtLmFkbWluLnYxLkhlYXJ0YmVhdFJlc3BvbnNlYgZwcm90bzM", [file_prism_common_v1_diagnostic, file_prism_config_v1_namespace]);
+  fileDesc("CiJwcmlzbS9hZG1pbi92MS9jb250cm9sX3BsYW5lLnByb3RvEg5wcmlzbS5hZG1pbi52MSKiAQoVQXBwbHlOYW1lc3BhY2VSZXF1ZXN0EjQKCW5hbWVzcGFjZRgBIAEoCzIhLnByaXNtLmNvbmZpZy52MS5OYW1lc3BhY2VSZXF1ZXN0Eg8KB2RyeV9ydW4YAiABKAgSHQoQZXhwZWN0ZWRfdmVyc2lvbhgDIAEoBEgAiAEBEg4KBnNvdXJjZRgEIAEoCUITChFfZXhwZWN0ZWRfdmVyc2lvbiK/AQoWQXBwbHlOYW1lc3BhY2VSZXNwb25zZRItCgdvdXRjb21lGAEgASgOMhwucHJpc20uYWRtaW4udjEuQXBwbHlPdXRjb21lEjYKCmFzc2lnbm1lbnQYAiABKAsyIi5wcmlzbS5jb25maWcudjEuTmFtZXNwYWNlUmVzcG9uc2USLQoId2FybmluZ3MYAyADKAsyGy5wcmlzbS5jb21tb24udjEuRGlhZ25vc3RpYxIPCgdkcnlfcnVuGAQgASgIIiMKE0dldE5hbWVzcGFjZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSKEAQoUR2V0TmFtZXNwYWNlUmVzcG9uc2USNAoJbmFtZXNwYWNlGAEgASgLMiEucHJpc20uY29uZmlnLnYxLk5hbWVzcGFjZVJlcXVlc3QSNgoKYXNzaWdubWVudBgCIAEoCzIiLnByaXNtLmNvbmZpZy52MS5OYW1lc3BhY2VSZXNwb25zZSIXChVMaXN0TmFtZXNwYWNlc1JlcXVlc3QilQEKEE5hbWVzcGFjZVN1bW1hcnkSDAoEbmFtZRgBIAEoCRIMCgR0ZWFtGAIgASgJEg8KB3ZlcnNpb24YAyABKAQSEQoJcGFydGl0aW9uGAQgASgNEhMKC293bmVyX3Byb3h5GAUgASgJEhUKDXVwZGF0ZWRfYXRfbXMYBiABKAMSFQoNcGF0dGVybl90eXBlcxgHIAMoCSJOChZMaXN0TmFtZXNwYWNlc1Jlc3BvbnNlEjQKCm5hbWVzcGFjZXMYASADKAsyIC5wcmlzbS5hZG1pbi52MS5OYW1lc3BhY2VTdW1tYXJ5IloKFkRlbGV0ZU5hbWVzcGFjZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIdChBleHBlY3RlZF92ZXJzaW9uGAIgASgESACIAQFCEwoRX2V4cGVjdGVkX3ZlcnNpb24iMgoXRGVsZXRlTmFtZXNwYWNlUmVzcG9uc2USFwoPZGVsZXRlZF92ZXJzaW9uGAEgASgEIiYKFkV4cG9ydE5hbWVzcGFjZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSJPChdFeHBvcnROYW1lc3BhY2VSZXNwb25zZRI0CgluYW1lc3BhY2UYASABKAsyIS5wcmlzbS5jb25maWcudjEuTmFtZXNwYWNlUmVxdWVzdCIqChpHZXROYW1lc3BhY2VIaXN0b3J5UmVxdWVzdBIMCgRuYW1lGAEgASgJIqoBCgpBdWRpdEVudHJ5EgoKAmlkGAEgASgDEhEKCW5hbWVzcGFjZRgCIAEoCRIOCgZhY3Rpb24YAyABKAkSEQoJcHJpbmNpcGFsGAQgASgJEg0KBWF0X21zGAUgASgDEhYKDnZlcnNpb25fYmVmb3JlGAYgASgEEhUKDXZlcnNpb25fYWZ0ZXIYByABKAQSDAoEZGlmZhgIIAEoCRIOCgZzb3VyY2UYCSABKAkiSgobR2V0TmFtZXNwYWNlSGlzdG9yeVJlc3BvbnNlEisKB2VudHJpZXMYASADKAsyGi5wcmlzbS5hZG1pbi52MS5BdWRpdEVudHJ5IkoKFFJlZ2lzdGVyUHJveHlSZXF1ZXN0EhAKCHByb3h5X2lkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSDwoHdmVyc2lvbhgDIAEoCSI2ChVSZWdpc3RlclByb3h5UmVzcG9uc2USHQoVaGVhcnRiZWF0X2ludGVydmFsX21zGAEgASgNImgKEEhlYXJ0YmVhdFJlcXVlc3QSEAoIcHJveHlfaWQYASABKAkSGQoRa25vd25fZmluZ2VycHJpbnQYAiABKAkSJwoEa3BpcxgDIAEoCzIZLnByaXNtLmFkbWluLnYxLlByb3h5S3BpcyKuAQoJUHJveHlLcGlzEhUKDXN0YXJ0ZWRfYXRfbXMYASABKAMSDQoFYXRfbXMYAiABKAMSEQoJaW5fZmxpZ2h0GAMgASgNEhUKDXN1YnNjcmlwdGlvbnMYBCABKA0SHgoWbGF0ZW5jeV9ib3VuZHNfc2Vjb25kcxgFIAMoARIxCgpuYW1lc3BhY2VzGAYgAygLMh0ucHJpc20uYWRtaW4udjEuTmFtZXNwYWNlS3BpcyLmAQoNTmFtZXNwYWNlS3BpcxIRCgluYW1lc3BhY2UYASABKAkSSQoPY2FsbHNfYnlfc3RhdHVzGAIgAygLMjAucHJpc20uYWRtaW4udjEuTmFtZXNwYWNlS3Bpcy5DYWxsc0J5U3RhdHVzRW50cnkSFwoPbGF0ZW5jeV9idWNrZXRzGAMgAygEEhEKCWluX2ZsaWdodBgEIAEoDRIVCg1zdWJzY3JpcHRpb25zGAUgASgNGjQKEkNhbGxzQnlTdGF0dXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAQ6AjgBIp0BChFIZWFydGJlYXRSZXNwb25zZRITCgtmaW5nZXJwcmludBgBIAEoCRIPCgdjaGFuZ2VkGAIgASgIEjIKCm5hbWVzcGFjZXMYAyADKAsyHi5wcmlzbS5hZG1pbi52MS5Pd25lZE5hbWVzcGFjZRIuCghwb2xpY2llcxgEIAMoCzIcLnByaXNtLmFkbWluLnYxLkdsb2JhbFBvbGljeSJHCgxHbG9iYWxQb2xpY3kSCgoCaWQYASABKAkSDgoGc291cmNlGAIgASgJEgwKBGxpbmUYAyABKA0SDQoFY2VkYXIYBCABKAkifgoOT3duZWROYW1lc3BhY2USNAoJbmFtZXNwYWNlGAEgASgLMiEucHJpc20uY29uZmlnLnYxLk5hbWVzcGFjZVJlcXVlc3QSNgoKYXNzaWdubWVudBgCIAEoCzIiLnByaXNtLmNvbmZpZy52MS5OYW1lc3BhY2VSZXNwb25zZSqAAQoMQXBwbHlPdXRjb21lEh0KGUFQUExZX09VVENPTUVfVU5TUEVDSUZJRUQQABIZChVBUFBMWV9PVVRDT01FX0NSRUFURUQQARIZChVBUFBMWV9PVVRDT01FX1VQREFURUQQAhIbChdBUFBMWV9PVVRDT01FX1VOQ0hBTkdFRBADMpMGCgxDb250cm9sUGxhbmUSXwoOQXBwbHlOYW1lc3BhY2USJS5wcmlzbS5hZG1pbi52MS5BcHBseU5hbWVzcGFjZVJlcXVlc3QaJi5wcmlzbS5hZG1pbi52MS5BcHBseU5hbWVzcGFjZVJlc3BvbnNlElkKDEdldE5hbWVzcGFjZRIjLnByaXNtLmFkbWluLnYxLkdldE5hbWVzcGFjZVJlcXVlc3QaJC5wcmlzbS5hZG1pbi52MS5HZXROYW1lc3BhY2VSZXNwb25zZRJfCg5MaXN0TmFtZXNwYWNlcxIlLnByaXNtLmFkbWluLnYxLkxpc3ROYW1lc3BhY2VzUmVxdWVzdBomLnByaXNtLmFkbWluLnYxLkxpc3ROYW1lc3BhY2VzUmVzcG9uc2USYgoPRGVsZXRlTmFtZXNwYWNlEiYucHJpc20uYWRtaW4udjEuRGVsZXRlTmFtZXNwYWNlUmVxdWVzdBonLnByaXNtLmFkbWluLnYxLkRlbGV0ZU5hbWVzcGFjZVJlc3BvbnNlEmIKD0V4cG9ydE5hbWVzcGFjZRImLnByaXNtLmFkbWluLnYxLkV4cG9ydE5hbWVzcGFjZVJlcXVlc3QaJy5wcmlzbS5hZG1pbi52MS5FeHBvcnROYW1lc3BhY2VSZXNwb25zZRJuChNHZXROYW1lc3BhY2VIaXN0b3J5EioucHJpc20uYWRtaW4udjEuR2V0TmFtZXNwYWNlSGlzdG9yeVJlcXVlc3QaKy5wcmlzbS5hZG1pbi52MS5HZXROYW1lc3BhY2VIaXN0b3J5UmVzcG9uc2USXAoNUmVnaXN0ZXJQcm94eRIkLnByaXNtLmFkbWluLnYxLlJlZ2lzdGVyUHJveHlSZXF1ZXN0GiUucHJpc20uYWRtaW4udjEuUmVnaXN0ZXJQcm94eVJlc3BvbnNlElAKCUhlYXJ0YmVhdBIgLnByaXNtLmFkbWluLnYxLkhlYXJ0YmVhdFJlcXVlc3QaIS5wcmlzbS5hZG1pbi52MS5IZWFydGJlYXRSZXNwb25zZWIGcHJvdG8z", [file_prism_common_v1_diagnostic, file_prism_config_v1_namespace]);
 
 /**
  * @generated from message prism.admin.v1.ApplyNamespaceRequest
@@ -435,6 +435,14 @@ export type HeartbeatRequest = Message<"prism.admin.v1.HeartbeatRequest"> & {
    * @generated from field: string known_fingerprint = 2;
    */
   knownFingerprint: string;
+
+  /**
+   * A compact summary of the proxy's traffic, for the console's live KPIs (docs/console.md).
+   * Optional: an admin ignores it when absent, an older admin ignores the field.
+   *
+   * @generated from field: prism.admin.v1.ProxyKpis kpis = 3;
+   */
+  kpis?: ProxyKpis | undefined;
 };
 
 /**
@@ -443,6 +451,107 @@ export type HeartbeatRequest = Message<"prism.admin.v1.HeartbeatRequest"> & {
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
   messageDesc(file_prism_admin_v1_control_plane, 16);
+
+/**
+ * Counters since the proxy started (cumulative, so a lost heartbeat loses nothing): the admin
+ * computes rates from the difference between two summaries.
+ *
+ * @generated from message prism.admin.v1.ProxyKpis
+ */
+export type ProxyKpis = Message<"prism.admin.v1.ProxyKpis"> & {
+  /**
+   * When the proxy process started (Unix ms): uptime, and a restart when it changes.
+   *
+   * @generated from field: int64 started_at_ms = 1;
+   */
+  startedAtMs: bigint;
+
+  /**
+   * When these counters were read (Unix ms, the proxy's clock): the denominator of rates.
+   *
+   * @generated from field: int64 at_ms = 2;
+   */
+  atMs: bigint;
+
+  /**
+   * Unary calls being served now, all namespaces.
+   *
+   * @generated from field: uint32 in_flight = 3;
+   */
+  inFlight: number;
+
+  /**
+   * Subscribe streams open now, all namespaces.
+   *
+   * @generated from field: uint32 subscriptions = 4;
+   */
+  subscriptions: number;
+
+  /**
+   * Upper bounds (seconds) of the latency buckets, ascending; a last +Inf bucket is implied.
+   *
+   * @generated from field: repeated double latency_bounds_seconds = 5;
+   */
+  latencyBoundsSeconds: number[];
+
+  /**
+   * @generated from field: repeated prism.admin.v1.NamespaceKpis namespaces = 6;
+   */
+  namespaces: NamespaceKpis[];
+};
+
+/**
+ * Describes the message prism.admin.v1.ProxyKpis.
+ * Use `create(ProxyKpisSchema)` to create a new message.
+ */
+export const ProxyKpisSchema: GenMessage<ProxyKpis> = /*@__PURE__*/
+  messageDesc(file_prism_admin_v1_control_plane, 17);
+
+/**
+ * @generated from message prism.admin.v1.NamespaceKpis
+ */
+export type NamespaceKpis = Message<"prism.admin.v1.NamespaceKpis"> & {
+  /**
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+
+  /**
+   * Finished unary calls by gRPC status name ("OK", "NOT_FOUND", ...), cumulative.
+   *
+   * @generated from field: map<string, uint64> calls_by_status = 2;
+   */
+  callsByStatus: { [key: string]: bigint };
+
+  /**
+   * Calls per latency bucket (not cumulative across buckets), one more than
+   * latency_bounds_seconds (the +Inf bucket); cumulative over time.
+   *
+   * @generated from field: repeated uint64 latency_buckets = 3;
+   */
+  latencyBuckets: bigint[];
+
+  /**
+   * Unary calls of this namespace being served now.
+   *
+   * @generated from field: uint32 in_flight = 4;
+   */
+  inFlight: number;
+
+  /**
+   * Subscriptions of this namespace open now.
+   *
+   * @generated from field: uint32 subscriptions = 5;
+   */
+  subscriptions: number;
+};
+
+/**
+ * Describes the message prism.admin.v1.NamespaceKpis.
+ * Use `create(NamespaceKpisSchema)` to create a new message.
+ */
+export const NamespaceKpisSchema: GenMessage<NamespaceKpis> = /*@__PURE__*/
+  messageDesc(file_prism_admin_v1_control_plane, 18);
 
 /**
  * @generated from message prism.admin.v1.HeartbeatResponse
@@ -481,7 +590,7 @@ export type HeartbeatResponse = Message<"prism.admin.v1.HeartbeatResponse"> & {
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 17);
+  messageDesc(file_prism_admin_v1_control_plane, 19);
 
 /**
  * One global Cedar policy, as the admin loaded and validated it.
@@ -519,7 +628,7 @@ export type GlobalPolicy = Message<"prism.admin.v1.GlobalPolicy"> & {
  * Use `create(GlobalPolicySchema)` to create a new message.
  */
 export const GlobalPolicySchema: GenMessage<GlobalPolicy> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 18);
+  messageDesc(file_prism_admin_v1_control_plane, 20);
 
 /**
  * @generated from message prism.admin.v1.OwnedNamespace
@@ -541,7 +650,7 @@ export type OwnedNamespace = Message<"prism.admin.v1.OwnedNamespace"> & {
  * Use `create(OwnedNamespaceSchema)` to create a new message.
  */
 export const OwnedNamespaceSchema: GenMessage<OwnedNamespace> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 19);
+  messageDesc(file_prism_admin_v1_control_plane, 21);
 
 /**
  * @generated from enum prism.admin.v1.ApplyOutcome
