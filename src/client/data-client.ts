@@ -2,7 +2,6 @@ import { create, type DescMessage, type MessageInitShape } from '@bufbuild/proto
 import {
   makeGenericClientConstructor,
   Metadata,
-  type Client,
   type ClientDuplexStream,
   type ClientReadableStream,
   type ServiceError,
@@ -15,10 +14,10 @@ import { CallerSessions } from '../gen/prism/data/v1/sessions_pb.js';
 import * as sessions from '../gen/prism/data/v1/sessions_pb.js';
 import { PrismError } from '../errors.js';
 import { NAMESPACE_HEADER, PATTERN_HEADER } from '../transport/metadata.js';
-import { fromServiceError } from '../transport/grpc-status.js';
 import { grpcServiceDefinition } from '../transport/service-definition.js';
+import { proxyCallError, unaryCall, type AnyClient } from './proxy-call.js';
 import { dialTarget, type ClientTls } from '../transport/dial.js';
-import { tlsFailure, type DialMode } from '../transport/tls-errors.js';
+import type { DialMode } from '../transport/tls-errors.js';
 import { PublishStreamWriter } from './publish-stream.js';
 
 export { DEFAULT_PROXY_ENDPOINT } from './endpoints.js';
@@ -27,8 +26,6 @@ const KeyValueClient = makeGenericClientConstructor(grpcServiceDefinition(KeyVal
 const ProducerClient = makeGenericClientConstructor(grpcServiceDefinition(Producer), 'Producer');
 const ConsumerClient = makeGenericClientConstructor(grpcServiceDefinition(Consumer), 'Consumer');
 const SessionsClient = makeGenericClientConstructor(grpcServiceDefinition(CallerSessions), 'CallerSessions');
-
-type AnyClient = Client & Record<string, (...args: unknown[]) => unknown>;
 
 export interface DataClientOptions {
   namespace: string;
@@ -199,26 +196,14 @@ export class DataClient {
     schema: D,
     init: MessageInitShape<D>,
   ): Promise<Res> {
-    const deadline = new Date(Date.now() + (this.options.timeoutMs ?? 15_000));
-    return new Promise<Res>((resolve, reject) => {
-      client[method]!(
-        create(schema, init),
-        this.metadata(),
-        { deadline },
-        (err: ServiceError | null, res: Res) => (err ? reject(this.toError(err)) : resolve(res)),
-      );
+    return unaryCall(client, method, schema, init, {
+      metadata: this.metadata(),
+      timeoutMs: this.options.timeoutMs,
+      toError: (err) => this.toError(err),
     });
   }
 
   private toError(err: ServiceError): PrismError {
-    const tls = tlsFailure(err, this.endpoint, this.mode);
-    if (tls) return tls;
-    const prism = fromServiceError(err, this.endpoint);
-    if (prism.code === 'E_UNREACHABLE' && !err.metadata?.get('x-prism-error-code').length) {
-      return new PrismError('E_UNREACHABLE', `cannot reach the Prism proxy at ${this.endpoint}`, {
-        hint: 'start one with `prismctl proxy serve` or `prismctl dev up`, or point --proxy / PRISM_PROXY_ENDPOINT at a running one',
-      });
-    }
-    return prism;
+    return proxyCallError(err, this.endpoint, this.mode);
   }
 }

@@ -2,26 +2,23 @@
  * Typed client of prism.data.v1.Mailbox through the proxy (or a standalone runner): Query, Get and
  * Delete, and the Watch stream. Routing, token and errors as in DataClient.
  */
-import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { create, type DescMessage, type MessageInitShape } from '@bufbuild/protobuf';
 import {
   makeGenericClientConstructor,
   Metadata,
-  type Client,
   type ClientReadableStream,
   type ServiceError,
 } from '@grpc/grpc-js';
 import * as mb from '../gen/prism/data/v1/mailbox_pb.js';
 import { PrismError } from '../errors.js';
 import { NAMESPACE_HEADER, PATTERN_HEADER } from '../transport/metadata.js';
-import { fromServiceError } from '../transport/grpc-status.js';
 import { grpcServiceDefinition } from '../transport/service-definition.js';
+import { proxyCallError, unaryCall, type AnyClient } from './proxy-call.js';
 import { dialTarget } from '../transport/dial.js';
-import { tlsFailure, type DialMode } from '../transport/tls-errors.js';
+import type { DialMode } from '../transport/tls-errors.js';
 import type { DataClientOptions } from './data-client.js';
 
 const MailboxServiceClient = makeGenericClientConstructor(grpcServiceDefinition(mb.Mailbox), 'Mailbox');
-
-type AnyClient = Client & Record<string, (...args: unknown[]) => unknown>;
 
 export class MailboxClient {
   private readonly client: AnyClient;
@@ -75,31 +72,19 @@ export class MailboxClient {
     return metadata;
   }
 
-  private unary<D extends Parameters<typeof create>[0], Res>(
+  private unary<D extends DescMessage, Res>(
     method: string,
     schema: D,
     init: MessageInitShape<D>,
   ): Promise<Res> {
-    const deadline = new Date(Date.now() + (this.options.timeoutMs ?? 15_000));
-    return new Promise<Res>((resolve, reject) => {
-      this.client[method]!(
-        create(schema, init),
-        this.metadata(),
-        { deadline },
-        (err: ServiceError | null, res: Res) => (err ? reject(this.toError(err)) : resolve(res)),
-      );
+    return unaryCall(this.client, method, schema, init, {
+      metadata: this.metadata(),
+      timeoutMs: this.options.timeoutMs,
+      toError: (err) => this.toError(err),
     });
   }
 
   private toError(err: ServiceError): PrismError {
-    const tls = tlsFailure(err, this.endpoint, this.mode);
-    if (tls) return tls;
-    const prism = fromServiceError(err, this.endpoint);
-    if (prism.code === 'E_UNREACHABLE' && !err.metadata?.get('x-prism-error-code').length) {
-      return new PrismError('E_UNREACHABLE', `cannot reach the Prism proxy at ${this.endpoint}`, {
-        hint: 'start one with `prismctl proxy serve` or `prismctl dev up`, or point --proxy / PRISM_PROXY_ENDPOINT at a running one',
-      });
-    }
-    return prism;
+    return proxyCallError(err, this.endpoint, this.mode);
   }
 }
