@@ -18,6 +18,7 @@ import {
 } from './session-manager/runner.js';
 import { parseDuration } from '../config/units.js';
 import { namespaceDelivery } from './delivery.js';
+import { buildPayloadPipeline } from './payload/index.js';
 import { SettingsReader } from './settings.js';
 import { SlotSet, type CredentialResolver, type DriverFactory } from './slots.js';
 
@@ -90,6 +91,17 @@ export function createRunner(
   });
   const reader = new SettingsReader(type, label, pattern.settings);
   const logger = options.logger !== undefined ? { logger: options.logger } : {};
+  const payload = (runnerType: 'producer' | 'consumer') => ({
+    payload: buildPayloadPipeline({
+      label,
+      namespace: ns,
+      pattern: patternName,
+      type: runnerType,
+      reader,
+      slots,
+      ...logger,
+    }),
+  });
 
   switch (type) {
     case 'keyvalue':
@@ -97,12 +109,14 @@ export function createRunner(
     case 'producer':
       return new ProducerRunner(ns.namespace, patternName, slots, readProducerSettings(label, reader), {
         ...delivery,
+        ...payload('producer'),
         ...options.producer,
         ...logger,
       });
     case 'consumer':
       return new ConsumerRunner(ns.namespace, patternName, slots, readConsumerSettings(label, reader), {
         ...delivery,
+        ...payload('consumer'),
         ...options.consumer,
         ...logger,
       });

@@ -22,6 +22,7 @@ import { checkTopic } from '../topic.js';
 import { PrismError } from '../../errors.js';
 import { messagingCapability, type DeliveryGuarantee } from '../delivery.js';
 import { DEAD_LETTER_HEADER, decodeEnvelope } from '../envelope.js';
+import { PayloadPipeline } from '../payload/stages.js';
 import { RunnerBase, stderrLogger, type RunnerLogger } from '../lifecycle.js';
 import { withRetry, type RetryOptions } from '../retry.js';
 import { required, type SettingsReader } from '../settings.js';
@@ -64,6 +65,8 @@ export interface ConsumerOptions {
   pubsubRedeliveryDelayMs?: number;
   /** Backoff of dead-letter writes. */
   retry?: Omit<RetryOptions, 'maxRetries'>;
+  /** Stages every delivered payload passes through before the subscriber gets it. */
+  payload?: PayloadPipeline;
 }
 
 export const DEFAULT_ACKED_RETENTION_MS = 24 * 3_600_000;
@@ -84,6 +87,7 @@ export class ConsumerRunner extends RunnerBase implements ConsumerRunnerApi {
   readonly type = 'consumer' as const;
   private readonly logger: RunnerLogger;
   private readonly active = new Set<Active>();
+  private readonly payload: PayloadPipeline;
 
   constructor(
     namespace: string,
@@ -94,6 +98,7 @@ export class ConsumerRunner extends RunnerBase implements ConsumerRunnerApi {
   ) {
     super(namespace, pattern, slots);
     this.logger = options.logger ?? stderrLogger;
+    this.payload = options.payload ?? new PayloadPipeline();
   }
 
   /** Deliveries a message gets before it is dead-lettered. */
@@ -138,6 +143,7 @@ export class ConsumerRunner extends RunnerBase implements ConsumerRunnerApi {
 
   protected override async onStopping(): Promise<void> {
     await Promise.allSettled([...this.active].map((active) => this.closeActive(active)));
+    await this.payload.close();
   }
 
   private async closeActive(active: Active): Promise<void> {
@@ -240,7 +246,7 @@ export class ConsumerRunner extends RunnerBase implements ConsumerRunnerApi {
     onDelivery: (delivery: ConsumerDelivery) => void | Promise<void>,
   ): Promise<void> {
     if (active.closed) return;
-    const envelope = decodeEnvelope(delivery, delivery.attempt);
+    let envelope = decodeEnvelope(delivery, delivery.attempt);
     const messageId = envelope.messageId;
     if (await this.alreadyAcked(active, messageId)) {
       await delivery.ack();
@@ -257,6 +263,21 @@ export class ConsumerRunner extends RunnerBase implements ConsumerRunnerApi {
         attempt - 1,
       );
       return;
+    }
+    if (!this.payload.empty) {
+      try {
+        envelope = await this.open(active, delivery, attempt);
+      } catch (err) {
+        const reason = `payload could not be opened: ${err instanceof Error ? err.message : String(err)}`;
+        this.logger.warn(
+          { namespace: this.namespace, pattern: this.pattern, messageId, attempt, reason },
+          'delivery failed',
+        );
+        if (attempt >= this.maxDeliveries)
+          await this.deadLetter(active, delivery, messageId, reason, attempt);
+        else await delivery.nack();
+        return;
+      }
     }
 
     let settled = false;
@@ -285,6 +306,18 @@ export class ConsumerRunner extends RunnerBase implements ConsumerRunnerApi {
         await consumerDelivery.nack(`handler failed: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
+  }
+
+  /** The envelope of the message as published: every payload stage undone. */
+  private async open(active: Active, delivery: Delivery, attempt: number) {
+    const context = { namespace: this.namespace, pattern: this.pattern, topic: active.topic };
+    const opened = await this.payload.open(
+      { topic: delivery.topic, payload: delivery.payload, headers: delivery.headers },
+      context,
+    );
+    const envelope = decodeEnvelope(opened, attempt);
+    envelope.attempt = attempt;
+    return envelope;
   }
 
   private async deadLetter(

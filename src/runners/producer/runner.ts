@@ -35,6 +35,7 @@ import {
 } from '../../gen/prism/data/v1/envelope_pb.js';
 import { messagingCapability, type DeliveryGuarantee } from '../delivery.js';
 import { encodeEnvelope } from '../envelope.js';
+import { PayloadPipeline } from '../payload/stages.js';
 import { RunnerBase, stderrLogger, type RunnerLogger } from '../lifecycle.js';
 import { isBackendDown, withRetry, type RetryOptions } from '../retry.js';
 import { required, type SettingsReader } from '../settings.js';
@@ -80,6 +81,8 @@ export interface ProducerOptions {
   /** Backoff tuning (tests shorten it); `maxRetries` comes from the settings. */
   retry?: Omit<RetryOptions, 'maxRetries'>;
   now?: () => number;
+  /** Stages every payload passes through before it is sent (src/runners/payload/stages.ts). */
+  payload?: PayloadPipeline;
 }
 
 /** Longest caller-chosen message id, in characters. */
@@ -131,6 +134,7 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
   private sending: Promise<void> = Promise.resolve();
   /** Message ids being published right now, so concurrent duplicates are caught too. */
   private readonly reserved = new Map<string, number>();
+  private readonly payload: PayloadPipeline;
 
   constructor(
     namespace: string,
@@ -142,6 +146,7 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
     super(namespace, pattern, slots);
     this.logger = options.logger ?? stderrLogger;
     this.now = options.now ?? Date.now;
+    this.payload = options.payload ?? new PayloadPipeline();
     if (settings.dedupWindowMs > 0 && !slots.has('state')) {
       throw new PrismError(
         'E_INVALID_ARGUMENT',
@@ -152,16 +157,20 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
   }
 
   publish(input: PublishInput, session: CallerSession, lane?: PublishLane): Promise<PublishResult> {
-    if (!lane) return this.track(async () => this.deliver(this.prepare(input, session)));
+    if (!lane)
+      return this.track(async () => this.deliver(await this.seal(this.prepare(input, session), session)));
     return this.track(async () => {
-      const prepared = this.prepare(input, session);
+      // Sealing may wait (a key, an upload) and runs beside the lane's earlier messages; the lane
+      // still hands them to the backend in order.
+      const sealing = this.seal(this.prepare(input, session), session);
+      sealing.catch(() => undefined);
       const previous = lane.tail;
       let handOver!: () => void;
       lane.tail = new Promise<void>((resolve) => (handOver = resolve));
       try {
         await previous;
         if (lane.failed) throw lane.failed.err;
-        return await this.deliver(prepared, handOver);
+        return await this.deliver(await sealing, handOver);
       } catch (err) {
         if (lane.stopOnAnyError || isBackendDown(err) || isUnavailable(err)) lane.failed ??= { err };
         throw err;
@@ -241,6 +250,18 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
     return { messageId, publishedAtMs, message };
   }
 
+  /** Passes the prepared message through the payload stages; without stages it is returned as is. */
+  private async seal(prepared: Prepared, session: CallerSession): Promise<Prepared> {
+    if (this.payload.empty) return prepared;
+    const context = {
+      namespace: this.namespace,
+      pattern: this.pattern,
+      topic: prepared.message.topic,
+      session,
+    };
+    return { ...prepared, message: await this.payload.seal(prepared.message, context) };
+  }
+
   /**
    * Sends one prepared message (deduplicated when dedup_window is set); `handOver` is called once
    * the message is queued in a batch, so the next message of a lane may follow it.
@@ -272,6 +293,7 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
 
   protected override async onStopping(): Promise<void> {
     await this.flush();
+    await this.payload.close();
   }
 
   // -- deduplication ----------------------------------------------------------------------------

@@ -1,0 +1,63 @@
+/**
+ * Payload stages: steps a message's payload passes through between the caller and the backend.
+ *
+ * On publish, the producer runner applies every stage's `seal` in order after it has built the
+ * enveloped message and before it is sent (a schema check, encryption, a claim check, …); on
+ * delivery, the consumer runner applies every stage's `open` in reverse order before it decodes
+ * the envelope. A stage reads and writes the driver Message: its payload and its `prism-*`
+ * headers (src/runners/envelope.ts owns the envelope's own headers; a stage adds its own under
+ * the reserved prefix). A stage must leave a message it has nothing to do with unchanged, so a
+ * consumer opens messages published before the stage was configured, and by plain producers.
+ *
+ * A failing `seal` fails that publish with the stage's PrismError; nothing is sent. A failing
+ * `open` is a failed delivery: the consumer nacks it (and dead-letters it after `max_retries`).
+ */
+import type { Message } from '../../drivers/interfaces.js';
+import type { CallerSession } from '../types.js';
+
+/** What a stage knows about the message it handles. */
+export interface StageContext {
+  readonly namespace: string;
+  readonly pattern: string;
+  readonly topic: string;
+  /** The publisher's session on publish; absent on delivery (the runner's own identity applies). */
+  readonly session?: CallerSession;
+}
+
+export interface PayloadStage {
+  /** Names the stage in logs and errors, e.g. "schema", "encryption", "claim-check". */
+  readonly name: string;
+  /** Publish side: returns the message to send (a new object, or `message` unchanged). */
+  seal(message: Message, context: StageContext): Promise<Message>;
+  /** Delivery side: undoes `seal`; returns `message` unchanged when the stage did not seal it. */
+  open(message: Message, context: StageContext): Promise<Message>;
+  /** Releases what the stage holds (caches, clients) when its runner stops. */
+  close?(): Promise<void>;
+}
+
+/** The stages of one runner, applied in order on publish and in reverse order on delivery. */
+export class PayloadPipeline {
+  constructor(private readonly stages: readonly PayloadStage[] = []) {}
+
+  get empty(): boolean {
+    return this.stages.length === 0;
+  }
+
+  async seal(message: Message, context: StageContext): Promise<Message> {
+    let sealed = message;
+    for (const stage of this.stages) sealed = await stage.seal(sealed, context);
+    return sealed;
+  }
+
+  async open(message: Message, context: StageContext): Promise<Message> {
+    let opened = message;
+    for (let i = this.stages.length - 1; i >= 0; i--) {
+      opened = await this.stages[i]!.open(opened, context);
+    }
+    return opened;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.stages.map(async (stage) => stage.close?.()));
+  }
+}
