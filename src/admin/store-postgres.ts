@@ -11,6 +11,7 @@
  */
 import pg from 'pg';
 import { classifyPostgresError } from '../drivers/postgres/errors.js';
+import { runMigrations, type Migration } from '../drivers/postgres/migrations.js';
 import { inTransaction } from '../drivers/postgres/transaction.js';
 import {
   VersionConflictError,
@@ -48,7 +49,7 @@ export interface PostgresStoreOptions {
  * once released, only appended. Declarations and assignments are `json`, not `jsonb`: `json` keeps
  * the canonical key order, so a declaration reads back exactly as it was hashed.
  */
-const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
+const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     sql: `
@@ -111,29 +112,15 @@ export class PostgresStore implements NamespaceStore {
   }
 
   async migrate(): Promise<void> {
-    await this.transaction(async (client) => {
-      // Serialise concurrent migrations of the same schema (several admins starting at once).
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [
-        'prismctl.store.migrate',
-        this.schema,
-      ]);
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.q}`);
-      await client.query(
-        `CREATE TABLE IF NOT EXISTS ${this.q}.schema_migrations (version integer PRIMARY KEY, applied_at_ms bigint NOT NULL)`,
-      );
-      const { rows } = await client.query<{ version: number }>(
-        `SELECT version FROM ${this.q}.schema_migrations`,
-      );
-      const applied = new Set(rows.map((row) => row.version));
-      for (const migration of MIGRATIONS) {
-        if (applied.has(migration.version)) continue;
-        await client.query(migration.sql.replaceAll('{schema}', this.q));
-        await client.query(
-          `INSERT INTO ${this.q}.schema_migrations (version, applied_at_ms) VALUES ($1, $2)`,
-          [migration.version, Date.now()],
-        );
-      }
-    });
+    await this.transaction((client) =>
+      runMigrations(client, {
+        schema: this.schema,
+        quotedSchema: this.q,
+        table: 'schema_migrations',
+        lock: 'prismctl.store.migrate',
+        migrations: MIGRATIONS,
+      }),
+    );
   }
 
   async get(name: string): Promise<StoredNamespace | undefined> {

@@ -9,6 +9,7 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { runMigrations, type Migration } from '../drivers/sqlite/migrations.js';
 import {
   VersionConflictError,
   type AuditEntry,
@@ -40,7 +41,7 @@ export interface SqliteStoreOptions {
 }
 
 /** Numbered migrations; a migration is never edited once released, only appended. */
-const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
+const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     sql: `
@@ -144,26 +145,7 @@ export class SqliteStore implements NamespaceStore {
   }
 
   async migrate(): Promise<void> {
-    this.guard(() =>
-      this.db
-        .transaction(() => {
-          this.db.exec(
-            'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)',
-          );
-          const applied = new Set(
-            this.statement('SELECT version FROM schema_migrations').pluck().all() as number[],
-          );
-          const record = this.statement(
-            'INSERT INTO schema_migrations (version, applied_at_ms) VALUES (?, ?)',
-          );
-          for (const migration of MIGRATIONS) {
-            if (applied.has(migration.version)) continue;
-            this.db.exec(migration.sql);
-            record.run(migration.version, Date.now());
-          }
-        })
-        .immediate(),
-    );
+    this.guard(() => runMigrations(this.db, 'schema_migrations', MIGRATIONS));
   }
 
   async get(name: string): Promise<StoredNamespace | undefined> {

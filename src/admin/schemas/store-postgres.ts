@@ -4,6 +4,7 @@
  * subject are serialised and the second sees the first's version (SubjectChangedError).
  */
 import type pg from 'pg';
+import { runMigrations, type Migration } from '../../drivers/postgres/migrations.js';
 import { inTransaction } from '../../drivers/postgres/transaction.js';
 import type { AuditRecord } from '../store.js';
 import type { CompatibilityMode } from './modes.js';
@@ -17,7 +18,7 @@ import {
 import { auditValues, toVersion, VERSION_COLUMNS, type VersionRow } from './store-rows.js';
 
 /** Numbered migrations (`{schema}`: the quoted schema name), tracked apart from the namespace store's. */
-const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
+const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     sql: `
@@ -57,28 +58,15 @@ export class PostgresSchemaStore implements SchemaStore {
   ) {}
 
   async migrate(): Promise<void> {
-    await inTransaction(this.pool, async (client) => {
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [
-        'prismctl.schema-registry.migrate',
-        this.schema,
-      ]);
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.q}`);
-      await client.query(
-        `CREATE TABLE IF NOT EXISTS ${this.q}.schema_registry_migrations (version integer PRIMARY KEY, applied_at_ms bigint NOT NULL)`,
-      );
-      const { rows } = await client.query<{ version: number }>(
-        `SELECT version FROM ${this.q}.schema_registry_migrations`,
-      );
-      const applied = new Set(rows.map((row) => row.version));
-      for (const migration of MIGRATIONS) {
-        if (applied.has(migration.version)) continue;
-        await client.query(migration.sql.replaceAll('{schema}', this.q));
-        await client.query(
-          `INSERT INTO ${this.q}.schema_registry_migrations (version, applied_at_ms) VALUES ($1, $2)`,
-          [migration.version, Date.now()],
-        );
-      }
-    });
+    await inTransaction(this.pool, (client) =>
+      runMigrations(client, {
+        schema: this.schema,
+        quotedSchema: this.q,
+        table: 'schema_registry_migrations',
+        lock: 'prismctl.schema-registry.migrate',
+        migrations: MIGRATIONS,
+      }),
+    );
   }
 
   async subjects(includeDeleted: boolean): Promise<string[]> {

@@ -4,6 +4,7 @@
  * compare-and-set cannot change before the write.
  */
 import type Database from 'better-sqlite3';
+import { runMigrations, type Migration } from '../../drivers/sqlite/migrations.js';
 import type { AuditRecord } from '../store.js';
 import type { CompatibilityMode } from './modes.js';
 import {
@@ -16,7 +17,7 @@ import {
 import { auditValues, toVersion, VERSION_COLUMNS, type VersionRow } from './store-rows.js';
 
 /** Numbered migrations of the registry's tables, tracked apart from the namespace store's. */
-const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
+const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     sql: `
@@ -51,23 +52,7 @@ export class SqliteSchemaStore implements SchemaStore {
   constructor(private readonly db: Database.Database) {}
 
   async migrate(): Promise<void> {
-    this.db
-      .transaction(() => {
-        this.db.exec(
-          'CREATE TABLE IF NOT EXISTS schema_registry_migrations (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)',
-        );
-        const applied = new Set(
-          this.db.prepare('SELECT version FROM schema_registry_migrations').pluck().all() as number[],
-        );
-        for (const migration of MIGRATIONS) {
-          if (applied.has(migration.version)) continue;
-          this.db.exec(migration.sql);
-          this.db
-            .prepare('INSERT INTO schema_registry_migrations (version, applied_at_ms) VALUES (?, ?)')
-            .run(migration.version, Date.now());
-        }
-      })
-      .immediate();
+    runMigrations(this.db, 'schema_registry_migrations', MIGRATIONS);
   }
 
   async subjects(includeDeleted: boolean): Promise<string[]> {
