@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DataClient } from '../../../src/client/data-client.js';
 import { ensureBuilt, runCli } from '../../support/cli.js';
 import { startPrismServer, type RunningServer } from '../../support/server-process.js';
-import { describeWithService, uniqueName } from '../../support/services.js';
+import { describeWithService, redisUrl, uniqueName } from '../../support/services.js';
 
 await describeWithService('redis', 'prismctl runner serve (a runner in its own process)', () => {
   let runner: RunningServer;
@@ -15,13 +15,17 @@ await describeWithService('redis', 'prismctl runner serve (a runner in its own p
 
   beforeAll(async () => {
     await ensureBuilt();
-    const file = join(mkdtempSync(join(tmpdir(), 'prism-runner-')), 'ns.yaml');
+    const dir = mkdtempSync(join(tmpdir(), 'prism-runner-'));
+    const file = join(dir, 'ns.yaml');
+    const backends = join(dir, 'backends.yaml');
     writeFileSync(
       file,
       `namespace: ${namespace}\nteam: platform\npatterns:\n  - name: cache\n    type: keyvalue\n    slots:\n      store: { backend: redis }\n`,
     );
+    // The test services' Redis, wherever it listens (not the default localhost:6379).
+    writeFileSync(backends, `backends:\n  redis: [{ name: test, endpoint: "${redisUrl()}" }]\n`);
     runner = await startPrismServer(
-      ['runner', 'serve', 'keyvalue', '--config', file, '--listen', '127.0.0.1:0'],
+      ['runner', 'serve', 'keyvalue', '--config', file, '--backends', backends, '--listen', '127.0.0.1:0'],
       'prism runner serving',
     );
     client = new DataClient(`127.0.0.1:${runner.ready.port as number}`, { namespace });
