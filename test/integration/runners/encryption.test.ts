@@ -259,6 +259,26 @@ await describeWithServices(['vault', 'nats'], 'envelope encryption with Vault tr
     expect(seen).toHaveLength(1);
   });
 
+  it('never reuses a nonce under one data key, even for concurrent publishes', async () => {
+    const namespace = uniqueNamespace('enc');
+    const raw = await rawReader(namespace);
+    const producer = await started(
+      runner<ProducerRunner>(t, access, {
+        type: 'producer',
+        namespace,
+        role: t.roles.writer,
+        slots: { sink: memstore },
+        settings: { topic: TOPIC, ...encryption() },
+      }),
+    );
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) => producer.publish({ payload: bytes(`order ${i}`) }, ALICE)),
+    );
+    await eventually(() => raw.length === 200, 5000, 'every message');
+    expect(new Set(raw.map((m) => m.headers[ENCRYPTION_HEADER.wrappedKey])).size).toBe(1);
+    expect(new Set(raw.map((m) => m.headers[ENCRYPTION_HEADER.nonce])).size).toBe(200);
+  });
+
   it('refuses a consumer whose Vault role may not decrypt with PERMISSION_DENIED before it takes a message', async () => {
     const namespace = uniqueNamespace('enc');
     const consumer = await started(
