@@ -4,10 +4,14 @@
 // transit engine, OpenBao) as a ratio of the same producer without it, in the same run
 // (goal >= 0.7).
 //
-// Both producers are built by createRunner, as the proxy builds them, on the same backend (Redis
-// Streams by default), and publish --count messages of --size bytes with --concurrency publishes
-// in flight. Plain and encrypted runs alternate for --rounds rounds after a warm-up; the medians are
-// compared. The encrypting producer takes one data key from Vault and reuses it (its default
+// Two namespaces on the same backend (Redis Streams by default), one producer each, publish
+// --count messages of --size bytes with --concurrency publishes in flight, at two levels:
+//   runner  the producer runner alone (createRunner, as the proxy builds it): encryption's share
+//           of the work is largest here;
+//   proxy   Publish calls of a grpc-js DataClient through a proxy (ProxyServer and NamespaceTable,
+//           in this process), i.e. what a caller sees.
+// Plain and encrypted runs alternate for --rounds rounds after a warm-up; the medians are
+// compared. CPU µs per message is this process's (at the proxy level: client and proxy). The encrypting producer takes one data key from Vault and reuses it (its default
 // bounds: 5 minutes, 100,000 messages), so a run measures the per-message cost: AES-GCM, the
 // nonce, the headers.
 //
@@ -55,6 +59,9 @@ const { createRunner } = await load('runners/create-runner.js');
 const { VaultClient } = await load('auth/vault-client.js');
 const { VaultSession } = await load('auth/vault-sessions.js');
 const cfg = await load('gen/prism/config/v1/namespace_pb.js');
+const { inProcessRunners, NamespaceTable } = await load('proxy/namespace-table.js');
+const { ProxyServer } = await load('proxy/server.js');
+const { DataClient } = await load('client/data-client.js');
 
 /** A root-token call to the test Vault, for the fixture only. */
 async function vault(method, path, body) {
@@ -85,7 +92,15 @@ const access = {
   defaults: { address: vaultAddress },
 };
 
-function producer(encrypted) {
+const quiet = { info() {}, warn() {}, error: (obj, msg) => console.error(msg, obj) };
+const silentPino = {
+  level: 'silent',
+  child: () => silentPino,
+  ...Object.fromEntries(['trace', 'debug', 'info', 'warn', 'error', 'fatal'].map((l) => [l, () => {}])),
+};
+
+/** The namespace (auth.vault on) and assignment of one producer, with or without encryption. */
+function served(encrypted) {
   const namespace = `bench-enc-${encrypted ? 'on' : 'off'}-${suffix}`;
   const ns = create(cfg.NamespaceRequestSchema, {
     namespace,
@@ -102,27 +117,28 @@ function producer(encrypted) {
       }),
     ],
   });
-  const assignment = create(cfg.PatternAssignmentSchema, {
+  const pattern = create(cfg.PatternAssignmentSchema, {
     name: 'events',
     type: 'producer',
+    version: 'v1',
     slots: [create(cfg.SlotAssignmentSchema, { slot: 'sink', backend: values.backend, endpoint })],
   });
-  const quiet = { info() {}, warn() {}, error: (obj, msg) => console.error(msg, obj) };
-  return createRunner(ns, 'events', assignment, { vault: access, logger: quiet });
+  const assignment = create(cfg.NamespaceResponseSchema, { namespace, version: 1n, patterns: [pattern] });
+  return { namespace: ns, assignment, pattern };
 }
 
 const session = { subject: 'svc:bench', tenant: '', roles: [] };
 const payload = randomBytes(SIZE);
 
 /** Publishes `count` messages with CONCURRENCY in flight; messages per second and CPU µs per message. */
-async function publishRun(runner, count) {
+async function publishRun(publish, count) {
   let next = 0;
   const start = performance.now();
   const cpu = process.cpuUsage();
   const worker = async () => {
     while (next < count) {
       next++;
-      await runner.publish({ payload, headers: { 'order-id': String(next) } }, session);
+      await publish({ payload, headers: { 'order-id': String(next) } });
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
@@ -133,49 +149,76 @@ async function publishRun(runner, count) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 
-const plain = producer(false);
-const sealed = producer(true);
-const loadBefore = loadavg();
-try {
-  await plain.start();
-  await sealed.start();
-  await publishRun(plain, Math.min(500, COUNT));
-  await publishRun(sealed, Math.min(500, COUNT));
+/** Alternating rounds of plain and encrypted publishes; prints one table and the ratio. */
+async function compare(level, publishers) {
+  await publishRun(publishers.plain, Math.min(500, COUNT));
+  await publishRun(publishers.encrypted, Math.min(500, COUNT));
   const results = { plain: [], encrypted: [] };
   for (let round = 0; round < ROUNDS; round++) {
-    results.plain.push(await publishRun(plain, COUNT));
-    results.encrypted.push(await publishRun(sealed, COUNT));
+    results.plain.push(await publishRun(publishers.plain, COUNT));
+    results.encrypted.push(await publishRun(publishers.encrypted, COUNT));
   }
-  const loadAfter = loadavg();
-  const p = median(results.plain.map((r) => r.rate));
-  const e = median(results.encrypted.map((r) => r.rate));
-  const pc = median(results.plain.map((r) => r.cpuUs));
-  const ec = median(results.encrypted.map((r) => r.cpuUs));
+  const rate = (name) => median(results[name].map((r) => r.rate));
+  const cpuUs = (name) => median(results[name].map((r) => r.cpuUs));
+  console.log('');
+  console.log(`## ${level}`);
+  console.log('');
+  console.log('| producer | rounds (msg/s) | median msg/s | median CPU µs/msg |');
+  console.log('| --- | --- | --- | --- |');
+  for (const name of ['plain', 'encrypted']) {
+    const rounds = results[name].map((r) => fmt(r.rate)).join(', ');
+    console.log(`| ${name} | ${rounds} | ${fmt(rate(name))} | ${cpuUs(name).toFixed(1)} |`);
+  }
+  const ratio = rate('encrypted') / rate('plain');
+  console.log('');
   console.log(
-    `# Envelope encryption: publish throughput, ${values.backend}, ${COUNT} × ${SIZE} B, ${CONCURRENCY} in flight, median of ${ROUNDS}`,
+    `${level}: ratio encrypted ÷ plain ${ratio.toFixed(2)} (goal >= 0.7, ${ratio >= 0.7 ? 'met' : 'NOT met'}); CPU ratio plain ÷ encrypted ${(cpuUs('plain') / cpuUs('encrypted')).toFixed(2)}`,
   );
-  console.log(`node ${process.version}, ${cpus().length} cores, ${new Date().toISOString()}`);
+}
+
+const loadBefore = loadavg();
+console.log(
+  `# Envelope encryption: publish throughput, ${values.backend}, ${COUNT} × ${SIZE} B, ${CONCURRENCY} in flight, median of ${ROUNDS}`,
+);
+console.log(`node ${process.version}, ${cpus().length} cores, ${new Date().toISOString()}`);
+const plainNs = served(false);
+const sealedNs = served(true);
+const runners = [plainNs, sealedNs].map((s) =>
+  createRunner(s.namespace, 'events', s.pattern, { vault: access, logger: quiet }),
+);
+const table = new NamespaceTable(inProcessRunners({ vault: access, logger: quiet }), silentPino);
+const proxy = new ProxyServer({
+  listen: '127.0.0.1:0',
+  metricsListen: '127.0.0.1:0',
+  table,
+  logger: silentPino,
+});
+const clients = [];
+try {
+  for (const r of runners) await r.start();
+  await compare('runner', {
+    plain: (m) => runners[0].publish(m, session),
+    encrypted: (m) => runners[1].publish(m, session),
+  });
+  for (const r of runners) await r.stop();
+  await table.reconcile([plainNs, sealedNs]);
+  await proxy.start();
+  for (const s of [plainNs, sealedNs]) {
+    clients.push(
+      new DataClient(`127.0.0.1:${proxy.port}`, { namespace: s.namespace.namespace, pattern: 'events' }),
+    );
+  }
+  await compare('proxy', { plain: (m) => clients[0].publish(m), encrypted: (m) => clients[1].publish(m) });
+  const loadAfter = loadavg();
+  console.log('');
   console.log(
     `load average before ${loadBefore.map((l) => l.toFixed(2)).join(' / ')}, after ${loadAfter.map((l) => l.toFixed(2)).join(' / ')}`,
   );
-  console.log('');
-  console.log('| producer | rounds (msg/s) | median msg/s | median CPU µs/msg (this process) |');
-  console.log('| --- | --- | --- | --- |');
-  for (const [name, runs, rate, cpuUs] of [
-    ['plain', results.plain, p, pc],
-    ['encrypted', results.encrypted, e, ec],
-  ]) {
-    console.log(
-      `| ${name} | ${runs.map((r) => fmt(r.rate)).join(', ')} | ${fmt(rate)} | ${cpuUs.toFixed(1)} |`,
-    );
-  }
-  console.log('');
-  console.log(
-    `ratio encrypted ÷ plain: ${(e / p).toFixed(2)} (goal >= 0.7) ${e / p >= 0.7 ? 'MET' : 'NOT MET'}`,
-  );
 } finally {
-  await plain.stop().catch(() => undefined);
-  await sealed.stop().catch(() => undefined);
+  for (const c of clients) c.close();
+  await proxy.stop().catch(() => undefined);
+  await table.stop().catch(() => undefined);
+  for (const r of runners) await r.stop().catch(() => undefined);
   await vault('POST', 'auth/token/revoke', { token }).catch(() => undefined);
   await vault('DELETE', `sys/mounts/${mount}`).catch(() => undefined);
   await vault('DELETE', `sys/policies/acl/${policy}`).catch(() => undefined);
