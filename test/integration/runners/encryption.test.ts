@@ -396,5 +396,14 @@ await describeWithServices(['vault', 'nats'], 'envelope encryption with Vault tr
     const versions = new Set(raw.map((m) => m.headers[ENCRYPTION_HEADER.keyVersion]));
     expect(rotatedTo).toBe(2);
     expect([...versions].sort()).toEqual(['1', '2']);
+
+    // After the rotation, a new group reads the whole backlog: messages sealed under v1 still open.
+    const audited = new Set<string>();
+    await consumer.subscribe({ group: 'audit' }, async (d) => {
+      audited.add(text(d.envelope.payload)!);
+      await d.ack();
+    });
+    await eventually(() => audited.size === total, 30_000, 'the backlog read by a new group');
+    expect(audited.has('order 0')).toBe(true);
   });
 });
