@@ -344,6 +344,43 @@ await describeWithServices(['vault', 'nats'], 'envelope encryption with Vault tr
     }
   });
 
+  it('with Vault unreachable, a consumer opens messages under data keys it unwrapped before, and a new subscription fails UNAVAILABLE', async () => {
+    const namespace = uniqueNamespace('enc');
+    const cut = await relay(t.vault.address);
+    const consumer = await started(
+      runner<ConsumerRunner>(t, t.access(cut.address), {
+        type: 'consumer',
+        namespace,
+        role: t.roles.reader,
+        slots: { source: memstore },
+        settings: { topic: TOPIC, consumerGroup: 'billing', ...encryption() },
+      }),
+    );
+    const seen: string[] = [];
+    await consumer.subscribe({}, async (d) => {
+      seen.push(text(d.envelope.payload)!);
+      await d.ack();
+    });
+    const producer = await started(
+      runner<ProducerRunner>(t, access, {
+        type: 'producer',
+        namespace,
+        role: t.roles.writer,
+        slots: { sink: memstore },
+        settings: { topic: TOPIC, ...encryption() },
+      }),
+    );
+    await producer.publish({ payload: bytes('before the outage') }, ALICE);
+    await eventually(() => seen.length === 1, 5000, 'the first delivery');
+    await cut.cut();
+    await producer.publish({ payload: bytes('during the outage') }, ALICE);
+    await eventually(() => seen.length === 2, 5000, 'the second delivery');
+    expect(seen).toEqual(['before the outage', 'during the outage']);
+    await expect(consumer.subscribe({ group: 'audit' }, async (d) => d.ack())).rejects.toMatchObject({
+      code: 'E_UNAVAILABLE',
+    });
+  });
+
   it('loses no message when the key is rotated in Vault mid-stream: every message arrives once, under both versions', async () => {
     const namespace = uniqueNamespace('enc');
     const nats = { backend: 'nats', endpoint: natsUrl() };
