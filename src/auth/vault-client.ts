@@ -1,8 +1,8 @@
 /**
  * A thin Vault HTTP client for exactly the calls Prism sessions make (DESIGN.md §7, §9):
  * `auth/<mount>/login` (jwt, kubernetes or aws), `database/creds/<role>`, `sys/leases/renew`,
- * `sys/leases/revoke`, `auth/token/renew-self`, `auth/token/revoke-self` and
- * `auth/token/revoke-accessor`. No SDK. The tests run these calls against a real Vault (OpenBao,
+ * `sys/leases/revoke`, `auth/token/renew-self`, `auth/token/revoke-self`,
+ * `auth/token/revoke-accessor`, and `write` for secrets engines (transit). No SDK. The tests run these calls against a real Vault (OpenBao,
  * test/support/real-vault.ts); only the aws login goes through a stand-in there, as OpenBao has
  * no aws auth method to run.
  *
@@ -201,6 +201,19 @@ export class VaultClient {
     await this.call('POST', 'auth/token/revoke-accessor', token, { accessor });
   }
 
+  /**
+   * `POST /v1/<path>` of a secrets engine (transit: vault-transit.ts); the answer's `data`. Vault
+   * answers 403 to a token its policy does not let onto the path: E_PERMISSION_DENIED here.
+   */
+  async write(
+    token: string,
+    path: string,
+    payload: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
+    const body = await this.call('POST', path, token, payload, 'secret');
+    return (body.data ?? {}) as Record<string, unknown>;
+  }
+
   /** `POST /v1/auth/token/revoke-self`. */
   async revokeSelf(token: string): Promise<void> {
     await this.call('POST', 'auth/token/revoke-self', token, {});
@@ -211,7 +224,7 @@ export class VaultClient {
     path: string,
     token?: string,
     payload?: Record<string, unknown>,
-    kind: 'login' | 'call' = 'call',
+    kind: 'login' | 'call' | 'secret' = 'call',
   ): Promise<VaultResponse> {
     const url = new URL(`/v1/${path}`, this.base);
     const data = payload !== undefined ? JSON.stringify(payload) : undefined;
@@ -249,6 +262,7 @@ export class VaultClient {
       : '';
     const detail = `Vault at ${this.address} answered ${res.status} on ${path}${reasons ? `: ${reasons}` : ''}`;
     if (res.status === 400 && kind === 'login') throw new PrismError('E_UNAUTHENTICATED', detail);
+    if (res.status === 403 && kind === 'secret') throw new PrismError('E_PERMISSION_DENIED', detail);
     if (res.status === 401 || res.status === 403) throw new PrismError('E_UNAUTHENTICATED', detail);
     if (res.status >= 500 || res.status === 429) throw new PrismError('E_UNAVAILABLE', detail);
     throw new PrismError('E_INVALID_ARGUMENT', detail);

@@ -223,6 +223,18 @@ export class VaultSession {
   }
 
   /**
+   * A secrets-engine call with this session's token (`POST /v1/<path>`, e.g. transit); its
+   * answer's `data`. E_PERMISSION_DENIED when the token's policy refuses the path.
+   */
+  async write(path: string, payload: Record<string, unknown>): Promise<Record<string, unknown>> {
+    this.assertOpen();
+    return this.client.write(this.token, path, payload).catch((err: unknown) => {
+      if (isPrismError(err) && err.code === 'E_UNAUTHENTICATED') this.lost = true;
+      throw err;
+    });
+  }
+
+  /**
    * Takes over renewing and revoking a lease another process obtained with this session's token
    * (a worker that borrowed the session leased it).
    */

@@ -234,6 +234,9 @@ function checkPattern(
   }
   checkMessageSize(pattern, label, at, report, backends);
   if (spec.type === 'mailbox') checkMailbox(pattern, label, at, error);
+  if (pattern.settings?.encryption && spec.settings.includes('encryption')) {
+    checkEncryption(pattern, spec, label, at, ns, error);
+  }
   if (
     pattern.settings?.deadLetterTopic &&
     spec.settings.includes('dead_letter_topic') &&
@@ -295,6 +298,48 @@ function checkMessageSize(
     `lower max_message_size to ${limit.text} or less, or keep it if your ${backendName} allows larger messages`,
     [...at, 'settings', 'max_message_size'],
   );
+}
+
+/**
+ * Envelope encryption asks Vault's transit engine for every data key, with the pattern's service
+ * identity: without the namespace's auth.vault there is no Vault to ask.
+ */
+function checkEncryption(
+  pattern: Pattern,
+  spec: PatternSpec,
+  label: string,
+  at: Path,
+  ns: NamespaceRequest,
+  error: (rule: string, message: string, hint: string, path: Path, key?: boolean) => void,
+): void {
+  const encryption = pattern.settings!.encryption!;
+  const path: Path = [...at, 'settings', 'encryption'];
+  if (ns.auth?.vault?.enabled !== true) {
+    error(
+      'E_ENCRYPTION_VAULT',
+      `${label} sets encryption, which takes its data keys from Vault's transit engine, but the namespace does not enable auth.vault`,
+      'enable `auth: { vault: { enabled: true, address: ..., role: ... } }`, or remove encryption',
+      [...path, 'key'],
+    );
+  }
+  const ttl = encryption.dataKeyTtl;
+  if (ttl && parseDuration(ttl) === 0) {
+    error(
+      'E_ENCRYPTION_DATA_KEY_TTL',
+      `${label} encryption.data_key_ttl must be longer than 0: no data key could be used`,
+      'for example 5m (the default)',
+      [...path, 'data_key_ttl'],
+    );
+  }
+  if (encryption.dataKeyMaxMessages !== undefined && spec.type !== 'producer') {
+    error(
+      'E_ENCRYPTION_NOT_APPLICABLE',
+      `${label} sets encryption.data_key_max_messages, which bounds the data keys a producer seals with; a ${spec.type} only unwraps`,
+      'remove data_key_max_messages from the consumer',
+      [...path, 'data_key_max_messages'],
+      true,
+    );
+  }
 }
 
 /** Header names every backend carries (src/runners/envelope.ts): printable ASCII without spaces or ':'. */

@@ -4,6 +4,7 @@
  * assignment. The runner is not started; `start()` connects its slots and refuses a slot whose
  * backend lacks a capability the slot needs (E_CAPABILITY_MISSING).
  */
+import type { VaultAccess } from '../auth/vault-transit.js';
 import { PrismError } from '../errors.js';
 import type { NamespaceRequest, PatternAssignment } from '../gen/prism/config/v1/namespace_pb.js';
 import { ConsumerRunner, readConsumerSettings, type ConsumerOptions } from './consumer/runner.js';
@@ -34,6 +35,8 @@ export interface CreateRunnerOptions {
    * auth-enabled, session-aware namespace whose credentials come from Vault connects per caller.
    */
   callerSessions?: boolean;
+  /** Vault sessions of the process's service identity (payload encryption's transit calls). */
+  vault?: VaultAccess;
   logger?: RunnerLogger;
   producer?: Omit<ProducerOptions, 'logger'>;
   consumer?: Omit<ConsumerOptions, 'logger'>;
@@ -100,6 +103,7 @@ export function createRunner(
       reader,
       slots,
       ...logger,
+      ...(options.vault !== undefined ? { vault: options.vault } : {}),
     }),
   });
 

@@ -193,6 +193,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       inProcessRunners({
         dataDir,
         credentials: vault.resolve,
+        vault: { session: (scope) => vault.session(scope), defaults: vaultSettings },
         callerSessions: requestSessions !== undefined,
       }),
       logger,

@@ -78,6 +78,7 @@ A namespace with auth enabled is refused unless --no-auth says that this process
       const runner = createRunner(served.namespace, candidates[0]!.name, candidates[0]!, {
         dataDir: join(prismHome(), 'data'),
         credentials: vault.resolve,
+        vault: { session: (scope) => vault.session(scope), defaults: vaultSettingsFromFlags(flags) },
       });
       server = new RunnerServer(runner, { listen: flags.listen, logger, tls: serverTlsFromFlags(flags) });
       await server.start();

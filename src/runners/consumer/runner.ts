@@ -114,6 +114,7 @@ export class ConsumerRunner extends RunnerBase implements ConsumerRunnerApi {
       const topic = checkTopic(options.topic || this.settings.topic);
       const group = options.group || this.settings.group;
       const active: Active = { topic, group, timers: new Set(), closed: false };
+      await this.payload.admit({ namespace: this.namespace, pattern: this.pattern, topic });
       const source = this.slots.driver('source');
       const capability = messagingCapability(source, this.options.delivery);
       if (capability === 'queue' && source.consume) {

@@ -3,10 +3,12 @@
  * stages.ts). Each stage kind contributes one factory; the order of STAGE_FACTORIES is the order
  * of `seal` on publish (and the reverse of `open` on delivery).
  */
+import type { VaultAccess } from '../../auth/vault-transit.js';
 import type { NamespaceRequest } from '../../gen/prism/config/v1/namespace_pb.js';
 import type { RunnerLogger } from '../lifecycle.js';
 import type { SettingsReader } from '../settings.js';
 import type { SlotSet } from '../slots.js';
+import { encryptionStage } from './encryption-stage.js';
 import { PayloadPipeline, type PayloadStage } from './stages.js';
 
 export interface StageFactoryInput {
@@ -18,12 +20,14 @@ export interface StageFactoryInput {
   readonly reader: SettingsReader;
   readonly slots: SlotSet;
   readonly logger?: RunnerLogger;
+  /** The process's Vault sessions with its service identity, when it has Vault configured. */
+  readonly vault?: VaultAccess;
 }
 
 /** Returns the stage the settings ask for, or undefined when they ask for none. */
 export type StageFactory = (input: StageFactoryInput) => PayloadStage | undefined;
 
-const STAGE_FACTORIES: readonly StageFactory[] = [];
+const STAGE_FACTORIES: readonly StageFactory[] = [encryptionStage];
 
 export function buildPayloadPipeline(input: StageFactoryInput): PayloadPipeline {
   const stages: PayloadStage[] = [];

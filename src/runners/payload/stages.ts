@@ -31,6 +31,12 @@ export interface PayloadStage {
   seal(message: Message, context: StageContext): Promise<Message>;
   /** Delivery side: undoes `seal`; returns `message` unchanged when the stage did not seal it. */
   open(message: Message, context: StageContext): Promise<Message>;
+  /**
+   * Delivery side, before a subscription takes its first message: refuses (e.g.
+   * E_PERMISSION_DENIED) when this runner could never open what it will receive, so the
+   * subscriber is told instead of every message failing and being redelivered.
+   */
+  admit?(context: StageContext): Promise<void>;
   /** Releases what the stage holds (caches, clients) when its runner stops. */
   close?(): Promise<void>;
 }
@@ -55,6 +61,10 @@ export class PayloadPipeline {
       opened = await this.stages[i]!.open(opened, context);
     }
     return opened;
+  }
+
+  async admit(context: StageContext): Promise<void> {
+    for (const stage of this.stages) await stage.admit?.(context);
   }
 
   async close(): Promise<void> {
