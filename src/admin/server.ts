@@ -14,12 +14,14 @@ import {
   DeleteNamespaceResponseSchema,
   ExportNamespaceResponseSchema,
   GetNamespaceHistoryResponseSchema,
+  GetLatestSchemaResponseSchema,
   GetNamespaceResponseSchema,
   ListNamespacesResponseSchema,
   RegisterProxyResponseSchema,
   type ApplyNamespaceRequest,
   type DeleteNamespaceRequest,
   type ExportNamespaceRequest,
+  type GetLatestSchemaRequest,
   type GetNamespaceHistoryRequest,
   type GetNamespaceRequest,
   type HeartbeatRequest,
@@ -35,6 +37,7 @@ import type { BackendCatalog } from './catalog.js';
 import { StatusHttpServer } from '../transport/status-http.js';
 import { splitHostPort } from '../transport/listen-address.js';
 import type { NamespaceStore } from './store.js';
+import { parseProtobuf } from './schemas/protobuf.js';
 import { SchemaRegistry } from './schemas/registry.js';
 import { registryHttpHandler, type AuthorizeRegistry } from './schemas/rest.js';
 import type { NamedPolicy } from '../auth/policy/defaults.js';
@@ -202,6 +205,19 @@ export class AdminServer {
         const res = await cp.heartbeat(req.proxyId, req.knownFingerprint);
         if (req.kpis) this.console?.kpis.record(req.proxyId, req.kpis);
         return res;
+      }),
+      getLatestSchema: unary<GetLatestSchemaRequest, unknown>('GetLatestSchema', async (req) => {
+        const latest = await this.schemas.version(req.subject, 'latest');
+        return create(GetLatestSchemaResponseSchema, {
+          subject: latest.subject,
+          id: latest.id,
+          version: latest.version,
+          schemaType: latest.schemaType,
+          schema: latest.schema,
+          ...(latest.schemaType === 'PROTOBUF'
+            ? { descriptorSet: (await parseProtobuf(latest.schema)).image }
+            : {}),
+        });
       }),
     };
     this.grpc.addService(grpcServiceDefinition(ControlPlaneService), implementation);

@@ -33,7 +33,8 @@ export type SettingName =
   | 'idle_timeout'
   | 'indexed_headers'
   | 'retention'
-  | 'max_messages';
+  | 'max_messages'
+  | 'schema';
 
 export interface PatternSpec {
   readonly type: string;
@@ -90,7 +91,15 @@ export const PATTERNS: Readonly<Record<string, PatternSpec>> = {
         notBuilt: 'no producer or consumer stores large payloads by reference yet (the claim-check work)',
       },
     },
-    settings: ['topic', 'max_retries', 'batch_size', 'batch_interval', 'dedup_window', 'max_message_size'],
+    settings: [
+      'topic',
+      'max_retries',
+      'batch_size',
+      'batch_interval',
+      'dedup_window',
+      'max_message_size',
+      'schema',
+    ],
     requiredSettings: ['topic'],
     defaults: { max_retries: 3, batch_size: 1, batch_interval: '10ms' },
     sessionAware: true,

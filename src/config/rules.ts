@@ -234,6 +234,8 @@ function checkPattern(
   }
   checkMessageSize(pattern, label, at, report, backends);
   if (spec.type === 'mailbox') checkMailbox(pattern, label, at, error);
+  if (pattern.settings?.schema && spec.settings.includes('schema'))
+    checkSchemaSetting(pattern.settings.schema.subject, ns.namespace, label, at, error);
   if (
     pattern.settings?.deadLetterTopic &&
     spec.settings.includes('dead_letter_topic') &&
@@ -295,6 +297,56 @@ function checkMessageSize(
     `lower max_message_size to ${limit.text} or less, or keep it if your ${backendName} allows larger messages`,
     [...at, 'settings', 'max_message_size'],
   );
+}
+
+/** A registry subject (src/admin/schemas/subject.ts): `<namespace>.<topic>-value|key`. */
+const SUBJECT = /^([a-z][a-z0-9-]{1,62})\.(.+)-(key|value)$/;
+
+/**
+ * A producer's `schema.subject` names a value subject of its own namespace: payloads are message
+ * values, and a namespace's producers follow its own contracts.
+ */
+function checkSchemaSetting(
+  subject: string,
+  namespace: string,
+  label: string,
+  at: Path,
+  error: (rule: string, message: string, hint: string, path: Path, key?: boolean) => void,
+): void {
+  const path: Path = [...at, 'settings', 'schema', 'subject'];
+  const example = `${namespace || 'orders'}.events-value`;
+  if (subject === '') {
+    error(
+      'E_SCHEMA_SUBJECT',
+      `${label} sets schema but no schema.subject`,
+      `for example subject: ${example}`,
+      [...at, 'settings', 'schema'],
+    );
+    return;
+  }
+  const match = SUBJECT.exec(subject);
+  if (!match) {
+    error(
+      'E_SCHEMA_SUBJECT',
+      `${label} schema.subject '${subject}' is not a registry subject <namespace>.<topic>-value`,
+      `for example ${example}`,
+      path,
+    );
+  } else if (match[1] !== namespace) {
+    error(
+      'E_SCHEMA_SUBJECT',
+      `${label} schema.subject '${subject}' belongs to namespace '${match[1]}', not '${namespace}'`,
+      `use a subject of this namespace, for example ${example}`,
+      path,
+    );
+  } else if (match[3] === 'key') {
+    error(
+      'E_SCHEMA_SUBJECT',
+      `${label} schema.subject '${subject}' is a key subject; the producer checks payloads, which are values`,
+      `use ${match[1]}.${match[2]}-value`,
+      path,
+    );
+  }
 }
 
 /** Header names every backend carries (src/runners/envelope.ts): printable ASCII without spaces or ':'. */

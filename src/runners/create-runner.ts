@@ -19,6 +19,7 @@ import {
 import { parseDuration } from '../config/units.js';
 import { namespaceDelivery } from './delivery.js';
 import { buildPayloadPipeline } from './payload/index.js';
+import type { SchemaSource } from './payload/schema-source.js';
 import { SettingsReader } from './settings.js';
 import { SlotSet, type CredentialResolver, type DriverFactory } from './slots.js';
 
@@ -35,6 +36,8 @@ export interface CreateRunnerOptions {
    */
   callerSessions?: boolean;
   logger?: RunnerLogger;
+  /** Schemas of registry subjects, for producers with a `schema` setting (the proxy's admin). */
+  schemas?: SchemaSource;
   producer?: Omit<ProducerOptions, 'logger'>;
   consumer?: Omit<ConsumerOptions, 'logger'>;
   sessionManager?: SessionManagerOptions;
@@ -100,6 +103,7 @@ export function createRunner(
       reader,
       slots,
       ...logger,
+      ...(options.schemas !== undefined ? { schemas: options.schemas } : {}),
     }),
   });
 

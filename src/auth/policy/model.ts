@@ -164,6 +164,12 @@ export const CONTROL_ACTIONS: Readonly<Record<string, ActionSpec>> = {
     resource: 'ControlPlane',
     description: 'Heartbeat',
   },
+  GetLatestSchema: {
+    id: 'proxy.schema',
+    group: 'control.proxy',
+    resource: 'ControlPlane',
+    description: 'GetLatestSchema (the schema a producer with a schema setting enforces)',
+  },
 };
 
 /** A control-plane method with no action of its own needs write, as before policies. */

@@ -7,6 +7,8 @@ import type { NamespaceRequest } from '../../gen/prism/config/v1/namespace_pb.js
 import type { RunnerLogger } from '../lifecycle.js';
 import type { SettingsReader } from '../settings.js';
 import type { SlotSet } from '../slots.js';
+import { schemaStageFactory } from './schema-stage.js';
+import type { SchemaSource } from './schema-source.js';
 import { PayloadPipeline, type PayloadStage } from './stages.js';
 
 export interface StageFactoryInput {
@@ -18,12 +20,14 @@ export interface StageFactoryInput {
   readonly reader: SettingsReader;
   readonly slots: SlotSet;
   readonly logger?: RunnerLogger;
+  /** The latest schema of a registry subject (the schema stage); absent without an admin. */
+  readonly schemas?: SchemaSource;
 }
 
 /** Returns the stage the settings ask for, or undefined when they ask for none. */
 export type StageFactory = (input: StageFactoryInput) => PayloadStage | undefined;
 
-const STAGE_FACTORIES: readonly StageFactory[] = [];
+const STAGE_FACTORIES: readonly StageFactory[] = [schemaStageFactory];
 
 export function buildPayloadPipeline(input: StageFactoryInput): PayloadPipeline {
   const stages: PayloadStage[] = [];
