@@ -234,8 +234,9 @@ function readField(
     (field.fieldKind === 'scalar' || (field.fieldKind === 'list' && field.listKind === 'scalar')) &&
     field.scalar === ScalarType.STRING;
   if (isString) {
+    const bytes = reader.bytes();
     try {
-      utf8.decode(reader.bytes());
+      utf8.decode(bytes);
     } catch {
       return `${fieldPath(at)}: string is not valid UTF-8`;
     }
