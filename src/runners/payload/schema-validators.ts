@@ -193,64 +193,88 @@ function acceptedWireTypes(field: DescField): WireType[] {
 
 const MAX_DEPTH = 64;
 
-function walkMessage(desc: DescMessage, bytes: Uint8Array, path: string[]): string | undefined {
+/** How one field is read: the wire types it accepts (a bit per type) and what to check. */
+interface FieldPlan {
+  readonly field: DescField;
+  readonly wireTypes: number;
+  readonly kind: 'message' | 'map' | 'string' | 'other';
+  readonly message?: DescMessage;
+}
+
+/** Plans per message type, built once: the walk runs for every payload published. */
+const plans = new WeakMap<DescMessage, Map<number, FieldPlan>>();
+
+function planOf(desc: DescMessage): Map<number, FieldPlan> {
+  let plan = plans.get(desc);
+  if (plan) return plan;
+  plan = new Map();
+  for (const field of desc.fields) {
+    const wireTypes = acceptedWireTypes(field).reduce((bits, w) => bits | (1 << w), 0);
+    const message =
+      field.fieldKind === 'message' || (field.fieldKind === 'list' && field.listKind === 'message')
+        ? field.message
+        : undefined;
+    const isString =
+      (field.fieldKind === 'scalar' || (field.fieldKind === 'list' && field.listKind === 'scalar')) &&
+      field.scalar === ScalarType.STRING;
+    const kind = message ? 'message' : field.fieldKind === 'map' ? 'map' : isString ? 'string' : 'other';
+    plan.set(field.number, { field, wireTypes, kind, ...(message ? { message } : {}) });
+  }
+  plans.set(desc, plan);
+  return plan;
+}
+
+/** The problem with `bytes` as a `desc` message, or undefined; path strings are built only for a problem. */
+function walkMessage(desc: DescMessage, bytes: Uint8Array, path: readonly string[]): string | undefined {
   if (path.length > MAX_DEPTH) return `${fieldPath(path)}: nested deeper than ${MAX_DEPTH} messages`;
+  const plan = planOf(desc);
   const reader = new BinaryReader(bytes);
-  let at = fieldPath(path);
+  let current: FieldPlan | undefined;
   try {
     while (reader.pos < reader.len) {
-      at = fieldPath(path);
+      current = undefined;
       const [number, wireType] = reader.tag();
-      const field = desc.fields.find((f) => f.number === number);
-      if (!field) return `${at}: field number ${number} is not declared in ${desc.typeName}`;
-      const fieldAt = [...path, field.name];
-      at = fieldPath(fieldAt);
-      if (!acceptedWireTypes(field).includes(wireType))
-        return `${at}: wire type ${WireType[wireType]} does not fit a ${fieldKindName(field)} field`;
-      const problem = readField(field, wireType, reader, fieldAt);
+      const field = plan.get(number);
+      if (!field) return `${fieldPath(path)}: field number ${number} is not declared in ${desc.typeName}`;
+      current = field;
+      if ((field.wireTypes & (1 << wireType)) === 0)
+        return `${fieldPath([...path, field.field.name])}: wire type ${WireType[wireType]} does not fit a ${fieldKindName(field.field)} field`;
+      let problem: string | undefined;
+      switch (field.kind) {
+        case 'message':
+          problem = walkMessage(field.message!, reader.bytes(), [...path, field.field.name]);
+          break;
+        case 'map':
+          problem = walkMapEntry(field.field as DescField & { fieldKind: 'map' }, reader.bytes(), [
+            ...path,
+            field.field.name,
+          ]);
+          break;
+        case 'string': {
+          const text = reader.bytes();
+          try {
+            utf8.decode(text);
+          } catch {
+            problem = `${fieldPath([...path, field.field.name])}: string is not valid UTF-8`;
+          }
+          break;
+        }
+        default:
+          reader.skip(wireType, number);
+      }
       if (problem !== undefined) return problem;
     }
     return undefined;
   } catch (err) {
-    return `${at}: ${(err as Error).message}`;
+    return `${fieldPath(current ? [...path, current.field.name] : path)}: ${(err as Error).message}`;
   }
-}
-
-function readField(
-  field: DescField,
-  wireType: WireType,
-  reader: BinaryReader,
-  at: string[],
-): string | undefined {
-  const message =
-    field.fieldKind === 'message'
-      ? field.message
-      : field.fieldKind === 'list' && field.listKind === 'message'
-        ? field.message
-        : undefined;
-  if (message) return walkMessage(message, reader.bytes(), at);
-  if (field.fieldKind === 'map') return walkMapEntry(field, reader.bytes(), at);
-  const isString =
-    (field.fieldKind === 'scalar' || (field.fieldKind === 'list' && field.listKind === 'scalar')) &&
-    field.scalar === ScalarType.STRING;
-  if (isString) {
-    const bytes = reader.bytes();
-    try {
-      utf8.decode(bytes);
-    } catch {
-      return `${fieldPath(at)}: string is not valid UTF-8`;
-    }
-    return undefined;
-  }
-  reader.skip(wireType, field.number);
-  return undefined;
 }
 
 /** A map entry is a message of key = 1 and value = 2; message values are walked as messages. */
 function walkMapEntry(
   field: DescField & { fieldKind: 'map' },
   bytes: Uint8Array,
-  at: string[],
+  at: readonly string[],
 ): string | undefined {
   const reader = new BinaryReader(bytes);
   const entryAt = [...at.slice(0, -1), `${at.at(-1) ?? ''}{}`];
