@@ -2,7 +2,8 @@
  * Schema enforcement through the proxy only (client → proxy → producer's schema stage → NATS or
  * Kafka), against a real `prismctl admin serve` as the schema registry and a real `proxy serve
  * --admin` (docs/schemas.md, Enforcement): an invalid payload is refused at publish with
- * INVALID_ARGUMENT naming the field path, for JSON Schema, protobuf and Avro; a valid one is
+ * INVALID_ARGUMENT naming the field path, for JSON Schema, protobuf and Avro, and on a
+ * PublishStream the other messages go on; a valid one is
  * delivered with the schema id and version; a version registered later is enforced once the
  * proxy's schema cache expires; with the admin gone the last version fetched stays enforced and a
  * subject never fetched is refused with UNAVAILABLE.
@@ -229,6 +230,21 @@ await describeWithServices(['nats', 'kafka'], 'schema enforcement through the pr
     expect(delivery.message?.schemaId).toBe(jsonId);
     expect(delivery.message?.schemaVersion).toBe(1);
     expect(delivery.message?.headers).toEqual({});
+  });
+
+  it('refuses the bad message of a PublishStream with its field path and publishes the others', async () => {
+    const writer = client('orders-json').publishStream();
+    const first = writer.publish({ payload: json({ id: 's-1', amount: 1 }) });
+    const bad = refusal(writer.publish({ payload: json({ id: 's-2', amount: 'lots' }) }));
+    const third = writer.publish({ payload: json({ id: 's-3', amount: 3 }) });
+    expect((await first).messageId).not.toBe('');
+    const refused = await bad;
+    expect(refused?.code).toBe('E_INVALID_ARGUMENT');
+    expect(refused?.message).toBe(
+      `payload does not match schema ${name}.orders-json-value version 1 (id ${jsonId}): amount: must be number`,
+    );
+    expect((await third).messageId).not.toBe('');
+    await writer.end();
   });
 
   it('refuses a protobuf payload whose field has the wrong wire type, naming it (Kafka)', async () => {
