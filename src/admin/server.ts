@@ -228,11 +228,18 @@ export class AdminServer {
     const [host, port] = splitHostPort(this.options.metricsListen);
     const store = this.options.store;
     await this.schemas.migrate();
-    // Registry reads need the control plane's read grant, changes its write grant.
-    const authorizeSchemas: AuthorizeRegistry = (authorization, action) => {
+    // Registry reads need the control plane's read grant, changes its write grant; a change is
+    // decided on the subject's namespace and its team (global config: no namespace), so a global
+    // policy can grant a team its own subjects (docs/schemas.md, Authentication and authorization).
+    const authorizeSchemas: AuthorizeRegistry = async (authorization, action, namespace) => {
       const metadata = new Metadata();
       if (authorization !== undefined) metadata.set('authorization', authorization);
-      return this.authenticate(metadata, action === 'read' ? 'ReadSchemas' : 'WriteSchemas');
+      if (action === 'read') return this.authenticate(metadata, 'ReadSchemas');
+      const stored = namespace === undefined ? undefined : await store.get(namespace);
+      const team = (stored?.declaration as { team?: unknown } | undefined)?.team;
+      return this.authenticate(metadata, 'WriteSchemas', {
+        namespace: { namespace: namespace ?? '', ...(typeof team === 'string' ? { team } : {}) },
+      });
     };
     const http = new StatusHttpServer({
       host,
