@@ -14,12 +14,14 @@ import {
   DeleteNamespaceResponseSchema,
   ExportNamespaceResponseSchema,
   GetNamespaceHistoryResponseSchema,
+  GetLatestSchemaResponseSchema,
   GetNamespaceResponseSchema,
   ListNamespacesResponseSchema,
   RegisterProxyResponseSchema,
   type ApplyNamespaceRequest,
   type DeleteNamespaceRequest,
   type ExportNamespaceRequest,
+  type GetLatestSchemaRequest,
   type GetNamespaceHistoryRequest,
   type GetNamespaceRequest,
   type HeartbeatRequest,
@@ -35,6 +37,7 @@ import type { BackendCatalog } from './catalog.js';
 import { StatusHttpServer } from '../transport/status-http.js';
 import { splitHostPort } from '../transport/listen-address.js';
 import type { NamespaceStore } from './store.js';
+import { parseProtobuf } from './schemas/protobuf.js';
 import { SchemaRegistry } from './schemas/registry.js';
 import { registryHttpHandler, type AuthorizeRegistry } from './schemas/rest.js';
 import type { NamedPolicy } from '../auth/policy/defaults.js';
@@ -203,6 +206,19 @@ export class AdminServer {
         if (req.kpis) this.console?.kpis.record(req.proxyId, req.kpis);
         return res;
       }),
+      getLatestSchema: unary<GetLatestSchemaRequest, unknown>('GetLatestSchema', async (req) => {
+        const latest = await this.schemas.version(req.subject, 'latest');
+        return create(GetLatestSchemaResponseSchema, {
+          subject: latest.subject,
+          id: latest.id,
+          version: latest.version,
+          schemaType: latest.schemaType,
+          schema: latest.schema,
+          ...(latest.schemaType === 'PROTOBUF'
+            ? { descriptorSet: (await parseProtobuf(latest.schema)).image }
+            : {}),
+        });
+      }),
     };
     this.grpc.addService(grpcServiceDefinition(ControlPlaneService), implementation);
     this.health.addToServer(this.grpc);
@@ -212,11 +228,18 @@ export class AdminServer {
     const [host, port] = splitHostPort(this.options.metricsListen);
     const store = this.options.store;
     await this.schemas.migrate();
-    // Registry reads need the control plane's read grant, changes its write grant.
-    const authorizeSchemas: AuthorizeRegistry = (authorization, action) => {
+    // Registry reads need the control plane's read grant, changes its write grant; a change is
+    // decided on the subject's namespace and its team (global config: no namespace), so a global
+    // policy can grant a team its own subjects (docs/schemas.md, Authentication and authorization).
+    const authorizeSchemas: AuthorizeRegistry = async (authorization, action, namespace) => {
       const metadata = new Metadata();
       if (authorization !== undefined) metadata.set('authorization', authorization);
-      return this.authenticate(metadata, action === 'read' ? 'ReadSchemas' : 'WriteSchemas');
+      if (action === 'read') return this.authenticate(metadata, 'ReadSchemas');
+      const stored = namespace === undefined ? undefined : await store.get(namespace);
+      const team = (stored?.declaration as { team?: unknown } | undefined)?.team;
+      return this.authenticate(metadata, 'WriteSchemas', {
+        namespace: { namespace: namespace ?? '', ...(typeof team === 'string' ? { team } : {}) },
+      });
     };
     const http = new StatusHttpServer({
       host,

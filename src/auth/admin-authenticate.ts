@@ -23,6 +23,7 @@ const ADMIN_ACTIONS: Readonly<Record<string, AdminAction>> = {
   WriteSchemas: 'write',
   RegisterProxy: 'proxy',
   Heartbeat: 'proxy',
+  GetLatestSchema: 'proxy',
 };
 
 /** The scopes that grant each action when scope mapping is on. */

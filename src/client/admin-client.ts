@@ -5,6 +5,7 @@ import {
   ApplyNamespaceRequestSchema,
   DeleteNamespaceRequestSchema,
   ExportNamespaceRequestSchema,
+  GetLatestSchemaRequestSchema,
   GetNamespaceHistoryRequestSchema,
   GetNamespaceRequestSchema,
   HeartbeatRequestSchema,
@@ -13,6 +14,7 @@ import {
   type ApplyNamespaceResponse,
   type DeleteNamespaceResponse,
   type ExportNamespaceResponse,
+  type GetLatestSchemaResponse,
   type GetNamespaceHistoryResponse,
   type GetNamespaceResponse,
   type HeartbeatResponse,
@@ -87,6 +89,11 @@ export class AdminClient {
   }
   heartbeat(init: MessageInitShape<typeof HeartbeatRequestSchema>): Promise<HeartbeatResponse> {
     return this.call('heartbeat', HeartbeatRequestSchema, init);
+  }
+
+  /** The latest live version of a schema registry subject (a proxy's producers enforce it). */
+  latestSchema(subject: string): Promise<GetLatestSchemaResponse> {
+    return this.call('getLatestSchema', GetLatestSchemaRequestSchema, { subject });
   }
 
   close(): void {

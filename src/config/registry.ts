@@ -34,7 +34,8 @@ export type SettingName =
   | 'indexed_headers'
   | 'retention'
   | 'max_messages'
-  | 'encryption';
+  | 'encryption'
+  | 'schema';
 
 export interface PatternSpec {
   readonly type: string;
@@ -99,6 +100,7 @@ export const PATTERNS: Readonly<Record<string, PatternSpec>> = {
       'dedup_window',
       'max_message_size',
       'encryption',
+      'schema',
     ],
     requiredSettings: ['topic'],
     defaults: { max_retries: 3, batch_size: 1, batch_interval: '10ms' },

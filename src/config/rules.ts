@@ -237,6 +237,8 @@ function checkPattern(
   if (pattern.settings?.encryption && spec.settings.includes('encryption')) {
     checkEncryption(pattern, spec, label, at, ns, error);
   }
+  if (pattern.settings?.schema && spec.settings.includes('schema'))
+    checkSchemaSetting(pattern.settings.schema.subject, ns.namespace, label, at, error);
   if (
     pattern.settings?.deadLetterTopic &&
     spec.settings.includes('dead_letter_topic') &&
@@ -338,6 +340,56 @@ function checkEncryption(
       'remove data_key_max_messages from the consumer',
       [...path, 'data_key_max_messages'],
       true,
+    );
+  }
+}
+
+/** A registry subject (src/admin/schemas/subject.ts): `<namespace>.<topic>-value|key`. */
+const SUBJECT = /^([a-z][a-z0-9-]{1,62})\.(.+)-(key|value)$/;
+
+/**
+ * A producer's `schema.subject` names a value subject of its own namespace: payloads are message
+ * values, and a namespace's producers follow its own contracts.
+ */
+function checkSchemaSetting(
+  subject: string,
+  namespace: string,
+  label: string,
+  at: Path,
+  error: (rule: string, message: string, hint: string, path: Path, key?: boolean) => void,
+): void {
+  const path: Path = [...at, 'settings', 'schema', 'subject'];
+  const example = `${namespace || 'orders'}.events-value`;
+  if (subject === '') {
+    error(
+      'E_SCHEMA_SUBJECT',
+      `${label} sets schema but no schema.subject`,
+      `for example subject: ${example}`,
+      [...at, 'settings', 'schema'],
+    );
+    return;
+  }
+  const match = SUBJECT.exec(subject);
+  if (!match) {
+    error(
+      'E_SCHEMA_SUBJECT',
+      `${label} schema.subject '${subject}' is not a registry subject <namespace>.<topic>-value`,
+      `for example ${example}`,
+      path,
+    );
+  } else if (match[1] !== namespace) {
+    error(
+      'E_SCHEMA_SUBJECT',
+      `${label} schema.subject '${subject}' belongs to namespace '${match[1]}', not '${namespace}'`,
+      `use a subject of this namespace, for example ${example}`,
+      path,
+    );
+  } else if (match[3] === 'key') {
+    error(
+      'E_SCHEMA_SUBJECT',
+      `${label} schema.subject '${subject}' is a key subject; the producer checks payloads, which are values`,
+      `use ${match[1]}.${match[2]}-value`,
+      path,
     );
   }
 }

@@ -13,6 +13,7 @@ import { DevIdp } from '../auth/dev-idp.js';
 import type { DevTlsFiles } from './dev-tls.js';
 import type { NamespaceSelection } from './namespaces.js';
 import type { DevPorts } from './ports.js';
+import { DEFAULT_SCHEMA_TTL_MS, SchemaCache } from '../runners/payload/schema-source.js';
 
 export interface EmbeddedOptions {
   host: string;
@@ -90,7 +91,19 @@ export async function startEmbeddedStack(options: EmbeddedOptions): Promise<Embe
     }
 
     const dataDir = options.dataDir;
-    const table = new NamespaceTable(inProcessRunners({ dataDir, credentials: envCredentials }), proxyLogger);
+    const registered: { source?: AdminSource } = {};
+    const schemas = new SchemaCache({
+      ttlMs: DEFAULT_SCHEMA_TTL_MS,
+      fetch: (subject) =>
+        registered.source
+          ? registered.source.latestSchema(subject)
+          : Promise.reject(new Error('the proxy has not registered with the admin yet')),
+      logger: proxyLogger,
+    });
+    const table = new NamespaceTable(
+      inProcessRunners({ dataDir, credentials: envCredentials, schemas }),
+      proxyLogger,
+    );
     const proxy = new ProxyServer({
       listen: `${host}:${ports.proxy}`,
       metricsListen: `${host}:${ports.proxyMetrics}`,
@@ -110,6 +123,7 @@ export async function startEmbeddedStack(options: EmbeddedOptions): Promise<Embe
       undefined,
       clientTls,
     );
+    registered.source = source;
     source.reportKpis(() => proxy.kpis());
     stops.push(() => source.stop());
     await source.start();

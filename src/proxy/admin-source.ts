@@ -3,6 +3,7 @@ import { AdminClient } from '../client/admin-client.js';
 import { PrismError } from '../errors.js';
 import type { ClientTls } from '../transport/dial.js';
 import type { NamespaceTable } from './namespace-table.js';
+import type { RegisteredSchema, SchemaType } from '../runners/payload/schema-source.js';
 import type { NamedPolicy } from '../auth/policy/defaults.js';
 import type { ProxyKpis } from '../gen/prism/admin/v1/control_plane_pb.js';
 
@@ -119,6 +120,19 @@ export class AdminSource {
         })
         .finally(() => this.schedule());
     }, this.intervalMs);
+  }
+
+  /** The latest version of a schema registry subject, for producers with a `schema` setting. */
+  async latestSchema(subject: string): Promise<RegisteredSchema> {
+    const res = await this.client.latestSchema(subject);
+    return {
+      subject: res.subject,
+      id: res.id,
+      version: res.version,
+      schemaType: res.schemaType as SchemaType,
+      schema: res.schema,
+      ...(res.descriptorSet.length > 0 ? { descriptorSet: res.descriptorSet } : {}),
+    };
   }
 
   async stop(): Promise<void> {

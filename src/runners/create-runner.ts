@@ -20,6 +20,7 @@ import {
 import { parseDuration } from '../config/units.js';
 import { namespaceDelivery } from './delivery.js';
 import { buildPayloadPipeline } from './payload/index.js';
+import type { SchemaSource } from './payload/schema-source.js';
 import { SettingsReader } from './settings.js';
 import { SlotSet, type CredentialResolver, type DriverFactory } from './slots.js';
 
@@ -38,6 +39,8 @@ export interface CreateRunnerOptions {
   /** Vault sessions of the process's service identity (payload encryption's transit calls). */
   vault?: VaultAccess;
   logger?: RunnerLogger;
+  /** Schemas of registry subjects, for producers with a `schema` setting (the proxy's admin). */
+  schemas?: SchemaSource;
   producer?: Omit<ProducerOptions, 'logger'>;
   consumer?: Omit<ConsumerOptions, 'logger'>;
   sessionManager?: SessionManagerOptions;
@@ -104,6 +107,7 @@ export function createRunner(
       slots,
       ...logger,
       ...(options.vault !== undefined ? { vault: options.vault } : {}),
+      ...(options.schemas !== undefined ? { schemas: options.schemas } : {}),
     }),
   });
 

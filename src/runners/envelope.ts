@@ -28,6 +28,9 @@ export const HEADER = {
   sessionRoles: 'prism-session-roles',
   traceparent: 'traceparent',
   tracestate: 'tracestate',
+  /** Set by the schema stage (src/runners/payload/schema-stage.ts), not by encodeEnvelope's caller. */
+  schemaId: 'prism-schema-id',
+  schemaVersion: 'prism-schema-version',
 } as const;
 
 /** Added to a message moved to the dead-letter slot (consumer runner). */
@@ -129,7 +132,24 @@ export function encodeEnvelope(envelope: Envelope): Message {
     put(HEADER.traceparent, envelope.trace.traceparent);
     put(HEADER.tracestate, envelope.trace.tracestate);
   }
+  if (envelope.schemaId !== 0) put(HEADER.schemaId, String(envelope.schemaId));
+  if (envelope.schemaVersion !== 0) put(HEADER.schemaVersion, String(envelope.schemaVersion));
   return { topic: envelope.topic, payload: envelope.payload, headers };
+}
+
+/** `message` stamped with the schema registry id and subject version its payload follows. */
+export function withSchema(message: Message, id: number, version: number): Message {
+  return {
+    ...message,
+    headers: { ...message.headers, [HEADER.schemaId]: String(id), [HEADER.schemaVersion]: String(version) },
+  };
+}
+
+/** A positive uint32 header value, else 0 (absent or not a number: a message without a schema). */
+function parseUint32(text: string | undefined): number {
+  if (text === undefined || !/^[0-9]{1,10}$/.test(text)) return 0;
+  const n = Number(text);
+  return n <= 0xffffffff ? n : 0;
 }
 
 function parseMs(text: string | undefined): bigint {
@@ -177,5 +197,7 @@ export function decodeEnvelope(message: Message, attempt = 1): Envelope {
     // A view, not a copy: some drivers hand out Buffers, the envelope holds a plain Uint8Array.
     payload: new Uint8Array(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength),
     attempt,
+    schemaId: parseUint32(h[HEADER.schemaId]),
+    schemaVersion: parseUint32(h[HEADER.schemaVersion]),
   });
 }

@@ -327,8 +327,10 @@ describe('the schema registry of an authenticated admin', () => {
   const name = uniqueName('schemauth');
   let admin: RunningAdmin;
   let url: string;
+  const other = uniqueName('schemaother');
   let devToken = '';
   let bobToken = '';
+  let aliceToken = '';
 
   const login = async (issuer: string, home: string, person: string) =>
     (
@@ -345,22 +347,39 @@ describe('the schema registry of an authenticated admin', () => {
     const issuer = await idp.start();
     devToken = await login(issuer, devHome, 'dev@local.prism');
     bobToken = await login(issuer, mkdtempSync(join(tmpdir(), 'prism-schemas-bob-')), 'bob@example.com');
+    aliceToken = await login(
+      issuer,
+      mkdtempSync(join(tmpdir(), 'prism-schemas-alice-')),
+      'alice@example.com',
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'prism-schemas-ns-'));
+    // docs/schemas.md: a global policy lets a team change only its own namespaces' subjects.
+    writeFileSync(
+      join(dir, 'team-schemas.cedar'),
+      '@id("team-schemas")\npermit (principal, action == Prism::Action::"schema.write", resource)\nwhen { resource has team && principal.groups.contains(resource.team) };\n',
+    );
     admin = await startAdmin({
       extraArgs: [
         ...['--auth-issuer', issuer, '--auth-audience', DEV_AUDIENCE],
         ...['--auth-admin-group', 'prism-admins', '--auth-reader-group', 'analytics'],
+        ...['--policies', join(dir, 'team-schemas.cedar')],
       ],
     });
     url = `http://127.0.0.1:${admin.httpPort}`;
-    const file = join(mkdtempSync(join(tmpdir(), 'prism-schemas-ns-')), `${name}.yaml`);
-    writeFileSync(
-      file,
-      `namespace: ${name}\nteam: commerce\npatterns:\n  - name: events\n    type: producer\n    slots:\n      sink: { backend: memstore }\n    settings: { topic: orders }\n`,
-    );
-    const applied = await runCli(['namespace', 'apply', file, '--admin', admin.endpoint], {
-      env: { PRISM_HOME: devHome, PRISM_TOKEN: '' },
-    });
-    expect(applied.stderr).toBe('');
+    for (const [namespace, team] of [
+      [name, 'commerce'],
+      [other, 'billing'],
+    ] as const) {
+      const file = join(dir, `${namespace}.yaml`);
+      writeFileSync(
+        file,
+        `namespace: ${namespace}\nteam: ${team}\npatterns:\n  - name: events\n    type: producer\n    slots:\n      sink: { backend: memstore }\n    settings: { topic: orders }\n`,
+      );
+      const applied = await runCli(['namespace', 'apply', file, '--admin', admin.endpoint], {
+        env: { PRISM_HOME: devHome, PRISM_TOKEN: '' },
+      });
+      expect(applied.stderr).toBe('');
+    }
   }, 120_000);
 
   afterAll(async () => {
@@ -416,10 +435,35 @@ describe('the schema registry of an authenticated admin', () => {
     });
   });
 
+  it('lets a team change its own namespace’s subjects, by a global policy, and no other namespace’s', async () => {
+    const headers = { authorization: `Bearer ${aliceToken}` };
+    const register = (namespace: string) =>
+      fetch(`${url}/subjects/${namespace}.team-value/versions`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ schema: order([{ name: 'id', type: 'string' }]) }),
+      });
+    const own = await register(name);
+    expect(own.status).toBe(200);
+    const foreign = await register(other);
+    expect(foreign.status).toBe(403);
+    expect(await foreign.json()).toEqual({
+      error_code: 40301,
+      message: 'alice@example.com may not write on the control plane (WriteSchemas)',
+    });
+    const global = await fetch(`${url}/config`, {
+      method: 'PUT',
+      headers,
+      body: JSON.stringify({ compatibility: 'NONE' }),
+    });
+    expect(global.status).toBe(403);
+  });
+
   it('refuses a request without a token with 40101 and never logs a token', async () => {
     const res = await fetch(`${url}/subjects`);
     expect(res.status).toBe(401);
     expect(await res.json()).toEqual({ error_code: 40101, message: 'no bearer token in the call' });
-    for (const token of [devToken, bobToken]) expect(admin.logs()).not.toContain(token.split('.')[2]!);
+    for (const token of [devToken, bobToken, aliceToken])
+      expect(admin.logs()).not.toContain(token.split('.')[2]!);
   });
 });

@@ -139,7 +139,9 @@ export const CONTROL_ACTIONS: Readonly<Record<string, ActionSpec>> = {
     resource: 'Namespace',
     description: 'DeleteNamespace',
   },
-  // The schema registry's REST API (docs/schemas.md), granted on the whole control plane.
+  // The schema registry's REST API (docs/schemas.md). Reads are granted on the whole control
+  // plane; a change is decided on the subject's namespace (with its team), so a global policy can
+  // let a team change only its own namespace's subjects.
   ReadSchemas: {
     id: 'schema.read',
     group: 'control.read',
@@ -149,8 +151,8 @@ export const CONTROL_ACTIONS: Readonly<Record<string, ActionSpec>> = {
   WriteSchemas: {
     id: 'schema.write',
     group: 'control.write',
-    resource: 'ControlPlane',
-    description: 'schema registry changes (register, delete, compatibility modes)',
+    resource: 'Namespace',
+    description: 'schema registry changes (register, delete, compatibility modes) on the subject’s namespace',
   },
   RegisterProxy: {
     id: 'proxy.register',
@@ -163,6 +165,12 @@ export const CONTROL_ACTIONS: Readonly<Record<string, ActionSpec>> = {
     group: 'control.proxy',
     resource: 'ControlPlane',
     description: 'Heartbeat',
+  },
+  GetLatestSchema: {
+    id: 'proxy.schema',
+    group: 'control.proxy',
+    resource: 'ControlPlane',
+    description: 'GetLatestSchema (the schema a producer with a schema setting enforces)',
   },
 };
 

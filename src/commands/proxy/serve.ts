@@ -34,6 +34,8 @@ import { PolicyAuthorizer } from '../../auth/policy/authorizer.js';
 import { vaultCredentials, vaultFlags, vaultSettingsFromFlags } from '../../auth/vault-credentials.js';
 import { RequestSessions } from '../../auth/request-sessions.js';
 import { durationSeconds } from '../../cli/values.js';
+import { parseDuration } from '../../config/units.js';
+import { SchemaCache } from '../../runners/payload/schema-source.js';
 
 export default class ProxyServe extends BaseCommand {
   static override summary = 'Run the Prism proxy: the data plane entry point';
@@ -95,6 +97,11 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       description: 'Stable id of this proxy for partition ownership (default: <host>-<port>)',
     }),
     advertise: Flags.string({ description: 'Address clients use to reach this proxy (default: --listen)' }),
+    'schema-ttl': Flags.string({
+      description:
+        "How long a producer enforces a schema subject's latest version before asking the admin again (docs/schemas.md, Enforcement)",
+      default: '30s',
+    }),
     'policy-log-sample': Flags.string({
       description:
         'Share of allowed policy decisions to log, 0 to 1 (every denial is logged; docs/policies.md)',
@@ -189,12 +196,24 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
           service: (scope) => vault.session(scope),
           logger,
         });
+    // Producers with a `schema` setting ask the admin (the schema registry) through `source`,
+    // which exists once the proxy registered; until then and without --admin a fetch is refused.
+    let source: AdminSource | undefined;
+    const schemas = new SchemaCache({
+      ttlMs: schemaTtlMs(flags['schema-ttl']),
+      fetch: (subject) =>
+        source
+          ? source.latestSchema(subject)
+          : Promise.reject(new PrismError('E_UNAVAILABLE', 'this proxy has no admin to fetch schemas from')),
+      logger,
+    });
     const table = new NamespaceTable(
       inProcessRunners({
         dataDir,
         credentials: vault.resolve,
         vault: { session: (scope) => vault.session(scope), defaults: vaultSettings },
         callerSessions: requestSessions !== undefined,
+        schemas,
       }),
       logger,
     );
@@ -221,7 +240,6 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       tls: serverTls.tls,
       ...(requestSessions ? { requestSessions } : {}),
     });
-    let source: AdminSource | undefined;
     if (flags.namespaces) {
       await table.reconcile(await loadServedNamespaces(flags.namespaces, { backends: flags.backends }));
     }
@@ -284,6 +302,15 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'vault revoke failed'));
     releaseWorker();
   }
+}
+
+function schemaTtlMs(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined || ms === Infinity)
+    throw new PrismError('E_USAGE', `--schema-ttl '${value}' is not a duration`, {
+      hint: 'for example 30s or 500ms',
+    });
+  return ms;
 }
 
 function sampleRate(value: string): number {

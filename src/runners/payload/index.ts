@@ -9,6 +9,8 @@ import type { RunnerLogger } from '../lifecycle.js';
 import type { SettingsReader } from '../settings.js';
 import type { SlotSet } from '../slots.js';
 import { encryptionStage } from './encryption-stage.js';
+import { schemaStageFactory } from './schema-stage.js';
+import type { SchemaSource } from './schema-source.js';
 import { PayloadPipeline, type PayloadStage } from './stages.js';
 
 export interface StageFactoryInput {
@@ -22,12 +24,14 @@ export interface StageFactoryInput {
   readonly logger?: RunnerLogger;
   /** The process's Vault sessions with its service identity, when it has Vault configured. */
   readonly vault?: VaultAccess;
+  /** The latest schema of a registry subject (the schema stage); absent without an admin. */
+  readonly schemas?: SchemaSource;
 }
 
 /** Returns the stage the settings ask for, or undefined when they ask for none. */
 export type StageFactory = (input: StageFactoryInput) => PayloadStage | undefined;
 
-const STAGE_FACTORIES: readonly StageFactory[] = [encryptionStage];
+const STAGE_FACTORIES: readonly StageFactory[] = [schemaStageFactory, encryptionStage];
 
 export function buildPayloadPipeline(input: StageFactoryInput): PayloadPipeline {
   const stages: PayloadStage[] = [];

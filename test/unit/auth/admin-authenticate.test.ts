@@ -25,7 +25,11 @@ describe('admin authorization', () => {
       ['GetNamespace', 'ListNamespaces', 'ExportNamespace', 'GetNamespaceHistory'].map(adminActionOf),
     ).toEqual(['read', 'read', 'read', 'read']);
     expect(['ApplyNamespace', 'DeleteNamespace'].map(adminActionOf)).toEqual(['write', 'write']);
-    expect(['RegisterProxy', 'Heartbeat'].map(adminActionOf)).toEqual(['proxy', 'proxy']);
+    expect(['RegisterProxy', 'Heartbeat', 'GetLatestSchema'].map(adminActionOf)).toEqual([
+      'proxy',
+      'proxy',
+      'proxy',
+    ]);
     expect(adminActionOf('DropEverything')).toBe('write');
   });
 

@@ -156,6 +156,7 @@ describe('the default policy set for the control plane', () => {
     'DeleteNamespace',
     'RegisterProxy',
     'Heartbeat',
+    'GetLatestSchema',
     'DropEverything',
   ];
   const callers = [

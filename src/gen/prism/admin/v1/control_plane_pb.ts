@@ -14,7 +14,77 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file prism/admin/v1/control_plane.proto.
  */
 export const file_prism_admin_v1_control_plane: GenFile = /*@__PURE__*/
-  fileDesc("CiJwcmlzbS9hZG1pbi92MS9jb250cm9sX3BsYW5lLnByb3RvEg5wcmlzbS5hZG1pbi52MSKiAQoVQXBwbHlOYW1lc3BhY2VSZXF1ZXN0EjQKCW5hbWVzcGFjZRgBIAEoCzIhLnByaXNtLmNvbmZpZy52MS5OYW1lc3BhY2VSZXF1ZXN0Eg8KB2RyeV9ydW4YAiABKAgSHQoQZXhwZWN0ZWRfdmVyc2lvbhgDIAEoBEgAiAEBEg4KBnNvdXJjZRgEIAEoCUITChFfZXhwZWN0ZWRfdmVyc2lvbiK/AQoWQXBwbHlOYW1lc3BhY2VSZXNwb25zZRItCgdvdXRjb21lGAEgASgOMhwucHJpc20uYWRtaW4udjEuQXBwbHlPdXRjb21lEjYKCmFzc2lnbm1lbnQYAiABKAsyIi5wcmlzbS5jb25maWcudjEuTmFtZXNwYWNlUmVzcG9uc2USLQoId2FybmluZ3MYAyADKAsyGy5wcmlzbS5jb21tb24udjEuRGlhZ25vc3RpYxIPCgdkcnlfcnVuGAQgASgIIiMKE0dldE5hbWVzcGFjZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSKEAQoUR2V0TmFtZXNwYWNlUmVzcG9uc2USNAoJbmFtZXNwYWNlGAEgASgLMiEucHJpc20uY29uZmlnLnYxLk5hbWVzcGFjZVJlcXVlc3QSNgoKYXNzaWdubWVudBgCIAEoCzIiLnByaXNtLmNvbmZpZy52MS5OYW1lc3BhY2VSZXNwb25zZSIXChVMaXN0TmFtZXNwYWNlc1JlcXVlc3QilQEKEE5hbWVzcGFjZVN1bW1hcnkSDAoEbmFtZRgBIAEoCRIMCgR0ZWFtGAIgASgJEg8KB3ZlcnNpb24YAyABKAQSEQoJcGFydGl0aW9uGAQgASgNEhMKC293bmVyX3Byb3h5GAUgASgJEhUKDXVwZGF0ZWRfYXRfbXMYBiABKAMSFQoNcGF0dGVybl90eXBlcxgHIAMoCSJOChZMaXN0TmFtZXNwYWNlc1Jlc3BvbnNlEjQKCm5hbWVzcGFjZXMYASADKAsyIC5wcmlzbS5hZG1pbi52MS5OYW1lc3BhY2VTdW1tYXJ5IloKFkRlbGV0ZU5hbWVzcGFjZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIdChBleHBlY3RlZF92ZXJzaW9uGAIgASgESACIAQFCEwoRX2V4cGVjdGVkX3ZlcnNpb24iMgoXRGVsZXRlTmFtZXNwYWNlUmVzcG9uc2USFwoPZGVsZXRlZF92ZXJzaW9uGAEgASgEIiYKFkV4cG9ydE5hbWVzcGFjZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSJPChdFeHBvcnROYW1lc3BhY2VSZXNwb25zZRI0CgluYW1lc3BhY2UYASABKAsyIS5wcmlzbS5jb25maWcudjEuTmFtZXNwYWNlUmVxdWVzdCIqChpHZXROYW1lc3BhY2VIaXN0b3J5UmVxdWVzdBIMCgRuYW1lGAEgASgJIqoBCgpBdWRpdEVudHJ5EgoKAmlkGAEgASgDEhEKCW5hbWVzcGFjZRgCIAEoCRIOCgZhY3Rpb24YAyABKAkSEQoJcHJpbmNpcGFsGAQgASgJEg0KBWF0X21zGAUgASgDEhYKDnZlcnNpb25fYmVmb3JlGAYgASgEEhUKDXZlcnNpb25fYWZ0ZXIYByABKAQSDAoEZGlmZhgIIAEoCRIOCgZzb3VyY2UYCSABKAkiSgobR2V0TmFtZXNwYWNlSGlzdG9yeVJlc3BvbnNlEisKB2VudHJpZXMYASADKAsyGi5wcmlzbS5hZG1pbi52MS5BdWRpdEVudHJ5IkoKFFJlZ2lzdGVyUHJveHlSZXF1ZXN0EhAKCHByb3h5X2lkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSDwoHdmVyc2lvbhgDIAEoCSI2ChVSZWdpc3RlclByb3h5UmVzcG9uc2USHQoVaGVhcnRiZWF0X2ludGVydmFsX21zGAEgASgNImgKEEhlYXJ0YmVhdFJlcXVlc3QSEAoIcHJveHlfaWQYASABKAkSGQoRa25vd25fZmluZ2VycHJpbnQYAiABKAkSJwoEa3BpcxgDIAEoCzIZLnByaXNtLmFkbWluLnYxLlByb3h5S3BpcyKuAQoJUHJveHlLcGlzEhUKDXN0YXJ0ZWRfYXRfbXMYASABKAMSDQoFYXRfbXMYAiABKAMSEQoJaW5fZmxpZ2h0GAMgASgNEhUKDXN1YnNjcmlwdGlvbnMYBCABKA0SHgoWbGF0ZW5jeV9ib3VuZHNfc2Vjb25kcxgFIAMoARIxCgpuYW1lc3BhY2VzGAYgAygLMh0ucHJpc20uYWRtaW4udjEuTmFtZXNwYWNlS3BpcyLmAQoNTmFtZXNwYWNlS3BpcxIRCgluYW1lc3BhY2UYASABKAkSSQoPY2FsbHNfYnlfc3RhdHVzGAIgAygLMjAucHJpc20uYWRtaW4udjEuTmFtZXNwYWNlS3Bpcy5DYWxsc0J5U3RhdHVzRW50cnkSFwoPbGF0ZW5jeV9idWNrZXRzGAMgAygEEhEKCWluX2ZsaWdodBgEIAEoDRIVCg1zdWJzY3JpcHRpb25zGAUgASgNGjQKEkNhbGxzQnlTdGF0dXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAQ6AjgBIp0BChFIZWFydGJlYXRSZXNwb25zZRITCgtmaW5nZXJwcmludBgBIAEoCRIPCgdjaGFuZ2VkGAIgASgIEjIKCm5hbWVzcGFjZXMYAyADKAsyHi5wcmlzbS5hZG1pbi52MS5Pd25lZE5hbWVzcGFjZRIuCghwb2xpY2llcxgEIAMoCzIcLnByaXNtLmFkbWluLnYxLkdsb2JhbFBvbGljeSJHCgxHbG9iYWxQb2xpY3kSCgoCaWQYASABKAkSDgoGc291cmNlGAIgASgJEgwKBGxpbmUYAyABKA0SDQoFY2VkYXIYBCABKAkifgoOT3duZWROYW1lc3BhY2USNAoJbmFtZXNwYWNlGAEgASgLMiEucHJpc20uY29uZmlnLnYxLk5hbWVzcGFjZVJlcXVlc3QSNgoKYXNzaWdubWVudBgCIAEoCzIiLnByaXNtLmNvbmZpZy52MS5OYW1lc3BhY2VSZXNwb25zZSqAAQoMQXBwbHlPdXRjb21lEh0KGUFQUExZX09VVENPTUVfVU5TUEVDSUZJRUQQABIZChVBUFBMWV9PVVRDT01FX0NSRUFURUQQARIZChVBUFBMWV9PVVRDT01FX1VQREFURUQQAhIbChdBUFBMWV9PVVRDT01FX1VOQ0hBTkdFRBADMpMGCgxDb250cm9sUGxhbmUSXwoOQXBwbHlOYW1lc3BhY2USJS5wcmlzbS5hZG1pbi52MS5BcHBseU5hbWVzcGFjZVJlcXVlc3QaJi5wcmlzbS5hZG1pbi52MS5BcHBseU5hbWVzcGFjZVJlc3BvbnNlElkKDEdldE5hbWVzcGFjZRIjLnByaXNtLmFkbWluLnYxLkdldE5hbWVzcGFjZVJlcXVlc3QaJC5wcmlzbS5hZG1pbi52MS5HZXROYW1lc3BhY2VSZXNwb25zZRJfCg5MaXN0TmFtZXNwYWNlcxIlLnByaXNtLmFkbWluLnYxLkxpc3ROYW1lc3BhY2VzUmVxdWVzdBomLnByaXNtLmFkbWluLnYxLkxpc3ROYW1lc3BhY2VzUmVzcG9uc2USYgoPRGVsZXRlTmFtZXNwYWNlEiYucHJpc20uYWRtaW4udjEuRGVsZXRlTmFtZXNwYWNlUmVxdWVzdBonLnByaXNtLmFkbWluLnYxLkRlbGV0ZU5hbWVzcGFjZVJlc3BvbnNlEmIKD0V4cG9ydE5hbWVzcGFjZRImLnByaXNtLmFkbWluLnYxLkV4cG9ydE5hbWVzcGFjZVJlcXVlc3QaJy5wcmlzbS5hZG1pbi52MS5FeHBvcnROYW1lc3BhY2VSZXNwb25zZRJuChNHZXROYW1lc3BhY2VIaXN0b3J5EioucHJpc20uYWRtaW4udjEuR2V0TmFtZXNwYWNlSGlzdG9yeVJlcXVlc3QaKy5wcmlzbS5hZG1pbi52MS5HZXROYW1lc3BhY2VIaXN0b3J5UmVzcG9uc2USXAoNUmVnaXN0ZXJQcm94eRIkLnByaXNtLmFkbWluLnYxLlJlZ2lzdGVyUHJveHlSZXF1ZXN0GiUucHJpc20uYWRtaW4udjEuUmVnaXN0ZXJQcm94eVJlc3BvbnNlElAKCUhlYXJ0YmVhdBIgLnByaXNtLmFkbWluLnYxLkhlYXJ0YmVhdFJlcXVlc3QaIS5wcmlzbS5hZG1pbi52MS5IZWFydGJlYXRSZXNwb25zZWIGcHJvdG8z", [file_prism_common_v1_diagnostic, file_prism_config_v1_namespace]);
+  fileDesc("CiJwcmlzbS9hZG1pbi92MS9jb250cm9sX3BsYW5lLnByb3RvEg5wcmlzbS5hZG1pbi52MSIpChZHZXRMYXRlc3RTY2hlbWFSZXF1ZXN0Eg8KB3N1YmplY3QYASABKAkihAEKF0dldExhdGVzdFNjaGVtYVJlc3BvbnNlEg8KB3N1YmplY3QYASABKAkSCgoCaWQYAiABKA0SDwoHdmVyc2lvbhgDIAEoDRITCgtzY2hlbWFfdHlwZRgEIAEoCRIOCgZzY2hlbWEYBSABKAkSFgoOZGVzY3JpcHRvcl9zZXQYBiABKAwiogEKFUFwcGx5TmFtZXNwYWNlUmVxdWVzdBI0CgluYW1lc3BhY2UYASABKAsyIS5wcmlzbS5jb25maWcudjEuTmFtZXNwYWNlUmVxdWVzdBIPCgdkcnlfcnVuGAIgASgIEh0KEGV4cGVjdGVkX3ZlcnNpb24YAyABKARIAIgBARIOCgZzb3VyY2UYBCABKAlCEwoRX2V4cGVjdGVkX3ZlcnNpb24ivwEKFkFwcGx5TmFtZXNwYWNlUmVzcG9uc2USLQoHb3V0Y29tZRgBIAEoDjIcLnByaXNtLmFkbWluLnYxLkFwcGx5T3V0Y29tZRI2Cgphc3NpZ25tZW50GAIgASgLMiIucHJpc20uY29uZmlnLnYxLk5hbWVzcGFjZVJlc3BvbnNlEi0KCHdhcm5pbmdzGAMgAygLMhsucHJpc20uY29tbW9uLnYxLkRpYWdub3N0aWMSDwoHZHJ5X3J1bhgEIAEoCCIjChNHZXROYW1lc3BhY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkihAEKFEdldE5hbWVzcGFjZVJlc3BvbnNlEjQKCW5hbWVzcGFjZRgBIAEoCzIhLnByaXNtLmNvbmZpZy52MS5OYW1lc3BhY2VSZXF1ZXN0EjYKCmFzc2lnbm1lbnQYAiABKAsyIi5wcmlzbS5jb25maWcudjEuTmFtZXNwYWNlUmVzcG9uc2UiFwoVTGlzdE5hbWVzcGFjZXNSZXF1ZXN0IpUBChBOYW1lc3BhY2VTdW1tYXJ5EgwKBG5hbWUYASABKAkSDAoEdGVhbRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgEEhEKCXBhcnRpdGlvbhgEIAEoDRITCgtvd25lcl9wcm94eRgFIAEoCRIVCg11cGRhdGVkX2F0X21zGAYgASgDEhUKDXBhdHRlcm5fdHlwZXMYByADKAkiTgoWTGlzdE5hbWVzcGFjZXNSZXNwb25zZRI0CgpuYW1lc3BhY2VzGAEgAygLMiAucHJpc20uYWRtaW4udjEuTmFtZXNwYWNlU3VtbWFyeSJaChZEZWxldGVOYW1lc3BhY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSHQoQZXhwZWN0ZWRfdmVyc2lvbhgCIAEoBEgAiAEBQhMKEV9leHBlY3RlZF92ZXJzaW9uIjIKF0RlbGV0ZU5hbWVzcGFjZVJlc3BvbnNlEhcKD2RlbGV0ZWRfdmVyc2lvbhgBIAEoBCImChZFeHBvcnROYW1lc3BhY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkiTwoXRXhwb3J0TmFtZXNwYWNlUmVzcG9uc2USNAoJbmFtZXNwYWNlGAEgASgLMiEucHJpc20uY29uZmlnLnYxLk5hbWVzcGFjZVJlcXVlc3QiKgoaR2V0TmFtZXNwYWNlSGlzdG9yeVJlcXVlc3QSDAoEbmFtZRgBIAEoCSKqAQoKQXVkaXRFbnRyeRIKCgJpZBgBIAEoAxIRCgluYW1lc3BhY2UYAiABKAkSDgoGYWN0aW9uGAMgASgJEhEKCXByaW5jaXBhbBgEIAEoCRINCgVhdF9tcxgFIAEoAxIWCg52ZXJzaW9uX2JlZm9yZRgGIAEoBBIVCg12ZXJzaW9uX2FmdGVyGAcgASgEEgwKBGRpZmYYCCABKAkSDgoGc291cmNlGAkgASgJIkoKG0dldE5hbWVzcGFjZUhpc3RvcnlSZXNwb25zZRIrCgdlbnRyaWVzGAEgAygLMhoucHJpc20uYWRtaW4udjEuQXVkaXRFbnRyeSJKChRSZWdpc3RlclByb3h5UmVxdWVzdBIQCghwcm94eV9pZBgBIAEoCRIPCgdhZGRyZXNzGAIgASgJEg8KB3ZlcnNpb24YAyABKAkiNgoVUmVnaXN0ZXJQcm94eVJlc3BvbnNlEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgBIAEoDSJoChBIZWFydGJlYXRSZXF1ZXN0EhAKCHByb3h5X2lkGAEgASgJEhkKEWtub3duX2ZpbmdlcnByaW50GAIgASgJEicKBGtwaXMYAyABKAsyGS5wcmlzbS5hZG1pbi52MS5Qcm94eUtwaXMirgEKCVByb3h5S3BpcxIVCg1zdGFydGVkX2F0X21zGAEgASgDEg0KBWF0X21zGAIgASgDEhEKCWluX2ZsaWdodBgDIAEoDRIVCg1zdWJzY3JpcHRpb25zGAQgASgNEh4KFmxhdGVuY3lfYm91bmRzX3NlY29uZHMYBSADKAESMQoKbmFtZXNwYWNlcxgGIAMoCzIdLnByaXNtLmFkbWluLnYxLk5hbWVzcGFjZUtwaXMi5gEKDU5hbWVzcGFjZUtwaXMSEQoJbmFtZXNwYWNlGAEgASgJEkkKD2NhbGxzX2J5X3N0YXR1cxgCIAMoCzIwLnByaXNtLmFkbWluLnYxLk5hbWVzcGFjZUtwaXMuQ2FsbHNCeVN0YXR1c0VudHJ5EhcKD2xhdGVuY3lfYnVja2V0cxgDIAMoBBIRCglpbl9mbGlnaHQYBCABKA0SFQoNc3Vic2NyaXB0aW9ucxgFIAEoDRo0ChJDYWxsc0J5U3RhdHVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgEOgI4ASKdAQoRSGVhcnRiZWF0UmVzcG9uc2USEwoLZmluZ2VycHJpbnQYASABKAkSDwoHY2hhbmdlZBgCIAEoCBIyCgpuYW1lc3BhY2VzGAMgAygLMh4ucHJpc20uYWRtaW4udjEuT3duZWROYW1lc3BhY2USLgoIcG9saWNpZXMYBCADKAsyHC5wcmlzbS5hZG1pbi52MS5HbG9iYWxQb2xpY3kiRwoMR2xvYmFsUG9saWN5EgoKAmlkGAEgASgJEg4KBnNvdXJjZRgCIAEoCRIMCgRsaW5lGAMgASgNEg0KBWNlZGFyGAQgASgJIn4KDk93bmVkTmFtZXNwYWNlEjQKCW5hbWVzcGFjZRgBIAEoCzIhLnByaXNtLmNvbmZpZy52MS5OYW1lc3BhY2VSZXF1ZXN0EjYKCmFzc2lnbm1lbnQYAiABKAsyIi5wcmlzbS5jb25maWcudjEuTmFtZXNwYWNlUmVzcG9uc2UqgAEKDEFwcGx5T3V0Y29tZRIdChlBUFBMWV9PVVRDT01FX1VOU1BFQ0lGSUVEEAASGQoVQVBQTFlfT1VUQ09NRV9DUkVBVEVEEAESGQoVQVBQTFlfT1VUQ09NRV9VUERBVEVEEAISGwoXQVBQTFlfT1VUQ09NRV9VTkNIQU5HRUQQAzL3BgoMQ29udHJvbFBsYW5lEl8KDkFwcGx5TmFtZXNwYWNlEiUucHJpc20uYWRtaW4udjEuQXBwbHlOYW1lc3BhY2VSZXF1ZXN0GiYucHJpc20uYWRtaW4udjEuQXBwbHlOYW1lc3BhY2VSZXNwb25zZRJZCgxHZXROYW1lc3BhY2USIy5wcmlzbS5hZG1pbi52MS5HZXROYW1lc3BhY2VSZXF1ZXN0GiQucHJpc20uYWRtaW4udjEuR2V0TmFtZXNwYWNlUmVzcG9uc2USXwoOTGlzdE5hbWVzcGFjZXMSJS5wcmlzbS5hZG1pbi52MS5MaXN0TmFtZXNwYWNlc1JlcXVlc3QaJi5wcmlzbS5hZG1pbi52MS5MaXN0TmFtZXNwYWNlc1Jlc3BvbnNlEmIKD0RlbGV0ZU5hbWVzcGFjZRImLnByaXNtLmFkbWluLnYxLkRlbGV0ZU5hbWVzcGFjZVJlcXVlc3QaJy5wcmlzbS5hZG1pbi52MS5EZWxldGVOYW1lc3BhY2VSZXNwb25zZRJiCg9FeHBvcnROYW1lc3BhY2USJi5wcmlzbS5hZG1pbi52MS5FeHBvcnROYW1lc3BhY2VSZXF1ZXN0GicucHJpc20uYWRtaW4udjEuRXhwb3J0TmFtZXNwYWNlUmVzcG9uc2USbgoTR2V0TmFtZXNwYWNlSGlzdG9yeRIqLnByaXNtLmFkbWluLnYxLkdldE5hbWVzcGFjZUhpc3RvcnlSZXF1ZXN0GisucHJpc20uYWRtaW4udjEuR2V0TmFtZXNwYWNlSGlzdG9yeVJlc3BvbnNlElwKDVJlZ2lzdGVyUHJveHkSJC5wcmlzbS5hZG1pbi52MS5SZWdpc3RlclByb3h5UmVxdWVzdBolLnByaXNtLmFkbWluLnYxLlJlZ2lzdGVyUHJveHlSZXNwb25zZRJQCglIZWFydGJlYXQSIC5wcmlzbS5hZG1pbi52MS5IZWFydGJlYXRSZXF1ZXN0GiEucHJpc20uYWRtaW4udjEuSGVhcnRiZWF0UmVzcG9uc2USYgoPR2V0TGF0ZXN0U2NoZW1hEiYucHJpc20uYWRtaW4udjEuR2V0TGF0ZXN0U2NoZW1hUmVxdWVzdBonLnByaXNtLmFkbWluLnYxLkdldExhdGVzdFNjaGVtYVJlc3BvbnNlYgZwcm90bzM", [file_prism_common_v1_diagnostic, file_prism_config_v1_namespace]);
+
+/**
+ * @generated from message prism.admin.v1.GetLatestSchemaRequest
+ */
+export type GetLatestSchemaRequest = Message<"prism.admin.v1.GetLatestSchemaRequest"> & {
+  /**
+   * <namespace>.<topic>-value or -key.
+   *
+   * @generated from field: string subject = 1;
+   */
+  subject: string;
+};
+
+/**
+ * Describes the message prism.admin.v1.GetLatestSchemaRequest.
+ * Use `create(GetLatestSchemaRequestSchema)` to create a new message.
+ */
+export const GetLatestSchemaRequestSchema: GenMessage<GetLatestSchemaRequest> = /*@__PURE__*/
+  messageDesc(file_prism_admin_v1_control_plane, 0);
+
+/**
+ * @generated from message prism.admin.v1.GetLatestSchemaResponse
+ */
+export type GetLatestSchemaResponse = Message<"prism.admin.v1.GetLatestSchemaResponse"> & {
+  /**
+   * @generated from field: string subject = 1;
+   */
+  subject: string;
+
+  /**
+   * The registry's global schema id.
+   *
+   * @generated from field: uint32 id = 2;
+   */
+  id: number;
+
+  /**
+   * @generated from field: uint32 version = 3;
+   */
+  version: number;
+
+  /**
+   * PROTOBUF, JSON or AVRO.
+   *
+   * @generated from field: string schema_type = 4;
+   */
+  schemaType: string;
+
+  /**
+   * As registered: .proto text, a base64 FileDescriptorSet, a JSON Schema or an Avro schema.
+   *
+   * @generated from field: string schema = 5;
+   */
+  schema: string;
+
+  /**
+   * PROTOBUF only: the schema compiled into a FileDescriptorSet (the admin runs buf; a proxy
+   * decodes payloads with it and needs no compiler).
+   *
+   * @generated from field: bytes descriptor_set = 6;
+   */
+  descriptorSet: Uint8Array;
+};
+
+/**
+ * Describes the message prism.admin.v1.GetLatestSchemaResponse.
+ * Use `create(GetLatestSchemaResponseSchema)` to create a new message.
+ */
+export const GetLatestSchemaResponseSchema: GenMessage<GetLatestSchemaResponse> = /*@__PURE__*/
+  messageDesc(file_prism_admin_v1_control_plane, 1);
 
 /**
  * @generated from message prism.admin.v1.ApplyNamespaceRequest
@@ -52,7 +122,7 @@ export type ApplyNamespaceRequest = Message<"prism.admin.v1.ApplyNamespaceReques
  * Use `create(ApplyNamespaceRequestSchema)` to create a new message.
  */
 export const ApplyNamespaceRequestSchema: GenMessage<ApplyNamespaceRequest> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 0);
+  messageDesc(file_prism_admin_v1_control_plane, 2);
 
 /**
  * @generated from message prism.admin.v1.ApplyNamespaceResponse
@@ -86,7 +156,7 @@ export type ApplyNamespaceResponse = Message<"prism.admin.v1.ApplyNamespaceRespo
  * Use `create(ApplyNamespaceResponseSchema)` to create a new message.
  */
 export const ApplyNamespaceResponseSchema: GenMessage<ApplyNamespaceResponse> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 1);
+  messageDesc(file_prism_admin_v1_control_plane, 3);
 
 /**
  * @generated from message prism.admin.v1.GetNamespaceRequest
@@ -103,7 +173,7 @@ export type GetNamespaceRequest = Message<"prism.admin.v1.GetNamespaceRequest"> 
  * Use `create(GetNamespaceRequestSchema)` to create a new message.
  */
 export const GetNamespaceRequestSchema: GenMessage<GetNamespaceRequest> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 2);
+  messageDesc(file_prism_admin_v1_control_plane, 4);
 
 /**
  * @generated from message prism.admin.v1.GetNamespaceResponse
@@ -125,7 +195,7 @@ export type GetNamespaceResponse = Message<"prism.admin.v1.GetNamespaceResponse"
  * Use `create(GetNamespaceResponseSchema)` to create a new message.
  */
 export const GetNamespaceResponseSchema: GenMessage<GetNamespaceResponse> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 3);
+  messageDesc(file_prism_admin_v1_control_plane, 5);
 
 /**
  * @generated from message prism.admin.v1.ListNamespacesRequest
@@ -138,7 +208,7 @@ export type ListNamespacesRequest = Message<"prism.admin.v1.ListNamespacesReques
  * Use `create(ListNamespacesRequestSchema)` to create a new message.
  */
 export const ListNamespacesRequestSchema: GenMessage<ListNamespacesRequest> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 4);
+  messageDesc(file_prism_admin_v1_control_plane, 6);
 
 /**
  * @generated from message prism.admin.v1.NamespaceSummary
@@ -185,7 +255,7 @@ export type NamespaceSummary = Message<"prism.admin.v1.NamespaceSummary"> & {
  * Use `create(NamespaceSummarySchema)` to create a new message.
  */
 export const NamespaceSummarySchema: GenMessage<NamespaceSummary> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 5);
+  messageDesc(file_prism_admin_v1_control_plane, 7);
 
 /**
  * @generated from message prism.admin.v1.ListNamespacesResponse
@@ -202,7 +272,7 @@ export type ListNamespacesResponse = Message<"prism.admin.v1.ListNamespacesRespo
  * Use `create(ListNamespacesResponseSchema)` to create a new message.
  */
 export const ListNamespacesResponseSchema: GenMessage<ListNamespacesResponse> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 6);
+  messageDesc(file_prism_admin_v1_control_plane, 8);
 
 /**
  * @generated from message prism.admin.v1.DeleteNamespaceRequest
@@ -224,7 +294,7 @@ export type DeleteNamespaceRequest = Message<"prism.admin.v1.DeleteNamespaceRequ
  * Use `create(DeleteNamespaceRequestSchema)` to create a new message.
  */
 export const DeleteNamespaceRequestSchema: GenMessage<DeleteNamespaceRequest> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 7);
+  messageDesc(file_prism_admin_v1_control_plane, 9);
 
 /**
  * @generated from message prism.admin.v1.DeleteNamespaceResponse
@@ -241,7 +311,7 @@ export type DeleteNamespaceResponse = Message<"prism.admin.v1.DeleteNamespaceRes
  * Use `create(DeleteNamespaceResponseSchema)` to create a new message.
  */
 export const DeleteNamespaceResponseSchema: GenMessage<DeleteNamespaceResponse> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 8);
+  messageDesc(file_prism_admin_v1_control_plane, 10);
 
 /**
  * @generated from message prism.admin.v1.ExportNamespaceRequest
@@ -258,7 +328,7 @@ export type ExportNamespaceRequest = Message<"prism.admin.v1.ExportNamespaceRequ
  * Use `create(ExportNamespaceRequestSchema)` to create a new message.
  */
 export const ExportNamespaceRequestSchema: GenMessage<ExportNamespaceRequest> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 9);
+  messageDesc(file_prism_admin_v1_control_plane, 11);
 
 /**
  * @generated from message prism.admin.v1.ExportNamespaceResponse
@@ -275,7 +345,7 @@ export type ExportNamespaceResponse = Message<"prism.admin.v1.ExportNamespaceRes
  * Use `create(ExportNamespaceResponseSchema)` to create a new message.
  */
 export const ExportNamespaceResponseSchema: GenMessage<ExportNamespaceResponse> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 10);
+  messageDesc(file_prism_admin_v1_control_plane, 12);
 
 /**
  * @generated from message prism.admin.v1.GetNamespaceHistoryRequest
@@ -292,7 +362,7 @@ export type GetNamespaceHistoryRequest = Message<"prism.admin.v1.GetNamespaceHis
  * Use `create(GetNamespaceHistoryRequestSchema)` to create a new message.
  */
 export const GetNamespaceHistoryRequestSchema: GenMessage<GetNamespaceHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 11);
+  messageDesc(file_prism_admin_v1_control_plane, 13);
 
 /**
  * @generated from message prism.admin.v1.AuditEntry
@@ -353,7 +423,7 @@ export type AuditEntry = Message<"prism.admin.v1.AuditEntry"> & {
  * Use `create(AuditEntrySchema)` to create a new message.
  */
 export const AuditEntrySchema: GenMessage<AuditEntry> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 12);
+  messageDesc(file_prism_admin_v1_control_plane, 14);
 
 /**
  * @generated from message prism.admin.v1.GetNamespaceHistoryResponse
@@ -370,7 +440,7 @@ export type GetNamespaceHistoryResponse = Message<"prism.admin.v1.GetNamespaceHi
  * Use `create(GetNamespaceHistoryResponseSchema)` to create a new message.
  */
 export const GetNamespaceHistoryResponseSchema: GenMessage<GetNamespaceHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 13);
+  messageDesc(file_prism_admin_v1_control_plane, 15);
 
 /**
  * @generated from message prism.admin.v1.RegisterProxyRequest
@@ -399,7 +469,7 @@ export type RegisterProxyRequest = Message<"prism.admin.v1.RegisterProxyRequest"
  * Use `create(RegisterProxyRequestSchema)` to create a new message.
  */
 export const RegisterProxyRequestSchema: GenMessage<RegisterProxyRequest> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 14);
+  messageDesc(file_prism_admin_v1_control_plane, 16);
 
 /**
  * @generated from message prism.admin.v1.RegisterProxyResponse
@@ -418,7 +488,7 @@ export type RegisterProxyResponse = Message<"prism.admin.v1.RegisterProxyRespons
  * Use `create(RegisterProxyResponseSchema)` to create a new message.
  */
 export const RegisterProxyResponseSchema: GenMessage<RegisterProxyResponse> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 15);
+  messageDesc(file_prism_admin_v1_control_plane, 17);
 
 /**
  * @generated from message prism.admin.v1.HeartbeatRequest
@@ -450,7 +520,7 @@ export type HeartbeatRequest = Message<"prism.admin.v1.HeartbeatRequest"> & {
  * Use `create(HeartbeatRequestSchema)` to create a new message.
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 16);
+  messageDesc(file_prism_admin_v1_control_plane, 18);
 
 /**
  * Counters since the proxy started (cumulative, so a lost heartbeat loses nothing): the admin
@@ -505,7 +575,7 @@ export type ProxyKpis = Message<"prism.admin.v1.ProxyKpis"> & {
  * Use `create(ProxyKpisSchema)` to create a new message.
  */
 export const ProxyKpisSchema: GenMessage<ProxyKpis> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 17);
+  messageDesc(file_prism_admin_v1_control_plane, 19);
 
 /**
  * @generated from message prism.admin.v1.NamespaceKpis
@@ -551,7 +621,7 @@ export type NamespaceKpis = Message<"prism.admin.v1.NamespaceKpis"> & {
  * Use `create(NamespaceKpisSchema)` to create a new message.
  */
 export const NamespaceKpisSchema: GenMessage<NamespaceKpis> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 18);
+  messageDesc(file_prism_admin_v1_control_plane, 20);
 
 /**
  * @generated from message prism.admin.v1.HeartbeatResponse
@@ -590,7 +660,7 @@ export type HeartbeatResponse = Message<"prism.admin.v1.HeartbeatResponse"> & {
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 19);
+  messageDesc(file_prism_admin_v1_control_plane, 21);
 
 /**
  * One global Cedar policy, as the admin loaded and validated it.
@@ -628,7 +698,7 @@ export type GlobalPolicy = Message<"prism.admin.v1.GlobalPolicy"> & {
  * Use `create(GlobalPolicySchema)` to create a new message.
  */
 export const GlobalPolicySchema: GenMessage<GlobalPolicy> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 20);
+  messageDesc(file_prism_admin_v1_control_plane, 22);
 
 /**
  * @generated from message prism.admin.v1.OwnedNamespace
@@ -650,7 +720,7 @@ export type OwnedNamespace = Message<"prism.admin.v1.OwnedNamespace"> & {
  * Use `create(OwnedNamespaceSchema)` to create a new message.
  */
 export const OwnedNamespaceSchema: GenMessage<OwnedNamespace> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 21);
+  messageDesc(file_prism_admin_v1_control_plane, 23);
 
 /**
  * @generated from enum prism.admin.v1.ApplyOutcome
@@ -759,6 +829,18 @@ export const ControlPlane: GenService<{
     methodKind: "unary";
     input: typeof HeartbeatRequestSchema;
     output: typeof HeartbeatResponseSchema;
+  },
+  /**
+   * The latest live version of a schema registry subject (docs/schemas.md, Enforcement): how a
+   * proxy's producers with a `schema` setting learn the schema they stamp and enforce. Needs the
+   * proxy grant, as Heartbeat. NOT_FOUND when the subject has no live version.
+   *
+   * @generated from rpc prism.admin.v1.ControlPlane.GetLatestSchema
+   */
+  getLatestSchema: {
+    methodKind: "unary";
+    input: typeof GetLatestSchemaRequestSchema;
+    output: typeof GetLatestSchemaResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_prism_admin_v1_control_plane, 0);

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file prism/data/v1/envelope.proto.
  */
 export const file_prism_data_v1_envelope: GenFile = /*@__PURE__*/
-  fileDesc("ChxwcmlzbS9kYXRhL3YxL2VudmVsb3BlLnByb3RvEg1wcmlzbS5kYXRhLnYxIkAKDlNlc3Npb25Db250ZXh0Eg8KB3N1YmplY3QYASABKAkSDgoGdGVuYW50GAIgASgJEg0KBXJvbGVzGAMgAygJIjcKDFRyYWNlQ29udGV4dBITCgt0cmFjZXBhcmVudBgBIAEoCRISCgp0cmFjZXN0YXRlGAIgASgJIuwCCghFbnZlbG9wZRISCgptZXNzYWdlX2lkGAEgASgJEg0KBXRvcGljGAIgASgJEhEKCW5hbWVzcGFjZRgDIAEoCRIXCg9wdWJsaXNoZWRfYXRfbXMYBCABKAMSFAoMY29udGVudF90eXBlGAUgASgJEhYKDmNvcnJlbGF0aW9uX2lkGAYgASgJEi4KB3Nlc3Npb24YByABKAsyHS5wcmlzbS5kYXRhLnYxLlNlc3Npb25Db250ZXh0EioKBXRyYWNlGAggASgLMhsucHJpc20uZGF0YS52MS5UcmFjZUNvbnRleHQSNQoHaGVhZGVycxgJIAMoCzIkLnByaXNtLmRhdGEudjEuRW52ZWxvcGUuSGVhZGVyc0VudHJ5Eg8KB3BheWxvYWQYCiABKAwSDwoHYXR0ZW1wdBgLIAEoDRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AWIGcHJvdG8z");
+  fileDesc("ChxwcmlzbS9kYXRhL3YxL2VudmVsb3BlLnByb3RvEg1wcmlzbS5kYXRhLnYxIkAKDlNlc3Npb25Db250ZXh0Eg8KB3N1YmplY3QYASABKAkSDgoGdGVuYW50GAIgASgJEg0KBXJvbGVzGAMgAygJIjcKDFRyYWNlQ29udGV4dBITCgt0cmFjZXBhcmVudBgBIAEoCRISCgp0cmFjZXN0YXRlGAIgASgJIpcDCghFbnZlbG9wZRISCgptZXNzYWdlX2lkGAEgASgJEg0KBXRvcGljGAIgASgJEhEKCW5hbWVzcGFjZRgDIAEoCRIXCg9wdWJsaXNoZWRfYXRfbXMYBCABKAMSFAoMY29udGVudF90eXBlGAUgASgJEhYKDmNvcnJlbGF0aW9uX2lkGAYgASgJEi4KB3Nlc3Npb24YByABKAsyHS5wcmlzbS5kYXRhLnYxLlNlc3Npb25Db250ZXh0EioKBXRyYWNlGAggASgLMhsucHJpc20uZGF0YS52MS5UcmFjZUNvbnRleHQSNQoHaGVhZGVycxgJIAMoCzIkLnByaXNtLmRhdGEudjEuRW52ZWxvcGUuSGVhZGVyc0VudHJ5Eg8KB3BheWxvYWQYCiABKAwSDwoHYXR0ZW1wdBgLIAEoDRIRCglzY2hlbWFfaWQYDCABKA0SFgoOc2NoZW1hX3ZlcnNpb24YDSABKA0aLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFiBnByb3RvMw");
 
 /**
  * The publisher's identity, stamped by the producer runner from the caller's session.
@@ -138,6 +138,21 @@ export type Envelope = Message<"prism.data.v1.Envelope"> & {
    * @generated from field: uint32 attempt = 11;
    */
   attempt: number;
+
+  /**
+   * The schema registry id and subject version of the schema the payload was published under,
+   * stamped by a producer with a `schema` setting (docs/schemas.md, Enforcement; headers
+   * prism-schema-id and prism-schema-version); 0 when the producer has none. Subscribe and Consume
+   * deliveries carry them, so a consumer fetches the schema by id (GET /schemas/ids/{id}).
+   *
+   * @generated from field: uint32 schema_id = 12;
+   */
+  schemaId: number;
+
+  /**
+   * @generated from field: uint32 schema_version = 13;
+   */
+  schemaVersion: number;
 };
 
 /**
