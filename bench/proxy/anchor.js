@@ -51,6 +51,13 @@ const { values } = parseArgs({
     'batch-keys': { type: 'string', default: '100' },
     'value-size': { type: 'string', default: '100' },
     'semi-space': { type: 'string', default: '' },
+    // A/B: a copy of the package (bin/, dist/, package.json, oclif.manifest.json, node_modules) to
+    // run as "prism w1 baseline" beside this tree's prism w1.
+    baseline: { type: 'string' },
+    'baseline-semi-space': { type: 'string', default: '' },
+    // Leave out what an A/B run does not need.
+    only: { type: 'string' },
+    methods: { type: 'string', default: 'Get,BatchGet' },
     json: { type: 'string' },
   },
 });
@@ -64,6 +71,7 @@ const NS = 'bench-kv';
 // The Prism redis driver's key prefix of the namespace's keyvalue pattern `cache`.
 const KEY_PREFIX = 'keyvalue/cache/';
 const BATCH = Number(values['batch-keys']);
+const METHODS = new Set(values.methods.split(','));
 const redisUrl = process.env.PRISM_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const node = process.execPath;
 const log = (...a) => console.error(`[anchor ${new Date().toISOString().slice(11, 19)}]`, ...a);
@@ -138,35 +146,37 @@ function redisPid() {
   return undefined;
 }
 
-const prismProxy = (workers) => async () => {
-  const p = await startProcess(
-    node,
-    [
-      join(ROOT, 'bin/run.js'),
-      'proxy',
-      'serve',
-      '--namespaces',
-      kvDir,
-      '--backends',
-      backends,
-      '--listen',
-      '127.0.0.1:0',
-      '--metrics-listen',
-      '127.0.0.1:0',
-      '--workers',
-      String(workers),
-    ],
-    workers > 1 ? 'prism proxy cluster serving' : 'prism proxy serving',
-    {
-      env: {
-        PRISM_HOME: join(work, 'home'),
-        ...(values['semi-space'] ? { NODE_OPTIONS: `--max-semi-space-size=${values['semi-space']}` } : {}),
+const prismProxy =
+  (workers, root = ROOT, semiSpace = values['semi-space']) =>
+  async () => {
+    const p = await startProcess(
+      node,
+      [
+        join(root, 'bin/run.js'),
+        'proxy',
+        'serve',
+        '--namespaces',
+        kvDir,
+        '--backends',
+        backends,
+        '--listen',
+        '127.0.0.1:0',
+        '--metrics-listen',
+        '127.0.0.1:0',
+        '--workers',
+        String(workers),
+      ],
+      workers > 1 ? 'prism proxy cluster serving' : 'prism proxy serving',
+      {
+        env: {
+          PRISM_HOME: join(work, 'home'),
+          ...(semiSpace ? { NODE_OPTIONS: `--max-semi-space-size=${semiSpace}` } : {}),
+        },
+        timeoutMs: 90_000,
       },
-      timeoutMs: 90_000,
-    },
-  );
-  return { ...p, port: p.ready.port, pid: p.child.pid };
-};
+    );
+    return { ...p, port: p.ready.port, pid: p.child.pid };
+  };
 
 const benchServer = (cmd, args) => async () => {
   const p = await startProcess(cmd, args, 'bench server ready', { timeoutMs: 60_000 });
@@ -308,7 +318,15 @@ try {
     ...(anchorBin
       ? { 'go anchor': benchServer(anchorBin, ['-redis', redisUrl, '-key-prefix', KEY_PREFIX]) }
       : {}),
+    ...(values.baseline
+      ? { 'prism w1 baseline': prismProxy(1, values.baseline, values['baseline-semi-space']) }
+      : {}),
   };
+  // --only a,b: keep only these contenders (prism w1 always: it seeds the keys).
+  if (values.only) {
+    const keep = new Set([...values.only.split(','), 'prism w1']);
+    for (const name of Object.keys(starts)) if (!keep.has(name)) delete starts[name];
+  }
   for (const [name, start] of Object.entries(starts)) {
     servers[name] = await start();
     stops.push(servers[name].stop);
@@ -344,42 +362,32 @@ try {
   // Throughput, interleaved: every contender once per round.
   for (let round = 1; round <= ROUNDS; round++) {
     log(`round ${round}/${ROUNDS}; load average ${loadAverage()}`);
-    for (const [name, s] of Object.entries(servers))
-      await phase(`${name} Get`, s.pid, () => h2load(s.port, 'Get', D));
-    for (const [name, s] of Object.entries(servers))
-      await phase(`${name} BatchGet`, s.pid, () => h2load(s.port, 'BatchGet', D));
-    await phase(`ioredis MGET ${BATCH}`, -1, () => redisLoad(BATCH));
+    if (METHODS.has('Get'))
+      for (const [name, s] of Object.entries(servers))
+        await phase(`${name} Get`, s.pid, () => h2load(s.port, 'Get', D));
+    if (METHODS.has('BatchGet')) {
+      for (const [name, s] of Object.entries(servers))
+        await phase(`${name} BatchGet`, s.pid, () => h2load(s.port, 'BatchGet', D));
+      await phase(`ioredis MGET ${BATCH}`, -1, () => redisLoad(BATCH));
+    }
   }
 
   // Latency at a fixed rate, interleaved: direct Redis, prism (1 worker), the Go anchor.
   const getBody = bodies.Get.toString('base64');
   const latencyTargets = {
     redis: ['--target', 'redis', '--url', redisUrl, '--key', `${NS}:${KEY_PREFIX}k`],
-    'prism w1': [
+  };
+  for (const name of ['prism w1', 'go anchor', 'prism w1 baseline'].filter((n) => servers[n]))
+    latencyTargets[name] = [
       '--target',
       'grpc',
       '--port',
-      String(servers['prism w1'].port),
+      String(servers[name].port),
       '--namespace',
       NS,
       '--body',
       getBody,
-    ],
-    ...(anchorBin
-      ? {
-          'go anchor': [
-            '--target',
-            'grpc',
-            '--port',
-            String(servers['go anchor'].port),
-            '--namespace',
-            NS,
-            '--body',
-            getBody,
-          ],
-        }
-      : {}),
-  };
+    ];
   for (let round = 1; round <= Number(values['latency-rounds']); round++) {
     for (const [name, args] of Object.entries(latencyTargets)) {
       const r = await openLoop(args);
@@ -401,12 +409,24 @@ const median = (xs) => {
 };
 const med = (label, field = 'perSec') => median((results.rounds[label] ?? []).map((r) => r[field]));
 const ratio = (a, b) => +(a / b).toFixed(2);
-const latMed = (name, p) => median((results.latency[name] ?? []).map((r) => r[p]));
+const latMed = (name, p) => +median((results.latency[name] ?? []).map((r) => r[p])).toFixed(3);
 const added = (name, p) => +(latMed(name, p) - latMed('redis', p)).toFixed(2);
 const prismAll = `prism w${CORES}`;
 results.summary = {
-  prismAllCoresOverGo: anchorBin ? ratio(med(`${prismAll} Get`), med('go anchor Get')) : null,
+  prismAllCoresOverGo:
+    servers['go anchor'] && servers[`prism w${CORES}`]
+      ? ratio(med(`${prismAll} Get`), med('go anchor Get'))
+      : null,
   prismW1OverMinimalGrpcJs: ratio(med('prism w1 Get'), med('minimal grpc-js w1 Get')),
+  ...(values.baseline
+    ? {
+        prismW1OverBaseline: ratio(med('prism w1 Get'), med('prism w1 baseline Get')),
+        prismW1CpuPerCallOverBaseline: ratio(
+          med('prism w1 Get', 'serverUsPerCall'),
+          med('prism w1 baseline Get', 'serverUsPerCall'),
+        ),
+      }
+    : {}),
   addedOverRedis: Object.fromEntries(
     Object.keys(results.latency)
       .filter((n) => n !== 'redis')
@@ -434,6 +454,11 @@ const lines = [
   }),
   `prism (${CORES} workers) ÷ Go anchor, Get:           ${s.prismAllCoresOverGo ?? 'no Go toolchain'}   (goal ≥ 0.7)`,
   `prism 1 worker ÷ minimal grpc-js proxy, Get:   ${s.prismW1OverMinimalGrpcJs}   (goal ≥ 0.95)`,
+  ...(values.baseline
+    ? [
+        `prism w1 ÷ baseline w1, Get: calls/s ${s.prismW1OverBaseline}, CPU per call ${s.prismW1CpuPerCallOverBaseline}`,
+      ]
+    : []),
   `BatchGet of ${BATCH} keys ÷ ioredis MGET of them: prism w1 ${s.batchGetOverMget.prismW1}, prism w${CORES} ${s.batchGetOverMget[prismAll]}${anchorBin ? `, Go ${s.batchGetOverMget.goAnchor}` : ''}   (goal ≥ 0.8)`,
   `at ${values.rate} calls/s (median of ${values['latency-rounds']} rounds): redis p50 ${latMed('redis', 'p50')} / p99 ${latMed('redis', 'p99')} / p99.9 ${latMed('redis', 'p999')} ms`,
   ...Object.entries(s.addedOverRedis).map(
