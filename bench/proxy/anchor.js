@@ -407,7 +407,8 @@ const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-const med = (label, field = 'perSec') => median((results.rounds[label] ?? []).map((r) => r[field]));
+const med = (label, field = 'perSec') =>
+  +median((results.rounds[label] ?? []).map((r) => r[field])).toFixed(2);
 const ratio = (a, b) => +(a / b).toFixed(2);
 const latMed = (name, p) => +median((results.latency[name] ?? []).map((r) => r[p])).toFixed(3);
 const added = (name, p) => +(latMed(name, p) - latMed('redis', p)).toFixed(2);
