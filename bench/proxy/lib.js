@@ -88,10 +88,10 @@ export async function startProcess(cmd, args, readyMsg, { env = {}, timeoutMs = 
 }
 
 /** Runs a command to completion (bounded), returning { code, stdout, stderr }. */
-export function runProcess(cmd, args, { timeoutMs = 120_000, env = {} } = {}) {
+export function runProcess(cmd, args, { timeoutMs = 120_000, env = {}, cwd = ROOT } = {}) {
   return new Promise((resolveRun) => {
     const child = spawn(cmd, args, {
-      cwd: ROOT,
+      cwd,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -16,6 +16,11 @@ export const CAPABILITY_METHODS: Readonly<Record<Capability, readonly string[]>>
   mailbox: ['openMailbox'],
 };
 
+/** Methods a part may add to a capability (one backend request for many keys), taken when present. */
+const OPTIONAL_METHODS: Readonly<Partial<Record<Capability, readonly string[]>>> = {
+  keyvalue: ['getMany', 'setMany'],
+};
+
 /**
  * Lifecycle: connect runs in order, health asks every part, close runs in reverse order and closes
  * every part even when one fails.
@@ -42,6 +47,10 @@ export function combine(...parts: readonly AnyDriver[]): AnyDriver {
           throw new TypeError(`${backend}: a part declares ${capability} but has no ${method}()`);
         }
         combined[method] = (fn as (...args: unknown[]) => unknown).bind(part);
+      }
+      for (const method of OPTIONAL_METHODS[capability] ?? []) {
+        const fn = (part as unknown as Record<string, unknown>)[method];
+        if (typeof fn === 'function') combined[method] = (fn as (...args: unknown[]) => unknown).bind(part);
       }
     }
   }

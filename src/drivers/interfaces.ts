@@ -30,6 +30,10 @@ export interface KeyValueStore {
   /** True when the key existed. Deleting a missing key is not an error. */
   delete(key: string): Promise<boolean>;
   exists(key: string): Promise<boolean>;
+  /** Optional: the values of many keys in key order, in one backend request (Redis MGET). */
+  getMany?(keys: readonly string[]): Promise<Array<Uint8Array | undefined>>;
+  /** Optional: sets many keys, in order, in one backend request (Redis: one MULTI). */
+  setMany?(items: ReadonlyArray<{ key: string; value: Uint8Array; ttlMs?: number }>): Promise<void>;
 }
 
 /** Capability `ttl`. */

@@ -15,6 +15,10 @@ export function scopeKeys<D extends Kv>(driver: D, prefix: string): D {
   view.get = (key) => driver.get(k(key));
   view.delete = (key) => driver.delete(k(key));
   view.exists = (key) => driver.exists(k(key));
+  // Set on the view either way: inherited from the driver they would skip the prefix.
+  view.getMany = driver.getMany && ((keys) => driver.getMany!(keys.map(k)));
+  view.setMany =
+    driver.setMany && ((items) => driver.setMany!(items.map((item) => ({ ...item, key: k(item.key) }))));
   if (driver.expire && driver.ttl && driver.persist) {
     view.expire = (key, ttlMs) => driver.expire!(k(key), ttlMs);
     view.ttl = (key) => driver.ttl!(k(key));

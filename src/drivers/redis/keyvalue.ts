@@ -177,6 +177,28 @@ class RedisKeyValueDriver implements RedisKeyValue {
     return value ?? undefined;
   }
 
+  async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
+    if (keys.length === 0) return [];
+    const values = await this.call('MGET failed', (r) => r.mgetBuffer(keys.map((k) => this.prefix + k)));
+    return values.map((v) => v ?? undefined);
+  }
+
+  async setMany(items: ReadonlyArray<{ key: string; value: Uint8Array; ttlMs?: number }>): Promise<void> {
+    if (items.length === 0) return;
+    const checked = items.map(({ key, value, ttlMs }) => {
+      if (key === '') throw new RangeError('the empty key is reserved for the scan index');
+      return { key, value: asBuffer(value), ttl: checkSetTtl(ttlMs) };
+    });
+    await this.call('SET failed', (r) => {
+      const tx = r.multi();
+      for (const { key, value, ttl } of checked) {
+        if (ttl === 0) tx.set(this.prefix + key, value);
+        else tx.set(this.prefix + key, value, 'PX', ttl);
+      }
+      return exec(tx.zadd(this.prefix, ...checked.flatMap(({ key }) => [0, key])));
+    });
+  }
+
   async delete(key: string): Promise<boolean> {
     if (key === '') return false;
     const [deleted] = await this.call('DEL failed', (r) =>

@@ -142,6 +142,10 @@ export class KeyValueCalls implements KeyValueCallsApi {
   batchSet(items: ReadonlyArray<{ key: string; value: Uint8Array; ttlSeconds?: number }>): Promise<void> {
     return this.run(async (store) => {
       items.forEach((item, i) => withIndex(i, () => this.checkSet(item.key, item.value, item.ttlSeconds)));
+      if (store.setMany)
+        return store.setMany(
+          items.map((i) => ({ key: i.key, value: i.value, ttlMs: this.ttlMs(i.ttlSeconds) })),
+        );
       for (const item of items) await store.set(item.key, item.value, this.ttlMs(item.ttlSeconds));
     });
   }
@@ -149,6 +153,7 @@ export class KeyValueCalls implements KeyValueCallsApi {
   batchGet(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
     return this.run(async (store) => {
       keys.forEach((key, i) => withIndex(i, () => checkKey(key)));
+      if (store.getMany) return store.getMany(keys);
       const values: Array<Uint8Array | undefined> = [];
       for (const key of keys) values.push(await store.get(key));
       return values;
