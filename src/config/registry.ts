@@ -3,18 +3,13 @@
  * `namespace init` read it; adding a backend or pattern version means editing only this file.
  */
 
-export type Capability = 'keyvalue' | 'ttl' | 'scan' | 'pubsub' | 'queue' | 'mailbox';
+export type Capability = 'keyvalue' | 'ttl' | 'scan' | 'pubsub' | 'queue' | 'mailbox' | 'objects';
 
 /** A slot accepts a backend that implements every capability of at least one alternative. */
 export interface SlotSpec {
   readonly required: boolean;
   readonly needs: ReadonlyArray<ReadonlyArray<Capability>>;
   readonly description: string;
-  /**
-   * Declared for the model, but no runner uses it yet: validation refuses a binding (never a
-   * validated no-op), with this text saying what is missing.
-   */
-  readonly notBuilt?: string;
 }
 
 export type SettingName =
@@ -33,7 +28,8 @@ export type SettingName =
   | 'idle_timeout'
   | 'indexed_headers'
   | 'retention'
-  | 'max_messages';
+  | 'max_messages'
+  | 'claim_check';
 
 export interface PatternSpec {
   readonly type: string;
@@ -85,12 +81,19 @@ export const PATTERNS: Readonly<Record<string, PatternSpec>> = {
       state: { required: false, needs: [['keyvalue']], description: 'deduplication state' },
       objects: {
         required: false,
-        needs: [['keyvalue']],
-        description: 'large payloads stored by reference',
-        notBuilt: 'no producer or consumer stores large payloads by reference yet (the claim-check work)',
+        needs: [['objects']],
+        description: 'large payloads stored by reference (claim_check)',
       },
     },
-    settings: ['topic', 'max_retries', 'batch_size', 'batch_interval', 'dedup_window', 'max_message_size'],
+    settings: [
+      'topic',
+      'max_retries',
+      'batch_size',
+      'batch_interval',
+      'dedup_window',
+      'max_message_size',
+      'claim_check',
+    ],
     requiredSettings: ['topic'],
     defaults: { max_retries: 3, batch_size: 1, batch_interval: '10ms' },
     sessionAware: true,
@@ -107,8 +110,13 @@ export const PATTERNS: Readonly<Record<string, PatternSpec>> = {
         needs: [['queue']],
         description: 'messages that failed max_retries times',
       },
+      objects: {
+        required: false,
+        needs: [['objects']],
+        description: 'where claim-checked payloads are fetched from (claim_check)',
+      },
     },
-    settings: ['topic', 'consumer_group', 'max_retries', 'ack_timeout', 'dead_letter_topic'],
+    settings: ['topic', 'consumer_group', 'max_retries', 'ack_timeout', 'dead_letter_topic', 'claim_check'],
     requiredSettings: ['topic', 'consumer_group'],
     defaults: { max_retries: 3, ack_timeout: '30s' },
     sessionAware: true,
@@ -144,7 +152,7 @@ export const PATTERNS: Readonly<Record<string, PatternSpec>> = {
 export const BACKENDS: Readonly<Record<string, BackendSpec>> = {
   memstore: {
     name: 'memstore',
-    implements: ['keyvalue', 'ttl', 'scan', 'pubsub', 'queue'],
+    implements: ['keyvalue', 'ttl', 'scan', 'pubsub', 'queue', 'objects'],
     defaultEndpoint: 'memory://',
     durable: false,
   },
@@ -180,6 +188,20 @@ export const BACKENDS: Readonly<Record<string, BackendSpec>> = {
     defaultEndpoint: 'kafka://localhost:9092',
     durable: true,
     messageLimit: { bytes: 1024 ** 2, text: '1MiB', source: "the broker's default message.max.bytes" },
+  },
+  filesystem: {
+    name: 'filesystem',
+    // Objects as files under the prism home (the embedded default for claim checks).
+    implements: ['objects'],
+    defaultEndpoint: 'file:data/objects',
+    durable: true,
+  },
+  s3: {
+    name: 's3',
+    // Any S3-compatible store: <http|https>://host[:port]/<bucket>[?region=...], path-style.
+    implements: ['objects'],
+    defaultEndpoint: 'http://localhost:8333/prism-objects',
+    durable: true,
   },
 };
 

@@ -14,6 +14,7 @@ export const CAPABILITY_METHODS: Readonly<Record<Capability, readonly string[]>>
   pubsub: ['publish', 'publishMany', 'subscribe'],
   queue: ['enqueue', 'enqueueMany', 'consume'],
   mailbox: ['openMailbox'],
+  objects: ['putObject', 'getObject', 'statObject', 'deleteObject', 'sweepObjects'],
 };
 
 /**
