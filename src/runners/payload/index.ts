@@ -7,6 +7,7 @@ import type { NamespaceRequest } from '../../gen/prism/config/v1/namespace_pb.js
 import type { RunnerLogger } from '../lifecycle.js';
 import type { SettingsReader } from '../settings.js';
 import type { SlotSet } from '../slots.js';
+import { claimCheckStage } from './claim-check-stage.js';
 import { PayloadPipeline, type PayloadStage } from './stages.js';
 
 export interface StageFactoryInput {
@@ -23,7 +24,7 @@ export interface StageFactoryInput {
 /** Returns the stage the settings ask for, or undefined when they ask for none. */
 export type StageFactory = (input: StageFactoryInput) => PayloadStage | undefined;
 
-const STAGE_FACTORIES: readonly StageFactory[] = [];
+const STAGE_FACTORIES: readonly StageFactory[] = [claimCheckStage];
 
 export function buildPayloadPipeline(input: StageFactoryInput): PayloadPipeline {
   const stages: PayloadStage[] = [];
