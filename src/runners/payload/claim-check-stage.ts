@@ -108,6 +108,13 @@ export function readClaimCheck(label: string, setting: ClaimCheckSetting): Claim
   const compression = setting.compression || CLAIM_CHECK_DEFAULTS.compression;
   if (compression !== 'none' && compression !== 'gzip' && compression !== 'zstd')
     throw invalid('compression', compression, 'none, gzip or zstd');
+  if (compression === 'zstd' && typeof zstd.zstdCompress !== 'function') {
+    throw new PrismError(
+      'E_INVALID_ARGUMENT',
+      `${label}: claim_check.compression zstd needs Node.js 22.15 or later (this is ${process.version})`,
+      { hint: 'upgrade Node.js, or use gzip' },
+    );
+  }
   const ttlText = setting.ttl || CLAIM_CHECK_DEFAULTS.ttl;
   const ttlMs = parseDuration(ttlText);
   if (ttlMs === undefined || !Number.isFinite(ttlMs) || ttlMs <= 0)
