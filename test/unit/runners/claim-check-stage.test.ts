@@ -4,6 +4,7 @@
  * The same contract against SeaweedFS and Kafka/NATS/Redis is test/e2e/claim-check.test.ts.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { create } from '@bufbuild/protobuf';
 import { createHash, randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import type { Delivery, ObjectStore } from '../../../src/drivers/interfaces.js';
@@ -13,6 +14,7 @@ import type { ConsumerRunner } from '../../../src/runners/consumer/runner.js';
 import type { ProducerRunner } from '../../../src/runners/producer/runner.js';
 import type { ConsumerDelivery } from '../../../src/runners/types.js';
 import { isPrismError } from '../../../src/errors.js';
+import { ClaimCheckSettingSchema } from '../../../src/gen/prism/config/v1/namespace_pb.js';
 import { ALICE, buildRunner, eventually, flakyFactory, memoryLogger, uniqueNamespace } from './helpers.js';
 
 const cleanup: Array<() => Promise<void>> = [];
@@ -36,7 +38,7 @@ async function producer(
       type: 'producer',
       namespace: ns,
       slots: { sink: 'memstore', objects: 'memstore' },
-      settings: { topic: TOPIC, claimCheck: claim },
+      settings: { topic: TOPIC, claimCheck: create(ClaimCheckSettingSchema, claim) },
     },
     options,
   );
@@ -56,7 +58,12 @@ async function consumer(
       name: 'billing',
       namespace: ns,
       slots: { source: 'memstore', objects: 'memstore', 'dead-letter': 'memstore' },
-      settings: { topic: TOPIC, consumerGroup: 'billing', maxRetries, claimCheck: {} },
+      settings: {
+        topic: TOPIC,
+        consumerGroup: 'billing',
+        maxRetries,
+        claimCheck: create(ClaimCheckSettingSchema),
+      },
     },
     {
       logger: memoryLogger(),
@@ -241,7 +248,7 @@ describe('claim check', () => {
       buildRunner({
         type: 'producer',
         slots: { sink: 'memstore' },
-        settings: { topic: TOPIC, claimCheck: { threshold: '1MiB' } },
+        settings: { topic: TOPIC, claimCheck: create(ClaimCheckSettingSchema, { threshold: '1MiB' }) },
       }),
     ).toThrow('claim_check needs the objects slot to store payloads in');
   });
