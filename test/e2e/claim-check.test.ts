@@ -228,7 +228,7 @@ await describeWithServices(['s3', 'kafka', 'nats', 'redis'], 'claim check throug
         .catch((e: unknown) => e);
       expect(isPrismError(overProxy) && overProxy.code).toBe('E_PAYLOAD_TOO_LARGE');
       expect((overProxy as Error).message).toMatch(
-        new RegExp(`larger than max \\(\\d+ vs\\. ${MAX_MESSAGE}\\)`),
+        new RegExp(`larger than max \\(\\d+ vs ${MAX_MESSAGE}\\)`),
       );
     } finally {
       client.close();
