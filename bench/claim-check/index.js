@@ -82,7 +82,7 @@ writeFileSync(
     '  - name: files',
     '    type: producer',
     '    slots: { sink: { backend: redis }, objects: { backend: s3, credentials: "${PRISM_BENCH_S3}" } }',
-    `    settings: { topic: files, max_message_size: 200MiB, claim_check: { threshold: 1MiB, compression: ${values.compression}, ttl: 1h } }`,
+    `    settings: { topic: files, max_message_size: 200MiB, claim_check: { threshold: 512KiB, compression: ${values.compression}, ttl: 1h } }`,
     '  - name: reader',
     '    type: consumer',
     '    slots: { source: { backend: redis }, objects: { backend: s3, credentials: "${PRISM_BENCH_S3}" } }',
@@ -110,8 +110,6 @@ const child = spawn(
     '127.0.0.1:0',
     '--max-message-size',
     '256MiB',
-    '--log-level',
-    'warn',
   ],
   {
     env: { ...process.env, PRISM_HOME: dir, PRISM_BENCH_S3: `${s3.key}:${s3.secret}` },
@@ -119,13 +117,16 @@ const child = spawn(
   },
 );
 let output = '';
+let ready = false;
 child.stderr.on('data', (d) => (output += d));
 const port = await new Promise((resolveReady, reject) => {
   const timer = setTimeout(() => reject(new Error(`proxy did not start:\n${output}`)), 60_000);
   child.stdout.on('data', (d) => {
+    if (ready) return; // the proxy's log after start is not kept
     output += d;
     const line = output.split('\n').find((l) => l.includes('"msg":"prism proxy serving"'));
     if (line) {
+      ready = true;
       clearTimeout(timer);
       resolveReady(JSON.parse(line).port);
     }
@@ -138,7 +139,9 @@ const stream = data.subscribe({ group: 'bench' });
 const waiting = new Map();
 stream.on('data', (r) => {
   const done = waiting.get(r.message.messageId);
-  void data.acknowledge({ subscriptionId: r.subscriptionId, deliveryId: r.deliveryId, success: true });
+  data
+    .acknowledge({ subscriptionId: r.subscriptionId, deliveryId: r.deliveryId, success: true })
+    .catch(() => undefined);
   if (done) done(r.message.payload.byteLength);
 });
 stream.on('error', () => undefined);
