@@ -15,7 +15,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DataClient } from '../../src/client/data-client.js';
 import { isPrismError } from '../../src/errors.js';
 import type { SubscribeResponse } from '../../src/gen/prism/data/v1/messaging_pb.js';
-import { ensureBuilt } from '../support/cli.js';
+import { ensureBuilt, runCli } from '../support/cli.js';
 import { startPrismServer, type RunningServer } from '../support/server-process.js';
 import {
   describeWithServices,
@@ -234,4 +234,14 @@ await describeWithServices(['s3', 'kafka', 'nats', 'redis'], 'claim check throug
       client.close();
     }
   }, 120_000);
+});
+
+it('refuses a --max-message-size that is not a size from 1KiB to 2GiB, before serving anything', async () => {
+  await ensureBuilt();
+  const args = ['proxy', 'serve', '--listen', '127.0.0.1:0', '--namespaces', join(dir, 'none')];
+  const result = await runCli([...args, '--max-message-size', '4GiB']);
+  expect(result.code).toBe(2);
+  expect(result.stderr).toBe(
+    'error E_USAGE: --max-message-size "4GiB" is not a size from 1KiB to 2GiB\n  hint: for example --max-message-size 256MiB\n',
+  );
 });
