@@ -281,7 +281,7 @@ function checkMessageSize(
   if (bytes === undefined || !limit || bytes <= limit.bytes) return;
   // With a claim check, only payloads up to its threshold travel inline.
   const claim = pattern.settings?.claimCheck;
-  if (claim !== undefined && (parseSize(claim.threshold || '1MiB') ?? Infinity) <= limit.bytes) return;
+  if (claim !== undefined && (parseSize(claim.threshold || '512KiB') ?? Infinity) <= limit.bytes) return;
   report(
     'warning',
     'E_MESSAGE_SIZE_ABOVE_BACKEND',

@@ -48,7 +48,7 @@ export interface ClaimCheckOptions {
   ttlMs: number;
 }
 
-export const CLAIM_CHECK_DEFAULTS = { threshold: '1MiB', compression: 'none', ttl: '7d' } as const;
+export const CLAIM_CHECK_DEFAULTS = { threshold: '512KiB', compression: 'none', ttl: '7d' } as const;
 
 const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
 const KEY_PREFIX = 'claims/';

@@ -171,6 +171,24 @@ describe('claim check', () => {
     if (compression === 'gzip') expect(gunzipSync(stored).equals(payload)).toBe(true);
   });
 
+  it('stores payloads above 512 KiB by default, 7 days, uncompressed', async () => {
+    const ns = uniqueNamespace('claim');
+    const raw = await drain(ns, TOPIC);
+    const runner = await producer(ns, {});
+    const before = Date.now();
+    await runner.publish({ payload: randomBytes(512 * 1024) }, ALICE);
+    await runner.publish({ payload: randomBytes(512 * 1024 + 1) }, ALICE);
+    await eventually(() => raw.length === 2, 2000, 'the messages');
+    expect(raw[0]!.payload.byteLength).toBe(512 * 1024);
+    expect(raw[0]!.headers['prism-claim-key']).toBeUndefined();
+    expect(raw[1]!.payload.byteLength).toBe(0);
+    expect(raw[1]!.headers['prism-claim-encoding']).toBe('identity');
+    const info = await (await objects(ns)).statObject(raw[1]!.headers['prism-claim-key']!);
+    expect(info!.size).toBe(512 * 1024 + 1);
+    expect(info!.expiresAtMs! - before).toBeGreaterThanOrEqual(7 * 86_400_000);
+    expect(info!.expiresAtMs! - Date.now()).toBeLessThanOrEqual(7 * 86_400_000);
+  });
+
   it('stores objects with the ttl, after which they read as missing', async () => {
     const ns = uniqueNamespace('claim');
     const raw = await drain(ns, TOPIC);
