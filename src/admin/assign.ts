@@ -17,7 +17,7 @@ import type { BackendCatalog, BackendInstance } from './catalog.js';
 import { partitionOf } from './partition.js';
 
 /** Default preference when a slot names no backend; strong consistency moves postgres first. */
-const PREFERENCE = ['redis', 'postgres', 'kafka', 'nats', 'sqlite', 'memstore'];
+const PREFERENCE = ['redis', 'postgres', 'kafka', 'nats', 'sqlite', 'filesystem', 's3', 'memstore'];
 
 /**
  * Layer 3 (pattern versions, session awareness) and layer 4 (a backend instance per slot, the

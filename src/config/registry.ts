@@ -3,18 +3,13 @@
  * `namespace init` read it; adding a backend or pattern version means editing only this file.
  */
 
-export type Capability = 'keyvalue' | 'ttl' | 'scan' | 'pubsub' | 'queue' | 'mailbox';
+export type Capability = 'keyvalue' | 'ttl' | 'scan' | 'pubsub' | 'queue' | 'mailbox' | 'objects';
 
 /** A slot accepts a backend that implements every capability of at least one alternative. */
 export interface SlotSpec {
   readonly required: boolean;
   readonly needs: ReadonlyArray<ReadonlyArray<Capability>>;
   readonly description: string;
-  /**
-   * Declared for the model, but no runner uses it yet: validation refuses a binding (never a
-   * validated no-op), with this text saying what is missing.
-   */
-  readonly notBuilt?: string;
 }
 
 export type SettingName =
@@ -35,7 +30,8 @@ export type SettingName =
   | 'retention'
   | 'max_messages'
   | 'encryption'
-  | 'schema';
+  | 'schema'
+  | 'claim_check';
 
 export interface PatternSpec {
   readonly type: string;
@@ -87,9 +83,8 @@ export const PATTERNS: Readonly<Record<string, PatternSpec>> = {
       state: { required: false, needs: [['keyvalue']], description: 'deduplication state' },
       objects: {
         required: false,
-        needs: [['keyvalue']],
-        description: 'large payloads stored by reference',
-        notBuilt: 'no producer or consumer stores large payloads by reference yet (the claim-check work)',
+        needs: [['objects']],
+        description: 'large payloads stored by reference (claim_check)',
       },
     },
     settings: [
@@ -101,6 +96,7 @@ export const PATTERNS: Readonly<Record<string, PatternSpec>> = {
       'max_message_size',
       'encryption',
       'schema',
+      'claim_check',
     ],
     requiredSettings: ['topic'],
     defaults: { max_retries: 3, batch_size: 1, batch_interval: '10ms' },
@@ -118,8 +114,21 @@ export const PATTERNS: Readonly<Record<string, PatternSpec>> = {
         needs: [['queue']],
         description: 'messages that failed max_retries times',
       },
+      objects: {
+        required: false,
+        needs: [['objects']],
+        description: 'where claim-checked payloads are fetched from (claim_check)',
+      },
     },
-    settings: ['topic', 'consumer_group', 'max_retries', 'ack_timeout', 'dead_letter_topic', 'encryption'],
+    settings: [
+      'topic',
+      'consumer_group',
+      'max_retries',
+      'ack_timeout',
+      'dead_letter_topic',
+      'encryption',
+      'claim_check',
+    ],
     requiredSettings: ['topic', 'consumer_group'],
     defaults: { max_retries: 3, ack_timeout: '30s' },
     sessionAware: true,
@@ -155,7 +164,7 @@ export const PATTERNS: Readonly<Record<string, PatternSpec>> = {
 export const BACKENDS: Readonly<Record<string, BackendSpec>> = {
   memstore: {
     name: 'memstore',
-    implements: ['keyvalue', 'ttl', 'scan', 'pubsub', 'queue'],
+    implements: ['keyvalue', 'ttl', 'scan', 'pubsub', 'queue', 'objects'],
     defaultEndpoint: 'memory://',
     durable: false,
   },
@@ -191,6 +200,20 @@ export const BACKENDS: Readonly<Record<string, BackendSpec>> = {
     defaultEndpoint: 'kafka://localhost:9092',
     durable: true,
     messageLimit: { bytes: 1024 ** 2, text: '1MiB', source: "the broker's default message.max.bytes" },
+  },
+  filesystem: {
+    name: 'filesystem',
+    // Objects as files under the prism home (the embedded default for claim checks).
+    implements: ['objects'],
+    defaultEndpoint: 'file:data/objects',
+    durable: true,
+  },
+  s3: {
+    name: 's3',
+    // Any S3-compatible store: <http|https>://host[:port]/<bucket>[?region=...], path-style.
+    implements: ['objects'],
+    defaultEndpoint: 'http://localhost:8333/prism-objects',
+    durable: true,
   },
 };
 

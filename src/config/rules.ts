@@ -139,16 +139,6 @@ function checkPattern(
       );
       continue;
     }
-    if (slotSpec.notBuilt) {
-      error(
-        'E_SLOT_NOT_BUILT',
-        `${label} binds slot '${slotName}', which does nothing yet: ${slotSpec.notBuilt}`,
-        `remove \`${slotName}:\` from slots; validation accepts it once a runner uses it`,
-        slotAt,
-        true,
-      );
-      continue;
-    }
     if (binding.backend) {
       const backend = backends[binding.backend];
       if (!backend) {
@@ -233,6 +223,7 @@ function checkPattern(
     }
   }
   checkMessageSize(pattern, label, at, report, backends);
+  if (spec.settings.includes('claim_check')) checkClaimCheck(pattern, spec.type, label, at, report);
   if (spec.type === 'mailbox') checkMailbox(pattern, label, at, error);
   if (pattern.settings?.encryption && spec.settings.includes('encryption')) {
     checkEncryption(pattern, spec, label, at, ns, error);
@@ -293,6 +284,9 @@ function checkMessageSize(
   const backendName = pattern.slots['sink']?.backend;
   const limit = backendName ? backends[backendName]?.messageLimit : undefined;
   if (bytes === undefined || !limit || bytes <= limit.bytes) return;
+  // With a claim check, only payloads up to its threshold travel inline.
+  const claim = pattern.settings?.claimCheck;
+  if (claim !== undefined && (parseSize(claim.threshold || '512KiB') ?? Infinity) <= limit.bytes) return;
   report(
     'warning',
     'E_MESSAGE_SIZE_ABOVE_BACKEND',
@@ -391,6 +385,67 @@ function checkSchemaSetting(
       `use ${match[1]}.${match[2]}-value`,
       path,
     );
+  }
+}
+
+/**
+ * claim_check and the objects slot go together (each alone does nothing); its sizes and durations
+ * parse; on a consumer only the slot matters, so threshold, compression and ttl are warned about.
+ */
+function checkClaimCheck(pattern: Pattern, type: string, label: string, at: Path, report: Report): void {
+  const claim = pattern.settings?.claimCheck;
+  const settingAt: Path = [...at, 'settings', 'claim_check'];
+  if (claim === undefined) {
+    if ('objects' in pattern.slots) {
+      report(
+        'error',
+        'E_CLAIM_CHECK_SLOT_UNUSED',
+        `${label} binds slot 'objects' but sets no claim_check: nothing would be stored there`,
+        'set `claim_check: { threshold: 1MiB }` or remove the objects slot',
+        [...at, 'slots', 'objects'],
+        true,
+      );
+    }
+    return;
+  }
+  if (!('objects' in pattern.slots)) {
+    report(
+      'error',
+      'E_CLAIM_CHECK_NO_STORE',
+      `${label} sets claim_check but binds no 'objects' slot to keep large payloads in`,
+      'add `slots: { objects: { backend: s3 } }` (or filesystem, memstore)',
+      settingAt,
+      true,
+    );
+  }
+  if (claim.threshold && !parseSize(claim.threshold)) {
+    report(
+      'error',
+      'E_CLAIM_CHECK_THRESHOLD',
+      `${label} claim_check.threshold must be larger than 0`,
+      'for example 1MiB',
+      [...settingAt, 'threshold'],
+    );
+  }
+  if (claim.ttl && !parseDuration(claim.ttl)) {
+    report('error', 'E_CLAIM_CHECK_TTL', `${label} claim_check.ttl must be longer than 0`, 'for example 7d', [
+      ...settingAt,
+      'ttl',
+    ]);
+  }
+  if (type === 'consumer') {
+    for (const field of ['threshold', 'compression', 'ttl'] as const) {
+      if (claim[field]) {
+        report(
+          'warning',
+          'E_CLAIM_CHECK_CONSUMER_FIELD',
+          `${label} claim_check.${field} has no effect on a consumer: the producer's setting decides; a consumer only fetches claims from its objects slot`,
+          'write `claim_check: {}` on the consumer',
+          [...settingAt, field],
+          true,
+        );
+      }
+    }
   }
 }
 

@@ -14,6 +14,7 @@ export const CAPABILITY_METHODS: Readonly<Record<Capability, readonly string[]>>
   pubsub: ['publish', 'publishMany', 'subscribe'],
   queue: ['enqueue', 'enqueueMany', 'consume'],
   mailbox: ['openMailbox'],
+  objects: ['putObject', 'getObject', 'statObject', 'deleteObject', 'sweepObjects'],
 };
 
 /** Methods a part may add to a capability (one backend request for many keys), taken when present. */

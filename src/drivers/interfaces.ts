@@ -185,6 +185,47 @@ export interface MailboxCapability {
   openMailbox(name: string, options: { indexedHeaders: readonly string[] }): Promise<MailboxStore>;
 }
 
+/** What an object store knows about one object (capability `objects`). */
+export interface ObjectInfo {
+  key: string;
+  /** Bytes stored. */
+  size: number;
+  /** Lowercase hex SHA-256 of the stored bytes, computed by the driver on put. */
+  sha256: string;
+  /** Epoch ms from which the object counts as missing (and a sweep deletes it); absent: never. */
+  expiresAtMs?: number;
+}
+
+export interface PutObjectOptions {
+  /** The object expires this many milliseconds after the put; 0 or absent: never. */
+  ttlMs?: number;
+  /** Expected lowercase hex SHA-256 of `body`: a mismatch stores nothing (E_INVALID_ARGUMENT). */
+  sha256?: string;
+}
+
+/** Bytes `offset` .. `offset + length - 1` (to the end when `length` is absent). */
+export interface ObjectRange {
+  offset: number;
+  length?: number;
+}
+
+/**
+ * Capability `objects`: whole objects by key, scoped to the driver's namespace. Keys are 1–512
+ * characters of `A-Z a-z 0-9 . _ - /` without empty, `.` or `..` segments. A missing or expired
+ * object is `undefined`, never an error; a store that does not answer throws BackendDownError.
+ */
+export interface ObjectStore {
+  /** Stores `body` under `key`, replacing what was there; resolves once it is durable. */
+  putObject(key: string, body: Uint8Array, options?: PutObjectOptions): Promise<ObjectInfo>;
+  /** The object's bytes, or the range asked for (clamped to the object's end). */
+  getObject(key: string, range?: ObjectRange): Promise<Uint8Array | undefined>;
+  statObject(key: string): Promise<ObjectInfo | undefined>;
+  /** True when the object existed. Deleting a missing object is not an error. */
+  deleteObject(key: string): Promise<boolean>;
+  /** Deletes the expired objects whose keys start with `prefix`; returns how many. */
+  sweepObjects(prefix: string): Promise<number>;
+}
+
 export interface ConsumeOptions {
   ackTimeoutMs?: number;
   /**
@@ -204,7 +245,7 @@ export function prefetchOf(options: ConsumeOptions | undefined, fallback: number
 
 /** A driver with the capability interfaces it declared. */
 export type AnyDriver = Driver &
-  Partial<KeyValueStore & TtlStore & ScanStore & PubSub & Queue & MailboxCapability>;
+  Partial<KeyValueStore & TtlStore & ScanStore & PubSub & Queue & MailboxCapability & ObjectStore>;
 
 /** The backend did not answer: callers see UNAVAILABLE and may retry. Never carries credentials. */
 export class BackendDownError extends PrismError {

@@ -16,6 +16,8 @@ export const DRIVER_FACTORIES: Readonly<Record<string, DriverFactory>> = {
   postgres: async (options) => (await import('./postgres/index.js')).createPostgresDriver(options),
   nats: async (options) => (await import('./nats/index.js')).createNatsDriver(options),
   kafka: async (options) => (await import('./kafka/index.js')).createKafkaDriver(options),
+  filesystem: async (options) => (await import('./objects/index.js')).createFilesystemDriver(options),
+  s3: async (options) => (await import('./objects/index.js')).createS3Driver(options),
 };
 
 /** A driver for `backend`, not yet connected: call `connect()`, and `close()` when done. */

@@ -5,7 +5,7 @@ import { PrismError } from '../errors.js';
 import type { StackEndpoints } from './stack-endpoints.js';
 
 /** Backends that run inside the embedded stack's own process. */
-export const EMBEDDED_BACKENDS: ReadonlySet<string> = new Set(['memstore', 'sqlite']);
+export const EMBEDDED_BACKENDS: ReadonlySet<string> = new Set(['memstore', 'sqlite', 'filesystem']);
 
 export interface NamespaceSelection {
   runnable: Array<{ request: NamespaceRequest; file: string }>;

@@ -1,4 +1,4 @@
-import type { Metadata } from '@grpc/grpc-js';
+import type { Metadata, Server } from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -64,6 +64,11 @@ export interface ProxyServerOptions {
   tls?: ServerTls | undefined;
   /** Adds metrics of the proxy's parts (e.g. policy decisions) to its /metrics. */
   registerMetrics?: (registry: Registry) => void;
+  /**
+   * Largest gRPC message the proxy takes or sends, in bytes (default 4 MiB, gRPC's own): a Publish
+   * above it gets RESOURCE_EXHAUSTED naming both sizes. Raise it for claim-checked payloads.
+   */
+  maxMessageBytes?: number;
 }
 
 /** Opens (or finds) the caller's backend session for a namespace, kept in its session store. */
@@ -84,7 +89,7 @@ export interface RequestSessionSource extends CallerSessionAdmin {
  * drains (new calls UNAVAILABLE, in-flight calls finish, subscriptions end) before closing.
  */
 export class ProxyServer {
-  private readonly grpc = createGrpcServer();
+  private readonly grpc: Server;
   private readonly registry = new Registry();
   private readonly closes = new CloseList();
   private stopping?: Promise<void>;
@@ -153,6 +158,7 @@ export class ProxyServer {
   });
 
   constructor(private readonly options: ProxyServerOptions) {
+    this.grpc = createGrpcServer(options.maxMessageBytes);
     // The proxy owns its runners and caller sessions; sessions end while their stores still run.
     this.closes.add('runners', () => options.table.stop());
     options.registerMetrics?.(this.registry);

@@ -70,5 +70,11 @@ export function fromServiceError(err: ServiceError, endpoint: string): PrismErro
   if (err.code === status.UNAUTHENTICATED) return new PrismError('E_UNAUTHENTICATED', err.details);
   if (err.code === status.PERMISSION_DENIED) return new PrismError('E_PERMISSION_DENIED', err.details);
   if (err.code === status.NOT_FOUND) return new PrismError('E_NOT_FOUND', err.details);
+  if (err.code === status.RESOURCE_EXHAUSTED) {
+    // grpc-js's own message limit ("Received message larger than max (N vs. M)").
+    return new PrismError('E_PAYLOAD_TOO_LARGE', `${endpoint} refused the message: ${err.details}`, {
+      hint: "send smaller payloads, or raise the server's --max-message-size",
+    });
+  }
   return new PrismError('E_INTERNAL', `${endpoint} answered ${status[err.code]}: ${err.details}`);
 }

@@ -15,10 +15,13 @@ export const SERVER_OPTIONS: ChannelOptions = {
   'grpc.http2.min_ping_interval_without_data_ms': 30_000,
 };
 
-/** Client options: the same message limits; keepalive only while calls are open. */
+/**
+ * Client options: no message limit of their own (the server's limit decides: a proxy started with
+ * a larger --max-message-size sends and takes larger messages); keepalive only while calls are open.
+ */
 export const CLIENT_OPTIONS: ChannelOptions = {
-  'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-  'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  'grpc.max_receive_message_length': -1,
+  'grpc.max_send_message_length': -1,
   'grpc.keepalive_time_ms': 60_000,
   'grpc.keepalive_timeout_ms': 20_000,
   'grpc.keepalive_permit_without_calls': 0,

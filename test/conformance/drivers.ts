@@ -18,6 +18,7 @@ import {
   natsUrl,
   postgresUrl,
   redisUrl,
+  s3Config,
   type ServiceName,
 } from '../support/services.js';
 import type { KafkaDriverOptions } from '../../src/drivers/kafka/index.js';
@@ -155,7 +156,41 @@ export const DRIVERS: readonly DriverUnderTest[] = [
       }
     },
   },
+  {
+    name: 'filesystem',
+    backend: 'filesystem',
+    create: (namespace, extra) =>
+      createDriver('filesystem', {
+        endpoint: 'file:data/objects',
+        namespace,
+        dataDir: sqliteDir(),
+        ...extra,
+      }),
+    endpoint: () => 'file:data/objects',
+    dataDir: () => sqliteDir(),
+    dispose: async () => {
+      for (const dir of sqliteDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+    },
+  },
+  {
+    name: 's3 (SeaweedFS)',
+    backend: 's3',
+    service: 's3',
+    create: (namespace, extra) => createDriver('s3', { ...s3DriverOptions(), namespace, ...extra }),
+    endpoint: () => s3DriverOptions().endpoint,
+  },
 ];
+
+/** The s3 driver's endpoint and credentials for the test server's conformance bucket. */
+export function s3DriverOptions(
+  bucket = 'prism-conformance',
+): Pick<DriverOptions, 'endpoint' | 'credentials'> {
+  const config = s3Config();
+  return {
+    endpoint: `${config.endpoint}/${bucket}?region=${config.region}`,
+    credentials: { username: config.accessKeyId, password: config.secretAccessKey },
+  };
+}
 
 /** The capabilities the entry's driver must declare: its own list, else its backend's. */
 export function declaredCapabilities(entry: DriverUnderTest): readonly Capability[] {

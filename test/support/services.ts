@@ -1,8 +1,8 @@
 /**
  * Real services for integration tests: where they are, whether they answer, and clients for them.
  *
- * `scripts/test-services.sh up` starts Redis, NATS (JetStream), PostgreSQL, Kafka and OpenBao (a real
- * Vault, dev mode) on loopback;
+ * `scripts/test-services.sh up` starts Redis, NATS (JetStream), PostgreSQL, Kafka, OpenBao (a real
+ * Vault, dev mode) and SeaweedFS (a real S3-compatible object store) on loopback;
  * `scripts/test-services.sh env` prints the variables read here. A test that needs a service probes
  * it with a real connection attempt: when it does not answer, the test is skipped with a printed
  * reason, unless PRISM_REQUIRE_SERVICES=1 (CI), where a missing service fails the run.
@@ -25,8 +25,9 @@ import {
 import { jetstreamManager } from '@nats-io/jetstream';
 import pg from 'pg';
 import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
+import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 
-export type ServiceName = 'redis' | 'nats' | 'postgres' | 'kafka' | 'vault';
+export type ServiceName = 'redis' | 'nats' | 'postgres' | 'kafka' | 'vault' | 's3';
 
 /** The environment variable that locates each service. */
 export const SERVICE_ENV: Readonly<Record<ServiceName, string>> = {
@@ -35,6 +36,7 @@ export const SERVICE_ENV: Readonly<Record<ServiceName, string>> = {
   postgres: 'PRISM_TEST_POSTGRES_URL',
   kafka: 'PRISM_TEST_KAFKA_BROKERS',
   vault: 'PRISM_TEST_VAULT_ADDR',
+  s3: 'PRISM_TEST_S3_ENDPOINT',
 };
 
 const DEFAULTS: Readonly<Record<ServiceName, string>> = {
@@ -43,6 +45,7 @@ const DEFAULTS: Readonly<Record<ServiceName, string>> = {
   postgres: 'postgres://prism:prism@127.0.0.1:5432/prism_test',
   kafka: '127.0.0.1:9092',
   vault: 'http://127.0.0.1:8200',
+  s3: 'http://127.0.0.1:8333',
 };
 
 const PROBE_TIMEOUT_MS = Number(process.env.PRISM_TEST_PROBE_TIMEOUT_MS ?? 3000);
@@ -76,6 +79,33 @@ export function vaultAddr(): string {
 /** The test Vault's root token (PRISM_TEST_VAULT_TOKEN, printed by `test-services.sh env`). */
 export function vaultRootToken(): string {
   return process.env.PRISM_TEST_VAULT_TOKEN?.trim() ?? '';
+}
+
+/** The test S3-compatible server (SeaweedFS): endpoint, region and its one identity's keys. */
+export function s3Config(): {
+  endpoint: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+} {
+  return {
+    endpoint: fromEnv('s3').replace(/\/+$/, ''),
+    region: process.env.PRISM_TEST_S3_REGION?.trim() || 'us-east-1',
+    accessKeyId: process.env.PRISM_TEST_S3_ACCESS_KEY?.trim() ?? '',
+    secretAccessKey: process.env.PRISM_TEST_S3_SECRET_KEY?.trim() ?? '',
+  };
+}
+
+/** An S3 client for the test server (path-style addressing). The caller destroys it. */
+export function s3Client(): S3Client {
+  const config = s3Config();
+  return new S3Client({
+    endpoint: config.endpoint,
+    region: config.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey },
+    maxAttempts: 1,
+  });
 }
 
 /** True when a missing service must fail the tests instead of skipping them (CI). */
@@ -210,6 +240,15 @@ const probes: Record<ServiceName, () => Promise<void>> = {
       signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
     });
     if (!res.ok) throw new Error(`the root token was refused (HTTP ${res.status})`);
+  },
+  async s3() {
+    if (s3Config().accessKeyId === '') throw new Error('PRISM_TEST_S3_ACCESS_KEY is not set');
+    const client = s3Client();
+    try {
+      await client.send(new ListBucketsCommand({}), { abortSignal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+    } finally {
+      client.destroy();
+    }
   },
   async kafka() {
     const admin = kafkaClient({ retry: { retries: 0 }, requestTimeout: PROBE_TIMEOUT_MS }).admin();

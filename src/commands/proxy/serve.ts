@@ -29,7 +29,8 @@ import { inProcessRunners, NamespaceTable } from '../../proxy/namespace-table.js
 import { ProxyServer } from '../../proxy/server.js';
 import { adminTokenSource } from '../../auth/admin-token.js';
 import { proxyAuthenticator } from '../../auth/proxy-authenticate.js';
-import { PrismError } from '../../errors.js';
+import { PrismError, UsageError } from '../../errors.js';
+import { parseSize } from '../../config/units.js';
 import { PolicyAuthorizer } from '../../auth/policy/authorizer.js';
 import { vaultCredentials, vaultFlags, vaultSettingsFromFlags } from '../../auth/vault-credentials.js';
 import { RequestSessions } from '../../auth/request-sessions.js';
@@ -110,6 +111,11 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
     'no-auth': Flags.boolean({
       description: 'Serve namespaces that enable auth without verifying tokens (local work only)',
     }),
+    'max-message-size': Flags.string({
+      description:
+        'Largest gRPC message the proxy takes or sends (a Publish payload, a delivery), e.g. 256MiB; larger ones get RESOURCE_EXHAUSTED. Payloads above a few MiB need a claim_check on the producer',
+      default: '4MiB',
+    }),
     'drain-timeout': Flags.integer({
       description: 'Milliseconds to wait for in-flight calls on SIGTERM',
       default: 10_000,
@@ -147,6 +153,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
 
   async run(): Promise<void> {
     const { flags } = await this.parse(ProxyServe);
+    const maxMessage = maxMessageBytes(flags['max-message-size']);
     checkPlaintextListen(
       flags,
       [
@@ -237,6 +244,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       registerMetrics: (registry) => policies.register(registry),
       authDisabled: flags['no-auth'],
       drainTimeoutMs: flags['drain-timeout'],
+      maxMessageBytes: maxMessage,
       tls: serverTls.tls,
       ...(requestSessions ? { requestSessions } : {}),
     });
@@ -318,4 +326,16 @@ function sampleRate(value: string): number {
   if (value.trim() === '' || !Number.isFinite(rate) || rate < 0 || rate > 1)
     throw new PrismError('E_USAGE', `--policy-log-sample '${value}' is not a number from 0 to 1`);
   return rate;
+}
+
+/** --max-message-size in bytes: a size (512KiB, 256MiB) from 1 KiB to 2 GiB - 1 (grpc-js's ceiling). */
+function maxMessageBytes(text: string): number {
+  const bytes = parseSize(text);
+  if (bytes === undefined || bytes < 1024 || bytes > 2 ** 31 - 1) {
+    throw new UsageError(
+      `--max-message-size ${JSON.stringify(text)} is not a size from 1KiB to 2GiB`,
+      'for example --max-message-size 256MiB',
+    );
+  }
+  return bytes;
 }

@@ -11,6 +11,7 @@ import type { SlotSet } from '../slots.js';
 import { encryptionStage } from './encryption-stage.js';
 import { schemaStageFactory } from './schema-stage.js';
 import type { SchemaSource } from './schema-source.js';
+import { claimCheckStage } from './claim-check-stage.js';
 import { PayloadPipeline, type PayloadStage } from './stages.js';
 
 export interface StageFactoryInput {
@@ -31,7 +32,7 @@ export interface StageFactoryInput {
 /** Returns the stage the settings ask for, or undefined when they ask for none. */
 export type StageFactory = (input: StageFactoryInput) => PayloadStage | undefined;
 
-const STAGE_FACTORIES: readonly StageFactory[] = [schemaStageFactory, encryptionStage];
+const STAGE_FACTORIES: readonly StageFactory[] = [schemaStageFactory, encryptionStage, claimCheckStage];
 
 export function buildPayloadPipeline(input: StageFactoryInput): PayloadPipeline {
   const stages: PayloadStage[] = [];

@@ -141,28 +141,6 @@ describe('slots', () => {
     ]);
   });
 
-  it.each(['memstore', 'sqlite', 'redis', 'postgres', 'nats', 'kafka'])(
-    "refuses the producer's objects slot on %s: no runner stores payloads by reference yet",
-    (backend) => {
-      const pattern = producerPattern({ slots: { sink: { backend: 'kafka' }, objects: { backend } } });
-      const { diagnostics, text } = check(validNamespace({ patterns: [pattern] }));
-      expect(diagnostics).toEqual([
-        {
-          severity: 'error',
-          rule: 'E_SLOT_NOT_BUILT',
-          message:
-            "pattern 'events' (producer) binds slot 'objects', which does nothing yet: no producer or consumer stores large payloads by reference yet (the claim-check work)",
-          file: 'ns.yaml',
-          line: 9,
-          column: 7,
-          path: '/patterns/0/slots/objects',
-          hint: 'remove `objects:` from slots; validation accepts it once a runner uses it',
-        },
-      ]);
-      expect(textAt(text, diagnostics[0]!)).toBe('objects:');
-    },
-  );
-
   it("refuses a producer's state slot without dedup_window, which would hold nothing", () => {
     const pattern = producerPattern({ slots: { sink: { backend: 'kafka' }, state: { backend: 'redis' } } });
     const { diagnostics, text } = check(validNamespace({ patterns: [pattern] }));
@@ -219,7 +197,7 @@ describe('backends', () => {
         line: 8,
         column: 18,
         path: '/patterns/0/slots/store/backend',
-        hint: 'expected one of: memstore, sqlite, redis, postgres, nats, kafka',
+        hint: 'expected one of: memstore, sqlite, redis, postgres, nats, kafka, filesystem, s3',
       },
     ]);
     expect(textAt(text, diagnostics[0]!)).toBe('mongo');

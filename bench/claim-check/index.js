@@ -1,0 +1,197 @@
+#!/usr/bin/env node
+// Benchmark (not a test) of the claim check (issue 19), in one run, for payloads of 1, 10 and
+// 100 MiB (--sizes, in MiB):
+//
+// 1. Direct: the same bytes PUT to and GET from the S3-compatible store with the AWS SDK v3 client
+//    (one put and one get per payload, in sequence).
+// 2. Claim check: a real `prismctl proxy serve` (--max-message-size 256MiB) serving a producer and a
+//    consumer on Redis Streams with an s3 objects slot; each payload is published with DataClient
+//    and timed until the subscriber has it (publish → claim stored → message → fetch → delivery).
+//
+// It prints MiB/s of each and the ratio claim check ÷ direct (goal >= 0.7), with the load average.
+// Run after `npm run build` with the test services up (redis and s3):
+//   eval "$(bash scripts/test-services.sh env)"
+//   node bench/claim-check/index.js [--sizes 1,10,100] [--rounds 3] [--compression none]
+import { spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
+import { clearTimeout, setTimeout } from 'node:timers';
+import { GetObjectCommand, PutObjectCommand, S3Client, CreateBucketCommand } from '@aws-sdk/client-s3';
+
+const root = resolve(fileURLToPath(import.meta.url), '../../..');
+const { values } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '1,10,100' },
+    rounds: { type: 'string', default: '3' },
+    compression: { type: 'string', default: 'none' },
+  },
+});
+const SIZES = values.sizes.split(',').map((s) => Number(s.trim()));
+const ROUNDS = Number(values.rounds);
+const MiB = 1024 * 1024;
+const redisUrl = process.env.PRISM_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const s3 = {
+  endpoint: process.env.PRISM_TEST_S3_ENDPOINT ?? 'http://127.0.0.1:8333',
+  region: process.env.PRISM_TEST_S3_REGION ?? 'us-east-1',
+  key: process.env.PRISM_TEST_S3_ACCESS_KEY ?? '',
+  secret: process.env.PRISM_TEST_S3_SECRET_KEY ?? '',
+};
+if (s3.key === '')
+  throw new Error('PRISM_TEST_S3_ACCESS_KEY is not set: eval "$(bash scripts/test-services.sh env)"');
+const BUCKET = 'prism-bench-claims';
+
+const { DataClient } = await import(join(root, 'dist', 'client/data-client.js'));
+
+const client = new S3Client({
+  endpoint: s3.endpoint,
+  region: s3.region,
+  forcePathStyle: true,
+  credentials: { accessKeyId: s3.key, secretAccessKey: s3.secret },
+  requestChecksumCalculation: 'WHEN_REQUIRED',
+  responseChecksumValidation: 'WHEN_REQUIRED',
+});
+await client.send(new CreateBucketCommand({ Bucket: BUCKET })).catch(() => undefined);
+
+async function direct(payload) {
+  const Key = `direct/${randomUUID()}`;
+  const started = performance.now();
+  await client.send(
+    new PutObjectCommand({ Bucket: BUCKET, Key, Body: payload, ContentLength: payload.byteLength }),
+  );
+  const res = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key }));
+  const back = await res.Body.transformToByteArray();
+  if (back.byteLength !== payload.byteLength) throw new Error('direct: short read');
+  return performance.now() - started;
+}
+
+// --- the proxy ---
+const dir = mkdtempSync(join(tmpdir(), 'prism-bench-claims-'));
+const namespace = `bench-claims-${Date.now().toString(36)}`;
+mkdirSync(join(dir, 'ns'));
+writeFileSync(
+  join(dir, 'ns', 'claims.yaml'),
+  [
+    `namespace: ${namespace}`,
+    'team: bench',
+    'patterns:',
+    '  - name: files',
+    '    type: producer',
+    '    slots: { sink: { backend: redis }, objects: { backend: s3, credentials: "${PRISM_BENCH_S3}" } }',
+    `    settings: { topic: files, max_message_size: 200MiB, claim_check: { threshold: 512KiB, compression: ${values.compression}, ttl: 1h } }`,
+    '  - name: reader',
+    '    type: consumer',
+    '    slots: { source: { backend: redis }, objects: { backend: s3, credentials: "${PRISM_BENCH_S3}" } }',
+    '    settings: { topic: files, consumer_group: bench, ack_timeout: 120s, claim_check: {} }',
+    '',
+  ].join('\n'),
+);
+writeFileSync(
+  join(dir, 'backends.yaml'),
+  `backends:\n  redis: [{ name: b, endpoint: "${redisUrl}" }]\n  s3: [{ name: b, endpoint: "${s3.endpoint}/${BUCKET}?region=${s3.region}" }]\n`,
+);
+const child = spawn(
+  process.execPath,
+  [
+    join(root, 'bin/run.js'),
+    'proxy',
+    'serve',
+    '--namespaces',
+    join(dir, 'ns'),
+    '--backends',
+    join(dir, 'backends.yaml'),
+    '--listen',
+    '127.0.0.1:0',
+    '--metrics-listen',
+    '127.0.0.1:0',
+    '--max-message-size',
+    '256MiB',
+  ],
+  {
+    env: { ...process.env, PRISM_HOME: dir, PRISM_BENCH_S3: `${s3.key}:${s3.secret}` },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  },
+);
+let output = '';
+let ready = false;
+child.stderr.on('data', (d) => (output += d));
+const port = await new Promise((resolveReady, reject) => {
+  const timer = setTimeout(() => reject(new Error(`proxy did not start:\n${output}`)), 60_000);
+  child.stdout.on('data', (d) => {
+    if (ready) return; // the proxy's log after start is not kept
+    output += d;
+    const line = output.split('\n').find((l) => l.includes('"msg":"prism proxy serving"'));
+    if (line) {
+      ready = true;
+      clearTimeout(timer);
+      resolveReady(JSON.parse(line).port);
+    }
+  });
+  child.once('exit', (code) => reject(new Error(`proxy exited with ${code}:\n${output}`)));
+});
+
+const data = new DataClient(`127.0.0.1:${port}`, { namespace, timeoutMs: 120_000 });
+const stream = data.subscribe({ group: 'bench' });
+const waiting = new Map();
+stream.on('data', (r) => {
+  const done = waiting.get(r.message.messageId);
+  data
+    .acknowledge({ subscriptionId: r.subscriptionId, deliveryId: r.deliveryId, success: true })
+    .catch(() => undefined);
+  if (done) done(r.message.payload.byteLength);
+});
+stream.on('error', () => undefined);
+
+async function claimed(payload) {
+  const messageId = randomUUID();
+  const started = performance.now();
+  const delivered = new Promise((r) => waiting.set(messageId, r));
+  await data.publish({ payload, messageId });
+  const size = await delivered;
+  waiting.delete(messageId);
+  if (size !== payload.byteLength) throw new Error('claim check: short delivery');
+  return performance.now() - started;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+console.log(
+  `claim-check bench: ${cpus().length} cores, load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}, compression ${values.compression}, ${ROUNDS} rounds (median)`,
+);
+console.log('size     direct put+get   claim check (proxy)   ratio');
+try {
+  // One warm-up each, not counted.
+  await direct(randomBytes(MiB));
+  await claimed(randomBytes(2 * MiB));
+  for (const mib of SIZES) {
+    const d = [];
+    const c = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      const payload = randomBytes(mib * MiB);
+      d.push(await direct(payload));
+      c.push(await claimed(payload));
+    }
+    const dRate = mib / (median(d) / 1000);
+    const cRate = mib / (median(c) / 1000);
+    console.log(
+      `${String(mib).padStart(3)} MiB  ${dRate.toFixed(1).padStart(8)} MiB/s   ${cRate.toFixed(1).padStart(10)} MiB/s        ${(cRate / dRate).toFixed(2)}`,
+    );
+  }
+  console.log(
+    `load average after: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
+} finally {
+  stream.cancel();
+  data.close();
+  client.destroy();
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  rmSync(dir, { recursive: true, force: true });
+}

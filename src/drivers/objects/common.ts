@@ -1,0 +1,72 @@
+/** What every `objects` driver shares: key rules, checksums, ranges and expiry. */
+import { createHash } from 'node:crypto';
+import { PrismError } from '../../errors.js';
+import type { ObjectRange, PutObjectOptions } from '../interfaces.js';
+
+const KEY = /^[A-Za-z0-9._/-]{1,512}$/;
+
+/** Checks an object key (see ObjectStore); E_INVALID_ARGUMENT names what is wrong. */
+export function checkObjectKey(key: string): string {
+  if (typeof key !== 'string' || !KEY.test(key)) {
+    throw new PrismError(
+      'E_INVALID_ARGUMENT',
+      `object key ${JSON.stringify(key)} must be 1 to 512 characters of A-Z a-z 0-9 . _ - /`,
+    );
+  }
+  if (key.split('/').some((segment) => segment === '' || segment === '.' || segment === '..')) {
+    throw new PrismError(
+      'E_INVALID_ARGUMENT',
+      `object key ${JSON.stringify(key)} has an empty, '.' or '..' segment`,
+    );
+  }
+  return key;
+}
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** The SHA-256 of `body`, checked against the caller's expectation when it gave one. */
+export function checksumFor(key: string, body: Uint8Array, options: PutObjectOptions | undefined): string {
+  const actual = sha256Hex(body);
+  if (options?.sha256 !== undefined && options.sha256.toLowerCase() !== actual) {
+    throw new PrismError(
+      'E_INVALID_ARGUMENT',
+      `object ${key}: the body's SHA-256 is ${actual}, not the expected ${options.sha256}`,
+      { hint: 'the bytes changed on the way; nothing was stored' },
+    );
+  }
+  return actual;
+}
+
+/** Epoch ms of expiry for a put at `now`, or undefined when it never expires. */
+export function expiryOf(options: PutObjectOptions | undefined, now: number): number | undefined {
+  const ttl = options?.ttlMs ?? 0;
+  if (!Number.isFinite(ttl) || ttl < 0) {
+    throw new PrismError('E_INVALID_ARGUMENT', `object ttl must be 0 or more milliseconds, not ${ttl}`);
+  }
+  return ttl > 0 ? now + ttl : undefined;
+}
+
+export function expired(expiresAtMs: number | undefined, now: number): boolean {
+  return expiresAtMs !== undefined && expiresAtMs <= now;
+}
+
+/** Checks a range; returns [start, endExclusive] clamped to an object of `size` bytes. */
+export function clampRange(range: ObjectRange | undefined, size: number): [number, number] {
+  if (range === undefined) return [0, size];
+  const { offset, length } = range;
+  if (
+    !Number.isInteger(offset) ||
+    offset < 0 ||
+    (length !== undefined && (!Number.isInteger(length) || length < 0))
+  ) {
+    throw new PrismError(
+      'E_INVALID_ARGUMENT',
+      `object range needs an integer offset >= 0 and length >= 0 (got ${offset}, ${length})`,
+    );
+  }
+  const start = Math.min(offset, size);
+  const end = length === undefined ? size : Math.min(size, offset + length);
+  return [start, Math.max(start, end)];
+}

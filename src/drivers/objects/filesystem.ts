@@ -1,0 +1,210 @@
+/**
+ * filesystem objects: each object is a file `<root>/<namespace>/data/<key>` with its checksum and
+ * expiry in `<root>/<namespace>/meta/<key>.json` (directories 0700, files 0600). A put writes both
+ * to temporary files and renames them into place, so a reader sees the old object or the new one.
+ * `<root>` is the endpoint's path (`file:/abs/dir`), or `<dataDir>/objects` for a relative one.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, sep } from 'node:path';
+import { PrismError } from '../../errors.js';
+import type {
+  Capability,
+  Driver,
+  DriverOptions,
+  ObjectInfo,
+  ObjectRange,
+  ObjectStore,
+  PutObjectOptions,
+} from '../interfaces.js';
+import { checkNamespace } from '../kv-common.js';
+import { checkObjectKey, checksumFor, clampRange, expired, expiryOf } from './common.js';
+
+interface Meta {
+  size: number;
+  sha256: string;
+  expiresAtMs?: number;
+}
+
+export type FilesystemObjects = Driver & ObjectStore;
+
+export function createFilesystemObjects(
+  options: Pick<DriverOptions, 'endpoint' | 'namespace' | 'dataDir'> & { now?: () => number },
+): FilesystemObjects {
+  return new FilesystemObjectsDriver(
+    rootOf(options),
+    checkNamespace(options.namespace),
+    options.now ?? Date.now,
+  );
+}
+
+function rootOf(options: Pick<DriverOptions, 'endpoint' | 'dataDir'>): string {
+  const path = options.endpoint.startsWith('file:')
+    ? options.endpoint.slice('file:'.length)
+    : options.endpoint;
+  if (isAbsolute(path)) return path;
+  if (options.dataDir === undefined) {
+    throw new PrismError(
+      'E_INVALID_ARGUMENT',
+      `filesystem objects: endpoint ${JSON.stringify(options.endpoint)} is relative and no data directory is configured`,
+      { hint: 'use an absolute endpoint such as file:/var/lib/prism/objects' },
+    );
+  }
+  return join(options.dataDir, 'objects');
+}
+
+const isMissing = (err: unknown): boolean => (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+
+class FilesystemObjectsDriver implements FilesystemObjects {
+  readonly backend = 'filesystem';
+  readonly capabilities: ReadonlySet<Capability> = new Set<Capability>(['objects']);
+  private readonly dataRoot: string;
+  private readonly metaRoot: string;
+
+  constructor(
+    private readonly root: string,
+    namespace: string,
+    private readonly now: () => number,
+  ) {
+    this.dataRoot = join(root, namespace, 'data');
+    this.metaRoot = join(root, namespace, 'meta');
+  }
+
+  private dataPath(key: string): string {
+    return join(this.dataRoot, ...checkObjectKey(key).split('/'));
+  }
+
+  private metaPath(key: string): string {
+    return `${join(this.metaRoot, ...checkObjectKey(key).split('/'))}.json`;
+  }
+
+  async connect(): Promise<void> {
+    await mkdir(this.dataRoot, { recursive: true, mode: 0o700 });
+    await mkdir(this.metaRoot, { recursive: true, mode: 0o700 });
+  }
+
+  async health(): Promise<void> {
+    await stat(this.dataRoot);
+  }
+
+  async close(): Promise<void> {}
+
+  async putObject(key: string, body: Uint8Array, options?: PutObjectOptions): Promise<ObjectInfo> {
+    const data = this.dataPath(key);
+    const sha256 = checksumFor(key, body, options);
+    const expiresAtMs = expiryOf(options, this.now());
+    const meta: Meta = { size: body.byteLength, sha256, ...(expiresAtMs ? { expiresAtMs } : {}) };
+    await writeAtomically(data, body);
+    await writeAtomically(this.metaPath(key), new TextEncoder().encode(JSON.stringify(meta)));
+    return { key, ...meta };
+  }
+
+  async getObject(key: string, range?: ObjectRange): Promise<Uint8Array | undefined> {
+    const meta = await this.liveMeta(key);
+    if (meta === undefined) return undefined;
+    let file;
+    try {
+      file = await open(this.dataPath(key), 'r');
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+    try {
+      const size = (await file.stat()).size;
+      const [start, end] = clampRange(range, size);
+      const out = new Uint8Array(end - start);
+      let read = 0;
+      while (read < out.byteLength) {
+        const { bytesRead } = await file.read(out, read, out.byteLength - read, start + read);
+        if (bytesRead === 0) break;
+        read += bytesRead;
+      }
+      return read === out.byteLength ? out : out.subarray(0, read);
+    } finally {
+      await file.close();
+    }
+  }
+
+  async statObject(key: string): Promise<ObjectInfo | undefined> {
+    const meta = await this.liveMeta(key);
+    return meta === undefined ? undefined : { key, ...meta };
+  }
+
+  async deleteObject(key: string): Promise<boolean> {
+    const existed = (await this.liveMeta(key)) !== undefined;
+    await rm(this.dataPath(key), { force: true });
+    await rm(this.metaPath(key), { force: true });
+    return existed;
+  }
+
+  async sweepObjects(prefix: string): Promise<number> {
+    let removed = 0;
+    const now = this.now();
+    for await (const file of walk(this.metaRoot)) {
+      const key = relative(this.metaRoot, file)
+        .split(sep)
+        .join('/')
+        .replace(/\.json$/, '');
+      if (!key.startsWith(prefix)) continue;
+      const meta = await this.readMeta(key);
+      if (meta !== undefined && expired(meta.expiresAtMs, now)) {
+        await rm(this.dataPath(key), { force: true });
+        await rm(file, { force: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  private async readMeta(key: string): Promise<Meta | undefined> {
+    try {
+      return JSON.parse(await readFile(this.metaPath(key), 'utf8')) as Meta;
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** The metadata of an object that exists and has not expired (an expired one is removed). */
+  private async liveMeta(key: string): Promise<Meta | undefined> {
+    const meta = await this.readMeta(key);
+    if (meta === undefined) return undefined;
+    if (expired(meta.expiresAtMs, this.now())) {
+      await rm(this.dataPath(key), { force: true });
+      await rm(this.metaPath(key), { force: true });
+      return undefined;
+    }
+    return meta;
+  }
+
+  toString(): string {
+    return `filesystem objects at ${this.root}`;
+  }
+}
+
+async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await writeFile(tmp, bytes, { mode: 0o600, flush: true });
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+async function* walk(dir: string): AsyncGenerator<string> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (isMissing(err)) return;
+    throw err;
+  }
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) yield* walk(path);
+    else if (entry.name.endsWith('.json')) yield path;
+  }
+}

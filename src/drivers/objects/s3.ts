@@ -1,0 +1,309 @@
+/**
+ * S3-compatible objects through the AWS SDK v3 S3 client (any S3-compatible server: AWS S3,
+ * SeaweedFS, Ceph RGW, ...). Endpoint: `http(s)://host[:port]/<bucket>[?region=<region>]` (path-style
+ * requests to that server) or `s3://<bucket>[?region=<region>]` (AWS itself). Credentials: the slot's
+ * `username:password` as access key id and secret; without them the SDK's default chain (AWS_*
+ * variables, instance roles). Objects live under `<namespace>/` in the bucket; the bucket is created
+ * at connect when it does not exist.
+ *
+ * The driver computes each object's SHA-256 and keeps it, with the expiry, in the object's
+ * metadata (`x-amz-meta-prism-sha256`, `x-amz-meta-prism-expires-at-ms`): an expired object reads as
+ * missing, and `sweepObjects` deletes it (a bucket lifecycle rule can do the same in whole days).
+ */
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { PrismError } from '../../errors.js';
+import {
+  BackendDownError,
+  type Capability,
+  type Driver,
+  type DriverOptions,
+  type ObjectInfo,
+  type ObjectRange,
+  type ObjectStore,
+  type PutObjectOptions,
+} from '../interfaces.js';
+import { checkNamespace } from '../kv-common.js';
+import { checkObjectKey, checksumFor, clampRange, expired, expiryOf } from './common.js';
+
+const META_SHA256 = 'prism-sha256';
+const META_EXPIRES = 'prism-expires-at-ms';
+
+export interface S3Location {
+  /** Absent for AWS itself (`s3://`). */
+  endpoint?: string;
+  bucket: string;
+  region: string;
+}
+
+/** Parses an `objects` slot endpoint for the s3 backend. */
+export function parseS3Endpoint(endpoint: string): S3Location {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    throw badEndpoint(endpoint);
+  }
+  const region = url.searchParams.get('region') ?? 'us-east-1';
+  if (url.username !== '' || url.password !== '') {
+    throw new PrismError('E_INVALID_ARGUMENT', 's3 endpoint must not carry credentials', {
+      hint: 'give the access key and secret as the slot credentials (vault:// or ${ENV} holding key:secret)',
+    });
+  }
+  if (url.protocol === 's3:') {
+    if (url.hostname === '') throw badEndpoint(endpoint);
+    return { bucket: url.hostname, region };
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw badEndpoint(endpoint);
+  const bucket = url.pathname.replace(/^\/+|\/+$/g, '');
+  if (bucket === '' || bucket.includes('/')) throw badEndpoint(endpoint);
+  return { endpoint: `${url.protocol}//${url.host}`, bucket, region };
+}
+
+function badEndpoint(endpoint: string): PrismError {
+  return new PrismError(
+    'E_INVALID_ARGUMENT',
+    `s3 endpoint ${JSON.stringify(endpoint)} is not http(s)://host[:port]/<bucket> or s3://<bucket>`,
+    { hint: 'for example http://127.0.0.1:8333/prism-objects?region=us-east-1' },
+  );
+}
+
+export type S3Objects = Driver & ObjectStore;
+
+export interface S3ObjectsOptions extends Pick<DriverOptions, 'endpoint' | 'namespace' | 'credentials'> {
+  now?: () => number;
+  /** Milliseconds to wait for a connection; default 3000. */
+  connectTimeoutMs?: number;
+}
+
+export function createS3Objects(options: S3ObjectsOptions): S3Objects {
+  return new S3ObjectsDriver(options);
+}
+
+/** HTTP status of an SDK error, when the server answered. */
+function statusOf(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+}
+
+function isNotFound(err: unknown): boolean {
+  const name = (err as { name?: string } | undefined)?.name;
+  return name === 'NoSuchKey' || name === 'NotFound' || name === 'NoSuchBucket' || statusOf(err) === 404;
+}
+
+class S3ObjectsDriver implements S3Objects {
+  readonly backend = 's3';
+  readonly capabilities: ReadonlySet<Capability> = new Set<Capability>(['objects']);
+  private readonly location: S3Location;
+  private readonly prefix: string;
+  private readonly now: () => number;
+  private client: S3Client | undefined;
+
+  constructor(private readonly options: S3ObjectsOptions) {
+    this.location = parseS3Endpoint(options.endpoint);
+    this.prefix = `${checkNamespace(options.namespace)}/`;
+    this.now = options.now ?? Date.now;
+  }
+
+  private get s3(): S3Client {
+    if (this.client === undefined) {
+      const timeout = this.options.connectTimeoutMs ?? 3000;
+      const config: S3ClientConfig = {
+        region: this.location.region,
+        forcePathStyle: true,
+        maxAttempts: 2,
+        // Integrity is the driver's own SHA-256; the SDK's extra CRC trailers are not needed.
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+        requestHandler: { connectionTimeout: timeout, requestTimeout: 120_000 },
+        ...(this.location.endpoint !== undefined ? { endpoint: this.location.endpoint } : {}),
+        ...(this.options.credentials !== undefined
+          ? {
+              credentials: {
+                accessKeyId: this.options.credentials.username,
+                secretAccessKey: this.options.credentials.password,
+              },
+            }
+          : {}),
+      };
+      this.client = new S3Client(config);
+    }
+    return this.client;
+  }
+
+  /** Runs one S3 call; a store that does not answer (or answers 5xx) becomes BackendDownError. */
+  private async call<T>(what: string, fn: (s3: S3Client) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this.s3);
+    } catch (err) {
+      if (isNotFound(err)) throw err;
+      const status = statusOf(err);
+      if (status === undefined || status >= 500) throw new BackendDownError('s3', what, err);
+      const name = (err as { name?: string }).name ?? 'Error';
+      throw new PrismError(
+        status === 401 || status === 403 ? 'E_PERMISSION_DENIED' : 'E_INVALID_ARGUMENT',
+        `s3 refused ${what} in bucket ${this.location.bucket}: ${name} (HTTP ${status})`,
+        { cause: err },
+      );
+    }
+  }
+
+  async connect(): Promise<void> {
+    const Bucket = this.location.bucket;
+    try {
+      await this.call(`HeadBucket ${Bucket}`, (s3) => s3.send(new HeadBucketCommand({ Bucket })));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await this.call(`CreateBucket ${Bucket}`, (s3) => s3.send(new CreateBucketCommand({ Bucket }))).catch(
+        (e: unknown) => {
+          // Another driver created it in between.
+          if ((e as { cause?: { name?: string } }).cause?.name === 'BucketAlreadyOwnedByYou') return;
+          throw e;
+        },
+      );
+    }
+  }
+
+  async health(): Promise<void> {
+    const Bucket = this.location.bucket;
+    await this.call(`HeadBucket ${Bucket}`, (s3) => s3.send(new HeadBucketCommand({ Bucket })));
+  }
+
+  async close(): Promise<void> {
+    this.client?.destroy();
+    this.client = undefined;
+  }
+
+  async putObject(key: string, body: Uint8Array, options?: PutObjectOptions): Promise<ObjectInfo> {
+    checkObjectKey(key);
+    const sha256 = checksumFor(key, body, options);
+    const expiresAtMs = expiryOf(options, this.now());
+    await this.call(`PutObject ${key}`, (s3) =>
+      s3.send(
+        new PutObjectCommand({
+          Bucket: this.location.bucket,
+          Key: this.prefix + key,
+          Body: body,
+          ContentLength: body.byteLength,
+          ContentType: 'application/octet-stream',
+          Metadata: {
+            [META_SHA256]: sha256,
+            ...(expiresAtMs !== undefined ? { [META_EXPIRES]: String(expiresAtMs) } : {}),
+          },
+        }),
+      ),
+    );
+    return { key, size: body.byteLength, sha256, ...(expiresAtMs !== undefined ? { expiresAtMs } : {}) };
+  }
+
+  async getObject(key: string, range?: ObjectRange): Promise<Uint8Array | undefined> {
+    checkObjectKey(key);
+    if (range !== undefined) {
+      // The size is needed to clamp the range: S3 answers 416 for a range past the end.
+      const info = await this.statObject(key);
+      if (info === undefined) return undefined;
+      const [start, end] = clampRange(range, info.size);
+      if (end === start) return new Uint8Array(0);
+      return this.fetch(key, `bytes=${start}-${end - 1}`);
+    }
+    return this.fetch(key);
+  }
+
+  private async fetch(key: string, range?: string): Promise<Uint8Array | undefined> {
+    try {
+      return await this.call(`GetObject ${key}`, async (s3) => {
+        const res = await s3.send(
+          new GetObjectCommand({
+            Bucket: this.location.bucket,
+            Key: this.prefix + key,
+            ...(range !== undefined ? { Range: range } : {}),
+          }),
+        );
+        const expiresAt = res.Metadata?.[META_EXPIRES];
+        if (expiresAt !== undefined && expired(Number(expiresAt), this.now())) {
+          res.Body?.transformToWebStream()
+            .cancel()
+            .catch(() => undefined);
+          return undefined;
+        }
+        return res.Body === undefined ? new Uint8Array(0) : await res.Body.transformToByteArray();
+      });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async statObject(key: string): Promise<ObjectInfo | undefined> {
+    checkObjectKey(key);
+    try {
+      const res = await this.call(`HeadObject ${key}`, (s3) =>
+        s3.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.prefix + key })),
+      );
+      const expiresAt = res.Metadata?.[META_EXPIRES];
+      const expiresAtMs = expiresAt !== undefined ? Number(expiresAt) : undefined;
+      if (expired(expiresAtMs, this.now())) return undefined;
+      return {
+        key,
+        size: res.ContentLength ?? 0,
+        sha256: res.Metadata?.[META_SHA256] ?? '',
+        ...(expiresAtMs !== undefined ? { expiresAtMs } : {}),
+      };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async deleteObject(key: string): Promise<boolean> {
+    const existed = (await this.statObject(key)) !== undefined;
+    await this.call(`DeleteObject ${key}`, (s3) =>
+      s3.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: this.prefix + key })),
+    );
+    return existed;
+  }
+
+  async sweepObjects(prefix: string): Promise<number> {
+    let removed = 0;
+    let token: string | undefined;
+    const now = this.now();
+    do {
+      const page = await this.call('ListObjectsV2', (s3) =>
+        s3.send(
+          new ListObjectsV2Command({
+            Bucket: this.location.bucket,
+            Prefix: this.prefix + prefix,
+            ...(token !== undefined ? { ContinuationToken: token } : {}),
+          }),
+        ),
+      );
+      for (const object of page.Contents ?? []) {
+        if (object.Key === undefined) continue;
+        const Key = object.Key;
+        const head = await this.call(`HeadObject ${Key}`, (s3) =>
+          s3.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key })),
+        ).catch((err: unknown) => {
+          if (isNotFound(err)) return undefined;
+          throw err;
+        });
+        const expiresAt = head?.Metadata?.[META_EXPIRES];
+        if (expiresAt !== undefined && expired(Number(expiresAt), now)) {
+          await this.call(`DeleteObject ${Key}`, (s3) =>
+            s3.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key })),
+          );
+          removed++;
+        }
+      }
+      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+    return removed;
+  }
+}

@@ -1,0 +1,249 @@
+/**
+ * The claim-check stage (docs/messaging.md, Claim check): a payload larger than `threshold` is
+ * stored in the `objects` slot's store and the message travels with a claim to it instead of the
+ * bytes; `open` fetches the object, checks it and gives back the original payload and content type,
+ * so a subscriber cannot tell a claimed message from an inline one.
+ *
+ * - Key: `claims/<sha256 of the payload>` (`.gz` / `.zst` appended when compressed), under the
+ *   namespace's own prefix in the store: equal payloads share one object.
+ * - Claim: `prism-claim-*` headers (store, key, size, checksum, encoding, original content type),
+ *   an empty payload, and `prism-content-type: application/vnd.prism.claim-check`.
+ * - Lifetime: each put (re)starts the object's `ttl`; expired objects read as missing and the
+ *   producer sweeps them from the store (at most once per SWEEP_INTERVAL_MS, in the background).
+ *   Objects are not deleted on acknowledgement: the seam opens a message before any group acks it,
+ *   and a content-addressed object may be claimed by several messages and groups.
+ * - Failures: a store that is down fails the publish (E_BACKEND_DOWN, retried by the caller) or
+ *   the delivery (nacked, redelivered later); a missing or corrupt object fails the delivery too, so
+ *   after `max_retries` it is dead-lettered with the claim as it travelled.
+ */
+import { promisify } from 'node:util';
+import * as zlib from 'node:zlib';
+import { parseDuration, parseSize } from '../../config/units.js';
+import type { Message, ObjectStore } from '../../drivers/interfaces.js';
+import { sha256Hex } from '../../drivers/objects/common.js';
+import { PrismError } from '../../errors.js';
+import type { ClaimCheckSetting } from '../../gen/prism/config/v1/namespace_pb.js';
+import { HEADER } from '../envelope.js';
+import type { StageFactory, StageFactoryInput } from './index.js';
+import type { PayloadStage, StageContext } from './stages.js';
+
+export const CLAIM_HEADER = {
+  store: 'prism-claim-store',
+  key: 'prism-claim-key',
+  size: 'prism-claim-size',
+  checksum: 'prism-claim-checksum',
+  encoding: 'prism-claim-encoding',
+  contentType: 'prism-claim-content-type',
+} as const;
+
+/** The content type a claimed message travels with (plain consumers see it instead of the payload's). */
+export const CLAIM_CONTENT_TYPE = 'application/vnd.prism.claim-check';
+
+export type ClaimCompression = 'none' | 'gzip' | 'zstd';
+
+export interface ClaimCheckOptions {
+  /** Payloads larger than this many bytes are stored. */
+  thresholdBytes: number;
+  compression: ClaimCompression;
+  ttlMs: number;
+}
+
+export const CLAIM_CHECK_DEFAULTS = { threshold: '512KiB', compression: 'none', ttl: '7d' } as const;
+
+const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
+const KEY_PREFIX = 'claims/';
+const SUFFIX: Readonly<Record<ClaimCompression, string>> = { none: '', gzip: '.gz', zstd: '.zst' };
+const ENCODING: Readonly<Record<ClaimCompression, string>> = { none: 'identity', gzip: 'gzip', zstd: 'zstd' };
+
+/** node:zlib's zstd functions (Node >= 22.15); the @types/node we build with predates them. */
+interface ZstdZlib {
+  zstdCompress(buf: Uint8Array, cb: (err: Error | null, out: Buffer) => void): void;
+  zstdDecompress(
+    buf: Uint8Array,
+    options: { maxOutputLength: number },
+    cb: (err: Error | null, out: Buffer) => void,
+  ): void;
+}
+const zstd = zlib as unknown as ZstdZlib;
+
+const compressors: Readonly<Record<ClaimCompression, (bytes: Uint8Array) => Promise<Uint8Array>>> = {
+  none: async (bytes) => bytes,
+  gzip: promisify(zlib.gzip) as (bytes: Uint8Array) => Promise<Uint8Array>,
+  zstd: promisify((bytes: Uint8Array, cb: (err: Error | null, out: Buffer) => void) =>
+    zstd.zstdCompress(bytes, cb),
+  ),
+};
+
+const gunzip = promisify(zlib.gunzip) as (bytes: Uint8Array, o: zlib.ZlibOptions) => Promise<Uint8Array>;
+const unzstd = promisify(
+  (bytes: Uint8Array, o: { maxOutputLength: number }, cb: (err: Error | null, out: Buffer) => void) =>
+    zstd.zstdDecompress(bytes, o, cb),
+);
+
+/** Undoes an encoding; the output may not exceed `size` bytes (a claim cannot inflate beyond it). */
+async function decode(encoding: string, bytes: Uint8Array, size: number): Promise<Uint8Array> {
+  const maxOutputLength = Math.max(1, size);
+  switch (encoding) {
+    case 'identity':
+      return bytes;
+    case 'gzip':
+      return gunzip(bytes, { maxOutputLength });
+    case 'zstd':
+      return unzstd(bytes, { maxOutputLength });
+    default:
+      throw new PrismError('E_INVALID_ARGUMENT', `claim encoding ${JSON.stringify(encoding)} is unknown`);
+  }
+}
+
+/** Reads `claim_check` (defaults filled in); E_INVALID_ARGUMENT names a malformed field. */
+export function readClaimCheck(label: string, setting: ClaimCheckSetting): ClaimCheckOptions {
+  const invalid = (field: string, value: string, expected: string) =>
+    new PrismError(
+      'E_INVALID_ARGUMENT',
+      `${label}: setting claim_check.${field} is ${JSON.stringify(value)}, expected ${expected}`,
+    );
+  const thresholdText = setting.threshold || CLAIM_CHECK_DEFAULTS.threshold;
+  const thresholdBytes = parseSize(thresholdText);
+  if (thresholdBytes === undefined) throw invalid('threshold', thresholdText, 'a size such as 1MiB');
+  const compression = setting.compression || CLAIM_CHECK_DEFAULTS.compression;
+  if (compression !== 'none' && compression !== 'gzip' && compression !== 'zstd')
+    throw invalid('compression', compression, 'none, gzip or zstd');
+  if (compression === 'zstd' && typeof zstd.zstdCompress !== 'function') {
+    throw new PrismError(
+      'E_INVALID_ARGUMENT',
+      `${label}: claim_check.compression zstd needs Node.js 22.15 or later (this is ${process.version})`,
+      { hint: 'upgrade Node.js, or use gzip' },
+    );
+  }
+  const ttlText = setting.ttl || CLAIM_CHECK_DEFAULTS.ttl;
+  const ttlMs = parseDuration(ttlText);
+  if (ttlMs === undefined || !Number.isFinite(ttlMs) || ttlMs <= 0)
+    throw invalid('ttl', ttlText, 'a duration such as 12h or 7d');
+  return { thresholdBytes, compression, ttlMs };
+}
+
+export interface ClaimCheckStageOptions extends ClaimCheckOptions {
+  /** The store's backend name, written into the claim. */
+  storeName: string;
+  /** The started `objects` driver (looked up per call: the slot starts after the stage is built). */
+  store: () => ObjectStore;
+  onSweepError?: (err: unknown) => void;
+  now?: () => number;
+}
+
+export class ClaimCheckStage implements PayloadStage {
+  readonly name = 'claim-check';
+  private lastSweep = -Infinity;
+  private sweeping: Promise<void> | undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly options: ClaimCheckStageOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  async seal(message: Message, _context: StageContext): Promise<Message> {
+    const payload = message.payload;
+    if (payload.byteLength <= this.options.thresholdBytes || message.headers[CLAIM_HEADER.key] !== undefined)
+      return message;
+    const store = this.options.store();
+    this.sweepInBackground(store);
+    const checksum = sha256Hex(payload);
+    const compression = this.options.compression;
+    const key = `${KEY_PREFIX}${checksum}${SUFFIX[compression]}`;
+    const stored = await compressors[compression](payload);
+    await store.putObject(key, stored, { ttlMs: this.options.ttlMs });
+    const headers: Record<string, string> = { ...message.headers };
+    const contentType = headers[HEADER.contentType];
+    headers[CLAIM_HEADER.store] = this.options.storeName;
+    headers[CLAIM_HEADER.key] = key;
+    headers[CLAIM_HEADER.size] = String(payload.byteLength);
+    headers[CLAIM_HEADER.checksum] = `sha256:${checksum}`;
+    headers[CLAIM_HEADER.encoding] = ENCODING[compression];
+    if (contentType !== undefined) headers[CLAIM_HEADER.contentType] = contentType;
+    headers[HEADER.contentType] = CLAIM_CONTENT_TYPE;
+    return { topic: message.topic, payload: new Uint8Array(0), headers };
+  }
+
+  async open(message: Message, _context: StageContext): Promise<Message> {
+    const key = message.headers[CLAIM_HEADER.key];
+    if (key === undefined) return message;
+    const size = Number(message.headers[CLAIM_HEADER.size]);
+    const checksum = message.headers[CLAIM_HEADER.checksum] ?? '';
+    const encoding = message.headers[CLAIM_HEADER.encoding] ?? 'identity';
+    if (!Number.isSafeInteger(size) || size < 0 || !/^sha256:[0-9a-f]{64}$/.test(checksum)) {
+      throw new PrismError('E_INVALID_ARGUMENT', `claim ${key} has a malformed size or checksum header`);
+    }
+    const stored = await this.options.store().getObject(key);
+    if (stored === undefined) {
+      throw new PrismError(
+        'E_NOT_FOUND',
+        `the claimed payload ${key} is not in the ${message.headers[CLAIM_HEADER.store] ?? 'object'} store (expired after claim_check.ttl, or deleted)`,
+      );
+    }
+    let payload: Uint8Array;
+    try {
+      payload = await decode(encoding, stored, size);
+    } catch (err) {
+      if (err instanceof PrismError) throw err;
+      throw new PrismError('E_INTERNAL', `claim ${key}: the stored ${encoding} payload does not decode`, {
+        cause: err,
+      });
+    }
+    if (payload.byteLength !== size || `sha256:${sha256Hex(payload)}` !== checksum) {
+      throw new PrismError(
+        'E_INTERNAL',
+        `claim ${key}: the stored payload does not match the claim's size ${size} and ${checksum}`,
+      );
+    }
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(message.headers)) {
+      if (!name.startsWith('prism-claim-')) headers[name] = value;
+    }
+    const contentType = message.headers[CLAIM_HEADER.contentType];
+    if (contentType !== undefined) headers[HEADER.contentType] = contentType;
+    else delete headers[HEADER.contentType];
+    return { topic: message.topic, payload, headers };
+  }
+
+  async close(): Promise<void> {
+    await this.sweeping;
+  }
+
+  /** Deletes expired claims, at most once per SWEEP_INTERVAL_MS, without holding up the publish. */
+  private sweepInBackground(store: ObjectStore): void {
+    const now = this.now();
+    if (this.sweeping !== undefined || now - this.lastSweep < SWEEP_INTERVAL_MS) return;
+    this.lastSweep = now;
+    this.sweeping = store
+      .sweepObjects(KEY_PREFIX)
+      .then(
+        () => undefined,
+        (err: unknown) => this.options.onSweepError?.(err),
+      )
+      .finally(() => (this.sweeping = undefined));
+  }
+}
+
+/** STAGE_FACTORIES entry: a claim-check stage when the pattern sets `claim_check`. */
+export const claimCheckStage: StageFactory = (input: StageFactoryInput) => {
+  const setting = input.reader.raw?.claimCheck;
+  if (setting === undefined) return undefined;
+  if (!input.slots.has('objects')) {
+    throw new PrismError(
+      'E_INVALID_ARGUMENT',
+      `${input.label}: claim_check needs the objects slot to store payloads in`,
+      { hint: 'bind `slots: { objects: { backend: s3 } }` (or filesystem, memstore)' },
+    );
+  }
+  const options = readClaimCheck(input.label, setting);
+  return new ClaimCheckStage({
+    ...options,
+    storeName: input.slots.backend('objects') ?? 'objects',
+    store: () => input.slots.driver('objects') as unknown as ObjectStore,
+    onSweepError: (err) =>
+      input.logger?.warn(
+        { pattern: input.label, error: err instanceof Error ? err.message : String(err) },
+        'claim-check sweep failed',
+      ),
+  });
+};

@@ -1,0 +1,247 @@
+/**
+ * Claim check through the proxy only (client → proxy → producer runner → SeaweedFS + Kafka / NATS /
+ * Redis Streams → consumer runner → client): payloads of 0 bytes, threshold − 1, threshold,
+ * threshold + 1 and 2 MiB (and 100 MiB on Redis Streams) arrive byte-exact with their content type;
+ * the queue carries a claim, the bytes sit in the real S3-compatible store; a Publish above the
+ * proxy's --max-message-size gets RESOURCE_EXHAUSTED with both sizes.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ClientReadableStream } from '@grpc/grpc-js';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { DataClient } from '../../src/client/data-client.js';
+import { isPrismError } from '../../src/errors.js';
+import type { SubscribeResponse } from '../../src/gen/prism/data/v1/messaging_pb.js';
+import { ensureBuilt, runCli } from '../support/cli.js';
+import { startPrismServer, type RunningServer } from '../support/server-process.js';
+import {
+  describeWithServices,
+  kafkaBrokers,
+  natsUrl,
+  redisUrl,
+  s3Client,
+  s3Config,
+  uniqueName,
+} from '../support/services.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'prism-claim-check-e2e-'));
+const THRESHOLD = 256 * 1024;
+const MAX_MESSAGE = 128 * 1024 * 1024;
+const BUCKET = 'prism-e2e-claims';
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+const BACKENDS = [
+  { backend: 'kafka', compression: 'none', namespace: uniqueName('claims-kafka') },
+  { backend: 'nats', compression: 'gzip', namespace: uniqueName('claims-nats') },
+  { backend: 'redis', compression: 'zstd', namespace: uniqueName('claims-redis') },
+] as const;
+
+let proxy: RunningServer | undefined;
+let endpoint: string;
+
+function reader(stream: ClientReadableStream<SubscribeResponse>): { next(): Promise<SubscribeResponse> } {
+  const buffered: SubscribeResponse[] = [];
+  const waiting: Array<{ resolve: (r: SubscribeResponse) => void; reject: (e: Error) => void }> = [];
+  let failure: Error | undefined;
+  stream.on('data', (r: SubscribeResponse) => {
+    const waiter = waiting.shift();
+    if (waiter) waiter.resolve(r);
+    else buffered.push(r);
+  });
+  stream.on('error', (err: Error) => {
+    failure = err;
+    for (const waiter of waiting.splice(0)) waiter.reject(err);
+  });
+  return {
+    next: () => {
+      const r = buffered.shift();
+      if (r) return Promise.resolve(r);
+      if (failure) return Promise.reject(failure);
+      return new Promise((resolve, reject) => waiting.push({ resolve, reject }));
+    },
+  };
+}
+
+function namespaceYaml(backend: string, compression: string, namespace: string): string {
+  return [
+    `namespace: ${namespace}`,
+    'team: platform',
+    'patterns:',
+    '  - name: files',
+    '    type: producer',
+    `    slots: { sink: { backend: ${backend} }, objects: { backend: s3, credentials: "\${PRISM_E2E_S3_CREDENTIALS}" } }`,
+    `    settings: { topic: files, max_message_size: 100MiB, claim_check: { threshold: ${THRESHOLD}B, compression: ${compression}, ttl: 1d } }`,
+    '  - name: reader',
+    '    type: consumer',
+    `    slots: { source: { backend: ${backend} }, objects: { backend: s3, credentials: "\${PRISM_E2E_S3_CREDENTIALS}" } }`,
+    '    settings: { topic: files, consumer_group: readers, max_retries: 5, ack_timeout: 60s, claim_check: {} }',
+    '',
+  ].join('\n');
+}
+
+/** Resident set of a process in bytes (Linux). */
+function rssBytes(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'))!;
+  return Number(/(\d+)/.exec(line)![1]) * 1024;
+}
+
+await describeWithServices(['s3', 'kafka', 'nats', 'redis'], 'claim check through the proxy', () => {
+  beforeAll(async () => {
+    await ensureBuilt();
+    mkdirSync(join(dir, 'ns'));
+    for (const { backend, compression, namespace } of BACKENDS) {
+      writeFileSync(join(dir, 'ns', `${namespace}.yaml`), namespaceYaml(backend, compression, namespace));
+    }
+    const s3 = s3Config();
+    writeFileSync(
+      join(dir, 'backends.yaml'),
+      [
+        'backends:',
+        `  redis: [{ name: test, endpoint: "${redisUrl()}" }]`,
+        `  nats: [{ name: test, endpoint: "${natsUrl()}" }]`,
+        `  kafka: [{ name: test, endpoint: "kafka://${kafkaBrokers().join(',')}" }]`,
+        `  s3: [{ name: test, endpoint: "${s3.endpoint}/${BUCKET}?region=${s3.region}" }]`,
+        '',
+      ].join('\n'),
+    );
+    proxy = await startPrismServer(
+      [
+        'proxy',
+        'serve',
+        '--namespaces',
+        join(dir, 'ns'),
+        '--backends',
+        join(dir, 'backends.yaml'),
+        '--listen',
+        '127.0.0.1:0',
+        '--metrics-listen',
+        '127.0.0.1:0',
+        '--max-message-size',
+        `${MAX_MESSAGE}B`,
+      ],
+      'prism proxy serving',
+      { PRISM_E2E_S3_CREDENTIALS: `${s3.accessKeyId}:${s3.secretAccessKey}` },
+    );
+    endpoint = `127.0.0.1:${proxy.ready.port as number}`;
+  }, 180_000);
+
+  afterAll(async () => {
+    if (proxy) expect(await proxy.stop()).toBe(0);
+  });
+
+  for (const { backend, namespace } of BACKENDS) {
+    it(`delivers payloads around the threshold and of 2 MiB byte-exact with their content type on ${backend}`, async () => {
+      const client = new DataClient(endpoint, { namespace });
+      const stream = client.subscribe({ group: 'readers' });
+      try {
+        const messages = reader(stream);
+        const sizes = [0, THRESHOLD - 1, THRESHOLD, THRESHOLD + 1, 2 * 1024 * 1024];
+        const sent = new Map<string, { payload: Buffer; contentType: string }>();
+        for (const [i, size] of sizes.entries()) {
+          const payload = randomBytes(size);
+          const contentType = `application/x-e2e-${i}`;
+          const { messageId } = await client.publish({ payload, contentType });
+          sent.set(messageId, { payload, contentType });
+        }
+        for (let i = 0; i < sizes.length; i++) {
+          const got = await messages.next();
+          const expected = sent.get(got.message!.messageId)!;
+          expect(got.message!.contentType).toBe(expected.contentType);
+          expect(got.message!.payload.byteLength).toBe(expected.payload.byteLength);
+          expect(sha256(got.message!.payload)).toBe(sha256(expected.payload));
+          expect(got.message!.headers).toEqual({});
+          await client.acknowledge({
+            subscriptionId: got.subscriptionId,
+            deliveryId: got.deliveryId,
+            success: true,
+          });
+        }
+        // The two payloads above the threshold are objects under the namespace's prefix.
+        const s3 = s3Client();
+        try {
+          const listed = await s3.send(
+            new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${namespace}/claims/` }),
+          );
+          expect(listed.Contents?.length).toBe(2);
+        } finally {
+          s3.destroy();
+        }
+      } finally {
+        stream.cancel();
+        client.close();
+      }
+    }, 120_000);
+  }
+
+  it('delivers a 100 MiB payload byte-exact on Redis Streams, and reports the proxy RSS while publishing it', async () => {
+    const { namespace } = BACKENDS[2];
+    const client = new DataClient(endpoint, { namespace });
+    const stream = client.subscribe({ group: 'readers' });
+    try {
+      const messages = reader(stream);
+      const payload = randomBytes(100 * 1024 * 1024);
+      const idle = rssBytes(proxy!.pid);
+      let peak = idle;
+      const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(proxy!.pid))), 20);
+      const started = Date.now();
+      try {
+        await client.publish({ payload, contentType: 'application/octet-stream' });
+      } finally {
+        clearInterval(sampler);
+      }
+      const publishMs = Date.now() - started;
+      const got = await messages.next();
+      expect(got.message!.payload.byteLength).toBe(payload.byteLength);
+      expect(sha256(got.message!.payload)).toBe(sha256(payload));
+      expect(got.message!.contentType).toBe('application/octet-stream');
+      await client.acknowledge({
+        subscriptionId: got.subscriptionId,
+        deliveryId: got.deliveryId,
+        success: true,
+      });
+      console.log(
+        `[claim-check e2e] 100 MiB publish: ${publishMs} ms; proxy RSS idle ${(idle / 2 ** 20).toFixed(1)} MiB, peak while publishing ${(peak / 2 ** 20).toFixed(1)} MiB (+${((peak - idle) / 2 ** 20).toFixed(1)} MiB)`,
+      );
+    } finally {
+      stream.cancel();
+      client.close();
+    }
+  }, 180_000);
+
+  it("refuses a payload above the producer's max_message_size and one above --max-message-size with RESOURCE_EXHAUSTED and the numbers", async () => {
+    const client = new DataClient(endpoint, { namespace: BACKENDS[0].namespace });
+    try {
+      const overSetting = await client
+        .publish({ payload: Buffer.alloc(100 * 1024 * 1024 + 1) })
+        .catch((e: unknown) => e);
+      expect(isPrismError(overSetting) && overSetting.code).toBe('E_PAYLOAD_TOO_LARGE');
+      expect((overSetting as Error).message).toBe(
+        'payload is 104857601 bytes; the limit is 100MiB (104857600 bytes, setting max_message_size)',
+      );
+      const overProxy = await client
+        .publish({ payload: Buffer.alloc(MAX_MESSAGE + 1) })
+        .catch((e: unknown) => e);
+      expect(isPrismError(overProxy) && overProxy.code).toBe('E_PAYLOAD_TOO_LARGE');
+      expect((overProxy as Error).message).toMatch(
+        new RegExp(`larger than max \\(\\d+ vs ${MAX_MESSAGE}\\)`),
+      );
+    } finally {
+      client.close();
+    }
+  }, 120_000);
+});
+
+it('refuses a --max-message-size that is not a size from 1KiB to 2GiB, before serving anything', async () => {
+  await ensureBuilt();
+  const args = ['proxy', 'serve', '--listen', '127.0.0.1:0', '--namespaces', join(dir, 'none')];
+  const result = await runCli([...args, '--max-message-size', '4GiB']);
+  expect(result.code).toBe(2);
+  expect(result.stderr).toBe(
+    'error E_USAGE: --max-message-size "4GiB" is not a size from 1KiB to 2GiB\n  hint: for example --max-message-size 256MiB\n',
+  );
+});
