@@ -21,6 +21,7 @@ import {
   vaultIssuesCredentials,
 } from './vault-credentials.js';
 import { diagnosticAt, type NamespaceDocument, type Path } from './yaml-loader.js';
+import { effectiveIsolation, ISOLATABLE_TYPES } from './isolation.js';
 
 /**
  * Semantic rules of DESIGN.md §4 over one namespace. Each finding carries a stable rule id; the
@@ -78,7 +79,44 @@ export function checkRules(
 
   checkSessions(ns, vaultEnabled, error);
   checkAuth(ns, error);
+  checkIsolation(ns, vaultEnabled, error);
   return out;
+}
+
+/**
+ * A launched runner process (isolation namespace or pattern) serves keyvalue, producer and
+ * consumer only, and takes no Vault credentials: the proxy holds the Vault sessions.
+ */
+function checkIsolation(
+  ns: NamespaceRequest,
+  vaultEnabled: boolean,
+  error: (rule: string, message: string, hint: string, at: Path) => void,
+): void {
+  ns.patterns.forEach((pattern, i) => {
+    const isolation = effectiveIsolation(ns, pattern);
+    if (isolation === 'none') return;
+    const own = pattern.isolation !== 0;
+    const at: Path = own ? ['patterns', i, 'isolation'] : ['isolation'];
+    const label = `pattern '${pattern.name}' (${pattern.type})`;
+    if (!ISOLATABLE_TYPES.has(pattern.type)) {
+      error(
+        'E_ISOLATION_TYPE',
+        `${label} cannot run in a launched runner process: only keyvalue, producer and consumer can`,
+        'remove `isolation` from this pattern; it runs inside the proxy',
+        at,
+      );
+      return;
+    }
+    const vaultSlot = Object.entries(pattern.slots).find(([, b]) => b.credentials.startsWith('vault://'));
+    if (vaultEnabled || vaultSlot) {
+      error(
+        'E_ISOLATION_VAULT',
+        `${label} has isolation ${isolation}, but its backend credentials come from Vault, whose sessions only the proxy holds`,
+        'use `isolation: none` for this pattern, or ${ENV_VAR} credentials',
+        at,
+      );
+    }
+  });
 }
 
 type Report = (
