@@ -1,5 +1,5 @@
 import type { NamespaceRequest, Pattern } from '../gen/prism/config/v1/namespace_pb.js';
-import { Delivery, Durability } from '../gen/prism/config/v1/namespace_pb.js';
+import { Delivery, Durability, Isolation } from '../gen/prism/config/v1/namespace_pb.js';
 import type { Diagnostic, Severity } from './diagnostics.js';
 import {
   BACKENDS,
@@ -95,7 +95,7 @@ function checkIsolation(
   ns.patterns.forEach((pattern, i) => {
     const isolation = effectiveIsolation(ns, pattern);
     if (isolation === 'none') return;
-    const own = pattern.isolation !== 0;
+    const own = pattern.isolation !== Isolation.UNSPECIFIED;
     const at: Path = own ? ['patterns', i, 'isolation'] : ['isolation'];
     const label = `pattern '${pattern.name}' (${pattern.type})`;
     if (!ISOLATABLE_TYPES.has(pattern.type)) {

@@ -1,4 +1,5 @@
 import type { Metadata } from '@grpc/grpc-js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -64,6 +65,8 @@ export interface ProxyServerOptions {
   tls?: ServerTls | undefined;
   /** Adds metrics of the proxy's parts (e.g. policy decisions) to its /metrics. */
   registerMetrics?: (registry: Registry) => void;
+  /** Further routes on the HTTP status port (the launcher's /runners). */
+  httpRoutes?: ReadonlyArray<(req: IncomingMessage, res: ServerResponse) => boolean>;
 }
 
 /** Opens (or finds) the caller's backend session for a namespace, kept in its session store. */
@@ -202,6 +205,7 @@ export class ProxyServer {
       registry: this.registry,
       certificates,
       notReady: () => this.notReady(),
+      ...(this.options.httpRoutes ? { routes: this.options.httpRoutes } : {}),
     });
     this.closes.add('http', () => http.stop());
     this.httpPort = (await http.start()).port;

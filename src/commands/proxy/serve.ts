@@ -34,6 +34,9 @@ import { PolicyAuthorizer } from '../../auth/policy/authorizer.js';
 import { vaultCredentials, vaultFlags, vaultSettingsFromFlags } from '../../auth/vault-credentials.js';
 import { RequestSessions } from '../../auth/request-sessions.js';
 import { durationSeconds } from '../../cli/values.js';
+import { Launcher } from '../../proxy/launcher/launcher.js';
+import { isolatedRunners } from '../../proxy/launcher/isolated-runners.js';
+import { runnersRoute } from '../../proxy/launcher/runners-route.js';
 
 export default class ProxyServe extends BaseCommand {
   static override summary = 'Run the Prism proxy: the data plane entry point';
@@ -112,6 +115,11 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
         'Worker processes sharing the gRPC port: a number or auto (one per CPU); worker i serves HTTP on the metrics port + i',
       default: '1',
     }),
+    'runner-max-old-space': Flags.integer({
+      description:
+        'Memory cap of each launched runner process (isolation namespace or pattern): its V8 --max-old-space-size, MiB (default: V8 default)',
+      min: 16,
+    }),
     'log-level': logLevelFlag,
     ...vaultFlags,
     'caller-session-ttl': Flags.string({
@@ -189,12 +197,21 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
           service: (scope) => vault.session(scope),
           logger,
         });
+    // Isolation (#17): patterns with isolation namespace|pattern run in launched processes.
+    const launcher = new Launcher({
+      logger,
+      maxOldSpaceMb: flags['runner-max-old-space'],
+      logLevel: flags['log-level'],
+    });
     const table = new NamespaceTable(
-      inProcessRunners({
-        dataDir,
-        credentials: vault.resolve,
-        callerSessions: requestSessions !== undefined,
-      }),
+      isolatedRunners(
+        inProcessRunners({
+          dataDir,
+          credentials: vault.resolve,
+          callerSessions: requestSessions !== undefined,
+        }),
+        launcher,
+      ),
       logger,
     );
     const serverTls = await serverTlsWithVault(
@@ -214,7 +231,11 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       logger,
       // Identity (#7): tokens verified against each auth-enabled namespace's issuer and access.
       authenticate: flags['no-auth'] ? undefined : proxyAuthenticator({ policies }),
-      registerMetrics: (registry) => policies.register(registry),
+      registerMetrics: (registry) => {
+        policies.register(registry);
+        launcher.register(registry);
+      },
+      httpRoutes: [runnersRoute(launcher)],
       authDisabled: flags['no-auth'],
       drainTimeoutMs: flags['drain-timeout'],
       tls: serverTls.tls,
@@ -228,6 +249,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       await server.start();
     } catch (err) {
       serverTls.stop();
+      await launcher.stop();
       throw err;
     }
     requestSessions?.start();
@@ -265,6 +287,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
         // Refused or unreachable at start: close what was opened, then report the reason.
         await source.stop();
         await server.stop();
+        await launcher.stop();
         serverTls.stop();
         await vault?.close().catch(() => undefined);
         throw err;
@@ -277,6 +300,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
     });
     await source?.stop();
     await server.stop();
+    await launcher.stop();
     serverTls.stop();
     await vault
       .close()
