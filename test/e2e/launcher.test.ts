@@ -20,6 +20,7 @@ import { consumeReader, sleep, waitFor } from './support-streams.js';
 const dir = mkdtempSync(join(tmpdir(), 'prism-launcher-'));
 const isolated = uniqueName('iso');
 const plain = uniqueName('plain');
+const shared = uniqueName('shared');
 const topic = uniqueName('launched').replace(/[^a-z0-9.-]/g, '');
 const CAP_MB = 96;
 
@@ -54,7 +55,7 @@ await describeWithServices(['redis', 'nats'], 'runner processes launched by the 
     mkdirSync(join(dir, 'ns'));
     writeFileSync(
       join(dir, 'backends.yaml'),
-      `backends:\n  redis: [{ name: test, endpoint: "${redisUrl()}" }]\n  nats: [{ name: test, endpoint: "${natsUrl()}" }]\n`,
+      `backends:\n  memstore: [{ name: test, endpoint: "memory://" }]\n  redis: [{ name: test, endpoint: "${redisUrl()}" }]\n  nats: [{ name: test, endpoint: "${natsUrl()}" }]\n`,
     );
     writeFileSync(
       join(dir, 'ns', 'isolated.yaml'),
@@ -72,6 +73,19 @@ await describeWithServices(['redis', 'nats'], 'runner processes launched by the 
     writeFileSync(
       join(dir, 'ns', 'plain.yaml'),
       `namespace: ${plain}\nteam: platform\npatterns:\n  - { name: cache, type: keyvalue, slots: { store: { backend: redis } } }\n`,
+    );
+    writeFileSync(
+      join(dir, 'ns', 'shared.yaml'),
+      [
+        `namespace: ${shared}`,
+        'team: platform',
+        'isolation: namespace',
+        'patterns:',
+        '  - { name: hot, type: keyvalue, slots: { store: { backend: redis } } }',
+        '  - { name: cold, type: keyvalue, slots: { store: { backend: redis } }, settings: { default_ttl: 1h } }',
+        '  - { name: local, type: keyvalue, isolation: none, slots: { store: { backend: memstore } } }',
+        '',
+      ].join('\n'),
     );
     proxy = await startProxy({ namespaces: join(dir, 'ns'), backends: join(dir, 'backends.yaml') }, [
       '--runner-max-old-space',
@@ -92,6 +106,7 @@ await describeWithServices(['redis', 'nats'], 'runner processes launched by the 
       [isolated, ['billing'], 'pattern', 'serving', 0],
       [isolated, ['cache'], 'pattern', 'serving', 0],
       [isolated, ['events'], 'pattern', 'serving', 0],
+      [shared, ['hot', 'cold'], 'namespace', 'serving', 0],
     ]);
     for (const r of runners) {
       expect(alive(r.pid!)).toBe(true);
@@ -102,6 +117,24 @@ await describeWithServices(['redis', 'nats'], 'runner processes launched by the 
     expect(metrics).toContain(
       `prism_runner_process_up{namespace="${isolated}",patterns="cache",isolation="pattern"} 1`,
     );
+  });
+
+  it('serves the patterns of an isolation: namespace process by x-prism-pattern, and isolation: none in the proxy', async () => {
+    const hot = new DataClient(endpoint, { namespace: shared, pattern: 'hot', timeoutMs: 10_000 });
+    const cold = new DataClient(endpoint, { namespace: shared, pattern: 'cold', timeoutMs: 10_000 });
+    const local = new DataClient(endpoint, { namespace: shared, pattern: 'local', timeoutMs: 10_000 });
+    clients.push(hot, cold, local);
+    await hot.set('h', Buffer.from('1'));
+    await cold.set('c', Buffer.from('2'));
+    await local.set('l', Buffer.from('3'));
+    // cold's default_ttl applies in the launched process; hot has none (-1: no expiry).
+    expect([Number((await hot.ttl('h')).ttlMs), Number((await cold.ttl('c')).ttlMs) > 3_500_000]).toEqual([
+      -1,
+      true,
+    ]);
+    expect(Buffer.from((await local.get('l')).value).toString()).toBe('3');
+    const sharedProcesses = (await runnerList()).filter((r) => r.namespace === shared);
+    expect(sharedProcesses).toHaveLength(1);
   });
 
   it('passes the memory cap to each runner process, whose V8 heap limit follows it', async () => {
@@ -207,7 +240,7 @@ await describeWithServices(['redis', 'nats'], 'runner processes launched by the 
 
   it('stops every runner process when the proxy shuts down', async () => {
     const pids = (await runnerList()).map((r) => r.pid!);
-    expect(pids).toHaveLength(3);
+    expect(pids).toHaveLength(4);
     expect(await proxy!.stop('SIGTERM')).toBe(0);
     proxy = undefined;
     expect(pids.filter(alive)).toEqual([]);
