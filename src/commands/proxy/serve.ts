@@ -40,7 +40,7 @@ import { runnersRoute } from '../../proxy/launcher/runners-route.js';
 
 export default class ProxyServe extends BaseCommand {
   static override summary = 'Run the Prism proxy: the data plane entry point';
-  static override description = `Serves prism.data.v1 KeyValue, Producer and Consumer, routed by the x-prism-namespace metadata key to in-process pattern runners, and /healthz, /readyz and /metrics over HTTP.
+  static override description = `Serves prism.data.v1 KeyValue, Producer and Consumer, routed by the x-prism-namespace metadata key to pattern runners, and /healthz, /readyz, /metrics and /runners over HTTP. Runners run in this process, or, for patterns with isolation namespace or pattern, in runner processes it launches, supervises and stops (docs/architecture.md, "Isolation and the launcher"; prismctl runner list shows them).
 With --admin it registers with the control plane, heartbeats, and serves the namespaces its partitions own, picking up changes without a restart. With --namespaces it serves local namespace files.
 On SIGTERM it drains: new calls get UNAVAILABLE, in-flight calls finish, subscriptions end, then it exits 0.
 With --workers N (or auto: one per CPU) a primary process forks N workers that share the gRPC port (connections are balanced between workers, not calls); worker i serves HTTP on the metrics port + i (with port 0, each worker gets its own free port); SIGTERM to the primary drains every worker, then it exits 0.`;
