@@ -9,7 +9,13 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { credentials, makeGenericClientConstructor, Metadata } from '@grpc/grpc-js';
 import { DataClient } from '../../src/client/data-client.js';
+import { unaryCall, type AnyClient } from '../../src/client/proxy-call.js';
+import { BatchSetRequestSchema, KeyValue } from '../../src/gen/prism/data/v1/keyvalue_pb.js';
+import { fromServiceError } from '../../src/transport/grpc-status.js';
+import { NAMESPACE_HEADER } from '../../src/transport/metadata.js';
+import { grpcServiceDefinition } from '../../src/transport/service-definition.js';
 import type { PrismError } from '../../src/errors.js';
 import type { RunnerProcessInfo } from '../../src/proxy/launcher/runner-process.js';
 import { ensureBuilt, runCli } from '../support/cli.js';
@@ -21,6 +27,7 @@ const dir = mkdtempSync(join(tmpdir(), 'prism-launcher-'));
 const isolated = uniqueName('iso');
 const plain = uniqueName('plain');
 const shared = uniqueName('shared');
+const hog = uniqueName('hog');
 const topic = uniqueName('launched').replace(/[^a-z0-9.-]/g, '');
 const CAP_MB = 96;
 
@@ -87,6 +94,10 @@ await describeWithServices(['redis', 'nats'], 'runner processes launched by the 
         '',
       ].join('\n'),
     );
+    writeFileSync(
+      join(dir, 'ns', 'hog.yaml'),
+      `namespace: ${hog}\nteam: platform\nisolation: pattern\npatterns:\n  - { name: cache, type: keyvalue, slots: { store: { backend: memstore } } }\n`,
+    );
     proxy = await startProxy({ namespaces: join(dir, 'ns'), backends: join(dir, 'backends.yaml') }, [
       '--runner-max-old-space',
       String(CAP_MB),
@@ -103,6 +114,7 @@ await describeWithServices(['redis', 'nats'], 'runner processes launched by the 
   it('launches one process per pattern and lists them with pid, state, restarts and memory', async () => {
     const runners = await runnerList();
     expect(runners.map((r) => [r.namespace, r.patterns, r.isolation, r.state, r.restarts])).toEqual([
+      [hog, ['cache'], 'pattern', 'serving', 0],
       [isolated, ['billing'], 'pattern', 'serving', 0],
       [isolated, ['cache'], 'pattern', 'serving', 0],
       [isolated, ['events'], 'pattern', 'serving', 0],
@@ -192,7 +204,9 @@ await describeWithServices(['redis', 'nats'], 'runner processes launched by the 
   });
 
   it('answers UNAVAILABLE while a killed runner restarts, serves again after, and never disturbs another namespace', async () => {
-    const [before] = (await runnerList()).filter((r) => r.patterns[0] === 'cache');
+    const [before] = (await runnerList()).filter(
+      (r) => r.namespace === isolated && r.patterns[0] === 'cache',
+    );
     const kv = client(isolated);
     const other = client(plain);
     const otherFailures: string[] = [];
@@ -234,13 +248,54 @@ await describeWithServices(['redis', 'nats'], 'runner processes launched by the 
     expect(Math.max(...slowest)).toBeLessThan(2000);
     expect(otherFailures).toEqual([]);
     expect(otherCalls).toBeGreaterThan(10);
-    const [after] = (await runnerList()).filter((r) => r.patterns[0] === 'cache');
+    const [after] = (await runnerList()).filter((r) => r.namespace === isolated && r.patterns[0] === 'cache');
     expect([after!.state, after!.restarts, after!.pid !== before!.pid]).toEqual(['serving', 1, true]);
+  });
+
+  it('restarts a runner that outgrows its memory cap, and reports the restart', async () => {
+    const [before] = (await runnerList()).filter((r) => r.namespace === hog);
+    const KeyValueClient = makeGenericClientConstructor(grpcServiceDefinition(KeyValue), 'KeyValue');
+    const raw = new KeyValueClient(endpoint, credentials.createInsecure()) as never as AnyClient;
+    const metadata = new Metadata();
+    metadata.set(NAMESPACE_HEADER, hog);
+    // Keys live on the runner's V8 heap (memstore): about 3 MB of them per call, until it dies.
+    const codes: string[] = [];
+    try {
+      for (let call = 0; call < 200 && codes.length === 0; call++) {
+        const items = Array.from({ length: 3000 }, (_, i) => ({
+          key: `${call}-${i}-`.padEnd(1000, 'x'),
+          value: new Uint8Array(),
+        }));
+        await unaryCall(
+          raw,
+          'batchSet',
+          BatchSetRequestSchema,
+          { items },
+          {
+            metadata,
+            timeoutMs: 30_000,
+            toError: (err) => fromServiceError(err, endpoint),
+          },
+        ).catch((err: PrismError) => codes.push(err.code));
+      }
+    } finally {
+      raw.close();
+    }
+    expect(codes).toEqual(['E_UNAVAILABLE']);
+    let after: RunnerProcessInfo | undefined;
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      [after] = (await runnerList()).filter((r) => r.namespace === hog);
+      if (after?.state === 'serving') break;
+      await sleep(100);
+    }
+    expect([after!.state, after!.restarts, after!.pid !== before!.pid]).toEqual(['serving', 1, true]);
+    expect(proxy!.logs()).toContain('Reached heap limit');
   });
 
   it('stops every runner process when the proxy shuts down', async () => {
     const pids = (await runnerList()).map((r) => r.pid!);
-    expect(pids).toHaveLength(4);
+    expect(pids).toHaveLength(5);
     expect(await proxy!.stop('SIGTERM')).toBe(0);
     proxy = undefined;
     expect(pids.filter(alive)).toEqual([]);
