@@ -75,6 +75,8 @@ export class RunnerProcess implements RunnerProcessHandle {
   private delayMs: number;
   private waiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
   private exited: Promise<void> = Promise.resolve();
+  /** When the current process last started serving (0: never served). */
+  private servedSince = 0;
 
   constructor(private readonly options: RunnerProcessOptions) {
     this.delayMs = options.backoffMs ?? 200;
@@ -218,8 +220,6 @@ export class RunnerProcess implements RunnerProcessHandle {
       this.scheduleRestart(wasServing);
     });
   }
-
-  private servedSince = 0;
 
   private scheduleRestart(wasServing: boolean): void {
     const max = this.options.maxBackoffMs ?? 10_000;
