@@ -266,7 +266,7 @@ export class RemoteRunner implements KeyValueRunnerApi, ProducerRunnerApi, Consu
         if (closed || err.code === status.CANCELLED) return;
         failedOnce?.(this.toError(err));
         failedOnce = undefined;
-        void reopen();
+        if (call === stream) void reopen();
       });
       stream.on('end', () => {
         if (!closed && call === stream) void reopen();

@@ -252,6 +252,36 @@ await describeWithServices(['redis', 'nats'], 'runner processes launched by the 
     expect([after!.state, after!.restarts, after!.pid !== before!.pid]).toEqual(['serving', 1, true]);
   });
 
+  it('keeps a Consume stream open while its consumer runner restarts, and delivers what is published after', async () => {
+    const c = client(isolated);
+    const consumer = c.consume({ topic, group: 'billing', maxInFlight: 16 });
+    const reader = consumeReader(consumer);
+    await sleep(500);
+    const billing = async () =>
+      (await runnerList()).find((r) => r.namespace === isolated && r.patterns[0] === 'billing')!;
+    const before = await billing();
+    process.kill(before.pid!, 'SIGKILL');
+    let after = before;
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && !(after.state === 'serving' && after.pid !== before.pid)) {
+      await sleep(100);
+      after = await billing();
+    }
+    expect([after.state, after.restarts]).toEqual(['serving', before.restarts + 1]);
+    await c.publish({ topic, payload: Buffer.from('after-restart') });
+    await waitFor(
+      'the delivery after the restart',
+      () => reader.received.some((d) => Buffer.from(d.message!.payload).toString() === 'after-restart'),
+      20_000,
+    );
+    expect(reader.failure).toBeUndefined();
+    c.ack(
+      consumer,
+      reader.received.map((d) => d.deliveryId),
+    );
+    consumer.end();
+  });
+
   it('restarts a runner that outgrows its memory cap, and reports the restart', async () => {
     const [before] = (await runnerList()).filter((r) => r.namespace === hog);
     const KeyValueClient = makeGenericClientConstructor(grpcServiceDefinition(KeyValue), 'KeyValue');
