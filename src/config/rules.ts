@@ -83,6 +83,36 @@ export function checkRules(
   return out;
 }
 
+const MESSAGING = new Set(['producer', 'consumer', 'mailbox']);
+
+/**
+ * memstore keeps its topics in the memory of the process that runs the runner: messaging
+ * patterns on memstore that isolation puts in different processes would share no message.
+ */
+function checkMemstoreSplit(
+  ns: NamespaceRequest,
+  error: (rule: string, message: string, hint: string, at: Path) => void,
+): void {
+  const placed = ns.patterns
+    .map((pattern, i) => ({ pattern, i, isolation: effectiveIsolation(ns, pattern) }))
+    .filter(
+      ({ pattern }) =>
+        MESSAGING.has(pattern.type) && Object.values(pattern.slots).some((b) => b.backend === 'memstore'),
+    );
+  const where = ({ pattern, isolation }: (typeof placed)[number]) =>
+    isolation === 'pattern' ? `pattern:${pattern.name}` : isolation;
+  if (new Set(placed.map(where)).size < 2) return;
+  for (const p of placed) {
+    if (p.isolation === 'none') continue;
+    error(
+      'E_ISOLATION_MEMSTORE',
+      `pattern '${p.pattern.name}' (${p.pattern.type}) would run in a process of its own (isolation ${p.isolation}) with a memstore slot, so it would share no message with this namespace's other memstore messaging patterns`,
+      'give these patterns the same isolation (namespace puts them in one process), or bind them to a networked backend',
+      p.pattern.isolation !== Isolation.UNSPECIFIED ? ['patterns', p.i, 'isolation'] : ['isolation'],
+    );
+  }
+}
+
 /**
  * A launched runner process (isolation namespace or pattern) serves keyvalue, producer and
  * consumer only, and takes no Vault credentials: the proxy holds the Vault sessions.
@@ -92,6 +122,7 @@ function checkIsolation(
   vaultEnabled: boolean,
   error: (rule: string, message: string, hint: string, at: Path) => void,
 ): void {
+  checkMemstoreSplit(ns, error);
   ns.patterns.forEach((pattern, i) => {
     const isolation = effectiveIsolation(ns, pattern);
     if (isolation === 'none') return;

@@ -8,6 +8,7 @@ import {
   check,
   keyvaluePattern,
   mailboxPattern,
+  consumerPattern,
   producerPattern,
   sessionNamespace,
   textAt,
@@ -103,5 +104,32 @@ describe('isolation', () => {
       'E_ISOLATION_VAULT',
     );
     expect(found.map((d) => d.path)).toEqual(['/patterns/0/isolation']);
+  });
+
+  it('refuses memstore messaging patterns that isolation would put in different processes', () => {
+    const onMemstore = {
+      patterns: [
+        producerPattern({ slots: { sink: { backend: 'memstore' } } }),
+        consumerPattern({
+          slots: { source: { backend: 'memstore' } },
+          settings: { topic: 'orders.events', consumer_group: 'billing' },
+        }),
+      ],
+    };
+    const split = withRule(
+      check(validNamespace({ ...onMemstore, isolation: 'pattern' })).diagnostics,
+      'E_ISOLATION_MEMSTORE',
+    );
+    expect(split.map((d) => [d.path, d.message])).toEqual([
+      [
+        '/isolation',
+        "pattern 'events' (producer) would run in a process of its own (isolation pattern) with a memstore slot, so it would share no message with this namespace's other memstore messaging patterns",
+      ],
+      [
+        '/isolation',
+        "pattern 'billing' (consumer) would run in a process of its own (isolation pattern) with a memstore slot, so it would share no message with this namespace's other memstore messaging patterns",
+      ],
+    ]);
+    expect(check(validNamespace({ ...onMemstore, isolation: 'namespace' })).diagnostics).toEqual([]);
   });
 });
