@@ -202,6 +202,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       logger,
       maxOldSpaceMb: flags['runner-max-old-space'],
       logLevel: flags['log-level'],
+      dataDir,
     });
     const table = new NamespaceTable(
       isolatedRunners(

@@ -52,6 +52,9 @@ A namespace with auth enabled is refused unless --no-auth says that this process
     }),
     ...serverTlsFlags,
     backends: Flags.string({ description: 'Backends catalog file (default: local endpoints)' }),
+    'data-dir': Flags.string({
+      description: 'Directory of file-backed stores (sqlite) (default: <prism home>/data)',
+    }),
     'no-auth': Flags.boolean({
       description: 'Serve an auth-enabled namespace without verifying tokens (behind a verifying proxy only)',
     }),
@@ -92,7 +95,7 @@ A namespace with auth enabled is refused unless --no-auth says that this process
         if (!pattern)
           throw new UsageError(`namespace '${served.namespace.namespace}' has no assigned pattern '${name}'`);
         return createRunner(served.namespace, name, pattern, {
-          dataDir: join(prismHome(), 'data'),
+          dataDir: flags['data-dir'] ?? join(prismHome(), 'data'),
           credentials: vault.resolve,
         });
       });

@@ -20,6 +20,8 @@ export interface LauncherOptions {
   logger: Logger;
   /** --max-old-space-size of every runner process, MiB (proxy serve --runner-max-old-space). */
   maxOldSpaceMb?: number | undefined;
+  /** Directory of file-backed stores (sqlite), the same as the proxy's in-process runners use. */
+  dataDir?: string | undefined;
   /** Log level of the runner processes (they log to the proxy's stdout/stderr). */
   logLevel?: string | undefined;
   /** Node and prismctl's bin/run.js (default: this Node and this package's bin/run.js). */
@@ -70,6 +72,7 @@ export class Launcher {
         flags: [
           ...(served.namespace.auth?.enabled ? ['--no-auth'] : []),
           ...(this.options.logLevel ? ['--log-level', this.options.logLevel] : []),
+          ...(this.options.dataDir ? ['--data-dir', this.options.dataDir] : []),
         ],
         logger: this.options.logger,
         ...(this.options.backoffMs !== undefined ? { backoffMs: this.options.backoffMs } : {}),
