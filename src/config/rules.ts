@@ -1,5 +1,5 @@
 import type { NamespaceRequest, Pattern } from '../gen/prism/config/v1/namespace_pb.js';
-import { Delivery, Durability } from '../gen/prism/config/v1/namespace_pb.js';
+import { Delivery, Durability, Isolation } from '../gen/prism/config/v1/namespace_pb.js';
 import type { Diagnostic, Severity } from './diagnostics.js';
 import {
   BACKENDS,
@@ -21,6 +21,7 @@ import {
   vaultIssuesCredentials,
 } from './vault-credentials.js';
 import { diagnosticAt, type NamespaceDocument, type Path } from './yaml-loader.js';
+import { effectiveIsolation, ISOLATABLE_TYPES } from './isolation.js';
 
 /**
  * Semantic rules of DESIGN.md §4 over one namespace. Each finding carries a stable rule id; the
@@ -78,7 +79,75 @@ export function checkRules(
 
   checkSessions(ns, vaultEnabled, error);
   checkAuth(ns, error);
+  checkIsolation(ns, vaultEnabled, error);
   return out;
+}
+
+const MESSAGING = new Set(['producer', 'consumer', 'mailbox']);
+
+/**
+ * memstore keeps its topics in the memory of the process that runs the runner: messaging
+ * patterns on memstore that isolation puts in different processes would share no message.
+ */
+function checkMemstoreSplit(
+  ns: NamespaceRequest,
+  error: (rule: string, message: string, hint: string, at: Path) => void,
+): void {
+  const placed = ns.patterns
+    .map((pattern, i) => ({ pattern, i, isolation: effectiveIsolation(ns, pattern) }))
+    .filter(
+      ({ pattern }) =>
+        MESSAGING.has(pattern.type) && Object.values(pattern.slots).some((b) => b.backend === 'memstore'),
+    );
+  const where = ({ pattern, isolation }: (typeof placed)[number]) =>
+    isolation === 'pattern' ? `pattern:${pattern.name}` : isolation;
+  if (new Set(placed.map(where)).size < 2) return;
+  for (const p of placed) {
+    if (p.isolation === 'none') continue;
+    error(
+      'E_ISOLATION_MEMSTORE',
+      `pattern '${p.pattern.name}' (${p.pattern.type}) would run in a process of its own (isolation ${p.isolation}) with a memstore slot, so it would share no message with this namespace's other memstore messaging patterns`,
+      'give these patterns the same isolation (namespace puts them in one process), or bind them to a networked backend',
+      p.pattern.isolation !== Isolation.UNSPECIFIED ? ['patterns', p.i, 'isolation'] : ['isolation'],
+    );
+  }
+}
+
+/**
+ * A launched runner process (isolation namespace or pattern) serves keyvalue, producer and
+ * consumer only, and takes no Vault credentials: the proxy holds the Vault sessions.
+ */
+function checkIsolation(
+  ns: NamespaceRequest,
+  vaultEnabled: boolean,
+  error: (rule: string, message: string, hint: string, at: Path) => void,
+): void {
+  checkMemstoreSplit(ns, error);
+  ns.patterns.forEach((pattern, i) => {
+    const isolation = effectiveIsolation(ns, pattern);
+    if (isolation === 'none') return;
+    const own = pattern.isolation !== Isolation.UNSPECIFIED;
+    const at: Path = own ? ['patterns', i, 'isolation'] : ['isolation'];
+    const label = `pattern '${pattern.name}' (${pattern.type})`;
+    if (!ISOLATABLE_TYPES.has(pattern.type)) {
+      error(
+        'E_ISOLATION_TYPE',
+        `${label} cannot run in a launched runner process: only keyvalue, producer and consumer can`,
+        'remove `isolation` from this pattern; it runs inside the proxy',
+        at,
+      );
+      return;
+    }
+    const vaultSlot = Object.entries(pattern.slots).find(([, b]) => b.credentials.startsWith('vault://'));
+    if (vaultEnabled || vaultSlot) {
+      error(
+        'E_ISOLATION_VAULT',
+        `${label} has isolation ${isolation}, but its backend credentials come from Vault, whose sessions only the proxy holds`,
+        'use `isolation: none` for this pattern, or ${ENV_VAR} credentials',
+        at,
+      );
+    }
+  });
 }
 
 type Report = (

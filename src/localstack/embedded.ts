@@ -8,6 +8,9 @@ import { AdminClient } from '../client/admin-client.js';
 import { AdminSource } from '../proxy/admin-source.js';
 import { inProcessRunners, NamespaceTable } from '../proxy/namespace-table.js';
 import { ProxyServer } from '../proxy/server.js';
+import { Launcher } from '../proxy/launcher/launcher.js';
+import { isolatedRunners } from '../proxy/launcher/isolated-runners.js';
+import { runnersRoute } from '../proxy/launcher/runners-route.js';
 import { envCredentials } from '../auth/env-credentials.js';
 import { DevIdp } from '../auth/dev-idp.js';
 import type { DevTlsFiles } from './dev-tls.js';
@@ -100,11 +103,16 @@ export async function startEmbeddedStack(options: EmbeddedOptions): Promise<Embe
           : Promise.reject(new Error('the proxy has not registered with the admin yet')),
       logger: proxyLogger,
     });
+    // Patterns with isolation namespace|pattern run in launched runner processes (issue 17).
+    const launcher = new Launcher({ logger: proxyLogger, dataDir });
+    stops.push(() => launcher.stop());
     const table = new NamespaceTable(
-      inProcessRunners({ dataDir, credentials: envCredentials, schemas }),
+      isolatedRunners(inProcessRunners({ dataDir, credentials: envCredentials, schemas }), launcher),
       proxyLogger,
     );
     const proxy = new ProxyServer({
+      registerMetrics: (registry) => launcher.register(registry),
+      httpRoutes: [runnersRoute(launcher)],
       listen: `${host}:${ports.proxy}`,
       metricsListen: `${host}:${ports.proxyMetrics}`,
       table,

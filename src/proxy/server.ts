@@ -1,4 +1,5 @@
 import type { Metadata, Server } from '@grpc/grpc-js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -69,6 +70,8 @@ export interface ProxyServerOptions {
    * above it gets RESOURCE_EXHAUSTED naming both sizes. Raise it for claim-checked payloads.
    */
   maxMessageBytes?: number;
+  /** Further routes on the HTTP status port (the launcher's /runners). */
+  httpRoutes?: ReadonlyArray<(req: IncomingMessage, res: ServerResponse) => boolean>;
 }
 
 /** Opens (or finds) the caller's backend session for a namespace, kept in its session store. */
@@ -208,6 +211,7 @@ export class ProxyServer {
       registry: this.registry,
       certificates,
       notReady: () => this.notReady(),
+      ...(this.options.httpRoutes ? { routes: this.options.httpRoutes } : {}),
     });
     this.closes.add('http', () => http.stop());
     this.httpPort = (await http.start()).port;

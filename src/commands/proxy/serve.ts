@@ -37,10 +37,13 @@ import { RequestSessions } from '../../auth/request-sessions.js';
 import { durationSeconds } from '../../cli/values.js';
 import { parseDuration } from '../../config/units.js';
 import { SchemaCache } from '../../runners/payload/schema-source.js';
+import { Launcher } from '../../proxy/launcher/launcher.js';
+import { isolatedRunners } from '../../proxy/launcher/isolated-runners.js';
+import { runnersRoute } from '../../proxy/launcher/runners-route.js';
 
 export default class ProxyServe extends BaseCommand {
   static override summary = 'Run the Prism proxy: the data plane entry point';
-  static override description = `Serves prism.data.v1 KeyValue, Producer and Consumer, routed by the x-prism-namespace metadata key to in-process pattern runners, and /healthz, /readyz and /metrics over HTTP.
+  static override description = `Serves prism.data.v1 KeyValue, Producer and Consumer, routed by the x-prism-namespace metadata key to pattern runners, and /healthz, /readyz, /metrics and /runners over HTTP. Runners run in this process, or, for patterns with isolation namespace or pattern, in runner processes it launches, supervises and stops (docs/architecture.md, "Isolation and the launcher"; prismctl runner list shows them).
 With --admin it registers with the control plane, heartbeats, and serves the namespaces its partitions own, picking up changes without a restart. With --namespaces it serves local namespace files.
 On SIGTERM it drains: new calls get UNAVAILABLE, in-flight calls finish, subscriptions end, then it exits 0.
 With --workers N (or auto: one per CPU) a primary process forks N workers that share the gRPC port (connections are balanced between workers, not calls); worker i serves HTTP on the metrics port + i (with port 0, each worker gets its own free port); SIGTERM to the primary drains every worker, then it exits 0.`;
@@ -124,6 +127,11 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       description:
         'Worker processes sharing the gRPC port: a number or auto (one per CPU); worker i serves HTTP on the metrics port + i',
       default: '1',
+    }),
+    'runner-max-old-space': Flags.integer({
+      description:
+        'Memory cap of each launched runner process (isolation namespace or pattern): its V8 --max-old-space-size, MiB (default: V8 default)',
+      min: 16,
     }),
     'log-level': logLevelFlag,
     ...vaultFlags,
@@ -214,14 +222,24 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
           : Promise.reject(new PrismError('E_UNAVAILABLE', 'this proxy has no admin to fetch schemas from')),
       logger,
     });
+    // Isolation (#17): patterns with isolation namespace|pattern run in launched processes.
+    const launcher = new Launcher({
+      logger,
+      maxOldSpaceMb: flags['runner-max-old-space'],
+      logLevel: flags['log-level'],
+      dataDir,
+    });
     const table = new NamespaceTable(
-      inProcessRunners({
-        dataDir,
-        credentials: vault.resolve,
-        vault: { session: (scope) => vault.session(scope), defaults: vaultSettings },
-        callerSessions: requestSessions !== undefined,
-        schemas,
-      }),
+      isolatedRunners(
+        inProcessRunners({
+          dataDir,
+          credentials: vault.resolve,
+          vault: { session: (scope) => vault.session(scope), defaults: vaultSettings },
+          callerSessions: requestSessions !== undefined,
+          schemas,
+        }),
+        launcher,
+      ),
       logger,
     );
     const serverTls = await serverTlsWithVault(
@@ -241,7 +259,11 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       logger,
       // Identity (#7): tokens verified against each auth-enabled namespace's issuer and access.
       authenticate: flags['no-auth'] ? undefined : proxyAuthenticator({ policies }),
-      registerMetrics: (registry) => policies.register(registry),
+      registerMetrics: (registry) => {
+        policies.register(registry);
+        launcher.register(registry);
+      },
+      httpRoutes: [runnersRoute(launcher)],
       authDisabled: flags['no-auth'],
       drainTimeoutMs: flags['drain-timeout'],
       maxMessageBytes: maxMessage,
@@ -255,6 +277,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       await server.start();
     } catch (err) {
       serverTls.stop();
+      await launcher.stop();
       throw err;
     }
     requestSessions?.start();
@@ -292,6 +315,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
         // Refused or unreachable at start: close what was opened, then report the reason.
         await source.stop();
         await server.stop();
+        await launcher.stop();
         serverTls.stop();
         await vault?.close().catch(() => undefined);
         throw err;
@@ -304,6 +328,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
     });
     await source?.stop();
     await server.stop();
+    await launcher.stop();
     serverTls.stop();
     await vault
       .close()

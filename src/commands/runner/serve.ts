@@ -10,6 +10,8 @@ import { vaultCredentials, vaultFlags, vaultSettingsFromFlags } from '../../auth
 import { UsageError } from '../../errors.js';
 import { prismHome } from '../../config/home.js';
 import { join } from 'node:path';
+import { isUnixAddress } from '../../transport/unix-socket.js';
+import { readAssignment, reportServing, exitWhenParentGoes, type Assigned } from '../../runners/launched.js';
 
 const SERVABLE = ['keyvalue', 'producer', 'consumer', 'mailbox'];
 
@@ -21,14 +23,38 @@ A namespace with auth enabled is refused unless --no-auth says that this process
     '<%= config.bin %> runner serve keyvalue --config examples/runners/keyvalue-redis.yaml --listen 127.0.0.1:50100',
   ];
   static override args = {
-    type: Args.string({ description: 'Pattern type to serve', options: SERVABLE, required: true }),
+    // ignoreStdin: a launched runner's standard input carries its assignment, not this argument.
+    type: Args.string({
+      description: 'Pattern type to serve (with --config)',
+      options: SERVABLE,
+      ignoreStdin: true,
+    }),
   };
   static override flags = {
-    config: Flags.string({ char: 'c', description: 'Namespace file holding the pattern', required: true }),
+    config: Flags.string({
+      char: 'c',
+      description: 'Namespace file holding the pattern',
+      exactlyOne: ['config', 'assignment-stdin'],
+    }),
+    'assignment-stdin': Flags.boolean({
+      description:
+        'Read a prism.config.v1.RunnerAssignment (protobuf JSON, one line) from standard input, serve the patterns it names, and exit when standard input closes (how a proxy launches runners; docs/architecture.md)',
+    }),
+    'status-fd': Flags.integer({
+      description:
+        'File descriptor to write one JSON line to once serving: {"serving":true,"pid":…,"heapLimitBytes":…}',
+      dependsOn: ['assignment-stdin'],
+    }),
     pattern: Flags.string({ char: 'p', description: 'Pattern name (default: the only pattern of the type)' }),
-    listen: Flags.string({ description: 'gRPC listen address', default: '127.0.0.1:50100' }),
+    listen: Flags.string({
+      description: 'gRPC listen address: host:port, or unix:/path (the caller header is trusted only there)',
+      default: '127.0.0.1:50100',
+    }),
     ...serverTlsFlags,
     backends: Flags.string({ description: 'Backends catalog file (default: local endpoints)' }),
+    'data-dir': Flags.string({
+      description: 'Directory of file-backed stores (sqlite) (default: <prism home>/data)',
+    }),
     'no-auth': Flags.boolean({
       description: 'Serve an auth-enabled namespace without verifying tokens (behind a verifying proxy only)',
     }),
@@ -39,21 +65,10 @@ A namespace with auth enabled is refused unless --no-auth says that this process
   async run(): Promise<void> {
     const { args, flags } = await this.parse(RunnerServe);
     const logger = createLogger('prism-runner', { level: flags['log-level'] });
-    checkPlaintextListen(flags, [['--listen', flags.listen]], logger);
-    const [served] = await loadServedNamespaces([flags.config], { backends: flags.backends });
-    if (!served) throw new UsageError(`${flags.config} holds no namespace`);
-    const candidates = served.assignment.patterns.filter(
-      (p) => p.type === args.type && (!flags.pattern || p.name === flags.pattern),
-    );
-    if (candidates.length !== 1) {
-      const names = served.assignment.patterns.filter((p) => p.type === args.type).map((p) => p.name);
-      throw new UsageError(
-        candidates.length === 0
-          ? `namespace '${served.namespace.namespace}' has no ${args.type} pattern${flags.pattern ? ` named '${flags.pattern}'` : ''}`
-          : `namespace '${served.namespace.namespace}' has several ${args.type} patterns`,
-        names.length ? `pass --pattern with one of: ${names.join(', ')}` : undefined,
-      );
-    }
+    if (!isUnixAddress(flags.listen)) checkPlaintextListen(flags, [['--listen', flags.listen]], logger);
+    const { served, patterns } = flags['assignment-stdin']
+      ? await readAssignment(process.stdin)
+      : await this.fromConfig(flags.config!, args.type, flags.pattern, flags.backends);
     if (served.namespace.auth?.enabled) {
       if (!flags['no-auth']) {
         throw new UsageError(
@@ -75,23 +90,57 @@ A namespace with auth enabled is refused unless --no-auth says that this process
         .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'vault revoke failed'));
     let server: RunnerServer;
     try {
-      const runner = createRunner(served.namespace, candidates[0]!.name, candidates[0]!, {
-        dataDir: join(prismHome(), 'data'),
-        credentials: vault.resolve,
-        vault: { session: (scope) => vault.session(scope), defaults: vaultSettingsFromFlags(flags) },
+      const runners = patterns.map((name) => {
+        const pattern = served.assignment.patterns.find((p) => p.name === name);
+        if (!pattern)
+          throw new UsageError(`namespace '${served.namespace.namespace}' has no assigned pattern '${name}'`);
+        return createRunner(served.namespace, name, pattern, {
+          dataDir: flags['data-dir'] ?? join(prismHome(), 'data'),
+          credentials: vault.resolve,
+          vault: { session: (scope) => vault.session(scope), defaults: vaultSettingsFromFlags(flags) },
+        });
       });
-      server = new RunnerServer(runner, { listen: flags.listen, logger, tls: serverTlsFromFlags(flags) });
+      server = new RunnerServer(runners, { listen: flags.listen, logger, tls: serverTlsFromFlags(flags) });
       await server.start();
     } catch (err) {
       await revoke();
       throw err;
     }
+    if (flags['status-fd'] !== undefined) reportServing(flags['status-fd']);
     await new Promise<void>((resolve) => {
       process.once('SIGINT', () => resolve());
       process.once('SIGTERM', () => resolve());
+      if (flags['assignment-stdin']) exitWhenParentGoes(process.stdin, resolve);
     });
     await server.stop();
     await revoke();
+    // The lifeline pipe would keep the event loop (and so this process) alive.
+    if (flags['assignment-stdin']) process.stdin.destroy();
     logger.info('stopped');
+  }
+
+  private async fromConfig(
+    file: string,
+    type: string | undefined,
+    patternName: string | undefined,
+    backends: string | undefined,
+  ): Promise<Assigned> {
+    if (!type)
+      throw new UsageError('name the pattern type to serve', 'e.g. runner serve keyvalue --config ns.yaml');
+    const [served] = await loadServedNamespaces([file], { backends });
+    if (!served) throw new UsageError(`${file} holds no namespace`);
+    const candidates = served.assignment.patterns.filter(
+      (p) => p.type === type && (!patternName || p.name === patternName),
+    );
+    if (candidates.length !== 1) {
+      const names = served.assignment.patterns.filter((p) => p.type === type).map((p) => p.name);
+      throw new UsageError(
+        candidates.length === 0
+          ? `namespace '${served.namespace.namespace}' has no ${type} pattern${patternName ? ` named '${patternName}'` : ''}`
+          : `namespace '${served.namespace.namespace}' has several ${type} patterns`,
+        names.length ? `pass --pattern with one of: ${names.join(', ')}` : undefined,
+      );
+    }
+    return { served, patterns: [candidates[0]!.name] };
   }
 }

@@ -24,7 +24,7 @@ describe('unknown keys', () => {
     expect(diagnostics.map((d) => [d.rule, d.hint])).toEqual([
       [
         'E_SCHEMA_UNKNOWN_KEY',
-        'expected one of: namespace, team, description, needs, patterns, auth, access, metadata',
+        'expected one of: namespace, team, description, needs, patterns, auth, access, metadata, isolation',
       ],
     ]);
   });
