@@ -591,6 +591,9 @@ s3_probe() {
 s3_start() {
   local d key secret
   d=$(svc_dir s3)
+  # A fresh store on every start: SeaweedFS's master freezes volume growth ("master state loss")
+  # when it finds volumes of an earlier run, and nothing in a test store outlives its run.
+  rm -rf "$d/data"
   mkdir -p "$d/data"
   if [[ ! -s $(s3_credentials_file) ]]; then
     key=prism$(head -c8 /dev/urandom | od -An -tx1 | tr -d ' \n')
