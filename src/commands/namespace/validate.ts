@@ -7,7 +7,8 @@ import { validatePaths, type ValidationReport } from '../../config/validate.js';
 export default class NamespaceValidate extends BaseCommand {
   static override summary = 'Validate namespace files (a CI gate)';
   static override description = `Checks YAML syntax, the schema, names, patterns, slots, backends, settings, sessions, credentials and auth, and reports every problem at once with file, line and column.
-Exit codes: 0 valid (warnings allowed unless --strict), 1 errors found, 2 usage error or unreadable input.`;
+Exit codes: 0 valid (warnings allowed unless --strict), 1 errors found (or warnings under --strict), 2 usage error or unreadable input.
+Under --strict, warnings are still reported as warnings (::warning with --format github); only the exit code and the summary's valid/invalid change.`;
   static override examples = [
     '<%= config.bin %> namespace validate namespaces/',
     '<%= config.bin %> namespace validate orders.yaml --format github',
@@ -27,7 +28,9 @@ Exit codes: 0 valid (warnings allowed unless --strict), 1 errors found, 2 usage 
       options: ['text', 'json', 'github'],
       default: 'text',
     }),
-    strict: Flags.boolean({ description: 'Treat warnings as errors' }),
+    strict: Flags.boolean({
+      description: 'Fail (exit 1) when there are warnings; they are still reported as warnings',
+    }),
   };
 
   async run(): Promise<ValidationReport> {
