@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
+import { tuneJitForShortRun } from '../../cli/short-run-jit.js';
 import { isInputProblem } from '../../config/diagnostics.js';
 import { renderReport, type ReportFormat } from '../../config/report-format.js';
 import { validatePaths, type ValidationReport } from '../../config/validate.js';
@@ -35,6 +36,7 @@ Under --strict, warnings are still reported as warnings (::warning with --format
 
   async run(): Promise<ValidationReport> {
     const { argv, flags } = await this.parse(NamespaceValidate);
+    tuneJitForShortRun();
     const { report } = await validatePaths(argv as string[], { strict: flags.strict });
     process.exitCode = report.diagnostics.some(isInputProblem) ? 2 : report.valid ? 0 : 1;
     if (!this.jsonEnabled()) this.write(renderReport(report, flags.format as ReportFormat));
