@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -168,6 +168,16 @@ describe('reading directories', () => {
       path('tree/teams/deep/er/search.YAML'),
       path('tree/teams/payments.yml'),
     ]);
+  });
+
+  it('does not follow a symbolic link to a directory, nor one to a file', async () => {
+    await file('linked/orders.yaml', toYaml(validNamespace()));
+    await file('outside/elsewhere.yaml', toYaml(validNamespace({ namespace: 'elsewhere' })));
+    await symlink(path('outside'), path('linked/more'), 'dir');
+    await symlink(path('outside/elsewhere.yaml'), path('linked/alias.yaml'));
+    const { sources, diagnostics } = await readSources([path('linked')]);
+    expect(diagnostics).toEqual([]);
+    expect(sources.map((s) => s.file)).toEqual([path('linked/orders.yaml')]);
   });
 
   it('reports a directory that holds no namespace files', async () => {
