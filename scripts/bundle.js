@@ -12,7 +12,7 @@
 // --packages bundle (the default) also bundles the npm packages on the start path (oclif and its
 // dependencies, protobuf-es, grpc-js, js-yaml); `external` leaves every package to node_modules.
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -81,7 +81,8 @@ await build({
 // oclif's modules that the fast bundle replaces: its errors (the parser's usage errors send the line
 // back to oclif, see src/cli/lite/shims/oclif-errors.cjs), and its logger and help (debug output
 // and error text only). Anything else of oclif beyond its flags, args and parser fails the build.
-const oclifLib = join(root, 'node_modules/@oclif/core/lib');
+// Real path: esbuild names modules by it, and node_modules may be a symlink (a git worktree's).
+const oclifLib = realpathSync(join(root, 'node_modules/@oclif/core/lib'));
 const SHIMS = {
   'errors/index.js': 'src/cli/lite/shims/oclif-errors.cjs',
   'parser/errors.js': 'src/cli/lite/shims/oclif-errors.cjs',
@@ -119,6 +120,12 @@ const strays = Object.keys(fast.metafile.inputs)
 if (strays.length > 0) {
   throw new Error(`the fast-start bundle took oclif modules it must not load: ${strays.join(', ')}`);
 }
+
+// The fast path's command index (src/cli/lite/run.ts): ids as oclif spells them.
+writeFileSync(
+  join(root, 'dist/fast/commands.json'),
+  JSON.stringify(Object.keys(commands).map((entry) => entry.slice('commands/'.length).replaceAll('/', ':'))),
+);
 
 // structural.ts loads the precompiled validator next to itself (scripts/build-validator.js).
 for (const chunks of ['dist/chunks', 'dist/fast/chunks']) {

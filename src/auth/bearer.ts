@@ -1,6 +1,4 @@
 import { prismHome } from '../config/home.js';
-import { freshAccessToken } from './login.js';
-import { DEFAULT_SCOPES } from './oidc-config.js';
 import { TokenCache } from './token-cache.js';
 
 /**
@@ -12,6 +10,11 @@ export async function bearerTokenFor(explicit: string | undefined): Promise<stri
   const cache = new TokenCache(prismHome());
   const cached = cache.read();
   if (!cached) return undefined;
+  // Loaded only for a cached login: OIDC and the config-file reader would double a kv command's start.
+  const [{ freshAccessToken }, { DEFAULT_SCOPES }] = await Promise.all([
+    import('./login.js'),
+    import('./oidc-config.js'),
+  ]);
   const tokens = await freshAccessToken(
     { issuer: cached.issuer, clientId: cached.clientId, scopes: DEFAULT_SCOPES },
     cache,

@@ -19,6 +19,7 @@ import { proxyCallError, unaryCall, type AnyClient } from './proxy-call.js';
 import { dialTarget, type ClientTls } from '../transport/dial.js';
 import type { DialMode } from '../transport/tls-errors.js';
 import { PublishStreamWriter } from './publish-stream.js';
+import type { KeyValueCalls } from './kv-client.js';
 
 export { DEFAULT_PROXY_ENDPOINT } from './endpoints.js';
 
@@ -37,7 +38,7 @@ export interface DataClientOptions {
 }
 
 /** Typed client of prism.data.v1 through the proxy (or a standalone runner), one channel per service. */
-export class DataClient {
+export class DataClient implements KeyValueCalls {
   private readonly kvClient: AnyClient;
   private readonly producerClient: AnyClient;
   private readonly consumerClient: AnyClient;

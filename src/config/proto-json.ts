@@ -18,12 +18,30 @@ type EnumMapper = (desc: NonNullable<DescField['enum']>, value: unknown) => unkn
 
 function convert(value: unknown, desc: DescMessage, mapEnum: EnumMapper): unknown {
   if (!isPlainObject(value)) return value;
+  const fields = fieldsByName(desc);
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
-    const field = desc.fields.find((f) => f.name === key || f.jsonName === key);
+    const field = fields.get(key);
     out[key] = field ? convertField(field, v, mapEnum) : v;
   }
   return out;
+}
+
+const FIELDS = new WeakMap<DescMessage, Map<string, DescField>>();
+/** A message's fields by proto name and JSON name (looked up for every key of every file). */
+function fieldsByName(desc: DescMessage): Map<string, DescField> {
+  let fields = FIELDS.get(desc);
+  if (!fields) {
+    fields = new Map();
+    // Last to first, so that a name two fields answer to (one's proto name, another's JSON name)
+    // goes to the first of them, as a find() over the fields would.
+    for (const f of [...desc.fields].reverse()) {
+      fields.set(f.jsonName, f);
+      fields.set(f.name, f);
+    }
+    FIELDS.set(desc, fields);
+  }
+  return fields;
 }
 
 function convertField(field: DescField, value: unknown, mapEnum: EnumMapper): unknown {

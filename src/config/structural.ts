@@ -50,14 +50,18 @@ function loadPrecompiled(): ValidateFunction | undefined {
 
 export interface StructureResult {
   diagnostics: Diagnostic[];
-  /** A deep copy of the namespace without the values that failed. */
-  pruned: Record<string, unknown>;
+  /**
+   * The namespace without the values that failed: a deep copy when something failed, else the
+   * document's own value (read-only to callers; copying every valid file cost a seventh of
+   * validating a thousand of them).
+   */
+  pruned: Readonly<Record<string, unknown>>;
 }
 
 export function checkStructure(doc: NamespaceDocument): StructureResult {
   const validate = namespaceValidator();
+  if (validate(doc.value)) return { diagnostics: [], pruned: doc.value };
   const pruned = structuredClone(doc.value);
-  if (validate(doc.value)) return { diagnostics: [], pruned };
   const findings = schemaFindings(
     validate.errors ?? [],
     (rule, message, hint, at, key = false) => diagnosticAt(doc, 'error', rule, message, hint, at, key),

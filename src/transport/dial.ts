@@ -1,29 +1,11 @@
 import { isIP } from 'node:net';
 import { credentials, experimental, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
-import { PrismError } from '../errors.js';
 import { LastGoodCertificates } from './certificate-files.js';
 import { CLIENT_OPTIONS } from './limits.js';
-import { isLoopbackHost, parseEndpoint, type Endpoint } from './listen-address.js';
-import { readPem } from './server-tls.js';
+import { parseEndpoint, type Endpoint } from './listen-address.js';
+import { clientTlsFiles, usesTls, type ClientTls } from './client-tls.js';
 
-/** How a client reaches a server: `--tls`, `--ca-file`, `--tls-server-name`, client certificate. */
-export interface ClientTls {
-  /** Use TLS even though the endpoint is written host:port. */
-  tls?: boolean | undefined;
-  /** PEM CA bundle the server's certificate must chain to (default: the system's roots). */
-  caFile?: string | undefined;
-  /** The name the server's certificate must carry (default: the endpoint's host). */
-  serverName?: string | undefined;
-  /** PEM client certificate and key, for servers that require them (mTLS). */
-  certFile?: string | undefined;
-  keyFile?: string | undefined;
-  /**
-   * Read the CA and client certificate files again as they change (every 5 s), so that a
-   * long-running process (the proxy following its admin) picks up a rotated certificate without a
-   * restart. Off for one-shot commands: the file watcher would hold their process open.
-   */
-  followFiles?: boolean | undefined;
-}
+export { refuseClearTextToken, usesTls, type ClientTls } from './client-tls.js';
 
 export interface DialTarget {
   endpoint: Endpoint;
@@ -32,34 +14,13 @@ export interface DialTarget {
   options: ChannelOptions;
 }
 
-/**
- * TLS when the endpoint is `grpcs://`, or when any TLS setting is given; plaintext for a bare
- * host:port, as before TLS existed.
- */
-export function usesTls(endpoint: Endpoint, tls: ClientTls = {}): boolean {
-  return (
-    endpoint.tls ||
-    tls.tls === true ||
-    tls.caFile !== undefined ||
-    tls.serverName !== undefined ||
-    tls.certFile !== undefined
-  );
-}
-
 /** Credentials and channel options for `endpoint`; files are read now, so a bad path fails here. */
 export function dialTarget(endpointText: string, tls: ClientTls = {}): DialTarget {
   const endpoint = parseEndpoint(endpointText);
   if (!usesTls(endpoint, tls)) {
     return { endpoint, tls: false, credentials: credentials.createInsecure(), options: CLIENT_OPTIONS };
   }
-  if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
-    throw new PrismError('E_USAGE', 'a client certificate needs both its certificate and its key', {
-      hint: 'pass --tls-client-cert and --tls-client-key together',
-    });
-  }
-  const ca = tls.caFile !== undefined ? readPem(tls.caFile, '--ca-file') : null;
-  const key = tls.keyFile !== undefined ? readPem(tls.keyFile, '--tls-client-key') : null;
-  const cert = tls.certFile !== undefined ? readPem(tls.certFile, '--tls-client-cert') : null;
+  const { ca, key, cert } = clientTlsFiles(tls);
   if (isIP(endpoint.host) && tls.serverName === undefined) quietIpServerNameWarning();
   const options: ChannelOptions = { ...CLIENT_OPTIONS };
   if (tls.serverName !== undefined) {
@@ -81,26 +42,6 @@ function clientCredentials(tls: ClientTls, ca: Buffer | null, key: Buffer | null
     },
   );
   return experimental.createCertificateProviderChannelCredentials(files, key && cert ? files : null);
-}
-
-/**
- * The CLI never sends a bearer token in clear text off the machine: refused before any socket is
- * opened, unless the person said --insecure.
- */
-export function refuseClearTextToken(
-  target: DialTarget,
-  hasToken: boolean,
-  insecure: boolean | undefined,
-): void {
-  if (!hasToken || insecure || isLoopbackHost(target.endpoint.host)) return;
-  if (target.tls) return;
-  throw new PrismError(
-    'E_USAGE',
-    `refusing to send a bearer token in clear text to ${target.endpoint.address}: anyone on the network path could read and reuse it`,
-    {
-      hint: `use TLS (grpcs://${target.endpoint.address}, with --ca-file when a private CA signed the server's certificate), or pass --insecure if this network is trusted`,
-    },
-  );
 }
 
 let quiet = false;

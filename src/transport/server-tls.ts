@@ -2,6 +2,7 @@ import { experimental, ServerCredentials } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { PrismError } from '../errors.js';
+import { readPem } from './pem-file.js';
 import { LastGoodCertificates, loads } from './certificate-files.js';
 
 /** `--tls-cert/--tls-key` (and `--tls-client-ca` for mTLS) of a server. */
@@ -111,17 +112,4 @@ export function grpcServerCredentials(certificates: ServerCertificates | undefin
   return certificates ? certificates.grpcCredentials() : ServerCredentials.createInsecure();
 }
 
-export function readPem(file: string, flag: string): Buffer {
-  let pem: Buffer;
-  try {
-    pem = readFileSync(file);
-  } catch (err) {
-    throw new PrismError('E_INPUT_UNREADABLE', `cannot read ${flag} file ${file}: ${(err as Error).message}`);
-  }
-  if (!pem.includes('-----BEGIN ')) {
-    throw new PrismError('E_USAGE', `${file} (${flag}) is not a PEM file`, {
-      hint: 'PEM files start with a -----BEGIN ...----- line',
-    });
-  }
-  return pem;
-}
+export { readPem };

@@ -1,5 +1,5 @@
-import { status, type ServiceError } from '@grpc/grpc-js';
 import { PrismError } from '../errors.js';
+import { GrpcStatus, type CallError } from './status-codes.js';
 import { withoutSystemCaAdvice } from './tls-message.js';
 
 /** How the failed call dialled: over TLS or not, with a client certificate or not. */
@@ -18,10 +18,10 @@ const CLOSED_EARLY = /Failed to connect|Connection dropped|socket hang up|ECONNR
 
 /**
  * A connection that failed for a TLS reason, told in words with the flag that fixes it. grpc-js
- * reports these as UNAVAILABLE with OpenSSL's text in the details.
+ * (and src/client/grpc-http2.ts) report these as UNAVAILABLE with OpenSSL's text in the details.
  */
-export function tlsFailure(err: ServiceError, endpoint: string, mode: DialMode): PrismError | undefined {
-  if (err.code !== status.UNAVAILABLE) return undefined;
+export function tlsFailure(err: CallError, endpoint: string, mode: DialMode): PrismError | undefined {
+  if (err.code !== GrpcStatus.UNAVAILABLE) return undefined;
   const details = err.details ?? '';
   if (UNTRUSTED.test(details)) {
     return new PrismError(

@@ -7,9 +7,6 @@ import { needsOclif, type Command, type LiteConfig } from './command.js';
 /** Commands the fast path leaves to oclif: `complete` reads oclif's Config for its catalog. */
 const OCLIF_ONLY = new Set(['complete']);
 
-interface Manifest {
-  commands: Record<string, { id: string }>;
-}
 type CommandClass = (new (argv: string[], config: LiteConfig) => Command) & { id?: string };
 
 /**
@@ -55,15 +52,16 @@ function commandOf(root: string, argv: readonly string[]): { id: string; argv: s
   const end = argv.indexOf('--');
   const options = end === -1 ? argv : argv.slice(0, end);
   if (options.includes('--help') || options.includes('-h')) return undefined;
-  const manifestFile = join(root, 'oclif.manifest.json');
-  if (!existsSync(manifestFile)) return undefined;
-  const { commands } = JSON.parse(readFileSync(manifestFile, 'utf8')) as Manifest;
+  // The command ids scripts/bundle.js bundled (oclif.manifest.json has them too, at 30x the size).
+  const index = join(root, 'dist/fast/commands.json');
+  if (!existsSync(index)) return undefined;
+  const commands = new Set(JSON.parse(readFileSync(index, 'utf8')) as string[]);
   let found: { id: string; argv: string[] } | undefined;
   for (let i = 1; i <= argv.length; i++) {
     const word = argv[i - 1]!;
     if (word.startsWith('-') || word.includes(':')) break;
     const id = argv.slice(0, i).join(':');
-    if (commands[id]) found = { id, argv: argv.slice(i) };
+    if (commands.has(id)) found = { id, argv: argv.slice(i) };
   }
   return found && !OCLIF_ONLY.has(found.id) ? found : undefined;
 }

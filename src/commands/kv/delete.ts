@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { dataClient, dataFlags } from '../../cli/data-flags.js';
+import { dataFlags, keyValueClient } from '../../cli/data-flags.js';
 
 export default class KvDelete extends BaseCommand {
   static override summary = 'Delete a key through the proxy (deleting a missing key is not an error)';
@@ -10,7 +10,7 @@ export default class KvDelete extends BaseCommand {
 
   async run(): Promise<{ key: string; existed: boolean }> {
     const { args, flags } = await this.parse(KvDelete);
-    const client = await dataClient(flags);
+    const client = await keyValueClient(flags);
     try {
       const { existed } = await client.delete(args.key);
       if (!this.jsonEnabled()) this.log(existed ? `deleted ${args.key}` : `${args.key} did not exist`);

@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { dataClient, dataFlags } from '../../cli/data-flags.js';
+import { dataFlags, keyValueClient } from '../../cli/data-flags.js';
 
 export default class KvExists extends BaseCommand {
   static override summary = 'Check whether a key exists (exit 0 yes, 1 no)';
@@ -10,7 +10,7 @@ export default class KvExists extends BaseCommand {
 
   async run(): Promise<{ key: string; exists: boolean }> {
     const { args, flags } = await this.parse(KvExists);
-    const client = await dataClient(flags);
+    const client = await keyValueClient(flags);
     try {
       const { exists } = await client.exists(args.key);
       if (!exists) process.exitCode = 1;

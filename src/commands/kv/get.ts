@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { dataClient, dataFlags } from '../../cli/data-flags.js';
+import { dataFlags, keyValueClient } from '../../cli/data-flags.js';
 
 export default class KvGet extends BaseCommand {
   static override summary = 'Get a key through the proxy (raw value on stdout; exit 1 when missing)';
@@ -10,7 +10,7 @@ export default class KvGet extends BaseCommand {
 
   async run(): Promise<{ key: string; found: boolean; value: string }> {
     const { args, flags } = await this.parse(KvGet);
-    const client = await dataClient(flags);
+    const client = await keyValueClient(flags);
     try {
       const res = await client.get(args.key);
       if (!res.found) {

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { dataClient, dataFlags } from '../../cli/data-flags.js';
+import { dataFlags, keyValueClient } from '../../cli/data-flags.js';
 
 export default class KvScan extends BaseCommand {
   static override summary = 'List keys with a prefix, one per line';
@@ -13,7 +13,7 @@ export default class KvScan extends BaseCommand {
 
   async run(): Promise<{ keys: string[] }> {
     const { args, flags } = await this.parse(KvScan);
-    const client = await dataClient(flags);
+    const client = await keyValueClient(flags);
     try {
       const keys: string[] = [];
       let cursor = '';

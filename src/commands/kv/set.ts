@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { dataClient, dataFlags } from '../../cli/data-flags.js';
+import { dataFlags, keyValueClient } from '../../cli/data-flags.js';
 import { durationSeconds, readValue } from '../../cli/values.js';
 
 export default class KvSet extends BaseCommand {
@@ -24,7 +24,7 @@ export default class KvSet extends BaseCommand {
     const { args, flags } = await this.parse(KvSet);
     const ttlSeconds = durationSeconds(flags.ttl, 'ttl');
     const value = await readValue(args.value, flags.file);
-    const client = await dataClient(flags);
+    const client = await keyValueClient(flags);
     try {
       await client.set(args.key, value, ttlSeconds);
       if (!this.jsonEnabled())

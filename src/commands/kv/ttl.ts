@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { dataClient, dataFlags } from '../../cli/data-flags.js';
+import { dataFlags, keyValueClient } from '../../cli/data-flags.js';
 
 export default class KvTtl extends BaseCommand {
   static override summary = 'Show the time to live of a key (-1 no expiry, -2 missing)';
@@ -10,7 +10,7 @@ export default class KvTtl extends BaseCommand {
 
   async run(): Promise<{ key: string; ttlMs: number }> {
     const { args, flags } = await this.parse(KvTtl);
-    const client = await dataClient(flags);
+    const client = await keyValueClient(flags);
     try {
       const ttlMs = Number((await client.ttl(args.key)).ttlMs);
       if (!this.jsonEnabled())

@@ -87,6 +87,16 @@ describe.concurrent('namespace validate: exit codes', () => {
     expect(stdout.split('\n').at(-2)).toBe('invalid: 1 file, 1 namespace, 0 errors, 1 warning');
   });
 
+  it('under --strict --format github, fails on warnings that stay ::warning annotations', async () => {
+    const { stdout, stderr, code } = await validate(WARNINGS, '--strict', '--format', 'github');
+    expect(code).toBe(1);
+    expect(stderr).toBe('');
+    expect(stdout).toBe(
+      `::warning file=${WARNINGS},line=9,col=25,title=E_NEEDS_DURABILITY::needs.durability is strong but slot 'store' uses memstore, which loses data on restart (bind a durable backend or relax needs.durability)\n` +
+        'invalid: 1 file, 1 namespace, 0 errors, 1 warning\n',
+    );
+  });
+
   it('exits 2 for a missing file, and still reports the files it could read', async () => {
     const { stdout, stderr, code } = await validate('does/not/exist.yaml', VALID);
     expect(code).toBe(2);

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -168,6 +168,23 @@ describe('reading directories', () => {
       path('tree/teams/deep/er/search.YAML'),
       path('tree/teams/payments.yml'),
     ]);
+  });
+
+  it('descends into a symbolic link to a directory, lists no symbolic link to a file, and survives a loop', async () => {
+    await file('linked/orders.yaml', toYaml(validNamespace()));
+    await file('outside/elsewhere.yaml', toYaml(validNamespace({ namespace: 'elsewhere' })));
+    await symlink(path('outside'), path('linked/more'), 'dir');
+    await symlink(path('outside/elsewhere.yaml'), path('linked/alias.yaml'));
+    await symlink(path('linked'), path('outside/back'), 'dir');
+    const { sources, diagnostics } = await readSources([path('linked')]);
+    expect(diagnostics).toEqual([]);
+    // The loop linked/more/back/more/... ends where the system refuses to follow it further.
+    const files = sources.map((s) => s.file);
+    expect(files).toContain(path('linked/orders.yaml'));
+    expect(files).toContain(path('linked/more/elsewhere.yaml'));
+    expect(files).toContain(path('linked/more/back/orders.yaml'));
+    expect(files).toEqual([...files].sort());
+    expect(files).not.toContain(path('linked/alias.yaml'));
   });
 
   it('reports a directory that holds no namespace files', async () => {
