@@ -6,7 +6,10 @@
  * sent in clear.
  */
 import { create } from '@bufbuild/protobuf';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import type { VaultAccess } from '../../../src/auth/vault-transit.js';
 import type { Delivery } from '../../../src/drivers/interfaces.js';
@@ -197,6 +200,51 @@ await describeWithServices(['vault', 'nats'], 'envelope encryption with Vault tr
     expect(envelope.messageId).toBe(published.messageId);
     expect(text(envelope.payload)).toBe(secret);
     expect(envelope.headers).toEqual({ 'x-region': 'eu' });
+  });
+
+  it('stores a claim-checked payload encrypted: the object holds ciphertext, the subscriber gets the plaintext', async () => {
+    const namespace = uniqueNamespace('enc');
+    const root = mkdtempSync(join(tmpdir(), 'prism-enc-claims-'));
+    cleanup.push(async () => rmSync(root, { recursive: true, force: true }));
+    const objects = { backend: 'filesystem', endpoint: `file:${root}` };
+    const raw = await rawReader(namespace);
+    const consumer = await started(
+      runner<ConsumerRunner>(t, access, {
+        type: 'consumer',
+        namespace,
+        role: t.roles.reader,
+        slots: { source: memstore, objects },
+        settings: { topic: TOPIC, consumerGroup: 'billing', ...encryption(), claimCheck: {} },
+      }),
+    );
+    const seen: ConsumerDelivery[] = [];
+    await consumer.subscribe({}, async (d) => {
+      seen.push(d);
+      await d.ack();
+    });
+    const producer = await started(
+      runner<ProducerRunner>(t, access, {
+        type: 'producer',
+        namespace,
+        role: t.roles.writer,
+        slots: { sink: memstore, objects },
+        settings: { topic: TOPIC, ...encryption(), claimCheck: { threshold: '1KiB' } },
+      }),
+    );
+    const secret = `{"card":"4111-1111-1111-1111","note":"${'x'.repeat(4096)}"}`;
+    await producer.publish({ payload: bytes(secret) }, ALICE);
+
+    await eventually(() => seen.length === 1 && raw.length === 1, 10_000, 'the delivery');
+    expect(text(seen[0]!.envelope.payload)).toBe(secret);
+    // The message carries only the claim; the one stored object is the sealed payload.
+    expect(raw[0]!.payload.byteLength).toBe(0);
+    const stored = readdirSync(root, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => readFileSync(join(e.parentPath, e.name)));
+    const bodies = stored.filter((b) => b.byteLength >= Buffer.byteLength(secret));
+    expect(bodies).toHaveLength(1);
+    expect(bodies[0]!.byteLength).toBe(Buffer.byteLength(secret) + 16);
+    for (const file of stored) expect(file.includes(Buffer.from('4111'))).toBe(false);
   });
 
   it('does not open a ciphertext replayed under another message id: it is dead-lettered, still encrypted', async () => {
