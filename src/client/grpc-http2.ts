@@ -9,7 +9,6 @@ import {
 } from 'node:http2';
 import { isIP } from 'node:net';
 import { clientTlsFiles, usesTls, type ClientTls } from '../transport/client-tls.js';
-import { MAX_MESSAGE_BYTES } from '../transport/limits.js';
 import { parseEndpoint, type Endpoint } from '../transport/listen-address.js';
 import { GrpcStatus, statusName, type CallError } from '../transport/status-codes.js';
 
@@ -63,14 +62,6 @@ export class GrpcHttp2Channel {
     metadata: Record<string, string>,
     timeoutMs: number,
   ): Promise<Uint8Array> {
-    if (message.length > MAX_MESSAGE_BYTES) {
-      return Promise.reject(
-        callError(
-          GrpcStatus.RESOURCE_EXHAUSTED,
-          `Attempted to send message with a size larger than ${MAX_MESSAGE_BYTES}`,
-        ),
-      );
-    }
     if (this.closed) return Promise.reject(callError(GrpcStatus.UNAVAILABLE, 'Channel has been shut down'));
     const connection = this.connection();
     const headers: OutgoingHttpHeaders = {
@@ -148,7 +139,6 @@ function connectionOf(session: ClientHttp2Session): Connection {
 class UnaryCall {
   private httpStatus: number | undefined;
   private readonly chunks: Buffer[] = [];
-  private received = 0;
   private final: (Error & CallError) | { code: 0; metadata: Metadata } | undefined;
   private streamError: (Error & { code?: string }) | undefined;
   private readonly timer: NodeJS.Timeout;
@@ -186,17 +176,6 @@ class UnaryCall {
 
   private data(chunk: Buffer): void {
     this.chunks.push(chunk);
-    this.received += chunk.length;
-    if (this.received >= 5 && this.chunks.length > 0) {
-      const head = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-      const size = head.readUInt32BE(1);
-      if (size > MAX_MESSAGE_BYTES) {
-        this.cancel(
-          GrpcStatus.RESOURCE_EXHAUSTED,
-          `Received message larger than max (${size} vs ${MAX_MESSAGE_BYTES})`,
-        );
-      }
-    }
   }
 
   private status(headers: IncomingHttpHeaders): void {
