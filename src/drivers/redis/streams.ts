@@ -20,6 +20,12 @@
  * - Members: a closing member deletes its name from the group when it holds nothing; one that
  *   still held entries is deleted by another member once those were claimed and it has been
  *   idle for `staleMemberMs`, so closed subscriptions do not pile up in `XINFO CONSUMERS`.
+ * - De-duplication: an enqueue carrying the `prism-message-id` header appends only if that id was
+ *   not appended to the topic within the last DEDUP_WINDOW_MS (a marker key
+ *   `prism/stream:<namespace>:<topic>:dedup:<id>`, set NX with that expiry, and the XADD in one
+ *   script), so a batch retried after its reply was lost (Redis restarted after EXEC, or ioredis
+ *   resending unanswered commands on reconnect) is not appended twice. Topics contain no `:`, so
+ *   a marker never collides with a stream key, and it falls under the namespace's key pattern.
  * - Retention: with `retentionMs`, every enqueue trims entries older than that (`XADD … MINID =`,
  *   exact, from the entry ids' millisecond part): retention wins over delivery, so an entry
  *   trimmed while unacknowledged is never redelivered. Without it the stream keeps everything.
@@ -29,7 +35,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
 import type { Capability } from '../../config/registry.js';
 import {
   BackendDownError,
@@ -47,6 +53,7 @@ import {
   copyHeaders,
   DEFAULT_ACK_TIMEOUT_MS,
   DEFAULT_OPERATION_TIMEOUT_MS,
+  MESSAGE_ID_HEADER,
   sleep,
   withDeadline,
 } from '../messaging-support.js';
@@ -78,6 +85,34 @@ export function claimIntervalMs(ackTimeoutMs: number): number {
  * its idle time to the ack timeout (keeping the delivery count), so the next `XAUTOCLAIM` of any
  * member takes it. A stale nack (the entry was acknowledged or claimed since) changes nothing.
  */
+/**
+ * How long an appended message id is remembered for de-duplication: longer than a producer's
+ * retries of one batch (a few seconds of backoff) and a reconnect, like JetStream's 2-minute window.
+ */
+export const DEDUP_WINDOW_MS = 120_000;
+
+/**
+ * Appends one entry unless its id was appended within the window. KEYS: stream, marker. ARGV:
+ * window ms, MINID ('' = no trimming), then the entry's field/value pairs. Returns 1 if appended.
+ */
+const APPEND_ONCE_SCRIPT = `
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 0 end
+if ARGV[2] == '' then
+  redis.call('XADD', KEYS[1], '*', ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+else
+  redis.call('XADD', KEYS[1], 'MINID', '=', ARGV[2], '*', ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+end
+return 1
+`;
+
+type AppendOnce = (
+  stream: string,
+  marker: string,
+  windowMs: number,
+  minId: string,
+  ...fields: Array<string | Buffer>
+) => Promise<number>;
+
 const RELEASE_SCRIPT = `
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
 if #p == 0 or tonumber(p[1][4]) ~= tonumber(ARGV[4]) then return 0 end
@@ -162,6 +197,7 @@ export function createRedisStreams(options: RedisStreamsOptions): RedisStreams {
     commandTimeout: DEFAULT_OPERATION_TIMEOUT_MS,
   });
   commands.defineCommand('prismRelease', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
+  commands.defineCommand('prismAppendOnce', { numberOfKeys: 2, lua: APPEND_ONCE_SCRIPT });
   const release = (commands as unknown as { prismRelease: Release }).prismRelease.bind(commands);
   let lastError: unknown;
   commands.on('error', (err: unknown) => (lastError = err));
@@ -176,17 +212,37 @@ export function createRedisStreams(options: RedisStreamsOptions): RedisStreams {
    * become BackendDownError, Redis' own errors pass. No promise or timer of its own: this is the
    * path of every enqueue and ack.
    */
-  function xaddArgs(message: Message): [string, ...Array<string | Buffer>] {
+  function entryFields(message: Message): [string, Buffer, string, string] {
     const headers = JSON.stringify(copyHeaders(message.headers));
     const payload = Buffer.from(
       message.payload.buffer,
       message.payload.byteOffset,
       message.payload.byteLength,
     );
+    return [PAYLOAD, payload, HEADERS, headers];
+  }
+
+  function minId(): string {
+    return retentionMs === undefined ? '' : String(Date.now() - retentionMs);
+  }
+
+  /** Queues the append of `message` on `target` (the connection or a MULTI), de-duplicated by its id. */
+  function append(target: Redis | ChainableCommander, message: Message): unknown {
     const key = streamKey(options.namespace, message.topic);
-    return retentionMs === undefined
-      ? [key, '*', PAYLOAD, payload, HEADERS, headers]
-      : [key, 'MINID', '=', String(Date.now() - retentionMs), '*', PAYLOAD, payload, HEADERS, headers];
+    const id = message.headers[MESSAGE_ID_HEADER];
+    const trim = minId();
+    if (id) {
+      return (target as unknown as { prismAppendOnce: AppendOnce }).prismAppendOnce(
+        key,
+        `${key}:dedup:${id}`,
+        DEDUP_WINDOW_MS,
+        trim,
+        ...entryFields(message),
+      );
+    }
+    return trim === ''
+      ? target.xadd(key, '*', ...entryFields(message))
+      : target.xadd(key, 'MINID', '=', trim, '*', ...entryFields(message));
   }
 
   function run<T>(what: string, op: () => Promise<T>): Promise<T> {
@@ -423,16 +479,16 @@ export function createRedisStreams(options: RedisStreamsOptions): RedisStreams {
     },
 
     async enqueue(message) {
-      await run('XADD', () => commands.xadd(...xaddArgs(message)));
+      await run('XADD', () => append(commands, message) as Promise<unknown>);
     },
 
-    // One MULTI/EXEC of the batch's XADDs: pipelined in one round trip, and all or nothing, so a
-    // retried batch doubles nothing.
+    // One MULTI/EXEC of the batch's appends: one round trip, all or nothing; a batch retried after
+    // its reply was lost appends nothing twice (the message-id markers).
     async enqueueMany(messages) {
       if (messages.length === 0) return;
       await run('XADD', async () => {
         const tx = commands.multi();
-        for (const m of messages) tx.xadd(...xaddArgs(m));
+        for (const m of messages) append(tx, m);
         const replies = await tx.exec();
         if (replies === null) throw new BackendDownError('redis', 'MULTI of XADD was aborted');
         const failed = replies.find(([err]) => err);
