@@ -88,7 +88,7 @@ describeGettingStartedReplay(
 describe('the packed tarball', () => {
   it('holds only what runs: the built code, schema, protos, templates and examples', () => {
     const allowed =
-      /^(bin\/run\.js|dist\/.+\.c?js$|schema\/|proto\/|templates\/|examples\/|oclif\.manifest\.json$|package\.json$|README\.md$)/;
+      /^(bin\/run\.js|dist\/.+\.c?js$|dist\/fast\/commands\.json$|schema\/|proto\/|templates\/|examples\/|oclif\.manifest\.json$|package\.json$|README\.md$)/;
     expect(packedFiles.filter((path) => !allowed.test(path))).toEqual([]);
     expect(packedFiles).toEqual(
       expect.arrayContaining([
@@ -96,6 +96,7 @@ describe('the packed tarball', () => {
         'dist/commands/namespace/validate.js',
         'dist/fast/main.js',
         'dist/fast/commands/namespace/validate.js',
+        'dist/fast/commands.json',
         'oclif.manifest.json',
         'schema/namespace.schema.json',
         'templates/dev/components.yaml',
