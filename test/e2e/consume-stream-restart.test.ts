@@ -216,7 +216,7 @@ describeIfPresent(
           const all = Array.from({ length: MESSAGES }, (_, i) => `c${i}`);
           // None lost.
           expect([...new Set(reader.received.map(payloadOf))].sort()).toEqual([...all].sort());
-          if (backend === 'redis' || backend === 'nats') {
+          if (backend === 'redis' || backend === 'nats' || backend === 'kafka') {
             // None stored twice: a group made now reads each message once, in stream order.
             expect(await readAll(client, topic)).toEqual(all);
           }
@@ -247,10 +247,11 @@ describeIfPresent(
               else expect(first.get(p), `${p} delivered again`).toBeLessThan(receivedWhenBack);
             });
           }
-          // Kafka: only "none lost" and "nothing after settling" hold. A broker killed mid-stream
-          // has left one batch (32 messages) delivered twice, both times as attempt 1: a produce
-          // request appended but not answered before the kill is sent again (the driver's producer
-          // is not idempotent).
+          // Kafka: which deliveries come back is not checked. A partition is replayed from its
+          // committed offset, so it depends on which offset commits reached the broker around the
+          // restart. (Before the driver's producer was idempotent, a produce request appended but
+          // not answered before the kill was appended again when retried: a 32-message batch was
+          // stored twice and delivered twice as attempt 1.)
           console.log(
             `${backend}: ${reader.received.length} deliveries of ${MESSAGES} messages ` +
               `(killed after ${receivedAtKill}, back at ${receivedWhenBack})`,

@@ -4,7 +4,8 @@
  *
  * Messages: the payload is the Kafka record value, unchanged; headers are Kafka record headers
  * (UTF-8 strings); the record timestamp is the publish time in milliseconds. Produced with
- * acks=all. A plain Kafka consumer reads the payload bytes as published.
+ * acks=all by an idempotent producer (see `sendInTurn`). A plain Kafka consumer reads the payload
+ * bytes as published.
  *
  * Partitions and ordering: topics are created on first use with `partitions` partitions
  * (default 3) by the admin client. A message with the `prism-partition-key` header uses its value
@@ -204,7 +205,6 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
     // timeout gets a member thrown out of its group, and its partitions replayed elsewhere.
     maxWaitTimeInMs: Math.min(5_000, Math.floor((settings.rebalanceTimeoutMs ?? 60_000) / 4)),
   };
-  let producer: Producer | undefined;
   let producerReady: Promise<Producer> | undefined;
   let admin: Admin | undefined;
   let adminReady: Promise<Admin> | undefined;
@@ -246,13 +246,67 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
 
   function getProducer(): Promise<Producer> {
     producerReady ??= (async () => {
-      const p = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: topicOrderPartitioner });
+      const p = kafka.producer({
+        allowAutoTopicCreation: false,
+        createPartitioner: topicOrderPartitioner,
+        idempotent: true,
+        maxInFlightRequests: 1,
+        // Bounded, unlike kafkajs' default for an idempotent producer (unlimited): a send gives up
+        // within the operation deadline and sendInTurn keeps its sequences for the caller's retry.
+        retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1_000 },
+      });
       await p.connect();
-      producer = p;
       return p;
     })();
-    producerReady.catch(() => (producerReady = undefined));
-    return producerReady;
+    const ready = producerReady;
+    ready.catch(() => {
+      if (producerReady === ready) producerReady = undefined;
+    });
+    return ready;
+  }
+
+  /** Drops the producer: the next send connects a new one, with a new producer id. */
+  async function renewProducer(): Promise<void> {
+    const old = producerReady;
+    producerReady = undefined;
+    const p = await old?.catch(() => undefined);
+    await p?.disconnect().catch(() => undefined);
+  }
+
+  /**
+   * Produce requests go out one at a time, and a message is stored once even when the answer to
+   * its produce request was lost (a broker killed after appending it): the producer is
+   * idempotent, so the broker drops a record batch it already holds under the same producer id
+   * and sequence numbers. kafkajs gives the sequence numbers of a failed send back, so the next
+   * send reuses them. That is right only when it sends the same messages again: the caller's
+   * retry, which the producer runner makes with the same Message objects. Any other send after a
+   * failure first gets a new producer id, so the broker cannot take it for the failed one (and
+   * drop it, or refuse every later send as out of order). A send that succeeded after its caller
+   * had stopped waiting (the operation deadline) answers the caller's retry without sending.
+   */
+  let sendQueue: Promise<unknown> = Promise.resolve();
+  let failedSend: readonly Message[] | undefined;
+  let lateSend: readonly Message[] | undefined;
+  const sameMessages = (a: readonly Message[], b: readonly Message[]) =>
+    a.length === b.length && a.every((m, i) => m === b[i]);
+
+  function sendInTurn(
+    messages: readonly Message[],
+    callerDeadline: number,
+    send: (p: Producer) => Promise<unknown>,
+  ): Promise<void> {
+    const turn = sendQueue.then(async () => {
+      if (Date.now() >= callerDeadline) throw fail('publish: timed out waiting for an earlier send');
+      if (lateSend && sameMessages(lateSend, messages)) return;
+      lateSend = undefined;
+      if (failedSend && !sameMessages(failedSend, messages)) await renewProducer();
+      failedSend = messages;
+      await send(await getProducer());
+      failedSend = undefined;
+      if (Date.now() >= callerDeadline) lateSend = messages;
+    });
+    sendQueue = turn.catch(() => undefined);
+    return turn;
   }
 
   /**
@@ -367,13 +421,15 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
       else byTopic.set(topic, [m]);
     }
     try {
+      const deadline = Date.now() + DEFAULT_OPERATION_TIMEOUT_MS;
       await run('publish', async () => {
         await Promise.all([...byTopic.keys()].map((topic) => ensureTopic(topic)));
-        const p = await getProducer();
-        await p.sendBatch({
-          acks: -1,
-          topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list.map(record) })),
-        });
+        await sendInTurn(messages, deadline, (p) =>
+          p.sendBatch({
+            acks: -1,
+            topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list.map(record) })),
+          }),
+        );
       });
     } catch (err) {
       if (!isMessageTooLarge(err)) throw err;
@@ -401,25 +457,27 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
   }
 
   async function send(topic: string, message: Message, headers: IHeaders, key: string | undefined) {
+    const deadline = Date.now() + DEFAULT_OPERATION_TIMEOUT_MS;
     await run('publish', async () => {
       await ensureTopic(topic);
-      const p = await getProducer();
-      await p.send({
-        topic,
-        acks: -1,
-        messages: [
-          {
-            key: key ?? null,
-            value: Buffer.from(
-              message.payload.buffer,
-              message.payload.byteOffset,
-              message.payload.byteLength,
-            ),
-            headers,
-            timestamp: String(Date.now()),
-          },
-        ],
-      });
+      await sendInTurn([message], deadline, (p) =>
+        p.send({
+          topic,
+          acks: -1,
+          messages: [
+            {
+              key: key ?? null,
+              value: Buffer.from(
+                message.payload.buffer,
+                message.payload.byteOffset,
+                message.payload.byteLength,
+              ),
+              headers,
+              timestamp: String(Date.now()),
+            },
+          ],
+        }),
+      );
     });
   }
 
@@ -471,7 +529,8 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
       if (closed) return;
       await Promise.allSettled([...subscriptions].map((s) => s.close()));
       closed = true;
-      await Promise.allSettled([producer?.disconnect(), admin?.disconnect()]);
+      const p = await producerReady?.catch(() => undefined);
+      await Promise.allSettled([p?.disconnect(), admin?.disconnect()]);
     },
 
     publish: produce,
