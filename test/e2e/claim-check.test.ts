@@ -2,8 +2,9 @@
  * Claim check through the proxy only (client → proxy → producer runner → SeaweedFS + Kafka / NATS /
  * Redis Streams → consumer runner → client): payloads of 0 bytes, threshold − 1, threshold,
  * threshold + 1 and 2 MiB (and 100 MiB on Redis Streams) arrive byte-exact with their content type;
- * the queue carries a claim, the bytes sit in the real S3-compatible store; a Publish above the
- * proxy's --max-message-size gets RESOURCE_EXHAUSTED with both sizes.
+ * the queue carries a claim, the bytes sit in the real S3-compatible store until every declared
+ * consumer group acknowledged, then they are gone (ListObjectsV2); a Publish above the proxy's
+ * --max-message-size gets RESOURCE_EXHAUSTED with both sizes.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -38,6 +39,9 @@ const BACKENDS = [
   { backend: 'nats', compression: 'gzip', namespace: uniqueName('claims-nats') },
   { backend: 'redis', compression: 'zstd', namespace: uniqueName('claims-redis') },
 ] as const;
+/** The same backends with a second consumer group (pattern `auditor`, group `auditors`). */
+const TWO_GROUPS = BACKENDS.map((b) => ({ ...b, namespace: uniqueName(`claims2-${b.backend}`) }));
+const SUFFIX: Record<string, string> = { none: '', gzip: '.gz', zstd: '.zst' };
 
 let proxy: RunningServer | undefined;
 let endpoint: string;
@@ -65,7 +69,13 @@ function reader(stream: ClientReadableStream<SubscribeResponse>): { next(): Prom
   };
 }
 
-function namespaceYaml(backend: string, compression: string, namespace: string): string {
+function namespaceYaml(backend: string, compression: string, namespace: string, auditors = false): string {
+  const auditor = [
+    '  - name: auditor',
+    '    type: consumer',
+    `    slots: { source: { backend: ${backend} }, objects: { backend: s3, credentials: "\${PRISM_E2E_S3_CREDENTIALS}" } }`,
+    '    settings: { topic: files, consumer_group: auditors, max_retries: 5, ack_timeout: 60s, claim_check: {} }',
+  ];
   return [
     `namespace: ${namespace}`,
     'team: platform',
@@ -78,8 +88,22 @@ function namespaceYaml(backend: string, compression: string, namespace: string):
     '    type: consumer',
     `    slots: { source: { backend: ${backend} }, objects: { backend: s3, credentials: "\${PRISM_E2E_S3_CREDENTIALS}" } }`,
     '    settings: { topic: files, consumer_group: readers, max_retries: 5, ack_timeout: 60s, claim_check: {} }',
+    ...(auditors ? auditor : []),
     '',
   ].join('\n');
+}
+
+/** Every key under the namespace's `claims/` in the bucket, sorted. */
+async function listClaims(namespace: string): Promise<string[]> {
+  const s3 = s3Client();
+  try {
+    const listed = await s3.send(
+      new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${namespace}/claims/` }),
+    );
+    return (listed.Contents ?? []).map((object) => object.Key!).sort();
+  } finally {
+    s3.destroy();
+  }
 }
 
 /** Resident set of a process in bytes (Linux). */
@@ -96,6 +120,12 @@ await describeWithServices(['s3', 'kafka', 'nats', 'redis'], 'claim check throug
     mkdirSync(join(dir, 'ns'));
     for (const { backend, compression, namespace } of BACKENDS) {
       writeFileSync(join(dir, 'ns', `${namespace}.yaml`), namespaceYaml(backend, compression, namespace));
+    }
+    for (const { backend, compression, namespace } of TWO_GROUPS) {
+      writeFileSync(
+        join(dir, 'ns', `${namespace}.yaml`),
+        namespaceYaml(backend, compression, namespace, true),
+      );
     }
     const s3 = s3Config();
     writeFileSync(
@@ -161,19 +191,71 @@ await describeWithServices(['s3', 'kafka', 'nats', 'redis'], 'claim check throug
             success: true,
           });
         }
-        // The two payloads above the threshold are objects under the namespace's prefix.
-        const s3 = s3Client();
-        try {
-          const listed = await s3.send(
-            new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${namespace}/claims/` }),
-          );
-          expect(listed.Contents?.length).toBe(2);
-        } finally {
-          s3.destroy();
-        }
+        // The two payloads above the threshold were objects under the namespace's prefix; the
+        // only declared group acknowledged them, so they and their markers are gone.
+        expect(await listClaims(namespace)).toEqual([]);
       } finally {
         stream.cancel();
         client.close();
+      }
+    }, 120_000);
+  }
+
+  for (const { backend, compression, namespace } of TWO_GROUPS) {
+    it(`keeps an object until both declared groups acknowledged, and an equal payload's object through the first message's acks, on ${backend}`, async () => {
+      const producer = new DataClient(endpoint, { namespace });
+      const readers = new DataClient(endpoint, { namespace, pattern: 'reader' });
+      const auditors = new DataClient(endpoint, { namespace, pattern: 'auditor' });
+      const readerStream = readers.subscribe({});
+      const auditorStream = auditors.subscribe({});
+      try {
+        const fromReaders = reader(readerStream);
+        const fromAuditors = reader(auditorStream);
+        const payload = randomBytes(THRESHOLD + 1);
+        const first = (await producer.publish({ payload, contentType: 'application/x-first' })).messageId;
+        const second = (await producer.publish({ payload, contentType: 'application/x-second' })).messageId;
+        const key = (id: string) => `${namespace}/claims/${sha256(payload)}/${id}${SUFFIX[compression]}`;
+        const all = (id: string) => [key(id), `${key(id)}.groups/auditors`, `${key(id)}.groups/readers`];
+        expect(await listClaims(namespace)).toEqual([...all(first), ...all(second)].sort());
+
+        const ack = async (client: DataClient, got: SubscribeResponse) =>
+          client.acknowledge({
+            subscriptionId: got.subscriptionId,
+            deliveryId: got.deliveryId,
+            success: true,
+          });
+        const check = (got: SubscribeResponse, id: string, contentType: string) => {
+          expect(got.message!.messageId).toBe(id);
+          expect(got.message!.contentType).toBe(contentType);
+          expect(sha256(got.message!.payload)).toBe(sha256(payload));
+        };
+
+        // readers acknowledge the first message: its object waits for auditors.
+        const r1 = await fromReaders.next();
+        check(r1, first, 'application/x-first');
+        await ack(readers, r1);
+        expect(await listClaims(namespace)).toEqual(
+          [key(first), `${key(first)}.groups/auditors`, ...all(second)].sort(),
+        );
+        // auditors acknowledge it too: gone; the second message's object (equal bytes) stays.
+        const a1 = await fromAuditors.next();
+        check(a1, first, 'application/x-first');
+        await ack(auditors, a1);
+        expect(await listClaims(namespace)).toEqual(all(second).sort());
+
+        // The second message still opens for both groups, then its object goes as well.
+        const r2 = await fromReaders.next();
+        check(r2, second, 'application/x-second');
+        await ack(readers, r2);
+        const a2 = await fromAuditors.next();
+        check(a2, second, 'application/x-second');
+        expect(await listClaims(namespace)).toEqual([key(second), `${key(second)}.groups/auditors`]);
+        await ack(auditors, a2);
+        expect(await listClaims(namespace)).toEqual([]);
+      } finally {
+        readerStream.cancel();
+        auditorStream.cancel();
+        for (const client of [producer, readers, auditors]) client.close();
       }
     }, 120_000);
   }
@@ -204,6 +286,7 @@ await describeWithServices(['s3', 'kafka', 'nats', 'redis'], 'claim check throug
         deliveryId: got.deliveryId,
         success: true,
       });
+      expect(await listClaims(namespace)).toEqual([]);
       console.log(
         `[claim-check e2e] 100 MiB publish: ${publishMs} ms; proxy RSS idle ${(idle / 2 ** 20).toFixed(1)} MiB, peak while publishing ${(peak / 2 ** 20).toFixed(1)} MiB (+${((peak - idle) / 2 ** 20).toFixed(1)} MiB)`,
       );
