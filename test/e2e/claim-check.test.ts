@@ -4,19 +4,22 @@
  * threshold + 1 and 2 MiB (and 100 MiB on Redis Streams) arrive byte-exact with their content type;
  * the queue carries a claim, the bytes sit in the real S3-compatible store until every declared
  * consumer group acknowledged, then they are gone (ListObjectsV2); a Publish above the proxy's
- * --max-message-size gets RESOURCE_EXHAUSTED with both sizes.
+ * --max-message-size gets RESOURCE_EXHAUSTED with both sizes. The Python example client
+ * (grpcio) publishes and consumes 20 MiB through the same proxy.
  */
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { ClientReadableStream } from '@grpc/grpc-js';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DataClient } from '../../src/client/data-client.js';
 import { isPrismError } from '../../src/errors.js';
 import type { SubscribeResponse } from '../../src/gen/prism/data/v1/messaging_pb.js';
-import { ensureBuilt, runCli } from '../support/cli.js';
+import { ensureBuilt, REPO_ROOT, runCli } from '../support/cli.js';
 import { startPrismServer, type RunningServer } from '../support/server-process.js';
 import {
   describeWithServices,
@@ -42,6 +45,8 @@ const BACKENDS = [
 /** The same backends with a second consumer group (pattern `auditor`, group `auditors`). */
 const TWO_GROUPS = BACKENDS.map((b) => ({ ...b, namespace: uniqueName(`claims2-${b.backend}`) }));
 const SUFFIX: Record<string, string> = { none: '', gzip: '.gz', zstd: '.zst' };
+/** The Python client's namespace: Redis Streams, redelivery 2 s after a delivery is dropped. */
+const PYTHON_NAMESPACE = uniqueName('claims-py');
 
 let proxy: RunningServer | undefined;
 let endpoint: string;
@@ -121,6 +126,10 @@ await describeWithServices(['s3', 'kafka', 'nats', 'redis'], 'claim check throug
     for (const { backend, compression, namespace } of BACKENDS) {
       writeFileSync(join(dir, 'ns', `${namespace}.yaml`), namespaceYaml(backend, compression, namespace));
     }
+    writeFileSync(
+      join(dir, 'ns', `${PYTHON_NAMESPACE}.yaml`),
+      namespaceYaml('redis', 'gzip', PYTHON_NAMESPACE).replace('ack_timeout: 60s', 'ack_timeout: 2s'),
+    );
     for (const { backend, compression, namespace } of TWO_GROUPS) {
       writeFileSync(
         join(dir, 'ns', `${namespace}.yaml`),
@@ -259,6 +268,25 @@ await describeWithServices(['s3', 'kafka', 'nats', 'redis'], 'claim check throug
       }
     }, 120_000);
   }
+
+  it('lets the Python client publish and consume a 20 MiB payload once its channel allows it, after which the object is gone', async () => {
+    const { stdout } = await promisify(execFile)(
+      join(REPO_ROOT, 'examples/clients/python/run.sh'),
+      ['--large', endpoint, PYTHON_NAMESPACE, '20'],
+      { timeout: 300_000 },
+    );
+    const [refused, ...rest] = stdout.trim().split('\n');
+    // grpcio's default 4 MiB receive limit refuses the delivery (payload plus envelope)...
+    const size =
+      /^default channel: RESOURCE_EXHAUSTED: .*Received message larger than max \((\d+) vs\. 4194304\)/.exec(
+        refused!,
+      );
+    expect(size, refused).not.toBeNull();
+    expect(Number(size![1])).toBeGreaterThan(20 * 1024 * 1024);
+    // ...and a channel with raised limits gets the redelivery byte-exact.
+    expect(rest).toEqual(['large ok: 20971520 bytes byte-exact, application/x-python-large, attempt 2']);
+    expect(await listClaims(PYTHON_NAMESPACE)).toEqual([]);
+  }, 320_000);
 
   it('delivers a 100 MiB payload byte-exact on Redis Streams, and reports the proxy RSS while publishing it', async () => {
     const { namespace } = BACKENDS[2];
