@@ -2,20 +2,24 @@
  * Claim check through the proxy only (client → proxy → producer runner → SeaweedFS + Kafka / NATS /
  * Redis Streams → consumer runner → client): payloads of 0 bytes, threshold − 1, threshold,
  * threshold + 1 and 2 MiB (and 100 MiB on Redis Streams) arrive byte-exact with their content type;
- * the queue carries a claim, the bytes sit in the real S3-compatible store; a Publish above the
- * proxy's --max-message-size gets RESOURCE_EXHAUSTED with both sizes.
+ * the queue carries a claim, the bytes sit in the real S3-compatible store until every declared
+ * consumer group acknowledged, then they are gone (ListObjectsV2); a Publish above the proxy's
+ * --max-message-size gets RESOURCE_EXHAUSTED with both sizes. The Python example client
+ * (grpcio) publishes and consumes 20 MiB through the same proxy.
  */
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { ClientReadableStream } from '@grpc/grpc-js';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DataClient } from '../../src/client/data-client.js';
 import { isPrismError } from '../../src/errors.js';
 import type { SubscribeResponse } from '../../src/gen/prism/data/v1/messaging_pb.js';
-import { ensureBuilt, runCli } from '../support/cli.js';
+import { ensureBuilt, REPO_ROOT, runCli } from '../support/cli.js';
 import { startPrismServer, type RunningServer } from '../support/server-process.js';
 import {
   describeWithServices,
@@ -38,6 +42,11 @@ const BACKENDS = [
   { backend: 'nats', compression: 'gzip', namespace: uniqueName('claims-nats') },
   { backend: 'redis', compression: 'zstd', namespace: uniqueName('claims-redis') },
 ] as const;
+/** The same backends with a second consumer group (pattern `auditor`, group `auditors`). */
+const TWO_GROUPS = BACKENDS.map((b) => ({ ...b, namespace: uniqueName(`claims2-${b.backend}`) }));
+const SUFFIX: Record<string, string> = { none: '', gzip: '.gz', zstd: '.zst' };
+/** The Python client's namespace: Redis Streams, redelivery 2 s after a delivery is dropped. */
+const PYTHON_NAMESPACE = uniqueName('claims-py');
 
 let proxy: RunningServer | undefined;
 let endpoint: string;
@@ -65,7 +74,13 @@ function reader(stream: ClientReadableStream<SubscribeResponse>): { next(): Prom
   };
 }
 
-function namespaceYaml(backend: string, compression: string, namespace: string): string {
+function namespaceYaml(backend: string, compression: string, namespace: string, auditors = false): string {
+  const auditor = [
+    '  - name: auditor',
+    '    type: consumer',
+    `    slots: { source: { backend: ${backend} }, objects: { backend: s3, credentials: "\${PRISM_E2E_S3_CREDENTIALS}" } }`,
+    '    settings: { topic: files, consumer_group: auditors, max_retries: 5, ack_timeout: 60s, claim_check: {} }',
+  ];
   return [
     `namespace: ${namespace}`,
     'team: platform',
@@ -78,8 +93,22 @@ function namespaceYaml(backend: string, compression: string, namespace: string):
     '    type: consumer',
     `    slots: { source: { backend: ${backend} }, objects: { backend: s3, credentials: "\${PRISM_E2E_S3_CREDENTIALS}" } }`,
     '    settings: { topic: files, consumer_group: readers, max_retries: 5, ack_timeout: 60s, claim_check: {} }',
+    ...(auditors ? auditor : []),
     '',
   ].join('\n');
+}
+
+/** Every key under the namespace's `claims/` in the bucket, sorted. */
+async function listClaims(namespace: string): Promise<string[]> {
+  const s3 = s3Client();
+  try {
+    const listed = await s3.send(
+      new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${namespace}/claims/` }),
+    );
+    return (listed.Contents ?? []).map((object) => object.Key!).sort();
+  } finally {
+    s3.destroy();
+  }
 }
 
 /** Resident set of a process in bytes (Linux). */
@@ -96,6 +125,16 @@ await describeWithServices(['s3', 'kafka', 'nats', 'redis'], 'claim check throug
     mkdirSync(join(dir, 'ns'));
     for (const { backend, compression, namespace } of BACKENDS) {
       writeFileSync(join(dir, 'ns', `${namespace}.yaml`), namespaceYaml(backend, compression, namespace));
+    }
+    writeFileSync(
+      join(dir, 'ns', `${PYTHON_NAMESPACE}.yaml`),
+      namespaceYaml('redis', 'gzip', PYTHON_NAMESPACE).replace('ack_timeout: 60s', 'ack_timeout: 2s'),
+    );
+    for (const { backend, compression, namespace } of TWO_GROUPS) {
+      writeFileSync(
+        join(dir, 'ns', `${namespace}.yaml`),
+        namespaceYaml(backend, compression, namespace, true),
+      );
     }
     const s3 = s3Config();
     writeFileSync(
@@ -161,22 +200,93 @@ await describeWithServices(['s3', 'kafka', 'nats', 'redis'], 'claim check throug
             success: true,
           });
         }
-        // The two payloads above the threshold are objects under the namespace's prefix.
-        const s3 = s3Client();
-        try {
-          const listed = await s3.send(
-            new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${namespace}/claims/` }),
-          );
-          expect(listed.Contents?.length).toBe(2);
-        } finally {
-          s3.destroy();
-        }
+        // The two payloads above the threshold were objects under the namespace's prefix; the
+        // only declared group acknowledged them, so they and their markers are gone.
+        expect(await listClaims(namespace)).toEqual([]);
       } finally {
         stream.cancel();
         client.close();
       }
     }, 120_000);
   }
+
+  for (const { backend, compression, namespace } of TWO_GROUPS) {
+    it(`keeps an object until both declared groups acknowledged, and an equal payload's object through the first message's acks, on ${backend}`, async () => {
+      const producer = new DataClient(endpoint, { namespace });
+      const readers = new DataClient(endpoint, { namespace, pattern: 'reader' });
+      const auditors = new DataClient(endpoint, { namespace, pattern: 'auditor' });
+      const readerStream = readers.subscribe({});
+      const auditorStream = auditors.subscribe({});
+      try {
+        const fromReaders = reader(readerStream);
+        const fromAuditors = reader(auditorStream);
+        const payload = randomBytes(THRESHOLD + 1);
+        const first = (await producer.publish({ payload, contentType: 'application/x-first' })).messageId;
+        const second = (await producer.publish({ payload, contentType: 'application/x-second' })).messageId;
+        const key = (id: string) => `${namespace}/claims/${sha256(payload)}/${id}${SUFFIX[compression]}`;
+        const all = (id: string) => [key(id), `${key(id)}.groups/auditors`, `${key(id)}.groups/readers`];
+        expect(await listClaims(namespace)).toEqual([...all(first), ...all(second)].sort());
+
+        const ack = async (client: DataClient, got: SubscribeResponse) =>
+          client.acknowledge({
+            subscriptionId: got.subscriptionId,
+            deliveryId: got.deliveryId,
+            success: true,
+          });
+        const check = (got: SubscribeResponse, id: string, contentType: string) => {
+          expect(got.message!.messageId).toBe(id);
+          expect(got.message!.contentType).toBe(contentType);
+          expect(sha256(got.message!.payload)).toBe(sha256(payload));
+        };
+
+        // readers acknowledge the first message: its object waits for auditors.
+        const r1 = await fromReaders.next();
+        check(r1, first, 'application/x-first');
+        await ack(readers, r1);
+        expect(await listClaims(namespace)).toEqual(
+          [key(first), `${key(first)}.groups/auditors`, ...all(second)].sort(),
+        );
+        // auditors acknowledge it too: gone; the second message's object (equal bytes) stays.
+        const a1 = await fromAuditors.next();
+        check(a1, first, 'application/x-first');
+        await ack(auditors, a1);
+        expect(await listClaims(namespace)).toEqual(all(second).sort());
+
+        // The second message still opens for both groups, then its object goes as well.
+        const r2 = await fromReaders.next();
+        check(r2, second, 'application/x-second');
+        await ack(readers, r2);
+        const a2 = await fromAuditors.next();
+        check(a2, second, 'application/x-second');
+        expect(await listClaims(namespace)).toEqual([key(second), `${key(second)}.groups/auditors`]);
+        await ack(auditors, a2);
+        expect(await listClaims(namespace)).toEqual([]);
+      } finally {
+        readerStream.cancel();
+        auditorStream.cancel();
+        for (const client of [producer, readers, auditors]) client.close();
+      }
+    }, 120_000);
+  }
+
+  it('lets the Python client publish and consume a 20 MiB payload once its channel allows it, after which the object is gone', async () => {
+    const { stdout } = await promisify(execFile)(
+      join(REPO_ROOT, 'examples/clients/python/run.sh'),
+      ['--large', endpoint, PYTHON_NAMESPACE, '20'],
+      { timeout: 300_000 },
+    );
+    const [refused, ...rest] = stdout.trim().split('\n');
+    // grpcio's default 4 MiB receive limit refuses the delivery (payload plus envelope)...
+    const size =
+      /^default channel: RESOURCE_EXHAUSTED: .*Received message larger than max \((\d+) vs\. 4194304\)/.exec(
+        refused!,
+      );
+    expect(size, refused).not.toBeNull();
+    expect(Number(size![1])).toBeGreaterThan(20 * 1024 * 1024);
+    // ...and a channel with raised limits gets the redelivery byte-exact.
+    expect(rest).toEqual(['large ok: 20971520 bytes byte-exact, application/x-python-large, attempt 2']);
+    expect(await listClaims(PYTHON_NAMESPACE)).toEqual([]);
+  }, 320_000);
 
   it('delivers a 100 MiB payload byte-exact on Redis Streams, and reports the proxy RSS while publishing it', async () => {
     const { namespace } = BACKENDS[2];
@@ -204,6 +314,7 @@ await describeWithServices(['s3', 'kafka', 'nats', 'redis'], 'claim check throug
         deliveryId: got.deliveryId,
         success: true,
       });
+      expect(await listClaims(namespace)).toEqual([]);
       console.log(
         `[claim-check e2e] 100 MiB publish: ${publishMs} ms; proxy RSS idle ${(idle / 2 ** 20).toFixed(1)} MiB, peak while publishing ${(peak / 2 ** 20).toFixed(1)} MiB (+${((peak - idle) / 2 ** 20).toFixed(1)} MiB)`,
       );

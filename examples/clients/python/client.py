@@ -6,12 +6,21 @@ on the TypeScript client. Exits non-zero on any mismatch.
     client.py <proxy host:port> <keyvalue namespace> <messaging namespace>
     client.py --contract <proxy host:port> <messaging namespace>
     client.py --mailbox <proxy host:port> <mailbox namespace>
+    client.py --large <proxy host:port> <messaging namespace> <MiB>
 
 The second form checks the messaging contract written in proto/prism/data/v1/messaging.proto
 (statuses, batch order, redelivery with `attempt`, dead letter) against a namespace whose
 producer `events` publishes to topic `greetings` with `max_message_size: 64KiB` and whose
 consumer `worker` reads it at least once (group `python`, `max_retries: 2`, a dead-letter slot).
+
+The fourth form publishes and consumes a payload of <MiB> mebibytes through a namespace whose
+producer and consumer use a claim check (docs/messaging.md, Claim check). grpcio receives at most
+4 MiB per message unless the channel says otherwise, so a large payload needs
+`grpc.max_receive_message_length` (and, for symmetry, `grpc.max_send_message_length`) raised on
+the channel; the proxy's `--max-message-size` must allow it too. It first shows what a default
+channel gets (RESOURCE_EXHAUSTED), then takes the redelivery on a raised channel.
 """
+import hashlib
 import os
 import sys
 import time
@@ -276,7 +285,66 @@ def mailbox(endpoint: str, namespace: str) -> int:
     return 0
 
 
+def large(endpoint: str, namespace: str, mebibytes: int) -> int:
+    """Publishes `mebibytes` MiB and consumes them byte-exact with their content type."""
+    payload = os.urandom(mebibytes * 1024 * 1024)
+    digest = hashlib.sha256(payload).hexdigest()
+    content_type = "application/x-python-large"
+    meta = [("x-prism-namespace", namespace)]
+    # The payload plus room for the envelope around it.
+    limit = len(payload) + 1024 * 1024
+    channel = grpc.insecure_channel(
+        endpoint,
+        options=[("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit)],
+    )
+    grpc.channel_ready_future(channel).result(timeout=10)
+    producer = messaging_pb2_grpc.ProducerStub(channel)
+    consumer = messaging_pb2_grpc.ConsumerStub(channel)
+    published = producer.Publish(
+        messaging_pb2.PublishRequest(payload=payload, content_type=content_type), metadata=meta, timeout=120
+    )
+
+    # A channel with grpcio's defaults refuses the delivery; the message stays unacknowledged.
+    default = grpc.insecure_channel(endpoint)
+    try:
+        next(messaging_pb2_grpc.ConsumerStub(default).Subscribe(messaging_pb2.SubscribeRequest(), metadata=meta, timeout=60))
+        raise ContractError(f"a default channel received a {len(payload)}-byte delivery")
+    except grpc.RpcError as err:
+        print(f"default channel: {err.code().name}: {err.details()}")
+    finally:
+        default.close()
+
+    stream = consumer.Subscribe(messaging_pb2.SubscribeRequest(), metadata=meta, timeout=120)
+    delivery = next_delivery(stream, "the large message")
+    message = delivery.message
+    if (
+        message.message_id != published.message_id
+        or len(message.payload) != len(payload)
+        or hashlib.sha256(message.payload).hexdigest() != digest
+        or message.content_type != content_type
+    ):
+        raise ContractError(
+            f"large payload: got {message.message_id} with {len(message.payload)} bytes of {message.content_type!r}"
+        )
+    consumer.Acknowledge(
+        messaging_pb2.AcknowledgeRequest(
+            subscription_id=delivery.subscription_id, delivery_id=delivery.delivery_id, success=True
+        ),
+        metadata=meta,
+        timeout=30,
+    )
+    stream.cancel()
+    print(f"large ok: {len(payload)} bytes byte-exact, {content_type}, attempt {message.attempt}")
+    return 0
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--large":
+        try:
+            sys.exit(large(sys.argv[2], sys.argv[3], int(sys.argv[4])))
+        except ContractError as err:
+            print(f"large payload broken: {err}", file=sys.stderr)
+            sys.exit(1)
     if len(sys.argv) == 4 and sys.argv[1] == "--mailbox":
         sys.exit(mailbox(sys.argv[2], sys.argv[3]))
     if len(sys.argv) == 4 and sys.argv[1] == "--contract":
@@ -289,7 +357,8 @@ if __name__ == "__main__":
         print(
             "usage: client.py <proxy host:port> <keyvalue namespace> <messaging namespace>\n"
             "       client.py --contract <proxy host:port> <messaging namespace>\n"
-            "       client.py --mailbox <proxy host:port> <mailbox namespace>",
+            "       client.py --mailbox <proxy host:port> <mailbox namespace>\n"
+            "       client.py --large <proxy host:port> <messaging namespace> <MiB>",
             file=sys.stderr,
         )
         sys.exit(2)

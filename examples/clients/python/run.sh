@@ -2,6 +2,7 @@
 # Runs the Python example client against a Prism proxy:
 #   examples/clients/python/run.sh <proxy host:port> <keyvalue namespace> <messaging namespace>
 #   examples/clients/python/run.sh --contract|--mailbox <proxy host:port> <namespace>
+#   examples/clients/python/run.sh --large <proxy host:port> <namespace> <MiB>
 # Creates a virtualenv (cached under .prism-test/python-venv), generates stubs from proto/ with
 # grpcio-tools into a temporary directory, and runs client.py. Stubs are not committed: proto/ is
 # the only source of the wire contract.

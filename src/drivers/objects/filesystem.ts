@@ -3,9 +3,11 @@
  * expiry in `<root>/<namespace>/meta/<key>.json` (directories 0700, files 0600). A put writes both
  * to temporary files and renames them into place, so a reader sees the old object or the new one.
  * `<root>` is the endpoint's path (`file:/abs/dir`), or `<dataDir>/objects` for a relative one.
+ * Removing an object also removes the directories its key left empty (keys like the claim
+ * check's `claims/<sha256>/<id>` would otherwise leave one directory per message behind).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { PrismError } from '../../errors.js';
 import type {
@@ -132,9 +134,18 @@ class FilesystemObjectsDriver implements FilesystemObjects {
 
   async deleteObject(key: string): Promise<boolean> {
     const existed = (await this.liveMeta(key)) !== undefined;
-    await rm(this.dataPath(key), { force: true });
-    await rm(this.metaPath(key), { force: true });
+    await this.remove(key);
     return existed;
+  }
+
+  /** Removes the object's files, then the directories that leaves empty (up to the roots). */
+  private async remove(key: string): Promise<void> {
+    const data = this.dataPath(key);
+    const meta = this.metaPath(key);
+    await rm(data, { force: true });
+    await rm(meta, { force: true });
+    await pruneEmpty(dirname(data), this.dataRoot);
+    await pruneEmpty(dirname(meta), this.metaRoot);
   }
 
   async sweepObjects(prefix: string): Promise<number> {
@@ -148,8 +159,7 @@ class FilesystemObjectsDriver implements FilesystemObjects {
       if (!key.startsWith(prefix)) continue;
       const meta = await this.readMeta(key);
       if (meta !== undefined && expired(meta.expiresAtMs, now)) {
-        await rm(this.dataPath(key), { force: true });
-        await rm(file, { force: true });
+        await this.remove(key);
         removed++;
       }
     }
@@ -170,8 +180,7 @@ class FilesystemObjectsDriver implements FilesystemObjects {
     const meta = await this.readMeta(key);
     if (meta === undefined) return undefined;
     if (expired(meta.expiresAtMs, this.now())) {
-      await rm(this.dataPath(key), { force: true });
-      await rm(this.metaPath(key), { force: true });
+      await this.remove(key);
       return undefined;
     }
     return meta;
@@ -183,14 +192,33 @@ class FilesystemObjectsDriver implements FilesystemObjects {
 }
 
 async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    await writeFile(tmp, bytes, { mode: 0o600, flush: true });
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
+  // A concurrent remove may prune the directory between mkdir and the write: make it again.
+  for (let attempt = 1; ; attempt++) {
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await writeFile(tmp, bytes, { mode: 0o600, flush: true });
+      await rename(tmp, path);
+      return;
+    } catch (err) {
+      await rm(tmp, { force: true });
+      if (!isMissing(err) || attempt >= 3) throw err;
+    }
+  }
+}
+
+/** Removes `dir` and its parents while they are empty, stopping at `root` (never removed). */
+async function pruneEmpty(dir: string, root: string): Promise<void> {
+  for (
+    let current = dir;
+    current !== root && current.startsWith(`${root}${sep}`);
+    current = dirname(current)
+  ) {
+    try {
+      await rmdir(current);
+    } catch {
+      return; // not empty (ENOTEMPTY/EEXIST), already gone, or not ours to remove
+    }
   }
 }
 

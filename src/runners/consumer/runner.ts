@@ -22,7 +22,7 @@ import { checkTopic } from '../topic.js';
 import { PrismError } from '../../errors.js';
 import { messagingCapability, type DeliveryGuarantee } from '../delivery.js';
 import { DEAD_LETTER_HEADER, decodeEnvelope } from '../envelope.js';
-import { PayloadPipeline } from '../payload/stages.js';
+import { PayloadPipeline, type SettledOutcome } from '../payload/stages.js';
 import { RunnerBase, stderrLogger, type RunnerLogger } from '../lifecycle.js';
 import { withRetry, type RetryOptions } from '../retry.js';
 import { required, type SettingsReader } from '../settings.js';
@@ -79,6 +79,8 @@ interface Active {
   topic: string;
   group: string;
   driverSubscription?: Subscription;
+  /** Only queue subscriptions share a group's state, so only their acks settle payload stages. */
+  queue?: boolean;
   timers: Set<NodeJS.Timeout>;
   closed: boolean;
 }
@@ -118,6 +120,7 @@ export class ConsumerRunner extends RunnerBase implements ConsumerRunnerApi {
       const source = this.slots.driver('source');
       const capability = messagingCapability(source, this.options.delivery);
       if (capability === 'queue' && source.consume) {
+        active.queue = true;
         active.driverSubscription = await source.consume(
           topic,
           group,
@@ -251,6 +254,7 @@ export class ConsumerRunner extends RunnerBase implements ConsumerRunnerApi {
     const messageId = envelope.messageId;
     if (await this.alreadyAcked(active, messageId)) {
       await delivery.ack();
+      await this.settle(active, delivery, 'acked');
       return;
     }
     const attempt = await this.countAttempt(active, messageId, delivery.attempt);
@@ -289,6 +293,7 @@ export class ConsumerRunner extends RunnerBase implements ConsumerRunnerApi {
         settled = true;
         await this.recordAcked(active, messageId);
         await delivery.ack();
+        await this.settle(active, delivery, 'acked');
       },
       nack: async (reason: string) => {
         if (settled) return;
@@ -372,6 +377,30 @@ export class ConsumerRunner extends RunnerBase implements ConsumerRunnerApi {
     }
     await this.recordAcked(active, messageId).catch(() => undefined);
     await delivery.ack();
+    await this.settle(active, delivery, 'dead-lettered');
+  }
+
+  /** Tells the payload stages that the backend took the ack; a failure is logged, never thrown. */
+  private async settle(active: Active, delivery: Delivery, outcome: SettledOutcome): Promise<void> {
+    if (this.payload.empty || !active.queue) return;
+    const context = {
+      namespace: this.namespace,
+      pattern: this.pattern,
+      topic: active.topic,
+      group: active.group,
+    };
+    try {
+      await this.payload.settled(
+        { topic: delivery.topic, payload: delivery.payload, headers: delivery.headers },
+        context,
+        outcome,
+      );
+    } catch (err) {
+      this.logger.warn(
+        { ...context, outcome, err: err instanceof Error ? err.message : String(err) },
+        'a payload stage could not settle an acknowledged message; what it keeps waits for its expiry',
+      );
+    }
   }
 }
 

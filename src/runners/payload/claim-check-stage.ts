@@ -4,28 +4,35 @@
  * bytes; `open` fetches the object, checks it and gives back the original payload and content type,
  * so a subscriber cannot tell a claimed message from an inline one.
  *
- * - Key: `claims/<sha256 of the payload>` (`.gz` / `.zst` appended when compressed), under the
- *   namespace's own prefix in the store: equal payloads share one object.
+ * - Key: `claims/<sha256 of the payload>/<message id>` (`.gz` / `.zst` appended when compressed),
+ *   under the namespace's own prefix in the store. One object per message, not per content: the
+ *   store has no transactions, so a shared object could be deleted by one message's last ack just
+ *   as an equal payload is published again.
  * - Claim: `prism-claim-*` headers (store, key, size, checksum, encoding, original content type),
  *   an empty payload, and `prism-content-type: application/vnd.prism.claim-check`.
- * - Lifetime: each put (re)starts the object's `ttl`; expired objects read as missing and the
- *   producer sweeps them from the store (at most once per SWEEP_INTERVAL_MS, in the background).
- *   Objects are not deleted on acknowledgement: the seam opens a message before any group acks it,
- *   and a content-addressed object may be claimed by several messages and groups.
+ * - Lifetime: the producer lists the topic's consuming groups (from the namespace declaration) in
+ *   `prism-claim-groups` and stores an empty marker `<key>.groups/<group>` per group beside the
+ *   object. When a group's ack has reached the backend (`settled`), its marker is deleted; the
+ *   group that finds no other listed marker left deletes the object. Each delete precedes the
+ *   look, so of two concurrent last acks at least one sees none left. Anything not released
+ *   (a dead-lettered message, a group that never reads, a crash) expires after `ttl`: expired
+ *   objects read as missing and the producer sweeps them (at most once per SWEEP_INTERVAL_MS).
  * - Failures: a store that is down fails the publish (E_BACKEND_DOWN, retried by the caller) or
  *   the delivery (nacked, redelivered later); a missing or corrupt object fails the delivery too, so
  *   after `max_retries` it is dead-lettered with the claim as it travelled.
  */
+import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { parseDuration, parseSize } from '../../config/units.js';
 import type { Message, ObjectStore } from '../../drivers/interfaces.js';
 import { sha256Hex } from '../../drivers/objects/common.js';
 import { PrismError } from '../../errors.js';
-import type { ClaimCheckSetting } from '../../gen/prism/config/v1/namespace_pb.js';
+import type { ClaimCheckSetting, NamespaceRequest } from '../../gen/prism/config/v1/namespace_pb.js';
 import { HEADER } from '../envelope.js';
+import { mailboxGroup } from '../mailbox/runner.js';
 import type { StageFactory, StageFactoryInput } from './index.js';
-import type { PayloadStage, StageContext } from './stages.js';
+import type { PayloadStage, SettledOutcome, StageContext } from './stages.js';
 
 export const CLAIM_HEADER = {
   store: 'prism-claim-store',
@@ -34,6 +41,7 @@ export const CLAIM_HEADER = {
   checksum: 'prism-claim-checksum',
   encoding: 'prism-claim-encoding',
   contentType: 'prism-claim-content-type',
+  groups: 'prism-claim-groups',
 } as const;
 
 /** The content type a claimed message travels with (plain consumers see it instead of the payload's). */
@@ -52,6 +60,20 @@ export const CLAIM_CHECK_DEFAULTS = { threshold: '512KiB', compression: 'none', 
 
 const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
 const KEY_PREFIX = 'claims/';
+const EMPTY = new Uint8Array(0);
+/** A message id or group name usable as one key segment as it is. */
+const SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
+/** A key this stage writes: `claims/<sha256>/<id>[.gz|.zst]`. */
+const CLAIM_KEY = /^claims\/[0-9a-f]{64}\/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
+
+/** The name of a group's marker (and in `prism-claim-groups`): the group, or a hash of it. */
+export function markerName(group: string): string {
+  return SEGMENT.test(group) ? group : `sha256-${sha256Hex(Buffer.from(group, 'utf8'))}`;
+}
+
+function markerKey(key: string, marker: string): string {
+  return `${key}.groups/${marker}`;
+}
 const SUFFIX: Readonly<Record<ClaimCompression, string>> = { none: '', gzip: '.gz', zstd: '.zst' };
 const ENCODING: Readonly<Record<ClaimCompression, string>> = { none: 'identity', gzip: 'gzip', zstd: 'zstd' };
 
@@ -127,6 +149,8 @@ export interface ClaimCheckStageOptions extends ClaimCheckOptions {
   storeName: string;
   /** The started `objects` driver (looked up per call: the slot starts after the stage is built). */
   store: () => ObjectStore;
+  /** Producer side: the consuming groups of a topic, whose acks the object waits for. */
+  groupsOf?: (topic: string) => readonly string[];
   onSweepError?: (err: unknown) => void;
   now?: () => number;
 }
@@ -141,7 +165,7 @@ export class ClaimCheckStage implements PayloadStage {
     this.now = options.now ?? Date.now;
   }
 
-  async seal(message: Message, _context: StageContext): Promise<Message> {
+  async seal(message: Message, context: StageContext): Promise<Message> {
     const payload = message.payload;
     if (payload.byteLength <= this.options.thresholdBytes || message.headers[CLAIM_HEADER.key] !== undefined)
       return message;
@@ -149,9 +173,16 @@ export class ClaimCheckStage implements PayloadStage {
     this.sweepInBackground(store);
     const checksum = sha256Hex(payload);
     const compression = this.options.compression;
-    const key = `${KEY_PREFIX}${checksum}${SUFFIX[compression]}`;
+    const messageId = message.headers[HEADER.messageId] ?? '';
+    const id = SEGMENT.test(messageId) ? messageId : randomUUID();
+    const key = `${KEY_PREFIX}${checksum}/${id}${SUFFIX[compression]}`;
+    const markers = [...new Set((this.options.groupsOf?.(context.topic) ?? []).map(markerName))];
     const stored = await compressors[compression](payload);
-    await store.putObject(key, stored, { ttlMs: this.options.ttlMs });
+    const ttl = { ttlMs: this.options.ttlMs };
+    await Promise.all([
+      store.putObject(key, stored, ttl),
+      ...markers.map(async (marker) => store.putObject(markerKey(key, marker), EMPTY, ttl)),
+    ]);
     const headers: Record<string, string> = { ...message.headers };
     const contentType = headers[HEADER.contentType];
     headers[CLAIM_HEADER.store] = this.options.storeName;
@@ -160,6 +191,7 @@ export class ClaimCheckStage implements PayloadStage {
     headers[CLAIM_HEADER.checksum] = `sha256:${checksum}`;
     headers[CLAIM_HEADER.encoding] = ENCODING[compression];
     if (contentType !== undefined) headers[CLAIM_HEADER.contentType] = contentType;
+    if (markers.length > 0) headers[CLAIM_HEADER.groups] = markers.join(',');
     headers[HEADER.contentType] = CLAIM_CONTENT_TYPE;
     return { topic: message.topic, payload: new Uint8Array(0), headers };
   }
@@ -205,6 +237,27 @@ export class ClaimCheckStage implements PayloadStage {
     return { topic: message.topic, payload, headers };
   }
 
+  /**
+   * Releases the delivering group's marker after its ack; deletes the object when no listed
+   * group's marker is left. A dead-lettered message keeps its marker: its dead-letter copy
+   * carries the claim and must still open until the TTL.
+   */
+  async settled(message: Message, context: StageContext, outcome: SettledOutcome): Promise<void> {
+    const key = message.headers[CLAIM_HEADER.key];
+    const listed = message.headers[CLAIM_HEADER.groups];
+    if (outcome !== 'acked' || key === undefined || listed === undefined || context.group === undefined)
+      return;
+    const groups = listed.split(',');
+    const mine = markerName(context.group);
+    if (!CLAIM_KEY.test(key.replace(/\.(gz|zst)$/, '')) || !groups.includes(mine)) return;
+    const store = this.options.store();
+    await store.deleteObject(markerKey(key, mine));
+    for (const other of groups) {
+      if (other !== mine && (await store.statObject(markerKey(key, other))) !== undefined) return;
+    }
+    await store.deleteObject(key);
+  }
+
   async close(): Promise<void> {
     await this.sweeping;
   }
@@ -238,6 +291,7 @@ export const claimCheckStage: StageFactory = (input: StageFactoryInput) => {
   const options = readClaimCheck(input.label, setting);
   return new ClaimCheckStage({
     ...options,
+    ...(input.type === 'producer' ? { groupsOf: consumingGroups(input.namespace) } : {}),
     storeName: input.slots.backend('objects') ?? 'objects',
     store: () => input.slots.driver('objects') as unknown as ObjectStore,
     onSweepError: (err) =>
@@ -247,3 +301,24 @@ export const claimCheckStage: StageFactory = (input: StageFactoryInput) => {
       ),
   });
 };
+
+/**
+ * The groups that consume a topic, from the namespace declaration: each consumer pattern's
+ * `consumer_group` and each mailbox pattern's own group, on the topic their settings name.
+ */
+export function consumingGroups(namespace: NamespaceRequest): (topic: string) => readonly string[] {
+  const byTopic = new Map<string, string[]>();
+  for (const pattern of namespace.patterns) {
+    const topic = pattern.settings?.topic;
+    if (!topic) continue;
+    const group =
+      pattern.type === 'consumer'
+        ? pattern.settings?.consumerGroup
+        : pattern.type === 'mailbox'
+          ? mailboxGroup(pattern.name)
+          : undefined;
+    if (!group) continue;
+    byTopic.set(topic, [...(byTopic.get(topic) ?? []), group]);
+  }
+  return (topic) => byTopic.get(topic) ?? [];
+}

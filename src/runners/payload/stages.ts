@@ -22,7 +22,12 @@ export interface StageContext {
   readonly topic: string;
   /** The publisher's session on publish; absent on delivery (the runner's own identity applies). */
   readonly session?: CallerSession;
+  /** Delivery side: the consumer group the message was delivered to. */
+  readonly group?: string;
 }
+
+/** How a delivered message was settled with the backend: acknowledged, or moved to dead letters. */
+export type SettledOutcome = 'acked' | 'dead-lettered';
 
 export interface PayloadStage {
   /** Names the stage in logs and errors, e.g. "schema", "encryption", "claim-check". */
@@ -37,6 +42,14 @@ export interface PayloadStage {
    * subscriber is told instead of every message failing and being redelivered.
    */
   admit?(context: StageContext): Promise<void>;
+  /**
+   * Delivery side, after the backend has taken the acknowledgement of a message delivered to a
+   * consumer group (queue subscriptions only): `message` is the message as delivered, before
+   * `open`. Lets a stage release what it kept for that group (the claim check deletes its object
+   * once every group acknowledged). A failure is logged by the runner and changes nothing about
+   * the acknowledgement; the stage must leave whatever it could not release to its own expiry.
+   */
+  settled?(message: Message, context: StageContext, outcome: SettledOutcome): Promise<void>;
   /** Releases what the stage holds (caches, clients) when its runner stops. */
   close?(): Promise<void>;
 }
@@ -61,6 +74,19 @@ export class PayloadPipeline {
       opened = await this.stages[i]!.open(opened, context);
     }
     return opened;
+  }
+
+  /** Runs every stage's `settled` (in `open` order); throws the first failure after all ran. */
+  async settled(message: Message, context: StageContext, outcome: SettledOutcome): Promise<void> {
+    let failure: { err: unknown } | undefined;
+    for (let i = this.stages.length - 1; i >= 0; i--) {
+      try {
+        await this.stages[i]!.settled?.(message, context, outcome);
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+    if (failure) throw failure.err;
   }
 
   async admit(context: StageContext): Promise<void> {

@@ -14,7 +14,13 @@ import type { ConsumerRunner } from '../../../src/runners/consumer/runner.js';
 import type { ProducerRunner } from '../../../src/runners/producer/runner.js';
 import type { ConsumerDelivery } from '../../../src/runners/types.js';
 import { isPrismError } from '../../../src/errors.js';
-import { ClaimCheckSettingSchema } from '../../../src/gen/prism/config/v1/namespace_pb.js';
+import {
+  ClaimCheckSettingSchema,
+  NamespaceRequestSchema,
+  PatternSchema,
+  PatternSettingsSchema,
+} from '../../../src/gen/prism/config/v1/namespace_pb.js';
+import { consumingGroups, markerName } from '../../../src/runners/payload/claim-check-stage.js';
 import { ALICE, buildRunner, eventually, flakyFactory, memoryLogger, uniqueNamespace } from './helpers.js';
 
 const cleanup: Array<() => Promise<void>> = [];
@@ -28,10 +34,19 @@ const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 type ClaimSetting = { threshold?: string; compression?: string; ttl?: string };
 
+/** The consumer patterns the producer's namespace declares on TOPIC, by consumer group. */
+const consumersOf = (...groups: string[]) =>
+  groups.map((group) => ({
+    name: group,
+    type: 'consumer',
+    settings: { topic: TOPIC, consumerGroup: group },
+  }));
+
 async function producer(
   ns: string,
   claim: ClaimSetting,
   options: CreateRunnerOptions = {},
+  groups: readonly string[] = [],
 ): Promise<ProducerRunner> {
   const runner = buildRunner<ProducerRunner>(
     {
@@ -39,6 +54,7 @@ async function producer(
       namespace: ns,
       slots: { sink: 'memstore', objects: 'memstore' },
       settings: { topic: TOPIC, claimCheck: create(ClaimCheckSettingSchema, claim) },
+      others: consumersOf(...groups),
     },
     options,
   );
@@ -51,16 +67,19 @@ async function consumer(
   ns: string,
   options: CreateRunnerOptions = {},
   maxRetries = 3,
+  group = 'billing',
+  /** What the subscriber does with each delivery; `hold` leaves it to the test. */
+  settle: 'ack' | 'nack' | 'hold' = 'ack',
 ): Promise<ConsumerDelivery[]> {
   const runner = buildRunner<ConsumerRunner>(
     {
       type: 'consumer',
-      name: 'billing',
+      name: group,
       namespace: ns,
       slots: { source: 'memstore', objects: 'memstore', 'dead-letter': 'memstore' },
       settings: {
         topic: TOPIC,
-        consumerGroup: 'billing',
+        consumerGroup: group,
         maxRetries,
         claimCheck: create(ClaimCheckSettingSchema),
       },
@@ -76,7 +95,8 @@ async function consumer(
   const seen: ConsumerDelivery[] = [];
   await runner.subscribe({}, async (d) => {
     seen.push(d);
-    await d.ack();
+    if (settle === 'ack') await d.ack();
+    else if (settle === 'nack') await d.nack('refused by the test');
   });
   return seen;
 }
@@ -132,13 +152,15 @@ describe('claim check', () => {
       expect(travelled(i).payload.byteLength).toBe(sizes[i]);
       expect(travelled(i).headers['prism-claim-key']).toBeUndefined();
     }
-    // Above it: an empty payload and a claim; the object holds the bytes under their SHA-256.
+    // Above it: an empty payload and a claim; the object holds the bytes under their SHA-256 and
+    // the message id. No consumer pattern is declared, so no group is listed: the object stays.
     for (const i of [3, 4]) {
       const message = travelled(i);
       expect(message.payload.byteLength).toBe(0);
+      expect(message.headers['prism-claim-groups']).toBeUndefined();
       expect(message.headers).toMatchObject({
         'prism-claim-store': 'memstore',
-        'prism-claim-key': `claims/${sha256(payloads[i]!)}`,
+        'prism-claim-key': `claims/${sha256(payloads[i]!)}/${seen[i]!.envelope.messageId}`,
         'prism-claim-size': String(sizes[i]),
         'prism-claim-checksum': `sha256:${sha256(payloads[i]!)}`,
         'prism-claim-encoding': 'identity',
@@ -164,7 +186,7 @@ describe('claim check', () => {
     expect(Buffer.from(seen[0]!.envelope.payload).equals(payload)).toBe(true);
     expect(seen[0]!.envelope.contentType).toBe('');
     const key = raw[0]!.headers['prism-claim-key']!;
-    expect(key).toBe(`claims/${sha256(payload)}${suffix}`);
+    expect(key).toBe(`claims/${sha256(payload)}/${seen[0]!.envelope.messageId}${suffix}`);
     expect(raw[0]!.headers['prism-claim-encoding']).toBe(encoding);
     const stored = (await (await objects(ns)).getObject(key))!;
     expect(stored.byteLength).toBeLessThan(payload.byteLength / 20);
@@ -232,15 +254,16 @@ describe('claim check', () => {
     const runner = await producer(ns, { threshold: '1KiB' });
     const payload = randomBytes(5000);
     // Delete the object between publish and delivery: publish first, then start the consumer.
-    await runner.publish({ payload }, ALICE);
-    await store.deleteObject(`claims/${sha256(payload)}`);
+    const { messageId } = await runner.publish({ payload }, ALICE);
+    const key = `claims/${sha256(payload)}/${messageId}`;
+    expect(await store.deleteObject(key)).toBe(true);
     const seen = await consumer(ns, {}, 2);
     await eventually(() => dead.length === 1, 5000, 'the dead letter');
     expect(seen).toEqual([]);
     expect(dead[0]!.payload.byteLength).toBe(0);
-    expect(dead[0]!.headers['prism-claim-key']).toBe(`claims/${sha256(payload)}`);
+    expect(dead[0]!.headers['prism-claim-key']).toBe(key);
     expect(dead[0]!.headers['prism-dead-letter-reason']).toBe(
-      `payload could not be opened: the claimed payload claims/${sha256(payload)} is not in the memstore store (expired after claim_check.ttl, or deleted)`,
+      `payload could not be opened: the claimed payload ${key} is not in the memstore store (expired after claim_check.ttl, or deleted)`,
     );
   });
 
@@ -249,16 +272,116 @@ describe('claim check', () => {
     const dead = await drain(ns, `${TOPIC}.dead-letter`);
     const store = await objects(ns);
     const payload = randomBytes(5000);
-    await (await producer(ns, { threshold: '1KiB' })).publish({ payload }, ALICE);
+    const { messageId } = await (await producer(ns, { threshold: '1KiB' })).publish({ payload }, ALICE);
+    const key = `claims/${sha256(payload)}/${messageId}`;
     const tampered = Buffer.from(payload);
     tampered[0] = tampered[0]! ^ 0xff;
-    await store.putObject(`claims/${sha256(payload)}`, tampered);
+    await store.putObject(key, tampered);
     const seen = await consumer(ns, {}, 1);
     await eventually(() => dead.length === 1, 5000, 'the dead letter');
     expect(seen).toEqual([]);
     expect(dead[0]!.headers['prism-dead-letter-reason']).toBe(
-      `payload could not be opened: claim claims/${sha256(payload)}: the stored payload does not match the claim's size 5000 and sha256:${sha256(payload)}`,
+      `payload could not be opened: claim ${key}: the stored payload does not match the claim's size 5000 and sha256:${sha256(payload)}`,
     );
+  });
+
+  it("deletes the object and the group's marker once the only declared group acknowledged", async () => {
+    const ns = uniqueNamespace('claim');
+    const raw = await drain(ns, TOPIC);
+    const store = await objects(ns);
+    const seen = await consumer(ns, {}, 3, 'billing', 'hold');
+    const payload = randomBytes(5000);
+    const { messageId } = await (
+      await producer(ns, { threshold: '1KiB' }, {}, ['billing'])
+    ).publish({ payload }, ALICE);
+    const key = `claims/${sha256(payload)}/${messageId}`;
+    await eventually(() => raw.length === 1 && seen.length === 1, 5000, 'the delivery');
+    expect(raw[0]!.headers['prism-claim-groups']).toBe('billing');
+    expect(Buffer.from(seen[0]!.envelope.payload).equals(payload)).toBe(true);
+    // Opened, not yet acknowledged: the object and the marker stay.
+    expect((await store.statObject(key))?.size).toBe(5000);
+    expect(await store.statObject(`${key}.groups/billing`)).toMatchObject({ size: 0 });
+
+    await seen[0]!.ack();
+    expect(await store.statObject(key)).toBeUndefined();
+    expect(await store.statObject(`${key}.groups/billing`)).toBeUndefined();
+  });
+
+  it('keeps the object until every declared group acknowledged', async () => {
+    const ns = uniqueNamespace('claim');
+    const raw = await drain(ns, TOPIC);
+    const store = await objects(ns);
+    const billing = await consumer(ns, {}, 3, 'billing', 'hold');
+    const audit = await consumer(ns, {}, 3, 'audit', 'hold');
+    const payload = randomBytes(5000);
+    const runner = await producer(ns, { threshold: '1KiB' }, {}, ['billing', 'audit']);
+    const { messageId } = await runner.publish({ payload }, ALICE);
+    const key = `claims/${sha256(payload)}/${messageId}`;
+    await eventually(
+      () => raw.length === 1 && billing.length === 1 && audit.length === 1,
+      5000,
+      'the deliveries',
+    );
+    expect(raw[0]!.headers['prism-claim-groups']).toBe('billing,audit');
+
+    await billing[0]!.ack();
+    expect(await store.statObject(`${key}.groups/billing`)).toBeUndefined();
+    expect((await store.statObject(key))?.size).toBe(5000);
+    expect(await store.statObject(`${key}.groups/audit`)).toMatchObject({ size: 0 });
+
+    await audit[0]!.ack();
+    expect(Buffer.from(audit[0]!.envelope.payload).equals(payload)).toBe(true);
+    expect(await store.statObject(key)).toBeUndefined();
+    expect(await store.statObject(`${key}.groups/audit`)).toBeUndefined();
+  });
+
+  it("keeps a dead-lettered message's object, so its dead-letter copy still opens", async () => {
+    const ns = uniqueNamespace('claim');
+    const dead = await drain(ns, `${TOPIC}.dead-letter`);
+    const store = await objects(ns);
+    const payload = randomBytes(5000);
+    const runner = await producer(ns, { threshold: '1KiB' }, {}, ['billing']);
+    const { messageId } = await runner.publish({ payload }, ALICE);
+    const key = `claims/${sha256(payload)}/${messageId}`;
+    await consumer(ns, {}, 1, 'billing', 'nack');
+    await eventually(() => dead.length === 1, 5000, 'the dead letter');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await store.statObject(key))?.size).toBe(5000);
+    expect(await store.statObject(`${key}.groups/billing`)).toMatchObject({ size: 0 });
+    expect(dead[0]!.headers['prism-claim-key']).toBe(key);
+  });
+
+  it('lists the groups of consumer and mailbox patterns on the published topic only, hashing names that cannot be key segments', () => {
+    const groupsOf = consumingGroups(
+      create(NamespaceRequestSchema, {
+        namespace: 'n',
+        team: 't',
+        patterns: [
+          create(PatternSchema, {
+            name: 'p',
+            type: 'producer',
+            settings: create(PatternSettingsSchema, { topic: TOPIC }),
+          }),
+          ...[
+            ['a', 'consumer', TOPIC, 'billing'],
+            ['b', 'consumer', 'other.topic', 'elsewhere'],
+            ['inbox', 'mailbox', TOPIC, ''],
+            ['c', 'consumer', TOPIC, 'team a/b'],
+          ].map(([name, type, topic, consumerGroup]) =>
+            create(PatternSchema, {
+              name,
+              type,
+              settings: create(PatternSettingsSchema, { topic, consumerGroup }),
+            }),
+          ),
+        ],
+      }),
+    );
+    expect(groupsOf(TOPIC)).toEqual(['billing', 'prism-mailbox-inbox', 'team a/b']);
+    expect(groupsOf('other.topic')).toEqual(['elsewhere']);
+    expect(groupsOf('nobody.reads')).toEqual([]);
+    expect(markerName('billing')).toBe('billing');
+    expect(markerName('team a/b')).toBe(`sha256-${sha256(Buffer.from('team a/b'))}`);
   });
 
   it('refuses to build a runner whose claim_check has no objects slot', () => {

@@ -42,6 +42,12 @@ export interface RunnerSpec {
   settings?: Partial<Omit<PatternSettings, '$typeName'>>;
   /** The namespace's `needs` (delivery, retention). */
   needs?: Partial<Omit<Needs, '$typeName'>>;
+  /** Other patterns the namespace declares (only their type and settings; no slots). */
+  others?: ReadonlyArray<{
+    name: string;
+    type: string;
+    settings: Partial<Omit<PatternSettings, '$typeName'>>;
+  }>;
 }
 
 /** A runner built the way the proxy builds it: declaration + assignment → createRunner. */
@@ -68,6 +74,13 @@ export function buildRunner<R extends AnyRunner = AnyRunner>(
         ),
         settings: create(PatternSettingsSchema, spec.settings ?? {}),
       }),
+      ...(spec.others ?? []).map((other) =>
+        create(PatternSchema, {
+          name: other.name,
+          type: other.type,
+          settings: create(PatternSettingsSchema, other.settings),
+        }),
+      ),
     ],
   });
   const assignment = create(PatternAssignmentSchema, {

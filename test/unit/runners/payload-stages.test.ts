@@ -5,6 +5,7 @@ import type { ConsumerRunner } from '../../../src/runners/consumer/runner.js';
 import {
   PayloadPipeline,
   type PayloadStage,
+  type SettledOutcome,
   type StageContext,
 } from '../../../src/runners/payload/stages.js';
 import type { ProducerRunner } from '../../../src/runners/producer/runner.js';
@@ -110,6 +111,65 @@ describe('payload stages', () => {
     expect(contexts).toEqual([{ namespace: ns, pattern: 'producer', topic: TOPIC, session: ALICE }]);
   });
 
+  it('tells every stage, after the backend took the ack, the message as delivered, its group and the outcome', async () => {
+    const ns = uniqueNamespace();
+    const settled: Array<{
+      stage: string;
+      headers: Message['headers'];
+      context: StageContext;
+      outcome: SettledOutcome;
+    }> = [];
+    const recording = (name: string): PayloadStage => ({
+      ...reversing(name),
+      settled: async (message, context, outcome) => {
+        settled.push({ stage: name, headers: message.headers, context, outcome });
+      },
+    });
+    const seen = await consumer(ns, new PayloadPipeline([recording('first'), recording('second')]));
+    await (
+      await producer(ns, new PayloadPipeline([reversing('first'), reversing('second')]))
+    ).publish({ payload: bytes('abc') }, ALICE);
+
+    await eventually(() => settled.length === 2, 2000, 'the settled calls');
+    expect(seen).toHaveLength(1);
+    // In `open` order (last stage first); the message still carries what the stages sealed.
+    expect(settled.map((s) => [s.stage, s.outcome])).toEqual([
+      ['second', 'acked'],
+      ['first', 'acked'],
+    ]);
+    expect(settled[0]!.headers['prism-test-first']).toBeDefined();
+    expect(settled[0]!.headers['prism-test-second']).toBeDefined();
+    expect(settled[0]!.headers['prism-message-id']).toBe(seen[0]!.envelope.messageId);
+    expect(settled[0]!.context).toEqual({
+      namespace: ns,
+      pattern: 'billing',
+      topic: TOPIC,
+      group: 'billing',
+    });
+  });
+
+  it('keeps an acknowledgement whose settled hook fails, and tells the other stages', async () => {
+    const ns = uniqueNamespace();
+    const outcomes: SettledOutcome[] = [];
+    const failing: PayloadStage = {
+      ...reversing('failing'),
+      settled: () => Promise.reject(new Error('store down')),
+    };
+    const recording: PayloadStage = {
+      ...reversing('recording'),
+      settled: async (_m, _c, outcome) => void outcomes.push(outcome),
+    };
+    const seen = await consumer(ns, new PayloadPipeline([recording, failing]));
+    const runner = await producer(ns, new PayloadPipeline([reversing('recording'), reversing('failing')]));
+    await runner.publish({ payload: bytes('one') }, ALICE);
+    await runner.publish({ payload: bytes('two') }, ALICE);
+
+    await eventually(() => outcomes.length === 2, 2000, 'both settled calls');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Acknowledged once each: nothing was redelivered.
+    expect(seen.map((d) => text(d.envelope.payload))).toEqual(['one', 'two']);
+  });
+
   it('fails a publish whose seal fails, and sends nothing', async () => {
     const ns = uniqueNamespace();
     const refusing: PayloadStage = {
@@ -127,10 +187,12 @@ describe('payload stages', () => {
 
   it('dead-letters a message whose payload cannot be opened after max_retries, with the payload as it travelled', async () => {
     const ns = uniqueNamespace();
+    const outcomes: SettledOutcome[] = [];
     const failingOpen: PayloadStage = {
       name: 'failing',
       seal: async (m) => ({ ...m, headers: { ...m.headers, 'prism-test-sealed': '1' } }),
       open: () => Promise.reject(new Error('checksum mismatch')),
+      settled: async (_m, _c, outcome) => void outcomes.push(outcome),
     };
     const dead = await drain(ns, `${TOPIC}.dead-letter`);
     const seen = await consumer(ns, new PayloadPipeline([failingOpen]), 2);
@@ -144,5 +206,7 @@ describe('payload stages', () => {
       'payload could not be opened: checksum mismatch',
     );
     expect(dead[0]!.headers['prism-attempts']).toBe('2');
+    await eventually(() => outcomes.length === 1, 2000, 'the settled call');
+    expect(outcomes).toEqual(['dead-lettered']);
   });
 });

@@ -611,6 +611,9 @@ export const Consumer: GenService<{
   /**
    * Settles one delivery of an open subscription: success = done; failure = redeliver, or
    * dead-letter on the `max_retries`-th delivery. NOT_FOUND when the delivery is not pending.
+   * A successful Acknowledge of a claim-checked message returns after the group's reference to
+   * the stored payload is released; the payload is deleted when every consumer group the
+   * namespace declares on the topic has acknowledged (docs/messaging.md, Claim check).
    *
    * @generated from rpc prism.data.v1.Consumer.Acknowledge
    */
