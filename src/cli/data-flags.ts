@@ -34,7 +34,7 @@ export const dataFlags = {
   ...clientTlsFlags,
 };
 
-type DataFlagValues = {
+export type DataFlagValues = {
   proxy: string;
   namespace: string;
   pattern?: string | undefined;

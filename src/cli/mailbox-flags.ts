@@ -15,7 +15,8 @@ import {
 } from '../gen/prism/data/v1/mailbox_pb.js';
 import { dialTarget, refuseClearTextToken } from '../transport/dial.js';
 import { withDevStackTls } from './dev-stack-tls.js';
-import { clientTlsFromFlags, type ClientTlsFlagValues } from './tls-flags.js';
+import type { DataFlagValues } from './data-flags.js';
+import { clientTlsFromFlags } from './tls-flags.js';
 import { parseHeaders } from './values.js';
 
 export const filterFlags = {
@@ -80,14 +81,6 @@ export function filterFromFlags(
     correlationId: flags['correlation-id'] ?? '',
   };
 }
-
-type DataFlagValues = {
-  proxy: string;
-  namespace: string;
-  pattern?: string | undefined;
-  token?: string | undefined;
-  insecure?: boolean | undefined;
-} & ClientTlsFlagValues;
 
 /** A Mailbox client; a token bound for plaintext off this machine is refused before dialling. */
 export async function mailboxClient(flags: DataFlagValues): Promise<MailboxClient> {

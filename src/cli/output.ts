@@ -26,3 +26,16 @@ export async function writeOutput(
     );
   }
 }
+
+/** Rows as text columns two spaces apart, each as wide as its widest cell; no trailing newline. */
+export function formatColumns(rows: ReadonlyArray<readonly string[]>): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => row[i]?.length ?? 0))) ?? [];
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}

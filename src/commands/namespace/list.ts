@@ -1,5 +1,6 @@
 import { adminClient, adminFlags } from '../../cli/admin-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
+import { formatColumns } from '../../cli/output.js';
 
 interface Row {
   name: string;
@@ -50,15 +51,5 @@ function renderTable(rows: Row[]): string {
       r.updatedAt,
     ]),
   );
-  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  return (
-    table
-      .map((row) =>
-        row
-          .map((cell, i) => cell.padEnd(widths[i]!))
-          .join('  ')
-          .trimEnd(),
-      )
-      .join('\n') + '\n'
-  );
+  return formatColumns(table) + '\n';
 }

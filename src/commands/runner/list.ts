@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
+import { formatColumns } from '../../cli/output.js';
 import { fetchRunners } from '../../proxy/launcher/runners-client.js';
 import type { RunnerProcessInfo } from '../../proxy/launcher/runner-process.js';
 
@@ -40,13 +41,5 @@ function renderTable(rows: RunnerProcessInfo[]): string {
     String(r.restarts),
     r.rssBytes === null ? '-' : `${(r.rssBytes / 1024 / 1024).toFixed(1)} MiB`,
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  return [header, ...lines]
-    .map((l) =>
-      l
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return formatColumns([header, ...lines]);
 }

@@ -1,4 +1,5 @@
 import { BaseCommand } from '../../cli/base-command.js';
+import { formatColumns } from '../../cli/output.js';
 import { dataClient, dataFlags } from '../../cli/data-flags.js';
 
 export interface CallerSessionRow {
@@ -59,13 +60,5 @@ function renderTable(rows: CallerSessionRow[]): string {
     r.lastUsedAt,
     r.expiresAt,
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  return [header, ...lines]
-    .map((l) =>
-      l
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return formatColumns([header, ...lines]);
 }
