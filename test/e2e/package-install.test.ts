@@ -88,7 +88,7 @@ describeGettingStartedReplay(
 describe('the packed tarball', () => {
   it('holds only what runs: the built code, the SDK types, schema, protos, templates and examples', () => {
     const allowed =
-      /^(bin\/run\.js|dist\/.+\.(c?js|d\.ts)$|schema\/|proto\/|templates\/|examples\/|oclif\.manifest\.json$|package\.json$|README\.md$)/;
+      /^(bin\/run\.js|dist\/.+\.(c?js|d\.ts)$|dist\/fast\/commands\.json$|schema\/|proto\/|templates\/|examples\/|oclif\.manifest\.json$|package\.json$|README\.md$)/;
     expect(packedFiles.filter((path) => !allowed.test(path))).toEqual([]);
     expect(packedFiles).toEqual(
       expect.arrayContaining([
