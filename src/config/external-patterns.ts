@@ -4,6 +4,7 @@
  * PatternDefinition, and adds its type to the registry before anything reads it. Without the
  * module, the type is unknown and validation refuses it (E_PATTERN_TYPE), as for any typo.
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -90,10 +91,11 @@ export function registerPattern(definition: PatternDefinition, module: string): 
   registered.set(definition.type, { definition, module });
 }
 
-/** Where `spec` (a path, or a package name resolved from the working directory) points. */
+/** Where `spec` (a path, or else a package name resolved from the working directory) points. */
 export function resolvePatternModule(spec: string, cwd = process.cwd()): string {
   if (spec.startsWith('file:')) return spec;
-  if (spec.startsWith('.') || isAbsolute(spec)) return pathToFileURL(resolve(cwd, spec)).href;
+  if (spec.startsWith('.') || isAbsolute(spec) || existsSync(resolve(cwd, spec)))
+    return pathToFileURL(resolve(cwd, spec)).href;
   try {
     return pathToFileURL(createRequire(join(cwd, 'noop.js')).resolve(spec)).href;
   } catch (err) {

@@ -124,7 +124,14 @@ export class NamespaceTable {
     const started: Runner[] = [];
     try {
       for (const pattern of served.assignment.patterns) {
-        if (!SERVED_TYPES.has(servedApi(pattern.type))) continue;
+        if (!SERVED_TYPES.has(servedApi(pattern.type))) {
+          // Every built-in type is served: this one comes from a module this proxy did not load.
+          this.logger.warn(
+            { namespace: served.namespace.namespace, pattern: pattern.name, type: pattern.type },
+            'pattern not served: its type is unknown here (start the proxy with --pattern-module)',
+          );
+          continue;
+        }
         const runner = await this.createRunner(served.namespace, served.assignment, pattern.name);
         await runner.start();
         started.push(runner);

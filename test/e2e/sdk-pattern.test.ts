@@ -11,6 +11,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DataClient } from '../../src/client/data-client.js';
 import type { PrismError } from '../../src/errors.js';
 import type { RunnerProcessInfo } from '../../src/proxy/launcher/runner-process.js';
+import { startAdmin } from '../support/admin-process.js';
 import { ensureBuilt, runCli } from '../support/cli.js';
 import { startProxy, type RunningServer } from '../support/server-process.js';
 import { describeWithServices, redisUrl, uniqueName } from '../support/services.js';
@@ -92,6 +93,40 @@ await describeWithServices(['redis'], 'a pattern module built with the SDK, serv
       ],
       ['E_SETTING_CUSTOM', "rate-limited-kv has no setting 'burst'"],
     ]);
+  });
+
+  it('is applied through an admin that loaded the module, and refused by one that did not', async () => {
+    const file = join(dir, 'ns', 'limited.yaml');
+    const apply = (endpoint: string) =>
+      runCli(['namespace', 'apply', file, '--admin', endpoint, '--pattern-module', MODULE, '--json']);
+    const knowing = await startAdmin({
+      extraArgs: ['--pattern-module', MODULE, '--backends', join(dir, 'backends.yaml')],
+    });
+    const unaware = await startAdmin();
+    try {
+      const applied = await apply(knowing.endpoint);
+      expect(applied.code).toBe(0);
+      const [result] = JSON.parse(applied.stdout) as Array<{ outcome: string; slots: unknown[] }>;
+      expect([result!.outcome, result!.slots]).toEqual([
+        'created',
+        [
+          {
+            pattern: 'quota',
+            type: 'rate-limited-kv',
+            slot: 'store',
+            backend: 'redis',
+            endpoint: redisUrl(),
+            credentialRef: '',
+          },
+        ],
+      ]);
+      const refused = await apply(unaware.endpoint);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain("unknown pattern type 'rate-limited-kv'");
+    } finally {
+      await knowing.stop();
+      await unaware.stop();
+    }
   });
 
   it('runs the module in a launched runner process and serves the KeyValue API through the proxy', async () => {
