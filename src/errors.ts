@@ -22,7 +22,17 @@ export type PrismErrorCode =
   | 'E_UNREACHABLE'
   | 'E_UNAUTHENTICATED'
   | 'E_PERMISSION_DENIED'
+  /** A quota or rate limit of a pattern: RESOURCE_EXHAUSTED; retry later. */
+  | 'E_RESOURCE_EXHAUSTED'
+  /** A pattern module (docs/sdk.md) cannot be loaded or registered. */
+  | 'E_PATTERN_MODULE'
   | 'E_INTERNAL';
+
+/**
+ * Marks PrismErrors across copies of this module: a pattern module's errors come from
+ * prismctl/sdk (dist/errors.js), while the CLI runs its bundled copy (docs/sdk.md).
+ */
+const BRAND = Symbol.for('prismctl.PrismError');
 
 export class PrismError extends Error {
   readonly code: PrismErrorCode;
@@ -34,6 +44,7 @@ export class PrismError extends Error {
     this.name = 'PrismError';
     this.code = code;
     this.hint = options?.hint;
+    Object.defineProperty(this, BRAND, { value: true });
   }
 }
 
@@ -45,5 +56,5 @@ export class UsageError extends PrismError {
 }
 
 export function isPrismError(err: unknown): err is PrismError {
-  return err instanceof PrismError;
+  return err instanceof PrismError || (err instanceof Error && BRAND in err);
 }

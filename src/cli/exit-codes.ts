@@ -19,5 +19,7 @@ export const EXIT_CODES: Record<PrismErrorCode, number> = {
   E_UNREACHABLE: 2,
   E_UNAUTHENTICATED: 1,
   E_PERMISSION_DENIED: 1,
+  E_RESOURCE_EXHAUSTED: 1,
+  E_PATTERN_MODULE: 2,
   E_INTERNAL: 1,
 };

@@ -3,6 +3,12 @@ import { Isolation, type NamespaceRequest, type Pattern } from '../gen/prism/con
 /** Pattern types whose runner can run in a launched process (runner-server.ts serves their APIs). */
 export const ISOLATABLE_TYPES: ReadonlySet<string> = new Set(['keyvalue', 'producer', 'consumer']);
 
+/**
+ * Pattern types from pattern modules (src/config/external-patterns.ts): their runners always run
+ * in launched processes, so code from outside prismctl never runs inside the proxy.
+ */
+export const LAUNCHED_ONLY_TYPES: ReadonlySet<string> = new Set<string>();
+
 export type IsolationLevel = 'none' | 'namespace' | 'pattern';
 
 const LEVEL: Record<Isolation, IsolationLevel | undefined> = {
@@ -20,6 +26,8 @@ const LEVEL: Record<Isolation, IsolationLevel | undefined> = {
 export function effectiveIsolation(ns: NamespaceRequest, pattern: Pattern): IsolationLevel {
   const own = LEVEL[pattern.isolation];
   if (own) return own;
+  if (LAUNCHED_ONLY_TYPES.has(pattern.type))
+    return LEVEL[ns.isolation] === 'namespace' ? 'namespace' : 'pattern';
   if (!ISOLATABLE_TYPES.has(pattern.type)) return 'none';
   return LEVEL[ns.isolation] ?? 'none';
 }

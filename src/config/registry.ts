@@ -31,7 +31,9 @@ export type SettingName =
   | 'max_messages'
   | 'encryption'
   | 'schema'
-  | 'claim_check';
+  | 'claim_check'
+  /** Settings of a pattern module's type (src/config/external-patterns.ts). */
+  | 'custom';
 
 export interface PatternSpec {
   readonly type: string;

@@ -21,7 +21,8 @@ import {
   vaultIssuesCredentials,
 } from './vault-credentials.js';
 import { diagnosticAt, type NamespaceDocument, type Path } from './yaml-loader.js';
-import { effectiveIsolation, ISOLATABLE_TYPES } from './isolation.js';
+import { effectiveIsolation, ISOLATABLE_TYPES, LAUNCHED_ONLY_TYPES } from './isolation.js';
+import { customSettingProblems } from './external-patterns.js';
 
 /**
  * Semantic rules of DESIGN.md §4 over one namespace. Each finding carries a stable rule id; the
@@ -125,6 +126,14 @@ function checkIsolation(
   checkMemstoreSplit(ns, error);
   ns.patterns.forEach((pattern, i) => {
     const isolation = effectiveIsolation(ns, pattern);
+    if (isolation === 'none' && LAUNCHED_ONLY_TYPES.has(pattern.type)) {
+      error(
+        'E_ISOLATION_EXTERNAL',
+        `pattern '${pattern.name}' (${pattern.type}) comes from a pattern module, whose runners never run inside the proxy`,
+        'remove `isolation: none` (it runs in a process of its own), or write `isolation: namespace`',
+        ['patterns', i, 'isolation'],
+      );
+    }
     if (isolation === 'none') return;
     const own = pattern.isolation !== Isolation.UNSPECIFIED;
     const at: Path = own ? ['patterns', i, 'isolation'] : ['isolation'];
@@ -292,6 +301,10 @@ function checkPattern(
     }
   }
   checkMessageSize(pattern, label, at, report, backends);
+  for (const problem of customSettingProblems(spec.type, pattern.settings?.custom ?? {})) {
+    const path: Path = [...at, 'settings', 'custom'];
+    error('E_SETTING_CUSTOM', problem.message, problem.hint, problem.key ? [...path, problem.key] : path);
+  }
   if (spec.settings.includes('claim_check')) checkClaimCheck(pattern, spec.type, label, at, report);
   if (spec.type === 'mailbox') checkMailbox(pattern, label, at, error);
   if (pattern.settings?.encryption && spec.settings.includes('encryption')) {

@@ -6,6 +6,7 @@ import { metadataValue, NAMESPACE_HEADER, PATTERN_HEADER } from '../transport/me
 import { createRunner, type CreateRunnerOptions } from '../runners/create-runner.js';
 import type { CallerSessionStore, Runner } from '../runners/types.js';
 import type { ServedNamespace } from './served-namespace.js';
+import { servedApi } from '../config/external-patterns.js';
 
 /** Builds (but does not start) the runner of one pattern of a namespace. */
 export type RunnerFactory = (
@@ -123,7 +124,14 @@ export class NamespaceTable {
     const started: Runner[] = [];
     try {
       for (const pattern of served.assignment.patterns) {
-        if (!SERVED_TYPES.has(pattern.type)) continue;
+        if (!SERVED_TYPES.has(servedApi(pattern.type))) {
+          // Every built-in type is served: this one comes from a module this proxy did not load.
+          this.logger.warn(
+            { namespace: served.namespace.namespace, pattern: pattern.name, type: pattern.type },
+            'pattern not served: its type is unknown here (start the proxy with --pattern-module)',
+          );
+          continue;
+        }
         const runner = await this.createRunner(served.namespace, served.assignment, pattern.name);
         await runner.start();
         started.push(runner);
@@ -157,7 +165,8 @@ export class NamespaceTable {
       });
     const entry = this.entries.get(name);
     if (!entry) throw new PrismError('E_NOT_FOUND', `namespace '${name}' is not served here`);
-    const candidates = entry.runners.filter((r) => r.type === type);
+    // A pattern module's type is routed by the API it serves (docs/sdk.md).
+    const candidates = entry.runners.filter((r) => servedApi(r.type) === type);
     const wanted = metadataValue(metadata, PATTERN_HEADER);
     if (wanted) {
       const runner = candidates.find((r) => r.pattern === wanted);

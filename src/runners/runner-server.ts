@@ -18,6 +18,7 @@ import { keyValueService } from './keyvalue/service.js';
 import { mailboxService, type MailboxService } from './mailbox/service.js';
 import type { MailboxRunnerApi } from './mailbox/runner.js';
 import { producerService } from './producer/service.js';
+import { servedApi } from '../config/external-patterns.js';
 import type { ConsumerRunnerApi, KeyValueRunnerApi, ProducerRunnerApi, Runner } from './types.js';
 
 export interface RunnerServerOptions {
@@ -72,7 +73,7 @@ export class RunnerServer {
 
   private resolver<R>(type: string): RunnerResolver<R> {
     const trusted = isUnixAddress(this.options.listen);
-    const ofType = this.runners.filter((r) => r.type === type);
+    const ofType = this.runners.filter((r) => servedApi(r.type) === type);
     return async (metadata: Metadata) => {
       const wanted = metadataValue(metadata, PATTERN_HEADER);
       const runner = wanted ? ofType.find((r) => r.pattern === wanted) : ofType[0];
@@ -87,7 +88,7 @@ export class RunnerServer {
   }
 
   private async serve(certificates: ServerCertificates | undefined): Promise<void> {
-    for (const type of new Set(this.runners.map((r) => r.type))) {
+    for (const type of new Set(this.runners.map((r) => servedApi(r.type)))) {
       switch (type) {
         case 'keyvalue':
           this.grpc.addService(

@@ -86,9 +86,9 @@ describeGettingStartedReplay(
 );
 
 describe('the packed tarball', () => {
-  it('holds only what runs: the built code, schema, protos, templates and examples', () => {
+  it('holds only what runs: the built code, the SDK types, schema, protos, templates and examples', () => {
     const allowed =
-      /^(bin\/run\.js|dist\/.+\.c?js$|dist\/fast\/commands\.json$|schema\/|proto\/|templates\/|examples\/|oclif\.manifest\.json$|package\.json$|README\.md$)/;
+      /^(bin\/run\.js|dist\/.+\.(c?js|d\.ts)$|dist\/fast\/commands\.json$|schema\/|proto\/|templates\/|examples\/|oclif\.manifest\.json$|package\.json$|README\.md$)/;
     expect(packedFiles.filter((path) => !allowed.test(path))).toEqual([]);
     expect(packedFiles).toEqual(
       expect.arrayContaining([
@@ -97,6 +97,9 @@ describe('the packed tarball', () => {
         'dist/fast/main.js',
         'dist/fast/commands/namespace/validate.js',
         'dist/fast/commands.json',
+        'dist/sdk/index.js',
+        'dist/sdk/index.d.ts',
+        'templates/pattern/src/index.ts',
         'oclif.manifest.json',
         'schema/namespace.schema.json',
         'templates/dev/components.yaml',
@@ -109,6 +112,20 @@ describe('npx prismctl in a project that depends on the package', () => {
   it('runs the installed version', async () => {
     const { stdout } = await sh('npx', ['--no-install', 'prismctl', '--version'], projectDir, 60_000);
     expect(stdout).toMatch(new RegExp(`^prismctl/${manifest.version.replace(/\./g, '\\.')} `));
+  });
+
+  it('imports the Pattern SDK as prismctl/sdk', async () => {
+    const { stdout } = await sh(
+      'node',
+      [
+        '--input-type=module',
+        '-e',
+        "const sdk = await import('prismctl/sdk'); console.log(sdk.SDK_VERSION, typeof sdk.definePattern, typeof sdk.keyValueRunnerConformance)",
+      ],
+      projectDir,
+      60_000,
+    );
+    expect(stdout.trim()).toBe('1.0.0 function function');
   });
 
   it('validates the examples shipped in the package', async () => {

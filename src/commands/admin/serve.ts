@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { createLogger } from '../../logging.js';
 import { logLevelFlag } from '../../cli/log-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
+import { patternModuleFlag } from '../../cli/pattern-module-flag.js';
+import { loadPatternModules } from '../../config/external-patterns.js';
 import {
   checkPlaintextListen,
   serverTlsFlags,
@@ -27,6 +29,7 @@ export default class AdminServe extends BaseCommand {
     '<%= config.bin %> admin serve --tls-cert admin.pem --tls-key admin-key.pem --tls-client-ca clients-ca.pem',
   ];
   static override flags = {
+    ...patternModuleFlag,
     listen: Flags.string({ description: 'gRPC listen address', default: '127.0.0.1:8981' }),
     policies: Flags.string({
       description:
@@ -111,6 +114,7 @@ export default class AdminServe extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(AdminServe);
+    await loadPatternModules(flags['pattern-module']);
     if (!flags['auth-issuer'] && !flags['no-auth']) {
       throw new PrismError(
         'E_USAGE',

@@ -1,6 +1,8 @@
 import { Args, Flags } from '@oclif/core';
 import { adminClient, adminFlags } from '../../cli/admin-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
+import { patternModuleFlag } from '../../cli/pattern-module-flag.js';
+import { loadPatternModules } from '../../config/external-patterns.js';
 import { applyPaths, type ApplyResult } from '../../client/namespace-sync.js';
 import type { PrismErrorCode } from '../../errors.js';
 
@@ -18,6 +20,7 @@ Exit codes: 0 success; with --detailed-exitcode 0 = nothing changed, 2 = somethi
     paths: Args.string({ description: 'Files, directories or - for stdin', required: true }),
   };
   static override flags = {
+    ...patternModuleFlag,
     ...adminFlags,
     'dry-run': Flags.boolean({
       description: 'Run the whole pipeline and show the result without storing anything',
@@ -30,6 +33,7 @@ Exit codes: 0 success; with --detailed-exitcode 0 = nothing changed, 2 = somethi
 
   async run(): Promise<ApplyResult[]> {
     const { argv, flags } = await this.parse(NamespaceApply);
+    await loadPatternModules(flags['pattern-module']);
     this.detailed = flags['detailed-exitcode'];
     const client = await adminClient(flags);
     try {

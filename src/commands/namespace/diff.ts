@@ -1,6 +1,8 @@
 import { Args } from '@oclif/core';
 import { adminClient, adminFlags } from '../../cli/admin-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
+import { patternModuleFlag } from '../../cli/pattern-module-flag.js';
+import { loadPatternModules } from '../../config/external-patterns.js';
 import { diffPaths, type DiffResult } from '../../client/namespace-sync.js';
 
 export default class NamespaceDiff extends BaseCommand {
@@ -13,10 +15,11 @@ export default class NamespaceDiff extends BaseCommand {
   static override args = {
     paths: Args.string({ description: 'Files, directories or - for stdin', required: true }),
   };
-  static override flags = { ...adminFlags };
+  static override flags = { ...adminFlags, ...patternModuleFlag };
 
   async run(): Promise<DiffResult[]> {
     const { argv, flags } = await this.parse(NamespaceDiff);
+    await loadPatternModules(flags['pattern-module']);
     const client = await adminClient(flags);
     try {
       const results = await diffPaths(client, argv as string[]);

@@ -1,5 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
+import { patternModuleFlag } from '../../cli/pattern-module-flag.js';
+import { loadPatternModules } from '../../config/external-patterns.js';
 import { tuneJitForShortRun } from '../../cli/short-run-jit.js';
 import { isInputProblem } from '../../config/diagnostics.js';
 import { renderReport, type ReportFormat } from '../../config/report-format.js';
@@ -32,11 +34,13 @@ Under --strict, warnings are still reported as warnings (::warning with --format
     strict: Flags.boolean({
       description: 'Fail (exit 1) when there are warnings; they are still reported as warnings',
     }),
+    ...patternModuleFlag,
   };
 
   async run(): Promise<ValidationReport> {
     const { argv, flags } = await this.parse(NamespaceValidate);
     tuneJitForShortRun();
+    if (flags['pattern-module']) await loadPatternModules(flags['pattern-module']);
     const { report } = await validatePaths(argv as string[], { strict: flags.strict });
     process.exitCode = report.diagnostics.some(isInputProblem) ? 2 : report.valid ? 0 : 1;
     if (!this.jsonEnabled()) this.write(renderReport(report, flags.format as ReportFormat));

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { createLogger } from '../../logging.js';
 import { logLevelFlag } from '../../cli/log-flags.js';
 import { BaseCommand } from '../../cli/base-command.js';
+import { patternModuleFlag } from '../../cli/pattern-module-flag.js';
+import { loadPatternModules } from '../../config/external-patterns.js';
 import {
   checkPlaintextListen,
   serverTlsFlags,
@@ -54,6 +56,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
     '<%= config.bin %> proxy serve --admin grpcs://admin.internal:8981 --admin-ca-file ca.pem --admin-tls-client-cert proxy.pem --admin-tls-client-key proxy-key.pem --tls-cert proxy-server.pem --tls-key proxy-server-key.pem',
   ];
   static override flags = {
+    ...patternModuleFlag,
     listen: Flags.string({ description: 'gRPC listen address', default: '127.0.0.1:50090' }),
     ...serverTlsFlags,
     ...vaultTlsFlags,
@@ -161,6 +164,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
 
   async run(): Promise<void> {
     const { flags } = await this.parse(ProxyServe);
+    await loadPatternModules(flags['pattern-module']);
     const maxMessage = maxMessageBytes(flags['max-message-size']);
     checkPlaintextListen(
       flags,

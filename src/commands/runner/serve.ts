@@ -11,6 +11,9 @@ import { UsageError } from '../../errors.js';
 import { prismHome } from '../../config/home.js';
 import { join } from 'node:path';
 import { isUnixAddress } from '../../transport/unix-socket.js';
+import { patternModuleFlag } from '../../cli/pattern-module-flag.js';
+import { createExternalRunner } from '../../runners/external.js';
+import { externalPattern, loadPatternModules } from '../../config/external-patterns.js';
 import { readAssignment, reportServing, exitWhenParentGoes, type Assigned } from '../../runners/launched.js';
 
 const SERVABLE = ['keyvalue', 'producer', 'consumer', 'mailbox'];
@@ -58,6 +61,7 @@ A namespace with auth enabled is refused unless --no-auth says that this process
     'no-auth': Flags.boolean({
       description: 'Serve an auth-enabled namespace without verifying tokens (behind a verifying proxy only)',
     }),
+    ...patternModuleFlag,
     'log-level': logLevelFlag,
     ...vaultFlags,
   };
@@ -66,6 +70,7 @@ A namespace with auth enabled is refused unless --no-auth says that this process
     const { args, flags } = await this.parse(RunnerServe);
     const logger = createLogger('prism-runner', { level: flags['log-level'] });
     if (!isUnixAddress(flags.listen)) checkPlaintextListen(flags, [['--listen', flags.listen]], logger);
+    await loadPatternModules(flags['pattern-module']);
     const { served, patterns } = flags['assignment-stdin']
       ? await readAssignment(process.stdin)
       : await this.fromConfig(flags.config!, args.type, flags.pattern, flags.backends);
@@ -94,6 +99,11 @@ A namespace with auth enabled is refused unless --no-auth says that this process
         const pattern = served.assignment.patterns.find((p) => p.name === name);
         if (!pattern)
           throw new UsageError(`namespace '${served.namespace.namespace}' has no assigned pattern '${name}'`);
+        if (externalPattern(pattern.type))
+          return createExternalRunner(served.namespace, name, pattern, {
+            dataDir: flags['data-dir'] ?? join(prismHome(), 'data'),
+            credentials: vault.resolve,
+          });
         return createRunner(served.namespace, name, pattern, {
           dataDir: flags['data-dir'] ?? join(prismHome(), 'data'),
           credentials: vault.resolve,

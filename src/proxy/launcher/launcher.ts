@@ -5,6 +5,7 @@
  * runners of a namespace that is removed or replaced). Every process listens on a Unix socket in
  * a 0700 directory of its own, so only this user reaches it.
  */
+import { patternModules } from '../../config/external-patterns.js';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -73,6 +74,8 @@ export class Launcher {
           ...(served.namespace.auth?.enabled ? ['--no-auth'] : []),
           ...(this.options.logLevel ? ['--log-level', this.options.logLevel] : []),
           ...(this.options.dataDir ? ['--data-dir', this.options.dataDir] : []),
+          // Pattern modules this proxy loaded (docs/sdk.md): the child needs their runner factories.
+          ...patternModules().flatMap((module) => ['--pattern-module', module]),
         ],
         logger: this.options.logger,
         ...(this.options.backoffMs !== undefined ? { backoffMs: this.options.backoffMs } : {}),
