@@ -532,8 +532,11 @@ EOF
   local jvm_log=(-Dlog4j2.configurationFile="$d/log4j2.properties" -Dlog4j.configuration="file:$d/log4j.properties" -Dkafka.logs.dir="$d")
   if [[ ! -f $d/data/meta.properties ]]; then
     local cid
-    # A cluster id is 16 random bytes, URL-safe base64 without padding (what `random-uuid` prints).
-    cid=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    # A cluster id is 16 random bytes, URL-safe base64 without padding (what `random-uuid` prints),
+    # never starting with '-' (Kafka's own Uuid avoids that too: the argument parser would read it as
+    # an option, one format in 64).
+    cid=-
+    while [[ $cid == -* ]]; do cid=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '='); done
     echo "$cid" >"$d/cluster-id"
     rm -rf "$d/data"
     log "kafka: formatting storage (cluster id $cid)"

@@ -238,7 +238,9 @@ export async function privateKafka(): Promise<PrivateServer & { stop(): Promise<
     '-cp',
     `${libs}/*`,
   ];
-  const clusterId = randomBytes(16).toString('base64url');
+  // Never starting with '-', which the storage tool's argument parser would read as an option.
+  let clusterId = '-';
+  while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
   const format = spawnSync(
     'java',
     [
