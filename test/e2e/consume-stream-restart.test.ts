@@ -7,7 +7,6 @@
  * test; the shared test services are never restarted. memstore lives in the proxy (nothing to
  * restart) and sqlite has no messaging.
  */
-import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,28 +15,21 @@ import { DataClient } from '../../src/client/data-client.js';
 import type { ConsumeDelivery } from '../../src/gen/prism/data/v1/messaging_pb.js';
 import { ensureBuilt } from '../support/cli.js';
 import {
-  kafkaServerPresence,
-  natsServerPresence,
-  postgresServerPresence,
-  privateKafka,
-  privateNats,
-  privatePostgres,
-  type PrivateServer,
+  MESSAGING_BACKENDS as BACKENDS,
+  messagingServersPresence,
+  privateMessagingBackends,
+  type MessagingBackend as Backend,
+  type PrivateMessagingBackends,
 } from '../support/private-backends.js';
-import { freePort, startRedis, stopRedis } from '../support/private-redis.js';
 import { startProxy, type RunningServer } from '../support/server-process.js';
-import { describeIfPresent, uniqueName, type ProbeResult } from '../support/services.js';
+import { describeIfPresent, uniqueName } from '../support/services.js';
 import { consumeReader, sleep, streamNamespaceYaml, waitFor } from './support-streams.js';
 
-const BACKENDS = ['redis', 'nats', 'postgres', 'kafka'] as const;
-type Backend = (typeof BACKENDS)[number];
 const MESSAGES = 1500;
 const KILL_AFTER = 400; // deliveries received before the backend is killed
 const ACK_TIMEOUT_S = 4;
 
-const presence: ProbeResult = [natsServerPresence(), postgresServerPresence(), kafkaServerPresence()].find(
-  (p) => !p.ok,
-) ?? { ok: true };
+const presence = messagingServersPresence();
 
 const payloadOf = (d: ConsumeDelivery) => Buffer.from(d.message!.payload).toString();
 
@@ -73,48 +65,13 @@ describeIfPresent(
       Backend,
       string
     >;
-    const servers = {} as Record<Backend, PrivateServer>;
-    let redis: ChildProcess | undefined;
-    let pgStop: (() => Promise<void>) | undefined;
-    let kafkaStop: (() => Promise<void>) | undefined;
+    let backends: PrivateMessagingBackends | undefined;
     let proxy: RunningServer | undefined;
     let endpoint: string;
 
     beforeAll(async () => {
       await ensureBuilt();
-      const redisDir = join(dir, 'redis');
-      mkdirSync(redisDir);
-      const redisPort = await freePort();
-      redis = await startRedis(redisPort, redisDir);
-      servers.redis = {
-        endpoint: `redis://127.0.0.1:${redisPort}`,
-        kill: async () => {
-          if (redis) await stopRedis(redis, 'SIGKILL');
-        },
-        start: async () => {
-          redis = await startRedis(redisPort, redisDir);
-        },
-      };
-      servers.nats = await privateNats();
-      const pg = await privatePostgres();
-      servers.postgres = pg;
-      pgStop = pg.stop;
-      const kafka = await privateKafka();
-      servers.kafka = kafka;
-      kafkaStop = kafka.stop;
-      const pgUrl = new URL(pg.endpoint);
-      pgUrl.username = '';
-      writeFileSync(
-        join(dir, 'backends.yaml'),
-        [
-          'backends:',
-          `  redis: [{ name: private, endpoint: "${servers.redis.endpoint}" }]`,
-          `  nats: [{ name: private, endpoint: "${servers.nats.endpoint}" }]`,
-          `  postgres: [{ name: private, endpoint: "${pgUrl.toString()}" }]`,
-          `  kafka: [{ name: private, endpoint: "${servers.kafka.endpoint}" }]`,
-          '',
-        ].join('\n'),
-      );
+      backends = await privateMessagingBackends(dir);
       mkdirSync(join(dir, 'ns'));
       for (const backend of BACKENDS) {
         const yaml = streamNamespaceYaml(
@@ -128,7 +85,7 @@ describeIfPresent(
           .replace('ack_timeout: 30s', `ack_timeout: ${ACK_TIMEOUT_S}s`);
         writeFileSync(join(dir, 'ns', `${backend}.yaml`), yaml);
       }
-      proxy = await startProxy({ namespaces: join(dir, 'ns'), backends: join(dir, 'backends.yaml') }, [], {
+      proxy = await startProxy({ namespaces: join(dir, 'ns'), backends: backends.backendsFile }, [], {
         PRISM_E2E_PG_CREDENTIALS: 'postgres:unused',
       });
       endpoint = `127.0.0.1:${proxy.ready.port as number}`;
@@ -136,10 +93,7 @@ describeIfPresent(
 
     afterAll(async () => {
       if (proxy) expect(await proxy.stop()).toBe(0);
-      if (redis) await stopRedis(redis, 'SIGTERM');
-      await servers.nats?.kill();
-      await pgStop?.();
-      await kafkaStop?.();
+      await backends?.stop();
     });
 
     for (const backend of BACKENDS) {
@@ -163,9 +117,9 @@ describeIfPresent(
             if (!restart && reader.received.length >= KILL_AFTER) {
               receivedAtKill = reader.received.length;
               restart = (async () => {
-                await servers[backend].kill();
+                await backends!.servers[backend].kill();
                 await sleep(1_500);
-                await servers[backend].start();
+                await backends!.servers[backend].start();
                 receivedWhenBack = reader.received.length;
               })();
             }
@@ -196,7 +150,12 @@ describeIfPresent(
             `${MESSAGES} distinct messages`,
             () => distinct() >= MESSAGES || !!reader.failure,
             90_000,
-          );
+          ).catch((error: Error) => {
+            const got = `${distinct()} distinct in ${reader.received.length} deliveries, ${acked} acknowledged`;
+            throw new Error(
+              `${error.message} (${got}; ${receivedAtKill} at the kill, ${receivedWhenBack} when back)`,
+            );
+          });
           // Past the ack timeout: whatever was settled stays settled, nothing is redelivered.
           await sleep((ACK_TIMEOUT_S + 3) * 1000);
           const settledCount = reader.received.length;

@@ -6,7 +6,6 @@
  * test services are never restarted. memstore lives in the proxy (nothing to restart) and sqlite
  * has no messaging.
  */
-import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,28 +13,19 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DataClient } from '../../src/client/data-client.js';
 import { ensureBuilt } from '../support/cli.js';
 import {
-  kafkaServerPresence,
-  natsServerPresence,
-  postgresServerPresence,
-  privateKafka,
-  privateNats,
-  privatePostgres,
-  type PrivateServer,
+  MESSAGING_BACKENDS as BACKENDS,
+  messagingServersPresence,
+  privateMessagingBackends,
+  type MessagingBackend as Backend,
+  type PrivateMessagingBackends,
 } from '../support/private-backends.js';
-import { freePort, startRedis, stopRedis } from '../support/private-redis.js';
 import { startProxy, type RunningServer } from '../support/server-process.js';
-import { describeIfPresent, uniqueName, type ProbeResult } from '../support/services.js';
+import { describeIfPresent, uniqueName } from '../support/services.js';
 import { consumeReader, sleep, streamNamespaceYaml, waitFor } from './support-streams.js';
 
-const BACKENDS = ['redis', 'nats', 'postgres', 'kafka'] as const;
-type Backend = (typeof BACKENDS)[number];
 const MESSAGES = 3000;
 
-const presence: ProbeResult = [natsServerPresence(), postgresServerPresence(), kafkaServerPresence()].find(
-  (p) => !p.ok,
-) ?? {
-  ok: true,
-};
+const presence = messagingServersPresence();
 
 describeIfPresent(
   'private nats-server and PostgreSQL',
@@ -47,48 +37,13 @@ describeIfPresent(
       Backend,
       string
     >;
-    const servers = {} as Record<Backend, PrivateServer>;
-    let redis: ChildProcess | undefined;
-    let pgStop: (() => Promise<void>) | undefined;
-    let kafkaStop: (() => Promise<void>) | undefined;
+    let backends: PrivateMessagingBackends | undefined;
     let proxy: RunningServer | undefined;
     let endpoint: string;
 
     beforeAll(async () => {
       await ensureBuilt();
-      const redisDir = join(dir, 'redis');
-      mkdirSync(redisDir);
-      const redisPort = await freePort();
-      redis = await startRedis(redisPort, redisDir);
-      servers.redis = {
-        endpoint: `redis://127.0.0.1:${redisPort}`,
-        kill: async () => {
-          if (redis) await stopRedis(redis, 'SIGKILL');
-        },
-        start: async () => {
-          redis = await startRedis(redisPort, redisDir);
-        },
-      };
-      servers.nats = await privateNats();
-      const pg = await privatePostgres();
-      servers.postgres = pg;
-      pgStop = pg.stop;
-      const kafka = await privateKafka();
-      servers.kafka = kafka;
-      kafkaStop = kafka.stop;
-      const pgUrl = new URL(pg.endpoint);
-      pgUrl.username = '';
-      writeFileSync(
-        join(dir, 'backends.yaml'),
-        [
-          'backends:',
-          `  redis: [{ name: private, endpoint: "${servers.redis.endpoint}" }]`,
-          `  nats: [{ name: private, endpoint: "${servers.nats.endpoint}" }]`,
-          `  postgres: [{ name: private, endpoint: "${pgUrl.toString()}" }]`,
-          `  kafka: [{ name: private, endpoint: "${servers.kafka.endpoint}" }]`,
-          '',
-        ].join('\n'),
-      );
+      backends = await privateMessagingBackends(dir);
       mkdirSync(join(dir, 'ns'));
       for (const backend of BACKENDS) {
         writeFileSync(
@@ -101,7 +56,7 @@ describeIfPresent(
           ),
         );
       }
-      proxy = await startProxy({ namespaces: join(dir, 'ns'), backends: join(dir, 'backends.yaml') }, [], {
+      proxy = await startProxy({ namespaces: join(dir, 'ns'), backends: backends.backendsFile }, [], {
         PRISM_E2E_PG_CREDENTIALS: 'postgres:unused',
       });
       endpoint = `127.0.0.1:${proxy.ready.port as number}`;
@@ -109,10 +64,7 @@ describeIfPresent(
 
     afterAll(async () => {
       if (proxy) expect(await proxy.stop()).toBe(0);
-      if (redis) await stopRedis(redis, 'SIGTERM');
-      await servers.nats?.kill();
-      await pgStop?.();
-      await kafkaStop?.();
+      await backends?.stop();
     });
 
     for (const backend of BACKENDS) {
@@ -133,9 +85,9 @@ describeIfPresent(
             if (i === 1000) {
               inFlightAtKill = writer.unacknowledged;
               restart = (async () => {
-                await servers[backend].kill();
+                await backends!.servers[backend].kill();
                 await sleep(1_500);
-                await servers[backend].start();
+                await backends!.servers[backend].start();
                 backAt = Date.now();
               })();
             }

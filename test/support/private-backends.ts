@@ -1,5 +1,6 @@
 /**
- * Private NATS (JetStream), PostgreSQL and Kafka (KRaft) servers started by a test on free loopback ports, for
+ * Private NATS (JetStream), PostgreSQL and Kafka (KRaft) servers (and all four messaging backends
+ * with Redis, privateMessagingBackends) started by a test on free loopback ports, for
  * tests that kill and restart a backend without touching the shared test services (the same idea
  * as private-redis.ts). Data survives a restart: JetStream keeps its store directory, PostgreSQL
  * its data directory (an immediate stop is a crash, recovered at the next start), Kafka its log
@@ -7,11 +8,12 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
+import { startRedis, stopRedis } from './private-redis.js';
 import type { ProbeResult } from './services.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -282,4 +284,80 @@ export async function privateKafka(): Promise<PrivateServer & { stop(): Promise<
   };
   await server.start();
   return server;
+}
+
+// --- All four messaging backends ----------------------------------------------------------------
+
+export const MESSAGING_BACKENDS = ['redis', 'nats', 'postgres', 'kafka'] as const;
+export type MessagingBackend = (typeof MESSAGING_BACKENDS)[number];
+
+/** Whether a test can start every private messaging server (Redis is checked by its own helper). */
+export function messagingServersPresence(): ProbeResult {
+  return (
+    [natsServerPresence(), postgresServerPresence(), kafkaServerPresence()].find((p) => !p.ok) ?? { ok: true }
+  );
+}
+
+export interface PrivateMessagingBackends {
+  readonly servers: Record<MessagingBackend, PrivateServer>;
+  /** A proxy backends file naming every server as the instance `private`. */
+  readonly backendsFile: string;
+  /** Stops every server that is still running. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A private Redis, NATS, PostgreSQL and Kafka, each killable and restartable, and the backends
+ * file a proxy needs to use them. PostgreSQL's user is left out of the endpoint, so a namespace
+ * passes it as credentials. Whatever started is stopped again when a later server fails to start.
+ */
+export async function privateMessagingBackends(dir: string): Promise<PrivateMessagingBackends> {
+  const stops: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const s of stops.splice(0).reverse()) await s();
+  };
+  try {
+    const redisDir = join(dir, 'redis');
+    mkdirSync(redisDir, { recursive: true });
+    const redisPort = await freePort();
+    let redis: ChildProcess | undefined = await startRedis(redisPort, redisDir);
+    stops.push(async () => {
+      if (redis) await stopRedis(redis, 'SIGTERM');
+    });
+    const redisServer: PrivateServer = {
+      endpoint: `redis://127.0.0.1:${redisPort}`,
+      kill: async () => {
+        if (redis) await stopRedis(redis, 'SIGKILL');
+        redis = undefined;
+      },
+      start: async () => {
+        redis = await startRedis(redisPort, redisDir);
+      },
+    };
+    const nats = await privateNats();
+    stops.push(() => nats.kill());
+    const postgres = await privatePostgres();
+    stops.push(() => postgres.stop());
+    const kafka = await privateKafka();
+    stops.push(() => kafka.stop());
+    const servers = { redis: redisServer, nats, postgres, kafka };
+    const pgUrl = new URL(postgres.endpoint);
+    pgUrl.username = '';
+    const backendsFile = join(dir, 'backends.yaml');
+    writeFileSync(
+      backendsFile,
+      [
+        'backends:',
+        `  redis: [{ name: private, endpoint: "${redisServer.endpoint}" }]`,
+        `  nats: [{ name: private, endpoint: "${nats.endpoint}" }]`,
+        `  postgres: [{ name: private, endpoint: "${pgUrl.toString()}" }]`,
+        `  kafka: [{ name: private, endpoint: "${kafka.endpoint}" }]`,
+        '',
+      ].join('\n'),
+    );
+    return { servers, backendsFile, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }
