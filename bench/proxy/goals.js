@@ -229,10 +229,12 @@ async function messagingRound(round) {
       }
 }
 
+const OPEN_LOOP_WARMUP = 1;
+
 /** Open loop at --rate from the Go client (the Node one without Go), with the server's CPU. */
 async function openLoop(name, target, pid) {
   const seconds = Number(values['latency-duration']);
-  const common = ['-rate', values.rate, '-duration', String(seconds)];
+  const common = ['-rate', values.rate, '-duration', String(seconds), '-warmup', String(OPEN_LOOP_WARMUP)];
   const [cmd, args] = openloopBin
     ? [
         openloopBin,
@@ -248,7 +250,7 @@ async function openLoop(name, target, pid) {
         node,
         [
           join(BENCH, 'openloop.js'),
-          ...['--rate', values.rate, '--duration', String(seconds)],
+          ...['--rate', values.rate, '--duration', String(seconds), '--warmup', String(OPEN_LOOP_WARMUP)],
           ...(target.redis
             ? ['--target', 'redis', '--url', redisUrl, '--key', target.redis]
             : ['--target', 'grpc', '--port', String(target.port), '--namespace', NS]),
@@ -262,8 +264,14 @@ async function openLoop(name, target, pid) {
   });
   const r = {
     ...m.result,
-    serverUsPerCall: pid ? +((m.cpu * 1e6) / (m.result.samples + m.result.errors)).toFixed(1) : undefined,
-    otherCores: +((m.machineBusy - m.cpu - (m.result.clientCpuSec ?? 0)) / (seconds + 1)).toFixed(2),
+    // Every call the server answered while measured: the warm-up second's too.
+    serverUsPerCall: pid
+      ? +((m.cpu * 1e6) / (Number(values.rate) * (seconds + OPEN_LOOP_WARMUP))).toFixed(1)
+      : undefined,
+    otherCores: +(
+      (m.machineBusy - m.cpu - (m.result.clientCpuSec ?? 0)) /
+      (seconds + OPEN_LOOP_WARMUP)
+    ).toFixed(2),
   };
   (results.latency[name] ??= []).push(r);
   log(
