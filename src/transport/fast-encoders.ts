@@ -1,12 +1,13 @@
 /**
  * Hand-written binary encoders for the data plane's hottest responses, KeyValue `GetResponse` and
- * `BatchGetResponse` (requests are left to protobuf-es: its reader has an ASCII fast path, and a
- * hand-written one measured no better). protobuf-es `toBinary` walks the message by reflection and costs far more
- * than the bytes (≈ 10× a Get's whole response building; a BatchGet of 100 values is ≈ 100 such
- * walks); these write the same bytes in one pass into one buffer. The output is byte-for-byte what
- * `toBinary` writes (proto3: `found` false and an empty `value` are left out; every element of
- * `results` is written, empty ones as a zero length). A message carrying unknown fields returns
- * undefined, so the caller falls back to `toBinary`.
+ * `BatchGetResponse`. protobuf-es `toBinary` walks a message by reflection: measured here, create +
+ * toBinary cost 1.9 µs of CPU for a GetResponse and 42 µs for a BatchGetResponse of 100 values;
+ * these write the same bytes in one pass into one buffer (0.17 and 5.9 µs). The output is byte for
+ * byte what `toBinary` writes (proto3: `found` false and an empty `value` are left out; every
+ * element of `results` is written, empty ones as a zero length). A message carrying unknown fields,
+ * or a hand-made one without `value` bytes, returns undefined, so the caller falls back to
+ * `toBinary`. Requests stay with protobuf-es: its reader has an ASCII fast path for strings, and a
+ * hand-written decoder measured no better.
  */
 import type { BatchGetResponse, GetResponse } from '../gen/prism/data/v1/keyvalue_pb.js';
 
@@ -34,8 +35,10 @@ function writeVarint(buf: Buffer, offset: number, n: number): number {
   return offset;
 }
 
-function hasUnknown(message: { $unknown?: unknown[] }): boolean {
-  return message.$unknown !== undefined && message.$unknown.length > 0;
+/** Only what create() or fromBinary() make is encoded here: no unknown fields, `value` bytes. */
+function plain(message: GetResponse | BatchGetResponse): boolean {
+  if (message.$unknown !== undefined && message.$unknown.length > 0) return false;
+  return message.$typeName !== 'prism.data.v1.GetResponse' || message.value instanceof Uint8Array;
 }
 
 function getResponseSize(m: GetResponse): number {
@@ -60,7 +63,7 @@ function writeGetResponse(buf: Buffer, offset: number, m: GetResponse): number {
 
 function encodeGetResponse(message: unknown): Buffer | undefined {
   const m = message as GetResponse;
-  if (hasUnknown(m)) return undefined;
+  if (!plain(m)) return undefined;
   const buf = Buffer.allocUnsafe(getResponseSize(m));
   writeGetResponse(buf, 0, m);
   return buf;
@@ -68,12 +71,12 @@ function encodeGetResponse(message: unknown): Buffer | undefined {
 
 function encodeBatchGetResponse(message: unknown): Buffer | undefined {
   const m = message as BatchGetResponse;
-  if (hasUnknown(m)) return undefined;
+  if (!plain(m)) return undefined;
   const sizes = new Array<number>(m.results.length);
   let total = 0;
   for (let i = 0; i < m.results.length; i++) {
     const result = m.results[i] as GetResponse;
-    if (hasUnknown(result)) return undefined;
+    if (!plain(result)) return undefined;
     const size = getResponseSize(result);
     sizes[i] = size;
     total += 1 + varintSize(size) + size;

@@ -50,12 +50,14 @@ describe('the KeyValue response encoders', () => {
     same(encodeBatch(edge), toBinary(BatchGetResponseSchema, edge));
   });
 
-  it('leave a message with unknown fields to toBinary', () => {
+  it('leave a message with unknown fields or without value bytes to toBinary', () => {
     const unknown = [{ no: 9, wireType: 0, data: Uint8Array.of(1) }];
     const m: GetResponse = { ...get(true, bytes(3)), $unknown: unknown };
     expect(encodeGet(m)).toBeUndefined();
     const batch: BatchGetResponse = create(BatchGetResponseSchema, { results: [get(true), m] });
     expect(encodeBatch(batch)).toBeUndefined();
+    const noValue = { $typeName: 'prism.data.v1.GetResponse', found: false } as unknown as GetResponse;
+    expect(encodeGet(noValue)).toBeUndefined();
   });
 
   it('are what the KeyValue service definition serializes Get and BatchGet answers with', () => {
