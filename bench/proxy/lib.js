@@ -1,12 +1,14 @@
 // Shared helpers of bench/proxy: gRPC framing, child processes that announce readiness with a JSON
-// log line, /proc sampling of CPU and RSS, percentiles, and a tiny node:cluster wrapper for the
-// bench-only servers.
+// log line, /proc sampling of CPU and RSS, percentiles, a tiny node:cluster wrapper for the
+// bench-only servers, h2load phases, the Prism proxy and bench servers as contenders, and the Go
+// builds (anchor, open-loop client).
 import { spawn } from 'node:child_process';
 import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
 import cluster from 'node:cluster';
-import { readFileSync, readdirSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { URL, fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 export const BENCH = resolve(ROOT, 'bench/proxy');
@@ -244,4 +246,183 @@ export async function serveClustered(workers, start, stop = async () => {}) {
   process.once('SIGINT', done);
   if (cluster.isWorker) process.send({ type: 'ready', port });
   else console.log(JSON.stringify({ msg: 'bench server ready', port, workers: 1, pid: process.pid }));
+}
+
+// ---- shared by run.js and goals.js ---------------------------------------------------------------
+
+export const median = (xs) => {
+  const s = [...xs].filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** The namespace's Redis key of `key` as the Prism redis driver stores it for keyvalue pattern `pattern`. */
+export const prismRedisKey = (namespace, pattern, key) => `${namespace}:keyvalue/${pattern}/${key}`;
+
+/** The redis-server serving this URL's port, found in /proc, so its CPU is told apart. */
+export function redisPid(redisUrl) {
+  const port = new URL(redisUrl).port || '6379';
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmd.startsWith('redis-server') && cmd.includes(`:${port}`)) return Number(pid);
+    } catch {
+      // gone
+    }
+  }
+  return undefined;
+}
+
+/**
+ * h2load (C) with a prebuilt gRPC-framed body, `-c connections -m streams`, for `seconds`; the
+ * shell's `times` gives h2load's own CPU. h2load counts HTTP 200 as success whatever grpc-status
+ * says: check servers with a real client first.
+ */
+export async function h2load({
+  port,
+  path,
+  bodyFile,
+  namespace,
+  seconds,
+  connections = 8,
+  streams = 8,
+  scheme = 'http',
+  extra = [],
+}) {
+  const args = [
+    ...['-c', String(connections), '-m', String(streams), '-t', '1', '-D', String(seconds)],
+    ...['-d', bodyFile, '-H', 'content-type: application/grpc', '-H', 'te: trailers'],
+    ...(namespace ? ['-H', `x-prism-namespace: ${namespace}`] : []),
+    ...extra,
+    `${scheme}://127.0.0.1:${port}${path}`,
+  ];
+  const { code, stdout, stderr } = await runProcess(
+    'sh',
+    ['-c', 'h2load "$@"; rc=$?; times; exit $rc', 'h2load', ...args],
+    { timeoutMs: (seconds + 30) * 1000 },
+  );
+  if (code !== 0) throw new Error(`h2load failed (${code}): ${stderr}\n${stdout}`);
+  const num = (re) => Number(re.exec(stdout)?.[1] ?? NaN);
+  const secs = (
+    stdout
+      .trim()
+      .split('\n')
+      .slice(-1)[0]
+      .match(/(\d+)m([\d.]+)s/g) ?? []
+  ).map((t) => {
+    const [, m, s] = /(\d+)m([\d.]+)s/.exec(t);
+    return Number(m) * 60 + Number(s);
+  });
+  return {
+    perSec: num(/finished in [\d.]+m?s, ([\d.]+) req\/s/),
+    seconds: num(/finished in ([\d.]+)s/),
+    succeeded: num(/(\d+) succeeded/),
+    failed: num(/(\d+) failed/) + num(/(\d+) errored/),
+    generatorCpu: secs.length >= 2 ? secs[0] + secs[1] : NaN,
+  };
+}
+
+/**
+ * One measured load phase: `load()` resolves { perSec, seconds, succeeded, failed, generatorCpu,
+ * clientCpu? }; the server's process tree (`pid`, or none with -1), Redis and the whole machine are
+ * sampled meanwhile. Returns calls/s, cores and µs of CPU per call of the server (of the client when
+ * the load reports `clientCpu`: direct Redis), of the generator, of Redis and of everything else,
+ * and the peak RSS of each process.
+ */
+export async function loadPhase(pid, load, { redisUrl } = {}) {
+  const rpid = redisUrl ? redisPid(redisUrl) : undefined;
+  const r0 = rpid ? cpuSeconds([rpid]) : 0;
+  const m = await measured(pid, load);
+  const redisCpu = rpid ? cpuSeconds([rpid]) - r0 : 0;
+  const r = m.result;
+  const cpu = r.clientCpu ?? m.cpu;
+  const gen = r.generatorCpu ?? 0;
+  return {
+    perSec: Math.round(r.perSec),
+    succeeded: r.succeeded,
+    failed: r.failed ?? 0,
+    serverCores: +(cpu / r.seconds).toFixed(2),
+    serverUsPerCall: +((cpu * 1e6) / r.succeeded).toFixed(1),
+    generatorCores: +(gen / r.seconds).toFixed(2),
+    redisCores: +(redisCpu / r.seconds).toFixed(2),
+    otherCores: +((m.machineBusy - cpu - gen - redisCpu) / r.seconds).toFixed(2),
+    rssPeakMiB: +m.rssPeakMiB.toFixed(1),
+    rssEachMiB: m.rssEachMiB.map((x) => +x.toFixed(1)),
+  };
+}
+
+/** A bench-only server (prints "bench server ready"): { port, pid, stop, output }. */
+export async function startBenchServer(cmd, args) {
+  const p = await startProcess(cmd, args, 'bench server ready', { timeoutMs: 60_000 });
+  return { ...p, port: p.ready.port, pid: p.child.pid };
+}
+
+/**
+ * `prismctl proxy serve` of the package at `root` (this tree by default) with `workers` workers;
+ * NODE_OPTIONS from `nodeOptions`. Returns { port, pid, httpPorts, stop, output }.
+ */
+export async function startPrismProxy({
+  namespaces,
+  backends,
+  workers = 1,
+  home,
+  root = ROOT,
+  tls,
+  nodeOptions,
+}) {
+  const p = await startProcess(
+    process.execPath,
+    [
+      join(root, 'bin/run.js'),
+      ...['proxy', 'serve', '--namespaces', namespaces],
+      ...(backends ? ['--backends', backends] : []),
+      ...['--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--workers', String(workers)],
+      ...(tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key] : []),
+    ],
+    workers > 1 ? 'prism proxy cluster serving' : 'prism proxy serving',
+    {
+      env: { PRISM_HOME: home, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) },
+      timeoutMs: 90_000,
+    },
+  );
+  return {
+    ...p,
+    tls: Boolean(tls),
+    port: p.ready.port,
+    pid: p.child.pid,
+    httpPorts: p.ready.httpPorts ?? [p.ready.httpPort],
+  };
+}
+
+/** A Go toolchain: /usr/local/go/bin/go or `go` on PATH. */
+export function goBinary() {
+  return ['/usr/local/go/bin/go', ...(process.env.PATH ?? '').split(':').map((d) => join(d, 'go'))].find(
+    (p) => existsSync(p),
+  );
+}
+
+/**
+ * Builds the Go package `pkg` of the go-anchor module (`.` the anchor, `./openloop` the open-loop
+ * client) into ~/.cache/prism-bench/<name> unless the binary there is newer than the module's
+ * sources; modules come from the Go module proxy. Undefined without a Go toolchain.
+ */
+export async function buildGo(pkg, name, log = () => {}) {
+  const go = goBinary();
+  if (!go) return undefined;
+  const src = join(BENCH, 'go-anchor');
+  const cache = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'prism-bench');
+  mkdirSync(cache, { recursive: true });
+  const bin = join(cache, name);
+  const files = readdirSync(src, { recursive: true }).map((f) => join(src, f));
+  const newest = Math.max(...files.map((f) => statSync(f).mtimeMs));
+  if (!existsSync(bin) || statSync(bin).mtimeMs < newest) {
+    log(`building ${name} with ${go} (first time: module downloads and a few minutes)`);
+    const built = await runProcess(go, ['build', '-o', bin, pkg], {
+      timeoutMs: 900_000,
+      cwd: src,
+      env: { GOFLAGS: '-mod=mod' },
+    });
+    if (built.code !== 0) throw new Error(`go build ${pkg} failed: ${built.stderr}`);
+  }
+  return bin;
 }

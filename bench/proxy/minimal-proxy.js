@@ -2,7 +2,7 @@
 // The smallest grpc-js proxy that does the Prism proxy's job for one call: KeyValue Get and
 // BatchGet read `<x-prism-namespace>:<--key-prefix><key>` from Redis with ioredis (auto-pipelining on, as the
 // Prism redis driver), same protobuf-es codec, no routing table, runner, auth or metrics. The
-// 1-worker yardstick of bench/proxy/anchor.js. Bench only.
+// 1-worker yardstick of bench/proxy/goals.js. Bench only.
 //   node bench/proxy/minimal-proxy.js [--redis redis://127.0.0.1:6379] [--key-prefix keyvalue/cache/] [--workers N]
 // Prints {"msg":"bench server ready","port":…} once serving on 127.0.0.1.
 import { parseArgs } from 'node:util';

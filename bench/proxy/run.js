@@ -21,17 +21,20 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { DataClient } from '../../dist/client/data-client.js';
 import { createCertificateAuthority } from '../../dist/transport/certificates.js';
 import { GetRequestSchema, SetRequestSchema } from '../../dist/gen/prism/data/v1/keyvalue_pb.js';
+import { Redis } from 'ioredis';
 import {
   BENCH,
-  ROOT,
-  cpuSeconds,
   grpcFrame,
+  h2load,
   loadAverage,
+  loadPhase,
   machine,
   measured,
+  prismRedisKey,
   runProcess,
   sleep,
-  startProcess,
+  startBenchServer,
+  startPrismProxy,
 } from './lib.js';
 
 const { values } = parseArgs({
@@ -53,6 +56,9 @@ const C = Number(values.connections);
 const M = Number(values.streams);
 const NS = 'bench-kv';
 const KEY = 'k';
+const redisUrl = process.env.PRISM_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+// Where the proxy's Get of KEY reads: the namespace's keyvalue pattern `cache` on Redis.
+const REDIS_KEY = prismRedisKey(NS, 'cache', KEY);
 const value = new Uint8Array(Number(values['value-size'])).fill(120);
 const node = process.execPath;
 const results = {
@@ -113,58 +119,17 @@ const bodies = {
 for (const [method, body] of Object.entries(bodies)) writeFileSync(join(work, `${method}.bin`), body);
 
 // ---- h2load -------------------------------------------------------------------------------------
-function parseH2load(stdout) {
-  const num = (re) => Number(re.exec(stdout)?.[1] ?? NaN);
-  const times =
-    stdout
-      .trim()
-      .split('\n')
-      .slice(-1)[0]
-      .match(/(\d+)m([\d.]+)s/g) ?? [];
-  const secs = times.map((t) => {
-    const [, m, s] = /(\d+)m([\d.]+)s/.exec(t);
-    return Number(m) * 60 + Number(s);
+const h2 = (port, method, seconds, scheme = 'http') =>
+  h2load({
+    port,
+    path: `/prism.data.v1.KeyValue/${method}`,
+    bodyFile: join(work, `${method}.bin`),
+    namespace: NS,
+    seconds,
+    connections: C,
+    streams: M,
+    scheme,
   });
-  return {
-    reqPerSec: num(/finished in [\d.]+m?s, ([\d.]+) req\/s/),
-    seconds: num(/finished in ([\d.]+)s/),
-    succeeded: num(/(\d+) succeeded/),
-    failed: num(/(\d+) failed/),
-    errored: num(/(\d+) errored/),
-    generatorCpuSec: secs.length >= 2 ? secs[0] + secs[1] : NaN,
-  };
-}
-
-async function h2load(port, method, seconds, extra = [], scheme = 'http') {
-  const args = [
-    '-c',
-    String(C),
-    '-m',
-    String(M),
-    '-t',
-    '1',
-    '-D',
-    String(seconds),
-    '-d',
-    join(work, `${method}.bin`),
-    '-H',
-    'content-type: application/grpc',
-    '-H',
-    'te: trailers',
-    '-H',
-    `x-prism-namespace: ${NS}`,
-    ...extra,
-    `${scheme}://127.0.0.1:${port}/prism.data.v1.KeyValue/${method}`,
-  ];
-  // `times` prints the children's user and system CPU: h2load's own CPU.
-  const { code, stdout, stderr } = await runProcess(
-    'sh',
-    ['-c', 'h2load "$@"; rc=$?; times; exit $rc', 'h2load', ...args],
-    { timeoutMs: (seconds + 30) * 1000 },
-  );
-  if (code !== 0) throw new Error(`h2load failed (${code}): ${stderr}\n${stdout}`);
-  return parseH2load(stdout);
-}
 
 /** Sanity: a real grpc-js client gets the right answer before the server is loaded. */
 async function sanity(port, tls = false) {
@@ -206,41 +171,14 @@ function httpsText(port, path) {
   });
 }
 
-/** The test services' Redis, so its CPU is told apart from other work on the machine. */
-function redisPid() {
-  try {
-    return Number(readFileSync(join(ROOT, '.prism-test/services/redis/redis.pid'), 'utf8').split('\n')[0]);
-  } catch {
-    return undefined;
-  }
-}
-
-async function loadPhase(label, server, method) {
+async function measuredPhase(label, server, method) {
   const scheme = server.tls ? 'https' : 'http';
-  await h2load(server.port, method, WARM, [], scheme);
-  const redis = redisPid();
-  const redis0 = redis ? cpuSeconds([redis]) : 0;
-  const m = await measured(server.pid, () => h2load(server.port, method, D, [], scheme));
-  const redisCpu = redis ? cpuSeconds([redis]) - redis0 : 0;
-  const r = {
-    ...m.result,
-    serverCpuCores: +(m.cpu / m.result.seconds).toFixed(2),
-    serverCpuUsPerCall: +((m.cpu * 1e6) / m.result.succeeded).toFixed(1),
-    generatorCpuCores: +(m.result.generatorCpuSec / m.result.seconds).toFixed(2),
-    redisCpuCores: +(redisCpu / m.result.seconds).toFixed(2),
-    // Everything else busy on the machine meanwhile (other people's work): cores.
-    otherCpuCores: +(
-      (m.machineBusy - m.cpu - m.result.generatorCpuSec - redisCpu) /
-      m.result.seconds
-    ).toFixed(2),
-    rssPeakMiB: +m.rssPeakMiB.toFixed(1),
-    rssEachMiB: m.rssEachMiB.map((x) => +x.toFixed(1)),
-    processes: m.pids.length,
-  };
+  await h2(server.port, method, WARM, scheme);
+  const r = await loadPhase(server.pid, () => h2(server.port, method, D, scheme), { redisUrl });
   results.h2load[label] = r;
   log(
-    `${label.padEnd(28)} ${r.reqPerSec.toFixed(0).padStart(7)} req/s  ok ${r.succeeded} fail ${r.failed + r.errored}` +
-      `  server ${r.serverCpuCores} cores (${r.serverCpuUsPerCall} µs/call)  h2load ${r.generatorCpuCores}, redis ${r.redisCpuCores}, other ${r.otherCpuCores} cores  RSS ${r.rssPeakMiB} MiB`,
+    `${label.padEnd(28)} ${String(r.perSec).padStart(7)} req/s  ok ${r.succeeded} fail ${r.failed}` +
+      `  server ${r.serverCores} cores (${r.serverUsPerCall} µs/call)  h2load ${r.generatorCores}, redis ${r.redisCores}, other ${r.otherCores} cores  RSS ${r.rssPeakMiB} MiB`,
   );
   return r;
 }
@@ -255,43 +193,18 @@ async function withServer(start, body) {
   }
 }
 
-const benchServer = (script, args) => async () => {
-  const p = await startProcess(node, [join(BENCH, script), ...args], 'bench server ready');
-  return { ...p, port: p.ready.port, pid: p.child.pid };
-};
+const benchServer = (script, args) => () => startBenchServer(node, [join(BENCH, script), ...args]);
 
 const prismProxy =
   (dir, workers, tls = false) =>
-  async () => {
-    const readyMsg = workers > 1 ? 'prism proxy cluster serving' : 'prism proxy serving';
-    const p = await startProcess(
-      node,
-      [
-        join(ROOT, 'bin/run.js'),
-        'proxy',
-        'serve',
-        '--namespaces',
-        dir,
-        '--listen',
-        '127.0.0.1:0',
-        '--metrics-listen',
-        '127.0.0.1:0',
-        '--workers',
-        String(workers),
-        ...(backends ? ['--backends', backends] : []),
-        ...(tls ? ['--tls-cert', tlsFiles.cert, '--tls-key', tlsFiles.key] : []),
-      ],
-      readyMsg,
-      { env: { PRISM_HOME: join(work, 'home') }, timeoutMs: 90_000 },
-    );
-    return {
-      ...p,
-      tls,
-      port: p.ready.port,
-      pid: p.child.pid,
-      httpPorts: p.ready.httpPorts ?? [p.ready.httpPort],
-    };
-  };
+  () =>
+    startPrismProxy({
+      namespaces: dir,
+      backends,
+      workers,
+      home: join(work, 'home'),
+      tls: tls ? tlsFiles : undefined,
+    });
 
 async function openLoop(args) {
   const { code, stdout, stderr } = await runProcess(
@@ -309,14 +222,20 @@ const h2v = await runProcess('h2load', ['--version']);
 if (h2v.code !== 0) throw new Error('h2load not found: run bash bench/proxy/setup.sh');
 results.machine.h2load = h2v.stdout.trim();
 
-// 1. direct ioredis
+// 1. direct ioredis, reading the key the proxy's Get reads (the redis driver stores the bytes as they are)
+const seed = new Redis(redisUrl, { lazyConnect: true });
+await seed.connect();
+await seed.set(REDIS_KEY, Buffer.from(value));
+seed.disconnect();
 for (const ap of [false, true]) {
   const { code, stdout, stderr } = await runProcess(
     node,
     [
       join(BENCH, 'redis-load.js'),
+      '--url',
+      redisUrl,
       '--key',
-      `${NS}:${KEY}`,
+      REDIS_KEY,
       '--duration',
       String(D),
       ...(ap ? ['--autopipelining'] : []),
@@ -339,7 +258,7 @@ for (const transport of ['grpc-js', 'connect']) {
       benchServer('echo-server.js', ['--transport', transport, '--workers', String(workers)]),
       async (server) => {
         if (transport === 'grpc-js') await sanity(server.port);
-        await loadPhase(`echo ${transport} w${workers} Get`, server, 'Get');
+        await measuredPhase(`echo ${transport} w${workers} Get`, server, 'Get');
       },
     );
   }
@@ -352,8 +271,8 @@ for (const workers of [1, 2]) {
     await withServer(prismProxy(kvDir, workers, tls), async (server) => {
       await sanity(server.port, tls);
       const before = await proxyCodes(server.httpPorts, tls);
-      await loadPhase(`${name} Get`, server, 'Get');
-      await loadPhase(`${name} Set`, server, 'Set');
+      await measuredPhase(`${name} Get`, server, 'Get');
+      await measuredPhase(`${name} Set`, server, 'Set');
       const after = await proxyCodes(server.httpPorts, tls);
       const codes = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
       results.h2load[`${name} Get`].codes = codes;
@@ -373,7 +292,7 @@ for (const workers of [1, 2]) {
         ]);
       }
       if (workers === 1 && !tls) {
-        results.latency.redis = await openLoop(['--target', 'redis', '--key', `${NS}:${KEY}`]);
+        results.latency.redis = await openLoop(['--target', 'redis', '--url', redisUrl, '--key', REDIS_KEY]);
         results.latency.proxy = await openLoop([
           '--target',
           'grpc',
@@ -403,9 +322,9 @@ for (const workers of [1, 2]) {
     ]),
     async (server) => {
       await sanity(server.port);
-      await loadPhase(`proxy connect w${workers} Get`, server, 'Get');
+      await measuredPhase(`proxy connect w${workers} Get`, server, 'Get');
       if (workers === 1) {
-        await loadPhase(`proxy connect w${workers} Set`, server, 'Set');
+        await measuredPhase(`proxy connect w${workers} Set`, server, 'Set');
         results.latency.connect = await openLoop([
           '--target',
           'grpc',
@@ -465,7 +384,7 @@ if (!values['skip-messaging']) {
 
 // ---- summary ------------------------------------------------------------------------------------
 results.loadAfter = loadAverage();
-const g = (k) => results.h2load[k]?.reqPerSec ?? NaN;
+const g = (k) => results.h2load[k]?.perSec ?? NaN;
 const ratio = (a, b) => +(a / b).toFixed(2);
 const lat = results.latency;
 results.summary = {
@@ -497,7 +416,7 @@ const out = [
   `throughput, h2load -c ${C} -m ${M} (${C * M} in flight), ${D} s after ${WARM} s warm-up:`,
   ...Object.entries(results.h2load).map(
     ([k, r]) =>
-      `  ${k.padEnd(26)} ${r.reqPerSec.toFixed(0).padStart(7)} calls/s  server ${r.serverCpuCores} cores, ${r.serverCpuUsPerCall} µs CPU/call; h2load ${r.generatorCpuCores}, redis ${r.redisCpuCores}, others ${r.otherCpuCores} cores; RSS ${r.rssPeakMiB} MiB`,
+      `  ${k.padEnd(26)} ${String(r.perSec).padStart(7)} calls/s  server ${r.serverCores} cores, ${r.serverUsPerCall} µs CPU/call; h2load ${r.generatorCores}, redis ${r.redisCores}, others ${r.otherCores} cores; RSS ${r.rssPeakMiB} MiB`,
   ),
   `  ioredis GET c=64 plain      ${results.redis.plain.opsPerSec.toFixed(0).padStart(7)} ops/s (client ${results.redis.plain.clientCpuCores} cores)`,
   `  ioredis GET c=64 autopipe   ${results.redis.autopipelining.opsPerSec.toFixed(0).padStart(7)} ops/s (client ${results.redis.autopipelining.clientCpuCores} cores)`,

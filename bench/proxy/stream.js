@@ -4,7 +4,7 @@
 // raw on NATS and Kafka, ≥ 5,000 msg/s). Rounds interleave the cells; figures are medians.
 //
 //   npm run build && eval "$(bash scripts/test-services.sh env)"
-//   node bench/proxy/stream.js [--count 20000] [--rounds 3] [--batch 32] [--backends nats,kafka]
+//   node bench/proxy/stream.js [--count 20000] [--rounds 3] [--batch 32] [--backends nats,kafka] [--json out.json]
 //
 // raw NATS:   js.publish with up to 256 awaiting their ack; pull consumer, ack (no ackAck) per msg.
 // raw Kafka:  producer.send of 32 messages (acks=all), sends back to back; eachBatch consumer
@@ -37,6 +37,7 @@ const { values } = parseArgs({
     size: { type: 'string', default: '256' },
     backends: { type: 'string', default: 'nats,kafka' },
     budget: { type: 'string', default: '30' },
+    json: { type: 'string' },
   },
 });
 const COUNT = Number(values.count);
@@ -319,4 +320,13 @@ for (const [backend, kinds] of Object.entries(results)) {
     );
   }
 }
+if (values.json)
+  writeFileSync(
+    values.json,
+    JSON.stringify(
+      { machine: machine(), loadBefore, loadAfter: loadAverage(), count: COUNT, results },
+      null,
+      2,
+    ),
+  );
 process.exit(0);

@@ -7,10 +7,12 @@ import {
   type MessageShape,
 } from '@bufbuild/protobuf';
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
+import { fastEncoders } from './fast-encoders.js';
 
 /**
  * A grpc-js service definition built from a protobuf-es service descriptor: path
- * `/<typeName>/<Method>`, stream flags from the method kind, protobuf-es binary serializers.
+ * `/<typeName>/<Method>`, stream flags from the method kind, protobuf-es binary serializers (the
+ * hottest responses through the same-bytes encoders of fast-encoders.ts).
  * Servers and clients of every Prism service use it, so both ends agree on the wire by construction.
  */
 export function grpcServiceDefinition(service: DescService): ServiceDefinition {
@@ -33,10 +35,14 @@ function methodDefinition(service: DescService, method: DescMethod): MethodDefin
 }
 
 function serializer(desc: DescMessage): (value: unknown) => Buffer {
-  return (value) => {
-    const bytes = toBinary(desc, value as MessageShape<DescMessage>);
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  };
+  const fast = fastEncoders.get(desc.typeName);
+  if (fast) return (value) => fast(value) ?? toBinaryBuffer(desc, value);
+  return (value) => toBinaryBuffer(desc, value);
+}
+
+function toBinaryBuffer(desc: DescMessage, value: unknown): Buffer {
+  const bytes = toBinary(desc, value as MessageShape<DescMessage>);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function deserializer(desc: DescMessage): (bytes: Buffer) => unknown {

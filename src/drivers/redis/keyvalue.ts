@@ -96,17 +96,27 @@ class RedisKeyValueDriver implements RedisKeyValue {
     return new BackendDownError('redis', `${what} at ${this.target} (${describeCause(err)})`, err);
   }
 
-  /** Runs a command; connection failures and timeouts become BackendDownError. */
-  private async call<T>(what: string, fn: (redis: Redis) => Promise<T>): Promise<T> {
+  /** The connected client; BackendDownError when closed or not connected. */
+  private client(): Redis {
     if (this.closed) throw new BackendDownError('redis', `driver for ${this.target} is closed`);
     const redis = this.redis;
     if (redis === undefined)
       throw new BackendDownError('redis', `not connected to ${this.target} (call connect())`);
+    return redis;
+  }
+
+  /** What a command's failure becomes: Redis's own errors as they are, the rest BackendDownError. */
+  private failure(what: string, err: unknown): unknown {
+    return isReplyError(err) ? err : this.down(what, err);
+  }
+
+  /** Runs a command; connection failures and timeouts become BackendDownError. */
+  private async call<T>(what: string, fn: (redis: Redis) => Promise<T>): Promise<T> {
+    const redis = this.client();
     try {
       return await fn(redis);
     } catch (err) {
-      if (isReplyError(err)) throw err;
-      throw this.down(what, err);
+      throw this.failure(what, err);
     }
   }
 
@@ -172,15 +182,29 @@ class RedisKeyValueDriver implements RedisKeyValue {
     });
   }
 
+  // get and getMany are the hot path: the command inline, without call()'s closure.
   async get(key: string): Promise<Uint8Array | undefined> {
-    const value = await this.call('GET failed', (r) => r.getBuffer(this.prefix + key));
-    return value ?? undefined;
+    const redis = this.client();
+    try {
+      return (await redis.getBuffer(this.prefix + key)) ?? undefined;
+    } catch (err) {
+      throw this.failure('GET failed', err);
+    }
   }
 
   async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
     if (keys.length === 0) return [];
-    const values = await this.call('MGET failed', (r) => r.mgetBuffer(keys.map((k) => this.prefix + k)));
-    return values.map((v) => v ?? undefined);
+    const redis = this.client();
+    const full = new Array<string>(keys.length);
+    for (let i = 0; i < keys.length; i++) full[i] = this.prefix + (keys[i] as string);
+    let values: Array<Buffer | null | undefined>;
+    try {
+      values = await redis.mgetBuffer(full);
+    } catch (err) {
+      throw this.failure('MGET failed', err);
+    }
+    for (let i = 0; i < values.length; i++) if (values[i] === null) values[i] = undefined;
+    return values as Array<Uint8Array | undefined>;
   }
 
   async setMany(items: ReadonlyArray<{ key: string; value: Uint8Array; ttlMs?: number }>): Promise<void> {

@@ -141,7 +141,7 @@ export class KeyValueCalls implements KeyValueCallsApi {
 
   batchSet(items: ReadonlyArray<{ key: string; value: Uint8Array; ttlSeconds?: number }>): Promise<void> {
     return this.run(async (store) => {
-      items.forEach((item, i) => withIndex(i, () => this.checkSet(item.key, item.value, item.ttlSeconds)));
+      checkEach(items, (item) => this.checkSet(item.key, item.value, item.ttlSeconds));
       if (store.setMany)
         return store.setMany(
           items.map((i) => ({ key: i.key, value: i.value, ttlMs: this.ttlMs(i.ttlSeconds) })),
@@ -152,7 +152,7 @@ export class KeyValueCalls implements KeyValueCallsApi {
 
   batchGet(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
     return this.run(async (store) => {
-      keys.forEach((key, i) => withIndex(i, () => checkKey(key)));
+      checkEach(keys, (key) => checkKey(key));
       if (store.getMany) return store.getMany(keys);
       const values: Array<Uint8Array | undefined> = [];
       for (const key of keys) values.push(await store.get(key));
@@ -162,7 +162,7 @@ export class KeyValueCalls implements KeyValueCallsApi {
 
   batchDelete(keys: readonly string[]): Promise<boolean[]> {
     return this.run(async (store) => {
-      keys.forEach((key, i) => withIndex(i, () => checkKey(key)));
+      checkEach(keys, (key) => checkKey(key));
       const deleted: boolean[] = [];
       for (const key of keys) deleted.push(await store.delete(key));
       return deleted;
@@ -216,13 +216,15 @@ export class KeyValueCalls implements KeyValueCallsApi {
   }
 }
 
-/** Prefixes a batch item's error with its position. */
-function withIndex(index: number, check: () => void): void {
-  try {
-    check();
-  } catch (err) {
-    if (err instanceof PrismError)
-      throw new PrismError(err.code, `item ${index}: ${err.message}`, { cause: err });
-    throw err;
+/** Checks every item of a batch in order; the first error is prefixed with the item's position. */
+function checkEach<T>(items: readonly T[], check: (item: T) => void): void {
+  for (let i = 0; i < items.length; i++) {
+    try {
+      check(items[i] as T);
+    } catch (err) {
+      if (err instanceof PrismError)
+        throw new PrismError(err.code, `item ${i}: ${err.message}`, { cause: err });
+      throw err;
+    }
   }
 }

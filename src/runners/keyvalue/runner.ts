@@ -46,6 +46,8 @@ export class KeyValueRunner
   readonly type = 'keyvalue' as const;
   private readonly calls: KeyValueCalls;
   private readonly callers: CallerDrivers;
+  /** The scoped view of each store, built once: a view per call was garbage on the hot path. */
+  private readonly views = new WeakMap<Store, Store>();
 
   constructor(
     namespace: string,
@@ -55,7 +57,13 @@ export class KeyValueRunner
   ) {
     super(namespace, pattern, slots);
     this.calls = new KeyValueCalls(this.label, settings, (operation) =>
-      this.track(async () => operation(this.scoped(this.slots.driver('store') as Store))),
+      this.track(() => {
+        try {
+          return operation(this.scoped(this.slots.driver('store') as Store));
+        } catch (err) {
+          return Promise.reject(err as Error);
+        }
+      }),
     );
     this.callers = new CallerDrivers(slots, 'store');
   }
@@ -67,7 +75,12 @@ export class KeyValueRunner
    * `session/<pattern>/...`).
    */
   private scoped(store: Store): Store {
-    return scopeKeys(store, keyPrefix(this.pattern));
+    let view = this.views.get(store);
+    if (view === undefined) {
+      view = scopeKeys(store, keyPrefix(this.pattern));
+      this.views.set(store, view);
+    }
+    return view;
   }
 
   get needsCallerSession(): boolean {

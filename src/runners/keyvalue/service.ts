@@ -2,12 +2,10 @@ import { create } from '@bufbuild/protobuf';
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import {
   BatchDeleteResponseSchema,
-  BatchGetResponseSchema,
   BatchSetResponseSchema,
   DeleteResponseSchema,
   ExistsResponseSchema,
   ExpireResponseSchema,
-  GetResponseSchema,
   GetTtlResponseSchema,
   PersistResponseSchema,
   ScanResponseSchema,
@@ -16,6 +14,18 @@ import {
 import type * as kv from '../../gen/prism/data/v1/keyvalue_pb.js';
 import { unaryCalls, type RunnerResolver, type UnaryObserver } from '../call-context.js';
 import type { KeyValueCallsApi } from '../types.js';
+
+const NO_VALUE = new Uint8Array(0);
+
+/**
+ * A GetResponse as the plain object protobuf-es messages are: what `create()` returns, without its
+ * walk over the schema (a BatchGet builds one per key).
+ */
+function getResponse(value: Uint8Array | undefined): kv.GetResponse {
+  return value === undefined
+    ? { $typeName: 'prism.data.v1.GetResponse', found: false, value: NO_VALUE }
+    : { $typeName: 'prism.data.v1.GetResponse', found: true, value };
+}
 
 /** prism.data.v1.KeyValue over a resolver: the standalone runner resolves one runner, the proxy routes. */
 export function keyValueService(
@@ -28,10 +38,7 @@ export function keyValueService(
       await r.set(req.key, req.value, Number(req.ttlSeconds));
       return create(SetResponseSchema);
     }),
-    get: unary<kv.GetRequest, kv.GetResponse>('Get', async (r, req) => {
-      const value = await r.get(req.key);
-      return create(GetResponseSchema, { found: value !== undefined, value: value ?? new Uint8Array() });
-    }),
+    get: unary<kv.GetRequest, kv.GetResponse>('Get', async (r, req) => getResponse(await r.get(req.key))),
     delete: unary<kv.DeleteRequest, kv.DeleteResponse>('Delete', async (r, req) =>
       create(DeleteResponseSchema, { existed: await r.delete(req.key) }),
     ),
@@ -44,13 +51,10 @@ export function keyValueService(
       );
       return create(BatchSetResponseSchema);
     }),
-    batchGet: unary<kv.BatchGetRequest, kv.BatchGetResponse>('BatchGet', async (r, req) =>
-      create(BatchGetResponseSchema, {
-        results: (await r.batchGet(req.keys)).map((v) =>
-          create(GetResponseSchema, { found: v !== undefined, value: v ?? new Uint8Array() }),
-        ),
-      }),
-    ),
+    batchGet: unary<kv.BatchGetRequest, kv.BatchGetResponse>('BatchGet', async (r, req) => ({
+      $typeName: 'prism.data.v1.BatchGetResponse',
+      results: (await r.batchGet(req.keys)).map(getResponse),
+    })),
     batchDelete: unary<kv.BatchDeleteRequest, kv.BatchDeleteResponse>('BatchDelete', async (r, req) =>
       create(BatchDeleteResponseSchema, { existed: await r.batchDelete(req.keys) }),
     ),
