@@ -210,7 +210,8 @@ export class AdminSource {
   /**
    * The drain's first step: stops heartbeating and tells the admin this proxy is leaving, so its
    * partitions move to the live proxies now; the proxy keeps serving its namespaces meanwhile.
-   * Learns the route table without this proxy. False when no admin could be told.
+   * Learns the route table without this proxy. True when namespaces moved to other live proxies
+   * (they take them at their next heartbeat); false when nothing moved or no admin could be told.
    */
   async leave(): Promise<boolean> {
     this.stopped = true;
@@ -219,13 +220,20 @@ export class AdminSource {
     try {
       const res = await this.failover((client) =>
         client.heartbeat(
-          { proxyId: this.proxy.id, knownFingerprint: this.fingerprint, leaving: true },
+          {
+            proxyId: this.proxy.id,
+            knownFingerprint: this.fingerprint,
+            knownRoutesFingerprint: this.routesFingerprint,
+            leaving: true,
+          },
           Math.max(this.intervalMs, 250),
         ),
       );
-      if (res.routesChanged) this.onRoutes?.(res.routes);
-      this.logger.info({ admin: this.endpoint }, 'left the fleet; partitions handed over');
-      return true;
+      if (!res.routesChanged) return false;
+      this.onRoutes?.(res.routes);
+      const handedOver = res.routes.some((r) => r.ownerProxy !== '');
+      this.logger.info({ admin: this.endpoint, handedOver }, 'left the fleet');
+      return handedOver;
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'could not tell an admin this proxy is leaving');
       return false;
