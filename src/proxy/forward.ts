@@ -120,7 +120,18 @@ export function routingInterceptor(options: RoutingOptions): ServerInterceptor {
             const decision = options.decide(metadata);
             if (decision.kind === 'local') return nextMetadata(metadata);
             forwarding = true;
-            upstream = forward(options, method, call, metadata, decision);
+            try {
+              upstream = forward(options, method, call, metadata, decision);
+            } catch (err) {
+              // E.g. the peer TLS files became unreadable: the call fails, the proxy does not.
+              const error = toServiceError(err);
+              call.sendStatus({
+                code: error.code!,
+                details: error.details!,
+                metadata: error.metadata ?? null,
+              });
+              return;
+            }
             call.startRead();
           },
           onReceiveMessage: (message: Buffer, nextMessage) => {
