@@ -16,6 +16,8 @@ export type RouteDecision = { kind: 'local' } | { kind: 'forward'; owner: string
  */
 export class RouteTable {
   private routes = new Map<string, NamespaceRoute>();
+  /** False until the admin sent the first table: then no namespace can be called unknown. */
+  private received = false;
 
   /** This proxy's id (set once it knows its port when the id derives from it). */
   constructor(public selfId: string) {}
@@ -23,6 +25,7 @@ export class RouteTable {
   /** Replaces the table with the admin's full list. */
   update(routes: readonly NamespaceRoute[]): void {
     this.routes = new Map(routes.map((r) => [r.namespace, r]));
+    this.received = true;
   }
 
   /** Every owner address in the table (to close channels to proxies that left). */
@@ -50,6 +53,13 @@ export class RouteTable {
         'E_UNAVAILABLE',
         `namespace '${name}' was forwarded here by proxy '${from}' but is not served here (its partition is moving)`,
         { hint: 'retry: the proxies learn the new owner within a heartbeat interval' },
+      );
+    }
+    if (!route && !this.received) {
+      return new PrismError(
+        'E_UNAVAILABLE',
+        `namespace '${name}' is not served here and this proxy has no route table from the admin yet`,
+        { hint: 'retry: a proxy learns the route table with its first heartbeat' },
       );
     }
     if (!route) return undefined;

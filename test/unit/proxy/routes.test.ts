@@ -51,6 +51,16 @@ describe('RouteTable', () => {
     expect(table.notServed('unknown', metadata())).toBeUndefined();
   });
 
+  it('answers UNAVAILABLE, not NOT_FOUND, before the admin sent the first table', () => {
+    const fresh = new RouteTable('p1');
+    expect(fresh.notServed('orders', metadata())).toMatchObject({
+      code: 'E_UNAVAILABLE',
+      message: "namespace 'orders' is not served here and this proxy has no route table from the admin yet",
+    });
+    fresh.update([]);
+    expect(fresh.notServed('orders', metadata())).toBeUndefined();
+  });
+
   it('lists the owner addresses, for closing channels to proxies that left', () => {
     expect(table.addresses()).toEqual(new Set(['10.0.0.2:50090', '10.0.0.1:50090']));
   });

@@ -722,6 +722,7 @@ export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE_
  * | does not, the route names this proxy, or the call was       | UNAVAILABLE (moving; retry)     |
  * |   already forwarded, or the route has no owner              |                                 |
  * | does not, the owner cannot be reached                       | UNAVAILABLE (retry)             |
+ * | does not, and has no route table from an admin yet          | UNAVAILABLE (retry)             |
  * | does not, the namespace is not in the route table           | NOT_FOUND                       |
  *
  * @generated from message prism.admin.v1.NamespaceRoute
