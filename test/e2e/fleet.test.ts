@@ -74,7 +74,9 @@ await describeWithServices(
         c = new DataClient(endpoints.get(proxy)!, {
           namespace,
           ...(pattern ? { pattern } : {}),
-          timeoutMs: 5000,
+          // Long enough that no call ends DEADLINE_EXCEEDED here: the client reports that, like a
+          // bare UNAVAILABLE, as E_UNREACHABLE, which then can only mean UNAVAILABLE.
+          timeoutMs: 30_000,
         });
         clients.set(key, c);
       }
