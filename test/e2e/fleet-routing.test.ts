@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataClient } from '../../src/client/data-client.js';
 import { GetRequestSchema, KeyValue } from '../../src/gen/prism/data/v1/keyvalue_pb.js';
-import type { SubscribeResponse } from '../../src/gen/prism/data/v1/messaging_pb.js';
+import type { ConsumeResponse, SubscribeResponse } from '../../src/gen/prism/data/v1/messaging_pb.js';
 import { grpcServiceDefinition } from '../../src/transport/service-definition.js';
 import { startAdmin, type RunningAdmin } from '../support/admin-process.js';
 import { ensureBuilt, REPO_ROOT, runCli } from '../support/cli.js';
@@ -178,6 +178,30 @@ describe('a fleet of two proxies: any proxy serves any namespace', () => {
     stream.cancel();
   });
 
+  it('forwards a Consume stream with its in-band acknowledgements', async () => {
+    const name = names[4]!;
+    const far = other(name);
+    const consumer = client(far, name);
+    const stream = consumer.consume({ maxInFlight: 8 });
+    const received: string[] = [];
+    stream.on('data', (r: ConsumeResponse) => {
+      received.push(...r.deliveries.map((d) => Buffer.from(d.message!.payload).toString()));
+      consumer.ack(
+        stream,
+        r.deliveries.map((d) => d.deliveryId),
+      );
+    });
+    stream.on('error', () => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    for (const p of ['alpha', 'beta'])
+      await client(far, name).publish({ topic: 'greetings', payload: Buffer.from(p) });
+    await eventually('two deliveries on the forwarded Consume stream', async () => {
+      if (received.length < 2) throw new Error(`${received.length} deliveries`);
+    });
+    expect(received).toEqual(['alpha', 'beta']);
+    stream.cancel();
+  });
+
   it('answers NOT_FOUND for a namespace that does not exist, on either proxy', async () => {
     for (const id of ['route-a', 'route-b']) {
       await expect(client(id, `${prefix}-none`, 'cache').get('k')).rejects.toMatchObject({
@@ -208,7 +232,7 @@ describe('a fleet of two proxies: any proxy serves any namespace', () => {
     );
   });
 
-  it('hands the namespaces of a draining proxy over without a failed call', async () => {
+  it('hands the namespaces of a draining proxy over without a failed call, and ends the streams it forwards', async () => {
     const calls: string[] = [];
     let stop = false;
     const load = (async () => {
@@ -224,8 +248,17 @@ describe('a fleet of two proxies: any proxy serves any namespace', () => {
         await new Promise((r) => setTimeout(r, 20));
       }
     })();
+    // A stream route-a forwards to route-b ends with UNAVAILABLE when route-a drains.
+    const ownedByB = names.find((n) => owners.get(n) === 'route-b')!;
+    const forwardedStream = client('route-a', ownedByB).subscribe({});
+    const streamEnd = new Promise<number>((resolve) => {
+      forwardedStream.on('error', (err: { code: number }) => resolve(err.code));
+      forwardedStream.on('end', () => resolve(0));
+    });
+    forwardedStream.on('data', () => undefined);
     await new Promise((r) => setTimeout(r, 500));
     expect(await proxies['route-a']!.stop('SIGTERM')).toBe(0);
+    expect(await streamEnd).toBe(14);
     delete proxies['route-a'];
     await new Promise((r) => setTimeout(r, 500));
     stop = true;
