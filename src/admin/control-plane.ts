@@ -6,12 +6,14 @@ import {
   AuditEntrySchema,
   GlobalPolicySchema,
   HeartbeatResponseSchema,
+  NamespaceRouteSchema,
   NamespaceSummarySchema,
   OwnedNamespaceSchema,
   type ApplyNamespaceRequest,
   type ApplyNamespaceResponse,
   type AuditEntry,
   type HeartbeatResponse,
+  type NamespaceRoute,
   type NamespaceSummary,
   type OwnedNamespace,
 } from '../gen/prism/admin/v1/control_plane_pb.js';
@@ -71,6 +73,7 @@ export class ControlPlane {
   private readonly store: NamespaceStore;
   private readonly catalog: BackendCatalog;
   readonly heartbeatIntervalMs: number;
+  readonly missedHeartbeats: number;
   private readonly liveWindowMs: number;
   private readonly now: () => number;
   private readonly globalPolicies: readonly NamedPolicy[];
@@ -79,7 +82,8 @@ export class ControlPlane {
     this.store = options.store;
     this.catalog = options.catalog;
     this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 2000;
-    this.liveWindowMs = this.heartbeatIntervalMs * (options.missedHeartbeats ?? 3);
+    this.missedHeartbeats = options.missedHeartbeats ?? 3;
+    this.liveWindowMs = this.heartbeatIntervalMs * this.missedHeartbeats;
     this.now = options.now ?? Date.now;
     this.globalPolicies = options.globalPolicies ?? [];
   }
@@ -226,17 +230,42 @@ export class ControlPlane {
     await this.store.upsertProxy({ proxyId, address, version, lastHeartbeatMs: this.now() });
   }
 
-  async heartbeat(proxyId: string, knownFingerprint: string): Promise<HeartbeatResponse> {
-    const proxy = (await this.store.liveProxies(0)).find((p) => p.proxyId === proxyId);
+  /**
+   * Keeps a proxy live (or, `leaving`, takes it out of the live set), and answers with what it
+   * owns and the route table, each only when it changed since the fingerprint the proxy knows.
+   */
+  async heartbeat(
+    proxyId: string,
+    knownFingerprint: string,
+    options: { knownRoutesFingerprint?: string; leaving?: boolean } = {},
+  ): Promise<HeartbeatResponse> {
+    const proxies = await this.store.liveProxies(0);
+    const proxy = proxies.find((p) => p.proxyId === proxyId);
     if (!proxy)
       throw new PrismError('E_NOT_FOUND', `proxy '${proxyId}' is not registered`, {
         hint: 'call RegisterProxy first',
       });
-    await this.store.upsertProxy({ ...proxy, lastHeartbeatMs: this.now() });
-    const live = await this.liveProxyIds();
+    const beat = { ...proxy, lastHeartbeatMs: options.leaving ? 0 : this.now() };
+    await this.store.upsertProxy(beat);
+    const since = this.now() - this.liveWindowMs;
+    const live = proxies
+      .map((p) => (p.proxyId === proxyId ? beat : p))
+      .filter((p) => p.lastHeartbeatMs >= since);
+    const liveIds = live.map((p) => p.proxyId);
+    const addresses = new Map(live.map((p) => [p.proxyId, p.address]));
     const owned: OwnedNamespace[] = [];
+    const routes: NamespaceRoute[] = [];
     for (const stored of await this.store.list()) {
-      const assignment = this.withOwner(stored, live);
+      const assignment = this.withOwner(stored, liveIds);
+      routes.push(
+        create(NamespaceRouteSchema, {
+          namespace: stored.name,
+          partition: assignment.partition,
+          ownerProxy: assignment.ownerProxy,
+          ownerAddress: addresses.get(assignment.ownerProxy) ?? '',
+          version: BigInt(stored.version),
+        }),
+      );
       if (assignment.ownerProxy === proxyId) {
         owned.push(create(OwnedNamespaceSchema, { namespace: decodeDeclaration(stored), assignment }));
       }
@@ -248,12 +277,19 @@ export class ControlPlane {
       .update(owned.map((o) => `${o.namespace!.namespace}@${o.assignment!.version}`).join('\n'))
       .update(JSON.stringify(this.globalPolicies.map((p) => [p.id, p.text])))
       .digest('hex');
+    const routesFingerprint = createHash('sha256')
+      .update(routes.map((r) => `${r.namespace}@${r.version} ${r.ownerProxy} ${r.ownerAddress}`).join('\n'))
+      .digest('hex');
     const changed = fingerprint !== knownFingerprint;
+    const routesChanged = routesFingerprint !== options.knownRoutesFingerprint;
     return create(HeartbeatResponseSchema, {
       fingerprint,
       changed,
       namespaces: changed ? owned : [],
       policies: changed ? policies : [],
+      routesFingerprint,
+      routesChanged,
+      routes: routesChanged ? routes : [],
     });
   }
 

@@ -55,6 +55,8 @@ export interface AdminServerOptions {
   logger: Logger;
   authenticate?: Authenticate;
   heartbeatIntervalMs?: number;
+  /** A proxy that misses this many heartbeat intervals loses its partitions (default 3). */
+  missedHeartbeats?: number;
   /** Serve gRPC and HTTP over TLS (mTLS when it names a client CA). */
   tls?: ServerTls | undefined;
   /** Adds metrics of the admin's parts (e.g. policy decisions) to its /metrics. */
@@ -90,6 +92,7 @@ export class AdminServer {
       store: options.store,
       catalog: options.catalog,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
+      missedHeartbeats: options.missedHeartbeats,
       ...(options.globalPolicies ? { globalPolicies: options.globalPolicies } : {}),
     });
     this.authenticate = options.authenticate ?? (async () => 'anonymous');
@@ -199,10 +202,17 @@ export class AdminServer {
       registerProxy: unary<RegisterProxyRequest, unknown>('RegisterProxy', async (req) => {
         await cp.registerProxy(req.proxyId, req.address, req.version);
         log.info({ proxy: req.proxyId, address: req.address }, 'proxy registered');
-        return create(RegisterProxyResponseSchema, { heartbeatIntervalMs: cp.heartbeatIntervalMs });
+        return create(RegisterProxyResponseSchema, {
+          heartbeatIntervalMs: cp.heartbeatIntervalMs,
+          missedHeartbeats: cp.missedHeartbeats,
+        });
       }),
       heartbeat: unary<HeartbeatRequest, unknown>('Heartbeat', async (req) => {
-        const res = await cp.heartbeat(req.proxyId, req.knownFingerprint);
+        const res = await cp.heartbeat(req.proxyId, req.knownFingerprint, {
+          knownRoutesFingerprint: req.knownRoutesFingerprint,
+          leaving: req.leaving,
+        });
+        if (req.leaving) log.info({ proxy: req.proxyId }, 'proxy leaving; its partitions move');
         if (req.kpis) this.console?.kpis.record(req.proxyId, req.kpis);
         return res;
       }),

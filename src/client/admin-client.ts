@@ -87,8 +87,12 @@ export class AdminClient {
   registerProxy(init: MessageInitShape<typeof RegisterProxyRequestSchema>): Promise<RegisterProxyResponse> {
     return this.call('registerProxy', RegisterProxyRequestSchema, init);
   }
-  heartbeat(init: MessageInitShape<typeof HeartbeatRequestSchema>): Promise<HeartbeatResponse> {
-    return this.call('heartbeat', HeartbeatRequestSchema, init);
+  /** `timeoutMs` replaces the client's own for this call (a proxy beats within its interval). */
+  heartbeat(
+    init: MessageInitShape<typeof HeartbeatRequestSchema>,
+    timeoutMs?: number,
+  ): Promise<HeartbeatResponse> {
+    return this.call('heartbeat', HeartbeatRequestSchema, init, timeoutMs);
   }
 
   /** The latest live version of a schema registry subject (a proxy's producers enforce it). */
@@ -104,6 +108,7 @@ export class AdminClient {
     method: string,
     schema: D,
     init: MessageInitShape<D>,
+    timeoutMs = this.options.timeoutMs ?? 15_000,
   ): Promise<Res> {
     const request: MessageShape<D> = create(schema, init);
     const metadata = new Metadata();
@@ -114,7 +119,7 @@ export class AdminClient {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     if (token) metadata.set('authorization', `Bearer ${token}`);
-    const deadline = new Date(Date.now() + (this.options.timeoutMs ?? 15_000));
+    const deadline = new Date(Date.now() + timeoutMs);
     return new Promise<Res>((resolve, reject) => {
       this.client[method]!(request, metadata, { deadline }, (err: ServiceError | null, response: Res) => {
         if (!err) {

@@ -99,24 +99,28 @@ export class NamespaceTable {
         this.logger.info({ namespace: name }, 'namespace no longer served');
       }
     }
-    for (const [name, served] of wanted) {
-      const current = this.entries.get(name);
-      const version = served.assignment.version;
-      if (current && current.version === version && version !== 0n) continue;
-      try {
-        const runners = await this.startRunners(served);
-        this.entries.set(name, { served, version, runners });
-        if (current) await this.stopAll(current.runners);
-        this.logger.info(
-          { namespace: name, version: Number(version), patterns: runners.map((r) => r.pattern) },
-          current ? 'namespace updated' : 'namespace served',
-        );
-      } catch (err) {
-        this.logger.error(
-          { namespace: name, err: (err as Error).message },
-          'cannot serve namespace; keeping the previous version if any',
-        );
-      }
+    // Namespaces start side by side: a partition taking over many namespaces (failover) must not
+    // wait for one slow backend connection per namespace in turn.
+    await Promise.all([...wanted].map(([name, served]) => this.serve(name, served)));
+  }
+
+  private async serve(name: string, served: ServedNamespace): Promise<void> {
+    const current = this.entries.get(name);
+    const version = served.assignment.version;
+    if (current && current.version === version && version !== 0n) return;
+    try {
+      const runners = await this.startRunners(served);
+      this.entries.set(name, { served, version, runners });
+      if (current) await this.stopAll(current.runners);
+      this.logger.info(
+        { namespace: name, version: Number(version), patterns: runners.map((r) => r.pattern) },
+        current ? 'namespace updated' : 'namespace served',
+      );
+    } catch (err) {
+      this.logger.error(
+        { namespace: name, err: (err as Error).message },
+        'cannot serve namespace; keeping the previous version if any',
+      );
     }
   }
 

@@ -37,6 +37,9 @@ import type { ServedNamespace } from './served-namespace.js';
 import type { NamespaceTable } from './namespace-table.js';
 import { ProxyKpiRecorder } from './kpis.js';
 import type { ProxyKpis } from '../gen/prism/admin/v1/control_plane_pb.js';
+import type { DescService } from '@bufbuild/protobuf';
+import { PeerChannels, rawServiceDefinition, routingInterceptor } from './forward.js';
+import type { RouteDecision, RouteTable } from './routes.js';
 
 /** Verifies the caller for a namespace; the identity work plugs JWT verification in here. */
 export type ProxyAuthenticate = (
@@ -72,7 +75,15 @@ export interface ProxyServerOptions {
   maxMessageBytes?: number;
   /** Further routes on the HTTP status port (the launcher's /runners). */
   httpRoutes?: ReadonlyArray<(req: IncomingMessage, res: ServerResponse) => boolean>;
+  /**
+   * In a fleet (following an admin): calls for namespaces another proxy owns are forwarded to it,
+   * one hop, by the route table the admin sends (docs/fleet.md, Routing).
+   */
+  fleet?: { routes: RouteTable; peers: PeerChannels };
 }
+
+const DATA_SERVICES: readonly DescService[] = [KeyValue, Producer, CallerSessions, Consumer, Mailbox];
+const LOCAL: RouteDecision = { kind: 'local' };
 
 /** Opens (or finds) the caller's backend session for a namespace, kept in its session store. */
 export interface RequestSessionSource extends CallerSessionAdmin {
@@ -102,6 +113,8 @@ export class ProxyServer {
   private draining = false;
   private inFlight = 0;
   private idle?: () => void;
+  /** Forwarded streams, ended with UNAVAILABLE when the proxy drains. */
+  private readonly forwardedStreams = new Set<(reason: PrismError) => void>();
   port = 0;
   httpPort = 0;
   private readonly kpiRecorder = new ProxyKpiRecorder();
@@ -128,6 +141,12 @@ export class ProxyServer {
     name: 'prism_proxy_backend_errors_total',
     help: 'Calls that failed because a backend was unavailable',
     labelNames: ['namespace'],
+    registers: [this.registry],
+  });
+  private readonly forwarded = new Counter({
+    name: 'prism_proxy_forwarded_total',
+    help: 'Calls forwarded to the proxy owning their namespace, by namespace and gRPC status code',
+    labelNames: ['namespace', 'code'],
     registers: [this.registry],
   });
   private readonly subscriptions: Gauge = new Gauge({
@@ -161,7 +180,22 @@ export class ProxyServer {
   });
 
   constructor(private readonly options: ProxyServerOptions) {
-    this.grpc = createGrpcServer(options.maxMessageBytes);
+    const fleet = options.fleet;
+    this.grpc = createGrpcServer(
+      options.maxMessageBytes,
+      fleet
+        ? [
+            routingInterceptor({
+              services: DATA_SERVICES,
+              decide: (metadata) => this.decide(metadata),
+              peers: fleet.peers,
+              selfId: () => fleet.routes.selfId,
+              begin: (namespace, streaming, abort) => this.beginForward(namespace, streaming, abort),
+            }),
+          ]
+        : [],
+    );
+    if (fleet) this.closes.add('peer channels', async () => fleet.peers.close());
     // The proxy owns its runners and caller sessions; sessions end while their stores still run.
     this.closes.add('runners', () => options.table.stop());
     options.registerMetrics?.(this.registry);
@@ -178,30 +212,30 @@ export class ProxyServer {
     const { logger } = this.options;
     const certificates = this.options.tls ? new ServerCertificates(this.options.tls) : undefined;
     this.grpc.addService(
-      grpcServiceDefinition(KeyValue),
+      this.definition(KeyValue),
       keyValueService(
         (metadata, method, call) => this.admitKeyValue(metadata, method, call),
         this.observer('KeyValue'),
       ),
     );
     this.grpc.addService(
-      grpcServiceDefinition(Producer),
+      this.definition(Producer),
       producerService(this.resolver('producer'), this.observer('Producer'), this.publishStreams),
     );
     this.grpc.addService(
-      grpcServiceDefinition(CallerSessions),
+      this.definition(CallerSessions),
       callerSessionsService(
         (metadata, method, call) => this.admitSessions(metadata, method, call),
         this.observer('CallerSessions'),
       ),
     );
     this.consumer = consumerService(this.streamResolver());
-    this.grpc.addService(grpcServiceDefinition(Consumer), this.consumer.implementation);
+    this.grpc.addService(this.definition(Consumer), this.consumer.implementation);
     this.mailbox = mailboxService(
       this.resolver<Runner & MailboxRunnerApi>('mailbox'),
       this.observer('Mailbox'),
     );
-    this.grpc.addService(grpcServiceDefinition(Mailbox), this.mailbox.implementation);
+    this.grpc.addService(this.definition(Mailbox), this.mailbox.implementation);
     this.closes.add('grpc', () => shutdownServer(this.grpc, 2000));
     this.port = await bindServer(this.grpc, this.options.listen, grpcServerCredentials(certificates));
     const [host, port] = splitHostPort(this.options.metricsListen);
@@ -234,6 +268,43 @@ export class ProxyServer {
     );
   }
 
+  /** Raw bytes in a fleet (the routing interceptor decodes what is served here), else protobuf. */
+  private definition(service: DescService) {
+    return this.options.fleet ? rawServiceDefinition(service) : grpcServiceDefinition(service);
+  }
+
+  private decide(metadata: Metadata): RouteDecision {
+    const name = metadataValue(metadata, NAMESPACE_HEADER);
+    if (!name || this.draining || this.options.table.has(name) || !this.options.fleet) return LOCAL;
+    return this.options.fleet.routes.decide(name, metadata);
+  }
+
+  /** Counts a forwarded call; a unary one is in flight for the drain, a stream ends with it. */
+  private beginForward(
+    namespace: string,
+    streaming: boolean,
+    abort: (reason: PrismError) => void,
+  ): (code: number) => void {
+    if (streaming) this.forwardedStreams.add(abort);
+    else this.enter();
+    return (code) => {
+      this.forwarded.inc({ namespace, code: String(code) });
+      if (streaming) this.forwardedStreams.delete(abort);
+      else this.leave();
+    };
+  }
+
+  private enter(): void {
+    this.inFlight++;
+    this.inFlightGauge.inc();
+  }
+
+  private leave(): void {
+    this.inFlight--;
+    this.inFlightGauge.dec();
+    if (this.inFlight === 0) this.idle?.();
+  }
+
   /** The traffic summary the proxy sends with its heartbeat (docs/console.md). */
   kpis(): ProxyKpis {
     return this.kpiRecorder.snapshot(this.options.table.names(), this.consumer?.openCount() ?? 0);
@@ -249,6 +320,10 @@ export class ProxyServer {
     const { logger } = this.options;
     this.draining = true;
     logger.info({ inFlight: this.inFlight }, 'draining');
+    const draining = new PrismError('E_UNAVAILABLE', 'the proxy is draining', {
+      hint: 'retry against another proxy',
+    });
+    for (const abort of [...this.forwardedStreams]) abort(draining);
     await Promise.all([this.consumer?.endAll(), this.publishStreams.endAll()]);
     this.mailbox?.endAll();
     if (this.inFlight > 0) {
@@ -336,6 +411,11 @@ export class ProxyServer {
   ): Promise<{ runner: R; session: CallerSession; namespace: ServedNamespace }> {
     if (this.draining)
       throw new PrismError('E_UNAVAILABLE', 'the proxy is draining', { hint: 'retry against another proxy' });
+    const name = metadataValue(metadata, NAMESPACE_HEADER);
+    if (name && this.options.fleet && !this.options.table.has(name)) {
+      const moving = this.options.fleet.routes.notServed(name, metadata);
+      if (moving) throw moving;
+    }
     const { runner, namespace } = this.options.table.route<R>(metadata, type);
     if (this.options.authenticate)
       return {
@@ -372,8 +452,7 @@ export class ProxyServer {
   /** Counts, times and logs every unary call; tracks in-flight calls for the drain. */
   private observer(service: string) {
     return (method: string, work: Promise<unknown>, metadata: Metadata) => {
-      this.inFlight++;
-      this.inFlightGauge.inc();
+      this.enter();
       const namespace = metadataValue(metadata, NAMESPACE_HEADER) ?? '';
       const stop = this.latency.startTimer({ service, method });
       const finish = this.kpiRecorder.begin(namespace);
@@ -388,9 +467,7 @@ export class ProxyServer {
             { requestId: randomUUID(), service, method, namespace, err },
             'call failed',
           );
-        this.inFlight--;
-        this.inFlightGauge.dec();
-        if (this.inFlight === 0) this.idle?.();
+        this.leave();
       };
       work.then(
         () => done('OK'),

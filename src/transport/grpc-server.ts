@@ -1,4 +1,4 @@
-import { Server, type ServerCredentials } from '@grpc/grpc-js';
+import { Server, type ServerCredentials, type ServerInterceptor } from '@grpc/grpc-js';
 import { PrismError } from '../errors.js';
 import { MAX_MESSAGE_BYTES, SERVER_OPTIONS } from './limits.js';
 import { listenAddress } from './listen-address.js';
@@ -7,11 +7,15 @@ import { listenAddress } from './listen-address.js';
  * A grpc-js server with the project's keepalive and a message limit (default 4 MiB): a larger
  * request is refused with RESOURCE_EXHAUSTED naming both sizes, a larger response is not sent.
  */
-export function createGrpcServer(maxMessageBytes = MAX_MESSAGE_BYTES): Server {
+export function createGrpcServer(
+  maxMessageBytes = MAX_MESSAGE_BYTES,
+  interceptors: ServerInterceptor[] = [],
+): Server {
   return new Server({
     ...SERVER_OPTIONS,
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
+    interceptors,
   });
 }
 

@@ -6,7 +6,8 @@ export interface RunningAdmin {
   httpPort: number;
   prismHome: string;
   logs: () => string;
-  stop: () => Promise<number | null>;
+  /** Sends a signal (default SIGTERM) and waits for the exit code. */
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>;
 }
 
 /** Starts a real `prismctl admin serve` on free loopback ports and waits until it serves. */
@@ -23,6 +24,6 @@ export async function startAdmin(
     httpPort: server.ready.httpPort as number,
     prismHome: server.prismHome,
     logs: server.logs,
-    stop: () => server.stop(),
+    stop: (signal) => server.stop(signal),
   };
 }

@@ -58,6 +58,12 @@ export default class AdminServe extends BaseCommand {
       default: 2000,
       min: 100,
     }),
+    'missed-heartbeats': Flags.integer({
+      description:
+        'Heartbeat intervals a proxy may miss before its partitions move to the live proxies (docs/fleet.md)',
+      default: 3,
+      min: 2,
+    }),
     'log-level': logLevelFlag,
     // Identity: without --auth-issuer auth is off, and the server says so at start.
     'auth-issuer': Flags.string({
@@ -152,6 +158,7 @@ export default class AdminServe extends BaseCommand {
       catalog,
       logger,
       heartbeatIntervalMs: flags['heartbeat-interval'],
+      missedHeartbeats: flags['missed-heartbeats'],
       tls: serverTls.tls,
       console: {
         login: flags['auth-issuer']

@@ -16,6 +16,8 @@ import { dialTarget } from '../../transport/dial.js';
 import { isLoopbackHost } from '../../transport/listen-address.js';
 import { prismHome } from '../../config/home.js';
 import { AdminSource } from '../../proxy/admin-source.js';
+import { PeerChannels } from '../../proxy/forward.js';
+import { RouteTable } from '../../proxy/routes.js';
 import { loadServedNamespaces } from '../../admin/local-namespaces.js';
 import {
   absorbRepeatedSignals,
@@ -65,8 +67,28 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       default: '127.0.0.1:50091',
     }),
     admin: Flags.string({
-      description: 'Control-plane endpoint to follow: host:port, or grpcs://host:port for TLS',
+      description:
+        'Control-plane endpoint to follow: host:port, or grpcs://host:port for TLS. Repeat it (or separate with commas) for several admins sharing one store: the proxy fails over between them (docs/fleet.md)',
       exactlyOne: ['admin', 'namespaces'],
+      multiple: true,
+      delimiter: ',',
+    }),
+    'peer-ca-file': Flags.string({
+      description:
+        "PEM CA certificate(s) the other proxies' certificates chain to, for calls this proxy forwards to a namespace's owner (default: the system's roots); used when this proxy serves TLS",
+      dependsOn: ['admin'],
+      helpGroup: 'TLS',
+    }),
+    'peer-tls-client-cert': Flags.string({
+      description:
+        'PEM client certificate this proxy shows the other proxies when they require one (--tls-client-ca) as it forwards calls (default: --tls-cert, which must then allow client authentication)',
+      dependsOn: ['admin', 'peer-tls-client-key'],
+      helpGroup: 'TLS',
+    }),
+    'peer-tls-client-key': Flags.string({
+      description: 'PEM private key of --peer-tls-client-cert',
+      dependsOn: ['peer-tls-client-cert'],
+      helpGroup: 'TLS',
     }),
     'admin-token-file': Flags.string({
       description:
@@ -256,6 +278,29 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       logger,
       allowLogSampleRate: sampleRate(flags['policy-log-sample']),
     });
+    // Fleet (#23): a call for a namespace another proxy owns is forwarded to it, over this proxy's
+    // TLS, presenting this proxy's certificate when it requires client certificates (mTLS).
+    const proxyId = flags['proxy-id'];
+    const fleet = flags.admin
+      ? {
+          routes: new RouteTable(proxyId ?? ''),
+          peers: new PeerChannels(
+            serverTls.tls
+              ? {
+                  tls: true,
+                  caFile: flags['peer-ca-file'],
+                  ...(serverTls.tls.clientCaFile !== undefined
+                    ? {
+                        certFile: flags['peer-tls-client-cert'] ?? serverTls.tls.certFile,
+                        keyFile: flags['peer-tls-client-key'] ?? serverTls.tls.keyFile,
+                      }
+                    : {}),
+                  followFiles: flags['peer-ca-file'] !== undefined,
+                }
+              : undefined,
+          ),
+        }
+      : undefined;
     const server = new ProxyServer({
       listen: flags.listen,
       metricsListen: workerMetricsListen(flags['metrics-listen']),
@@ -273,6 +318,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       maxMessageBytes: maxMessage,
       tls: serverTls.tls,
       ...(requestSessions ? { requestSessions } : {}),
+      ...(fleet ? { fleet } : {}),
     });
     if (flags.namespaces) {
       await table.reconcile(await loadServedNamespaces(flags.namespaces, { backends: flags.backends }));
@@ -296,16 +342,19 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
         keyFile: flags['admin-tls-client-key'],
         followFiles: true,
       };
-      const adminTarget = dialTarget(flags.admin, adminTls);
-      if (adminToken && !adminTarget.tls && !isLoopbackHost(adminTarget.endpoint.host)) {
-        logger.warn(
-          { admin: flags.admin },
-          'the admin token goes to the admin in clear text: dial grpcs:// (with --admin-ca-file) off this machine',
-        );
+      for (const admin of flags.admin) {
+        const adminTarget = dialTarget(admin, adminTls);
+        if (adminToken && !adminTarget.tls && !isLoopbackHost(adminTarget.endpoint.host)) {
+          logger.warn(
+            { admin },
+            'the admin token goes to the admin in clear text: dial grpcs:// (with --admin-ca-file) off this machine',
+          );
+        }
       }
+      fleet!.routes.selfId = proxyId ?? `${hostname()}-${server.port}`;
       source = new AdminSource(
         flags.admin,
-        { id: flags['proxy-id'] ?? `${hostname()}-${server.port}`, address, version: this.config.version },
+        { id: fleet!.routes.selfId, address, version: this.config.version },
         table,
         logger,
         adminToken,
@@ -313,6 +362,10 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
         (global) => policies.setGlobalPolicies(global),
       );
       source.reportKpis(() => server.kpis());
+      source.onRoutes = (routes) => {
+        fleet!.routes.update(routes);
+        fleet!.peers.retain(fleet!.routes.addresses());
+      };
       try {
         await source.start();
       } catch (err) {
@@ -330,6 +383,12 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       process.once('SIGTERM', () => resolve());
       if (isClusterWorker()) absorbRepeatedSignals();
     });
+    if (source && (await source.leave())) {
+      // Hand-over: the live proxies take the partitions at their next heartbeat; serve until then.
+      const handoverMs = Math.min(2 * source.heartbeatIntervalMs, flags['drain-timeout']);
+      logger.info({ handoverMs }, 'handing over partitions');
+      await new Promise((resolve) => setTimeout(resolve, handoverMs));
+    }
     await source?.stop();
     await server.stop();
     await launcher.stop();

@@ -185,6 +185,52 @@ describe('ControlPlane', () => {
       expect((await cp.get(names[0]!)).assignment.ownerProxy).toBe('p1');
     });
 
+    it('sends every proxy the route table of all namespaces, with owner ids and addresses', async () => {
+      const names = Array.from({ length: 8 }, (_, i) => `route-ns-${i}`); // single digits: sorted by name
+      for (const name of names) await apply(cp, request({ namespace: name }));
+      await cp.registerProxy('p1', '10.0.0.1:50090', 't');
+      await cp.registerProxy('p2', '10.0.0.2:50090', 't');
+      await cp.heartbeat('p1', '');
+      const res = await cp.heartbeat('p2', '');
+      expect(res.routesChanged).toBe(true);
+      expect(res.routes.map((r) => r.namespace)).toEqual(names);
+      for (const route of res.routes) {
+        expect(route.partition).toBe(partitionOf(route.namespace));
+        expect(route.ownerProxy).toBe((await cp.get(route.namespace)).assignment.ownerProxy);
+        expect(route.ownerAddress).toBe(route.ownerProxy === 'p1' ? '10.0.0.1:50090' : '10.0.0.2:50090');
+        expect(Number(route.version)).toBe(1);
+      }
+      const again = await cp.heartbeat('p2', res.fingerprint, {
+        knownRoutesFingerprint: res.routesFingerprint,
+      });
+      expect(again.routesChanged).toBe(false);
+      expect(again.routes).toEqual([]);
+    });
+
+    it('moves the partitions of a leaving proxy to the live ones at once', async () => {
+      const names = Array.from({ length: 12 }, (_, i) => `leave-ns-${i}`);
+      for (const name of names) await apply(cp, request({ namespace: name }));
+      await cp.registerProxy('p1', 'a', 't');
+      await cp.registerProxy('p2', 'b', 't');
+      expect((await cp.heartbeat('p2', '')).namespaces.length).toBeGreaterThan(0);
+      const leaving = await cp.heartbeat('p2', '', { leaving: true });
+      expect(leaving.namespaces).toEqual([]);
+      expect(new Set(leaving.routes.map((r) => r.ownerProxy))).toEqual(new Set(['p1']));
+      expect((await cp.heartbeat('p1', '')).namespaces.map((o) => o.namespace!.namespace).sort()).toEqual(
+        [...names].sort(),
+      );
+      expect((await cp.proxies()).find((p) => p.proxyId === 'p2')?.live).toBe(false);
+    });
+
+    it('leaves a route without owner while no proxy is live', async () => {
+      await apply(cp, request({ namespace: 'lonely-ns' }));
+      await cp.registerProxy('p1', 'a', 't');
+      const res = await cp.heartbeat('p1', '', { leaving: true });
+      expect(res.routes.map((r) => [r.namespace, r.ownerProxy, r.ownerAddress])).toEqual([
+        ['lonely-ns', '', ''],
+      ]);
+    });
+
     it('refuses a heartbeat from a proxy that never registered', async () => {
       await expect(cp.heartbeat('ghost', '')).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
     });

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file prism/admin/v1/control_plane.proto.
  */
 export const file_prism_admin_v1_control_plane: GenFile = /*@__PURE__*/
-  fileDesc("CiJwcmlzbS9hZG1pbi92MS9jb250cm9sX3BsYW5lLnByb3RvEg5wcmlzbS5hZG1pbi52MSIpChZHZXRMYXRlc3RTY2hlbWFSZXF1ZXN0Eg8KB3N1YmplY3QYASABKAkihAEKF0dldExhdGVzdFNjaGVtYVJlc3BvbnNlEg8KB3N1YmplY3QYASABKAkSCgoCaWQYAiABKA0SDwoHdmVyc2lvbhgDIAEoDRITCgtzY2hlbWFfdHlwZRgEIAEoCRIOCgZzY2hlbWEYBSABKAkSFgoOZGVzY3JpcHRvcl9zZXQYBiABKAwiogEKFUFwcGx5TmFtZXNwYWNlUmVxdWVzdBI0CgluYW1lc3BhY2UYASABKAsyIS5wcmlzbS5jb25maWcudjEuTmFtZXNwYWNlUmVxdWVzdBIPCgdkcnlfcnVuGAIgASgIEh0KEGV4cGVjdGVkX3ZlcnNpb24YAyABKARIAIgBARIOCgZzb3VyY2UYBCABKAlCEwoRX2V4cGVjdGVkX3ZlcnNpb24ivwEKFkFwcGx5TmFtZXNwYWNlUmVzcG9uc2USLQoHb3V0Y29tZRgBIAEoDjIcLnByaXNtLmFkbWluLnYxLkFwcGx5T3V0Y29tZRI2Cgphc3NpZ25tZW50GAIgASgLMiIucHJpc20uY29uZmlnLnYxLk5hbWVzcGFjZVJlc3BvbnNlEi0KCHdhcm5pbmdzGAMgAygLMhsucHJpc20uY29tbW9uLnYxLkRpYWdub3N0aWMSDwoHZHJ5X3J1bhgEIAEoCCIjChNHZXROYW1lc3BhY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkihAEKFEdldE5hbWVzcGFjZVJlc3BvbnNlEjQKCW5hbWVzcGFjZRgBIAEoCzIhLnByaXNtLmNvbmZpZy52MS5OYW1lc3BhY2VSZXF1ZXN0EjYKCmFzc2lnbm1lbnQYAiABKAsyIi5wcmlzbS5jb25maWcudjEuTmFtZXNwYWNlUmVzcG9uc2UiFwoVTGlzdE5hbWVzcGFjZXNSZXF1ZXN0IpUBChBOYW1lc3BhY2VTdW1tYXJ5EgwKBG5hbWUYASABKAkSDAoEdGVhbRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgEEhEKCXBhcnRpdGlvbhgEIAEoDRITCgtvd25lcl9wcm94eRgFIAEoCRIVCg11cGRhdGVkX2F0X21zGAYgASgDEhUKDXBhdHRlcm5fdHlwZXMYByADKAkiTgoWTGlzdE5hbWVzcGFjZXNSZXNwb25zZRI0CgpuYW1lc3BhY2VzGAEgAygLMiAucHJpc20uYWRtaW4udjEuTmFtZXNwYWNlU3VtbWFyeSJaChZEZWxldGVOYW1lc3BhY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSHQoQZXhwZWN0ZWRfdmVyc2lvbhgCIAEoBEgAiAEBQhMKEV9leHBlY3RlZF92ZXJzaW9uIjIKF0RlbGV0ZU5hbWVzcGFjZVJlc3BvbnNlEhcKD2RlbGV0ZWRfdmVyc2lvbhgBIAEoBCImChZFeHBvcnROYW1lc3BhY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkiTwoXRXhwb3J0TmFtZXNwYWNlUmVzcG9uc2USNAoJbmFtZXNwYWNlGAEgASgLMiEucHJpc20uY29uZmlnLnYxLk5hbWVzcGFjZVJlcXVlc3QiKgoaR2V0TmFtZXNwYWNlSGlzdG9yeVJlcXVlc3QSDAoEbmFtZRgBIAEoCSKqAQoKQXVkaXRFbnRyeRIKCgJpZBgBIAEoAxIRCgluYW1lc3BhY2UYAiABKAkSDgoGYWN0aW9uGAMgASgJEhEKCXByaW5jaXBhbBgEIAEoCRINCgVhdF9tcxgFIAEoAxIWCg52ZXJzaW9uX2JlZm9yZRgGIAEoBBIVCg12ZXJzaW9uX2FmdGVyGAcgASgEEgwKBGRpZmYYCCABKAkSDgoGc291cmNlGAkgASgJIkoKG0dldE5hbWVzcGFjZUhpc3RvcnlSZXNwb25zZRIrCgdlbnRyaWVzGAEgAygLMhoucHJpc20uYWRtaW4udjEuQXVkaXRFbnRyeSJKChRSZWdpc3RlclByb3h5UmVxdWVzdBIQCghwcm94eV9pZBgBIAEoCRIPCgdhZGRyZXNzGAIgASgJEg8KB3ZlcnNpb24YAyABKAkiNgoVUmVnaXN0ZXJQcm94eVJlc3BvbnNlEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgBIAEoDSJoChBIZWFydGJlYXRSZXF1ZXN0EhAKCHByb3h5X2lkGAEgASgJEhkKEWtub3duX2ZpbmdlcnByaW50GAIgASgJEicKBGtwaXMYAyABKAsyGS5wcmlzbS5hZG1pbi52MS5Qcm94eUtwaXMirgEKCVByb3h5S3BpcxIVCg1zdGFydGVkX2F0X21zGAEgASgDEg0KBWF0X21zGAIgASgDEhEKCWluX2ZsaWdodBgDIAEoDRIVCg1zdWJzY3JpcHRpb25zGAQgASgNEh4KFmxhdGVuY3lfYm91bmRzX3NlY29uZHMYBSADKAESMQoKbmFtZXNwYWNlcxgGIAMoCzIdLnByaXNtLmFkbWluLnYxLk5hbWVzcGFjZUtwaXMi5gEKDU5hbWVzcGFjZUtwaXMSEQoJbmFtZXNwYWNlGAEgASgJEkkKD2NhbGxzX2J5X3N0YXR1cxgCIAMoCzIwLnByaXNtLmFkbWluLnYxLk5hbWVzcGFjZUtwaXMuQ2FsbHNCeVN0YXR1c0VudHJ5EhcKD2xhdGVuY3lfYnVja2V0cxgDIAMoBBIRCglpbl9mbGlnaHQYBCABKA0SFQoNc3Vic2NyaXB0aW9ucxgFIAEoDRo0ChJDYWxsc0J5U3RhdHVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgEOgI4ASKdAQoRSGVhcnRiZWF0UmVzcG9uc2USEwoLZmluZ2VycHJpbnQYASABKAkSDwoHY2hhbmdlZBgCIAEoCBIyCgpuYW1lc3BhY2VzGAMgAygLMh4ucHJpc20uYWRtaW4udjEuT3duZWROYW1lc3BhY2USLgoIcG9saWNpZXMYBCADKAsyHC5wcmlzbS5hZG1pbi52MS5HbG9iYWxQb2xpY3kiRwoMR2xvYmFsUG9saWN5EgoKAmlkGAEgASgJEg4KBnNvdXJjZRgCIAEoCRIMCgRsaW5lGAMgASgNEg0KBWNlZGFyGAQgASgJIn4KDk93bmVkTmFtZXNwYWNlEjQKCW5hbWVzcGFjZRgBIAEoCzIhLnByaXNtLmNvbmZpZy52MS5OYW1lc3BhY2VSZXF1ZXN0EjYKCmFzc2lnbm1lbnQYAiABKAsyIi5wcmlzbS5jb25maWcudjEuTmFtZXNwYWNlUmVzcG9uc2UqgAEKDEFwcGx5T3V0Y29tZRIdChlBUFBMWV9PVVRDT01FX1VOU1BFQ0lGSUVEEAASGQoVQVBQTFlfT1VUQ09NRV9DUkVBVEVEEAESGQoVQVBQTFlfT1VUQ09NRV9VUERBVEVEEAISGwoXQVBQTFlfT1VUQ09NRV9VTkNIQU5HRUQQAzL3BgoMQ29udHJvbFBsYW5lEl8KDkFwcGx5TmFtZXNwYWNlEiUucHJpc20uYWRtaW4udjEuQXBwbHlOYW1lc3BhY2VSZXF1ZXN0GiYucHJpc20uYWRtaW4udjEuQXBwbHlOYW1lc3BhY2VSZXNwb25zZRJZCgxHZXROYW1lc3BhY2USIy5wcmlzbS5hZG1pbi52MS5HZXROYW1lc3BhY2VSZXF1ZXN0GiQucHJpc20uYWRtaW4udjEuR2V0TmFtZXNwYWNlUmVzcG9uc2USXwoOTGlzdE5hbWVzcGFjZXMSJS5wcmlzbS5hZG1pbi52MS5MaXN0TmFtZXNwYWNlc1JlcXVlc3QaJi5wcmlzbS5hZG1pbi52MS5MaXN0TmFtZXNwYWNlc1Jlc3BvbnNlEmIKD0RlbGV0ZU5hbWVzcGFjZRImLnByaXNtLmFkbWluLnYxLkRlbGV0ZU5hbWVzcGFjZVJlcXVlc3QaJy5wcmlzbS5hZG1pbi52MS5EZWxldGVOYW1lc3BhY2VSZXNwb25zZRJiCg9FeHBvcnROYW1lc3BhY2USJi5wcmlzbS5hZG1pbi52MS5FeHBvcnROYW1lc3BhY2VSZXF1ZXN0GicucHJpc20uYWRtaW4udjEuRXhwb3J0TmFtZXNwYWNlUmVzcG9uc2USbgoTR2V0TmFtZXNwYWNlSGlzdG9yeRIqLnByaXNtLmFkbWluLnYxLkdldE5hbWVzcGFjZUhpc3RvcnlSZXF1ZXN0GisucHJpc20uYWRtaW4udjEuR2V0TmFtZXNwYWNlSGlzdG9yeVJlc3BvbnNlElwKDVJlZ2lzdGVyUHJveHkSJC5wcmlzbS5hZG1pbi52MS5SZWdpc3RlclByb3h5UmVxdWVzdBolLnByaXNtLmFkbWluLnYxLlJlZ2lzdGVyUHJveHlSZXNwb25zZRJQCglIZWFydGJlYXQSIC5wcmlzbS5hZG1pbi52MS5IZWFydGJlYXRSZXF1ZXN0GiEucHJpc20uYWRtaW4udjEuSGVhcnRiZWF0UmVzcG9uc2USYgoPR2V0TGF0ZXN0U2NoZW1hEiYucHJpc20uYWRtaW4udjEuR2V0TGF0ZXN0U2NoZW1hUmVxdWVzdBonLnByaXNtLmFkbWluLnYxLkdldExhdGVzdFNjaGVtYVJlc3BvbnNlYgZwcm90bzM", [file_prism_common_v1_diagnostic, file_prism_config_v1_namespace]);
+  fileDesc("CiJwcmlzbS9hZG1pbi92MS9jb250cm9sX3BsYW5lLnByb3RvEg5wcmlzbS5hZG1pbi52MSIpChZHZXRMYXRlc3RTY2hlbWFSZXF1ZXN0Eg8KB3N1YmplY3QYASABKAkihAEKF0dldExhdGVzdFNjaGVtYVJlc3BvbnNlEg8KB3N1YmplY3QYASABKAkSCgoCaWQYAiABKA0SDwoHdmVyc2lvbhgDIAEoDRITCgtzY2hlbWFfdHlwZRgEIAEoCRIOCgZzY2hlbWEYBSABKAkSFgoOZGVzY3JpcHRvcl9zZXQYBiABKAwiogEKFUFwcGx5TmFtZXNwYWNlUmVxdWVzdBI0CgluYW1lc3BhY2UYASABKAsyIS5wcmlzbS5jb25maWcudjEuTmFtZXNwYWNlUmVxdWVzdBIPCgdkcnlfcnVuGAIgASgIEh0KEGV4cGVjdGVkX3ZlcnNpb24YAyABKARIAIgBARIOCgZzb3VyY2UYBCABKAlCEwoRX2V4cGVjdGVkX3ZlcnNpb24ivwEKFkFwcGx5TmFtZXNwYWNlUmVzcG9uc2USLQoHb3V0Y29tZRgBIAEoDjIcLnByaXNtLmFkbWluLnYxLkFwcGx5T3V0Y29tZRI2Cgphc3NpZ25tZW50GAIgASgLMiIucHJpc20uY29uZmlnLnYxLk5hbWVzcGFjZVJlc3BvbnNlEi0KCHdhcm5pbmdzGAMgAygLMhsucHJpc20uY29tbW9uLnYxLkRpYWdub3N0aWMSDwoHZHJ5X3J1bhgEIAEoCCIjChNHZXROYW1lc3BhY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkihAEKFEdldE5hbWVzcGFjZVJlc3BvbnNlEjQKCW5hbWVzcGFjZRgBIAEoCzIhLnByaXNtLmNvbmZpZy52MS5OYW1lc3BhY2VSZXF1ZXN0EjYKCmFzc2lnbm1lbnQYAiABKAsyIi5wcmlzbS5jb25maWcudjEuTmFtZXNwYWNlUmVzcG9uc2UiFwoVTGlzdE5hbWVzcGFjZXNSZXF1ZXN0IpUBChBOYW1lc3BhY2VTdW1tYXJ5EgwKBG5hbWUYASABKAkSDAoEdGVhbRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgEEhEKCXBhcnRpdGlvbhgEIAEoDRITCgtvd25lcl9wcm94eRgFIAEoCRIVCg11cGRhdGVkX2F0X21zGAYgASgDEhUKDXBhdHRlcm5fdHlwZXMYByADKAkiTgoWTGlzdE5hbWVzcGFjZXNSZXNwb25zZRI0CgpuYW1lc3BhY2VzGAEgAygLMiAucHJpc20uYWRtaW4udjEuTmFtZXNwYWNlU3VtbWFyeSJaChZEZWxldGVOYW1lc3BhY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSHQoQZXhwZWN0ZWRfdmVyc2lvbhgCIAEoBEgAiAEBQhMKEV9leHBlY3RlZF92ZXJzaW9uIjIKF0RlbGV0ZU5hbWVzcGFjZVJlc3BvbnNlEhcKD2RlbGV0ZWRfdmVyc2lvbhgBIAEoBCImChZFeHBvcnROYW1lc3BhY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkiTwoXRXhwb3J0TmFtZXNwYWNlUmVzcG9uc2USNAoJbmFtZXNwYWNlGAEgASgLMiEucHJpc20uY29uZmlnLnYxLk5hbWVzcGFjZVJlcXVlc3QiKgoaR2V0TmFtZXNwYWNlSGlzdG9yeVJlcXVlc3QSDAoEbmFtZRgBIAEoCSKqAQoKQXVkaXRFbnRyeRIKCgJpZBgBIAEoAxIRCgluYW1lc3BhY2UYAiABKAkSDgoGYWN0aW9uGAMgASgJEhEKCXByaW5jaXBhbBgEIAEoCRINCgVhdF9tcxgFIAEoAxIWCg52ZXJzaW9uX2JlZm9yZRgGIAEoBBIVCg12ZXJzaW9uX2FmdGVyGAcgASgEEgwKBGRpZmYYCCABKAkSDgoGc291cmNlGAkgASgJIkoKG0dldE5hbWVzcGFjZUhpc3RvcnlSZXNwb25zZRIrCgdlbnRyaWVzGAEgAygLMhoucHJpc20uYWRtaW4udjEuQXVkaXRFbnRyeSJKChRSZWdpc3RlclByb3h5UmVxdWVzdBIQCghwcm94eV9pZBgBIAEoCRIPCgdhZGRyZXNzGAIgASgJEg8KB3ZlcnNpb24YAyABKAkiUQoVUmVnaXN0ZXJQcm94eVJlc3BvbnNlEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgBIAEoDRIZChFtaXNzZWRfaGVhcnRiZWF0cxgCIAEoDSKbAQoQSGVhcnRiZWF0UmVxdWVzdBIQCghwcm94eV9pZBgBIAEoCRIZChFrbm93bl9maW5nZXJwcmludBgCIAEoCRInCgRrcGlzGAMgASgLMhkucHJpc20uYWRtaW4udjEuUHJveHlLcGlzEiAKGGtub3duX3JvdXRlc19maW5nZXJwcmludBgEIAEoCRIPCgdsZWF2aW5nGAUgASgIIq4BCglQcm94eUtwaXMSFQoNc3RhcnRlZF9hdF9tcxgBIAEoAxINCgVhdF9tcxgCIAEoAxIRCglpbl9mbGlnaHQYAyABKA0SFQoNc3Vic2NyaXB0aW9ucxgEIAEoDRIeChZsYXRlbmN5X2JvdW5kc19zZWNvbmRzGAUgAygBEjEKCm5hbWVzcGFjZXMYBiADKAsyHS5wcmlzbS5hZG1pbi52MS5OYW1lc3BhY2VLcGlzIuYBCg1OYW1lc3BhY2VLcGlzEhEKCW5hbWVzcGFjZRgBIAEoCRJJCg9jYWxsc19ieV9zdGF0dXMYAiADKAsyMC5wcmlzbS5hZG1pbi52MS5OYW1lc3BhY2VLcGlzLkNhbGxzQnlTdGF0dXNFbnRyeRIXCg9sYXRlbmN5X2J1Y2tldHMYAyADKAQSEQoJaW5fZmxpZ2h0GAQgASgNEhUKDXN1YnNjcmlwdGlvbnMYBSABKA0aNAoSQ2FsbHNCeVN0YXR1c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoBDoCOAEigQIKEUhlYXJ0YmVhdFJlc3BvbnNlEhMKC2ZpbmdlcnByaW50GAEgASgJEg8KB2NoYW5nZWQYAiABKAgSMgoKbmFtZXNwYWNlcxgDIAMoCzIeLnByaXNtLmFkbWluLnYxLk93bmVkTmFtZXNwYWNlEi4KCHBvbGljaWVzGAQgAygLMhwucHJpc20uYWRtaW4udjEuR2xvYmFsUG9saWN5EhoKEnJvdXRlc19maW5nZXJwcmludBgFIAEoCRIWCg5yb3V0ZXNfY2hhbmdlZBgGIAEoCBIuCgZyb3V0ZXMYByADKAsyHi5wcmlzbS5hZG1pbi52MS5OYW1lc3BhY2VSb3V0ZSJzCg5OYW1lc3BhY2VSb3V0ZRIRCgluYW1lc3BhY2UYASABKAkSEQoJcGFydGl0aW9uGAIgASgNEhMKC293bmVyX3Byb3h5GAMgASgJEhUKDW93bmVyX2FkZHJlc3MYBCABKAkSDwoHdmVyc2lvbhgFIAEoBCJHCgxHbG9iYWxQb2xpY3kSCgoCaWQYASABKAkSDgoGc291cmNlGAIgASgJEgwKBGxpbmUYAyABKA0SDQoFY2VkYXIYBCABKAkifgoOT3duZWROYW1lc3BhY2USNAoJbmFtZXNwYWNlGAEgASgLMiEucHJpc20uY29uZmlnLnYxLk5hbWVzcGFjZVJlcXVlc3QSNgoKYXNzaWdubWVudBgCIAEoCzIiLnByaXNtLmNvbmZpZy52MS5OYW1lc3BhY2VSZXNwb25zZSqAAQoMQXBwbHlPdXRjb21lEh0KGUFQUExZX09VVENPTUVfVU5TUEVDSUZJRUQQABIZChVBUFBMWV9PVVRDT01FX0NSRUFURUQQARIZChVBUFBMWV9PVVRDT01FX1VQREFURUQQAhIbChdBUFBMWV9PVVRDT01FX1VOQ0hBTkdFRBADMvcGCgxDb250cm9sUGxhbmUSXwoOQXBwbHlOYW1lc3BhY2USJS5wcmlzbS5hZG1pbi52MS5BcHBseU5hbWVzcGFjZVJlcXVlc3QaJi5wcmlzbS5hZG1pbi52MS5BcHBseU5hbWVzcGFjZVJlc3BvbnNlElkKDEdldE5hbWVzcGFjZRIjLnByaXNtLmFkbWluLnYxLkdldE5hbWVzcGFjZVJlcXVlc3QaJC5wcmlzbS5hZG1pbi52MS5HZXROYW1lc3BhY2VSZXNwb25zZRJfCg5MaXN0TmFtZXNwYWNlcxIlLnByaXNtLmFkbWluLnYxLkxpc3ROYW1lc3BhY2VzUmVxdWVzdBomLnByaXNtLmFkbWluLnYxLkxpc3ROYW1lc3BhY2VzUmVzcG9uc2USYgoPRGVsZXRlTmFtZXNwYWNlEiYucHJpc20uYWRtaW4udjEuRGVsZXRlTmFtZXNwYWNlUmVxdWVzdBonLnByaXNtLmFkbWluLnYxLkRlbGV0ZU5hbWVzcGFjZVJlc3BvbnNlEmIKD0V4cG9ydE5hbWVzcGFjZRImLnByaXNtLmFkbWluLnYxLkV4cG9ydE5hbWVzcGFjZVJlcXVlc3QaJy5wcmlzbS5hZG1pbi52MS5FeHBvcnROYW1lc3BhY2VSZXNwb25zZRJuChNHZXROYW1lc3BhY2VIaXN0b3J5EioucHJpc20uYWRtaW4udjEuR2V0TmFtZXNwYWNlSGlzdG9yeVJlcXVlc3QaKy5wcmlzbS5hZG1pbi52MS5HZXROYW1lc3BhY2VIaXN0b3J5UmVzcG9uc2USXAoNUmVnaXN0ZXJQcm94eRIkLnByaXNtLmFkbWluLnYxLlJlZ2lzdGVyUHJveHlSZXF1ZXN0GiUucHJpc20uYWRtaW4udjEuUmVnaXN0ZXJQcm94eVJlc3BvbnNlElAKCUhlYXJ0YmVhdBIgLnByaXNtLmFkbWluLnYxLkhlYXJ0YmVhdFJlcXVlc3QaIS5wcmlzbS5hZG1pbi52MS5IZWFydGJlYXRSZXNwb25zZRJiCg9HZXRMYXRlc3RTY2hlbWESJi5wcmlzbS5hZG1pbi52MS5HZXRMYXRlc3RTY2hlbWFSZXF1ZXN0GicucHJpc20uYWRtaW4udjEuR2V0TGF0ZXN0U2NoZW1hUmVzcG9uc2ViBnByb3RvMw", [file_prism_common_v1_diagnostic, file_prism_config_v1_namespace]);
 
 /**
  * @generated from message prism.admin.v1.GetLatestSchemaRequest
@@ -452,7 +452,8 @@ export type RegisterProxyRequest = Message<"prism.admin.v1.RegisterProxyRequest"
   proxyId: string;
 
   /**
-   * host:port that clients use to reach it.
+   * host:port that clients, and the other proxies forwarding calls to it, use to reach it
+   * (`proxy serve --advertise`, default its --listen address).
    *
    * @generated from field: string address = 2;
    */
@@ -481,6 +482,14 @@ export type RegisterProxyResponse = Message<"prism.admin.v1.RegisterProxyRespons
    * @generated from field: uint32 heartbeat_interval_ms = 1;
    */
   heartbeatIntervalMs: number;
+
+  /**
+   * A proxy whose last heartbeat is older than missed_heartbeats x heartbeat_interval_ms is no
+   * longer live: its partitions go to the live proxies (rendezvous hashing). 0 from an older admin.
+   *
+   * @generated from field: uint32 missed_heartbeats = 2;
+   */
+  missedHeartbeats: number;
 };
 
 /**
@@ -513,6 +522,22 @@ export type HeartbeatRequest = Message<"prism.admin.v1.HeartbeatRequest"> & {
    * @generated from field: prism.admin.v1.ProxyKpis kpis = 3;
    */
   kpis?: ProxyKpis | undefined;
+
+  /**
+   * Fingerprint of the route table the proxy last received; empty on the first call.
+   *
+   * @generated from field: string known_routes_fingerprint = 4;
+   */
+  knownRoutesFingerprint: string;
+
+  /**
+   * The proxy is draining: the admin takes it out of the live set now (its partitions go to the
+   * live proxies at their next heartbeat) and answers with no owned namespaces and the route
+   * table without it. A later heartbeat without `leaving` makes it live again.
+   *
+   * @generated from field: bool leaving = 5;
+   */
+  leaving: boolean;
 };
 
 /**
@@ -653,6 +678,28 @@ export type HeartbeatResponse = Message<"prism.admin.v1.HeartbeatResponse"> & {
    * @generated from field: repeated prism.admin.v1.GlobalPolicy policies = 4;
    */
   policies: GlobalPolicy[];
+
+  /**
+   * Fingerprint of the route table (every namespace's owner). Proxies forward a call for a
+   * namespace they do not serve to its owner; see NamespaceRoute.
+   *
+   * @generated from field: string routes_fingerprint = 5;
+   */
+  routesFingerprint: string;
+
+  /**
+   * Set when routes_fingerprint differs from known_routes_fingerprint: routes is then the full
+   * table, one entry per stored namespace. An older admin sends neither (proxies then forward
+   * nothing and answer NOT_FOUND for namespaces they do not serve, as before).
+   *
+   * @generated from field: bool routes_changed = 6;
+   */
+  routesChanged: boolean;
+
+  /**
+   * @generated from field: repeated prism.admin.v1.NamespaceRoute routes = 7;
+   */
+  routes: NamespaceRoute[];
 };
 
 /**
@@ -661,6 +708,66 @@ export type HeartbeatResponse = Message<"prism.admin.v1.HeartbeatResponse"> & {
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
   messageDesc(file_prism_admin_v1_control_plane, 21);
+
+/**
+ * Where one namespace is served: the live proxy its partition maps to. A proxy that receives a
+ * data-plane call for a namespace it does not serve forwards it, one hop, to owner_address, with
+ * the caller's metadata unchanged and the hop marker `x-prism-forwarded-by: <proxy id>`; a call
+ * that already carries the marker is never forwarded again (docs/fleet.md, Routing):
+ *
+ * | the receiving proxy ...                                     | the caller gets                 |
+ * |-------------------------------------------------------------|---------------------------------|
+ * | serves the namespace                                        | the call served here            |
+ * | does not, the route names another proxy, no hop marker      | the owner's answer, unchanged   |
+ * | does not, the route names this proxy, or the call was       | UNAVAILABLE (moving; retry)     |
+ * |   already forwarded, or the route has no owner              |                                 |
+ * | does not, the owner cannot be reached                       | UNAVAILABLE (retry)             |
+ * | does not, and has no route table from an admin yet          | UNAVAILABLE (retry)             |
+ * | does not, the namespace is not in the route table           | NOT_FOUND                       |
+ *
+ * @generated from message prism.admin.v1.NamespaceRoute
+ */
+export type NamespaceRoute = Message<"prism.admin.v1.NamespaceRoute"> & {
+  /**
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+
+  /**
+   * CRC-32/IEEE(namespace) mod 256.
+   *
+   * @generated from field: uint32 partition = 2;
+   */
+  partition: number;
+
+  /**
+   * The owning proxy's id; empty when no proxy is live.
+   *
+   * @generated from field: string owner_proxy = 3;
+   */
+  ownerProxy: string;
+
+  /**
+   * Its RegisterProxyRequest.address.
+   *
+   * @generated from field: string owner_address = 4;
+   */
+  ownerAddress: string;
+
+  /**
+   * The stored version of the namespace.
+   *
+   * @generated from field: uint64 version = 5;
+   */
+  version: bigint;
+};
+
+/**
+ * Describes the message prism.admin.v1.NamespaceRoute.
+ * Use `create(NamespaceRouteSchema)` to create a new message.
+ */
+export const NamespaceRouteSchema: GenMessage<NamespaceRoute> = /*@__PURE__*/
+  messageDesc(file_prism_admin_v1_control_plane, 22);
 
 /**
  * One global Cedar policy, as the admin loaded and validated it.
@@ -698,7 +805,7 @@ export type GlobalPolicy = Message<"prism.admin.v1.GlobalPolicy"> & {
  * Use `create(GlobalPolicySchema)` to create a new message.
  */
 export const GlobalPolicySchema: GenMessage<GlobalPolicy> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 22);
+  messageDesc(file_prism_admin_v1_control_plane, 23);
 
 /**
  * @generated from message prism.admin.v1.OwnedNamespace
@@ -720,7 +827,7 @@ export type OwnedNamespace = Message<"prism.admin.v1.OwnedNamespace"> & {
  * Use `create(OwnedNamespaceSchema)` to create a new message.
  */
 export const OwnedNamespaceSchema: GenMessage<OwnedNamespace> = /*@__PURE__*/
-  messageDesc(file_prism_admin_v1_control_plane, 23);
+  messageDesc(file_prism_admin_v1_control_plane, 24);
 
 /**
  * @generated from enum prism.admin.v1.ApplyOutcome
@@ -813,6 +920,9 @@ export const ControlPlane: GenService<{
     output: typeof GetNamespaceHistoryResponseSchema;
   },
   /**
+   * A proxy joins the fleet (docs/fleet.md). Idempotent: a proxy registers again with the same id
+   * after a restart or when an admin it fails over to does not know it.
+   *
    * @generated from rpc prism.admin.v1.ControlPlane.RegisterProxy
    */
   registerProxy: {
@@ -821,7 +931,11 @@ export const ControlPlane: GenService<{
     output: typeof RegisterProxyResponseSchema;
   },
   /**
-   * Keeps a proxy live and returns the namespaces its partitions own.
+   * Keeps a proxy live and returns the namespaces its partitions own, and the fleet's route table
+   * (which proxy owns each namespace) so that any proxy can forward a call to the owner. With
+   * `leaving` set it takes the proxy out of the live set at once (a drain hands its partitions
+   * over). Several admins may share one PostgreSQL store: every admin computes the same owners
+   * from the same live set, so a proxy may heartbeat to any of them (docs/fleet.md).
    *
    * @generated from rpc prism.admin.v1.ControlPlane.Heartbeat
    */
