@@ -11,11 +11,13 @@ import type { CallerSession } from './types.js';
 export const CALLER_HEADER = 'x-prism-caller-bin';
 
 export function setCaller(metadata: Metadata, session: CallerSession): void {
+  metadata.set(CALLER_HEADER, encodeCaller(session));
+}
+
+/** The header's value: the session as JSON (an HTTP/2 client sends it base64-encoded, as -bin keys go). */
+export function encodeCaller(session: CallerSession): Buffer {
   const { subject, tenant, roles, expiresAt } = session;
-  metadata.set(
-    CALLER_HEADER,
-    Buffer.from(JSON.stringify({ subject, tenant, roles, ...(expiresAt ? { expiresAt } : {}) })),
-  );
+  return Buffer.from(JSON.stringify({ subject, tenant, roles, ...(expiresAt ? { expiresAt } : {}) }));
 }
 
 /** The caller named by the header; undefined when the call carries none. */
