@@ -176,7 +176,7 @@ describe('the caller header on TCP', () => {
     client.close();
     expect([err.code, err.details]).toEqual([
       status.PERMISSION_DENIED,
-      "x-prism-caller-bin is accepted only on a runner's Unix socket, from the proxy that launched it",
+      'x-prism-caller-bin is accepted only from the proxy that launched this runner (Unix socket) or from a peer with a trusted client certificate (TCP with --tls-client-ca)',
     ]);
   });
 });
