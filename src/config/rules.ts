@@ -21,7 +21,7 @@ import {
   vaultIssuesCredentials,
 } from './vault-credentials.js';
 import { diagnosticAt, type NamespaceDocument, type Path } from './yaml-loader.js';
-import { effectiveIsolation, ISOLATABLE_TYPES, LAUNCHED_ONLY_TYPES } from './isolation.js';
+import { effectiveIsolation, ISOLATABLE_TYPES, LAUNCHED_ONLY_TYPES, parseRemoteRunner } from './isolation.js';
 import { customSettingProblems } from './external-patterns.js';
 
 /**
@@ -101,7 +101,7 @@ function checkMemstoreSplit(
         MESSAGING.has(pattern.type) && Object.values(pattern.slots).some((b) => b.backend === 'memstore'),
     );
   const where = ({ pattern, isolation }: (typeof placed)[number]) =>
-    isolation === 'pattern' ? `pattern:${pattern.name}` : isolation;
+    isolation === 'pattern' || isolation === 'remote' ? `${isolation}:${pattern.name}` : isolation;
   if (new Set(placed.map(where)).size < 2) return;
   for (const p of placed) {
     if (p.isolation === 'none') continue;
@@ -109,7 +109,11 @@ function checkMemstoreSplit(
       'E_ISOLATION_MEMSTORE',
       `pattern '${p.pattern.name}' (${p.pattern.type}) would run in a process of its own (isolation ${p.isolation}) with a memstore slot, so it would share no message with this namespace's other memstore messaging patterns`,
       'give these patterns the same isolation (namespace puts them in one process), or bind them to a networked backend',
-      p.pattern.isolation !== Isolation.UNSPECIFIED ? ['patterns', p.i, 'isolation'] : ['isolation'],
+      p.isolation === 'remote'
+        ? ['patterns', p.i, 'remote_runner']
+        : p.pattern.isolation !== Isolation.UNSPECIFIED
+          ? ['patterns', p.i, 'isolation']
+          : ['isolation'],
     );
   }
 }
@@ -126,6 +130,7 @@ function checkIsolation(
   checkMemstoreSplit(ns, error);
   ns.patterns.forEach((pattern, i) => {
     const isolation = effectiveIsolation(ns, pattern);
+    if (isolation === 'remote') return checkRemoteRunner(pattern, i, vaultEnabled, error);
     if (isolation === 'none' && LAUNCHED_ONLY_TYPES.has(pattern.type)) {
       error(
         'E_ISOLATION_EXTERNAL',
@@ -157,6 +162,50 @@ function checkIsolation(
       );
     }
   });
+}
+
+/**
+ * `remote_runner` (E_REMOTE_RUNNER): host:port of a runner process elsewhere, for a pattern whose
+ * runner can run out of the proxy, without an `isolation` of its own (it runs in neither) and
+ * without Vault credentials (only the proxy holds Vault sessions).
+ */
+function checkRemoteRunner(
+  pattern: NamespaceRequest['patterns'][number],
+  i: number,
+  vaultEnabled: boolean,
+  error: (rule: string, message: string, hint: string, at: Path) => void,
+): void {
+  const at: Path = ['patterns', i, 'remote_runner'];
+  const label = `pattern '${pattern.name}' (${pattern.type})`;
+  if (!parseRemoteRunner(pattern.remoteRunner))
+    error(
+      'E_REMOTE_RUNNER',
+      `${label}: remote_runner '${pattern.remoteRunner}' is not host:port`,
+      'write it as runners.internal:50100, 10.0.0.7:50100 or [fd00::7]:50100 (port 1-65535)',
+      at,
+    );
+  if (!ISOLATABLE_TYPES.has(pattern.type) && !LAUNCHED_ONLY_TYPES.has(pattern.type))
+    error(
+      'E_REMOTE_RUNNER',
+      `${label} cannot be served by a remote runner: only keyvalue, producer and consumer can`,
+      'remove remote_runner from this pattern; it runs inside the proxy',
+      at,
+    );
+  if (pattern.isolation !== Isolation.UNSPECIFIED)
+    error(
+      'E_REMOTE_RUNNER',
+      `${label} names a remote_runner and an isolation: a remote runner runs neither in the proxy nor in a process it launches`,
+      'remove `isolation` from this pattern',
+      ['patterns', i, 'isolation'],
+    );
+  const vaultSlot = Object.values(pattern.slots).some((b) => b.credentials.startsWith('vault://'));
+  if (vaultEnabled || vaultSlot)
+    error(
+      'E_REMOTE_RUNNER',
+      `${label} names a remote_runner, but its backend credentials come from Vault, whose sessions only the proxy holds`,
+      'remove remote_runner, or give the remote runner ${ENV_VAR} credentials',
+      at,
+    );
 }
 
 type Report = (

@@ -6,7 +6,14 @@
  * Errors keep their PrismError code (x-prism-error-code), so the client sees the status it would
  * see in process; a runner process that is down or restarting is E_UNAVAILABLE at once.
  */
-import { create, type DescMessage, type MessageInitShape } from '@bufbuild/protobuf';
+import {
+  create,
+  fromBinary,
+  toBinary,
+  type DescMessage,
+  type DescService,
+  type MessageInitShape,
+} from '@bufbuild/protobuf';
 import { Metadata, status, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import * as kv from '../gen/prism/data/v1/keyvalue_pb.js';
 import * as msg from '../gen/prism/data/v1/messaging_pb.js';
@@ -14,7 +21,9 @@ import { isPrismError, PrismError } from '../errors.js';
 import { fromServiceError } from '../transport/grpc-status.js';
 import { NAMESPACE_HEADER, PATTERN_HEADER } from '../transport/metadata.js';
 import { PublishStreamWriter } from '../client/publish-stream.js';
-import { setCaller } from '../runners/caller-header.js';
+import { CALLER_HEADER, encodeCaller, setCaller } from '../runners/caller-header.js';
+import type { CallError } from '../transport/status-codes.js';
+import { UnaryCallError, type UnaryChannel } from './launcher/unary-channel.js';
 import type {
   CallerSession,
   ConsumerDelivery,
@@ -30,6 +39,8 @@ import type { AnyClient } from '../client/proxy-call.js';
 
 /** gRPC clients of one running runner process. */
 export interface RunnerClients {
+  /** Unary calls (KeyValue, Publish, PublishBatch) on node:http2. */
+  unary: UnaryChannel;
   keyValue: AnyClient;
   producer: AnyClient;
   consumer: AnyClient;
@@ -88,36 +99,34 @@ export class RemoteRunner implements KeyValueRunnerApi, ProducerRunnerApi, Consu
   // KeyValue
 
   async set(key: string, value: Uint8Array, ttlSeconds?: number): Promise<void> {
-    await this.kv('set', kv.SetRequestSchema, { key, value, ttlSeconds: BigInt(ttlSeconds ?? 0) });
+    await this.kv('set', { key, value, ttlSeconds: BigInt(ttlSeconds ?? 0) });
   }
   async get(key: string): Promise<Uint8Array | undefined> {
-    const res = await this.kv<kv.GetResponse>('get', kv.GetRequestSchema, { key });
+    const res = await this.kv<kv.GetResponse>('get', { key });
     return res.found ? res.value : undefined;
   }
   async delete(key: string): Promise<boolean> {
-    return (await this.kv<kv.DeleteResponse>('delete', kv.DeleteRequestSchema, { key })).existed;
+    return (await this.kv<kv.DeleteResponse>('delete', { key })).existed;
   }
   async exists(key: string): Promise<boolean> {
-    return (await this.kv<kv.ExistsResponse>('exists', kv.ExistsRequestSchema, { key })).exists;
+    return (await this.kv<kv.ExistsResponse>('exists', { key })).exists;
   }
   async batchSet(
     items: ReadonlyArray<{ key: string; value: Uint8Array; ttlSeconds?: number }>,
   ): Promise<void> {
-    await this.kv('batchSet', kv.BatchSetRequestSchema, {
+    await this.kv('batchSet', {
       items: items.map((i) => ({ key: i.key, value: i.value, ttlSeconds: BigInt(i.ttlSeconds ?? 0) })),
     });
   }
   async batchGet(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
-    const res = await this.kv<kv.BatchGetResponse>('batchGet', kv.BatchGetRequestSchema, { keys: [...keys] });
+    const res = await this.kv<kv.BatchGetResponse>('batchGet', { keys: [...keys] });
     return res.results.map((r) => (r.found ? r.value : undefined));
   }
   async batchDelete(keys: readonly string[]): Promise<boolean[]> {
-    return (
-      await this.kv<kv.BatchDeleteResponse>('batchDelete', kv.BatchDeleteRequestSchema, { keys: [...keys] })
-    ).existed;
+    return (await this.kv<kv.BatchDeleteResponse>('batchDelete', { keys: [...keys] })).existed;
   }
   async scan(prefix: string, limit?: number, cursor?: string): Promise<{ keys: string[]; cursor?: string }> {
-    const res = await this.kv<kv.ScanResponse>('scan', kv.ScanRequestSchema, {
+    const res = await this.kv<kv.ScanResponse>('scan', {
       prefix,
       limit: limit ?? 0,
       cursor: cursor ?? '',
@@ -126,17 +135,17 @@ export class RemoteRunner implements KeyValueRunnerApi, ProducerRunnerApi, Consu
   }
   async expire(key: string, ttlSeconds: number): Promise<boolean> {
     return (
-      await this.kv<kv.ExpireResponse>('expire', kv.ExpireRequestSchema, {
+      await this.kv<kv.ExpireResponse>('expire', {
         key,
         ttlSeconds: BigInt(ttlSeconds),
       })
     ).existed;
   }
   async ttl(key: string): Promise<number> {
-    return Number((await this.kv<kv.GetTtlResponse>('getTtl', kv.GetTtlRequestSchema, { key })).ttlMs);
+    return Number((await this.kv<kv.GetTtlResponse>('getTtl', { key })).ttlMs);
   }
   async persist(key: string): Promise<boolean> {
-    return (await this.kv<kv.PersistResponse>('persist', kv.PersistRequestSchema, { key })).existed;
+    return (await this.kv<kv.PersistResponse>('persist', { key })).existed;
   }
 
   // Producer
@@ -144,22 +153,20 @@ export class RemoteRunner implements KeyValueRunnerApi, ProducerRunnerApi, Consu
   async publish(input: PublishInput, session: CallerSession, lane?: PublishLane): Promise<PublishResult> {
     if (lane) return resultOf(await this.publishOnLane(lane, input, session));
     const res = await this.unary<msg.PublishResponse>(
-      this.process.clients().producer,
+      msg.Producer,
       'publish',
-      msg.PublishRequestSchema,
       requestOf(input),
-      this.metadata(session, input),
+      this.headers(session, input),
     );
     return resultOf(res);
   }
 
   async publishBatch(inputs: readonly PublishInput[], session: CallerSession): Promise<PublishResult[]> {
     const res = await this.unary<msg.PublishBatchResponse>(
-      this.process.clients().producer,
+      msg.Producer,
       'publishBatch',
-      msg.PublishBatchRequestSchema,
       { messages: inputs.map(requestOf) },
-      this.metadata(session, inputs[0]),
+      this.headers(session, inputs[0]),
     );
     return res.results.map(resultOf);
   }
@@ -326,35 +333,62 @@ export class RemoteRunner implements KeyValueRunnerApi, ProducerRunnerApi, Consu
     return metadata;
   }
 
-  private kv<Res>(method: string, schema: DescMessage, init: object): Promise<Res> {
-    return this.unary<Res>(this.process.clients().keyValue, method, schema, init as never, this.metadata());
+  /** Plain headers of a unary call on the runner's UnaryChannel (unary-channel.ts). */
+  private headers(session?: CallerSession, input?: PublishInput): Record<string, string> {
+    const headers: Record<string, string> = {
+      [NAMESPACE_HEADER]: this.namespace,
+      [PATTERN_HEADER]: this.pattern,
+    };
+    if (session) headers[CALLER_HEADER] = encodeCaller(session).toString('base64');
+    if (input?.trace?.traceparent) headers.traceparent = input.trace.traceparent;
+    return headers;
   }
 
-  private unary<Res, D extends DescMessage = DescMessage>(
-    client: AnyClient,
-    method: string,
-    schema: D,
-    init: MessageInitShape<D>,
-    metadata: Metadata,
+  private kv<Res>(method: string, init: object): Promise<Res> {
+    return this.unary<Res>(kv.KeyValue, method, init, this.headers());
+  }
+
+  private async unary<Res>(
+    service: DescService,
+    localName: string,
+    init: object,
+    headers: Record<string, string>,
   ): Promise<Res> {
-    return new Promise<Res>((resolve, reject) =>
-      client[method]!(
-        create(schema, init),
-        metadata,
-        { deadline: new Date(Date.now() + CALL_TIMEOUT_MS) },
-        (err: ServiceError | null, res: Res) => (err ? reject(this.toError(err)) : resolve(res)),
-      ),
-    );
+    const method = methodOf(service, localName);
+    const request = toBinary(method.input, create(method.input, init as never));
+    const { unary } = this.process.clients();
+    let response: Uint8Array;
+    try {
+      response = await unary.call(method.path, request, headers, CALL_TIMEOUT_MS);
+    } catch (err) {
+      throw err instanceof UnaryCallError ? this.toError(err) : err;
+    }
+    return fromBinary(method.output, response) as Res;
   }
 
   /** The runner's own PrismError; a dropped connection is this runner being unavailable. */
-  private toError(err: ServiceError): PrismError {
+  private toError(err: CallError): PrismError {
     const prism = fromServiceError(err, this.label());
     if (prism.code !== 'E_UNREACHABLE') return prism;
     return new PrismError('E_UNAVAILABLE', `the runner process of ${this.label()} is unavailable`, {
       hint: 'the proxy restarts it; retry shortly',
     });
   }
+}
+
+const methods = new Map<string, { path: string; input: DescMessage; output: DescMessage }>();
+
+/** A unary method of a service by its local name, with its HTTP/2 path. */
+function methodOf(service: DescService, localName: string) {
+  const key = `${service.typeName}.${localName}`;
+  let found = methods.get(key);
+  if (!found) {
+    const m = service.methods.find((x) => x.localName === localName);
+    if (!m) throw new Error(`${service.typeName} has no method ${localName}`);
+    found = { path: `/${service.typeName}/${m.name}`, input: m.input, output: m.output };
+    methods.set(key, found);
+  }
+  return found;
 }
 
 function requestOf(input: PublishInput): MessageInitShape<typeof msg.PublishRequestSchema> {

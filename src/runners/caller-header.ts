@@ -5,17 +5,20 @@ import type { CallerSession } from './types.js';
 /**
  * The caller a proxy authenticated, as it travels to a launched runner process: JSON
  * `{subject, tenant, roles, expiresAt?}` in this binary metadata key. A runner believes it only on
- * its private Unix socket, where the only peer is the proxy that launched it; on TCP a call that
- * carries it is refused (docs/architecture.md, "Isolation and the launcher").
+ * its private Unix socket, where the only peer is the proxy that launched it, and on TCP with
+ * mutual TLS, where every peer showed a client certificate the runner trusts; anywhere else a
+ * call that carries it is refused (docs/architecture.md, "Isolation and the launcher").
  */
 export const CALLER_HEADER = 'x-prism-caller-bin';
 
 export function setCaller(metadata: Metadata, session: CallerSession): void {
+  metadata.set(CALLER_HEADER, encodeCaller(session));
+}
+
+/** The header's value: the session as JSON (an HTTP/2 client sends it base64-encoded, as -bin keys go). */
+export function encodeCaller(session: CallerSession): Buffer {
   const { subject, tenant, roles, expiresAt } = session;
-  metadata.set(
-    CALLER_HEADER,
-    Buffer.from(JSON.stringify({ subject, tenant, roles, ...(expiresAt ? { expiresAt } : {}) })),
-  );
+  return Buffer.from(JSON.stringify({ subject, tenant, roles, ...(expiresAt ? { expiresAt } : {}) }));
 }
 
 /** The caller named by the header; undefined when the call carries none. */
@@ -25,7 +28,7 @@ export function callerOf(metadata: Metadata, trusted: boolean): CallerSession | 
   if (!trusted) {
     throw new PrismError(
       'E_PERMISSION_DENIED',
-      `${CALLER_HEADER} is accepted only on a runner's Unix socket, from the proxy that launched it`,
+      `${CALLER_HEADER} is accepted only from the proxy that launched this runner (Unix socket) or from a peer with a trusted client certificate (TCP with --tls-client-ca)`,
     );
   }
   try {

@@ -32,8 +32,9 @@ export interface RunnerServerOptions {
  * `prismctl runner serve`: one namespace's runners (one, or several when the proxy launched the
  * process for the namespace's `isolation: namespace` patterns) in their own process, serving
  * their patterns' gRPC APIs, so a proxy can route to them for isolation. Auth is the caller's
- * (the proxy's) job here: on a Unix socket the caller the proxy authenticated arrives in
- * x-prism-caller-bin (caller-header.ts); elsewhere every caller is anonymous.
+ * (the proxy's) job here: on a Unix socket, or on TCP with mutual TLS (a remote runner), the caller
+ * the proxy authenticated arrives in x-prism-caller-bin (caller-header.ts); elsewhere every caller
+ * is anonymous and a call carrying the header is PERMISSION_DENIED.
  */
 export class RunnerServer {
   private readonly grpc = createGrpcServer();
@@ -71,8 +72,11 @@ export class RunnerServer {
     await Promise.all(this.runners.map((r) => r.health()));
   }
 
-  private resolver<R>(type: string): RunnerResolver<R> {
-    const trusted = isUnixAddress(this.options.listen);
+  private resolver<R>(type: string, certificates: ServerCertificates | undefined): RunnerResolver<R> {
+    // The caller header is believed from the launching proxy on the private Unix socket, and on
+    // TCP only with mutual TLS, where the handshake already refused every peer without a client
+    // certificate from --tls-client-ca.
+    const trusted = isUnixAddress(this.options.listen) || certificates?.mutual === true;
     const ofType = this.runners.filter((r) => servedApi(r.type) === type);
     return async (metadata: Metadata) => {
       const wanted = metadataValue(metadata, PATTERN_HEADER);
@@ -93,21 +97,21 @@ export class RunnerServer {
         case 'keyvalue':
           this.grpc.addService(
             grpcServiceDefinition(KeyValue),
-            keyValueService(this.resolver<KeyValueRunnerApi>(type)),
+            keyValueService(this.resolver<KeyValueRunnerApi>(type, certificates)),
           );
           break;
         case 'producer':
           this.grpc.addService(
             grpcServiceDefinition(Producer),
-            producerService(this.resolver<ProducerRunnerApi>(type)),
+            producerService(this.resolver<ProducerRunnerApi>(type, certificates)),
           );
           break;
         case 'consumer':
-          this.consumer = consumerService(this.resolver<ConsumerRunnerApi>(type));
+          this.consumer = consumerService(this.resolver<ConsumerRunnerApi>(type, certificates));
           this.grpc.addService(grpcServiceDefinition(Consumer), this.consumer.implementation);
           break;
         case 'mailbox':
-          this.mailbox = mailboxService(this.resolver<MailboxRunnerApi>(type));
+          this.mailbox = mailboxService(this.resolver<MailboxRunnerApi>(type, certificates));
           this.grpc.addService(grpcServiceDefinition(Mailbox), this.mailbox.implementation);
           break;
         default:

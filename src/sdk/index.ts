@@ -57,3 +57,5 @@ export { parseDuration, parseSize } from '../config/units.js';
 export type { TestApi } from './conformance/test-api.js';
 export { keyValueDriverConformance } from './conformance/keyvalue-driver.js';
 export { keyValueRunnerConformance } from './conformance/keyvalue-runner.js';
+export { producerRunnerConformance, type ProducerConformanceRunners } from './conformance/producer-runner.js';
+export { consumerRunnerConformance, type ConsumerConformanceRunners } from './conformance/consumer-runner.js';

@@ -125,7 +125,7 @@ describe('npx prismctl in a project that depends on the package', () => {
       projectDir,
       60_000,
     );
-    expect(stdout.trim()).toBe('1.0.0 function function');
+    expect(stdout.trim()).toBe('1.1.0 function function');
   });
 
   it('validates the examples shipped in the package', async () => {

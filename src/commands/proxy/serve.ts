@@ -153,6 +153,19 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
         'Worker processes sharing the gRPC port: a number or auto (one per CPU); worker i serves HTTP on the metrics port + i',
       default: '1',
     }),
+    'runner-tls-ca': Flags.string({
+      description:
+        'PEM CA of the remote runners (patterns with remote_runner) this proxy reaches over mutual TLS',
+      dependsOn: ['runner-tls-cert'],
+    }),
+    'runner-tls-cert': Flags.string({
+      description: 'PEM client certificate this proxy shows to remote runners',
+      dependsOn: ['runner-tls-key', 'runner-tls-ca'],
+    }),
+    'runner-tls-key': Flags.string({
+      description: 'PEM private key of --runner-tls-cert (keep it 0600)',
+      dependsOn: ['runner-tls-cert'],
+    }),
     'runner-max-old-space': Flags.integer({
       description:
         'Memory cap of each launched runner process (isolation namespace or pattern): its V8 --max-old-space-size, MiB (default: V8 default)',
@@ -265,6 +278,13 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
           schemas,
         }),
         launcher,
+        flags['runner-tls-cert']
+          ? {
+              caFile: flags['runner-tls-ca']!,
+              certFile: flags['runner-tls-cert'],
+              keyFile: flags['runner-tls-key']!,
+            }
+          : undefined,
       ),
       logger,
     );

@@ -4,20 +4,28 @@ import type { RunnerFactory } from '../namespace-table.js';
 import { RemoteRunner, type RunnerProcessHandle } from '../remote-runner.js';
 import type { Launcher } from './launcher.js';
 import type { RunnerProcess } from './runner-process.js';
+import { RemoteEndpoint, type RemoteRunnerTls } from './remote-endpoint.js';
 
 /**
  * Runners where the namespace says (`isolation`): `none` through `inProcess`; `pattern` in a
  * launched process of its own; `namespace` in the namespace's one launched process, shared by
  * its patterns with that isolation. The process is launched when the runner starts and stopped
- * when the last runner routed to it stops.
+ * when the last runner routed to it stops. A pattern with a `remote_runner` is routed to that
+ * runner over mutual TLS with `remoteTls` (remote-endpoint.ts).
  */
-export function isolatedRunners(inProcess: RunnerFactory, launcher: Launcher): RunnerFactory {
+export function isolatedRunners(
+  inProcess: RunnerFactory,
+  launcher: Launcher,
+  remoteTls?: RemoteRunnerTls,
+): RunnerFactory {
   return async (ns, assignment, patternName) => {
     const pattern = ns.patterns.find((p) => p.name === patternName);
     const isolation = pattern ? effectiveIsolation(ns, pattern) : 'none';
     if (isolation === 'none') return inProcess(ns, assignment, patternName);
     const assigned = assignment.patterns.find((p) => p.name === patternName);
     const type = assigned?.type || pattern!.type;
+    if (isolation === 'remote')
+      return remoteRunner(ns.namespace, patternName, type, pattern!.remoteRunner, remoteTls);
     if (!ISOLATABLE_TYPES.has(type))
       throw new PrismError(
         'E_INVALID_ARGUMENT',
@@ -53,4 +61,28 @@ export function isolatedRunners(inProcess: RunnerFactory, launcher: Launcher): R
       },
     });
   };
+}
+
+function remoteRunner(
+  namespace: string,
+  patternName: string,
+  type: string,
+  endpoint: string,
+  tls: RemoteRunnerTls | undefined,
+): RemoteRunner {
+  if (!tls)
+    throw new PrismError(
+      'E_USAGE',
+      `${namespace}/${patternName}: remote_runner ${endpoint} needs this proxy's client certificate for mutual TLS`,
+      { hint: 'start the proxy with --runner-tls-ca, --runner-tls-cert and --runner-tls-key' },
+    );
+  const remote = new RemoteEndpoint(endpoint, tls);
+  return new RemoteRunner(namespace, patternName, type, remote, {
+    acquire: async () => {
+      remote.open();
+    },
+    release: async () => {
+      remote.close();
+    },
+  });
 }

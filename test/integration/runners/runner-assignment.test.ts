@@ -14,6 +14,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { credentials, makeGenericClientConstructor } from '@grpc/grpc-js';
 import { KeyValue } from '../../../src/gen/prism/data/v1/keyvalue_pb.js';
 import { RemoteRunner } from '../../../src/proxy/remote-runner.js';
+import { UnaryChannel } from '../../../src/proxy/launcher/unary-channel.js';
 import { grpcServiceDefinition } from '../../../src/transport/service-definition.js';
 import {
   NamespaceRequestSchema,
@@ -94,12 +95,14 @@ describe('runner serve --assignment-stdin', () => {
     expect(status.heapLimitBytes).toBeGreaterThan(0);
     const KeyValueClient = makeGenericClientConstructor(grpcServiceDefinition(KeyValue), 'KeyValue');
     const keyValue = new KeyValueClient(`unix:${socket}`, credentials.createInsecure());
+    const unary = new UnaryChannel({ socketPath: socket });
     const kv = new RemoteRunner(
       namespace,
       'cache',
       'keyvalue',
       {
         clients: () => ({
+          unary,
           keyValue: keyValue as never,
           producer: undefined as never,
           consumer: undefined as never,
@@ -114,6 +117,7 @@ describe('runner serve --assignment-stdin', () => {
       expect(Buffer.from((await kv.get('k'))!).toString()).toBe('v');
     } finally {
       keyValue.close();
+      unary.close();
     }
     runner.child.stdin!.end();
     expect(await runner.exited).toBe(0);

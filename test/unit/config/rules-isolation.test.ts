@@ -132,4 +132,75 @@ describe('isolation', () => {
     ]);
     expect(check(validNamespace({ ...onMemstore, isolation: 'namespace' })).diagnostics).toEqual([]);
   });
+
+  describe('remote_runner (E_REMOTE_RUNNER)', () => {
+    it('accepts host:port for a keyvalue, producer or consumer pattern, and places it remote', () => {
+      for (const endpoint of ['runners.internal:50100', '10.0.0.7:443', '[fd00::7]:50100']) {
+        const ns = validNamespace({ patterns: [keyvaluePattern({ remote_runner: endpoint })] });
+        expect(check(ns).diagnostics).toEqual([]);
+        const request = loadNamespaceRequest(ns);
+        expect(effectiveIsolation(request, request.patterns[0]!)).toBe('remote');
+      }
+    });
+
+    it('refuses an endpoint that is not host:port, pointing at it', () => {
+      for (const endpoint of ['runners.internal', 'http://runners:50100', 'runners:0', 'runners:70000']) {
+        const text = toYaml(validNamespace({ patterns: [keyvaluePattern({ remote_runner: endpoint })] }));
+        const found = withRule(check(text).diagnostics, 'E_REMOTE_RUNNER');
+        expect(found.map((d) => [d.message, d.path, d.severity])).toEqual([
+          [
+            `pattern 'cache' (keyvalue): remote_runner '${endpoint}' is not host:port`,
+            '/patterns/0/remote_runner',
+            'error',
+          ],
+        ]);
+        expect(textAt(text, found[0]!)).toContain(endpoint);
+      }
+    });
+
+    it('refuses a remote runner for a mailbox pattern', () => {
+      const found = withRule(
+        check(validNamespace({ patterns: [mailboxPattern({ remote_runner: 'runners:50100' })] })).diagnostics,
+        'E_REMOTE_RUNNER',
+      );
+      expect(found.map((d) => d.message)).toEqual([
+        "pattern 'inbox' (mailbox) cannot be served by a remote runner: only keyvalue, producer and consumer can",
+      ]);
+    });
+
+    it('refuses a remote runner with an isolation of its own, pointing at the isolation', () => {
+      const found = withRule(
+        check(
+          validNamespace({
+            patterns: [keyvaluePattern({ remote_runner: 'runners:50100', isolation: 'pattern' })],
+          }),
+        ).diagnostics,
+        'E_REMOTE_RUNNER',
+      );
+      expect(found.map((d) => d.path)).toEqual(['/patterns/0/isolation']);
+    });
+
+    it('refuses a remote runner in a namespace with Vault sessions', () => {
+      const found = withRule(
+        check(sessionNamespace([keyvaluePattern({ remote_runner: 'runners:50100' })])).diagnostics,
+        'E_REMOTE_RUNNER',
+      );
+      expect(found.map((d) => [d.message, d.path])).toEqual([
+        [
+          "pattern 'cache' (keyvalue) names a remote_runner, but its backend credentials come from Vault, whose sessions only the proxy holds",
+          '/patterns/0/remote_runner',
+        ],
+      ]);
+    });
+
+    it('leaves a remote pattern out of the namespace-isolation process', () => {
+      const request = loadNamespaceRequest(
+        validNamespace({
+          isolation: 'namespace',
+          patterns: [keyvaluePattern({ remote_runner: 'runners:50100' })],
+        }),
+      );
+      expect(effectiveIsolation(request, request.patterns[0]!)).toBe('remote');
+    });
+  });
 });

@@ -1,0 +1,341 @@
+#!/usr/bin/env node
+// Benchmark (not a test): the unary path through an in-process runner next to the same path through
+// a runner process the proxy launched (isolation: namespace, gRPC over a Unix socket), issue #17.
+// One `prismctl proxy serve --workers 1` serves two namespaces that differ only in `isolation`; the
+// contenders are measured in the same run, interleaved round by round:
+//   - throughput: h2load with pre-encoded gRPC bodies (KeyValue Get, Set; Producer PublishBatch);
+//   - latency: the open-loop node:http2 client of openloop.js at a fixed rate (Get, Set).
+// Per phase it prints calls/s and the CPU (cores, µs per call) and peak RSS of every process: the
+// proxy, the launched runner, Redis, h2load, and everything else on the machine ("other").
+// Everything listens on 127.0.0.1.
+//   npm run build && node bench/proxy/launched.js [--rounds 3] [--duration 6] [--json out.json]
+/* global fetch */
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { clearInterval, setInterval } from 'node:timers';
+import { join } from 'node:path';
+import { URL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { DataClient } from '../../dist/client/data-client.js';
+import { GetRequestSchema, SetRequestSchema } from '../../dist/gen/prism/data/v1/keyvalue_pb.js';
+import { PublishBatchRequestSchema } from '../../dist/gen/prism/data/v1/messaging_pb.js';
+import {
+  BENCH,
+  cpuSeconds,
+  grpcFrame,
+  loadAverage,
+  machine,
+  machineBusySeconds,
+  processTree,
+  rssMiB,
+  runProcess,
+  startProcess,
+} from './lib.js';
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '6' },
+    warmup: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '8' },
+    streams: { type: 'string', default: '8' },
+    rate: { type: 'string', default: '1000' },
+    'latency-duration': { type: 'string', default: '8' },
+    'latency-rounds': { type: 'string', default: '2' },
+    'value-size': { type: 'string', default: '100' },
+    'batch-size': { type: 'string', default: '10' },
+    methods: { type: 'string', default: 'Get,Set,PublishBatch' },
+    json: { type: 'string' },
+  },
+});
+const ROUNDS = Number(values.rounds);
+const D = Number(values.duration);
+const WARM = Number(values.warmup);
+const C = Number(values.connections);
+const M = Number(values.streams);
+const METHODS = values.methods.split(',');
+const redisUrl = process.env.PRISM_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const node = process.execPath;
+const log = (...a) => console.error(`[launched ${new Date().toISOString().slice(11, 19)}]`, ...a);
+
+// The two contenders: namespaces that differ only in where their runners run.
+const CONTENDERS = { 'in-process': 'bench-inproc', launched: 'bench-launched' };
+const SERVICE = { Get: 'KeyValue', Set: 'KeyValue', PublishBatch: 'Producer' };
+const results = {
+  command: `node bench/proxy/launched.js ${process.argv.slice(2).join(' ')}`.trim(),
+  machine: machine(),
+  loadBefore: loadAverage(),
+  startedAt: new Date().toISOString(),
+  rounds: {},
+  latency: {},
+};
+
+// ---- inputs -------------------------------------------------------------------------------------
+const work = mkdtempSync(join(tmpdir(), 'prism-bench-launched-'));
+const nsDir = join(work, 'ns');
+mkdirSync(nsDir);
+const topic = `bench-launched-${process.pid}`;
+for (const [name, ns] of Object.entries(CONTENDERS))
+  writeFileSync(
+    join(nsDir, `${ns}.yaml`),
+    [
+      `namespace: ${ns}`,
+      'team: bench',
+      `isolation: ${name === 'launched' ? 'namespace' : 'none'}`,
+      'patterns:',
+      '  - { name: cache, type: keyvalue, slots: { store: { backend: redis } } }',
+      `  - { name: events, type: producer, slots: { sink: { backend: redis } }, settings: { topic: ${topic} } }`,
+      '',
+    ].join('\n'),
+  );
+const backends = join(work, 'backends.yaml');
+writeFileSync(backends, `backends:\n  redis:\n    - { name: bench, endpoint: ${redisUrl} }\n`);
+const value = new Uint8Array(Number(values['value-size'])).fill(120);
+const bodies = {
+  Get: grpcFrame(toBinary(GetRequestSchema, create(GetRequestSchema, { key: 'k' }))),
+  Set: grpcFrame(toBinary(SetRequestSchema, create(SetRequestSchema, { key: 's', value }))),
+  PublishBatch: grpcFrame(
+    toBinary(
+      PublishBatchRequestSchema,
+      create(PublishBatchRequestSchema, {
+        messages: Array.from({ length: Number(values['batch-size']) }, () => ({
+          payload: value,
+          contentType: 'application/octet-stream',
+        })),
+      }),
+    ),
+  ),
+};
+for (const [m, body] of Object.entries(bodies)) writeFileSync(join(work, `${m}.bin`), body);
+
+function redisPid() {
+  const port = new URL(redisUrl).port || '6379';
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmd.startsWith('redis-server') && cmd.includes(`:${port}`)) return Number(pid);
+    } catch {
+      // gone
+    }
+  }
+  return undefined;
+}
+
+// ---- load ---------------------------------------------------------------------------------------
+async function h2load(port, ns, method, seconds) {
+  const args = [
+    ...['-c', String(C), '-m', String(M), '-t', '1', '-D', String(seconds)],
+    ...['-d', join(work, `${method}.bin`)],
+    ...['-H', 'content-type: application/grpc', '-H', 'te: trailers', '-H', `x-prism-namespace: ${ns}`],
+    `http://127.0.0.1:${port}/prism.data.v1.${SERVICE[method]}/${method}`,
+  ];
+  const { code, stdout, stderr } = await runProcess(
+    'sh',
+    ['-c', 'h2load "$@"; rc=$?; times; exit $rc', 'h2load', ...args],
+    { timeoutMs: (seconds + 30) * 1000 },
+  );
+  if (code !== 0) throw new Error(`h2load failed (${code}): ${stderr}\n${stdout}`);
+  const num = (re) => Number(re.exec(stdout)?.[1] ?? NaN);
+  const times = (
+    stdout
+      .trim()
+      .split('\n')
+      .slice(-1)[0]
+      .match(/(\d+)m([\d.]+)s/g) ?? []
+  ).map((t) => {
+    const [, m, s] = /(\d+)m([\d.]+)s/.exec(t);
+    return Number(m) * 60 + Number(s);
+  });
+  return {
+    perSec: num(/finished in [\d.]+m?s, ([\d.]+) req\/s/),
+    seconds: num(/finished in ([\d.]+)s/),
+    succeeded: num(/(\d+) succeeded/),
+    generatorCpu: times.length >= 2 ? times[0] + times[1] : NaN,
+  };
+}
+
+/** The proxy's and the runner's pids; everything below the proxy but the runner is the proxy's. */
+function processes(proxyPid, runnerPid) {
+  const tree = processTree(proxyPid).filter((p) => !processTree(runnerPid).includes(p));
+  return { proxy: tree, runner: processTree(runnerPid), redis: [redisPid()].filter(Boolean) };
+}
+
+/** One measured throughput phase: CPU of every process, peak RSS of the proxy and the runner. */
+async function phase(label, procs, load) {
+  const cpu0 = Object.fromEntries(Object.entries(procs).map(([k, pids]) => [k, cpuSeconds(pids)]));
+  const busy0 = machineBusySeconds();
+  const peak = { proxy: 0, runner: 0 };
+  const sample = () => {
+    for (const k of ['proxy', 'runner'])
+      peak[k] = Math.max(
+        peak[k],
+        rssMiB(procs[k]).reduce((a, b) => a + b, 0),
+      );
+  };
+  const timer = setInterval(sample, 250);
+  let r;
+  try {
+    r = await load();
+    sample();
+  } finally {
+    clearInterval(timer);
+  }
+  const cpu = Object.fromEntries(Object.entries(procs).map(([k, pids]) => [k, cpuSeconds(pids) - cpu0[k]]));
+  const busy = machineBusySeconds() - busy0;
+  const cores = (s) => +(s / r.seconds).toFixed(2);
+  const out = {
+    perSec: Math.round(r.perSec),
+    proxyCores: cores(cpu.proxy),
+    runnerCores: cores(cpu.runner),
+    usPerCall: +(((cpu.proxy + cpu.runner) * 1e6) / r.succeeded).toFixed(1),
+    generatorCores: cores(r.generatorCpu),
+    redisCores: cores(cpu.redis),
+    otherCores: cores(busy - cpu.proxy - cpu.runner - cpu.redis - r.generatorCpu),
+    proxyRssMiB: +peak.proxy.toFixed(1),
+    runnerRssMiB: +peak.runner.toFixed(1),
+  };
+  (results.rounds[label] ??= []).push(out);
+  log(
+    `${label.padEnd(24)} ${String(out.perSec).padStart(7)}/s  proxy ${out.proxyCores} + runner ${out.runnerCores} cores ` +
+      `(${out.usPerCall} µs/call)  h2load ${out.generatorCores}  redis ${out.redisCores}  other ${out.otherCores}  ` +
+      `RSS proxy ${out.proxyRssMiB} runner ${out.runnerRssMiB} MiB`,
+  );
+}
+
+async function openLoop(port, ns, method) {
+  const args = [
+    ...['--rate', values.rate, '--duration', values['latency-duration'], '--target', 'grpc'],
+    ...['--port', String(port), '--namespace', ns, '--body', bodies[method].toString('base64')],
+    ...['--path', `/prism.data.v1.${SERVICE[method]}/${method}`],
+  ];
+  const { code, stdout, stderr } = await runProcess(node, [join(BENCH, 'openloop.js'), ...args], {
+    timeoutMs: (Number(values['latency-duration']) + 30) * 1000,
+  });
+  if (code !== 0) throw new Error(`openloop failed: ${stderr}`);
+  return JSON.parse(stdout.trim().split('\n').pop());
+}
+
+/** prism_proxy_requests_total by namespace, method and code (h2load counts any HTTP 200 as success). */
+async function proxyCodes(httpPort) {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  const codes = {};
+  for (const m of text.matchAll(/^prism_proxy_requests_total\{([^}]*)\} (\d+)/gm)) {
+    const label = (k) => new RegExp(`${k}="([^"]*)"`).exec(m[1])?.[1];
+    codes[`${label('namespace')} ${label('method')} ${label('code')}`] = Number(m[2]);
+  }
+  return codes;
+}
+
+// ---- run ----------------------------------------------------------------------------------------
+log(`machine ${JSON.stringify(results.machine)}; load average ${results.loadBefore}`);
+const proxy = await startProcess(
+  node,
+  [
+    join(BENCH, '../../bin/run.js'),
+    ...['proxy', 'serve', '--namespaces', nsDir, '--backends', backends],
+    ...['--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--workers', '1'],
+  ],
+  'prism proxy serving',
+  { env: { PRISM_HOME: join(work, 'home') }, timeoutMs: 90_000 },
+);
+try {
+  const { port, httpPort } = proxy.ready;
+  const runners = (await (await fetch(`http://127.0.0.1:${httpPort}/runners`)).json()).runners;
+  const runner = runners.find((r) => r.namespace === CONTENDERS.launched);
+  if (!runner || runner.state !== 'serving' || runners.length !== 1)
+    throw new Error(`expected one launched runner of ${CONTENDERS.launched}: ${JSON.stringify(runners)}`);
+  const procs = processes(proxy.child.pid, runner.pid);
+  log(`proxy pid ${proxy.child.pid}, launched runner pid ${runner.pid} (${runner.patterns.join(', ')})`);
+
+  // Seed and check each contender answers with a real client.
+  for (const ns of Object.values(CONTENDERS)) {
+    const client = new DataClient(`127.0.0.1:${port}`, { namespace: ns, timeoutMs: 5000 });
+    try {
+      await client.set('k', value);
+      const got = await client.get('k');
+      if (!got.found || got.value.length !== value.length)
+        throw new Error(`${ns}: Get did not return the value`);
+    } finally {
+      client.close();
+    }
+  }
+  for (const [, ns] of Object.entries(CONTENDERS))
+    for (const method of METHODS) await h2load(port, ns, method, WARM);
+
+  for (let round = 1; round <= ROUNDS; round++) {
+    log(`round ${round}/${ROUNDS}; load average ${loadAverage()}`);
+    for (const method of METHODS)
+      for (const [name, ns] of Object.entries(CONTENDERS))
+        await phase(`${name} ${method}`, procs, () => h2load(port, ns, method, D));
+  }
+  for (let round = 1; round <= Number(values['latency-rounds']); round++) {
+    for (const method of METHODS.filter((m) => m !== 'PublishBatch'))
+      for (const [name, ns] of Object.entries(CONTENDERS)) {
+        const r = await openLoop(port, ns, method);
+        (results.latency[`${name} ${method}`] ??= []).push(r);
+        log(
+          `latency @${values.rate}/s ${`${name} ${method}`.padEnd(18)} p50 ${r.p50}  p99 ${r.p99}  p99.9 ${r.p999}  max ${r.max} ms  errors ${r.errors}`,
+        );
+      }
+  }
+  results.codes = await proxyCodes(httpPort);
+  results.runnerAfter = (await (await fetch(`http://127.0.0.1:${httpPort}/runners`)).json()).runners;
+} finally {
+  await proxy.stop();
+}
+
+// ---- summary ------------------------------------------------------------------------------------
+results.loadAfter = loadAverage();
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const med = (label, field = 'perSec') =>
+  +median((results.rounds[label] ?? []).map((r) => r[field])).toFixed(2);
+const lat = (label, p) => +median((results.latency[label] ?? []).map((r) => r[p])).toFixed(3);
+results.summary = Object.fromEntries(
+  METHODS.map((m) => [
+    m,
+    {
+      throughputRatio: +(med(`launched ${m}`) / med(`in-process ${m}`)).toFixed(2),
+      cpuPerCallRatio: +(med(`launched ${m}`, 'usPerCall') / med(`in-process ${m}`, 'usPerCall')).toFixed(2),
+      ...(results.latency[`launched ${m}`]
+        ? {
+            addedP50Ms: +(lat(`launched ${m}`, 'p50') - lat(`in-process ${m}`, 'p50')).toFixed(3),
+            addedP99Ms: +(lat(`launched ${m}`, 'p99') - lat(`in-process ${m}`, 'p99')).toFixed(3),
+          }
+        : {}),
+    },
+  ]),
+);
+const failures = Object.entries(results.codes ?? {}).filter(([k]) => !k.endsWith(' OK'));
+const lines = [
+  '',
+  `== bench/proxy launched (${results.machine.cores} cores, ${results.machine.model}; load ${results.loadBefore} → ${results.loadAfter}) ==`,
+  `median of ${ROUNDS} interleaved rounds, h2load -c ${C} -m ${M}, ${D} s each (PublishBatch: ${values['batch-size']} messages per call):`,
+  ...Object.keys(results.rounds).map((label) => {
+    const rs = results.rounds[label];
+    return (
+      `  ${label.padEnd(24)} ${String(Math.round(med(label))).padStart(7)}/s  [${rs.map((r) => r.perSec).join(', ')}]  ` +
+      `proxy ${med(label, 'proxyCores')} + runner ${med(label, 'runnerCores')} cores, ${med(label, 'usPerCall')} µs/call; ` +
+      `h2load ${med(label, 'generatorCores')}, redis ${med(label, 'redisCores')}, other ${med(label, 'otherCores')} cores; ` +
+      `RSS proxy ${med(label, 'proxyRssMiB')} runner ${med(label, 'runnerRssMiB')} MiB`
+    );
+  }),
+  `at ${values.rate} calls/s, open loop (median of ${values['latency-rounds']} rounds), p50 / p99 / p99.9 ms:`,
+  ...Object.keys(results.latency).map(
+    (label) => `  ${label.padEnd(24)} ${lat(label, 'p50')} / ${lat(label, 'p99')} / ${lat(label, 'p999')}`,
+  ),
+  'launched ÷ in-process (goal: throughput ≥ 0.7, p50 ≤ +0.15 ms):',
+  ...Object.entries(results.summary).map(
+    ([m, s]) =>
+      `  ${m.padEnd(13)} throughput ${s.throughputRatio}, CPU per call ${s.cpuPerCallRatio}` +
+      (s.addedP50Ms !== undefined ? `, p50 +${s.addedP50Ms} ms, p99 +${s.addedP99Ms} ms` : ''),
+  ),
+  failures.length
+    ? `non-OK calls: ${JSON.stringify(Object.fromEntries(failures))}`
+    : 'every call answered OK',
+];
+console.log(lines.join('\n'));
+if (values.json) writeFileSync(values.json, JSON.stringify(results, null, 2));
