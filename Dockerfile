@@ -5,50 +5,41 @@
 #   docker build -t prismctl:dev .
 #   docker build --build-arg BASE_IMAGE=prism-local/node:24 --network host -t prismctl:dev .
 #
-# BASE_IMAGE must provide Node 24 (node and npm on PATH, headers under /usr/local/include/node).
-# Where no registry is reachable, scripts/images/build-node-base.sh makes one from Debian
-# packages and the Node wheel (docs/production.md, "The image").
+# BASE_IMAGE must provide Node 24 (node and npm on PATH). Where no registry is reachable,
+# scripts/images/build-node-base.sh makes one from Debian packages and the Node wheel
+# (docs/production.md, "The image"). Few instructions on purpose: the classic builder commits
+# every one, and on a copying storage driver (vfs) each commit copies the whole file system.
 ARG BASE_IMAGE=node:24-bookworm-slim
 
-# ---- build: dependencies (cached while package*.json do not change), then the sources ----
+# ---- build: dependencies (a layer cached while package*.json do not change), then the sources ----
 FROM ${BASE_IMAGE} AS build
 WORKDIR /src
-ENV npm_config_fund=false npm_config_audit=false npm_config_update_notifier=false
 COPY package.json package-lock.json ./
 # No install scripts: `prepare` would build before the sources are here, better-sqlite3 13 ships
 # prebuilt binaries, and the others (esbuild, buf, ssh2, cpu-features) are checks or optional.
-RUN npm ci --ignore-scripts
-COPY tsconfig.json tsconfig.build.json tsconfig.sdk.json ./
-COPY bin ./bin
-COPY scripts ./scripts
-COPY proto ./proto
-COPY schema ./schema
-COPY templates ./templates
-COPY examples ./examples
-COPY src ./src
-RUN npm run build && npm prune --omit=dev --ignore-scripts \
-  && find dist -name '*.map' -delete
+RUN npm ci --ignore-scripts --no-audit --no-fund --no-update-notifier
+# The sources (.dockerignore keeps the context to what the build reads).
+COPY . .
+# Build, drop the dev dependencies, and lay out what `npm pack` would ship in /opt/prismctl.
+RUN npm run build \
+  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund --no-update-notifier \
+  && find dist -name '*.map' -delete \
+  && mkdir -p /opt/prismctl \
+  && mv package.json oclif.manifest.json bin dist proto schema templates examples node_modules /opt/prismctl/
 
-# ---- runtime: the package as `npm pack` would ship it, plus its production node_modules ----
+# ---- runtime ----
 FROM ${BASE_IMAGE}
 ARG PRISM_UID=10001
-WORKDIR /opt/prismctl
-COPY --from=build /src/package.json /src/oclif.manifest.json ./
-COPY --from=build /src/bin ./bin
-COPY --from=build /src/dist ./dist
-COPY --from=build /src/proto ./proto
-COPY --from=build /src/schema ./schema
-COPY --from=build /src/templates ./templates
-COPY --from=build /src/examples ./examples
-COPY --from=build /src/node_modules ./node_modules
-# A home the non-root user owns: the prism home (admin.db, tokens, state) lives under it unless
-# PRISM_HOME or --store say otherwise; mount a volume there to keep a SQLite store.
+COPY --from=build /opt/prismctl /opt/prismctl
+# HOME is the one directory the non-root user owns: the prism home (admin.db, tokens, state) lives
+# under it unless PRISM_HOME or --store say otherwise; mount a volume there to keep a SQLite store.
 RUN ln -s /opt/prismctl/bin/run.js /usr/local/bin/prismctl \
   && mkdir -p /var/lib/prism \
   && chown "${PRISM_UID}:${PRISM_UID}" /var/lib/prism \
   && chmod 0700 /var/lib/prism
-ENV HOME=/var/lib/prism NODE_ENV=production
+ENV HOME=/var/lib/prism
 USER ${PRISM_UID}:${PRISM_UID}
+WORKDIR /var/lib/prism
 # gRPC (admin 8981, proxy 50090) and HTTP /healthz, /readyz, /metrics (admin 8982, proxy 50091).
 EXPOSE 8981 8982 50090 50091
 ENTRYPOINT ["prismctl"]

@@ -197,19 +197,27 @@ describe('the Helm chart (deploy/helm/prism)', () => {
       { serviceAccountToken: { path: 'token', audience: 'vault', expirationSeconds: 3600 } },
     ]);
     expect(find(docs, 'ServiceAccount', 'prism-prism-proxy').kind).toBe('ServiceAccount');
-    expect(find(docs, 'ConfigMap', 'prism-backends').data['backends.yaml']).toBe(
+    expect(find(docs, 'ConfigMap', 'prism-prism-backends').data['backends.yaml']).toBe(
       'backends:\n  redis:\n  - endpoint: redis://redis.data.svc:6379\n    name: cache\n',
     );
     expect(docs.some((d) => d.kind === 'PersistentVolumeClaim')).toBe(false);
   });
 
-  it('fails validation on a manifest with a wrong field, naming it', async () => {
+  it('fails validation on a manifest with a misspelt field or a missing required one, naming it', async () => {
     const { text } = await render(BASE);
-    const broken = text.replace('containerPort:', 'containerPorts:');
-    expect(broken).not.toBe(text);
-    const result = await validate(broken, 'broken');
-    expect(result.code).not.toBe(0);
-    expect(result.stdout).toContain('containerPorts');
+    // The first container in the output is the admin's (Deployments render admin, then proxy).
+    const misspelt = text.replace('readOnlyRootFilesystem:', 'readOnlyRootFileSystem:');
+    expect(misspelt).not.toBe(text);
+    const unknown = await validate(misspelt, 'misspelt');
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stdout).toMatch(
+      /ERROR .* did not validate for resource deployment\/prism-prism-admin against version 1\.25: .*'readOnlyRootFileSystem' was unexpected/,
+    );
+    const missing = await validate(text.replace('containerPort:', 'containerPorts:'), 'missing');
+    expect(missing.code).not.toBe(0);
+    expect(missing.stdout).toContain(
+      "did not validate for resource deployment/prism-prism-admin against version 1.37: spec.template.spec.containers.0.ports.0: 'containerPort' is a required property",
+    );
   });
 
   it('refuses settings that cannot work, with the reason', async () => {
