@@ -39,8 +39,8 @@ RUN ln -s /opt/prismctl/bin/run.js /usr/local/bin/prismctl \
   && chmod 0700 /var/lib/prism
 ENV HOME=/var/lib/prism
 USER ${PRISM_UID}:${PRISM_UID}
-WORKDIR /var/lib/prism
-# gRPC (admin 8981, proxy 50090) and HTTP /healthz, /readyz, /metrics (admin 8982, proxy 50091).
-EXPOSE 8981 8982 50090 50091
+# Ports are the servers' flags (--listen, --metrics-listen): by default gRPC 8981 (admin) and 50090
+# (proxy), HTTP /healthz, /readyz, /metrics 8982 and 50091; no EXPOSE/WORKDIR/CMD, each of which
+# the classic builder would commit as one more copy of the file system. Without arguments,
+# prismctl prints its help.
 ENTRYPOINT ["prismctl"]
-CMD ["--help"]
