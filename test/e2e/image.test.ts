@@ -17,7 +17,11 @@ const IMAGE = 'prism-local/prismctl:test';
 const BUILD_TIMEOUT_MS = 20 * 60_000;
 const DOCKER = process.env.DOCKER_BIN || '/usr/bin/docker';
 
-function sh(cmd: string, args: string[], timeout = BUILD_TIMEOUT_MS): Promise<{ code: number; out: string }> {
+function sh(
+  cmd: string,
+  args: string[],
+  timeout = BUILD_TIMEOUT_MS,
+): Promise<{ code: number; stdout: string; out: string }> {
   return new Promise((resolve) => {
     execFile(
       cmd,
@@ -26,6 +30,7 @@ function sh(cmd: string, args: string[], timeout = BUILD_TIMEOUT_MS): Promise<{ 
       (error, stdout, stderr) =>
         resolve({
           code: error ? (typeof error.code === 'number' ? error.code : 1) : 0,
+          stdout,
           out: stdout + stderr,
         }),
     );
@@ -56,7 +61,8 @@ describeIfPresent('a Docker engine', engine, 'the prismctl image', () => {
   beforeAll(async () => {
     const base = await sh('bash', ['scripts/images/build-node-base.sh']);
     expect(base.code, base.out).toBe(0);
-    const baseImage = base.out.trim().split('\n').at(-1)!;
+    const baseImage = base.stdout.trim();
+    expect(baseImage).toBe('prism-local/node:24');
     // The classic builder, as any CI without BuildKit runs it; --network host for the npm registry.
     const build = await sh(DOCKER, [
       'build',
@@ -114,7 +120,7 @@ describeIfPresent('a Docker engine', engine, 'the prismctl image', () => {
       60_000,
     );
     expect(run.code, run.out).toBe(0);
-    containerId = run.out.trim().split('\n').at(-1)!;
+    containerId = run.stdout.trim();
     try {
       const health = await untilOk(`http://127.0.0.1:${proxyMetrics}/healthz`, 120_000);
       expect(health.status).toBe(200);
