@@ -92,7 +92,7 @@ describeIfPresent('a Docker engine', engine, 'the prismctl image', () => {
     expect(version.out).toMatch(/^prismctl\/0\.1\.0 linux-x64 node-v24\.\d+\.\d+\n$/);
     const id = await sh(DOCKER, ['run', '--rm', '--label', TEST_LABEL, '--entrypoint', 'id', IMAGE], 60_000);
     expect(id.out.trim()).toBe('uid=10001 gid=10001 groups=10001');
-  });
+  }, 240_000); // each `docker run` copies the image's file system on vfs
 
   it('serves the embedded stack: /healthz on the host and a kv call through its proxy', async () => {
     const [admin, adminMetrics, proxy, proxyMetrics, idp] = await Promise.all(
