@@ -131,7 +131,7 @@ export class DataClient implements KeyValueCalls {
   }
 
   /**
-   * Publishes one message whose payload travels in frames of 1 MiB (Producer/PublishUpload), for
+   * Publishes one message whose payload travels in frames of 256 KiB (Producer/PublishUpload), for
    * payloads above a few MiB: the proxy streams it into the claim check's object store without
    * holding it whole. A stream source needs `head.size` (src/client/publish-upload.ts).
    */

@@ -11,8 +11,11 @@ import * as msg from '../gen/prism/data/v1/messaging_pb.js';
 import type { PrismError } from '../errors.js';
 import type { AnyClient } from './proxy-call.js';
 
-/** Bytes per data frame: well under gRPC's 4 MiB default, large enough that framing costs little. */
-export const UPLOAD_FRAME_BYTES = 1024 * 1024;
+/**
+ * Bytes per data frame: large enough that framing costs little, small enough that the frames the
+ * proxy buffers per call (grpc-js reads up to 16 ahead) stay a few MiB.
+ */
+export const UPLOAD_FRAME_BYTES = 256 * 1024;
 
 /** The head of an upload; `size` and `sha256` are filled in from a Uint8Array source. */
 export interface UploadHead {

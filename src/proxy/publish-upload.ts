@@ -19,6 +19,10 @@ import type { RunnerResolver, UnaryObserver } from '../runners/call-context.js';
 import { gatherUpload } from '../runners/producer/upload.js';
 import type { ProducerRunnerApi, PublishUploadInput } from '../runners/types.js';
 import { toServiceError } from '../transport/grpc-status.js';
+import { collectYoung } from './young-gc.js';
+
+/** Bytes of frames between two young-generation collections (src/proxy/young-gc.ts). */
+const COLLECT_EVERY_BYTES = 2 * 1024 * 1024;
 
 /** Default of `prismctl proxy serve --max-payload-size`. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024 * 1024;
@@ -67,6 +71,7 @@ async function upload(
     peer: call.getPeer(),
   });
   async function* chunks(): AsyncGenerator<Uint8Array> {
+    let sinceCollect = 0;
     for (;;) {
       const next = await frames.next();
       if (next.done === true) return;
@@ -74,7 +79,13 @@ async function upload(
       if (frame.case === 'head') {
         throw new PrismError('E_INVALID_ARGUMENT', 'a PublishUpload sends head once, as its first request');
       }
-      if (frame.case === 'data' && frame.value.byteLength > 0) yield frame.value;
+      if (frame.case !== 'data' || frame.value.byteLength === 0) continue;
+      sinceCollect += frame.value.byteLength;
+      if (sinceCollect >= COLLECT_EVERY_BYTES) {
+        sinceCollect = 0;
+        collectYoung();
+      }
+      yield frame.value;
     }
   }
   const traceparent = traceparentOf(call.metadata);
