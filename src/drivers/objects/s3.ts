@@ -218,8 +218,8 @@ class S3ObjectsDriver implements S3Objects {
   }
 
   /**
-   * A multipart upload (@aws-sdk/lib-storage's Upload; one PutObject below one part) reading the
-   * body one chunk at a time. S3 takes metadata when an upload begins, so the object's
+   * A multipart upload (@aws-sdk/lib-storage's Upload) reading the body one chunk at a time; a
+   * body that ends within the first part is one PutObject. S3 takes metadata when an upload begins, so the object's
    * `prism-sha256` is only written when `options.sha256` announced it (else `statObject` reports
    * `sha256: ''` for it). A failed put aborts its upload; one that crashed is aborted by
    * `sweepObjects` a day later.
@@ -230,9 +230,28 @@ class S3ObjectsDriver implements S3Objects {
     options?: PutObjectOptions,
   ): Promise<ObjectInfo> {
     checkObjectKey(key);
+    // A body of at most one part is one PutObject: a multipart upload would add two requests.
+    const source = body[Symbol.asyncIterator]();
+    const head: Uint8Array[] = [];
+    let headBytes = 0;
+    let ended = false;
+    while (headBytes < STREAM_PART_BYTES) {
+      const next = await source.next();
+      if (next.done === true) {
+        ended = true;
+        break;
+      }
+      head.push(next.value);
+      headBytes += next.value.byteLength;
+    }
+    if (ended) return this.putObject(key, Buffer.concat(head, headBytes), options);
+    const rest = async function* (): AsyncGenerator<Uint8Array> {
+      yield* head.splice(0);
+      for (let next = await source.next(); next.done !== true; next = await source.next()) yield next.value;
+    };
     const expiresAtMs = expiryOf(options, this.now());
     const expected = options?.sha256?.toLowerCase();
-    const tap = hashingTap(key, body, options);
+    const tap = hashingTap(key, rest(), options);
     let bodyFailure: { err: unknown } | undefined;
     const chunks = async function* (): AsyncGenerator<Uint8Array> {
       try {
