@@ -19,10 +19,12 @@ import type { RunnerResolver, UnaryObserver } from '../runners/call-context.js';
 import { gatherUpload } from '../runners/producer/upload.js';
 import type { ProducerRunnerApi, PublishUploadInput } from '../runners/types.js';
 import { toServiceError } from '../transport/grpc-status.js';
-import { collectYoung } from './young-gc.js';
+import { collectOld, collectYoung } from './young-gc.js';
 
 /** Bytes of frames between two young-generation collections (src/proxy/young-gc.ts). */
 const COLLECT_EVERY_BYTES = 2 * 1024 * 1024;
+/** Bytes of frames between two old-generation collections: a few of the store's part buffers. */
+const COLLECT_OLD_EVERY_BYTES = 16 * 1024 * 1024;
 
 /** Default of `prismctl proxy serve --max-payload-size`. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024 * 1024;
@@ -72,6 +74,7 @@ async function upload(
   });
   async function* chunks(): AsyncGenerator<Uint8Array> {
     let sinceCollect = 0;
+    let sinceCollectOld = 0;
     for (;;) {
       const next = await frames.next();
       if (next.done === true) return;
@@ -81,7 +84,11 @@ async function upload(
       }
       if (frame.case !== 'data' || frame.value.byteLength === 0) continue;
       sinceCollect += frame.value.byteLength;
-      if (sinceCollect >= COLLECT_EVERY_BYTES) {
+      sinceCollectOld += frame.value.byteLength;
+      if (sinceCollectOld >= COLLECT_OLD_EVERY_BYTES) {
+        sinceCollect = sinceCollectOld = 0;
+        collectOld();
+      } else if (sinceCollect >= COLLECT_EVERY_BYTES) {
         sinceCollect = 0;
         collectYoung();
       }

@@ -5,7 +5,9 @@
  * the queue carries a claim, the bytes sit in the real S3-compatible store until every declared
  * consumer group acknowledged, then they are gone (ListObjectsV2); a Publish above the proxy's
  * --max-message-size gets RESOURCE_EXHAUSTED with both sizes. The Python example client
- * (grpcio) publishes and consumes 20 MiB through the same proxy.
+ * (grpcio) publishes and consumes 20 MiB through the same proxy. PublishUpload (chunked publish):
+ * 100 MiB keeps the proxy's RSS within 64 MiB of idle; uploads without an announced hash end up
+ * under their content hash; `publish --file` uses it; wrong sizes, hashes and limits are refused.
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -150,6 +152,48 @@ await describeWithServices(['s3', 'kafka', 'nats', 'redis'], 'claim check throug
     if (proxy) expect(await proxy.stop()).toBe(0);
   });
 
+  // First, while the proxy is fresh: a whole-payload Publish later grows its heap, and that slack
+  // would hide what an upload costs.
+  it('keeps the proxy within 64 MiB above its idle RSS while a 100 MiB payload is uploaded in pieces, and delivers it byte-exact on Redis Streams', async () => {
+    const { namespace } = BACKENDS[2];
+    const client = new DataClient(endpoint, { namespace });
+    const payload = randomBytes(100 * 1024 * 1024);
+    const idle = rssBytes(proxy!.pid);
+    let peak = idle;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(proxy!.pid))), 10);
+    const started = Date.now();
+    let messageId: string;
+    try {
+      ({ messageId } = await client.publishUpload({ contentType: 'application/octet-stream' }, payload));
+    } finally {
+      clearInterval(sampler);
+    }
+    const publishMs = Date.now() - started;
+    console.log(
+      `[claim-check e2e] 100 MiB PublishUpload: ${publishMs} ms; proxy RSS idle ${(idle / 2 ** 20).toFixed(1)} MiB, peak while publishing ${(peak / 2 ** 20).toFixed(1)} MiB (+${((peak - idle) / 2 ** 20).toFixed(1)} MiB)`,
+    );
+    // Subscribed only now, so that the delivery (whole, on Subscribe) is not sampled above.
+    const stream = client.subscribe({ group: 'readers' });
+    const messages = reader<SubscribeResponse>(stream);
+    try {
+      const got = await messages.next();
+      expect(got.message!.messageId).toBe(messageId);
+      expect(got.message!.payload.byteLength).toBe(payload.byteLength);
+      expect(sha256(got.message!.payload)).toBe(sha256(payload));
+      expect(got.message!.contentType).toBe('application/octet-stream');
+      await client.acknowledge({
+        subscriptionId: got.subscriptionId,
+        deliveryId: got.deliveryId,
+        success: true,
+      });
+      expect(await listClaims(namespace)).toEqual([]);
+      expect(peak - idle).toBeLessThan(64 * 1024 * 1024);
+    } finally {
+      stream.cancel();
+      client.close();
+    }
+  }, 180_000);
+
   for (const { backend, namespace } of BACKENDS) {
     it(`delivers payloads around the threshold and of 2 MiB byte-exact with their content type on ${backend}`, async () => {
       const client = new DataClient(endpoint, { namespace });
@@ -265,46 +309,6 @@ await describeWithServices(['s3', 'kafka', 'nats', 'redis'], 'claim check throug
     expect(await listClaims(PYTHON_NAMESPACE)).toEqual([]);
   }, 320_000);
 
-  it('keeps the proxy within 64 MiB above its idle RSS while a 100 MiB payload is uploaded in pieces, and delivers it byte-exact on Redis Streams', async () => {
-    const { namespace } = BACKENDS[2];
-    const client = new DataClient(endpoint, { namespace });
-    const payload = randomBytes(100 * 1024 * 1024);
-    const idle = rssBytes(proxy!.pid);
-    let peak = idle;
-    const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(proxy!.pid))), 10);
-    const started = Date.now();
-    let messageId: string;
-    try {
-      ({ messageId } = await client.publishUpload({ contentType: 'application/octet-stream' }, payload));
-    } finally {
-      clearInterval(sampler);
-    }
-    const publishMs = Date.now() - started;
-    console.log(
-      `[claim-check e2e] 100 MiB PublishUpload: ${publishMs} ms; proxy RSS idle ${(idle / 2 ** 20).toFixed(1)} MiB, peak while publishing ${(peak / 2 ** 20).toFixed(1)} MiB (+${((peak - idle) / 2 ** 20).toFixed(1)} MiB)`,
-    );
-    // Subscribed only now, so that the delivery (whole, on Subscribe) is not sampled above.
-    const stream = client.subscribe({ group: 'readers' });
-    const messages = reader<SubscribeResponse>(stream);
-    try {
-      const got = await messages.next();
-      expect(got.message!.messageId).toBe(messageId);
-      expect(got.message!.payload.byteLength).toBe(payload.byteLength);
-      expect(sha256(got.message!.payload)).toBe(sha256(payload));
-      expect(got.message!.contentType).toBe('application/octet-stream');
-      await client.acknowledge({
-        subscriptionId: got.subscriptionId,
-        deliveryId: got.deliveryId,
-        success: true,
-      });
-      expect(await listClaims(namespace)).toEqual([]);
-      expect(peak - idle).toBeLessThan(64 * 1024 * 1024);
-    } finally {
-      stream.cancel();
-      client.close();
-    }
-  }, 180_000);
-
   for (const { backend, compression, namespace } of BACKENDS) {
     it(`delivers a payload uploaded in pieces without an announced hash byte-exact, under its content-addressed key, on ${backend} (${compression})`, async () => {
       const client = new DataClient(endpoint, { namespace });
@@ -341,6 +345,56 @@ await describeWithServices(['s3', 'kafka', 'nats', 'redis'], 'claim check throug
       }
     }, 120_000);
   }
+
+  it('publish --file sends a file above 1 MiB in pieces (PublishUpload): stored under its content hash, delivered byte-exact', async () => {
+    const { namespace } = BACKENDS[0];
+    const payload = randomBytes(6 * 1024 * 1024 + 5);
+    const file = join(dir, 'large.bin');
+    writeFileSync(file, payload);
+    const client = new DataClient(endpoint, { namespace });
+    const stream = client.subscribe({ group: 'readers' });
+    const messages = reader<SubscribeResponse>(stream);
+    try {
+      const result = await runCli([
+        'publish',
+        '--proxy',
+        endpoint,
+        '--namespace',
+        namespace,
+        'files',
+        '--file',
+        file,
+        '--content-type',
+        'application/x-cli-file',
+        '--json',
+      ]);
+      expect(result.code, result.stderr).toBe(0);
+      const { published, failed } = JSON.parse(result.stdout) as {
+        published: Array<{ messageId: string }>;
+        failed: number;
+      };
+      expect(failed).toBe(0);
+      expect(published).toHaveLength(1);
+      const messageId = published[0]!.messageId;
+      expect(await listClaims(namespace)).toEqual([
+        `${namespace}/claims/${sha256(payload)}/${messageId}`,
+        `${namespace}/claims/${sha256(payload)}/${messageId}.groups/readers`,
+      ]);
+      const got = await messages.next();
+      expect(got.message!.messageId).toBe(messageId);
+      expect(got.message!.contentType).toBe('application/x-cli-file');
+      expect(sha256(got.message!.payload)).toBe(sha256(payload));
+      await client.acknowledge({
+        subscriptionId: got.subscriptionId,
+        deliveryId: got.deliveryId,
+        success: true,
+      });
+      expect(await listClaims(namespace)).toEqual([]);
+    } finally {
+      stream.cancel();
+      client.close();
+    }
+  }, 120_000);
 
   it('refuses an upload that announces more than --max-payload-size or max_message_size, or sends other bytes than it announced, and stores nothing', async () => {
     const { namespace } = BACKENDS[0];
