@@ -6,12 +6,14 @@
 //    (one put and one get per payload, in sequence).
 // 2. Claim check: a real `prismctl proxy serve` (--max-message-size 256MiB) serving a producer and a
 //    consumer on Redis Streams with an s3 objects slot; each payload is published with DataClient
-//    and timed until the subscriber has it (publish → claim stored → message → fetch → delivery).
+//    and timed until the subscriber has it (publish → claim stored → message → fetch → delivery),
+//    with --modes: `upload` (Producer/PublishUpload, 256 KiB frames streamed to the store, the
+//    way `publish --file` sends large files) and/or `publish` (one unary Publish holding it whole).
 //
 // It prints MiB/s of each and the ratio claim check ÷ direct (goal >= 0.7), with the load average.
 // Run after `npm run build` with the test services up (redis and s3):
 //   eval "$(bash scripts/test-services.sh env)"
-//   node bench/claim-check/index.js [--sizes 1,10,100] [--rounds 3] [--compression none]
+//   node bench/claim-check/index.js [--sizes 1,10,100] [--rounds 3] [--compression none] [--modes upload,publish]
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,10 +31,13 @@ const { values } = parseArgs({
     sizes: { type: 'string', default: '1,10,100' },
     rounds: { type: 'string', default: '3' },
     compression: { type: 'string', default: 'none' },
+    modes: { type: 'string', default: 'upload,publish' },
   },
 });
 const SIZES = values.sizes.split(',').map((s) => Number(s.trim()));
 const ROUNDS = Number(values.rounds);
+const MODES = values.modes.split(',').map((m) => m.trim());
+for (const mode of MODES) if (mode !== 'upload' && mode !== 'publish') throw new Error(`--modes: ${mode}?`);
 const MiB = 1024 * 1024;
 const redisUrl = process.env.PRISM_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const s3 = {
@@ -146,11 +151,12 @@ stream.on('data', (r) => {
 });
 stream.on('error', () => undefined);
 
-async function claimed(payload) {
+async function claimed(payload, mode) {
   const messageId = randomUUID();
   const started = performance.now();
   const delivered = new Promise((r) => waiting.set(messageId, r));
-  await data.publish({ payload, messageId });
+  if (mode === 'upload') await data.publishUpload({ messageId }, payload);
+  else await data.publish({ payload, messageId });
   const size = await delivered;
   waiting.delete(messageId);
   if (size !== payload.byteLength) throw new Error('claim check: short delivery');
@@ -163,24 +169,26 @@ console.log(
     .map((l) => l.toFixed(2))
     .join(' ')}, compression ${values.compression}, ${ROUNDS} rounds (median)`,
 );
-console.log('size     direct put+get   claim check (proxy)   ratio');
+console.log('size     mode      direct put+get   claim check (proxy)   ratio');
 try {
   // One warm-up each, not counted.
   await direct(randomBytes(MiB));
-  await claimed(randomBytes(2 * MiB));
+  for (const mode of MODES) await claimed(randomBytes(2 * MiB), mode);
   for (const mib of SIZES) {
-    const d = [];
-    const c = [];
-    for (let i = 0; i < ROUNDS; i++) {
-      const payload = randomBytes(mib * MiB);
-      d.push(await direct(payload));
-      c.push(await claimed(payload));
+    for (const mode of MODES) {
+      const d = [];
+      const c = [];
+      for (let i = 0; i < ROUNDS; i++) {
+        const payload = randomBytes(mib * MiB);
+        d.push(await direct(payload));
+        c.push(await claimed(payload, mode));
+      }
+      const dRate = mib / (median(d) / 1000);
+      const cRate = mib / (median(c) / 1000);
+      console.log(
+        `${String(mib).padStart(3)} MiB  ${mode.padEnd(8)} ${dRate.toFixed(1).padStart(8)} MiB/s   ${cRate.toFixed(1).padStart(10)} MiB/s        ${(cRate / dRate).toFixed(2)}`,
+      );
     }
-    const dRate = mib / (median(d) / 1000);
-    const cRate = mib / (median(c) / 1000);
-    console.log(
-      `${String(mib).padStart(3)} MiB  ${dRate.toFixed(1).padStart(8)} MiB/s   ${cRate.toFixed(1).padStart(10)} MiB/s        ${(cRate / dRate).toFixed(2)}`,
-    );
   }
   console.log(
     `load average after: ${loadavg()

@@ -37,6 +37,7 @@ const WRITES = new Set([
   'Publish',
   'PublishBatch',
   'PublishStream',
+  'PublishUpload',
 ]);
 
 const ACTION_OF_PERMISSION: Partial<Record<Permission, Action>> = {

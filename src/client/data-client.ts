@@ -19,6 +19,7 @@ import { proxyCallError, unaryCall, type AnyClient } from './proxy-call.js';
 import { dialTarget, type ClientTls } from '../transport/dial.js';
 import type { DialMode } from '../transport/tls-errors.js';
 import { PublishStreamWriter } from './publish-stream.js';
+import { publishUpload, type UploadHead, type UploadSource } from './publish-upload.js';
 import type { KeyValueCalls } from './kv-client.js';
 
 export { DEFAULT_PROXY_ENDPOINT } from './endpoints.js';
@@ -127,6 +128,15 @@ export class DataClient implements KeyValueCalls {
     init: MessageInitShape<typeof msg.PublishBatchRequestSchema>,
   ): Promise<msg.PublishBatchResponse> {
     return this.unary(this.producerClient, 'publishBatch', msg.PublishBatchRequestSchema, init);
+  }
+
+  /**
+   * Publishes one message whose payload travels in frames of 256 KiB (Producer/PublishUpload), for
+   * payloads above a few MiB: the proxy streams it into the claim check's object store without
+   * holding it whole. A stream source needs `head.size` (src/client/publish-upload.ts).
+   */
+  publishUpload(head: UploadHead, source: UploadSource): Promise<msg.PublishUploadResponse> {
+    return publishUpload(this.producerClient, this.metadata(), head, source, (err) => this.toError(err));
   }
 
   /** Opens a PublishStream (src/client/publish-stream.ts). */

@@ -14,7 +14,15 @@ export const CAPABILITY_METHODS: Readonly<Record<Capability, readonly string[]>>
   pubsub: ['publish', 'publishMany', 'subscribe'],
   queue: ['enqueue', 'enqueueMany', 'consume'],
   mailbox: ['openMailbox'],
-  objects: ['putObject', 'getObject', 'statObject', 'deleteObject', 'sweepObjects'],
+  objects: [
+    'putObject',
+    'putObjectStream',
+    'getObject',
+    'statObject',
+    'deleteObject',
+    'renameObject',
+    'sweepObjects',
+  ],
 };
 
 /** Methods a part may add to a capability (one backend request for many keys), taken when present. */

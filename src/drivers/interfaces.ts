@@ -222,7 +222,28 @@ export interface ObjectStore {
   statObject(key: string): Promise<ObjectInfo | undefined>;
   /** True when the object existed. Deleting a missing object is not an error. */
   deleteObject(key: string): Promise<boolean>;
-  /** Deletes the expired objects whose keys start with `prefix`; returns how many. */
+  /**
+   * Stores the bytes `body` yields, in order, under `key`, without holding them all: the driver
+   * asks for the next chunk only once it has passed the earlier ones on (S3: a multipart upload
+   * with a bounded number of parts in flight). Nothing is visible under `key` before every byte
+   * arrived and `options.sha256` (of the whole body) matched; when `body` throws or the store
+   * fails, nothing is stored (a partial upload is aborted, or expires with its `ttlMs`). S3 keeps
+   * the checksum in the object's metadata only when `options.sha256` announced it.
+   */
+  putObjectStream(
+    key: string,
+    body: AsyncIterable<Uint8Array>,
+    options?: PutObjectOptions,
+  ): Promise<ObjectInfo>;
+  /**
+   * Moves an object, with its checksum and expiry, to `to` (replacing what was there); false when
+   * `from` was missing. S3 copies it server-side, then deletes `from`.
+   */
+  renameObject(from: string, to: string): Promise<boolean>;
+  /**
+   * Deletes the expired objects whose keys start with `prefix` (and, on S3, aborts multipart
+   * uploads there that were begun over a day ago); returns how many.
+   */
   sweepObjects(prefix: string): Promise<number>;
 }
 

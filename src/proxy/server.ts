@@ -36,6 +36,7 @@ import { bearerToken } from '../auth/verify.js';
 import type { ServedNamespace } from './served-namespace.js';
 import type { NamespaceTable } from './namespace-table.js';
 import { ProxyKpiRecorder } from './kpis.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, publishUploadHandler } from './publish-upload.js';
 import type { ProxyKpis } from '../gen/prism/admin/v1/control_plane_pb.js';
 import type { DescService } from '@bufbuild/protobuf';
 import { PeerChannels, rawServiceDefinition, routingInterceptor } from './forward.js';
@@ -73,6 +74,8 @@ export interface ProxyServerOptions {
    * above it gets RESOURCE_EXHAUSTED naming both sizes. Raise it for claim-checked payloads.
    */
   maxMessageBytes?: number;
+  /** Largest payload a PublishUpload may announce, in bytes (default 256 MiB; --max-payload-size). */
+  maxPayloadBytes?: number;
   /** Further routes on the HTTP status port (the launcher's /runners). */
   httpRoutes?: ReadonlyArray<(req: IncomingMessage, res: ServerResponse) => boolean>;
   /**
@@ -218,10 +221,14 @@ export class ProxyServer {
         this.observer('KeyValue'),
       ),
     );
-    this.grpc.addService(
-      this.definition(Producer),
-      producerService(this.resolver('producer'), this.observer('Producer'), this.publishStreams),
-    );
+    this.grpc.addService(this.definition(Producer), {
+      ...producerService(this.resolver('producer'), this.observer('Producer'), this.publishStreams),
+      publishUpload: publishUploadHandler({
+        resolve: this.resolver('producer'),
+        maxPayloadBytes: this.options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+        observe: this.observer('Producer'),
+      }),
+    });
     this.grpc.addService(
       this.definition(CallerSessions),
       callerSessionsService(

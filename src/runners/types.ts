@@ -77,6 +77,16 @@ export interface PublishInput {
   trace?: TraceContext;
 }
 
+/**
+ * A PublishUpload's message: as PublishInput, with the payload's declared size, the SHA-256 the
+ * caller announced (if any) and its chunks (read once, in order) instead of the payload.
+ */
+export interface PublishUploadInput extends Omit<PublishInput, 'payload'> {
+  size: number;
+  sha256?: string | undefined;
+  chunks: AsyncIterable<Uint8Array>;
+}
+
 export interface PublishResult {
   messageId: string;
   publishedAtMs: number;
@@ -100,6 +110,12 @@ export interface ProducerRunnerApi extends Runner {
   publish(input: PublishInput, session: CallerSession, lane?: PublishLane): Promise<PublishResult>;
   /** Publishes in batch order, each message after the previous one was acknowledged. */
   publishBatch(inputs: readonly PublishInput[], session: CallerSession): Promise<PublishResult[]>;
+  /**
+   * Publishes a payload that arrives in chunks (prism.data.v1.Producer/PublishUpload), streaming
+   * it into the claim check's store when it can. Absent on runners that only take whole payloads
+   * (a runner process): the proxy then gathers the chunks and calls `publish`.
+   */
+  publishUpload?(input: PublishUploadInput, session: CallerSession): Promise<PublishResult>;
 }
 
 export interface ConsumerDelivery {

@@ -100,6 +100,71 @@ for (const entry of OBJECT_DRIVERS) {
       expect((await driver.statObject('checked'))?.sha256).toBe(sha256(body));
     });
 
+    it('stores a streamed body of many chunks (several S3 parts) byte-exact, with its size, SHA-256 and expiry', async () => {
+      const body = randomBytes(11 * 1024 * 1024 + 3);
+      async function* chunks() {
+        for (let i = 0; i < body.byteLength; i += 256 * 1024) yield body.subarray(i, i + 256 * 1024);
+      }
+      const info = await driver.putObjectStream('streamed/big', chunks(), { ttlMs: 3_600_000 });
+      expect({ ...info, expiresAtMs: undefined }).toEqual({
+        key: 'streamed/big',
+        size: body.byteLength,
+        sha256: sha256(body),
+        expiresAtMs: undefined,
+      });
+      expect(info.expiresAtMs).toBeGreaterThan(Date.now());
+      expect(sha256((await driver.getObject('streamed/big'))!)).toBe(sha256(body));
+      expect((await driver.statObject('streamed/big'))?.size).toBe(body.byteLength);
+      const small = text('one chunk');
+      await driver.putObjectStream(
+        'streamed/small',
+        (async function* () {
+          yield small;
+        })(),
+        { sha256: sha256(small) },
+      );
+      expect(await driver.statObject('streamed/small')).toEqual({
+        key: 'streamed/small',
+        size: 9,
+        sha256: sha256(small),
+      });
+    }, 60_000);
+
+    it('stores nothing from a streamed body that fails or hashes to other than expected', async () => {
+      const failing = (async function* () {
+        yield randomBytes(6 * 1024 * 1024);
+        throw new Error('the caller went away');
+      })();
+      await expect(driver.putObjectStream('streamed/failed', failing)).rejects.toThrow(
+        'the caller went away',
+      );
+      expect(await driver.statObject('streamed/failed')).toBeUndefined();
+      const body = randomBytes(6 * 1024 * 1024);
+      const wrong = await driver
+        .putObjectStream(
+          'streamed/wrong',
+          (async function* () {
+            yield body;
+          })(),
+          { sha256: sha256(text('other')) },
+        )
+        .catch((e: unknown) => e);
+      expect(isPrismError(wrong) && wrong.code).toBe('E_INVALID_ARGUMENT');
+      expect(await driver.statObject('streamed/wrong')).toBeUndefined();
+    }, 60_000);
+
+    it('renames an object with its bytes and expiry, and reports a missing one', async () => {
+      const body = text('moving');
+      const put = await driver.putObject('rename/from', body, { ttlMs: 3_600_000 });
+      expect(await driver.renameObject('rename/from', 'rename/to/here')).toBe(true);
+      expect(await driver.statObject('rename/from')).toBeUndefined();
+      expect(new TextDecoder().decode(await driver.getObject('rename/to/here'))).toBe('moving');
+      const moved = await driver.statObject('rename/to/here');
+      expect(moved?.expiresAtMs).toBe(put.expiresAtMs);
+      expect(moved?.size).toBe(6);
+      expect(await driver.renameObject('rename/missing', 'rename/elsewhere')).toBe(false);
+    });
+
     it('answers undefined for a missing object, and deleting one reports whether it existed', async () => {
       expect(await driver.getObject('missing/object')).toBeUndefined();
       expect(await driver.getObject('missing/object', { offset: 1, length: 2 })).toBeUndefined();

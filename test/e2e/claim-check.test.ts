@@ -5,7 +5,9 @@
  * the queue carries a claim, the bytes sit in the real S3-compatible store until every declared
  * consumer group acknowledged, then they are gone (ListObjectsV2); a Publish above the proxy's
  * --max-message-size gets RESOURCE_EXHAUSTED with both sizes. The Python example client
- * (grpcio) publishes and consumes 20 MiB through the same proxy.
+ * (grpcio) publishes and consumes 20 MiB through the same proxy. PublishUpload (chunked publish):
+ * 100 MiB keeps the proxy's RSS within 64 MiB of idle; uploads without an announced hash end up
+ * under their content hash; `publish --file` uses it; wrong sizes, hashes and limits are refused.
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -13,12 +15,12 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { ClientReadableStream } from '@grpc/grpc-js';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DataClient } from '../../src/client/data-client.js';
 import { isPrismError } from '../../src/errors.js';
 import type { SubscribeResponse } from '../../src/gen/prism/data/v1/messaging_pb.js';
+import { reader } from '../support/subscribe-reader.js';
 import { ensureBuilt, REPO_ROOT, runCli } from '../support/cli.js';
 import { startPrismServer, type RunningServer } from '../support/server-process.js';
 import {
@@ -50,29 +52,6 @@ const PYTHON_NAMESPACE = uniqueName('claims-py');
 
 let proxy: RunningServer | undefined;
 let endpoint: string;
-
-function reader(stream: ClientReadableStream<SubscribeResponse>): { next(): Promise<SubscribeResponse> } {
-  const buffered: SubscribeResponse[] = [];
-  const waiting: Array<{ resolve: (r: SubscribeResponse) => void; reject: (e: Error) => void }> = [];
-  let failure: Error | undefined;
-  stream.on('data', (r: SubscribeResponse) => {
-    const waiter = waiting.shift();
-    if (waiter) waiter.resolve(r);
-    else buffered.push(r);
-  });
-  stream.on('error', (err: Error) => {
-    failure = err;
-    for (const waiter of waiting.splice(0)) waiter.reject(err);
-  });
-  return {
-    next: () => {
-      const r = buffered.shift();
-      if (r) return Promise.resolve(r);
-      if (failure) return Promise.reject(failure);
-      return new Promise((resolve, reject) => waiting.push({ resolve, reject }));
-    },
-  };
-}
 
 function namespaceYaml(backend: string, compression: string, namespace: string, auditors = false): string {
   const auditor = [
@@ -173,12 +152,54 @@ await describeWithServices(['s3', 'kafka', 'nats', 'redis'], 'claim check throug
     if (proxy) expect(await proxy.stop()).toBe(0);
   });
 
+  // First, while the proxy is fresh: a whole-payload Publish later grows its heap, and that slack
+  // would hide what an upload costs.
+  it('keeps the proxy within 64 MiB above its idle RSS while a 100 MiB payload is uploaded in pieces, and delivers it byte-exact on Redis Streams', async () => {
+    const { namespace } = BACKENDS[2];
+    const client = new DataClient(endpoint, { namespace });
+    const payload = randomBytes(100 * 1024 * 1024);
+    const idle = rssBytes(proxy!.pid);
+    let peak = idle;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(proxy!.pid))), 10);
+    const started = Date.now();
+    let messageId: string;
+    try {
+      ({ messageId } = await client.publishUpload({ contentType: 'application/octet-stream' }, payload));
+    } finally {
+      clearInterval(sampler);
+    }
+    const publishMs = Date.now() - started;
+    console.log(
+      `[claim-check e2e] 100 MiB PublishUpload: ${publishMs} ms; proxy RSS idle ${(idle / 2 ** 20).toFixed(1)} MiB, peak while publishing ${(peak / 2 ** 20).toFixed(1)} MiB (+${((peak - idle) / 2 ** 20).toFixed(1)} MiB)`,
+    );
+    // Subscribed only now, so that the delivery (whole, on Subscribe) is not sampled above.
+    const stream = client.subscribe({ group: 'readers' });
+    const messages = reader<SubscribeResponse>(stream);
+    try {
+      const got = await messages.next();
+      expect(got.message!.messageId).toBe(messageId);
+      expect(got.message!.payload.byteLength).toBe(payload.byteLength);
+      expect(sha256(got.message!.payload)).toBe(sha256(payload));
+      expect(got.message!.contentType).toBe('application/octet-stream');
+      await client.acknowledge({
+        subscriptionId: got.subscriptionId,
+        deliveryId: got.deliveryId,
+        success: true,
+      });
+      expect(await listClaims(namespace)).toEqual([]);
+      expect(peak - idle).toBeLessThan(64 * 1024 * 1024);
+    } finally {
+      stream.cancel();
+      client.close();
+    }
+  }, 180_000);
+
   for (const { backend, namespace } of BACKENDS) {
     it(`delivers payloads around the threshold and of 2 MiB byte-exact with their content type on ${backend}`, async () => {
       const client = new DataClient(endpoint, { namespace });
       const stream = client.subscribe({ group: 'readers' });
       try {
-        const messages = reader(stream);
+        const messages = reader<SubscribeResponse>(stream);
         const sizes = [0, THRESHOLD - 1, THRESHOLD, THRESHOLD + 1, 2 * 1024 * 1024];
         const sent = new Map<string, { payload: Buffer; contentType: string }>();
         for (const [i, size] of sizes.entries()) {
@@ -218,8 +239,8 @@ await describeWithServices(['s3', 'kafka', 'nats', 'redis'], 'claim check throug
       const readerStream = readers.subscribe({});
       const auditorStream = auditors.subscribe({});
       try {
-        const fromReaders = reader(readerStream);
-        const fromAuditors = reader(auditorStream);
+        const fromReaders = reader<SubscribeResponse>(readerStream);
+        const fromAuditors = reader<SubscribeResponse>(auditorStream);
         const payload = randomBytes(THRESHOLD + 1);
         const first = (await producer.publish({ payload, contentType: 'application/x-first' })).messageId;
         const second = (await producer.publish({ payload, contentType: 'application/x-second' })).messageId;
@@ -288,41 +309,134 @@ await describeWithServices(['s3', 'kafka', 'nats', 'redis'], 'claim check throug
     expect(await listClaims(PYTHON_NAMESPACE)).toEqual([]);
   }, 320_000);
 
-  it('delivers a 100 MiB payload byte-exact on Redis Streams, and reports the proxy RSS while publishing it', async () => {
-    const { namespace } = BACKENDS[2];
+  for (const { backend, compression, namespace } of BACKENDS) {
+    it(`delivers a payload uploaded in pieces without an announced hash byte-exact, under its content-addressed key, on ${backend} (${compression})`, async () => {
+      const client = new DataClient(endpoint, { namespace });
+      const stream = client.subscribe({ group: 'readers' });
+      try {
+        const messages = reader<SubscribeResponse>(stream);
+        const payload = randomBytes(3 * 1024 * 1024 + 17);
+        async function* pieces() {
+          for (let i = 0; i < payload.byteLength; i += 100_000) yield payload.subarray(i, i + 100_000);
+        }
+        const { messageId } = await client.publishUpload(
+          { contentType: 'application/x-pieces', headers: { part: 'all' }, size: payload.byteLength },
+          pieces(),
+        );
+        // Stored once under claims/<sha256>/<id>; the pending upload was renamed.
+        expect(await listClaims(namespace)).toEqual([
+          `${namespace}/claims/${sha256(payload)}/${messageId}${SUFFIX[compression]}`,
+          `${namespace}/claims/${sha256(payload)}/${messageId}${SUFFIX[compression]}.groups/readers`,
+        ]);
+        const got = await messages.next();
+        expect(got.message!.messageId).toBe(messageId);
+        expect(got.message!.contentType).toBe('application/x-pieces');
+        expect(got.message!.headers).toEqual({ part: 'all' });
+        expect(sha256(got.message!.payload)).toBe(sha256(payload));
+        await client.acknowledge({
+          subscriptionId: got.subscriptionId,
+          deliveryId: got.deliveryId,
+          success: true,
+        });
+        expect(await listClaims(namespace)).toEqual([]);
+      } finally {
+        stream.cancel();
+        client.close();
+      }
+    }, 120_000);
+  }
+
+  it('publish --file sends a file above 1 MiB in pieces (PublishUpload): stored under its content hash, delivered byte-exact', async () => {
+    const { namespace } = BACKENDS[0];
+    const payload = randomBytes(6 * 1024 * 1024 + 5);
+    const file = join(dir, 'large.bin');
+    writeFileSync(file, payload);
     const client = new DataClient(endpoint, { namespace });
     const stream = client.subscribe({ group: 'readers' });
+    const messages = reader<SubscribeResponse>(stream);
     try {
-      const messages = reader(stream);
-      const payload = randomBytes(100 * 1024 * 1024);
-      const idle = rssBytes(proxy!.pid);
-      let peak = idle;
-      const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(proxy!.pid))), 20);
-      const started = Date.now();
-      try {
-        await client.publish({ payload, contentType: 'application/octet-stream' });
-      } finally {
-        clearInterval(sampler);
-      }
-      const publishMs = Date.now() - started;
+      const result = await runCli([
+        'publish',
+        '--proxy',
+        endpoint,
+        '--namespace',
+        namespace,
+        'files',
+        '--file',
+        file,
+        '--content-type',
+        'application/x-cli-file',
+        '--json',
+      ]);
+      expect(result.code, result.stderr).toBe(0);
+      const { published, failed } = JSON.parse(result.stdout) as {
+        published: Array<{ messageId: string }>;
+        failed: number;
+      };
+      expect(failed).toBe(0);
+      expect(published).toHaveLength(1);
+      const messageId = published[0]!.messageId;
+      expect(await listClaims(namespace)).toEqual([
+        `${namespace}/claims/${sha256(payload)}/${messageId}`,
+        `${namespace}/claims/${sha256(payload)}/${messageId}.groups/readers`,
+      ]);
       const got = await messages.next();
-      expect(got.message!.payload.byteLength).toBe(payload.byteLength);
+      expect(got.message!.messageId).toBe(messageId);
+      expect(got.message!.contentType).toBe('application/x-cli-file');
       expect(sha256(got.message!.payload)).toBe(sha256(payload));
-      expect(got.message!.contentType).toBe('application/octet-stream');
       await client.acknowledge({
         subscriptionId: got.subscriptionId,
         deliveryId: got.deliveryId,
         success: true,
       });
       expect(await listClaims(namespace)).toEqual([]);
-      console.log(
-        `[claim-check e2e] 100 MiB publish: ${publishMs} ms; proxy RSS idle ${(idle / 2 ** 20).toFixed(1)} MiB, peak while publishing ${(peak / 2 ** 20).toFixed(1)} MiB (+${((peak - idle) / 2 ** 20).toFixed(1)} MiB)`,
-      );
     } finally {
       stream.cancel();
       client.close();
     }
-  }, 180_000);
+  }, 120_000);
+
+  it('refuses an upload that announces more than --max-payload-size or max_message_size, or sends other bytes than it announced, and stores nothing', async () => {
+    const { namespace } = BACKENDS[0];
+    const client = new DataClient(endpoint, { namespace });
+    try {
+      const nothing = (async function* () {})();
+      const overProxy = await client
+        .publishUpload({ size: 256 * 1024 * 1024 + 1 }, nothing)
+        .catch((e: unknown) => e);
+      expect(isPrismError(overProxy) && overProxy.code).toBe('E_PAYLOAD_TOO_LARGE');
+      expect((overProxy as Error).message).toBe(
+        "payload is 268435457 bytes; the proxy's limit is 268435456 bytes (--max-payload-size)",
+      );
+      const overSetting = await client
+        .publishUpload({ size: 100 * 1024 * 1024 + 1 }, (async function* () {})())
+        .catch((e: unknown) => e);
+      expect(isPrismError(overSetting) && overSetting.code).toBe('E_PAYLOAD_TOO_LARGE');
+      expect((overSetting as Error).message).toBe(
+        'payload is 104857601 bytes; the limit is 100MiB (104857600 bytes, setting max_message_size)',
+      );
+      const payload = randomBytes(THRESHOLD * 4);
+      const short = await client
+        .publishUpload(
+          { size: payload.byteLength + 1 },
+          (async function* () {
+            yield payload;
+          })(),
+        )
+        .catch((e: unknown) => e);
+      expect(isPrismError(short) && short.code).toBe('E_INVALID_ARGUMENT');
+      expect((short as Error).message).toBe(
+        `the upload announced ${payload.byteLength + 1} bytes and sent ${payload.byteLength}; nothing was published`,
+      );
+      const wrongHash = await client
+        .publishUpload({ sha256: sha256(Buffer.from('other')) }, payload)
+        .catch((e: unknown) => e);
+      expect(isPrismError(wrongHash) && wrongHash.code).toBe('E_INVALID_ARGUMENT');
+      expect(await listClaims(namespace)).toEqual([]);
+    } finally {
+      client.close();
+    }
+  }, 120_000);
 
   it("refuses a payload above the producer's max_message_size and one above --max-message-size with RESOURCE_EXHAUSTED and the numbers", async () => {
     const client = new DataClient(endpoint, { namespace: BACKENDS[0].namespace });

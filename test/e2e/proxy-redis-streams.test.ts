@@ -8,10 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ClientReadableStream } from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DataClient } from '../../src/client/data-client.js';
 import type { SubscribeResponse } from '../../src/gen/prism/data/v1/messaging_pb.js';
+import { reader } from '../support/subscribe-reader.js';
 import { ensureBuilt } from '../support/cli.js';
 import { startPrismServer, type RunningServer } from '../support/server-process.js';
 import { describeWithService, redisUrl, uniqueName } from '../support/services.js';
@@ -26,29 +26,6 @@ let endpoint: string;
  * Buffers a Subscribe stream from the start (a flowing stream drops what arrives while no one
  * listens); `next()` resolves with the next message or rejects with the stream's error.
  */
-function reader(stream: ClientReadableStream<SubscribeResponse>): { next(): Promise<SubscribeResponse> } {
-  const buffered: SubscribeResponse[] = [];
-  const waiting: Array<{ resolve: (r: SubscribeResponse) => void; reject: (e: Error) => void }> = [];
-  let failure: Error | undefined;
-  stream.on('data', (r: SubscribeResponse) => {
-    const waiter = waiting.shift();
-    if (waiter) waiter.resolve(r);
-    else buffered.push(r);
-  });
-  stream.on('error', (err: Error) => {
-    failure = err;
-    for (const waiter of waiting.splice(0)) waiter.reject(err);
-  });
-  return {
-    next: () => {
-      const r = buffered.shift();
-      if (r) return Promise.resolve(r);
-      if (failure) return Promise.reject(failure);
-      return new Promise((resolve, reject) => waiting.push({ resolve, reject }));
-    },
-  };
-}
-
 await describeWithService('redis', 'a Redis Streams consumer through the proxy', () => {
   beforeAll(async () => {
     await ensureBuilt();
@@ -104,14 +81,14 @@ await describeWithService('redis', 'a Redis Streams consumer through the proxy',
       const published = await client.publish({ payload, headers: { 'order-id': '7' } });
 
       const first = client.subscribe({ group: 'billing' });
-      const held = await reader(first).next();
+      const held = await reader<SubscribeResponse>(first).next();
       expect(held.message!.messageId).toBe(published.messageId);
       expect(held.message!.attempt).toBe(1);
       const cancelledAt = Date.now();
       first.cancel();
 
       const second = client.subscribe({ group: 'billing' });
-      const messages = reader(second);
+      const messages = reader<SubscribeResponse>(second);
       try {
         const redelivered = await messages.next();
         expect(Date.now() - cancelledAt).toBeLessThan(10_000);

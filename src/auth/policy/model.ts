@@ -91,6 +91,7 @@ const BATCH_OF: Readonly<Record<string, string>> = {
   BatchDelete: 'Delete',
   PublishBatch: 'Publish',
   PublishStream: 'Publish',
+  PublishUpload: 'Publish',
   Consume: 'Subscribe',
 };
 

@@ -144,6 +144,11 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
         'Largest gRPC message the proxy takes or sends (a Publish payload, a delivery), e.g. 256MiB; larger ones get RESOURCE_EXHAUSTED. Payloads above a few MiB need a claim_check on the producer',
       default: '4MiB',
     }),
+    'max-payload-size': Flags.string({
+      description:
+        'Largest payload a chunked publish (PublishUpload, `publish --file`) may carry, e.g. 1GiB; larger ones get RESOURCE_EXHAUSTED. With a claim_check the proxy streams it to the object store without holding it',
+      default: '256MiB',
+    }),
     'drain-timeout': Flags.integer({
       description: 'Milliseconds to wait for in-flight calls on SIGTERM',
       default: 10_000,
@@ -201,6 +206,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
     const { flags } = await this.parse(ProxyServe);
     await loadPatternModules(flags['pattern-module']);
     const maxMessage = maxMessageBytes(flags['max-message-size']);
+    const maxPayload = maxPayloadBytes(flags['max-payload-size']);
     checkPlaintextListen(
       flags,
       [
@@ -336,6 +342,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       authDisabled: flags['no-auth'],
       drainTimeoutMs: flags['drain-timeout'],
       maxMessageBytes: maxMessage,
+      maxPayloadBytes: maxPayload,
       tls: serverTls.tls,
       ...(requestSessions ? { requestSessions } : {}),
       ...(fleet ? { fleet } : {}),
@@ -434,6 +441,18 @@ function sampleRate(value: string): number {
   if (value.trim() === '' || !Number.isFinite(rate) || rate < 0 || rate > 1)
     throw new PrismError('E_USAGE', `--policy-log-sample '${value}' is not a number from 0 to 1`);
   return rate;
+}
+
+/** --max-payload-size in bytes: a size from 1 KiB up (a payload is a Number of bytes). */
+function maxPayloadBytes(text: string): number {
+  const bytes = parseSize(text);
+  if (bytes === undefined || bytes < 1024 || !Number.isSafeInteger(bytes)) {
+    throw new UsageError(
+      `--max-payload-size ${JSON.stringify(text)} is not a size of 1KiB or more`,
+      'for example --max-payload-size 1GiB',
+    );
+  }
+  return bytes;
 }
 
 /** --max-message-size in bytes: a size (512KiB, 256MiB) from 1 KiB to 2 GiB - 1 (grpc-js's ceiling). */

@@ -28,7 +28,11 @@ export function sha256Hex(bytes: Uint8Array): string {
 
 /** The SHA-256 of `body`, checked against the caller's expectation when it gave one. */
 export function checksumFor(key: string, body: Uint8Array, options: PutObjectOptions | undefined): string {
-  const actual = sha256Hex(body);
+  return checkChecksum(key, sha256Hex(body), options);
+}
+
+/** `actual`, when it is what the caller expected (or it expected nothing); else E_INVALID_ARGUMENT. */
+export function checkChecksum(key: string, actual: string, options: PutObjectOptions | undefined): string {
   if (options?.sha256 !== undefined && options.sha256.toLowerCase() !== actual) {
     throw new PrismError(
       'E_INVALID_ARGUMENT',
@@ -37,6 +41,36 @@ export function checksumFor(key: string, body: Uint8Array, options: PutObjectOpt
     );
   }
   return actual;
+}
+
+/**
+ * Passes `body`'s chunks on while hashing and counting them; `result()` after the last chunk
+ * gives the size and SHA-256 (checked against `options.sha256`: a mismatch throws from the
+ * iteration, after the last chunk, so a store can still refuse to make the object visible).
+ */
+export function hashingTap(
+  key: string,
+  body: AsyncIterable<Uint8Array>,
+  options: PutObjectOptions | undefined,
+): { chunks: AsyncGenerator<Uint8Array>; result(): { size: number; sha256: string } } {
+  const hash = createHash('sha256');
+  let size = 0;
+  let done: { size: number; sha256: string } | undefined;
+  async function* chunks(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of body) {
+      hash.update(chunk);
+      size += chunk.byteLength;
+      yield chunk;
+    }
+    done = { size, sha256: checkChecksum(key, hash.digest('hex'), options) };
+  }
+  return {
+    chunks: chunks(),
+    result: () => {
+      if (done === undefined) throw new Error(`object ${key}: the body was not read to its end`);
+      return done;
+    },
+  };
 }
 
 /** Epoch ms of expiry for a put at `now`, or undefined when it never expires. */

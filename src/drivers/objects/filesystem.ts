@@ -7,7 +7,18 @@
  * check's `claims/<sha256>/<id>` would otherwise leave one directory per message behind).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import {
+  mkdir,
+  open,
+  readFile,
+  readdir,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  writeFile,
+  type FileHandle,
+} from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { PrismError } from '../../errors.js';
 import type {
@@ -20,7 +31,7 @@ import type {
   PutObjectOptions,
 } from '../interfaces.js';
 import { checkNamespace } from '../kv-common.js';
-import { checkObjectKey, checksumFor, clampRange, expired, expiryOf } from './common.js';
+import { checkObjectKey, checksumFor, clampRange, expired, expiryOf, hashingTap } from './common.js';
 
 interface Meta {
   size: number;
@@ -99,6 +110,37 @@ class FilesystemObjectsDriver implements FilesystemObjects {
     await writeAtomically(data, body);
     await writeAtomically(this.metaPath(key), new TextEncoder().encode(JSON.stringify(meta)));
     return { key, ...meta };
+  }
+
+  /** Writes the chunks to a temporary file one after another, then renames it into place. */
+  async putObjectStream(
+    key: string,
+    body: AsyncIterable<Uint8Array>,
+    options?: PutObjectOptions,
+  ): Promise<ObjectInfo> {
+    const data = this.dataPath(key);
+    const expiresAtMs = expiryOf(options, this.now());
+    const tap = hashingTap(key, body, options);
+    await writeAtomically(data, async (file) => {
+      for await (const chunk of tap.chunks) await file.write(chunk);
+    });
+    const { size, sha256 } = tap.result();
+    const meta: Meta = { size, sha256, ...(expiresAtMs ? { expiresAtMs } : {}) };
+    await writeAtomically(this.metaPath(key), new TextEncoder().encode(JSON.stringify(meta)));
+    return { key, ...meta };
+  }
+
+  async renameObject(from: string, to: string): Promise<boolean> {
+    const meta = await this.liveMeta(from);
+    if (meta === undefined) return false;
+    const [data, metaFile] = [this.dataPath(to), this.metaPath(to)];
+    await mkdir(dirname(data), { recursive: true, mode: 0o700 });
+    await mkdir(dirname(metaFile), { recursive: true, mode: 0o700 });
+    await rename(this.dataPath(from), data);
+    await rename(this.metaPath(from), metaFile);
+    await pruneEmpty(dirname(this.dataPath(from)), this.dataRoot);
+    await pruneEmpty(dirname(this.metaPath(from)), this.metaRoot);
+    return true;
   }
 
   async getObject(key: string, range?: ObjectRange): Promise<Uint8Array | undefined> {
@@ -191,18 +233,32 @@ class FilesystemObjectsDriver implements FilesystemObjects {
   }
 }
 
-async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  // A concurrent remove may prune the directory between mkdir and the write: make it again.
+/** Writes `bytes` (or what `write` writes to the file) to a temporary file, then renames it to `path`. */
+async function writeAtomically(
+  path: string,
+  bytes: Uint8Array | ((file: FileHandle) => Promise<void>),
+): Promise<void> {
+  // A concurrent remove may prune the directory between mkdir and the write: make it again (a
+  // streamed body can be read once only, so it gets no second attempt).
   for (let attempt = 1; ; attempt++) {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
     try {
-      await writeFile(tmp, bytes, { mode: 0o600, flush: true });
+      if (bytes instanceof Uint8Array) await writeFile(tmp, bytes, { mode: 0o600, flush: true });
+      else {
+        const file = await open(tmp, 'w', 0o600);
+        try {
+          await bytes(file);
+          await file.sync();
+        } finally {
+          await file.close();
+        }
+      }
       await rename(tmp, path);
       return;
     } catch (err) {
       await rm(tmp, { force: true });
-      if (!isMissing(err) || attempt >= 3) throw err;
+      if (!isMissing(err) || attempt >= 3 || !(bytes instanceof Uint8Array)) throw err;
     }
   }
 }

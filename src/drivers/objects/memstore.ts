@@ -11,7 +11,7 @@ import type {
   PutObjectOptions,
 } from '../interfaces.js';
 import { checkNamespace } from '../kv-common.js';
-import { checkObjectKey, checksumFor, clampRange, expired, expiryOf } from './common.js';
+import { checkObjectKey, checksumFor, clampRange, expired, expiryOf, hashingTap } from './common.js';
 
 interface Entry {
   bytes: Uint8Array;
@@ -66,6 +66,32 @@ class MemstoreObjectsDriver implements MemstoreObjects {
     const entry: Entry = { bytes: Uint8Array.from(body), sha256, ...(expiresAtMs ? { expiresAtMs } : {}) };
     this.map.set(key, entry);
     return info(key, entry);
+  }
+
+  /** Gathers the chunks (the object lives in this process's memory anyway), then stores them. */
+  async putObjectStream(
+    key: string,
+    body: AsyncIterable<Uint8Array>,
+    options?: PutObjectOptions,
+  ): Promise<ObjectInfo> {
+    checkObjectKey(key);
+    const tap = hashingTap(key, body, options);
+    const parts: Uint8Array[] = [];
+    for await (const chunk of tap.chunks) parts.push(Uint8Array.from(chunk));
+    const { sha256 } = tap.result();
+    const expiresAtMs = expiryOf(options, this.now());
+    const entry: Entry = { bytes: Buffer.concat(parts), sha256, ...(expiresAtMs ? { expiresAtMs } : {}) };
+    this.map.set(key, entry);
+    return info(key, entry);
+  }
+
+  async renameObject(from: string, to: string): Promise<boolean> {
+    checkObjectKey(to);
+    const entry = this.live(from);
+    if (entry === undefined) return false;
+    this.map.set(to, entry);
+    this.map.delete(from);
+    return true;
   }
 
   async getObject(key: string, range?: ObjectRange): Promise<Uint8Array | undefined> {

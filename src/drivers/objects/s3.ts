@@ -10,12 +10,17 @@
  * metadata (`x-amz-meta-prism-sha256`, `x-amz-meta-prism-expires-at-ms`): an expired object reads as
  * missing, and `sweepObjects` deletes it (a bucket lifecycle rule can do the same in whole days).
  */
+import { Readable } from 'node:stream';
+import { Upload } from '@aws-sdk/lib-storage';
 import {
+  AbortMultipartUploadCommand,
+  CopyObjectCommand,
   CreateBucketCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -33,10 +38,18 @@ import {
   type PutObjectOptions,
 } from '../interfaces.js';
 import { checkNamespace } from '../kv-common.js';
-import { checkObjectKey, checksumFor, clampRange, expired, expiryOf } from './common.js';
+import { checkObjectKey, checksumFor, clampRange, expired, expiryOf, hashingTap } from './common.js';
 
 const META_SHA256 = 'prism-sha256';
 const META_EXPIRES = 'prism-expires-at-ms';
+/**
+ * A streamed put's part size (S3's minimum) and parts in flight: with the part being filled, the
+ * driver holds at most (STREAM_PARTS_IN_FLIGHT + 1) × STREAM_PART_BYTES of a streamed object.
+ */
+const STREAM_PART_BYTES = 5 * 1024 * 1024;
+const STREAM_PARTS_IN_FLIGHT = 2;
+/** Multipart uploads older than this are abandoned (the put that began them failed or crashed). */
+const ABANDONED_UPLOAD_MS = 24 * 60 * 60 * 1000;
 
 export interface S3Location {
   /** Absent for AWS itself (`s3://`). */
@@ -204,6 +217,104 @@ class S3ObjectsDriver implements S3Objects {
     return { key, size: body.byteLength, sha256, ...(expiresAtMs !== undefined ? { expiresAtMs } : {}) };
   }
 
+  /**
+   * A multipart upload (@aws-sdk/lib-storage's Upload) reading the body one chunk at a time; a
+   * body that ends within the first part is one PutObject. S3 takes metadata when an upload begins, so the object's
+   * `prism-sha256` is only written when `options.sha256` announced it (else `statObject` reports
+   * `sha256: ''` for it). A failed put aborts its upload; one that crashed is aborted by
+   * `sweepObjects` a day later.
+   */
+  async putObjectStream(
+    key: string,
+    body: AsyncIterable<Uint8Array>,
+    options?: PutObjectOptions,
+  ): Promise<ObjectInfo> {
+    checkObjectKey(key);
+    // A body of at most one part is one PutObject: a multipart upload would add two requests.
+    const source = body[Symbol.asyncIterator]();
+    const head: Uint8Array[] = [];
+    let headBytes = 0;
+    let ended = false;
+    while (headBytes < STREAM_PART_BYTES) {
+      const next = await source.next();
+      if (next.done === true) {
+        ended = true;
+        break;
+      }
+      head.push(next.value);
+      headBytes += next.value.byteLength;
+    }
+    if (ended) return this.putObject(key, Buffer.concat(head, headBytes), options);
+    const rest = async function* (): AsyncGenerator<Uint8Array> {
+      yield* head.splice(0);
+      for (let next = await source.next(); next.done !== true; next = await source.next()) yield next.value;
+    };
+    const expiresAtMs = expiryOf(options, this.now());
+    const expected = options?.sha256?.toLowerCase();
+    const tap = hashingTap(key, rest(), options);
+    let bodyFailure: { err: unknown } | undefined;
+    const chunks = async function* (): AsyncGenerator<Uint8Array> {
+      try {
+        yield* tap.chunks;
+      } catch (err) {
+        bodyFailure = { err };
+        throw err;
+      }
+    };
+    const upload = new Upload({
+      client: this.s3,
+      partSize: STREAM_PART_BYTES,
+      queueSize: STREAM_PARTS_IN_FLIGHT,
+      leavePartsOnError: false,
+      params: {
+        Bucket: this.location.bucket,
+        Key: this.prefix + key,
+        // One chunk read ahead at most: the caller's source is what holds the rest back.
+        Body: Readable.from(chunks(), { highWaterMark: 1 }),
+        ContentType: 'application/octet-stream',
+        Metadata: {
+          ...(expected !== undefined ? { [META_SHA256]: expected } : {}),
+          ...(expiresAtMs !== undefined ? { [META_EXPIRES]: String(expiresAtMs) } : {}),
+        },
+      },
+    });
+    try {
+      await this.call(`Upload ${key}`, () => upload.done());
+    } catch (err) {
+      if (bodyFailure !== undefined) throw bodyFailure.err;
+      throw err;
+    }
+    const { size, sha256 } = tap.result();
+    return { key, size, sha256, ...(expiresAtMs !== undefined ? { expiresAtMs } : {}) };
+  }
+
+  /** CopyObject (server-side), then DeleteObject of `from`; the copy gets `from`'s metadata. */
+  async renameObject(from: string, to: string): Promise<boolean> {
+    checkObjectKey(to);
+    const info = await this.statObject(from);
+    if (info === undefined) return false;
+    const Bucket = this.location.bucket;
+    await this.call(`CopyObject ${from}`, (s3) =>
+      s3.send(
+        new CopyObjectCommand({
+          Bucket,
+          Key: this.prefix + to,
+          CopySource: encodeURI(`${Bucket}/${this.prefix}${from}`),
+          MetadataDirective: 'REPLACE',
+          ContentType: 'application/octet-stream',
+          Metadata: {
+            ...(info.sha256 !== '' ? { [META_SHA256]: info.sha256 } : {}),
+            ...(info.expiresAtMs !== undefined ? { [META_EXPIRES]: String(info.expiresAtMs) } : {}),
+          },
+        }),
+      ),
+    );
+    await this.call(`DeleteObject ${from}`, (s3) =>
+      s3.send(new DeleteObjectCommand({ Bucket, Key: this.prefix + from })),
+    );
+    return true;
+  }
+
   async getObject(key: string, range?: ObjectRange): Promise<Uint8Array | undefined> {
     checkObjectKey(key);
     if (range !== undefined) {
@@ -304,6 +415,25 @@ class S3ObjectsDriver implements S3Objects {
       }
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
-    return removed;
+    return removed + (await this.abortAbandonedUploads(prefix, now));
+  }
+
+  /** Aborts the multipart uploads under `prefix` begun more than ABANDONED_UPLOAD_MS ago. */
+  private async abortAbandonedUploads(prefix: string, now: number): Promise<number> {
+    const Bucket = this.location.bucket;
+    const listed = await this.call('ListMultipartUploads', (s3) =>
+      s3.send(new ListMultipartUploadsCommand({ Bucket, Prefix: this.prefix + prefix })),
+    );
+    let aborted = 0;
+    for (const upload of listed.Uploads ?? []) {
+      const began = upload.Initiated?.getTime();
+      if (upload.Key === undefined || upload.UploadId === undefined || began === undefined) continue;
+      if (now - began < ABANDONED_UPLOAD_MS) continue;
+      await this.call(`AbortMultipartUpload ${upload.Key}`, (s3) =>
+        s3.send(new AbortMultipartUploadCommand({ Bucket, Key: upload.Key, UploadId: upload.UploadId })),
+      );
+      aborted++;
+    }
+    return aborted;
   }
 }

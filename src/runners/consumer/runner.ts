@@ -24,10 +24,14 @@ import { messagingCapability, type DeliveryGuarantee } from '../delivery.js';
 import { DEAD_LETTER_HEADER, decodeEnvelope } from '../envelope.js';
 import { PayloadPipeline, type SettledOutcome } from '../payload/stages.js';
 import { RunnerBase, stderrLogger, type RunnerLogger } from '../lifecycle.js';
-import { withRetry, type RetryOptions } from '../retry.js';
+import { isBackendDown, withRetry, type RetryOptions } from '../retry.js';
 import { required, type SettingsReader } from '../settings.js';
 import type { SlotSet } from '../slots.js';
 import type { ConsumerDelivery, ConsumerRunnerApi, ConsumerSubscription } from '../types.js';
+
+/** Longest pause before redelivering a message whose payload stage found its store down. */
+const STORE_DOWN_PAUSE_MS = 5_000;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export interface ConsumerSettings {
   topic: string;
@@ -278,9 +282,14 @@ export class ConsumerRunner extends RunnerBase implements ConsumerRunnerApi {
           { namespace: this.namespace, pattern: this.pattern, messageId, attempt, reason },
           'delivery failed',
         );
-        if (attempt >= this.maxDeliveries)
+        if (attempt >= this.maxDeliveries) {
           await this.deadLetter(active, delivery, messageId, reason, attempt);
-        else await delivery.nack();
+          return;
+        }
+        // A store that is down fails each fetch at once: redeliver after a pause, not in a loop
+        // that spends max_retries in a second (the claim check's object store, restarting).
+        if (isBackendDown(err)) await sleep(Math.min(this.settings.ackTimeoutMs, STORE_DOWN_PAUSE_MS));
+        await delivery.nack();
         return;
       }
     }

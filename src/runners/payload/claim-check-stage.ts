@@ -21,7 +21,8 @@
  *   the delivery (nacked, redelivered later); a missing or corrupt object fails the delivery too, so
  *   after `max_retries` it is dead-lettered with the claim as it travelled.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { pipeline, Readable, type Transform } from 'node:stream';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { parseDuration, parseSize } from '../../config/units.js';
@@ -32,7 +33,7 @@ import type { ClaimCheckSetting, NamespaceRequest } from '../../gen/prism/config
 import { HEADER } from '../envelope.js';
 import { mailboxGroup } from '../mailbox/runner.js';
 import type { StageFactory, StageFactoryInput } from './index.js';
-import type { PayloadStage, SettledOutcome, StageContext } from './stages.js';
+import type { PayloadStage, PayloadUpload, SettledOutcome, StageContext } from './stages.js';
 
 export const CLAIM_HEADER = {
   store: 'prism-claim-store',
@@ -60,6 +61,8 @@ export const CLAIM_CHECK_DEFAULTS = { threshold: '512KiB', compression: 'none', 
 
 const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
 const KEY_PREFIX = 'claims/';
+/** Where an upload without an announced SHA-256 is written until its hash is known. */
+const PENDING_PREFIX = `${KEY_PREFIX}pending/`;
 const EMPTY = new Uint8Array(0);
 /** A message id or group name usable as one key segment as it is. */
 const SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
@@ -79,6 +82,7 @@ const ENCODING: Readonly<Record<ClaimCompression, string>> = { none: 'identity',
 
 /** node:zlib's zstd functions (Node >= 22.15); the @types/node we build with predates them. */
 interface ZstdZlib {
+  createZstdCompress(): Transform;
   zstdCompress(buf: Uint8Array, cb: (err: Error | null, out: Buffer) => void): void;
   zstdDecompress(
     buf: Uint8Array,
@@ -94,6 +98,12 @@ const compressors: Readonly<Record<ClaimCompression, (bytes: Uint8Array) => Prom
   zstd: promisify((bytes: Uint8Array, cb: (err: Error | null, out: Buffer) => void) =>
     zstd.zstdCompress(bytes, cb),
   ),
+};
+
+/** Streaming compressors, for payloads that arrive in chunks. */
+const compressorStreams: Readonly<Record<Exclude<ClaimCompression, 'none'>, () => Transform>> = {
+  gzip: () => zlib.createGzip(),
+  zstd: () => zstd.createZstdCompress(),
 };
 
 const gunzip = promisify(zlib.gunzip) as (bytes: Uint8Array, o: zlib.ZlibOptions) => Promise<Uint8Array>;
@@ -183,15 +193,99 @@ export class ClaimCheckStage implements PayloadStage {
       store.putObject(key, stored, ttl),
       ...markers.map(async (marker) => store.putObject(markerKey(key, marker), EMPTY, ttl)),
     ]);
+    return this.claimed(message, { key, size: payload.byteLength, checksum, markers });
+  }
+
+  /**
+   * Streams an upload above the threshold into the store (compressed on the way when asked),
+   * counting and hashing the original bytes as they pass. With an announced SHA-256 the object
+   * goes straight to its content-addressed key (the driver refuses to complete it on a
+   * mismatch); without one it goes to `claims/pending/<uuid>` and is renamed once the hash is
+   * known. A failure leaves no object behind (an aborted upload), or a pending one that expires
+   * after `ttl` and is swept like any other claim.
+   */
+  async sealUpload(
+    message: Message,
+    upload: PayloadUpload,
+    context: StageContext,
+  ): Promise<Message | undefined> {
+    if (upload.size <= this.options.thresholdBytes || message.headers[CLAIM_HEADER.key] !== undefined)
+      return undefined;
+    const store = this.options.store();
+    this.sweepInBackground(store);
+    const compression = this.options.compression;
+    const announced = upload.sha256?.toLowerCase();
+    if (announced !== undefined && !/^[0-9a-f]{64}$/.test(announced)) {
+      throw new PrismError(
+        'E_INVALID_ARGUMENT',
+        `sha256 ${JSON.stringify(upload.sha256)} is not 64 hex digits`,
+      );
+    }
+    const messageId = message.headers[HEADER.messageId] ?? '';
+    const id = SEGMENT.test(messageId) ? messageId : randomUUID();
+    const keyOf = (checksum: string) => `${KEY_PREFIX}${checksum}/${id}${SUFFIX[compression]}`;
+    const target =
+      announced !== undefined ? keyOf(announced) : `${PENDING_PREFIX}${randomUUID()}${SUFFIX[compression]}`;
+    const markers = [...new Set((this.options.groupsOf?.(context.topic) ?? []).map(markerName))];
+    const ttl = { ttlMs: this.options.ttlMs };
+
+    // The original bytes: counted (never more than announced) and, when the store sees other
+    // bytes (compressed), hashed here; without compression the driver's hash is the payload's.
+    const hash = compression === 'none' ? undefined : createHash('sha256');
+    let received = 0;
+    let checksum: string | undefined;
+    const original = async function* (): AsyncGenerator<Uint8Array> {
+      for await (const chunk of upload.chunks) {
+        received += chunk.byteLength;
+        if (received > upload.size) throw sizeMismatch(upload.size, `more than ${upload.size}`);
+        hash?.update(chunk);
+        yield chunk;
+      }
+      if (received !== upload.size) throw sizeMismatch(upload.size, String(received));
+      if (hash !== undefined) {
+        checksum = hash.digest('hex');
+        if (announced !== undefined && checksum !== announced) throw shaMismatch(announced, checksum);
+      }
+    };
+    let body: AsyncIterable<Uint8Array> = original();
+    if (compression !== 'none') {
+      const compressor = compressorStreams[compression]();
+      pipeline(Readable.from(body, { highWaterMark: 1 }), compressor, () => undefined);
+      body = compressor;
+    }
+    // Without compression the driver checks an announced hash before the object becomes visible.
+    const info = await store.putObjectStream(target, body, {
+      ...ttl,
+      ...(compression === 'none' && announced !== undefined ? { sha256: announced } : {}),
+    });
+    checksum ??= info.sha256;
+    const key = keyOf(checksum);
+    if (target !== key) {
+      try {
+        await store.renameObject(target, key);
+      } catch (err) {
+        await store.deleteObject(target).catch(() => undefined);
+        throw err;
+      }
+    }
+    await Promise.all(markers.map(async (marker) => store.putObject(markerKey(key, marker), EMPTY, ttl)));
+    return this.claimed(message, { key, size: upload.size, checksum, markers });
+  }
+
+  /** The message that travels instead: an empty payload and the claim's headers. */
+  private claimed(
+    message: Message,
+    claim: { key: string; size: number; checksum: string; markers: readonly string[] },
+  ): Message {
     const headers: Record<string, string> = { ...message.headers };
     const contentType = headers[HEADER.contentType];
     headers[CLAIM_HEADER.store] = this.options.storeName;
-    headers[CLAIM_HEADER.key] = key;
-    headers[CLAIM_HEADER.size] = String(payload.byteLength);
-    headers[CLAIM_HEADER.checksum] = `sha256:${checksum}`;
-    headers[CLAIM_HEADER.encoding] = ENCODING[compression];
+    headers[CLAIM_HEADER.key] = claim.key;
+    headers[CLAIM_HEADER.size] = String(claim.size);
+    headers[CLAIM_HEADER.checksum] = `sha256:${claim.checksum}`;
+    headers[CLAIM_HEADER.encoding] = ENCODING[this.options.compression];
     if (contentType !== undefined) headers[CLAIM_HEADER.contentType] = contentType;
-    if (markers.length > 0) headers[CLAIM_HEADER.groups] = markers.join(',');
+    if (claim.markers.length > 0) headers[CLAIM_HEADER.groups] = claim.markers.join(',');
     headers[HEADER.contentType] = CLAIM_CONTENT_TYPE;
     return { topic: message.topic, payload: new Uint8Array(0), headers };
   }
@@ -275,6 +369,21 @@ export class ClaimCheckStage implements PayloadStage {
       )
       .finally(() => (this.sweeping = undefined));
   }
+}
+
+function sizeMismatch(size: number, received: string): PrismError {
+  return new PrismError(
+    'E_INVALID_ARGUMENT',
+    `the upload announced ${size} bytes and sent ${received}; nothing was published`,
+  );
+}
+
+function shaMismatch(announced: string, actual: string): PrismError {
+  return new PrismError(
+    'E_INVALID_ARGUMENT',
+    `the upload announced sha256 ${announced} and its bytes hash to ${actual}; nothing was published`,
+    { hint: 'the bytes changed on the way, or the announced hash is of other bytes' },
+  );
 }
 
 /** STAGE_FACTORIES entry: a claim-check stage when the pattern sets `claim_check`. */

@@ -26,6 +26,16 @@ export interface StageContext {
   readonly group?: string;
 }
 
+/**
+ * A payload that arrives in chunks (Producer/PublishUpload): its declared size, the SHA-256 the
+ * caller announced (if any), and the chunks, to be read once, in order.
+ */
+export interface PayloadUpload {
+  readonly size: number;
+  readonly sha256?: string | undefined;
+  readonly chunks: AsyncIterable<Uint8Array>;
+}
+
 /** How a delivered message was settled with the backend: acknowledged, or moved to dead letters. */
 export type SettledOutcome = 'acked' | 'dead-lettered';
 
@@ -34,6 +44,14 @@ export interface PayloadStage {
   readonly name: string;
   /** Publish side: returns the message to send (a new object, or `message` unchanged). */
   seal(message: Message, context: StageContext): Promise<Message>;
+  /**
+   * Publish side, for a payload that arrives in chunks, when this is the runner's only stage:
+   * seals `message` (whose payload is empty) with the upload's bytes without gathering them, or
+   * returns undefined, without reading a chunk, when it needs the whole payload (the runner then
+   * gathers the chunks and calls `seal`). A byte count other than `upload.size`, or a SHA-256
+   * other than `upload.sha256`, fails with E_INVALID_ARGUMENT and leaves nothing behind.
+   */
+  sealUpload?(message: Message, upload: PayloadUpload, context: StageContext): Promise<Message | undefined>;
   /** Delivery side: undoes `seal`; returns `message` unchanged when the stage did not seal it. */
   open(message: Message, context: StageContext): Promise<Message>;
   /**
@@ -66,6 +84,17 @@ export class PayloadPipeline {
     let sealed = message;
     for (const stage of this.stages) sealed = await stage.seal(sealed, context);
     return sealed;
+  }
+
+  /** The only stage's `sealUpload`; undefined (nothing read) when there is none or several stages. */
+  async sealUpload(
+    message: Message,
+    upload: PayloadUpload,
+    context: StageContext,
+  ): Promise<Message | undefined> {
+    const [only, ...more] = this.stages;
+    if (only?.sealUpload === undefined || more.length > 0) return undefined;
+    return only.sealUpload(message, upload, context);
   }
 
   async open(message: Message, context: StageContext): Promise<Message> {

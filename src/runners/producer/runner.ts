@@ -40,7 +40,15 @@ import { RunnerBase, stderrLogger, type RunnerLogger } from '../lifecycle.js';
 import { isBackendDown, withRetry, type RetryOptions } from '../retry.js';
 import { required, type SettingsReader } from '../settings.js';
 import type { SlotSet } from '../slots.js';
-import type { CallerSession, ProducerRunnerApi, PublishInput, PublishLane, PublishResult } from '../types.js';
+import type {
+  CallerSession,
+  ProducerRunnerApi,
+  PublishInput,
+  PublishLane,
+  PublishResult,
+  PublishUploadInput,
+} from '../types.js';
+import { gatherUpload } from './upload.js';
 import { uuidv7 } from '../uuid.js';
 
 export interface ProducerSettings {
@@ -201,8 +209,35 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
     });
   }
 
-  /** Checks one input and builds its enveloped message; nothing is sent. */
-  private prepare(input: PublishInput, session: CallerSession): Prepared {
+  /**
+   * Publishes a payload that arrives in chunks: checked as a Publish (its declared size against
+   * `max_message_size`) before a chunk is read; then the payload stages stream it into the claim
+   * check's store when they can, or it is gathered and published whole.
+   */
+  publishUpload(input: PublishUploadInput, session: CallerSession): Promise<PublishResult> {
+    return this.track(async () => {
+      const { size, sha256, chunks, ...rest } = input;
+      const prepared = this.prepare({ ...rest, payload: new Uint8Array(0) }, session, size);
+      const context = {
+        namespace: this.namespace,
+        pattern: this.pattern,
+        topic: prepared.message.topic,
+        session,
+      };
+      const sealed = await this.payload.sealUpload(prepared.message, { size, sha256, chunks }, context);
+      if (sealed !== undefined) return this.deliver({ ...prepared, message: sealed });
+      const payload = await gatherUpload(chunks, size, sha256);
+      return this.deliver(
+        await this.seal({ ...prepared, message: { ...prepared.message, payload } }, session),
+      );
+    });
+  }
+
+  /**
+   * Checks one input and builds its enveloped message; nothing is sent. `size`: the payload's
+   * size when its bytes come later (an upload).
+   */
+  private prepare(input: PublishInput, session: CallerSession, size = input.payload.byteLength): Prepared {
     const publishedAtMs = this.now();
     const messageId = input.messageId ?? uuidv7(publishedAtMs);
     if (typeof messageId !== 'string' || messageId === '' || messageId.length > MAX_MESSAGE_ID_LENGTH) {
@@ -217,10 +252,10 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
     if (!(input.payload instanceof Uint8Array))
       throw new PrismError('E_INVALID_ARGUMENT', 'payload must be bytes');
     const limit = this.settings.maxMessageSize;
-    if (limit && input.payload.byteLength > limit.bytes) {
+    if (limit && size > limit.bytes) {
       throw new PrismError(
         'E_PAYLOAD_TOO_LARGE',
-        `payload is ${input.payload.byteLength} bytes; the limit is ${limit.text} (${limit.bytes} bytes, setting max_message_size)`,
+        `payload is ${size} bytes; the limit is ${limit.text} (${limit.bytes} bytes, setting max_message_size)`,
         { hint: `send payloads of at most ${limit.bytes} bytes` },
       );
     }

@@ -70,6 +70,7 @@ async function consumer(
   group = 'billing',
   /** What the subscriber does with each delivery; `hold` leaves it to the test. */
   settle: 'ack' | 'nack' | 'hold' = 'ack',
+  ackTimeout?: string,
 ): Promise<ConsumerDelivery[]> {
   const runner = buildRunner<ConsumerRunner>(
     {
@@ -82,6 +83,7 @@ async function consumer(
         consumerGroup: group,
         maxRetries,
         claimCheck: create(ClaimCheckSettingSchema),
+        ...(ackTimeout !== undefined ? { ackTimeout } : {}),
       },
     },
     {
@@ -223,13 +225,16 @@ describe('claim check', () => {
     expect(info!.expiresAtMs! - Date.now()).toBeLessThanOrEqual(2 * 86_400_000);
   });
 
-  it('redelivers a message whose object store is down at delivery, and the subscriber gets it once the store answers', async () => {
+  it('redelivers a message whose object store is down at delivery after a pause of ack_timeout, and the subscriber gets it once the store answers', async () => {
     const ns = uniqueNamespace('claim');
     const flaky = flakyFactory('objects', ['getObject'], 2);
-    const seen = await consumer(ns, { driverFactory: flaky.factory }, 5);
+    const seen = await consumer(ns, { driverFactory: flaky.factory }, 5, 'billing', 'ack', '400ms');
     const payload = randomBytes(50_000);
+    const started = Date.now();
     await (await producer(ns, { threshold: '1KiB' })).publish({ payload }, ALICE);
     await eventually(() => seen.length === 1, 5000, 'the delivery');
+    // Two failed fetches, each followed by a pause of ack_timeout before the redelivery.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(800);
     expect(flaky.calls.getObject).toBe(3);
     expect(seen[0]!.envelope.attempt).toBe(3);
     expect(Buffer.from(seen[0]!.envelope.payload).equals(payload)).toBe(true);

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file prism/data/v1/messaging.proto.
  */
 export const file_prism_data_v1_messaging: GenFile = /*@__PURE__*/
-  fileDesc("Ch1wcmlzbS9kYXRhL3YxL21lc3NhZ2luZy5wcm90bxINcHJpc20uZGF0YS52MSLfAQoOUHVibGlzaFJlcXVlc3QSDQoFdG9waWMYASABKAkSDwoHcGF5bG9hZBgCIAEoDBIUCgxjb250ZW50X3R5cGUYAyABKAkSFgoOY29ycmVsYXRpb25faWQYBCABKAkSOwoHaGVhZGVycxgFIAMoCzIqLnByaXNtLmRhdGEudjEuUHVibGlzaFJlcXVlc3QuSGVhZGVyc0VudHJ5EhIKCm1lc3NhZ2VfaWQYBiABKAkaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUQoPUHVibGlzaFJlc3BvbnNlEhIKCm1lc3NhZ2VfaWQYASABKAkSFwoPcHVibGlzaGVkX2F0X21zGAIgASgDEhEKCWR1cGxpY2F0ZRgDIAEoCCJGChNQdWJsaXNoQmF0Y2hSZXF1ZXN0Ei8KCG1lc3NhZ2VzGAEgAygLMh0ucHJpc20uZGF0YS52MS5QdWJsaXNoUmVxdWVzdCJHChRQdWJsaXNoQmF0Y2hSZXNwb25zZRIvCgdyZXN1bHRzGAEgAygLMh4ucHJpc20uZGF0YS52MS5QdWJsaXNoUmVzcG9uc2UiRwoQU3Vic2NyaWJlUmVxdWVzdBINCgV0b3BpYxgBIAEoCRINCgVncm91cBgCIAEoCRIVCg1tYXhfaW5fZmxpZ2h0GAMgASgNImsKEVN1YnNjcmliZVJlc3BvbnNlEigKB21lc3NhZ2UYASABKAsyFy5wcmlzbS5kYXRhLnYxLkVudmVsb3BlEhMKC2RlbGl2ZXJ5X2lkGAIgASgJEhcKD3N1YnNjcmlwdGlvbl9pZBgDIAEoCSJjChJBY2tub3dsZWRnZVJlcXVlc3QSFwoPc3Vic2NyaXB0aW9uX2lkGAEgASgJEhMKC2RlbGl2ZXJ5X2lkGAIgASgJEg8KB3N1Y2Nlc3MYAyABKAgSDgoGcmVhc29uGAQgASgJIhUKE0Fja25vd2xlZGdlUmVzcG9uc2UiTQoUUHVibGlzaFN0cmVhbVJlcXVlc3QSNQoIbWVzc2FnZXMYASADKAsyIy5wcmlzbS5kYXRhLnYxLlB1Ymxpc2hTdHJlYW1NZXNzYWdlIlIKFFB1Ymxpc2hTdHJlYW1NZXNzYWdlEgoKAmlkGAEgASgEEi4KB21lc3NhZ2UYAiABKAsyHS5wcmlzbS5kYXRhLnYxLlB1Ymxpc2hSZXF1ZXN0IlYKFVB1Ymxpc2hTdHJlYW1SZXNwb25zZRIOCgZ3aW5kb3cYASABKA0SLQoEYWNrcxgCIAMoCzIfLnByaXNtLmRhdGEudjEuUHVibGlzaFN0cmVhbUFjayKAAQoQUHVibGlzaFN0cmVhbUFjaxIKCgJpZBgBIAEoBBIuCgZyZXN1bHQYAiABKAsyHi5wcmlzbS5kYXRhLnYxLlB1Ymxpc2hSZXNwb25zZRIwCgVlcnJvchgDIAEoCzIhLnByaXNtLmRhdGEudjEuUHVibGlzaFN0cmVhbUVycm9yIlEKElB1Ymxpc2hTdHJlYW1FcnJvchIOCgZzdGF0dXMYASABKA0SDAoEY29kZRgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEgwKBGhpbnQYBCABKAkicwoOQ29uc3VtZVJlcXVlc3QSLwoEb3BlbhgBIAEoCzIfLnByaXNtLmRhdGEudjEuU3Vic2NyaWJlUmVxdWVzdEgAEigKA2FjaxgCIAEoCzIZLnByaXNtLmRhdGEudjEuQ29uc3VtZUFja0gAQgYKBGtpbmQiQwoKQ29uc3VtZUFjaxIUCgxkZWxpdmVyeV9pZHMYASADKAkSDwoHc3VjY2VzcxgCIAEoCBIOCgZyZWFzb24YAyABKAkiRQoPQ29uc3VtZVJlc3BvbnNlEjIKCmRlbGl2ZXJpZXMYASADKAsyHi5wcmlzbS5kYXRhLnYxLkNvbnN1bWVEZWxpdmVyeSJQCg9Db25zdW1lRGVsaXZlcnkSKAoHbWVzc2FnZRgBIAEoCzIXLnByaXNtLmRhdGEudjEuRW52ZWxvcGUSEwoLZGVsaXZlcnlfaWQYAiABKAkyjQIKCFByb2R1Y2VyEkgKB1B1Ymxpc2gSHS5wcmlzbS5kYXRhLnYxLlB1Ymxpc2hSZXF1ZXN0Gh4ucHJpc20uZGF0YS52MS5QdWJsaXNoUmVzcG9uc2USVwoMUHVibGlzaEJhdGNoEiIucHJpc20uZGF0YS52MS5QdWJsaXNoQmF0Y2hSZXF1ZXN0GiMucHJpc20uZGF0YS52MS5QdWJsaXNoQmF0Y2hSZXNwb25zZRJeCg1QdWJsaXNoU3RyZWFtEiMucHJpc20uZGF0YS52MS5QdWJsaXNoU3RyZWFtUmVxdWVzdBokLnByaXNtLmRhdGEudjEuUHVibGlzaFN0cmVhbVJlc3BvbnNlKAEwATKAAgoIQ29uc3VtZXISUAoJU3Vic2NyaWJlEh8ucHJpc20uZGF0YS52MS5TdWJzY3JpYmVSZXF1ZXN0GiAucHJpc20uZGF0YS52MS5TdWJzY3JpYmVSZXNwb25zZTABElQKC0Fja25vd2xlZGdlEiEucHJpc20uZGF0YS52MS5BY2tub3dsZWRnZVJlcXVlc3QaIi5wcmlzbS5kYXRhLnYxLkFja25vd2xlZGdlUmVzcG9uc2USTAoHQ29uc3VtZRIdLnByaXNtLmRhdGEudjEuQ29uc3VtZVJlcXVlc3QaHi5wcmlzbS5kYXRhLnYxLkNvbnN1bWVSZXNwb25zZSgBMAFiBnByb3RvMw", [file_prism_data_v1_envelope]);
+  fileDesc("Ch1wcmlzbS9kYXRhL3YxL21lc3NhZ2luZy5wcm90bxINcHJpc20uZGF0YS52MSLfAQoOUHVibGlzaFJlcXVlc3QSDQoFdG9waWMYASABKAkSDwoHcGF5bG9hZBgCIAEoDBIUCgxjb250ZW50X3R5cGUYAyABKAkSFgoOY29ycmVsYXRpb25faWQYBCABKAkSOwoHaGVhZGVycxgFIAMoCzIqLnByaXNtLmRhdGEudjEuUHVibGlzaFJlcXVlc3QuSGVhZGVyc0VudHJ5EhIKCm1lc3NhZ2VfaWQYBiABKAkaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUQoPUHVibGlzaFJlc3BvbnNlEhIKCm1lc3NhZ2VfaWQYASABKAkSFwoPcHVibGlzaGVkX2F0X21zGAIgASgDEhEKCWR1cGxpY2F0ZRgDIAEoCCJGChNQdWJsaXNoQmF0Y2hSZXF1ZXN0Ei8KCG1lc3NhZ2VzGAEgAygLMh0ucHJpc20uZGF0YS52MS5QdWJsaXNoUmVxdWVzdCJHChRQdWJsaXNoQmF0Y2hSZXNwb25zZRIvCgdyZXN1bHRzGAEgAygLMh4ucHJpc20uZGF0YS52MS5QdWJsaXNoUmVzcG9uc2UiRwoQU3Vic2NyaWJlUmVxdWVzdBINCgV0b3BpYxgBIAEoCRINCgVncm91cBgCIAEoCRIVCg1tYXhfaW5fZmxpZ2h0GAMgASgNImsKEVN1YnNjcmliZVJlc3BvbnNlEigKB21lc3NhZ2UYASABKAsyFy5wcmlzbS5kYXRhLnYxLkVudmVsb3BlEhMKC2RlbGl2ZXJ5X2lkGAIgASgJEhcKD3N1YnNjcmlwdGlvbl9pZBgDIAEoCSJjChJBY2tub3dsZWRnZVJlcXVlc3QSFwoPc3Vic2NyaXB0aW9uX2lkGAEgASgJEhMKC2RlbGl2ZXJ5X2lkGAIgASgJEg8KB3N1Y2Nlc3MYAyABKAgSDgoGcmVhc29uGAQgASgJIhUKE0Fja25vd2xlZGdlUmVzcG9uc2UiTQoUUHVibGlzaFN0cmVhbVJlcXVlc3QSNQoIbWVzc2FnZXMYASADKAsyIy5wcmlzbS5kYXRhLnYxLlB1Ymxpc2hTdHJlYW1NZXNzYWdlIlIKFFB1Ymxpc2hTdHJlYW1NZXNzYWdlEgoKAmlkGAEgASgEEi4KB21lc3NhZ2UYAiABKAsyHS5wcmlzbS5kYXRhLnYxLlB1Ymxpc2hSZXF1ZXN0IlYKFVB1Ymxpc2hTdHJlYW1SZXNwb25zZRIOCgZ3aW5kb3cYASABKA0SLQoEYWNrcxgCIAMoCzIfLnByaXNtLmRhdGEudjEuUHVibGlzaFN0cmVhbUFjayKAAQoQUHVibGlzaFN0cmVhbUFjaxIKCgJpZBgBIAEoBBIuCgZyZXN1bHQYAiABKAsyHi5wcmlzbS5kYXRhLnYxLlB1Ymxpc2hSZXNwb25zZRIwCgVlcnJvchgDIAEoCzIhLnByaXNtLmRhdGEudjEuUHVibGlzaFN0cmVhbUVycm9yIlEKElB1Ymxpc2hTdHJlYW1FcnJvchIOCgZzdGF0dXMYASABKA0SDAoEY29kZRgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEgwKBGhpbnQYBCABKAkiYQoUUHVibGlzaFVwbG9hZFJlcXVlc3QSMAoEaGVhZBgBIAEoCzIgLnByaXNtLmRhdGEudjEuUHVibGlzaFVwbG9hZEhlYWRIABIOCgRkYXRhGAIgASgMSABCBwoFZnJhbWUi8gEKEVB1Ymxpc2hVcGxvYWRIZWFkEg0KBXRvcGljGAEgASgJEhQKDGNvbnRlbnRfdHlwZRgCIAEoCRIWCg5jb3JyZWxhdGlvbl9pZBgDIAEoCRI+CgdoZWFkZXJzGAQgAygLMi0ucHJpc20uZGF0YS52MS5QdWJsaXNoVXBsb2FkSGVhZC5IZWFkZXJzRW50cnkSEgoKbWVzc2FnZV9pZBgFIAEoCRIMCgRzaXplGAYgASgEEg4KBnNoYTI1NhgHIAEoCRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJXChVQdWJsaXNoVXBsb2FkUmVzcG9uc2USEgoKbWVzc2FnZV9pZBgBIAEoCRIXCg9wdWJsaXNoZWRfYXRfbXMYAiABKAMSEQoJZHVwbGljYXRlGAMgASgIInMKDkNvbnN1bWVSZXF1ZXN0Ei8KBG9wZW4YASABKAsyHy5wcmlzbS5kYXRhLnYxLlN1YnNjcmliZVJlcXVlc3RIABIoCgNhY2sYAiABKAsyGS5wcmlzbS5kYXRhLnYxLkNvbnN1bWVBY2tIAEIGCgRraW5kIkMKCkNvbnN1bWVBY2sSFAoMZGVsaXZlcnlfaWRzGAEgAygJEg8KB3N1Y2Nlc3MYAiABKAgSDgoGcmVhc29uGAMgASgJIkUKD0NvbnN1bWVSZXNwb25zZRIyCgpkZWxpdmVyaWVzGAEgAygLMh4ucHJpc20uZGF0YS52MS5Db25zdW1lRGVsaXZlcnkiUAoPQ29uc3VtZURlbGl2ZXJ5EigKB21lc3NhZ2UYASABKAsyFy5wcmlzbS5kYXRhLnYxLkVudmVsb3BlEhMKC2RlbGl2ZXJ5X2lkGAIgASgJMusCCghQcm9kdWNlchJICgdQdWJsaXNoEh0ucHJpc20uZGF0YS52MS5QdWJsaXNoUmVxdWVzdBoeLnByaXNtLmRhdGEudjEuUHVibGlzaFJlc3BvbnNlElcKDFB1Ymxpc2hCYXRjaBIiLnByaXNtLmRhdGEudjEuUHVibGlzaEJhdGNoUmVxdWVzdBojLnByaXNtLmRhdGEudjEuUHVibGlzaEJhdGNoUmVzcG9uc2USXgoNUHVibGlzaFN0cmVhbRIjLnByaXNtLmRhdGEudjEuUHVibGlzaFN0cmVhbVJlcXVlc3QaJC5wcmlzbS5kYXRhLnYxLlB1Ymxpc2hTdHJlYW1SZXNwb25zZSgBMAESXAoNUHVibGlzaFVwbG9hZBIjLnByaXNtLmRhdGEudjEuUHVibGlzaFVwbG9hZFJlcXVlc3QaJC5wcmlzbS5kYXRhLnYxLlB1Ymxpc2hVcGxvYWRSZXNwb25zZSgBMoACCghDb25zdW1lchJQCglTdWJzY3JpYmUSHy5wcmlzbS5kYXRhLnYxLlN1YnNjcmliZVJlcXVlc3QaIC5wcmlzbS5kYXRhLnYxLlN1YnNjcmliZVJlc3BvbnNlMAESVAoLQWNrbm93bGVkZ2USIS5wcmlzbS5kYXRhLnYxLkFja25vd2xlZGdlUmVxdWVzdBoiLnByaXNtLmRhdGEudjEuQWNrbm93bGVkZ2VSZXNwb25zZRJMCgdDb25zdW1lEh0ucHJpc20uZGF0YS52MS5Db25zdW1lUmVxdWVzdBoeLnByaXNtLmRhdGEudjEuQ29uc3VtZVJlc3BvbnNlKAEwAWIGcHJvdG8z", [file_prism_data_v1_envelope]);
 
 /**
  * @generated from message prism.data.v1.PublishRequest
@@ -388,6 +388,129 @@ export const PublishStreamErrorSchema: GenMessage<PublishStreamError> = /*@__PUR
   messageDesc(file_prism_data_v1_messaging, 12);
 
 /**
+ * One frame of a PublishUpload: `head` first, then `data` frames.
+ *
+ * @generated from message prism.data.v1.PublishUploadRequest
+ */
+export type PublishUploadRequest = Message<"prism.data.v1.PublishUploadRequest"> & {
+  /**
+   * @generated from oneof prism.data.v1.PublishUploadRequest.frame
+   */
+  frame: {
+    /**
+     * @generated from field: prism.data.v1.PublishUploadHead head = 1;
+     */
+    value: PublishUploadHead;
+    case: "head";
+  } | {
+    /**
+     * The payload's next bytes.
+     *
+     * @generated from field: bytes data = 2;
+     */
+    value: Uint8Array;
+    case: "data";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message prism.data.v1.PublishUploadRequest.
+ * Use `create(PublishUploadRequestSchema)` to create a new message.
+ */
+export const PublishUploadRequestSchema: GenMessage<PublishUploadRequest> = /*@__PURE__*/
+  messageDesc(file_prism_data_v1_messaging, 13);
+
+/**
+ * A PublishUpload's message, as in PublishRequest, without the payload.
+ *
+ * @generated from message prism.data.v1.PublishUploadHead
+ */
+export type PublishUploadHead = Message<"prism.data.v1.PublishUploadHead"> & {
+  /**
+   * Empty = the pattern's configured topic.
+   *
+   * @generated from field: string topic = 1;
+   */
+  topic: string;
+
+  /**
+   * @generated from field: string content_type = 2;
+   */
+  contentType: string;
+
+  /**
+   * @generated from field: string correlation_id = 3;
+   */
+  correlationId: string;
+
+  /**
+   * @generated from field: map<string, string> headers = 4;
+   */
+  headers: { [key: string]: string };
+
+  /**
+   * Optional idempotency key (1 to 256 characters); a UUIDv7 is generated when empty.
+   *
+   * @generated from field: string message_id = 5;
+   */
+  messageId: string;
+
+  /**
+   * The payload's total size in bytes; the data frames must add up to it.
+   *
+   * @generated from field: uint64 size = 6;
+   */
+  size: bigint;
+
+  /**
+   * Optional lowercase hex SHA-256 of the whole payload. With it, a claim-checked payload is
+   * written once, under its final key; without it, under a pending key that is renamed (an S3
+   * server-side copy) once the hash is known.
+   *
+   * @generated from field: string sha256 = 7;
+   */
+  sha256: string;
+};
+
+/**
+ * Describes the message prism.data.v1.PublishUploadHead.
+ * Use `create(PublishUploadHeadSchema)` to create a new message.
+ */
+export const PublishUploadHeadSchema: GenMessage<PublishUploadHead> = /*@__PURE__*/
+  messageDesc(file_prism_data_v1_messaging, 14);
+
+/**
+ * As PublishResponse.
+ *
+ * @generated from message prism.data.v1.PublishUploadResponse
+ */
+export type PublishUploadResponse = Message<"prism.data.v1.PublishUploadResponse"> & {
+  /**
+   * @generated from field: string message_id = 1;
+   */
+  messageId: string;
+
+  /**
+   * @generated from field: int64 published_at_ms = 2;
+   */
+  publishedAtMs: bigint;
+
+  /**
+   * True when the message id was seen within the dedup window and nothing was published.
+   *
+   * @generated from field: bool duplicate = 3;
+   */
+  duplicate: boolean;
+};
+
+/**
+ * Describes the message prism.data.v1.PublishUploadResponse.
+ * Use `create(PublishUploadResponseSchema)` to create a new message.
+ */
+export const PublishUploadResponseSchema: GenMessage<PublishUploadResponse> = /*@__PURE__*/
+  messageDesc(file_prism_data_v1_messaging, 15);
+
+/**
  * @generated from message prism.data.v1.ConsumeRequest
  */
 export type ConsumeRequest = Message<"prism.data.v1.ConsumeRequest"> & {
@@ -416,7 +539,7 @@ export type ConsumeRequest = Message<"prism.data.v1.ConsumeRequest"> & {
  * Use `create(ConsumeRequestSchema)` to create a new message.
  */
 export const ConsumeRequestSchema: GenMessage<ConsumeRequest> = /*@__PURE__*/
-  messageDesc(file_prism_data_v1_messaging, 13);
+  messageDesc(file_prism_data_v1_messaging, 16);
 
 /**
  * Settles the named deliveries of this stream, all the same way.
@@ -449,7 +572,7 @@ export type ConsumeAck = Message<"prism.data.v1.ConsumeAck"> & {
  * Use `create(ConsumeAckSchema)` to create a new message.
  */
 export const ConsumeAckSchema: GenMessage<ConsumeAck> = /*@__PURE__*/
-  messageDesc(file_prism_data_v1_messaging, 14);
+  messageDesc(file_prism_data_v1_messaging, 17);
 
 /**
  * One or more deliveries, in delivery order (the proxy sends what is ready in one response).
@@ -468,7 +591,7 @@ export type ConsumeResponse = Message<"prism.data.v1.ConsumeResponse"> & {
  * Use `create(ConsumeResponseSchema)` to create a new message.
  */
 export const ConsumeResponseSchema: GenMessage<ConsumeResponse> = /*@__PURE__*/
-  messageDesc(file_prism_data_v1_messaging, 15);
+  messageDesc(file_prism_data_v1_messaging, 18);
 
 /**
  * @generated from message prism.data.v1.ConsumeDelivery
@@ -492,7 +615,7 @@ export type ConsumeDelivery = Message<"prism.data.v1.ConsumeDelivery"> & {
  * Use `create(ConsumeDeliverySchema)` to create a new message.
  */
 export const ConsumeDeliverySchema: GenMessage<ConsumeDelivery> = /*@__PURE__*/
-  messageDesc(file_prism_data_v1_messaging, 16);
+  messageDesc(file_prism_data_v1_messaging, 19);
 
 /**
  * Producer pattern: publishes to the pattern's topic (or the topic given). A call returns once
@@ -569,6 +692,41 @@ export const Producer: GenService<{
     methodKind: "bidi_streaming";
     input: typeof PublishStreamRequestSchema;
     output: typeof PublishStreamResponseSchema;
+  },
+  /**
+   * Publishes one message whose payload arrives in pieces, so that neither the client nor the
+   * proxy holds a large payload in one gRPC message (a Publish must fit `--max-message-size`).
+   * Answers as Publish (the same fields), once the message was published.
+   *
+   * Frames: the first request is `head` (topic, content type, headers, ..., and the payload's
+   * total `size`); every later one is `data`, the payload's next bytes, in order. Data frames of
+   * 64 KiB to 1 MiB are a good size; each must fit `--max-message-size`. A stream whose first
+   * request is not `head`, that sends `head` twice, or whose data adds up to more or fewer bytes
+   * than `size` when the client half-closes ends with INVALID_ARGUMENT; nothing is published.
+   * `sha256`, when given, is checked against the bytes received (INVALID_ARGUMENT on a mismatch,
+   * nothing published).
+   *
+   * Limits: a `size` above the proxy's `--max-payload-size` (256 MiB by default) or above the
+   * producer's `max_message_size` ends the stream with RESOURCE_EXHAUSTED naming both numbers,
+   * before any data is read. Checks (namespace, pattern, auth, the write permission, topic,
+   * message id, headers) also run on `head`, before any data is read.
+   *
+   * Memory: with a claim check (docs/messaging.md, Claim check) and a `size` above its
+   * `threshold`, the proxy streams the data straight into the object store in parts of a bounded
+   * size, reading the next frames only once the store took the previous part (gRPC flow control
+   * then holds the client back), and computes the payload's SHA-256 on the way; the claim is
+   * published once the object is complete. Otherwise (no claim check, a payload at or below the
+   * threshold, a producer that also has a schema or encryption stage, or a pattern running in its
+   * own runner process) the proxy gathers the payload and publishes it as a Publish would, holding
+   * it whole. A stream that ends early (cancelled, or the proxy stops) publishes nothing; an
+   * object it stored in part is removed, or swept after the claim check's `ttl`.
+   *
+   * @generated from rpc prism.data.v1.Producer.PublishUpload
+   */
+  publishUpload: {
+    methodKind: "client_streaming";
+    input: typeof PublishUploadRequestSchema;
+    output: typeof PublishUploadResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_prism_data_v1_messaging, 0);
