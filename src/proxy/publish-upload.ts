@@ -16,7 +16,7 @@ import {
 } from '../gen/prism/data/v1/messaging_pb.js';
 import { PrismError } from '../errors.js';
 import type { RunnerResolver, UnaryObserver } from '../runners/call-context.js';
-import { gatherUpload } from '../runners/producer/upload.js';
+import { gatherUpload, refuseInlineOver } from '../runners/producer/upload.js';
 import type { ProducerRunnerApi, PublishUploadInput } from '../runners/types.js';
 import { toServiceError } from '../transport/grpc-status.js';
 import { collectOld, collectYoung } from './young-gc.js';
@@ -33,6 +33,8 @@ export interface PublishUploadDeps {
   resolve: RunnerResolver<ProducerRunnerApi>;
   /** The largest payload an upload may announce (--max-payload-size). */
   maxPayloadBytes: number;
+  /** The proxy's --max-message-size: an upload no claim check takes must fit it. */
+  maxInlineBytes: number;
   observe?: UnaryObserver | undefined;
 }
 
@@ -106,12 +108,14 @@ async function upload(
     size,
     sha256: head.sha256 || undefined,
     chunks: chunks(),
+    maxInlineBytes: deps.maxInlineBytes,
   };
   let result;
   if (runner.publishUpload !== undefined) {
     result = await runner.publishUpload(input, session);
   } else {
-    const { size: _size, sha256, chunks: data, ...rest } = input;
+    const { size: _size, sha256, chunks: data, maxInlineBytes: _max, ...rest } = input;
+    refuseInlineOver(size, deps.maxInlineBytes);
     result = await runner.publish({ ...rest, payload: await gatherUpload(data, size, sha256) }, session);
   }
   return create(PublishUploadResponseSchema, {

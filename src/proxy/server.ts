@@ -12,6 +12,7 @@ import { StatusHttpServer } from '../transport/status-http.js';
 import { splitHostPort } from '../transport/listen-address.js';
 import { CloseList, startOrUnwind } from '../transport/close-list.js';
 import { bindServer, createGrpcServer, shutdownServer } from '../transport/grpc-server.js';
+import { MAX_MESSAGE_BYTES } from '../transport/limits.js';
 import { grpcServerCredentials, ServerCertificates, type ServerTls } from '../transport/server-tls.js';
 import { isPrismError, PrismError, type PrismErrorCode } from '../errors.js';
 import { ANONYMOUS, type CallFacts, type RunnerResolver } from '../runners/call-context.js';
@@ -226,6 +227,7 @@ export class ProxyServer {
       publishUpload: publishUploadHandler({
         resolve: this.resolver('producer'),
         maxPayloadBytes: this.options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+        maxInlineBytes: this.options.maxMessageBytes ?? MAX_MESSAGE_BYTES,
         observe: this.observer('Producer'),
       }),
     });

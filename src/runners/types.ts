@@ -85,6 +85,11 @@ export interface PublishUploadInput extends Omit<PublishInput, 'payload'> {
   size: number;
   sha256?: string | undefined;
   chunks: AsyncIterable<Uint8Array>;
+  /**
+   * The largest payload the upload may be gathered into when no claim check takes it: one whole
+   * message has to fit the proxy's --max-message-size to be delivered again.
+   */
+  maxInlineBytes?: number | undefined;
 }
 
 export interface PublishResult {

@@ -48,7 +48,7 @@ import type {
   PublishResult,
   PublishUploadInput,
 } from '../types.js';
-import { gatherUpload } from './upload.js';
+import { gatherUpload, refuseInlineOver } from './upload.js';
 import { uuidv7 } from '../uuid.js';
 
 export interface ProducerSettings {
@@ -216,7 +216,7 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
    */
   publishUpload(input: PublishUploadInput, session: CallerSession): Promise<PublishResult> {
     return this.track(async () => {
-      const { size, sha256, chunks, ...rest } = input;
+      const { size, sha256, chunks, maxInlineBytes, ...rest } = input;
       const prepared = this.prepare({ ...rest, payload: new Uint8Array(0) }, session, size);
       const context = {
         namespace: this.namespace,
@@ -226,6 +226,7 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
       };
       const sealed = await this.payload.sealUpload(prepared.message, { size, sha256, chunks }, context);
       if (sealed !== undefined) return this.deliver({ ...prepared, message: sealed });
+      if (maxInlineBytes !== undefined) refuseInlineOver(size, maxInlineBytes);
       const payload = await gatherUpload(chunks, size, sha256);
       return this.deliver(
         await this.seal({ ...prepared, message: { ...prepared.message, payload } }, session),

@@ -6,6 +6,16 @@ import { PrismError } from '../../errors.js';
  * The upload's bytes in one buffer of its declared `size`: E_INVALID_ARGUMENT when the chunks add
  * up to more or fewer bytes, or hash to other than an announced `sha256`.
  */
+/** An upload no claim check takes is one message: it must fit the proxy's message limit. */
+export function refuseInlineOver(size: number, maxInlineBytes: number): void {
+  if (size <= maxInlineBytes) return;
+  throw new PrismError(
+    'E_PAYLOAD_TOO_LARGE',
+    `payload is ${size} bytes and no claim check stores it; the proxy's message limit is ${maxInlineBytes} bytes (--max-message-size)`,
+    { hint: 'give the producer a claim_check with a threshold below the limit, or raise --max-message-size' },
+  );
+}
+
 export async function gatherUpload(
   chunks: AsyncIterable<Uint8Array>,
   size: number,

@@ -718,7 +718,9 @@ export const Producer: GenService<{
    * published once the object is complete. Otherwise (no claim check, a payload at or below the
    * threshold, a producer that also has a schema or encryption stage, or a pattern running in its
    * own runner process) the proxy gathers the payload and publishes it as a Publish would, holding
-   * it whole. A stream that ends early (cancelled, or the proxy stops) publishes nothing; an
+   * it whole; such a payload must fit `--max-message-size` (it is delivered as one message), and a
+   * larger `size` ends the stream with RESOURCE_EXHAUSTED naming both numbers, before any data is
+   * read. A stream that ends early (cancelled, or the proxy stops) publishes nothing; an
    * object it stored in part is removed, or swept after the claim check's `ttl`.
    *
    * @generated from rpc prism.data.v1.Producer.PublishUpload
