@@ -25,6 +25,7 @@ import {
   cpuSeconds,
   grpcFrame,
   loadAverage,
+  h2load,
   machine,
   machineBusySeconds,
   processTree,
@@ -123,36 +124,16 @@ function redisPid() {
 }
 
 // ---- load ---------------------------------------------------------------------------------------
-async function h2load(port, ns, method, seconds) {
-  const args = [
-    ...['-c', String(C), '-m', String(M), '-t', '1', '-D', String(seconds)],
-    ...['-d', join(work, `${method}.bin`)],
-    ...['-H', 'content-type: application/grpc', '-H', 'te: trailers', '-H', `x-prism-namespace: ${ns}`],
-    `http://127.0.0.1:${port}/prism.data.v1.${SERVICE[method]}/${method}`,
-  ];
-  const { code, stdout, stderr } = await runProcess(
-    'sh',
-    ['-c', 'h2load "$@"; rc=$?; times; exit $rc', 'h2load', ...args],
-    { timeoutMs: (seconds + 30) * 1000 },
-  );
-  if (code !== 0) throw new Error(`h2load failed (${code}): ${stderr}\n${stdout}`);
-  const num = (re) => Number(re.exec(stdout)?.[1] ?? NaN);
-  const times = (
-    stdout
-      .trim()
-      .split('\n')
-      .slice(-1)[0]
-      .match(/(\d+)m([\d.]+)s/g) ?? []
-  ).map((t) => {
-    const [, m, s] = /(\d+)m([\d.]+)s/.exec(t);
-    return Number(m) * 60 + Number(s);
+function load(port, ns, method, seconds) {
+  return h2load({
+    port,
+    path: `/prism.data.v1.${SERVICE[method]}/${method}`,
+    bodyFile: join(work, `${method}.bin`),
+    namespace: ns,
+    seconds,
+    connections: C,
+    streams: M,
   });
-  return {
-    perSec: num(/finished in [\d.]+m?s, ([\d.]+) req\/s/),
-    seconds: num(/finished in ([\d.]+)s/),
-    succeeded: num(/(\d+) succeeded/),
-    generatorCpu: times.length >= 2 ? times[0] + times[1] : NaN,
-  };
 }
 
 /** The proxy's and the runner's pids; everything below the proxy but the runner is the proxy's. */
@@ -261,13 +242,13 @@ try {
     }
   }
   for (const [, ns] of Object.entries(CONTENDERS))
-    for (const method of METHODS) await h2load(port, ns, method, WARM);
+    for (const method of METHODS) await load(port, ns, method, WARM);
 
   for (let round = 1; round <= ROUNDS; round++) {
     log(`round ${round}/${ROUNDS}; load average ${loadAverage()}`);
     for (const method of METHODS)
       for (const [name, ns] of Object.entries(CONTENDERS))
-        await phase(`${name} ${method}`, procs, () => h2load(port, ns, method, D));
+        await phase(`${name} ${method}`, procs, () => load(port, ns, method, D));
   }
   for (let round = 1; round <= Number(values['latency-rounds']); round++) {
     for (const method of METHODS.filter((m) => m !== 'PublishBatch'))

@@ -16,7 +16,7 @@ import { DataClient } from '../../src/client/data-client.js';
 import type { SubscribeResponse } from '../../src/gen/prism/data/v1/messaging_pb.js';
 import { ensureBuilt } from '../support/cli.js';
 import { privateS3, seaweedPresence, type PrivateS3 } from '../support/private-s3.js';
-import { startPrismServer, type RunningServer } from '../support/server-process.js';
+import { startProxy, type RunningServer } from '../support/server-process.js';
 import { describeIfPresent, probeService, redisUrl, uniqueName } from '../support/services.js';
 import { reader } from '../support/subscribe-reader.js';
 
@@ -84,22 +84,9 @@ describeIfPresent('redis and a SeaweedFS binary', presence, 'claim check with th
         '',
       ].join('\n'),
     );
-    proxy = await startPrismServer(
-      [
-        'proxy',
-        'serve',
-        '--namespaces',
-        join(dir, 'ns'),
-        '--backends',
-        join(dir, 'backends.yaml'),
-        '--listen',
-        '127.0.0.1:0',
-        '--metrics-listen',
-        '127.0.0.1:0',
-      ],
-      'prism proxy serving',
-      { PRISM_E2E_S3_CREDENTIALS: `${store.accessKeyId}:${store.secretAccessKey}` },
-    );
+    proxy = await startProxy({ namespaces: join(dir, 'ns'), backends: join(dir, 'backends.yaml') }, [], {
+      PRISM_E2E_S3_CREDENTIALS: `${store.accessKeyId}:${store.secretAccessKey}`,
+    });
   }, 180_000);
 
   afterAll(async () => {

@@ -22,7 +22,7 @@ import { isPrismError } from '../../src/errors.js';
 import type { SubscribeResponse } from '../../src/gen/prism/data/v1/messaging_pb.js';
 import { reader } from '../support/subscribe-reader.js';
 import { ensureBuilt, REPO_ROOT, runCli } from '../support/cli.js';
-import { startPrismServer, type RunningServer } from '../support/server-process.js';
+import { startProxy, type RunningServer } from '../support/server-process.js';
 import {
   describeWithServices,
   kafkaBrokers,
@@ -127,22 +127,9 @@ await describeWithServices(['s3', 'kafka', 'nats', 'redis'], 'claim check throug
         '',
       ].join('\n'),
     );
-    proxy = await startPrismServer(
-      [
-        'proxy',
-        'serve',
-        '--namespaces',
-        join(dir, 'ns'),
-        '--backends',
-        join(dir, 'backends.yaml'),
-        '--listen',
-        '127.0.0.1:0',
-        '--metrics-listen',
-        '127.0.0.1:0',
-        '--max-message-size',
-        `${MAX_MESSAGE}B`,
-      ],
-      'prism proxy serving',
+    proxy = await startProxy(
+      { namespaces: join(dir, 'ns'), backends: join(dir, 'backends.yaml') },
+      ['--max-message-size', `${MAX_MESSAGE}B`],
       { PRISM_E2E_S3_CREDENTIALS: `${s3.accessKeyId}:${s3.secretAccessKey}` },
     );
     endpoint = `127.0.0.1:${proxy.ready.port as number}`;
