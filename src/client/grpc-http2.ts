@@ -7,7 +7,7 @@ import {
   type OutgoingHttpHeaders,
   type SecureClientSessionOptions,
 } from 'node:http2';
-import { isIP } from 'node:net';
+import { connect as netConnect, isIP } from 'node:net';
 import { clientTlsFiles, usesTls, type ClientTls } from '../transport/client-tls.js';
 import { parseEndpoint, type Endpoint } from '../transport/listen-address.js';
 import { GrpcStatus, statusName, type CallError } from '../transport/status-codes.js';
@@ -21,35 +21,45 @@ import { GrpcStatus, statusName, type CallError } from '../transport/status-code
  * where our error mapping reads them: src/transport/tls-errors.ts), so one mapping serves both.
  *
  * One HTTP/2 session per channel, opened on the first call and opened again after the server
- * closed it (GOAWAY, a dropped connection). No compression, no retries, no streaming calls.
+ * closed it (GOAWAY, a dropped connection) or when its stream ids run low. No compression, no
+ * retries, no streaming calls. The proxy also calls its runner processes with it
+ * (src/proxy/remote-runner.ts): there a grpc-js client cost about 2.5 times the CPU per call
+ * (bench/RESULTS.md, "Launched runners"); `GrpcHttp2Channel.to` opens those sessions on a Unix
+ * socket or with TLS options already read.
  */
 export class GrpcHttp2Channel {
   readonly endpoint: Endpoint;
   readonly tls: boolean;
-  private readonly authority: string;
-  private readonly url: string;
-  private readonly options: SecureClientSessionOptions;
+  private readonly target: SessionTarget;
   private session: ClientHttp2Session | undefined;
   private closed = false;
 
   /** Reads the TLS files now, as dialTarget does, so that a bad path fails before any call. */
-  constructor(endpointText: string, tls: ClientTls = {}) {
-    this.endpoint = parseEndpoint(endpointText);
-    this.tls = usesTls(this.endpoint, tls);
-    const { host, port } = this.endpoint;
-    const hostPort = `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
-    this.url = `${this.tls ? 'https' : 'http'}://${hostPort}`;
-    this.authority = tls.serverName ?? hostPort;
-    this.options = {};
-    if (this.tls) {
-      const { ca, key, cert } = clientTlsFiles(tls);
-      this.options = {
-        ...(ca ? { ca } : {}),
-        ...(key && cert ? { key, cert } : {}),
-        // The name the certificate must carry; Node takes an IP host from the URL by itself.
-        ...(tls.serverName !== undefined ? { servername: tls.serverName } : {}),
-      };
+  constructor(endpoint: string | SessionTarget, tls: ClientTls = {}) {
+    this.target = typeof endpoint === 'string' ? sessionTarget(endpoint, tls) : endpoint;
+    this.endpoint = this.target.endpoint;
+    this.tls = this.target.url.startsWith('https:');
+  }
+
+  /** A channel to a Unix socket (plaintext), or to host:port with TLS options already loaded. */
+  static to(
+    target: { socketPath: string } | { hostPort: string; tls: SecureClientSessionOptions },
+  ): GrpcHttp2Channel {
+    if ('socketPath' in target) {
+      const { socketPath } = target;
+      return new GrpcHttp2Channel({
+        endpoint: { address: `unix:${socketPath}`, host: 'localhost', port: 0, tls: false },
+        url: 'http://localhost',
+        authority: 'localhost',
+        options: { createConnection: () => netConnect(socketPath) },
+      });
     }
+    return new GrpcHttp2Channel({
+      endpoint: { ...parseEndpoint(target.hostPort), tls: true },
+      url: `https://${target.hostPort}`,
+      authority: target.hostPort,
+      options: target.tls,
+    });
   }
 
   /**
@@ -68,7 +78,7 @@ export class GrpcHttp2Channel {
       ...metadata,
       [constants.HTTP2_HEADER_METHOD]: 'POST',
       [constants.HTTP2_HEADER_PATH]: path,
-      [constants.HTTP2_HEADER_AUTHORITY]: this.authority,
+      [constants.HTTP2_HEADER_AUTHORITY]: this.target.authority,
       [constants.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc',
       [constants.HTTP2_HEADER_TE]: 'trailers',
       'grpc-timeout': grpcTimeout(timeoutMs),
@@ -95,10 +105,12 @@ export class GrpcHttp2Channel {
   }
 
   private connection(): Connection {
-    if (this.session && !this.session.closed && !this.session.destroyed) {
-      return connectionOf(this.session);
+    const current = this.session;
+    if (current && !current.closed && !current.destroyed) {
+      if ((current.state.nextStreamID ?? 0) < STREAM_ID_ROTATE) return connectionOf(current);
+      current.close(); // calls in flight finish on it; the next ones get a fresh session
     }
-    const session = connect(this.url, this.options);
+    const session = connect(this.target.url, this.target.options);
     const state: Connection = { session, connected: false, closed: false, error: undefined };
     CONNECTIONS.set(session, state);
     // Established once the server's SETTINGS arrive, as for grpc-js: a TLS 1.3 server refuses a
@@ -123,6 +135,41 @@ export class GrpcHttp2Channel {
     if (this.session === session) this.session = undefined;
   }
 }
+
+/** Where a channel's sessions go: the URL to connect, the :authority, and the session options. */
+interface SessionTarget {
+  endpoint: Endpoint;
+  url: string;
+  authority: string;
+  options: SecureClientSessionOptions;
+}
+
+/** The target of an endpoint text (host:port, or a URL) with the CLI's TLS flags. */
+function sessionTarget(endpointText: string, tls: ClientTls): SessionTarget {
+  const endpoint: Endpoint = parseEndpoint(endpointText);
+  const secure = usesTls(endpoint, tls);
+  const { host, port } = endpoint;
+  const hostPort = `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+  let options: SecureClientSessionOptions = {};
+  if (secure) {
+    const { ca, key, cert } = clientTlsFiles(tls);
+    options = {
+      ...(ca ? { ca } : {}),
+      ...(key && cert ? { key, cert } : {}),
+      // The name the certificate must carry; Node takes an IP host from the URL by itself.
+      ...(tls.serverName !== undefined ? { servername: tls.serverName } : {}),
+    };
+  }
+  return {
+    endpoint,
+    url: `${secure ? 'https' : 'http'}://${hostPort}`,
+    authority: tls.serverName ?? hostPort,
+    options,
+  };
+}
+
+/** A stream id close to HTTP/2's 2^31 limit: a long-lived channel opens a fresh session. */
+const STREAM_ID_ROTATE = 2 ** 30;
 
 interface Connection {
   session: ClientHttp2Session;
@@ -229,6 +276,8 @@ class UnaryCall {
       );
     }
     if (this.httpStatus !== undefined && this.httpStatus !== 200) return httpStatusError(this.httpStatus);
+    // The session went down under the call (the server process died): grpc-js says the same.
+    if (this.connection.session.destroyed) return callError(GrpcStatus.UNAVAILABLE, 'Connection dropped');
     const rst = this.stream.rstCode;
     switch (rst) {
       case constants.NGHTTP2_REFUSED_STREAM:

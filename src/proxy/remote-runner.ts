@@ -23,7 +23,7 @@ import { NAMESPACE_HEADER, PATTERN_HEADER } from '../transport/metadata.js';
 import { PublishStreamWriter } from '../client/publish-stream.js';
 import { CALLER_HEADER, encodeCaller, setCaller } from '../runners/caller-header.js';
 import type { CallError } from '../transport/status-codes.js';
-import { UnaryCallError, type UnaryChannel } from './launcher/unary-channel.js';
+import type { GrpcHttp2Channel } from '../client/grpc-http2.js';
 import type {
   CallerSession,
   ConsumerDelivery,
@@ -40,7 +40,7 @@ import type { AnyClient } from '../client/proxy-call.js';
 /** gRPC clients of one running runner process. */
 export interface RunnerClients {
   /** Unary calls (KeyValue, Publish, PublishBatch) on node:http2. */
-  unary: UnaryChannel;
+  unary: GrpcHttp2Channel;
   keyValue: AnyClient;
   producer: AnyClient;
   consumer: AnyClient;
@@ -333,7 +333,7 @@ export class RemoteRunner implements KeyValueRunnerApi, ProducerRunnerApi, Consu
     return metadata;
   }
 
-  /** Plain headers of a unary call on the runner's UnaryChannel (unary-channel.ts). */
+  /** Plain headers of a unary call on the runner's GrpcHttp2Channel. */
   private headers(session?: CallerSession, input?: PublishInput): Record<string, string> {
     const headers: Record<string, string> = {
       [NAMESPACE_HEADER]: this.namespace,
@@ -359,9 +359,9 @@ export class RemoteRunner implements KeyValueRunnerApi, ProducerRunnerApi, Consu
     const { unary } = this.process.clients();
     let response: Uint8Array;
     try {
-      response = await unary.call(method.path, request, headers, CALL_TIMEOUT_MS);
+      response = await unary.unary(method.path, request, headers, CALL_TIMEOUT_MS);
     } catch (err) {
-      throw err instanceof UnaryCallError ? this.toError(err) : err;
+      throw this.toError(err as CallError); // the channel rejects with CallErrors only
     }
     return fromBinary(method.output, response) as Res;
   }

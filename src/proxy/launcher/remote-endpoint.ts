@@ -15,7 +15,7 @@ import { PrismError } from '../../errors.js';
 import { CLIENT_OPTIONS } from '../../transport/limits.js';
 import { grpcServiceDefinition } from '../../transport/service-definition.js';
 import type { RunnerClients, RunnerProcessHandle } from '../remote-runner.js';
-import { UnaryChannel } from './unary-channel.js';
+import { GrpcHttp2Channel } from '../../client/grpc-http2.js';
 
 const KeyValueClient = makeGenericClientConstructor(grpcServiceDefinition(KeyValue), 'KeyValue');
 const ProducerClient = makeGenericClientConstructor(grpcServiceDefinition(Producer), 'Producer');
@@ -62,7 +62,7 @@ export class RemoteEndpoint implements RunnerProcessHandle {
     const consumer = new ConsumerClient(target, creds, CLIENT_OPTIONS);
     const health = new HealthClient(target, creds, CLIENT_OPTIONS);
     this.set = {
-      unary: new UnaryChannel({ authority: `https://${target}`, tls: { ca, cert, key } }),
+      unary: GrpcHttp2Channel.to({ hostPort: target, tls: { ca, cert, key } }),
       keyValue: keyValue as never,
       producer: producer as never,
       consumer: consumer as never,

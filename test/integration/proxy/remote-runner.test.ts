@@ -22,7 +22,7 @@ import { KeyValue } from '../../../src/gen/prism/data/v1/keyvalue_pb.js';
 import { service as healthService } from 'grpc-health-check';
 import { RemoteRunner, type RunnerClients } from '../../../src/proxy/remote-runner.js';
 import { RunnerServer } from '../../../src/runners/runner-server.js';
-import { UnaryChannel } from '../../../src/proxy/launcher/unary-channel.js';
+import { GrpcHttp2Channel } from '../../../src/client/grpc-http2.js';
 import { setCaller } from '../../../src/runners/caller-header.js';
 import { grpcServiceDefinition } from '../../../src/transport/service-definition.js';
 import { NAMESPACE_HEADER } from '../../../src/transport/metadata.js';
@@ -73,7 +73,7 @@ describe('a remote runner over a Unix socket', () => {
     await server.start();
     const insecure = credentials.createInsecure();
     clients = {
-      unary: new UnaryChannel({ socketPath: socket.slice('unix:'.length) }),
+      unary: GrpcHttp2Channel.to({ socketPath: socket.slice('unix:'.length) }),
       keyValue: new KeyValueClient(socket, insecure) as never,
       producer: new ProducerClient(socket, insecure) as never,
       consumer: new ConsumerClient(socket, insecure) as never,

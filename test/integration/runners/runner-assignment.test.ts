@@ -14,7 +14,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { credentials, makeGenericClientConstructor } from '@grpc/grpc-js';
 import { KeyValue } from '../../../src/gen/prism/data/v1/keyvalue_pb.js';
 import { RemoteRunner } from '../../../src/proxy/remote-runner.js';
-import { UnaryChannel } from '../../../src/proxy/launcher/unary-channel.js';
+import { GrpcHttp2Channel } from '../../../src/client/grpc-http2.js';
 import { grpcServiceDefinition } from '../../../src/transport/service-definition.js';
 import {
   NamespaceRequestSchema,
@@ -95,7 +95,7 @@ describe('runner serve --assignment-stdin', () => {
     expect(status.heapLimitBytes).toBeGreaterThan(0);
     const KeyValueClient = makeGenericClientConstructor(grpcServiceDefinition(KeyValue), 'KeyValue');
     const keyValue = new KeyValueClient(`unix:${socket}`, credentials.createInsecure());
-    const unary = new UnaryChannel({ socketPath: socket });
+    const unary = GrpcHttp2Channel.to({ socketPath: socket });
     const kv = new RemoteRunner(
       namespace,
       'cache',
