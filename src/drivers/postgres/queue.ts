@@ -256,9 +256,11 @@ export function createPostgresQueue(options: DriverOptions): PostgresQueue {
         while (!stopped) {
           let rows: Claimed[] = [];
           try {
-            rows = await claim(t, group, ackTimeoutMs, prefetch);
+            // Under the operation deadline like every other query: a claim whose connection went
+            // silent must not stall the consumer; rows it claimed come back after ackTimeoutMs.
+            rows = await run('claim', () => claim(t, group, ackTimeoutMs, prefetch));
           } catch {
-            // Backend down: keep polling; the pool reconnects.
+            // Backend down or slow: keep polling; the pool reconnects.
             await sleep(250);
             continue;
           }
