@@ -33,10 +33,11 @@ export async function startPrismServer(
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${args.join(' ')} did not start within 30 s:\n${output}`)),
-      30_000,
-    );
+    const timer = setTimeout(() => {
+      // A child that never became ready would outlive the test that gave up on it.
+      child.kill('SIGKILL');
+      reject(new Error(`${args.join(' ')} did not start within 30 s:\n${output}`));
+    }, 30_000);
     const check = () => {
       const line = output.split('\n').find((l) => l.includes(`"msg":"${readyMessage}"`));
       if (!line) return;
