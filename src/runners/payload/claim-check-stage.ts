@@ -256,6 +256,8 @@ export class ClaimCheckStage implements PayloadStage {
     // Without compression the driver checks an announced hash before the object becomes visible.
     const info = await store.putObjectStream(target, body, {
       ...ttl,
+      // Without compression the stored bytes are the payload: their length is known in advance.
+      ...(compression === 'none' ? { size: upload.size } : {}),
       ...(compression === 'none' && announced !== undefined ? { sha256: announced } : {}),
     });
     checksum ??= info.sha256;
