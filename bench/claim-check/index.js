@@ -10,13 +10,15 @@
 //    with --modes: `upload` (Producer/PublishUpload, 256 KiB frames streamed to the store, the
 //    way `publish --file` sends large files) and/or `publish` (one unary Publish holding it whole).
 //
-// It prints MiB/s of each and the ratio claim check ÷ direct (goal >= 0.7), with the load average.
+// It prints MiB/s of each and the ratio claim check ÷ direct (goal >= 0.7), with the load average,
+// and the proxy's CPU time per transfer (user + system, from /proc; median), which a busy machine
+// does not inflate the way it does wall time.
 // Run after `npm run build` with the test services up (redis and s3):
 //   eval "$(bash scripts/test-services.sh env)"
 //   node bench/claim-check/index.js [--sizes 1,10,100] [--rounds 3] [--compression none] [--modes upload,publish]
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -151,8 +153,15 @@ stream.on('data', (r) => {
 });
 stream.on('error', () => undefined);
 
+/** CPU milliseconds (user + system) the proxy process has used; Linux /proc, clock ticks of 10 ms. */
+function proxyCpuMs() {
+  const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 async function claimed(payload, mode) {
   const messageId = randomUUID();
+  const cpuBefore = proxyCpuMs();
   const started = performance.now();
   const delivered = new Promise((r) => waiting.set(messageId, r));
   if (mode === 'upload') await data.publishUpload({ messageId }, payload);
@@ -160,7 +169,7 @@ async function claimed(payload, mode) {
   const size = await delivered;
   waiting.delete(messageId);
   if (size !== payload.byteLength) throw new Error('claim check: short delivery');
-  return performance.now() - started;
+  return { ms: performance.now() - started, cpuMs: proxyCpuMs() - cpuBefore };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -169,7 +178,7 @@ console.log(
     .map((l) => l.toFixed(2))
     .join(' ')}, compression ${values.compression}, ${ROUNDS} rounds (median)`,
 );
-console.log('size     mode      direct put+get   claim check (proxy)   ratio');
+console.log('size     mode      direct put+get   claim check (proxy)   ratio   proxy CPU/transfer');
 try {
   // One warm-up each, not counted.
   await direct(randomBytes(MiB));
@@ -178,15 +187,18 @@ try {
     for (const mode of MODES) {
       const d = [];
       const c = [];
+      const cpu = [];
       for (let i = 0; i < ROUNDS; i++) {
         const payload = randomBytes(mib * MiB);
         d.push(await direct(payload));
-        c.push(await claimed(payload, mode));
+        const { ms, cpuMs } = await claimed(payload, mode);
+        c.push(ms);
+        cpu.push(cpuMs);
       }
       const dRate = mib / (median(d) / 1000);
       const cRate = mib / (median(c) / 1000);
       console.log(
-        `${String(mib).padStart(3)} MiB  ${mode.padEnd(8)} ${dRate.toFixed(1).padStart(8)} MiB/s   ${cRate.toFixed(1).padStart(10)} MiB/s        ${(cRate / dRate).toFixed(2)}`,
+        `${String(mib).padStart(3)} MiB  ${mode.padEnd(8)} ${dRate.toFixed(1).padStart(8)} MiB/s   ${cRate.toFixed(1).padStart(10)} MiB/s        ${(cRate / dRate).toFixed(2)}   ${String(median(cpu)).padStart(8)} ms`,
       );
     }
   }

@@ -201,6 +201,12 @@ export interface PutObjectOptions {
   ttlMs?: number;
   /** Expected lowercase hex SHA-256 of `body`: a mismatch stores nothing (E_INVALID_ARGUMENT). */
   sha256?: string;
+  /**
+   * `putObjectStream` only: the body's length in bytes, when known before it arrives. A store may
+   * then write the body in one request as it arrives (S3: one PutObject instead of buffered
+   * multipart parts); a body of another length stores nothing (E_INVALID_ARGUMENT).
+   */
+  size?: number;
 }
 
 /** Bytes `offset` .. `offset + length - 1` (to the end when `length` is absent). */
@@ -224,8 +230,9 @@ export interface ObjectStore {
   deleteObject(key: string): Promise<boolean>;
   /**
    * Stores the bytes `body` yields, in order, under `key`, without holding them all: the driver
-   * asks for the next chunk only once it has passed the earlier ones on (S3: a multipart upload
-   * with a bounded number of parts in flight). Nothing is visible under `key` before every byte
+   * asks for the next chunk only once it has passed the earlier ones on (S3: one PutObject written
+   * as the body arrives when `options.size` announced its length, else a multipart upload with a
+   * bounded number of parts in flight). Nothing is visible under `key` before every byte
    * arrived and `options.sha256` (of the whole body) matched; when `body` throws or the store
    * fails, nothing is stored (a partial upload is aborted, or expires with its `ttlMs`). S3 keeps
    * the checksum in the object's metadata only when `options.sha256` announced it.

@@ -19,12 +19,13 @@ import type { RunnerResolver, UnaryObserver } from '../runners/call-context.js';
 import { gatherUpload, refuseInlineOver } from '../runners/producer/upload.js';
 import type { ProducerRunnerApi, PublishUploadInput } from '../runners/types.js';
 import { toServiceError } from '../transport/grpc-status.js';
-import { collectOld, collectYoung } from './young-gc.js';
+import { collectYoung } from '../gc.js';
 
-/** Bytes of frames between two young-generation collections (src/proxy/young-gc.ts). */
+/**
+ * Bytes of frames between two young-generation collections (src/gc.ts). (A store that keeps
+ * buffers long enough to be promoted, S3's multipart parts, runs the major GCs itself.)
+ */
 const COLLECT_EVERY_BYTES = 2 * 1024 * 1024;
-/** Bytes of frames between two old-generation collections: a few of the store's part buffers. */
-const COLLECT_OLD_EVERY_BYTES = 16 * 1024 * 1024;
 
 /** Default of `prismctl proxy serve --max-payload-size`. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024 * 1024;
@@ -76,7 +77,6 @@ async function upload(
   });
   async function* chunks(): AsyncGenerator<Uint8Array> {
     let sinceCollect = 0;
-    let sinceCollectOld = 0;
     for (;;) {
       const next = await frames.next();
       if (next.done === true) return;
@@ -86,11 +86,7 @@ async function upload(
       }
       if (frame.case !== 'data' || frame.value.byteLength === 0) continue;
       sinceCollect += frame.value.byteLength;
-      sinceCollectOld += frame.value.byteLength;
-      if (sinceCollectOld >= COLLECT_OLD_EVERY_BYTES) {
-        sinceCollect = sinceCollectOld = 0;
-        collectOld();
-      } else if (sinceCollect >= COLLECT_EVERY_BYTES) {
+      if (sinceCollect >= COLLECT_EVERY_BYTES) {
         sinceCollect = 0;
         collectYoung();
       }

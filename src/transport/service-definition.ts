@@ -8,11 +8,13 @@ import {
 } from '@bufbuild/protobuf';
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 import { fastEncoders } from './fast-encoders.js';
+import { encodeLargeSubscribeResponse } from './large-payload-encoder.js';
 
 /**
  * A grpc-js service definition built from a protobuf-es service descriptor: path
  * `/<typeName>/<Method>`, stream flags from the method kind, protobuf-es binary serializers (the
- * hottest responses through the same-bytes encoders of fast-encoders.ts).
+ * hottest responses through the same-bytes encoders of fast-encoders.ts, Subscribe's with a large
+ * payload through large-payload-encoder.ts).
  * Servers and clients of every Prism service use it, so both ends agree on the wire by construction.
  */
 export function grpcServiceDefinition(service: DescService): ServiceDefinition {
@@ -35,7 +37,9 @@ function methodDefinition(service: DescService, method: DescMethod): MethodDefin
 }
 
 function serializer(desc: DescMessage): (value: unknown) => Buffer {
-  const fast = fastEncoders.get(desc.typeName);
+  const fast =
+    fastEncoders.get(desc.typeName) ??
+    (desc.typeName === 'prism.data.v1.SubscribeResponse' ? encodeLargeSubscribeResponse : undefined);
   if (fast) return (value) => fast(value) ?? toBinaryBuffer(desc, value);
   return (value) => toBinaryBuffer(desc, value);
 }

@@ -153,6 +153,66 @@ for (const entry of OBJECT_DRIVERS) {
       expect(await driver.statObject('streamed/wrong')).toBeUndefined();
     }, 60_000);
 
+    it('stores a streamed body of announced size (S3: one PutObject as it arrives) byte-exact, with its SHA-256 checked', async () => {
+      const body = randomBytes(7 * 1024 * 1024 + 5);
+      async function* chunks(bytes: Uint8Array = body) {
+        for (let i = 0; i < bytes.byteLength; i += 256 * 1024) yield bytes.subarray(i, i + 256 * 1024);
+      }
+      const info = await driver.putObjectStream('announced/ok', chunks(), {
+        size: body.byteLength,
+        sha256: sha256(body),
+        ttlMs: 3_600_000,
+      });
+      expect({ ...info, expiresAtMs: undefined }).toEqual({
+        key: 'announced/ok',
+        size: body.byteLength,
+        sha256: sha256(body),
+        expiresAtMs: undefined,
+      });
+      expect(sha256((await driver.getObject('announced/ok'))!)).toBe(sha256(body));
+      expect(await driver.statObject('announced/ok')).toEqual({ ...info });
+      // Without an announced hash the driver's own is reported.
+      const unhashed = await driver.putObjectStream('announced/unhashed', chunks(), {
+        size: body.byteLength,
+      });
+      expect(unhashed.sha256).toBe(sha256(body));
+      expect(sha256((await driver.getObject('announced/unhashed'))!)).toBe(sha256(body));
+    }, 60_000);
+
+    it('stores nothing from a streamed body longer or shorter than announced, or hashing to other than announced', async () => {
+      const body = randomBytes(6 * 1024 * 1024);
+      async function* chunks(bytes: Uint8Array) {
+        for (let i = 0; i < bytes.byteLength; i += 256 * 1024) yield bytes.subarray(i, i + 256 * 1024);
+      }
+      const cases = [
+        {
+          key: 'announced/short',
+          body: body.subarray(1),
+          options: { size: body.byteLength },
+          says: 'not the announced',
+        },
+        { key: 'announced/long', body, options: { size: body.byteLength - 1 }, says: 'more than' },
+        {
+          key: 'announced/small',
+          body: body.subarray(0, 10),
+          options: { size: 11 },
+          says: 'not the announced',
+        },
+        {
+          key: 'announced/hash',
+          body,
+          options: { size: body.byteLength, sha256: sha256(text('other')) },
+          says: 'SHA-256',
+        },
+      ];
+      for (const c of cases) {
+        const err = await driver.putObjectStream(c.key, chunks(c.body), c.options).catch((e: unknown) => e);
+        expect(isPrismError(err) && err.code).toBe('E_INVALID_ARGUMENT');
+        expect((err as Error).message).toContain(c.says);
+        expect(await driver.statObject(c.key)).toBeUndefined();
+      }
+    }, 60_000);
+
     it('renames an object with its bytes and expiry, and reports a missing one', async () => {
       const body = text('moving');
       const put = await driver.putObject('rename/from', body, { ttlMs: 3_600_000 });

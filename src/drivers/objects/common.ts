@@ -45,8 +45,10 @@ export function checkChecksum(key: string, actual: string, options: PutObjectOpt
 
 /**
  * Passes `body`'s chunks on while hashing and counting them; `result()` after the last chunk
- * gives the size and SHA-256 (checked against `options.sha256`: a mismatch throws from the
- * iteration, after the last chunk, so a store can still refuse to make the object visible).
+ * gives the size and SHA-256. The last chunk is passed on only once the body has ended and its
+ * size and SHA-256 are what `options.size` and `options.sha256` announced: a mismatch throws
+ * from the iteration before the body's last byte, so a store writing the body as it arrives
+ * (one request of the announced length) never receives a complete object to make visible.
  */
 export function hashingTap(
   key: string,
@@ -54,15 +56,22 @@ export function hashingTap(
   options: PutObjectOptions | undefined,
 ): { chunks: AsyncGenerator<Uint8Array>; result(): { size: number; sha256: string } } {
   const hash = createHash('sha256');
+  const expected = options?.size;
   let size = 0;
   let done: { size: number; sha256: string } | undefined;
   async function* chunks(): AsyncGenerator<Uint8Array> {
+    let held: Uint8Array | undefined;
     for await (const chunk of body) {
       hash.update(chunk);
       size += chunk.byteLength;
-      yield chunk;
+      if (expected !== undefined && size > expected)
+        throw sizeMismatch(key, expected, `more than ${expected}`);
+      if (held !== undefined) yield held;
+      held = chunk;
     }
+    if (expected !== undefined && size !== expected) throw sizeMismatch(key, expected, String(size));
     done = { size, sha256: checkChecksum(key, hash.digest('hex'), options) };
+    if (held !== undefined) yield held;
   }
   return {
     chunks: chunks(),
@@ -71,6 +80,14 @@ export function hashingTap(
       return done;
     },
   };
+}
+
+export function sizeMismatch(key: string, expected: number, actual: string): PrismError {
+  return new PrismError(
+    'E_INVALID_ARGUMENT',
+    `object ${key}: the body is ${actual} bytes, not the announced ${expected}`,
+    { hint: 'nothing was stored' },
+  );
 }
 
 /** Epoch ms of expiry for a put at `now`, or undefined when it never expires. */

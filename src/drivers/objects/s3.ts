@@ -38,7 +38,16 @@ import {
   type PutObjectOptions,
 } from '../interfaces.js';
 import { checkNamespace } from '../kv-common.js';
-import { checkObjectKey, checksumFor, clampRange, expired, expiryOf, hashingTap } from './common.js';
+import { collectOld } from '../../gc.js';
+import {
+  checkObjectKey,
+  checksumFor,
+  clampRange,
+  expired,
+  expiryOf,
+  hashingTap,
+  sizeMismatch,
+} from './common.js';
 
 const META_SHA256 = 'prism-sha256';
 const META_EXPIRES = 'prism-expires-at-ms';
@@ -48,6 +57,10 @@ const META_EXPIRES = 'prism-expires-at-ms';
  */
 const STREAM_PART_BYTES = 5 * 1024 * 1024;
 const STREAM_PARTS_IN_FLIGHT = 2;
+/** Bytes of a multipart upload's body between two major GCs: a few part buffers. */
+const COLLECT_OLD_EVERY_BYTES = 16 * 1024 * 1024;
+/** S3's largest single PutObject: a longer announced body goes as a multipart upload. */
+const MAX_PUT_BYTES = 5 * 1024 ** 3;
 /** Multipart uploads older than this are abandoned (the put that began them failed or crashed). */
 const ABANDONED_UPLOAD_MS = 24 * 60 * 60 * 1000;
 
@@ -92,6 +105,9 @@ function badEndpoint(endpoint: string): PrismError {
 
 export type S3Objects = Driver & ObjectStore;
 
+const ignore = () => undefined;
+const QUIET = { trace: ignore, debug: ignore, info: ignore, warn: ignore, error: ignore };
+
 export interface S3ObjectsOptions extends Pick<DriverOptions, 'endpoint' | 'namespace' | 'credentials'> {
   now?: () => number;
   /** Milliseconds to wait for a connection; default 3000. */
@@ -133,6 +149,9 @@ class S3ObjectsDriver implements S3Objects {
         region: this.location.region,
         forcePathStyle: true,
         maxAttempts: 2,
+        // The SDK warns on the console when a streamed put fails (it is not retried); the
+        // failure reaches the caller as an error instead.
+        logger: QUIET,
         // Integrity is the driver's own SHA-256; the SDK's extra CRC trailers are not needed.
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
@@ -230,6 +249,10 @@ class S3ObjectsDriver implements S3Objects {
     options?: PutObjectOptions,
   ): Promise<ObjectInfo> {
     checkObjectKey(key);
+    const announced = options?.size;
+    if (announced !== undefined && announced > STREAM_PART_BYTES && announced <= MAX_PUT_BYTES) {
+      return this.putAnnounced(key, body, announced, options);
+    }
     // A body of at most one part is one PutObject: a multipart upload would add two requests.
     const source = body[Symbol.asyncIterator]();
     const head: Uint8Array[] = [];
@@ -244,7 +267,11 @@ class S3ObjectsDriver implements S3Objects {
       head.push(next.value);
       headBytes += next.value.byteLength;
     }
-    if (ended) return this.putObject(key, Buffer.concat(head, headBytes), options);
+    if (ended) {
+      if (announced !== undefined && headBytes !== announced)
+        throw sizeMismatch(key, announced, String(headBytes));
+      return this.putObject(key, Buffer.concat(head, headBytes), options);
+    }
     const rest = async function* (): AsyncGenerator<Uint8Array> {
       yield* head.splice(0);
       for (let next = await source.next(); next.done !== true; next = await source.next()) yield next.value;
@@ -253,9 +280,19 @@ class S3ObjectsDriver implements S3Objects {
     const expected = options?.sha256?.toLowerCase();
     const tap = hashingTap(key, rest(), options);
     let bodyFailure: { err: unknown } | undefined;
+    // Part buffers live for a part's whole request, long enough to reach the old generation,
+    // where only a major GC frees them: one runs alongside every few parts' worth (src/gc.ts).
+    let sinceCollect = 0;
     const chunks = async function* (): AsyncGenerator<Uint8Array> {
       try {
-        yield* tap.chunks;
+        for await (const chunk of tap.chunks) {
+          sinceCollect += chunk.byteLength;
+          if (sinceCollect >= COLLECT_OLD_EVERY_BYTES) {
+            sinceCollect = 0;
+            collectOld();
+          }
+          yield chunk;
+        }
       } catch (err) {
         bodyFailure = { err };
         throw err;
@@ -285,6 +322,56 @@ class S3ObjectsDriver implements S3Objects {
       throw err;
     }
     const { size, sha256 } = tap.result();
+    return { key, size, sha256, ...(expiresAtMs !== undefined ? { expiresAtMs } : {}) };
+  }
+
+  /**
+   * A body of announced length as one PutObject, written as it arrives: no part buffers, and the
+   * payload is not hashed a second time for the request's signature (a streamed body is sent as
+   * UNSIGNED-PAYLOAD; the driver's own SHA-256 is the integrity check). The tap holds the last
+   * chunk back until size and hash are checked, so a mismatch aborts the request before S3 has
+   * the announced length; an aborted PutObject stores nothing (and is not retried).
+   */
+  private async putAnnounced(
+    key: string,
+    body: AsyncIterable<Uint8Array>,
+    size: number,
+    options: PutObjectOptions | undefined,
+  ): Promise<ObjectInfo> {
+    const expiresAtMs = expiryOf(options, this.now());
+    const expected = options?.sha256?.toLowerCase();
+    const tap = hashingTap(key, body, options);
+    const stream = Readable.from(tap.chunks, { highWaterMark: 1 });
+    const abort = new AbortController();
+    let bodyFailure: { err: unknown } | undefined;
+    stream.on('error', (err) => {
+      bodyFailure = { err };
+      abort.abort(err);
+    });
+    try {
+      await this.call(`PutObject ${key}`, (s3) =>
+        s3.send(
+          new PutObjectCommand({
+            Bucket: this.location.bucket,
+            Key: this.prefix + key,
+            Body: stream,
+            ContentLength: size,
+            ContentType: 'application/octet-stream',
+            Metadata: {
+              ...(expected !== undefined ? { [META_SHA256]: expected } : {}),
+              ...(expiresAtMs !== undefined ? { [META_EXPIRES]: String(expiresAtMs) } : {}),
+            },
+          }),
+          { abortSignal: abort.signal },
+        ),
+      );
+    } catch (err) {
+      if (bodyFailure !== undefined) throw bodyFailure.err;
+      throw err;
+    } finally {
+      stream.destroy();
+    }
+    const { sha256 } = tap.result();
     return { key, size, sha256, ...(expiresAtMs !== undefined ? { expiresAtMs } : {}) };
   }
 

@@ -187,10 +187,19 @@ export class ClaimCheckStage implements PayloadStage {
     const id = SEGMENT.test(messageId) ? messageId : randomUUID();
     const key = `${KEY_PREFIX}${checksum}/${id}${SUFFIX[compression]}`;
     const markers = [...new Set((this.options.groupsOf?.(context.topic) ?? []).map(markerName))];
-    const stored = await compressors[compression](payload);
     const ttl = { ttlMs: this.options.ttlMs };
+    // Stored as it is, the payload goes as a body of announced size and hash: the driver checks
+    // the hash as it writes, and S3 does not hash it again to sign the request (putObjectStream).
+    const put =
+      compression === 'none'
+        ? store.putObjectStream(key, oneChunk(payload), {
+            ...ttl,
+            size: payload.byteLength,
+            sha256: checksum,
+          })
+        : compressors[compression](payload).then((stored) => store.putObject(key, stored, ttl));
     await Promise.all([
-      store.putObject(key, stored, ttl),
+      put,
       ...markers.map(async (marker) => store.putObject(markerKey(key, marker), EMPTY, ttl)),
     ]);
     return this.claimed(message, { key, size: payload.byteLength, checksum, markers });
@@ -256,6 +265,8 @@ export class ClaimCheckStage implements PayloadStage {
     // Without compression the driver checks an announced hash before the object becomes visible.
     const info = await store.putObjectStream(target, body, {
       ...ttl,
+      // Without compression the stored bytes are the payload: their length is known in advance.
+      ...(compression === 'none' ? { size: upload.size } : {}),
       ...(compression === 'none' && announced !== undefined ? { sha256: announced } : {}),
     });
     checksum ??= info.sha256;
@@ -369,6 +380,10 @@ export class ClaimCheckStage implements PayloadStage {
       )
       .finally(() => (this.sweeping = undefined));
   }
+}
+
+async function* oneChunk(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
 }
 
 function sizeMismatch(size: number, received: string): PrismError {

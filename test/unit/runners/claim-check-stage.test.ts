@@ -243,7 +243,7 @@ describe('claim check', () => {
   it('fails a publish while the object store is down, sending nothing', async () => {
     const ns = uniqueNamespace('claim');
     const raw = await drain(ns, TOPIC);
-    const flaky = flakyFactory('objects', ['putObject'], 1);
+    const flaky = flakyFactory('objects', ['putObject', 'putObjectStream'], 1);
     const runner = await producer(ns, { threshold: '1KiB' }, { driverFactory: flaky.factory });
     const err = await runner.publish({ payload: randomBytes(5000) }, ALICE).catch((e: unknown) => e);
     expect(isPrismError(err) && err.code).toBe('E_BACKEND_DOWN');

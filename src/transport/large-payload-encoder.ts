@@ -1,0 +1,114 @@
+/**
+ * Subscribe's answer with a large payload (a claim-checked message, up to --max-message-size),
+ * encoded with one copy of the payload. protobuf-es `toBinary` copies a nested message's bytes
+ * once per level when it closes it (Envelope inside SubscribeResponse: the payload twice), and
+ * grpc-js copies the result once more behind its frame header; measured for 100 MiB, the two
+ * protobuf-es copies and their page faults were about half of the proxy's CPU for a delivery.
+ * This writes the same bytes as `toBinary`: the envelope without its payload is encoded by
+ * protobuf-es, and the payload field (10) goes in before the first field numbered above it, as
+ * toBinary writes fields in number order. A payload under LARGE_PAYLOAD_BYTES, or a message with
+ * unknown fields, returns undefined, so the caller falls back to `toBinary`.
+ */
+import { toBinary } from '@bufbuild/protobuf';
+import { EnvelopeSchema, type Envelope } from '../gen/prism/data/v1/envelope_pb.js';
+import { SubscribeResponseSchema, type SubscribeResponse } from '../gen/prism/data/v1/messaging_pb.js';
+
+/** Payloads from this size are encoded here; smaller ones cost toBinary little. */
+export const LARGE_PAYLOAD_BYTES = 64 * 1024;
+
+const MESSAGE_TAG = 0x0a; // SubscribeResponse.message: field 1, length-delimited
+const PAYLOAD_FIELD = 10; // Envelope.payload
+const PAYLOAD_TAG = (PAYLOAD_FIELD << 3) | 2;
+const EMPTY = new Uint8Array(0);
+
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+function writeVarint(buf: Buffer, offset: number, n: number): number {
+  while (n >= 0x80) {
+    buf[offset++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  buf[offset++] = n;
+  return offset;
+}
+
+function readVarint(bytes: Uint8Array, offset: number): [value: number, next: number] {
+  let value = 0;
+  let scale = 1;
+  for (;;) {
+    const byte = bytes[offset++];
+    if (byte === undefined) throw new RangeError('truncated varint');
+    value += (byte & 0x7f) * scale;
+    if (byte < 0x80) return [value, offset];
+    scale *= 128;
+  }
+}
+
+/** Offset of the first top-level field numbered above PAYLOAD_FIELD (or the end). */
+function payloadOffset(fields: Uint8Array): number | undefined {
+  let offset = 0;
+  while (offset < fields.byteLength) {
+    const [tag, next] = readVarint(fields, offset);
+    if (tag >>> 3 > PAYLOAD_FIELD) return offset;
+    offset = next;
+    switch (tag & 7) {
+      case 0:
+        offset = readVarint(fields, offset)[1];
+        break;
+      case 1:
+        offset += 8;
+        break;
+      case 2: {
+        const [length, start] = readVarint(fields, offset);
+        offset = start + length;
+        break;
+      }
+      case 5:
+        offset += 4;
+        break;
+      default:
+        return undefined;
+    }
+  }
+  return offset;
+}
+
+function plain(message: { $unknown?: unknown[] | undefined }): boolean {
+  return message.$unknown === undefined || message.$unknown.length === 0;
+}
+
+/** SubscribeResponse's bytes (as toBinary writes them), or undefined to fall back to toBinary. */
+export function encodeLargeSubscribeResponse(value: unknown): Buffer | undefined {
+  const m = value as SubscribeResponse;
+  const envelope = m.message;
+  if (envelope === undefined || !(envelope.payload instanceof Uint8Array)) return undefined;
+  const payload = envelope.payload;
+  if (payload.byteLength < LARGE_PAYLOAD_BYTES || !plain(m) || !plain(envelope)) return undefined;
+  const fields = toBinary(EnvelopeSchema, { ...envelope, payload: EMPTY } as Envelope);
+  const split = payloadOffset(fields);
+  if (split === undefined) return undefined;
+  const tail = toBinary(SubscribeResponseSchema, { ...m, message: undefined } as SubscribeResponse);
+  const payloadField = 1 + varintSize(payload.byteLength) + payload.byteLength;
+  const envelopeSize = fields.byteLength + payloadField;
+  const buf = Buffer.allocUnsafe(1 + varintSize(envelopeSize) + envelopeSize + tail.byteLength);
+  let offset = 0;
+  buf[offset++] = MESSAGE_TAG;
+  offset = writeVarint(buf, offset, envelopeSize);
+  buf.set(fields.subarray(0, split), offset);
+  offset += split;
+  buf[offset++] = PAYLOAD_TAG;
+  offset = writeVarint(buf, offset, payload.byteLength);
+  buf.set(payload, offset);
+  offset += payload.byteLength;
+  buf.set(fields.subarray(split), offset);
+  offset += fields.byteLength - split;
+  buf.set(tail, offset);
+  return buf;
+}
