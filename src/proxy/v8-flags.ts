@@ -5,19 +5,19 @@
  * replaces itself once, before it opens anything, with the same command line plus the flags
  * (`process.execve`: same pid, same stdio).
  *
- * The default, `--max-semi-space-size=4`, was chosen by measurement (bench/proxy/README.md,
+ * The default, `--max-semi-space-size=8`, was chosen by measurement (bench/proxy/README.md,
  * "Young generation"): a unary call allocates ≈ 40 KB across grpc-js, node:http2 and ioredis, and
  * at 1,000 calls/s about a quarter of it survives a scavenge whatever the young generation's
- * size, so a scavenge's pause grows with that size. V8's default here (a 64 MiB semi-space, as
- * Node runs without pointer compression) gave 30–90 ms scavenges and 128 MiB of young generation
- * per worker; 4 MiB gave 4–5 ms scavenges (median) and ≈ 100 MiB less RSS under load. Smaller
- * sizes shortened the pauses further but cost CPU per call under saturation (1 MiB: +50–70 %),
- * when every scavenge copies the calls in flight.
+ * size, so a scavenge's pause grows with that size. V8's default here (64 MiB semi-spaces: Node
+ * runs without pointer compression) gave scavenges of 20–40 ms (median) and ≈ 300 MiB RSS per
+ * worker under load; 8 MiB gave 6–7 ms and ≈ 90 MiB less, at the same CPU per call. Smaller
+ * sizes shortened the pauses further (4 MiB: 3–5 ms) but cost CPU per call under saturation
+ * (4 MiB: ≈ +25 %, 1 MiB: +50–70 %), when every scavenge copies the calls in flight.
  */
 import cluster from 'node:cluster';
 import { UsageError } from '../errors.js';
 
-export const DEFAULT_V8_FLAGS = '--max-semi-space-size=4';
+export const DEFAULT_V8_FLAGS = '--max-semi-space-size=8';
 
 const FLAG = /^--[a-z][a-z0-9_-]*(=[^\s=][^\s]*)?$/i;
 

@@ -52,7 +52,7 @@ describe('proxy serve --v8-flags', () => {
     const { name, file } = namespaceFile();
     const proxy = await startPrismServer(proxyServeArgs({ namespaces: file }), 'prism proxy serving');
     try {
-      expect(nodeOptionsOf(proxy.pid)).toEqual(['--max-semi-space-size=4']);
+      expect(nodeOptionsOf(proxy.pid)).toEqual(['--max-semi-space-size=8']);
       expect(proxy.ready.pid).toBe(proxy.pid);
       expect(await servesCalls(proxy.ready.port as number, name)).toBe('v');
     } finally {
@@ -68,7 +68,7 @@ describe('proxy serve --v8-flags', () => {
         ...proxyServeArgs({ namespaces: file }),
         '--workers',
         '2',
-        '--v8-flags=--max-semi-space-size=8 --stack-size=2000',
+        '--v8-flags=--max-semi-space-size=4 --stack-size=2000',
       ],
       'prism proxy cluster serving',
     );
@@ -77,7 +77,7 @@ describe('proxy serve --v8-flags', () => {
       const workers = childrenOf(proxy.pid);
       expect(workers).toHaveLength(2);
       for (const pid of workers)
-        expect(nodeOptionsOf(pid)).toEqual(['--max-semi-space-size=8', '--stack-size=2000']);
+        expect(nodeOptionsOf(pid)).toEqual(['--max-semi-space-size=4', '--stack-size=2000']);
       expect(await servesCalls(proxy.ready.port as number, name)).toBe('v');
     } finally {
       expect(await proxy.stop()).toBe(0);
@@ -103,7 +103,7 @@ describe('proxy serve --v8-flags', () => {
     const { file } = namespaceFile();
     const run = await runCli([
       ...proxyServeArgs({ namespaces: file }),
-      '--v8-flags=--max-semi-space-size=4 young',
+      '--v8-flags=--max-semi-space-size=8 young',
     ]);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("--v8-flags: 'young' is not a V8 option (--name or --name=value)");
