@@ -50,10 +50,15 @@ const { values } = parseArgs({
     'latency-rounds': { type: 'string', default: '2' },
     'batch-keys': { type: 'string', default: '100' },
     'value-size': { type: 'string', default: '100' },
+    // `proxy serve --v8-flags` of this tree's prism (default: its own default); --semi-space <MiB>
+    // is short for --v8-flags=--max-semi-space-size=<MiB>.
+    'v8-flags': { type: 'string' },
     'semi-space': { type: 'string', default: '' },
     // A/B: a copy of the package (bin/, dist/, package.json, node_modules) run as "prism w1
-    // baseline" beside this tree's prism w1.
+    // baseline" beside this tree's prism w1; --baseline-v8-flags if that copy has the flag,
+    // --baseline-semi-space (NODE_OPTIONS) if it is older.
     baseline: { type: 'string' },
+    'baseline-v8-flags': { type: 'string' },
     'baseline-semi-space': { type: 'string', default: '' },
     // Leave out what an A/B run does not need.
     only: { type: 'string' },
@@ -120,8 +125,11 @@ if (anchorBin) {
   results.machine.go = (await runProcess(goBinary(), ['version'])).stdout.trim();
 } else log('no Go toolchain: the Go anchor is left out and the tail is measured with the Node client');
 
+const v8Flags =
+  values['v8-flags'] ?? (values['semi-space'] ? `--max-semi-space-size=${values['semi-space']}` : undefined);
+results.v8Flags = v8Flags ?? '(proxy serve default)';
 const prism =
-  (workers, root, semiSpace = values['semi-space']) =>
+  (workers, root, flags = v8Flags, semiSpace = '') =>
   () =>
     startPrismProxy({
       namespaces: kvDir,
@@ -129,6 +137,7 @@ const prism =
       workers,
       home: join(work, 'home'),
       root,
+      v8Flags: flags,
       nodeOptions: semiSpace ? `--max-semi-space-size=${semiSpace}` : undefined,
     });
 const PRISM_ALL = `prism w${CORES}`;
@@ -147,7 +156,14 @@ const starts = {
   'prism w1': prism(1),
   [PRISM_ALL]: prism(CORES),
   ...(values.baseline
-    ? { 'prism w1 baseline': prism(1, values.baseline, values['baseline-semi-space']) }
+    ? {
+        'prism w1 baseline': prism(
+          1,
+          values.baseline,
+          values['baseline-v8-flags'],
+          values['baseline-semi-space'],
+        ),
+      }
     : {}),
 };
 // --only a,b: keep only these contenders (prism w1 always: it seeds the keys).
@@ -428,6 +444,7 @@ results.goals = goals;
 const lines = [
   '',
   `== bench/proxy goals (${CORES} cores, ${results.machine.model}; load ${results.loadBefore} → ${results.loadAfter}; per round ${results.loadDuring.join(' | ')}) ==`,
+  `prism proxies: --v8-flags ${results.v8Flags}`,
   `unary: median of ${ROUNDS} interleaved rounds, h2load -c ${values.connections} -m ${values.streams}, ${D} s each; CPU of every process:`,
   ...Object.keys(results.rounds).map((label) => {
     const rs = results.rounds[label];

@@ -359,7 +359,8 @@ export async function startBenchServer(cmd, args) {
 
 /**
  * `prismctl proxy serve` of the package at `root` (this tree by default) with `workers` workers;
- * NODE_OPTIONS from `nodeOptions`. Returns { port, pid, httpPorts, stop, output }.
+ * `--v8-flags` from `v8Flags` (the package's default when undefined; a package older than the
+ * flag refuses it), NODE_OPTIONS from `nodeOptions`. Returns { port, pid, httpPorts, stop, output }.
  */
 export async function startPrismProxy({
   namespaces,
@@ -369,6 +370,7 @@ export async function startPrismProxy({
   root = ROOT,
   tls,
   nodeOptions,
+  v8Flags,
 }) {
   const p = await startProcess(
     process.execPath,
@@ -378,6 +380,7 @@ export async function startPrismProxy({
       ...(backends ? ['--backends', backends] : []),
       ...['--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--workers', String(workers)],
       ...(tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key] : []),
+      ...(v8Flags !== undefined ? [`--v8-flags=${v8Flags}`] : []),
     ],
     workers > 1 ? 'prism proxy cluster serving' : 'prism proxy serving',
     {

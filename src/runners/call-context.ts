@@ -36,8 +36,15 @@ export function unaryCalls<R>(resolve: RunnerResolver<R>, observe?: UnaryObserve
       handler: (runner: R, req: Req, call: { session: CallerSession; metadata: Metadata }) => Promise<Res>,
     ) =>
     (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-      const work = resolve(call.metadata, method, { request: call.request, peer: call.getPeer() }).then(
-        ({ runner, session }) => handler(runner, call.request, { session, metadata: call.metadata }),
+      // The peer's address is a string built per call: only authorization reads it.
+      const facts: CallFacts = {
+        request: call.request,
+        get peer() {
+          return call.getPeer();
+        },
+      };
+      const work = resolve(call.metadata, method, facts).then(({ runner, session }) =>
+        handler(runner, call.request, { session, metadata: call.metadata }),
       );
       observe?.(method, work, call.metadata);
       work.then(

@@ -30,6 +30,7 @@ import {
   workerMetricsListen,
 } from '../../proxy/cluster.js';
 import { inProcessRunners, NamespaceTable } from '../../proxy/namespace-table.js';
+import { DEFAULT_V8_FLAGS, forkWorkersWith, parseV8Flags, restartWith } from '../../proxy/v8-flags.js';
 import { ProxyServer } from '../../proxy/server.js';
 import { adminTokenSource } from '../../auth/admin-token.js';
 import { proxyAuthenticator } from '../../auth/proxy-authenticate.js';
@@ -158,6 +159,11 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
         'Worker processes sharing the gRPC port: a number or auto (one per CPU); worker i serves HTTP on the metrics port + i',
       default: '1',
     }),
+    'v8-flags': Flags.string({
+      description: `V8 options of every process that serves calls: each worker starts with them, and with --workers 1 the proxy restarts itself once with them before it opens anything (same pid). The default bounds the young generation, chosen by measurement for short GC pauses and a small RSS (docs/architecture.md, "The data plane"); '' leaves V8's defaults`,
+      default: DEFAULT_V8_FLAGS,
+      env: 'PRISM_PROXY_V8_FLAGS',
+    }),
     'runner-tls-ca': Flags.string({
       description:
         'PEM CA of the remote runners (patterns with remote_runner) this proxy reaches over mutual TLS',
@@ -204,6 +210,11 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
 
   async run(): Promise<void> {
     const { flags } = await this.parse(ProxyServe);
+    const v8Flags = parseV8Flags(flags['v8-flags']);
+    const workers = parseWorkers(flags.workers);
+    // V8 sizes its heap at start: a single-process proxy restarts itself with the flags here,
+    // before it opens or logs anything; cluster workers are forked with them.
+    const v8 = workers === 1 && !isClusterWorker() ? restartWith(v8Flags) : 'running';
     await loadPatternModules(flags['pattern-module']);
     const maxMessage = maxMessageBytes(flags['max-message-size']);
     const maxPayload = maxPayloadBytes(flags['max-payload-size']);
@@ -215,9 +226,9 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       ],
       createLogger('prism-proxy', { level: flags['log-level'] }),
     );
-    const workers = parseWorkers(flags.workers);
     if (workers > 1 && !isClusterWorker()) {
       const logger = createLogger('prism-proxy', { level: flags['log-level'] });
+      forkWorkersWith(v8Flags);
       const code = await runPrimary({
         workers,
         metricsListen: flags['metrics-listen'],
@@ -229,6 +240,11 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
     }
     const rootLogger = createLogger('prism-proxy', { level: flags['log-level'] });
     const logger = isClusterWorker() ? rootLogger.child({ worker: workerIndex() }) : rootLogger;
+    if (v8 === 'unsupported')
+      logger.warn(
+        { v8Flags },
+        'this Node.js cannot restart a process (process.execve: Node >= 22.15, not on Windows): serving without --v8-flags; set them in NODE_OPTIONS instead',
+      );
     const dataDir = join(prismHome(), 'data');
     // Vault (#7): service-identity sessions for producer/consumer slots, revoked with their runner
     // or on stop; with auth on, keyvalue stores connect per caller with the caller's own session.

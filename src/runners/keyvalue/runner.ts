@@ -103,15 +103,16 @@ export class KeyValueRunner
     await this.callers.closeAll();
   }
 
-  set: KeyValueCallsApi['set'] = (...a) => this.calls.set(...a);
-  get: KeyValueCallsApi['get'] = (...a) => this.calls.get(...a);
-  delete: KeyValueCallsApi['delete'] = (...a) => this.calls.delete(...a);
-  exists: KeyValueCallsApi['exists'] = (...a) => this.calls.exists(...a);
-  batchSet: KeyValueCallsApi['batchSet'] = (...a) => this.calls.batchSet(...a);
-  batchGet: KeyValueCallsApi['batchGet'] = (...a) => this.calls.batchGet(...a);
-  batchDelete: KeyValueCallsApi['batchDelete'] = (...a) => this.calls.batchDelete(...a);
-  scan: KeyValueCallsApi['scan'] = (...a) => this.calls.scan(...a);
-  expire: KeyValueCallsApi['expire'] = (...a) => this.calls.expire(...a);
-  ttl: KeyValueCallsApi['ttl'] = (...a) => this.calls.ttl(...a);
-  persist: KeyValueCallsApi['persist'] = (...a) => this.calls.persist(...a);
+  // Bound, and with their parameters spelled out: a rest parameter is an array per call.
+  set: KeyValueCallsApi['set'] = (key, value, ttlSeconds) => this.calls.set(key, value, ttlSeconds);
+  get: KeyValueCallsApi['get'] = (key) => this.calls.get(key);
+  delete: KeyValueCallsApi['delete'] = (key) => this.calls.delete(key);
+  exists: KeyValueCallsApi['exists'] = (key) => this.calls.exists(key);
+  batchSet: KeyValueCallsApi['batchSet'] = (items) => this.calls.batchSet(items);
+  batchGet: KeyValueCallsApi['batchGet'] = (keys) => this.calls.batchGet(keys);
+  batchDelete: KeyValueCallsApi['batchDelete'] = (keys) => this.calls.batchDelete(keys);
+  scan: KeyValueCallsApi['scan'] = (prefix, limit, cursor) => this.calls.scan(prefix, limit, cursor);
+  expire: KeyValueCallsApi['expire'] = (key, ttlSeconds) => this.calls.expire(key, ttlSeconds);
+  ttl: KeyValueCallsApi['ttl'] = (key) => this.calls.ttl(key);
+  persist: KeyValueCallsApi['persist'] = (key) => this.calls.persist(key);
 }

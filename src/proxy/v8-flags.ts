@@ -1,0 +1,67 @@
+/**
+ * `proxy serve --v8-flags`: the V8 options every process that serves calls runs with. V8 reads its
+ * heap sizes once, when the process starts, so they cannot be set from inside a running proxy:
+ * cluster workers get them on their command line, and a single-process proxy (`--workers 1`)
+ * replaces itself once, before it opens anything, with the same command line plus the flags
+ * (`process.execve`: same pid, same stdio).
+ *
+ * The default, `--max-semi-space-size=8`, was chosen by measurement (bench/proxy/README.md,
+ * "Young generation"): a unary call allocates ≈ 40 KB across grpc-js, node:http2 and ioredis, and
+ * at 1,000 calls/s about a quarter of it survives a scavenge whatever the young generation's
+ * size, so a scavenge's pause grows with that size. V8's default here (64 MiB semi-spaces: Node
+ * runs without pointer compression) gave scavenges of 20–40 ms (median) and ≈ 300 MiB RSS per
+ * worker under load; 8 MiB gave 6–7 ms and ≈ 90 MiB less, at the same CPU per call. Smaller
+ * sizes shortened the pauses further (4 MiB: 3–5 ms) but cost CPU per call under saturation
+ * (4 MiB: ≈ +25 %, 1 MiB: +50–70 %), when every scavenge copies the calls in flight.
+ */
+import cluster from 'node:cluster';
+import { UsageError } from '../errors.js';
+
+export const DEFAULT_V8_FLAGS = '--max-semi-space-size=8';
+
+const FLAG = /^--[a-z][a-z0-9_-]*(=[^\s=][^\s]*)?$/i;
+
+/** The flags of `--v8-flags`: words of the form --name or --name=value; '' for none. */
+export function parseV8Flags(text: string): string[] {
+  const flags = text.split(/\s+/).filter(Boolean);
+  const bad = flags.find((flag) => !FLAG.test(flag));
+  if (bad !== undefined)
+    throw new UsageError(
+      `--v8-flags: '${bad}' is not a V8 option (--name or --name=value)`,
+      `for example --v8-flags '${DEFAULT_V8_FLAGS}', or --v8-flags '' for V8's defaults`,
+    );
+  return flags;
+}
+
+/** True when this process was started with every one of `flags` on its command line. */
+export function runsWith(flags: readonly string[]): boolean {
+  return flags.every((flag) => process.execArgv.includes(flag));
+}
+
+/** Cluster workers forked from here on start with `flags` after the primary's own options. */
+export function forkWorkersWith(flags: readonly string[]): void {
+  if (flags.length > 0) cluster.setupPrimary({ execArgv: [...process.execArgv, ...flags] });
+}
+
+type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
+
+/** Set for the replacement process only: a second replacement would loop. */
+const RESTARTED = 'PRISM_PROXY_V8_RESTARTED';
+
+/**
+ * Makes this process run with `flags`: returns 'running' when it already does (or there are
+ * none); otherwise replaces the process with one that does and never returns, or returns
+ * 'unsupported' where the runtime cannot replace a process (Windows, Node < 22.15).
+ */
+export function restartWith(flags: readonly string[]): 'running' | 'unsupported' {
+  const restarted = process.env[RESTARTED] !== undefined;
+  delete process.env[RESTARTED];
+  if (runsWith(flags) || restarted) return 'running';
+  const execve = (process as unknown as { execve?: Execve }).execve;
+  if (typeof execve !== 'function') return 'unsupported';
+  return execve(
+    process.execPath,
+    [process.execPath, ...process.execArgv, ...flags, ...process.argv.slice(1)],
+    { ...process.env, [RESTARTED]: '1' },
+  );
+}
