@@ -13,6 +13,8 @@ export const SERVER_OPTIONS: ChannelOptions = {
   'grpc.keepalive_time_ms': 120_000,
   'grpc.keepalive_timeout_ms': 20_000,
   'grpc.http2.min_ping_interval_without_data_ms': 30_000,
+  // Channelz counts and timestamps every call and stream for a channelz service nobody serves here.
+  'grpc.enable_channelz': 0,
 };
 
 /**
@@ -25,4 +27,5 @@ export const CLIENT_OPTIONS: ChannelOptions = {
   'grpc.keepalive_time_ms': 60_000,
   'grpc.keepalive_timeout_ms': 20_000,
   'grpc.keepalive_permit_without_calls': 0,
+  'grpc.enable_channelz': 0,
 };
