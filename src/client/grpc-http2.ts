@@ -186,7 +186,7 @@ function connectionOf(session: ClientHttp2Session): Connection {
 class UnaryCall {
   private httpStatus: number | undefined;
   private readonly chunks: Buffer[] = [];
-  private final: (Error & CallError) | { code: 0; metadata: Metadata } | undefined;
+  private final: (Error & CallError) | { code: 0 } | undefined;
   private streamError: (Error & { code?: string }) | undefined;
   private readonly timer: NodeJS.Timeout;
   private settled = false;
@@ -227,11 +227,11 @@ class UnaryCall {
 
   private status(headers: IncomingHttpHeaders): void {
     const code = Number(headers['grpc-status']);
-    const metadata = metadataOf(headers);
     if (code === GrpcStatus.OK) {
-      this.final = { code: 0, metadata };
+      this.final = { code: 0 }; // a success's metadata is not read: it is not parsed
       return;
     }
+    const metadata = metadataOf(headers);
     const details = decodeMessage(headers['grpc-message']);
     this.final = Number.isInteger(code)
       ? callError(code, details, metadata)
