@@ -1,8 +1,7 @@
 /**
  * A gRPC server on `node:http2` that answers unary calls itself and hands every other stream to a
  * grpc-js server in the same process. A runner process (src/runners/runner-server.ts) serves the
- * proxy's hot unary calls with it: grpc-js's server spent ~100–150 µs of CPU on each of them
- * (bench/RESULTS.md, "Launched runners"), this about a third of that.
+ * proxy's unary calls with it.
  *
  * Unary calls (the gRPC-over-HTTP/2 protocol, PROTOCOL-HTTP2.md): one length-prefixed message in,
  * one out, the status in `grpc-status`/`grpc-message` trailers (trailers-only for a failure), the
@@ -11,6 +10,10 @@
  * 'cancelled'), and a request above the message limit refused with RESOURCE_EXHAUSTED. The
  * handlers are grpc-js unary handlers, called with a call object that has what grpc-js's has for
  * them (request, metadata, getPeer, getDeadline, getPath, cancelled, sendMetadata).
+ *
+ * The same unary methods are also served as frames on a call stream (call-frames.ts), which the
+ * proxy uses: many calls on one HTTP/2 stream, each with the same handler, deadline, cancellation
+ * and statuses as on its own stream.
  *
  * Everything else — streaming methods, grpc.health.v1, unknown paths, non-gRPC requests — goes to
  * the grpc-js server over an in-memory HTTP/2 connection (its connection injector), headers,
@@ -45,6 +48,15 @@ import {
 } from 'node:http2';
 import { duplexPair } from 'node:stream';
 import { PrismError } from '../errors.js';
+import {
+  CALLS_PATH,
+  CANCEL,
+  decodeCall,
+  encodeResult,
+  MessageReader,
+  type CallFrame,
+  type Entries,
+} from './call-frames.js';
 import { MAX_MESSAGE_BYTES } from './limits.js';
 import { splitHostPort } from './listen-address.js';
 import type { ServerCertificates } from './server-tls.js';
@@ -85,6 +97,8 @@ export class GrpcHttp2Server {
   private injector: ReturnType<Server['createConnectionInjector']> | undefined;
   private inner: ClientHttp2Session | undefined;
   private unfollow: (() => void) | undefined;
+  private readonly callStreams = new Set<CallStream>();
+  private closing = false;
 
   constructor(private readonly options: GrpcHttp2ServerOptions) {
     this.maxMessageBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
@@ -155,6 +169,8 @@ export class GrpcHttp2Server {
    */
   async close(timeoutMs: number): Promise<void> {
     this.unfollow?.();
+    this.closing = true;
+    for (const calls of this.callStreams) calls.drain();
     const closed = new Promise<void>((resolve) => this.http2.close(() => resolve()));
     for (const session of this.sessions) session.close();
     const timer = setTimeout(() => {
@@ -193,11 +209,13 @@ export class GrpcHttp2Server {
 
   private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     stream.on('error', () => undefined); // a reset or a dropped connection: the call's 'close' tells
-    const route = this.routes.get(headers[constants.HTTP2_HEADER_PATH] as string);
-    const type = headers[constants.HTTP2_HEADER_CONTENT_TYPE];
-    if (route && headers[constants.HTTP2_HEADER_METHOD] === 'POST' && isGrpc(type)) {
-      new UnaryExchange(route, stream, headers, this.maxMessageBytes).start();
-      return;
+    const path = headers[constants.HTTP2_HEADER_PATH] as string;
+    const grpc = headers[constants.HTTP2_HEADER_METHOD] === 'POST' && isGrpc(headers['content-type']);
+    const route = this.routes.get(path);
+    if (route && grpc) return new UnaryExchange(route, stream, headers, this.maxMessageBytes).start();
+    if (path === CALLS_PATH && grpc && this.routes.size > 0) {
+      if (this.closing) return refuse(stream, Status.UNAVAILABLE, 'the server is stopping');
+      return new CallStream(this.routes, stream, headers, this.maxMessageBytes, this.callStreams).start();
     }
     this.pass(stream, headers);
   }
@@ -279,6 +297,18 @@ export class GrpcHttp2Server {
   }
 }
 
+function refuse(stream: ServerHttp2Stream, code: number, details: string): void {
+  stream.respond(
+    {
+      ':status': 200,
+      'content-type': 'application/grpc',
+      'grpc-status': String(code),
+      'grpc-message': encodeURI(details),
+    },
+    { endStream: true },
+  );
+}
+
 function peerOf(stream: ServerHttp2Stream): string {
   const socket = stream.session?.socket;
   return socket?.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix';
@@ -300,99 +330,62 @@ const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1
 /** Headers grpc-js's server leaves out of the metadata a handler sees. */
 const NOT_METADATA = ['grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'te', 'content-type'];
 
-/** One unary call: read the request message, run the handler, answer with its message or status. */
-class UnaryExchange {
-  private readonly chunks: Buffer[] = [];
-  private received = 0;
+/** How a unary call's outcome leaves: on its own HTTP/2 stream, or as a frame on a call stream. */
+interface Answer {
+  ok(message: Buffer, headers: Metadata | undefined, trailer: Metadata | undefined): void;
+  fail(code: number, details: string, metadata: Metadata | undefined): void;
+}
+
+/**
+ * One unary handler call: the call object grpc-js handlers expect, the deadline, cancellation, and
+ * the handler's answer (serialized, checked against the message limit) handed to `answer` once.
+ */
+class Invocation {
+  readonly call: EventEmitter & Record<string, unknown> = new EventEmitter() as EventEmitter &
+    Record<string, unknown>;
   private done = false;
   private deadline = Infinity;
   private timer: NodeJS.Timeout | undefined;
-  private readonly call: EventEmitter & Record<string, unknown>;
   private responseMetadata: Metadata | undefined;
 
   constructor(
     private readonly route: UnaryRoute,
-    private readonly stream: ServerHttp2Stream,
-    private readonly headers: IncomingHttpHeaders,
     private readonly max: number,
-  ) {
-    this.call = new EventEmitter() as EventEmitter & Record<string, unknown>;
+    private readonly answer: Answer,
+  ) {}
+
+  /** Starts the deadline clock (`timeoutMs` absent or 0: no deadline). */
+  deadlineIn(timeoutMs: number | undefined): void {
+    if (!timeoutMs) return;
+    this.deadline = Date.now() + timeoutMs;
+    this.timer = setTimeout(() => {
+      this.fail(Status.DEADLINE_EXCEEDED, 'Deadline exceeded');
+      this.cancel();
+    }, timeoutMs);
   }
 
-  start(): void {
-    const timeout = this.headers['grpc-timeout'];
-    if (typeof timeout === 'string') {
-      const match = DEADLINE.exec(timeout);
-      if (!match) return this.fail(Status.INTERNAL, `Invalid grpc-timeout value "${timeout}"`);
-      const ms = Number(match[1]) * UNIT_MS[match[2]!]!;
-      this.deadline = Date.now() + ms;
-      this.timer = setTimeout(() => {
-        this.fail(Status.DEADLINE_EXCEEDED, 'Deadline exceeded');
-        this.cancelled();
-      }, ms);
-    }
-    this.stream.on('data', (chunk: Buffer) => this.data(chunk));
-    this.stream.on('end', () => this.requestEnded());
-    this.stream.on('close', () => this.cancelled());
-  }
-
-  private data(chunk: Buffer): void {
+  run(body: Buffer, metadata: Metadata, peer: () => string, host: unknown): void {
     if (this.done) return;
-    const before = this.received;
-    this.received += chunk.length;
-    this.chunks.push(chunk);
-    if (before < 5 && this.received >= 5) {
-      // The length prefix is complete: refuse an oversize message before buffering it.
-      const head = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks);
-      const size = head.readUInt32BE(1);
-      if (size > this.max)
-        return this.fail(
-          Status.RESOURCE_EXHAUSTED,
-          `Received message larger than max (${size} vs ${this.max})`,
-        );
-    }
-  }
-
-  private requestEnded(): void {
-    if (this.done) return;
-    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.received);
-    const { path } = this.route;
-    if (body.length === 0)
-      return this.fail(Status.UNIMPLEMENTED, `Received no request message for unary call ${path}`);
-    if (body.length < 5) return this.fail(Status.INTERNAL, 'Received a malformed message frame');
-    if (body[0] !== 0)
-      return this.fail(Status.UNIMPLEMENTED, 'Received a compressed message; this server takes none');
-    const size = body.readUInt32BE(1);
-    if (body.length < 5 + size) return this.fail(Status.INTERNAL, 'Received a malformed message frame');
-    if (body.length > 5 + size)
-      return this.fail(Status.UNIMPLEMENTED, `Received a second request message for unary call ${path}`);
     let request: unknown;
     try {
-      request = this.route.deserialize(body.subarray(5));
+      request = this.route.deserialize(body);
     } catch (err) {
       return this.fail(Status.INTERNAL, `Error deserializing request: ${(err as Error).message}`);
     }
-    this.invoke(request);
-  }
-
-  private invoke(request: unknown): void {
-    const metadata = Metadata.fromHttp2Headers(this.headers);
-    for (const key of NOT_METADATA) metadata.remove(key);
-    const { stream, route } = this;
     Object.assign(this.call, {
       request,
       metadata,
       cancelled: false,
-      getPeer: () => peerOf(stream), // asked rarely; getpeername costs a system call
+      getPeer: peer,
       getDeadline: () => this.deadline,
-      getPath: () => route.path,
-      getHost: () => this.headers[constants.HTTP2_HEADER_AUTHORITY],
+      getPath: () => this.route.path,
+      getHost: () => host,
       sendMetadata: (m: Metadata) => {
         this.responseMetadata = m;
       },
     });
     try {
-      route.handler(this.call as unknown as ServerUnaryCall<unknown, unknown>, (err, value, trailer) =>
+      this.route.handler(this.call as unknown as ServerUnaryCall<unknown, unknown>, (err, value, trailer) =>
         err ? this.failWith(err) : this.succeed(value, trailer ?? undefined),
       );
     } catch (err) {
@@ -414,19 +407,7 @@ class UnaryExchange {
         `Sent message larger than max (${message.length} vs. ${this.max})`,
       );
     if (!this.finish()) return;
-    const { stream } = this;
-    const frame = Buffer.allocUnsafe(5 + message.length);
-    frame[0] = 0;
-    frame.writeUInt32BE(message.length, 1);
-    message.copy(frame, 5);
-    stream.respond(
-      { ...this.responseMetadata?.toHttp2Headers(), ':status': 200, 'content-type': 'application/grpc' },
-      { waitForTrailers: true },
-    );
-    stream.once('wantTrailers', () =>
-      stream.sendTrailers({ ...trailer?.toHttp2Headers(), 'grpc-status': '0', 'grpc-message': 'OK' }),
-    );
-    stream.end(frame);
+    this.answer.ok(message, this.responseMetadata, trailer);
   }
 
   private failWith(err: unknown): void {
@@ -441,12 +422,128 @@ class UnaryExchange {
     this.fail(code, details, e?.metadata instanceof Metadata ? e.metadata : undefined);
   }
 
-  /** A trailers-only response with the status (and the error's metadata). */
-  private fail(code: number, details: string, metadata?: Metadata): void {
+  fail(code: number, details: string, metadata?: Metadata): void {
     if (!this.finish()) return;
-    this.stream.respond(
+    if (this.responseMetadata) {
+      const merged = this.responseMetadata.clone();
+      if (metadata) merged.merge(metadata);
+      metadata = merged;
+    }
+    this.answer.fail(code, details, metadata);
+  }
+
+  private finish(): boolean {
+    if (this.done) return false;
+    this.done = true;
+    clearTimeout(this.timer);
+    return true;
+  }
+
+  /** The client went away or cancelled (or the deadline passed): the handler's call is cancelled. */
+  cancel(): void {
+    clearTimeout(this.timer);
+    this.done = true;
+    if (this.call.cancelled === true) return;
+    this.call.cancelled = true;
+    this.call.emit('cancelled', 'Cancelled by client');
+  }
+
+  get answered(): boolean {
+    return this.done;
+  }
+}
+
+/** One unary call on its own HTTP/2 stream: read the request message, answer on the stream. */
+class UnaryExchange implements Answer {
+  private readonly reader: MessageReader;
+  private body: Buffer | undefined;
+  private messages = 0;
+  private refused = false;
+  private readonly invocation: Invocation;
+
+  constructor(
+    private readonly route: UnaryRoute,
+    private readonly stream: ServerHttp2Stream,
+    private readonly headers: IncomingHttpHeaders,
+    max: number,
+  ) {
+    this.invocation = new Invocation(route, max, this);
+    this.reader = new MessageReader(
+      max,
+      (message, compressed) => {
+        if (compressed)
+          this.refuse(Status.UNIMPLEMENTED, 'Received a compressed message; this server takes none');
+        this.messages++;
+        this.body = message;
+      },
+      (_head, size) =>
+        this.refuse(Status.RESOURCE_EXHAUSTED, `Received message larger than max (${size} vs ${max})`),
+    );
+  }
+
+  start(): void {
+    const timeout = this.headers['grpc-timeout'];
+    if (typeof timeout === 'string') {
+      const match = DEADLINE.exec(timeout);
+      if (!match) return this.refuse(Status.INTERNAL, `Invalid grpc-timeout value "${timeout}"`);
+      this.invocation.deadlineIn(Math.max(1, Number(match[1]) * UNIT_MS[match[2]!]!));
+    }
+    this.stream.on('data', (chunk: Buffer) => {
+      if (!this.refused) this.reader.push(chunk);
+    });
+    this.stream.on('end', () => this.requestEnded());
+    this.stream.on('close', () => {
+      if (!this.invocation.answered || this.stream.rstCode !== constants.NGHTTP2_NO_ERROR)
+        this.invocation.cancel();
+    });
+  }
+
+  private refuse(code: number, details: string): void {
+    this.refused = true;
+    this.invocation.fail(code, details);
+  }
+
+  private requestEnded(): void {
+    if (this.refused || this.invocation.answered) return;
+    const { path } = this.route;
+    if (this.messages === 0 || !this.body)
+      return this.refuse(Status.UNIMPLEMENTED, `Received no request message for unary call ${path}`);
+    if (this.messages > 1)
+      return this.refuse(Status.UNIMPLEMENTED, `Received a second request message for unary call ${path}`);
+    const metadata = Metadata.fromHttp2Headers(this.headers);
+    for (const key of NOT_METADATA) metadata.remove(key);
+    const { stream } = this;
+    this.invocation.run(
+      this.body,
+      metadata,
+      () => peerOf(stream), // asked rarely; getpeername costs a system call
+      this.headers[constants.HTTP2_HEADER_AUTHORITY],
+    );
+  }
+
+  ok(message: Buffer, headers: Metadata | undefined, trailer: Metadata | undefined): void {
+    const { stream } = this;
+    if (stream.closed || stream.destroyed) return;
+    const frame = Buffer.allocUnsafe(5 + message.length);
+    frame[0] = 0;
+    frame.writeUInt32BE(message.length, 1);
+    message.copy(frame, 5);
+    stream.respond(
+      { ...headers?.toHttp2Headers(), ':status': 200, 'content-type': 'application/grpc' },
+      { waitForTrailers: true },
+    );
+    stream.once('wantTrailers', () =>
+      stream.sendTrailers({ ...trailer?.toHttp2Headers(), 'grpc-status': '0', 'grpc-message': 'OK' }),
+    );
+    stream.end(frame);
+  }
+
+  /** A trailers-only response with the status (and the error's metadata). */
+  fail(code: number, details: string, metadata: Metadata | undefined): void {
+    const { stream } = this;
+    if (stream.closed || stream.destroyed) return;
+    stream.respond(
       {
-        ...this.responseMetadata?.toHttp2Headers(),
         ...metadata?.toHttp2Headers(),
         ':status': 200,
         'content-type': 'application/grpc',
@@ -456,24 +553,133 @@ class UnaryExchange {
       { endStream: true },
     );
   }
+}
 
-  /** Marks the call answered; false when it was already answered or its stream is gone. */
-  private finish(): boolean {
-    if (this.done) return false;
-    this.done = true;
-    clearTimeout(this.timer);
-    this.chunks.length = 0;
-    return !this.stream.closed && !this.stream.destroyed;
+/** Metadata as a call frame carries it: HTTP/2 header fields, `-bin` values in base64. */
+function entriesOf(metadata: Metadata | undefined): Array<[string, string]> {
+  if (!metadata) return [];
+  const out: Array<[string, string]> = [];
+  for (const [key, value] of Object.entries(metadata.toHttp2Headers()))
+    for (const v of Array.isArray(value) ? value : [value]) out.push([key, String(v)]);
+  return out;
+}
+
+/**
+ * The call stream (call-frames.ts): unary calls as frames on one long HTTP/2 stream, each run as
+ * an Invocation of its method's handler; results go back as frames in the order they finish.
+ */
+class CallStream {
+  private readonly calls = new Map<number, Invocation>();
+  private draining = false;
+  private ended = false;
+
+  constructor(
+    private readonly routes: ReadonlyMap<string, UnaryRoute>,
+    private readonly stream: ServerHttp2Stream,
+    private readonly headers: IncomingHttpHeaders,
+    private readonly max: number,
+    private readonly streams: Set<CallStream>,
+  ) {}
+
+  start(): void {
+    const { stream } = this;
+    this.streams.add(this);
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': 'OK' }));
+    const reader = new MessageReader(
+      this.max,
+      (frame) => this.frame(frame),
+      (head, size) => {
+        if (head.length >= 4)
+          this.result(
+            head.readUInt32BE(0),
+            Status.RESOURCE_EXHAUSTED,
+            [],
+            `Received message larger than max (${size} vs ${this.max})`,
+          );
+      },
+    );
+    stream.on('data', (chunk: Buffer) => reader.push(chunk));
+    stream.on('end', () => this.drain()); // the proxy closed its side: finish what is in flight
+    stream.on('close', () => {
+      this.streams.delete(this);
+      for (const invocation of this.calls.values()) invocation.cancel();
+      this.calls.clear();
+    });
   }
 
-  /** The client reset the stream (or the deadline passed): the handler's call is cancelled. */
-  private cancelled(): void {
-    clearTimeout(this.timer);
-    if (this.call.cancelled === true) return;
-    const answered = this.done;
-    this.done = true;
-    if (answered && this.stream.rstCode === constants.NGHTTP2_NO_ERROR) return;
-    this.call.cancelled = true;
-    this.call.emit('cancelled', 'Cancelled by client');
+  /** Takes no new calls (they get UNAVAILABLE), ends the stream once those in flight answered. */
+  drain(): void {
+    this.draining = true;
+    this.endWhenIdle();
+  }
+
+  private endWhenIdle(): void {
+    if (!this.draining || this.calls.size > 0 || this.ended) return;
+    this.ended = true;
+    if (!this.stream.closed && !this.stream.destroyed) this.stream.end();
+  }
+
+  private frame(bytes: Buffer): void {
+    let frame: CallFrame;
+    try {
+      frame = decodeCall(bytes);
+    } catch {
+      this.stream.close(constants.NGHTTP2_PROTOCOL_ERROR); // not a peer that speaks this protocol
+      return;
+    }
+    if (frame.kind === CANCEL) {
+      const invocation = this.calls.get(frame.id);
+      this.calls.delete(frame.id);
+      invocation?.cancel();
+      this.endWhenIdle();
+      return;
+    }
+    if (this.draining) return this.result(frame.id, Status.UNAVAILABLE, [], 'the runner process is stopping');
+    const route = this.routes.get(frame.path);
+    if (!route)
+      return this.result(
+        frame.id,
+        Status.UNIMPLEMENTED,
+        [],
+        `The server does not implement the method ${frame.path}`,
+      );
+    const { id } = frame;
+    const invocation = new Invocation(route, this.max, {
+      ok: (message, headers, trailer) => {
+        const entries = entriesOf(headers);
+        if (trailer) entries.push(...entriesOf(trailer));
+        this.settle(id, invocation, Status.OK, entries, message);
+      },
+      fail: (code, details, metadata) => this.settle(id, invocation, code, entriesOf(metadata), details),
+    });
+    this.calls.set(id, invocation);
+    invocation.deadlineIn(frame.timeoutMs);
+    const metadata = Metadata.fromHttp2Headers(Object.fromEntries(frame.metadata));
+    const { stream } = this;
+    invocation.run(
+      frame.request,
+      metadata,
+      () => peerOf(stream),
+      this.headers[constants.HTTP2_HEADER_AUTHORITY],
+    );
+  }
+
+  private settle(
+    id: number,
+    invocation: Invocation,
+    code: number,
+    entries: Entries,
+    body: Buffer | string,
+  ): void {
+    if (this.calls.get(id) !== invocation) return; // cancelled meanwhile: nobody waits for it
+    this.calls.delete(id);
+    this.result(id, code, entries, body);
+    this.endWhenIdle();
+  }
+
+  private result(id: number, code: number, entries: Entries, body: Buffer | string): void {
+    if (this.stream.closed || this.stream.destroyed || this.ended) return;
+    this.stream.write(encodeResult(id, code, entries, body));
   }
 }
