@@ -655,7 +655,12 @@ class CallStream {
     });
     this.calls.set(id, invocation);
     invocation.deadlineIn(frame.timeoutMs);
-    const metadata = Metadata.fromHttp2Headers(Object.fromEntries(frame.metadata));
+    const headers: IncomingHttpHeaders = {};
+    for (const [key, value] of frame.metadata) {
+      const seen = headers[key];
+      headers[key] = seen === undefined ? value : [...(Array.isArray(seen) ? seen : [seen]), value];
+    }
+    const metadata = Metadata.fromHttp2Headers(headers);
     const { stream } = this;
     invocation.run(
       frame.request,
