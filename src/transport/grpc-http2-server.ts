@@ -26,11 +26,9 @@ import {
   status as Status,
   type MethodDefinition,
   type Server,
-  type ServerUnaryCall,
   type ServiceDefinition,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import { EventEmitter } from 'node:events';
 import { rmSync } from 'node:fs';
 import {
   connect,
@@ -48,31 +46,13 @@ import {
 } from 'node:http2';
 import { duplexPair } from 'node:stream';
 import { PrismError } from '../errors.js';
-import {
-  CALLS_PATH,
-  CANCEL,
-  decodeCall,
-  encodeResult,
-  MessageReader,
-  type CallFrame,
-  type Entries,
-} from './call-frames.js';
+import { CALLS_PATH, MessageReader } from './call-frames.js';
+import { CallStream } from './call-stream-server.js';
+import { Invocation, peerOf, type Answer, type UnaryHandler, type UnaryRoute } from './unary-invocation.js';
 import { MAX_MESSAGE_BYTES } from './limits.js';
 import { splitHostPort } from './listen-address.js';
 import type { ServerCertificates } from './server-tls.js';
 import { isUnixAddress, unixSocketPath } from './unix-socket.js';
-
-type UnaryHandler = (
-  call: ServerUnaryCall<unknown, unknown>,
-  callback: (err: unknown, value?: unknown, trailer?: Metadata | null) => void,
-) => void;
-
-interface UnaryRoute {
-  path: string;
-  handler: UnaryHandler;
-  deserialize: (bytes: Buffer) => unknown;
-  serialize: (value: unknown) => Buffer;
-}
 
 export interface GrpcHttp2ServerOptions {
   /** Serves every stream that is not a unary method added here (and every method, registered). */
@@ -309,11 +289,6 @@ function refuse(stream: ServerHttp2Stream, code: number, details: string): void 
   );
 }
 
-function peerOf(stream: ServerHttp2Stream): string {
-  const socket = stream.session?.socket;
-  return socket?.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix';
-}
-
 function isGrpc(type: string | string[] | undefined): boolean {
   return typeof type === 'string' && (type === 'application/grpc' || type.startsWith('application/grpc+'));
 }
@@ -329,129 +304,6 @@ const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1
 
 /** Headers grpc-js's server leaves out of the metadata a handler sees. */
 const NOT_METADATA = ['grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'te', 'content-type'];
-
-/** How a unary call's outcome leaves: on its own HTTP/2 stream, or as a frame on a call stream. */
-interface Answer {
-  ok(message: Buffer, headers: Metadata | undefined, trailer: Metadata | undefined): void;
-  fail(code: number, details: string, metadata: Metadata | undefined): void;
-}
-
-/**
- * One unary handler call: the call object grpc-js handlers expect, the deadline, cancellation, and
- * the handler's answer (serialized, checked against the message limit) handed to `answer` once.
- */
-class Invocation {
-  readonly call: EventEmitter & Record<string, unknown> = new EventEmitter() as EventEmitter &
-    Record<string, unknown>;
-  private done = false;
-  private deadline = Infinity;
-  private timer: NodeJS.Timeout | undefined;
-  private responseMetadata: Metadata | undefined;
-
-  constructor(
-    private readonly route: UnaryRoute,
-    private readonly max: number,
-    private readonly answer: Answer,
-  ) {}
-
-  /** Starts the deadline clock (`timeoutMs` absent or 0: no deadline). */
-  deadlineIn(timeoutMs: number | undefined): void {
-    if (!timeoutMs) return;
-    this.deadline = Date.now() + timeoutMs;
-    this.timer = setTimeout(() => {
-      this.fail(Status.DEADLINE_EXCEEDED, 'Deadline exceeded');
-      this.cancel();
-    }, timeoutMs);
-  }
-
-  run(body: Buffer, metadata: Metadata, peer: () => string, host: unknown): void {
-    if (this.done) return;
-    let request: unknown;
-    try {
-      request = this.route.deserialize(body);
-    } catch (err) {
-      return this.fail(Status.INTERNAL, `Error deserializing request: ${(err as Error).message}`);
-    }
-    Object.assign(this.call, {
-      request,
-      metadata,
-      cancelled: false,
-      getPeer: peer,
-      getDeadline: () => this.deadline,
-      getPath: () => this.route.path,
-      getHost: () => host,
-      sendMetadata: (m: Metadata) => {
-        this.responseMetadata = m;
-      },
-    });
-    try {
-      this.route.handler(this.call as unknown as ServerUnaryCall<unknown, unknown>, (err, value, trailer) =>
-        err ? this.failWith(err) : this.succeed(value, trailer ?? undefined),
-      );
-    } catch (err) {
-      this.failWith(err);
-    }
-  }
-
-  private succeed(value: unknown, trailer: Metadata | undefined): void {
-    if (this.done) return;
-    let message: Buffer;
-    try {
-      message = this.route.serialize(value);
-    } catch (err) {
-      return this.fail(Status.INTERNAL, `Error serializing response: ${(err as Error).message}`);
-    }
-    if (message.length > this.max)
-      return this.fail(
-        Status.RESOURCE_EXHAUSTED,
-        `Sent message larger than max (${message.length} vs. ${this.max})`,
-      );
-    if (!this.finish()) return;
-    this.answer.ok(message, this.responseMetadata, trailer);
-  }
-
-  private failWith(err: unknown): void {
-    const e = err as { code?: unknown; details?: unknown; message?: unknown; metadata?: unknown };
-    const code = typeof e?.code === 'number' ? e.code : Status.UNKNOWN;
-    const details =
-      typeof e?.details === 'string'
-        ? e.details
-        : typeof e?.message === 'string'
-          ? e.message
-          : 'Unknown Error';
-    this.fail(code, details, e?.metadata instanceof Metadata ? e.metadata : undefined);
-  }
-
-  fail(code: number, details: string, metadata?: Metadata): void {
-    if (!this.finish()) return;
-    if (this.responseMetadata) {
-      const merged = this.responseMetadata.clone();
-      if (metadata) merged.merge(metadata);
-      metadata = merged;
-    }
-    this.answer.fail(code, details, metadata);
-  }
-
-  private finish(): boolean {
-    if (this.done) return false;
-    this.done = true;
-    clearTimeout(this.timer);
-    return true;
-  }
-
-  /** The client went away or cancelled (or the deadline passed): the handler's call is cancelled. */
-  cancel(): void {
-    clearTimeout(this.timer);
-    this.done = true;
-    if (this.call.cancelled === true) return;
-    this.call.cancelled = true;
-    this.call.emit('cancelled', 'Cancelled by client');
-  }
-
-  get answered(): boolean {
-    return this.done;
-  }
-}
 
 /** One unary call on its own HTTP/2 stream: read the request message, answer on the stream. */
 class UnaryExchange implements Answer {
@@ -552,139 +404,5 @@ class UnaryExchange implements Answer {
       },
       { endStream: true },
     );
-  }
-}
-
-/** Metadata as a call frame carries it: HTTP/2 header fields, `-bin` values in base64. */
-function entriesOf(metadata: Metadata | undefined): Array<[string, string]> {
-  if (!metadata) return [];
-  const out: Array<[string, string]> = [];
-  for (const [key, value] of Object.entries(metadata.toHttp2Headers()))
-    for (const v of Array.isArray(value) ? value : [value]) out.push([key, String(v)]);
-  return out;
-}
-
-/**
- * The call stream (call-frames.ts): unary calls as frames on one long HTTP/2 stream, each run as
- * an Invocation of its method's handler; results go back as frames in the order they finish.
- */
-class CallStream {
-  private readonly calls = new Map<number, Invocation>();
-  private draining = false;
-  private ended = false;
-
-  constructor(
-    private readonly routes: ReadonlyMap<string, UnaryRoute>,
-    private readonly stream: ServerHttp2Stream,
-    private readonly headers: IncomingHttpHeaders,
-    private readonly max: number,
-    private readonly streams: Set<CallStream>,
-  ) {}
-
-  start(): void {
-    const { stream } = this;
-    this.streams.add(this);
-    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': 'OK' }));
-    const reader = new MessageReader(
-      this.max,
-      (frame) => this.frame(frame),
-      (head, size) => {
-        if (head.length >= 4)
-          this.result(
-            head.readUInt32BE(0),
-            Status.RESOURCE_EXHAUSTED,
-            [],
-            `Received message larger than max (${size} vs ${this.max})`,
-          );
-      },
-    );
-    stream.on('data', (chunk: Buffer) => reader.push(chunk));
-    stream.on('end', () => this.drain()); // the proxy closed its side: finish what is in flight
-    stream.on('close', () => {
-      this.streams.delete(this);
-      for (const invocation of this.calls.values()) invocation.cancel();
-      this.calls.clear();
-    });
-  }
-
-  /** Takes no new calls (they get UNAVAILABLE), ends the stream once those in flight answered. */
-  drain(): void {
-    this.draining = true;
-    this.endWhenIdle();
-  }
-
-  private endWhenIdle(): void {
-    if (!this.draining || this.calls.size > 0 || this.ended) return;
-    this.ended = true;
-    if (!this.stream.closed && !this.stream.destroyed) this.stream.end();
-  }
-
-  private frame(bytes: Buffer): void {
-    let frame: CallFrame;
-    try {
-      frame = decodeCall(bytes);
-    } catch {
-      this.stream.close(constants.NGHTTP2_PROTOCOL_ERROR); // not a peer that speaks this protocol
-      return;
-    }
-    if (frame.kind === CANCEL) {
-      const invocation = this.calls.get(frame.id);
-      this.calls.delete(frame.id);
-      invocation?.cancel();
-      this.endWhenIdle();
-      return;
-    }
-    if (this.draining) return this.result(frame.id, Status.UNAVAILABLE, [], 'the runner process is stopping');
-    const route = this.routes.get(frame.path);
-    if (!route)
-      return this.result(
-        frame.id,
-        Status.UNIMPLEMENTED,
-        [],
-        `The server does not implement the method ${frame.path}`,
-      );
-    const { id } = frame;
-    const invocation = new Invocation(route, this.max, {
-      ok: (message, headers, trailer) => {
-        const entries = entriesOf(headers);
-        if (trailer) entries.push(...entriesOf(trailer));
-        this.settle(id, invocation, Status.OK, entries, message);
-      },
-      fail: (code, details, metadata) => this.settle(id, invocation, code, entriesOf(metadata), details),
-    });
-    this.calls.set(id, invocation);
-    invocation.deadlineIn(frame.timeoutMs);
-    const headers: IncomingHttpHeaders = {};
-    for (const [key, value] of frame.metadata) {
-      const seen = headers[key];
-      headers[key] = seen === undefined ? value : [...(Array.isArray(seen) ? seen : [seen]), value];
-    }
-    const metadata = Metadata.fromHttp2Headers(headers);
-    const { stream } = this;
-    invocation.run(
-      frame.request,
-      metadata,
-      () => peerOf(stream),
-      this.headers[constants.HTTP2_HEADER_AUTHORITY],
-    );
-  }
-
-  private settle(
-    id: number,
-    invocation: Invocation,
-    code: number,
-    entries: Entries,
-    body: Buffer | string,
-  ): void {
-    if (this.calls.get(id) !== invocation) return; // cancelled meanwhile: nobody waits for it
-    this.calls.delete(id);
-    this.result(id, code, entries, body);
-    this.endWhenIdle();
-  }
-
-  private result(id: number, code: number, entries: Entries, body: Buffer | string): void {
-    if (this.stream.closed || this.stream.destroyed || this.ended) return;
-    this.stream.write(encodeResult(id, code, entries, body));
   }
 }
