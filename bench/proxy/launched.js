@@ -4,7 +4,8 @@
 // One `prismctl proxy serve --workers 1` serves two namespaces that differ only in `isolation`; the
 // contenders are measured in the same run, interleaved round by round:
 //   - throughput: h2load with pre-encoded gRPC bodies (KeyValue Get, Set; Producer PublishBatch);
-//   - latency: the open-loop node:http2 client of openloop.js at a fixed rate (Get, Set).
+//   - latency: at a fixed rate, open loop, from the Go client go-anchor/openloop (as goals.js; built
+//     when a Go toolchain is found, else --latency-client node: the node:http2 client of openloop.js).
 // Per phase it prints calls/s and the CPU (cores, µs per call) and peak RSS of every process: the
 // proxy, the launched runner, Redis, h2load, and everything else on the machine ("other").
 // Everything listens on 127.0.0.1.
@@ -22,6 +23,7 @@ import { GetRequestSchema, SetRequestSchema } from '../../dist/gen/prism/data/v1
 import { PublishBatchRequestSchema } from '../../dist/gen/prism/data/v1/messaging_pb.js';
 import {
   BENCH,
+  buildGo,
   cpuSeconds,
   grpcFrame,
   loadAverage,
@@ -47,6 +49,7 @@ const { values } = parseArgs({
     'value-size': { type: 'string', default: '100' },
     'batch-size': { type: 'string', default: '10' },
     methods: { type: 'string', default: 'Get,Set,PublishBatch' },
+    'latency-client': { type: 'string', default: 'go' },
     json: { type: 'string' },
   },
 });
@@ -93,21 +96,20 @@ for (const [name, ns] of Object.entries(CONTENDERS))
 const backends = join(work, 'backends.yaml');
 writeFileSync(backends, `backends:\n  redis:\n    - { name: bench, endpoint: ${redisUrl} }\n`);
 const value = new Uint8Array(Number(values['value-size'])).fill(120);
-const bodies = {
-  Get: grpcFrame(toBinary(GetRequestSchema, create(GetRequestSchema, { key: 'k' }))),
-  Set: grpcFrame(toBinary(SetRequestSchema, create(SetRequestSchema, { key: 's', value }))),
-  PublishBatch: grpcFrame(
-    toBinary(
-      PublishBatchRequestSchema,
-      create(PublishBatchRequestSchema, {
-        messages: Array.from({ length: Number(values['batch-size']) }, () => ({
-          payload: value,
-          contentType: 'application/octet-stream',
-        })),
-      }),
-    ),
+const messages = {
+  Get: toBinary(GetRequestSchema, create(GetRequestSchema, { key: 'k' })),
+  Set: toBinary(SetRequestSchema, create(SetRequestSchema, { key: 's', value })),
+  PublishBatch: toBinary(
+    PublishBatchRequestSchema,
+    create(PublishBatchRequestSchema, {
+      messages: Array.from({ length: Number(values['batch-size']) }, () => ({
+        payload: value,
+        contentType: 'application/octet-stream',
+      })),
+    }),
   ),
 };
+const bodies = Object.fromEntries(Object.entries(messages).map(([m, bytes]) => [m, grpcFrame(bytes)]));
 for (const [m, body] of Object.entries(bodies)) writeFileSync(join(work, `${m}.bin`), body);
 
 function redisPid() {
@@ -185,12 +187,26 @@ async function phase(label, procs, load) {
 }
 
 async function openLoop(port, ns, method) {
-  const args = [
-    ...['--rate', values.rate, '--duration', values['latency-duration'], '--target', 'grpc'],
-    ...['--port', String(port), '--namespace', ns, '--body', bodies[method].toString('base64')],
-    ...['--path', `/prism.data.v1.${SERVICE[method]}/${method}`],
-  ];
-  const { code, stdout, stderr } = await runProcess(node, [join(BENCH, 'openloop.js'), ...args], {
+  const path = `/prism.data.v1.${SERVICE[method]}/${method}`;
+  const [cmd, args] = openloopBin
+    ? [
+        openloopBin,
+        [
+          ...['-rate', values.rate, '-duration', values['latency-duration'], '-target', 'grpc'],
+          ...['-addr', `127.0.0.1:${port}`, '-namespace', ns, '-path', path],
+          ...['-body', Buffer.from(messages[method]).toString('base64')],
+        ],
+      ]
+    : [
+        node,
+        [
+          join(BENCH, 'openloop.js'),
+          ...['--rate', values.rate, '--duration', values['latency-duration'], '--target', 'grpc'],
+          ...['--port', String(port), '--namespace', ns, '--body', bodies[method].toString('base64')],
+          ...['--path', path],
+        ],
+      ];
+  const { code, stdout, stderr } = await runProcess(cmd, args, {
     timeoutMs: (Number(values['latency-duration']) + 30) * 1000,
   });
   if (code !== 0) throw new Error(`openloop failed: ${stderr}`);
@@ -210,6 +226,13 @@ async function proxyCodes(httpPort) {
 
 // ---- run ----------------------------------------------------------------------------------------
 log(`machine ${JSON.stringify(results.machine)}; load average ${results.loadBefore}`);
+const openloopBin =
+  values['latency-client'] === 'go' && Number(values['latency-rounds']) > 0
+    ? await buildGo('./openloop', 'go-openloop', log)
+    : undefined;
+results.latencyClient = openloopBin ? 'go-anchor/openloop (Go)' : 'openloop.js (node:http2)';
+if (values['latency-client'] === 'go' && !openloopBin && Number(values['latency-rounds']) > 0)
+  log('no Go toolchain: the tail is measured with the Node client (openloop.js)');
 const proxy = await startProcess(
   node,
   [
@@ -304,7 +327,7 @@ const lines = [
       `RSS proxy ${med(label, 'proxyRssMiB')} runner ${med(label, 'runnerRssMiB')} MiB`
     );
   }),
-  `at ${values.rate} calls/s, open loop (median of ${values['latency-rounds']} rounds), p50 / p99 / p99.9 ms:`,
+  `at ${values.rate} calls/s, open loop from ${results.latencyClient} (median of ${values['latency-rounds']} rounds), p50 / p99 / p99.9 ms:`,
   ...Object.keys(results.latency).map(
     (label) => `  ${label.padEnd(24)} ${lat(label, 'p50')} / ${lat(label, 'p99')} / ${lat(label, 'p999')}`,
   ),

@@ -22,10 +22,10 @@ import { GrpcStatus, statusName, type CallError } from '../transport/status-code
  *
  * One HTTP/2 session per channel, opened on the first call and opened again after the server
  * closed it (GOAWAY, a dropped connection) or when its stream ids run low. No compression, no
- * retries, no streaming calls. The proxy also calls its runner processes with it
- * (src/proxy/remote-runner.ts): there a grpc-js client cost about 2.5 times the CPU per call
- * (bench/RESULTS.md, "Launched runners"); `GrpcHttp2Channel.to` opens those sessions on a Unix
- * socket or with TLS options already read.
+ * retries; the only streaming use is `openStream`, for the call stream. The proxy calls its
+ * runner processes through it (src/proxy/remote-runner.ts), most calls as frames on a call stream
+ * (call-stream.ts); `GrpcHttp2Channel.to` opens those sessions on a Unix socket or with TLS
+ * options already read.
  */
 export class GrpcHttp2Channel {
   readonly endpoint: Endpoint;
@@ -96,6 +96,29 @@ export class GrpcHttp2Channel {
       }
       new UnaryCall(stream, connection, timeoutMs, resolve, reject).send(message);
     });
+  }
+
+  /**
+   * Opens a long-lived gRPC stream to `path` on the channel's session (the call stream of
+   * call-stream.ts); throws a CallError when the channel is closed or the session just went down.
+   */
+  openStream(path: string, metadata: Record<string, string> = {}): ClientHttp2Stream {
+    if (this.closed) throw callError(GrpcStatus.UNAVAILABLE, 'Channel has been shut down');
+    const connection = this.connection();
+    try {
+      return connection.session.request({
+        ...metadata,
+        [constants.HTTP2_HEADER_METHOD]: 'POST',
+        [constants.HTTP2_HEADER_PATH]: path,
+        [constants.HTTP2_HEADER_AUTHORITY]: this.target.authority,
+        [constants.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc',
+        [constants.HTTP2_HEADER_TE]: 'trailers',
+        [constants.HTTP2_HEADER_USER_AGENT]: 'prismctl-grpc-http2/1',
+      });
+    } catch (err) {
+      this.drop(connection.session);
+      throw callError(GrpcStatus.UNAVAILABLE, `Connection dropped: ${(err as Error).message}`);
+    }
   }
 
   close(): void {
@@ -186,7 +209,7 @@ function connectionOf(session: ClientHttp2Session): Connection {
 class UnaryCall {
   private httpStatus: number | undefined;
   private readonly chunks: Buffer[] = [];
-  private final: (Error & CallError) | { code: 0; metadata: Metadata } | undefined;
+  private final: (Error & CallError) | { code: 0 } | undefined;
   private streamError: (Error & { code?: string }) | undefined;
   private readonly timer: NodeJS.Timeout;
   private settled = false;
@@ -227,11 +250,11 @@ class UnaryCall {
 
   private status(headers: IncomingHttpHeaders): void {
     const code = Number(headers['grpc-status']);
-    const metadata = metadataOf(headers);
     if (code === GrpcStatus.OK) {
-      this.final = { code: 0, metadata };
+      this.final = { code: 0 }; // a success's metadata is not read: it is not parsed
       return;
     }
+    const metadata = metadataOf(headers);
     const details = decodeMessage(headers['grpc-message']);
     this.final = Number.isInteger(code)
       ? callError(code, details, metadata)
@@ -304,7 +327,7 @@ class UnaryCall {
   }
 
   private deadlineText(): string {
-    return `Deadline exceeded after ${(this.timeoutMs / 1000).toFixed(3)}s`;
+    return deadlineText(this.timeoutMs);
   }
 
   private succeed(message: Uint8Array): void {
@@ -354,14 +377,14 @@ function httpStatusError(http: number): Error & CallError {
 }
 
 /** Response metadata as grpc-js's Metadata.get reads it: `-bin` values base64-decoded. */
-class Metadata {
+export class Metadata {
   constructor(private readonly values: Map<string, (string | Buffer)[]>) {}
   get(key: string): (string | Buffer)[] {
     return this.values.get(key.toLowerCase()) ?? [];
   }
 }
 
-function metadataOf(headers: IncomingHttpHeaders): Metadata {
+export function metadataOf(headers: IncomingHttpHeaders): Metadata {
   const values = new Map<string, (string | Buffer)[]>();
   for (const [key, value] of Object.entries(headers)) {
     if (key.startsWith(':') || key.startsWith('grpc-') || key === 'content-type' || value === undefined) {
@@ -388,13 +411,18 @@ function decodeMessage(value: string | string[] | undefined): string {
   }
 }
 
+/** What a call that ran out of time says, as grpc-js says it. */
+export function deadlineText(timeoutMs: number): string {
+  return `Deadline exceeded after ${(timeoutMs / 1000).toFixed(3)}s`;
+}
+
 /** The grpc-timeout header: at most 8 digits, in the finest unit that fits. */
 function grpcTimeout(ms: number): string {
   const whole = Math.max(0, Math.ceil(ms));
   return whole < 1e8 ? `${whole}m` : `${Math.ceil(whole / 1000)}S`;
 }
 
-function callError(
+export function callError(
   code: number,
   details: string,
   metadata: Metadata = new Metadata(new Map()),

@@ -23,7 +23,7 @@ import { NAMESPACE_HEADER, PATTERN_HEADER } from '../transport/metadata.js';
 import { PublishStreamWriter } from '../client/publish-stream.js';
 import { CALLER_HEADER, encodeCaller, setCaller } from '../runners/caller-header.js';
 import type { CallError } from '../transport/status-codes.js';
-import type { GrpcHttp2Channel } from '../client/grpc-http2.js';
+import type { CallStreamChannel } from '../client/call-stream.js';
 import type {
   CallerSession,
   ConsumerDelivery,
@@ -39,8 +39,8 @@ import type { AnyClient } from '../client/proxy-call.js';
 
 /** gRPC clients of one running runner process. */
 export interface RunnerClients {
-  /** Unary calls (KeyValue, Publish, PublishBatch) on node:http2. */
-  unary: GrpcHttp2Channel;
+  /** Unary calls (KeyValue, Publish, PublishBatch): frames on a call stream (src/client/call-stream.ts). */
+  unary: Pick<CallStreamChannel, 'unary' | 'close'>;
   keyValue: AnyClient;
   producer: AnyClient;
   consumer: AnyClient;

@@ -5,10 +5,11 @@ import { Consumer, Producer } from '../gen/prism/data/v1/messaging_pb.js';
 import { KeyValue } from '../gen/prism/data/v1/keyvalue_pb.js';
 import { Mailbox } from '../gen/prism/data/v1/mailbox_pb.js';
 import { CloseList, startOrUnwind } from '../transport/close-list.js';
-import { bindServer, createGrpcServer, shutdownServer } from '../transport/grpc-server.js';
-import { grpcServerCredentials, ServerCertificates, type ServerTls } from '../transport/server-tls.js';
+import { createGrpcServer, shutdownServer } from '../transport/grpc-server.js';
+import { GrpcHttp2Server } from '../transport/grpc-http2-server.js';
+import { ServerCertificates, type ServerTls } from '../transport/server-tls.js';
 import { grpcServiceDefinition } from '../transport/service-definition.js';
-import { bindUnixServer, isUnixAddress } from '../transport/unix-socket.js';
+import { isUnixAddress } from '../transport/unix-socket.js';
 import { metadataValue, PATTERN_HEADER } from '../transport/metadata.js';
 import { PrismError } from '../errors.js';
 import { ANONYMOUS, type RunnerResolver } from './call-context.js';
@@ -37,6 +38,7 @@ export interface RunnerServerOptions {
  * is anonymous and a call carrying the header is PERMISSION_DENIED.
  */
 export class RunnerServer {
+  /** Streaming calls, health and anything else the HTTP/2 server does not answer itself. */
   private readonly grpc = createGrpcServer();
   private readonly closes = new CloseList();
   private readonly runners: readonly Runner[];
@@ -92,27 +94,32 @@ export class RunnerServer {
   }
 
   private async serve(certificates: ServerCertificates | undefined): Promise<void> {
+    const { listen } = this.options;
+    if (isUnixAddress(listen) && certificates)
+      throw new PrismError('E_USAGE', 'a Unix socket listener takes no TLS certificates');
+    // Unary calls are answered on node:http2 directly; the rest goes to grpc-js (grpc-http2-server.ts).
+    const http2 = new GrpcHttp2Server({ fallback: this.grpc, certificates });
     for (const type of new Set(this.runners.map((r) => servedApi(r.type)))) {
       switch (type) {
         case 'keyvalue':
-          this.grpc.addService(
+          http2.addService(
             grpcServiceDefinition(KeyValue),
             keyValueService(this.resolver<KeyValueRunnerApi>(type, certificates)),
           );
           break;
         case 'producer':
-          this.grpc.addService(
+          http2.addService(
             grpcServiceDefinition(Producer),
             producerService(this.resolver<ProducerRunnerApi>(type, certificates)),
           );
           break;
         case 'consumer':
           this.consumer = consumerService(this.resolver<ConsumerRunnerApi>(type, certificates));
-          this.grpc.addService(grpcServiceDefinition(Consumer), this.consumer.implementation);
+          http2.addService(grpcServiceDefinition(Consumer), this.consumer.implementation);
           break;
         case 'mailbox':
           this.mailbox = mailboxService(this.resolver<MailboxRunnerApi>(type, certificates));
-          this.grpc.addService(grpcServiceDefinition(Mailbox), this.mailbox.implementation);
+          http2.addService(grpcServiceDefinition(Mailbox), this.mailbox.implementation);
           break;
         default:
           throw new PrismError('E_USAGE', `a ${type} runner has no gRPC API to serve`, {
@@ -124,15 +131,12 @@ export class RunnerServer {
     this.closes.add('grpc', async () => {
       await this.consumer?.endAll();
       this.mailbox?.endAll();
-      await shutdownServer(this.grpc, this.shutdownTimeoutMs);
+      await Promise.all([
+        http2.close(this.shutdownTimeoutMs),
+        shutdownServer(this.grpc, this.shutdownTimeoutMs),
+      ]);
     });
-    const { listen } = this.options;
-    if (isUnixAddress(listen)) {
-      if (certificates) throw new PrismError('E_USAGE', 'a Unix socket listener takes no TLS certificates');
-      await bindUnixServer(this.grpc, listen);
-    } else {
-      this.port = await bindServer(this.grpc, listen, grpcServerCredentials(certificates));
-    }
+    this.port = await http2.listen(listen);
     this.watchHealth();
     this.options.logger.info(
       {

@@ -16,6 +16,7 @@ import { CLIENT_OPTIONS } from '../../transport/limits.js';
 import { grpcServiceDefinition } from '../../transport/service-definition.js';
 import type { RunnerClients, RunnerProcessHandle } from '../remote-runner.js';
 import { GrpcHttp2Channel } from '../../client/grpc-http2.js';
+import { CallStreamChannel } from '../../client/call-stream.js';
 
 const KeyValueClient = makeGenericClientConstructor(grpcServiceDefinition(KeyValue), 'KeyValue');
 const ProducerClient = makeGenericClientConstructor(grpcServiceDefinition(Producer), 'Producer');
@@ -62,7 +63,7 @@ export class RemoteEndpoint implements RunnerProcessHandle {
     const consumer = new ConsumerClient(target, creds, CLIENT_OPTIONS);
     const health = new HealthClient(target, creds, CLIENT_OPTIONS);
     this.set = {
-      unary: GrpcHttp2Channel.to({ hostPort: target, tls: { ca, cert, key } }),
+      unary: new CallStreamChannel(GrpcHttp2Channel.to({ hostPort: target, tls: { ca, cert, key } })),
       keyValue: keyValue as never,
       producer: producer as never,
       consumer: consumer as never,

@@ -24,6 +24,7 @@ import { grpcServiceDefinition } from '../../transport/service-definition.js';
 import { CLIENT_OPTIONS } from '../../transport/limits.js';
 import type { RunnerClients, RunnerProcessHandle } from '../remote-runner.js';
 import { GrpcHttp2Channel } from '../../client/grpc-http2.js';
+import { CallStreamChannel } from '../../client/call-stream.js';
 
 const KeyValueClient = makeGenericClientConstructor(grpcServiceDefinition(KeyValue), 'KeyValue');
 const ProducerClient = makeGenericClientConstructor(grpcServiceDefinition(Producer), 'Producer');
@@ -242,7 +243,7 @@ export class RunnerProcess implements RunnerProcessHandle {
     const producer = new ProducerClient(target, insecure, CLIENT_OPTIONS);
     const consumer = new ConsumerClient(target, insecure, CLIENT_OPTIONS);
     const health = new HealthClient(target, insecure, CLIENT_OPTIONS);
-    const unary = GrpcHttp2Channel.to({ socketPath: this.options.socketPath });
+    const unary = new CallStreamChannel(GrpcHttp2Channel.to({ socketPath: this.options.socketPath }));
     this.clientSet = {
       unary,
       keyValue: keyValue as never,

@@ -1,0 +1,408 @@
+/**
+ * A gRPC server on `node:http2` that answers unary calls itself and hands every other stream to a
+ * grpc-js server in the same process. A runner process (src/runners/runner-server.ts) serves the
+ * proxy's unary calls with it.
+ *
+ * Unary calls (the gRPC-over-HTTP/2 protocol, PROTOCOL-HTTP2.md): one length-prefixed message in,
+ * one out, the status in `grpc-status`/`grpc-message` trailers (trailers-only for a failure), the
+ * caller's metadata as headers (`-bin` keys base64), `grpc-timeout` as the deadline
+ * (DEADLINE_EXCEEDED), a client's RST_STREAM as cancellation (the handler's call emits
+ * 'cancelled'), and a request above the message limit refused with RESOURCE_EXHAUSTED. The
+ * handlers are grpc-js unary handlers, called with a call object that has what grpc-js's has for
+ * them (request, metadata, getPeer, getDeadline, getPath, cancelled, sendMetadata).
+ *
+ * The same unary methods are also served as frames on a call stream (call-frames.ts), which the
+ * proxy uses: many calls on one HTTP/2 stream, each with the same handler, deadline, cancellation
+ * and statuses as on its own stream.
+ *
+ * Everything else — streaming methods, grpc.health.v1, unknown paths, non-gRPC requests — goes to
+ * the grpc-js server over an in-memory HTTP/2 connection (its connection injector), headers,
+ * messages, trailers and resets passed through unchanged, so those keep grpc-js's behaviour: its
+ * UNIMPLEMENTED for an unknown method, its flow control and limits on streams.
+ */
+import {
+  Metadata,
+  ServerCredentials,
+  status as Status,
+  type MethodDefinition,
+  type Server,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+import { rmSync } from 'node:fs';
+import {
+  connect,
+  constants,
+  createSecureServer,
+  createServer,
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  type Http2SecureServer,
+  type Http2Server,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import { duplexPair } from 'node:stream';
+import { PrismError } from '../errors.js';
+import { CALLS_PATH, MessageReader } from './call-frames.js';
+import { CallStream } from './call-stream-server.js';
+import { Invocation, peerOf, type Answer, type UnaryHandler, type UnaryRoute } from './unary-invocation.js';
+import { MAX_MESSAGE_BYTES } from './limits.js';
+import { splitHostPort } from './listen-address.js';
+import type { ServerCertificates } from './server-tls.js';
+import { isUnixAddress, unixSocketPath } from './unix-socket.js';
+
+export interface GrpcHttp2ServerOptions {
+  /** Serves every stream that is not a unary method added here (and every method, registered). */
+  fallback: Server;
+  /** Largest request or response message, in bytes (default 4 MiB, as grpc-js's). */
+  maxMessageBytes?: number;
+  /** TLS (mutual when it names a client CA); plaintext without. */
+  certificates?: ServerCertificates | undefined;
+}
+
+/** Keepalive as the project's grpc-js servers (limits.ts): ping an idle peer, drop a dead one. */
+const KEEPALIVE_MS = 120_000;
+const KEEPALIVE_TIMEOUT_MS = 20_000;
+/** A stream id close to HTTP/2's 2^31 limit: the in-memory connection is opened again. */
+const STREAM_ID_ROTATE = 2 ** 30;
+
+export class GrpcHttp2Server {
+  private readonly routes = new Map<string, UnaryRoute>();
+  private readonly maxMessageBytes: number;
+  private readonly http2: Http2Server | Http2SecureServer;
+  private readonly sessions = new Set<ServerHttp2Session>();
+  private injector: ReturnType<Server['createConnectionInjector']> | undefined;
+  private inner: ClientHttp2Session | undefined;
+  private unfollow: (() => void) | undefined;
+  private readonly callStreams = new Set<CallStream>();
+  private closing = false;
+
+  constructor(private readonly options: GrpcHttp2ServerOptions) {
+    this.maxMessageBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
+    const { certificates } = options;
+    if (certificates) {
+      const secure = createSecureServer(certificates.httpsOptions());
+      this.unfollow = certificates.follow((o) => secure.setSecureContext(o));
+      this.http2 = secure;
+    } else {
+      this.http2 = createServer();
+    }
+    this.http2.on('session', (session: ServerHttp2Session) => this.track(session));
+    this.http2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) =>
+      this.onStream(stream, headers),
+    );
+  }
+
+  /** Registers a service: its unary methods are answered here, every method by the fallback too. */
+  addService(definition: ServiceDefinition, implementation: UntypedServiceImplementation): void {
+    this.options.fallback.addService(definition, implementation);
+    for (const [name, method] of Object.entries(definition) as [
+      string,
+      MethodDefinition<unknown, unknown>,
+    ][]) {
+      const handler = implementation[name];
+      if (method.requestStream || method.responseStream || typeof handler !== 'function') continue;
+      this.routes.set(method.path, {
+        path: method.path,
+        handler: handler as UnaryHandler,
+        deserialize: method.requestDeserialize,
+        serialize: method.responseSerialize,
+      });
+    }
+  }
+
+  /** Listens on host:port (returns the bound port) or unix:/absolute/path (returns 0). */
+  async listen(address: string): Promise<number> {
+    this.injector ??= this.options.fallback.createConnectionInjector(ServerCredentials.createInsecure());
+    const bind = (target: { path: string } | { host: string; port: number }) =>
+      new Promise<void>((resolve, reject) => {
+        const fail = (err: Error) =>
+          reject(new PrismError('E_UNAVAILABLE', `cannot listen on ${address}: ${err.message}`));
+        this.http2.once('error', fail);
+        this.http2.listen(target, () => {
+          this.http2.off('error', fail);
+          resolve();
+        });
+      });
+    if (isUnixAddress(address)) {
+      const path = unixSocketPath(address);
+      if (!path.startsWith('/'))
+        throw new PrismError('E_USAGE', `'${address}' is not unix:/absolute/path`, {
+          hint: 'write it as unix:/run/prism/runner.sock',
+        });
+      rmSync(path, { force: true }); // left by a process that was killed
+      await bind({ path });
+      return 0;
+    }
+    const [host, port] = splitHostPort(address);
+    await bind({ host, port });
+    const bound = this.http2.address();
+    return typeof bound === 'object' && bound ? bound.port : port;
+  }
+
+  /**
+   * Stops taking connections, lets calls in flight finish (at most `timeoutMs`), then closes every
+   * connection; the fallback grpc-js server is the caller's to shut down.
+   */
+  async close(timeoutMs: number): Promise<void> {
+    this.unfollow?.();
+    this.closing = true;
+    for (const calls of this.callStreams) calls.drain();
+    const closed = new Promise<void>((resolve) => this.http2.close(() => resolve()));
+    for (const session of this.sessions) session.close();
+    const timer = setTimeout(() => {
+      for (const session of this.sessions) session.destroy();
+    }, timeoutMs);
+    await closed;
+    clearTimeout(timer);
+    this.inner?.close();
+    this.inner = undefined;
+    this.injector?.destroy();
+  }
+
+  private track(session: ServerHttp2Session): void {
+    this.sessions.add(session);
+    session.on('error', () => undefined); // the session closes; its streams see why
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      timer = setTimeout(() => {
+        const dead = setTimeout(() => session.destroy(), KEEPALIVE_TIMEOUT_MS);
+        dead.unref();
+        const sent = session.ping((err) => {
+          clearTimeout(dead);
+          if (err) session.destroy();
+          else arm();
+        });
+        if (!sent) clearTimeout(dead);
+      }, KEEPALIVE_MS);
+      timer.unref();
+    };
+    arm();
+    session.once('close', () => {
+      clearTimeout(timer);
+      this.sessions.delete(session);
+    });
+  }
+
+  private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    stream.on('error', () => undefined); // a reset or a dropped connection: the call's 'close' tells
+    const path = headers[constants.HTTP2_HEADER_PATH] as string;
+    const grpc = headers[constants.HTTP2_HEADER_METHOD] === 'POST' && isGrpc(headers['content-type']);
+    const route = this.routes.get(path);
+    if (route && grpc) return new UnaryExchange(route, stream, headers, this.maxMessageBytes).start();
+    if (path === CALLS_PATH && grpc && this.routes.size > 0) {
+      if (this.closing) return refuse(stream, Status.UNAVAILABLE, 'the server is stopping');
+      return new CallStream(this.routes, stream, headers, this.maxMessageBytes, this.callStreams).start();
+    }
+    this.pass(stream, headers);
+  }
+
+  /** One stream to the fallback server over the in-memory connection, both ways unchanged. */
+  private pass(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    const out: OutgoingHttpHeaders = {};
+    for (const [key, value] of Object.entries(headers)) if (value !== undefined) out[key] = value;
+    let upstream: ClientHttp2Stream;
+    try {
+      upstream = this.innerSession().request(out);
+    } catch {
+      stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
+    upstream.on('error', () => undefined);
+    let trailers: OutgoingHttpHeaders | undefined;
+    let responded = false;
+    upstream.on('response', (response: IncomingHttpHeaders) => {
+      if (stream.destroyed) return;
+      responded = true;
+      const head = copy(response);
+      if (response['grpc-status'] !== undefined) {
+        stream.respond(head, { endStream: true }); // trailers-only
+        return;
+      }
+      stream.respond(head, { waitForTrailers: true });
+      stream.once('wantTrailers', () =>
+        stream.sendTrailers(
+          trailers ?? {
+            'grpc-status': String(Status.INTERNAL),
+            'grpc-message': 'Stream ended without status',
+          },
+        ),
+      );
+      upstream.pipe(stream);
+    });
+    upstream.on('trailers', (t: IncomingHttpHeaders) => {
+      trailers = copy(t);
+    });
+    stream.pipe(upstream);
+    stream.on('close', () => {
+      if (!upstream.closed) upstream.close(constants.NGHTTP2_CANCEL);
+    });
+    upstream.on('close', () => {
+      if (stream.closed || stream.destroyed) return;
+      if (!responded) {
+        stream.respond(
+          {
+            ':status': 200,
+            'content-type': 'application/grpc',
+            'grpc-status': String(Status.UNAVAILABLE),
+            'grpc-message': encodeURI('the stream ended inside the server'),
+          },
+          { endStream: true },
+        );
+      } else if (upstream.rstCode !== undefined && upstream.rstCode !== constants.NGHTTP2_NO_ERROR) {
+        stream.close(upstream.rstCode);
+      }
+    });
+  }
+
+  private innerSession(): ClientHttp2Session {
+    const current = this.inner;
+    if (current && !current.closed && !current.destroyed) {
+      if ((current.state.nextStreamID ?? 0) < STREAM_ID_ROTATE) return current;
+      current.close(); // its streams finish; new ones go to a fresh connection
+    }
+    if (!this.injector) throw new Error('GrpcHttp2Server: not listening');
+    const [ours, theirs] = duplexPair();
+    this.injector.injectConnection(theirs);
+    const session = connect('http://localhost', { createConnection: () => ours });
+    session.on('error', () => undefined);
+    session.once('close', () => {
+      if (this.inner === session) this.inner = undefined;
+    });
+    this.inner = session;
+    return session;
+  }
+}
+
+function refuse(stream: ServerHttp2Stream, code: number, details: string): void {
+  stream.respond(
+    {
+      ':status': 200,
+      'content-type': 'application/grpc',
+      'grpc-status': String(code),
+      'grpc-message': encodeURI(details),
+    },
+    { endStream: true },
+  );
+}
+
+function isGrpc(type: string | string[] | undefined): boolean {
+  return typeof type === 'string' && (type === 'application/grpc' || type.startsWith('application/grpc+'));
+}
+
+function copy(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [key, value] of Object.entries(headers)) if (value !== undefined) out[key] = value;
+  return out;
+}
+
+const DEADLINE = /^(\d{1,8})([HMSmun])$/;
+const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+
+/** Headers grpc-js's server leaves out of the metadata a handler sees. */
+const NOT_METADATA = ['grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'te', 'content-type'];
+
+/** One unary call on its own HTTP/2 stream: read the request message, answer on the stream. */
+class UnaryExchange implements Answer {
+  private readonly reader: MessageReader;
+  private body: Buffer | undefined;
+  private messages = 0;
+  private refused = false;
+  private readonly invocation: Invocation;
+
+  constructor(
+    private readonly route: UnaryRoute,
+    private readonly stream: ServerHttp2Stream,
+    private readonly headers: IncomingHttpHeaders,
+    max: number,
+  ) {
+    this.invocation = new Invocation(route, max, this);
+    this.reader = new MessageReader(
+      max,
+      (message, compressed) => {
+        if (compressed)
+          this.refuse(Status.UNIMPLEMENTED, 'Received a compressed message; this server takes none');
+        this.messages++;
+        this.body = message;
+      },
+      (_head, size) =>
+        this.refuse(Status.RESOURCE_EXHAUSTED, `Received message larger than max (${size} vs ${max})`),
+    );
+  }
+
+  start(): void {
+    const timeout = this.headers['grpc-timeout'];
+    if (typeof timeout === 'string') {
+      const match = DEADLINE.exec(timeout);
+      if (!match) return this.refuse(Status.INTERNAL, `Invalid grpc-timeout value "${timeout}"`);
+      this.invocation.deadlineIn(Math.max(1, Number(match[1]) * UNIT_MS[match[2]!]!));
+    }
+    this.stream.on('data', (chunk: Buffer) => {
+      if (!this.refused) this.reader.push(chunk);
+    });
+    this.stream.on('end', () => this.requestEnded());
+    this.stream.on('close', () => {
+      if (!this.invocation.answered || this.stream.rstCode !== constants.NGHTTP2_NO_ERROR)
+        this.invocation.cancel();
+    });
+  }
+
+  private refuse(code: number, details: string): void {
+    this.refused = true;
+    this.invocation.fail(code, details);
+  }
+
+  private requestEnded(): void {
+    if (this.refused || this.invocation.answered) return;
+    const { path } = this.route;
+    if (this.messages === 0 || !this.body)
+      return this.refuse(Status.UNIMPLEMENTED, `Received no request message for unary call ${path}`);
+    if (this.messages > 1)
+      return this.refuse(Status.UNIMPLEMENTED, `Received a second request message for unary call ${path}`);
+    const metadata = Metadata.fromHttp2Headers(this.headers);
+    for (const key of NOT_METADATA) metadata.remove(key);
+    const { stream } = this;
+    this.invocation.run(
+      this.body,
+      metadata,
+      () => peerOf(stream), // asked rarely; getpeername costs a system call
+      this.headers[constants.HTTP2_HEADER_AUTHORITY],
+    );
+  }
+
+  ok(message: Buffer, headers: Metadata | undefined, trailer: Metadata | undefined): void {
+    const { stream } = this;
+    if (stream.closed || stream.destroyed) return;
+    const frame = Buffer.allocUnsafe(5 + message.length);
+    frame[0] = 0;
+    frame.writeUInt32BE(message.length, 1);
+    message.copy(frame, 5);
+    stream.respond(
+      { ...headers?.toHttp2Headers(), ':status': 200, 'content-type': 'application/grpc' },
+      { waitForTrailers: true },
+    );
+    stream.once('wantTrailers', () =>
+      stream.sendTrailers({ ...trailer?.toHttp2Headers(), 'grpc-status': '0', 'grpc-message': 'OK' }),
+    );
+    stream.end(frame);
+  }
+
+  /** A trailers-only response with the status (and the error's metadata). */
+  fail(code: number, details: string, metadata: Metadata | undefined): void {
+    const { stream } = this;
+    if (stream.closed || stream.destroyed) return;
+    stream.respond(
+      {
+        ...metadata?.toHttp2Headers(),
+        ':status': 200,
+        'content-type': 'application/grpc',
+        'grpc-status': String(code),
+        'grpc-message': encodeURI(details),
+      },
+      { endStream: true },
+    );
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * The contract of GrpcHttp2Server (src/transport/grpc-http2-server.ts), the runner process's
+ * server, as a client we did not write sees it: grpc-js. Unary calls are answered on node:http2
+ * with the handler's message or status, the caller's metadata, deadlines, cancellation and the
+ * message limit; everything else (an unknown method, a streaming call) is grpc-js's own answer.
+ */
+import { create } from '@bufbuild/protobuf';
+import {
+  Client,
+  Metadata,
+  credentials,
+  makeGenericClientConstructor,
+  status,
+  type ServerUnaryCall,
+  type ServiceError,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
+import { HealthImplementation, service as healthService } from 'grpc-health-check';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  GetRequestSchema,
+  GetResponseSchema,
+  KeyValue,
+  type GetRequest,
+  type GetResponse,
+} from '../../../src/gen/prism/data/v1/keyvalue_pb.js';
+import { PrismError } from '../../../src/errors.js';
+import { GrpcHttp2Server } from '../../../src/transport/grpc-http2-server.js';
+import { createGrpcServer, shutdownServer } from '../../../src/transport/grpc-server.js';
+import { toServiceError } from '../../../src/transport/grpc-status.js';
+import { grpcServiceDefinition } from '../../../src/transport/service-definition.js';
+
+const KeyValueClient = makeGenericClientConstructor(grpcServiceDefinition(KeyValue), 'KeyValue');
+const HealthClient = makeGenericClientConstructor(healthService as never, 'Health');
+const MAX = 1024;
+
+/** What the Get handler saw of calls that never got their answer. */
+const cancelledKeys: string[] = [];
+
+/** Get: `echo` returns the caller's x-echo header, `fail` a PrismError, `hang` never answers. */
+function get(call: ServerUnaryCall<GetRequest, GetResponse>, callback: sendUnaryData<GetResponse>): void {
+  const { key } = call.request;
+  if (key === 'fail') {
+    callback(toServiceError(new PrismError('E_NOT_FOUND', 'no key fail')) as ServiceError, null);
+  } else if (key === 'hang') {
+    call.on('cancelled', () => cancelledKeys.push(`${key}:${String(call.cancelled)}`));
+  } else if (key === 'echo') {
+    const text = String(call.metadata.get('x-echo')[0] ?? '');
+    const bin = call.metadata.get('x-blob-bin')[0] as Buffer | undefined;
+    const value = Buffer.concat([Buffer.from(`${text}|`), bin ?? Buffer.alloc(0)]);
+    callback(null, create(GetResponseSchema, { found: true, value }));
+  } else {
+    callback(null, create(GetResponseSchema, { found: true, value: Buffer.from(`value of ${key}`) }));
+  }
+}
+
+const grpc = createGrpcServer(MAX);
+const server = new GrpcHttp2Server({ fallback: grpc, maxMessageBytes: MAX });
+const health = new HealthImplementation({ '': 'SERVING' });
+const socket = join(mkdtempSync(join(tmpdir(), 'prism-h2s-')), 's.sock');
+let kv: Client & Record<string, (...args: unknown[]) => unknown>;
+let tcp: Client & Record<string, (...args: unknown[]) => unknown>;
+let port = 0;
+const tcpServer = new GrpcHttp2Server({ fallback: createGrpcServer(MAX), maxMessageBytes: MAX });
+
+function callGet(
+  client: typeof kv,
+  key: string,
+  options: { metadata?: Metadata; deadlineMs?: number } = {},
+): Promise<GetResponse> {
+  return new Promise((resolve, reject) => {
+    client.get!(
+      create(GetRequestSchema, { key }),
+      options.metadata ?? new Metadata(),
+      options.deadlineMs ? { deadline: new Date(Date.now() + options.deadlineMs) } : {},
+      (err: ServiceError | null, res: GetResponse) => (err ? reject(err) : resolve(res)),
+    );
+  });
+}
+
+async function failure(promise: Promise<unknown>): Promise<ServiceError> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as ServiceError;
+  }
+  throw new Error('the call succeeded');
+}
+
+beforeAll(async () => {
+  server.addService(grpcServiceDefinition(KeyValue), { get } as never);
+  health.addToServer(grpc);
+  await server.listen(`unix:${socket}`);
+  kv = new KeyValueClient(`unix:${socket}`, credentials.createInsecure()) as typeof kv;
+  tcpServer.addService(grpcServiceDefinition(KeyValue), { get } as never);
+  port = await tcpServer.listen('127.0.0.1:0');
+  tcp = new KeyValueClient(`127.0.0.1:${port}`, credentials.createInsecure()) as typeof kv;
+});
+
+afterAll(async () => {
+  kv.close();
+  tcp.close();
+  await server.close(1000);
+  await shutdownServer(grpc, 1000);
+  await tcpServer.close(1000);
+});
+
+describe('GrpcHttp2Server, unary calls answered on node:http2', () => {
+  it("answers with the handler's message, on a Unix socket and on TCP", async () => {
+    const res = await callGet(kv, 'a');
+    expect(Buffer.from(res.value).toString()).toBe('value of a');
+    expect(port).toBeGreaterThan(0);
+    const overTcp = await callGet(tcp, 'b');
+    expect(Buffer.from(overTcp.value).toString()).toBe('value of b');
+  });
+
+  it("hands the handler the caller's metadata, binary values decoded", async () => {
+    const metadata = new Metadata();
+    metadata.set('x-echo', 'hello');
+    metadata.set('x-blob-bin', Buffer.from([0, 1, 2, 255]));
+    const res = await callGet(kv, 'echo', { metadata });
+    expect([...res.value]).toEqual([...Buffer.from('hello|'), 0, 1, 2, 255]);
+  });
+
+  it("sends a handler's error as its status, details and metadata", async () => {
+    const err = await failure(callGet(kv, 'fail'));
+    expect(err.code).toBe(status.NOT_FOUND);
+    expect(err.details).toBe('no key fail');
+    expect(err.metadata.get('x-prism-error-code')).toEqual(['E_NOT_FOUND']);
+  });
+
+  it('ends a call past its deadline with DEADLINE_EXCEEDED and cancels the handler', async () => {
+    const before = cancelledKeys.length;
+    const err = await failure(callGet(kv, 'hang', { deadlineMs: 150 }));
+    expect(err.code).toBe(status.DEADLINE_EXCEEDED);
+    await until(() => cancelledKeys.length > before);
+    expect(cancelledKeys.slice(before)).toEqual(['hang:true']);
+  });
+
+  it('tells the handler when the client cancels the call', async () => {
+    const before = cancelledKeys.length;
+    const err = await new Promise<ServiceError>((resolve) => {
+      const call = kv.get!(create(GetRequestSchema, { key: 'hang' }), new Metadata(), (e: ServiceError) =>
+        resolve(e),
+      ) as {
+        cancel(): void;
+      };
+      setTimeout(() => call.cancel(), 100);
+    });
+    expect(err.code).toBe(status.CANCELLED);
+    await until(() => cancelledKeys.length > before);
+    expect(cancelledKeys.slice(before)).toEqual(['hang:true']);
+  });
+
+  it('refuses a request above the message limit with RESOURCE_EXHAUSTED', async () => {
+    const big = 'k'.repeat(2 * MAX);
+    const tooLarge = await failure(callGet(kv, big));
+    expect(tooLarge.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(tooLarge.details).toBe(`Received message larger than max (${2 * MAX + 3} vs ${MAX})`);
+  });
+});
+
+describe('GrpcHttp2Server, everything else passed to grpc-js', () => {
+  it('answers an unknown method with UNIMPLEMENTED', async () => {
+    const err = await failure(
+      new Promise((resolve, reject) =>
+        kv.makeUnaryRequest(
+          '/prism.data.v1.KeyValue/Nope',
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.alloc(0),
+          (e, r) => (e ? reject(e) : resolve(r)),
+        ),
+      ),
+    );
+    expect(err.code).toBe(status.UNIMPLEMENTED);
+  });
+
+  it('serves a server-streaming call (grpc.health.v1 Watch) through, updates and cancel included', async () => {
+    const client = new HealthClient(`unix:${socket}`, credentials.createInsecure()) as Client &
+      Record<string, (...args: unknown[]) => unknown>;
+    const seen: unknown[] = [];
+    const stream = client.watch!({ service: '' }) as NodeJS.EventEmitter & { cancel(): void };
+    const ended = new Promise<ServiceError>((resolve) => stream.on('error', resolve));
+    stream.on('data', (m: { status: unknown }) => seen.push(m.status));
+    await until(() => seen.length === 1);
+    health.setStatus('', 'NOT_SERVING');
+    await until(() => seen.length === 2);
+    expect(seen).toEqual(['SERVING', 'NOT_SERVING']);
+    stream.cancel();
+    expect((await ended).code).toBe(status.CANCELLED);
+    client.close();
+  });
+});
+
+async function until(check: () => boolean, timeoutMs = 3000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
