@@ -20,6 +20,7 @@ import type { PrismError } from '../../src/errors.js';
 import type { RunnerProcessInfo } from '../../src/proxy/launcher/runner-process.js';
 import { ensureBuilt, runCli } from '../support/cli.js';
 import { startProxy, type RunningServer } from '../support/server-process.js';
+import { DEFAULT_V8_FLAGS } from '../../src/proxy/v8-flags.js';
 import { describeWithServices, natsUrl, redisUrl, uniqueName } from '../support/services.js';
 import { consumeReader, sleep, waitFor } from './support-streams.js';
 
@@ -149,10 +150,12 @@ await describeWithServices(['redis', 'nats'], 'runner processes launched by the 
     expect(sharedProcesses).toHaveLength(1);
   });
 
-  it('passes the memory cap to each runner process, whose V8 heap limit follows it', async () => {
+  it('passes the memory cap and the proxy V8 options to each runner process, whose V8 heap limit follows the cap', async () => {
     for (const r of await runnerList()) {
       const argv = readFileSync(`/proc/${r.pid}/cmdline`, 'utf8').split('\0');
       expect(argv).toContain(`--max-old-space-size=${CAP_MB}`);
+      // The proxy's own V8 options (proxy serve --v8-flags, default DEFAULT_V8_FLAGS) too.
+      expect(argv).toContain(DEFAULT_V8_FLAGS);
       // V8's default limit here is several GiB; capped, it is the old-space cap plus the young
       // generation (192 MiB on this machine).
       expect(r.heapLimitBytes).toBeGreaterThan(CAP_MB * 1024 * 1024);

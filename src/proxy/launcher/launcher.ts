@@ -21,6 +21,8 @@ export interface LauncherOptions {
   logger: Logger;
   /** --max-old-space-size of every runner process, MiB (proxy serve --runner-max-old-space). */
   maxOldSpaceMb?: number | undefined;
+  /** V8 options of every runner process, as the proxy's own (proxy serve --v8-flags). */
+  v8Flags?: readonly string[];
   /** Directory of file-backed stores (sqlite), the same as the proxy's in-process runners use. */
   dataDir?: string | undefined;
   /** Log level of the runner processes (they log to the proxy's stdout/stderr). */
@@ -70,6 +72,7 @@ export class Launcher {
         }),
         isolation,
         maxOldSpaceMb: this.options.maxOldSpaceMb,
+        v8Flags: this.options.v8Flags,
         flags: [
           ...(served.namespace.auth?.enabled ? ['--no-auth'] : []),
           ...(this.options.logLevel ? ['--log-level', this.options.logLevel] : []),

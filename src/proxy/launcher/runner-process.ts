@@ -56,6 +56,8 @@ export interface RunnerProcessOptions {
   assignment: RunnerAssignment;
   isolation: 'namespace' | 'pattern';
   maxOldSpaceMb?: number | undefined;
+  /** V8 options of the process (proxy serve --v8-flags), before the memory cap. */
+  v8Flags?: readonly string[];
   /** Extra `runner serve` flags (e.g. --no-auth, --log-level). */
   flags?: string[];
   logger: Logger;
@@ -147,6 +149,7 @@ export class RunnerProcess implements RunnerProcessHandle {
   private launch(): void {
     const { options } = this;
     const args = [
+      ...(options.v8Flags ?? []),
       ...(options.maxOldSpaceMb !== undefined ? [`--max-old-space-size=${options.maxOldSpaceMb}`] : []),
       options.command.script,
       'runner',
