@@ -24,15 +24,9 @@
  *   (RESOURCE_EXHAUSTED) before anything is sent; the backend's own limit applies either way.
  * - `stop()` refuses new publishes, sends every pending batch and waits for them.
  */
-import { create } from '@bufbuild/protobuf';
 import type { AnyDriver, KeyValueStore, Message } from '../../drivers/interfaces.js';
 import { checkTopic } from '../topic.js';
 import { PrismError } from '../../errors.js';
-import {
-  EnvelopeSchema,
-  SessionContextSchema,
-  TraceContextSchema,
-} from '../../gen/prism/data/v1/envelope_pb.js';
 import { messagingCapability, type DeliveryGuarantee } from '../delivery.js';
 import { encodeEnvelope } from '../envelope.js';
 import { PayloadPipeline } from '../payload/stages.js';
@@ -167,14 +161,29 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
   publish(input: PublishInput, session: CallerSession, lane?: PublishLane): Promise<PublishResult> {
     if (!lane)
       return this.track(async () => this.deliver(await this.seal(this.prepare(input, session), session)));
+    if (
+      !lane.waiting &&
+      this.payload.empty &&
+      this.settings.dedupWindowMs === 0 &&
+      this.settings.batchSize > 1
+    )
+      return this.track(() => this.batchAtOnce(input, session, lane));
     return this.track(async () => {
       // Sealing may wait (a key, an upload) and runs beside the lane's earlier messages; the lane
       // still hands them to the backend in order.
       const sealing = this.seal(this.prepare(input, session), session);
       sealing.catch(() => undefined);
       const previous = lane.tail;
-      let handOver!: () => void;
-      lane.tail = new Promise<void>((resolve) => (handOver = resolve));
+      let resolveTail!: () => void;
+      lane.tail = new Promise<void>((resolve) => (resolveTail = resolve));
+      lane.waiting = (lane.waiting ?? 0) + 1;
+      let handedOver = false;
+      const handOver = () => {
+        if (handedOver) return;
+        handedOver = true;
+        lane.waiting!--;
+        resolveTail();
+      };
       try {
         await previous;
         if (lane.failed) throw lane.failed.err;
@@ -186,6 +195,28 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
         handOver();
       }
     });
+  }
+
+  /**
+   * A lane's publish when nothing before it on the lane is still waiting and nothing can make it
+   * wait (no payload stage, no deduplication, batching on): it joins the batch at once, which is
+   * the order the lane keeps, without the lane's promise chain per message.
+   */
+  private async batchAtOnce(
+    input: PublishInput,
+    session: CallerSession,
+    lane: PublishLane,
+  ): Promise<PublishResult> {
+    // Runs synchronously up to the batcher, so the message takes its place in the lane's order.
+    if (lane.failed) throw lane.failed.err;
+    const { messageId, publishedAtMs, message } = this.prepare(input, session);
+    try {
+      await this.send(message);
+    } catch (err) {
+      if (lane.stopOnAnyError || isBackendDown(err) || isUnavailable(err)) lane.failed ??= { err };
+      throw err;
+    }
+    return { messageId, publishedAtMs, duplicate: false };
   }
 
   /**
@@ -260,29 +291,23 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
         { hint: `send payloads of at most ${limit.bytes} bytes` },
       );
     }
-    const message = encodeEnvelope(
-      create(EnvelopeSchema, {
-        messageId,
-        topic,
-        namespace: this.namespace,
-        publishedAtMs: BigInt(publishedAtMs),
-        contentType: input.contentType ?? '',
-        correlationId: input.correlationId ?? '',
-        session: create(SessionContextSchema, {
-          subject: session.subject,
-          tenant: session.tenant,
-          roles: [...session.roles],
-        }),
-        trace: input.trace
-          ? create(TraceContextSchema, {
-              traceparent: input.trace.traceparent,
-              tracestate: input.trace.tracestate,
-            })
-          : undefined,
-        headers: { ...(input.headers ?? {}) },
-        payload: input.payload,
-      }),
-    );
+    // A plain object, not protobuf-es `create`: the envelope only becomes headers here.
+    const message = encodeEnvelope({
+      messageId,
+      topic,
+      namespace: this.namespace,
+      publishedAtMs: BigInt(publishedAtMs),
+      contentType: input.contentType ?? '',
+      correlationId: input.correlationId ?? '',
+      session: { subject: session.subject, tenant: session.tenant, roles: session.roles },
+      trace: input.trace
+        ? { traceparent: input.trace.traceparent, tracestate: input.trace.tracestate }
+        : undefined,
+      headers: input.headers ?? {},
+      payload: input.payload,
+      schemaId: 0,
+      schemaVersion: 0,
+    });
     return { messageId, publishedAtMs, message };
   }
 
