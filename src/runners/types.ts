@@ -105,8 +105,6 @@ export interface PublishLane {
   failed?: { err: unknown };
   /** Any failure ends the lane (PublishBatch); otherwise only the backend being down does. */
   stopOnAnyError: boolean;
-  /** Publishes on the lane not yet handed to the backend or the batcher (the producer counts). */
-  waiting?: number;
 }
 
 export interface ProducerRunnerApi extends Runner {

@@ -137,6 +137,8 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
   /** Message ids being published right now, so concurrent duplicates are caught too. */
   private readonly reserved = new Map<string, number>();
   private readonly payload: PayloadPipeline;
+  /** Lane publishes join the batch synchronously (see batchAtOnce). */
+  private readonly joinsBatchAtOnce: boolean;
 
   constructor(
     namespace: string,
@@ -149,6 +151,7 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
     this.logger = options.logger ?? stderrLogger;
     this.now = options.now ?? Date.now;
     this.payload = options.payload ?? new PayloadPipeline();
+    this.joinsBatchAtOnce = this.payload.empty && settings.dedupWindowMs === 0 && settings.batchSize > 1;
     if (settings.dedupWindowMs > 0 && !slots.has('state')) {
       throw new PrismError(
         'E_INVALID_ARGUMENT',
@@ -161,29 +164,15 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
   publish(input: PublishInput, session: CallerSession, lane?: PublishLane): Promise<PublishResult> {
     if (!lane)
       return this.track(async () => this.deliver(await this.seal(this.prepare(input, session), session)));
-    if (
-      !lane.waiting &&
-      this.payload.empty &&
-      this.settings.dedupWindowMs === 0 &&
-      this.settings.batchSize > 1
-    )
-      return this.track(() => this.batchAtOnce(input, session, lane));
+    if (this.joinsBatchAtOnce) return this.track(() => this.batchAtOnce(input, session, lane));
     return this.track(async () => {
       // Sealing may wait (a key, an upload) and runs beside the lane's earlier messages; the lane
       // still hands them to the backend in order.
       const sealing = this.seal(this.prepare(input, session), session);
       sealing.catch(() => undefined);
       const previous = lane.tail;
-      let resolveTail!: () => void;
-      lane.tail = new Promise<void>((resolve) => (resolveTail = resolve));
-      lane.waiting = (lane.waiting ?? 0) + 1;
-      let handedOver = false;
-      const handOver = () => {
-        if (handedOver) return;
-        handedOver = true;
-        lane.waiting!--;
-        resolveTail();
-      };
+      let handOver!: () => void;
+      lane.tail = new Promise<void>((resolve) => (handOver = resolve));
       try {
         await previous;
         if (lane.failed) throw lane.failed.err;
@@ -198,9 +187,9 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
   }
 
   /**
-   * A lane's publish when nothing before it on the lane is still waiting and nothing can make it
-   * wait (no payload stage, no deduplication, batching on): it joins the batch at once, which is
-   * the order the lane keeps, without the lane's promise chain per message.
+   * A lane's publish when nothing can make a message wait before the batcher (no payload stage, no
+   * deduplication, batching on): it joins the batch at once, in the order the lane's publishes
+   * are made, without the lane's promise chain per message.
    */
   private async batchAtOnce(
     input: PublishInput,
