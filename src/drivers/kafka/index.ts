@@ -147,10 +147,17 @@ const ATTEMPTS_META = 'prism-attempts:';
 const MAX_ATTEMPT_ENTRIES = 100;
 
 export function encodeAttempts(attempts: ReadonlyMap<bigint, number>, from: bigint): string {
-  const entries = [...attempts]
-    .filter(([offset]) => offset >= from)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .slice(0, MAX_ATTEMPT_ENTRIES);
+  // Deliveries arrive in offset order, so the map is nearly always in order already (it runs on
+  // every commit round, over up to max_in_flight entries): sort only when it is not.
+  const entries: Array<[bigint, number]> = [];
+  let sorted = true;
+  for (const entry of attempts) {
+    if (entry[0] < from) continue;
+    if (sorted && entries.length > 0 && entry[0] < entries[entries.length - 1]![0]) sorted = false;
+    entries.push(entry);
+  }
+  if (!sorted) entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (entries.length > MAX_ATTEMPT_ENTRIES) entries.length = MAX_ATTEMPT_ENTRIES;
   return entries.length === 0 ? '' : ATTEMPTS_META + entries.map(([o, n]) => `${o}=${n}`).join(',');
 }
 
