@@ -7,7 +7,9 @@
 //   node bench/proxy/stream.js [--count 20000] [--rounds 3] [--batch 32] [--backends nats,kafka] [--json out.json]
 //
 // raw NATS:   js.publish with up to 256 awaiting their ack; pull consumer, ack (no ackAck) per msg.
-// raw Kafka:  producer.send of 32 messages (acks=all), sends back to back; eachBatch consumer
+// raw Kafka:  producer.send of 32 messages (acks=all), sends back to back, from an idempotent
+//             producer with one request in flight to the first of 3 partitions, as the Kafka
+//             driver produces (the delivery contract needs the idempotence); eachBatch consumer
 //             committing once per batch.
 // Raw messages carry the headers a Prism envelope would (message id, namespace, time, session).
 // stream:     one PublishStream (window 1024) into a producer with batch_size --batch and
@@ -232,8 +234,9 @@ async function rawKafka() {
   const admin = kafka.admin();
   await admin.connect();
   const topic = `raw.${randomUUID().slice(0, 8)}`;
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
-  const producer = kafka.producer();
+  // As the driver: 3 partitions, messages without a key in the first one.
+  await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   const consumer = kafka.consumer({
     groupId: `raw-${randomUUID()}`,
@@ -274,6 +277,7 @@ async function rawKafka() {
           topic,
           acks: -1,
           messages: Array.from({ length: n }, () => ({
+            partition: 0,
             value: Buffer.from(payload),
             headers: envelopeHeaders(),
           })),

@@ -107,10 +107,29 @@ function decodeRoles(text: string): string[] {
 }
 
 /**
+ * What encodeEnvelope reads: an Envelope, or the same fields as a plain object (the producer
+ * builds one per message, so it skips protobuf-es `create`).
+ */
+export interface EnvelopeFields {
+  messageId: string;
+  topic: string;
+  namespace: string;
+  publishedAtMs: bigint;
+  contentType: string;
+  correlationId: string;
+  session?: { subject: string; tenant: string; roles: readonly string[] } | undefined;
+  trace?: { traceparent: string; tracestate: string } | undefined;
+  headers: Readonly<Record<string, string>>;
+  payload: Uint8Array;
+  schemaId: number;
+  schemaVersion: number;
+}
+
+/**
  * The driver Message for an envelope. Empty fields are left out; custom headers are checked
  * (reserved prefix, names, values). `attempt` is a consumer-side count and does not travel.
  */
-export function encodeEnvelope(envelope: Envelope): Message {
+export function encodeEnvelope(envelope: EnvelopeFields): Message {
   checkCustomHeaders(envelope.headers);
   const headers: Record<string, string> = { ...envelope.headers };
   const put = (name: string, value: string) => {
@@ -165,8 +184,8 @@ function parseMs(text: string | undefined): bigint {
 export function decodeEnvelope(message: Message, attempt = 1): Envelope {
   const h = message.headers;
   const custom: Record<string, string> = {};
-  for (const [name, value] of Object.entries(h)) {
-    if (!ENVELOPE_HEADERS.has(name)) custom[name] = value;
+  for (const name in h) {
+    if (!ENVELOPE_HEADERS.has(name)) custom[name] = h[name]!;
   }
   const hasSession =
     h[HEADER.sessionSubject] !== undefined ||

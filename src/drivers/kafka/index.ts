@@ -95,7 +95,8 @@ function toKafkaHeaders(headers: Record<string, string>): IHeaders {
 
 function fromKafkaHeaders(headers: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers ?? {})) {
+  for (const k in headers) {
+    const v = headers[k];
     if (v === undefined) continue;
     const first = Array.isArray(v) ? v[0] : v;
     if (first !== undefined) out[k] = Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
@@ -103,8 +104,12 @@ function fromKafkaHeaders(headers: IHeaders | undefined): Record<string, string>
   return out;
 }
 
+const EMPTY = new Uint8Array(0);
+
+/** A view of the record's value (kafkajs does not reuse the fetch buffer), not a copy. */
 function payloadOf(message: KafkaMessage): Uint8Array {
-  return message.value ? new Uint8Array(message.value) : new Uint8Array(0);
+  const v = message.value;
+  return v ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : EMPTY;
 }
 
 /**
@@ -142,10 +147,17 @@ const ATTEMPTS_META = 'prism-attempts:';
 const MAX_ATTEMPT_ENTRIES = 100;
 
 export function encodeAttempts(attempts: ReadonlyMap<bigint, number>, from: bigint): string {
-  const entries = [...attempts]
-    .filter(([offset]) => offset >= from)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .slice(0, MAX_ATTEMPT_ENTRIES);
+  // Deliveries arrive in offset order, so the map is nearly always in order already (it runs on
+  // every commit round, over up to max_in_flight entries): sort only when it is not.
+  const entries: Array<[bigint, number]> = [];
+  let sorted = true;
+  for (const entry of attempts) {
+    if (entry[0] < from) continue;
+    if (sorted && entries.length > 0 && entry[0] < entries[entries.length - 1]![0]) sorted = false;
+    entries.push(entry);
+  }
+  if (!sorted) entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (entries.length > MAX_ATTEMPT_ENTRIES) entries.length = MAX_ATTEMPT_ENTRIES;
   return entries.length === 0 ? '' : ATTEMPTS_META + entries.map(([o, n]) => `${o}=${n}`).join(',');
 }
 
@@ -662,6 +674,19 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
           });
         return nextRound;
       };
+      // One operation deadline per commit round, shared by the acks waiting for it (a timer per
+      // ack cost more than the ack itself).
+      let roundWaited: Promise<void> | undefined;
+      let roundWaitedFor: Promise<void> | undefined;
+      const commitForAck = (): Promise<void> => {
+        const next = commit();
+        if (next !== roundWaitedFor) {
+          roundWaitedFor = next;
+          roundWaited = run('ack (offset commit)', () => next);
+          roundWaited.catch(() => undefined);
+        }
+        return roundWaited!;
+      };
 
       const dropPartition = (partition: number) => {
         const s = states.get(partition);
@@ -738,7 +763,7 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
             state.attempts.delete(offset);
             state.acked.add(offset);
             state.dirty = true;
-            await run('ack (offset commit)', commit).catch((err: unknown) => {
+            await commitForAck().catch((err: unknown) => {
               if (err instanceof BackendDownError) throw err;
               // Rebalance in progress: retried on the next round or join; at worst redelivered.
             });

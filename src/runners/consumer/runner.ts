@@ -256,12 +256,14 @@ export class ConsumerRunner extends RunnerBase implements ConsumerRunnerApi {
     if (active.closed) return;
     let envelope = decodeEnvelope(delivery, delivery.attempt);
     const messageId = envelope.messageId;
-    if (await this.alreadyAcked(active, messageId)) {
+    // Without a state slot nothing here waits: no await per message on the hot path.
+    const state = this.state !== undefined && messageId !== '';
+    if (state && (await this.alreadyAcked(active, messageId))) {
       await delivery.ack();
       await this.settle(active, delivery, 'acked');
       return;
     }
-    const attempt = await this.countAttempt(active, messageId, delivery.attempt);
+    const attempt = state ? await this.countAttempt(active, messageId, delivery.attempt) : delivery.attempt;
     envelope.attempt = attempt;
     if (attempt > this.maxDeliveries) {
       await this.deadLetter(
@@ -300,9 +302,9 @@ export class ConsumerRunner extends RunnerBase implements ConsumerRunnerApi {
       ack: async () => {
         if (settled) return;
         settled = true;
-        await this.recordAcked(active, messageId);
+        if (state) await this.recordAcked(active, messageId);
         await delivery.ack();
-        await this.settle(active, delivery, 'acked');
+        if (!this.payload.empty && active.queue) await this.settle(active, delivery, 'acked');
       },
       nack: async (reason: string) => {
         if (settled) return;

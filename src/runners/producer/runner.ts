@@ -24,15 +24,9 @@
  *   (RESOURCE_EXHAUSTED) before anything is sent; the backend's own limit applies either way.
  * - `stop()` refuses new publishes, sends every pending batch and waits for them.
  */
-import { create } from '@bufbuild/protobuf';
 import type { AnyDriver, KeyValueStore, Message } from '../../drivers/interfaces.js';
 import { checkTopic } from '../topic.js';
 import { PrismError } from '../../errors.js';
-import {
-  EnvelopeSchema,
-  SessionContextSchema,
-  TraceContextSchema,
-} from '../../gen/prism/data/v1/envelope_pb.js';
 import { messagingCapability, type DeliveryGuarantee } from '../delivery.js';
 import { encodeEnvelope } from '../envelope.js';
 import { PayloadPipeline } from '../payload/stages.js';
@@ -143,6 +137,8 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
   /** Message ids being published right now, so concurrent duplicates are caught too. */
   private readonly reserved = new Map<string, number>();
   private readonly payload: PayloadPipeline;
+  /** Lane publishes join the batch synchronously (see batchAtOnce). */
+  private readonly joinsBatchAtOnce: boolean;
 
   constructor(
     namespace: string,
@@ -155,6 +151,7 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
     this.logger = options.logger ?? stderrLogger;
     this.now = options.now ?? Date.now;
     this.payload = options.payload ?? new PayloadPipeline();
+    this.joinsBatchAtOnce = this.payload.empty && settings.dedupWindowMs === 0 && settings.batchSize > 1;
     if (settings.dedupWindowMs > 0 && !slots.has('state')) {
       throw new PrismError(
         'E_INVALID_ARGUMENT',
@@ -167,6 +164,7 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
   publish(input: PublishInput, session: CallerSession, lane?: PublishLane): Promise<PublishResult> {
     if (!lane)
       return this.track(async () => this.deliver(await this.seal(this.prepare(input, session), session)));
+    if (this.joinsBatchAtOnce) return this.track(() => this.batchAtOnce(input, session, lane));
     return this.track(async () => {
       // Sealing may wait (a key, an upload) and runs beside the lane's earlier messages; the lane
       // still hands them to the backend in order.
@@ -186,6 +184,28 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
         handOver();
       }
     });
+  }
+
+  /**
+   * A lane's publish when nothing can make a message wait before the batcher (no payload stage, no
+   * deduplication, batching on): it joins the batch at once, in the order the lane's publishes
+   * are made, without the lane's promise chain per message.
+   */
+  private async batchAtOnce(
+    input: PublishInput,
+    session: CallerSession,
+    lane: PublishLane,
+  ): Promise<PublishResult> {
+    // Runs synchronously up to the batcher, so the message takes its place in the lane's order.
+    if (lane.failed) throw lane.failed.err;
+    const { messageId, publishedAtMs, message } = this.prepare(input, session);
+    try {
+      await this.send(message);
+    } catch (err) {
+      if (lane.stopOnAnyError || isBackendDown(err) || isUnavailable(err)) lane.failed ??= { err };
+      throw err;
+    }
+    return { messageId, publishedAtMs, duplicate: false };
   }
 
   /**
@@ -260,29 +280,23 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
         { hint: `send payloads of at most ${limit.bytes} bytes` },
       );
     }
-    const message = encodeEnvelope(
-      create(EnvelopeSchema, {
-        messageId,
-        topic,
-        namespace: this.namespace,
-        publishedAtMs: BigInt(publishedAtMs),
-        contentType: input.contentType ?? '',
-        correlationId: input.correlationId ?? '',
-        session: create(SessionContextSchema, {
-          subject: session.subject,
-          tenant: session.tenant,
-          roles: [...session.roles],
-        }),
-        trace: input.trace
-          ? create(TraceContextSchema, {
-              traceparent: input.trace.traceparent,
-              tracestate: input.trace.tracestate,
-            })
-          : undefined,
-        headers: { ...(input.headers ?? {}) },
-        payload: input.payload,
-      }),
-    );
+    // A plain object, not protobuf-es `create`: the envelope only becomes headers here.
+    const message = encodeEnvelope({
+      messageId,
+      topic,
+      namespace: this.namespace,
+      publishedAtMs: BigInt(publishedAtMs),
+      contentType: input.contentType ?? '',
+      correlationId: input.correlationId ?? '',
+      session: { subject: session.subject, tenant: session.tenant, roles: session.roles },
+      trace: input.trace
+        ? { traceparent: input.trace.traceparent, tracestate: input.trace.tracestate }
+        : undefined,
+      headers: input.headers ?? {},
+      payload: input.payload,
+      schemaId: 0,
+      schemaVersion: 0,
+    });
     return { messageId, publishedAtMs, message };
   }
 
