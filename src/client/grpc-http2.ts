@@ -74,16 +74,8 @@ export class GrpcHttp2Channel {
   ): Promise<Uint8Array> {
     if (this.closed) return Promise.reject(callError(GrpcStatus.UNAVAILABLE, 'Channel has been shut down'));
     const connection = this.connection();
-    const headers: OutgoingHttpHeaders = {
-      ...metadata,
-      [constants.HTTP2_HEADER_METHOD]: 'POST',
-      [constants.HTTP2_HEADER_PATH]: path,
-      [constants.HTTP2_HEADER_AUTHORITY]: this.target.authority,
-      [constants.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc',
-      [constants.HTTP2_HEADER_TE]: 'trailers',
-      'grpc-timeout': grpcTimeout(timeoutMs),
-      [constants.HTTP2_HEADER_USER_AGENT]: 'prismctl-grpc-http2/1',
-    };
+    const headers = this.requestHeaders(path, metadata);
+    headers['grpc-timeout'] = grpcTimeout(timeoutMs);
     return new Promise<Uint8Array>((resolve, reject) => {
       let stream: ClientHttp2Stream;
       try {
@@ -98,6 +90,19 @@ export class GrpcHttp2Channel {
     });
   }
 
+  /** The headers of a gRPC request to `path` carrying `metadata`. */
+  private requestHeaders(path: string, metadata: Record<string, string>): OutgoingHttpHeaders {
+    return {
+      ...metadata,
+      [constants.HTTP2_HEADER_METHOD]: 'POST',
+      [constants.HTTP2_HEADER_PATH]: path,
+      [constants.HTTP2_HEADER_AUTHORITY]: this.target.authority,
+      [constants.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc',
+      [constants.HTTP2_HEADER_TE]: 'trailers',
+      [constants.HTTP2_HEADER_USER_AGENT]: 'prismctl-grpc-http2/1',
+    };
+  }
+
   /**
    * Opens a long-lived gRPC stream to `path` on the channel's session (the call stream of
    * call-stream.ts); throws a CallError when the channel is closed or the session just went down.
@@ -106,15 +111,7 @@ export class GrpcHttp2Channel {
     if (this.closed) throw callError(GrpcStatus.UNAVAILABLE, 'Channel has been shut down');
     const connection = this.connection();
     try {
-      return connection.session.request({
-        ...metadata,
-        [constants.HTTP2_HEADER_METHOD]: 'POST',
-        [constants.HTTP2_HEADER_PATH]: path,
-        [constants.HTTP2_HEADER_AUTHORITY]: this.target.authority,
-        [constants.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc',
-        [constants.HTTP2_HEADER_TE]: 'trailers',
-        [constants.HTTP2_HEADER_USER_AGENT]: 'prismctl-grpc-http2/1',
-      });
+      return connection.session.request(this.requestHeaders(path, metadata));
     } catch (err) {
       this.drop(connection.session);
       throw callError(GrpcStatus.UNAVAILABLE, `Connection dropped: ${(err as Error).message}`);

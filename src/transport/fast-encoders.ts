@@ -10,30 +10,13 @@
  * hand-written decoder measured no better.
  */
 import type { BatchGetResponse, GetResponse } from '../gen/prism/data/v1/keyvalue_pb.js';
+import { varintSize, writeVarint } from './varint.js';
 
 type Encoder = (message: unknown) => Buffer | undefined;
 
 const FOUND_TAG = 0x08; // field 1, varint
 const VALUE_TAG = 0x12; // field 2, length-delimited
 const RESULTS_TAG = 0x0a; // field 1, length-delimited
-
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(buf: Buffer, offset: number, n: number): number {
-  while (n >= 0x80) {
-    buf[offset++] = (n & 0x7f) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  buf[offset++] = n;
-  return offset;
-}
 
 /** Only what create() or fromBinary() make is encoded here: no unknown fields, `value` bytes. */
 function plain(message: GetResponse | BatchGetResponse): boolean {

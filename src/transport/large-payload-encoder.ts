@@ -12,6 +12,7 @@
 import { toBinary } from '@bufbuild/protobuf';
 import { EnvelopeSchema, type Envelope } from '../gen/prism/data/v1/envelope_pb.js';
 import { SubscribeResponseSchema, type SubscribeResponse } from '../gen/prism/data/v1/messaging_pb.js';
+import { readVarint, varintSize, writeVarint } from './varint.js';
 
 /** Payloads from this size are encoded here; smaller ones cost toBinary little. */
 export const LARGE_PAYLOAD_BYTES = 64 * 1024;
@@ -20,36 +21,6 @@ const MESSAGE_TAG = 0x0a; // SubscribeResponse.message: field 1, length-delimite
 const PAYLOAD_FIELD = 10; // Envelope.payload
 const PAYLOAD_TAG = (PAYLOAD_FIELD << 3) | 2;
 const EMPTY = new Uint8Array(0);
-
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(buf: Buffer, offset: number, n: number): number {
-  while (n >= 0x80) {
-    buf[offset++] = (n & 0x7f) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  buf[offset++] = n;
-  return offset;
-}
-
-function readVarint(bytes: Uint8Array, offset: number): [value: number, next: number] {
-  let value = 0;
-  let scale = 1;
-  for (;;) {
-    const byte = bytes[offset++];
-    if (byte === undefined) throw new RangeError('truncated varint');
-    value += (byte & 0x7f) * scale;
-    if (byte < 0x80) return [value, offset];
-    scale *= 128;
-  }
-}
 
 /** Offset of the first top-level field numbered above PAYLOAD_FIELD (or the end). */
 function payloadOffset(fields: Uint8Array): number | undefined {
