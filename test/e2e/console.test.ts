@@ -80,6 +80,10 @@ describe('the web console', () => {
     const rps = async () => Number.parseFloat(await textOf(page, '#kpis-live [data-kpi="rps"]')) || 0;
     expect(await rps()).toBe(0);
     const client = new DataClient(`127.0.0.1:${proxy.ready.port as number}`, { namespace: name });
+    // The console shows the admin's assignment at once; the proxy serves it from its next heartbeat.
+    await eventually('the proxy serves the namespace', () => client.set('probe', Buffer.from('v')), {
+      timeoutMs: 10_000,
+    });
     let running = true;
     const load = Promise.all(
       Array.from({ length: 4 }, async (_, worker) => {
