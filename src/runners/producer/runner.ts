@@ -178,7 +178,7 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
         if (lane.failed) throw lane.failed.err;
         return await this.deliver(await sealing, handOver);
       } catch (err) {
-        if (lane.stopOnAnyError || isBackendDown(err) || isUnavailable(err)) lane.failed ??= { err };
+        failLane(lane, err);
         throw err;
       } finally {
         handOver();
@@ -202,7 +202,7 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
     try {
       await this.send(message);
     } catch (err) {
-      if (lane.stopOnAnyError || isBackendDown(err) || isUnavailable(err)) lane.failed ??= { err };
+      failLane(lane, err);
       throw err;
     }
     return { messageId, publishedAtMs, duplicate: false };
@@ -469,6 +469,11 @@ export class ProducerRunner extends RunnerBase implements ProducerRunnerApi {
 
 export function newPublishLane(options: { stopOnAnyError?: boolean } = {}): PublishLane {
   return { tail: Promise.resolve(), stopOnAnyError: options.stopOnAnyError ?? false };
+}
+
+/** A backend outage (or any error, on a stop-on-any-error lane) fails the lane's later publishes. */
+function failLane(lane: PublishLane, err: unknown): void {
+  if (lane.stopOnAnyError || isBackendDown(err) || isUnavailable(err)) lane.failed ??= { err };
 }
 
 function isUnavailable(err: unknown): boolean {
