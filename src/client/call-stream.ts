@@ -15,6 +15,7 @@ import {
   decodeResult,
   encodeCall,
   encodeCancel,
+  headersOf,
   MessageReader,
 } from '../transport/call-frames.js';
 import { GrpcStatus, type CallError } from '../transport/status-codes.js';
@@ -131,12 +132,7 @@ export class CallStreamChannel {
     open.waiting.delete(frame.id);
     clearTimeout(waiting.timer);
     if (frame.code === GrpcStatus.OK) return waiting.resolve(frame.body);
-    const headers: IncomingHttpHeaders = {};
-    for (const [key, value] of frame.metadata) {
-      const seen = headers[key];
-      headers[key] = seen === undefined ? value : [...(Array.isArray(seen) ? seen : [seen]), value];
-    }
-    waiting.reject(callError(frame.code, frame.body.toString('utf8'), metadataOf(headers)));
+    waiting.reject(callError(frame.code, frame.body.toString('utf8'), metadataOf(headersOf(frame.metadata))));
   }
 
   private ended(open: Open): void {

@@ -21,12 +21,24 @@
  * A server that does not know CALLS_PATH answers UNIMPLEMENTED: the caller then makes each call on
  * its own stream, as before.
  */
+import type { IncomingHttpHeaders } from 'node:http2';
+
 export const CALLS_PATH = '/prism.runner.v1.RunnerCalls/Calls';
 
 export const CALL = 1;
 export const CANCEL = 2;
 
 export type Entries = ReadonlyArray<readonly [string, string]>;
+
+/** Metadata entries as the header fields of an HTTP/2 request or response (repeated keys as arrays). */
+export function headersOf(entries: Entries): IncomingHttpHeaders {
+  const headers: IncomingHttpHeaders = {};
+  for (const [key, value] of entries) {
+    const seen = headers[key];
+    headers[key] = seen === undefined ? value : [...(Array.isArray(seen) ? seen : [seen]), value];
+  }
+  return headers;
+}
 
 function entriesSize(entries: Entries): number {
   let size = 2;

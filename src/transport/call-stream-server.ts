@@ -10,6 +10,7 @@ import {
   CANCEL,
   decodeCall,
   encodeResult,
+  headersOf,
   MessageReader,
   type CallFrame,
   type Entries,
@@ -116,12 +117,7 @@ export class CallStream {
     });
     this.calls.set(id, invocation);
     invocation.deadlineIn(frame.timeoutMs);
-    const headers: IncomingHttpHeaders = {};
-    for (const [key, value] of frame.metadata) {
-      const seen = headers[key];
-      headers[key] = seen === undefined ? value : [...(Array.isArray(seen) ? seen : [seen]), value];
-    }
-    const metadata = Metadata.fromHttp2Headers(headers);
+    const metadata = Metadata.fromHttp2Headers(headersOf(frame.metadata));
     const { stream } = this;
     invocation.run(
       frame.request,

@@ -29,7 +29,6 @@ import {
   type ServiceDefinition,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import { rmSync } from 'node:fs';
 import {
   connect,
   constants,
@@ -52,7 +51,7 @@ import { Invocation, peerOf, type Answer, type UnaryHandler, type UnaryRoute } f
 import { MAX_MESSAGE_BYTES } from './limits.js';
 import { splitHostPort } from './listen-address.js';
 import type { ServerCertificates } from './server-tls.js';
-import { isUnixAddress, unixSocketPath } from './unix-socket.js';
+import { isUnixAddress, unixListenPath } from './unix-socket.js';
 
 export interface GrpcHttp2ServerOptions {
   /** Serves every stream that is not a unary method added here (and every method, registered). */
@@ -128,13 +127,7 @@ export class GrpcHttp2Server {
         });
       });
     if (isUnixAddress(address)) {
-      const path = unixSocketPath(address);
-      if (!path.startsWith('/'))
-        throw new PrismError('E_USAGE', `'${address}' is not unix:/absolute/path`, {
-          hint: 'write it as unix:/run/prism/runner.sock',
-        });
-      rmSync(path, { force: true }); // left by a process that was killed
-      await bind({ path });
+      await bind({ path: unixListenPath(address) });
       return 0;
     }
     const [host, port] = splitHostPort(address);
@@ -202,11 +195,9 @@ export class GrpcHttp2Server {
 
   /** One stream to the fallback server over the in-memory connection, both ways unchanged. */
   private pass(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    const out: OutgoingHttpHeaders = {};
-    for (const [key, value] of Object.entries(headers)) if (value !== undefined) out[key] = value;
     let upstream: ClientHttp2Stream;
     try {
-      upstream = this.innerSession().request(out);
+      upstream = this.innerSession().request(copy(headers));
     } catch {
       stream.close(constants.NGHTTP2_INTERNAL_ERROR);
       return;
@@ -243,15 +234,7 @@ export class GrpcHttp2Server {
     upstream.on('close', () => {
       if (stream.closed || stream.destroyed) return;
       if (!responded) {
-        stream.respond(
-          {
-            ':status': 200,
-            'content-type': 'application/grpc',
-            'grpc-status': String(Status.UNAVAILABLE),
-            'grpc-message': encodeURI('the stream ended inside the server'),
-          },
-          { endStream: true },
-        );
+        refuse(stream, Status.UNAVAILABLE, 'the stream ended inside the server');
       } else if (upstream.rstCode !== undefined && upstream.rstCode !== constants.NGHTTP2_NO_ERROR) {
         stream.close(upstream.rstCode);
       }
@@ -277,9 +260,11 @@ export class GrpcHttp2Server {
   }
 }
 
-function refuse(stream: ServerHttp2Stream, code: number, details: string): void {
+/** A trailers-only response: the status (and metadata, such as an error's) without a message. */
+function refuse(stream: ServerHttp2Stream, code: number, details: string, metadata?: Metadata): void {
   stream.respond(
     {
+      ...metadata?.toHttp2Headers(),
       ':status': 200,
       'content-type': 'application/grpc',
       'grpc-status': String(code),
@@ -394,15 +379,6 @@ class UnaryExchange implements Answer {
   fail(code: number, details: string, metadata: Metadata | undefined): void {
     const { stream } = this;
     if (stream.closed || stream.destroyed) return;
-    stream.respond(
-      {
-        ...metadata?.toHttp2Headers(),
-        ':status': 200,
-        'content-type': 'application/grpc',
-        'grpc-status': String(code),
-        'grpc-message': encodeURI(details),
-      },
-      { endStream: true },
-    );
+    refuse(stream, code, details, metadata);
   }
 }
