@@ -13,7 +13,7 @@
 /* global fetch */
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { clearInterval, setInterval } from 'node:timers';
+import { clearInterval, setInterval, setTimeout } from 'node:timers';
 import { join } from 'node:path';
 import { URL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -245,8 +245,14 @@ const proxy = await startProcess(
 );
 try {
   const { port, httpPort } = proxy.ready;
-  const runners = (await (await fetch(`http://127.0.0.1:${httpPort}/runners`)).json()).runners;
-  const runner = runners.find((r) => r.namespace === CONTENDERS.launched);
+  // The proxy reports ready before its namespaces' runners have started (they start in parallel).
+  let runners = [];
+  let runner;
+  for (const until = Date.now() + 30_000; Date.now() < until; await new Promise((r) => setTimeout(r, 200))) {
+    runners = (await (await fetch(`http://127.0.0.1:${httpPort}/runners`)).json()).runners;
+    runner = runners.find((r) => r.namespace === CONTENDERS.launched);
+    if (runner?.state === 'serving') break;
+  }
   if (!runner || runner.state !== 'serving' || runners.length !== 1)
     throw new Error(`expected one launched runner of ${CONTENDERS.launched}: ${JSON.stringify(runners)}`);
   const procs = processes(proxy.child.pid, runner.pid);
