@@ -6,6 +6,10 @@
 //   - throughput: h2load with pre-encoded gRPC bodies (KeyValue Get, Set; Producer PublishBatch);
 //   - latency: at a fixed rate, open loop, from the Go client go-anchor/openloop (as goals.js; built
 //     when a Go toolchain is found, else --latency-client node: the node:http2 client of openloop.js).
+// Beside them, the floor under the launched path's added p50: the same Go client GETs the seeded key
+// from Redis directly and through a process that only relays bytes from a Unix socket (relay.js in
+// Node, go-anchor/relay in Go), so the print says what one extra process hop costs on this machine
+// when the hop does no work at all.
 // Per phase it prints calls/s and the CPU (cores, µs per call) and peak RSS of every process: the
 // proxy, the launched runner, Redis, h2load, and everything else on the machine ("other").
 // Everything listens on 127.0.0.1.
@@ -30,6 +34,7 @@ import {
   h2load,
   machine,
   machineBusySeconds,
+  prismRedisKey,
   processTree,
   rssMiB,
   runProcess,
@@ -73,6 +78,8 @@ const results = {
   startedAt: new Date().toISOString(),
   rounds: {},
   latency: {},
+  /** The Go client's Redis GET, direct and through byte relays (one extra process hop, no work). */
+  hopFloor: {},
 };
 
 // ---- inputs -------------------------------------------------------------------------------------
@@ -213,6 +220,32 @@ async function openLoop(port, ns, method) {
   return JSON.parse(stdout.trim().split('\n').pop());
 }
 
+/** The Go client's GET of the seeded key from Redis at `url` (direct or through a relay). */
+async function openLoopRedis(url) {
+  const key = prismRedisKey(CONTENDERS['in-process'], 'cache', 'k');
+  const args = ['-rate', values.rate, '-duration', values['latency-duration'], '-target', 'redis'];
+  const { code, stdout, stderr } = await runProcess(openloopBin, [...args, '-redis', url, '-key', key], {
+    timeoutMs: (Number(values['latency-duration']) + 30) * 1000,
+  });
+  if (code !== 0) throw new Error(`openloop failed: ${stderr}`);
+  return JSON.parse(stdout.trim().split('\n').pop());
+}
+
+/** Byte relays from a Unix socket to Redis, in Node and (when built) in Go: the hop floor's contenders. */
+async function startRelays() {
+  const to = `${new URL(redisUrl).hostname}:${new URL(redisUrl).port || '6379'}`;
+  const relays = [['node relay', node, [join(BENCH, 'relay.js')]]];
+  const goRelay = await buildGo('./relay', 'go-relay', log);
+  if (goRelay) relays.push(['go relay', goRelay, []]);
+  const started = [];
+  for (const [label, cmd, args] of relays) {
+    const socket = join(work, `${label.replace(' ', '-')}.sock`);
+    const proc = await startProcess(cmd, [...args, '--listen', socket, '--to', to], 'bench relay ready');
+    started.push({ label, url: `unix://${socket}`, proc });
+  }
+  return started;
+}
+
 /** prism_proxy_requests_total by namespace, method and code (h2load counts any HTTP 200 as success). */
 async function proxyCodes(httpPort) {
   const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
@@ -289,6 +322,19 @@ try {
         );
       }
   }
+  if (openloopBin && Number(values['latency-rounds']) > 0) {
+    const relays = await startRelays();
+    try {
+      for (let round = 1; round <= Number(values['latency-rounds']); round++)
+        for (const [label, url] of [['redis direct', redisUrl], ...relays.map((r) => [r.label, r.url])]) {
+          const r = await openLoopRedis(url);
+          (results.hopFloor[label] ??= []).push(r);
+          log(`latency @${values.rate}/s ${label.padEnd(18)} p50 ${r.p50}  p99 ${r.p99}  p99.9 ${r.p999} ms`);
+        }
+    } finally {
+      await Promise.all(relays.map((r) => r.proc.stop()));
+    }
+  }
   results.codes = await proxyCodes(httpPort);
   results.runnerAfter = (await (await fetch(`http://127.0.0.1:${httpPort}/runners`)).json()).runners;
 } finally {
@@ -319,6 +365,12 @@ results.summary = Object.fromEntries(
     },
   ]),
 );
+const floor = (label, p) => +median((results.hopFloor[label] ?? []).map((r) => r[p])).toFixed(3);
+results.hopFloorAddedP50Ms = Object.fromEntries(
+  Object.keys(results.hopFloor)
+    .filter((label) => label !== 'redis direct')
+    .map((label) => [label, +(floor(label, 'p50') - floor('redis direct', 'p50')).toFixed(3)]),
+);
 const failures = Object.entries(results.codes ?? {}).filter(([k]) => !k.endsWith(' OK'));
 const lines = [
   '',
@@ -343,6 +395,16 @@ const lines = [
       `  ${m.padEnd(13)} throughput ${s.throughputRatio}, CPU per call ${s.cpuPerCallRatio}` +
       (s.addedP50Ms !== undefined ? `, p50 +${s.addedP50Ms} ms, p99 +${s.addedP99Ms} ms` : ''),
   ),
+  ...(Object.keys(results.hopFloor).length
+    ? [
+        `the floor: one extra process hop that only relays bytes (Unix socket → Redis), Go client GET at ${values.rate}/s, p50 / p99 ms:`,
+        ...Object.keys(results.hopFloor).map(
+          (label) =>
+            `  ${label.padEnd(24)} ${floor(label, 'p50')} / ${floor(label, 'p99')}` +
+            (label === 'redis direct' ? '' : `   (p50 +${results.hopFloorAddedP50Ms[label]} ms over direct)`),
+        ),
+      ]
+    : []),
   failures.length
     ? `non-OK calls: ${JSON.stringify(Object.fromEntries(failures))}`
     : 'every call answered OK',
