@@ -12,6 +12,7 @@ import { StatusHttpServer } from '../transport/status-http.js';
 import { splitHostPort } from '../transport/listen-address.js';
 import { CloseList, startOrUnwind } from '../transport/close-list.js';
 import { bindServer, createGrpcServer, shutdownServer } from '../transport/grpc-server.js';
+import { GrpcHttp2Server } from '../transport/grpc-http2-server.js';
 import { MAX_MESSAGE_BYTES } from '../transport/limits.js';
 import { grpcServerCredentials, ServerCertificates, type ServerTls } from '../transport/server-tls.js';
 import { isPrismError, PrismError, type PrismErrorCode } from '../errors.js';
@@ -215,14 +216,27 @@ export class ProxyServer {
   private async serve(): Promise<void> {
     const { logger } = this.options;
     const certificates = this.options.tls ? new ServerCertificates(this.options.tls) : undefined;
-    this.grpc.addService(
+    // Unary calls are answered on node:http2 (a quarter less CPU per call than grpc-js), every other
+    // stream by grpc-js behind it (grpc-http2-server.ts). In a fleet every call passes the routing
+    // interceptor, which only grpc-js runs, so there grpc-js serves them all.
+    const front = this.options.fleet
+      ? undefined
+      : new GrpcHttp2Server({
+          fallback: this.grpc,
+          certificates,
+          maxMessageBytes: this.options.maxMessageBytes ?? MAX_MESSAGE_BYTES,
+          callStream: false,
+        });
+    const addService: Server['addService'] = (definition, implementation) =>
+      front ? front.addService(definition, implementation) : this.grpc.addService(definition, implementation);
+    addService(
       this.definition(KeyValue),
       keyValueService(
         (metadata, method, call) => this.admitKeyValue(metadata, method, call),
         this.observer('KeyValue'),
       ),
     );
-    this.grpc.addService(this.definition(Producer), {
+    addService(this.definition(Producer), {
       ...producerService(this.resolver('producer'), this.observer('Producer'), this.publishStreams),
       publishUpload: publishUploadHandler({
         resolve: this.resolver('producer'),
@@ -231,7 +245,7 @@ export class ProxyServer {
         observe: this.observer('Producer'),
       }),
     });
-    this.grpc.addService(
+    addService(
       this.definition(CallerSessions),
       callerSessionsService(
         (metadata, method, call) => this.admitSessions(metadata, method, call),
@@ -239,14 +253,18 @@ export class ProxyServer {
       ),
     );
     this.consumer = consumerService(this.streamResolver());
-    this.grpc.addService(this.definition(Consumer), this.consumer.implementation);
+    addService(this.definition(Consumer), this.consumer.implementation);
     this.mailbox = mailboxService(
       this.resolver<Runner & MailboxRunnerApi>('mailbox'),
       this.observer('Mailbox'),
     );
-    this.grpc.addService(this.definition(Mailbox), this.mailbox.implementation);
-    this.closes.add('grpc', () => shutdownServer(this.grpc, 2000));
-    this.port = await bindServer(this.grpc, this.options.listen, grpcServerCredentials(certificates));
+    addService(this.definition(Mailbox), this.mailbox.implementation);
+    this.closes.add('grpc', async () => {
+      await Promise.all([front?.close(2000), shutdownServer(this.grpc, 2000)]);
+    });
+    this.port = front
+      ? await front.listen(this.options.listen)
+      : await bindServer(this.grpc, this.options.listen, grpcServerCredentials(certificates));
     const [host, port] = splitHostPort(this.options.metricsListen);
     const http = new StatusHttpServer({
       host,

@@ -1,7 +1,7 @@
 /**
  * A gRPC server on `node:http2` that answers unary calls itself and hands every other stream to a
  * grpc-js server in the same process. A runner process (src/runners/runner-server.ts) serves the
- * proxy's unary calls with it.
+ * proxy's unary calls with it, and the proxy (src/proxy/server.ts) its clients' unary calls.
  *
  * Unary calls (the gRPC-over-HTTP/2 protocol, PROTOCOL-HTTP2.md): one length-prefixed message in,
  * one out, the status in `grpc-status`/`grpc-message` trailers (trailers-only for a failure), the
@@ -15,10 +15,11 @@
  * proxy uses: many calls on one HTTP/2 stream, each with the same handler, deadline, cancellation
  * and statuses as on its own stream.
  *
- * Everything else — streaming methods, grpc.health.v1, unknown paths, non-gRPC requests — goes to
- * the grpc-js server over an in-memory HTTP/2 connection (its connection injector), headers,
- * messages, trailers and resets passed through unchanged, so those keep grpc-js's behaviour: its
- * UNIMPLEMENTED for an unknown method, its flow control and limits on streams.
+ * Everything else — streaming methods, grpc.health.v1, unknown paths, compressed requests, non-gRPC
+ * requests — goes to the grpc-js server over an in-memory HTTP/2 connection (its connection
+ * injector), headers, messages, trailers and resets passed through unchanged, so those keep
+ * grpc-js's behaviour: its UNIMPLEMENTED for an unknown method, its decompression, its flow control
+ * and limits on streams.
  */
 import {
   Metadata,
@@ -60,6 +61,8 @@ export interface GrpcHttp2ServerOptions {
   maxMessageBytes?: number;
   /** TLS (mutual when it names a client CA); plaintext without. */
   certificates?: ServerCertificates | undefined;
+  /** Serves the call stream (call-frames.ts), the proxy's way into a runner process (default on). */
+  callStream?: boolean;
 }
 
 /** Keepalive as the project's grpc-js servers (limits.ts): ping an idle peer, drop a dead one. */
@@ -119,7 +122,11 @@ export class GrpcHttp2Server {
     const bind = (target: { path: string } | { host: string; port: number }) =>
       new Promise<void>((resolve, reject) => {
         const fail = (err: Error) =>
-          reject(new PrismError('E_UNAVAILABLE', `cannot listen on ${address}: ${err.message}`));
+          reject(
+            new PrismError('E_UNAVAILABLE', `cannot listen on ${address}: ${err.message}`, {
+              hint: 'pick a free port with --listen, or stop what holds this one',
+            }),
+          );
         this.http2.once('error', fail);
         this.http2.listen(target, () => {
           this.http2.off('error', fail);
@@ -185,8 +192,11 @@ export class GrpcHttp2Server {
     const path = headers[constants.HTTP2_HEADER_PATH] as string;
     const grpc = headers[constants.HTTP2_HEADER_METHOD] === 'POST' && isGrpc(headers['content-type']);
     const route = this.routes.get(path);
-    if (route && grpc) return new UnaryExchange(route, stream, headers, this.maxMessageBytes).start();
-    if (path === CALLS_PATH && grpc && this.routes.size > 0) {
+    // A compressed request (grpc-encoding gzip, deflate) is grpc-js's to decompress.
+    const plain = (headers['grpc-encoding'] ?? 'identity') === 'identity';
+    if (route && grpc && plain)
+      return new UnaryExchange(route, stream, headers, this.maxMessageBytes).start();
+    if (path === CALLS_PATH && grpc && this.routes.size > 0 && this.options.callStream !== false) {
       if (this.closing) return refuse(stream, Status.UNAVAILABLE, 'the server is stopping');
       return new CallStream(this.routes, stream, headers, this.maxMessageBytes, this.callStreams).start();
     }

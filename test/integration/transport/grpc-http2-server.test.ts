@@ -28,6 +28,7 @@ import {
   type GetResponse,
 } from '../../../src/gen/prism/data/v1/keyvalue_pb.js';
 import { PrismError } from '../../../src/errors.js';
+import { CALLS_PATH } from '../../../src/transport/call-frames.js';
 import { GrpcHttp2Server } from '../../../src/transport/grpc-http2-server.js';
 import { createGrpcServer, shutdownServer } from '../../../src/transport/grpc-server.js';
 import { toServiceError } from '../../../src/transport/grpc-status.js';
@@ -65,6 +66,13 @@ let kv: Client & Record<string, (...args: unknown[]) => unknown>;
 let tcp: Client & Record<string, (...args: unknown[]) => unknown>;
 let port = 0;
 const tcpServer = new GrpcHttp2Server({ fallback: createGrpcServer(MAX), maxMessageBytes: MAX });
+/** As the proxy serves its clients: no call stream. */
+const publicServer = new GrpcHttp2Server({
+  fallback: createGrpcServer(MAX),
+  maxMessageBytes: MAX,
+  callStream: false,
+});
+let publicPort = 0;
 
 function callGet(
   client: typeof kv,
@@ -98,6 +106,8 @@ beforeAll(async () => {
   tcpServer.addService(grpcServiceDefinition(KeyValue), { get } as never);
   port = await tcpServer.listen('127.0.0.1:0');
   tcp = new KeyValueClient(`127.0.0.1:${port}`, credentials.createInsecure()) as typeof kv;
+  publicServer.addService(grpcServiceDefinition(KeyValue), { get } as never);
+  publicPort = await publicServer.listen('127.0.0.1:0');
 });
 
 afterAll(async () => {
@@ -106,6 +116,7 @@ afterAll(async () => {
   await server.close(1000);
   await shutdownServer(grpc, 1000);
   await tcpServer.close(1000);
+  await publicServer.close(1000);
 });
 
 describe('GrpcHttp2Server, unary calls answered on node:http2', () => {
@@ -177,6 +188,38 @@ describe('GrpcHttp2Server, everything else passed to grpc-js', () => {
       ),
     );
     expect(err.code).toBe(status.UNIMPLEMENTED);
+  });
+
+  it("answers a gzip-compressed request through grpc-js's decompression", async () => {
+    const gzip = new KeyValueClient(`127.0.0.1:${publicPort}`, credentials.createInsecure(), {
+      'grpc.default_compression_algorithm': 2, // gzip
+    }) as typeof kv;
+    try {
+      const res = await callGet(gzip, 'zipped');
+      expect(Buffer.from(res.value).toString()).toBe('value of zipped');
+    } finally {
+      gzip.close();
+    }
+  });
+
+  it('leaves the call stream to grpc-js (UNIMPLEMENTED) when it is off', async () => {
+    const client = new KeyValueClient(`127.0.0.1:${publicPort}`, credentials.createInsecure()) as typeof kv;
+    const unary = (c: typeof kv) =>
+      new Promise((resolve, reject) =>
+        c.makeUnaryRequest(
+          CALLS_PATH,
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.alloc(0),
+          (e, r) => (e ? reject(e) : resolve(r)),
+        ),
+      );
+    try {
+      expect((await failure(unary(client))).code).toBe(status.UNIMPLEMENTED);
+      expect((await failure(unary(tcp))).code).not.toBe(status.UNIMPLEMENTED); // on where it is on
+    } finally {
+      client.close();
+    }
   });
 
   it('serves a server-streaming call (grpc.health.v1 Watch) through, updates and cancel included', async () => {
