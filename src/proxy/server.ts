@@ -52,6 +52,12 @@ export type ProxyAuthenticate = (
   call?: CallFacts & { pattern: string },
 ) => Promise<CallerSession>;
 
+/** One namespace's method's metric children (see ProxyServer#callSeries). */
+interface CallSeries {
+  latency: Histogram.Internal<string>;
+  requests: Map<string, Counter.Internal>;
+}
+
 export interface ProxyServerOptions {
   listen: string;
   metricsListen: string;
@@ -130,6 +136,7 @@ export class ProxyServer {
     labelNames: ['namespace', 'service', 'method', 'code'],
     registers: [this.registry],
   });
+  private readonly series = new Map<string, CallSeries>();
   private readonly latency = new Histogram({
     name: 'prism_proxy_request_seconds',
     help: 'Call latency in the proxy',
@@ -476,6 +483,20 @@ export class ProxyServer {
     };
   }
 
+  /**
+   * The latency and request-count series of one namespace's method, looked up once: prom-client
+   * hashes a label object on every observe() and inc() otherwise. Bounded by namespaces × methods.
+   */
+  private callSeries(namespace: string, service: string, method: string): CallSeries {
+    const key = `${namespace}\n${service}\n${method}`;
+    let series = this.series.get(key);
+    if (!series) {
+      series = { latency: this.latency.labels(namespace, service, method), requests: new Map() };
+      this.series.set(key, series);
+    }
+    return series;
+  }
+
   /** Counts, times and logs every unary call; tracks in-flight calls for the drain. */
   private observer(service: string) {
     return (method: string, work: Promise<unknown>, metadata: Metadata) => {
@@ -488,9 +509,15 @@ export class ProxyServer {
       const done = (code: PrismErrorCode | 'OK', err?: unknown) => {
         const label = this.options.table.has(namespace) ? namespace : 'unknown';
         const seconds = (performance.now() - started) / 1000;
-        this.latency.observe({ namespace: label, service, method }, seconds);
+        const series = this.callSeries(label, service, method);
+        series.latency.observe(seconds);
         finish(code, seconds);
-        this.requests.inc({ namespace: label, service, method, code });
+        let requests = series.requests.get(code);
+        if (!requests) {
+          requests = this.requests.labels(label, service, method, code);
+          series.requests.set(code, requests);
+        }
+        requests.inc();
         if (err && isPrismError(err) && err.code === 'E_BACKEND_DOWN')
           this.backendErrors.inc({ namespace: label });
         if (err && !isPrismError(err))

@@ -218,8 +218,25 @@ describe('routing', () => {
   it('serves /readyz and /metrics with per-namespace request counts', async () => {
     const port = proxy.ready.httpPort as number;
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
-    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    expect(metrics).toContain('prism_proxy_requests_total{');
-    expect(metrics).toContain('prism_proxy_request_seconds_bucket');
+    const ns = names.redis;
+    const sample = async (series: string) => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+      return line ? Number(line.split(' ').pop()) : 0;
+    };
+    const ok = `prism_proxy_requests_total{namespace="${ns}",service="KeyValue",method="Get",code="OK"}`;
+    const bad = `prism_proxy_requests_total{namespace="${ns}",service="KeyValue",method="Get",code="E_INVALID_ARGUMENT"}`;
+    const timed = `prism_proxy_request_seconds_count{namespace="${ns}",service="KeyValue",method="Get"}`;
+    const before = { ok: await sample(ok), bad: await sample(bad), timed: await sample(timed) };
+    const client = new DataClient(endpoint, { namespace: ns });
+    try {
+      for (let i = 0; i < 3; i++) await client.get(`metrics/${i}`);
+      await expect(client.get('')).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
+    } finally {
+      client.close();
+    }
+    expect(await sample(ok)).toBe(before.ok + 3);
+    expect(await sample(bad)).toBe(before.bad + 1);
+    expect(await sample(timed)).toBe(before.timed + 4);
   });
 });
