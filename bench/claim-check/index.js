@@ -26,7 +26,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { clearTimeout, setTimeout } from 'node:timers';
-import { GetObjectCommand, PutObjectCommand, S3Client, CreateBucketCommand } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 
 const root = resolve(fileURLToPath(import.meta.url), '../../..');
 const { values } = parseArgs({
@@ -76,6 +82,8 @@ async function direct(payload) {
   const back = await res.Body.transformToByteArray();
   if (back.byteLength !== payload.byteLength) throw new Error('direct: short read');
   const end = performance.now();
+  // Deleted again: SeaweedFS runs out of volumes for a bucket that keeps gigabytes of them.
+  await client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key }));
   return { ms: end - started, firstMs: put - started, secondMs: end - put };
 }
 
