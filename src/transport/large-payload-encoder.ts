@@ -28,7 +28,7 @@ export const DELIVERY_HEAD_ROOM = 16 * 1024;
 /** Room after it: the envelope's last fields, delivery and subscription ids. */
 export const DELIVERY_TAIL_ROOM = 1024;
 
-/** ArrayBuffers of allocateDeliveryPayload, and where their payload starts. */
+/** ArrayBuffers of allocateDeliveryPayload, and their payload's length (it starts at the head room). */
 const framed = new WeakMap<ArrayBufferLike, number>();
 
 /**
@@ -39,7 +39,7 @@ const framed = new WeakMap<ArrayBufferLike, number>();
 export function allocateDeliveryPayload(size: number): Uint8Array {
   if (size < LARGE_PAYLOAD_BYTES) return Buffer.allocUnsafeSlow(size);
   const buffer = Buffer.allocUnsafeSlow(DELIVERY_HEAD_ROOM + size + DELIVERY_TAIL_ROOM).buffer;
-  framed.set(buffer, DELIVERY_HEAD_ROOM);
+  framed.set(buffer, size);
   return new Uint8Array(buffer, DELIVERY_HEAD_ROOM, size);
 }
 
@@ -97,8 +97,10 @@ export function encodeLargeSubscribeResponse(value: unknown): Buffer | undefined
   const before = 1 + varintSize(envelopeSize) + split + 1 + varintSize(payload.byteLength);
   const after = fields.byteLength - split + tail.byteLength;
   const end = payload.byteOffset + payload.byteLength;
+  // Only the whole payload: the room around a part of it is the rest of the payload.
   const inPlace =
-    framed.get(payload.buffer) === payload.byteOffset &&
+    framed.get(payload.buffer) === payload.byteLength &&
+    payload.byteOffset === DELIVERY_HEAD_ROOM &&
     before <= payload.byteOffset &&
     end + after <= payload.buffer.byteLength;
   const buf = inPlace

@@ -123,14 +123,17 @@ describe("Subscribe's encoder for large payloads", () => {
     const after = encodeLargeSubscribeResponse(sent)!;
     expect(after.buffer).not.toBe(payload.buffer);
     same(after, toBinary(SubscribeResponseSchema, sent));
-    // A view of part of it is no payload of its own: copied too.
+    // A view of part of it is no payload of its own: copied too, the rest left as it was.
     sent.subscriptionId = 's-1';
-    const larger = allocateDeliveryPayload(LARGE_PAYLOAD_BYTES + 1);
-    larger.set(payloadOf(LARGE_PAYLOAD_BYTES + 1));
-    sent.message!.payload = larger.subarray(1);
-    const part = encodeLargeSubscribeResponse(sent)!;
-    expect(part.buffer).not.toBe(larger.buffer);
-    same(part, toBinary(SubscribeResponseSchema, sent));
+    const larger = allocateDeliveryPayload(LARGE_PAYLOAD_BYTES + 2);
+    larger.set(payloadOf(LARGE_PAYLOAD_BYTES + 2));
+    for (const part of [larger.subarray(1), larger.subarray(0, LARGE_PAYLOAD_BYTES + 1)]) {
+      sent.message!.payload = part;
+      const encoded = encodeLargeSubscribeResponse(sent)!;
+      expect(encoded.buffer).not.toBe(larger.buffer);
+      same(encoded, toBinary(SubscribeResponseSchema, sent));
+    }
+    same(larger, payloadOf(LARGE_PAYLOAD_BYTES + 2));
   });
 
   it("is the Consumer service's Subscribe serializer, small payloads included", () => {
