@@ -23,11 +23,9 @@ import { collectYoung } from '../gc.js';
 
 /**
  * Bytes of frames between two young-generation collections (src/gc.ts). (A store that keeps
- * buffers long enough to be promoted, S3's multipart parts, runs the major GCs itself.) Measured
- * for a 100 MiB upload into S3: the proxy's RSS peaked 44–47 MiB above idle at 2 MiB and at 4 MiB
- * (44–52 MiB at 8 MiB), and 4 MiB halves the collections, which cost 2–5 ms each on a busy machine.
+ * buffers long enough to be promoted, S3's multipart parts, runs the major GCs itself.)
  */
-const COLLECT_EVERY_BYTES = 4 * 1024 * 1024;
+const COLLECT_EVERY_BYTES = 2 * 1024 * 1024;
 
 /** Default of `prismctl proxy serve --max-payload-size`. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024 * 1024;
