@@ -12,20 +12,27 @@
 //
 // It prints MiB/s of each and the ratio claim check ÷ direct (goal >= 0.7), with the load average,
 // and the proxy's CPU time per transfer (user + system, from /proc; median), which a busy machine
-// does not inflate the way it does wall time.
+// does not inflate the way it does wall time, split into the publish (until the publish call
+// returned) and the delivery (until the subscriber had the message).
 // Run after `npm run build` with the test services up (redis and s3):
 //   eval "$(bash scripts/test-services.sh env)"
 //   node bench/claim-check/index.js [--sizes 1,10,100] [--rounds 3] [--compression none] [--modes upload,publish]
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { clearTimeout, setTimeout } from 'node:timers';
-import { GetObjectCommand, PutObjectCommand, S3Client, CreateBucketCommand } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 
 const root = resolve(fileURLToPath(import.meta.url), '../../..');
 const { values } = parseArgs({
@@ -70,10 +77,14 @@ async function direct(payload) {
   await client.send(
     new PutObjectCommand({ Bucket: BUCKET, Key, Body: payload, ContentLength: payload.byteLength }),
   );
+  const put = performance.now();
   const res = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key }));
   const back = await res.Body.transformToByteArray();
   if (back.byteLength !== payload.byteLength) throw new Error('direct: short read');
-  return performance.now() - started;
+  const end = performance.now();
+  // Deleted again: SeaweedFS runs out of volumes for a bucket that keeps gigabytes of them.
+  await client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key }));
+  return { ms: end - started, firstMs: put - started, secondMs: end - put };
 }
 
 // --- the proxy ---
@@ -104,6 +115,8 @@ writeFileSync(
 const child = spawn(
   process.execPath,
   [
+    // e.g. PRISM_BENCH_PROXY_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the proxy.
+    ...(process.env.PRISM_BENCH_PROXY_FLAGS ?? '').split(' ').filter((f) => f !== ''),
     join(root, 'bin/run.js'),
     'proxy',
     'serve',
@@ -126,6 +139,12 @@ const child = spawn(
 let output = '';
 let ready = false;
 child.stderr.on('data', (d) => (output += d));
+// PRISM_BENCH_PROXY_LOG=<file> keeps the proxy's output (e.g. of --trace-gc).
+if (process.env.PRISM_BENCH_PROXY_LOG) {
+  const log = createWriteStream(process.env.PRISM_BENCH_PROXY_LOG);
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
+}
 const port = await new Promise((resolveReady, reject) => {
   const timer = setTimeout(() => reject(new Error(`proxy did not start:\n${output}`)), 60_000);
   child.stdout.on('data', (d) => {
@@ -166,19 +185,37 @@ async function claimed(payload, mode) {
   const delivered = new Promise((r) => waiting.set(messageId, r));
   if (mode === 'upload') await data.publishUpload({ messageId }, payload);
   else await data.publish({ payload, messageId });
+  const cpuPublished = proxyCpuMs();
+  const published = performance.now();
   const size = await delivered;
   waiting.delete(messageId);
   if (size !== payload.byteLength) throw new Error('claim check: short delivery');
-  return { ms: performance.now() - started, cpuMs: proxyCpuMs() - cpuBefore };
+  const cpuDelivered = proxyCpuMs();
+  const end = performance.now();
+  return {
+    ms: end - started,
+    firstMs: published - started,
+    secondMs: end - published,
+    cpuMs: cpuDelivered - cpuBefore,
+    publishCpuMs: cpuPublished - cpuBefore,
+    deliveryCpuMs: cpuDelivered - cpuPublished,
+  };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** The two phases of the run of median total time. */
+const split = (runs) => {
+  const { firstMs, secondMs } = [...runs].sort((a, b) => a.ms - b.ms)[Math.floor(runs.length / 2)];
+  return `${firstMs.toFixed(0)} + ${secondMs.toFixed(0)}`;
+};
 console.log(
   `claim-check bench: ${cpus().length} cores, load average ${loadavg()
     .map((l) => l.toFixed(2))
     .join(' ')}, compression ${values.compression}, ${ROUNDS} rounds (median)`,
 );
-console.log('size     mode      direct put+get   claim check (proxy)   ratio   proxy CPU/transfer');
+console.log(
+  'size     mode      direct put+get   claim check (proxy)   ratio   proxy CPU/transfer (publish + delivery)   wall ms: direct put + get, claim check publish + delivery',
+);
 try {
   // One warm-up each, not counted.
   await direct(randomBytes(MiB));
@@ -188,17 +225,26 @@ try {
       const d = [];
       const c = [];
       const cpu = [];
+      const publishCpu = [];
+      const directSplit = [];
+      const claimSplit = [];
+      const deliveryCpu = [];
       for (let i = 0; i < ROUNDS; i++) {
         const payload = randomBytes(mib * MiB);
-        d.push(await direct(payload));
-        const { ms, cpuMs } = await claimed(payload, mode);
+        const straight = await direct(payload);
+        d.push(straight.ms);
+        directSplit.push(straight);
+        const { ms, cpuMs, publishCpuMs, deliveryCpuMs, firstMs, secondMs } = await claimed(payload, mode);
+        claimSplit.push({ ms, firstMs, secondMs });
         c.push(ms);
         cpu.push(cpuMs);
+        publishCpu.push(publishCpuMs);
+        deliveryCpu.push(deliveryCpuMs);
       }
       const dRate = mib / (median(d) / 1000);
       const cRate = mib / (median(c) / 1000);
       console.log(
-        `${String(mib).padStart(3)} MiB  ${mode.padEnd(8)} ${dRate.toFixed(1).padStart(8)} MiB/s   ${cRate.toFixed(1).padStart(10)} MiB/s        ${(cRate / dRate).toFixed(2)}   ${String(median(cpu)).padStart(8)} ms`,
+        `${String(mib).padStart(3)} MiB  ${mode.padEnd(8)} ${dRate.toFixed(1).padStart(8)} MiB/s   ${cRate.toFixed(1).padStart(10)} MiB/s        ${(cRate / dRate).toFixed(2)}   ${String(median(cpu)).padStart(8)} ms (${median(publishCpu)} + ${median(deliveryCpu)})   ${split(directSplit)}, ${split(claimSplit)}`,
       );
     }
   }

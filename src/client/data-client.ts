@@ -29,6 +29,13 @@ const ProducerClient = makeGenericClientConstructor(grpcServiceDefinition(Produc
 const ConsumerClient = makeGenericClientConstructor(grpcServiceDefinition(Consumer), 'Consumer');
 const SessionsClient = makeGenericClientConstructor(grpcServiceDefinition(CallerSessions), 'CallerSessions');
 
+/**
+ * The consumer channel's HTTP/2 receive window (per stream and per connection). HTTP/2's default
+ * of 64 KiB makes the proxy wait for a window update every 64 KiB of a delivery; a 100 MiB
+ * claim-checked delivery took about a third longer with it.
+ */
+const DELIVERY_WINDOW_BYTES = 16 * 1024 * 1024;
+
 export interface DataClientOptions {
   namespace: string;
   pattern?: string;
@@ -54,7 +61,10 @@ export class DataClient implements KeyValueCalls {
     this.mode = { tls, clientCertificate: options.tls?.certFile !== undefined };
     this.kvClient = new KeyValueClient(target.address, credentials, channel) as never;
     this.producerClient = new ProducerClient(target.address, credentials, channel) as never;
-    this.consumerClient = new ConsumerClient(target.address, credentials, channel) as never;
+    this.consumerClient = new ConsumerClient(target.address, credentials, {
+      ...channel,
+      'grpc-node.flow_control_window': DELIVERY_WINDOW_BYTES,
+    }) as never;
     this.sessionsClient = new SessionsClient(target.address, credentials, channel) as never;
   }
 

@@ -18,6 +18,7 @@ export const CAPABILITY_METHODS: Readonly<Record<Capability, readonly string[]>>
     'putObject',
     'putObjectStream',
     'getObject',
+    'readObject',
     'statObject',
     'deleteObject',
     'renameObject',

@@ -220,11 +220,28 @@ export interface ObjectRange {
  * characters of `A-Z a-z 0-9 . _ - /` without empty, `.` or `..` segments. A missing or expired
  * object is `undefined`, never an error; a store that does not answer throws BackendDownError.
  */
+/** An object being read (ObjectStore.readObject). */
+export interface ObjectReader {
+  /** The object's size in bytes, known before its first chunk. */
+  readonly size: number;
+  /**
+   * Its bytes in order, read once, to the end or stopped early (break, throw), which releases the
+   * read; a reader never iterated holds its file or connection.
+   */
+  readonly chunks: AsyncIterable<Uint8Array>;
+}
+
 export interface ObjectStore {
   /** Stores `body` under `key`, replacing what was there; resolves once it is durable. */
   putObject(key: string, body: Uint8Array, options?: PutObjectOptions): Promise<ObjectInfo>;
   /** The object's bytes, or the range asked for (clamped to the object's end). */
   getObject(key: string, range?: ObjectRange): Promise<Uint8Array | undefined>;
+  /**
+   * The object's bytes as they arrive, not gathered by the driver: the caller places them where
+   * it needs them and checks them on the way. Undefined when the object is missing or expired; a
+   * read that fails midway throws from `chunks` (BackendDownError when the store went away).
+   */
+  readObject(key: string): Promise<ObjectReader | undefined>;
   statObject(key: string): Promise<ObjectInfo | undefined>;
   /** True when the object existed. Deleting a missing object is not an error. */
   deleteObject(key: string): Promise<boolean>;

@@ -8,6 +8,12 @@
  * protobuf-es, and the payload field (10) goes in before the first field numbered above it, as
  * toBinary writes fields in number order. A payload under LARGE_PAYLOAD_BYTES, or a message with
  * unknown fields, returns undefined, so the caller falls back to `toBinary`.
+ *
+ * A payload allocated with `allocateDeliveryPayload` (the claim check's fetched objects) has room
+ * before and after it in its ArrayBuffer: the fields around it are written there, and the encoded
+ * message is a view of that memory, with no copy of the payload at all. That room belongs to the
+ * payload's deliveries: each encode rewrites it, so the view is good until the next encode of the
+ * same payload (grpc-js copies it into its frame at once).
  */
 import { toBinary } from '@bufbuild/protobuf';
 import { EnvelopeSchema, type Envelope } from '../gen/prism/data/v1/envelope_pb.js';
@@ -16,6 +22,26 @@ import { readVarint, varintSize, writeVarint } from './varint.js';
 
 /** Payloads from this size are encoded here; smaller ones cost toBinary little. */
 export const LARGE_PAYLOAD_BYTES = 64 * 1024;
+
+/** Room before a delivery payload for the fields written ahead of it (the envelope's headers). */
+export const DELIVERY_HEAD_ROOM = 16 * 1024;
+/** Room after it: the envelope's last fields, delivery and subscription ids. */
+export const DELIVERY_TAIL_ROOM = 1024;
+
+/** ArrayBuffers of allocateDeliveryPayload, and their payload's length (it starts at the head room). */
+const framed = new WeakMap<ArrayBufferLike, number>();
+
+/**
+ * `size` bytes to fill with a payload that will be delivered (uninitialised memory): from
+ * LARGE_PAYLOAD_BYTES on with room around it, so encodeLargeSubscribeResponse writes around it
+ * instead of copying it.
+ */
+export function allocateDeliveryPayload(size: number): Uint8Array {
+  if (size < LARGE_PAYLOAD_BYTES) return Buffer.allocUnsafeSlow(size);
+  const buffer = Buffer.allocUnsafeSlow(DELIVERY_HEAD_ROOM + size + DELIVERY_TAIL_ROOM).buffer;
+  framed.set(buffer, size);
+  return new Uint8Array(buffer, DELIVERY_HEAD_ROOM, size);
+}
 
 const MESSAGE_TAG = 0x0a; // SubscribeResponse.message: field 1, length-delimited
 const PAYLOAD_FIELD = 10; // Envelope.payload
@@ -68,7 +94,18 @@ export function encodeLargeSubscribeResponse(value: unknown): Buffer | undefined
   const tail = toBinary(SubscribeResponseSchema, { ...m, message: undefined } as SubscribeResponse);
   const payloadField = 1 + varintSize(payload.byteLength) + payload.byteLength;
   const envelopeSize = fields.byteLength + payloadField;
-  const buf = Buffer.allocUnsafe(1 + varintSize(envelopeSize) + envelopeSize + tail.byteLength);
+  const before = 1 + varintSize(envelopeSize) + split + 1 + varintSize(payload.byteLength);
+  const after = fields.byteLength - split + tail.byteLength;
+  const end = payload.byteOffset + payload.byteLength;
+  // Only the whole payload: the room around a part of it is the rest of the payload.
+  const inPlace =
+    framed.get(payload.buffer) === payload.byteLength &&
+    payload.byteOffset === DELIVERY_HEAD_ROOM &&
+    before <= payload.byteOffset &&
+    end + after <= payload.buffer.byteLength;
+  const buf = inPlace
+    ? Buffer.from(payload.buffer, payload.byteOffset - before, before + payload.byteLength + after)
+    : Buffer.allocUnsafe(before + payload.byteLength + after);
   let offset = 0;
   buf[offset++] = MESSAGE_TAG;
   offset = writeVarint(buf, offset, envelopeSize);
@@ -76,7 +113,7 @@ export function encodeLargeSubscribeResponse(value: unknown): Buffer | undefined
   offset += split;
   buf[offset++] = PAYLOAD_TAG;
   offset = writeVarint(buf, offset, payload.byteLength);
-  buf.set(payload, offset);
+  if (!inPlace) buf.set(payload, offset);
   offset += payload.byteLength;
   buf.set(fields.subarray(split), offset);
   offset += fields.byteLength - split;

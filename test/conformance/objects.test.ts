@@ -62,6 +62,34 @@ for (const entry of OBJECT_DRIVERS) {
       });
     });
 
+    it('reads an object as it arrives: its size first, then its bytes in order', async () => {
+      const body = randomBytes(3 * 1024 * 1024 + 7);
+      await driver.putObject('read/big', body);
+      const reader = await driver.readObject('read/big');
+      expect(reader?.size).toBe(body.byteLength);
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of reader!.chunks) chunks.push(Buffer.from(chunk));
+      expect(Buffer.concat(chunks).equals(body)).toBe(true);
+      await driver.putObject('read/empty', new Uint8Array(0));
+      const empty = await driver.readObject('read/empty');
+      expect(empty?.size).toBe(0);
+      for await (const chunk of empty!.chunks) expect(chunk.byteLength).toBe(0);
+      expect(await driver.readObject('read/missing')).toBeUndefined();
+    }, 30_000);
+
+    it('releases a read stopped after its first chunk, and reads the object again', async () => {
+      const body = randomBytes(4 * 1024 * 1024);
+      await driver.putObject('read/stopped', body);
+      for (let i = 0; i < 3; i++) {
+        const reader = await driver.readObject('read/stopped');
+        for await (const chunk of reader!.chunks) {
+          expect(Buffer.from(chunk).equals(body.subarray(0, chunk.byteLength))).toBe(true);
+          break;
+        }
+      }
+      expect(sha256((await driver.getObject('read/stopped'))!)).toBe(sha256(body));
+    }, 30_000);
+
     it('stores an empty object', async () => {
       await driver.putObject('empty', new Uint8Array(0));
       expect(await driver.getObject('empty')).toEqual(new Uint8Array(0));
@@ -250,6 +278,7 @@ for (const entry of OBJECT_DRIVERS) {
       expect(new TextDecoder().decode(await driver.getObject('ttl/short'))).toBe('soon gone');
       await sleep(1700);
       expect(await driver.getObject('ttl/short')).toBeUndefined();
+      expect(await driver.readObject('ttl/short')).toBeUndefined();
       expect(await driver.statObject('ttl/short')).toBeUndefined();
       // 'ttl/short' may already be gone (read as missing and removed); 'other/short' is outside the prefix.
       expect(await driver.sweepObjects('ttl/')).toBeLessThanOrEqual(1);
@@ -293,6 +322,7 @@ await describeWithService('s3', 'objects conformance: an S3 store that is down',
         () => down.connect(),
         () => down.putObject('k', text('x')),
         () => down.getObject('k'),
+        () => down.readObject('k'),
         () => down.statObject('k'),
       ]) {
         const err = await call().catch((e: unknown) => e);

@@ -7,6 +7,7 @@ import type {
   Driver,
   ObjectInfo,
   ObjectRange,
+  ObjectReader,
   ObjectStore,
   PutObjectOptions,
 } from '../interfaces.js';
@@ -101,6 +102,13 @@ class MemstoreObjectsDriver implements MemstoreObjects {
     return entry.bytes.slice(start, end);
   }
 
+  async readObject(key: string): Promise<ObjectReader | undefined> {
+    const entry = this.live(key);
+    if (entry === undefined) return undefined;
+    const bytes = entry.bytes;
+    return { size: bytes.byteLength, chunks: oneChunk(bytes) };
+  }
+
   async statObject(key: string): Promise<ObjectInfo | undefined> {
     const entry = this.live(key);
     return entry === undefined ? undefined : info(key, entry);
@@ -132,4 +140,9 @@ function info(key: string, entry: Entry): ObjectInfo {
     sha256: entry.sha256,
     ...(entry.expiresAtMs !== undefined ? { expiresAtMs: entry.expiresAtMs } : {}),
   };
+}
+
+/** The stored bytes as one read-only chunk (a view: the reader copies what it keeps). */
+async function* oneChunk(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
 }

@@ -34,6 +34,7 @@ import {
   type DriverOptions,
   type ObjectInfo,
   type ObjectRange,
+  type ObjectReader,
   type ObjectStore,
   type PutObjectOptions,
 } from '../interfaces.js';
@@ -415,9 +416,26 @@ class S3ObjectsDriver implements S3Objects {
     return this.fetch(key);
   }
 
+  /** The object's bytes (or a range of them) in one buffer of their length, filled as they arrive. */
   private async fetch(key: string, range?: string): Promise<Uint8Array | undefined> {
+    const reader = await this.read(key, range);
+    if (reader === undefined) return undefined;
+    return gather(key, reader);
+  }
+
+  async readObject(key: string): Promise<ObjectReader | undefined> {
+    checkObjectKey(key);
+    return this.read(key);
+  }
+
+  /**
+   * GetObject, its body read as it arrives (the SDK's own `transformToByteArray` gathers the
+   * chunks and copies them once more). A body that breaks off is the store going away.
+   */
+  private async read(key: string, range?: string): Promise<ObjectReader | undefined> {
+    const what = `GetObject ${key}`;
     try {
-      return await this.call(`GetObject ${key}`, async (s3) => {
+      return await this.call(what, async (s3) => {
         const res = await s3.send(
           new GetObjectCommand({
             Bucket: this.location.bucket,
@@ -425,14 +443,14 @@ class S3ObjectsDriver implements S3Objects {
             ...(range !== undefined ? { Range: range } : {}),
           }),
         );
+        // In Node.js the body is the HTTP response (an http.IncomingMessage).
+        const body = res.Body as (Readable & { destroy(): void }) | undefined;
         const expiresAt = res.Metadata?.[META_EXPIRES];
         if (expiresAt !== undefined && expired(Number(expiresAt), this.now())) {
-          res.Body?.transformToWebStream()
-            .cancel()
-            .catch(() => undefined);
+          body?.destroy();
           return undefined;
         }
-        return res.Body === undefined ? new Uint8Array(0) : await res.Body.transformToByteArray();
+        return { size: res.ContentLength ?? 0, chunks: bodyChunks(what, body) };
       });
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -523,4 +541,33 @@ class S3ObjectsDriver implements S3Objects {
     }
     return aborted;
   }
+}
+
+/** A GetObject body's chunks; a failure midway (a reset, a timeout) is BackendDownError. */
+async function* bodyChunks(what: string, body: Readable | undefined): AsyncGenerator<Uint8Array> {
+  if (body === undefined) return;
+  try {
+    for await (const chunk of body) yield chunk as Uint8Array;
+  } catch (err) {
+    throw new BackendDownError('s3', what, err);
+  } finally {
+    body.destroy();
+  }
+}
+
+/** A reader's bytes in one buffer of its announced size; other lengths are the store going away. */
+async function gather(key: string, reader: ObjectReader): Promise<Uint8Array> {
+  const out = Buffer.allocUnsafe(reader.size);
+  let at = 0;
+  for await (const chunk of reader.chunks) {
+    if (at + chunk.byteLength > out.byteLength) {
+      throw new BackendDownError('s3', `GetObject ${key}: more bytes than the ${reader.size} announced`);
+    }
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  if (at !== out.byteLength) {
+    throw new BackendDownError('s3', `GetObject ${key}: ${at} of the ${reader.size} bytes announced`);
+  }
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }

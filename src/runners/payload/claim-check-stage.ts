@@ -26,10 +26,11 @@ import { pipeline, Readable, type Transform } from 'node:stream';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { parseDuration, parseSize } from '../../config/units.js';
-import type { Message, ObjectStore } from '../../drivers/interfaces.js';
+import type { Message, ObjectReader, ObjectStore } from '../../drivers/interfaces.js';
 import { sha256Hex } from '../../drivers/objects/common.js';
 import { PrismError } from '../../errors.js';
 import type { ClaimCheckSetting, NamespaceRequest } from '../../gen/prism/config/v1/namespace_pb.js';
+import { allocateDeliveryPayload } from '../../transport/large-payload-encoder.js';
 import { HEADER } from '../envelope.js';
 import { mailboxGroup } from '../mailbox/runner.js';
 import type { StageFactory, StageFactoryInput } from './index.js';
@@ -262,13 +263,30 @@ export class ClaimCheckStage implements PayloadStage {
       pipeline(Readable.from(body, { highWaterMark: 1 }), compressor, () => undefined);
       body = compressor;
     }
-    // Without compression the driver checks an announced hash before the object becomes visible.
-    const info = await store.putObjectStream(target, body, {
-      ...ttl,
-      // Without compression the stored bytes are the payload: their length is known in advance.
-      ...(compression === 'none' ? { size: upload.size } : {}),
-      ...(compression === 'none' && announced !== undefined ? { sha256: announced } : {}),
-    });
+    const putMarkers = (key: string) =>
+      Promise.all(markers.map(async (marker) => store.putObject(markerKey(key, marker), EMPTY, ttl)));
+    // With an announced hash the key is known now: the markers go beside the object's put, and
+    // are deleted again when it fails (or left to the TTL and the sweep when that fails too).
+    const early = announced !== undefined ? putMarkers(target) : undefined;
+    early?.catch(() => undefined);
+    let info;
+    try {
+      // Without compression the driver checks an announced hash before the object becomes visible.
+      info = await store.putObjectStream(target, body, {
+        ...ttl,
+        // Without compression the stored bytes are the payload: their length is known in advance.
+        ...(compression === 'none' ? { size: upload.size } : {}),
+        ...(compression === 'none' && announced !== undefined ? { sha256: announced } : {}),
+      });
+    } catch (err) {
+      if (early !== undefined) {
+        await early.catch(() => undefined);
+        await Promise.allSettled(
+          markers.map(async (marker) => store.deleteObject(markerKey(target, marker))),
+        );
+      }
+      throw err;
+    }
     checksum ??= info.sha256;
     const key = keyOf(checksum);
     if (target !== key) {
@@ -279,7 +297,7 @@ export class ClaimCheckStage implements PayloadStage {
         throw err;
       }
     }
-    await Promise.all(markers.map(async (marker) => store.putObject(markerKey(key, marker), EMPTY, ttl)));
+    await (early ?? putMarkers(key));
     return this.claimed(message, { key, size: upload.size, checksum, markers });
   }
 
@@ -310,27 +328,42 @@ export class ClaimCheckStage implements PayloadStage {
     if (!Number.isSafeInteger(size) || size < 0 || !/^sha256:[0-9a-f]{64}$/.test(checksum)) {
       throw new PrismError('E_INVALID_ARGUMENT', `claim ${key} has a malformed size or checksum header`);
     }
-    const stored = await this.options.store().getObject(key);
-    if (stored === undefined) {
+    const reader = await this.options.store().readObject(key);
+    if (reader === undefined) {
       throw new PrismError(
         'E_NOT_FOUND',
         `the claimed payload ${key} is not in the ${message.headers[CLAIM_HEADER.store] ?? 'object'} store (expired after claim_check.ttl, or deleted)`,
       );
     }
-    let payload: Uint8Array;
-    try {
-      payload = await decode(encoding, stored, size);
-    } catch (err) {
-      if (err instanceof PrismError) throw err;
-      throw new PrismError('E_INTERNAL', `claim ${key}: the stored ${encoding} payload does not decode`, {
-        cause: err,
-      });
-    }
-    if (payload.byteLength !== size || `sha256:${sha256Hex(payload)}` !== checksum) {
-      throw new PrismError(
+    const mismatch = () =>
+      new PrismError(
         'E_INTERNAL',
         `claim ${key}: the stored payload does not match the claim's size ${size} and ${checksum}`,
       );
+    let payload: Uint8Array;
+    if (encoding === 'identity') {
+      // Placed and hashed as it arrives, in memory the delivery is encoded around (no copy).
+      payload = allocateDeliveryPayload(size);
+      const hash = createHash('sha256');
+      let received = 0;
+      for await (const chunk of reader.chunks) {
+        if (received + chunk.byteLength > size) throw mismatch();
+        payload.set(chunk, received);
+        hash.update(chunk);
+        received += chunk.byteLength;
+      }
+      if (received !== size || `sha256:${hash.digest('hex')}` !== checksum) throw mismatch();
+    } else {
+      const stored = await gather(reader);
+      try {
+        payload = await decode(encoding, stored, size);
+      } catch (err) {
+        if (err instanceof PrismError) throw err;
+        throw new PrismError('E_INTERNAL', `claim ${key}: the stored ${encoding} payload does not decode`, {
+          cause: err,
+        });
+      }
+      if (payload.byteLength !== size || `sha256:${sha256Hex(payload)}` !== checksum) throw mismatch();
     }
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(message.headers)) {
@@ -380,6 +413,18 @@ export class ClaimCheckStage implements PayloadStage {
       )
       .finally(() => (this.sweeping = undefined));
   }
+}
+
+/** A reader's bytes in one buffer of its announced size (bytes beyond it are dropped). */
+async function gather(reader: ObjectReader): Promise<Uint8Array> {
+  const out = Buffer.allocUnsafe(reader.size);
+  let at = 0;
+  for await (const chunk of reader.chunks) {
+    const take = Math.min(chunk.byteLength, out.byteLength - at);
+    out.set(chunk.subarray(0, take), at);
+    at += take;
+  }
+  return out.subarray(0, at);
 }
 
 async function* oneChunk(bytes: Uint8Array): AsyncGenerator<Uint8Array> {

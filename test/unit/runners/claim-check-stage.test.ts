@@ -7,7 +7,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { create } from '@bufbuild/protobuf';
 import { createHash, randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import type { Delivery, ObjectStore } from '../../../src/drivers/interfaces.js';
+import {
+  BackendDownError,
+  type AnyDriver,
+  type Delivery,
+  type ObjectStore,
+} from '../../../src/drivers/interfaces.js';
+import type { DriverFactory } from '../../../src/runners/slots.js';
 import { createDriver } from '../../../src/drivers/registry.js';
 import type { CreateRunnerOptions } from '../../../src/runners/create-runner.js';
 import type { ConsumerRunner } from '../../../src/runners/consumer/runner.js';
@@ -227,7 +233,7 @@ describe('claim check', () => {
 
   it('redelivers a message whose object store is down at delivery after a pause of ack_timeout, and the subscriber gets it once the store answers', async () => {
     const ns = uniqueNamespace('claim');
-    const flaky = flakyFactory('objects', ['getObject'], 2);
+    const flaky = flakyFactory('objects', ['readObject'], 2);
     const seen = await consumer(ns, { driverFactory: flaky.factory }, 5, 'billing', 'ack', '400ms');
     const payload = randomBytes(50_000);
     const started = Date.now();
@@ -235,8 +241,39 @@ describe('claim check', () => {
     await eventually(() => seen.length === 1, 5000, 'the delivery');
     // Two failed fetches, each followed by a pause of ack_timeout before the redelivery.
     expect(Date.now() - started).toBeGreaterThanOrEqual(800);
-    expect(flaky.calls.getObject).toBe(3);
+    expect(flaky.calls.readObject).toBe(3);
     expect(seen[0]!.envelope.attempt).toBe(3);
+    expect(Buffer.from(seen[0]!.envelope.payload).equals(payload)).toBe(true);
+  });
+
+  it('redelivers a message whose object read breaks off midway, and the subscriber gets it whole once a read completes', async () => {
+    const ns = uniqueNamespace('claim');
+    let reads = 0;
+    // The first read yields part of the object, then the store goes away.
+    const factory: DriverFactory = async (backend, options, context) => {
+      const driver = await createDriver(backend, options);
+      if (context.slot !== 'objects') return driver;
+      const store = driver as unknown as ObjectStore;
+      const wrapped = Object.create(driver) as ObjectStore;
+      wrapped.readObject = async (key) => {
+        const reader = await store.readObject(key);
+        if (reader === undefined || ++reads > 1) return reader;
+        return {
+          size: reader.size,
+          chunks: (async function* () {
+            for await (const chunk of reader.chunks) yield chunk.subarray(0, 1000);
+            throw new BackendDownError(backend, `readObject ${key}: injected failure`);
+          })(),
+        };
+      };
+      return wrapped as unknown as AnyDriver;
+    };
+    const seen = await consumer(ns, { driverFactory: factory }, 5, 'billing', 'ack', '200ms');
+    const payload = randomBytes(80_000);
+    await (await producer(ns, { threshold: '1KiB' })).publish({ payload }, ALICE);
+    await eventually(() => seen.length === 1, 5000, 'the delivery');
+    expect(reads).toBe(2);
+    expect(seen[0]!.envelope.attempt).toBe(2);
     expect(Buffer.from(seen[0]!.envelope.payload).equals(payload)).toBe(true);
   });
 
@@ -272,21 +309,31 @@ describe('claim check', () => {
     );
   });
 
-  it('refuses to deliver an object whose bytes do not match the claim checksum', async () => {
+  it('refuses to deliver an object whose bytes, or whose length, do not match the claim', async () => {
     const ns = uniqueNamespace('claim');
     const dead = await drain(ns, `${TOPIC}.dead-letter`);
     const store = await objects(ns);
+    const runner = await producer(ns, { threshold: '1KiB' });
     const payload = randomBytes(5000);
-    const { messageId } = await (await producer(ns, { threshold: '1KiB' })).publish({ payload }, ALICE);
-    const key = `claims/${sha256(payload)}/${messageId}`;
     const tampered = Buffer.from(payload);
     tampered[0] = tampered[0]! ^ 0xff;
-    await store.putObject(key, tampered);
+    // Altered, one byte longer, one byte shorter.
+    const stored = [tampered, Buffer.concat([payload, Buffer.from([0])]), payload.subarray(1)];
+    const keys: string[] = [];
+    for (const bytes of stored) {
+      const { messageId } = await runner.publish({ payload }, ALICE);
+      const key = `claims/${sha256(payload)}/${messageId}`;
+      await store.putObject(key, bytes);
+      keys.push(key);
+    }
     const seen = await consumer(ns, {}, 1);
-    await eventually(() => dead.length === 1, 5000, 'the dead letter');
+    await eventually(() => dead.length === 3, 5000, 'the dead letters');
     expect(seen).toEqual([]);
-    expect(dead[0]!.headers['prism-dead-letter-reason']).toBe(
-      `payload could not be opened: claim ${key}: the stored payload does not match the claim's size 5000 and sha256:${sha256(payload)}`,
+    expect(dead.map((d) => d.headers['prism-dead-letter-reason'])).toEqual(
+      keys.map(
+        (key) =>
+          `payload could not be opened: claim ${key}: the stored payload does not match the claim's size 5000 and sha256:${sha256(payload)}`,
+      ),
     );
   });
 

@@ -7,6 +7,9 @@ import {
 } from '../../../src/gen/prism/data/v1/envelope_pb.js';
 import { Consumer, SubscribeResponseSchema } from '../../../src/gen/prism/data/v1/messaging_pb.js';
 import {
+  allocateDeliveryPayload,
+  DELIVERY_HEAD_ROOM,
+  DELIVERY_TAIL_ROOM,
   encodeLargeSubscribeResponse,
   LARGE_PAYLOAD_BYTES,
 } from '../../../src/transport/large-payload-encoder.js';
@@ -88,6 +91,49 @@ describe("Subscribe's encoder for large payloads", () => {
     const unknown = delivery(LARGE_PAYLOAD_BYTES);
     unknown.message!.$unknown = [{ no: 99, wireType: 0, data: new Uint8Array([1]) }];
     expect(encodeLargeSubscribeResponse(unknown)).toBeUndefined();
+  });
+
+  it('writes around a payload from allocateDeliveryPayload, in its memory, the same bytes each time', () => {
+    for (const size of sizes) {
+      const payload = allocateDeliveryPayload(size);
+      payload.set(payloadOf(size));
+      const sent = delivery(size);
+      sent.message!.payload = payload;
+      const first = encodeLargeSubscribeResponse(sent)!;
+      same(first, toBinary(SubscribeResponseSchema, sent));
+      expect(first.buffer).toBe(payload.buffer);
+      // Another delivery of the same payload rewrites the fields around it.
+      sent.deliveryId = 'd-2 of a longer id';
+      same(encodeLargeSubscribeResponse(sent), toBinary(SubscribeResponseSchema, sent));
+      same(payload, payloadOf(size));
+    }
+  });
+
+  it('copies a payload from allocateDeliveryPayload whose fields do not fit the room around it', () => {
+    const payload = allocateDeliveryPayload(LARGE_PAYLOAD_BYTES);
+    payload.set(payloadOf(LARGE_PAYLOAD_BYTES));
+    const sent = delivery(LARGE_PAYLOAD_BYTES);
+    sent.message!.payload = payload;
+    sent.message!.headers = { big: 'h'.repeat(DELIVERY_HEAD_ROOM) };
+    const before = encodeLargeSubscribeResponse(sent)!;
+    expect(before.buffer).not.toBe(payload.buffer);
+    same(before, toBinary(SubscribeResponseSchema, sent));
+    sent.message!.headers = {};
+    sent.subscriptionId = 's'.repeat(DELIVERY_TAIL_ROOM);
+    const after = encodeLargeSubscribeResponse(sent)!;
+    expect(after.buffer).not.toBe(payload.buffer);
+    same(after, toBinary(SubscribeResponseSchema, sent));
+    // A view of part of it is no payload of its own: copied too, the rest left as it was.
+    sent.subscriptionId = 's-1';
+    const larger = allocateDeliveryPayload(LARGE_PAYLOAD_BYTES + 2);
+    larger.set(payloadOf(LARGE_PAYLOAD_BYTES + 2));
+    for (const part of [larger.subarray(1), larger.subarray(0, LARGE_PAYLOAD_BYTES + 1)]) {
+      sent.message!.payload = part;
+      const encoded = encodeLargeSubscribeResponse(sent)!;
+      expect(encoded.buffer).not.toBe(larger.buffer);
+      same(encoded, toBinary(SubscribeResponseSchema, sent));
+    }
+    same(larger, payloadOf(LARGE_PAYLOAD_BYTES + 2));
   });
 
   it("is the Consumer service's Subscribe serializer, small payloads included", () => {
