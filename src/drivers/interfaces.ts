@@ -215,11 +215,6 @@ export interface ObjectRange {
   length?: number;
 }
 
-/**
- * Capability `objects`: whole objects by key, scoped to the driver's namespace. Keys are 1–512
- * characters of `A-Z a-z 0-9 . _ - /` without empty, `.` or `..` segments. A missing or expired
- * object is `undefined`, never an error; a store that does not answer throws BackendDownError.
- */
 /** An object being read (ObjectStore.readObject). */
 export interface ObjectReader {
   /** The object's size in bytes, known before its first chunk. */
@@ -231,6 +226,11 @@ export interface ObjectReader {
   readonly chunks: AsyncIterable<Uint8Array>;
 }
 
+/**
+ * Capability `objects`: whole objects by key, scoped to the driver's namespace. Keys are 1–512
+ * characters of `A-Z a-z 0-9 . _ - /` without empty, `.` or `..` segments. A missing or expired
+ * object is `undefined`, never an error; a store that does not answer throws BackendDownError.
+ */
 export interface ObjectStore {
   /** Stores `body` under `key`, replacing what was there; resolves once it is durable. */
   putObject(key: string, body: Uint8Array, options?: PutObjectOptions): Promise<ObjectInfo>;
