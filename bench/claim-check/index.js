@@ -10,19 +10,23 @@
 //    with --modes: `upload` (Producer/PublishUpload, 256 KiB frames streamed to the store, the
 //    way `publish --file` sends large files) and/or `publish` (one unary Publish holding it whole).
 //
+// 3. The floor (--relay-floor, on by default): the direct put+get again through a process that only
+//    relays bytes (bench/proxy/relay.js) in front of the store, so the print says what moving the
+//    bytes through one more process each way costs on this machine, before any work of a proxy.
+//
 // It prints MiB/s of each and the ratio claim check ÷ direct (goal >= 0.7), with the load average,
 // and the proxy's CPU time per transfer (user + system, from /proc; median), which a busy machine
 // does not inflate the way it does wall time, split into the publish (until the publish call
 // returned) and the delivery (until the subscriber had the message).
 // Run after `npm run build` with the test services up (redis and s3):
 //   eval "$(bash scripts/test-services.sh env)"
-//   node bench/claim-check/index.js [--sizes 1,10,100] [--rounds 3] [--compression none] [--modes upload,publish]
+//   node bench/claim-check/index.js [--sizes 1,10,100] [--rounds 3] [--compression none] [--modes upload,publish] [--no-relay-floor]
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, URL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { clearTimeout, setTimeout } from 'node:timers';
@@ -41,7 +45,9 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     compression: { type: 'string', default: 'none' },
     modes: { type: 'string', default: 'upload,publish' },
+    'relay-floor': { type: 'boolean', default: true },
   },
+  allowNegative: true,
 });
 const SIZES = values.sizes.split(',').map((s) => Number(s.trim()));
 const ROUNDS = Number(values.rounds);
@@ -61,29 +67,53 @@ const BUCKET = 'prism-bench-claims';
 
 const { DataClient } = await import(join(root, 'dist', 'client/data-client.js'));
 
-const client = new S3Client({
-  endpoint: s3.endpoint,
-  region: s3.region,
-  forcePathStyle: true,
-  credentials: { accessKeyId: s3.key, secretAccessKey: s3.secret },
-  requestChecksumCalculation: 'WHEN_REQUIRED',
-  responseChecksumValidation: 'WHEN_REQUIRED',
-});
+const s3Client = (endpoint) =>
+  new S3Client({
+    endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.key, secretAccessKey: s3.secret },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+const client = s3Client(s3.endpoint);
 await client.send(new CreateBucketCommand({ Bucket: BUCKET })).catch(() => undefined);
 
-async function direct(payload) {
+/** The floor's relay in front of the store, and a client that goes through it. */
+async function startRelay() {
+  const target = new URL(s3.endpoint);
+  const relay = spawn(
+    process.execPath,
+    [
+      join(root, 'bench/proxy/relay.js'),
+      '--listen',
+      '127.0.0.1:0',
+      '--to',
+      `${target.hostname}:${target.port}`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const port = await new Promise((resolveReady, reject) => {
+    relay.once('exit', (code) => reject(new Error(`relay.js exited (${code})`)));
+    relay.stdout.once('data', (d) => resolveReady(JSON.parse(String(d).split('\n')[0]).port));
+  });
+  return { relay, client: s3Client(`http://127.0.0.1:${port}`) };
+}
+const floor = values['relay-floor'] ? await startRelay() : undefined;
+
+async function direct(payload, via = client) {
   const Key = `direct/${randomUUID()}`;
   const started = performance.now();
-  await client.send(
+  await via.send(
     new PutObjectCommand({ Bucket: BUCKET, Key, Body: payload, ContentLength: payload.byteLength }),
   );
   const put = performance.now();
-  const res = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key }));
+  const res = await via.send(new GetObjectCommand({ Bucket: BUCKET, Key }));
   const back = await res.Body.transformToByteArray();
   if (back.byteLength !== payload.byteLength) throw new Error('direct: short read');
   const end = performance.now();
   // Deleted again: SeaweedFS runs out of volumes for a bucket that keeps gigabytes of them.
-  await client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key }));
+  await via.send(new DeleteObjectCommand({ Bucket: BUCKET, Key }));
   return { ms: end - started, firstMs: put - started, secondMs: end - put };
 }
 
@@ -216,6 +246,7 @@ console.log(
 console.log(
   'size     mode      direct put+get   claim check (proxy)   ratio   proxy CPU/transfer (publish + delivery)   wall ms: direct put + get, claim check publish + delivery',
 );
+const floors = [];
 try {
   // One warm-up each, not counted.
   await direct(randomBytes(MiB));
@@ -229,10 +260,12 @@ try {
       const directSplit = [];
       const claimSplit = [];
       const deliveryCpu = [];
+      const relayed = [];
       for (let i = 0; i < ROUNDS; i++) {
         const payload = randomBytes(mib * MiB);
         const straight = await direct(payload);
         d.push(straight.ms);
+        if (floor && mode === MODES[0]) relayed.push((await direct(payload, floor.client)).ms);
         directSplit.push(straight);
         const { ms, cpuMs, publishCpuMs, deliveryCpuMs, firstMs, secondMs } = await claimed(payload, mode);
         claimSplit.push({ ms, firstMs, secondMs });
@@ -246,7 +279,19 @@ try {
       console.log(
         `${String(mib).padStart(3)} MiB  ${mode.padEnd(8)} ${dRate.toFixed(1).padStart(8)} MiB/s   ${cRate.toFixed(1).padStart(10)} MiB/s        ${(cRate / dRate).toFixed(2)}   ${String(median(cpu)).padStart(8)} ms (${median(publishCpu)} + ${median(deliveryCpu)})   ${split(directSplit)}, ${split(claimSplit)}`,
       );
+      if (relayed.length) {
+        const rRate = mib / (median(relayed) / 1000);
+        floors.push(
+          `${String(mib).padStart(3)} MiB  direct put+get through a byte relay ${rRate.toFixed(1)} MiB/s, ÷ direct ${(rRate / dRate).toFixed(2)}`,
+        );
+      }
     }
+  }
+  if (floors.length) {
+    console.log(
+      'the floor: the same put+get through a process that only relays bytes (bench/proxy/relay.js):',
+    );
+    for (const line of floors) console.log(line);
   }
   console.log(
     `load average after: ${loadavg()
@@ -257,6 +302,8 @@ try {
   stream.cancel();
   data.close();
   client.destroy();
+  floor?.client.destroy();
+  floor?.relay.kill('SIGTERM');
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
   rmSync(dir, { recursive: true, force: true });
