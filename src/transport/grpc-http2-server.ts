@@ -62,6 +62,16 @@ export interface GrpcHttp2ServerOptions {
 const KEEPALIVE_MS = 120_000;
 const KEEPALIVE_TIMEOUT_MS = 20_000;
 
+/**
+ * As grpc-js's own servers set them, since the streams handed to it run on these sessions: no
+ * limit on a header block's size, and Node's session-memory limit (10 MB, past which it refuses new
+ * streams) off; grpc-js turns it off because Node degrades badly once it is reached.
+ */
+const HTTP2_OPTIONS = {
+  maxSendHeaderBlockLength: Number.MAX_SAFE_INTEGER,
+  maxSessionMemory: Number.MAX_SAFE_INTEGER,
+};
+
 export class GrpcHttp2Server {
   private readonly routes = new Map<string, UnaryRoute>();
   private readonly maxMessageBytes: number;
@@ -77,11 +87,11 @@ export class GrpcHttp2Server {
     this.fallbackStream = streamHandlerOf(options.fallback);
     const { certificates } = options;
     if (certificates) {
-      const secure = createSecureServer(certificates.httpsOptions());
+      const secure = createSecureServer({ ...certificates.httpsOptions(), ...HTTP2_OPTIONS });
       this.unfollow = certificates.follow((o) => secure.setSecureContext(o));
       this.http2 = secure;
     } else {
-      this.http2 = createServer();
+      this.http2 = createServer(HTTP2_OPTIONS);
     }
     this.http2.on('session', (session: ServerHttp2Session) => this.track(session));
     this.http2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) =>
