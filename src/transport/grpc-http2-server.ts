@@ -197,12 +197,7 @@ export class GrpcHttp2Server {
       if (this.closing) return refuse(stream, Status.UNAVAILABLE, 'the server is stopping');
       return new CallStream(this.routes, stream, headers, this.maxMessageBytes, this.callStreams).start();
     }
-    this.pass(stream, headers);
-  }
-
-  /** Every stream that is not answered here goes to the fallback grpc-js server as it came. */
-  private pass(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    this.fallbackStream([], stream, headers);
+    this.fallbackStream([], stream, headers); // everything else: grpc-js's, as it came
   }
 }
 

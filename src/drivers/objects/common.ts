@@ -1,7 +1,7 @@
-/** What every `objects` driver shares: key rules, checksums, ranges and expiry. */
+/** What every `objects` driver shares: key rules, checksums, ranges, expiry and reading. */
 import { createHash } from 'node:crypto';
 import { PrismError } from '../../errors.js';
-import type { ObjectRange, PutObjectOptions } from '../interfaces.js';
+import type { ObjectRange, ObjectReader, PutObjectOptions } from '../interfaces.js';
 
 const KEY = /^[A-Za-z0-9._/-]{1,512}$/;
 
@@ -120,4 +120,28 @@ export function clampRange(range: ObjectRange | undefined, size: number): [numbe
   const start = Math.min(offset, size);
   const end = length === undefined ? size : Math.min(size, offset + length);
   return [start, Math.max(start, end)];
+}
+
+/**
+ * A reader's bytes in one buffer of its announced size; a body that disagrees with that size
+ * (more bytes, or fewer) is `mismatch(received)`, where received is at least what arrived.
+ */
+export async function readAll(
+  reader: ObjectReader,
+  mismatch: (received: number) => Error,
+): Promise<Uint8Array> {
+  const out = Buffer.allocUnsafe(reader.size);
+  let at = 0;
+  for await (const chunk of reader.chunks) {
+    if (at + chunk.byteLength > out.byteLength) throw mismatch(at + chunk.byteLength);
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  if (at !== out.byteLength) throw mismatch(at);
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/** Bytes as a stream of one chunk (a view, not a copy). */
+export async function* oneChunk(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
 }

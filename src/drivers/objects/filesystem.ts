@@ -287,7 +287,6 @@ async function writeAtomically(
   }
 }
 
-/** Removes `dir` and its parents while they are empty, stopping at `root` (never removed). */
 /** A file's bytes in chunks of READ_CHUNK_BYTES; the file is closed at the end or on return. */
 async function* readChunks(file: FileHandle): AsyncGenerator<Uint8Array> {
   try {
@@ -302,6 +301,7 @@ async function* readChunks(file: FileHandle): AsyncGenerator<Uint8Array> {
   }
 }
 
+/** Removes `dir` and its parents while they are empty, stopping at `root` (never removed). */
 async function pruneEmpty(dir: string, root: string): Promise<void> {
   for (
     let current = dir;

@@ -12,7 +12,15 @@ import type {
   PutObjectOptions,
 } from '../interfaces.js';
 import { checkNamespace } from '../kv-common.js';
-import { checkObjectKey, checksumFor, clampRange, expired, expiryOf, hashingTap } from './common.js';
+import {
+  checkObjectKey,
+  checksumFor,
+  clampRange,
+  expired,
+  expiryOf,
+  hashingTap,
+  oneChunk,
+} from './common.js';
 
 interface Entry {
   bytes: Uint8Array;
@@ -140,9 +148,4 @@ function info(key: string, entry: Entry): ObjectInfo {
     sha256: entry.sha256,
     ...(entry.expiresAtMs !== undefined ? { expiresAtMs: entry.expiresAtMs } : {}),
   };
-}
-
-/** The stored bytes as one read-only chunk (a view: the reader copies what it keeps). */
-async function* oneChunk(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
-  yield bytes;
 }

@@ -47,6 +47,7 @@ import {
   expired,
   expiryOf,
   hashingTap,
+  readAll,
   sizeMismatch,
 } from './common.js';
 
@@ -420,7 +421,11 @@ class S3ObjectsDriver implements S3Objects {
   private async fetch(key: string, range?: string): Promise<Uint8Array | undefined> {
     const reader = await this.read(key, range);
     if (reader === undefined) return undefined;
-    return gather(key, reader);
+    return readAll(reader, (received) => {
+      const more =
+        received > reader.size ? `more than the ${reader.size}` : `${received} of the ${reader.size}`;
+      return new BackendDownError('s3', `GetObject ${key}: ${more} bytes announced`);
+    });
   }
 
   async readObject(key: string): Promise<ObjectReader | undefined> {
@@ -553,21 +558,4 @@ async function* bodyChunks(what: string, body: Readable | undefined): AsyncGener
   } finally {
     body.destroy();
   }
-}
-
-/** A reader's bytes in one buffer of its announced size; other lengths are the store going away. */
-async function gather(key: string, reader: ObjectReader): Promise<Uint8Array> {
-  const out = Buffer.allocUnsafe(reader.size);
-  let at = 0;
-  for await (const chunk of reader.chunks) {
-    if (at + chunk.byteLength > out.byteLength) {
-      throw new BackendDownError('s3', `GetObject ${key}: more bytes than the ${reader.size} announced`);
-    }
-    out.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  if (at !== out.byteLength) {
-    throw new BackendDownError('s3', `GetObject ${key}: ${at} of the ${reader.size} bytes announced`);
-  }
-  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }

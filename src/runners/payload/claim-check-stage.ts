@@ -26,8 +26,8 @@ import { pipeline, Readable, type Transform } from 'node:stream';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { parseDuration, parseSize } from '../../config/units.js';
-import type { Message, ObjectReader, ObjectStore } from '../../drivers/interfaces.js';
-import { sha256Hex } from '../../drivers/objects/common.js';
+import type { Message, ObjectStore } from '../../drivers/interfaces.js';
+import { oneChunk, readAll, sha256Hex } from '../../drivers/objects/common.js';
 import { PrismError } from '../../errors.js';
 import type { ClaimCheckSetting, NamespaceRequest } from '../../gen/prism/config/v1/namespace_pb.js';
 import { allocateDeliveryPayload } from '../../transport/large-payload-encoder.js';
@@ -354,7 +354,7 @@ export class ClaimCheckStage implements PayloadStage {
       }
       if (received !== size || `sha256:${hash.digest('hex')}` !== checksum) throw mismatch();
     } else {
-      const stored = await gather(reader);
+      const stored = await readAll(reader, mismatch);
       try {
         payload = await decode(encoding, stored, size);
       } catch (err) {
@@ -413,22 +413,6 @@ export class ClaimCheckStage implements PayloadStage {
       )
       .finally(() => (this.sweeping = undefined));
   }
-}
-
-/** A reader's bytes in one buffer of its announced size (bytes beyond it are dropped). */
-async function gather(reader: ObjectReader): Promise<Uint8Array> {
-  const out = Buffer.allocUnsafe(reader.size);
-  let at = 0;
-  for await (const chunk of reader.chunks) {
-    const take = Math.min(chunk.byteLength, out.byteLength - at);
-    out.set(chunk.subarray(0, take), at);
-    at += take;
-  }
-  return out.subarray(0, at);
-}
-
-async function* oneChunk(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
-  yield bytes;
 }
 
 function sizeMismatch(size: number, received: string): PrismError {
