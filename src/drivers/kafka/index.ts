@@ -138,37 +138,64 @@ function isMessageTooLarge(err: unknown): boolean {
 }
 
 /**
- * Attempt counts travel in the offset commit's metadata (`prism-attempts:<offset>=<n>,...`), so a
- * consumer that takes over a partition (after a stream was cancelled, a restart or a rebalance)
- * continues counting. Kafka keeps at most offset.metadata.max.bytes (4096 by default) per
- * partition: at most MAX_ATTEMPT_ENTRIES of the lowest unacknowledged offsets are kept.
+ * A partition's progress above its committed offset travels in the offset commit's metadata, so a
+ * consumer that takes over the partition (after a stream was cancelled, a restart, a rebalance or
+ * a proxy's death) continues from it: the attempt counts of unacknowledged offsets
+ * (`prism-attempts:<offset>=<n>,...`) and the offsets acknowledged above an unacknowledged one
+ * (`;acked:<offset>,...`), which the commit cannot pass yet and which must not be delivered again.
+ * Kafka keeps at most offset.metadata.max.bytes (4096 by default) per partition: at most
+ * MAX_PROGRESS_ENTRIES of the lowest offsets are kept.
  */
 const ATTEMPTS_META = 'prism-attempts:';
-const MAX_ATTEMPT_ENTRIES = 100;
+const ACKED_META = ';acked:';
+const MAX_PROGRESS_ENTRIES = 100;
 
-export function encodeAttempts(attempts: ReadonlyMap<bigint, number>, from: bigint): string {
-  // Deliveries arrive in offset order, so the map is nearly always in order already (it runs on
-  // every commit round, over up to max_in_flight entries): sort only when it is not.
-  const entries: Array<[bigint, number]> = [];
+/** Offsets from `from` on, in order, at most `limit` of them. */
+function lowestFrom<T>(entries: Iterable<[bigint, T]>, from: bigint, limit: number): Array<[bigint, T]> {
+  // Deliveries arrive in offset order, so the entries are nearly always in order already (this runs
+  // on every commit round, over up to max_in_flight entries): sort only when they are not.
+  const out: Array<[bigint, T]> = [];
   let sorted = true;
-  for (const entry of attempts) {
+  for (const entry of entries) {
     if (entry[0] < from) continue;
-    if (sorted && entries.length > 0 && entry[0] < entries[entries.length - 1]![0]) sorted = false;
-    entries.push(entry);
+    if (sorted && out.length > 0 && entry[0] < out[out.length - 1]![0]) sorted = false;
+    out.push(entry);
   }
-  if (!sorted) entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  if (entries.length > MAX_ATTEMPT_ENTRIES) entries.length = MAX_ATTEMPT_ENTRIES;
-  return entries.length === 0 ? '' : ATTEMPTS_META + entries.map(([o, n]) => `${o}=${n}`).join(',');
+  if (!sorted) out.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (out.length > limit) out.length = limit;
+  return out;
 }
 
-export function decodeAttempts(metadata: string | null | undefined): Map<bigint, number> {
-  const out = new Map<bigint, number>();
-  if (!metadata?.startsWith(ATTEMPTS_META)) return out;
-  for (const entry of metadata.slice(ATTEMPTS_META.length).split(',')) {
+export function encodeProgress(
+  attempts: ReadonlyMap<bigint, number>,
+  acked: ReadonlySet<bigint>,
+  from: bigint,
+): string {
+  const counted = lowestFrom(attempts, from, MAX_PROGRESS_ENTRIES);
+  const done = lowestFrom(
+    [...acked].map((o): [bigint, true] => [o, true]),
+    from,
+    MAX_PROGRESS_ENTRIES - counted.length,
+  );
+  if (counted.length === 0 && done.length === 0) return '';
+  const head = ATTEMPTS_META + counted.map(([o, n]) => `${o}=${n}`).join(',');
+  return done.length === 0 ? head : `${head}${ACKED_META}${done.map(([o]) => String(o)).join(',')}`;
+}
+
+export function decodeProgress(metadata: string | null | undefined): {
+  attempts: Map<bigint, number>;
+  acked: Set<bigint>;
+} {
+  const attempts = new Map<bigint, number>();
+  const acked = new Set<bigint>();
+  if (!metadata?.startsWith(ATTEMPTS_META)) return { attempts, acked };
+  const [counted = '', done = ''] = metadata.slice(ATTEMPTS_META.length).split(ACKED_META);
+  for (const entry of counted.split(',')) {
     const match = /^(\d{1,19})=(\d{1,9})$/.exec(entry);
-    if (match) out.set(BigInt(match[1]!), Number(match[2]));
+    if (match) attempts.set(BigInt(match[1]!), Number(match[2]));
   }
-  return out;
+  for (const entry of done.split(',')) if (/^\d{1,19}$/.test(entry)) acked.add(BigInt(entry));
+  return { attempts, acked };
 }
 
 /** Per-partition delivery bookkeeping of one queue consumer. */
@@ -638,7 +665,7 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
           if (!s.dirty) continue;
           s.dirty = false;
           const point = commitPoint(s);
-          const metadata = encodeAttempts(s.attempts, point);
+          const metadata = encodeProgress(s.attempts, s.acked, point);
           if (point < s.committed || (point === s.committed && metadata === s.committedMeta)) continue;
           offsets.push({ topic, partition, offset: point.toString(), metadata });
           s.committed = point;
@@ -708,7 +735,10 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
 
       // Attempt counts of partitions this consumer was just assigned, from the group's commits.
       const groupId = kafkaGroup(options.namespace, group);
-      const seeds = new Map<number, { committed: bigint; attempts: Map<bigint, number> }>();
+      const seeds = new Map<
+        number,
+        { committed: bigint; attempts: Map<bigint, number>; acked: Set<bigint> }
+      >();
       let seedsReady: Promise<void> = Promise.resolve();
       const loadSeeds = async (assigned: number[]) => {
         const fresh = assigned.filter((p) => !states.has(p));
@@ -716,7 +746,7 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
         const [committed] = await withAdmin((a) => a.fetchOffsets({ groupId, topics: [topic] }));
         for (const { partition, offset, metadata } of committed?.partitions ?? []) {
           if (!fresh.includes(partition) || Number(offset) < 0) continue;
-          seeds.set(partition, { committed: BigInt(offset), attempts: decodeAttempts(metadata) });
+          seeds.set(partition, { committed: BigInt(offset), ...decodeProgress(metadata) });
         }
       };
 
@@ -731,20 +761,23 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
           s = {
             inflight: new Map(),
             redeliver: new Set(),
-            acked: new Set(),
+            acked: new Set(seed?.acked ?? []),
             attempts: new Map(seed?.attempts ?? []),
             highest: offset - 1n,
             committed: offset,
             committedMeta:
-              seed !== undefined && seed.committed === offset ? encodeAttempts(seed.attempts, offset) : '',
+              seed !== undefined && seed.committed === offset
+                ? encodeProgress(seed.attempts, seed.acked, offset)
+                : '',
             dirty: false,
           };
           states.set(partition, s);
         }
         const state = s;
-        if (offset < state.committed || state.acked.has(offset) || state.inflight.has(offset)) return;
-        state.redeliver.delete(offset);
+        if (offset < state.committed || state.inflight.has(offset)) return;
         if (offset > state.highest) state.highest = offset;
+        if (state.acked.has(offset)) return; // acknowledged before (here, or by the partition's last owner)
+        state.redeliver.delete(offset);
         const attempt = (state.attempts.get(offset) ?? 0) + 1;
         state.attempts.set(offset, attempt);
         const timer = setTimeout(() => redeliver(partition, state, offset), ackTimeoutMs);
