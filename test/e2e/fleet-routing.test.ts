@@ -86,8 +86,25 @@ describe('a fleet of two proxies: any proxy serves any namespace', () => {
         const ours = rows.filter((r) => names.includes(r.name));
         for (const row of ours) owners.set(row.name, row.ownerProxy);
         if (new Set(ours.map((r) => r.ownerProxy)).size !== 2) throw new Error(JSON.stringify(ours));
-        // Both proxies have the route table and serve what they own.
-        for (const name of names) await client(other(name), name, 'cache').set('ready', Buffer.from('1'));
+        // Both proxies have the route table and serve only what they own: a value written through
+        // the other proxy is read back through the owner. Until every heartbeat has landed, the
+        // proxy that owned a namespace before the second one joined still serves it from its own
+        // memstore, and a write there is not seen through the new owner.
+        for (const name of names) {
+          const token = Buffer.from(`ready ${Math.random()}`);
+          const [writer, reader] = [
+            client(other(name), name, 'cache'),
+            client(owners.get(name)!, name, 'cache'),
+          ];
+          try {
+            await writer.set('ready', token);
+            const got = await reader.get('ready');
+            if (!Buffer.from(got.value).equals(token)) throw new Error(`${name}: ownership still moving`);
+          } finally {
+            writer.close();
+            reader.close();
+          }
+        }
       },
       { timeoutMs: 20_000 },
     );
