@@ -16,7 +16,9 @@
  *
  * Queue = consumer group `prism.<namespace>.<group>`, new groups start at the earliest retained
  * offset, offsets committed by hand. Every delivery is tracked per partition; ack marks it done
- * and commits the lowest offset that is not yet acknowledged (commits are coalesced). Nack, or no
+ * and commits the lowest offset that is not yet acknowledged (commits are coalesced); it resolves
+ * once such a commit landed while this member owned the partition, and fails (the message comes
+ * back to the group) when a rebalance gave the partition to another member first. Nack, or no
  * ack within ackTimeoutMs, seeks the partition back to the lowest offset awaiting redelivery;
  * the replay skips what was acknowledged or is still in flight and redelivers the rest with
  * attempt + 1. Attempt counts of unacknowledged messages travel in the metadata of each offset
@@ -213,6 +215,11 @@ interface PartitionState {
   committedMeta: string;
   /** Offset to commit next; undefined when nothing new is to commit. */
   dirty: boolean;
+  /** Acknowledgements so far; `durable` is how many of them a commit made while owned covers. */
+  acks: number;
+  durable: number;
+  /** False once a join assigned the partition elsewhere: a commit no longer makes acks durable. */
+  owned: boolean;
 }
 
 export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
@@ -647,6 +654,17 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
       });
       const states = new Map<number, PartitionState>();
       let stopped = false;
+      // kafkajs' commitOffsets returns without committing while its runner is not running (a
+      // crash being restarted, a stop), and a commit that spans a rebalance may have gone to either
+      // generation: a commit counts only when made as a member of one generation throughout.
+      let member = false;
+      let membership = 0;
+      const leftGroup = () => {
+        member = false;
+        membership++;
+      };
+      for (const event of [consumer.events.REBALANCING, consumer.events.CRASH, consumer.events.STOP])
+        consumer.on(event, leftGroup);
 
       const commitPoint = (s: PartitionState): bigint => {
         let low = s.highest + 1n;
@@ -661,20 +679,29 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
       let nextRound: Promise<void> | undefined;
       const commitRound = async () => {
         const offsets: { topic: string; partition: number; offset: string; metadata: string }[] = [];
+        const covered: Array<[PartitionState, number]> = [];
         for (const [partition, s] of states) {
           if (!s.dirty) continue;
           s.dirty = false;
           const point = commitPoint(s);
           const metadata = encodeProgress(s.attempts, s.acked, point);
-          if (point < s.committed || (point === s.committed && metadata === s.committedMeta)) continue;
+          if (point < s.committed || (point === s.committed && metadata === s.committedMeta)) {
+            if (s.owned) s.durable = s.acks; // the last successful commit already says as much
+            continue;
+          }
           offsets.push({ topic, partition, offset: point.toString(), metadata });
+          covered.push([s, s.acks]);
           s.committed = point;
           s.committedMeta = metadata;
           for (const o of s.acked) if (o < point) s.acked.delete(o);
         }
         if (offsets.length === 0) return;
+        const generation = membership;
         try {
+          if (!member) throw new Error('not a member of the group now (it is joining)');
           await consumer.commitOffsets(offsets);
+          if (membership !== generation) throw new Error('the group membership changed during the commit');
+          for (const [s, acks] of covered) if (s.owned && acks > s.durable) s.durable = acks;
         } catch (err) {
           // Put them back as dirty; the next round (or the next join) retries.
           for (const { partition, offset } of offsets) {
@@ -713,6 +740,30 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
           roundWaited.catch(() => undefined);
         }
         return roundWaited!;
+      };
+
+      // An ack answers OK once a commit covering it landed while this member owned the partition:
+      // only then does the partition's next owner read it. A commit refused during a rebalance is
+      // retried after the join (which commits first thing); if the join gave the partition to
+      // another member first, or the operation deadline passes, the ack fails and the message
+      // comes back to the group (at-least-once), rather than answering OK and coming back anyway.
+      let joins = deferred();
+      const ackCommitted = async (partition: number, state: PartitionState, ack: number) => {
+        const deadline = Date.now() + DEFAULT_OPERATION_TIMEOUT_MS;
+        for (;;) {
+          try {
+            await commitForAck();
+          } catch (err) {
+            if (err instanceof BackendDownError) throw err;
+          }
+          if (state.durable >= ack) return;
+          if (!state.owned || states.get(partition) !== state || stopped || Date.now() >= deadline)
+            throw fail(
+              `ack (offset commit): the acknowledgement was not committed before partition ${partition} ` +
+                'could move to another member of the group; the message may be delivered again',
+            );
+          await Promise.race([joins.promise, sleep(Math.min(250, deadline - Date.now()))]);
+        }
       };
 
       const dropPartition = (partition: number) => {
@@ -764,6 +815,9 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
             acked: new Set(seed?.acked ?? []),
             attempts: new Map(seed?.attempts ?? []),
             highest: offset - 1n,
+            acks: 0,
+            durable: 0,
+            owned: true,
             committed: offset,
             committedMeta:
               seed !== undefined && seed.committed === offset
@@ -796,10 +850,7 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
             state.attempts.delete(offset);
             state.acked.add(offset);
             state.dirty = true;
-            await commitForAck().catch((err: unknown) => {
-              if (err instanceof BackendDownError) throw err;
-              // Rebalance in progress: retried on the next round or join; at worst redelivered.
-            });
+            await ackCommitted(partition, state, ++state.acks);
           },
           async nack() {
             redeliver(partition, state, offset);
@@ -819,13 +870,20 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
             topic,
             true,
             async (assigned) => {
+              member = true;
+              membership++;
               // Commit what was acknowledged before handing partitions over (the classic group
               // protocol accepts a commit for any partition with the current generation), so the
               // next owner does not replay it; kept partitions are fetched again from there too.
-              for (const s of states.values()) s.dirty = true;
+              for (const [partition, s] of states) {
+                s.dirty = true;
+                s.owned = assigned.includes(partition);
+              }
               await commit().catch(() => undefined);
               for (const partition of [...states.keys()])
                 if (!assigned.includes(partition)) dropPartition(partition);
+              joins.resolve();
+              joins = deferred();
               seedsReady = loadSeeds(assigned).catch(() => undefined); // unknown: counting starts at 1
             },
             onMessage,

@@ -67,4 +67,45 @@ await describeWithService('kafka', 'Kafka test service', () => {
     expect(acked.sort()).toEqual(['m1', 'm2']);
     expect(seen).toEqual(['m0']);
   }, 60_000);
+
+  it('fails an acknowledgement that was not committed before its partition moved to another member, instead of answering OK', async () => {
+    const first = await driver();
+    await first.enqueueMany(['r0', 'r1'].map((t) => ({ ...message(t), topic: 'returns' })));
+    let r0: Delivery | undefined;
+    let release!: () => void;
+    const blocked = new Promise<void>((resolve) => (release = resolve));
+    const held = await first.consume(
+      'returns',
+      'g2',
+      async (d) => {
+        if (text(d) === 'r0')
+          r0 = d; // settled later, by the test
+        else await blocked; // kafkajs heartbeats between messages only: this member stops heartbeating
+      },
+      { ackTimeoutMs: 60_000 },
+    );
+    try {
+      const until = Date.now() + 20_000;
+      while (!r0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      expect(r0).toBeDefined();
+
+      // A second member joins; the silent first one is evicted after its session timeout, and the
+      // partition, with nothing committed, goes to the second one, which reads r0 again.
+      const second = await driver();
+      const seen: string[] = [];
+      const sub = await second.consume('returns', 'g2', async (d) => {
+        seen.push(text(d));
+        await d.ack();
+      });
+      while (!seen.includes('r0') && Date.now() < until + 20_000) await new Promise((r) => setTimeout(r, 50));
+      expect(seen).toContain('r0');
+
+      // Too late: an OK here would be a lie, since r0 has been delivered again.
+      await expect(r0!.ack()).rejects.toThrow(/kafka is unavailable: ack \(offset commit\)/);
+      await sub.close();
+    } finally {
+      release();
+      await held.close();
+    }
+  }, 90_000);
 });
