@@ -16,7 +16,9 @@ import {
   type sendUnaryData,
 } from '@grpc/grpc-js';
 import { HealthImplementation, service as healthService } from 'grpc-health-check';
+import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
+import { connect } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,7 +31,7 @@ import {
 } from '../../../src/gen/prism/data/v1/keyvalue_pb.js';
 import { PrismError } from '../../../src/errors.js';
 import { CALLS_PATH } from '../../../src/transport/call-frames.js';
-import { GrpcHttp2Server } from '../../../src/transport/grpc-http2-server.js';
+import { GrpcHttp2Server, RECEIVE_WINDOW_BYTES } from '../../../src/transport/grpc-http2-server.js';
 import { createGrpcServer, shutdownServer } from '../../../src/transport/grpc-server.js';
 import { toServiceError } from '../../../src/transport/grpc-status.js';
 import { grpcServiceDefinition } from '../../../src/transport/service-definition.js';
@@ -236,6 +238,18 @@ describe('GrpcHttp2Server, everything else passed to grpc-js', () => {
     stream.cancel();
     expect((await ended).code).toBe(status.CANCELLED);
     client.close();
+  });
+
+  it('lets a client send 1 MiB on a stream and on its connection before the server reads it', async () => {
+    const session = connect(`http://127.0.0.1:${publicPort}`);
+    try {
+      await once(session, 'remoteSettings');
+      // The connection's window arrives as a WINDOW_UPDATE right after the settings.
+      await until(() => session.state.remoteWindowSize === RECEIVE_WINDOW_BYTES);
+      expect(session.remoteSettings.initialWindowSize).toBe(RECEIVE_WINDOW_BYTES);
+    } finally {
+      session.close();
+    }
   });
 });
 
