@@ -202,6 +202,12 @@ export interface PutObjectOptions {
   /** Expected lowercase hex SHA-256 of `body`: a mismatch stores nothing (E_INVALID_ARGUMENT). */
   sha256?: string;
   /**
+   * `sha256` was computed by the caller from these very bytes, which it holds in memory: the store
+   * records it without hashing the body a second time (still checking the size). Only for a body
+   * the caller hashed itself; a hash that arrived from elsewhere must be checked (leave this off).
+   */
+  sha256Computed?: boolean;
+  /**
    * `putObjectStream` only: the body's length in bytes, when known before it arrives. A store may
    * then write the body in one request as it arrives (S3: one PutObject instead of buffered
    * multipart parts); a body of another length stores nothing (E_INVALID_ARGUMENT).

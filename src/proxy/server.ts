@@ -94,6 +94,7 @@ export interface ProxyServerOptions {
 }
 
 const DATA_SERVICES: readonly DescService[] = [KeyValue, Producer, CallerSessions, Consumer, Mailbox];
+const SUBSCRIBE_PATH = `/${Consumer.typeName}/${Consumer.method.subscribe.name}`;
 const LOCAL: RouteDecision = { kind: 'local' };
 
 /** Opens (or finds) the caller's backend session for a namespace, kept in its session store. */
@@ -233,6 +234,8 @@ export class ProxyServer {
           certificates,
           maxMessageBytes: this.options.maxMessageBytes ?? MAX_MESSAGE_BYTES,
           callStream: false,
+          // Its deliveries go out without grpc-js's copy of each message (a claim-checked payload).
+          serverStreams: [SUBSCRIBE_PATH],
         });
     const addService: Server['addService'] = (definition, implementation) =>
       front ? front.addService(definition, implementation) : this.grpc.addService(definition, implementation);

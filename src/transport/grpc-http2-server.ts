@@ -15,7 +15,14 @@
  * proxy uses: many calls on one HTTP/2 stream, each with the same handler, deadline, cancellation
  * and statuses as on its own stream.
  *
- * Everything else — streaming methods, grpc.health.v1, unknown paths, compressed requests, non-gRPC
+ * Server-streaming methods named in `serverStreams` are served here too (ServerStreamExchange):
+ * the handler gets a call with what grpc-js's ServerWritableStream has for such handlers (request,
+ * metadata, write, end, sendMetadata, an 'error' event as the status, 'cancelled', 'close'), and
+ * each message goes out as its 5-byte prefix and the serializer's buffer as it is: grpc-js copies
+ * every message once more behind its prefix (serializeMessage), which for a claim-checked
+ * Subscribe delivery is the whole payload again.
+ *
+ * Everything else — other streaming methods, grpc.health.v1, unknown paths, compressed requests, non-gRPC
  * requests — is handed, stream and headers as they came, to the grpc-js server's own stream
  * handler (see streamHandlerOf), so those keep grpc-js's behaviour: its UNIMPLEMENTED for an
  * unknown method, its decompression, its interceptors, its flow control and limits on streams.
@@ -25,9 +32,11 @@ import {
   status as Status,
   type MethodDefinition,
   type Server,
+  type ServerWritableStream,
   type ServiceDefinition,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
+import { EventEmitter } from 'node:events';
 import {
   constants,
   createSecureServer,
@@ -56,6 +65,8 @@ export interface GrpcHttp2ServerOptions {
   certificates?: ServerCertificates | undefined;
   /** Serves the call stream (call-frames.ts), the proxy's way into a runner process (default on). */
   callStream?: boolean;
+  /** Paths of server-streaming methods to serve here rather than through the fallback. */
+  serverStreams?: readonly string[];
 }
 
 /** Keepalive as the project's grpc-js servers (limits.ts): ping an idle peer, drop a dead one. */
@@ -63,17 +74,31 @@ const KEEPALIVE_MS = 120_000;
 const KEEPALIVE_TIMEOUT_MS = 20_000;
 
 /**
+ * The HTTP/2 receive window, per stream and per connection: what a client may send before the
+ * server has read it. HTTP/2's default of 64 KiB stalls a client stream each time grpc-js pauses it
+ * between two messages (a PublishUpload's 256 KiB frames: every frame). Measured through the proxy
+ * (claim check, alternating builds, load 1.9-4.0), an upload's publish and delivery took 41-52
+ * instead of 46-67 ms for 1 MiB and 185-223 instead of 226-281 ms for 10 MiB; at 100 MiB the store
+ * is the limit and it made no difference. It is also what one connection can make the server
+ * buffer unread (the claim check's 100 MiB upload still peaks at +47 MiB RSS, the bound is 64).
+ */
+export const RECEIVE_WINDOW_BYTES = 1024 * 1024;
+
+/**
  * As grpc-js's own servers set them, since the streams handed to it run on these sessions: no
  * limit on a header block's size, and Node's session-memory limit (10 MB, past which it refuses new
- * streams) off; grpc-js turns it off because Node degrades badly once it is reached.
+ * streams) off; grpc-js turns it off because Node degrades badly once it is reached. And the
+ * receive window above (for each stream; the connection's is set per session).
  */
 const HTTP2_OPTIONS = {
   maxSendHeaderBlockLength: Number.MAX_SAFE_INTEGER,
   maxSessionMemory: Number.MAX_SAFE_INTEGER,
+  settings: { initialWindowSize: RECEIVE_WINDOW_BYTES },
 };
 
 export class GrpcHttp2Server {
   private readonly routes = new Map<string, UnaryRoute>();
+  private readonly streamRoutes = new Map<string, ServerStreamRoute>();
   private readonly maxMessageBytes: number;
   private readonly http2: Http2Server | Http2SecureServer;
   private readonly sessions = new Set<ServerHttp2Session>();
@@ -107,7 +132,17 @@ export class GrpcHttp2Server {
       MethodDefinition<unknown, unknown>,
     ][]) {
       const handler = implementation[name];
-      if (method.requestStream || method.responseStream || typeof handler !== 'function') continue;
+      if (typeof handler !== 'function' || method.requestStream) continue;
+      if (method.responseStream) {
+        if (this.options.serverStreams?.includes(method.path))
+          this.streamRoutes.set(method.path, {
+            path: method.path,
+            handler: handler as ServerStreamHandler,
+            deserialize: method.requestDeserialize,
+            serialize: method.responseSerialize,
+          });
+        continue;
+      }
       this.routes.set(method.path, {
         path: method.path,
         handler: handler as UnaryHandler,
@@ -162,6 +197,7 @@ export class GrpcHttp2Server {
 
   private track(session: ServerHttp2Session): void {
     this.sessions.add(session);
+    session.setLocalWindowSize(RECEIVE_WINDOW_BYTES);
     session.on('error', () => undefined); // the session closes; its streams see why
     let timer: NodeJS.Timeout | undefined;
     const arm = () => {
@@ -193,6 +229,9 @@ export class GrpcHttp2Server {
     const plain = (headers['grpc-encoding'] ?? 'identity') === 'identity';
     if (route && grpc && plain)
       return new UnaryExchange(route, stream, headers, this.maxMessageBytes).start();
+    const streamRoute = this.streamRoutes.get(path);
+    if (streamRoute && grpc && plain)
+      return new ServerStreamExchange(streamRoute, stream, headers, this.maxMessageBytes).start();
     if (path === CALLS_PATH && grpc && this.routes.size > 0 && this.options.callStream !== false) {
       if (this.closing) return refuse(stream, Status.UNAVAILABLE, 'the server is stopping');
       return new CallStream(this.routes, stream, headers, this.maxMessageBytes, this.callStreams).start();
@@ -334,5 +373,202 @@ class UnaryExchange implements Answer {
     const { stream } = this;
     if (stream.closed || stream.destroyed) return;
     refuse(stream, code, details, metadata);
+  }
+}
+
+/** A server-streaming handler, as grpc-js calls it. */
+type ServerStreamHandler = (call: ServerWritableStream<unknown, unknown>) => void;
+
+interface ServerStreamRoute {
+  path: string;
+  handler: ServerStreamHandler;
+  deserialize: (bytes: Buffer) => unknown;
+  serialize: (value: unknown) => Buffer;
+}
+
+/**
+ * One server-streaming call on its own HTTP/2 stream: the request message read as a unary call's
+ * (the same refusals), then the handler's messages, and its status in trailers (trailers-only
+ * when nothing was sent). The call object is this exchange: grpc-js's ServerWritableStream as
+ * such handlers use it, where emitting 'error' ends the call with the error's status.
+ */
+class ServerStreamExchange extends EventEmitter {
+  request: unknown;
+  metadata = new Metadata();
+  cancelled = false;
+  private readonly reader: MessageReader;
+  private body: Buffer | undefined;
+  private messages = 0;
+  private responded = false;
+  private ended = false;
+  private deadline = Infinity;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly route: ServerStreamRoute,
+    private readonly stream: ServerHttp2Stream,
+    private readonly headers: IncomingHttpHeaders,
+    private readonly max: number,
+  ) {
+    super();
+    this.on('error', (err: { code?: unknown; details?: unknown; message?: unknown; metadata?: unknown }) =>
+      this.finish(
+        typeof err?.code === 'number' ? err.code : Status.UNKNOWN,
+        typeof err?.details === 'string'
+          ? err.details
+          : typeof err?.message === 'string'
+            ? err.message
+            : 'Unknown Error',
+        err?.metadata instanceof Metadata ? err.metadata : undefined,
+      ),
+    );
+    this.reader = new MessageReader(
+      max,
+      (message, compressed) => {
+        if (compressed)
+          this.finish(Status.UNIMPLEMENTED, 'Received a compressed message; this server takes none');
+        this.messages++;
+        this.body = message;
+      },
+      (_head, size) =>
+        this.finish(Status.RESOURCE_EXHAUSTED, `Received message larger than max (${size} vs ${max})`),
+    );
+  }
+
+  start(): void {
+    const timeout = this.headers['grpc-timeout'];
+    if (typeof timeout === 'string') {
+      const match = DEADLINE.exec(timeout);
+      if (!match) return this.finish(Status.INTERNAL, `Invalid grpc-timeout value "${timeout}"`);
+      const ms = Math.max(1, Number(match[1]) * UNIT_MS[match[2]!]!);
+      this.deadline = Date.now() + ms;
+      this.timer = setTimeout(() => {
+        this.finish(Status.DEADLINE_EXCEEDED, 'Deadline exceeded');
+        this.cancel();
+      }, ms);
+    }
+    this.stream.on('data', (chunk: Buffer) => {
+      if (!this.ended) this.reader.push(chunk);
+    });
+    this.stream.on('end', () => this.requestEnded());
+    this.stream.on('drain', () => this.emit('drain'));
+    this.stream.on('close', () => {
+      clearTimeout(this.timer);
+      if (!this.ended || this.stream.rstCode !== constants.NGHTTP2_NO_ERROR) this.cancel();
+      this.ended = true;
+      this.emit('close');
+    });
+  }
+
+  private requestEnded(): void {
+    if (this.ended) return;
+    const { path } = this.route;
+    if (this.messages === 0 || !this.body)
+      return this.finish(
+        Status.UNIMPLEMENTED,
+        `Received no request message for server-streaming call ${path}`,
+      );
+    if (this.messages > 1)
+      return this.finish(
+        Status.UNIMPLEMENTED,
+        `Received a second request message for server-streaming call ${path}`,
+      );
+    try {
+      this.request = this.route.deserialize(this.body);
+    } catch (err) {
+      return this.finish(Status.INTERNAL, `Error deserializing request: ${(err as Error).message}`);
+    }
+    this.body = undefined;
+    this.metadata = Metadata.fromHttp2Headers(this.headers);
+    for (const key of NOT_METADATA) this.metadata.remove(key);
+    try {
+      this.route.handler(this as unknown as ServerWritableStream<unknown, unknown>);
+    } catch (err) {
+      this.emit('error', err);
+    }
+  }
+
+  getPeer(): string {
+    return peerOf(this.stream);
+  }
+
+  getDeadline(): number {
+    return this.deadline;
+  }
+
+  getPath(): string {
+    return this.route.path;
+  }
+
+  getHost(): unknown {
+    return this.headers[constants.HTTP2_HEADER_AUTHORITY];
+  }
+
+  get writableNeedDrain(): boolean {
+    return this.stream.writableNeedDrain;
+  }
+
+  /** Sends the response headers now, with `metadata`. */
+  sendMetadata(metadata?: Metadata): void {
+    if (this.ended || this.responded || this.stream.destroyed) return;
+    this.responded = true;
+    this.stream.respond(
+      { ...metadata?.toHttp2Headers(), ':status': 200, 'content-type': 'application/grpc' },
+      { waitForTrailers: true },
+    );
+  }
+
+  /** Sends one message: its prefix, then the serializer's bytes as they are (no copy). */
+  write(message: unknown, callback?: (err?: Error | null) => void): boolean {
+    if (this.ended || this.stream.destroyed) return false;
+    let bytes: Buffer;
+    try {
+      bytes = this.route.serialize(message);
+    } catch (err) {
+      this.finish(Status.INTERNAL, `Error serializing response: ${(err as Error).message}`);
+      return false;
+    }
+    if (bytes.length > this.max) {
+      this.finish(
+        Status.RESOURCE_EXHAUSTED,
+        `Sent message larger than max (${bytes.length} vs. ${this.max})`,
+      );
+      return false;
+    }
+    this.sendMetadata();
+    const prefix = Buffer.allocUnsafe(5);
+    prefix[0] = 0;
+    prefix.writeUInt32BE(bytes.length, 1);
+    this.stream.write(prefix);
+    return this.stream.write(bytes, callback);
+  }
+
+  /** Ends the call with OK (and `metadata` in the trailers). */
+  end(metadata?: Metadata): void {
+    this.finish(Status.OK, 'OK', metadata);
+  }
+
+  private finish(code: number, details: string, metadata?: Metadata): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearTimeout(this.timer);
+    const { stream } = this;
+    if (stream.closed || stream.destroyed) return;
+    if (!this.responded) return refuse(stream, code, details, metadata);
+    stream.once('wantTrailers', () =>
+      stream.sendTrailers({
+        ...metadata?.toHttp2Headers(),
+        'grpc-status': String(code),
+        'grpc-message': encodeURI(details),
+      }),
+    );
+    stream.end();
+  }
+
+  private cancel(): void {
+    this.ended = true;
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.emit('cancelled', 'Cancelled by client');
   }
 }

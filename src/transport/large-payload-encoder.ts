@@ -12,8 +12,10 @@
  * A payload allocated with `allocateDeliveryPayload` (the claim check's fetched objects) has room
  * before and after it in its ArrayBuffer: the fields around it are written there, and the encoded
  * message is a view of that memory, with no copy of the payload at all. That room belongs to the
- * payload's deliveries: each encode rewrites it, so the view is good until the next encode of the
- * same payload (grpc-js copies it into its frame at once).
+ * payload's delivery: each encode rewrites it, so the view is good until the next encode of the
+ * same payload. grpc-js copies it into its frame at once; the proxy's own Subscribe path
+ * (grpc-http2-server.ts) writes the view itself, so a payload is encoded for one delivery (the
+ * claim check opens the object again for each).
  */
 import { toBinary } from '@bufbuild/protobuf';
 import { EnvelopeSchema, type Envelope } from '../gen/prism/data/v1/envelope_pb.js';

@@ -207,6 +207,38 @@ for (const entry of OBJECT_DRIVERS) {
       expect(sha256((await driver.getObject('announced/unhashed'))!)).toBe(sha256(body));
     }, 60_000);
 
+    it('stores a short body of announced size and hash (S3: one PutObject as it arrives) byte-exact', async () => {
+      const body = randomBytes(1024 * 1024 + 3);
+      async function* chunks() {
+        for (let i = 0; i < body.byteLength; i += 256 * 1024) yield body.subarray(i, i + 256 * 1024);
+      }
+      const info = await driver.putObjectStream('announced/short-ok', chunks(), {
+        size: body.byteLength,
+        sha256: sha256(body),
+      });
+      expect(info).toEqual({ key: 'announced/short-ok', size: body.byteLength, sha256: sha256(body) });
+      expect(sha256((await driver.getObject('announced/short-ok'))!)).toBe(sha256(body));
+      expect(await driver.statObject('announced/short-ok')).toEqual(info);
+    });
+
+    it('records a SHA-256 the caller computed from the body (sha256Computed) as given, without hashing the body', async () => {
+      const body = randomBytes(64 * 1024);
+      // Not the body's hash: what is recorded shows the driver did not compute its own.
+      const given = sha256(text('computed by the caller'));
+      const put = await driver.putObject('computed/put', body, { sha256: given, sha256Computed: true });
+      async function* chunks() {
+        yield body;
+      }
+      const streamed = await driver.putObjectStream('computed/streamed', chunks(), {
+        size: body.byteLength,
+        sha256: given,
+        sha256Computed: true,
+      });
+      expect([put.sha256, streamed.sha256]).toEqual([given, given]);
+      expect((await driver.statObject('computed/streamed'))?.sha256).toBe(given);
+      expect(sha256((await driver.getObject('computed/streamed'))!)).toBe(sha256(body));
+    });
+
     it('stores nothing from a streamed body longer or shorter than announced, or hashing to other than announced', async () => {
       const body = randomBytes(6 * 1024 * 1024);
       async function* chunks(bytes: Uint8Array) {
@@ -231,6 +263,18 @@ for (const entry of OBJECT_DRIVERS) {
           body,
           options: { size: body.byteLength, sha256: sha256(text('other')) },
           says: 'SHA-256',
+        },
+        {
+          key: 'announced/small-hash',
+          body: body.subarray(0, 1024 * 1024),
+          options: { size: 1024 * 1024, sha256: sha256(text('other')) },
+          says: 'SHA-256',
+        },
+        {
+          key: 'announced/computed-short',
+          body: body.subarray(1),
+          options: { size: body.byteLength, sha256: sha256(body), sha256Computed: true },
+          says: 'not the announced',
         },
       ];
       for (const c of cases) {

@@ -26,9 +26,21 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** The SHA-256 of `body`, checked against the caller's expectation when it gave one. */
+/**
+ * The SHA-256 of `body`, checked against the caller's expectation when it gave one; the caller's
+ * own, unhashed, when it computed it from this body (`sha256Computed`).
+ */
 export function checksumFor(key: string, body: Uint8Array, options: PutObjectOptions | undefined): string {
+  const computed = computedSha256(options);
+  if (computed !== undefined) return computed;
   return checkChecksum(key, sha256Hex(body), options);
+}
+
+/** The caller's SHA-256 of the body when it computed it itself (PutObjectOptions.sha256Computed). */
+function computedSha256(options: PutObjectOptions | undefined): string | undefined {
+  return options?.sha256Computed === true && options.sha256 !== undefined
+    ? options.sha256.toLowerCase()
+    : undefined;
 }
 
 /** `actual`, when it is what the caller expected (or it expected nothing); else E_INVALID_ARGUMENT. */
@@ -55,14 +67,16 @@ export function hashingTap(
   body: AsyncIterable<Uint8Array>,
   options: PutObjectOptions | undefined,
 ): { chunks: AsyncGenerator<Uint8Array>; result(): { size: number; sha256: string } } {
-  const hash = createHash('sha256');
+  // A hash the caller computed from the body it holds is not computed again (only the size is checked).
+  const computed = computedSha256(options);
+  const hash = computed === undefined ? createHash('sha256') : undefined;
   const expected = options?.size;
   let size = 0;
   let done: { size: number; sha256: string } | undefined;
   async function* chunks(): AsyncGenerator<Uint8Array> {
     let held: Uint8Array | undefined;
     for await (const chunk of body) {
-      hash.update(chunk);
+      hash?.update(chunk);
       size += chunk.byteLength;
       if (expected !== undefined && size > expected)
         throw sizeMismatch(key, expected, `more than ${expected}`);
@@ -70,7 +84,10 @@ export function hashingTap(
       held = chunk;
     }
     if (expected !== undefined && size !== expected) throw sizeMismatch(key, expected, String(size));
-    done = { size, sha256: checkChecksum(key, hash.digest('hex'), options) };
+    done = {
+      size,
+      sha256: hash === undefined ? (computed as string) : checkChecksum(key, hash.digest('hex'), options),
+    };
     if (held !== undefined) yield held;
   }
   return {

@@ -252,9 +252,14 @@ class S3ObjectsDriver implements S3Objects {
   ): Promise<ObjectInfo> {
     checkObjectKey(key);
     const announced = options?.size;
-    if (announced !== undefined && announced > STREAM_PART_BYTES && announced <= MAX_PUT_BYTES) {
-      return this.putAnnounced(key, body, announced, options);
-    }
+    // A body of announced length goes as it arrives, in one PutObject. One of at most a part does
+    // only when its hash is announced too (S3 takes the metadata, which keeps the hash, before the
+    // body); else it is gathered into one PutObject, hashed on the way.
+    const streamed =
+      announced !== undefined &&
+      announced <= MAX_PUT_BYTES &&
+      (announced > STREAM_PART_BYTES || (announced > 0 && options?.sha256 !== undefined));
+    if (streamed) return this.putAnnounced(key, body, announced, options);
     // A body of at most one part is one PutObject: a multipart upload would add two requests.
     const source = body[Symbol.asyncIterator]();
     const head: Uint8Array[] = [];

@@ -189,14 +189,15 @@ export class ClaimCheckStage implements PayloadStage {
     const key = `${KEY_PREFIX}${checksum}/${id}${SUFFIX[compression]}`;
     const markers = [...new Set((this.options.groupsOf?.(context.topic) ?? []).map(markerName))];
     const ttl = { ttlMs: this.options.ttlMs };
-    // Stored as it is, the payload goes as a body of announced size and hash: the driver checks
-    // the hash as it writes, and S3 does not hash it again to sign the request (putObjectStream).
+    // Stored as it is, the payload goes as a body of announced size and of the hash just computed
+    // from it: neither the driver nor S3's request signing hashes it again (putObjectStream).
     const put =
       compression === 'none'
         ? store.putObjectStream(key, oneChunk(payload), {
             ...ttl,
             size: payload.byteLength,
             sha256: checksum,
+            sha256Computed: true,
           })
         : compressors[compression](payload).then((stored) => store.putObject(key, stored, ttl));
     await Promise.all([

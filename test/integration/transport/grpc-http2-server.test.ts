@@ -12,11 +12,14 @@ import {
   makeGenericClientConstructor,
   status,
   type ServerUnaryCall,
+  type ServerWritableStream,
   type ServiceError,
   type sendUnaryData,
 } from '@grpc/grpc-js';
 import { HealthImplementation, service as healthService } from 'grpc-health-check';
+import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
+import { connect } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,15 +30,24 @@ import {
   type GetRequest,
   type GetResponse,
 } from '../../../src/gen/prism/data/v1/keyvalue_pb.js';
+import {
+  Consumer,
+  SubscribeRequestSchema,
+  SubscribeResponseSchema,
+  type SubscribeRequest,
+  type SubscribeResponse,
+} from '../../../src/gen/prism/data/v1/messaging_pb.js';
 import { PrismError } from '../../../src/errors.js';
 import { CALLS_PATH } from '../../../src/transport/call-frames.js';
-import { GrpcHttp2Server } from '../../../src/transport/grpc-http2-server.js';
+import { GrpcHttp2Server, RECEIVE_WINDOW_BYTES } from '../../../src/transport/grpc-http2-server.js';
 import { createGrpcServer, shutdownServer } from '../../../src/transport/grpc-server.js';
 import { toServiceError } from '../../../src/transport/grpc-status.js';
 import { grpcServiceDefinition } from '../../../src/transport/service-definition.js';
 
 const KeyValueClient = makeGenericClientConstructor(grpcServiceDefinition(KeyValue), 'KeyValue');
 const HealthClient = makeGenericClientConstructor(healthService as never, 'Health');
+const ConsumerClient = makeGenericClientConstructor(grpcServiceDefinition(Consumer), 'Consumer');
+const SUBSCRIBE = '/prism.data.v1.Consumer/Subscribe';
 const MAX = 1024;
 
 /** What the Get handler saw of calls that never got their answer. */
@@ -98,7 +110,64 @@ async function failure(promise: Promise<unknown>): Promise<ServiceError> {
   throw new Error('the call succeeded');
 }
 
+/** What the Subscribe handler saw of streams that the client left. */
+const leftStreams: string[] = [];
+
+/**
+ * Subscribe by topic: `three` sends three deliveries (ids 1-3, the caller's x-echo as the
+ * subscription) and ends, `fail` sends one and then a PrismError, `big` one above the limit,
+ * `hang` nothing until the client leaves.
+ */
+function subscribe(call: ServerWritableStream<SubscribeRequest, SubscribeResponse>): void {
+  const { topic } = call.request;
+  const subscriptionId = String(call.metadata.get('x-echo')[0] ?? '');
+  const delivery = (deliveryId: string) => create(SubscribeResponseSchema, { deliveryId, subscriptionId });
+  if (topic === 'three') {
+    for (const id of ['1', '2', '3']) call.write(delivery(id));
+    call.end();
+  } else if (topic === 'fail') {
+    call.write(delivery('1'));
+    const status = toServiceError(new PrismError('E_NOT_FOUND', 'no topic fail'));
+    call.emit('error', Object.assign(new Error(status.details), status));
+  } else if (topic === 'big') {
+    call.write(delivery('x'.repeat(2 * MAX)));
+  } else if (topic === 'hang') {
+    call.on('cancelled', () => leftStreams.push(`cancelled:${String(call.cancelled)}`));
+    call.on('close', () => leftStreams.push('close'));
+  }
+}
+
+const streamServer = new GrpcHttp2Server({
+  fallback: createGrpcServer(MAX),
+  maxMessageBytes: MAX,
+  serverStreams: [SUBSCRIBE],
+});
+let consumer: Client & Record<string, (...args: unknown[]) => unknown>;
+
+function readStream(
+  topic: string,
+  options: { metadata?: Metadata; deadlineMs?: number } = {},
+): { messages: SubscribeResponse[]; status: Promise<{ code: number; details: string }>; cancel(): void } {
+  const messages: SubscribeResponse[] = [];
+  const call = consumer.subscribe!(
+    create(SubscribeRequestSchema, { topic }),
+    options.metadata ?? new Metadata(),
+    options.deadlineMs ? { deadline: new Date(Date.now() + options.deadlineMs) } : {},
+  ) as NodeJS.EventEmitter & { cancel(): void };
+  call.on('data', (m: SubscribeResponse) => messages.push(m));
+  const ended = new Promise<{ code: number; details: string }>((resolve) => {
+    call.on('error', (err: ServiceError) => resolve({ code: err.code, details: err.details }));
+    call.on('status', (s: { code: number; details: string }) => {
+      if (s.code === status.OK) resolve({ code: s.code, details: s.details });
+    });
+  });
+  return { messages, status: ended, cancel: () => call.cancel() };
+}
+
 beforeAll(async () => {
+  streamServer.addService(grpcServiceDefinition(Consumer), { subscribe } as never);
+  const streamPort = await streamServer.listen('127.0.0.1:0');
+  consumer = new ConsumerClient(`127.0.0.1:${streamPort}`, credentials.createInsecure()) as typeof consumer;
   server.addService(grpcServiceDefinition(KeyValue), { get } as never);
   health.addToServer(grpc);
   await server.listen(`unix:${socket}`);
@@ -111,6 +180,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  consumer.close();
+  await streamServer.close(1000);
   kv.close();
   tcp.close();
   await server.close(1000);
@@ -236,6 +307,61 @@ describe('GrpcHttp2Server, everything else passed to grpc-js', () => {
     stream.cancel();
     expect((await ended).code).toBe(status.CANCELLED);
     client.close();
+  });
+});
+
+describe('GrpcHttp2Server, server-streaming methods named in serverStreams', () => {
+  it('serves one on node:http2: the request, the metadata, every message in order, then OK the request, the metadata, every message in order, then OK', async () => {
+    const metadata = new Metadata();
+    metadata.set('x-echo', 'sub-1');
+    const call = readStream('three', { metadata });
+    expect(await call.status).toEqual({ code: status.OK, details: 'OK' });
+    expect(call.messages.map((m) => [m.deliveryId, m.subscriptionId])).toEqual([
+      ['1', 'sub-1'],
+      ['2', 'sub-1'],
+      ['3', 'sub-1'],
+    ]);
+  });
+
+  it("ends a server stream with the status of the handler's error, after the messages it sent", async () => {
+    const call = readStream('fail');
+    expect(await call.status).toEqual({ code: status.NOT_FOUND, details: 'no topic fail' });
+    expect(call.messages.map((m) => m.deliveryId)).toEqual(['1']);
+  });
+
+  it('refuses to send a server-stream message above the message limit (RESOURCE_EXHAUSTED)', async () => {
+    const call = readStream('big');
+    expect((await call.status).code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(call.messages).toEqual([]);
+  });
+
+  it('tells a server-streaming handler when the client cancels, and when its deadline passes', async () => {
+    leftStreams.length = 0;
+    const cancelled = readStream('hang');
+    await new Promise((r) => setTimeout(r, 100));
+    cancelled.cancel();
+    expect((await cancelled.status).code).toBe(status.CANCELLED);
+    await until(() => leftStreams.length === 2);
+    expect(leftStreams).toEqual(['cancelled:true', 'close']);
+    leftStreams.length = 0;
+    const late = readStream('hang', { deadlineMs: 200 });
+    expect((await late.status).code).toBe(status.DEADLINE_EXCEEDED);
+    await until(() => leftStreams.length === 2);
+    expect(leftStreams).toEqual(['cancelled:true', 'close']);
+  });
+});
+
+describe('GrpcHttp2Server, HTTP/2 settings', () => {
+  it('lets a client send 1 MiB on a stream and on its connection before the server reads it', async () => {
+    const session = connect(`http://127.0.0.1:${publicPort}`);
+    try {
+      await once(session, 'remoteSettings');
+      // The connection's window arrives as a WINDOW_UPDATE right after the settings.
+      await until(() => session.state.remoteWindowSize === RECEIVE_WINDOW_BYTES);
+      expect(session.remoteSettings.initialWindowSize).toBe(RECEIVE_WINDOW_BYTES);
+    } finally {
+      session.close();
+    }
   });
 });
 
