@@ -280,6 +280,30 @@ function isGrpc(type: string | string[] | undefined): boolean {
 const DEADLINE = /^(\d{1,8})([HMSmun])$/;
 const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
 
+/** A call's timeout in ms from its grpc-timeout header: undefined without one, null when malformed. */
+function timeoutMs(header: string | string[] | undefined): number | undefined | null {
+  if (typeof header !== 'string') return undefined;
+  const match = DEADLINE.exec(header);
+  return match ? Math.max(1, Number(match[1]) * UNIT_MS[match[2]!]!) : null;
+}
+
+/** Reads a call's request message as grpc-js does: a compressed or oversized one is refused with its status. */
+function requestReader(
+  max: number,
+  received: (message: Buffer) => void,
+  refuse: (code: Status, details: string) => void,
+): MessageReader {
+  return new MessageReader(
+    max,
+    (message, compressed) => {
+      if (compressed) refuse(Status.UNIMPLEMENTED, 'Received a compressed message; this server takes none');
+      received(message);
+    },
+    (_head, size) =>
+      refuse(Status.RESOURCE_EXHAUSTED, `Received message larger than max (${size} vs ${max})`),
+  );
+}
+
 /** Headers grpc-js's server leaves out of the metadata a handler sees. */
 const NOT_METADATA = ['grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'te', 'content-type'];
 
@@ -298,26 +322,21 @@ class UnaryExchange implements Answer {
     max: number,
   ) {
     this.invocation = new Invocation(route, max, this);
-    this.reader = new MessageReader(
+    this.reader = requestReader(
       max,
-      (message, compressed) => {
-        if (compressed)
-          this.refuse(Status.UNIMPLEMENTED, 'Received a compressed message; this server takes none');
+      (message) => {
         this.messages++;
         this.body = message;
       },
-      (_head, size) =>
-        this.refuse(Status.RESOURCE_EXHAUSTED, `Received message larger than max (${size} vs ${max})`),
+      (code, details) => this.refuse(code, details),
     );
   }
 
   start(): void {
     const timeout = this.headers['grpc-timeout'];
-    if (typeof timeout === 'string') {
-      const match = DEADLINE.exec(timeout);
-      if (!match) return this.refuse(Status.INTERNAL, `Invalid grpc-timeout value "${timeout}"`);
-      this.invocation.deadlineIn(Math.max(1, Number(match[1]) * UNIT_MS[match[2]!]!));
-    }
+    const ms = timeoutMs(timeout);
+    if (ms === null) return this.refuse(Status.INTERNAL, `Invalid grpc-timeout value "${timeout}"`);
+    if (ms !== undefined) this.invocation.deadlineIn(ms);
     this.stream.on('data', (chunk: Buffer) => {
       if (!this.refused) this.reader.push(chunk);
     });
@@ -422,25 +441,21 @@ class ServerStreamExchange extends EventEmitter {
         err?.metadata instanceof Metadata ? err.metadata : undefined,
       ),
     );
-    this.reader = new MessageReader(
+    this.reader = requestReader(
       max,
-      (message, compressed) => {
-        if (compressed)
-          this.finish(Status.UNIMPLEMENTED, 'Received a compressed message; this server takes none');
+      (message) => {
         this.messages++;
         this.body = message;
       },
-      (_head, size) =>
-        this.finish(Status.RESOURCE_EXHAUSTED, `Received message larger than max (${size} vs ${max})`),
+      (code, details) => this.finish(code, details),
     );
   }
 
   start(): void {
     const timeout = this.headers['grpc-timeout'];
-    if (typeof timeout === 'string') {
-      const match = DEADLINE.exec(timeout);
-      if (!match) return this.finish(Status.INTERNAL, `Invalid grpc-timeout value "${timeout}"`);
-      const ms = Math.max(1, Number(match[1]) * UNIT_MS[match[2]!]!);
+    const ms = timeoutMs(timeout);
+    if (ms === null) return this.finish(Status.INTERNAL, `Invalid grpc-timeout value "${timeout}"`);
+    if (ms !== undefined) {
       this.deadline = Date.now() + ms;
       this.timer = setTimeout(() => {
         this.finish(Status.DEADLINE_EXCEEDED, 'Deadline exceeded');
