@@ -335,7 +335,7 @@ class UnaryExchange implements Answer {
   start(): void {
     const timeout = this.headers['grpc-timeout'];
     const ms = timeoutMs(timeout);
-    if (ms === null) return this.refuse(Status.INTERNAL, `Invalid grpc-timeout value "${timeout}"`);
+    if (ms === null) return this.refuse(Status.INTERNAL, `Invalid grpc-timeout value "${String(timeout)}"`);
     if (ms !== undefined) this.invocation.deadlineIn(ms);
     this.stream.on('data', (chunk: Buffer) => {
       if (!this.refused) this.reader.push(chunk);
@@ -454,7 +454,7 @@ class ServerStreamExchange extends EventEmitter {
   start(): void {
     const timeout = this.headers['grpc-timeout'];
     const ms = timeoutMs(timeout);
-    if (ms === null) return this.finish(Status.INTERNAL, `Invalid grpc-timeout value "${timeout}"`);
+    if (ms === null) return this.finish(Status.INTERNAL, `Invalid grpc-timeout value "${String(timeout)}"`);
     if (ms !== undefined) {
       this.deadline = Date.now() + ms;
       this.timer = setTimeout(() => {
