@@ -38,9 +38,13 @@ export function runsWith(flags: readonly string[]): boolean {
   return flags.every((flag) => process.execArgv.includes(flag));
 }
 
-/** Cluster workers forked from here on start with `flags` after the primary's own options. */
-export function forkWorkersWith(flags: readonly string[]): void {
+/**
+ * Cluster workers forked from here on start with `flags` after the primary's own options, and with
+ * `env` (malloc-tunables.ts) in their environment, as every process they launch.
+ */
+export function forkWorkersWith(flags: readonly string[], env: Record<string, string> = {}): void {
   if (flags.length > 0) cluster.setupPrimary({ execArgv: [...process.execArgv, ...flags] });
+  Object.assign(process.env, env);
 }
 
 type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
@@ -49,19 +53,29 @@ type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
 const RESTARTED = 'PRISM_PROXY_V8_RESTARTED';
 
 /**
- * Makes this process run with `flags`: returns 'running' when it already does (or there are
- * none); otherwise replaces the process with one that does and never returns, or returns
- * 'unsupported' where the runtime cannot replace a process (Windows, Node < 22.15).
+ * Makes this process run with `flags` and started with `env` (malloc-tunables.ts): returns
+ * 'running' when it already does (or there are none); otherwise replaces the process with one that
+ * does and never returns, or returns 'unsupported' where the runtime cannot replace a process
+ * (Windows, Node < 22.15).
  */
-export function restartWith(flags: readonly string[]): 'running' | 'unsupported' {
+export function restartWith(
+  flags: readonly string[],
+  env: Record<string, string> = {},
+): 'running' | 'unsupported' {
   const restarted = process.env[RESTARTED] !== undefined;
   delete process.env[RESTARTED];
-  if (runsWith(flags) || restarted) return 'running';
+  const started = Object.entries(env).every(([name, value]) => process.env[name] === value);
+  if ((runsWith(flags) && started) || restarted) return 'running';
   const execve = (process as unknown as { execve?: Execve }).execve;
   if (typeof execve !== 'function') return 'unsupported';
   return execve(
     process.execPath,
-    [process.execPath, ...process.execArgv, ...flags, ...process.argv.slice(1)],
-    { ...process.env, [RESTARTED]: '1' },
+    [
+      process.execPath,
+      ...process.execArgv,
+      ...flags.filter((f) => !process.execArgv.includes(f)),
+      ...process.argv.slice(1),
+    ],
+    { ...process.env, ...env, [RESTARTED]: '1' },
   );
 }

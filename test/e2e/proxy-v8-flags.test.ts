@@ -27,6 +27,17 @@ const nodeOptionsOf = (pid: number) => {
     argv.findIndex((a) => a.endsWith('bin/run.js')),
   );
 };
+/**
+ * GLIBC_TUNABLES as the kernel started the process with it (what glibc read). glibc ends each
+ * tunable's value with a NUL in place as it parses them, so /proc shows every tunable after the
+ * first as a string of its own: they are joined again here.
+ */
+const tunablesOf = (pid: number) =>
+  readFileSync(`/proc/${pid}/environ`, 'utf8')
+    .replace(/\0(?=glibc\.)/g, ':')
+    .split('\0')
+    .find((v) => v.startsWith('GLIBC_TUNABLES='))
+    ?.slice('GLIBC_TUNABLES='.length);
 const childrenOf = (pid: number) =>
   readdirSync(`/proc/${pid}/task`).flatMap((task) =>
     readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8')
@@ -53,6 +64,7 @@ describe('proxy serve --v8-flags', () => {
     const proxy = await startPrismServer(proxyServeArgs({ namespaces: file }), 'prism proxy serving');
     try {
       expect(nodeOptionsOf(proxy.pid)).toEqual(['--max-semi-space-size=8']);
+      expect(tunablesOf(proxy.pid)).toBe('glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=268435456');
       expect(proxy.ready.pid).toBe(proxy.pid);
       expect(await servesCalls(proxy.ready.port as number, name)).toBe('v');
     } finally {
@@ -69,30 +81,36 @@ describe('proxy serve --v8-flags', () => {
         '--workers',
         '2',
         '--v8-flags=--max-semi-space-size=4 --stack-size=2000',
+        '--malloc-tunables=glibc.malloc.trim_threshold=1048576',
       ],
       'prism proxy cluster serving',
+      { GLIBC_TUNABLES: 'glibc.malloc.arena_max=2:glibc.malloc.trim_threshold=4096' },
     );
     try {
       expect(nodeOptionsOf(proxy.pid)).toEqual([]);
       const workers = childrenOf(proxy.pid);
       expect(workers).toHaveLength(2);
-      for (const pid of workers)
+      for (const pid of workers) {
         expect(nodeOptionsOf(pid)).toEqual(['--max-semi-space-size=4', '--stack-size=2000']);
+        // The person's own tunables stay; the flag's value of one they also set wins.
+        expect(tunablesOf(pid)).toBe('glibc.malloc.arena_max=2:glibc.malloc.trim_threshold=1048576');
+      }
       expect(await servesCalls(proxy.ready.port as number, name)).toBe('v');
     } finally {
       expect(await proxy.stop()).toBe(0);
     }
   });
 
-  it("leaves V8's defaults with an empty value: no restart", async () => {
+  it("leaves V8's and glibc's defaults with empty values: no restart", async () => {
     await ensureBuilt();
     const { file } = namespaceFile();
     const proxy = await startPrismServer(
-      [...proxyServeArgs({ namespaces: file }), '--v8-flags='],
+      [...proxyServeArgs({ namespaces: file }), '--v8-flags=', '--malloc-tunables='],
       'prism proxy serving',
     );
     try {
       expect(nodeOptionsOf(proxy.pid)).toEqual([]);
+      expect(tunablesOf(proxy.pid)).toBeUndefined();
     } finally {
       expect(await proxy.stop()).toBe(0);
     }
@@ -107,5 +125,18 @@ describe('proxy serve --v8-flags', () => {
     ]);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("--v8-flags: 'young' is not a V8 option (--name or --name=value)");
+  });
+
+  it('refuses a word that is not a glibc malloc tunable before starting anything', async () => {
+    await ensureBuilt();
+    const { file } = namespaceFile();
+    const run = await runCli([
+      ...proxyServeArgs({ namespaces: file }),
+      '--malloc-tunables=glibc.malloc.mmap_max=0:glibc.cpu.hwcaps=-AVX2',
+    ]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(
+      "--malloc-tunables: 'glibc.cpu.hwcaps=-AVX2' is not a glibc malloc tunable (glibc.malloc.<name>=<number>)",
+    );
   });
 });

@@ -31,6 +31,11 @@ import {
 } from '../../proxy/cluster.js';
 import { inProcessRunners, NamespaceTable } from '../../proxy/namespace-table.js';
 import { DEFAULT_V8_FLAGS, forkWorkersWith, parseV8Flags, restartWith } from '../../proxy/v8-flags.js';
+import {
+  DEFAULT_MALLOC_TUNABLES,
+  mallocEnvironment,
+  parseMallocTunables,
+} from '../../proxy/malloc-tunables.js';
 import { ProxyServer } from '../../proxy/server.js';
 import { adminTokenSource } from '../../auth/admin-token.js';
 import { proxyAuthenticator } from '../../auth/proxy-authenticate.js';
@@ -164,6 +169,11 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       default: DEFAULT_V8_FLAGS,
       env: 'PRISM_PROXY_V8_FLAGS',
     }),
+    'malloc-tunables': Flags.string({
+      description: `glibc malloc tunables (GLIBC_TUNABLES) of every process that serves calls, applied as --v8-flags are. The default keeps freed memory for reuse (up to 256 MiB of it), so that large messages do not fault in fresh pages each time (docs/architecture.md, "The data plane"); '' leaves glibc's defaults`,
+      default: DEFAULT_MALLOC_TUNABLES,
+      env: 'PRISM_PROXY_MALLOC_TUNABLES',
+    }),
     'runner-tls-ca': Flags.string({
       description:
         'PEM CA of the remote runners (patterns with remote_runner) this proxy reaches over mutual TLS',
@@ -211,10 +221,11 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
   async run(): Promise<void> {
     const { flags } = await this.parse(ProxyServe);
     const v8Flags = parseV8Flags(flags['v8-flags']);
+    const mallocEnv = mallocEnvironment(parseMallocTunables(flags['malloc-tunables']));
     const workers = parseWorkers(flags.workers);
-    // V8 sizes its heap at start: a single-process proxy restarts itself with the flags here,
-    // before it opens or logs anything; cluster workers are forked with them.
-    const v8 = workers === 1 && !isClusterWorker() ? restartWith(v8Flags) : 'running';
+    // V8 sizes its heap and glibc reads its tunables at start: a single-process proxy restarts
+    // itself with them here, before it opens or logs anything; cluster workers are forked with them.
+    const v8 = workers === 1 && !isClusterWorker() ? restartWith(v8Flags, mallocEnv) : 'running';
     await loadPatternModules(flags['pattern-module']);
     const maxMessage = maxMessageBytes(flags['max-message-size']);
     const maxPayload = maxPayloadBytes(flags['max-payload-size']);
@@ -228,7 +239,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
     );
     if (workers > 1 && !isClusterWorker()) {
       const logger = createLogger('prism-proxy', { level: flags['log-level'] });
-      forkWorkersWith(v8Flags);
+      forkWorkersWith(v8Flags, mallocEnv);
       const code = await runPrimary({
         workers,
         metricsListen: flags['metrics-listen'],
@@ -242,8 +253,8 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
     const logger = isClusterWorker() ? rootLogger.child({ worker: workerIndex() }) : rootLogger;
     if (v8 === 'unsupported')
       logger.warn(
-        { v8Flags },
-        'this Node.js cannot restart a process (process.execve: Node >= 22.15, not on Windows): serving without --v8-flags; set them in NODE_OPTIONS instead',
+        { v8Flags, mallocTunables: mallocEnv.GLIBC_TUNABLES },
+        'this Node.js cannot restart a process (process.execve: Node >= 22.15, not on Windows): serving without --v8-flags and --malloc-tunables; set them in NODE_OPTIONS and GLIBC_TUNABLES instead',
       );
     const dataDir = join(prismHome(), 'data');
     // Vault (#7): service-identity sessions for producer/consumer slots, revoked with their runner
