@@ -17,7 +17,8 @@
 // It prints MiB/s of each and the ratio claim check ÷ direct (goal >= 0.7), with the load average,
 // and the proxy's CPU time per transfer (user + system, from /proc; median), which a busy machine
 // does not inflate the way it does wall time, split into the publish (until the publish call
-// returned) and the delivery (until the subscriber had the message).
+// returned) and the delivery (until the subscriber had the message), and this process's own CPU
+// per transfer for each contender: the load generator shares the 2 cores it measures.
 // Run after `npm run build` with the test services up (redis and s3):
 //   eval "$(bash scripts/test-services.sh env)"
 //   node bench/claim-check/index.js [--sizes 1,10,100] [--rounds 3] [--compression none] [--modes upload,publish] [--no-relay-floor]
@@ -28,6 +29,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, URL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import { clearTimeout, setTimeout } from 'node:timers';
 import {
@@ -45,6 +47,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     compression: { type: 'string', default: 'none' },
     modes: { type: 'string', default: 'upload,publish' },
+    clients: { type: 'string', default: 'go,node' },
     'relay-floor': { type: 'boolean', default: true },
   },
   allowNegative: true,
@@ -53,6 +56,8 @@ const SIZES = values.sizes.split(',').map((s) => Number(s.trim()));
 const ROUNDS = Number(values.rounds);
 const MODES = values.modes.split(',').map((m) => m.trim());
 for (const mode of MODES) if (mode !== 'upload' && mode !== 'publish') throw new Error(`--modes: ${mode}?`);
+const CLIENTS = values.clients.split(',').map((c) => c.trim());
+for (const name of CLIENTS) if (name !== 'go' && name !== 'node') throw new Error(`--clients: ${name}?`);
 const MiB = 1024 * 1024;
 const redisUrl = process.env.PRISM_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const s3 = {
@@ -66,6 +71,7 @@ if (s3.key === '')
 const BUCKET = 'prism-bench-claims';
 
 const { DataClient } = await import(join(root, 'dist', 'client/data-client.js'));
+const { buildGo } = await import(join(root, 'bench/proxy/lib.js'));
 
 const s3Client = (endpoint) =>
   new S3Client({
@@ -103,6 +109,7 @@ const floor = values['relay-floor'] ? await startRelay() : undefined;
 
 async function direct(payload, via = client) {
   const Key = `direct/${randomUUID()}`;
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   await via.send(
     new PutObjectCommand({ Bucket: BUCKET, Key, Body: payload, ContentLength: payload.byteLength }),
@@ -112,9 +119,16 @@ async function direct(payload, via = client) {
   const back = await res.Body.transformToByteArray();
   if (back.byteLength !== payload.byteLength) throw new Error('direct: short read');
   const end = performance.now();
+  const clientCpuMs = cpuMsSince(cpuBefore);
   // Deleted again: SeaweedFS runs out of volumes for a bucket that keeps gigabytes of them.
   await via.send(new DeleteObjectCommand({ Bucket: BUCKET, Key }));
-  return { ms: end - started, firstMs: put - started, secondMs: end - put };
+  return { ms: end - started, firstMs: put - started, secondMs: end - put, clientCpuMs };
+}
+
+/** CPU milliseconds (user + system) this process has used since `before`. */
+function cpuMsSince(before) {
+  const { user, system } = process.cpuUsage(before);
+  return (user + system) / 1000;
 }
 
 // --- the proxy ---
@@ -190,45 +204,114 @@ const port = await new Promise((resolveReady, reject) => {
   child.once('exit', (code) => reject(new Error(`proxy exited with ${code}:\n${output}`)));
 });
 
-const data = new DataClient(`127.0.0.1:${port}`, { namespace, timeoutMs: 120_000 });
-const stream = data.subscribe({ group: 'bench' });
-const waiting = new Map();
-stream.on('data', (r) => {
-  const done = waiting.get(r.message.messageId);
-  data
-    .acknowledge({ subscriptionId: r.subscriptionId, deliveryId: r.deliveryId, success: true })
-    .catch(() => undefined);
-  if (done) done(r.message.payload.byteLength);
-});
-stream.on('error', () => undefined);
-
 /** CPU milliseconds (user + system) the proxy process has used; Linux /proc, clock ticks of 10 ms. */
 function proxyCpuMs() {
   const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
-async function claimed(payload, mode) {
-  const messageId = randomUUID();
-  const cpuBefore = proxyCpuMs();
-  const started = performance.now();
-  const delivered = new Promise((r) => waiting.set(messageId, r));
-  if (mode === 'upload') await data.publishUpload({ messageId }, payload);
-  else await data.publish({ payload, messageId });
-  const cpuPublished = proxyCpuMs();
-  const published = performance.now();
-  const size = await delivered;
-  waiting.delete(messageId);
-  if (size !== payload.byteLength) throw new Error('claim check: short delivery');
-  const cpuDelivered = proxyCpuMs();
-  const end = performance.now();
+/**
+ * The Node client: DataClient (grpc-js) and the AWS SDK v3 in this process. Each contender
+ * subscribes to the group only while it runs, so that one delivery goes to the one that waits.
+ */
+function nodeClient() {
+  const data = new DataClient(`127.0.0.1:${port}`, { namespace, timeoutMs: 120_000 });
+  const stream = data.subscribe({ group: 'bench' });
+  const waiting = new Map();
+  stream.on('data', (r) => {
+    const done = waiting.get(r.message.messageId);
+    data
+      .acknowledge({ subscriptionId: r.subscriptionId, deliveryId: r.deliveryId, success: true })
+      .catch(() => undefined);
+    if (done) done(r.message.payload.byteLength);
+  });
+  stream.on('error', () => undefined);
+  let payload;
   return {
-    ms: end - started,
-    firstMs: published - started,
-    secondMs: end - published,
-    cpuMs: cpuDelivered - cpuBefore,
-    publishCpuMs: cpuPublished - cpuBefore,
-    deliveryCpuMs: cpuDelivered - cpuPublished,
+    name: 'node',
+    async payload(bytes) {
+      payload = randomBytes(bytes);
+    },
+    direct: () => direct(payload),
+    relayed: () => direct(payload, floor.client),
+    async claimed(mode) {
+      const messageId = randomUUID();
+      const cpuBefore = proxyCpuMs();
+      const clientCpuBefore = process.cpuUsage();
+      const started = performance.now();
+      const delivered = new Promise((r) => waiting.set(messageId, r));
+      if (mode === 'upload') await data.publishUpload({ messageId }, payload);
+      else await data.publish({ payload, messageId });
+      const cpuPublished = proxyCpuMs();
+      const published = performance.now();
+      const size = await delivered;
+      waiting.delete(messageId);
+      if (size !== payload.byteLength) throw new Error('claim check: short delivery');
+      const cpuDelivered = proxyCpuMs();
+      const end = performance.now();
+      return {
+        ms: end - started,
+        firstMs: published - started,
+        secondMs: end - published,
+        cpuMs: cpuDelivered - cpuBefore,
+        publishCpuMs: cpuPublished - cpuBefore,
+        deliveryCpuMs: cpuDelivered - cpuPublished,
+        clientCpuMs: cpuMsSince(clientCpuBefore),
+      };
+    },
+    async close() {
+      stream.cancel();
+      data.close();
+    },
+  };
+}
+
+/** The Go client (bench/proxy/go-anchor/claimclient): the same operations from a Go process. */
+async function goClient(bin) {
+  const go = spawn(
+    bin,
+    [
+      ...['-endpoint', `127.0.0.1:${port}`, '-namespace', namespace, '-group', 'bench'],
+      ...[
+        '-proxy-pid',
+        String(child.pid),
+        '-s3-endpoint',
+        s3.endpoint,
+        '-region',
+        s3.region,
+        '-bucket',
+        BUCKET,
+      ],
+    ],
+    {
+      env: { ...process.env, AWS_ACCESS_KEY_ID: s3.key, AWS_SECRET_ACCESS_KEY: s3.secret },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
+  const lines = createInterface({ input: go.stdout })[Symbol.asyncIterator]();
+  const exited = new Promise((_, reject) =>
+    go.once('exit', (code) => reject(new Error(`claimclient exited (${code})`))),
+  );
+  exited.catch(() => undefined);
+  const next = async () => {
+    const line = await Promise.race([lines.next(), exited]);
+    if (line.done) throw new Error('claimclient ended its output (its error is above)');
+    return JSON.parse(line.value);
+  };
+  const ask = (command) => {
+    go.stdin.write(`${command}\n`);
+    return next();
+  };
+  await next(); // ready
+  return {
+    name: 'go',
+    payload: (bytes) => ask(`payload ${bytes}`),
+    direct: () => ask('direct'),
+    claimed: (mode) => ask(`claim ${mode}`),
+    async close() {
+      go.stdin.end();
+      go.kill('SIGTERM');
+    },
   };
 }
 
@@ -244,40 +327,31 @@ console.log(
     .join(' ')}, compression ${values.compression}, ${ROUNDS} rounds (median)`,
 );
 console.log(
-  'size     mode      direct put+get   claim check (proxy)   ratio   proxy CPU/transfer (publish + delivery)   wall ms: direct put + get, claim check publish + delivery',
+  'client size     mode      direct put+get   claim check (proxy)   ratio   proxy CPU/transfer (publish + delivery)   wall ms: direct put + get, claim check publish + delivery   bench client CPU/transfer: direct, claim check',
 );
 const floors = [];
-try {
+/** One client's rows: every size and mode, rounds interleaving direct and claim check. */
+async function measureWith(contender) {
   // One warm-up each, not counted.
-  await direct(randomBytes(MiB));
-  for (const mode of MODES) await claimed(randomBytes(2 * MiB), mode);
+  await contender.payload(2 * MiB);
+  await contender.direct();
+  for (const mode of MODES) await contender.claimed(mode);
   for (const mib of SIZES) {
     for (const mode of MODES) {
-      const d = [];
-      const c = [];
-      const cpu = [];
-      const publishCpu = [];
-      const directSplit = [];
-      const claimSplit = [];
-      const deliveryCpu = [];
+      const directRuns = [];
+      const claimRuns = [];
       const relayed = [];
       for (let i = 0; i < ROUNDS; i++) {
-        const payload = randomBytes(mib * MiB);
-        const straight = await direct(payload);
-        d.push(straight.ms);
-        if (floor && mode === MODES[0]) relayed.push((await direct(payload, floor.client)).ms);
-        directSplit.push(straight);
-        const { ms, cpuMs, publishCpuMs, deliveryCpuMs, firstMs, secondMs } = await claimed(payload, mode);
-        claimSplit.push({ ms, firstMs, secondMs });
-        c.push(ms);
-        cpu.push(cpuMs);
-        publishCpu.push(publishCpuMs);
-        deliveryCpu.push(deliveryCpuMs);
+        await contender.payload(mib * MiB);
+        directRuns.push(await contender.direct());
+        if (contender.relayed && floor && mode === MODES[0]) relayed.push((await contender.relayed()).ms);
+        claimRuns.push(await contender.claimed(mode));
       }
-      const dRate = mib / (median(d) / 1000);
-      const cRate = mib / (median(c) / 1000);
+      const of = (runs, field) => median(runs.map((r) => r[field]));
+      const dRate = mib / (of(directRuns, 'ms') / 1000);
+      const cRate = mib / (of(claimRuns, 'ms') / 1000);
       console.log(
-        `${String(mib).padStart(3)} MiB  ${mode.padEnd(8)} ${dRate.toFixed(1).padStart(8)} MiB/s   ${cRate.toFixed(1).padStart(10)} MiB/s        ${(cRate / dRate).toFixed(2)}   ${String(median(cpu)).padStart(8)} ms (${median(publishCpu)} + ${median(deliveryCpu)})   ${split(directSplit)}, ${split(claimSplit)}`,
+        `${contender.name.padEnd(6)} ${String(mib).padStart(3)} MiB  ${mode.padEnd(8)} ${dRate.toFixed(1).padStart(8)} MiB/s   ${cRate.toFixed(1).padStart(10)} MiB/s        ${(cRate / dRate).toFixed(2)}   ${String(Math.round(of(claimRuns, 'cpuMs'))).padStart(8)} ms (${Math.round(of(claimRuns, 'publishCpuMs'))} + ${Math.round(of(claimRuns, 'deliveryCpuMs'))})   ${split(directRuns)}, ${split(claimRuns)}   ${of(directRuns, 'clientCpuMs').toFixed(0)}, ${of(claimRuns, 'clientCpuMs').toFixed(0)} ms`,
       );
       if (relayed.length) {
         const rRate = mib / (median(relayed) / 1000);
@@ -287,9 +361,28 @@ try {
       }
     }
   }
+}
+
+try {
+  for (const name of CLIENTS) {
+    let contender;
+    if (name === 'go') {
+      const bin = await buildGo('./claimclient', 'claim-client', (m) => console.log(`(${m})`));
+      if (!bin) {
+        console.log('(no Go toolchain: the go client is left out)');
+        continue;
+      }
+      contender = await goClient(bin);
+    } else contender = nodeClient();
+    try {
+      await measureWith(contender);
+    } finally {
+      await contender.close();
+    }
+  }
   if (floors.length) {
     console.log(
-      'the floor: the same put+get through a process that only relays bytes (bench/proxy/relay.js):',
+      'the floor (node client): the same put+get through a process that only relays bytes (bench/proxy/relay.js):',
     );
     for (const line of floors) console.log(line);
   }
@@ -299,8 +392,6 @@ try {
       .join(' ')}`,
   );
 } finally {
-  stream.cancel();
-  data.close();
   client.destroy();
   floor?.client.destroy();
   floor?.relay.kill('SIGTERM');
