@@ -2,10 +2,10 @@
 // Benchmark (not a test) of the claim check (issue 19), in one run, for payloads of 1, 10 and
 // 100 MiB (--sizes, in MiB):
 //
-// 1. Direct: the same bytes PUT to and GET from the S3-compatible store with the AWS SDK v3 client
+// 1. Direct: the same bytes PUT to and GET from the S3-compatible store with the client's AWS SDK
 //    (one put and one get per payload, in sequence).
 // 2. Claim check: a real `prismctl proxy serve` (--max-message-size 256MiB) serving a producer and a
-//    consumer on Redis Streams with an s3 objects slot; each payload is published with DataClient
+//    consumer on Redis Streams with an s3 objects slot; each payload is published by the client
 //    and timed until the subscriber has it (publish → claim stored → message → fetch → delivery),
 //    with --modes: `upload` (Producer/PublishUpload, 256 KiB frames streamed to the store, the
 //    way `publish --file` sends large files) and/or `publish` (one unary Publish holding it whole).
@@ -14,14 +14,20 @@
 //    relays bytes (bench/proxy/relay.js) in front of the store, so the print says what moving the
 //    bytes through one more process each way costs on this machine, before any work of a proxy.
 //
+// Both contenders run from each client of --clients, one after the other, each subscribed only
+// while it runs: `go` (bench/proxy/go-anchor/claimclient, grpc-go and the AWS SDK for Go v2 in a
+// Go process, built when a Go toolchain exists) and `node` (DataClient and the AWS SDK v3 in this
+// process). The Node client spends about as much CPU as the proxy on a 100 MiB transfer, on the
+// same 2 cores; the Go client little, but it reads the object directly much faster too.
+//
 // It prints MiB/s of each and the ratio claim check ÷ direct (goal >= 0.7), with the load average,
 // and the proxy's CPU time per transfer (user + system, from /proc; median), which a busy machine
 // does not inflate the way it does wall time, split into the publish (until the publish call
-// returned) and the delivery (until the subscriber had the message), and this process's own CPU
-// per transfer for each contender: the load generator shares the 2 cores it measures.
+// returned) and the delivery (until the subscriber had the message), and the client's own CPU
+// per transfer for each contender.
 // Run after `npm run build` with the test services up (redis and s3):
 //   eval "$(bash scripts/test-services.sh env)"
-//   node bench/claim-check/index.js [--sizes 1,10,100] [--rounds 3] [--compression none] [--modes upload,publish] [--no-relay-floor]
+//   node bench/claim-check/index.js [--sizes 1,10,100] [--rounds 3] [--compression none] [--modes upload,publish] [--clients go,node] [--no-relay-floor]
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
