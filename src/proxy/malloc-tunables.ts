@@ -9,9 +9,9 @@
  * Publish one of the request's, so every large message touched fresh pages: the kernel zeroes each
  * one on its first write, and on a virtual machine that hands freed memory back to its host each
  * such page fault is far dearer. Measured on this project's 2-vCPU VM (bench/RESULTS.md, session
- * 12): allocating and filling 100 MiB took 85–130 ms (at times 700 ms, nearly all of it system
- * time) with glibc's defaults and 15 ms with this default, and the proxy's CPU per 100 MiB
- * claim-checked delivery fell from 540–650 to 400–460 ms.
+ * 12): allocating and filling 100 MiB took 72–131 ms (once 719 ms, most of it system time) with
+ * glibc's defaults and 10–17 ms with this default, and the proxy's CPU per 100 MiB claim-checked
+ * delivery fell from 490–650 to 360–520 ms.
  *
  * The default: `mmap_max=0` serves every allocation from the heap, whose freed memory malloc
  * reuses; `trim_threshold` (256 MiB) hands the heap's free top back to the kernel only beyond that,

@@ -290,6 +290,10 @@ func (c *client) claim(mode string) (map[string]any, error) {
 		if d.messageID == messageID {
 			break
 		}
+		// Another message (a retry of an earlier one): settled, so it does not hold a slot of max_in_flight.
+		if err := c.ack(d); err != nil {
+			return nil, err
+		}
 	}
 	if len(d.payload) != len(c.payload) {
 		return nil, fmt.Errorf("claim: short delivery (%d of %d bytes)", len(d.payload), len(c.payload))
@@ -297,15 +301,20 @@ func (c *client) claim(mode string) (map[string]any, error) {
 	end := time.Now()
 	proxyDelivered := cpuMs(c.proxyPid)
 	clientCpu := cpuMs(0) - cpu
-	ack := appendString(appendString(nil, 1, d.subscriptionID), 2, d.deliveryID)
-	ack = protowire.AppendVarint(protowire.AppendTag(ack, 3, protowire.VarintType), 1)
-	var reply []byte
-	if err := c.conn.Invoke(c.ctx, "/prism.data.v1.Consumer/Acknowledge", &ack, &reply, grpc.ForceCodec(rawCodec{})); err != nil {
+	if err := c.ack(d); err != nil {
 		return nil, err
 	}
 	return map[string]any{"ms": ms(end.Sub(started)), "firstMs": ms(published.Sub(started)), "secondMs": ms(end.Sub(published)),
 		"cpuMs": proxyDelivered - proxyBefore, "publishCpuMs": proxyPublished - proxyBefore,
 		"deliveryCpuMs": proxyDelivered - proxyPublished, "clientCpuMs": clientCpu}, nil
+}
+
+// ack is Consumer/Acknowledge of a delivery, with success.
+func (c *client) ack(d *delivery) error {
+	req := appendString(appendString(nil, 1, d.subscriptionID), 2, d.deliveryID)
+	req = protowire.AppendVarint(protowire.AppendTag(req, 3, protowire.VarintType), 1)
+	var reply []byte
+	return c.conn.Invoke(c.ctx, "/prism.data.v1.Consumer/Acknowledge", &req, &reply, grpc.ForceCodec(rawCodec{}))
 }
 
 // upload is Producer/PublishUpload: the head (message id, size, SHA-256), then the data frames.
