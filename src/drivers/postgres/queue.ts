@@ -4,7 +4,8 @@
  * Per namespace and topic, three tables named from `q_<namespace>_<topic>` (lower-cased,
  * characters outside [a-z0-9_] replaced, a hash suffix added when anything was replaced or the
  * name is long):
- *   <t>    messages:   id bigserial, payload bytea, headers jsonb, published_at bigint (ms)
+ *   <t>    messages:   id bigserial, payload bytea, headers jsonb, published_at bigint (ms),
+ *                      message_key text UNIQUE (the `prism-message-id` header, NULL without one)
  *   <t>_g  groups:     every group that ever consumed the topic
  *   <t>_d  deliveries: one row per (group, message) still to acknowledge, with attempt count and
  *                      visible_at (the visibility timeout)
@@ -12,6 +13,10 @@
  * consuming for the first time is registered and receives every message still kept. A message is
  * deleted once no delivery row points at it. A message enqueued in the very instant a new group
  * registers may be missed by that new group only.
+ *
+ * De-duplication: an enqueue whose `prism-message-id` is already kept inserts nothing (ON
+ * CONFLICT on message_key), so a batch retried after its COMMIT landed but the reply was lost (the
+ * server killed in between) is not stored twice. The key is kept as long as the message is.
  *
  * Claiming: `FOR UPDATE SKIP LOCKED` on the group's visible delivery rows, which sets
  * visible_at = now() + ackTimeoutMs and increments the attempt: consumers of one group never
@@ -41,6 +46,7 @@ import {
   copyHeaders,
   DEFAULT_ACK_TIMEOUT_MS,
   DEFAULT_OPERATION_TIMEOUT_MS,
+  MESSAGE_ID_HEADER,
   sleep,
   withDeadline,
 } from '../messaging-support.js';
@@ -55,6 +61,11 @@ export function queueTableName(namespace: string, topic: string): string {
   if (clean === raw && clean.length <= 40) return clean;
   const hash = createHash('sha256').update(raw).digest('hex').slice(0, 10);
   return `${clean.slice(0, 40)}_${hash}`;
+}
+
+/** A message's de-duplication key: its topic-scoped table makes the id enough. */
+function keyOf(message: Message): string | null {
+  return message.headers[MESSAGE_ID_HEADER] || null;
 }
 
 function isConnectionError(err: unknown): boolean {
@@ -103,6 +114,8 @@ export function createPostgresQueue(options: DriverOptions): PostgresQueue {
              id bigserial PRIMARY KEY, payload bytea NOT NULL, headers jsonb NOT NULL,
              published_at bigint NOT NULL)`,
         );
+        // A table from before de-duplication gets its column here (once per process and topic).
+        await client.query(`ALTER TABLE ${t.messages} ADD COLUMN IF NOT EXISTS message_key text UNIQUE`);
         await client.query(`CREATE TABLE IF NOT EXISTS ${t.groups} (grp text PRIMARY KEY)`);
         await client.query(
           `CREATE TABLE IF NOT EXISTS ${t.deliveries} (
@@ -176,19 +189,23 @@ export function createPostgresQueue(options: DriverOptions): PostgresQueue {
       await run('enqueue', async () => {
         const t = await tables(message.topic);
         await pool.query(
-          `WITH m AS (INSERT INTO ${t.messages} (payload, headers, published_at) VALUES ($1, $2, $3) RETURNING id)
+          `WITH m AS (
+             INSERT INTO ${t.messages} (payload, headers, published_at, message_key) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (message_key) DO NOTHING RETURNING id)
            INSERT INTO ${t.deliveries} (grp, message_id) SELECT g.grp, m.id FROM ${t.groups} g, m`,
           [
             Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength),
             headers,
             Date.now(),
+            keyOf(message),
           ],
         );
       });
     },
 
     // One multi-row INSERT per topic (ids ascend in batch order), all topics in one transaction:
-    // a failed batch leaves nothing behind, so retrying it doubles nothing.
+    // a failed batch leaves nothing behind, and one whose reply was lost after its COMMIT inserts
+    // nothing again when retried (message_key).
     async enqueueMany(messages) {
       if (messages.length === 0) return;
       const byTopic = new Map<string, Message[]>();
@@ -205,14 +222,16 @@ export function createPostgresQueue(options: DriverOptions): PostgresQueue {
           for (const { t, list } of entries) {
             await client.query(
               `WITH m AS (
-                 INSERT INTO ${t.messages} (payload, headers, published_at)
-                 SELECT u.p, u.h::jsonb, $3 FROM unnest($1::bytea[], $2::text[]) WITH ORDINALITY AS u(p, h, n)
-                 ORDER BY u.n RETURNING id)
+                 INSERT INTO ${t.messages} (payload, headers, published_at, message_key)
+                 SELECT u.p, u.h::jsonb, $3, u.k
+                 FROM unnest($1::bytea[], $2::text[], $4::text[]) WITH ORDINALITY AS u(p, h, k, n)
+                 ORDER BY u.n ON CONFLICT (message_key) DO NOTHING RETURNING id)
                INSERT INTO ${t.deliveries} (grp, message_id) SELECT g.grp, m.id FROM ${t.groups} g, m`,
               [
                 list.map((m) => Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength)),
                 list.map((m) => JSON.stringify(copyHeaders(m.headers))),
                 Date.now(),
+                list.map(keyOf),
               ],
             );
           }
