@@ -614,9 +614,14 @@ EOF
   rotate_log "$(logfile s3)"
   # Every listener on loopback, each at a port derived from PRISM_TEST_S3_PORT; the Iceberg and
   # Lance catalogs and telemetry are off.
-  spawn s3 "$(weed_bin)" server -dir="$d/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+  # Each bucket is its own collection, and the master grows 7 volumes for every new one, while
+  # `-volume.max=0` sizes the slots from free disk (1 per GiB): with 29 GiB free the fifth bucket's
+  # first PutObject failed with InternalError ("no free volumes"). One volume per growth, and a
+  # fixed count of slots (volume files are sparse, so a slot costs no disk until written).
+  spawn s3 env WEED_MASTER_VOLUME_GROWTH_COPY_1=1 "$(weed_bin)" server -dir="$d/data" \
+    -ip=127.0.0.1 -ip.bind=127.0.0.1 \
     -master.port="$S3_MASTER_PORT" -master.port.grpc=$((S3_MASTER_PORT + 10000)) -master.telemetry=false \
-    -master.volumeSizeLimitMB=1024 -volume.max=0 \
+    -master.volumeSizeLimitMB=1024 -volume.max=256 \
     -volume.port="$S3_VOLUME_PORT" -volume.port.grpc=$((S3_VOLUME_PORT + 10000)) \
     -filer -filer.port="$S3_FILER_PORT" -filer.port.grpc=$((S3_FILER_PORT + 10000)) \
     -filer.localSocket="$d/filer.sock" \

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, expect, it } from 'vitest';
 import {
   CreateBucketCommand,
+  DeleteBucketCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -48,6 +49,23 @@ await describeWithService('s3', 'S3 test service (SeaweedFS)', () => {
       .send(new HeadObjectCommand({ Bucket: bucket, Key: 'a/b.bin' }))
       .catch((e: unknown) => e);
     expect((missing as { $metadata: { httpStatusCode: number } }).$metadata.httpStatusCode).toBe(404);
+  });
+
+  // Every bucket is a SeaweedFS collection with volumes of its own; the suite and the benches
+  // create dozens, and the store once ran out of volume slots at the fifth.
+  it('accepts writes into a dozen new buckets', async () => {
+    const buckets = Array.from({ length: 12 }, (_, i) => uniqueName(`prism-many-${i}`));
+    try {
+      for (const name of buckets) {
+        await s3.send(new CreateBucketCommand({ Bucket: name }));
+        await s3.send(new PutObjectCommand({ Bucket: name, Key: 'k', Body: randomBytes(1024) }));
+      }
+    } finally {
+      for (const name of buckets) {
+        await s3.send(new DeleteObjectCommand({ Bucket: name, Key: 'k' })).catch(() => undefined);
+        await s3.send(new DeleteBucketCommand({ Bucket: name })).catch(() => undefined);
+      }
+    }
   });
 
   it('refuses anonymous requests and a wrong secret', async () => {
