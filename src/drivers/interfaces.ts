@@ -230,6 +230,13 @@ export interface ObjectReader {
    * read; a reader never iterated holds its file or connection.
    */
   readonly chunks: AsyncIterable<Uint8Array>;
+  /**
+   * Instead of `chunks` (use one or the other), where a driver can: places the bytes straight
+   * into `target` (exactly `size` long) as they arrive, calling `onBytes` with each newly filled
+   * view in order; rejects as `chunks` would throw. `fillFrom` (objects/common.ts) uses it when
+   * it is there and copies the chunks when it is not.
+   */
+  readInto?(target: Uint8Array, onBytes?: (view: Uint8Array) => void): Promise<void>;
 }
 
 /**

@@ -148,14 +148,31 @@ export async function readAll(
   mismatch: (received: number) => Error,
 ): Promise<Uint8Array> {
   const out = Buffer.allocUnsafe(reader.size);
+  await fillFrom(reader, out, mismatch);
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/**
+ * Places a reader's bytes in `target`, which must be exactly its announced size, calling
+ * `onBytes` with each newly filled view in order: through the driver's `readInto` when it has one
+ * (no copy), else chunk by chunk. A body longer or shorter than announced is `mismatch(received)`.
+ */
+export async function fillFrom(
+  reader: ObjectReader,
+  target: Uint8Array,
+  mismatch: (received: number) => Error,
+  onBytes?: (view: Uint8Array) => void,
+): Promise<void> {
+  if (target.byteLength !== reader.size) throw mismatch(reader.size);
+  if (reader.readInto !== undefined) return reader.readInto(target, onBytes);
   let at = 0;
   for await (const chunk of reader.chunks) {
-    if (at + chunk.byteLength > out.byteLength) throw mismatch(at + chunk.byteLength);
-    out.set(chunk, at);
+    if (at + chunk.byteLength > target.byteLength) throw mismatch(at + chunk.byteLength);
+    target.set(chunk, at);
+    onBytes?.(target.subarray(at, at + chunk.byteLength));
     at += chunk.byteLength;
   }
-  if (at !== out.byteLength) throw mismatch(at);
-  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  if (at !== target.byteLength) throw mismatch(at);
 }
 
 /** Bytes as a stream of one chunk (a view, not a copy). */

@@ -26,6 +26,7 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { PrismError } from '../../errors.js';
 import {
   BackendDownError,
@@ -50,6 +51,7 @@ import {
   readAll,
   sizeMismatch,
 } from './common.js';
+import { directGet } from './s3-direct-get.js';
 
 const META_SHA256 = 'prism-sha256';
 const META_EXPIRES = 'prism-expires-at-ms';
@@ -63,6 +65,8 @@ const STREAM_PARTS_IN_FLIGHT = 2;
 const COLLECT_OLD_EVERY_BYTES = 16 * 1024 * 1024;
 /** S3's largest single PutObject: a longer announced body goes as a multipart upload. */
 const MAX_PUT_BYTES = 5 * 1024 ** 3;
+/** The longest a request's connection may stay silent. */
+const REQUEST_TIMEOUT_MS = 120_000;
 /** Multipart uploads older than this are abandoned (the put that began them failed or crashed). */
 const ABANDONED_UPLOAD_MS = 24 * 60 * 60 * 1000;
 
@@ -137,6 +141,7 @@ class S3ObjectsDriver implements S3Objects {
   private readonly prefix: string;
   private readonly now: () => number;
   private client: S3Client | undefined;
+  private signer: SignatureV4 | undefined;
 
   constructor(private readonly options: S3ObjectsOptions) {
     this.location = parseS3Endpoint(options.endpoint);
@@ -157,7 +162,7 @@ class S3ObjectsDriver implements S3Objects {
         // Integrity is the driver's own SHA-256; the SDK's extra CRC trailers are not needed.
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
-        requestHandler: { connectionTimeout: timeout, requestTimeout: 120_000 },
+        requestHandler: { connectionTimeout: timeout, requestTimeout: REQUEST_TIMEOUT_MS },
         ...(this.location.endpoint !== undefined ? { endpoint: this.location.endpoint } : {}),
         ...(this.options.credentials !== undefined
           ? {
@@ -440,10 +445,14 @@ class S3ObjectsDriver implements S3Objects {
 
   /**
    * GetObject, its body read as it arrives (the SDK's own `transformToByteArray` gathers the
-   * chunks and copies them once more). A body that breaks off is the store going away.
+   * chunks and copies them once more). A body that breaks off is the store going away. From an
+   * `http:` endpoint the socket reads it straight into the caller's buffer (s3-direct-get.ts);
+   * an answer that is not a plain 200 or 206, or no answer, is asked again through the SDK.
    */
   private async read(key: string, range?: string): Promise<ObjectReader | undefined> {
     const what = `GetObject ${key}`;
+    const direct = await this.readDirect(key, range);
+    if (direct !== 'ask-sdk') return direct;
     try {
       return await this.call(what, async (s3) => {
         const res = await s3.send(
@@ -466,6 +475,41 @@ class S3ObjectsDriver implements S3Objects {
       if (isNotFound(err)) return undefined;
       throw err;
     }
+  }
+
+  private async readDirect(key: string, range?: string): Promise<ObjectReader | undefined | 'ask-sdk'> {
+    const endpoint = this.location.endpoint;
+    if (endpoint === undefined || !endpoint.startsWith('http:')) return 'ask-sdk';
+    const config = this.s3.config;
+    this.signer ??= new SignatureV4({
+      service: 's3',
+      region: this.location.region,
+      credentials: config.credentials,
+      sha256: config.sha256,
+      uriEscapePath: false,
+      applyChecksum: false,
+    });
+    const objectKey = `${this.prefix}${key}`.split('/').map(encodeURIComponent).join('/');
+    const got = await directGet({
+      endpoint: new URL(endpoint),
+      path: `/${encodeURIComponent(this.location.bucket)}/${objectKey}`,
+      ...(range !== undefined ? { range } : {}),
+      signer: this.signer,
+      connectTimeoutMs: this.options.connectTimeoutMs ?? 3000,
+      idleTimeoutMs: REQUEST_TIMEOUT_MS,
+    }).catch(() => undefined);
+    if (got === undefined) return 'ask-sdk';
+    const expiresAt = got.headers.get(`x-amz-meta-${META_EXPIRES}`);
+    if (expiresAt !== undefined && expired(Number(expiresAt), this.now())) {
+      got.release();
+      return undefined;
+    }
+    const what = `GetObject ${key}`;
+    const readInto = (target: Uint8Array, onBytes?: (view: Uint8Array) => void) =>
+      got.readInto(target, onBytes).catch((err: unknown) => {
+        throw new BackendDownError('s3', what, err);
+      });
+    return { size: got.size, readInto, chunks: bodyViews(got.size, readInto, () => got.release()) };
   }
 
   async statObject(key: string): Promise<ObjectInfo | undefined> {
@@ -562,5 +606,46 @@ async function* bodyChunks(what: string, body: Readable | undefined): AsyncGener
     throw new BackendDownError('s3', what, err);
   } finally {
     body.destroy();
+  }
+}
+
+/**
+ * A direct read's body as chunks: read into one buffer of the object's size, each view yielded
+ * once its bytes are in place (stopping early releases the connection).
+ */
+async function* bodyViews(
+  size: number,
+  readInto: (target: Uint8Array, onBytes: (view: Uint8Array) => void) => Promise<void>,
+  release: () => void,
+): AsyncGenerator<Uint8Array> {
+  const target = Buffer.allocUnsafe(size);
+  const landed: Uint8Array[] = [];
+  let wake: (() => void) | undefined;
+  let outcome: { failed: false } | { failed: true; err: unknown } | undefined;
+  readInto(target, (view) => {
+    landed.push(view);
+    wake?.();
+  })
+    .then(
+      () => (outcome = { failed: false }),
+      (err: unknown) => (outcome = { failed: true, err }),
+    )
+    .finally(() => wake?.());
+  try {
+    for (;;) {
+      const view = landed.shift();
+      if (view !== undefined) {
+        yield view;
+        continue;
+      }
+      if (outcome !== undefined) {
+        if (outcome.failed) throw outcome.err;
+        return;
+      }
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+    }
+  } finally {
+    release();
   }
 }

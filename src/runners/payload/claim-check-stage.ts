@@ -27,7 +27,7 @@ import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { parseDuration, parseSize } from '../../config/units.js';
 import type { Message, ObjectStore } from '../../drivers/interfaces.js';
-import { oneChunk, readAll, sha256Hex } from '../../drivers/objects/common.js';
+import { fillFrom, oneChunk, readAll, sha256Hex } from '../../drivers/objects/common.js';
 import { PrismError } from '../../errors.js';
 import type { ClaimCheckSetting, NamespaceRequest } from '../../gen/prism/config/v1/namespace_pb.js';
 import { allocateDeliveryPayload } from '../../transport/large-payload-encoder.js';
@@ -346,14 +346,8 @@ export class ClaimCheckStage implements PayloadStage {
       // Placed and hashed as it arrives, in memory the delivery is encoded around (no copy).
       payload = allocateDeliveryPayload(size);
       const hash = createHash('sha256');
-      let received = 0;
-      for await (const chunk of reader.chunks) {
-        if (received + chunk.byteLength > size) throw mismatch();
-        payload.set(chunk, received);
-        hash.update(chunk);
-        received += chunk.byteLength;
-      }
-      if (received !== size || `sha256:${hash.digest('hex')}` !== checksum) throw mismatch();
+      await fillFrom(reader, payload, mismatch, (view) => hash.update(view));
+      if (`sha256:${hash.digest('hex')}` !== checksum) throw mismatch();
     } else {
       const stored = await readAll(reader, mismatch);
       try {

@@ -1,0 +1,146 @@
+/**
+ * The s3 driver's direct GetObject (src/drivers/objects/s3-direct-get.ts) against answers a real
+ * S3 server cannot be made to give on demand: a body that breaks off, one longer than announced, a
+ * chunked or compressed body, a head that never ends. The plain case against SeaweedFS is in the
+ * objects conformance suite. The stand-in is a TCP server that writes a fixed response.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { createHash, createHmac, randomBytes, type Hash, type Hmac } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { directGet } from '../../../src/drivers/objects/s3-direct-get.js';
+
+/** What the signer hashes (@smithy/types' SourceData). */
+type SourceData = string | ArrayBuffer | ArrayBufferView;
+const bytes = (data: SourceData): string | Uint8Array =>
+  typeof data === 'string'
+    ? data
+    : ArrayBuffer.isView(data)
+      ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+      : new Uint8Array(data);
+
+/** SHA-256 (an HMAC when given a secret) in the shape the signer asks for. */
+class Sha256 {
+  private readonly hash: Hash | Hmac;
+  constructor(secret?: SourceData) {
+    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
+  }
+  update(data: SourceData): void {
+    this.hash.update(bytes(data));
+  }
+  async digest(): Promise<Uint8Array> {
+    return this.hash.digest();
+  }
+}
+
+const signer = new SignatureV4({
+  service: 's3',
+  region: 'us-east-1',
+  credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+  sha256: Sha256,
+  uriEscapePath: false,
+});
+
+let server: Server | undefined;
+afterEach(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
+
+/** A server that answers every connection with `answer(socket, request text)`. */
+async function serve(answer: (socket: Socket, request: string) => void): Promise<URL> {
+  server = createServer((socket) => {
+    let request = '';
+    socket.on('data', (data: Buffer) => {
+      request += data.toString('latin1');
+      if (request.includes('\r\n\r\n')) answer(socket, request);
+    });
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+  const address = server.address() as { port: number };
+  return new URL(`http://127.0.0.1:${address.port}`);
+}
+
+function get(endpoint: URL) {
+  return directGet({
+    endpoint,
+    path: '/bucket/ns/claims/k',
+    signer,
+    connectTimeoutMs: 1000,
+    idleTimeoutMs: 1000,
+  });
+}
+
+const head = (status: string, headers: Record<string, string | number>) =>
+  `HTTP/1.1 ${status}\r\n${Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')}\r\n`;
+
+describe('direct GetObject', () => {
+  it('sends a signed GET and fills the target in order, the head and body in separate writes or one', async () => {
+    const body = randomBytes(3 * 1024 * 1024 + 7);
+    let seen = '';
+    const endpoint = await serve((socket, request) => {
+      seen = request;
+      socket.write(head('200 OK', { 'Content-Length': body.byteLength, 'x-amz-meta-a': 'b' }));
+      socket.write(body.subarray(0, 1000));
+      setTimeout(() => socket.end(body.subarray(1000)), 20);
+    });
+    const got = await get(endpoint);
+    expect(got?.size).toBe(body.byteLength);
+    expect(got?.headers.get('x-amz-meta-a')).toBe('b');
+    const target = Buffer.alloc(body.byteLength);
+    const views: Uint8Array[] = [];
+    await got!.readInto(target, (view) => views.push(view));
+    expect(target.equals(body)).toBe(true);
+    expect(Buffer.concat(views).equals(body)).toBe(true);
+    expect(seen).toMatch(/^GET \/bucket\/ns\/claims\/k HTTP\/1\.1\r\n/);
+    expect(seen).toMatch(/\r\nauthorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\//i);
+  });
+
+  it('rejects a body that breaks off before its announced length', async () => {
+    const endpoint = await serve((socket) => {
+      socket.end(head('200 OK', { 'Content-Length': 1000 }) + 'x'.repeat(10));
+    });
+    const got = await get(endpoint);
+    await expect(got!.readInto(Buffer.alloc(1000))).rejects.toThrow(/closed the connection/);
+  });
+
+  it('rejects a body longer than announced', async () => {
+    const endpoint = await serve((socket) => {
+      socket.write(head('200 OK', { 'Content-Length': 10 }));
+      setTimeout(() => socket.end('y'.repeat(5000)), 20);
+    });
+    const got = await get(endpoint);
+    await expect(got!.readInto(Buffer.alloc(10))).rejects.toThrow(/more than the 10 bytes/);
+  });
+
+  it('rejects a connection that goes silent midway', async () => {
+    const endpoint = await serve((socket) => {
+      socket.write(head('200 OK', { 'Content-Length': 100 }) + 'z');
+    });
+    const got = await get(endpoint);
+    await expect(got!.readInto(Buffer.alloc(100))).rejects.toThrow(/silent for 1000 ms/);
+  });
+
+  it.each([
+    ['an error status', head('503 Slow Down', { 'Content-Length': 0 })],
+    ['a missing object', head('404 Not Found', { 'Content-Length': 0 })],
+    ['a chunked body', head('200 OK', { 'Transfer-Encoding': 'chunked' }) + '0\r\n\r\n'],
+    ['a compressed body', head('200 OK', { 'Content-Length': 3, 'Content-Encoding': 'gzip' }) + 'abc'],
+    ['no Content-Length', head('200 OK', {}) + 'abc'],
+    ['not HTTP/1.1', 'SSH-2.0-OpenSSH\r\n\r\n'],
+    ['a head that never ends', `HTTP/1.1 200 OK\r\n${'x-pad: 0123456789\r\n'.repeat(4000)}`],
+  ])('leaves %s to the SDK (resolves undefined)', async (_what, response) => {
+    const endpoint = await serve((socket) => socket.end(response));
+    expect(await get(endpoint)).toBeUndefined();
+  });
+
+  it('leaves a store that does not answer to the SDK', async () => {
+    const endpoint = await serve(() => undefined);
+    server!.close();
+    expect(await get(endpoint)).toBeUndefined();
+  });
+
+  it('does not speak TLS itself', async () => {
+    expect(await get(new URL('https://127.0.0.1:1'))).toBeUndefined();
+  });
+});
