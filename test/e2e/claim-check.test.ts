@@ -310,10 +310,10 @@ await describeWithServices(['s3', 'kafka', 'nats', 'redis'], 'claim check throug
           { contentType: 'application/x-pieces', headers: { part: 'all' }, size: payload.byteLength },
           pieces(),
         );
-        // Stored once under claims/<sha256>/<id>; the pending upload was renamed.
+        // Stored once under claims/<sha256>/<id>; the pending upload was renamed. The topic's one
+        // group needs no marker.
         expect(await listClaims(namespace)).toEqual([
           `${namespace}/claims/${sha256(payload)}/${messageId}${SUFFIX[compression]}`,
-          `${namespace}/claims/${sha256(payload)}/${messageId}${SUFFIX[compression]}.groups/readers`,
         ]);
         const got = await messages.next();
         expect(got.message!.messageId).toBe(messageId);
@@ -363,10 +363,7 @@ await describeWithServices(['s3', 'kafka', 'nats', 'redis'], 'claim check throug
       expect(failed).toBe(0);
       expect(published).toHaveLength(1);
       const messageId = published[0]!.messageId;
-      expect(await listClaims(namespace)).toEqual([
-        `${namespace}/claims/${sha256(payload)}/${messageId}`,
-        `${namespace}/claims/${sha256(payload)}/${messageId}.groups/readers`,
-      ]);
+      expect(await listClaims(namespace)).toEqual([`${namespace}/claims/${sha256(payload)}/${messageId}`]);
       const got = await messages.next();
       expect(got.message!.messageId).toBe(messageId);
       expect(got.message!.contentType).toBe('application/x-cli-file');

@@ -11,9 +11,10 @@
  * - Claim: `prism-claim-*` headers (store, key, size, checksum, encoding, original content type),
  *   an empty payload, and `prism-content-type: application/vnd.prism.claim-check`.
  * - Lifetime: the producer lists the topic's consuming groups (from the namespace declaration) in
- *   `prism-claim-groups` and stores an empty marker `<key>.groups/<group>` per group beside the
- *   object. When a group's ack has reached the backend (`settled`), its marker is deleted; the
- *   group that finds no other listed marker left deletes the object. Each delete precedes the
+ *   `prism-claim-groups` and, when there are two or more, stores an empty marker
+ *   `<key>.groups/<group>` per group beside the object. When a group's ack has reached the backend
+ *   (`settled`), its marker is deleted; the group that finds no other listed marker left (or the
+ *   topic's only group) deletes the object. Each delete precedes the
  *   look, so of two concurrent last acks at least one sees none left. Anything not released
  *   (a dead-lettered message, a group that never reads, a crash) expires after `ttl`: expired
  *   objects read as missing and the producer sweeps them (at most once per SWEEP_INTERVAL_MS).
@@ -73,6 +74,14 @@ const CLAIM_KEY = /^claims\/[0-9a-f]{64}\/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
 /** The name of a group's marker (and in `prism-claim-groups`): the group, or a hash of it. */
 export function markerName(group: string): string {
   return SEGMENT.test(group) ? group : `sha256-${sha256Hex(Buffer.from(group, 'utf8'))}`;
+}
+
+/**
+ * The markers stored beside an object: one per listed group, when there are two or more. The one
+ * group of a single-group topic needs none: its acknowledgement deletes the object.
+ */
+function markersFor(groups: readonly string[]): readonly string[] {
+  return groups.length > 1 ? groups : [];
 }
 
 function markerKey(key: string, marker: string): string {
@@ -187,7 +196,8 @@ export class ClaimCheckStage implements PayloadStage {
     const messageId = message.headers[HEADER.messageId] ?? '';
     const id = SEGMENT.test(messageId) ? messageId : randomUUID();
     const key = `${KEY_PREFIX}${checksum}/${id}${SUFFIX[compression]}`;
-    const markers = [...new Set((this.options.groupsOf?.(context.topic) ?? []).map(markerName))];
+    const groups = this.groupsOf(context.topic);
+    const markers = markersFor(groups);
     const ttl = { ttlMs: this.options.ttlMs };
     // Stored as it is, the payload goes as a body of announced size and of the hash just computed
     // from it: neither the driver nor S3's request signing hashes it again (putObjectStream).
@@ -204,7 +214,7 @@ export class ClaimCheckStage implements PayloadStage {
       put,
       ...markers.map(async (marker) => store.putObject(markerKey(key, marker), EMPTY, ttl)),
     ]);
-    return this.claimed(message, { key, size: payload.byteLength, checksum, markers });
+    return this.claimed(message, { key, size: payload.byteLength, checksum, groups });
   }
 
   /**
@@ -237,7 +247,8 @@ export class ClaimCheckStage implements PayloadStage {
     const keyOf = (checksum: string) => `${KEY_PREFIX}${checksum}/${id}${SUFFIX[compression]}`;
     const target =
       announced !== undefined ? keyOf(announced) : `${PENDING_PREFIX}${randomUUID()}${SUFFIX[compression]}`;
-    const markers = [...new Set((this.options.groupsOf?.(context.topic) ?? []).map(markerName))];
+    const groups = this.groupsOf(context.topic);
+    const markers = markersFor(groups);
     const ttl = { ttlMs: this.options.ttlMs };
 
     // The original bytes: counted (never more than announced) and, when the store sees other
@@ -299,13 +310,18 @@ export class ClaimCheckStage implements PayloadStage {
       }
     }
     await (early ?? putMarkers(key));
-    return this.claimed(message, { key, size: upload.size, checksum, markers });
+    return this.claimed(message, { key, size: upload.size, checksum, groups });
+  }
+
+  /** The topic's consuming groups, as their marker names. */
+  private groupsOf(topic: string): string[] {
+    return [...new Set((this.options.groupsOf?.(topic) ?? []).map(markerName))];
   }
 
   /** The message that travels instead: an empty payload and the claim's headers. */
   private claimed(
     message: Message,
-    claim: { key: string; size: number; checksum: string; markers: readonly string[] },
+    claim: { key: string; size: number; checksum: string; groups: readonly string[] },
   ): Message {
     const headers: Record<string, string> = { ...message.headers };
     const contentType = headers[HEADER.contentType];
@@ -315,7 +331,7 @@ export class ClaimCheckStage implements PayloadStage {
     headers[CLAIM_HEADER.checksum] = `sha256:${claim.checksum}`;
     headers[CLAIM_HEADER.encoding] = ENCODING[this.options.compression];
     if (contentType !== undefined) headers[CLAIM_HEADER.contentType] = contentType;
-    if (claim.markers.length > 0) headers[CLAIM_HEADER.groups] = claim.markers.join(',');
+    if (claim.groups.length > 0) headers[CLAIM_HEADER.groups] = claim.groups.join(',');
     headers[HEADER.contentType] = CLAIM_CONTENT_TYPE;
     return { topic: message.topic, payload: new Uint8Array(0), headers };
   }
@@ -372,8 +388,9 @@ export class ClaimCheckStage implements PayloadStage {
 
   /**
    * Releases the delivering group's marker after its ack; deletes the object when no listed
-   * group's marker is left. A dead-lettered message keeps its marker: its dead-letter copy
-   * carries the claim and must still open until the TTL.
+   * group's marker is left (at once when it is the only group listed). A dead-lettered message
+   * keeps its marker and object: its dead-letter copy carries the claim and must still open until
+   * the TTL.
    */
   async settled(message: Message, context: StageContext, outcome: SettledOutcome): Promise<void> {
     const key = message.headers[CLAIM_HEADER.key];
@@ -384,7 +401,7 @@ export class ClaimCheckStage implements PayloadStage {
     const mine = markerName(context.group);
     if (!CLAIM_KEY.test(key.replace(/\.(gz|zst)$/, '')) || !groups.includes(mine)) return;
     const store = this.options.store();
-    await store.deleteObject(markerKey(key, mine));
+    if (groups.length > 1) await store.deleteObject(markerKey(key, mine));
     for (const other of groups) {
       if (other !== mine && (await store.statObject(markerKey(key, other))) !== undefined) return;
     }
