@@ -238,8 +238,11 @@ class Exchange implements DirectGet {
       return;
     }
     if (filled === this.target!.byteLength) {
+      // Not closed from this side: the server ends a `connection: close` exchange after the body,
+      // and the socket closes on its FIN (or on the idle timeout), so the TIME_WAIT of each GET
+      // lands on the server, not among this process's ephemeral ports.
       const settle = this.settleBody;
-      this.release();
+      this.settleBody = undefined;
       settle?.();
     }
   }

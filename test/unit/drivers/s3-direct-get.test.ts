@@ -4,6 +4,7 @@
  * chunked or compressed body, a head that never ends. The plain case against SeaweedFS is in the
  * objects conformance suite. The stand-in is a TCP server that writes a fixed response.
  */
+import { execFileSync } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createHash, createHmac, randomBytes, type Hash, type Hmac } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -94,6 +95,26 @@ describe('direct GetObject', () => {
     expect(Buffer.concat(views).equals(body)).toBe(true);
     expect(seen).toMatch(/^GET \/bucket\/ns\/claims\/k HTTP\/1\.1\r\n/);
     expect(seen).toMatch(/\r\nauthorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\//i);
+  });
+
+  it("leaves the close to the server, so each GET's TIME_WAIT is on the server's side", async () => {
+    let clientPort = 0;
+    let closed!: Promise<void>;
+    const endpoint = await serve((socket) => {
+      clientPort = socket.remotePort!;
+      closed = new Promise((resolve) => socket.on('close', () => resolve()));
+      socket.write(head('200 OK', { 'Content-Length': 5 }) + 'hello');
+      setTimeout(() => socket.end(), 50);
+    });
+    const got = await get(endpoint);
+    const target = Buffer.alloc(5);
+    await got!.readInto(target);
+    expect(target.toString()).toBe('hello');
+    await closed;
+    const waiting = execFileSync('ss', ['-Htan', 'state', 'time-wait', `( sport = :${clientPort} )`], {
+      encoding: 'utf8',
+    });
+    expect(waiting.trim()).toBe('');
   });
 
   it('rejects a body that breaks off before its announced length', async () => {
