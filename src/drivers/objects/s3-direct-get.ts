@@ -71,7 +71,9 @@ export async function directGet(request: DirectGetRequest): Promise<DirectGet | 
   });
   const lines = [`GET ${request.path} HTTP/1.1`, 'connection: close'];
   for (const [name, value] of Object.entries(signed.headers)) lines.push(`${name}: ${value}`);
-  return new Exchange(endpoint.hostname, port, `${lines.join('\r\n')}\r\n\r\n`, request).answered;
+  // URL keeps an IPv6 literal's brackets in `hostname`; a socket wants the bare address.
+  const host = endpoint.hostname.replace(/^\[(.*)\]$/, '$1');
+  return new Exchange(host, port, `${lines.join('\r\n')}\r\n\r\n`, request).answered;
 }
 
 interface Head {

@@ -46,7 +46,7 @@ let server: Server | undefined;
 afterEach(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
 
 /** A server that answers every connection with `answer(socket, request text)`. */
-async function serve(answer: (socket: Socket, request: string) => void): Promise<URL> {
+async function serve(answer: (socket: Socket, request: string) => void, host = '127.0.0.1'): Promise<URL> {
   server = createServer((socket) => {
     let request = '';
     socket.on('data', (data: Buffer) => {
@@ -55,9 +55,9 @@ async function serve(answer: (socket: Socket, request: string) => void): Promise
     });
     socket.on('error', () => undefined);
   });
-  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server!.listen(0, host, resolve));
   const address = server.address() as { port: number };
-  return new URL(`http://127.0.0.1:${address.port}`);
+  return new URL(`http://${host.includes(':') ? `[${host}]` : host}:${address.port}`);
 }
 
 function get(endpoint: URL) {
@@ -115,6 +115,19 @@ describe('direct GetObject', () => {
       encoding: 'utf8',
     });
     expect(waiting.trim()).toBe('');
+  });
+
+  it('reaches a store at an IPv6 address', async () => {
+    let seen = '';
+    const endpoint = await serve((socket, request) => {
+      seen = request;
+      socket.end(head('200 OK', { 'Content-Length': 2 }) + 'ok');
+    }, '::1');
+    const got = await get(endpoint);
+    const target = Buffer.alloc(2);
+    await got!.readInto(target);
+    expect(target.toString()).toBe('ok');
+    expect(seen).toMatch(/\r\nhost: \[::1\]:\d+\r\n/i);
   });
 
   it('rejects a body that breaks off before its announced length', async () => {
