@@ -153,9 +153,10 @@ export async function readAll(
 }
 
 /**
- * Places a reader's bytes in `target`, which must be exactly its announced size, calling
- * `onBytes` with each newly filled view in order: through the driver's `readInto` when it has one
- * (no copy), else chunk by chunk. A body longer or shorter than announced is `mismatch(received)`.
+ * Places a reader's bytes in `target`, calling `onBytes` with each newly filled view in order:
+ * through the driver's `readInto` when it has one and `target` is the reader's size (no copy),
+ * else chunk by chunk. A body longer or shorter than `target` is `mismatch(received)`; reading the
+ * chunks until it shows releases the read.
  */
 export async function fillFrom(
   reader: ObjectReader,
@@ -163,8 +164,8 @@ export async function fillFrom(
   mismatch: (received: number) => Error,
   onBytes?: (view: Uint8Array) => void,
 ): Promise<void> {
-  if (target.byteLength !== reader.size) throw mismatch(reader.size);
-  if (reader.readInto !== undefined) return reader.readInto(target, onBytes);
+  if (reader.readInto !== undefined && target.byteLength === reader.size)
+    return reader.readInto(target, onBytes);
   let at = 0;
   for await (const chunk of reader.chunks) {
     if (at + chunk.byteLength > target.byteLength) throw mismatch(at + chunk.byteLength);

@@ -167,7 +167,8 @@ class Exchange implements DirectGet {
       this.fail(new Error(`${this.request.endpoint.host} sent more than the ${this.size} bytes announced`));
     } else {
       this.filledUpTo(early.byteLength);
-      if (this.settleBody !== undefined) this.socket.resume();
+      // Also when the head brought the whole body: the server's FIN is read, and closes the socket.
+      this.socket.resume();
     }
     return done;
   }

@@ -142,11 +142,15 @@ class S3ObjectsDriver implements S3Objects {
   private readonly now: () => number;
   private client: S3Client | undefined;
   private signer: SignatureV4 | undefined;
+  /** The endpoint GetObject reads from directly (s3-direct-get.ts): a plain `http:` one only. */
+  private readonly directEndpoint: URL | undefined;
 
   constructor(private readonly options: S3ObjectsOptions) {
     this.location = parseS3Endpoint(options.endpoint);
     this.prefix = `${checkNamespace(options.namespace)}/`;
     this.now = options.now ?? Date.now;
+    const endpoint = this.location.endpoint;
+    this.directEndpoint = endpoint?.startsWith('http:') === true ? new URL(endpoint) : undefined;
   }
 
   private get s3(): S3Client {
@@ -478,8 +482,8 @@ class S3ObjectsDriver implements S3Objects {
   }
 
   private async readDirect(key: string, range?: string): Promise<ObjectReader | undefined | 'ask-sdk'> {
-    const endpoint = this.location.endpoint;
-    if (endpoint === undefined || !endpoint.startsWith('http:')) return 'ask-sdk';
+    const endpoint = this.directEndpoint;
+    if (endpoint === undefined) return 'ask-sdk';
     const config = this.s3.config;
     this.signer ??= new SignatureV4({
       service: 's3',
@@ -491,7 +495,7 @@ class S3ObjectsDriver implements S3Objects {
     });
     const objectKey = `${this.prefix}${key}`.split('/').map(encodeURIComponent).join('/');
     const got = await directGet({
-      endpoint: new URL(endpoint),
+      endpoint,
       path: `/${encodeURIComponent(this.location.bucket)}/${objectKey}`,
       ...(range !== undefined ? { range } : {}),
       signer: this.signer,

@@ -401,7 +401,7 @@ export class ClaimCheckStage implements PayloadStage {
     const mine = markerName(context.group);
     if (!CLAIM_KEY.test(key.replace(/\.(gz|zst)$/, '')) || !groups.includes(mine)) return;
     const store = this.options.store();
-    if (groups.length > 1) await store.deleteObject(markerKey(key, mine));
+    if (markersFor(groups).includes(mine)) await store.deleteObject(markerKey(key, mine));
     for (const other of groups) {
       if (other !== mine && (await store.statObject(markerKey(key, other))) !== undefined) return;
     }
