@@ -10,9 +10,12 @@
 //    with --modes: `upload` (Producer/PublishUpload, 256 KiB frames streamed to the store, the
 //    way `publish --file` sends large files) and/or `publish` (one unary Publish holding it whole).
 //
-// 3. The floor (--relay-floor, on by default): the direct put+get again through a process that only
-//    relays bytes (bench/proxy/relay.js) in front of the store, so the print says what moving the
-//    bytes through one more process each way costs on this machine, before any work of a proxy.
+// 3. The floor (--relay-floor, on by default): each client's direct put+get again through a process
+//    that only relays bytes in front of the store, one in Node (bench/proxy/relay.js) and one in Go
+//    (go-anchor/relay, when a Go toolchain builds it), so the print says what moving the bytes
+//    through one more process each way costs on this machine, before any work of a proxy. The
+//    claim check moves them through one more process each way (client → proxy → store on publish,
+//    store → proxy → client on delivery), so its ratio cannot pass the floor's.
 //
 // Both contenders run from each client of --clients, one after the other, each subscribed only
 // while it runs: `go` (bench/proxy/go-anchor/claimclient, grpc-go and the AWS SDK for Go v2 in a
@@ -77,7 +80,7 @@ if (s3.key === '')
 const BUCKET = 'prism-bench-claims';
 
 const { DataClient } = await import(join(root, 'dist', 'client/data-client.js'));
-const { buildGo } = await import(join(root, 'bench/proxy/lib.js'));
+const { buildGo, startProcess } = await import(join(root, 'bench/proxy/lib.js'));
 
 const s3Client = (endpoint) =>
   new S3Client({
@@ -91,27 +94,29 @@ const s3Client = (endpoint) =>
 const client = s3Client(s3.endpoint);
 await client.send(new CreateBucketCommand({ Bucket: BUCKET })).catch(() => undefined);
 
-/** The floor's relay in front of the store, and a client that goes through it. */
-async function startRelay() {
+/**
+ * The floor's byte relays in front of the store: Node's (bench/proxy/relay.js) and, when a Go
+ * toolchain builds it, Go's (go-anchor/relay), each with an S3 client that goes through it.
+ */
+async function startRelays() {
   const target = new URL(s3.endpoint);
-  const relay = spawn(
-    process.execPath,
-    [
-      join(root, 'bench/proxy/relay.js'),
-      '--listen',
-      '127.0.0.1:0',
-      '--to',
-      `${target.hostname}:${target.port}`,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const port = await new Promise((resolveReady, reject) => {
-    relay.once('exit', (code) => reject(new Error(`relay.js exited (${code})`)));
-    relay.stdout.once('data', (d) => resolveReady(JSON.parse(String(d).split('\n')[0]).port));
-  });
-  return { relay, client: s3Client(`http://127.0.0.1:${port}`) };
+  const to = `${target.hostname}:${target.port}`;
+  const kinds = [['node relay', process.execPath, [join(root, 'bench/proxy/relay.js')]]];
+  const goRelay = await buildGo('./relay', 'go-relay', (m) => console.log(`(${m})`));
+  if (goRelay) kinds.push(['go relay', goRelay, []]);
+  const relays = [];
+  for (const [name, cmd, args] of kinds) {
+    const proc = await startProcess(
+      cmd,
+      [...args, '--listen', '127.0.0.1:0', '--to', to],
+      'bench relay ready',
+    );
+    const endpoint = `http://127.0.0.1:${proc.ready.port}`;
+    relays.push({ name, endpoint, client: s3Client(endpoint), stop: () => proc.stop() });
+  }
+  return relays;
 }
-const floor = values['relay-floor'] ? await startRelay() : undefined;
+const relays = values['relay-floor'] ? await startRelays() : [];
 
 async function direct(payload, via = client) {
   const Key = `direct/${randomUUID()}`;
@@ -239,7 +244,7 @@ function nodeClient() {
       payload = randomBytes(bytes);
     },
     direct: () => direct(payload),
-    relayed: () => direct(payload, floor.client),
+    relayed: (relay) => direct(payload, relay.client),
     async claimed(mode) {
       const messageId = randomUUID();
       const cpuBefore = proxyCpuMs();
@@ -313,6 +318,7 @@ async function goClient(bin) {
     name: 'go',
     payload: (bytes) => ask(`payload ${bytes}`),
     direct: () => ask('direct'),
+    relayed: (relay) => ask(`direct ${relay.endpoint}`),
     claimed: (mode) => ask(`claim ${mode}`),
     async close() {
       go.stdin.end();
@@ -346,11 +352,12 @@ async function measureWith(contender) {
     for (const mode of MODES) {
       const directRuns = [];
       const claimRuns = [];
-      const relayed = [];
+      const relayed = new Map(relays.map((relay) => [relay, []]));
       for (let i = 0; i < ROUNDS; i++) {
         await contender.payload(mib * MiB);
         directRuns.push(await contender.direct());
-        if (contender.relayed && floor && mode === MODES[0]) relayed.push((await contender.relayed()).ms);
+        if (mode === MODES[0])
+          for (const relay of relays) relayed.get(relay).push((await contender.relayed(relay)).ms);
         claimRuns.push(await contender.claimed(mode));
       }
       const of = (runs, field) => median(runs.map((r) => r[field]));
@@ -359,10 +366,11 @@ async function measureWith(contender) {
       console.log(
         `${contender.name.padEnd(6)} ${String(mib).padStart(3)} MiB  ${mode.padEnd(8)} ${dRate.toFixed(1).padStart(8)} MiB/s   ${cRate.toFixed(1).padStart(10)} MiB/s        ${(cRate / dRate).toFixed(2)}   ${String(Math.round(of(claimRuns, 'cpuMs'))).padStart(8)} ms (${Math.round(of(claimRuns, 'publishCpuMs'))} + ${Math.round(of(claimRuns, 'deliveryCpuMs'))})   ${split(directRuns)}, ${split(claimRuns)}   ${of(directRuns, 'clientCpuMs').toFixed(0)}, ${of(claimRuns, 'clientCpuMs').toFixed(0)} ms`,
       );
-      if (relayed.length) {
-        const rRate = mib / (median(relayed) / 1000);
+      for (const [relay, runs] of relayed) {
+        if (runs.length === 0) continue;
+        const rRate = mib / (median(runs) / 1000);
         floors.push(
-          `${String(mib).padStart(3)} MiB  direct put+get through a byte relay ${rRate.toFixed(1)} MiB/s, ÷ direct ${(rRate / dRate).toFixed(2)}`,
+          `${contender.name.padEnd(6)} ${String(mib).padStart(3)} MiB  through the ${relay.name.padEnd(10)} ${rRate.toFixed(1).padStart(8)} MiB/s, ÷ direct ${(rRate / dRate).toFixed(2)}`,
         );
       }
     }
@@ -388,7 +396,7 @@ try {
   }
   if (floors.length) {
     console.log(
-      'the floor (node client): the same put+get through a process that only relays bytes (bench/proxy/relay.js):',
+      'the floor: the same direct put+get, through a process that only relays bytes (no work of a proxy):',
     );
     for (const line of floors) console.log(line);
   }
@@ -399,8 +407,10 @@ try {
   );
 } finally {
   client.destroy();
-  floor?.client.destroy();
-  floor?.relay.kill('SIGTERM');
+  for (const relay of relays) {
+    relay.client.destroy();
+    await relay.stop();
+  }
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
   rmSync(dir, { recursive: true, force: true });

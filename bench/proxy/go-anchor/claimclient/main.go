@@ -17,7 +17,8 @@
 // Reads commands from stdin, one per line, and answers each with one JSON line:
 //
 //	payload <bytes>         a new random payload               {"ok":true}
-//	direct                  put + get of it                     {"ms":..,"firstMs":..,"secondMs":..,"clientCpuMs":..}
+//	direct [endpoint]       put + get of it (at another S3      {"ms":..,"firstMs":..,"secondMs":..,"clientCpuMs":..}
+//	                        endpoint, e.g. a byte relay's)
 //	claim upload|publish    publish + delivery of it            the same, and proxy CPU ms: cpuMs, publishCpuMs, deliveryCpuMs
 //
 // Prints {"msg":"claim client ready"} once subscribed; an error ends the process with a message.
@@ -130,6 +131,8 @@ type client struct {
 	conn       *grpc.ClientConn
 	ctx        context.Context
 	s3         *s3.Client
+	s3At       func(endpoint string) *s3.Client
+	relayed    map[string]*s3.Client
 	bucket     string
 	proxyPid   int
 	payload    []byte
@@ -154,21 +157,26 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	c := &client{
-		conn:       conn,
-		ctx:        metadata.AppendToOutgoingContext(context.Background(), "x-prism-namespace", *namespace),
-		bucket:     *bucket,
-		proxyPid:   *proxyPid,
-		deliveries: make(chan *delivery, 4),
-		s3: s3.New(s3.Options{
-			BaseEndpoint: aws.String(*s3Endpoint),
+	s3At := func(endpoint string) *s3.Client {
+		return s3.New(s3.Options{
+			BaseEndpoint: aws.String(endpoint),
 			Region:       *region,
 			UsePathStyle: true,
 			Credentials: credentials.NewStaticCredentialsProvider(
 				os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), ""),
 			RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 			ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-		}),
+		})
+	}
+	c := &client{
+		conn:       conn,
+		ctx:        metadata.AppendToOutgoingContext(context.Background(), "x-prism-namespace", *namespace),
+		bucket:     *bucket,
+		proxyPid:   *proxyPid,
+		deliveries: make(chan *delivery, 4),
+		s3:         s3At(*s3Endpoint),
+		s3At:       s3At,
+		relayed:    map[string]*s3.Client{},
 	}
 	if err := c.subscribe(*group); err != nil {
 		fail(err)
@@ -188,7 +196,14 @@ func main() {
 			_, err = rand.Read(c.payload)
 			out = map[string]any{"ok": true}
 		case "direct":
-			out, err = c.direct()
+			via := c.s3
+			if len(words) > 1 {
+				if c.relayed[words[1]] == nil {
+					c.relayed[words[1]] = c.s3At(words[1])
+				}
+				via = c.relayed[words[1]]
+			}
+			out, err = c.direct(via)
 		case "claim":
 			out, err = c.claim(words[1])
 		default:
@@ -238,18 +253,18 @@ func (c *client) subscribe(group string) error {
 	return nil
 }
 
-func (c *client) direct() (map[string]any, error) {
+func (c *client) direct(via *s3.Client) (map[string]any, error) {
 	key := fmt.Sprintf("direct/go-%d", time.Now().UnixNano())
 	cpu := cpuMs(0)
 	started := time.Now()
-	_, err := c.s3.PutObject(c.ctx, &s3.PutObjectInput{
+	_, err := via.PutObject(c.ctx, &s3.PutObjectInput{
 		Bucket: &c.bucket, Key: &key, Body: bytes.NewReader(c.payload), ContentLength: aws.Int64(int64(len(c.payload))),
 	})
 	if err != nil {
 		return nil, err
 	}
 	put := time.Now()
-	res, err := c.s3.GetObject(c.ctx, &s3.GetObjectInput{Bucket: &c.bucket, Key: &key})
+	res, err := via.GetObject(c.ctx, &s3.GetObjectInput{Bucket: &c.bucket, Key: &key})
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +277,7 @@ func (c *client) direct() (map[string]any, error) {
 	end := time.Now()
 	clientCpu := cpuMs(0) - cpu
 	// Deleted again: SeaweedFS runs out of volumes for a bucket that keeps gigabytes of them.
-	if _, err := c.s3.DeleteObject(c.ctx, &s3.DeleteObjectInput{Bucket: &c.bucket, Key: &key}); err != nil {
+	if _, err := via.DeleteObject(c.ctx, &s3.DeleteObjectInput{Bucket: &c.bucket, Key: &key}); err != nil {
 		return nil, err
 	}
 	return map[string]any{"ms": ms(end.Sub(started)), "firstMs": ms(put.Sub(started)), "secondMs": ms(end.Sub(put)),

@@ -1,10 +1,10 @@
-// The Go twin of bench/proxy/relay.js: a process that only relays bytes, from a Unix socket to a
-// TCP target, both ways, so launched.js can show that the floor of one extra process hop is the
-// machine's and not Node's. Bench only.
+// The Go twin of bench/proxy/relay.js: a process that only relays bytes, from a Unix socket or a
+// TCP address to a TCP target, both ways, so launched.js and claim-check can show that the floor
+// of one extra process hop is the machine's and not Node's. Bench only.
 //
-//	relay -listen /path/to.sock -to 127.0.0.1:6379
+//	relay -listen /path/to.sock|127.0.0.1:0 -to 127.0.0.1:6379
 //
-// Prints {"msg":"bench relay ready"} once listening.
+// Prints {"msg":"bench relay ready","port":…} once listening (port 0 for a Unix socket).
 package main
 
 import (
@@ -13,19 +13,28 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 )
 
 func main() {
-	listen := flag.String("listen", "", "Unix socket path to accept on")
+	listen := flag.String("listen", "", "Unix socket path (with a /) or host:port to accept on")
 	to := flag.String("to", "", "host:port to relay to")
 	flag.Parse()
-	_ = os.Remove(*listen)
-	l, err := net.Listen("unix", *listen)
+	network := "tcp"
+	if strings.Contains(*listen, "/") {
+		network = "unix"
+		_ = os.Remove(*listen)
+	}
+	l, err := net.Listen(network, *listen)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	fmt.Println(`{"msg":"bench relay ready"}`)
+	port := 0
+	if addr, ok := l.Addr().(*net.TCPAddr); ok {
+		port = addr.Port
+	}
+	fmt.Printf("{\"msg\":\"bench relay ready\",\"port\":%d}\n", port)
 	for {
 		client, err := l.Accept()
 		if err != nil {
