@@ -95,6 +95,7 @@ export interface ProxyServerOptions {
 
 const DATA_SERVICES: readonly DescService[] = [KeyValue, Producer, CallerSessions, Consumer, Mailbox];
 const SUBSCRIBE_PATH = `/${Consumer.typeName}/${Consumer.method.subscribe.name}`;
+const PUBLISH_UPLOAD_PATH = `/${Producer.typeName}/${Producer.method.publishUpload.name}`;
 const LOCAL: RouteDecision = { kind: 'local' };
 
 /** Opens (or finds) the caller's backend session for a namespace, kept in its session store. */
@@ -236,6 +237,8 @@ export class ProxyServer {
           callStream: false,
           // Its deliveries go out without grpc-js's copy of each message (a claim-checked payload).
           serverStreams: [SUBSCRIBE_PATH],
+          // An upload's frames reach the object store without grpc-js's Readable in between.
+          clientStreams: [PUBLISH_UPLOAD_PATH],
         });
     const addService: Server['addService'] = (definition, implementation) =>
       front ? front.addService(definition, implementation) : this.grpc.addService(definition, implementation);

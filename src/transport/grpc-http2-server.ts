@@ -20,7 +20,8 @@
  * metadata, write, end, sendMetadata, an 'error' event as the status, 'cancelled', 'close'), and
  * each message goes out as its 5-byte prefix and the serializer's buffer as it is: grpc-js copies
  * every message once more behind its prefix (serializeMessage), which for a claim-checked
- * Subscribe delivery is the whole payload again.
+ * Subscribe delivery is the whole payload again. Client-streaming methods named in `clientStreams`
+ * are served here as well (client-stream-exchange.ts).
  *
  * Everything else — other streaming methods, grpc.health.v1, unknown paths, compressed requests, non-gRPC
  * requests — is handed, stream and headers as they came, to the grpc-js server's own stream
@@ -50,7 +51,9 @@ import {
 import { PrismError } from '../errors.js';
 import { CALLS_PATH, MessageReader } from './call-frames.js';
 import { CallStream } from './call-stream-server.js';
-import { Invocation, peerOf, type Answer, type UnaryHandler, type UnaryRoute } from './unary-invocation.js';
+import { ClientStreamExchange } from './client-stream-exchange.js';
+import { callMetadata, refuse, requestReader, StreamAnswer, timeoutMs } from './http2-exchange.js';
+import { Invocation, peerOf, type UnaryHandler, type UnaryRoute } from './unary-invocation.js';
 import { MAX_MESSAGE_BYTES } from './limits.js';
 import { splitHostPort } from './listen-address.js';
 import type { ServerCertificates } from './server-tls.js';
@@ -67,6 +70,8 @@ export interface GrpcHttp2ServerOptions {
   callStream?: boolean;
   /** Paths of server-streaming methods to serve here rather than through the fallback. */
   serverStreams?: readonly string[];
+  /** Paths of client-streaming methods to serve here (client-stream-exchange.ts). */
+  clientStreams?: readonly string[];
 }
 
 /** Keepalive as the project's grpc-js servers (limits.ts): ping an idle peer, drop a dead one. */
@@ -99,6 +104,7 @@ const HTTP2_OPTIONS = {
 export class GrpcHttp2Server {
   private readonly routes = new Map<string, UnaryRoute>();
   private readonly streamRoutes = new Map<string, ServerStreamRoute>();
+  private readonly clientStreamRoutes = new Map<string, UnaryRoute>();
   private readonly maxMessageBytes: number;
   private readonly http2: Http2Server | Http2SecureServer;
   private readonly sessions = new Set<ServerHttp2Session>();
@@ -132,7 +138,17 @@ export class GrpcHttp2Server {
       MethodDefinition<unknown, unknown>,
     ][]) {
       const handler = implementation[name];
-      if (typeof handler !== 'function' || method.requestStream) continue;
+      if (typeof handler !== 'function') continue;
+      if (method.requestStream) {
+        if (!method.responseStream && this.options.clientStreams?.includes(method.path))
+          this.clientStreamRoutes.set(method.path, {
+            path: method.path,
+            handler: handler as UnaryHandler,
+            deserialize: method.requestDeserialize,
+            serialize: method.responseSerialize,
+          });
+        continue;
+      }
       if (method.responseStream) {
         if (this.options.serverStreams?.includes(method.path))
           this.streamRoutes.set(method.path, {
@@ -232,6 +248,9 @@ export class GrpcHttp2Server {
     const streamRoute = this.streamRoutes.get(path);
     if (streamRoute && grpc && plain)
       return new ServerStreamExchange(streamRoute, stream, headers, this.maxMessageBytes).start();
+    const clientStreamRoute = this.clientStreamRoutes.get(path);
+    if (clientStreamRoute && grpc && plain)
+      return new ClientStreamExchange(clientStreamRoute, stream, headers, this.maxMessageBytes).start();
     if (path === CALLS_PATH && grpc && this.routes.size > 0 && this.options.callStream !== false) {
       if (this.closing) return refuse(stream, Status.UNAVAILABLE, 'the server is stopping');
       return new CallStream(this.routes, stream, headers, this.maxMessageBytes, this.callStreams).start();
@@ -259,56 +278,12 @@ function streamHandlerOf(server: Server): StreamHandler {
   return handler.bind(server);
 }
 
-/** A trailers-only response: the status (and metadata, such as an error's) without a message. */
-function refuse(stream: ServerHttp2Stream, code: number, details: string, metadata?: Metadata): void {
-  stream.respond(
-    {
-      ...metadata?.toHttp2Headers(),
-      ':status': 200,
-      'content-type': 'application/grpc',
-      'grpc-status': String(code),
-      'grpc-message': encodeURI(details),
-    },
-    { endStream: true },
-  );
-}
-
 function isGrpc(type: string | string[] | undefined): boolean {
   return typeof type === 'string' && (type === 'application/grpc' || type.startsWith('application/grpc+'));
 }
 
-const DEADLINE = /^(\d{1,8})([HMSmun])$/;
-const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
-
-/** A call's timeout in ms from its grpc-timeout header: undefined without one, null when malformed. */
-function timeoutMs(header: string | string[] | undefined): number | undefined | null {
-  if (typeof header !== 'string') return undefined;
-  const match = DEADLINE.exec(header);
-  return match ? Math.max(1, Number(match[1]) * UNIT_MS[match[2]!]!) : null;
-}
-
-/** Reads a call's request message as grpc-js does: a compressed or oversized one is refused with its status. */
-function requestReader(
-  max: number,
-  received: (message: Buffer) => void,
-  refuse: (code: Status, details: string) => void,
-): MessageReader {
-  return new MessageReader(
-    max,
-    (message, compressed) => {
-      if (compressed) refuse(Status.UNIMPLEMENTED, 'Received a compressed message; this server takes none');
-      received(message);
-    },
-    (_head, size) =>
-      refuse(Status.RESOURCE_EXHAUSTED, `Received message larger than max (${size} vs ${max})`),
-  );
-}
-
-/** Headers grpc-js's server leaves out of the metadata a handler sees. */
-const NOT_METADATA = ['grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'te', 'content-type'];
-
 /** One unary call on its own HTTP/2 stream: read the request message, answer on the stream. */
-class UnaryExchange implements Answer {
+class UnaryExchange {
   private readonly reader: MessageReader;
   private body: Buffer | undefined;
   private messages = 0;
@@ -321,7 +296,7 @@ class UnaryExchange implements Answer {
     private readonly headers: IncomingHttpHeaders,
     max: number,
   ) {
-    this.invocation = new Invocation(route, max, this);
+    this.invocation = new Invocation(route, max, new StreamAnswer(stream));
     this.reader = requestReader(
       max,
       (message) => {
@@ -359,39 +334,13 @@ class UnaryExchange implements Answer {
       return this.refuse(Status.UNIMPLEMENTED, `Received no request message for unary call ${path}`);
     if (this.messages > 1)
       return this.refuse(Status.UNIMPLEMENTED, `Received a second request message for unary call ${path}`);
-    const metadata = Metadata.fromHttp2Headers(this.headers);
-    for (const key of NOT_METADATA) metadata.remove(key);
     const { stream } = this;
     this.invocation.run(
       this.body,
-      metadata,
+      callMetadata(this.headers),
       () => peerOf(stream), // asked rarely; getpeername costs a system call
       this.headers[constants.HTTP2_HEADER_AUTHORITY],
     );
-  }
-
-  ok(message: Buffer, headers: Metadata | undefined, trailer: Metadata | undefined): void {
-    const { stream } = this;
-    if (stream.closed || stream.destroyed) return;
-    const frame = Buffer.allocUnsafe(5 + message.length);
-    frame[0] = 0;
-    frame.writeUInt32BE(message.length, 1);
-    message.copy(frame, 5);
-    stream.respond(
-      { ...headers?.toHttp2Headers(), ':status': 200, 'content-type': 'application/grpc' },
-      { waitForTrailers: true },
-    );
-    stream.once('wantTrailers', () =>
-      stream.sendTrailers({ ...trailer?.toHttp2Headers(), 'grpc-status': '0', 'grpc-message': 'OK' }),
-    );
-    stream.end(frame);
-  }
-
-  /** A trailers-only response with the status (and the error's metadata). */
-  fail(code: number, details: string, metadata: Metadata | undefined): void {
-    const { stream } = this;
-    if (stream.closed || stream.destroyed) return;
-    refuse(stream, code, details, metadata);
   }
 }
 
@@ -494,8 +443,7 @@ class ServerStreamExchange extends EventEmitter {
       return this.finish(Status.INTERNAL, `Error deserializing request: ${(err as Error).message}`);
     }
     this.body = undefined;
-    this.metadata = Metadata.fromHttp2Headers(this.headers);
-    for (const key of NOT_METADATA) this.metadata.remove(key);
+    this.metadata = callMetadata(this.headers);
     try {
       this.route.handler(this as unknown as ServerWritableStream<unknown, unknown>);
     } catch (err) {

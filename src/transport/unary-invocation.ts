@@ -1,7 +1,8 @@
 /**
- * One unary call of a grpc-js unary handler outside grpc-js (grpc-http2-server.ts serves them on
- * node:http2, on their own streams and on the call stream): the call object such handlers read
- * (request, metadata, getPeer, getDeadline, getPath, cancelled, sendMetadata and 'cancelled'), the
+ * One call of a grpc-js handler that answers once, outside grpc-js (grpc-http2-server.ts serves
+ * unary calls on node:http2, on their own streams and on the call stream, and client-streaming
+ * calls, client-stream-exchange.ts): the call object such handlers read (request or the
+ * messages, metadata, getPeer, getDeadline, getPath, cancelled, sendMetadata and 'cancelled'), the
  * deadline, cancellation, and the handler's answer, serialized and checked against the message
  * limit, handed on once.
  */
@@ -63,8 +64,17 @@ export class Invocation {
     } catch (err) {
       return this.fail(Status.INTERNAL, `Error deserializing request: ${(err as Error).message}`);
     }
+    this.invoke({ request }, metadata, peer, host);
+  }
+
+  /**
+   * Calls the handler with the call object: `fields` (a unary call's request, a client stream's
+   * way to its messages) and what every call has.
+   */
+  invoke(fields: Record<string, unknown>, metadata: Metadata, peer: () => string, host: unknown): void {
+    if (this.done) return;
     Object.assign(this.call, {
-      request,
+      ...fields,
       metadata,
       cancelled: false,
       getPeer: peer,

@@ -2,15 +2,17 @@
  * The contract of GrpcHttp2Server (src/transport/grpc-http2-server.ts), the runner process's
  * server, as a client we did not write sees it: grpc-js. Unary calls are answered on node:http2
  * with the handler's message or status, the caller's metadata, deadlines, cancellation and the
- * message limit; everything else (an unknown method, a streaming call) is grpc-js's own answer.
+ * message limit; server- and client-streaming methods named in its options are served on
+ * node:http2 too; everything else (an unknown method, other streaming calls) is grpc-js's own answer.
  */
-import { create } from '@bufbuild/protobuf';
+import { create, toBinary } from '@bufbuild/protobuf';
 import {
   Client,
   Metadata,
   credentials,
   makeGenericClientConstructor,
   status,
+  type ServerReadableStream,
   type ServerUnaryCall,
   type ServerWritableStream,
   type ServiceError,
@@ -32,6 +34,11 @@ import {
 } from '../../../src/gen/prism/data/v1/keyvalue_pb.js';
 import {
   Consumer,
+  Producer,
+  PublishUploadRequestSchema,
+  PublishUploadResponseSchema,
+  type PublishUploadRequest,
+  type PublishUploadResponse,
   SubscribeRequestSchema,
   SubscribeResponseSchema,
   type SubscribeRequest,
@@ -39,6 +46,7 @@ import {
 } from '../../../src/gen/prism/data/v1/messaging_pb.js';
 import { PrismError } from '../../../src/errors.js';
 import { CALLS_PATH } from '../../../src/transport/call-frames.js';
+import { QUEUE_BYTES } from '../../../src/transport/client-stream-exchange.js';
 import { GrpcHttp2Server, RECEIVE_WINDOW_BYTES } from '../../../src/transport/grpc-http2-server.js';
 import { createGrpcServer, shutdownServer } from '../../../src/transport/grpc-server.js';
 import { toServiceError } from '../../../src/transport/grpc-status.js';
@@ -47,7 +55,9 @@ import { grpcServiceDefinition } from '../../../src/transport/service-definition
 const KeyValueClient = makeGenericClientConstructor(grpcServiceDefinition(KeyValue), 'KeyValue');
 const HealthClient = makeGenericClientConstructor(healthService as never, 'Health');
 const ConsumerClient = makeGenericClientConstructor(grpcServiceDefinition(Consumer), 'Consumer');
+const ProducerClient = makeGenericClientConstructor(grpcServiceDefinition(Producer), 'Producer');
 const SUBSCRIBE = '/prism.data.v1.Consumer/Subscribe';
+const PUBLISH_UPLOAD = '/prism.data.v1.Producer/PublishUpload';
 const MAX = 1024;
 
 /** What the Get handler saw of calls that never got their answer. */
@@ -164,7 +174,88 @@ function readStream(
   return { messages, status: ended, cancel: () => call.cancel() };
 }
 
+/** What the PublishUpload handler saw of calls that ended early, and how its iteration ended. */
+const endedUploads: string[] = [];
+/** Resolves the `slow` upload's wait, after which it reads its frames. */
+let readSlowUpload: () => void = () => undefined;
+
+/**
+ * PublishUpload by the head's topic: `count` reads every frame and answers with the caller's
+ * x-echo, the frames and the bytes (in order: each data frame's first byte is its number), `fail`
+ * answers NOT_FOUND after the head, `hang` waits for frames until the call ends, `slow` reads the
+ * head, waits for readSlowUpload(), then counts as `count` does.
+ */
+async function publishUpload(
+  call: ServerReadableStream<PublishUploadRequest, PublishUploadResponse>,
+  callback: sendUnaryData<PublishUploadResponse>,
+): Promise<void> {
+  const frames = call[Symbol.asyncIterator]() as AsyncIterator<PublishUploadRequest>;
+  let topic = '';
+  try {
+    const first = await frames.next();
+    if (!first.done && first.value.frame.case === 'head') topic = first.value.frame.value.topic;
+    if (topic === 'fail') {
+      callback(toServiceError(new PrismError('E_NOT_FOUND', 'no topic fail')) as ServiceError, null);
+      return;
+    }
+    if (topic === 'hang')
+      call.on('cancelled', () => endedUploads.push(`cancelled:${String(call.cancelled)}`));
+    if (topic === 'slow') await new Promise<void>((resolve) => (readSlowUpload = resolve));
+    let count = 0;
+    let bytes = 0;
+    let inOrder = true;
+    for (let next = await frames.next(); next.done !== true; next = await frames.next()) {
+      if (next.value.frame.case !== 'data') continue;
+      inOrder &&= next.value.frame.value[0] === count % 256;
+      count++;
+      bytes += next.value.frame.value.byteLength;
+    }
+    const echo = String(call.metadata.get('x-echo')[0] ?? '');
+    const messageId = `${echo}:${count}:${bytes}:${inOrder ? 'in order' : 'out of order'}`;
+    callback(null, create(PublishUploadResponseSchema, { messageId }));
+  } catch (err) {
+    endedUploads.push(`${topic} iteration: ${(err as { code?: number }).code}`);
+    callback(err as ServiceError, null);
+  }
+}
+
+const UPLOAD_MAX = 64 * 1024;
+const uploadServer = new GrpcHttp2Server({
+  fallback: createGrpcServer(UPLOAD_MAX),
+  maxMessageBytes: UPLOAD_MAX,
+  clientStreams: [PUBLISH_UPLOAD],
+});
+let producer: Client & Record<string, (...args: unknown[]) => unknown>;
+let uploadPort = 0;
+
+const head = (topic: string) =>
+  create(PublishUploadRequestSchema, { frame: { case: 'head', value: { topic } } });
+/** Data frame number `n` of `size` bytes, each byte n. */
+const dataFrame = (n: number, size: number) =>
+  create(PublishUploadRequestSchema, { frame: { case: 'data', value: Buffer.alloc(size, n % 256) } });
+
+/** Sends the frames on a grpc-js client stream; resolves with the answer or the status. */
+function upload(
+  frames: PublishUploadRequest[],
+  options: { metadata?: Metadata; deadlineMs?: number; end?: boolean } = {},
+): { answer: Promise<PublishUploadResponse>; cancel(): void } {
+  let call: { write(m: unknown): boolean; end(): void; cancel(): void } | undefined;
+  const answer = new Promise<PublishUploadResponse>((resolve, reject) => {
+    call = producer.publishUpload!(
+      options.metadata ?? new Metadata(),
+      options.deadlineMs ? { deadline: new Date(Date.now() + options.deadlineMs) } : {},
+      (err: ServiceError | null, res: PublishUploadResponse) => (err ? reject(err) : resolve(res)),
+    ) as typeof call;
+  });
+  for (const frame of frames) call!.write(frame);
+  if (options.end !== false) call!.end();
+  return { answer, cancel: () => call!.cancel() };
+}
+
 beforeAll(async () => {
+  uploadServer.addService(grpcServiceDefinition(Producer), { publishUpload } as never);
+  uploadPort = await uploadServer.listen('127.0.0.1:0');
+  producer = new ProducerClient(`127.0.0.1:${uploadPort}`, credentials.createInsecure()) as typeof producer;
   streamServer.addService(grpcServiceDefinition(Consumer), { subscribe } as never);
   const streamPort = await streamServer.listen('127.0.0.1:0');
   consumer = new ConsumerClient(`127.0.0.1:${streamPort}`, credentials.createInsecure()) as typeof consumer;
@@ -180,6 +271,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  producer.close();
+  await uploadServer.close(1000);
   consumer.close();
   await streamServer.close(1000);
   kv.close();
@@ -311,7 +404,7 @@ describe('GrpcHttp2Server, everything else passed to grpc-js', () => {
 });
 
 describe('GrpcHttp2Server, server-streaming methods named in serverStreams', () => {
-  it('serves one on node:http2: the request, the metadata, every message in order, then OK the request, the metadata, every message in order, then OK', async () => {
+  it('serves one on node:http2: the request, the metadata, every message in order, then OK', async () => {
     const metadata = new Metadata();
     metadata.set('x-echo', 'sub-1');
     const call = readStream('three', { metadata });
@@ -348,6 +441,93 @@ describe('GrpcHttp2Server, server-streaming methods named in serverStreams', () 
     expect((await late.status).code).toBe(status.DEADLINE_EXCEEDED);
     await until(() => leftStreams.length === 2);
     expect(leftStreams).toEqual(['cancelled:true', 'close']);
+  });
+});
+
+describe('GrpcHttp2Server, client-streaming methods named in clientStreams', () => {
+  it("hands the handler every message in order with the caller's metadata, and answers with its message", async () => {
+    const metadata = new Metadata();
+    metadata.set('x-echo', 'up-1');
+    const frames = Array.from({ length: 40 }, (_, n) => dataFrame(n, 1000 + n));
+    const { answer } = upload([head('count'), ...frames], { metadata });
+    expect((await answer).messageId).toBe(`up-1:40:${40 * 1000 + (39 * 40) / 2}:in order`);
+  });
+
+  it('answers a stream that sends only its head, and one the handler answers before reading it all', async () => {
+    expect((await upload([head('count')]).answer).messageId).toBe(':0:0:in order');
+    const early = await failure(upload([head('fail'), dataFrame(0, 10)]).answer);
+    expect([early.code, early.details]).toEqual([status.NOT_FOUND, 'no topic fail']);
+  });
+
+  it('refuses a message above the message limit with RESOURCE_EXHAUSTED, and the iteration fails with it', async () => {
+    endedUploads.length = 0;
+    const err = await failure(upload([head('count'), dataFrame(0, UPLOAD_MAX + 1)]).answer);
+    expect(err.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(err.details).toMatch(/larger than max \(\d+ vs 65536\)/);
+    await until(() => endedUploads.length === 1);
+    expect(endedUploads).toEqual([`count iteration: ${status.RESOURCE_EXHAUSTED}`]);
+  });
+
+  it('tells the handler when the client cancels, and fails its iteration when the deadline passes', async () => {
+    endedUploads.length = 0;
+    const cancelled = upload([head('hang')], { end: false });
+    await new Promise((r) => setTimeout(r, 100));
+    cancelled.cancel();
+    expect((await failure(cancelled.answer)).code).toBe(status.CANCELLED);
+    await until(() => endedUploads.length === 1);
+    expect(endedUploads).toEqual(['cancelled:true']);
+    endedUploads.length = 0;
+    const late = upload([head('hang')], { end: false, deadlineMs: 200 });
+    expect((await failure(late.answer)).code).toBe(status.DEADLINE_EXCEEDED);
+    await until(() => endedUploads.length === 2);
+    expect(endedUploads).toEqual(['cancelled:true', `hang iteration: ${status.CANCELLED}`]);
+  });
+
+  it('holds a client back by HTTP/2 flow control while the handler does not read, and loses nothing', async () => {
+    const session = connect(`http://127.0.0.1:${uploadPort}`);
+    try {
+      const stream = session.request({
+        ':method': 'POST',
+        ':path': PUBLISH_UPLOAD,
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
+      const framed = (m: PublishUploadRequest) => {
+        const bytes = toBinary(PublishUploadRequestSchema, m);
+        const frame = Buffer.alloc(5 + bytes.length);
+        frame.writeUInt32BE(bytes.length, 1);
+        frame.set(bytes, 5);
+        return frame;
+      };
+      // 8 MiB in 32 KiB frames, each written once the last one went out: more than the queue and
+      // the HTTP/2 window together.
+      const count = 256;
+      const size = 32 * 1024;
+      let sent = 0;
+      const writing = (async () => {
+        for (const frame of [
+          framed(head('slow')),
+          ...Array.from({ length: count }, (_, n) => framed(dataFrame(n, size))),
+        ]) {
+          await new Promise((resolve) => stream.write(frame, resolve));
+          sent += frame.length;
+        }
+        stream.end();
+      })();
+      const answered = new Promise<string>((resolve) => {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
+      });
+      await until(() => sent >= QUEUE_BYTES);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(sent).toBeLessThanOrEqual(QUEUE_BYTES + RECEIVE_WINDOW_BYTES + 4 * size);
+      readSlowUpload();
+      await writing;
+      expect(await answered).toContain(`:${count}:${count * size}:in order`);
+    } finally {
+      session.close();
+    }
   });
 });
 
