@@ -277,7 +277,7 @@ await describeWithServices(['s3', 'kafka', 'nats', 'redis'], 'claim check throug
     }, 120_000);
   }
 
-  it('lets the Python client publish and consume a 20 MiB payload once its channel allows it, after which the object is gone', async () => {
+  it('lets the Python client publish and consume a 20 MiB payload once its channel allows it, and upload one in frames, after which the objects are gone', async () => {
     const { stdout } = await promisify(execFile)(
       join(REPO_ROOT, 'examples/clients/python/run.sh'),
       ['--large', endpoint, PYTHON_NAMESPACE, '20'],
@@ -291,8 +291,11 @@ await describeWithServices(['s3', 'kafka', 'nats', 'redis'], 'claim check throug
       );
     expect(size, refused).not.toBeNull();
     expect(Number(size![1])).toBeGreaterThan(20 * 1024 * 1024);
-    // ...and a channel with raised limits gets the redelivery byte-exact.
-    expect(rest).toEqual(['large ok: 20971520 bytes byte-exact, application/x-python-large, attempt 2']);
+    // ...and a channel with raised limits gets the redelivery byte-exact; a PublishUpload too.
+    expect(rest).toEqual([
+      'large ok: 20971520 bytes byte-exact, application/x-python-large, attempt 2',
+      'upload ok: 20971520 bytes byte-exact in 80 frames',
+    ]);
     expect(await listClaims(PYTHON_NAMESPACE)).toEqual([]);
   }, 320_000);
 

@@ -18,7 +18,10 @@ producer and consumer use a claim check (docs/messaging.md, Claim check). grpcio
 4 MiB per message unless the channel says otherwise, so a large payload needs
 `grpc.max_receive_message_length` (and, for symmetry, `grpc.max_send_message_length`) raised on
 the channel; the proxy's `--max-message-size` must allow it too. It first shows what a default
-channel gets (RESOURCE_EXHAUSTED), then takes the redelivery on a raised channel.
+channel gets (RESOURCE_EXHAUSTED), then takes the redelivery on a raised channel. Then it sends
+the same bytes once more as Producer/PublishUpload, a client stream of 256 KiB frames after a head
+that announces their size and SHA-256 (no message holds the whole payload on the way in), and
+consumes that message byte-exact too.
 """
 import hashlib
 import os
@@ -285,6 +288,9 @@ def mailbox(endpoint: str, namespace: str) -> int:
     return 0
 
 
+UPLOAD_FRAME_BYTES = 256 * 1024
+
+
 def large(endpoint: str, namespace: str, mebibytes: int) -> int:
     """Publishes `mebibytes` MiB and consumes them byte-exact with their content type."""
     payload = os.urandom(mebibytes * 1024 * 1024)
@@ -335,6 +341,34 @@ def large(endpoint: str, namespace: str, mebibytes: int) -> int:
     )
     stream.cancel()
     print(f"large ok: {len(payload)} bytes byte-exact, {content_type}, attempt {message.attempt}")
+
+    def frames():
+        head = messaging_pb2.PublishUploadHead(size=len(payload), sha256=digest, content_type=content_type)
+        yield messaging_pb2.PublishUploadRequest(head=head)
+        for at in range(0, len(payload), UPLOAD_FRAME_BYTES):
+            yield messaging_pb2.PublishUploadRequest(data=payload[at : at + UPLOAD_FRAME_BYTES])
+
+    uploaded = producer.PublishUpload(frames(), metadata=meta, timeout=120)
+    stream = consumer.Subscribe(messaging_pb2.SubscribeRequest(), metadata=meta, timeout=120)
+    delivery = next_delivery(stream, "the uploaded message")
+    message = delivery.message
+    if (
+        message.message_id != uploaded.message_id
+        or hashlib.sha256(message.payload).hexdigest() != digest
+        or message.content_type != content_type
+    ):
+        raise ContractError(
+            f"uploaded payload: got {message.message_id} with {len(message.payload)} bytes of {message.content_type!r}"
+        )
+    consumer.Acknowledge(
+        messaging_pb2.AcknowledgeRequest(
+            subscription_id=delivery.subscription_id, delivery_id=delivery.delivery_id, success=True
+        ),
+        metadata=meta,
+        timeout=30,
+    )
+    stream.cancel()
+    print(f"upload ok: {len(message.payload)} bytes byte-exact in {-(-len(payload) // UPLOAD_FRAME_BYTES)} frames")
     return 0
 
 
