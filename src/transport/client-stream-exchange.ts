@@ -65,7 +65,24 @@ export class ClientStreamExchange {
     private readonly headers: IncomingHttpHeaders,
     max: number,
   ) {
-    this.invocation = new Invocation(route, max, new StreamAnswer(stream));
+    const answer = new StreamAnswer(stream);
+    // An answer before the client's last message (an early refusal, or a handler that did not need
+    // the rest) lets the client stop: what it still sends is dropped, and once the answer is out
+    // RST_STREAM NO_ERROR says so (RFC 9113 §8.1), or a client held back by flow control would wait.
+    const answered = () => {
+      this.leave();
+      if (!this.ended && !stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR);
+    };
+    this.invocation = new Invocation(route, max, {
+      ok: (message, headers, trailer) => {
+        answer.ok(message, headers, trailer);
+        answered();
+      },
+      fail: (code, details, metadata) => {
+        answer.fail(code, details, metadata);
+        answered();
+      },
+    });
     this.reader = requestReader(
       max,
       (bytes) => this.received(route, bytes),

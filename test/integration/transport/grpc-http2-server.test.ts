@@ -21,7 +21,7 @@ import {
 import { HealthImplementation, service as healthService } from 'grpc-health-check';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
-import { connect } from 'node:http2';
+import { connect, constants, type ClientHttp2Session } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -476,60 +476,108 @@ describe('GrpcHttp2Server, client-streaming methods named in clientStreams', () 
     expect((await failure(cancelled.answer)).code).toBe(status.CANCELLED);
     await until(() => endedUploads.length === 1);
     expect(endedUploads).toEqual(['cancelled:true']);
+    // The deadline from a client that does not enforce it itself (grpc-js would cancel too).
     endedUploads.length = 0;
-    const late = upload([head('hang')], { end: false, deadlineMs: 200 });
-    expect((await failure(late.answer)).code).toBe(status.DEADLINE_EXCEEDED);
-    await until(() => endedUploads.length === 2);
-    expect(endedUploads).toEqual(['cancelled:true', `hang iteration: ${status.CANCELLED}`]);
+    const session = connect(`http://127.0.0.1:${uploadPort}`);
+    try {
+      const late = rawUpload(session, { 'grpc-timeout': '200m' });
+      await late.send([head('hang')], { end: false });
+      expect((await late.answer).status).toBe(String(status.DEADLINE_EXCEEDED));
+      await until(() => endedUploads.length === 2);
+      expect(endedUploads).toEqual(['cancelled:true', `hang iteration: ${status.CANCELLED}`]);
+    } finally {
+      session.close();
+    }
   });
 
   it('holds a client back by HTTP/2 flow control while the handler does not read, and loses nothing', async () => {
     const session = connect(`http://127.0.0.1:${uploadPort}`);
     try {
-      const stream = session.request({
-        ':method': 'POST',
-        ':path': PUBLISH_UPLOAD,
-        'content-type': 'application/grpc',
-        te: 'trailers',
-      });
-      const framed = (m: PublishUploadRequest) => {
-        const bytes = toBinary(PublishUploadRequestSchema, m);
-        const frame = Buffer.alloc(5 + bytes.length);
-        frame.writeUInt32BE(bytes.length, 1);
-        frame.set(bytes, 5);
-        return frame;
-      };
+      const call = rawUpload(session);
       // 8 MiB in 32 KiB frames, each written once the last one went out: more than the queue and
       // the HTTP/2 window together.
       const count = 256;
       const size = 32 * 1024;
-      let sent = 0;
-      const writing = (async () => {
-        for (const frame of [
-          framed(head('slow')),
-          ...Array.from({ length: count }, (_, n) => framed(dataFrame(n, size))),
-        ]) {
-          await new Promise((resolve) => stream.write(frame, resolve));
-          sent += frame.length;
-        }
-        stream.end();
-      })();
-      const answered = new Promise<string>((resolve) => {
-        const chunks: Buffer[] = [];
-        stream.on('data', (c: Buffer) => chunks.push(c));
-        stream.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
-      });
-      await until(() => sent >= QUEUE_BYTES);
+      const writing = call.send([
+        head('slow'),
+        ...Array.from({ length: count }, (_, n) => dataFrame(n, size)),
+      ]);
+      await until(() => call.sent() >= QUEUE_BYTES);
       await new Promise((r) => setTimeout(r, 500));
-      expect(sent).toBeLessThanOrEqual(QUEUE_BYTES + RECEIVE_WINDOW_BYTES + 4 * size);
+      expect(call.sent()).toBeLessThanOrEqual(QUEUE_BYTES + RECEIVE_WINDOW_BYTES + 4 * size);
       readSlowUpload();
       await writing;
-      expect(await answered).toContain(`:${count}:${count * size}:in order`);
+      expect((await call.answer).body).toContain(`:${count}:${count * size}:in order`);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('stops a client still sending once it has its answer, with RST_STREAM NO_ERROR after the status', async () => {
+    const session = connect(`http://127.0.0.1:${uploadPort}`);
+    try {
+      const call = rawUpload(session);
+      const count = 256;
+      const size = 32 * 1024;
+      void call.send([head('fail'), ...Array.from({ length: count }, (_, n) => dataFrame(n, size))]);
+      const answer = await call.answer;
+      expect([answer.status, answer.rstCode]).toEqual([String(status.NOT_FOUND), constants.NGHTTP2_NO_ERROR]);
+      expect(call.sent()).toBeLessThan(count * size);
     } finally {
       session.close();
     }
   });
 });
+
+/**
+ * A PublishUpload from node:http2 itself: `send` writes each frame once the last one went out
+ * (and ends the stream unless told not to), `sent` counts the bytes that went, `answer` has the response body, the
+ * grpc-status and the stream's RST_STREAM code once it closed.
+ */
+function rawUpload(session: ClientHttp2Session, headers: Record<string, string> = {}) {
+  const stream = session.request({
+    ':method': 'POST',
+    ':path': PUBLISH_UPLOAD,
+    'content-type': 'application/grpc',
+    te: 'trailers',
+    ...headers,
+  });
+  stream.on('error', () => undefined);
+  let sent = 0;
+  const chunks: Buffer[] = [];
+  let grpcStatus: string | undefined;
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  stream.on('response', (headers) => (grpcStatus ??= headers['grpc-status'] as string | undefined));
+  stream.on('trailers', (trailers) => (grpcStatus ??= trailers['grpc-status'] as string | undefined));
+  const answer = new Promise<{ body: string; status: string | undefined; rstCode: number | undefined }>(
+    (resolve) =>
+      stream.on('close', () =>
+        resolve({
+          body: Buffer.concat(chunks).toString('latin1'),
+          status: grpcStatus,
+          rstCode: stream.rstCode,
+        }),
+      ),
+  );
+  return {
+    answer,
+    sent: () => sent,
+    async send(messages: PublishUploadRequest[], { end = true } = {}): Promise<void> {
+      for (const message of messages) {
+        const bytes = toBinary(PublishUploadRequestSchema, message);
+        const frame = Buffer.alloc(5 + bytes.length);
+        frame.writeUInt32BE(bytes.length, 1);
+        frame.set(bytes, 5);
+        const written = await new Promise<boolean>((resolve) =>
+          stream.write(frame, (err) => resolve(err === undefined || err === null)),
+        );
+        if (!written) return;
+        sent += frame.length;
+      }
+      if (end) stream.end();
+    },
+  };
+}
 
 describe('GrpcHttp2Server, HTTP/2 settings', () => {
   it('lets a client send 1 MiB on a stream and on its connection before the server reads it', async () => {
