@@ -709,12 +709,15 @@ export const Producer: GenService<{
    * Limits: a `size` above the proxy's `--max-payload-size` (256 MiB by default) or above the
    * producer's `max_message_size` ends the stream with RESOURCE_EXHAUSTED naming both numbers,
    * before any data is read. Checks (namespace, pattern, auth, the write permission, topic,
-   * message id, headers) also run on `head`, before any data is read.
+   * message id, headers) also run on `head`, before any data is read. An answer that comes before
+   * the client half-closed is followed by RST_STREAM NO_ERROR: the client may stop sending, and
+   * what it still sends is dropped.
    *
    * Memory: with a claim check (docs/messaging.md, Claim check) and a `size` above its
    * `threshold`, the proxy streams the data straight into the object store in parts of a bounded
-   * size, reading the next frames only once the store took the previous part (gRPC flow control
-   * then holds the client back), and computes the payload's SHA-256 on the way; the claim is
+   * size, holding at most about 2 MiB of frames the store has not taken (1 MiB received, 1 MiB of
+   * HTTP/2 window; gRPC flow control then holds the client back), and computes the payload's
+   * SHA-256 on the way; the claim is
    * published once the object is complete. Otherwise (no claim check, a payload at or below the
    * threshold, a producer that also has a schema or encryption stage, or a pattern running in its
    * own runner process) the proxy gathers the payload and publishes it as a Publish would, holding
