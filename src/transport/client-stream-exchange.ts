@@ -24,7 +24,7 @@
 import { status as Status } from '@grpc/grpc-js';
 import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { MessageReader } from './call-frames.js';
-import { callMetadata, requestReader, StreamAnswer, timeoutMs } from './http2-exchange.js';
+import { callMetadata, requestReader, startDeadline, StreamAnswer } from './http2-exchange.js';
 import { Invocation, peerOf, type UnaryRoute } from './unary-invocation.js';
 
 /** Bytes of received messages the handler has not taken before the stream is paused. */
@@ -91,10 +91,8 @@ export class ClientStreamExchange {
   }
 
   start(): void {
-    const timeout = this.headers['grpc-timeout'];
-    const ms = timeoutMs(timeout);
-    if (ms === null) return this.refuse(Status.INTERNAL, `Invalid grpc-timeout value "${String(timeout)}"`);
-    if (ms !== undefined) this.invocation.deadlineIn(ms);
+    const invalid = startDeadline(this.headers, this.invocation);
+    if (invalid !== undefined) return this.refuse(Status.INTERNAL, invalid);
     this.invocation.call.once('cancelled', () =>
       this.abort(
         callError(Status.CANCELLED, 'the call ended: the client cancelled it, or its deadline passed'),

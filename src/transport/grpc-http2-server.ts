@@ -52,7 +52,14 @@ import { PrismError } from '../errors.js';
 import { CALLS_PATH, MessageReader } from './call-frames.js';
 import { CallStream } from './call-stream-server.js';
 import { ClientStreamExchange } from './client-stream-exchange.js';
-import { callMetadata, refuse, requestReader, StreamAnswer, timeoutMs } from './http2-exchange.js';
+import {
+  callMetadata,
+  refuse,
+  requestReader,
+  startDeadline,
+  StreamAnswer,
+  timeoutMs,
+} from './http2-exchange.js';
 import { Invocation, peerOf, type UnaryHandler, type UnaryRoute } from './unary-invocation.js';
 import { MAX_MESSAGE_BYTES } from './limits.js';
 import { splitHostPort } from './listen-address.js';
@@ -139,32 +146,14 @@ export class GrpcHttp2Server {
     ][]) {
       const handler = implementation[name];
       if (typeof handler !== 'function') continue;
-      if (method.requestStream) {
-        if (!method.responseStream && this.options.clientStreams?.includes(method.path))
-          this.clientStreamRoutes.set(method.path, {
-            path: method.path,
-            handler: handler as UnaryHandler,
-            deserialize: method.requestDeserialize,
-            serialize: method.responseSerialize,
-          });
-        continue;
-      }
-      if (method.responseStream) {
-        if (this.options.serverStreams?.includes(method.path))
-          this.streamRoutes.set(method.path, {
-            path: method.path,
-            handler: handler as ServerStreamHandler,
-            deserialize: method.requestDeserialize,
-            serialize: method.responseSerialize,
-          });
-        continue;
-      }
-      this.routes.set(method.path, {
-        path: method.path,
-        handler: handler as UnaryHandler,
-        deserialize: method.requestDeserialize,
-        serialize: method.responseSerialize,
-      });
+      const { path } = method;
+      const route = { path, deserialize: method.requestDeserialize, serialize: method.responseSerialize };
+      if (!method.requestStream && !method.responseStream)
+        this.routes.set(path, { ...route, handler: handler as UnaryHandler });
+      else if (!method.requestStream && this.options.serverStreams?.includes(path))
+        this.streamRoutes.set(path, { ...route, handler: handler as ServerStreamHandler });
+      else if (!method.responseStream && this.options.clientStreams?.includes(path))
+        this.clientStreamRoutes.set(path, { ...route, handler: handler as UnaryHandler });
     }
   }
 
@@ -308,10 +297,8 @@ class UnaryExchange {
   }
 
   start(): void {
-    const timeout = this.headers['grpc-timeout'];
-    const ms = timeoutMs(timeout);
-    if (ms === null) return this.refuse(Status.INTERNAL, `Invalid grpc-timeout value "${String(timeout)}"`);
-    if (ms !== undefined) this.invocation.deadlineIn(ms);
+    const invalid = startDeadline(this.headers, this.invocation);
+    if (invalid !== undefined) return this.refuse(Status.INTERNAL, invalid);
     this.stream.on('data', (chunk: Buffer) => {
       if (!this.refused) this.reader.push(chunk);
     });

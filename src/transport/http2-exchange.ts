@@ -6,7 +6,7 @@
 import { Metadata, status as Status } from '@grpc/grpc-js';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { MessageReader } from './call-frames.js';
-import type { Answer } from './unary-invocation.js';
+import type { Answer, Invocation } from './unary-invocation.js';
 
 /** A trailers-only response: the status (and metadata, such as an error's) without a message. */
 export function refuse(stream: ServerHttp2Stream, code: number, details: string, metadata?: Metadata): void {
@@ -30,6 +30,18 @@ export function timeoutMs(header: string | string[] | undefined): number | undef
   if (typeof header !== 'string') return undefined;
   const match = DEADLINE.exec(header);
   return match ? Math.max(1, Number(match[1]) * UNIT_MS[match[2]!]!) : null;
+}
+
+/**
+ * Starts the invocation's deadline from the call's grpc-timeout header; returns the details of the
+ * INTERNAL status a malformed header gets (as grpc-js answers it), undefined otherwise.
+ */
+export function startDeadline(headers: IncomingHttpHeaders, invocation: Invocation): string | undefined {
+  const timeout = headers['grpc-timeout'];
+  const ms = timeoutMs(timeout);
+  if (ms === null) return `Invalid grpc-timeout value "${String(timeout)}"`;
+  invocation.deadlineIn(ms);
+  return undefined;
 }
 
 /** Reads a call's request messages as grpc-js does: a compressed or oversized one is refused with its status. */

@@ -320,26 +320,31 @@ def large(endpoint: str, namespace: str, mebibytes: int) -> int:
     finally:
         default.close()
 
-    stream = consumer.Subscribe(messaging_pb2.SubscribeRequest(), metadata=meta, timeout=120)
-    delivery = next_delivery(stream, "the large message")
-    message = delivery.message
-    if (
-        message.message_id != published.message_id
-        or len(message.payload) != len(payload)
-        or hashlib.sha256(message.payload).hexdigest() != digest
-        or message.content_type != content_type
-    ):
-        raise ContractError(
-            f"large payload: got {message.message_id} with {len(message.payload)} bytes of {message.content_type!r}"
+    def take(what: str, message_id: str):
+        """Subscribes, checks the delivery against the payload, acknowledges it; returns the message."""
+        stream = consumer.Subscribe(messaging_pb2.SubscribeRequest(), metadata=meta, timeout=120)
+        delivery = next_delivery(stream, f"the {what} message")
+        message = delivery.message
+        if (
+            message.message_id != message_id
+            or len(message.payload) != len(payload)
+            or hashlib.sha256(message.payload).hexdigest() != digest
+            or message.content_type != content_type
+        ):
+            raise ContractError(
+                f"{what} payload: got {message.message_id} with {len(message.payload)} bytes of {message.content_type!r}"
+            )
+        consumer.Acknowledge(
+            messaging_pb2.AcknowledgeRequest(
+                subscription_id=delivery.subscription_id, delivery_id=delivery.delivery_id, success=True
+            ),
+            metadata=meta,
+            timeout=30,
         )
-    consumer.Acknowledge(
-        messaging_pb2.AcknowledgeRequest(
-            subscription_id=delivery.subscription_id, delivery_id=delivery.delivery_id, success=True
-        ),
-        metadata=meta,
-        timeout=30,
-    )
-    stream.cancel()
+        stream.cancel()
+        return message
+
+    message = take("large", published.message_id)
     print(f"large ok: {len(payload)} bytes byte-exact, {content_type}, attempt {message.attempt}")
 
     def frames():
@@ -349,25 +354,7 @@ def large(endpoint: str, namespace: str, mebibytes: int) -> int:
             yield messaging_pb2.PublishUploadRequest(data=payload[at : at + UPLOAD_FRAME_BYTES])
 
     uploaded = producer.PublishUpload(frames(), metadata=meta, timeout=120)
-    stream = consumer.Subscribe(messaging_pb2.SubscribeRequest(), metadata=meta, timeout=120)
-    delivery = next_delivery(stream, "the uploaded message")
-    message = delivery.message
-    if (
-        message.message_id != uploaded.message_id
-        or hashlib.sha256(message.payload).hexdigest() != digest
-        or message.content_type != content_type
-    ):
-        raise ContractError(
-            f"uploaded payload: got {message.message_id} with {len(message.payload)} bytes of {message.content_type!r}"
-        )
-    consumer.Acknowledge(
-        messaging_pb2.AcknowledgeRequest(
-            subscription_id=delivery.subscription_id, delivery_id=delivery.delivery_id, success=True
-        ),
-        metadata=meta,
-        timeout=30,
-    )
-    stream.cancel()
+    message = take("uploaded", uploaded.message_id)
     print(f"upload ok: {len(message.payload)} bytes byte-exact in {-(-len(payload) // UPLOAD_FRAME_BYTES)} frames")
     return 0
 
