@@ -35,6 +35,22 @@ interface Entry {
   runners: Runner[];
 }
 
+/** A wanted namespace (or version of one) whose runners failed to start, and its next attempt. */
+interface Failing {
+  served: ServedNamespace;
+  attempts: number;
+  retryAt: number;
+  timer: NodeJS.Timeout;
+}
+
+/** Backoff between attempts to start a namespace: 1 s, doubling, at most 30 s. */
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 30_000;
+
+export function retryDelayMs(attempts: number): number {
+  return Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.min(attempts - 1, 16));
+}
+
 /**
  * Pattern types the proxy runs: the three it serves over gRPC, and session-manager, whose store
  * keeps the namespace's caller sessions (request-sessions.ts).
@@ -48,11 +64,16 @@ function isSessionStore(runner: Runner): runner is Runner & CallerSessionStore {
 /**
  * The namespaces this proxy serves and their running runners. `reconcile` makes the table match a
  * desired set: new namespaces start, changed ones are replaced (new runners start before old ones
- * stop), removed ones stop. `route` finds the runner for a call from its metadata.
+ * stop), removed ones stop. A namespace whose runners fail to start (a backend down while the
+ * proxy starts) is tried again after a backoff until it starts or is no longer wanted; until then
+ * its calls get UNAVAILABLE, or go to its previous version if one is served. `route` finds the
+ * runner for a call from its metadata.
  */
 export class NamespaceTable {
   private readonly entries = new Map<string, Entry>();
+  private readonly failing = new Map<string, Failing>();
   private reconciling: Promise<void> = Promise.resolve();
+  private stopped = false;
 
   constructor(
     private readonly createRunner: RunnerFactory,
@@ -65,6 +86,11 @@ export class NamespaceTable {
 
   names(): string[] {
     return [...this.entries.keys()].sort();
+  }
+
+  /** Wanted namespaces whose current version is not serving because its runners failed to start. */
+  failingNames(): string[] {
+    return [...this.failing.keys()].sort();
   }
 
   runners(): Runner[] {
@@ -91,7 +117,9 @@ export class NamespaceTable {
   }
 
   private async apply(desired: readonly ServedNamespace[]): Promise<void> {
+    if (this.stopped) return;
     const wanted = new Map(desired.map((d) => [d.namespace.namespace, d]));
+    for (const name of this.failing.keys()) if (!wanted.has(name)) this.clearFailing(name);
     for (const [name, entry] of this.entries) {
       if (!wanted.has(name)) {
         this.entries.delete(name);
@@ -107,9 +135,13 @@ export class NamespaceTable {
   private async serve(name: string, served: ServedNamespace): Promise<void> {
     const current = this.entries.get(name);
     const version = served.assignment.version;
-    if (current && current.version === version && version !== 0n) return;
+    if (current && current.version === version && version !== 0n) {
+      this.clearFailing(name);
+      return;
+    }
     try {
       const runners = await this.startRunners(served);
+      this.clearFailing(name);
       this.entries.set(name, { served, version, runners });
       if (current) await this.stopAll(current.runners);
       this.logger.info(
@@ -117,11 +149,33 @@ export class NamespaceTable {
         current ? 'namespace updated' : 'namespace served',
       );
     } catch (err) {
+      if (this.stopped) return;
+      const attempts = (this.failing.get(name)?.attempts ?? 0) + 1;
+      const delayMs = retryDelayMs(attempts);
       this.logger.error(
-        { namespace: name, err: (err as Error).message },
-        'cannot serve namespace; keeping the previous version if any',
+        { namespace: name, err: (err as Error).message, attempts, retryInMs: delayMs },
+        'cannot serve namespace; keeping the previous version if any, and trying again',
       );
+      this.clearFailing(name);
+      const timer = setTimeout(() => {
+        this.reconciling = this.reconciling.then(() => this.retry(name, served));
+      }, delayMs);
+      timer.unref();
+      this.failing.set(name, { served, attempts, retryAt: Date.now() + delayMs, timer });
     }
+  }
+
+  /** The scheduled attempt for `name`, unless a reconcile since wanted another version or none. */
+  private async retry(name: string, served: ServedNamespace): Promise<void> {
+    if (this.stopped || this.failing.get(name)?.served !== served) return;
+    await this.serve(name, served);
+  }
+
+  private clearFailing(name: string): void {
+    const failing = this.failing.get(name);
+    if (!failing) return;
+    clearTimeout(failing.timer);
+    this.failing.delete(name);
   }
 
   private async startRunners(served: ServedNamespace): Promise<Runner[]> {
@@ -168,7 +222,18 @@ export class NamespaceTable {
         hint: `send ${NAMESPACE_HEADER}: <namespace> with every call`,
       });
     const entry = this.entries.get(name);
-    if (!entry) throw new PrismError('E_NOT_FOUND', `namespace '${name}' is not served here`);
+    if (!entry) {
+      const failing = this.failing.get(name);
+      if (failing) {
+        const inSeconds = Math.max(0, Math.ceil((failing.retryAt - Date.now()) / 1000));
+        throw new PrismError(
+          'E_UNAVAILABLE',
+          `namespace '${name}' is not served yet: its runners failed to start (${failing.attempts} ${failing.attempts === 1 ? 'attempt' : 'attempts'}); the proxy tries again in ${inSeconds} s`,
+          { hint: 'retry the call; the proxy log says why the namespace did not start' },
+        );
+      }
+      throw new PrismError('E_NOT_FOUND', `namespace '${name}' is not served here`);
+    }
     // A pattern module's type is routed by the API it serves (docs/sdk.md).
     const candidates = entry.runners.filter((r) => servedApi(r.type) === type);
     const wanted = metadataValue(metadata, PATTERN_HEADER);
@@ -189,6 +254,8 @@ export class NamespaceTable {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    for (const name of [...this.failing.keys()]) this.clearFailing(name);
     await this.reconciling;
     const all = [...this.entries.values()];
     this.entries.clear();

@@ -192,6 +192,17 @@ export class ProxyServer {
       for (const name of this.options.table.names()) this.servedNames.set({ namespace: name }, 1);
     },
   });
+  /** A wanted namespace whose runners failed to start; the proxy tries it again with backoff. */
+  private readonly failingNames: Gauge = new Gauge({
+    name: 'prism_proxy_namespace_failing',
+    help: 'A namespace this proxy should serve but whose runners failed to start (value 1)',
+    labelNames: ['namespace'],
+    registers: [this.registry],
+    collect: (): void => {
+      this.failingNames.reset();
+      for (const name of this.options.table.failingNames()) this.failingNames.set({ namespace: name }, 1);
+    },
+  });
 
   constructor(private readonly options: ProxyServerOptions) {
     const fleet = options.fleet;

@@ -22,7 +22,7 @@ import { isPrismError } from '../../src/errors.js';
 import type { SubscribeResponse } from '../../src/gen/prism/data/v1/messaging_pb.js';
 import { reader } from '../support/subscribe-reader.js';
 import { ensureBuilt, REPO_ROOT, runCli } from '../support/cli.js';
-import { startProxy, type RunningServer } from '../support/server-process.js';
+import { startProxy, waitUntilServed, type RunningServer } from '../support/server-process.js';
 import {
   describeWithServices,
   kafkaBrokers,
@@ -133,6 +133,8 @@ await describeWithServices(['s3', 'kafka', 'nats', 'redis'], 'claim check throug
       { PRISM_E2E_S3_CREDENTIALS: `${s3.accessKeyId}:${s3.secretAccessKey}` },
     );
     endpoint = `127.0.0.1:${proxy.ready.port as number}`;
+    // Seven namespaces start side by side; one whose backend failed it is tried again.
+    await waitUntilServed(proxy, [...[...BACKENDS, ...TWO_GROUPS].map((b) => b.namespace), PYTHON_NAMESPACE]);
   }, 180_000);
 
   afterAll(async () => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DataClient } from '../../src/client/data-client.js';
 import type { PrismError } from '../../src/errors.js';
+import { servedNamespaces } from '../../src/localstack/up-readiness.js';
 import { ensureBuilt } from '../support/cli.js';
 import { describeWithRedisServer, freePort, startRedis, stopRedis } from '../support/private-redis.js';
 import { startProxy, type RunningServer } from '../support/server-process.js';
@@ -93,4 +94,68 @@ describeWithRedisServer('a Redis restart under load, through the proxy', () => {
     );
     expect(lost).toEqual([]);
   });
+});
+
+/**
+ * A backend down while the proxy starts: the namespace is not served, its calls get UNAVAILABLE
+ * (retryable, not NOT_FOUND) and `prism_proxy_namespace_failing` names it; the proxy tries again
+ * with backoff and serves it once the backend is up, with no restart and no reload.
+ */
+describeWithRedisServer('a namespace whose Redis is down when the proxy starts', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'prism-late-backend-'));
+  const namespace = uniqueName('late');
+  let port: number;
+  let redis: ChildProcess | undefined;
+  let proxy: RunningServer | undefined;
+
+  const metrics = async () =>
+    (await fetch(`http://127.0.0.1:${proxy!.ready.httpPort as number}/metrics`)).text();
+
+  afterAll(async () => {
+    expect(await proxy?.stop()).toBe(0);
+    if (redis) await stopRedis(redis, 'SIGTERM');
+  });
+
+  it('is served once Redis comes up; until then calls are UNAVAILABLE and the metrics say it is failing', async () => {
+    await ensureBuilt();
+    port = await freePort();
+    writeFileSync(
+      join(dir, 'backends.yaml'),
+      `backends:\n  redis: [{ name: private, endpoint: "redis://127.0.0.1:${port}" }]\n`,
+    );
+    writeFileSync(
+      join(dir, 'ns.yaml'),
+      `namespace: ${namespace}\nteam: platform\npatterns:\n  - name: cache\n    type: keyvalue\n    slots:\n      store: { backend: redis }\n`,
+    );
+    proxy = await startProxy({ namespaces: join(dir, 'ns.yaml'), backends: join(dir, 'backends.yaml') });
+    const client = new DataClient(`127.0.0.1:${proxy.ready.port as number}`, { namespace, timeoutMs: 5000 });
+    try {
+      const refused = await client.get('k').then(
+        () => undefined,
+        (err: PrismError) => err,
+      );
+      expect(refused?.code).toBe('E_UNAVAILABLE');
+      expect(refused?.message).toMatch(
+        new RegExp(
+          `^namespace '${namespace}' is not served yet: its runners failed to start \\(\\d+ attempts?\\); the proxy tries again in \\d+ s`,
+        ),
+      );
+      expect(proxy.logs()).toContain('cannot serve namespace');
+      expect(await metrics()).toContain(`prism_proxy_namespace_failing{namespace="${namespace}"} 1`);
+      expect(servedNamespaces(await metrics()).has(namespace)).toBe(false);
+
+      redis = await startRedis(port, dir);
+      // Attempts follow 1 s, 2 s, 4 s, ... apart; the one after Redis is up starts the namespace.
+      const deadline = Date.now() + 40_000;
+      while (!servedNamespaces(await metrics()).has(namespace) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(servedNamespaces(await metrics()).has(namespace)).toBe(true);
+      expect(await metrics()).not.toContain(`prism_proxy_namespace_failing{namespace="${namespace}"}`);
+      await client.set('k', Buffer.from('v'));
+      expect(Buffer.from((await client.get('k')).value).toString()).toBe('v');
+    } finally {
+      client.close();
+    }
+  }, 60_000);
 });

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { servedNamespaces } from '../../src/localstack/up-readiness.js';
 import { REPO_ROOT } from './cli.js';
 
 export interface RunningServer {
@@ -78,4 +79,32 @@ export function startProxy(
   env: Record<string, string> = {},
 ): Promise<RunningServer> {
   return startPrismServer([...proxyServeArgs(config), ...extraArgs], 'prism proxy serving', env);
+}
+
+/**
+ * Waits until a proxy's /metrics list every one of `names` as served (a namespace whose backend
+ * failed it at start is tried again with backoff); fails with the proxy's error lines otherwise.
+ */
+export async function waitUntilServed(
+  proxy: RunningServer,
+  names: readonly string[],
+  timeoutMs = 60_000,
+): Promise<void> {
+  const url = `http://127.0.0.1:${proxy.ready.httpPort as number}/metrics`;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const served = servedNamespaces(await (await fetch(url)).text());
+    const missing = names.filter((name) => !served.has(name));
+    if (missing.length === 0) return;
+    if (Date.now() > deadline) {
+      const errors = proxy
+        .logs()
+        .split('\n')
+        .filter((line) => /"level":(50|60)/.test(line));
+      throw new Error(
+        `the proxy does not serve ${missing.join(', ')} after ${timeoutMs} ms:\n${errors.join('\n')}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -468,8 +468,9 @@ export const PersistResponseSchema: GenMessage<PersistResponse> = /*@__PURE__*/
 /**
  * Key-value pattern. Requests carry `x-prism-namespace` (and `x-prism-pattern` when the namespace
  * has several keyvalue patterns) in gRPC metadata. UNAVAILABLE means the store is down, the proxy
- * is draining, or the runner process serving the pattern (`isolation: namespace | pattern`) is
- * down or restarting; the same call may succeed later.
+ * is draining, the runner process serving the pattern (`isolation: namespace | pattern`) is
+ * down or restarting, or the namespace's runners failed to start and the proxy is trying again;
+ * the same call may succeed later.
  *
  * @generated from service prism.data.v1.KeyValue
  */

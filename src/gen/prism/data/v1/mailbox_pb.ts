@@ -359,7 +359,8 @@ export const MailboxOrderSchema: GenEnum<MailboxOrder> = /*@__PURE__*/
  *   with neither ids nor a filter condition, with both, or with more than 1000 ids.
  * - NOT_FOUND: a namespace or pattern the proxy does not serve; Get of an id not stored.
  * - UNAUTHENTICATED, PERMISSION_DENIED: as for the other patterns.
- * - UNAVAILABLE: the store is down, or the proxy is draining.
+ * - UNAVAILABLE: the store is down, the proxy is draining, or the namespace's runners failed to
+ *   start and the proxy is trying again.
  *
  * @generated from service prism.data.v1.Mailbox
  */
