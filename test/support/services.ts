@@ -25,6 +25,7 @@ import {
 import { jetstreamManager } from '@nats-io/jetstream';
 import pg from 'pg';
 import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
+import { fixKafkajsIdleWakeups } from '../../src/drivers/kafka/request-queue-fix.js';
 import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 
 export type ServiceName = 'redis' | 'nats' | 'postgres' | 'kafka' | 'vault' | 's3';
@@ -158,6 +159,7 @@ export async function connectPostgres(config: pg.ClientConfig = {}): Promise<pg.
 
 /** A kafkajs client for the test broker (quiet logger unless overridden). */
 export function kafkaClient(config: Partial<KafkaConfig> = {}): Kafka {
+  fixKafkajsIdleWakeups();
   return new Kafka({
     clientId: 'prism-test',
     brokers: kafkaBrokers(),

@@ -36,6 +36,8 @@
  *
  * Down: producer requests are bounded (connection 2 s, request 5 s, 2 quick retries) and fail
  * with BackendDownError; consumers restart themselves on connection failures.
+ *
+ * Idle: kafkajs's request queue is patched not to poll every millisecond (request-queue-fix.ts).
  */
 import { randomUUID } from 'node:crypto';
 import kafkajs, {
@@ -71,6 +73,7 @@ import {
 } from '../messaging-support.js';
 import { subscriptionRoundRobin } from './assigner.js';
 import { kafkaBrokersFrom, kafkaGroup, kafkaTopic } from './names.js';
+import { fixKafkajsIdleWakeups } from './request-queue-fix.js';
 
 // Named exports kafkajs' CommonJS build does not expose to Node's ESM loader.
 const { ConfigResourceTypes, PartitionAssigners, Partitioners } = kafkajs;
@@ -226,6 +229,7 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
   const capabilities: ReadonlySet<Capability> = new Set<Capability>(['pubsub', 'queue']);
   const settings = options.kafka ?? {};
   const partitions = settings.partitions ?? 3;
+  fixKafkajsIdleWakeups();
   const kafka = new Kafka({
     clientId: settings.clientId ?? `prism-${options.namespace}`,
     brokers: kafkaBrokersFrom(options.endpoint),
