@@ -106,6 +106,11 @@ export function runProcess(cmd, args, { timeoutMs = 120_000, env = {}, cwd = ROO
       clearTimeout(timer);
       resolveRun({ code: code ?? signal, stdout, stderr });
     });
+    // A command that is not installed (ENOENT) answers like one that failed, so callers can say so.
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      resolveRun({ code: err.code ?? 'error', stdout, stderr: `${stderr}${err.message}` });
+    });
   });
 }
 
