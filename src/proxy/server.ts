@@ -110,6 +110,21 @@ export interface RequestSessionSource extends CallerSessionAdmin {
   close(): Promise<void>;
 }
 
+/** A gauge with one series of value 1 per namespace `names()` lists when it is scraped. */
+function namespaceSeries(registry: Registry, name: string, help: string, names: () => string[]): Gauge {
+  const gauge: Gauge = new Gauge({
+    name,
+    help,
+    labelNames: ['namespace'],
+    registers: [registry],
+    collect: (): void => {
+      gauge.reset();
+      for (const namespace of names()) gauge.set({ namespace }, 1);
+    },
+  });
+  return gauge;
+}
+
 /**
  * The data plane's single entry point: KeyValue, Producer and Consumer routed by
  * x-prism-namespace to in-process runners; /healthz, /readyz and /metrics beside it; on stop,
@@ -182,27 +197,19 @@ export class ProxyServer {
     collect: (): void => this.served.set(this.options.table.names().length),
   });
   /** One series per served namespace, so a supervisor (dev up) can tell when a namespace is live. */
-  private readonly servedNames: Gauge = new Gauge({
-    name: 'prism_proxy_namespace_served',
-    help: 'A namespace this proxy serves (value 1)',
-    labelNames: ['namespace'],
-    registers: [this.registry],
-    collect: (): void => {
-      this.servedNames.reset();
-      for (const name of this.options.table.names()) this.servedNames.set({ namespace: name }, 1);
-    },
-  });
+  private readonly servedNames = namespaceSeries(
+    this.registry,
+    'prism_proxy_namespace_served',
+    'A namespace this proxy serves (value 1)',
+    () => this.options.table.names(),
+  );
   /** A wanted namespace whose runners failed to start; the proxy tries it again with backoff. */
-  private readonly failingNames: Gauge = new Gauge({
-    name: 'prism_proxy_namespace_failing',
-    help: 'A namespace this proxy should serve but whose runners failed to start (value 1)',
-    labelNames: ['namespace'],
-    registers: [this.registry],
-    collect: (): void => {
-      this.failingNames.reset();
-      for (const name of this.options.table.failingNames()) this.failingNames.set({ namespace: name }, 1);
-    },
-  });
+  private readonly failingNames = namespaceSeries(
+    this.registry,
+    'prism_proxy_namespace_failing',
+    'A namespace this proxy should serve but whose runners failed to start (value 1)',
+    () => this.options.table.failingNames(),
+  );
 
   constructor(private readonly options: ProxyServerOptions) {
     const fleet = options.fleet;

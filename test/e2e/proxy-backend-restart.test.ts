@@ -8,8 +8,21 @@ import type { PrismError } from '../../src/errors.js';
 import { servedNamespaces } from '../../src/localstack/up-readiness.js';
 import { ensureBuilt } from '../support/cli.js';
 import { describeWithRedisServer, freePort, startRedis, stopRedis } from '../support/private-redis.js';
-import { startProxy, type RunningServer } from '../support/server-process.js';
+import { startProxy, waitUntilServed, type RunningServer } from '../support/server-process.js';
 import { uniqueName } from '../support/services.js';
+
+/** A proxy serving one keyvalue namespace on the private Redis at `port` (which may not be up). */
+function startKeyValueProxy(dir: string, port: number, namespace: string): Promise<RunningServer> {
+  writeFileSync(
+    join(dir, 'backends.yaml'),
+    `backends:\n  redis: [{ name: private, endpoint: "redis://127.0.0.1:${port}" }]\n`,
+  );
+  writeFileSync(
+    join(dir, 'ns.yaml'),
+    `namespace: ${namespace}\nteam: platform\npatterns:\n  - name: cache\n    type: keyvalue\n    slots:\n      store: { backend: redis }\n`,
+  );
+  return startProxy({ namespaces: join(dir, 'ns.yaml'), backends: join(dir, 'backends.yaml') });
+}
 
 /**
  * A backend restarted under load, seen only through the proxy: calls fail with UNAVAILABLE while
@@ -27,15 +40,7 @@ describeWithRedisServer('a Redis restart under load, through the proxy', () => {
     await ensureBuilt();
     port = await freePort();
     redis = await startRedis(port, dir);
-    writeFileSync(
-      join(dir, 'backends.yaml'),
-      `backends:\n  redis: [{ name: private, endpoint: "redis://127.0.0.1:${port}" }]\n`,
-    );
-    writeFileSync(
-      join(dir, 'ns.yaml'),
-      `namespace: ${namespace}\nteam: platform\npatterns:\n  - name: cache\n    type: keyvalue\n    slots:\n      store: { backend: redis }\n`,
-    );
-    proxy = await startProxy({ namespaces: join(dir, 'ns.yaml'), backends: join(dir, 'backends.yaml') });
+    proxy = await startKeyValueProxy(dir, port, namespace);
     client = new DataClient(`127.0.0.1:${proxy.ready.port as number}`, { namespace, timeoutMs: 5000 });
   });
 
@@ -119,15 +124,7 @@ describeWithRedisServer('a namespace whose Redis is down when the proxy starts',
   it('is served once Redis comes up; until then calls are UNAVAILABLE and the metrics say it is failing', async () => {
     await ensureBuilt();
     port = await freePort();
-    writeFileSync(
-      join(dir, 'backends.yaml'),
-      `backends:\n  redis: [{ name: private, endpoint: "redis://127.0.0.1:${port}" }]\n`,
-    );
-    writeFileSync(
-      join(dir, 'ns.yaml'),
-      `namespace: ${namespace}\nteam: platform\npatterns:\n  - name: cache\n    type: keyvalue\n    slots:\n      store: { backend: redis }\n`,
-    );
-    proxy = await startProxy({ namespaces: join(dir, 'ns.yaml'), backends: join(dir, 'backends.yaml') });
+    proxy = await startKeyValueProxy(dir, port, namespace);
     const client = new DataClient(`127.0.0.1:${proxy.ready.port as number}`, { namespace, timeoutMs: 5000 });
     try {
       const refused = await client.get('k').then(
@@ -146,10 +143,7 @@ describeWithRedisServer('a namespace whose Redis is down when the proxy starts',
 
       redis = await startRedis(port, dir);
       // Attempts follow 1 s, 2 s, 4 s, ... apart; the one after Redis is up starts the namespace.
-      const deadline = Date.now() + 40_000;
-      while (!servedNamespaces(await metrics()).has(namespace) && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await waitUntilServed(proxy, [namespace], 40_000);
       expect(servedNamespaces(await metrics()).has(namespace)).toBe(true);
       expect(await metrics()).not.toContain(`prism_proxy_namespace_failing{namespace="${namespace}"}`);
       await client.set('k', Buffer.from('v'));
