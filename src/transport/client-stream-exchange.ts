@@ -24,7 +24,13 @@
 import { status as Status } from '@grpc/grpc-js';
 import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { MessageReader } from './call-frames.js';
-import { callMetadata, requestReader, startDeadline, StreamAnswer } from './http2-exchange.js';
+import {
+  callMetadata,
+  listenUntilClose,
+  requestReader,
+  startDeadline,
+  StreamAnswer,
+} from './http2-exchange.js';
 import { Invocation, peerOf, type UnaryRoute } from './unary-invocation.js';
 
 /** Bytes of received messages the handler has not taken before the stream is paused. */
@@ -98,18 +104,20 @@ export class ClientStreamExchange {
         callError(Status.CANCELLED, 'the call ended: the client cancelled it, or its deadline passed'),
       ),
     );
-    this.stream.on('data', (chunk: Buffer) => {
-      if (this.reading) this.reader.push(chunk);
-    });
-    this.stream.on('end', () => {
-      // A stream the client reset may end its readable side too: that is the call's end ('close').
-      if (this.stream.aborted) return;
-      this.ended = true;
-      if (this.queue.length === 0) this.settle({ value: undefined, done: true });
-    });
-    this.stream.on('close', () => {
-      if (!this.invocation.answered || this.stream.rstCode !== constants.NGHTTP2_NO_ERROR)
-        this.invocation.cancel();
+    listenUntilClose(this.stream, {
+      data: (chunk) => {
+        if (this.reading) this.reader.push(chunk);
+      },
+      end: () => {
+        // A stream the client reset may end its readable side too: that is the call's end ('close').
+        if (this.stream.aborted) return;
+        this.ended = true;
+        if (this.queue.length === 0) this.settle({ value: undefined, done: true });
+      },
+      close: () => {
+        if (!this.invocation.answered || this.stream.rstCode !== constants.NGHTTP2_NO_ERROR)
+          this.invocation.cancel();
+      },
     });
     const iterator: AsyncIterableIterator<unknown> = {
       next: () => this.next(),

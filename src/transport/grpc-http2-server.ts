@@ -54,6 +54,7 @@ import { CallStream } from './call-stream-server.js';
 import { ClientStreamExchange } from './client-stream-exchange.js';
 import {
   callMetadata,
+  listenUntilClose,
   refuse,
   requestReader,
   startDeadline,
@@ -299,13 +300,15 @@ class UnaryExchange {
   start(): void {
     const invalid = startDeadline(this.headers, this.invocation);
     if (invalid !== undefined) return this.refuse(Status.INTERNAL, invalid);
-    this.stream.on('data', (chunk: Buffer) => {
-      if (!this.refused) this.reader.push(chunk);
-    });
-    this.stream.on('end', () => this.requestEnded());
-    this.stream.on('close', () => {
-      if (!this.invocation.answered || this.stream.rstCode !== constants.NGHTTP2_NO_ERROR)
-        this.invocation.cancel();
+    listenUntilClose(this.stream, {
+      data: (chunk) => {
+        if (!this.refused) this.reader.push(chunk);
+      },
+      end: () => this.requestEnded(),
+      close: () => {
+        if (!this.invocation.answered || this.stream.rstCode !== constants.NGHTTP2_NO_ERROR)
+          this.invocation.cancel();
+      },
     });
   }
 
@@ -398,16 +401,18 @@ class ServerStreamExchange extends EventEmitter {
         this.cancel();
       }, ms);
     }
-    this.stream.on('data', (chunk: Buffer) => {
-      if (!this.ended) this.reader.push(chunk);
-    });
-    this.stream.on('end', () => this.requestEnded());
-    this.stream.on('drain', () => this.emit('drain'));
-    this.stream.on('close', () => {
-      clearTimeout(this.timer);
-      if (!this.ended || this.stream.rstCode !== constants.NGHTTP2_NO_ERROR) this.cancel();
-      this.ended = true;
-      this.emit('close');
+    listenUntilClose(this.stream, {
+      data: (chunk) => {
+        if (!this.ended) this.reader.push(chunk);
+      },
+      end: () => this.requestEnded(),
+      drain: () => this.emit('drain'),
+      close: () => {
+        clearTimeout(this.timer);
+        if (!this.ended || this.stream.rstCode !== constants.NGHTTP2_NO_ERROR) this.cancel();
+        this.ended = true;
+        this.emit('close');
+      },
     });
   }
 
