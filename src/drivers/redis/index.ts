@@ -6,9 +6,11 @@
 import { combine } from '../combine.js';
 import type { AnyDriver, DriverOptions } from '../interfaces.js';
 import { createRedisKeyValue } from './keyvalue.js';
+import { releaseFinishedIoredisPipelines } from './pipeline-release-fix.js';
 import { createRedisPubSub } from './pubsub.js';
 import { createRedisStreams } from './streams.js';
 
 export async function createRedisDriver(options: DriverOptions): Promise<AnyDriver> {
+  releaseFinishedIoredisPipelines();
   return combine(createRedisKeyValue(options), createRedisPubSub(options), createRedisStreams(options));
 }
