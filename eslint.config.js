@@ -19,6 +19,17 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-floating-promises': 'error',
+      // A getter or setter in an object literal is a new closure for each object, and V8 keeps its
+      // accessor pair in the old generation: built per call, it kept each call's objects alive
+      // through young collections (bench/RESULTS.md, session 16). Put accessors on a class.
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'ObjectExpression > Property[kind=/^(get|set)$/]',
+          message:
+            'No getters or setters in object literals in src/: each one pins what its closure holds until a full GC. Use a class accessor.',
+        },
+      ],
       // On with the options of recommended-type-checked rather than strict's (numbers and booleans
       // in templates; `() => void call()` shorthands and returns from void functions).
       '@typescript-eslint/restrict-template-expressions': [
