@@ -51,7 +51,7 @@ function lifecycle(
 
     expect((await cli('namespace', 'diff', file)).code).toBe(0);
 
-    writeFileSync(file, readFileSync(file, 'utf8').replace('15m', '30m'));
+    writeFileSync(file, readFileSync(file, 'utf8').replace('default_ttl: 15m', 'default_ttl: 30m'));
     const diff = await cli('namespace', 'diff', file);
     expect(diff.code).toBe(1);
     expect(diff.stdout).toContain('-      default_ttl: 15m');
