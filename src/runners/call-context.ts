@@ -28,10 +28,10 @@ export type UnaryObserver = (method: string, work: Promise<unknown>, metadata: M
 
 /**
  * A unary call's facts. The peer's address is a string built per call, and only authorization
- * reads it, so it is a getter; on the prototype, not in an object literal: a literal's getter is a
- * new closure per call, V8 gives each such object a map of its own, and maps live in the old
- * generation, so every call's whole object graph (request, response, promises, stream) outlived
- * the young-generation collections it should have died in and was promoted, 1.3 KB a call
+ * reads it, so it is a getter; on the prototype, not in an object literal. A literal's getter is a
+ * new closure per call, and V8 keeps the accessor in the old generation, where it pins the
+ * closure's context until a full collection: every call's request, promises and answer outlived
+ * the young-generation collections they should have died in and were promoted, 1.3 KB a call
  * (bench/RESULTS.md, session 16).
  */
 class UnaryCallFacts implements CallFacts {
