@@ -71,11 +71,11 @@ const value = Buffer.alloc(100, 'v');
 await Promise.all(KEYS.map((k) => redis.set(prismRedisKey(NS, PATTERN, k), value)));
 redis.disconnect();
 
-/** Sums of the proxy's --trace-gc-nvp lines while `on` is set. */
-const gc = { on: false, scavenges: 0, markCompacts: 0, promoted: 0, survived: 0, mainMs: 0, backgroundMs: 0 };
+/** Sums of the proxy's --trace-gc-nvp lines while a method is measured (null between). */
+let gc = null;
 const field = (line, name) => Number(new RegExp(`(?:^| )${name}=([\\d.]+)`).exec(line)?.[1] ?? 0);
 function onTraceLine(line) {
-  if (!gc.on) return;
+  if (!gc) return;
   if (line.includes(' gc=s ')) {
     gc.scavenges++;
     gc.promoted += field(line, 'promoted');
@@ -125,27 +125,20 @@ try {
         seconds,
       });
     await load(Number(values.warmup));
-    Object.assign(gc, {
-      on: true,
-      scavenges: 0,
-      markCompacts: 0,
-      promoted: 0,
-      survived: 0,
-      mainMs: 0,
-      backgroundMs: 0,
-    });
+    gc = { scavenges: 0, markCompacts: 0, promoted: 0, survived: 0, mainMs: 0, backgroundMs: 0 };
     const run = await load(SECONDS);
-    gc.on = false;
+    const sums = gc;
+    gc = null;
     const calls = run.succeeded;
     const r = {
       callsPerSec: Math.round(run.perSec),
       failed: run.failed,
-      promotedPerCall: Math.round(gc.promoted / calls),
-      survivedPerCall: Math.round(gc.survived / calls),
-      scavenges: gc.scavenges,
-      markCompacts: gc.markCompacts,
-      gcMainMs: Math.round(gc.mainMs),
-      gcBackgroundMs: Math.round(gc.backgroundMs),
+      promotedPerCall: Math.round(sums.promoted / calls),
+      survivedPerCall: Math.round(sums.survived / calls),
+      scavenges: sums.scavenges,
+      markCompacts: sums.markCompacts,
+      gcMainMs: Math.round(sums.mainMs),
+      gcBackgroundMs: Math.round(sums.backgroundMs),
     };
     results.methods[method] = r;
     console.log(

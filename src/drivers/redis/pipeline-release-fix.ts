@@ -11,7 +11,9 @@
  *
  * The replacement `exec` runs ioredis's own and, once the pipeline's promise has settled (its
  * callers hold the results by then), empties what the pipeline refers to, so only its small shell
- * stays pinned. A settled pipeline is not executed again by ioredis.
+ * stays pinned. A settled pipeline is not executed again by ioredis. An ioredis whose pipeline
+ * keeps no `promise` is left as it is (test/integration/drivers/redis-pipeline-release.test.ts then
+ * fails on the queue it finds full), so an upgrade can cost memory, never a call.
  */
 import { Pipeline } from 'ioredis';
 
@@ -40,6 +42,7 @@ export function releaseFinishedIoredisPipelines(): void {
   prototype.exec = function (this: PipelineInternals, ...args: unknown[]): unknown {
     const result = exec.apply(this, args);
     const { promise } = this;
+    if (!(promise instanceof Promise)) return result;
     const release = () => {
       if (this.promise !== promise) return;
       this._queue = [];
