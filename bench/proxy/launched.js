@@ -15,7 +15,7 @@
 // Everything listens on 127.0.0.1.
 //   npm run build && node bench/proxy/launched.js [--rounds 3] [--duration 6] [--json out.json]
 /* global fetch */
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { clearInterval, setInterval, setTimeout } from 'node:timers';
 import { join } from 'node:path';
@@ -36,6 +36,7 @@ import {
   machineBusySeconds,
   prismRedisKey,
   processTree,
+  redisPid,
   rssMiB,
   runProcess,
   startProcess,
@@ -119,19 +120,6 @@ const messages = {
 const bodies = Object.fromEntries(Object.entries(messages).map(([m, bytes]) => [m, grpcFrame(bytes)]));
 for (const [m, body] of Object.entries(bodies)) writeFileSync(join(work, `${m}.bin`), body);
 
-function redisPid() {
-  const port = new URL(redisUrl).port || '6379';
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (cmd.startsWith('redis-server') && cmd.includes(`:${port}`)) return Number(pid);
-    } catch {
-      // gone
-    }
-  }
-  return undefined;
-}
-
 // ---- load ---------------------------------------------------------------------------------------
 function load(port, ns, method, seconds) {
   return h2load({
@@ -148,7 +136,7 @@ function load(port, ns, method, seconds) {
 /** The proxy's and the runner's pids; everything below the proxy but the runner is the proxy's. */
 function processes(proxyPid, runnerPid) {
   const tree = processTree(proxyPid).filter((p) => !processTree(runnerPid).includes(p));
-  return { proxy: tree, runner: processTree(runnerPid), redis: [redisPid()].filter(Boolean) };
+  return { proxy: tree, runner: processTree(runnerPid), redis: [redisPid(redisUrl)].filter(Boolean) };
 }
 
 /** One measured throughput phase: CPU of every process, peak RSS of the proxy and the runner. */

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
 import cluster from 'node:cluster';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { URL, fileURLToPath } from 'node:url';
@@ -265,14 +265,28 @@ export const median = (xs) => {
 export const prismRedisKey = (namespace, pattern, key) => `${namespace}:keyvalue/${pattern}/${key}`;
 
 /** The redis-server serving this URL's port, found in /proc, so its CPU is told apart. */
-export function redisPid(redisUrl) {
-  const port = new URL(redisUrl).port || '6379';
+export const redisPid = (redisUrl) => listenerPid(new URL(redisUrl).port || '6379');
+
+/**
+ * The process listening on 127.0.0.1 or 0.0.0.0 TCP `port` (IPv4 or IPv6), found in /proc: the
+ * socket's inode from /proc/net/tcp{,6}, then the process holding it. Only processes of this user
+ * can be seen; undefined when none is.
+ */
+export function listenerPid(port) {
+  const hex = Number(port).toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 9 && f[1].endsWith(`:${hex}`) && f[3] === '0A') inodes.add(`socket:[${f[9]}]`);
+    }
+  }
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (cmd.startsWith('redis-server') && cmd.includes(`:${port}`)) return Number(pid);
+      for (const fd of readdirSync(`/proc/${pid}/fd`))
+        if (inodes.has(readlinkSync(`/proc/${pid}/fd/${fd}`))) return Number(pid);
     } catch {
-      // gone
+      // gone, or not ours
     }
   }
   return undefined;

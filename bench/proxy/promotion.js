@@ -5,18 +5,22 @@
 // (pre-encoded, 8 connections × 8 streams) on a Redis-backed namespace; while each method runs,
 // the proxy's young-generation collections are summed from its trace. It prints, per method:
 // calls/s, bytes promoted per call, bytes that survived a scavenge per call, the number of
-// scavenges and mark-compacts, and the GC time on the main thread and on background threads.
+// scavenges and mark-compacts, the GC time on the main thread and on background threads, and the
+// worker's peak RSS (sampled every 200 ms) with the old generation's live size and allocation
+// limit after the method's last mark-compact: the limit over the live size is the growing factor
+// V8 chose, which sets how far the RSS rises above idle under load.
 //
 // A call's objects should die young: bytes promoted per call that do not fall when the
-// semi-spaces grow (--v8-flags '--max-semi-space-size=32 --min-semi-space-size=32') mean objects
+// semi-spaces grow (--v8-flags='--max-semi-space-size=32 --min-semi-space-size=32') mean objects
 // kept alive until a full collection rather than long-lived ones (bench/RESULTS.md, session 16).
 //
 //   npm run build && eval "$(bash scripts/test-services.sh env)"
-//   node bench/proxy/promotion.js [--seconds 15] [--methods Get,BatchGet] [--v8-flags '--max-semi-space-size=8'] [--root DIR] [--json out.json]
+//   node bench/proxy/promotion.js [--seconds 15] [--methods Get,BatchGet] [--v8-flags='--max-semi-space-size=8'] [--root DIR] [--json out.json]
 // --root runs the proxy of another built tree (bin/, dist/, node_modules), to compare builds.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { clearInterval, setInterval } from 'node:timers';
 import { parseArgs } from 'node:util';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { Redis } from 'ioredis';
@@ -26,7 +30,9 @@ import {
   h2load,
   loadAverage,
   machine,
+  processTree,
   prismRedisKey,
+  rssMiB,
   runProcess,
   startPrismProxy,
 } from './lib.js';
@@ -42,6 +48,7 @@ const { values } = parseArgs({
   },
 });
 const SECONDS = Number(values.seconds);
+const MiB = 1024 * 1024;
 const NS = 'benchpromo';
 const PATTERN = 'kv';
 const KEYS = Array.from({ length: 100 }, (_, i) => `b${i}`);
@@ -84,6 +91,8 @@ function onTraceLine(line) {
     gc.backgroundMs += field(line, 'background.scavenge.parallel');
   } else if (line.includes(' gc=mc ')) {
     gc.markCompacts++;
+    gc.liveAfterMc = field(line, 'end_object_size');
+    gc.oldGenLimit = field(line, 'old_gen_allocation_limit');
     gc.mainMs += field(line, 'pause') + field(line, 'incremental');
     gc.backgroundMs += field(line, 'background.mark') + field(line, 'background.sweep');
   }
@@ -97,6 +106,7 @@ const proxy = await startPrismProxy({
   ...(values.root ? { root: values.root } : {}),
   v8Flags: `${values['v8-flags']} --trace-gc-nvp`.trim(),
 });
+const worker = processTree(proxy.pid).at(-1);
 let pending = '';
 proxy.child.stdout.on('data', (d) => {
   const lines = (pending + d).split('\n');
@@ -109,10 +119,11 @@ const results = {
   loadBefore: loadAverage(),
   v8Flags: values['v8-flags'],
   root: values.root ?? '(this tree)',
+  idleRssMiB: Math.round(rssMiB([worker])[0]),
   methods: {},
 };
 console.log(
-  `promotion: ${JSON.stringify(results.machine)}, load ${results.loadBefore}, --v8-flags '${values['v8-flags']}'`,
+  `promotion: ${JSON.stringify(results.machine)}, load ${results.loadBefore}, --v8-flags '${values['v8-flags']}', idle RSS ${results.idleRssMiB} MiB`,
 );
 try {
   for (const method of values.methods.split(',')) {
@@ -126,7 +137,9 @@ try {
       });
     await load(Number(values.warmup));
     gc = { scavenges: 0, markCompacts: 0, promoted: 0, survived: 0, mainMs: 0, backgroundMs: 0 };
-    const run = await load(SECONDS);
+    let peakRss = 0;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMiB([worker])[0])), 200);
+    const run = await load(SECONDS).finally(() => clearInterval(sampler));
     const sums = gc;
     gc = null;
     const calls = run.succeeded;
@@ -139,12 +152,16 @@ try {
       markCompacts: sums.markCompacts,
       gcMainMs: Math.round(sums.mainMs),
       gcBackgroundMs: Math.round(sums.backgroundMs),
+      rssPeakMiB: Math.round(peakRss),
+      oldLiveMiB: +(sums.liveAfterMc / MiB).toFixed(1),
+      oldLimitMiB: +(sums.oldGenLimit / MiB).toFixed(1),
     };
     results.methods[method] = r;
     console.log(
       `${method.padEnd(9)} ${String(r.callsPerSec).padStart(7)} calls/s (${r.failed} failed)  promoted ${r.promotedPerCall} B/call, ` +
         `survived ${r.survivedPerCall} B/call  ${r.scavenges} scavenges, ${r.markCompacts} mark-compacts  ` +
-        `GC ${r.gcMainMs} ms main thread, ${r.gcBackgroundMs} ms background, in ${SECONDS} s`,
+        `GC ${r.gcMainMs} ms main thread, ${r.gcBackgroundMs} ms background, in ${SECONDS} s; ` +
+        `peak RSS ${r.rssPeakMiB} MiB, old generation ${r.oldLiveMiB} MiB live, limit ${r.oldLimitMiB} MiB`,
     );
   }
 } finally {

@@ -23,12 +23,22 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { URL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { connect as natsConnect, headers as natsHeaders, nanos } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import kafkajs from 'kafkajs';
 import { DataClient } from '../../dist/client/data-client.js';
-import { cpuSeconds, loadAverage, machine, processTree, ROOT, sleep, startProcess } from './lib.js';
+import {
+  cpuSeconds,
+  listenerPid,
+  loadAverage,
+  machine,
+  processTree,
+  ROOT,
+  sleep,
+  startProcess,
+} from './lib.js';
 
 const { Kafka, logLevel } = kafkajs;
 const { values } = parseArgs({
@@ -121,8 +131,15 @@ const proxy = await startProcess(
 const endpoint = `127.0.0.1:${proxy.ready.port}`;
 const proxyPid = proxy.child.pid;
 
+/** The backend server's process (not ours: its CPU is told apart), by the port it listens on. */
+const backendPid = {
+  nats: listenerPid(new URL(env.nats).port || '4222'),
+  kafka: listenerPid(env.kafka[0].split(':').at(-1)),
+};
+
 /** Runs a cell: `start(onMessage)` opens the consumer, `publishAll()` sends COUNT messages. */
-async function measure(cell) {
+async function measure(cell, backend) {
+  const server = backendPid[backend] ? [backendPid[backend]] : [];
   let received = 0;
   let last = 0;
   let done;
@@ -132,12 +149,14 @@ async function measure(cell) {
     if (++received === COUNT) done();
   });
   const cpu0 = cpuSeconds(processTree(proxyPid));
+  const server0 = cpuSeconds(server);
   const self0 = process.cpuUsage();
   const t0 = performance.now();
   await cell.publishAll();
   const published = performance.now();
   await Promise.race([all, sleep(BUDGET_MS)]);
   const proxyCpu = cpuSeconds(processTree(proxyPid)) - cpu0;
+  const serverCpu = cpuSeconds(server) - server0;
   const self = process.cpuUsage(self0);
   await stop();
   const seconds = (last - t0) / 1000;
@@ -147,6 +166,7 @@ async function measure(cell) {
     publishRate: Math.round(COUNT / ((published - t0) / 1000)),
     proxyCpuPerMsgUs: received ? Math.round((proxyCpu / received) * 1e6) : 0,
     clientCpuPerMsgUs: received ? Math.round(((self.user + self.system) / received) * 1) : 0,
+    backendCpuPerMsgUs: received && server.length ? Math.round((serverCpu / received) * 1e6) : null,
   };
 }
 
@@ -306,7 +326,7 @@ for (let round = 0; round < Number(values.rounds); round++) {
       ['stream', async () => streamCell(backend)],
       ...(RAW[backend] ? [['raw', RAW[backend]]] : []),
     ]) {
-      const r = await measure(await make());
+      const r = await measure(await make(), backend);
       ((results[backend] ??= {})[kind] ??= []).push(r);
       log(`round ${round + 1} ${backend} ${kind}: ${JSON.stringify(r)}`);
     }
@@ -323,7 +343,7 @@ for (const [backend, kinds] of Object.entries(results)) {
   const s = kinds.stream;
   const r = kinds.raw;
   const line = (k, xs) =>
-    `${backend.padEnd(6)} ${k.padEnd(7)} ${String(median(xs.map((x) => x.rate))).padStart(7)} msg/s  received ${median(xs.map((x) => x.received))}/${COUNT}  proxy CPU ${median(xs.map((x) => x.proxyCpuPerMsgUs))} µs/msg  client CPU ${median(xs.map((x) => x.clientCpuPerMsgUs))} µs/msg`;
+    `${backend.padEnd(6)} ${k.padEnd(7)} ${String(median(xs.map((x) => x.rate))).padStart(7)} msg/s  received ${median(xs.map((x) => x.received))}/${COUNT}  proxy CPU ${median(xs.map((x) => x.proxyCpuPerMsgUs))} µs/msg  client CPU ${median(xs.map((x) => x.clientCpuPerMsgUs))} µs/msg  ${backend} server CPU ${median(xs.map((x) => x.backendCpuPerMsgUs ?? NaN))} µs/msg`;
   console.log(line('stream', s));
   if (r) {
     console.log(line('raw', r));
