@@ -4,7 +4,7 @@
 // raw on NATS and Kafka, ≥ 5,000 msg/s). Rounds interleave the cells; figures are medians.
 //
 //   npm run build && eval "$(bash scripts/test-services.sh env)"
-//   node bench/proxy/stream.js [--count 20000] [--rounds 3] [--batch 32] [--backends nats,kafka] [--raw-kafka driver|plain] [--json out.json]
+//   node bench/proxy/stream.js [--count 20000] [--rounds 3] [--batch 32] [--backends nats,kafka] [--raw-kafka driver|plain] [--raw-kafka-records kafkajs|one-buffer] [--json out.json]
 //
 // raw NATS:   js.publish with up to 256 awaiting their ack; pull consumer, ack (no ackAck) per msg.
 // raw Kafka:  producer.send of 32 messages (acks=all), sends back to back, from an idempotent
@@ -54,9 +54,17 @@ const { values } = parseArgs({
     // driver must be; 'plain': kafkajs's defaults (not idempotent, 1 partition), the baseline of
     // the runs before 2026-12-03 18:00 UTC, which pays for no delivery guarantee.
     'raw-kafka': { type: 'string', default: 'driver' },
+    // 'kafkajs' (default): the raw client encodes records as kafkajs 2.2.4 does; 'one-buffer': with
+    // the Kafka driver's record encoder (src/drivers/kafka/record-encoder.ts) in its place too.
+    'raw-kafka-records': { type: 'string', default: 'kafkajs' },
   },
 });
 const RAW_KAFKA_AS_DRIVER = values['raw-kafka'] !== 'plain';
+if (values['raw-kafka-records'] === 'one-buffer') {
+  const { useOneBufferKafkaRecords } = await import('../../dist/drivers/kafka/record-encoder.js');
+  if (!useOneBufferKafkaRecords()) throw new Error('--raw-kafka-records one-buffer: kafkajs is not 2.2.4');
+} else if (values['raw-kafka-records'] !== 'kafkajs')
+  throw new Error(`--raw-kafka-records ${values['raw-kafka-records']}?`);
 const COUNT = Number(values.count);
 const BUDGET_MS = Number(values.budget) * 1000;
 const payload = new Uint8Array(Number(values.size)).fill(97);
@@ -337,7 +345,8 @@ await proxy.stop();
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(`machine: ${JSON.stringify(machine())}, load before ${loadBefore}, after ${loadAverage()}`);
 console.log(
-  `${COUNT} messages of ${values.size} bytes per cell, batch ${values.batch}, ${values.rounds} interleaved rounds, medians`,
+  `${COUNT} messages of ${values.size} bytes per cell, batch ${values.batch}, ${values.rounds} interleaved rounds, medians; ` +
+    `raw Kafka records encoded by ${values['raw-kafka-records']}`,
 );
 for (const [backend, kinds] of Object.entries(results)) {
   const s = kinds.stream;

@@ -38,6 +38,7 @@
  * with BackendDownError; consumers restart themselves on connection failures.
  *
  * Idle: kafkajs's request queue is patched not to poll every millisecond (request-queue-fix.ts).
+ * Producing: records are encoded into one buffer each, in place of kafkajs's own (record-encoder.ts).
  */
 import { randomUUID } from 'node:crypto';
 import kafkajs, {
@@ -74,6 +75,7 @@ import {
 import { subscriptionRoundRobin } from './assigner.js';
 import { kafkaBrokersFrom, kafkaGroup, kafkaTopic } from './names.js';
 import { fixKafkajsIdleWakeups } from './request-queue-fix.js';
+import { useOneBufferKafkaRecords } from './record-encoder.js';
 
 // Named exports kafkajs' CommonJS build does not expose to Node's ESM loader.
 const { ConfigResourceTypes, PartitionAssigners, Partitioners } = kafkajs;
@@ -230,6 +232,7 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
   const settings = options.kafka ?? {};
   const partitions = settings.partitions ?? 3;
   fixKafkajsIdleWakeups();
+  useOneBufferKafkaRecords();
   const kafka = new Kafka({
     clientId: settings.clientId ?? `prism-${options.namespace}`,
     brokers: kafkaBrokersFrom(options.endpoint),
