@@ -55,14 +55,17 @@ const { values } = parseArgs({
     // the runs before 2026-12-03 18:00 UTC, which pays for no delivery guarantee.
     'raw-kafka': { type: 'string', default: 'driver' },
     // 'kafkajs' (default): the raw client encodes records as kafkajs 2.2.4 does; 'one-buffer': with
-    // the Kafka driver's record encoder (src/drivers/kafka/record-encoder.ts) in its place too.
+    // the Kafka driver's record encoder and CRC-32C (src/drivers/kafka/record-encoder.ts,
+    // crc32c.ts) in kafkajs's place too, as the proxy has them.
     'raw-kafka-records': { type: 'string', default: 'kafkajs' },
   },
 });
 const RAW_KAFKA_AS_DRIVER = values['raw-kafka'] !== 'plain';
 if (values['raw-kafka-records'] === 'one-buffer') {
   const { useOneBufferKafkaRecords } = await import('../../dist/drivers/kafka/record-encoder.js');
-  if (!useOneBufferKafkaRecords()) throw new Error('--raw-kafka-records one-buffer: kafkajs is not 2.2.4');
+  const { useSlicedKafkaCrc32c } = await import('../../dist/drivers/kafka/crc32c.js');
+  if (!useOneBufferKafkaRecords() || !useSlicedKafkaCrc32c())
+    throw new Error('--raw-kafka-records one-buffer: kafkajs is not 2.2.4');
 } else if (values['raw-kafka-records'] !== 'kafkajs')
   throw new Error(`--raw-kafka-records ${values['raw-kafka-records']}?`);
 const COUNT = Number(values.count);

@@ -15,12 +15,11 @@
  *           [Header => Key:varint-length string  Value:varint-length bytes]
  * A missing key, value or header value is length -1. Varints are zigzag LEB128.
  *
- * The module is put in kafkajs's place in Node's CommonJS cache before kafkajs first loads it
- * (its produce request loads it at the first produce), so kafkajs's RecordBatch takes records from
- * here. If kafkajs loaded it already, or is another version than the one pinned, kafkajs is left
- * alone and encodes records itself.
+ * It takes the place of kafkajs's record module before kafkajs first loads it, at the first
+ * produce (kafkajs-module.ts), so kafkajs's RecordBatch takes its records from here.
  */
-import { createRequire, Module } from 'node:module';
+import { createRequire } from 'node:module';
+import { replaceKafkajsModule } from './kafkajs-module.js';
 
 /** A record as kafkajs's produce request hands it to the Record module. */
 export interface KafkajsRecordInput {
@@ -36,9 +35,6 @@ interface EncoderLike {
   buf: Buffer;
   offset: number;
 }
-
-const KAFKAJS_VERSION = '2.2.4';
-const RECORD_MODULE = 'kafkajs/src/protocol/recordBatch/record/v0/index.js';
 
 /** Zigzag: small negative and positive integers both become small unsigned ones. */
 const zigzag = (n: number): number => (n >= 0 ? n * 2 : -n * 2 - 1);
@@ -153,21 +149,8 @@ export function oneBufferRecord(input: KafkajsRecordInput): EncoderLike {
 
 let installed: boolean | undefined;
 
-/**
- * Puts `oneBufferRecord` in place of kafkajs's record module, once per process; true when kafkajs
- * takes its records from here.
- */
+/** Puts `oneBufferRecord` in place of kafkajs's record module, once per process; true when it took. */
 export function useOneBufferKafkaRecords(): boolean {
-  if (installed !== undefined) return installed;
-  const require = createRequire(import.meta.url);
-  const filename = require.resolve(RECORD_MODULE);
-  const version = (require('kafkajs/package.json') as { version: string }).version;
-  installed = version === KAFKAJS_VERSION && !require.cache[filename];
-  if (!installed) return installed;
-  const module = new Module(filename);
-  module.filename = filename;
-  module.exports = oneBufferRecord;
-  module.loaded = true;
-  require.cache[filename] = module;
+  installed ??= replaceKafkajsModule('src/protocol/recordBatch/record/v0/index.js', oneBufferRecord);
   return installed;
 }

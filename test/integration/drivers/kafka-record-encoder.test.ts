@@ -1,6 +1,7 @@
 /**
  * The Kafka driver produces its records with the one-buffer encoder (src/drivers/kafka/
- * record-encoder.ts) in kafkajs's place, and a real broker takes them: a batch of messages with
+ * record-encoder.ts) and checksums its batches with the sliced CRC-32C (crc32c.ts), both in
+ * kafkajs's place, and a real broker, which refuses a batch whose checksum is wrong, takes them: a batch of messages with
  * unicode, empty and long headers and payloads of several sizes comes back byte-exact, in order,
  * through the driver's consumer and through a plain kafkajs consumer reading the same topic.
  */
@@ -10,6 +11,7 @@ import { afterAll, expect, it } from 'vitest';
 import type { Delivery, Message } from '../../../src/drivers/interfaces.js';
 import { createKafkaDriver, type KafkaDriver } from '../../../src/drivers/kafka/index.js';
 import { kafkaTopic } from '../../../src/drivers/kafka/names.js';
+import { crc32c, useSlicedKafkaCrc32c } from '../../../src/drivers/kafka/crc32c.js';
 import { oneBufferRecord, useOneBufferKafkaRecords } from '../../../src/drivers/kafka/record-encoder.js';
 import { describeWithService, kafkaBrokers, uniqueName } from '../../support/services.js';
 
@@ -35,7 +37,7 @@ await describeWithService('kafka', 'Kafka test service', () => {
     },
   }));
 
-  it('puts the one-buffer encoder in kafkajs place, and a broker returns its records byte-exact', async () => {
+  it("puts the record encoder and the checksum in kafkajs's place, and a broker returns the records byte-exact", async () => {
     driver = createKafkaDriver({
       namespace,
       endpoint: `kafka://${kafkaBrokers().join(',')}`,
@@ -46,6 +48,10 @@ await describeWithService('kafka', 'Kafka test service', () => {
     const require = createRequire(import.meta.url);
     const recordModule = require.resolve('kafkajs/src/protocol/recordBatch/record/v0/index.js');
     expect(require.cache[recordModule]?.exports).toBe(oneBufferRecord);
+    expect(useSlicedKafkaCrc32c()).toBe(true);
+    expect(require.cache[require.resolve('kafkajs/src/protocol/recordBatch/crc32C/index.js')]?.exports).toBe(
+      crc32c,
+    );
 
     const seen: Delivery[] = [];
     let all: () => void = () => undefined;

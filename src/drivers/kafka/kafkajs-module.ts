@@ -1,0 +1,26 @@
+/**
+ * Replacing one of kafkajs's own modules (record-encoder.ts, crc32c.ts).
+ *
+ * kafkajs's modules take each other at load time (`const Record = require(...)`), so a function
+ * they captured cannot be patched afterwards. A module kafkajs loads lazily can be replaced before
+ * it is first loaded: an entry in Node's CommonJS cache under its file name is what every later
+ * `require` of it returns. kafkajs is pinned exactly (package.json); with another version, or a
+ * module already loaded, nothing is replaced and kafkajs keeps its own.
+ */
+import { createRequire, Module } from 'node:module';
+
+const KAFKAJS_VERSION = '2.2.4';
+
+/** Puts `exports` in place of kafkajs's module at `path` (from the package root); true when it took. */
+export function replaceKafkajsModule(path: string, exports: unknown): boolean {
+  const require = createRequire(import.meta.url);
+  const filename = require.resolve(`kafkajs/${path}`);
+  const { version } = require('kafkajs/package.json') as { version: string };
+  if (version !== KAFKAJS_VERSION || require.cache[filename]) return false;
+  const module = new Module(filename);
+  module.filename = filename;
+  module.exports = exports;
+  module.loaded = true;
+  require.cache[filename] = module;
+  return true;
+}
