@@ -111,9 +111,9 @@ describe('direct GetObject', () => {
     await got!.readInto(target);
     expect(target.toString()).toBe('hello');
     await closed;
-    const waiting = execFileSync('ss', ['-Htan', 'state', 'time-wait', `( sport = :${clientPort} )`], {
-      encoding: 'utf8',
-    });
+    // This connection only: the same client port may be in TIME_WAIT towards another server.
+    const connection = `( sport = :${clientPort} and dport = :${endpoint.port} )`;
+    const waiting = execFileSync('ss', ['-Htan', 'state', 'time-wait', connection], { encoding: 'utf8' });
     expect(waiting.trim()).toBe('');
   });
 
