@@ -39,7 +39,8 @@
  *
  * Idle: kafkajs's request queue is patched not to poll every millisecond (request-queue-fix.ts).
  * Producing: records are encoded into one buffer each, in place of kafkajs's own (record-encoder.ts),
- * and batches checksummed eight bytes a step (crc32c.ts).
+ * and batches checksummed eight bytes a step (crc32c.ts). Fetching: records are decoded without
+ * kafkajs's per-record Long arithmetic (record-decoder.ts).
  */
 import { randomUUID } from 'node:crypto';
 import kafkajs, {
@@ -78,6 +79,7 @@ import { kafkaBrokersFrom, kafkaGroup, kafkaTopic } from './names.js';
 import { fixKafkajsIdleWakeups } from './request-queue-fix.js';
 import { useOneBufferKafkaRecords } from './record-encoder.js';
 import { useSlicedKafkaCrc32c } from './crc32c.js';
+import { useLeanKafkaRecordDecoder } from './record-decoder.js';
 
 // Named exports kafkajs' CommonJS build does not expose to Node's ESM loader.
 const { ConfigResourceTypes, PartitionAssigners, Partitioners } = kafkajs;
@@ -236,6 +238,7 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
   fixKafkajsIdleWakeups();
   useOneBufferKafkaRecords();
   useSlicedKafkaCrc32c();
+  useLeanKafkaRecordDecoder();
   const kafka = new Kafka({
     clientId: settings.clientId ?? `prism-${options.namespace}`,
     brokers: kafkaBrokersFrom(options.endpoint),

@@ -1,9 +1,11 @@
 /**
- * The Kafka driver produces its records with the one-buffer encoder (src/drivers/kafka/
- * record-encoder.ts) and checksums its batches with the sliced CRC-32C (crc32c.ts), both in
- * kafkajs's place, and a real broker, which refuses a batch whose checksum is wrong, takes them: a batch of messages with
- * unicode, empty and long headers and payloads of several sizes comes back byte-exact, in order,
- * through the driver's consumer and through a plain kafkajs consumer reading the same topic.
+ * The Kafka driver produces with the one-buffer record encoder (src/drivers/kafka/record-encoder.ts)
+ * and the sliced CRC-32C (crc32c.ts), and fetches with the lean record decoder (record-decoder.ts),
+ * all three in kafkajs's place. A real broker, which refuses a batch whose checksum is wrong, takes
+ * the records: a batch of messages with unicode, empty and long headers and payloads of several
+ * sizes comes back byte-exact, in order, through the driver's consumer and through a plain kafkajs
+ * consumer reading the same topic (in this process, so with the same replacements; the unit tests
+ * compare each with kafkajs's own).
  */
 import { createRequire } from 'node:module';
 import kafkajs from 'kafkajs';
@@ -12,6 +14,7 @@ import type { Delivery, Message } from '../../../src/drivers/interfaces.js';
 import { createKafkaDriver, type KafkaDriver } from '../../../src/drivers/kafka/index.js';
 import { kafkaTopic } from '../../../src/drivers/kafka/names.js';
 import { crc32c, useSlicedKafkaCrc32c } from '../../../src/drivers/kafka/crc32c.js';
+import { leanRecordDecoder, useLeanKafkaRecordDecoder } from '../../../src/drivers/kafka/record-decoder.js';
 import { oneBufferRecord, useOneBufferKafkaRecords } from '../../../src/drivers/kafka/record-encoder.js';
 import { describeWithService, kafkaBrokers, uniqueName } from '../../support/services.js';
 
@@ -37,7 +40,7 @@ await describeWithService('kafka', 'Kafka test service', () => {
     },
   }));
 
-  it("puts the record encoder and the checksum in kafkajs's place, and a broker returns the records byte-exact", async () => {
+  it("puts the record encoder, the checksum and the record decoder in kafkajs's place, and a broker returns the records byte-exact", async () => {
     driver = createKafkaDriver({
       namespace,
       endpoint: `kafka://${kafkaBrokers().join(',')}`,
@@ -52,6 +55,10 @@ await describeWithService('kafka', 'Kafka test service', () => {
     expect(require.cache[require.resolve('kafkajs/src/protocol/recordBatch/crc32C/index.js')]?.exports).toBe(
       crc32c,
     );
+    expect(useLeanKafkaRecordDecoder()).toBe(true);
+    expect(
+      require.cache[require.resolve('kafkajs/src/protocol/recordBatch/record/v0/decoder.js')]?.exports,
+    ).toBe(leanRecordDecoder);
 
     const seen: Delivery[] = [];
     let all: () => void = () => undefined;
