@@ -6,7 +6,7 @@
 //     exists), a minimal grpc-js → ioredis proxy (minimal-proxy.js), prismctl proxy serve with 1
 //     worker and with one worker per core, and direct Redis (ioredis MGET of the same keys);
 //   - publish → consume through PublishStream + Consume on NATS and Kafka next to the raw client's
-//     batched publish and consume (stream.js, one round of it per round here);
+//     batched publish and consume (stream.js, one counted round of it, after its warm-up round, per round here);
 //   - the tail at a fixed 1,000 calls/s, open loop, from the Go client go-anchor/openloop: direct
 //     Redis, prism (1 worker and all cores) and the Go anchor;
 //   - CPU of every process (server, h2load, Redis, everything else on the machine; the proxy and
