@@ -4,7 +4,7 @@
 // raw on NATS and Kafka, ≥ 5,000 msg/s). Rounds interleave the cells; figures are medians.
 //
 //   npm run build && eval "$(bash scripts/test-services.sh env)"
-//   node bench/proxy/stream.js [--count 20000] [--rounds 3] [--warmup-rounds 1] [--batch 32] [--backends nats,kafka] [--raw-kafka driver|plain] [--raw-kafka-records kafkajs|one-buffer] [--json out.json]
+//   node bench/proxy/stream.js [--count 20000] [--rounds 3] [--warmup-rounds 1] [--batch 32] [--backends nats,kafka] [--raw-kafka driver|plain] [--raw-kafkajs stock|as-driver] [--json out.json]
 //
 // raw NATS:   js.publish with up to 256 awaiting their ack; pull consumer, ack (no ackAck) per msg.
 // raw Kafka:  producer.send of 32 messages (acks=all), sends back to back, from an idempotent
@@ -57,20 +57,16 @@ const { values } = parseArgs({
     // driver must be; 'plain': kafkajs's defaults (not idempotent, 1 partition), the baseline of
     // the runs before 2026-12-03 18:00 UTC, which pays for no delivery guarantee.
     'raw-kafka': { type: 'string', default: 'driver' },
-    // 'kafkajs' (default): the raw client encodes records as kafkajs 2.2.4 does; 'one-buffer': with
-    // the Kafka driver's record encoder and CRC-32C (src/drivers/kafka/record-encoder.ts,
-    // crc32c.ts) in kafkajs's place too, as the proxy has them.
-    'raw-kafka-records': { type: 'string', default: 'kafkajs' },
+    // 'stock' (default): the raw client is kafkajs 2.2.4 as published; 'as-driver': with the Kafka
+    // driver's fixes applied to it too (src/drivers/kafka/kafkajs-fixes.ts), as the proxy has them.
+    'raw-kafkajs': { type: 'string', default: 'stock' },
   },
 });
 const RAW_KAFKA_AS_DRIVER = values['raw-kafka'] !== 'plain';
-if (values['raw-kafka-records'] === 'one-buffer') {
-  const { useOneBufferKafkaRecords } = await import('../../dist/drivers/kafka/record-encoder.js');
-  const { useSlicedKafkaCrc32c } = await import('../../dist/drivers/kafka/crc32c.js');
-  if (!useOneBufferKafkaRecords() || !useSlicedKafkaCrc32c())
-    throw new Error('--raw-kafka-records one-buffer: kafkajs is not 2.2.4');
-} else if (values['raw-kafka-records'] !== 'kafkajs')
-  throw new Error(`--raw-kafka-records ${values['raw-kafka-records']}?`);
+if (values['raw-kafkajs'] === 'as-driver') {
+  const { fixKafkajs } = await import('../../dist/drivers/kafka/kafkajs-fixes.js');
+  if (!fixKafkajs()) throw new Error('--raw-kafkajs as-driver: kafkajs is not 2.2.4');
+} else if (values['raw-kafkajs'] !== 'stock') throw new Error(`--raw-kafkajs ${values['raw-kafkajs']}?`);
 const COUNT = Number(values.count);
 const BUDGET_MS = Number(values.budget) * 1000;
 const payload = new Uint8Array(Number(values.size)).fill(97);
@@ -365,7 +361,7 @@ console.log(`machine: ${JSON.stringify(machine())}, load before ${loadBefore}, a
 console.log(
   `${COUNT} messages of ${values.size} bytes per cell, batch ${values.batch}, ${values.rounds} interleaved rounds ` +
     `after ${values['warmup-rounds']} not counted, medians; ` +
-    `raw Kafka records encoded by ${values['raw-kafka-records']}`,
+    `raw kafkajs ${values['raw-kafkajs']}`,
 );
 for (const [backend, kinds] of Object.entries(results)) {
   const s = kinds.stream;

@@ -56,10 +56,6 @@ export function crc32c(bytes: Uint8Array): number {
   return ~crc >>> 0;
 }
 
-let installed: boolean | undefined;
-
 /** Puts `crc32c` in place of kafkajs's checksum module, once per process; true when it took. */
-export function useSlicedKafkaCrc32c(): boolean {
-  installed ??= replaceKafkajsModule('src/protocol/recordBatch/crc32C/index.js', crc32c);
-  return installed;
-}
+export const useSlicedKafkaCrc32c = (): boolean =>
+  replaceKafkajsModule('src/protocol/recordBatch/crc32C/index.js', crc32c);

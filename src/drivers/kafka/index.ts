@@ -76,10 +76,7 @@ import {
 } from '../messaging-support.js';
 import { subscriptionRoundRobin } from './assigner.js';
 import { kafkaBrokersFrom, kafkaGroup, kafkaTopic } from './names.js';
-import { fixKafkajsIdleWakeups } from './request-queue-fix.js';
-import { useOneBufferKafkaRecords } from './record-encoder.js';
-import { useSlicedKafkaCrc32c } from './crc32c.js';
-import { useLeanKafkaRecordDecoder } from './record-decoder.js';
+import { fixKafkajs } from './kafkajs-fixes.js';
 
 // Named exports kafkajs' CommonJS build does not expose to Node's ESM loader.
 const { ConfigResourceTypes, PartitionAssigners, Partitioners } = kafkajs;
@@ -235,10 +232,7 @@ export function createKafkaDriver(options: KafkaDriverOptions): KafkaDriver {
   const capabilities: ReadonlySet<Capability> = new Set<Capability>(['pubsub', 'queue']);
   const settings = options.kafka ?? {};
   const partitions = settings.partitions ?? 3;
-  fixKafkajsIdleWakeups();
-  useOneBufferKafkaRecords();
-  useSlicedKafkaCrc32c();
-  useLeanKafkaRecordDecoder();
+  fixKafkajs();
   const kafka = new Kafka({
     clientId: settings.clientId ?? `prism-${options.namespace}`,
     brokers: kafkaBrokersFrom(options.endpoint),

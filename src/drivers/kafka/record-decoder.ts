@@ -126,10 +126,6 @@ export function leanRecordDecoder(decoder: KafkajsDecoder, batchContext: Kafkajs
   };
 }
 
-let installed: boolean | undefined;
-
 /** Puts `leanRecordDecoder` in place of kafkajs's record decoder, once per process; true when it took. */
-export function useLeanKafkaRecordDecoder(): boolean {
-  installed ??= replaceKafkajsModule('src/protocol/recordBatch/record/v0/decoder.js', leanRecordDecoder);
-  return installed;
-}
+export const useLeanKafkaRecordDecoder = (): boolean =>
+  replaceKafkajsModule('src/protocol/recordBatch/record/v0/decoder.js', leanRecordDecoder);

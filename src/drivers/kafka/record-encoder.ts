@@ -147,10 +147,6 @@ export function oneBufferRecord(input: KafkajsRecordInput): EncoderLike {
   return encoder;
 }
 
-let installed: boolean | undefined;
-
 /** Puts `oneBufferRecord` in place of kafkajs's record module, once per process; true when it took. */
-export function useOneBufferKafkaRecords(): boolean {
-  installed ??= replaceKafkajsModule('src/protocol/recordBatch/record/v0/index.js', oneBufferRecord);
-  return installed;
-}
+export const useOneBufferKafkaRecords = (): boolean =>
+  replaceKafkajsModule('src/protocol/recordBatch/record/v0/index.js', oneBufferRecord);
