@@ -4,7 +4,7 @@
 // raw on NATS and Kafka, ≥ 5,000 msg/s). Rounds interleave the cells; figures are medians.
 //
 //   npm run build && eval "$(bash scripts/test-services.sh env)"
-//   node bench/proxy/stream.js [--count 20000] [--rounds 3] [--warmup-rounds 1] [--batch 32] [--backends nats,kafka] [--raw-kafka driver|plain] [--raw-kafkajs stock|as-driver] [--json out.json]
+//   node bench/proxy/stream.js [--count 20000] [--rounds 3] [--warmup-rounds 1] [--batch 32] [--backends nats,kafka] [--raw-kafka driver|plain] [--raw-kafkajs stock|as-driver] [--v8-flags=...] [--no-go-anchor] [--json out.json]
 //
 // raw NATS:   js.publish with up to 256 awaiting their ack; pull consumer, ack (no ackAck) per msg.
 // raw Kafka:  producer.send of 32 messages (acks=all), sends back to back, from an idempotent
@@ -15,7 +15,12 @@
 // stream:     one PublishStream (window 1024) into a producer with batch_size --batch and
 //             batch_interval 2ms; one Consume (max_in_flight 1024) acknowledging what arrived,
 //             once per event-loop turn. One unary Publish to the topic goes first, not timed.
-// Rate = messages / (first publish → last message received). CPU of the proxy process and of this
+// go (Kafka): the stream cell's client and settings against go-anchor/kafkarelay, a minimal grpc-go →
+//             franz-go proxy (idempotent producer, acks=all, one request in flight, commits below
+//             the lowest unacknowledged delivery), built when a Go toolchain exists.
+// Rate = messages / (first publish → last message received); each cell also prints when the first
+// delivery came, when publishing ended, the longest pause between deliveries and the time of every
+// tenth of the messages. CPU of the proxy process and of this
 // process is printed for each cell.
 /* global setImmediate */
 import { randomUUID } from 'node:crypto';
@@ -30,6 +35,7 @@ import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import kafkajs from 'kafkajs';
 import { DataClient } from '../../dist/client/data-client.js';
 import {
+  buildGo,
   cpuSeconds,
   listenerPid,
   loadAverage,
@@ -60,6 +66,11 @@ const { values } = parseArgs({
     // 'stock' (default): the raw client is kafkajs 2.2.4 as published; 'as-driver': with the Kafka
     // driver's fixes applied to it too (src/drivers/kafka/kafkajs-fixes.ts), as the proxy has them.
     'raw-kafkajs': { type: 'string', default: 'stock' },
+    // `proxy serve --v8-flags` (default: proxy serve's own).
+    'v8-flags': { type: 'string' },
+    // The Go anchor for Kafka (go-anchor/kafkarelay, built when a Go toolchain exists): the same
+    // stream cell against a minimal grpc-go → franz-go proxy. --no-go-anchor leaves it out.
+    'go-anchor': { type: 'boolean', default: true },
   },
 });
 const RAW_KAFKA_AS_DRIVER = values['raw-kafka'] !== 'plain';
@@ -129,6 +140,7 @@ const proxy = await startProcess(
     join(ROOT, 'bin/run.js'),
     ...['proxy', 'serve', '--namespaces', join(work, 'ns'), '--backends', join(work, 'backends.yaml')],
     ...['--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'],
+    ...(values['v8-flags'] !== undefined ? [`--v8-flags=${values['v8-flags']}`] : []),
   ],
   'prism proxy serving',
   {
@@ -141,6 +153,15 @@ const proxy = await startProcess(
 const endpoint = `127.0.0.1:${proxy.ready.port}`;
 const proxyPid = proxy.child.pid;
 
+// The Go anchor, for Kafka only.
+const goRelayBin =
+  values['go-anchor'] && backends.includes('kafka') ? await buildGo('./kafkarelay', 'kafkarelay', log) : undefined;
+if (values['go-anchor'] && backends.includes('kafka') && !goRelayBin)
+  log('no Go toolchain: the Go anchor (go-anchor/kafkarelay) is left out');
+const goRelay = goRelayBin
+  ? await startProcess(goRelayBin, ['-listen', '127.0.0.1:0', '-brokers', env.kafka.join(',')], 'bench server ready')
+  : undefined;
+
 /** The backend server's process (not ours: its CPU is told apart), by the port it listens on. */
 const backendPid = {
   nats: listenerPid(new URL(env.nats).port || '4222'),
@@ -148,24 +169,31 @@ const backendPid = {
 };
 
 /** Runs a cell: `start(onMessage)` opens the consumer, `publishAll()` sends COUNT messages. */
-async function measure(cell, backend) {
+async function measure(cell, backend, servingPid = proxyPid) {
   const server = backendPid[backend] ? [backendPid[backend]] : [];
   let received = 0;
+  let first = 0;
   let last = 0;
+  let gap = { ms: 0, after: 0 };
   let done;
   const all = new Promise((r) => (done = r));
   const stop = await cell.start(() => {
-    last = performance.now();
-    if (++received === COUNT) done();
+    const now = performance.now();
+    if (received === 0) first = now;
+    else if (now - last > gap.ms) gap = { ms: now - last, after: received };
+    last = now;
+    if (++received % (COUNT / 10) === 0) tenths.push(Math.round(now - t0));
+    if (received === COUNT) done();
   });
-  const cpu0 = cpuSeconds(processTree(proxyPid));
+  const tenths = [];
+  const cpu0 = cpuSeconds(processTree(servingPid));
   const server0 = cpuSeconds(server);
   const self0 = process.cpuUsage();
   const t0 = performance.now();
   await cell.publishAll();
   const published = performance.now();
   await Promise.race([all, sleep(BUDGET_MS)]);
-  const proxyCpu = cpuSeconds(processTree(proxyPid)) - cpu0;
+  const proxyCpu = cpuSeconds(processTree(servingPid)) - cpu0;
   const serverCpu = cpuSeconds(server) - server0;
   const self = process.cpuUsage(self0);
   await stop();
@@ -174,6 +202,14 @@ async function measure(cell, backend) {
     received,
     rate: received ? Math.round(received / seconds) : 0,
     publishRate: Math.round(COUNT / ((published - t0) / 1000)),
+    // Where the cell's time goes: the first delivery and the publisher's end after the first
+    // publish, and the longest pause between two deliveries (after how many).
+    firstMs: received ? Math.round(first - t0) : null,
+    publishedMs: Math.round(published - t0),
+    lastMs: received ? Math.round(last - t0) : null,
+    longestGapMs: Math.round(gap.ms),
+    longestGapAfter: gap.after,
+    tenths,
     proxyCpuPerMsgUs: received ? Math.round((proxyCpu / received) * 1e6) : 0,
     clientCpuPerMsgUs: received ? Math.round(((self.user + self.system) / received) * 1) : 0,
     backendCpuPerMsgUs: received && server.length ? Math.round((serverCpu / received) * 1e6) : null,
@@ -181,8 +217,8 @@ async function measure(cell, backend) {
 }
 
 // ---- cells ---------------------------------------------------------------------------------------
-function streamCell(backend) {
-  const client = new DataClient(endpoint, { namespace: `stream-${backend}`, timeoutMs: 30_000 });
+function streamCell(backend, at = endpoint) {
+  const client = new DataClient(at, { namespace: `stream-${backend}`, timeoutMs: 30_000 });
   const topic = `t${randomUUID().slice(0, 8)}`;
   return {
     async start(on) {
@@ -342,11 +378,14 @@ const loadBefore = loadAverage();
 const results = {};
 for (let round = -Number(values['warmup-rounds']); round < Number(values.rounds); round++) {
   for (const backend of backends) {
-    for (const [kind, make] of [
+    for (const [kind, make, servingPid] of [
       ['stream', async () => streamCell(backend)],
+      ...(backend === 'kafka' && goRelay
+        ? [['go', async () => streamCell(backend, `127.0.0.1:${goRelay.ready.port}`), goRelay.child.pid]]
+        : []),
       ...(RAW[backend] ? [['raw', RAW[backend]]] : []),
     ]) {
-      const r = await measure(await make(), backend);
+      const r = await measure(await make(), backend, servingPid);
       if (round >= 0) ((results[backend] ??= {})[kind] ??= []).push(r);
       log(
         `${round >= 0 ? `round ${round + 1}` : 'warm-up (not counted)'} ${backend} ${kind}: ${JSON.stringify(r)}`,
@@ -355,6 +394,7 @@ for (let round = -Number(values['warmup-rounds']); round < Number(values.rounds)
   }
 }
 await proxy.stop();
+await goRelay?.stop();
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(`machine: ${JSON.stringify(machine())}, load before ${loadBefore}, after ${loadAverage()}`);
@@ -368,13 +408,15 @@ for (const [backend, kinds] of Object.entries(results)) {
   const r = kinds.raw;
   const line = (k, xs) =>
     `${backend.padEnd(6)} ${k.padEnd(7)} ${String(median(xs.map((x) => x.rate))).padStart(7)} msg/s  received ${median(xs.map((x) => x.received))}/${COUNT}  proxy CPU ${median(xs.map((x) => x.proxyCpuPerMsgUs))} µs/msg  client CPU ${median(xs.map((x) => x.clientCpuPerMsgUs))} µs/msg  ${backend} server CPU ${median(xs.map((x) => x.backendCpuPerMsgUs ?? NaN))} µs/msg`;
+  const g = kinds.go;
+  const ratio = (a, b) => (median(a.map((x) => x.rate)) / median(b.map((x) => x.rate))).toFixed(2);
   console.log(line('stream', s));
+  if (g) console.log(line('go', g).replace('proxy CPU', 'Go anchor CPU'));
   if (r) {
     console.log(line('raw', r));
-    console.log(
-      `${backend.padEnd(6)} ratio   stream / raw = ${(median(s.map((x) => x.rate)) / median(r.map((x) => x.rate))).toFixed(2)}`,
-    );
+    console.log(`${backend.padEnd(6)} ratio   stream / raw = ${ratio(s, r)}`);
   }
+  if (g) console.log(`${backend.padEnd(6)} ratio   stream / Go anchor = ${ratio(s, g)}${r ? `, Go anchor / raw = ${ratio(g, r)}` : ''}`);
 }
 if (values.json)
   writeFileSync(
