@@ -16,7 +16,8 @@
 //             batch_interval 2ms; one Consume (max_in_flight 1024) acknowledging what arrived,
 //             once per event-loop turn. One unary Publish to the topic goes first, not timed.
 // go (Kafka): the stream cell's client and settings against go-anchor/kafkarelay, a minimal grpc-go →
-//             franz-go proxy (idempotent producer, acks=all, one request in flight, commits below
+//             franz-go proxy (idempotent producer, acks=all, one request in flight of at most --batch
+//             records gathered for at most 2 ms, as the stream's producer; commits below
 //             the lowest unacknowledged delivery), built when a Go toolchain exists.
 // Rate = messages / (first publish → last message received); each cell also prints when the first
 // delivery came, when publishing ended, the longest pause between deliveries and the time of every
@@ -159,7 +160,7 @@ const goRelayBin =
 if (values['go-anchor'] && backends.includes('kafka') && !goRelayBin)
   log('no Go toolchain: the Go anchor (go-anchor/kafkarelay) is left out');
 const goRelay = goRelayBin
-  ? await startProcess(goRelayBin, ['-listen', '127.0.0.1:0', '-brokers', env.kafka.join(',')], 'bench server ready')
+  ? await startProcess(goRelayBin, ['-listen', '127.0.0.1:0', '-brokers', env.kafka.join(','), '-batch', values.batch, '-linger', '2ms'], 'bench server ready')
   : undefined;
 
 /** The backend server's process (not ours: its CPU is told apart), by the port it listens on. */

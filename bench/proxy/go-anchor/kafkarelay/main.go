@@ -6,12 +6,13 @@
 //
 // What it keeps of the driver's contract, so that the work compares: topics are created with 3
 // partitions and messages go to the first; the producer is idempotent with acks=all and one
-// request in flight; a message is acknowledged to the client once the broker stored it; records
+// request in flight, of at most -batch records gathered for at most -linger (the producer's
+// batch_size and batch_interval in the stream cell); a message is acknowledged to the client once the broker stored it; records
 // carry the envelope headers the Kafka driver writes; a consumer group starts at the earliest
 // offset, commits only the offsets below the lowest unacknowledged delivery (coalesced: one commit
 // in flight) and keeps at most max_in_flight deliveries unacknowledged.
 //
-//	kafkarelay -listen 127.0.0.1:0 -brokers 127.0.0.1:9092
+//	kafkarelay -listen 127.0.0.1:0 -brokers 127.0.0.1:9092 [-batch 32] [-linger 2ms]
 //
 // Prints {"msg":"bench server ready","port":N,"pid":P} once serving.
 package main
@@ -100,6 +101,44 @@ type relay struct {
 	producer *kgo.Client
 	admin    *kadm.Client
 	topics   sync.Map // Kafka topic -> struct{}: created
+	sends    chan send
+	batch    int
+	linger   time.Duration
+}
+
+// send is one record waiting for its produce request, and what to call with the outcome.
+type send struct {
+	record *kgo.Record
+	done   func(error)
+}
+
+// produceBatches sends the records as the producer runner does with batch_size and
+// batch_interval: up to `batch` records per produce request, waiting at most `linger` for a
+// batch to fill, one request at a time (franz-go would otherwise put everything buffered while a
+// request is in flight into the next one, batches far larger than the other cells').
+func (r *relay) produceBatches() {
+	for first := range r.sends {
+		batch := []send{first}
+		timer := time.NewTimer(r.linger)
+	fill:
+		for len(batch) < r.batch {
+			select {
+			case next := <-r.sends:
+				batch = append(batch, next)
+			case <-timer.C:
+				break fill
+			}
+		}
+		timer.Stop()
+		records := make([]*kgo.Record, len(batch))
+		for i, s := range batch {
+			records[i] = s.record
+		}
+		results := r.producer.ProduceSync(context.Background(), records...)
+		for i, s := range batch {
+			s.done(results[i].Err)
+		}
+	}
 }
 
 func (r *relay) ensureTopic(ctx context.Context, topic string) {
@@ -237,7 +276,7 @@ func (r *relay) publishStream(stream grpc.ServerStream) error {
 			})
 			record, messageID, now := r.record(ctx, namespace, topic, messageID, payload)
 			outstanding.Add(1)
-			r.producer.Produce(context.Background(), record, func(_ *kgo.Record, perr error) {
+			r.sends <- send{record: record, done: func(perr error) {
 				defer outstanding.Done()
 				// PublishStreamResponse.acks (2): PublishStreamAck {id 1, result 2 | error 3}.
 				var ack []byte
@@ -257,7 +296,7 @@ func (r *relay) publishStream(stream grpc.ServerStream) error {
 				}
 				out := protowire.AppendTag(nil, 2, protowire.BytesType)
 				acks <- protowire.AppendBytes(out, ack)
-			})
+			}}
 		})
 	}
 	outstanding.Wait()
@@ -511,6 +550,8 @@ var consumerService = grpc.ServiceDesc{
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "gRPC listen address")
 	brokers := flag.String("brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
+	batch := flag.Int("batch", 32, "most records per produce request (the producer's batch_size)")
+	linger := flag.Duration("linger", 2*time.Millisecond, "longest wait for a batch to fill (batch_interval)")
 	flag.Parse()
 	seeds := strings.Split(*brokers, ",")
 	producer, err := kgo.NewClient(
@@ -535,7 +576,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	r := &relay{brokers: seeds, producer: producer, admin: kadm.NewClient(producer)}
+	r := &relay{
+		brokers: seeds, producer: producer, admin: kadm.NewClient(producer),
+		sends: make(chan send, window), batch: *batch, linger: *linger,
+	}
+	go r.produceBatches()
 	server := grpc.NewServer(grpc.ForceServerCodec(rawCodec{}))
 	server.RegisterService(&producerService, r)
 	server.RegisterService(&consumerService, r)
