@@ -389,7 +389,9 @@ for (const backend of MSG_BACKENDS) {
     '≥ 0.7',
     (v) => v >= 0.7,
     `${s} vs ${r} msg/s` +
-      (results.messaging[backend]?.go ? `; Go anchor ${msgMed(backend, 'go')} msg/s, ÷ raw ${ratio(msgMed(backend, 'go'), r)}` : ''),
+      (results.messaging[backend]?.go
+        ? `; Go anchor ${msgMed(backend, 'go')} msg/s, ÷ raw ${ratio(msgMed(backend, 'go'), r)}`
+        : ''),
   );
   goal(`publish→consume ${backend}: msg/s`, s, '≥ 5000', (v) => v >= 5000, cpu);
 }
@@ -466,11 +468,13 @@ const lines = [
       ]
     : []),
   ...MSG_BACKENDS.flatMap((b) =>
-    ['stream', 'go', 'raw'].filter((k) => results.messaging[b]?.[k]).map(
-      (k) =>
-        `publish→consume ${b.padEnd(5)} ${k.padEnd(6)} ${msgMed(b, k)} msg/s [${(results.messaging[b]?.[k] ?? []).map((c) => c.rate).join(', ')}]  ` +
-        `proxy ${msgMed(b, k, 'proxyCpuPerMsgUs')} µs/msg, client ${msgMed(b, k, 'clientCpuPerMsgUs')} µs/msg`,
-    ),
+    ['stream', 'go', 'raw']
+      .filter((k) => results.messaging[b]?.[k])
+      .map(
+        (k) =>
+          `publish→consume ${b.padEnd(5)} ${k.padEnd(6)} ${msgMed(b, k)} msg/s [${(results.messaging[b]?.[k] ?? []).map((c) => c.rate).join(', ')}]  ` +
+          `proxy ${msgMed(b, k, 'proxyCpuPerMsgUs')} µs/msg, client ${msgMed(b, k, 'clientCpuPerMsgUs')} µs/msg`,
+      ),
   ),
   '',
   'goal                                                      value     goal     result   note',

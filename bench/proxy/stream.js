@@ -156,11 +156,17 @@ const proxyPid = proxy.child.pid;
 
 // The Go anchor, for Kafka only.
 const goRelayBin =
-  values['go-anchor'] && backends.includes('kafka') ? await buildGo('./kafkarelay', 'kafkarelay', log) : undefined;
+  values['go-anchor'] && backends.includes('kafka')
+    ? await buildGo('./kafkarelay', 'kafkarelay', log)
+    : undefined;
 if (values['go-anchor'] && backends.includes('kafka') && !goRelayBin)
   log('no Go toolchain: the Go anchor (go-anchor/kafkarelay) is left out');
 const goRelay = goRelayBin
-  ? await startProcess(goRelayBin, ['-listen', '127.0.0.1:0', '-brokers', env.kafka.join(','), '-batch', values.batch, '-linger', '2ms'], 'bench server ready')
+  ? await startProcess(
+      goRelayBin,
+      ['-listen', '127.0.0.1:0', '-brokers', env.kafka.join(','), '-batch', values.batch, '-linger', '2ms'],
+      'bench server ready',
+    )
   : undefined;
 
 /** The backend server's process (not ours: its CPU is told apart), by the port it listens on. */
@@ -417,7 +423,10 @@ for (const [backend, kinds] of Object.entries(results)) {
     console.log(line('raw', r));
     console.log(`${backend.padEnd(6)} ratio   stream / raw = ${ratio(s, r)}`);
   }
-  if (g) console.log(`${backend.padEnd(6)} ratio   stream / Go anchor = ${ratio(s, g)}${r ? `, Go anchor / raw = ${ratio(g, r)}` : ''}`);
+  if (g)
+    console.log(
+      `${backend.padEnd(6)} ratio   stream / Go anchor = ${ratio(s, g)}${r ? `, Go anchor / raw = ${ratio(g, r)}` : ''}`,
+    );
 }
 if (values.json)
   writeFileSync(
