@@ -168,6 +168,11 @@ const goRelay = goRelayBin
       'bench server ready',
     )
   : undefined;
+// A cell that throws ends this process: its servers go with it rather than linger.
+process.on('exit', () => {
+  proxy.child.kill();
+  goRelay?.child.kill();
+});
 
 /** The backend server's process (not ours: its CPU is told apart), by the port it listens on. */
 const backendPid = {
