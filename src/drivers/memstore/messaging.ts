@@ -49,7 +49,7 @@ interface InFlight {
 
 interface GroupState {
   /** Entries waiting for a consumer, by sequence. */
-  ready: Entry[];
+  ready: ReadyQueue;
   inflight: Map<number, InFlight>;
   attempts: Map<number, number>;
   consumers: Consumer[];
@@ -83,15 +83,47 @@ function cloneMessage(message: Message): Message {
   return { topic: message.topic, payload: Uint8Array.from(message.payload), headers: { ...message.headers } };
 }
 
-function insertBySeq(ready: Entry[], entry: Entry): void {
-  let lo = 0;
-  let hi = ready.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (ready[mid]!.seq < entry.seq) lo = mid + 1;
-    else hi = mid;
+/**
+ * A group's waiting entries in sequence order. Taking the first is O(1): an array's `shift` moves
+ * every element once the array is large, and a publisher far ahead of its consumers made each
+ * delivery cost in proportion to the backlog.
+ */
+class ReadyQueue {
+  private entries: Entry[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.entries.length - this.head;
   }
-  ready.splice(lo, 0, entry);
+
+  push(entry: Entry): void {
+    this.entries.push(entry);
+  }
+
+  shift(): Entry | undefined {
+    if (this.head === this.entries.length) return undefined;
+    const entry = this.entries[this.head++];
+    if (this.head === this.entries.length) {
+      this.entries = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
+    return entry;
+  }
+
+  /** Puts an entry back in sequence order (a redelivery). */
+  insertBySeq(entry: Entry): void {
+    let lo = this.head;
+    let hi = this.entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.entries[mid]!.seq < entry.seq) lo = mid + 1;
+      else hi = mid;
+    }
+    this.entries.splice(lo, 0, entry);
+  }
 }
 
 export type MemstoreMessaging = Driver & PubSub & Queue;
@@ -123,12 +155,23 @@ export function createMemstoreMessaging(options: DriverOptions): MemstoreMessagi
 
   function pump(state: TopicState, group: GroupState): void {
     while (group.ready.length > 0) {
-      const live = group.consumers.filter((c) => !c.closed && c.inflight < c.prefetch);
-      if (live.length === 0) return;
-      const consumer = live[group.next++ % live.length]!;
-      const entry = group.ready.shift()!;
-      deliver(state, group, consumer, entry);
+      const consumer = nextWithRoom(group);
+      if (consumer === undefined) return;
+      deliver(state, group, consumer, group.ready.shift()!);
     }
+  }
+
+  /** The group's consumers in turn, skipping those closed or at their prefetch. */
+  function nextWithRoom(group: GroupState): Consumer | undefined {
+    const count = group.consumers.length;
+    for (let i = 0; i < count; i++) {
+      const consumer = group.consumers[(group.next + i) % count]!;
+      if (!consumer.closed && consumer.inflight < consumer.prefetch) {
+        group.next = (group.next + i + 1) % count;
+        return consumer;
+      }
+    }
+    return undefined;
   }
 
   function deliver(state: TopicState, group: GroupState, consumer: Consumer, entry: Entry): void {
@@ -142,7 +185,7 @@ export function createMemstoreMessaging(options: DriverOptions): MemstoreMessagi
       group.inflight.delete(entry.seq);
       flight.consumer.inflight--;
       if (requeue) {
-        insertBySeq(group.ready, entry);
+        group.ready.insertBySeq(entry);
       } else {
         group.attempts.delete(entry.seq);
         settle(state, entry);
@@ -236,7 +279,7 @@ export function createMemstoreMessaging(options: DriverOptions): MemstoreMessagi
       const state = topicState(topic);
       let group = state.groups.get(groupName);
       if (!group) {
-        group = { ready: [], inflight: new Map(), attempts: new Map(), consumers: [], next: 0 };
+        group = { ready: new ReadyQueue(), inflight: new Map(), attempts: new Map(), consumers: [], next: 0 };
         for (const entry of [...state.log.values()].sort((a, b) => a.seq - b.seq)) {
           entry.pendingGroups++;
           group.ready.push(entry);
@@ -264,7 +307,7 @@ export function createMemstoreMessaging(options: DriverOptions): MemstoreMessagi
             clearTimeout(flight.timer);
             g.inflight.delete(seq);
             const entry = state.log.get(seq);
-            if (entry) insertBySeq(g.ready, entry);
+            if (entry) g.ready.insertBySeq(entry);
           }
           await consumer.dispatcher.close();
           pump(state, g);
