@@ -49,6 +49,7 @@ import {
 
 const { Kafka, logLevel } = kafkajs;
 const { values } = parseArgs({
+  allowNegative: true,
   options: {
     count: { type: 'string', default: '20000' },
     rounds: { type: 'string', default: '3' },
