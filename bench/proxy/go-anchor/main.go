@@ -11,13 +11,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
@@ -25,17 +21,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
+	"prism.bench/go-anchor/rawgrpc"
 )
-
-// rawCodec hands the handlers the message bytes unparsed and sends their bytes as they are.
-type rawCodec struct{}
-
-func (rawCodec) Marshal(v any) ([]byte, error) { return *(v.(*[]byte)), nil }
-func (rawCodec) Unmarshal(data []byte, v any) error {
-	*(v.(*[]byte)) = append([]byte(nil), data...)
-	return nil
-}
-func (rawCodec) Name() string { return "proto" }
 
 // stringFields returns every length-delimited value of field `num` (a string key, a repeated key).
 func stringFields(b []byte, num protowire.Number) ([]string, error) {
@@ -177,24 +164,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "redis:", err)
 		os.Exit(1)
 	}
-	lis, err := net.Listen("tcp", *listen)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	server := grpc.NewServer(grpc.ForceServerCodec(rawCodec{}))
-	server.RegisterService(&keyValue, &anchor{rdb: rdb, keyPrefix: *keyPrefix})
-	ready, _ := json.Marshal(map[string]any{
-		"msg": "bench server ready", "port": lis.Addr().(*net.TCPAddr).Port, "pid": os.Getpid(),
+	err = rawgrpc.Serve(*listen, func(server *grpc.Server) {
+		server.RegisterService(&keyValue, &anchor{rdb: rdb, keyPrefix: *keyPrefix})
 	})
-	fmt.Println(string(ready))
-	go func() {
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-		<-sig
-		server.GracefulStop()
-	}()
-	if err := server.Serve(lis); err != nil {
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

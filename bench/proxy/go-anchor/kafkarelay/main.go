@@ -20,18 +20,14 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -39,19 +35,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protowire"
+	"prism.bench/go-anchor/rawgrpc"
 )
 
 const window = 1024
-
-// rawCodec hands the handlers the message bytes unparsed and sends their bytes as they are.
-type rawCodec struct{}
-
-func (rawCodec) Marshal(v any) ([]byte, error) { return *(v.(*[]byte)), nil }
-func (rawCodec) Unmarshal(data []byte, v any) error {
-	*(v.(*[]byte)) = append([]byte(nil), data...)
-	return nil
-}
-func (rawCodec) Name() string { return "proto" }
 
 // fields calls f with every field of b: its number, wire type, and its bytes (length-delimited
 // values) or value (varints).
@@ -571,30 +558,16 @@ func main() {
 		os.Exit(1)
 	}
 	cancelPing()
-	lis, err := net.Listen("tcp", *listen)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	r := &relay{
 		brokers: seeds, producer: producer, admin: kadm.NewClient(producer),
 		sends: make(chan send, window), batch: *batch, linger: *linger,
 	}
 	go r.produceBatches()
-	server := grpc.NewServer(grpc.ForceServerCodec(rawCodec{}))
-	server.RegisterService(&producerService, r)
-	server.RegisterService(&consumerService, r)
-	ready, _ := json.Marshal(map[string]any{
-		"msg": "bench server ready", "port": lis.Addr().(*net.TCPAddr).Port, "pid": os.Getpid(),
+	err = rawgrpc.Serve(*listen, func(server *grpc.Server) {
+		server.RegisterService(&producerService, r)
+		server.RegisterService(&consumerService, r)
 	})
-	fmt.Println(string(ready))
-	go func() {
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-		<-sig
-		server.Stop()
-	}()
-	if err := server.Serve(lis); err != nil {
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
