@@ -188,6 +188,8 @@ async function measure(cell, backend, servingPid = proxyPid) {
   let first = 0;
   let last = 0;
   let gap = { ms: 0, after: 0 };
+  const tenths = [];
+  let t0 = 0; // set when the first publish starts
   let done;
   const all = new Promise((r) => (done = r));
   const stop = await cell.start(() => {
@@ -195,14 +197,14 @@ async function measure(cell, backend, servingPid = proxyPid) {
     if (received === 0) first = now;
     else if (now - last > gap.ms) gap = { ms: now - last, after: received };
     last = now;
-    if (++received % (COUNT / 10) === 0) tenths.push(Math.round(now - t0));
+    received++;
+    if (received * 10 >= COUNT * (tenths.length + 1)) tenths.push(Math.round(now - t0));
     if (received === COUNT) done();
   });
-  const tenths = [];
   const cpu0 = cpuSeconds(processTree(servingPid));
   const server0 = cpuSeconds(server);
   const self0 = process.cpuUsage();
-  const t0 = performance.now();
+  t0 = performance.now();
   await cell.publishAll();
   const published = performance.now();
   await Promise.race([all, sleep(BUDGET_MS)]);
