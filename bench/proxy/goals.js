@@ -66,7 +66,10 @@ const { values } = parseArgs({
     'skip-messaging': { type: 'boolean', default: false },
     'skip-latency': { type: 'boolean', default: false },
     // Messaging: messages per cell of stream.js, its backends, and the producer's batch size.
-    count: { type: 'string', default: '20000' },
+    // 100,000: a cell of 20,000 lasts about a second and measures the start more than the rate
+    // (bench/RESULTS.md, session 19: there even the Go anchor for Kafka came out at 1.04 × raw,
+    // against 1.31–2.45 × in cells of 100,000).
+    count: { type: 'string', default: '100000' },
     backends: { type: 'string', default: 'nats,kafka' },
     batch: { type: 'string', default: '32' },
     json: { type: 'string' },
