@@ -1,23 +1,31 @@
 /**
- * `proxy serve --v8-flags`: the V8 options every process that serves calls runs with. V8 reads its
- * heap sizes once, when the process starts, so they cannot be set from inside a running proxy:
- * cluster workers get them on their command line, and a single-process proxy (`--workers 1`)
- * replaces itself once, before it opens anything, with the same command line plus the flags
- * (`process.execve`: same pid, same stdio).
+ * `proxy serve --v8-flags`: the V8 options every process that serves calls runs with (Node's
+ * `--v8-pool-size`, the number of V8's background threads, is taken too). V8 reads its heap sizes
+ * and Node its pool size once, when the process starts, so they cannot be set from inside a running
+ * proxy: cluster workers get them on their command line, and a single-process proxy
+ * (`--workers 1`) replaces itself once, before it opens anything, with the same command line plus
+ * the flags (`process.execve`: same pid, same stdio).
  *
- * The default, `--max-semi-space-size=8`, was chosen by measurement (bench/proxy/README.md,
- * "Young generation"): a unary call allocates ≈ 40 KB across grpc-js, node:http2 and ioredis, and
- * at 1,000 calls/s about a quarter of it survives a scavenge whatever the young generation's
- * size, so a scavenge's pause grows with that size. V8's default here (64 MiB semi-spaces: Node
- * runs without pointer compression) gave scavenges of 20–40 ms (median) and ≈ 300 MiB RSS per
- * worker under load; 8 MiB gave 6–7 ms and ≈ 90 MiB less, at the same CPU per call. Smaller
- * sizes shortened the pauses further (4 MiB: 3–5 ms) but cost CPU per call under saturation
- * (4 MiB: ≈ +25 %, 1 MiB: +50–70 %), when every scavenge copies the calls in flight.
+ * The default was chosen by measurement:
+ * - `--max-semi-space-size=8` (bench/proxy/README.md, "Young generation"): a unary call allocates
+ *   ≈ 40 KB across grpc-js, node:http2 and ioredis, and at 1,000 calls/s about a quarter of it
+ *   survives a scavenge whatever the young generation's size, so a scavenge's pause grows with that
+ *   size. V8's default here (64 MiB semi-spaces: Node runs without pointer compression) gave
+ *   scavenges of 20–40 ms (median) and ≈ 300 MiB RSS per worker under load; 8 MiB gave 6–7 ms and
+ *   ≈ 90 MiB less, at the same CPU per call. Smaller sizes shortened the pauses further (4 MiB:
+ *   3–5 ms) but cost CPU per call under saturation (4 MiB: ≈ +25 %, 1 MiB: +50–70 %), when every
+ *   scavenge copies the calls in flight.
+ * - `--v8-pool-size=1` (bench/RESULTS.md, session 20): one background thread for V8's garbage
+ *   collector and compilers instead of Node's four. A collection's parallel phases wait for every
+ *   helper that took a share of the work; with a worker per core, four helpers each, Redis and the
+ *   clients on the same cores, a preempted helper held the pause. At 1,000 calls/s the p99.9 added
+ *   over Redis fell from 8–12 to 3–6 ms, at the same CPU per call and throughput, for 30–40
+ *   MiB more RSS per worker.
  */
 import cluster from 'node:cluster';
 import { UsageError } from '../errors.js';
 
-export const DEFAULT_V8_FLAGS = '--max-semi-space-size=8';
+export const DEFAULT_V8_FLAGS = '--max-semi-space-size=8 --v8-pool-size=1';
 
 const FLAG = /^--[a-z][a-z0-9_-]*(=[^\s=][^\s]*)?$/i;
 

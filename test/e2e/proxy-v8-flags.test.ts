@@ -38,6 +38,11 @@ const tunablesOf = (pid: number) =>
     .split('\0')
     .find((v) => v.startsWith('GLIBC_TUNABLES='))
     ?.slice('GLIBC_TUNABLES='.length);
+/** V8's background threads of a process (Node names them V8Worker): --v8-pool-size sets how many. */
+const v8WorkersOf = (pid: number) =>
+  readdirSync(`/proc/${pid}/task`).filter(
+    (task) => readFileSync(`/proc/${pid}/task/${task}/comm`, 'utf8').trim() === 'V8Worker',
+  ).length;
 const childrenOf = (pid: number) =>
   readdirSync(`/proc/${pid}/task`).flatMap((task) =>
     readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8')
@@ -58,12 +63,13 @@ async function servesCalls(port: number, namespace: string): Promise<string> {
 }
 
 describe('proxy serve --v8-flags', () => {
-  it('restarts a single-process proxy in place with the default young-generation size, and it serves', async () => {
+  it('restarts a single-process proxy in place with the default young generation and V8 pool, and it serves', async () => {
     await ensureBuilt();
     const { name, file } = namespaceFile();
     const proxy = await startPrismServer(proxyServeArgs({ namespaces: file }), 'prism proxy serving');
     try {
-      expect(nodeOptionsOf(proxy.pid)).toEqual(['--max-semi-space-size=8']);
+      expect(nodeOptionsOf(proxy.pid)).toEqual(['--max-semi-space-size=8', '--v8-pool-size=1']);
+      expect(v8WorkersOf(proxy.pid)).toBe(1);
       expect(tunablesOf(proxy.pid)).toBe('glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=268435456');
       expect(proxy.ready.pid).toBe(proxy.pid);
       expect(await servesCalls(proxy.ready.port as number, name)).toBe('v');
@@ -111,6 +117,7 @@ describe('proxy serve --v8-flags', () => {
     try {
       expect(nodeOptionsOf(proxy.pid)).toEqual([]);
       expect(tunablesOf(proxy.pid)).toBeUndefined();
+      expect(v8WorkersOf(proxy.pid)).toBeGreaterThan(1); // Node's own pool (4)
     } finally {
       expect(await proxy.stop()).toBe(0);
     }

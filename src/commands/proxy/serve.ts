@@ -165,7 +165,7 @@ With --workers N (or auto: one per CPU) a primary process forks N workers that s
       default: '1',
     }),
     'v8-flags': Flags.string({
-      description: `V8 options of every process that serves calls: each worker and each launched runner process starts with them, and with --workers 1 the proxy restarts itself once with them before it opens anything (same pid). The default bounds the young generation, chosen by measurement for short GC pauses and a small RSS (docs/architecture.md, "The data plane"); '' leaves V8's defaults`,
+      description: `V8 options (and Node's --v8-pool-size) of every process that serves calls: each worker and each launched runner process starts with them, and with --workers 1 the proxy restarts itself once with them before it opens anything (same pid). The default, chosen by measurement, bounds the young generation (short scavenges, a smaller RSS) and gives V8 one background thread (a shorter tail) (docs/architecture.md, "The data plane"); '' leaves V8's and Node's defaults`,
       default: DEFAULT_V8_FLAGS,
       env: 'PRISM_PROXY_V8_FLAGS',
     }),
