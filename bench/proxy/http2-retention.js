@@ -19,7 +19,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadAverage, machine, runProcess } from './lib.js';
+import { gcTraceField, loadAverage, machine, runProcess } from './lib.js';
 
 const { values } = parseArgs({
   options: {
@@ -53,8 +53,6 @@ server.listen(0, '127.0.0.1', () => process.stderr.write('port ' + server.addres
 const work = mkdtempSync(join(tmpdir(), 'prism-http2-retention-'));
 const bodyFile = join(work, 'body.bin');
 writeFileSync(bodyFile, Buffer.from([0, 0, 0, 0, 3, 10, 1, 107]));
-
-const field = (line, name) => Number(new RegExp(`\\b${name}=([\\d.]+)`).exec(line)?.[1] ?? 0);
 
 async function measure(node) {
   const child = spawn(
@@ -93,11 +91,11 @@ async function measure(node) {
   for (const line of trace.slice(start).split('\n')) {
     if (/ gc=s /.test(line)) {
       scavenges++;
-      promoted += field(line, 'promoted');
+      promoted += gcTraceField(line, 'promoted');
     } else if (/ gc=mc /.test(line))
       markCompacts.push({
-        pause: field(line, 'pause'),
-        externalStrings: field(line, 'clear.external_string_table'),
+        pause: gcTraceField(line, 'pause'),
+        externalStrings: gcTraceField(line, 'clear.external_string_table'),
       });
   }
   const longest = markCompacts.sort((a, b) => b.pause - a.pause)[0];

@@ -208,6 +208,11 @@ export function machine() {
   return { model, cores, memGiB: +(memKb / 1024 / 1024).toFixed(1), node: process.version };
 }
 
+/** A number field (`name=1.5`) of a V8 `--trace-gc-nvp` line; 0 when the line has none. */
+export function gcTraceField(line, name) {
+  return Number(new RegExp(`(?:^| )${name}=([\\d.]+)`).exec(line)?.[1] ?? 0);
+}
+
 export function loadAverage() {
   return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 }

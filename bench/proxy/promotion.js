@@ -26,6 +26,7 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { Redis } from 'ioredis';
 import { BatchGetRequestSchema, GetRequestSchema } from '../../dist/gen/prism/data/v1/keyvalue_pb.js';
 import {
+  gcTraceField,
   grpcFrame,
   h2load,
   loadAverage,
@@ -80,21 +81,20 @@ redis.disconnect();
 
 /** Sums of the proxy's --trace-gc-nvp lines while a method is measured (null between). */
 let gc = null;
-const field = (line, name) => Number(new RegExp(`(?:^| )${name}=([\\d.]+)`).exec(line)?.[1] ?? 0);
 function onTraceLine(line) {
   if (!gc) return;
   if (line.includes(' gc=s ')) {
     gc.scavenges++;
-    gc.promoted += field(line, 'promoted');
-    gc.survived += field(line, 'new_space_survived');
-    gc.mainMs += field(line, 'pause');
-    gc.backgroundMs += field(line, 'background.scavenge.parallel');
+    gc.promoted += gcTraceField(line, 'promoted');
+    gc.survived += gcTraceField(line, 'new_space_survived');
+    gc.mainMs += gcTraceField(line, 'pause');
+    gc.backgroundMs += gcTraceField(line, 'background.scavenge.parallel');
   } else if (line.includes(' gc=mc ')) {
     gc.markCompacts++;
-    gc.liveAfterMc = field(line, 'end_object_size');
-    gc.oldGenLimit = field(line, 'old_gen_allocation_limit');
-    gc.mainMs += field(line, 'pause') + field(line, 'incremental');
-    gc.backgroundMs += field(line, 'background.mark') + field(line, 'background.sweep');
+    gc.liveAfterMc = gcTraceField(line, 'end_object_size');
+    gc.oldGenLimit = gcTraceField(line, 'old_gen_allocation_limit');
+    gc.mainMs += gcTraceField(line, 'pause') + gcTraceField(line, 'incremental');
+    gc.backgroundMs += gcTraceField(line, 'background.mark') + gcTraceField(line, 'background.sweep');
   }
 }
 
