@@ -11,6 +11,8 @@
 // Why: at 1,000 calls/s the proxy's p99.9 tail is the mark-compacts' pause (bench/RESULTS.md,
 // sessions 18 and 20), and how often they come depends on what each call leaves in the old
 // generation. A runtime that promotes most of every request is a floor no code of ours removes.
+// Node 24.15.0 is the first release that does (bench/RESULTS.md, session 21: 24.14.1 promotes
+// 66–77 B a request, 24.15.0 to 24.19.0 about 1–1.4 KB).
 //
 //   node bench/proxy/http2-retention.js [--rate 1000] [--seconds 10] [--node /usr/bin/node ...]
 // Needs h2load (bench/proxy/setup.sh). Everything listens on 127.0.0.1.
