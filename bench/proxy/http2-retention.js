@@ -21,7 +21,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { gcTraceField, loadAverage, machine, runProcess } from './lib.js';
+import { gcTraceField, grpcFrame, h2load, loadAverage, machine, runProcess } from './lib.js';
 
 const { values } = parseArgs({
   options: {
@@ -31,12 +31,14 @@ const { values } = parseArgs({
   },
 });
 const runtimes = [process.execPath, ...values.node];
+/** One gRPC-framed message (a string field "k"): the request h2load sends and the server's answer. */
+const MESSAGE = grpcFrame(Buffer.from([10, 1, 107]));
 
 // The server: CommonJS for `node -e`; it prints its port, then whether a header value is young.
 const SERVER = `
 const http2 = require('node:http2');
 const inYoung = new Function('v', 'return %InYoungGeneration(v)');
-const body = Buffer.from([0, 0, 0, 0, 3, 10, 1, 107]);
+const body = Buffer.from(${JSON.stringify([...MESSAGE])});
 let told = false;
 const server = http2.createServer();
 server.on('stream', (stream, headers) => {
@@ -54,7 +56,7 @@ server.listen(0, '127.0.0.1', () => process.stderr.write('port ' + server.addres
 
 const work = mkdtempSync(join(tmpdir(), 'prism-http2-retention-'));
 const bodyFile = join(work, 'body.bin');
-writeFileSync(bodyFile, Buffer.from([0, 0, 0, 0, 3, 10, 1, 107]));
+writeFileSync(bodyFile, MESSAGE);
 
 async function measure(node) {
   const child = spawn(
@@ -75,18 +77,17 @@ async function measure(node) {
   });
   const version = (await runProcess(node, ['--version'])).stdout.trim();
   const start = trace.length;
-  const load = await runProcess(
-    'h2load',
-    [
-      ...['-c', '1', '-m', '4', '--rps', values.rate, '-D', values.seconds, '-d', bodyFile],
-      ...['-H', 'content-type: application/grpc', '-H', 'te: trailers'],
-      `http://127.0.0.1:${port}/bench.Retention/Call`,
-    ],
-    { timeoutMs: (Number(values.seconds) + 30) * 1000 },
-  );
+  const { succeeded: requests } = await h2load({
+    port,
+    path: '/bench.Retention/Call',
+    bodyFile,
+    seconds: Number(values.seconds),
+    connections: 1,
+    streams: 4,
+    extra: ['--rps', values.rate],
+  });
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
-  const requests = Number(/(\d+) succeeded/.exec(load.stdout)?.[1] ?? NaN);
   let promoted = 0;
   let scavenges = 0;
   const markCompacts = [];
