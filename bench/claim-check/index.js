@@ -17,20 +17,31 @@
 //    claim check moves them through one more process each way (client → proxy → store on publish,
 //    store → proxy → client on delivery), so its ratio cannot pass the floor's.
 //
-// Both contenders run from each client of --clients, one after the other, each subscribed only
-// while it runs: `go` (bench/proxy/go-anchor/claimclient, grpc-go and the AWS SDK for Go v2 in a
+// 4. The anchor (on by default, --no-anchor leaves it out): bench/proxy/go-anchor/claimanchor, a
+//    minimal grpc-go server keeping the same claim-check contract on the same Redis and store
+//    (hash, PutObject under claims/<sha256>/<id>, XADD of the claim; XREADGROUP, GetObject whole,
+//    SHA-256 verified, delivered on Subscribe; XACK and DeleteObject on Acknowledge), without
+//    auth, TTLs, markers, retries or dead letters. Each client kind reaches it through a second
+//    client of that kind with its own subscription, measured in the same rounds as direct and the
+//    proxy (the proxy and the anchor take turns going first), so the print says how far a lean
+//    implementation gets on this machine (anchor ÷ direct) and where Prism stands against it
+//    (prism ÷ anchor). Built when a Go toolchain exists.
+//
+// The contenders run from each client of --clients, one client after the other, each subscribed
+// only while it runs: `go` (bench/proxy/go-anchor/claimclient, grpc-go and the AWS SDK for Go v2 in a
 // Go process, built when a Go toolchain exists) and `node` (DataClient and the AWS SDK v3 in this
 // process). The Node client spends about as much CPU as the proxy on a 100 MiB transfer, on the
 // same 2 cores; the Go client little, but it reads the object directly much faster too.
 //
 // It prints MiB/s of each and the ratio claim check ÷ direct (goal >= 0.7), with the load average,
-// and the proxy's CPU time per transfer (user + system, from /proc; median), which a busy machine
+// the anchor's MiB/s with anchor ÷ direct and prism ÷ anchor, and the proxy's (and the anchor's)
+// CPU time per transfer (user + system, from /proc; median), which a busy machine
 // does not inflate the way it does wall time, split into the publish (until the publish call
 // returned) and the delivery (until the subscriber had the message), and the client's own CPU
 // per transfer for each contender.
 // Run after `npm run build` with the test services up (redis and s3):
 //   eval "$(bash scripts/test-services.sh env)"
-//   node bench/claim-check/index.js [--sizes 1,10,100] [--rounds 3] [--compression none] [--modes upload,publish] [--clients go,node] [--no-relay-floor]
+//   node bench/claim-check/index.js [--sizes 1,10,100] [--rounds 3] [--compression none] [--modes upload,publish] [--clients go,node] [--no-relay-floor] [--no-anchor]
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -58,6 +69,7 @@ const { values } = parseArgs({
     modes: { type: 'string', default: 'upload,publish' },
     clients: { type: 'string', default: 'go,node' },
     'relay-floor': { type: 'boolean', default: true },
+    anchor: { type: 'boolean', default: true },
   },
   allowNegative: true,
 });
@@ -215,18 +227,46 @@ const port = await new Promise((resolveReady, reject) => {
   child.once('exit', (code) => reject(new Error(`proxy exited with ${code}:\n${output}`)));
 });
 
-/** CPU milliseconds (user + system) the proxy process has used; Linux /proc, clock ticks of 10 ms. */
-function proxyCpuMs() {
-  const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+/** The proxy as a claim-check server the clients are pointed at. */
+const proxy = { port, pid: child.pid };
+
+/**
+ * The anchor (bench/proxy/go-anchor/claimanchor) on its own Redis stream, when a Go toolchain
+ * builds it and --no-anchor is not given.
+ */
+async function startAnchor() {
+  const bin = await buildGo('./claimanchor', 'claim-anchor', (m) => console.log(`(${m})`));
+  if (!bin) {
+    console.log('(no Go toolchain: the anchor is left out)');
+    return undefined;
+  }
+  const proc = await startProcess(
+    bin,
+    [
+      ...['-listen', '127.0.0.1:0', '-redis', redisUrl, '-threshold', String(512 * 1024)],
+      ...['-s3-endpoint', s3.endpoint, '-region', s3.region, '-bucket', BUCKET],
+    ],
+    'bench server ready',
+    { env: { AWS_ACCESS_KEY_ID: s3.key, AWS_SECRET_ACCESS_KEY: s3.secret } },
+  );
+  return { port: proc.ready.port, pid: proc.child.pid, stop: () => proc.stop() };
+}
+let anchor;
+
+/** CPU milliseconds (user + system) process `pid` has used; Linux /proc, clock ticks of 10 ms. */
+function cpuMsOf(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /**
- * The Node client: DataClient (grpc-js) and the AWS SDK v3 in this process. Each contender
- * subscribes to the group only while it runs, so that one delivery goes to the one that waits.
+ * The Node client of `server` (the proxy or the anchor): DataClient (grpc-js) and the AWS SDK v3
+ * in this process. Each contender subscribes to the group only while it runs, so that one delivery
+ * goes to the one that waits.
  */
-function nodeClient() {
-  const data = new DataClient(`127.0.0.1:${port}`, { namespace, timeoutMs: 120_000 });
+function nodeClient(server) {
+  const proxyCpuMs = () => cpuMsOf(server.pid);
+  const data = new DataClient(`127.0.0.1:${server.port}`, { namespace, timeoutMs: 120_000 });
   const stream = data.subscribe({ group: 'bench' });
   const waiting = new Map();
   stream.on('data', (r) => {
@@ -277,15 +317,18 @@ function nodeClient() {
   };
 }
 
-/** The Go client (bench/proxy/go-anchor/claimclient): the same operations from a Go process. */
-async function goClient(bin) {
+/**
+ * The Go client (bench/proxy/go-anchor/claimclient) of `server` (the proxy or the anchor): the same
+ * operations from a Go process.
+ */
+async function goClient(bin, server) {
   const go = spawn(
     bin,
     [
-      ...['-endpoint', `127.0.0.1:${port}`, '-namespace', namespace, '-group', 'bench'],
+      ...['-endpoint', `127.0.0.1:${server.port}`, '-namespace', namespace, '-group', 'bench'],
       ...[
         '-proxy-pid',
-        String(child.pid),
+        String(server.pid),
         '-s3-endpoint',
         s3.endpoint,
         '-region',
@@ -333,38 +376,60 @@ const split = (runs) => {
   const { firstMs, secondMs } = [...runs].sort((a, b) => a.ms - b.ms)[Math.floor(runs.length / 2)];
   return `${firstMs.toFixed(0)} + ${secondMs.toFixed(0)}`;
 };
-console.log(
-  `claim-check bench: ${cpus().length} cores, load average ${loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ')}, compression ${values.compression}, ${ROUNDS} rounds (median)`,
-);
-console.log(
-  'client size     mode      direct put+get   claim check (proxy)   ratio   proxy CPU/transfer (publish + delivery)   wall ms: direct put + get, claim check publish + delivery   bench client CPU/transfer: direct, claim check',
-);
+function printHeader() {
+  console.log(
+    `claim-check bench: ${cpus().length} cores, load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}, compression ${values.compression}, ${ROUNDS} rounds (median)`,
+  );
+  console.log(
+    'client size     mode      direct put+get   claim check (proxy)   ratio   proxy CPU/transfer (publish + delivery)   wall ms: direct put + get, claim check publish + delivery   bench client CPU/transfer: direct, claim check' +
+      (anchor
+        ? '   | anchor (go claimanchor)   ÷ direct   prism ÷ anchor   anchor CPU/transfer (publish + delivery)   wall ms: anchor publish + delivery'
+        : ''),
+  );
+}
 const floors = [];
-/** One client's rows: every size and mode, rounds interleaving direct and claim check. */
-async function measureWith(contender) {
+/**
+ * One client's rows: every size and mode, rounds interleaving direct, the claim check through the
+ * proxy and, with `anchored` (the same client of the anchor), through the anchor; the proxy and
+ * the anchor take turns going first, so that neither always follows the direct put+get.
+ */
+async function measureWith(contender, anchored) {
   // One warm-up each, not counted.
   await contender.payload(2 * MiB);
   await contender.direct();
   for (const mode of MODES) await contender.claimed(mode);
+  if (anchored) {
+    await anchored.payload(2 * MiB);
+    for (const mode of MODES) await anchored.claimed(mode);
+  }
   for (const mib of SIZES) {
     for (const mode of MODES) {
       const directRuns = [];
       const claimRuns = [];
+      const anchorRuns = [];
       const relayed = new Map(relays.map((relay) => [relay, []]));
       for (let i = 0; i < ROUNDS; i++) {
         await contender.payload(mib * MiB);
+        if (anchored) await anchored.payload(mib * MiB);
         directRuns.push(await contender.direct());
         if (mode === MODES[0])
           for (const relay of relays) relayed.get(relay).push((await contender.relayed(relay)).ms);
+        if (anchored && i % 2 === 1) anchorRuns.push(await anchored.claimed(mode));
         claimRuns.push(await contender.claimed(mode));
+        if (anchored && i % 2 === 0) anchorRuns.push(await anchored.claimed(mode));
       }
       const of = (runs, field) => median(runs.map((r) => r[field]));
       const dRate = mib / (of(directRuns, 'ms') / 1000);
       const cRate = mib / (of(claimRuns, 'ms') / 1000);
+      let anchorColumns = '';
+      if (anchored) {
+        const aRate = mib / (of(anchorRuns, 'ms') / 1000);
+        anchorColumns = `   | ${aRate.toFixed(1).padStart(8)} MiB/s             ${(aRate / dRate).toFixed(2)}       ${(cRate / aRate).toFixed(2)}       ${String(Math.round(of(anchorRuns, 'cpuMs'))).padStart(8)} ms (${Math.round(of(anchorRuns, 'publishCpuMs'))} + ${Math.round(of(anchorRuns, 'deliveryCpuMs'))})   ${split(anchorRuns)}`;
+      }
       console.log(
-        `${contender.name.padEnd(6)} ${String(mib).padStart(3)} MiB  ${mode.padEnd(8)} ${dRate.toFixed(1).padStart(8)} MiB/s   ${cRate.toFixed(1).padStart(10)} MiB/s        ${(cRate / dRate).toFixed(2)}   ${String(Math.round(of(claimRuns, 'cpuMs'))).padStart(8)} ms (${Math.round(of(claimRuns, 'publishCpuMs'))} + ${Math.round(of(claimRuns, 'deliveryCpuMs'))})   ${split(directRuns)}, ${split(claimRuns)}   ${of(directRuns, 'clientCpuMs').toFixed(0)}, ${of(claimRuns, 'clientCpuMs').toFixed(0)} ms`,
+        `${contender.name.padEnd(6)} ${String(mib).padStart(3)} MiB  ${mode.padEnd(8)} ${dRate.toFixed(1).padStart(8)} MiB/s   ${cRate.toFixed(1).padStart(10)} MiB/s        ${(cRate / dRate).toFixed(2)}   ${String(Math.round(of(claimRuns, 'cpuMs'))).padStart(8)} ms (${Math.round(of(claimRuns, 'publishCpuMs'))} + ${Math.round(of(claimRuns, 'deliveryCpuMs'))})   ${split(directRuns)}, ${split(claimRuns)}   ${of(directRuns, 'clientCpuMs').toFixed(0)}, ${of(claimRuns, 'clientCpuMs').toFixed(0)} ms${anchorColumns}`,
       );
       for (const [relay, runs] of relayed) {
         if (runs.length === 0) continue;
@@ -378,20 +443,28 @@ async function measureWith(contender) {
 }
 
 try {
+  if (values.anchor) anchor = await startAnchor();
+  printHeader();
   for (const name of CLIENTS) {
     let contender;
+    let anchored;
     if (name === 'go') {
       const bin = await buildGo('./claimclient', 'claim-client', (m) => console.log(`(${m})`));
       if (!bin) {
         console.log('(no Go toolchain: the go client is left out)');
         continue;
       }
-      contender = await goClient(bin);
-    } else contender = nodeClient();
+      contender = await goClient(bin, proxy);
+      if (anchor) anchored = await goClient(bin, anchor);
+    } else {
+      contender = nodeClient(proxy);
+      if (anchor) anchored = nodeClient(anchor);
+    }
     try {
-      await measureWith(contender);
+      await measureWith(contender, anchored);
     } finally {
       await contender.close();
+      await anchored?.close();
     }
   }
   if (floors.length) {
@@ -411,6 +484,7 @@ try {
     relay.client.destroy();
     await relay.stop();
   }
+  await anchor?.stop();
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
   rmSync(dir, { recursive: true, force: true });
