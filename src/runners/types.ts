@@ -137,13 +137,8 @@ export interface ConsumerSubscription {
 
 export interface ConsumerRunnerApi extends Runner {
   subscribe(
-    /**
-     * `prefetch`: the stream's credit (max_in_flight), so the backend is not read further ahead.
-     * `payloadMayArrive`: a delivery's large claimed payload may be handed over while its bytes
-     * still arrive (transport/payload-arrival.ts), for a writer that sends it as it fills; the
-     * runner redelivers it when the fill fails. Absent, every payload is whole.
-     */
-    options: { topic?: string; group?: string; prefetch?: number; payloadMayArrive?: boolean },
+    /** `prefetch`: the stream's credit (max_in_flight), so the backend is not read further ahead. */
+    options: { topic?: string; group?: string; prefetch?: number },
     onDelivery: (delivery: ConsumerDelivery) => void | Promise<void>,
   ): Promise<ConsumerSubscription>;
 }

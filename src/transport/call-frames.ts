@@ -76,14 +76,6 @@ function readEntries(frame: Buffer, at: number): [Array<[string, string]>, numbe
   return [out, at];
 }
 
-/** The 5-byte prefix of an uncompressed gRPC message of `size` bytes. */
-export function messagePrefix(size: number): Buffer {
-  const prefix = Buffer.allocUnsafe(5);
-  prefix[0] = 0;
-  prefix.writeUInt32BE(size, 1);
-  return prefix;
-}
-
 /** A gRPC message (5-byte prefix) holding one frame of `size` bytes; the frame starts at 5. */
 function message(size: number): Buffer {
   const buf = Buffer.allocUnsafe(5 + size);

@@ -49,7 +49,7 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import { PrismError } from '../errors.js';
-import { CALLS_PATH, MessageReader, messagePrefix } from './call-frames.js';
+import { CALLS_PATH, MessageReader } from './call-frames.js';
 import { CallStream } from './call-stream-server.js';
 import { ClientStreamExchange } from './client-stream-exchange.js';
 import {
@@ -63,7 +63,6 @@ import {
 } from './http2-exchange.js';
 import { Invocation, peerOf, type UnaryHandler, type UnaryRoute } from './unary-invocation.js';
 import { MAX_MESSAGE_BYTES } from './limits.js';
-import { arrivalOf, type PayloadArrival } from './payload-arrival.js';
 import { splitHostPort } from './listen-address.js';
 import type { ServerCertificates } from './server-tls.js';
 import { isUnixAddress, unixListenPath } from './unix-socket.js';
@@ -84,8 +83,6 @@ export interface GrpcHttp2ServerOptions {
 }
 
 /** Keepalive as the project's grpc-js servers (limits.ts): ping an idle peer, drop a dead one. */
-/** A payload still arriving is written in pieces of at least this many bytes (writeArriving). */
-const ARRIVING_WRITE_BYTES = 256 * 1024;
 const KEEPALIVE_MS = 120_000;
 const KEEPALIVE_TIMEOUT_MS = 20_000;
 
@@ -364,8 +361,6 @@ class ServerStreamExchange extends EventEmitter {
   private ended = false;
   private deadline = Infinity;
   private timer: NodeJS.Timeout | undefined;
-  /** Set while a message's payload is still arriving: the writes waiting behind it. */
-  private queued: Array<() => void> | undefined;
 
   constructor(
     private readonly route: ServerStreamRoute,
@@ -481,123 +476,31 @@ class ServerStreamExchange extends EventEmitter {
   /** Sends one message: its prefix, then the serializer's bytes as they are (no copy). */
   write(message: unknown, callback?: (err?: Error | null) => void): boolean {
     if (this.ended || this.stream.destroyed) return false;
-    if (this.queued !== undefined) {
-      this.queued.push(() => this.write(message, callback));
-      return false;
-    }
-    const bytes = this.serialize(message);
-    if (bytes === undefined) return false;
-    this.sendMetadata();
-    this.stream.write(messagePrefix(bytes.length));
-    return this.stream.write(bytes, callback);
-  }
-
-  /**
-   * Sends one message around a payload still arriving (ArrivingWriter): what has landed at once,
-   * the rest as it lands, the payload's last byte and the fields after it once the arrival is
-   * complete. Later writes wait behind it. A fill that fails after part of the message went out
-   * ends the call with UNAVAILABLE; one that fails before skips the message.
-   */
-  writeArriving(message: unknown, arrival: PayloadArrival): void {
-    if (this.ended || this.stream.destroyed) return;
-    if (this.queued !== undefined) {
-      this.queued.push(() => this.writeArriving(message, arrival));
-      return;
-    }
-    if (!arrival.arriving) {
-      if (arrival.complete) this.write(message);
-      return;
-    }
-    const bytes = this.serialize(message);
-    if (bytes === undefined) return;
-    this.queued = [];
-    if (arrivalOf(bytes) !== arrival) {
-      // Encoded as a copy, not around the payload in place: it goes once every byte is there.
-      arrival.settled.then(
-        () => this.release(() => this.write(message)),
-        () => this.release(),
-      );
-      return;
-    }
-    const memory = bytes.buffer;
-    const start = bytes.byteOffset;
-    const end = start + bytes.length;
-    const { payload } = arrival;
-    const held = payload.byteOffset + payload.byteLength - 1;
-    let sent = start;
-    const send = (upTo: number) => {
-      if (upTo <= sent || this.stream.destroyed) return;
-      if (sent === start) {
-        this.sendMetadata();
-        this.stream.write(messagePrefix(bytes.length));
-      }
-      this.stream.write(Buffer.from(memory, sent, upTo - sent));
-      sent = upTo;
-    };
-    const pump = () => {
-      const upTo = Math.min(payload.byteOffset + arrival.filled, held);
-      if (upTo - sent >= ARRIVING_WRITE_BYTES) send(upTo);
-    };
-    const unlisten = arrival.onProgress(pump);
-    pump();
-    arrival.settled.then(
-      () => {
-        unlisten();
-        this.release(() => send(end));
-      },
-      () => {
-        unlisten();
-        if (sent === start) return this.release();
-        this.queued = undefined;
-        this.finish(
-          Status.UNAVAILABLE,
-          'the stored payload of a delivery could not be read to its end; it will be delivered again (subscribe again)',
-        );
-      },
-    );
-  }
-
-  /** Ends the call with OK (and `metadata` in the trailers), after any message still arriving. */
-  end(metadata?: Metadata): void {
-    if (this.queued !== undefined) {
-      this.queued.push(() => this.end(metadata));
-      return;
-    }
-    this.finish(Status.OK, 'OK', metadata);
-  }
-
-  /** The message's bytes, or undefined after ending the call as grpc-js does when they are bad. */
-  private serialize(message: unknown): Buffer | undefined {
     let bytes: Buffer;
     try {
       bytes = this.route.serialize(message);
     } catch (err) {
       this.finish(Status.INTERNAL, `Error serializing response: ${(err as Error).message}`);
-      return undefined;
+      return false;
     }
     if (bytes.length > this.max) {
       this.finish(
         Status.RESOURCE_EXHAUSTED,
         `Sent message larger than max (${bytes.length} vs. ${this.max})`,
       );
-      return undefined;
+      return false;
     }
-    return bytes;
+    this.sendMetadata();
+    const prefix = Buffer.allocUnsafe(5);
+    prefix[0] = 0;
+    prefix.writeUInt32BE(bytes.length, 1);
+    this.stream.write(prefix);
+    return this.stream.write(bytes, callback);
   }
 
-  /** Ends a message's hold on the stream: runs `last`, then the writes queued behind it, in order. */
-  private release(last?: () => void): void {
-    const waiting = this.queued ?? [];
-    this.queued = undefined;
-    last?.();
-    while (waiting.length > 0) {
-      if (this.queued !== undefined) {
-        // Another arriving message took the stream: the rest waits behind it.
-        (this.queued as Array<() => void>).push(...waiting);
-        return;
-      }
-      waiting.shift()!();
-    }
+  /** Ends the call with OK (and `metadata` in the trailers). */
+  end(metadata?: Metadata): void {
+    this.finish(Status.OK, 'OK', metadata);
   }
 
   private finish(code: number, details: string, metadata?: Metadata): void {

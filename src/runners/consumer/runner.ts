@@ -23,7 +23,6 @@ import { PrismError } from '../../errors.js';
 import { messagingCapability, type DeliveryGuarantee } from '../delivery.js';
 import { DEAD_LETTER_HEADER, decodeEnvelope } from '../envelope.js';
 import { PayloadPipeline, type SettledOutcome } from '../payload/stages.js';
-import { arrivalOf } from '../../transport/payload-arrival.js';
 import { RunnerBase, stderrLogger, type RunnerLogger } from '../lifecycle.js';
 import { isBackendDown, withRetry, type RetryOptions } from '../retry.js';
 import { required, type SettingsReader } from '../settings.js';
@@ -86,8 +85,6 @@ interface Active {
   driverSubscription?: Subscription;
   /** Only queue subscriptions share a group's state, so only their acks settle payload stages. */
   queue?: boolean;
-  /** The subscriber writes a payload as it arrives (ConsumerRunnerApi.subscribe). */
-  payloadMayArrive: boolean;
   timers: Set<NodeJS.Timeout>;
   closed: boolean;
 }
@@ -116,19 +113,13 @@ export class ConsumerRunner extends RunnerBase implements ConsumerRunnerApi {
   }
 
   subscribe(
-    options: { topic?: string; group?: string; prefetch?: number; payloadMayArrive?: boolean },
+    options: { topic?: string; group?: string; prefetch?: number },
     onDelivery: (delivery: ConsumerDelivery) => void | Promise<void>,
   ): Promise<ConsumerSubscription> {
     return this.track(async () => {
       const topic = checkTopic(options.topic || this.settings.topic);
       const group = options.group || this.settings.group;
-      const active: Active = {
-        topic,
-        group,
-        timers: new Set(),
-        closed: false,
-        payloadMayArrive: options.payloadMayArrive === true,
-      };
+      const active: Active = { topic, group, timers: new Set(), closed: false };
       await this.payload.admit({ namespace: this.namespace, pattern: this.pattern, topic });
       const source = this.slots.driver('source');
       const capability = messagingCapability(source, this.options.delivery);
@@ -288,7 +279,19 @@ export class ConsumerRunner extends RunnerBase implements ConsumerRunnerApi {
       try {
         envelope = await this.open(active, delivery, attempt);
       } catch (err) {
-        await this.openFailed(active, delivery, messageId, attempt, err);
+        const reason = `payload could not be opened: ${err instanceof Error ? err.message : String(err)}`;
+        this.logger.warn(
+          { namespace: this.namespace, pattern: this.pattern, messageId, attempt, reason },
+          'delivery failed',
+        );
+        if (attempt >= this.maxDeliveries) {
+          await this.deadLetter(active, delivery, messageId, reason, attempt);
+          return;
+        }
+        // A store that is down fails each fetch at once: redeliver after a pause, not in a loop
+        // that spends max_retries in a second (the claim check's object store, restarting).
+        if (isBackendDown(err)) await sleep(Math.min(this.settings.ackTimeoutMs, STORE_DOWN_PAUSE_MS));
+        await delivery.nack();
         return;
       }
     }
@@ -313,15 +316,6 @@ export class ConsumerRunner extends RunnerBase implements ConsumerRunnerApi {
         }
       },
     };
-    // A payload still arriving: the subscriber's stream ends the call when its fill fails, and the
-    // message goes back to the backend here, as a payload that could not be opened.
-    const arrival = arrivalOf(envelope.payload);
-    arrival?.settled.catch(async (err: unknown) => {
-      if (settled) return;
-      settled = true;
-      await this.openFailed(active, delivery, messageId, attempt, err);
-    });
-    if (arrival !== undefined && !arrival.arriving) return; // it failed already
     try {
       await onDelivery(consumerDelivery);
     } catch (err) {
@@ -331,37 +325,9 @@ export class ConsumerRunner extends RunnerBase implements ConsumerRunnerApi {
     }
   }
 
-  /** A payload that could not be opened: dead-lettered on the last attempt, else redelivered. */
-  private async openFailed(
-    active: Active,
-    delivery: Delivery,
-    messageId: string,
-    attempt: number,
-    err: unknown,
-  ): Promise<void> {
-    const reason = `payload could not be opened: ${err instanceof Error ? err.message : String(err)}`;
-    this.logger.warn(
-      { namespace: this.namespace, pattern: this.pattern, messageId, attempt, reason },
-      'delivery failed',
-    );
-    if (attempt >= this.maxDeliveries) {
-      await this.deadLetter(active, delivery, messageId, reason, attempt);
-      return;
-    }
-    // A store that is down fails each fetch at once: redeliver after a pause, not in a loop
-    // that spends max_retries in a second (the claim check's object store, restarting).
-    if (isBackendDown(err)) await sleep(Math.min(this.settings.ackTimeoutMs, STORE_DOWN_PAUSE_MS));
-    await delivery.nack();
-  }
-
   /** The envelope of the message as published: every payload stage undone. */
   private async open(active: Active, delivery: Delivery, attempt: number) {
-    const context = {
-      namespace: this.namespace,
-      pattern: this.pattern,
-      topic: active.topic,
-      ...(active.payloadMayArrive ? { payloadMayArrive: true } : {}),
-    };
+    const context = { namespace: this.namespace, pattern: this.pattern, topic: active.topic };
     const opened = await this.payload.open(
       { topic: delivery.topic, payload: delivery.payload, headers: delivery.headers },
       context,

@@ -17,7 +17,6 @@ import { toServiceError } from '../../transport/grpc-status.js';
 import { PrismError } from '../../errors.js';
 import type { RunnerResolver } from '../call-context.js';
 import type { ConsumerDelivery, ConsumerRunnerApi } from '../types.js';
-import { arrivalOf, type ArrivingWriter } from '../../transport/payload-arrival.js';
 
 const DEFAULT_IN_FLIGHT = 16;
 
@@ -47,10 +46,6 @@ export function consumerService(resolve: RunnerResolver<ConsumerRunnerApi>): Con
   const subscribe = (call: ServerWritableStream<SubscribeRequest, SubscribeResponse>) => {
     const subscriptionId = randomUUID();
     const state: OpenSubscription = { pending: new Map(), settled: [] };
-    // The proxy's own Subscribe stream writes a claimed payload as it arrives; grpc-js's does not.
-    const arrivingWriter = (call as Partial<ArrivingWriter>).writeArriving
-      ? (call as unknown as ArrivingWriter)
-      : undefined;
     const maxInFlight = call.request.maxInFlight || DEFAULT_IN_FLIGHT;
     let closed = false;
     let close: () => Promise<void> = async () => {};
@@ -75,26 +70,14 @@ export function consumerService(resolve: RunnerResolver<ConsumerRunnerApi>): Con
             topic: call.request.topic || undefined,
             group: call.request.group || undefined,
             prefetch: maxInFlight,
-            payloadMayArrive: arrivingWriter !== undefined,
           },
           async (delivery) => {
             if (closed) return;
             const deliveryId = randomUUID();
             state.pending.set(deliveryId, delivery);
-            const response = create(SubscribeResponseSchema, {
-              message: delivery.envelope,
-              deliveryId,
-              subscriptionId,
-            });
-            const arrival = arrivalOf(delivery.envelope.payload);
-            if (arrival === undefined) call.write(response);
-            else {
-              arrivingWriter!.writeArriving(response, arrival);
-              // Never delivered whole: the runner redelivers it, and its credit comes back.
-              arrival.settled.catch(() => {
-                if (state.pending.delete(deliveryId)) state.settled.splice(0).forEach((wake) => wake());
-              });
-            }
+            call.write(
+              create(SubscribeResponseSchema, { message: delivery.envelope, deliveryId, subscriptionId }),
+            );
             while (!closed && state.pending.size >= maxInFlight)
               await new Promise<void>((wake) => state.settled.push(wake));
           },

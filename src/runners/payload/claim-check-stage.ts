@@ -32,7 +32,6 @@ import { fillFrom, oneChunk, readAll, sha256Hex } from '../../drivers/objects/co
 import { PrismError } from '../../errors.js';
 import type { ClaimCheckSetting, NamespaceRequest } from '../../gen/prism/config/v1/namespace_pb.js';
 import { allocateDeliveryPayload } from '../../transport/large-payload-encoder.js';
-import { ARRIVING_PAYLOAD_BYTES, arrivingDeliveryPayload } from '../../transport/payload-arrival.js';
 import { HEADER } from '../envelope.js';
 import { mailboxGroup } from '../mailbox/runner.js';
 import type { StageFactory, StageFactoryInput } from './index.js';
@@ -337,7 +336,7 @@ export class ClaimCheckStage implements PayloadStage {
     return { topic: message.topic, payload: new Uint8Array(0), headers };
   }
 
-  async open(message: Message, context: StageContext): Promise<Message> {
+  async open(message: Message, _context: StageContext): Promise<Message> {
     const key = message.headers[CLAIM_HEADER.key];
     if (key === undefined) return message;
     const size = Number(message.headers[CLAIM_HEADER.size]);
@@ -359,27 +358,7 @@ export class ClaimCheckStage implements PayloadStage {
         `claim ${key}: the stored payload does not match the claim's size ${size} and ${checksum}`,
       );
     let payload: Uint8Array;
-    const arrives =
-      encoding === 'identity' &&
-      context.payloadMayArrive === true &&
-      size >= ARRIVING_PAYLOAD_BYTES &&
-      reader.size === size;
-    if (arrives) {
-      // Handed on while it fills: the subscriber's stream writes it as it lands and completes the
-      // message only once the hash matched (transport/payload-arrival.ts).
-      const arrival = arrivingDeliveryPayload(size);
-      const hash = createHash('sha256');
-      fillFrom(reader, arrival.payload, mismatch, (view) => {
-        hash.update(view);
-        arrival.progress(view.byteLength);
-      })
-        .then(() => {
-          if (`sha256:${hash.digest('hex')}` !== checksum) throw mismatch();
-          arrival.completed();
-        })
-        .catch((err: unknown) => arrival.failed(err));
-      payload = arrival.payload;
-    } else if (encoding === 'identity') {
+    if (encoding === 'identity') {
       // Placed and hashed as it arrives, in memory the delivery is encoded around (no copy).
       payload = allocateDeliveryPayload(size);
       const hash = createHash('sha256');

@@ -24,12 +24,6 @@ export interface StageContext {
   readonly session?: CallerSession;
   /** Delivery side: the consumer group the message was delivered to. */
   readonly group?: string;
-  /**
-   * Delivery side: `open` may return a large payload whose bytes are still arriving
-   * (transport/payload-arrival.ts), because the subscriber's stream writes such a payload as it
-   * fills and ends the call when the fill fails. Only the last stage to open is told.
-   */
-  readonly payloadMayArrive?: boolean;
 }
 
 /**
@@ -105,10 +99,8 @@ export class PayloadPipeline {
 
   async open(message: Message, context: StageContext): Promise<Message> {
     let opened = message;
-    // A stage before the last reads what the next one opens: only the last may hand it on arriving.
-    const whole = context.payloadMayArrive === true ? { ...context, payloadMayArrive: false } : context;
     for (let i = this.stages.length - 1; i >= 0; i--) {
-      opened = await this.stages[i]!.open(opened, i === 0 ? context : whole);
+      opened = await this.stages[i]!.open(opened, context);
     }
     return opened;
   }

@@ -27,7 +27,6 @@ import {
   PatternSettingsSchema,
 } from '../../../src/gen/prism/config/v1/namespace_pb.js';
 import { consumingGroups, markerName } from '../../../src/runners/payload/claim-check-stage.js';
-import { arrivalOf } from '../../../src/transport/payload-arrival.js';
 import { ALICE, buildRunner, eventually, flakyFactory, memoryLogger, uniqueNamespace } from './helpers.js';
 
 const cleanup: Array<() => Promise<void>> = [];
@@ -78,8 +77,6 @@ async function consumer(
   /** What the subscriber does with each delivery; `hold` leaves it to the test. */
   settle: 'ack' | 'nack' | 'hold' = 'ack',
   ackTimeout?: string,
-  /** Asks for large payloads while they arrive (the proxy's Subscribe stream does). */
-  payloadMayArrive = false,
 ): Promise<ConsumerDelivery[]> {
   const runner = buildRunner<ConsumerRunner>(
     {
@@ -104,7 +101,7 @@ async function consumer(
   await runner.start();
   cleanup.push(() => runner.stop());
   const seen: ConsumerDelivery[] = [];
-  await runner.subscribe(payloadMayArrive ? { payloadMayArrive } : {}, async (d) => {
+  await runner.subscribe({}, async (d) => {
     seen.push(d);
     if (settle === 'ack') await d.ack();
     else if (settle === 'nack') await d.nack('refused by the test');
@@ -278,97 +275,6 @@ describe('claim check', () => {
     expect(reads).toBe(2);
     expect(seen[0]!.envelope.attempt).toBe(2);
     expect(Buffer.from(seen[0]!.envelope.payload).equals(payload)).toBe(true);
-  });
-
-  /** An objects slot whose reads hand out 1,000 bytes a millisecond; the first `breakAfter` reads fail midway. */
-  const slowReads = (breakAfter = 0) => {
-    let reads = 0;
-    const factory: DriverFactory = async (backend, options, context) => {
-      const driver = await createDriver(backend, options);
-      if (context.slot !== 'objects') return driver;
-      const store = driver as unknown as ObjectStore;
-      const wrapped = Object.create(driver) as ObjectStore;
-      wrapped.readObject = async (key) => {
-        const reader = await store.readObject(key);
-        if (reader === undefined) return reader;
-        const breaks = ++reads <= breakAfter;
-        return {
-          size: reader.size,
-          chunks: (async function* () {
-            for await (const chunk of reader.chunks) {
-              for (let at = 0; at < chunk.byteLength; at += 1000) {
-                if (breaks && at >= chunk.byteLength / 2)
-                  throw new BackendDownError(backend, `readObject ${key}: injected failure`);
-                await new Promise((r) => setTimeout(r, 1));
-                yield chunk.subarray(at, at + 1000);
-              }
-            }
-          })(),
-        };
-      };
-      return wrapped as unknown as AnyDriver;
-    };
-    return { factory, reads: () => reads };
-  };
-
-  it('hands a subscriber that asks for it a large payload while it arrives, complete and byte-exact once its hash matched', async () => {
-    const ns = uniqueNamespace('claim');
-    const slow = slowReads();
-    const seen = await consumer(ns, { driverFactory: slow.factory }, 3, 'billing', 'hold', undefined, true);
-    const payload = randomBytes(200_000);
-    await (await producer(ns, { threshold: '1KiB' })).publish({ payload }, ALICE);
-    await eventually(() => seen.length === 1, 5000, 'the delivery');
-    const arrival = arrivalOf(seen[0]!.envelope.payload);
-    expect(arrival?.arriving).toBe(true);
-    expect(arrival!.filled).toBeLessThan(payload.byteLength);
-    await arrival!.settled;
-    expect(arrival!.complete).toBe(true);
-    expect(arrivalOf(seen[0]!.envelope.payload)).toBeUndefined();
-    expect(Buffer.from(seen[0]!.envelope.payload).equals(payload)).toBe(true);
-    await seen[0]!.ack();
-    // A payload under ARRIVING_PAYLOAD_BYTES is opened whole first.
-    await (await producer(ns, { threshold: '1KiB' })).publish({ payload: payload.subarray(0, 5000) }, ALICE);
-    await eventually(() => seen.length === 2, 5000, 'the small delivery');
-    expect(arrivalOf(seen[1]!.envelope.payload)).toBeUndefined();
-    expect(Buffer.from(seen[1]!.envelope.payload).equals(payload.subarray(0, 5000))).toBe(true);
-  });
-
-  it('redelivers an arriving payload whose read breaks off midway: the arrival fails, and the next delivery is whole', async () => {
-    const ns = uniqueNamespace('claim');
-    const slow = slowReads(1);
-    const seen = await consumer(ns, { driverFactory: slow.factory }, 5, 'billing', 'hold', '200ms', true);
-    const payload = randomBytes(150_000);
-    await (await producer(ns, { threshold: '1KiB' })).publish({ payload }, ALICE);
-    await eventually(() => seen.length === 2, 5000, 'the redelivery');
-    await expect(arrivalOf(seen[0]!.envelope.payload)!.settled).rejects.toThrow(/injected failure/);
-    // The failed delivery is settled by the runner: the subscriber's late ack changes nothing.
-    await seen[0]!.ack();
-    const second = arrivalOf(seen[1]!.envelope.payload);
-    await second?.settled;
-    expect(slow.reads()).toBe(2);
-    expect(seen[1]!.envelope.attempt).toBe(2);
-    expect(Buffer.from(seen[1]!.envelope.payload).equals(payload)).toBe(true);
-  });
-
-  it('dead-letters an arriving payload whose bytes do not match the claim, with the reason a whole read gives', async () => {
-    const ns = uniqueNamespace('claim');
-    const dead = await drain(ns, `${TOPIC}.dead-letter`);
-    const store = await objects(ns);
-    const runner = await producer(ns, { threshold: '1KiB' });
-    const payload = randomBytes(100_000);
-    const { messageId } = await runner.publish({ payload }, ALICE);
-    const key = `claims/${sha256(payload)}/${messageId}`;
-    const tampered = Buffer.from(payload);
-    tampered[99_999] = tampered[99_999]! ^ 0xff;
-    await store.putObject(key, tampered);
-    const seen = await consumer(ns, {}, 1, 'billing', 'hold', undefined, true);
-    await eventually(() => dead.length === 1, 5000, 'the dead letter');
-    // Handed over while it arrived (or not at all, when the read failed first), never completed.
-    expect(seen.length).toBeLessThanOrEqual(1);
-    if (seen[0]) await expect(arrivalOf(seen[0].envelope.payload)!.settled).rejects.toThrow(/does not match/);
-    expect(dead[0]!.headers['prism-dead-letter-reason']).toBe(
-      `payload could not be opened: claim ${key}: the stored payload does not match the claim's size 100000 and sha256:${sha256(payload)}`,
-    );
   });
 
   it('fails a publish while the object store is down, sending nothing', async () => {
