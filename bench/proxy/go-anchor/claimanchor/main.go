@@ -53,6 +53,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -425,10 +426,21 @@ func (a *anchor) subscribe(stream grpc.ServerStream) error {
 			return nil
 		}
 		if err == redis.Nil || (err == nil && (len(read) == 0 || len(read[0].Messages) == 0)) {
+			// Idle: take over an entry a subscription that ended had read but not sent (its read
+			// raced its cancellation), so that no message waits forever.
+			read = nil
+			claimed, _, err := a.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+				Stream: a.stream, Group: group, Consumer: subID, MinIdle: time.Second, Start: "0-0", Count: 1,
+			}).Result()
+			if err == nil && len(claimed) > 0 {
+				read = []redis.XStream{{Stream: a.stream, Messages: claimed}}
+			}
+		}
+		if read == nil && (err == nil || err == redis.Nil) {
 			<-sub.slots
 			continue
 		}
-		if err != nil {
+		if err != nil && err != redis.Nil {
 			return unavailable("redis XREADGROUP", err)
 		}
 		entry := read[0].Messages[0]
@@ -613,7 +625,10 @@ func main() {
 	server := grpc.NewServer(grpc.ForceServerCodecV2(codec{}),
 		grpc.MaxRecvMsgSize(512<<20), grpc.MaxSendMsgSize(512<<20),
 		// As claimclient's channel: a large message does not wait for a window update every 64 KiB.
-		grpc.InitialWindowSize(16<<20), grpc.InitialConnWindowSize(16<<20))
+		grpc.InitialWindowSize(16<<20), grpc.InitialConnWindowSize(16<<20),
+		// DataClient pings every 60 s (src/transport/limits.ts); grpc-go's default policy (one ping
+		// per 5 min) would answer that with GOAWAY and end the Node client's subscription mid-run.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 30 * time.Second, PermitWithoutStream: true}))
 	server.RegisterService(&producer, a)
 	server.RegisterService(&consumer, a)
 	ready, _ := json.Marshal(map[string]any{
