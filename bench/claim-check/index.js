@@ -421,15 +421,18 @@ async function measureWith(contender, anchored) {
         if (anchored && i % 2 === 0) anchorRuns.push(await anchored.claimed(mode));
       }
       const of = (runs, field) => median(runs.map((r) => r[field]));
+      /** The server's CPU per transfer (publish + delivery), medians. */
+      const cpu = (runs) =>
+        `${String(Math.round(of(runs, 'cpuMs'))).padStart(8)} ms (${Math.round(of(runs, 'publishCpuMs'))} + ${Math.round(of(runs, 'deliveryCpuMs'))})`;
       const dRate = mib / (of(directRuns, 'ms') / 1000);
       const cRate = mib / (of(claimRuns, 'ms') / 1000);
       let anchorColumns = '';
       if (anchored) {
         const aRate = mib / (of(anchorRuns, 'ms') / 1000);
-        anchorColumns = `   | ${aRate.toFixed(1).padStart(8)} MiB/s             ${(aRate / dRate).toFixed(2)}       ${(cRate / aRate).toFixed(2)}       ${String(Math.round(of(anchorRuns, 'cpuMs'))).padStart(8)} ms (${Math.round(of(anchorRuns, 'publishCpuMs'))} + ${Math.round(of(anchorRuns, 'deliveryCpuMs'))})   ${split(anchorRuns)}`;
+        anchorColumns = `   | ${aRate.toFixed(1).padStart(8)} MiB/s             ${(aRate / dRate).toFixed(2)}       ${(cRate / aRate).toFixed(2)}       ${cpu(anchorRuns)}   ${split(anchorRuns)}`;
       }
       console.log(
-        `${contender.name.padEnd(6)} ${String(mib).padStart(3)} MiB  ${mode.padEnd(8)} ${dRate.toFixed(1).padStart(8)} MiB/s   ${cRate.toFixed(1).padStart(10)} MiB/s        ${(cRate / dRate).toFixed(2)}   ${String(Math.round(of(claimRuns, 'cpuMs'))).padStart(8)} ms (${Math.round(of(claimRuns, 'publishCpuMs'))} + ${Math.round(of(claimRuns, 'deliveryCpuMs'))})   ${split(directRuns)}, ${split(claimRuns)}   ${of(directRuns, 'clientCpuMs').toFixed(0)}, ${of(claimRuns, 'clientCpuMs').toFixed(0)} ms${anchorColumns}`,
+        `${contender.name.padEnd(6)} ${String(mib).padStart(3)} MiB  ${mode.padEnd(8)} ${dRate.toFixed(1).padStart(8)} MiB/s   ${cRate.toFixed(1).padStart(10)} MiB/s        ${(cRate / dRate).toFixed(2)}   ${cpu(claimRuns)}   ${split(directRuns)}, ${split(claimRuns)}   ${of(directRuns, 'clientCpuMs').toFixed(0)}, ${of(claimRuns, 'clientCpuMs').toFixed(0)} ms${anchorColumns}`,
       );
       for (const [relay, runs] of relayed) {
         if (runs.length === 0) continue;

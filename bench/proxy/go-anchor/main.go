@@ -126,26 +126,12 @@ func (a *anchor) batchGet(ctx context.Context, req []byte) ([]byte, error) {
 	return out, nil
 }
 
-func unary(f func(*anchor, context.Context, []byte) ([]byte, error)) grpc.MethodHandler {
-	return func(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
-		var in []byte
-		if err := dec(&in); err != nil {
-			return nil, err
-		}
-		out, err := f(srv.(*anchor), ctx, in)
-		if err != nil {
-			return nil, err
-		}
-		return &out, nil
-	}
-}
-
 var keyValue = grpc.ServiceDesc{
 	ServiceName: "prism.data.v1.KeyValue",
 	HandlerType: (*any)(nil),
 	Methods: []grpc.MethodDesc{
-		{MethodName: "Get", Handler: unary((*anchor).get)},
-		{MethodName: "BatchGet", Handler: unary((*anchor).batchGet)},
+		{MethodName: "Get", Handler: rawgrpc.Unary((*anchor).get)},
+		{MethodName: "BatchGet", Handler: rawgrpc.Unary((*anchor).batchGet)},
 	},
 }
 

@@ -31,18 +31,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"os/signal"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -57,6 +53,8 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"prism.bench/go-anchor/rawgrpc"
 )
 
 // codec hands a handler a received message as one []byte (the one copy out of grpc-go's pooled
@@ -81,51 +79,13 @@ func (codec) Unmarshal(data mem.BufferSlice, v any) error {
 
 func (codec) Name() string { return "proto" }
 
-// eachField calls `each` with every field of b: a length-delimited value as bytes, a varint as
-// its number (v nil); other wire types are skipped.
-func eachField(b []byte, each func(num protowire.Number, v []byte, n uint64)) error {
-	for len(b) > 0 {
-		num, typ, l := protowire.ConsumeTag(b)
-		if l < 0 {
-			return protowire.ParseError(l)
-		}
-		b = b[l:]
-		var m int
-		switch typ {
-		case protowire.BytesType:
-			var v []byte
-			v, m = protowire.ConsumeBytes(b)
-			if m >= 0 {
-				each(num, v, 0)
-			}
-		case protowire.VarintType:
-			var n uint64
-			n, m = protowire.ConsumeVarint(b)
-			if m >= 0 {
-				each(num, nil, n)
-			}
-		default:
-			m = protowire.ConsumeFieldValue(num, typ, b)
-		}
-		if m < 0 {
-			return protowire.ParseError(m)
-		}
-		b = b[m:]
-	}
-	return nil
-}
-
-func appendString(b []byte, num protowire.Number, s string) []byte {
-	return protowire.AppendString(protowire.AppendTag(b, num, protowire.BytesType), s)
-}
-
 func appendVarint(b []byte, num protowire.Number, n uint64) []byte {
 	return protowire.AppendVarint(protowire.AppendTag(b, num, protowire.VarintType), n)
 }
 
 // publishResponse is a PublishResponse (and PublishUploadResponse): message_id 1, published_at_ms 2.
 func publishResponse(id string, at int64) []byte {
-	return appendVarint(appendString(nil, 1, id), 2, uint64(at))
+	return appendVarint(rawgrpc.AppendString(nil, 1, id), 2, uint64(at))
 }
 
 func invalid(format string, a ...any) error {
@@ -200,7 +160,7 @@ func (a *anchor) xadd(ctx context.Context, id string, at int64, values ...any) e
 func (a *anchor) publish(ctx context.Context, req []byte) ([]byte, error) {
 	var payload []byte
 	var id string
-	if err := eachField(req, func(num protowire.Number, v []byte, _ uint64) {
+	if err := rawgrpc.Fields(req, func(num protowire.Number, v []byte, _ uint64) {
 		switch num {
 		case 2:
 			payload = v
@@ -249,12 +209,12 @@ func (a *anchor) publishUpload(stream grpc.ServerStream) error {
 		return err
 	}
 	var head uploadHead
-	if err := eachField(first, func(num protowire.Number, v []byte, _ uint64) {
+	if err := rawgrpc.Fields(first, func(num protowire.Number, v []byte, _ uint64) {
 		if num != 1 {
 			return
 		}
 		head.ok = true
-		_ = eachField(v, func(num protowire.Number, v []byte, n uint64) {
+		_ = rawgrpc.Fields(v, func(num protowire.Number, v []byte, n uint64) {
 			switch num {
 			case 5:
 				head.id = string(v)
@@ -310,7 +270,7 @@ func (a *anchor) publishUpload(stream grpc.ServerStream) error {
 			return fail(err)
 		}
 		var data []byte
-		if err := eachField(frame, func(num protowire.Number, v []byte, _ uint64) {
+		if err := rawgrpc.Fields(frame, func(num protowire.Number, v []byte, _ uint64) {
 			if num == 2 {
 				data = v
 			}
@@ -356,7 +316,7 @@ func (a *anchor) uploadInline(stream grpc.ServerStream, id string, head uploadHe
 		} else if err != nil {
 			return err
 		}
-		if err := eachField(frame, func(num protowire.Number, v []byte, _ uint64) {
+		if err := rawgrpc.Fields(frame, func(num protowire.Number, v []byte, _ uint64) {
 			if num == 2 {
 				payload = append(payload, v...)
 			}
@@ -386,7 +346,7 @@ func (a *anchor) subscribe(stream grpc.ServerStream) error {
 		return err
 	}
 	group, maxInFlight := "anchor", uint64(16)
-	if err := eachField(req, func(num protowire.Number, v []byte, n uint64) {
+	if err := rawgrpc.Fields(req, func(num protowire.Number, v []byte, n uint64) {
 		switch {
 		case num == 2 && len(v) > 0:
 			group = string(v)
@@ -488,21 +448,21 @@ func (a *anchor) delivery(ctx context.Context, entry redis.XMessage, subID strin
 	}
 	// Envelope: message_id 1, published_at_ms 4, attempt 11, then payload 10 (sent from its own
 	// buffer: grpc-go's transport frames it without a copy here).
-	envelope := appendVarint(appendVarint(appendString(nil, 1, id), 4, uint64(at)), 11, 1)
+	envelope := appendVarint(appendVarint(rawgrpc.AppendString(nil, 1, id), 4, uint64(at)), 11, 1)
 	envelope = protowire.AppendTag(envelope, 10, protowire.BytesType)
 	envelope = protowire.AppendVarint(envelope, uint64(len(payload)))
 	head := protowire.AppendTag(nil, 1, protowire.BytesType)
 	head = protowire.AppendVarint(head, uint64(len(envelope)+len(payload)))
 	head = append(head, envelope...)
 	var tail []byte
-	tail = appendString(appendString(tail, 2, entry.ID), 3, subID)
+	tail = rawgrpc.AppendString(rawgrpc.AppendString(tail, 2, entry.ID), 3, subID)
 	return mem.BufferSlice{mem.SliceBuffer(head), mem.SliceBuffer(payload), mem.SliceBuffer(tail)}, key, nil
 }
 
 func (a *anchor) acknowledge(ctx context.Context, req []byte) ([]byte, error) {
 	var subID, deliveryID string
 	var success bool
-	if err := eachField(req, func(num protowire.Number, v []byte, n uint64) {
+	if err := rawgrpc.Fields(req, func(num protowire.Number, v []byte, n uint64) {
 		switch num {
 		case 1:
 			subID = string(v)
@@ -542,20 +502,6 @@ func (a *anchor) acknowledge(ctx context.Context, req []byte) ([]byte, error) {
 	return []byte{}, nil
 }
 
-func unary(f func(*anchor, context.Context, []byte) ([]byte, error)) grpc.MethodHandler {
-	return func(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
-		var in []byte
-		if err := dec(&in); err != nil {
-			return nil, err
-		}
-		out, err := f(srv.(*anchor), ctx, in)
-		if err != nil {
-			return nil, err
-		}
-		return &out, nil
-	}
-}
-
 func streaming(f func(*anchor, grpc.ServerStream) error) grpc.StreamHandler {
 	return func(srv any, stream grpc.ServerStream) error { return f(srv.(*anchor), stream) }
 }
@@ -563,7 +509,7 @@ func streaming(f func(*anchor, grpc.ServerStream) error) grpc.StreamHandler {
 var producer = grpc.ServiceDesc{
 	ServiceName: "prism.data.v1.Producer",
 	HandlerType: (*any)(nil),
-	Methods:     []grpc.MethodDesc{{MethodName: "Publish", Handler: unary((*anchor).publish)}},
+	Methods:     []grpc.MethodDesc{{MethodName: "Publish", Handler: rawgrpc.Unary((*anchor).publish)}},
 	Streams: []grpc.StreamDesc{
 		{StreamName: "PublishUpload", Handler: streaming((*anchor).publishUpload), ClientStreams: true},
 	},
@@ -572,7 +518,7 @@ var producer = grpc.ServiceDesc{
 var consumer = grpc.ServiceDesc{
 	ServiceName: "prism.data.v1.Consumer",
 	HandlerType: (*any)(nil),
-	Methods:     []grpc.MethodDesc{{MethodName: "Acknowledge", Handler: unary((*anchor).acknowledge)}},
+	Methods:     []grpc.MethodDesc{{MethodName: "Acknowledge", Handler: rawgrpc.Unary((*anchor).acknowledge)}},
 	Streams: []grpc.StreamDesc{
 		{StreamName: "Subscribe", Handler: streaming((*anchor).subscribe), ServerStreams: true},
 	},
@@ -618,32 +564,16 @@ func main() {
 			ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
 		}),
 	}
-	lis, err := net.Listen("tcp", *listen)
-	if err != nil {
-		fail(err)
-	}
-	server := grpc.NewServer(grpc.ForceServerCodecV2(codec{}),
+	err = rawgrpc.Serve(*listen, func(server *grpc.Server) {
+		server.RegisterService(&producer, a)
+		server.RegisterService(&consumer, a)
+	}, grpc.ForceServerCodecV2(codec{}),
 		grpc.MaxRecvMsgSize(512<<20), grpc.MaxSendMsgSize(512<<20),
 		// As claimclient's channel: a large message does not wait for a window update every 64 KiB.
 		grpc.InitialWindowSize(16<<20), grpc.InitialConnWindowSize(16<<20),
 		// DataClient pings every 60 s (src/transport/limits.ts); grpc-go's default policy (one ping
 		// per 5 min) would answer that with GOAWAY and end the Node client's subscription mid-run.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 30 * time.Second, PermitWithoutStream: true}))
-	server.RegisterService(&producer, a)
-	server.RegisterService(&consumer, a)
-	ready, _ := json.Marshal(map[string]any{
-		"msg": "bench server ready", "port": lis.Addr().(*net.TCPAddr).Port, "pid": os.Getpid(), "stream": *streamName,
-	})
-	fmt.Println(string(ready))
-	go func() {
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-		<-sig
-		// Subscribe streams never end on their own: cut what is still running after 2 s.
-		time.AfterFunc(2*time.Second, server.Stop)
-		server.GracefulStop()
-	}()
-	err = server.Serve(lis)
 	if ownStream {
 		_ = rdb.Del(context.Background(), *streamName).Err()
 	}

@@ -48,6 +48,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"prism.bench/go-anchor/rawgrpc"
 )
 
 const frameBytes = 256 * 1024
@@ -121,10 +123,6 @@ func fields(b []byte, each func(protowire.Number, []byte) error) error {
 		b = b[m:]
 	}
 	return nil
-}
-
-func appendString(b []byte, num protowire.Number, s string) []byte {
-	return protowire.AppendString(protowire.AppendTag(b, num, protowire.BytesType), s)
 }
 
 type client struct {
@@ -233,7 +231,7 @@ func (c *client) subscribe(group string) error {
 	if err != nil {
 		return err
 	}
-	req := appendString(nil, 2, group)
+	req := rawgrpc.AppendString(nil, 2, group)
 	req = protowire.AppendVarint(protowire.AppendTag(req, 3, protowire.VarintType), 4)
 	if err := stream.SendMsg(&req); err != nil {
 		return err
@@ -326,7 +324,7 @@ func (c *client) claim(mode string) (map[string]any, error) {
 
 // ack is Consumer/Acknowledge of a delivery, with success.
 func (c *client) ack(d *delivery) error {
-	req := appendString(appendString(nil, 1, d.subscriptionID), 2, d.deliveryID)
+	req := rawgrpc.AppendString(rawgrpc.AppendString(nil, 1, d.subscriptionID), 2, d.deliveryID)
 	req = protowire.AppendVarint(protowire.AppendTag(req, 3, protowire.VarintType), 1)
 	var reply []byte
 	return c.conn.Invoke(c.ctx, "/prism.data.v1.Consumer/Acknowledge", &req, &reply, grpc.ForceCodec(rawCodec{}))
@@ -340,9 +338,9 @@ func (c *client) upload(messageID string) error {
 		return err
 	}
 	sum := sha256.Sum256(c.payload)
-	head := appendString(nil, 5, messageID)
+	head := rawgrpc.AppendString(nil, 5, messageID)
 	head = protowire.AppendVarint(protowire.AppendTag(head, 6, protowire.VarintType), uint64(len(c.payload)))
-	head = appendString(head, 7, hex.EncodeToString(sum[:]))
+	head = rawgrpc.AppendString(head, 7, hex.EncodeToString(sum[:]))
 	frame := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), head)
 	if err := stream.SendMsg(&frame); err != nil {
 		return err
@@ -364,7 +362,7 @@ func (c *client) upload(messageID string) error {
 // publish is one unary Producer/Publish holding the whole payload.
 func (c *client) publish(messageID string) error {
 	req := protowire.AppendBytes(protowire.AppendTag(make([]byte, 0, len(c.payload)+64), 2, protowire.BytesType), c.payload)
-	req = appendString(req, 6, messageID)
+	req = rawgrpc.AppendString(req, 6, messageID)
 	var reply []byte
 	return c.conn.Invoke(c.ctx, "/prism.data.v1.Producer/Publish", &req, &reply, grpc.ForceCodec(rawCodec{}))
 }

@@ -40,41 +40,6 @@ import (
 
 const window = 1024
 
-// fields calls f with every field of b: its number, wire type, and its bytes (length-delimited
-// values) or value (varints).
-func fields(b []byte, f func(num protowire.Number, typ protowire.Type, bytes []byte, value uint64)) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		b = b[n:]
-		switch typ {
-		case protowire.BytesType:
-			v, m := protowire.ConsumeBytes(b)
-			if m < 0 {
-				return protowire.ParseError(m)
-			}
-			f(num, typ, v, 0)
-			b = b[m:]
-		case protowire.VarintType:
-			v, m := protowire.ConsumeVarint(b)
-			if m < 0 {
-				return protowire.ParseError(m)
-			}
-			f(num, typ, nil, v)
-			b = b[m:]
-		default:
-			m := protowire.ConsumeFieldValue(num, typ, b)
-			if m < 0 {
-				return protowire.ParseError(m)
-			}
-			b = b[m:]
-		}
-	}
-	return nil
-}
-
 func uuid() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
@@ -180,7 +145,7 @@ func publishResponse(messageID string, now int64) []byte {
 
 // parsePublish reads a PublishRequest's topic (1), payload (2) and message id (6).
 func parsePublish(b []byte) (topic string, payload []byte, messageID string) {
-	_ = fields(b, func(num protowire.Number, _ protowire.Type, b []byte, _ uint64) {
+	_ = rawgrpc.Fields(b, func(num protowire.Number, b []byte, _ uint64) {
 		switch num {
 		case 1:
 			topic = string(b)
@@ -246,14 +211,14 @@ func (r *relay) publishStream(stream grpc.ServerStream) error {
 		if err = stream.RecvMsg(&req); err != nil {
 			break
 		}
-		err = fields(req, func(num protowire.Number, _ protowire.Type, m []byte, _ uint64) {
+		err = rawgrpc.Fields(req, func(num protowire.Number, m []byte, _ uint64) {
 			if num != 1 {
 				return
 			}
 			var id uint64
 			var topic, messageID string
 			var payload []byte
-			_ = fields(m, func(num protowire.Number, _ protowire.Type, b []byte, v uint64) {
+			_ = rawgrpc.Fields(m, func(num protowire.Number, b []byte, v uint64) {
 				switch num {
 				case 1:
 					id = v
@@ -315,11 +280,11 @@ func (r *relay) consume(stream grpc.ServerStream) error {
 	}
 	var topic, group string
 	maxInFlight := uint64(1024)
-	_ = fields(open, func(num protowire.Number, _ protowire.Type, b []byte, _ uint64) {
+	_ = rawgrpc.Fields(open, func(num protowire.Number, b []byte, _ uint64) {
 		if num != 1 {
 			return
 		}
-		_ = fields(b, func(num protowire.Number, _ protowire.Type, b []byte, v uint64) {
+		_ = rawgrpc.Fields(b, func(num protowire.Number, b []byte, v uint64) {
 			switch num {
 			case 1:
 				topic = string(b)
@@ -368,11 +333,11 @@ func (r *relay) consume(stream grpc.ServerStream) error {
 				return
 			}
 			mu.Lock()
-			_ = fields(req, func(num protowire.Number, _ protowire.Type, b []byte, _ uint64) {
+			_ = rawgrpc.Fields(req, func(num protowire.Number, b []byte, _ uint64) {
 				if num != 2 {
 					return
 				}
-				_ = fields(b, func(num protowire.Number, _ protowire.Type, id []byte, _ uint64) {
+				_ = rawgrpc.Fields(b, func(num protowire.Number, id []byte, _ uint64) {
 					if num != 1 {
 						return
 					}

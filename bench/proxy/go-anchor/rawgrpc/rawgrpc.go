@@ -1,9 +1,10 @@
-// Package rawgrpc is what the Go anchors' gRPC servers share: a codec that hands handlers the
-// message bytes unparsed (the anchors read and write the wire format by hand with protowire), and
-// serving with the ready line bench/proxy/lib.js waits for.
+// Package rawgrpc is what the Go anchors and bench clients share: a codec that hands handlers the
+// message bytes unparsed, the wire format read and written by hand with protowire, a unary
+// handler over bytes, and serving with the ready line bench/proxy/lib.js waits for.
 package rawgrpc
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Codec hands the handlers the message bytes unparsed and sends their bytes as they are.
@@ -30,13 +32,14 @@ func (Codec) Name() string { return "proto" }
 const stopWait = 2 * time.Second
 
 // Serve listens on `listen`, lets `register` add the services, prints
-// {"msg":"bench server ready","port":N,"pid":P}, and serves until SIGTERM or SIGINT.
-func Serve(listen string, register func(*grpc.Server)) error {
+// {"msg":"bench server ready","port":N,"pid":P}, and serves until SIGTERM or SIGINT. `options`
+// come after the Codec, so one of them may force another codec.
+func Serve(listen string, register func(*grpc.Server), options ...grpc.ServerOption) error {
 	lis, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err
 	}
-	server := grpc.NewServer(grpc.ForceServerCodec(Codec{}))
+	server := grpc.NewServer(append([]grpc.ServerOption{grpc.ForceServerCodec(Codec{})}, options...)...)
 	register(server)
 	ready, _ := json.Marshal(map[string]any{
 		"msg": "bench server ready", "port": lis.Addr().(*net.TCPAddr).Port, "pid": os.Getpid(),
@@ -50,4 +53,57 @@ func Serve(listen string, register func(*grpc.Server)) error {
 		server.GracefulStop()
 	}()
 	return server.Serve(lis)
+}
+
+// Unary is a unary method's handler over the message bytes: `f` gets the service (srv) and the
+// request, and its answer is sent as it is.
+func Unary[S any](f func(S, context.Context, []byte) ([]byte, error)) grpc.MethodHandler {
+	return func(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+		var in []byte
+		if err := dec(&in); err != nil {
+			return nil, err
+		}
+		out, err := f(srv.(S), ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		return &out, nil
+	}
+}
+
+// Fields calls `each` with every field of b: its number, and its bytes (length-delimited values)
+// or value (varints); other wire types are skipped.
+func Fields(b []byte, each func(num protowire.Number, bytes []byte, value uint64)) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		var m int
+		switch typ {
+		case protowire.BytesType:
+			var v []byte
+			if v, m = protowire.ConsumeBytes(b); m >= 0 {
+				each(num, v, 0)
+			}
+		case protowire.VarintType:
+			var v uint64
+			if v, m = protowire.ConsumeVarint(b); m >= 0 {
+				each(num, nil, v)
+			}
+		default:
+			m = protowire.ConsumeFieldValue(num, typ, b)
+		}
+		if m < 0 {
+			return protowire.ParseError(m)
+		}
+		b = b[m:]
+	}
+	return nil
+}
+
+// AppendString appends field `num` holding `s` (a string or bytes field).
+func AppendString(b []byte, num protowire.Number, s string) []byte {
+	return protowire.AppendString(protowire.AppendTag(b, num, protowire.BytesType), s)
 }
