@@ -365,6 +365,7 @@ await describeWithService('s3', 'objects conformance: an S3 store that is down',
       for (const call of [
         () => down.connect(),
         () => down.putObject('k', text('x')),
+        () => down.putObjectStream('k', oneChunk(text('x')), { size: 1, sha256: sha256(text('x')) }),
         () => down.getObject('k'),
         () => down.readObject('k'),
         () => down.statObject('k'),
@@ -379,3 +380,46 @@ await describeWithService('s3', 'objects conformance: an S3 store that is down',
     }
   }, 30_000);
 });
+
+await describeWithService('s3', 'objects conformance: an S3 store that refuses the credentials', () => {
+  it("fails every put, whole or streamed, with E_PERMISSION_DENIED naming S3's reason, storing nothing", async () => {
+    const options = s3DriverOptions();
+    const wrong = (await createDriver('s3', {
+      ...options,
+      namespace: 'refused',
+      credentials: { username: options.credentials!.username, password: 'not-the-secret' },
+    })) as ObjectDriver;
+    const right = (await createDriver('s3', { ...options, namespace: 'refused' })) as ObjectDriver;
+    const body = randomBytes(300_000);
+    try {
+      for (const [key, call] of [
+        ['whole', () => wrong.putObject('whole', body)],
+        [
+          'streamed',
+          () =>
+            wrong.putObjectStream('streamed', oneChunk(body), {
+              size: body.byteLength,
+              sha256: sha256(body),
+            }),
+        ],
+      ] as const) {
+        const err = await call().catch((e: unknown) => e);
+        expect(isPrismError(err) && err.code).toBe('E_PERMISSION_DENIED');
+        expect((err as Error).message).toMatch(
+          new RegExp(
+            `^s3 refused PutObject ${key} in bucket prism-conformance: SignatureDoesNotMatch \\(HTTP 403\\)`,
+          ),
+        );
+        expect((err as Error).message).not.toContain('not-the-secret');
+        expect(await right.statObject(key)).toBeUndefined();
+      }
+    } finally {
+      await wrong.close();
+      await right.close();
+    }
+  }, 30_000);
+});
+
+async function* oneChunk(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
+}

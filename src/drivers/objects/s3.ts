@@ -52,6 +52,8 @@ import {
   sizeMismatch,
 } from './common.js';
 import { directGet } from './s3-direct-get.js';
+import { directPut, directPutAgent, S3Refusal } from './s3-direct-put.js';
+import type { Agent } from 'node:http';
 
 const META_SHA256 = 'prism-sha256';
 const META_EXPIRES = 'prism-expires-at-ms';
@@ -124,8 +126,9 @@ export function createS3Objects(options: S3ObjectsOptions): S3Objects {
   return new S3ObjectsDriver(options);
 }
 
-/** HTTP status of an SDK error, when the server answered. */
+/** HTTP status of an SDK error or a direct request's refusal, when the server answered. */
 function statusOf(err: unknown): number | undefined {
+  if (err instanceof S3Refusal) return err.status;
   return (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
 }
 
@@ -142,7 +145,12 @@ class S3ObjectsDriver implements S3Objects {
   private readonly now: () => number;
   private client: S3Client | undefined;
   private signer: SignatureV4 | undefined;
-  /** The endpoint GetObject reads from directly (s3-direct-get.ts): a plain `http:` one only. */
+  /** Kept-alive connections of the direct puts (s3-direct-put.ts). */
+  private putAgent: Agent | undefined;
+  /**
+   * The endpoint GetObject reads from and PutObject writes to directly (s3-direct-get.ts,
+   * s3-direct-put.ts): a plain `http:` one only.
+   */
   private readonly directEndpoint: URL | undefined;
 
   constructor(private readonly options: S3ObjectsOptions) {
@@ -187,16 +195,21 @@ class S3ObjectsDriver implements S3Objects {
     try {
       return await fn(this.s3);
     } catch (err) {
-      if (isNotFound(err)) throw err;
-      const status = statusOf(err);
-      if (status === undefined || status >= 500) throw new BackendDownError('s3', what, err);
-      const name = (err as { name?: string }).name ?? 'Error';
-      throw new PrismError(
-        status === 401 || status === 403 ? 'E_PERMISSION_DENIED' : 'E_INVALID_ARGUMENT',
-        `s3 refused ${what} in bucket ${this.location.bucket}: ${name} (HTTP ${status})`,
-        { cause: err },
-      );
+      throw this.failure(what, err);
     }
+  }
+
+  /** A failed S3 request as the driver reports it; a missing object's error stays as it is. */
+  private failure(what: string, err: unknown): unknown {
+    if (isNotFound(err)) return err;
+    const status = statusOf(err);
+    if (status === undefined || status >= 500) return new BackendDownError('s3', what, err);
+    const name = (err as { name?: string }).name ?? 'Error';
+    return new PrismError(
+      status === 401 || status === 403 ? 'E_PERMISSION_DENIED' : 'E_INVALID_ARGUMENT',
+      `s3 refused ${what} in bucket ${this.location.bucket}: ${name} (HTTP ${status})`,
+      { cause: err },
+    );
   }
 
   async connect(): Promise<void> {
@@ -223,12 +236,31 @@ class S3ObjectsDriver implements S3Objects {
   async close(): Promise<void> {
     this.client?.destroy();
     this.client = undefined;
+    this.putAgent?.destroy();
+    this.putAgent = undefined;
   }
 
   async putObject(key: string, body: Uint8Array, options?: PutObjectOptions): Promise<ObjectInfo> {
     checkObjectKey(key);
     const sha256 = checksumFor(key, body, options);
     const expiresAtMs = expiryOf(options, this.now());
+    const info = {
+      key,
+      size: body.byteLength,
+      sha256,
+      ...(expiresAtMs !== undefined ? { expiresAtMs } : {}),
+    };
+    // Directly first; what fails there other than a refusal is asked again through the SDK, which
+    // retries.
+    const direct = await this.putDirect(key, body, body.byteLength, sha256, expiresAtMs)?.then(
+      () => true,
+      (err: unknown) => {
+        const status = statusOf(err);
+        if (status !== undefined && status < 500) throw this.failure(`PutObject ${key}`, err);
+        return false;
+      },
+    );
+    if (direct === true) return info;
     await this.call(`PutObject ${key}`, (s3) =>
       s3.send(
         new PutObjectCommand({
@@ -244,7 +276,58 @@ class S3ObjectsDriver implements S3Objects {
         }),
       ),
     );
-    return { key, size: body.byteLength, sha256, ...(expiresAtMs !== undefined ? { expiresAtMs } : {}) };
+    return info;
+  }
+
+  /**
+   * A PutObject straight to a plain-`http:` endpoint (s3-direct-put.ts); `undefined` for any other.
+   * `sha256` (when known) goes into the object's metadata, beside the expiry.
+   */
+  private putDirect(
+    key: string,
+    body: Uint8Array | AsyncIterable<Uint8Array>,
+    size: number,
+    sha256: string | undefined,
+    expiresAtMs: number | undefined,
+  ): Promise<void> | undefined {
+    const endpoint = this.directEndpoint;
+    if (endpoint === undefined) return undefined;
+    this.putAgent ??= directPutAgent();
+    return directPut({
+      endpoint,
+      path: this.objectPath(key),
+      headers: {
+        'content-type': 'application/octet-stream',
+        ...(sha256 !== undefined ? { [`x-amz-meta-${META_SHA256}`]: sha256 } : {}),
+        ...(expiresAtMs !== undefined ? { [`x-amz-meta-${META_EXPIRES}`]: String(expiresAtMs) } : {}),
+      },
+      size,
+      body,
+      signer: this.directSigner,
+      agent: this.putAgent,
+      connectTimeoutMs: this.options.connectTimeoutMs ?? 3000,
+      idleTimeoutMs: REQUEST_TIMEOUT_MS,
+    });
+  }
+
+  /** SigV4 for the direct requests, with the SDK client's credentials and hash. */
+  private get directSigner(): SignatureV4 {
+    const config = this.s3.config;
+    this.signer ??= new SignatureV4({
+      service: 's3',
+      region: this.location.region,
+      credentials: config.credentials,
+      sha256: config.sha256,
+      uriEscapePath: false,
+      applyChecksum: false,
+    });
+    return this.signer;
+  }
+
+  /** `/<bucket>/<namespace>/<key>`, each segment URI-encoded, as a direct request's path. */
+  private objectPath(key: string): string {
+    const objectKey = `${this.prefix}${key}`.split('/').map(encodeURIComponent).join('/');
+    return `/${encodeURIComponent(this.location.bucket)}/${objectKey}`;
   }
 
   /**
@@ -357,9 +440,29 @@ class S3ObjectsDriver implements S3Objects {
     const expiresAtMs = expiryOf(options, this.now());
     const expected = options?.sha256?.toLowerCase();
     const tap = hashingTap(key, body, options);
+    const result = () => {
+      const { sha256 } = tap.result();
+      return { key, size, sha256, ...(expiresAtMs !== undefined ? { expiresAtMs } : {}) };
+    };
+    let bodyFailure: { err: unknown } | undefined;
+    const chunks = async function* (): AsyncGenerator<Uint8Array> {
+      try {
+        yield* tap.chunks;
+      } catch (err) {
+        bodyFailure = { err };
+        throw err;
+      }
+    };
+    // A streamed body cannot be sent twice: a direct put that fails is not asked again.
+    const direct = this.putDirect(key, chunks(), size, expected, expiresAtMs);
+    if (direct !== undefined) {
+      await direct.catch((err: unknown) => {
+        throw bodyFailure !== undefined ? bodyFailure.err : this.failure(`PutObject ${key}`, err);
+      });
+      return result();
+    }
     const stream = Readable.from(tap.chunks, { highWaterMark: 1 });
     const abort = new AbortController();
-    let bodyFailure: { err: unknown } | undefined;
     stream.on('error', (err) => {
       bodyFailure = { err };
       abort.abort(err);
@@ -387,8 +490,7 @@ class S3ObjectsDriver implements S3Objects {
     } finally {
       stream.destroy();
     }
-    const { sha256 } = tap.result();
-    return { key, size, sha256, ...(expiresAtMs !== undefined ? { expiresAtMs } : {}) };
+    return result();
   }
 
   /** CopyObject (server-side), then DeleteObject of `from`; the copy gets `from`'s metadata. */
@@ -484,21 +586,11 @@ class S3ObjectsDriver implements S3Objects {
   private async readDirect(key: string, range?: string): Promise<ObjectReader | undefined | 'ask-sdk'> {
     const endpoint = this.directEndpoint;
     if (endpoint === undefined) return 'ask-sdk';
-    const config = this.s3.config;
-    this.signer ??= new SignatureV4({
-      service: 's3',
-      region: this.location.region,
-      credentials: config.credentials,
-      sha256: config.sha256,
-      uriEscapePath: false,
-      applyChecksum: false,
-    });
-    const objectKey = `${this.prefix}${key}`.split('/').map(encodeURIComponent).join('/');
     const got = await directGet({
       endpoint,
-      path: `/${encodeURIComponent(this.location.bucket)}/${objectKey}`,
+      path: this.objectPath(key),
       ...(range !== undefined ? { range } : {}),
-      signer: this.signer,
+      signer: this.directSigner,
       connectTimeoutMs: this.options.connectTimeoutMs ?? 3000,
       idleTimeoutMs: REQUEST_TIMEOUT_MS,
     }).catch(() => undefined);
