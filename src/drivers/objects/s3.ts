@@ -51,7 +51,7 @@ import {
   readAll,
   sizeMismatch,
 } from './common.js';
-import { directGet } from './s3-direct-get.js';
+import { directGet, DirectGetConnections } from './s3-direct-get.js';
 import { directPut, directPutAgent, S3Refusal } from './s3-direct-put.js';
 import type { Agent } from 'node:http';
 
@@ -145,8 +145,9 @@ class S3ObjectsDriver implements S3Objects {
   private readonly now: () => number;
   private client: S3Client | undefined;
   private signer: SignatureV4 | undefined;
-  /** Kept-alive connections of the direct puts (s3-direct-put.ts). */
+  /** Kept-alive connections of the direct puts (s3-direct-put.ts) and gets (s3-direct-get.ts). */
   private putAgent: Agent | undefined;
+  private readonly getConnections = new DirectGetConnections();
   /**
    * The endpoint GetObject reads from and PutObject writes to directly (s3-direct-get.ts,
    * s3-direct-put.ts): a plain `http:` one only.
@@ -238,6 +239,7 @@ class S3ObjectsDriver implements S3Objects {
     this.client = undefined;
     this.putAgent?.destroy();
     this.putAgent = undefined;
+    this.getConnections.destroy();
   }
 
   async putObject(key: string, body: Uint8Array, options?: PutObjectOptions): Promise<ObjectInfo> {
@@ -591,6 +593,7 @@ class S3ObjectsDriver implements S3Objects {
       path: this.objectPath(key),
       ...(range !== undefined ? { range } : {}),
       signer: this.directSigner,
+      connections: this.getConnections,
       connectTimeoutMs: this.options.connectTimeoutMs ?? 3000,
       idleTimeoutMs: REQUEST_TIMEOUT_MS,
     }).catch(() => undefined);

@@ -9,10 +9,15 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { signer } from './test-signer.js';
-import { directGet } from '../../../src/drivers/objects/s3-direct-get.js';
+import { directGet, DirectGetConnections } from '../../../src/drivers/objects/s3-direct-get.js';
 
 let server: Server | undefined;
-afterEach(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
+let connections = new DirectGetConnections();
+afterEach(async () => {
+  connections.destroy();
+  connections = new DirectGetConnections();
+  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+});
 
 /** A server that answers every connection with `answer(socket, request text)`. */
 async function serve(answer: (socket: Socket, request: string) => void, host = '127.0.0.1'): Promise<URL> {
@@ -34,6 +39,7 @@ function get(endpoint: URL) {
     endpoint,
     path: '/bucket/ns/claims/k',
     signer,
+    connections,
     connectTimeoutMs: 1000,
     idleTimeoutMs: 1000,
   });
@@ -84,6 +90,49 @@ describe('direct GetObject', () => {
     const connection = `( sport = :${clientPort} and dport = :${endpoint.port} )`;
     const waiting = execFileSync('ss', ['-Htan', 'state', 'time-wait', connection], { encoding: 'utf8' });
     expect(waiting.trim()).toBe('');
+  });
+
+  it('keeps a connection that delivered a whole body for the next GET, and asks again on a new one when the kept one fails', async () => {
+    const requests: number[] = [];
+    let accepted = 0;
+    server = createServer((socket) => {
+      const connection = ++accepted;
+      let pending = '';
+      socket.on('data', (data: Buffer) => {
+        pending += data.toString('latin1');
+        for (let end = pending.indexOf('\r\n\r\n'); end >= 0; end = pending.indexOf('\r\n\r\n')) {
+          pending = pending.slice(end + 4);
+          requests.push(connection);
+          // The first connection's third request finds it closed, as a server's idle timeout would.
+          if (connection === 1 && requests.length === 3) socket.destroy();
+          else socket.write(head('200 OK', { 'Content-Length': 2 }) + 'ok');
+        }
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const endpoint = new URL(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
+    for (let i = 0; i < 3; i++) {
+      const got = await get(endpoint);
+      const target = Buffer.alloc(2);
+      await got!.readInto(target);
+      expect(target.toString()).toBe('ok');
+    }
+    expect(requests).toEqual([1, 1, 1, 2]);
+  });
+
+  it('does not keep a connection whose body was not read, or that the server closes', async () => {
+    let accepted = 0;
+    const endpoint = await serve((socket) => {
+      accepted++;
+      socket.write(head('200 OK', { 'Content-Length': 2, Connection: 'close' }) + 'ok');
+    });
+    const unread = await get(endpoint);
+    unread!.release();
+    const closing = await get(endpoint);
+    await closing!.readInto(Buffer.alloc(2));
+    await get(endpoint).then((got) => got!.readInto(Buffer.alloc(2)));
+    expect(accepted).toBe(3);
   });
 
   it('reaches a store at an IPv6 address', async () => {
