@@ -369,6 +369,7 @@ await describeWithService('s3', 'objects conformance: an S3 store that is down',
         () => down.getObject('k'),
         () => down.readObject('k'),
         () => down.statObject('k'),
+        () => down.deleteObject('k'),
       ]) {
         const err = await call().catch((e: unknown) => e);
         expect(isPrismError(err) && err.code).toBe('E_BACKEND_DOWN');
@@ -382,7 +383,7 @@ await describeWithService('s3', 'objects conformance: an S3 store that is down',
 });
 
 await describeWithService('s3', 'objects conformance: an S3 store that refuses the credentials', () => {
-  it("fails every put, whole or streamed, with E_PERMISSION_DENIED naming S3's reason, storing nothing", async () => {
+  it("fails every call with E_PERMISSION_DENIED naming S3's reason, storing and deleting nothing", async () => {
     const options = s3DriverOptions();
     const wrong = (await createDriver('s3', {
       ...options,
@@ -413,6 +414,19 @@ await describeWithService('s3', 'objects conformance: an S3 store that refuses t
         expect((err as Error).message).not.toContain('not-the-secret');
         expect(await right.statObject(key)).toBeUndefined();
       }
+      await right.putObject('kept', body);
+      for (const call of [
+        () => wrong.statObject('kept'),
+        () => wrong.getObject('kept'),
+        () => wrong.readObject('kept'),
+        () => wrong.deleteObject('kept'),
+      ]) {
+        const err = await call().catch((e: unknown) => e);
+        expect(isPrismError(err) && err.code).toBe('E_PERMISSION_DENIED');
+        expect((err as Error).message).toMatch(/^s3 refused \w+Object kept in bucket prism-conformance: /);
+      }
+      expect(await right.statObject('kept')).toMatchObject({ size: body.byteLength, sha256: sha256(body) });
+      await right.deleteObject('kept');
     } finally {
       await wrong.close();
       await right.close();

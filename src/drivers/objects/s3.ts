@@ -52,7 +52,7 @@ import {
   sizeMismatch,
 } from './common.js';
 import { directGet, DirectGetConnections } from './s3-direct-get.js';
-import { directPut, directPutAgent, S3Refusal } from './s3-direct-put.js';
+import { directCall, directPut, directAgent, S3Refusal, type DirectAnswer } from './s3-direct-http.js';
 import type { Agent } from 'node:http';
 
 const META_SHA256 = 'prism-sha256';
@@ -145,12 +145,12 @@ class S3ObjectsDriver implements S3Objects {
   private readonly now: () => number;
   private client: S3Client | undefined;
   private signer: SignatureV4 | undefined;
-  /** Kept-alive connections of the direct puts (s3-direct-put.ts) and gets (s3-direct-get.ts). */
-  private putAgent: Agent | undefined;
+  /** Kept-alive connections of the direct puts, heads and deletes (s3-direct-http.ts) and gets (s3-direct-get.ts). */
+  private httpAgent: Agent | undefined;
   private readonly getConnections = new DirectGetConnections();
   /**
    * The endpoint GetObject reads from and PutObject writes to directly (s3-direct-get.ts,
-   * s3-direct-put.ts): a plain `http:` one only.
+   * s3-direct-http.ts): a plain `http:` one only.
    */
   private readonly directEndpoint: URL | undefined;
 
@@ -237,8 +237,8 @@ class S3ObjectsDriver implements S3Objects {
   async close(): Promise<void> {
     this.client?.destroy();
     this.client = undefined;
-    this.putAgent?.destroy();
-    this.putAgent = undefined;
+    this.httpAgent?.destroy();
+    this.httpAgent = undefined;
     this.getConnections.destroy();
   }
 
@@ -282,7 +282,7 @@ class S3ObjectsDriver implements S3Objects {
   }
 
   /**
-   * A PutObject straight to a plain-`http:` endpoint (s3-direct-put.ts); `undefined` for any other.
+   * A PutObject straight to a plain-`http:` endpoint (s3-direct-http.ts); `undefined` for any other.
    * `sha256` (when known) goes into the object's metadata, beside the expiry.
    */
   private putDirect(
@@ -294,7 +294,6 @@ class S3ObjectsDriver implements S3Objects {
   ): Promise<void> | undefined {
     const endpoint = this.directEndpoint;
     if (endpoint === undefined) return undefined;
-    this.putAgent ??= directPutAgent();
     return directPut({
       endpoint,
       path: this.objectPath(key),
@@ -306,10 +305,39 @@ class S3ObjectsDriver implements S3Objects {
       size,
       body,
       signer: this.directSigner,
-      agent: this.putAgent,
+      agent: this.agent,
       connectTimeoutMs: this.options.connectTimeoutMs ?? 3000,
       idleTimeoutMs: REQUEST_TIMEOUT_MS,
     });
+  }
+
+  /**
+   * A HeadObject or DeleteObject straight to a plain-`http:` endpoint: the answer when it is a plain
+   * one (`plain(status)`), else (and without an answer, or from any other endpoint) `undefined`, to
+   * be asked again through the SDK.
+   */
+  private async callDirect(
+    method: 'HEAD' | 'DELETE',
+    key: string,
+    plain: (status: number) => boolean,
+  ): Promise<DirectAnswer | undefined> {
+    const endpoint = this.directEndpoint;
+    if (endpoint === undefined) return undefined;
+    const answer = await directCall({
+      method,
+      endpoint,
+      path: this.objectPath(key),
+      signer: this.directSigner,
+      agent: this.agent,
+      connectTimeoutMs: this.options.connectTimeoutMs ?? 3000,
+      idleTimeoutMs: REQUEST_TIMEOUT_MS,
+    }).catch(() => undefined);
+    return answer !== undefined && plain(answer.status) ? answer : undefined;
+  }
+
+  private get agent(): Agent {
+    this.httpAgent ??= directAgent();
+    return this.httpAgent;
   }
 
   /** SigV4 for the direct requests, with the SDK client's credentials and hash. */
@@ -613,27 +641,53 @@ class S3ObjectsDriver implements S3Objects {
 
   async statObject(key: string): Promise<ObjectInfo | undefined> {
     checkObjectKey(key);
+    const direct = await this.callDirect('HEAD', key, (status) => status === 200 || status === 404);
+    if (direct !== undefined) {
+      if (direct.status === 404) return undefined;
+      const meta = (name: string) => {
+        const value = direct.headers[`x-amz-meta-${name}`];
+        return typeof value === 'string' ? value : undefined;
+      };
+      return this.infoOf(
+        key,
+        Number(direct.headers['content-length'] ?? 0),
+        meta(META_SHA256),
+        meta(META_EXPIRES),
+      );
+    }
     try {
       const res = await this.call(`HeadObject ${key}`, (s3) =>
         s3.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.prefix + key })),
       );
-      const expiresAt = res.Metadata?.[META_EXPIRES];
-      const expiresAtMs = expiresAt !== undefined ? Number(expiresAt) : undefined;
-      if (expired(expiresAtMs, this.now())) return undefined;
-      return {
+      return this.infoOf(
         key,
-        size: res.ContentLength ?? 0,
-        sha256: res.Metadata?.[META_SHA256] ?? '',
-        ...(expiresAtMs !== undefined ? { expiresAtMs } : {}),
-      };
+        res.ContentLength ?? 0,
+        res.Metadata?.[META_SHA256],
+        res.Metadata?.[META_EXPIRES],
+      );
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
     }
   }
 
+  /** An object's info from its size and metadata; `undefined` once it expired. */
+  private infoOf(
+    key: string,
+    size: number,
+    sha256: string | undefined,
+    expiresAt: string | undefined,
+  ): ObjectInfo | undefined {
+    const expiresAtMs = expiresAt !== undefined ? Number(expiresAt) : undefined;
+    if (expired(expiresAtMs, this.now())) return undefined;
+    return { key, size, sha256: sha256 ?? '', ...(expiresAtMs !== undefined ? { expiresAtMs } : {}) };
+  }
+
   async deleteObject(key: string): Promise<boolean> {
     const existed = (await this.statObject(key)) !== undefined;
+    // S3 answers 204 whether or not there was an object.
+    if ((await this.callDirect('DELETE', key, (status) => status === 204 || status === 200)) !== undefined)
+      return existed;
     await this.call(`DeleteObject ${key}`, (s3) =>
       s3.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: this.prefix + key })),
     );

@@ -1,5 +1,5 @@
 /**
- * The s3 driver's direct PutObject (src/drivers/objects/s3-direct-put.ts) against what a real S3
+ * The s3 driver's direct PutObject, HeadObject and DeleteObject (src/drivers/objects/s3-direct-http.ts) against what a real S3
  * server cannot be made to show or do on demand: which connection a request came on, a server
  * that goes silent, an error answer that is not S3's XML. Stores, refusals and a store that is
  * down against SeaweedFS are in the objects conformance suite. The stand-in is a `node:http`
@@ -11,14 +11,15 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { signer } from './test-signer.js';
 import {
+  directCall,
   directPut,
-  directPutAgent,
+  directAgent,
   S3Refusal,
   type DirectPutRequest,
-} from '../../../src/drivers/objects/s3-direct-put.js';
+} from '../../../src/drivers/objects/s3-direct-http.js';
 
 let server: Server | undefined;
-const agent = directPutAgent();
+const agent = directAgent();
 afterEach(async () => {
   agent.destroy();
   server?.closeAllConnections();
@@ -143,6 +144,41 @@ describe('direct PutObject', () => {
     await expect(put(endpoint, Buffer.from('hello'), 5, 200)).rejects.toThrow(
       /127\.0\.0\.1:\d+ was silent for 200 ms/,
     );
+  });
+
+  it("hands back a HEAD's and a DELETE's status and headers, signed, on the kept connection", async () => {
+    const { endpoint, seen } = await serve((res, request) => {
+      if (request.method === 'HEAD') {
+        res.writeHead(200, { 'content-length': 42, 'x-amz-meta-prism-sha256': 'abc' });
+        res.end();
+      } else {
+        res.writeHead(204);
+        res.end();
+      }
+    });
+    const call = (method: 'HEAD' | 'DELETE') =>
+      directCall({
+        method,
+        endpoint,
+        path: '/bucket/ns/claims/k',
+        signer,
+        agent,
+        connectTimeoutMs: 1000,
+        idleTimeoutMs: 1000,
+      });
+    const head = await call('HEAD');
+    expect(head.status).toBe(200);
+    expect(head.headers['content-length']).toBe('42');
+    expect(head.headers['x-amz-meta-prism-sha256']).toBe('abc');
+    expect((await call('DELETE')).status).toBe(204);
+    expect(seen.map((r) => r.method)).toEqual(['HEAD', 'DELETE']);
+    expect(seen[1]!.socket).toBe(seen[0]!.socket);
+    for (const request of seen) {
+      expect(request.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\//);
+      expect(request.headers['x-amz-content-sha256']).toBe(
+        'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+      );
+    }
   });
 
   it('rejects when nothing listens', async () => {
