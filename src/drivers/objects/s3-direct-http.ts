@@ -30,7 +30,7 @@ const ERROR_BODY_LIMIT = 16 * 1024;
 const IDLE_CONNECTION_MS = 4_000;
 
 /** Where a direct request goes, and how. */
-interface Target {
+export interface DirectTarget {
   /** `http://host:port`, the store's endpoint. */
   endpoint: URL;
   /** The path with the bucket, each segment already URI-encoded: `/<bucket>/<key>`. */
@@ -43,7 +43,7 @@ interface Target {
   idleTimeoutMs: number;
 }
 
-export interface DirectPutRequest extends Target {
+export interface DirectPutRequest extends DirectTarget {
   /** Further headers to sign and send (content-type, `x-amz-meta-*`), names in lower case. */
   headers: Readonly<Record<string, string>>;
   /** The body's length in bytes: what is sent as Content-Length. */
@@ -109,7 +109,7 @@ export async function directPut(put: DirectPutRequest): Promise<void> {
  * `connectTimeoutMs` to connect, and the request may be silent for `idleTimeoutMs` after that.
  */
 async function signedRequest(
-  target: Target & { method: string },
+  target: DirectTarget & { method: string },
   headers: Record<string, string>,
 ): Promise<ClientRequest> {
   const { endpoint } = target;
@@ -190,7 +190,7 @@ function errorCode(body: string): string {
   return /<Code>([A-Za-z0-9.]{1,64})<\/Code>/.exec(body)?.[1] ?? 'UnknownError';
 }
 
-export interface DirectCallRequest extends Target {
+export interface DirectCallRequest extends DirectTarget {
   method: 'HEAD' | 'DELETE';
 }
 

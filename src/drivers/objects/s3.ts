@@ -52,7 +52,14 @@ import {
   sizeMismatch,
 } from './common.js';
 import { directGet, DirectGetConnections } from './s3-direct-get.js';
-import { directCall, directPut, directAgent, S3Refusal, type DirectAnswer } from './s3-direct-http.js';
+import {
+  directCall,
+  directPut,
+  directAgent,
+  S3Refusal,
+  type DirectAnswer,
+  type DirectTarget,
+} from './s3-direct-http.js';
 import type { Agent } from 'node:http';
 
 const META_SHA256 = 'prism-sha256';
@@ -292,11 +299,10 @@ class S3ObjectsDriver implements S3Objects {
     sha256: string | undefined,
     expiresAtMs: number | undefined,
   ): Promise<void> | undefined {
-    const endpoint = this.directEndpoint;
-    if (endpoint === undefined) return undefined;
+    const target = this.directTarget(key);
+    if (target === undefined) return undefined;
     return directPut({
-      endpoint,
-      path: this.objectPath(key),
+      ...target,
       headers: {
         'content-type': 'application/octet-stream',
         ...(sha256 !== undefined ? { [`x-amz-meta-${META_SHA256}`]: sha256 } : {}),
@@ -304,10 +310,6 @@ class S3ObjectsDriver implements S3Objects {
       },
       size,
       body,
-      signer: this.directSigner,
-      agent: this.agent,
-      connectTimeoutMs: this.options.connectTimeoutMs ?? 3000,
-      idleTimeoutMs: REQUEST_TIMEOUT_MS,
     });
   }
 
@@ -321,23 +323,25 @@ class S3ObjectsDriver implements S3Objects {
     key: string,
     plain: (status: number) => boolean,
   ): Promise<DirectAnswer | undefined> {
-    const endpoint = this.directEndpoint;
-    if (endpoint === undefined) return undefined;
-    const answer = await directCall({
-      method,
-      endpoint,
-      path: this.objectPath(key),
-      signer: this.directSigner,
-      agent: this.agent,
-      connectTimeoutMs: this.options.connectTimeoutMs ?? 3000,
-      idleTimeoutMs: REQUEST_TIMEOUT_MS,
-    }).catch(() => undefined);
+    const target = this.directTarget(key);
+    if (target === undefined) return undefined;
+    const answer = await directCall({ ...target, method }).catch(() => undefined);
     return answer !== undefined && plain(answer.status) ? answer : undefined;
   }
 
-  private get agent(): Agent {
+  /** Where a direct request for `key` goes, on the shared connections; `undefined` off plain `http:`. */
+  private directTarget(key: string): DirectTarget | undefined {
+    const endpoint = this.directEndpoint;
+    if (endpoint === undefined) return undefined;
     this.httpAgent ??= directAgent();
-    return this.httpAgent;
+    return {
+      endpoint,
+      path: this.objectPath(key),
+      signer: this.directSigner,
+      agent: this.httpAgent,
+      connectTimeoutMs: this.options.connectTimeoutMs ?? 3000,
+      idleTimeoutMs: REQUEST_TIMEOUT_MS,
+    };
   }
 
   /** SigV4 for the direct requests, with the SDK client's credentials and hash. */
